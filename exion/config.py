@@ -53,6 +53,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "ffn_reuse_n": (0, 64),
     "iterations": (1, 10000),
     "lod_steps": (1, 2),
+    "schedule_depth": (1, 4096),
 }
 
 _FLOAT_RANGES: dict[str, tuple[float, float]] = {
@@ -87,6 +88,8 @@ class ExionConfig:
         Capacity of one bank of one buffer, in bytes.
     imem_buffers, wmem_buffers, omem_buffers : int
         Buffer count per memory (2 = ping-pong, 3 = triple buffering).
+    schedule_depth : int
+        ConMerge vectors (blocks) the schedule memory holds for one SDUE run.
     ffn_reuse_n : int
         FFN-Reuse: sparse iterations after each dense one.
     ffn_target_sparsity : float
@@ -122,6 +125,7 @@ class ExionConfig:
     imem_buffers: int = 2
     wmem_buffers: int = 3
     omem_buffers: int = 2
+    schedule_depth: int = 64
     ffn_reuse_n: int = 2
     ffn_target_sparsity: float = 0.8
     iterations: int = 100

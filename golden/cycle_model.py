@@ -1,0 +1,193 @@
+"""Cycle and traffic model of the SDUE for one GEMM ``(M x K) @ (K x N)`` run as a schedule.
+
+Timing (the RTL is held to :func:`compute_cycles` exactly; see ``docs/cycle-model.md``)::
+
+    kc      = ceil(K / lanes)                        # lane chunks of one dot product
+    II      = max(kc, cols)                          # block issue interval
+    compute = 0                                       if no blocks
+            = (blocks - 1) * II + kc + pipeline_depth + cols   otherwise
+
+A block computes for ``kc`` cycles; its outputs drain to OMEM over ``cols`` cycles while the
+next block computes, so blocks issue every ``II`` cycles; the last block adds the pipeline
+latency and its own drain.
+
+Traffic (an analytic model, not held against RTL): off-chip bytes of weights, activations
+and outputs; memory cycles = bytes / ``offchip_bytes_per_cycle``; with double buffering the
+GEMM takes ``max(compute, memory)`` cycles and is memory-bound when memory > compute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from exion.config import ExionConfig
+from golden.intsem import lane_chunks
+from golden.schedule import Schedule, check_schedule
+
+__all__ = ["issue_interval", "compute_cycles", "GemmReport", "evaluate",
+           "compare_strategies", "format_table"]
+
+
+def issue_interval(k: int, cfg: ExionConfig) -> int:
+    """Cycles between the issue of two consecutive blocks: ``max(ceil(K / lanes), cols)``."""
+    return max(lane_chunks(k, cfg.lanes), cfg.cols)
+
+
+def compute_cycles(n_blocks: int, k: int, cfg: ExionConfig) -> int:
+    """SDUE cycles for ``n_blocks`` blocks of a GEMM with reduction length ``k``.
+
+    The one timing definition of the project: ``0`` for no blocks, else
+    ``(n_blocks - 1) * max(kc, cols) + kc + pipeline_depth + cols`` with
+    ``kc = ceil(k / lanes)``.
+    """
+    if n_blocks < 0 or k < 1:
+        raise ValueError(f"n_blocks = {n_blocks} must be >= 0 and k = {k} >= 1")
+    if n_blocks == 0:
+        return 0
+    kc = lane_chunks(k, cfg.lanes)
+    return (n_blocks - 1) * max(kc, cfg.cols) + kc + cfg.pipeline_depth + cfg.cols
+
+
+def _bytes(bits: int) -> int:
+    return -(-bits // 8)
+
+
+@dataclass(frozen=True)
+class GemmReport:
+    """Cycles, utilization and traffic of one scheduled GEMM (see ``docs/cycle-model.md``)."""
+
+    strategy: str
+    token_sort: str
+    m: int
+    k: int
+    n: int
+    blocks: int
+    kc: int
+    ii: int
+    compute_cycles: int
+    required_macs: int
+    ideal_cycles: float
+    utilization: float
+    weight_bytes: int
+    weight_resident: bool
+    act_bytes: int
+    out_bytes: int
+    memory_cycles: int
+    total_cycles: int
+    bound: str
+    imem_reads: int
+    wmem_reads: int
+    omem_writes: int
+    clock_mhz: float
+
+    @property
+    def offchip_bytes(self) -> int:
+        return self.weight_bytes + self.act_bytes + self.out_bytes
+
+    @property
+    def time_us(self) -> float:
+        return self.total_cycles / self.clock_mhz
+
+    def summary(self) -> str:
+        resident = "resident (fetched once)" if self.weight_resident else "re-fetched per row group"
+        return "\n".join([
+            f"GEMM {self.m} x {self.k} @ {self.k} x {self.n}, strategy {self.strategy}"
+            f" (token sort {self.token_sort})",
+            f"  blocks {self.blocks}, kc {self.kc}, issue interval {self.ii}",
+            f"  compute {self.compute_cycles} cycles, ideal {self.ideal_cycles:.0f}, "
+            f"utilization {self.utilization:.1%}",
+            f"  off-chip {self.offchip_bytes} B: weights {self.weight_bytes} ({resident}), "
+            f"activations {self.act_bytes}, outputs {self.out_bytes}",
+            f"  memory {self.memory_cycles} cycles -> {self.bound}-bound, "
+            f"total {self.total_cycles} cycles = {self.time_us:.1f} us",
+            f"  on-chip: IMEM reads {self.imem_reads}, WMEM reads {self.wmem_reads}, "
+            f"OMEM writes {self.omem_writes}",
+        ])
+
+
+def evaluate(sched: Schedule, mask, k: int, *, check: bool = True,
+             token_sort: str | None = None) -> GemmReport:
+    """Model the GEMM ``(tokens x k) @ (k x channels)`` that ``sched`` computes for ``mask``.
+
+    With ``check`` the schedule is first proven correct by :func:`check_schedule`.
+    ``token_sort`` only labels the report (a :class:`Schedule` does not record it).
+    """
+    cfg = sched.cfg
+    mask = np.asarray(mask, dtype=bool)
+    if check:
+        check_schedule(sched, mask)
+    nb = len(sched.blocks)
+    kc = lane_chunks(k, cfg.lanes)
+    compute = compute_cycles(nb, k, cfg)
+    required = int(np.count_nonzero(mask)) * k
+    peak = cfg.peak_macs_per_cycle
+    ideal = required / peak
+    util = required / (compute * peak) if compute else 1.0
+    dw = cfg.data_width
+
+    # Weights: per group, the channels some block of the group carries; everything once if
+    # the whole W fits one WMEM buffer of all banks.
+    per_group: dict[int, set[int]] = {}
+    imem_reads = wmem_reads = 0
+    for b in sched.blocks:
+        chans = b.slots[b.slots >= 0]
+        per_group.setdefault(b.group, set()).update(chans.tolist())
+        busy = b.sel != 0
+        imem_reads += int(busy.any(axis=1).sum()) * kc
+        wmem_reads += int(busy.any(axis=0).sum()) * kc
+    resident = k * sched.channels * dw <= cfg.wmem_bank_bytes * 8 * cfg.cols
+    if resident:
+        fetched = len(set().union(*per_group.values())) if per_group else 0
+    else:
+        fetched = sum(len(s) for s in per_group.values())
+    weight_bytes = _bytes(fetched * k * dw)
+    # Activations: the real tokens of every group that has a block, K values each.
+    act_tokens = sum(int(np.count_nonzero(sched.group_tokens(g) >= 0)) for g in per_group)
+    act_bytes = _bytes(act_tokens * k * dw)
+    outputs = int(np.count_nonzero(mask))
+    out_bytes = _bytes(outputs * dw)
+    total_bytes = weight_bytes + act_bytes + out_bytes
+    memory = math.ceil(total_bytes / cfg.offchip_bytes_per_cycle)
+    return GemmReport(
+        strategy=sched.strategy,
+        token_sort=token_sort or getattr(sched, "token_sort", None) or "-",
+        m=sched.tokens, k=k, n=sched.channels, blocks=nb, kc=kc, ii=issue_interval(k, cfg),
+        compute_cycles=compute, required_macs=required, ideal_cycles=ideal, utilization=util,
+        weight_bytes=weight_bytes, weight_resident=resident, act_bytes=act_bytes,
+        out_bytes=out_bytes, memory_cycles=memory, total_cycles=max(compute, memory),
+        bound="memory" if memory > compute else "compute", imem_reads=imem_reads,
+        wmem_reads=wmem_reads, omem_writes=outputs, clock_mhz=cfg.clock_mhz)
+
+
+def compare_strategies(mask, k: int, cfg: ExionConfig, strategies=None, *,
+                       token_sort: str | None = None, check: bool = True) -> list[GemmReport]:
+    """One :class:`GemmReport` per strategy (default: all of ``golden.conmerge.STRATEGIES``)."""
+    from golden.conmerge import STRATEGIES, schedule
+
+    sort = cfg.token_sort if token_sort is None else token_sort
+    out = []
+    for s in (STRATEGIES if strategies is None else strategies):
+        sched = schedule(mask, cfg, s, token_sort=sort)
+        out.append(evaluate(sched, mask, k, check=check, token_sort=sort))
+    return out
+
+
+def format_table(reports: list[GemmReport], baseline: str = "dense") -> str:
+    """A text table: strategy, blocks, cycles, utilization, ideal, speedup vs ``baseline``
+    (compute-only and with memory), off-chip bytes and the bound."""
+    base = next((r for r in reports if r.strategy == baseline), None)
+    head = (f"{'strategy':<16} {'sort':<9} {'blocks':>7} {'compute':>9} {'util':>6} "
+            f"{'ideal':>8} {'x comp':>7} {'memory':>9} {'total':>9} {'x total':>7} "
+            f"{'MB off':>7}  bound")
+    lines = [head, "-" * len(head)]
+    for r in reports:
+        sc = base.compute_cycles / r.compute_cycles if base and r.compute_cycles else float("nan")
+        st = base.total_cycles / r.total_cycles if base and r.total_cycles else float("nan")
+        lines.append(
+            f"{r.strategy:<16} {r.token_sort:<9} {r.blocks:>7} {r.compute_cycles:>9} "
+            f"{r.utilization:>6.1%} {r.ideal_cycles:>8.0f} {sc:>7.2f} {r.memory_cycles:>9} "
+            f"{r.total_cycles:>9} {st:>7.2f} {r.offchip_bytes / 1e6:>7.2f}  {r.bound}")
+    return "\n".join(lines)

@@ -1,0 +1,136 @@
+"""Dot-product unit (DPU) with its weight switch and conflict-vector switch."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from exion.config import ExionConfig, clog2
+
+__all__ = ["Dpu", "lane_vector", "tree_register_levels"]
+
+
+def lane_vector(cfg: ExionConfig) -> data.ArrayLayout:
+    """One IMEM / WMEM read word: ``lanes`` signed ``data_width``-bit operands, lane 0 at LSB."""
+    return data.ArrayLayout(signed(cfg.data_width), cfg.lanes)
+
+
+def tree_register_levels(cfg: ExionConfig) -> list[int]:
+    """Logic levels (0 = multipliers, 1.. = adder-tree levels) followed by a pipeline register.
+
+    ``adder_stages`` registers are spread evenly over the ``clog2(lanes) + 1`` logic levels;
+    none follows the last level, whose output feeds the accumulator register directly.
+    """
+    levels = clog2(cfg.lanes) + 1
+    s = cfg.adder_stages
+    return [(i + 1) * levels // (s + 1) - 1 for i in range(s)]
+
+
+class Dpu(wiring.Component):
+    """One DPU of the SDUE: ``lanes`` signed multiplies per cycle into a saturating accumulator.
+
+    Operand ``a`` comes from the DPU's row (IMEM bank), operands ``w`` are the
+    ``merge_degree`` weight streams of its column (WMEM bank). The conflict-vector switch field
+    ``sel`` picks the stream (``w_sw``): ``sel = d + 1`` uses stream ``d``; ``sel = 0`` idles
+    the DPU, which then holds its accumulator. The adder tree has ``adder_stages`` pipeline
+    registers, so a chunk presented in cycle ``t`` reaches the accumulator at the end of cycle
+    ``t + adder_stages``.
+
+    Control, sampled with the operands: ``valid`` (this cycle carries a chunk), ``first``
+    (clear: the accumulator takes the chunk sum instead of adding it). ``valid = 0`` or
+    ``sel = 0`` holds. Accumulation saturates exactly as :func:`golden.intsem.accumulate`.
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+        Supplies ``lanes``, ``data_width``, ``acc_width``, ``merge_degree``, ``adder_stages``.
+
+    Members
+    -------
+    a : In(ArrayLayout(signed(data_width), lanes))
+    w : In(ArrayLayout(ArrayLayout(signed(data_width), lanes), merge_degree))
+    sel : In(sel_width)
+    valid, first : In(1)
+    acc : Out(signed(acc_width))
+        The accumulator register.
+    """
+
+    def __init__(self, cfg: ExionConfig):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        self._cfg = cfg
+        super().__init__({
+            "a": In(lane_vector(cfg)),
+            "w": In(data.ArrayLayout(lane_vector(cfg), cfg.merge_degree)),
+            "sel": In(cfg.sel_width),
+            "valid": In(1),
+            "first": In(1),
+            "acc": Out(signed(cfg.acc_width)),
+        })
+
+    @property
+    def cfg(self) -> ExionConfig:
+        return self._cfg
+
+    @staticmethod
+    def module_name(cfg: ExionConfig) -> str:
+        """Verilog module name; unique per parameter set that changes the DPU."""
+        return (f"exion_dpu_l{cfg.lanes}_w{cfg.data_width}_a{cfg.acc_width}"
+                f"_m{cfg.merge_degree}_s{cfg.adder_stages}")
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        m = Module()
+        regs = set(tree_register_levels(cfg))
+
+        # w_sw: pick the selected weight stream; index 0 when idle (the result is unused).
+        w_sel = Signal(lane_vector(cfg))
+        with m.Switch(self.sel):
+            for d in range(cfg.merge_degree):
+                with m.Case(d + 1):
+                    m.d.comb += w_sel.eq(self.w[d])
+            with m.Default():
+                m.d.comb += w_sel.eq(self.w[0])
+        # cv_switch: an idle DPU takes no chunk.
+        take = Signal()
+        m.d.comb += take.eq(self.valid & (self.sel != 0))
+
+        level = 0
+        terms = [self.a[i] * w_sel[i] for i in range(cfg.lanes)]
+        ctl_take, ctl_first = take, self.first
+
+        def stage(values, take_, first_):
+            nonlocal level
+            if level in regs:
+                out = []
+                for i, v in enumerate(values):
+                    r = Signal(signed(len(v)), name=f"l{level}_{i}")
+                    m.d.sync += r.eq(v)
+                    out.append(r)
+                t = Signal(name=f"l{level}_take")
+                f = Signal(name=f"l{level}_first")
+                m.d.sync += [t.eq(take_), f.eq(first_)]
+                values, take_, first_ = out, t, f
+            level += 1
+            return values, take_, first_
+
+        terms, ctl_take, ctl_first = stage(terms, ctl_take, ctl_first)
+        while len(terms) > 1:
+            terms = [terms[i] + terms[i + 1] for i in range(0, len(terms), 2)]
+            terms, ctl_take, ctl_first = stage(terms, ctl_take, ctl_first)
+        chunk = terms[0]
+
+        # Saturating accumulate, one bit wider than the accumulator before the clamp.
+        lo = Const(cfg.acc_min, signed(cfg.acc_width + 1))
+        hi = Const(cfg.acc_max, signed(cfg.acc_width + 1))
+        total = Signal(signed(cfg.acc_width + 1))
+        m.d.comb += total.eq(Mux(ctl_first, 0, self.acc) + chunk)
+        with m.If(ctl_take):
+            with m.If(total < lo):
+                m.d.sync += self.acc.eq(lo)
+            with m.Elif(total > hi):
+                m.d.sync += self.acc.eq(hi)
+            with m.Else():
+                m.d.sync += self.acc.eq(total)
+        return m

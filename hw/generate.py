@@ -1,0 +1,95 @@
+"""Elaborate a configuration to Verilog, with its manifest and C header.
+
+Output is deterministic (same configuration, same bytes) and free of machine paths. Files are
+written to a temporary name and renamed, so an interrupted or failed run leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from exion.config import ExionConfig
+
+from .library import ModuleLibrary
+
+__all__ = ["verilog_text", "write_design", "Design", "TOPS"]
+
+
+def _tops():
+    from amaranth.lib import data
+
+    from .dpu import Dpu, lane_vector
+    from .mem import ReadBanks, WriteBanks
+    from .sdue import Sdue
+    from .sdue_top import SdueTop
+    return {
+        "sdue_top": SdueTop,
+        "sdue": Sdue,
+        "dpu": Dpu,
+        "imem": lambda cfg: ReadBanks(banks=cfg.rows, depth=cfg.words("imem"),
+                                      buffers=cfg.imem_buffers, word=lane_vector(cfg)),
+        "wmem": lambda cfg: ReadBanks(banks=cfg.cols, depth=cfg.words("wmem"),
+                                      buffers=cfg.wmem_buffers,
+                                      word=data.ArrayLayout(lane_vector(cfg), cfg.merge_degree),
+                                      write_lanes=cfg.merge_degree),
+        "omem": lambda cfg: WriteBanks(banks=cfg.rows, depth=cfg.words("omem"),
+                                       buffers=cfg.omem_buffers, width=cfg.data_width),
+    }
+
+
+#: Units that can be emitted as a top, by name.
+TOPS = ("sdue_top", "sdue", "dpu", "imem", "wmem", "omem")
+
+
+def verilog_text(cfg: ExionConfig, top: str = "sdue_top", name: str | None = None) -> str:
+    """Verilog for unit ``top`` of ``cfg``: the top module plus each shared module once."""
+    tops = _tops()
+    if top not in tops:
+        raise ValueError(f"top = {top!r} is not one of {', '.join(TOPS)}")
+    lib = ModuleLibrary()
+    return lib.emit(tops[top](cfg), name or f"exion_{top}")
+
+
+@dataclass(frozen=True)
+class Design:
+    verilog: Path
+    manifest: Path
+    header: Path
+    lines: int
+    modules: int
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_design(cfg: ExionConfig, out_dir, top: str = "sdue_top") -> Design:
+    """Write ``<base>.v``, ``<base>.json`` and ``<base>.h`` into ``out_dir``.
+
+    Everything is generated in memory first, so a failure writes nothing.
+    """
+    out_dir = Path(out_dir)
+    base = f"exion_{top}_{cfg.rows}x{cfg.cols}"
+    text = verilog_text(cfg, top, name=f"exion_{top}")
+    manifest = cfg.manifest()
+    manifest["top"] = f"exion_{top}"
+    import json
+    mtext = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    htext = cfg.to_c_header()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = (out_dir / f"{base}.v", out_dir / f"{base}.json", out_dir / f"{base}.h")
+    for p, t in zip(paths, (text, mtext, htext)):
+        _atomic_write(p, t)
+    modules = sum(1 for line in text.splitlines() if line.startswith("module "))
+    return Design(*paths, lines=text.count("\n"), modules=modules)

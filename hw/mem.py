@@ -1,0 +1,218 @@
+"""Banked, multi-buffered on-chip memories: IMEM, WMEM (host writes, array reads) and OMEM
+(array writes, host reads).
+
+Every bank is one :class:`amaranth.lib.memory.Memory` of ``buffers * depth`` words (so
+synthesis infers one RAM per bank), addressed ``buffer * depth + addr``. Buffers rotate: the
+array side uses buffer ``cur`` and the host side buffer ``(cur + 1 + host_buf) % buffers``
+(``host_buf`` in ``[0, buffers - 2]``, so a triple-buffered WMEM has two host-side buffers).
+A ``swap`` strobe advances ``cur`` by one; traffic on either side continues across the swap,
+nothing in flight is lost (a write issued in the swap cycle lands in the buffer that was
+host-side in that cycle).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from exion.config import clog2
+
+from .library import place
+
+__all__ = ["Bank", "ReadBanks", "WriteBanks"]
+
+
+def _check(name, value, lo, hi=None):
+    if not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        rng = f"[{lo}, {hi}]" if hi is not None else f"[{lo}, ...]"
+        raise ValueError(f"{name} must be an integer in {rng}, not {value!r}")
+
+
+class _BufferRotation:
+    """The ``cur`` register and the host-side buffer index (shared by both bank kinds)."""
+
+    @staticmethod
+    def build(m, buffers, swap, host_buf):
+        cur = Signal(range(buffers), name="cur")
+        with m.If(swap):
+            m.d.sync += cur.eq(0 if buffers == 1 else (cur + 1) % buffers)
+        host = Signal(range(buffers), name="host")
+        m.d.comb += host.eq((cur + 1 + host_buf) % buffers if buffers > 1 else 0)
+        return cur, host
+
+
+class Bank(wiring.Component):
+    """One bank: a RAM of ``buffers * depth`` words with one write and one read port.
+
+    The write port has ``granularity`` (``width / lanes`` bits per enable bit); the read port
+    is synchronous (data one cycle after the address). Addresses are the full RAM address.
+
+    Members
+    -------
+    w_addr, w_data, w_en : In
+    r_addr : In
+    r_data : Out(width)
+    """
+
+    def __init__(self, *, width: int, depth: int, write_lanes: int = 1):
+        _check("width", width, 1)
+        _check("depth", depth, 1)
+        _check("write_lanes", write_lanes, 1)
+        if width % write_lanes:
+            raise ValueError(f"width = {width} is not a multiple of write_lanes = {write_lanes}")
+        self._width, self._depth, self._lanes = width, depth, write_lanes
+        super().__init__({
+            "w_addr": In(range(depth)),
+            "w_data": In(width),
+            "w_en": In(write_lanes),
+            "r_addr": In(range(depth)),
+            "r_data": Out(width),
+        })
+
+    @property
+    def module_name(self) -> str:
+        return f"exion_bank_w{self._width}_d{self._depth}_g{self._lanes}"
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
+        wp = mem.write_port(granularity=self._width // self._lanes if self._lanes > 1 else None)
+        rp = mem.read_port()
+        m.d.comb += [
+            wp.addr.eq(self.w_addr), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
+            rp.addr.eq(self.r_addr), self.r_data.eq(rp.data),
+        ]
+        return m
+
+
+class ReadBanks(wiring.Component):
+    """IMEM or WMEM: ``banks`` banks the host fills and the array reads, all at one address.
+
+    Parameters
+    ----------
+    banks, depth, buffers : int
+        Bank count, words per bank per buffer, buffer count.
+    word : data.Layout
+        Shape of one array-side read word of a bank.
+    write_lanes : int
+        The host writes ``1 / write_lanes`` of a word at a time (WMEM: one weight stream of a
+        merged column slot, selected by ``w_lane``).
+
+    Members
+    -------
+    w_en, w_bank, w_lane, w_buf, w_addr, w_data : In
+        Host write: bank, part of the word, host-side buffer (``0 .. buffers - 2``), address.
+    r_addr : In
+        Array read address (every bank); data one cycle later on ``r_data``.
+    r_data : Out(ArrayLayout(word, banks))
+    swap : In(1)
+        Rotate the buffers.
+    cur : Out
+        Buffer the array side currently uses.
+    """
+
+    def __init__(self, *, banks: int, depth: int, buffers: int, word, write_lanes: int = 1):
+        _check("banks", banks, 1)
+        _check("depth", depth, 1)
+        _check("buffers", buffers, 1, 3)
+        self._banks, self._depth, self._buffers = banks, depth, buffers
+        self._word = word
+        self._lanes = write_lanes
+        width = data.Layout.cast(word).size
+        self._width = width
+        super().__init__({
+            "w_en": In(1),
+            "w_bank": In(range(banks)),
+            "w_lane": In(range(write_lanes)),
+            "w_buf": In(range(max(1, buffers - 1))),
+            "w_addr": In(range(depth)),
+            "w_data": In(width // write_lanes),
+            "r_addr": In(range(depth)),
+            "r_data": Out(data.ArrayLayout(word, banks)),
+            "swap": In(1),
+            "cur": Out(range(buffers)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cur, host = _BufferRotation.build(m, self._buffers, self.swap, self.w_buf)
+        m.d.comb += self.cur.eq(cur)
+        for b in range(self._banks):
+            bank = Bank(width=self._width, depth=self._buffers * self._depth,
+                        write_lanes=self._lanes)
+            place(m, f"bank{b}", bank, platform, bank.module_name)
+            m.d.comb += [
+                bank.w_addr.eq(host * self._depth + self.w_addr),
+                bank.w_data.eq(self.w_data.replicate(self._lanes)),
+                bank.w_en.eq(_lane_enable(self.w_en & (self.w_bank == b), self.w_lane, self._lanes)),
+                bank.r_addr.eq(cur * self._depth + self.r_addr),
+                self.r_data[b].eq(bank.r_data),
+            ]
+        return m
+
+
+class WriteBanks(wiring.Component):
+    """OMEM: ``banks`` banks the array writes (each its own address) and the host reads.
+
+    Members
+    -------
+    a_en : In(banks)
+        Array write enable per bank.
+    a_addr : In(ArrayLayout(range(depth), banks))
+    a_data : In(ArrayLayout(width, banks))
+    r_bank, r_buf, r_addr : In
+        Host read of the host-side buffer ``r_buf``; data one cycle later on ``r_data``.
+    r_data : Out(width)
+    swap : In(1)
+    cur : Out
+    """
+
+    def __init__(self, *, banks: int, depth: int, buffers: int, width: int):
+        _check("banks", banks, 1)
+        _check("depth", depth, 1)
+        _check("buffers", buffers, 1, 3)
+        _check("width", width, 1)
+        self._banks, self._depth, self._buffers, self._width = banks, depth, buffers, width
+        super().__init__({
+            "a_en": In(banks),
+            "a_addr": In(data.ArrayLayout(range(depth), banks)),
+            "a_data": In(data.ArrayLayout(width, banks)),
+            "r_bank": In(range(banks)),
+            "r_buf": In(range(max(1, buffers - 1))),
+            "r_addr": In(range(depth)),
+            "r_data": Out(width),
+            "swap": In(1),
+            "cur": Out(range(buffers)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cur, host = _BufferRotation.build(m, self._buffers, self.swap, self.r_buf)
+        m.d.comb += self.cur.eq(cur)
+        bank_sel = Signal.like(self.r_bank)
+        m.d.sync += bank_sel.eq(self.r_bank)  # the read data arrives a cycle later
+        banks = []
+        for b in range(self._banks):
+            bank = Bank(width=self._width, depth=self._buffers * self._depth)
+            place(m, f"bank{b}", bank, platform, bank.module_name)
+            m.d.comb += [
+                bank.w_addr.eq(cur * self._depth + self.a_addr[b]),
+                bank.w_data.eq(self.a_data[b]),
+                bank.w_en.eq(self.a_en[b]),
+                bank.r_addr.eq(host * self._depth + self.r_addr),
+            ]
+            banks.append(bank)
+        with m.Switch(bank_sel):
+            for b, bank in enumerate(banks):
+                with m.Case(b):
+                    m.d.comb += self.r_data.eq(bank.r_data)
+        return m
+
+
+def _lane_enable(enable, lane, lanes: int):
+    """Write-enable vector: bit ``lane`` set when ``enable``."""
+    if lanes == 1:
+        return enable
+    return enable.replicate(lanes) & (1 << lane)

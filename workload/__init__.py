@@ -1,0 +1,22 @@
+"""The trained-DiT workload of the EXION re-creation (issue 7).
+
+A small class-conditional DiT (adaLN-zero blocks, multi-head attention, GELU FFN) trained as a
+denoising diffusion model on scikit-learn's digits, sampled with DDIM, with the FFN and the
+attention of every block swappable for the golden model's FFN-Reuse and eager prediction.
+
+Layout (see ``docs/workload.md``):
+
+``data``        digits loading and scaling (numpy + scikit-learn)
+``model``       the DiT (torch), weight save/load as ``.npz``
+``diffusion``   noise schedule and the DDIM sampler with pluggable FFN / attention
+``golden_ops``  adapters from the sampler to ``golden/ffn_reuse.py`` and ``golden/eager.py``
+``classifier``  the small digit classifier used for the sample-quality scores
+``train``       training of both networks (deterministic)
+``accuracy``    the accuracy table, sample grids and plots
+``traces``      numpy-only keep-mask trace format (no torch needed)
+
+Only ``traces`` and ``paths`` are importable without torch; nothing here is imported by the
+generator or by ``make test``'s golden-model tests.
+"""
+
+__all__ = ["paths", "traces"]
