@@ -3,7 +3,7 @@
 Timing (the RTL is held to :func:`compute_cycles` exactly; see ``docs/cycle-model.md``)::
 
     kc      = ceil(K / lanes)                        # lane chunks of one dot product
-    II      = max(kc, cols)                          # block issue interval
+    II      = max(kc, cols, pipeline_depth)          # block issue interval
     compute = 0                                       if no blocks
             = (blocks - 1) * II + kc + pipeline_depth + cols   otherwise
 
@@ -32,23 +32,30 @@ __all__ = ["issue_interval", "compute_cycles", "GemmReport", "evaluate",
 
 
 def issue_interval(k: int, cfg: ExionConfig) -> int:
-    """Cycles between the issue of two consecutive blocks: ``max(ceil(K / lanes), cols)``."""
-    return max(lane_chunks(k, cfg.lanes), cfg.cols)
+    """Cycles between the issue of two consecutive blocks:
+    ``II = max(ceil(K / lanes), cols, pipeline_depth)``.
+
+    ``kc``: the block's own chunk reads; ``cols``: the shadow register drains one column per
+    cycle and must be empty before the next capture; ``pipeline_depth``: the SDUE keeps the
+    switch fields of one finished block while its last chunk is in flight (only binds on
+    arrays narrower than the pipeline, e.g. 4 columns with 3 adder stages).
+    """
+    return max(lane_chunks(k, cfg.lanes), cfg.cols, cfg.pipeline_depth)
 
 
 def compute_cycles(n_blocks: int, k: int, cfg: ExionConfig) -> int:
     """SDUE cycles for ``n_blocks`` blocks of a GEMM with reduction length ``k``.
 
     The one timing definition of the project: ``0`` for no blocks, else
-    ``(n_blocks - 1) * max(kc, cols) + kc + pipeline_depth + cols`` with
-    ``kc = ceil(k / lanes)``.
+    ``(n_blocks - 1) * II + kc + pipeline_depth + cols`` with ``kc = ceil(k / lanes)`` and
+    ``II`` from :func:`issue_interval`. The RTL's busy-cycle counter equals it exactly.
     """
     if n_blocks < 0 or k < 1:
         raise ValueError(f"n_blocks = {n_blocks} must be >= 0 and k = {k} >= 1")
     if n_blocks == 0:
         return 0
     kc = lane_chunks(k, cfg.lanes)
-    return (n_blocks - 1) * max(kc, cfg.cols) + kc + cfg.pipeline_depth + cfg.cols
+    return (n_blocks - 1) * issue_interval(k, cfg) + kc + cfg.pipeline_depth + cfg.cols
 
 
 def _bytes(bits: int) -> int:

@@ -162,9 +162,10 @@ class WriteBanks(wiring.Component):
         Array write enable per bank.
     a_addr : In(ArrayLayout(range(depth), banks))
     a_data : In(ArrayLayout(width, banks))
-    r_bank, r_buf, r_addr : In
-        Host read of the host-side buffer ``r_buf``; data one cycle later on ``r_data``.
-    r_data : Out(width)
+    r_buf, r_addr : In
+        Host read of address ``r_addr`` of every bank of host-side buffer ``r_buf`` at once;
+        data one cycle later on ``r_data``.
+    r_data : Out(ArrayLayout(width, banks))
     swap : In(1)
     cur : Out
     """
@@ -179,10 +180,9 @@ class WriteBanks(wiring.Component):
             "a_en": In(banks),
             "a_addr": In(data.ArrayLayout(range(depth), banks)),
             "a_data": In(data.ArrayLayout(width, banks)),
-            "r_bank": In(range(banks)),
             "r_buf": In(range(max(1, buffers - 1))),
             "r_addr": In(range(depth)),
-            "r_data": Out(width),
+            "r_data": Out(data.ArrayLayout(width, banks)),
             "swap": In(1),
             "cur": Out(range(buffers)),
         })
@@ -191,9 +191,6 @@ class WriteBanks(wiring.Component):
         m = Module()
         cur, host = _BufferRotation.build(m, self._buffers, self.swap, self.r_buf)
         m.d.comb += self.cur.eq(cur)
-        bank_sel = Signal.like(self.r_bank)
-        m.d.sync += bank_sel.eq(self.r_bank)  # the read data arrives a cycle later
-        banks = []
         for b in range(self._banks):
             bank = Bank(width=self._width, depth=self._buffers * self._depth)
             place(m, f"bank{b}", bank, platform, bank.module_name)
@@ -202,12 +199,8 @@ class WriteBanks(wiring.Component):
                 bank.w_data.eq(self.a_data[b]),
                 bank.w_en.eq(self.a_en[b]),
                 bank.r_addr.eq(host * self._depth + self.r_addr),
+                self.r_data[b].eq(bank.r_data),
             ]
-            banks.append(bank)
-        with m.Switch(bank_sel):
-            for b, bank in enumerate(banks):
-                with m.Case(b):
-                    m.d.comb += self.r_data.eq(bank.r_data)
         return m
 
 

@@ -32,8 +32,9 @@ class SdueTop(wiring.Component):
         Host write into IMEM's host-side buffer ``imem_w_buf``; ``imem_swap`` rotates buffers.
     wmem_w_en, wmem_w_bank, wmem_w_lane, wmem_w_buf, wmem_w_addr, wmem_w_data, wmem_swap : In
         Same for WMEM; ``wmem_w_lane`` is the weight stream (merge slot position).
-    omem_r_bank, omem_r_buf, omem_r_addr : In ; omem_r_data : Out
-        Host read of OMEM's host-side buffer (data one cycle later); ``omem_swap`` rotates.
+    omem_r_buf, omem_r_addr : In ; omem_r_data : Out(ArrayLayout(data_width, rows))
+        Host read of one address of every OMEM bank of a host-side buffer (data one cycle
+        later); ``omem_swap`` rotates.
     smem_w_en, smem_w_addr, smem_w_data : In
         Host write of one ConMerge vector (``golden.schedule.pack_block``).
     start, n_blocks, kc, shift : In
@@ -63,7 +64,7 @@ class SdueTop(wiring.Component):
                 if name == "w_lane" and prefix == "imem":
                     continue
                 sig[f"{prefix}_{name}"] = In(mem.signature.members[name].shape)
-        for name in ("r_bank", "r_buf", "r_addr", "swap"):
+        for name in ("r_buf", "r_addr", "swap"):
             sig[f"omem_{name}"] = In(self._omem.signature.members[name].shape)
         sig["omem_r_data"] = Out(self._omem.signature.members["r_data"].shape)
         sig.update({
@@ -97,7 +98,7 @@ class SdueTop(wiring.Component):
                 if name == "w_lane" and prefix == "imem":
                     continue
                 m.d.comb += getattr(mem, name).eq(getattr(self, f"{prefix}_{name}"))
-        for name in ("r_bank", "r_buf", "r_addr", "swap"):
+        for name in ("r_buf", "r_addr", "swap"):
             m.d.comb += getattr(omem, name).eq(getattr(self, f"omem_{name}"))
         m.d.comb += [
             self.omem_r_data.eq(omem.r_data),

@@ -65,7 +65,12 @@ def design_dir(cfg: ExionConfig, top: str) -> tuple[Path, str]:
     """Generate (once) the Verilog of ``top`` for ``cfg``; return its folder and module name."""
     from hw.generate import verilog_text
 
-    key = hashlib.sha256(cfg.to_json().encode() + top.encode()).hexdigest()[:16]
+    # Key on the configuration and on the generator's sources, so an edited unit rebuilds.
+    h = hashlib.sha256(cfg.to_json().encode() + top.encode())
+    for src in sorted([*(ROOT / "hw").glob("*.py"), ROOT / "exion" / "config.py",
+                       ROOT / "golden" / "schedule.py"]):
+        h.update(src.read_bytes())
+    key = h.hexdigest()[:16]
     folder = BUILD_ROOT / f"{top}_{cfg.rows}x{cfg.cols}_{key}"
     module = f"exion_{top}"
     with _lock(folder.with_suffix(".lock")):

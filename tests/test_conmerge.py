@@ -7,7 +7,7 @@ from hypothesis.extra.numpy import arrays
 
 from exion.config import SORT_STRATEGIES, ExionConfig
 from golden.conmerge import (STRATEGIES, conflict_vectors, group_masks, ideal_blocks,
-                             lower_bound_blocks, schedule, token_order)
+                             lower_bound_blocks, schedule, synthetic_mask, token_order)
 from golden.schedule import check_schedule, pack_block, unpack_block
 
 
@@ -84,7 +84,7 @@ def as_slots(block, cfg):
 
 # -- properties ----------------------------------------------------------------------------
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(case(), st.sampled_from(SORT_STRATEGIES))
 def test_every_strategy_is_exact(c, sort):
     cfg, mask = c
@@ -96,7 +96,7 @@ def test_every_strategy_is_exact(c, sort):
             assert unpack_block(pack_block(b, cfg), cfg) == b
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(case())
 def test_block_counts(c):
     cfg, mask = c
@@ -114,7 +114,7 @@ def test_block_counts(c):
     assert lb <= n["ffd"] <= n["condense"]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(case())
 def test_greedy_degree_one_is_condense(c):
     cfg, mask = c
@@ -125,7 +125,7 @@ def test_greedy_degree_one_is_condense(c):
     assert g.words() == k.words()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(case(), st.sampled_from(SORT_STRATEGIES))
 def test_greedy_matches_reference_rule(c, sort):
     cfg, mask = c
@@ -134,7 +134,7 @@ def test_greedy_matches_reference_rule(c, sort):
     assert [(b.group, as_slots(b, cfg)) for b in s.blocks] == ref
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(case())
 def test_ffd_matches_reference(c):
     cfg, mask = c
@@ -268,5 +268,15 @@ def test_dit_sized_mask_is_fast():
     for strategy in ("greedy", "ffd"):
         t = time.perf_counter()
         s = schedule(mask, cfg, strategy)
-        assert time.perf_counter() - t < 1.0
+        assert time.perf_counter() - t < 2.0  # ~0.05 s / 0.2 s unloaded; bench prints them
         check_schedule(s, mask)
+
+
+def test_synthetic_masks():
+    for kind in ("uniform", "column"):
+        m = synthetic_mask(64, 512, 0.9, kind, seed=1)
+        assert m.shape == (64, 512) and abs(m.mean() - 0.1) < 0.02
+    col = synthetic_mask(64, 512, 0.9, "column", seed=1)
+    assert (~col.any(axis=0)).mean() > 0.4  # whole channels dead
+    with pytest.raises(ValueError):
+        synthetic_mask(4, 4, 0.5, "striped")

@@ -23,7 +23,8 @@ def test_pipeline_depth_of_small():
     (0, 10, 0),                       # nothing to do
     (1, 32, 8 + 3 + 2),               # kc = 8: one block, pipeline, drain
     (5, 10, 4 * 3 + 3 + 3 + 2),       # kc = 3 > cols: II = 3
-    (3, 4, 2 * 2 + 1 + 3 + 2),        # kc = 1 < cols: II = cols = 2 (drain-bound)
+    (3, 4, 2 * 3 + 1 + 3 + 2),        # kc = 1, cols = 2 < depth 3: II = pipeline_depth
+    (3, 40, 2 * 10 + 10 + 3 + 2),     # kc = 10: II = kc
     (2, 9, 1 * 3 + 3 + 3 + 2),        # kc = ceil(9 / 4) = 3
 ])
 def test_compute_cycles_by_hand(blocks, k, expected):
@@ -34,7 +35,7 @@ def test_exion_default_numbers():
     cfg = ExionConfig()  # 16 x 16, 16 lanes, adder_stages 1 -> depth 3
     assert issue_interval(1152, cfg) == 72
     assert compute_cycles(4608, 1152, cfg) == 4607 * 72 + 72 + 3 + 16
-    assert compute_cycles(10, 64, cfg) == 9 * 16 + 4 + 3 + 16
+    assert compute_cycles(10, 64, cfg) == 9 * 16 + 4 + 3 + 16  # drain-bound: II = cols
 
 
 def test_compute_cycles_rejects_bad_arguments():
@@ -54,8 +55,8 @@ def test_traffic_by_hand():
     cfg = SMALL.replace(wmem_bank_bytes=24)  # W = 8 * 4 * 12 bits = 48 B = 2 banks x 24 B
     s = schedule(mask, cfg, "condense")
     r = evaluate(s, mask, 8)
-    assert r.blocks == 2 and r.kc == 2 and r.ii == 2
-    assert r.compute_cycles == 1 * 2 + 2 + 3 + 2
+    assert r.blocks == 2 and r.kc == 2 and r.ii == 3  # II = pipeline_depth here
+    assert r.compute_cycles == 1 * 3 + 2 + 3 + 2
     assert r.weight_resident  # fits: fetched once, only the 3 needed channels
     assert r.weight_bytes == 3 * 8 * 12 // 8
     assert r.act_bytes == 5 * 8 * 12 // 8
@@ -70,7 +71,9 @@ def test_traffic_by_hand():
     assert d.memory_cycles == -(-total // 32)
     assert d.total_cycles == max(d.memory_cycles, d.compute_cycles)
     assert d.bound == ("memory" if d.memory_cycles > d.compute_cycles else "compute")
-    # on-chip reads: dense group 0 tile 0 has rows 0, 2 and columns 0, 1 busy
+    # on-chip reads (kc = 3): dense group 0 tile 0 has rows 0, 2 and columns 0, 1 busy,
+    # group 1 tile 1 row 0 and column 1; the other two tiles are idle
+    assert d.imem_reads == (2 + 1) * 3 and d.wmem_reads == (2 + 1) * 3
     assert r.omem_writes == 3
     assert "strategy condense" in r.summary()
 
@@ -87,7 +90,7 @@ def test_bound_follows_bandwidth():
     assert r.bound == "compute" and r.total_cycles == r.compute_cycles
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3),
        st.sampled_from([1, 2, 4, 8]), st.integers(1, 70),
        arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 11)),
@@ -112,7 +115,8 @@ def test_compare_strategies_table():
     reps = compare_strategies(mask, 64, cfg)
     assert [r.strategy for r in reps] == list(STRATEGIES)
     by = {r.strategy: r for r in reps}
-    assert by["greedy"].compute_cycles <= by["condense"].compute_cycles <= by["dense"].compute_cycles
+    assert by["greedy"].compute_cycles <= by["condense"].compute_cycles
+    assert by["condense"].compute_cycles <= by["dense"].compute_cycles
     assert by["condense"].weight_bytes <= by["dense"].weight_bytes
     table = format_table(reps)
     assert "greedy" in table and "x comp" in table

@@ -1,0 +1,161 @@
+"""ConMerge on the real keep-masks of the trained DiT (``data/traces``, see docs/workload.md).
+
+numpy only (no torch): runs in the project venv. For each mask kind (``ffn``: FFN-Reuse FC1
+output masks, 64 tokens x 512 channels, K = 128; ``eager``: eager-prediction ``Q K^T`` masks,
+64 queries x 64 keys, K = 32) it reports
+
+* element-level sparsity (fraction of outputs not computed);
+* column-level sparsity per row group of ``rows`` tokens (a channel of a group is needed if any
+  token of the group needs it; what condense can skip) and for the whole GEMM (a channel is
+  skipped only if no token needs it: the column-granular baseline);
+* with ``golden/conmerge.py`` and ``golden/cycle_model.py``: per strategy and merge degree
+  1..4, blocks against the ideal ``ceil(required / (rows * cols))`` (efficiency = ideal /
+  blocks) and SDUE compute cycles against the dense schedule;
+* the comparison with the published column-granular cycle reduction for DiT, 12.4 %
+  (arXiv 2606.00567).
+
+Usage: ``python bench/bench_workload_traces.py [--all] [--max-masks N] [--check]
+[--token-sort none|popcount|signature] [--json PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from exion.config import ExionConfig  # noqa: E402
+from workload import paths, traces  # noqa: E402
+
+try:
+    from golden import conmerge, cycle_model  # noqa: E402
+    from golden.schedule import check_schedule  # noqa: E402
+except ImportError:  # the ConMerge golden model is not there yet
+    conmerge = cycle_model = check_schedule = None
+
+PUBLISHED_DIT_COLUMN_REDUCTION = 0.124  # arXiv 2606.00567: pure-transformer DiT, column level
+DEGREES = (1, 2, 3, 4)
+
+
+def column_sparsity(masks: np.ndarray, rows: int) -> tuple[float, float]:
+    """(per-row-group, whole-GEMM) column-level sparsity of ``masks`` (count, M, N)."""
+    c, m, n = masks.shape
+    g = -(-m // rows)
+    pad = np.zeros((c, g * rows, n), dtype=bool)
+    pad[:, :m] = masks
+    needed = pad.reshape(c, g, rows, n).any(axis=2)
+    return 1.0 - float(needed.mean()), 1.0 - float(masks.any(axis=1).mean())
+
+
+def pick(count: int, limit: int | None) -> np.ndarray:
+    if limit is None or count <= limit:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
+
+
+def conmerge_stats(masks, k: int, base: ExionConfig, token_sort: str, check: bool) -> dict:
+    """Sum over masks of blocks, ideal blocks and cycles per (strategy, degree)."""
+    out: dict[tuple[str, int], dict] = {}
+    for mask in masks:
+        ideal = conmerge.ideal_blocks(mask, base)
+        for strategy in conmerge.STRATEGIES:
+            degrees = DEGREES if strategy in ("greedy", "ffd") else (1,)
+            for d in degrees:
+                cfg = base.replace(merge_degree=d)
+                sched = conmerge.schedule(mask, cfg, strategy, token_sort=token_sort)
+                if check:
+                    check_schedule(sched, mask)
+                nb = len(sched.blocks)
+                e = out.setdefault((strategy, d), {"blocks": 0, "ideal": 0, "cycles": 0})
+                e["blocks"] += nb
+                e["ideal"] += ideal
+                e["cycles"] += cycle_model.compute_cycles(nb, k, cfg)
+    return out
+
+
+def report_kind(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check) -> dict:
+    masks_all = kind.masks()
+    idx = pick(kind.count, limit)
+    masks = masks_all[idx]
+    k = int(kind.gemm.get("K", 1))
+    elem = 1.0 - float(masks_all.mean())
+    grp, whole = column_sparsity(masks_all, cfg.rows)
+    print(f"\n== {kind.name}: {kind.count} masks of {kind.rows} x {kind.cols}, GEMM "
+          f"M={kind.gemm.get('M')} K={k} N={kind.gemm.get('N')} ({kind.gemm.get('what', '')})")
+    print(f"   element-level sparsity              {elem:7.2%}")
+    print(f"   column-level, per group of {cfg.rows:2d} tokens   {grp:7.2%}")
+    print(f"   column-level, whole GEMM ({kind.rows} tokens)  {whole:7.2%}")
+    res = {"masks": kind.count, "element_sparsity": elem, "group_column_sparsity": grp,
+           "gemm_column_sparsity": whole}
+    if conmerge is None:
+        print("   (golden/conmerge.py not available: no ConMerge figures)")
+        return res
+    t0 = time.time()
+    st = conmerge_stats(masks, k, cfg, token_sort, check)
+    dense = st[("dense", 1)]
+    print(f"   ConMerge on {len(masks)} masks (token sort {token_sort}, {cfg.rows}x{cfg.cols} "
+          f"SDUE, {cfg.lanes} lanes{', schedules checked' if check else ''}; "
+          f"{time.time() - t0:.1f} s)")
+    head = (f"   {'strategy':<16} {'deg':>3} {'blocks':>8} {'ideal':>8} {'effic.':>7} "
+            f"{'cycles':>10} {'vs dense':>8} {'saved':>7}")
+    print(head)
+    rows = []
+    for (s, d), e in st.items():
+        eff = e["ideal"] / e["blocks"] if e["blocks"] else 1.0
+        sp = dense["cycles"] / e["cycles"] if e["cycles"] else float("inf")
+        saved = 1 - e["cycles"] / dense["cycles"] if dense["cycles"] else 0.0
+        print(f"   {s:<16} {d:>3} {e['blocks']:>8} {e['ideal']:>8} {eff:>7.1%} "
+              f"{e['cycles']:>10} {sp:>7.2f}x {saved:>7.1%}")
+        rows.append({"strategy": s, "degree": d, **e, "efficiency": eff, "speedup": sp,
+                     "cycles_saved": saved})
+    col = st[("column", 1)]
+    col_saved = 1 - col["cycles"] / dense["cycles"]
+    print(f"   column-granular cycles saved here {col_saved:.1%} vs published DiT "
+          f"{PUBLISHED_DIT_COLUMN_REDUCTION:.1%} (arXiv 2606.00567); condense per {cfg.rows}-token "
+          f"group {1 - st[('condense', 1)]['cycles'] / dense['cycles']:.1%}, greedy ConMerge "
+          f"(degree {cfg.merge_degree}) "
+          f"{1 - st[('greedy', cfg.merge_degree)]['cycles'] / dense['cycles']:.1%}")
+    res.update({"sampled_masks": len(masks), "token_sort": token_sort, "conmerge": rows,
+                "column_cycles_saved": col_saved})
+    return res
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--traces", default=str(paths.TRACES))
+    p.add_argument("--max-masks", type=int, default=48,
+                   help="masks per kind scheduled (evenly spaced; sparsity uses all)")
+    p.add_argument("--all", action="store_true", help="schedule every mask")
+    p.add_argument("--check", action="store_true", help="prove every schedule correct")
+    p.add_argument("--token-sort", default="none", choices=["none", "popcount", "signature"])
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = p.parse_args(argv)
+    tdir = Path(args.traces)
+    if not (tdir / "index.json").exists():
+        print(f"no traces in {tdir}: run `python -m workload traces` in the workload venv")
+        return 0
+    ts = traces.load_traces(tdir)
+    cfg = ExionConfig()
+    run = ts.info.get("run", {})
+    print(f"traces: {tdir.relative_to(ROOT) if tdir.is_relative_to(ROOT) else tdir} "
+          f"(FFN-Reuse N={run.get('ffn_n')} s={run.get('target_sparsity')}, EP q_th="
+          f"{run.get('q_th')} k={run.get('k')}, {run.get('iterations')} DDIM iterations, "
+          f"{len(ts.info.get('samples', []))} samples)")
+    limit = None if args.all else args.max_masks
+    out = {k: report_kind(v, cfg, limit, args.token_sort, args.check) for k, v in ts.kinds.items()}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""SDUE with its memories (hw/sdue_top.py) against the golden model and the cycle model,
+under Icarus and Verilator: random dense tiles, ConMerged blocks of random and structured
+masks, all-one and all-zero masks, and operands at the most negative value."""
+
+import json
+
+import pytest
+
+from exion.config import preset
+from sim.runner import SIMULATORS, run_bench
+
+
+def _case(strategy, tokens, channels, k, sparsity=0.0, mask="uniform", seed=1, shift=6,
+          **extra):
+    return dict(strategy=strategy, tokens=tokens, channels=channels, k=k, sparsity=sparsity,
+                mask=mask, seed=seed, shift=shift, **extra)
+
+
+def cases_for(cfg):
+    r, c = cfg.rows, cfg.cols
+    return [
+        _case("dense", r, 2 * c + 3, 3 * cfg.lanes - 5, mask="ones", seed=11),
+        _case("greedy", 2 * r - 3, 6 * c, 2 * cfg.lanes + 1, 0.9, "column", seed=12),
+        _case("greedy", r, 8 * c, cfg.lanes, 0.95, "uniform", seed=13),
+        _case("condense", r, 4 * c, cfg.lanes + 3, 0.8, "uniform", seed=14, shift=0),
+        _case("ffd", r, 6 * c, 2 * cfg.lanes, 0.9, "column", seed=15),
+        _case("skip_zero_tiles", r, 3 * c, cfg.lanes, 0.97, "column", seed=16),
+        _case("greedy", r, 2 * c, cfg.lanes, mask="zeros", seed=17),
+        # Most negative operands, long enough for the accumulators to saturate.
+        _case("dense", r, c + 1, 38 * cfg.lanes, mask="ones", seed=18, shift=20, extreme=True),
+    ]
+
+
+CONFIGS = {
+    "exion": preset("exion"),
+    "toy": preset("toy"),
+    "4x4_m3": preset("exion", rows=4, cols=4, lanes=8, merge_degree=3, adder_stages=3,
+                     wmem_bank_bytes=4608),
+}
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("name", CONFIGS)
+def test_sdue(sim, name):
+    cfg = CONFIGS[name]
+    run_bench(cfg, "sdue_top", sim, "sim.tb_sdue",
+              extra_env={"EXION_SDUE_CASES": json.dumps(cases_for(cfg))})

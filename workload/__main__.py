@@ -1,0 +1,161 @@
+"""``python -m workload [command]``: train, sample, accuracy table, plots, traces.
+
+Commands (default ``all``)::
+
+    all      train if data/dit_digits.npz is missing, then table (+ grids and plots), then
+             traces if data/traces is missing
+    train    train the DiT and the scoring classifier (``--force`` retrains)
+    sample   sample one configuration and save a PNG grid (``--config NAME``)
+    table    the accuracy table (markdown + CSV + JSON in build/workload, printed)
+    plots    redraw the plots from build/workload/accuracy.json and gelu_cosine.json
+    traces   export the keep-mask traces to data/traces (golden backend by default)
+    check    compare the torch backend with the golden model on a few samples
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from . import paths
+
+
+def _need_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        sys.exit("the workload needs torch: use the workload venv (see docs/workload.md): "
+                 "python3.11 -m venv .venv-workload && .venv-workload/bin/pip install "
+                 "torch==2.13.0 scikit-learn==1.9.1 matplotlib==3.11.2 numpy pytest")
+
+
+def cmd_train(args):
+    from . import train
+
+    if paths.WEIGHTS.exists() and not args.force:
+        print(f"weights exist: {paths.WEIGHTS.relative_to(paths.ROOT)} (use --force to retrain)")
+    else:
+        print(f"training the DiT ({args.steps} steps, 1 thread)")
+        train.train_dit(steps=args.steps)
+    if paths.CLASSIFIER.exists() and not args.force:
+        print(f"classifier exists: {paths.CLASSIFIER.relative_to(paths.ROOT)}")
+    else:
+        print("training the digit classifier")
+        train.train_classifier()
+
+
+def _specs(args):
+    from .accuracy import default_specs, quick_specs
+
+    specs = quick_specs() if args.quick else default_specs()
+    if args.only:
+        keep = set(args.only.split(","))
+        specs = [s for s in specs if s.name in keep or s.name.startswith("vanilla")]
+    return specs
+
+
+def cmd_table(args):
+    from .accuracy import format_markdown, run_table
+    from .sample import load_model
+
+    model, meta = load_model()
+    out = paths.build_dir()
+    specs = _specs(args)
+    print(f"accuracy table: {len(specs)} configurations x {args.n} samples -> {out}")
+    rows = run_table(model, specs, n=args.n, out=out)
+    data = json.loads((out / "accuracy.json").read_text())
+    print()
+    print(format_markdown(rows, data["meta"]))
+
+
+def cmd_sample(args):
+    from .accuracy import default_specs, save_grid
+    from .sample import load_model, run
+
+    specs = {s.name: s for s in default_specs()}
+    if args.config not in specs:
+        sys.exit(f"--config must be one of {', '.join(specs)}")
+    model, _ = load_model()
+    imgs, ops, secs = run(model, specs[args.config], args.n, progress=True)
+    path = paths.build_dir() / "grids" / f"{args.config}.png"
+    save_grid(imgs.numpy(), path)
+    print(f"{args.n} samples in {secs:.1f} s -> {path}; {ops.stats.as_dict()}")
+
+
+def cmd_plots(args):
+    from .accuracy import plot_gelu_cosine, plot_sparsity_psnr
+
+    out = paths.build_dir()
+    rows = json.loads((out / "accuracy.json").read_text())["rows"]
+    plot_sparsity_psnr(rows, out / "sparsity_psnr.png")
+    if (out / "gelu_cosine.json").exists():
+        plot_gelu_cosine(json.loads((out / "gelu_cosine.json").read_text()),
+                         out / "gelu_cosine.png")
+    print(f"plots written to {out}")
+
+
+def cmd_traces(args):
+    from .export import export_traces
+    from .sample import load_model
+
+    if (paths.TRACES / "index.json").exists() and not args.force and args.command == "all":
+        print(f"traces exist: {paths.TRACES.relative_to(paths.ROOT)}")
+        return
+    model, _ = load_model()
+    print(f"exporting traces ({args.trace_samples} samples, {args.backend} backend)")
+    export_traces(model, n=args.trace_samples, backend=args.backend)
+
+
+def cmd_check(args):
+    from .golden_ops import RunSpec
+    from .sample import compare_backends, load_model
+
+    model, _ = load_model()
+    specs = [RunSpec("reuse-ep", args.iterations, ffn_n=2, target_sparsity=0.8, ep=True),
+             RunSpec("reuse-ep-int12", args.iterations, ffn_n=2, target_sparsity=0.8,
+                     ep=True, quant=True)]
+    for s in specs:
+        t0 = time.time()
+        r = compare_backends(model, s, n=2)
+        print(f"  {s.label()}: ffn masks agree {r['ffn_mask_agreement']:.6f}, eager masks "
+              f"agree {r['eager_mask_agreement']:.6f}, max |image diff| "
+              f"{r['max_abs_image_diff']:.2e} ({time.time() - t0:.0f} s)")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m workload", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", nargs="?", default="all",
+                   choices=["all", "train", "sample", "table", "plots", "traces", "check"])
+    p.add_argument("--force", action="store_true", help="retrain / re-export")
+    p.add_argument("--steps", type=int, default=1200, help="DiT training steps")
+    p.add_argument("--n", type=int, default=100, help="samples per configuration")
+    p.add_argument("--quick", action="store_true", help="tiny table (10 iterations)")
+    p.add_argument("--only", default="", help="comma-separated configuration names")
+    p.add_argument("--config", default="vanilla-100", help="configuration for 'sample'")
+    p.add_argument("--trace-samples", type=int, default=2)
+    p.add_argument("--backend", default="golden", choices=["golden", "fast"])
+    p.add_argument("--iterations", type=int, default=6, help="iterations for 'check'")
+    args = p.parse_args(argv)
+    _need_torch()
+    t0 = time.time()
+    if args.command in ("all", "train"):
+        if args.command == "train" or not paths.WEIGHTS.exists() or not paths.CLASSIFIER.exists():
+            cmd_train(args)
+    if args.command in ("all", "table"):
+        cmd_table(args)
+    if args.command == "sample":
+        cmd_sample(args)
+    if args.command == "plots":
+        cmd_plots(args)
+    if args.command in ("all", "traces"):
+        cmd_traces(args)
+    if args.command == "check":
+        cmd_check(args)
+    print(f"done in {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
