@@ -250,6 +250,28 @@ class ExionConfig:
 
     # -- serialization --------------------------------------------------------------------
 
+    @staticmethod
+    def parse_field(name: str, text: str):
+        """Convert command-line ``text`` to the type of field ``name`` (no range check yet:
+        the constructor does that); a non-number raises :class:`ConfigError`."""
+        if name in _INT_RANGES:
+            lo, hi = _INT_RANGES[name]
+            try:
+                return int(text, 10)
+            except ValueError:
+                raise ConfigError(
+                    f"{name} must be an integer in [{lo}, {hi}], not {text!r}") from None
+        if name in _FLOAT_RANGES:
+            lo, hi = _FLOAT_RANGES[name]
+            try:
+                return float(text)
+            except ValueError:
+                raise ConfigError(
+                    f"{name} must be a number in [{lo}, {hi}], not {text!r}") from None
+        if name in {f.name for f in fields(ExionConfig)}:
+            return text
+        raise ConfigError(f"unknown configuration field {name!r}")
+
     def replace(self, **changes: Any) -> "ExionConfig":
         """A copy with ``changes`` applied (and validated)."""
         return dataclasses.replace(self, **changes)
@@ -308,7 +330,7 @@ class ExionConfig:
             value = items[key]
             macro = "EXION_" + key.upper()
             if isinstance(value, str):
-                lines.append(f'#define {macro} "{value}"')
+                lines.append(f"#define {macro} {json.dumps(value)}")
             elif isinstance(value, float):
                 lines.append(f"#define {macro} {value!r}")
             else:
@@ -325,13 +347,13 @@ PRESETS: dict[str, ExionConfig] = {
 }
 
 
-def preset(name: str, **overrides: Any) -> ExionConfig:
-    """A preset with ``overrides`` applied. Unknown names raise :class:`ConfigError`."""
+def preset(preset_name: str, /, **overrides: Any) -> ExionConfig:
+    """A preset with ``overrides`` applied (named ``<preset>-custom`` unless ``name`` is one of
+    them). Unknown presets raise :class:`ConfigError`."""
+    name = preset_name
     if name not in PRESETS:
         raise ConfigError(f"preset = {name!r} is not one of {', '.join(sorted(PRESETS))}")
     cfg = PRESETS[name]
     if overrides:
-        if "name" not in overrides:
-            overrides["name"] = name if not overrides else f"{name}-custom"
-        cfg = cfg.replace(**overrides)
+        cfg = cfg.replace(**{"name": f"{name}-custom", **overrides})
     return cfg

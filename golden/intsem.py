@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "qmax", "quantize", "dequantize", "saturate", "lane_chunks", "dot_chunks",
+    "qmax", "quantize", "dequantize", "saturate", "lane_chunks", "dot_chunks", "accumulate",
     "dpu_dot", "int_matmul", "requantize", "wrap",
 ]
 
@@ -49,7 +49,11 @@ def quantize(x, width: int, scale: float | None = None):
     x = np.asarray(x, dtype=np.float64)
     if scale is None:
         m = float(np.max(np.abs(x))) if x.size else 0.0
-        scale = m / qmax(width) if m > 0 else 1.0
+        scale = m / qmax(width)
+        if not (scale > 0 and np.isfinite(scale)):  # all zero, or a subnormal maximum
+            scale = 1.0
+    elif not (scale > 0 and np.isfinite(scale)):
+        raise ValueError(f"scale = {scale!r} must be a positive finite number")
     q = np.clip(np.rint(x / scale), -qmax(width), qmax(width)).astype(np.int64)
     return q, float(scale)
 
@@ -129,8 +133,8 @@ def int_matmul(x, w, lanes: int, acc_width: int):
 def requantize(acc, shift: int, width: int):
     """Accumulator to ``width``-bit output: round half up by ``shift`` bits, then saturate."""
     acc = np.asarray(acc, dtype=np.int64)
-    if shift < 0:
-        raise ValueError(f"shift = {shift} is out of range [0, 63]")
+    if not 0 <= shift <= 62:
+        raise ValueError(f"shift = {shift} is out of range [0, 62]")
     if shift:
         acc = (acc + (np.int64(1) << (shift - 1))) >> shift
     return saturate(acc, width)

@@ -66,6 +66,16 @@ def test_lod_and_quantize_match_golden():
     assert np.array_equal(q.numpy().astype(np.int64), q2) and float(s) == s2
 
 
+def test_keep_mask_matches_golden_with_ties():
+    from golden.ffn_reuse import build_keep_mask
+    from workload.golden_ops import keep_mask_t
+    rng = np.random.default_rng(1)
+    h = np.round(rng.standard_normal((3, 300)), 1)  # many exact ties
+    for s in (0.0, 0.5, 0.8, 0.9, 1.0):
+        want = np.stack([build_keep_mask(r, target_sparsity=s) for r in h])
+        assert np.array_equal(keep_mask_t(torch.from_numpy(h), s).numpy(), want)
+
+
 def test_metrics():
     a = np.random.default_rng(0).standard_normal((50, 8))
     assert abs(frechet_distance(a, a)) < 1e-6

@@ -130,7 +130,7 @@ def main(argv=None):
     p.add_argument("command", nargs="?", default="all",
                    choices=["all", "train", "sample", "table", "plots", "traces", "check"])
     p.add_argument("--force", action="store_true", help="retrain / re-export")
-    p.add_argument("--steps", type=int, default=1200, help="DiT training steps")
+    p.add_argument("--steps", type=int, default=1500, help="DiT training steps")
     p.add_argument("--n", type=int, default=100, help="samples per configuration")
     p.add_argument("--quick", action="store_true", help="tiny table (10 iterations)")
     p.add_argument("--only", default="", help="comma-separated configuration names")

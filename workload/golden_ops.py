@@ -45,7 +45,8 @@ from exion.config import ExionConfig
 from golden import eager as g_eager
 from golden import ffn_reuse as g_ffn
 
-__all__ = ["RunSpec", "FastOps", "GoldenOps", "make_ops", "quantize_t", "lod_approx_t"]
+__all__ = ["RunSpec", "FastOps", "GoldenOps", "make_ops", "quantize_t", "lod_approx_t",
+           "keep_mask_t"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,24 @@ def _requantize_t(acc: torch.Tensor, shift: torch.Tensor, width: int) -> torch.T
     half = torch.where(shift > 0, torch.ones_like(shift) << (shift - 1).clamp(min=0),
                        torch.zeros_like(shift))
     return torch.clamp((acc + half) >> shift, lo, hi)
+
+
+def keep_mask_t(h: torch.Tensor, target_sparsity: float) -> torch.Tensor:
+    """``golden.ffn_reuse.build_keep_mask(h[i], target_sparsity=...)`` for every row ``i`` of
+    ``h`` (b, size): the ``keep_count`` largest ``|h|``, ties broken by the lower index. Found
+    with a k-th value search instead of a full sort."""
+    b, size = h.shape
+    n_keep = g_ffn.keep_count(size, target_sparsity)
+    if n_keep == 0:
+        return torch.zeros(b, size, dtype=torch.bool)
+    if n_keep == size:
+        return torch.ones(b, size, dtype=torch.bool)
+    mag = h.abs()
+    kth = torch.kthvalue(-mag, n_keep, dim=1).values.neg()[:, None]  # n_keep-th largest |h|
+    gt = mag > kth
+    eq = mag == kth
+    room = n_keep - gt.sum(dim=1, keepdim=True)
+    return gt | (eq & (torch.cumsum(eq, dim=1) <= room))
 
 
 def _int_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -373,11 +392,7 @@ class FastOps(_OpsBase):
         elif self.dense:
             y = self._fc2(w, hg)
             size = n * f
-            n_keep = g_ffn.keep_count(size, self.spec.target_sparsity)
-            order = torch.argsort(-hg.abs().reshape(b, size), dim=1, stable=True)
-            mask = torch.zeros(b, size, dtype=torch.bool)
-            mask.scatter_(1, order[:, :n_keep], True)
-            mask = mask.reshape(b, n, f)
+            mask = keep_mask_t(hg.reshape(b, size), self.spec.target_sparsity).reshape(b, n, f)
             self._state[index] = {"mask": mask, "h": hg, "y": y}
             for _ in range(b):
                 self._count_ffn(True, size, size, n, d, f, o)

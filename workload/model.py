@@ -4,7 +4,8 @@ Structure (defaults: 6 blocks, hidden 128, 4 heads of 32, FFN 512, patch 2 -> 64
 
 * patch embedding: a linear map of each 2 x 2 patch, plus fixed 2-D sin-cos position embedding;
 * conditioning ``c = t_embed(t) + y_embed(y)``: a sinusoidal timestep embedding through a
-  two-layer SiLU MLP, and a class embedding table;
+  two-layer SiLU MLP, and a class embedding table with an extra *null* class (labels are
+  dropped to it with probability 0.1 in training, so classifier-free guidance is available);
 * ``depth`` adaLN-zero blocks: ``x += g1 * Attn(LN(x) * (1 + s1) + b1)`` and
   ``x += g2 * FFN(LN(x) * (1 + s2) + b2)`` where ``(b1, s1, g1, b2, s2, g2)`` come from a
   zero-initialised ``Linear(SiLU(c))``. The attention's Q / K / V projections have no bias (so
@@ -44,6 +45,11 @@ class DiTConfig:
     mlp_ratio: int = 4
     num_classes: int = 10
     freq_dim: int = 256
+    class_dropout: float = 0.1  # training: label replaced by the null class (index 10)
+
+    @property
+    def null_class(self) -> int:
+        return self.num_classes
 
     @property
     def tokens(self) -> int:
@@ -155,7 +161,7 @@ class DiT(nn.Module):
             "pos", torch.from_numpy(sincos_pos_embed(d, cfg.image_size // p)).float()[None],
             persistent=False)
         self.t_mlp = nn.Sequential(nn.Linear(cfg.freq_dim, d), nn.SiLU(), nn.Linear(d, d))
-        self.y_embed = nn.Embedding(cfg.num_classes, d)
+        self.y_embed = nn.Embedding(cfg.num_classes + 1, d)  # + the null class
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.norm_f = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.ada_f = nn.Linear(d, 2 * d)

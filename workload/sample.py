@@ -22,6 +22,8 @@ from .model import load_weights
 __all__ = ["load_model", "labels_for", "run", "psnr", "Scorer", "compare_backends"]
 
 SEED = 1234
+#: Classifier-free guidance scale of every run (1.0 = plain conditional sampling).
+GUIDANCE = 1.0
 
 
 def load_model(path=paths.WEIGHTS):
@@ -34,7 +36,7 @@ def labels_for(n: int) -> torch.Tensor:
 
 
 def run(model, spec: RunSpec, n: int = 100, seed: int = SEED, backend: str = "fast",
-        progress: bool = False, **ops_kw):
+        progress: bool = False, guidance: float | None = None, **ops_kw):
     """Denoise one sample set with ``spec``. Returns ``(images (n, 1, 16, 16) in [-1, 1], ops,
     seconds)``; ``ops.stats`` holds the sparsity statistics (see ``golden_ops.RunStats``)."""
     torch.set_num_threads(1)
@@ -48,7 +50,9 @@ def run(model, spec: RunSpec, n: int = 100, seed: int = SEED, backend: str = "fa
             el = time.time() - t0
             print(f"\r    {spec.name}: iteration {i:3d}/{n}  {el:5.1f} s", end="", flush=True)
 
-    imgs = diffusion.ddim_sample(model, y, noise, spec.iterations, ops=ops, progress=prog)
+    g = GUIDANCE if guidance is None else guidance
+    imgs = diffusion.ddim_sample(model, y, noise, spec.iterations, ops=ops, progress=prog,
+                                 guidance=g)
     if progress:
         print()
     return imgs, ops, time.time() - t0

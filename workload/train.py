@@ -22,7 +22,7 @@ from .model import DiT, DiTConfig, save_weights
 
 __all__ = ["setup_determinism", "train_dit", "train_classifier"]
 
-DEFAULT_STEPS = 1200
+DEFAULT_STEPS = 1500
 
 
 def setup_determinism(seed: int) -> None:
@@ -73,6 +73,7 @@ def train_dit(steps: int = DEFAULT_STEPS, batch: int = 64, seed: int = 0, lr: fl
     meta = {"steps": steps, "batch": batch, "seed": seed, "lr": lr, "train_seconds": round(seconds, 1),
             "final_loss_avg50": round(float(np.mean(losses[-50:])), 5),
             "torch": torch.__version__, "threads": 1, "ema": 0.995, "schedule": "cosine",
+            "loss": "eps MSE, min-SNR-5", "class_dropout": cfg.class_dropout,
             "weights_dtype": "float16"}
     if out is not None:
         save_weights(ema, out, meta)
