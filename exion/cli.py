@@ -77,6 +77,15 @@ def _cmd_generate(args, cfg: ExionConfig) -> int:
     print(f"wrote {d.verilog} ({d.lines} lines, {d.modules} modules, {dt:.1f} s)")
     print(f"wrote {d.manifest}")
     print(f"wrote {d.header}")
+    if args.lint:
+        from hw.generate import VERILATOR_WAIVERS, lint
+        status, log = lint(d.verilog, f"exion_{args.top}")
+        if status:
+            print(log, file=sys.stderr)
+            print(f"lint: FAILED (verilator --lint-only -Wall, status {status})")
+            return 1
+        print(f"lint: clean (verilator --lint-only -Wall; waived: "
+              f"{', '.join(sorted(VERILATOR_WAIVERS))}, see docs/verilog-lint.md)")
     return 0
 
 
@@ -200,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     from hw.generate import TOPS
     g.add_argument("--top", choices=TOPS, default="sdue_top")
     g.add_argument("--out", default="build")
+    g.add_argument("--lint", action="store_true",
+                   help="run verilator --lint-only -Wall on the result")
 
     m = sub.add_parser("conmerge", help="ConMerge blocks, cycles and utilization per strategy")
     _add_config_args(m)

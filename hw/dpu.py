@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -101,17 +101,19 @@ class Dpu(wiring.Component):
         ctl_take, ctl_first = take, self.first
 
         def stage(values, take_, first_):
+            # One register per pipeline stage (operands and control packed together): a
+            # handful of flip-flop processes per DPU instead of one per value keeps
+            # event-driven simulators (Icarus) fast on large arrays.
             nonlocal level
             if level in regs:
-                out = []
-                for i, v in enumerate(values):
-                    r = Signal(signed(len(v)), name=f"l{level}_{i}")
-                    m.d.sync += r.eq(v)
-                    out.append(r)
-                t = Signal(name=f"l{level}_take")
-                f = Signal(name=f"l{level}_first")
-                m.d.sync += [t.eq(take_), f.eq(first_)]
-                values, take_, first_ = out, t, f
+                packed = Cat(*values, take_, first_)
+                r = Signal(len(packed), name=f"stage{level}")
+                m.d.sync += r.eq(packed)
+                out, pos = [], 0
+                for v in values:
+                    out.append(r[pos:pos + len(v)].as_signed())
+                    pos += len(v)
+                values, take_, first_ = out, r[pos], r[pos + 1]
             level += 1
             return values, take_, first_
 

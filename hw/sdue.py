@@ -191,44 +191,39 @@ class Sdue(wiring.Component):
             m.d.sync += nxt.eq(capture)
             capture = nxt
 
-        # -- shadow drain: column 0 goes to OMEM each cycle, the rest shift left -----------
-        sh_acc = [[Signal(signed(cfg.acc_width), name=f"sh_acc_{r}_{c}") for c in range(C)]
-                  for r in range(R)]
-        sh_sel = [[Signal(cfg.sel_width, name=f"sh_sel_{r}_{c}") for c in range(C)]
-                  for r in range(R)]
-        sh_ch = [[Signal(CHANNEL_BITS, name=f"sh_ch_{c}_{d}") for d in range(D)]
-                 for c in range(C)]
+        # -- shadow drain: column 0 goes to OMEM each cycle, the rest shift down ----------
+        # One packed register per row (and one for the channel fields), shifted by one
+        # column per drain cycle, so that the shadow costs a few flip-flop processes only.
+        A, SW = cfg.acc_width, cfg.sel_width
+        sh_acc = [Signal(C * A, name=f"sh_acc_{r}") for r in range(R)]
+        sh_sel = [Signal(C * SW, name=f"sh_sel_{r}") for r in range(R)]
+        sh_ch = Signal(C * D * CHANNEL_BITS, name="sh_ch")
         drain = Signal(range(C + 1))  # columns left to drain
         with m.If(capture):
             m.d.sync += drain.eq(C)
             for r in range(R):
-                for c in range(C):
-                    m.d.sync += [sh_acc[r][c].eq(dpus[r][c].acc), sh_sel[r][c].eq(last_sel[r][c])]
-            for c in range(C):
-                for d in range(D):
-                    m.d.sync += sh_ch[c][d].eq(last_slots[c][d].channel)
+                m.d.sync += [sh_acc[r].eq(Cat(*(dpus[r][c].acc for c in range(C)))),
+                             sh_sel[r].eq(last_sel[r])]
+            m.d.sync += sh_ch.eq(Cat(*(last_slots[c][d].channel
+                                       for c in range(C) for d in range(D))))
         with m.Elif(drain != 0):
             m.d.sync += drain.eq(drain - 1)
             for r in range(R):
-                for c in range(C - 1):
-                    m.d.sync += [sh_acc[r][c].eq(sh_acc[r][c + 1]),
-                                 sh_sel[r][c].eq(sh_sel[r][c + 1])]
-                m.d.sync += sh_sel[r][C - 1].eq(0)
-            for c in range(C - 1):
-                for d in range(D):
-                    m.d.sync += sh_ch[c][d].eq(sh_ch[c + 1][d])
+                m.d.sync += [sh_acc[r].eq(sh_acc[r] >> A), sh_sel[r].eq(sh_sel[r] >> SW)]
+            m.d.sync += sh_ch.eq(sh_ch >> (D * CHANNEL_BITS))
 
         draining = Signal()
         m.d.comb += draining.eq(drain != 0)
         for r in range(R):
-            q = requantizer(m, sh_acc[r][0], self.shift, cfg, f"q{r}")
+            q = requantizer(m, sh_acc[r][:A].as_signed(), self.shift, cfg, f"q{r}")
+            sel0 = sh_sel[r][:SW]
             ch = Signal(CHANNEL_BITS, name=f"ch{r}")
-            with m.Switch(sh_sel[r][0]):
+            with m.Switch(sel0):
                 for d in range(D):
                     with m.Case(d + 1):
-                        m.d.comb += ch.eq(sh_ch[0][d])
+                        m.d.comb += ch.eq(sh_ch[d * CHANNEL_BITS:(d + 1) * CHANNEL_BITS])
             m.d.comb += [
-                self.omem_en[r].eq(draining & (sh_sel[r][0] != 0)),
+                self.omem_en[r].eq(draining & (sel0 != 0)),
                 self.omem_addr[r].eq(ch),
                 self.omem_data[r].eq(q),
             ]

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from exion.config import ExionConfig
+from hw.generate import VERILATOR_WAIVERS
 
 __all__ = ["SIMULATORS", "run_bench", "design_dir", "VERILATOR_WAIVERS"]
 
@@ -22,17 +23,27 @@ SIMULATORS = ("icarus", "verilator")
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = Path(os.environ.get("EXION_SIM_BUILD", ROOT / "sim_build"))
 
-#: Verilator warnings waived when building the simulation model. Each comes from the way
-#: Amaranth's Yosys backend writes Verilog, not from the design (docs/verilog-lint.md):
-VERILATOR_WAIVERS = {
-    "WIDTHEXPAND": "Yosys-written operators mix widths; Amaranth's semantics define them",
-    "WIDTHTRUNC": "as WIDTHEXPAND, for truncating assignments Amaranth makes on purpose",
-    "UNUSEDSIGNAL": "Amaranth keeps every named signal, including bits nobody reads",
-    "PROCASSINIT": "registers are initialised in their declaration (Amaranth's reset value)",
-    "CASEINCOMPLETE": "Yosys case statements cover only the cases Amaranth emitted",
-    "ASCRANGE": "Yosys declares memories with ascending ranges",
-    "DECLFILENAME": "one file holds every module of a design",
-}
+
+
+def _lean_verilator(top_module: str, folder: Path):
+    """cocotb's Verilator runner without its global ``--public-flat-rw``.
+
+    Making every signal of a 16 x 16 array public (cocotb's default) produced 38 MB of C++ that
+    took over 9 minutes to compile on 2 cores; the benches touch only the top's ports, so only
+    the top module is made public, through a Verilator control file.
+    """
+    from cocotb_tools.runner import Verilator
+
+    vlt = folder / "public_top.vlt"
+    vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{top_module}" -var "*"\n')
+
+    class LeanVerilator(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            first = [a for a in cmds[0] if a != "--public-flat-rw"]
+            return [first[:-1] + [str(vlt)] + first[-1:], *cmds[1:]]
+
+    return LeanVerilator()
 
 
 def _tool_environment():
@@ -97,7 +108,7 @@ def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
     _tool_environment()
     folder, module = design_dir(cfg, top)
     build_dir = folder / sim
-    runner = get_runner(sim)
+    runner = _lean_verilator(module, folder) if sim == "verilator" else get_runner(sim)
     build_args = []
     if sim == "verilator":
         build_args = [f"-Wno-{w}" for w in VERILATOR_WAIVERS] + ["-O2", "--x-initial", "0"]

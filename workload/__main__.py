@@ -138,8 +138,13 @@ def main(argv=None):
     p.add_argument("--trace-samples", type=int, default=2)
     p.add_argument("--backend", default="golden", choices=["golden", "fast"])
     p.add_argument("--iterations", type=int, default=6, help="iterations for 'check'")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale (default workload.sample.GUIDANCE = 1)")
     args = p.parse_args(argv)
     _need_torch()
+    if args.guidance is not None:
+        from . import sample
+        sample.GUIDANCE = args.guidance
     t0 = time.time()
     if args.command in ("all", "train"):
         if args.command == "train" or not paths.WEIGHTS.exists() or not paths.CLASSIFIER.exists():

@@ -76,6 +76,7 @@ def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
     ``accuracy.json``, sample grids and the plots under ``out`` (default ``build/workload``)."""
     import torch
 
+    from . import sample
     from .sample import Scorer, labels_for, psnr, run
 
     specs = default_specs() if specs is None else specs
@@ -127,7 +128,7 @@ def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
             save_grid(x, out / "grids" / f"{spec.name}.png")
     ref = scorer.reference()
     meta = {"samples": n, "seconds": round(time.time() - t_all, 1), "reference": ref,
-            "torch": torch.__version__}
+            "torch": torch.__version__, "guidance": sample.GUIDANCE, "seed": sample.SEED}
     _write(rows, meta, out)
     if cos is not None:
         (out / "gelu_cosine.json").write_text(json.dumps(cos) + "\n")
