@@ -69,7 +69,7 @@ lint: setup
 	@$(TOOLENV) $(VPY) -m exion.cli generate $(GEN_ARGS) --out $(BUILD) --lint
 
 test: setup
-	$(TOOLENV) $(VPY) -m pytest -n 2 --dist loadgroup tests
+	$(TOOLENV) $(VPY) -m pytest -n 2 --durations=15 tests
 
 test-fast: setup
 	$(TOOLENV) $(VPY) -m pytest -n 2 -m "not rtl" tests

@@ -38,6 +38,10 @@ def _tops():
     from .mem import ReadBanks, WriteBanks
     from .sdue import Sdue
     from .sdue_top import SdueTop
+    from .lod import Lod
+    from .predictor import Predictor
+    from .selector import Selector
+    from .cau import Cau
     return {
         "sdue_top": SdueTop,
         "sdue": Sdue,
@@ -50,11 +54,15 @@ def _tops():
                                       write_lanes=cfg.merge_degree),
         "omem": lambda cfg: WriteBanks(banks=cfg.rows, depth=cfg.words("omem"),
                                        buffers=cfg.omem_buffers, width=cfg.data_width),
+        "lod": Lod,
+        "predictor": Predictor,
+        "selector": Selector,
+        "cau": Cau,
     }
 
 
 #: Units that can be emitted as a top, by name.
-TOPS = ("sdue_top", "sdue", "dpu", "imem", "wmem", "omem")
+TOPS = ("sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau")
 
 
 def verilog_text(cfg: ExionConfig, top: str = "sdue_top", name: str | None = None) -> str:

@@ -11,7 +11,6 @@ CASES = {
     "imem-exion": ("imem", preset("exion")),
     "omem-exion": ("omem", preset("exion", omem_bank_bytes=96)),
     "wmem-toy": ("wmem", preset("toy", wmem_bank_bytes=1536)),
-    "imem-toy-3buf": ("imem", preset("toy", imem_buffers=3)),
     "wmem-4x4-m3": ("wmem", preset("exion", rows=4, cols=4, lanes=8, merge_degree=3,
                                    wmem_bank_bytes=1152)),
 }

@@ -55,7 +55,9 @@ def test_timesteps_and_schedule():
 
 def test_lod_and_quantize_match_golden():
     rng = np.random.default_rng(0)
-    x = rng.integers(-2047, 2048, size=(200,))
+    x = np.concatenate([rng.integers(-2047, 2048, size=(200,)), [0, 1, -1, 2047, -2048],
+                        rng.integers(-(1 << 31), 1 << 31, size=(200,)),
+                        [(1 << 31) - 1, -(1 << 31), (1 << 30), (1 << 30) - 1]])
     for steps in (1, 2):
         assert np.array_equal(lod_approx_t(torch.from_numpy(x), steps).numpy(),
                               g_eager.lod_approx(x, steps))

@@ -64,7 +64,7 @@ def cmd_table(args):
     out = paths.build_dir()
     specs = _specs(args)
     print(f"accuracy table: {len(specs)} configurations x {args.n} samples -> {out}")
-    rows = run_table(model, specs, n=args.n, out=out)
+    rows = run_table(model, specs, n=args.n, out=out, merge=bool(args.only))
     data = json.loads((out / "accuracy.json").read_text())
     print()
     print(format_markdown(rows, data["meta"]))
@@ -87,8 +87,12 @@ def cmd_sample(args):
 def cmd_plots(args):
     from .accuracy import plot_gelu_cosine, plot_sparsity_psnr
 
+    from .accuracy import format_markdown
+
     out = paths.build_dir()
-    rows = json.loads((out / "accuracy.json").read_text())["rows"]
+    data = json.loads((out / "accuracy.json").read_text())
+    rows = data["rows"]
+    (out / "accuracy.md").write_text(format_markdown(rows, data["meta"]))
     plot_sparsity_psnr(rows, out / "sparsity_psnr.png")
     if (out / "gelu_cosine.json").exists():
         plot_gelu_cosine(json.loads((out / "gelu_cosine.json").read_text()),
@@ -133,7 +137,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=1500, help="DiT training steps")
     p.add_argument("--n", type=int, default=100, help="samples per configuration")
     p.add_argument("--quick", action="store_true", help="tiny table (10 iterations)")
-    p.add_argument("--only", default="", help="comma-separated configuration names")
+    p.add_argument("--only", default="",
+                   help="comma-separated configuration names (plus the vanilla runs); the rows "
+                        "are merged into an existing build/workload/accuracy.json")
     p.add_argument("--config", default="vanilla-100", help="configuration for 'sample'")
     p.add_argument("--trace-samples", type=int, default=2)
     p.add_argument("--backend", default="golden", choices=["golden", "fast"])

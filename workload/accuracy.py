@@ -44,10 +44,12 @@ def default_specs() -> list[RunSpec]:
     for n in (1, 2, 4):
         for sp in (0.5, 0.8, 0.9):
             s.append(RunSpec(f"reuse-n{n}-s{sp:g}", 100, ffn_n=n, target_sparsity=sp))
+    s.append(RunSpec("reuse-n9-s0.95", 100, ffn_n=9, target_sparsity=0.95))
     s.append(RunSpec("reuse-n2-s0.8-delta", 100, ffn_n=2, target_sparsity=0.8, fc2_mode="delta"))
     s.append(RunSpec("reuse-n2-s0.8-50it", 50, ffn_n=2, target_sparsity=0.8))
     s.append(RunSpec("ep-0.15-0.05", 100, ep=True, q_th=0.15, k=0.05))
-    for q_th, k in ((0.15, 0.05), (0.5, 0.2), (1.0, 0.5)):
+    s.append(RunSpec("ep-0.15-0.05-lod1", 100, ep=True, q_th=0.15, k=0.05, lod_steps=1))
+    for q_th, k in ((0.15, 0.05), (0.15, 0.2), (0.5, 0.2), (1.0, 0.5)):
         s.append(RunSpec(f"reuse-n2-s0.8-ep-{q_th:g}-{k:g}", 100, ffn_n=2, target_sparsity=0.8,
                          ep=True, q_th=q_th, k=k))
     s.append(RunSpec("int12", 100, quant=True))
@@ -71,9 +73,12 @@ def _vanilla_for(spec: RunSpec, specs: list[RunSpec]) -> RunSpec | None:
 
 
 def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
-              grids: bool = True, log=print) -> list[dict]:
+              grids: bool = True, log=print, merge: bool = False) -> list[dict]:
     """Run every spec on the same ``n`` samples; write ``accuracy.csv``, ``accuracy.md``,
-    ``accuracy.json``, sample grids and the plots under ``out`` (default ``build/workload``)."""
+    ``accuracy.json``, sample grids and the plots under ``out`` (default ``build/workload``).
+
+    With ``merge``, the rows replace the rows of the same name in an existing
+    ``accuracy.json`` (same ``n`` required) instead of starting a new table."""
     import torch
 
     from . import sample
@@ -118,6 +123,8 @@ def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
             "ep_skip_q": st["ep_skip_q"] if spec.ep else None,
             "ep_skip_k": st["ep_skip_k"] if spec.ep else None,
             "ep_skip_v": st["ep_skip_v"] if spec.ep else None,
+            "ep_hit_rate": st["ep_hit_rate"] if spec.ep else None,
+            "ep_top1_hit_rate": st["ep_top1_hit_rate"] if spec.ep else None,
             "psnr": ps, "psnr_min": pmin, "class_acc": sc["class_acc"], "fcd": sc["fcd"],
             "seconds": round(secs, 1), "samples": n,
         }
@@ -126,9 +133,28 @@ def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
             f"{_num(ps)} dB  acc {sc['class_acc']:.2f}  FCD {sc['fcd']:.2f}  ({secs:.0f} s)")
         if grids:
             save_grid(x, out / "grids" / f"{spec.name}.png")
+    np.savez_compressed(out / "samples.npz", labels=labels,
+                        **{k: v.astype(np.float16) for k, v in images.items()})
     ref = scorer.reference()
+    if "vanilla-50" in images and "vanilla-100" in images:
+        ref["psnr_vanilla50_vs_vanilla100"] = float(np.mean(psnr(images["vanilla-50"],
+                                                                 images["vanilla-100"])))
     meta = {"samples": n, "seconds": round(time.time() - t_all, 1), "reference": ref,
             "torch": torch.__version__, "guidance": sample.GUIDANCE, "seed": sample.SEED}
+    if merge and (out / "accuracy.json").exists():
+        old = json.loads((out / "accuracy.json").read_text())
+        if old["meta"].get("samples") == n:
+            new = {r["config"]: r for r in rows}
+            merged = {r["config"]: r for r in old["rows"]}
+            merged.update(new)
+            names = [sp.name for sp in default_specs()]
+            rows = sorted(merged.values(), key=lambda r: (names.index(r["config"])
+                                                          if r["config"] in names else 999))
+            labels_now = {sp.name: sp.label() for sp in default_specs()}
+            for r in rows:
+                r["label"] = labels_now.get(r["config"], r["label"])
+            meta["seconds"] = round(old["meta"].get("seconds", 0) + meta["seconds"], 1)
+            meta["merged"] = sorted(new)
     _write(rows, meta, out)
     if cos is not None:
         (out / "gelu_cosine.json").write_text(json.dumps(cos) + "\n")
@@ -147,7 +173,8 @@ def _num(v, fmt="{:.2f}"):
 
 CSV_FIELDS = ["config", "label", "iterations", "ffn_n", "target_sparsity", "fc2_mode", "q_th",
               "k", "quant", "inter", "ffn_mac_saved", "ffn_mac_saved_delta", "intra",
-              "ep_dominant", "ep_skip_q", "ep_skip_k", "ep_skip_v", "psnr", "psnr_min",
+              "ep_dominant", "ep_skip_q", "ep_skip_k", "ep_skip_v", "ep_hit_rate",
+              "ep_top1_hit_rate", "psnr", "psnr_min",
               "class_acc", "fcd", "seconds", "samples"]
 
 
@@ -164,24 +191,28 @@ def _write(rows, meta, out: Path):
 
 def format_markdown(rows, meta) -> str:
     head = ("| configuration | it. | inter | FFN MACs saved (dense / delta FC2) | intra | "
-            "PSNR vs vanilla (dB) | class acc. | FCD |")
-    lines = [head, "|" + "---|" * 8]
+            "EP hit rate | PSNR vs vanilla (dB) | class acc. | FCD |")
+    lines = [head, "|" + "---|" * 9]
     for r in rows:
         macs = "-" if r["ffn_mac_saved"] is None else \
             f"{100 * r['ffn_mac_saved']:.0f}% / {100 * r['ffn_mac_saved_delta']:.0f}%"
         lines.append(
             f"| {r['label']} | {r['iterations']} | {_pct(r['inter'])} | {macs} | "
-            f"{_pct(r['intra'])} | {_num(r['psnr'])} | {r['class_acc']:.2f} | "
+            f"{_pct(r['intra'])} | {_pct(r.get('ep_hit_rate'))} | {_num(r['psnr'])} | "
+            f"{r['class_acc']:.2f} | "
             f"{r['fcd']:.2f} |")
     for p in PAPER_DIT:
         lines.append(f"| {p['config']} ({p['note']}) | {p['iterations']} | {_pct(p['inter'])} "
-                     f"| - | {_pct(p['intra'])} | {p['psnr']:.2f} | - | - |")
+                     f"| - | {_pct(p['intra'])} | - | {p['psnr']:.2f} | - | - |")
     ref = meta.get("reference", {})
     lines += ["", f"{meta.get('samples')} samples per configuration (ten per class), one "
               f"fixed starting noise; PSNR against the vanilla run of the same iteration count. "
               f"Real digits: classifier held-out accuracy {ref.get('test_accuracy')}, FCD of 100 "
               f"real digits {ref.get('fcd_real100', float('nan')):.2f} (the floor of a "
-              f"100-sample FCD).", ""]
+              f"100-sample FCD)."
+              + (f" For scale: vanilla 50 vs vanilla 100 iterations on the same noise differ by "
+                 f"{ref['psnr_vanilla50_vs_vanilla100']:.2f} dB PSNR."
+                 if "psnr_vanilla50_vs_vanilla100" in ref else ""), ""]
     return "\n".join(lines)
 
 

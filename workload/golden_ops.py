@@ -80,9 +80,11 @@ class RunSpec:
     def label(self) -> str:
         parts = []
         if self.reuse:
-            parts.append(f"FFN-Reuse N={self.ffn_n} s={self.target_sparsity:g}")
+            parts.append(f"FFN-Reuse N={self.ffn_n} s={self.target_sparsity:g}"
+                         + (" (delta FC2)" if self.fc2_mode == "delta" else ""))
         if self.ep:
-            parts.append(f"EP q_th={self.q_th:g} k={self.k:g}")
+            parts.append(f"EP q_th={self.q_th:g} k={self.k:g}"
+                         + (" (1-step LOD)" if self.lod_steps == 1 else ""))
         if self.quant:
             parts.append(f"INT{self.data_width}")
         return " + ".join(parts) if parts else "vanilla"
@@ -100,12 +102,10 @@ def quantize_t(x: torch.Tensor, width: int, dims) -> tuple[torch.Tensor, torch.T
 
 
 def _leading_one_t(mag: torch.Tensor) -> torch.Tensor:
-    """floor(log2(mag)) of positive int64 (0 where mag == 0)."""
-    p = torch.zeros_like(mag)
-    nbits = max(1, int(mag.max()).bit_length()) if mag.numel() else 1
-    for b in range(1, nbits):
-        p += (mag >> b) > 0
-    return p
+    """floor(log2(mag)) of non-negative int64 below 2**53 (0 where mag == 0): the exponent of
+    ``frexp`` (``mag = m * 2**e`` with ``m`` in [0.5, 1)) minus one, exact for such integers."""
+    _, e = torch.frexp(mag.double())
+    return torch.where(mag > 0, e.to(torch.int64) - 1, torch.zeros_like(mag))
 
 
 def lod_approx_t(x: torch.Tensor, steps: int) -> torch.Tensor:
@@ -248,6 +248,8 @@ class RunStats:
     ep_skip_q: int = 0
     ep_skip_k: int = 0
     ep_skip_v: int = 0
+    ep_hits: int = 0                  # kept pairs that are in the exact top-n_i of their row
+    ep_top1_hits: int = 0             # queries whose predicted top key is the exact top key
     gelu_cos: dict = field(default_factory=dict)   # block -> list of per-iteration mean cos
 
     @property
@@ -277,6 +279,8 @@ class RunStats:
             "ep_skip_q": self.ep_skip_q / self.ep_queries if self.ep_queries else 0.0,
             "ep_skip_k": self.ep_skip_k / self.ep_queries if self.ep_queries else 0.0,
             "ep_skip_v": self.ep_skip_v / self.ep_queries if self.ep_queries else 0.0,
+            "ep_hit_rate": self.ep_hits / self.ep_kept if self.ep_kept else 0.0,
+            "ep_top1_hit_rate": self.ep_top1_hits / self.ep_queries if self.ep_queries else 0.0,
         }
 
 
@@ -324,8 +328,11 @@ class _OpsBase:
             st.ffn_macs += sum(g_ffn.sparse_macs(kept, tokens, d, f, o, self.spec.fc2_mode))
             st.ffn_macs_delta += sum(g_ffn.sparse_macs(kept, tokens, d, f, o, "delta"))
 
-    def _count_ep(self, keep: np.ndarray, dominant: np.ndarray, skip_q, skip_k, skip_v):
+    def _count_ep(self, keep: np.ndarray, dominant: np.ndarray, skip_q, skip_k, skip_v,
+                  hits: int = 0, top1_hits: int = 0):
         st = self.stats
+        st.ep_hits += int(hits)
+        st.ep_top1_hits += int(top1_hits)
         st.ep_pairs += keep.size
         st.ep_kept += int(keep.sum())
         st.ep_queries += dominant.size
@@ -442,21 +449,35 @@ class FastOps(_OpsBase):
             / math.sqrt(dh)
         q_th_int = torch.floor(sp.q_th / scale_s).clamp(max=float(1 << 62)).to(torch.int64)
         count = g_eager.topk_count(sp.k, n)
-        order = torch.argsort(-s, dim=-1, stable=True)
-        sorted_s = torch.gather(s, -1, order[..., :2])
+        # Unique sort keys: score first, then the lower key index (golden's tie-break).
+        key_ = s * n + (n - 1 - torch.arange(n))
+        top = torch.topk(key_, min(n, max(count, 2)), dim=-1).values  # descending
         if n > 1:
-            dominant = (sorted_s[..., 0] - sorted_s[..., 1]) > q_th_int[:, :, None]
+            gap = torch.div(top[..., 0], n, rounding_mode="floor") \
+                - torch.div(top[..., 1], n, rounding_mode="floor")
+            dominant = gap > q_th_int[:, :, None]
         else:
             dominant = torch.ones(s.shape[:-1], dtype=torch.bool)
-        rank = torch.empty_like(order)
-        rank.scatter_(-1, order, torch.arange(n).expand_as(order))
-        limit = torch.where(dominant, 1, count)
-        keep = rank < limit[..., None]
+        thr = torch.where(dominant, top[..., 0], top[..., count - 1])
+        keep = key_ >= thr[..., None]
+        # hit rate against the exact float scores (as EagerResult.hit_rate / top1_hit_rate)
+        wqf = at.q.weight.detach().double().T
+        wkf = at.k.weight.detach().double().T
+        qf = (x @ wqf).view(b, n, heads, dh).transpose(1, 2)
+        kf = (x @ wkf).view(b, n, heads, dh).transpose(1, 2)
+        exact = qf @ kf.transpose(-1, -2) / math.sqrt(dh)
+        eidx = torch.topk(exact, count, dim=-1).indices
+        etop = torch.zeros_like(keep).scatter_(-1, eidx, True)
+        etop1 = torch.zeros_like(keep).scatter_(-1, eidx[..., :1], True)
+        etop = torch.where(dominant[..., None], etop1, etop)
+        hits = int((keep & etop).sum())
+        pred_top = (n - 1) - torch.remainder(top[..., 0], n)
+        top1_hits = int((pred_top == eidx[..., 0]).sum())
         kn, dn = keep.numpy(), dominant.numpy()
         skip_q = dn
         skip_k = ~(kn & ~dn[..., None]).any(axis=-2)
         skip_v = ~kn.any(axis=-2)
-        self._count_ep(kn, dn, skip_q, skip_k, skip_v)
+        self._count_ep(kn, dn, skip_q, skip_k, skip_v, hits, top1_hits)
         if self.record_masks:
             self.eager_masks.append((self._meta(index), kn.copy()))
         return keep
@@ -470,7 +491,6 @@ class GoldenOps(_OpsBase):
     def __init__(self, spec: RunSpec, **kw):
         super().__init__(spec, **kw)
         self._layers: dict[tuple[int, int], g_ffn.FFNReuseLayer] = {}
-        self.eager_results: list = []
 
     def _layer(self, index, sample, block):
         key = (index, sample)
@@ -516,9 +536,9 @@ class GoldenOps(_OpsBase):
                                               k=self.spec.k)
             keeps.append(np.stack([r.keep for r in res]))
             for r in res:
-                self._count_ep(r.keep, r.dominant, r.skip_q, r.skip_k, r.skip_v)
-            self.eager_results.append([{"hit_rate": r.hit_rate, "top1": r.top1_hit_rate}
-                                       for r in res])
+                self._count_ep(r.keep, r.dominant, r.skip_q, r.skip_k, r.skip_v,
+                               int((r.keep & r.exact_topk).sum()),
+                               int(round(r.top1_hit_rate * r.keep.shape[0])))
         keep = np.stack(keeps)
         if self.record_masks:
             self.eager_masks.append((self._meta(index), keep.copy()))

@@ -1,0 +1,136 @@
+"""Key selector of the eager predictor: :func:`golden.eager.select`, one query row at a time.
+
+The predicted scores of one query row stream in, one key per cycle, key 0 first. A sorted list
+of the ``max_keep`` largest scores seen so far (ties: the earlier key stays ahead, i.e. ascending
+key index, exactly the golden ranking) is kept by insertion: every entry compares itself with
+the new score in parallel, entries below the insertion point shift down by one, the last falls
+off. After the row's last key the result is emitted:
+
+* one key only: keep it, dominant;
+* ``list[0] - list[1] > q_th`` (strict): dominant, keep ``list[0]`` only;
+* else keep ``list[0 .. count-1]``.
+
+This is *exact* top-k (no hardware-friendly approximation was needed): ``max_keep``
+comparators and registers. ``count = topk_count(k, keys)`` comes from the host and must be in
+``[1, max_keep]``; ``max_keep >= 2`` (the gap test needs two). See ``docs/predictor.md``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from exion.config import ExionConfig, clog2
+from golden.eager import shift_add_acc_width, topk_count
+
+__all__ = ["Selector", "DEFAULT_MAX_KEYS", "DEFAULT_HEAD_DIM"]
+
+#: Defaults of the generated selector (the ones ``hw.generate`` builds): 64 keys per row, scores
+#: of a head_dim = 72 shift-add product (DiT-XL: 1152 / 16 heads).
+DEFAULT_MAX_KEYS = 64
+DEFAULT_HEAD_DIM = 72
+
+
+class Selector(wiring.Component):
+    """Gap test + exact top-``count`` selection of one query row.
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+    max_keys : int
+        Keys per row the keep-mask can hold.
+    max_keep : int, optional
+        Entries of the sorted list (the largest ``count`` allowed); default
+        ``max(2, topk_count(cfg.ep_k, max_keys))``.
+    score_width : int, optional
+        Signed score width; default ``shift_add_acc_width(DEFAULT_HEAD_DIM, data_width,
+        lod_steps)``.
+
+    Members
+    -------
+    scores : In(stream.Signature(StructLayout({"score": signed(score_width), "last": 1})))
+        One key per transfer, key 0 first; ``last`` marks the row's last key.
+    q_th : In(score_width)
+        Unsigned gap threshold; the host clamps ``q_th_int`` to ``2**score_width - 1`` (no gap
+        of two ``score_width``-bit values exceeds it, so the clamp changes nothing).
+    count : In(range(max_keep + 1))
+        Keys kept by a non-dominant row, ``topk_count(k, keys)``, in ``[1, max_keep]``.
+    result : Out(stream.Signature(StructLayout({"keep": max_keys, "dominant": 1})))
+        One transfer per row; bit ``j`` of ``keep`` = key ``j`` kept.
+    """
+
+    def __init__(self, cfg: ExionConfig, max_keys: int = DEFAULT_MAX_KEYS,
+                 max_keep: int | None = None, score_width: int | None = None):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        self._cfg = cfg
+        self.max_keys = int(max_keys)
+        self.max_keep = (max(2, topk_count(cfg.ep_k, self.max_keys)) if max_keep is None
+                         else int(max_keep))
+        if self.max_keep < 2 or self.max_keep > self.max_keys:
+            raise ValueError(f"max_keep = {max_keep} is out of range [2, {self.max_keys}]")
+        self.score_width = (shift_add_acc_width(DEFAULT_HEAD_DIM, cfg.data_width, cfg.lod_steps)
+                            if score_width is None else int(score_width))
+        super().__init__({
+            "scores": In(stream.Signature(data.StructLayout(
+                {"score": signed(self.score_width), "last": 1}))),
+            "q_th": In(self.score_width),
+            "count": In(range(self.max_keep + 1)),
+            "result": Out(stream.Signature(data.StructLayout(
+                {"keep": self.max_keys, "dominant": 1}))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        N, P, SW = self.max_keys, self.max_keep, self.score_width
+        iw = max(1, clog2(N))
+        val = [Signal(signed(SW), name=f"val{i}") for i in range(P)]
+        idx = [Signal(iw, name=f"idx{i}") for i in range(P)]
+        ok = [Signal(name=f"ok{i}") for i in range(P)]
+        key = Signal(iw)        # index of the next key
+        done = Signal()         # the row is complete; result valid
+
+        s = self.scores.payload.score
+        take = Signal()
+        m.d.comb += self.scores.ready.eq(~done)
+        m.d.comb += take.eq(self.scores.valid & ~done)
+        # ge[i]: entry i stays ahead of the new score (>=: earlier key wins a tie)
+        ge = [Signal(name=f"ge{i}") for i in range(P)]
+        for i in range(P):
+            m.d.comb += ge[i].eq(ok[i] & (val[i] >= s))
+        with m.If(take):
+            for i in range(P):
+                prev_ge = ge[i - 1] if i else 1
+                with m.If(~ge[i]):
+                    with m.If(prev_ge):        # insertion point
+                        m.d.sync += [val[i].eq(s), idx[i].eq(key), ok[i].eq(1)]
+                    with m.Else():             # shift down
+                        m.d.sync += [val[i].eq(val[i - 1]), idx[i].eq(idx[i - 1]),
+                                     ok[i].eq(ok[i - 1])]
+            m.d.sync += key.eq(key + 1)
+            with m.If(self.scores.payload.last):
+                m.d.sync += done.eq(1)
+
+        # Result (from the final list).
+        gap = Signal(signed(SW + 1))
+        m.d.comb += gap.eq(val[0] - val[1])
+        dominant = Signal()
+        m.d.comb += dominant.eq(~ok[1] | (gap > self.q_th.as_unsigned()))
+        n_keep = Signal(range(P + 1))
+        m.d.comb += n_keep.eq(Mux(dominant, 1, self.count))
+        keep = Signal(N)
+        bits = []
+        for i in range(P):
+            hot = Signal(N, name=f"hot{i}")
+            m.d.comb += hot.eq(Mux(ok[i] & (i < n_keep), (1 << idx[i])[:N], 0))
+            bits.append(hot)
+        acc = bits[0]
+        for b in bits[1:]:
+            acc = acc | b
+        m.d.comb += keep.eq(acc)
+        m.d.comb += [self.result.valid.eq(done), self.result.payload.keep.eq(keep),
+                     self.result.payload.dominant.eq(dominant)]
+        with m.If(done & self.result.ready):
+            m.d.sync += [done.eq(0), key.eq(0)] + [o.eq(0) for o in ok]
+        return m
