@@ -61,32 +61,37 @@ def main():
             cases.append(dict(strategy=strat, tokens=cfg.rows, channels=8 * cfg.cols,
                               k=24 * cfg.lanes, sparsity=s, mask="ones" if s == 0 else "column",
                               seed=100 + i, shift=8))
-    env = {"EXION_SDUE_CASES": json.dumps(cases), "EXION_SDUE_REPORT": str(report)}
     timing = {}
     for sim in ("verilator", "icarus"):
+        # Icarus simulates this array at tens of cycles per second while WMEM is loaded, so
+        # it runs the first cases only (its cycle counts are checked by the same bench).
+        run_cases = cases if sim == "verilator" else cases[:2]
+        env = {"EXION_SDUE_CASES": json.dumps(run_cases), "EXION_SDUE_REPORT": str(report)}
         log(f"building and running the 16x16 SDUE under {sim} ...")
         report.unlink(missing_ok=True)
         t0 = time.perf_counter()
         folder, module = runner.design_dir(cfg, "sdue_top")
         t1 = time.perf_counter()
-        runner.run_bench(cfg, "sdue_top", sim, "sim.tb_sdue", extra_env=env)
+        xml = runner.run_bench(cfg, "sdue_top", sim, "sim.tb_sdue", extra_env=env)
         t2 = time.perf_counter()
         results = [json.loads(line) for line in report.read_text().splitlines()]
-        xml = next((folder / sim).glob("run_*/*.xml"))
         import xml.etree.ElementTree as ET
-        props = {p.get("name"): p.get("value") for p in ET.parse(xml).iter("property")}
+        tree = ET.parse(xml)
+        props = {p.get("name"): p.get("value") for p in tree.iter("property")}
         sim_ns = float(props["sim_time_duration"])
-        tc = next(ET.parse(xml).iter("testcase"))
-        wall = float(tc.get("time"))
+        wall = float(next(tree.iter("testcase")).get("time"))
+        # build = everything but the simulation itself (elaboration is cached by design_dir)
         timing[sim] = (t2 - t1 - wall, wall, sim_ns / 10 / wall)
-        rows = results
+        if sim == "verilator":
+            rows = results
     print()
+    print("cycles/s counts every clock of the bench, host loads included (cocotb drives each)")
     print(f"{'simulator':<10} {'build s':>8} {'sim s':>7} {'cycles/s':>9}")
     for sim, (build, wall, cps) in timing.items():
         print(f"{sim:<10} {build:>8.1f} {wall:>7.1f} {cps:>9.0f}")
 
     print()
-    print("SDUE cycles measured on the RTL (Icarus run; Verilator gave the same), one row group of "
+    print("SDUE cycles measured on the RTL (Verilator run; each equals the cycle model), one row group of "
           f"{cfg.rows} tokens x {8 * cfg.cols} channels, K = {24 * cfg.lanes}")
     head = (f"{'sparsity':>8} {'strategy':<9} {'blocks':>6} {'RTL cyc':>8} {'model':>6} "
             f"{'ideal':>6} {'util':>6} {'vs dense':>8}")

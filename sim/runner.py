@@ -104,7 +104,8 @@ def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
               testcase: str | None = None, extra_env: dict | None = None, seed: int = 1):
     """Build ``top`` for ``cfg`` under ``sim`` and run the cocotb module ``test_module``.
 
-    Raises ``AssertionError`` when any cocotb test failed (and when none ran).
+    Raises ``AssertionError`` when any cocotb test failed (and when none ran); returns the
+    path of the run's results XML (simulated time and wall time per test).
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
@@ -135,4 +136,4 @@ def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
     total, failed = get_results(Path(results))
     assert total > 0, f"no cocotb test ran in {test_module}"
     assert failed == 0, f"{failed} of {total} cocotb tests failed in {test_module} ({sim})"
-    return total
+    return Path(results)
