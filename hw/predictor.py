@@ -1,9 +1,11 @@
 """Shift-and-add dot-product unit of the eager predictor: :func:`golden.eager.shift_add_matmul`.
 
 Per cycle it takes ``lanes`` operand pairs ``(a[i], b[i])``, replaces each operand by its
-leading-one approximation (``steps`` power-of-two terms, ``hw.lod``), forms every term product
-as ``(-1)**(sign_a ^ sign_b) << (e_a + e_b)`` (a decoder, no multiplier) and adds the
-``lanes * steps**2`` terms into an exact accumulator. See ``docs/predictor.md``.
+leading-one approximation (``steps`` power-of-two terms, ``hw.lod``) and forms the sum of every
+term product ``(-1)**(sign_a ^ sign_b) << (e_a + e_b)`` per lane as
+``(|approx(a)| << p1_b) + has_second_b * (|approx(a)| << p2_b)`` (barrel shifters, no
+multiplier), negated once per lane; the ``lanes`` lane values go through an adder tree into an
+exact accumulator. See ``docs/predictor.md``.
 """
 
 from __future__ import annotations
@@ -79,31 +81,61 @@ class Predictor(wiring.Component):
         cfg = self._cfg
         W, L, S = cfg.data_width, cfg.lanes, self._steps
         m = Module()
-        # A term product is at most 2**(2W-2) in magnitude: 2W-1 bits unsigned, 2W signed.
+        # Per lane: A = |lod_approx(a)| (W bits, one or two ones), then the lane's magnitude
+        # is (A << p1_b) + has_second_b * (A << p2_b): every term pair of the golden
+        # definition, grouped by b's term (two barrel shifters and one adder per lane, no
+        # multiplier). At most 2**(2W-2): 2W-1 bits unsigned, 2W signed.
         tw = 2 * W
-        one = Const(1, unsigned(tw))
+        one = Const(1, unsigned(W))
         terms = []
         for i in range(L):
-            fa = lod_fields(m, self.a[i], W, name=f"a{i}")
-            fb = lod_fields(m, self.b[i], W, name=f"b{i}")
-            ta = [(fa[1], fa[4])] + ([(fa[2], fa[3])] if S == 2 else [])
-            tb = [(fb[1], fb[4])] + ([(fb[2], fb[3])] if S == 2 else [])
-            neg = fa[0] ^ fb[0]
-            for j, (ea, va) in enumerate(ta):
-                for k, (eb, vb) in enumerate(tb):
-                    mag = Signal(unsigned(tw - 1), name=f"t{i}_{j}{k}")
-                    # one-hot decoder: 1 << (e_a + e_b), gated by both terms being present
-                    m.d.comb += mag.eq(Mux(va & vb, (one << (ea + eb))[:tw - 1], 0))
-                    t = Signal(signed(tw), name=f"s{i}_{j}{k}")
-                    m.d.comb += t.eq(Mux(neg, -mag, mag))
-                    terms.append(t)
+            sa, pa1, pa2, hsa, nza = lod_fields(m, self.a[i], W, name=f"a{i}")
+            sb, pb1, pb2, hsb, nzb = lod_fields(m, self.b[i], W, name=f"b{i}")
+            amag = Signal(unsigned(W), name=f"amag{i}")
+            first_a = Mux(nza, (one << pa1)[:W], 0)
+            if S == 2:
+                m.d.comb += amag.eq(first_a | Mux(hsa, (one << pa2)[:W], 0))
+            else:
+                m.d.comb += amag.eq(first_a)
+            lane = Signal(unsigned(tw - 1), name=f"lane{i}")
+            t1 = Mux(nzb, (amag << pb1)[:tw - 1], 0)
+            if S == 2:
+                m.d.comb += lane.eq(t1 + Mux(hsb, (amag << pb2)[:tw - 1], 0))
+            else:
+                m.d.comb += lane.eq(t1)
+            t = Signal(signed(tw), name=f"s{i}")
+            m.d.comb += t.eq(Mux(sa ^ sb, -lane, lane))
+            terms.append(t)
         while len(terms) > 1:
             nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
             if len(terms) % 2:
                 nxt.append(terms[-1])
             terms = nxt
-        chunk = Signal(signed(tw + clog2(L * S * S) + 1))
+        chunk = Signal(signed(tw + clog2(L) + 1))
         m.d.comb += chunk.eq(terms[0])
         with m.If(self.valid):
             m.d.sync += self.acc.eq(Mux(self.first, 0, self.acc) + chunk)
+        return m
+
+
+class EagerUnits(wiring.Component):
+    """Test bundle: :class:`~hw.lod.Lod`, :class:`Predictor` and
+    :class:`~hw.selector.Selector` of one configuration side by side, unconnected, with their
+    ports prefixed ``lod__``, ``pred__``, ``sel__``. One design instead of three keeps the
+    regression's Verilator builds (30-40 s each, mostly fixed cost) few; the benches drive each
+    unit through its prefix exactly as they would drive it alone.
+    """
+
+    def __init__(self, cfg: ExionConfig):
+        from .lod import Lod
+        from .selector import Selector
+
+        self._parts = {"lod": Lod(cfg), "pred": Predictor(cfg), "sel": Selector(cfg)}
+        super().__init__({n: Out(c.signature) for n, c in self._parts.items()})
+
+    def elaborate(self, platform):
+        m = Module()
+        for name, part in self._parts.items():
+            m.submodules[name] = part
+            wiring.connect(m, wiring.flipped(getattr(self, name)), part)
         return m

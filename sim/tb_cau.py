@@ -48,7 +48,9 @@ class CauDriver:
                     accepted.append(cyc)
                 i += 1
             if d.blocks__valid.value and d.blocks__ready.value:
-                words.append(d.blocks__payload.value.to_unsigned())
+                v = d.blocks__payload.value
+                assert v.is_resolvable, f"unresolved output word {v} (cycle {cyc})"
+                words.append(v.to_unsigned())
             idle = 0 if (i < len(seq) or d.busy.value) else idle + 1
             await RisingEdge(d.clk)
             await FallingEdge(d.clk)

@@ -11,6 +11,28 @@ from golden.eager import lod, lod_approx
 from .tb_common import config
 
 
+class UnitView:
+    """A unit's ports inside a bundle top (``hw.predictor.EagerUnits``): attribute ``name`` is
+    the top's ``<prefix>__name``; ``clk`` and ``rst`` are shared."""
+
+    def __init__(self, dut, prefix: str):
+        self._dut, self._prefix = dut, prefix
+
+    def __getattr__(self, name):
+        if name in ("clk", "rst"):
+            return getattr(self._dut, name)
+        return getattr(self._dut, f"{self._prefix}__{name}")
+
+
+def view(dut, prefix: str):
+    """``dut`` itself when it is the unit alone, else the unit's view inside a bundle."""
+    try:
+        getattr(dut, f"{prefix}__" + {"lod": "x", "pred": "acc", "sel": "count"}[prefix])
+    except AttributeError:
+        return dut
+    return UnitView(dut, prefix)
+
+
 def uint(sig) -> int:
     """Unsigned value of a port (one-bit ports read as Logic, wider ones as LogicArray)."""
     v = sig.value
@@ -42,7 +64,7 @@ async def exhaustive(dut):
     g = lod(xs, W)
     want = np.stack([g.sign, g.p1, g.p2, g.has_second, g.nonzero,
                      lod_approx(xs, 1, W), lod_approx(xs, 2, W)], axis=1)
-    drv = LodDriver(dut, W)
+    drv = LodDriver(view(dut, "lod"), W)
     for i, x in enumerate(xs.tolist()):
         got = await drv.apply(x)
         assert got == want[i].tolist(), f"x = {x}: got {got}, want {want[i].tolist()}"

@@ -12,6 +12,7 @@ from golden.eager import shift_add_matmul
 from hw.predictor import DEFAULT_K_MAX
 
 from .tb_common import config, pack, start
+from .tb_lod import view
 
 
 class PredictorDriver:
@@ -60,6 +61,7 @@ class PredictorDriver:
 
 async def _setup(dut):
     cfg = config()
+    dut = view(dut, "pred")
     await start(dut)
     await FallingEdge(dut.clk)
     return cfg, PredictorDriver(dut, cfg)

@@ -11,6 +11,7 @@ from golden.eager import select, topk_count
 from hw.selector import Selector
 
 from .tb_common import config, start
+from .tb_lod import view
 
 
 class SelectorDriver:
@@ -59,6 +60,7 @@ async def check_rows(dut, rows):
     """rows: list of (scores, q_th_int, count); compare each with golden.eager.select."""
     cfg = config()
     sel = Selector(cfg)
+    dut = view(dut, "sel")
     await start(dut)
     await FallingEdge(dut.clk)
     drv = SelectorDriver(dut, sel, np.random.default_rng(7))

@@ -11,14 +11,14 @@ from exion.config import preset
 from sim.runner import SIMULATORS, run_bench
 
 
-#: 4 lanes keep the Verilator build short; lanes only replicate the per-lane logic.
-CFG = preset("toy", lanes=4, acc_width=28)
+#: The configuration of tests/test_lod.py (the same bundle design, built once per simulator).
+CFG = preset("toy", lanes=4, acc_width=28, ep_k=0.125)
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_predictor(sim):
-    run_bench(CFG, "predictor", sim, "sim.tb_predictor")
+    run_bench(CFG, "eager_units", sim, "sim.tb_predictor")
 
 
 def synth_cells(verilog: str, top: str, tmp_path) -> tuple[dict, dict]:

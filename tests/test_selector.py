@@ -3,13 +3,14 @@
 import pytest
 
 from exion.config import preset
+
 from sim.runner import SIMULATORS, run_bench
 
-#: ep_k = 0.125 gives an 8-entry list for 64 keys (the generated default for this config).
-CFG = preset("toy", ep_k=0.125)
+#: The configuration of tests/test_lod.py (the same bundle design, built once per simulator).
+CFG = preset("toy", lanes=4, acc_width=28, ep_k=0.125)
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_selector(sim):
-    run_bench(CFG, "selector", sim, "sim.tb_selector")
+    run_bench(CFG, "eager_units", sim, "sim.tb_selector")

@@ -1,0 +1,1 @@
+"""Bounded formal proofs of the CAU and the LOD (see formal/run.py and docs/cau.md)."""
