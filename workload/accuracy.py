@@ -238,35 +238,48 @@ def save_grid(x: np.ndarray, path, per_row: int = 10, scale: int = 2) -> None:
 
 
 def plot_sparsity_psnr(rows, path) -> None:
+    """Left: FFN-Reuse, inter-iteration sparsity vs PSNR (one line per N). Right: eager
+    prediction, intra-iteration sparsity vs PSNR. Paper DiT points as stars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    marks = {1: "o", 2: "s", 4: "^"}
-    for r in rows:
-        if r["psnr"] is None or r["inter"] is None or r["iterations"] != 100:
-            continue
-        if r["intra"] is None and r["quant"] is None and r["fc2_mode"] == "dense":
-            ax.scatter(100 * r["inter"], r["psnr"], marker=marks.get(r["ffn_n"], "o"),
-                       color="C0", label=f"FFN-Reuse N={r['ffn_n']}")
-        else:
-            ax.scatter(100 * r["inter"], r["psnr"], marker="D", color="C1",
-                       label="FFN-Reuse + EP / INT12 / delta")
-            ax.annotate(r["label"].replace("FFN-Reuse N=2 s=0.8 + ", "+"),
-                        (100 * r["inter"], r["psnr"]), fontsize=6, xytext=(4, -3),
-                        textcoords="offset points")
-    for p in PAPER_DIT:
-        ax.scatter(100 * p["inter"], p["psnr"], marker="*", s=90, color="C3",
-                   label="paper DiT (N=2, 100 it.)")
-    h, lab = ax.get_legend_handles_labels()
-    uniq = dict(zip(lab, h))
-    ax.legend(uniq.values(), uniq.keys(), fontsize=8)
-    ax.set_xlabel("inter-iteration sparsity (GELU outputs reused in sparse iterations, %)")
-    ax.set_ylabel("PSNR vs vanilla (dB)")
-    ax.set_title("DiT on digits, DDIM 100 iterations")
-    ax.grid(alpha=0.3)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    hundred = [r for r in rows if r["psnr"] is not None and r["iterations"] == 100]
+    plain = [r for r in hundred if r["inter"] is not None and r["intra"] is None
+             and r["quant"] is None and r["fc2_mode"] == "dense"]
+    for i, n in enumerate(sorted({r["ffn_n"] for r in plain})):
+        pts = sorted((100 * r["inter"], r["psnr"]) for r in plain if r["ffn_n"] == n)
+        a1.plot(*zip(*pts), marker="os^vD"[i % 5], color=f"C{i}", label=f"FFN-Reuse N={n}")
+    a1.scatter(80, PAPER_DIT[0]["psnr"], marker="*", s=120, color="C3",
+               label="paper DiT, FFN-Reuse N=2")
+    a1.set_xlabel("inter-iteration sparsity (GELU outputs reused in sparse iterations, %)")
+    a1.set_ylabel("PSNR vs vanilla (dB)")
+    a1.set_title("FFN-Reuse (DDIM 100 iterations)")
+    ep = [r for r in hundred if r["intra"] is not None]
+    for r in ep:
+        quant = r["quant"] is not None
+        a2.scatter(100 * r["intra"], r["psnr"], marker="s" if quant else "o",
+                   color="C1" if r["inter"] is not None else "C2",
+                   label=("FFN-Reuse N=2 s=0.8 + EP" if r["inter"] is not None else "EP only")
+                   + (" + INT12" if quant else ""))
+        txt = f"q_th={r['q_th']:g}, k={r['k']:g}"
+        if "1-step" in r["label"]:
+            txt += " (1-step LOD)"
+        a2.annotate(txt, (100 * r["intra"], r["psnr"]), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")
+    for p, m in zip(PAPER_DIT[1:], ("*", "P")):
+        a2.scatter(100 * p["intra"], p["psnr"], marker=m, s=110, color="C3",
+                   label=p["config"].replace("paper DiT: ", "paper DiT, "))
+    a2.set_xlabel("intra-iteration sparsity (Q K^T pairs not kept, %)")
+    a2.set_ylabel("PSNR vs vanilla (dB)")
+    a2.set_title("Eager prediction (DDIM 100 iterations)")
+    for ax in (a1, a2):
+        h, lab = ax.get_legend_handles_labels()
+        uniq = dict(zip(lab, h))
+        ax.legend(uniq.values(), uniq.keys(), fontsize=7)
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
