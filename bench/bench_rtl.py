@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exion.config import preset  # noqa: E402
-from golden.cycle_model import compute_cycles  # noqa: E402
 from hw.generate import verilog_text  # noqa: E402
 
 

@@ -36,6 +36,8 @@ import numpy as np
 from exion.config import ExionConfig
 from golden import intsem
 
+from ._checks import float_matrix
+
 __all__ = [
     "LOD", "lod", "lod_approx", "shift_add_matmul", "shift_add_acc_width", "ScorePrediction",
     "predict_scores", "auto_shift", "topk_count", "select", "skippable_rows", "topk_mask",
@@ -557,9 +559,9 @@ def eager_predict(x, wq, wk, *, head_dim: int, cfg: ExionConfig, steps: int | No
     EagerResult
     """
     steps, q_th, k, gain = _defaults(cfg, steps, q_th, k, gain)
-    x = _float_matrix("x", x)
-    wq = _float_matrix("wq", wq)
-    wk = _float_matrix("wk", wk)
+    x = float_matrix("x", x)
+    wq = float_matrix("wq", wq)
+    wk = float_matrix("wk", wk)
     if wq.shape != wk.shape or wq.shape[0] != x.shape[1]:
         raise ValueError(f"wq {wq.shape} and wk {wk.shape} must both be (d_model, head_dim) "
                          f"with d_model = {x.shape[1]} (the columns of x)")
@@ -584,9 +586,9 @@ def eager_predict_heads(x, wq, wk, n_heads: int, cfg: ExionConfig, *,
     With ``n_heads = 1`` the result equals :func:`eager_predict`.
     """
     steps, q_th, k, gain = _defaults(cfg, steps, q_th, k, gain)
-    x = _float_matrix("x", x)
-    wq = _float_matrix("wq", wq)
-    wk = _float_matrix("wk", wk)
+    x = float_matrix("x", x)
+    wq = float_matrix("wq", wq)
+    wk = float_matrix("wk", wk)
     if isinstance(n_heads, bool) or not isinstance(n_heads, (int, np.integer)) or n_heads < 1:
         raise ValueError(f"n_heads = {n_heads!r} is out of range [1, inf)")
     if wq.shape != wk.shape or wq.shape[0] != x.shape[1] or wq.shape[1] % n_heads:
@@ -606,8 +608,3 @@ def eager_predict_heads(x, wq, wk, n_heads: int, cfg: ExionConfig, *,
     return out
 
 
-def _float_matrix(name, a):
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim != 2 or 0 in a.shape:
-        raise ValueError(f"{name} has shape {a.shape}; it must be a non-empty 2-D matrix")
-    return a

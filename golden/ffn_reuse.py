@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._checks import float_matrix
+
 from exion.config import ExionConfig
 from golden import intsem
 
@@ -252,10 +254,10 @@ class FFNReuseLayer:
                  fc2_mode: str = "dense", cfg: ExionConfig | None = None):
         if cfg is not None and not isinstance(cfg, ExionConfig):
             raise ValueError(f"cfg must be an ExionConfig or None, not {type(cfg).__name__}")
-        self.w1 = _as_matrix("w1", w1)
+        self.w1 = float_matrix("w1", w1)
         d_model, d_ff = self.w1.shape
         self.b1 = _as_vector("b1", b1, d_ff)
-        self.w2 = _as_matrix("w2", w2)
+        self.w2 = float_matrix("w2", w2)
         if self.w2.shape[0] != d_ff:
             raise ValueError(f"w2 has {self.w2.shape[0]} rows; it must have d_ff = {d_ff} "
                              f"(the columns of w1)")
@@ -526,11 +528,6 @@ def _check_mode(mode):
     return mode
 
 
-def _as_matrix(name, a):
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim != 2 or 0 in a.shape:
-        raise ValueError(f"{name} has shape {a.shape}; it must be a non-empty 2-D matrix")
-    return a
 
 
 def _as_vector(name, a, length):

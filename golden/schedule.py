@@ -140,7 +140,6 @@ def unpack_block(word: int, cfg: ExionConfig) -> Block:
 
 def coverage(schedule: Schedule) -> np.ndarray:
     """How many times each output ``(token, channel)`` is computed by ``schedule``."""
-    cfg = schedule.cfg
     count = np.zeros((schedule.tokens, schedule.channels), np.int64)
     for b in schedule.blocks:
         toks = schedule.group_tokens(b.group)

@@ -24,8 +24,7 @@ a one-block output register. See ``docs/cau.md``.
 
 from __future__ import annotations
 
-import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -17,8 +17,6 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from exion.config import clog2
-
 from .library import place
 
 __all__ = ["Bank", "ReadBanks", "WriteBanks"]

@@ -21,7 +21,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from exion.config import ExionConfig, clog2
+from exion.config import ExionConfig
 from golden.schedule import CHANNEL_BITS, GROUP_BITS
 
 from .dpu import Dpu, lane_vector

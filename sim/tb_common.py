@@ -6,11 +6,11 @@ import os
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import RisingEdge
 
 from exion.config import ExionConfig
 
-__all__ = ["config", "start", "pack", "unpack", "tick"]
+__all__ = ["config", "start", "pack", "unpack"]
 
 
 def config() -> ExionConfig:
@@ -25,11 +25,6 @@ async def start(dut, cycles: int = 2):
     for _ in range(cycles):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
-
-
-async def tick(dut, n: int = 1):
-    for _ in range(n):
-        await RisingEdge(dut.clk)
 
 
 def pack(values, width: int) -> int:
@@ -49,7 +44,3 @@ def unpack(word: int, width: int, count: int, signed: bool = True) -> list[int]:
             v -= 1 << width
         out.append(v)
     return out
-
-
-async def settle():
-    await ReadOnly()

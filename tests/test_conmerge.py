@@ -26,17 +26,22 @@ def case(draw, max_rows=5, max_cols=5):
 
 # -- reference implementations written from the docs' wording ----------------------------
 
+def ref_conflict_vectors(mask, toks):
+    """{channel: conflict vector} of the nonzero channels of one row group, bit r = row r."""
+    cv = {}
+    for ch in range(mask.shape[1]):
+        v = sum(1 << r for r, t in enumerate(toks) if t >= 0 and mask[t, ch])
+        if v:
+            cv[ch] = v
+    return cv
+
+
 def ref_greedy(mask, cfg, order):
     """docs/conmerge.md, the CAU rule, as plainly as possible: list of (group, slots)."""
     R, C, D = cfg.rows, cfg.cols, cfg.merge_degree
     out = []
     for g in range(len(order) // R):
-        toks = order[g * R:(g + 1) * R]
-        cv = {}
-        for ch in range(mask.shape[1]):
-            v = sum(1 << r for r, t in enumerate(toks) if t >= 0 and mask[t, ch])
-            if v:
-                cv[ch] = v
+        cv = ref_conflict_vectors(mask, order[g * R:(g + 1) * R])
         block = []  # list of slots, a slot is a list of channels
         for ch in sorted(cv):
             for slot in block:
@@ -58,12 +63,7 @@ def ref_ffd(mask, cfg, order):
     R, C, D = cfg.rows, cfg.cols, cfg.merge_degree
     out = []
     for g in range(len(order) // R):
-        toks = order[g * R:(g + 1) * R]
-        cv = {}
-        for ch in range(mask.shape[1]):
-            v = sum(1 << r for r, t in enumerate(toks) if t >= 0 and mask[t, ch])
-            if v:
-                cv[ch] = v
+        cv = ref_conflict_vectors(mask, order[g * R:(g + 1) * R])
         slots = []
         for ch in sorted(cv, key=lambda c: (-bin(cv[c]).count("1"), c)):
             for slot in slots:
