@@ -206,8 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="write Verilog, manifest and C header")
     _add_config_args(g)
-    from hw.generate import TOPS
-    g.add_argument("--top", choices=TOPS, default="sdue_top")
+    from hw.generate import DEFAULT_TOP, TOPS
+    g.add_argument("--top", choices=TOPS, default=DEFAULT_TOP)
     g.add_argument("--out", default="build")
     g.add_argument("--lint", action="store_true",
                    help="run verilator --lint-only -Wall on the result")

@@ -15,7 +15,8 @@ from exion.config import ExionConfig
 
 from .library import ModuleLibrary
 
-__all__ = ["verilog_text", "write_design", "Design", "TOPS", "VERILATOR_WAIVERS", "lint"]
+__all__ = ["verilog_text", "write_design", "Design", "TOPS", "DEFAULT_TOP", "VERILATOR_WAIVERS",
+           "lint"]
 
 #: Verilator warnings waived for the generated Verilog. Each comes from the way Amaranth's
 #: Yosys backend writes Verilog, not from the design (docs/verilog-lint.md); with exactly
@@ -67,7 +68,11 @@ TOPS = ("sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "
         "eager_units")
 
 
-def verilog_text(cfg: ExionConfig, top: str = "sdue_top", name: str | None = None) -> str:
+#: The unit ``make verilog`` emits: the whole accelerator.
+DEFAULT_TOP = "sdue_top"
+
+
+def verilog_text(cfg: ExionConfig, top: str = DEFAULT_TOP, name: str | None = None) -> str:
     """Verilog for unit ``top`` of ``cfg``: the top module plus each shared module once."""
     tops = _tops()
     if top not in tops:
@@ -100,7 +105,7 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_design(cfg: ExionConfig, out_dir, top: str = "sdue_top") -> Design:
+def write_design(cfg: ExionConfig, out_dir, top: str = DEFAULT_TOP) -> Design:
     """Write ``<base>.v``, ``<base>.json`` and ``<base>.h`` into ``out_dir``.
 
     Everything is generated in memory first, so a failure writes nothing.
