@@ -43,7 +43,9 @@ def _tops():
     from .predictor import EagerUnits, Predictor
     from .selector import Selector
     from .cau import Cau
+    from .core import ExionCore
     return {
+        "core": ExionCore,
         "sdue_top": SdueTop,
         "sdue": Sdue,
         "dpu": Dpu,
@@ -64,7 +66,7 @@ def _tops():
 
 
 #: Units that can be emitted as a top, by name.
-TOPS = ("sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
+TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
         "eager_units")
 
 
