@@ -28,7 +28,8 @@ from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
 
 __all__ = ["issue_interval", "compute_cycles", "GemmReport", "evaluate",
-           "compare_strategies", "format_table"]
+           "compare_strategies", "format_table", "schedule_cycles", "predict_cycles",
+           "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD"]
 
 
 def issue_interval(k: int, cfg: ExionConfig) -> int:
@@ -198,3 +199,32 @@ def format_table(reports: list[GemmReport], baseline: str = "dense") -> str:
             f"{r.utilization:>6.1%} {r.ideal_cycles:>8.0f} {sc:>7.2f} {r.memory_cycles:>9} "
             f"{r.total_cycles:>9} {st:>7.2f} {r.offchip_bytes / 1e6:>7.2f}  {r.bound}")
     return "\n".join(lines)
+
+
+# -- the core's other execute commands (hw/core.py; CYCLES register) ----------------------
+
+#: Fixed cycles of a ``SCHEDULE`` besides the CAU's own: the dispatch and start cycles, the first mask
+#: read and the SMEM write of the last block.
+SCHEDULE_OVERHEAD = 4
+
+#: Fixed cycles of a ``PREDICT`` besides one per (key, chunk) and one per mask word: the
+#: memory read, the predictor's accumulate and the selector's result.
+PREDICT_OVERHEAD = 3
+
+
+def schedule_cycles(cvs, beat: int = 8) -> int:
+    """Cycles of a core ``SCHEDULE`` of one group's conflict vectors ``cvs`` (one int per
+    channel): :func:`hw.cau.cau_cycles` of its beats (empty beats cost one cycle each, the
+    core does not drop them) plus :data:`SCHEDULE_OVERHEAD`."""
+    cvs = [int(v) for v in cvs]
+    nb = max(1, -(-len(cvs) // beat))
+    work = sum(max(1, sum(1 for v in cvs[i * beat:(i + 1) * beat] if v)) for i in range(nb))
+    return work + 1 + SCHEDULE_OVERHEAD
+
+
+def predict_cycles(n_keys: int, kc: int, beat: int = 8) -> int:
+    """Cycles of a core ``PREDICT`` of ``n_keys`` keys with ``kc`` lane chunks: one per
+    (key, chunk), :data:`PREDICT_OVERHEAD`, one per mask word of ``beat`` keys."""
+    if n_keys < 1 or kc < 1:
+        raise ValueError(f"n_keys = {n_keys} and kc = {kc} must be >= 1")
+    return n_keys * kc + PREDICT_OVERHEAD + -(-n_keys // beat)

@@ -55,7 +55,7 @@ from golden import intsem
 __all__ = [
     "FC2_MODES", "gelu", "keep_count", "build_keep_mask", "exact_ffn", "dense_macs",
     "sparse_macs", "FFNCallStats", "FFNReuseLayer", "FFNReuseResult", "run_ffn_reuse",
-    "is_dense_iteration",
+    "is_dense_iteration", "keep_mask_int", "reuse_fc1_int",
 ]
 
 #: How FC2 is computed in a sparse iteration.
@@ -535,3 +535,31 @@ def _as_vector(name, a, length):
     if a.shape != (length,):
         raise ValueError(f"{name} has shape {a.shape}; it must be ({length},)")
     return a
+
+
+# -- the integer rule the EXION core implements --------------------------------------------
+
+def keep_mask_int(q, th_hi: int, th_lo: int):
+    """The core's FFN-Reuse keep-mask on requantized FC1 outputs ``q`` (``GEMM`` with
+    ``FFN_MASK``): keep iff ``q > th_hi`` or ``q < th_lo`` (both strict, signed).
+
+    GELU is not in the SDUE, so the core compares the pre-activation codes. For a GELU
+    threshold ``t >= 0.17`` (above ``max |GELU(x)|`` of negative ``x``, about 0.1700),
+    ``|GELU(x)| > t`` is exactly ``x > GELU^-1(t)``: ``th_hi = floor(GELU^-1(t) / scale)``
+    and ``th_lo`` below the code range reproduce :func:`build_keep_mask`; docs/core.md.
+    """
+    q = np.asarray(q, dtype=np.int64)
+    return (q > int(th_hi)) | (q < int(th_lo))
+
+
+def reuse_fc1_int(xq, w1q, mask, cache, shift: int, cfg: ExionConfig):
+    """FC1 of a sparse iteration on the core: recompute the kept outputs, reuse the rest.
+
+    ``where(mask, requantize(int_matmul(xq, w1q), shift), cache)`` with the DPU's integer
+    semantics (``golden.intsem``): the sparse GEMM writes only kept outputs into the OMEM
+    buffer that still holds the dense iteration's values, which *are* the cache.
+    """
+    acc = intsem.int_matmul(np.asarray(xq, np.int64), np.asarray(w1q, np.int64), cfg.lanes,
+                            cfg.acc_width)
+    y = intsem.requantize(acc, shift, cfg.data_width)
+    return np.where(np.asarray(mask, bool), y, np.asarray(cache, np.int64))

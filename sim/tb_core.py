@@ -1,0 +1,583 @@
+"""cocotb bench of the EXION core, driven only through its host interface.
+
+AXI4-Lite by ``cocotbext-axi``'s master (an independent implementation of the protocol), bulk
+data by its AXI-Stream source and sink. Every expected value comes from the golden model:
+``golden.intsem`` (GEMM), ``golden.ffn_reuse`` (FFN-Reuse), ``golden.eager`` (prediction),
+``golden.conmerge`` / ``golden.schedule`` (the CAU's ConMerge vectors), ``golden.sdue``
+(WMEM images of a schedule) and ``golden.cycle_model`` (the CYCLES register).
+
+``EXION_CORE_TESTS`` (comma-separated) picks tests; ``EXION_CORE_REPORT`` names a JSON file
+that receives the measured cycles (used by bench/bench_core.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
+                           AxiStreamSink, AxiStreamSource)
+
+from exion.regmap import (CAUSES, MAX_HEAD_DIM, OPCODES, QUEUE_DEPTH, REGISTERS, STATUS_BITS,
+                          RegisterMap, encode, ID_VALUE)
+from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
+from golden.schedule import pack_block
+from golden.sdue import wmem_image
+from sim.tb_common import config, pack, start, unpack
+
+_REPORT: dict = {}
+
+
+def _selected(name: str) -> bool:
+    chosen = os.environ.get("EXION_CORE_TESTS", "")
+    return not chosen or name in chosen.split(",")
+
+
+def _record(key, value):
+    _REPORT[key] = value
+    path = os.environ.get("EXION_CORE_REPORT")
+    if path:
+        with open(path, "w") as f:
+            json.dump(_REPORT, f, indent=1, sort_keys=True)
+
+
+class CoreTB:
+    """Host-side driver: registers, commands, stream loads and reads, a mirror of OMEM."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.cfg = cfg = config()
+        self.map = RegisterMap(cfg)
+        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
+        self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst,
+                                   byte_lanes=1)
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst,
+                                  byte_lanes=1)
+        self.kc_max = cfg.words("imem")
+        # OMEM contents as the host expects them: (buffers, rows, words); memories power up 0
+        self.omem = np.zeros((cfg.omem_buffers, cfg.rows, cfg.words("omem")), np.int64)
+        self.cycle = 0
+        cocotb.start_soon(self._count())
+
+    async def _count(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            self.cycle += 1
+
+    # -- registers and commands -----------------------------------------------------------
+    async def write(self, name_or_addr, value: int):
+        addr = REGISTERS[name_or_addr] if isinstance(name_or_addr, str) else name_or_addr
+        await self.axil.write_dword(addr, value & 0xFFFFFFFF)
+
+    async def read(self, name_or_addr) -> int:
+        addr = REGISTERS[name_or_addr] if isinstance(name_or_addr, str) else name_or_addr
+        return int(await self.axil.read_dword(addr))
+
+    async def status(self) -> dict:
+        s = await self.read("STATUS")
+        out = {k: (s >> b) & 1 for k, b in STATUS_BITS.items()}
+        out["level"] = (s >> 8) & 0xFF
+        return out
+
+    async def issue_raw(self, args: dict, word: int, wait_room: bool = True):
+        for name, value in args.items():
+            await self.write(name, value)
+        while wait_room and (await self.status())["queue_full"]:
+            pass
+        await self.write("CMD", word)
+
+    async def issue(self, op: str, **fields):
+        args, word = encode(op, **fields)
+        await self.issue_raw(args, word)
+
+    async def wait_idle(self) -> dict:
+        while True:
+            s = await self.status()
+            if not s["busy"]:
+                return s
+
+    async def expect_ok(self):
+        s = await self.wait_idle()
+        if s["error"]:
+            raise AssertionError(f"core reports error: cause {await self.read('CAUSE')}, "
+                                 f"command word {await self.read('ERR_CMD'):#x}, "
+                                 f"ARG0..5 {[hex(await self.read(f'ARG{i}')) for i in range(6)]}")
+
+    # -- bulk data ------------------------------------------------------------------------
+    def lane_words(self, rows_k):
+        """(n, K) ints -> per row, kc lane-vector words (zero padded)."""
+        cfg = self.cfg
+        rows_k = np.asarray(rows_k, np.int64)
+        kc = intsem.lane_chunks(rows_k.shape[1], cfg.lanes)
+        pad = np.zeros((rows_k.shape[0], kc * cfg.lanes), np.int64)
+        pad[:, :rows_k.shape[1]] = rows_k
+        return [[pack(pad[i, k * cfg.lanes:(k + 1) * cfg.lanes], cfg.data_width)
+                 for k in range(kc)] for i in range(rows_k.shape[0])]
+
+    async def load_imem(self, buf: int, x):
+        """Tokens ``x`` (<= rows, K) into IMEM buffer ``buf`` (missing rows are zero)."""
+        cfg = self.cfg
+        x = np.asarray(x, np.int64)
+        full = np.zeros((cfg.rows, x.shape[1]), np.int64)
+        full[:x.shape[0]] = x
+        words = self.lane_words(full)
+        await self.issue("LOAD_IMEM", base=0, count=len(words[0]), buf=buf)
+        await self.src.send(AxiStreamFrame([w for bank in words for w in bank]))
+
+    async def load_wmem(self, buf: int, img):
+        """A WMEM image ``(cols, words, merge_degree, lanes)`` into buffer ``buf``."""
+        cfg = self.cfg
+        img = np.asarray(img, np.int64)
+        count = img.shape[1]
+        await self.issue("LOAD_WMEM", base=0, count=count, buf=buf)
+        beats = [pack(img[c, a, d], cfg.data_width) for c in range(cfg.cols)
+                 for d in range(cfg.merge_degree) for a in range(count)]
+        await self.src.send(AxiStreamFrame(beats))
+
+    def dense_wmem(self, w):
+        """WMEM image of ``w`` (K, N) in the dense layout: channel ``n`` in bank
+        ``n % cols`` at words ``(n // cols) * kc ..``, stream 0."""
+        cfg = self.cfg
+        w = np.asarray(w, np.int64)
+        kc = intsem.lane_chunks(w.shape[0], cfg.lanes)
+        nb = -(-w.shape[1] // cfg.cols)
+        img = np.zeros((cfg.cols, nb * kc, cfg.merge_degree, cfg.lanes), np.int64)
+        pad = np.zeros((kc * cfg.lanes, w.shape[1]), np.int64)
+        pad[:w.shape[0]] = w
+        for n in range(w.shape[1]):
+            b, c = divmod(n, cfg.cols)
+            img[c, b * kc:(b + 1) * kc, 0, :] = pad[:, n].reshape(kc, cfg.lanes)
+        return img
+
+    async def read_omem(self, buf: int, base: int, count: int):
+        """Issue a READ_OMEM and wait for its frame: (rows, count) ints."""
+        await self.issue("READ_OMEM", base=base, count=count, buf=buf)
+        return await self.recv_omem(count)
+
+    async def recv_omem(self, count: int):
+        frame = await self.sink.recv()
+        assert len(frame.tdata) == count, f"{len(frame.tdata)} beats, expected {count}"
+        cols = [unpack(int(v), self.cfg.data_width, self.cfg.rows) for v in frame.tdata]
+        return np.array(cols, np.int64).T
+
+    async def read_mask(self, n_ch: int):
+        """Mask window: (rows, n_ch) bool."""
+        m = self.map
+        out = np.zeros((self.cfg.rows, n_ch), bool)
+        for ch in range(n_ch):
+            cv = 0
+            for i in range(m.mask_words):
+                cv |= await self.read(m.mask_base + 4 * (ch * m.mask_stride + i)) << (32 * i)
+            for r in range(self.cfg.rows):
+                out[r, ch] = (cv >> r) & 1
+        return out
+
+    async def write_mask(self, mask):
+        m = self.map
+        mask = np.asarray(mask, bool)
+        for ch in range(mask.shape[1]):
+            cv = sum(1 << r for r in range(mask.shape[0]) if mask[r, ch])
+            for i in range(m.mask_words):
+                await self.write(m.mask_base + 4 * (ch * m.mask_stride + i),
+                                 (cv >> (32 * i)) & 0xFFFFFFFF)
+
+    async def read_smem(self, n_blocks: int) -> list[int]:
+        m = self.map
+        words = []
+        for b in range(n_blocks):
+            v = 0
+            for i in range(m.smem_words):
+                v |= await self.read(m.smem_base + 4 * (b * m.smem_stride + i)) << (32 * i)
+            words.append(v & ((1 << m.block_bits) - 1))
+        return words
+
+    # -- golden helpers --------------------------------------------------------------------
+    def gemm_expect(self, obuf, x, w, shift, ch_base=0, mask=None):
+        """Update the OMEM mirror with a GEMM's outputs (rows of ``x``; ``mask``: which)."""
+        y = intsem.requantize(intsem.int_matmul(x, w, self.cfg.lanes, self.cfg.acc_width),
+                              shift, self.cfg.data_width)
+        n = w.shape[1]
+        view = self.omem[obuf, :x.shape[0], ch_base:ch_base + n]
+        written = np.ones_like(y, bool) if mask is None else np.asarray(mask, bool)
+        view[written] = y[written]
+        return y
+
+    def check_omem(self, buf, got, base, label):
+        exp = self.omem[buf, :, base:base + got.shape[1]]
+        bad = np.argwhere(got != exp)
+        assert not len(bad), (f"{label}: {len(bad)} OMEM words differ, first (row, addr) "
+                              f"{tuple(bad[0])}: got {got[tuple(bad[0])]}, "
+                              f"expected {exp[tuple(bad[0])]}")
+
+
+def _rand(rng, shape, cfg, scale=1.0):
+    hi = int(cfg.data_max * scale)
+    return rng.integers(-hi, hi + 1, size=shape, dtype=np.int64)
+
+
+async def _setup(dut) -> CoreTB:
+    """Reset, then read every OMEM buffer into the mirror (memories keep their contents
+    across the tests of one simulation; reset clears registers only)."""
+    tb = CoreTB(dut)
+    for name in ("cocotb.exion_core.s_axil", "cocotb.exion_core.s_axis",
+                 "cocotb.exion_core.m_axis"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    await start(dut)
+    await ClockCycles(dut.clk, 2)
+    for buf in range(tb.cfg.omem_buffers):
+        tb.omem[buf] = await tb.read_omem(buf, 0, tb.cfg.words("omem"))
+    return tb
+
+
+def _greedy(mask, cfg):
+    return conmerge.schedule(np.asarray(mask, bool), cfg, "greedy", token_sort="none")
+
+
+# -- tests ---------------------------------------------------------------------------------
+
+@cocotb.test(skip=not _selected("registers"))
+async def registers(dut):
+    """ID, configuration registers, argument registers read back, idle status."""
+    tb = await _setup(dut)
+    assert await tb.read("ID") == ID_VALUE
+    for name, value in tb.map.config_registers().items():
+        got = await tb.read(name)
+        assert got == value, f"{name}: {got} != {value}"
+    for i in range(6):
+        await tb.write(f"ARG{i}", 0x1234567 * (i + 1))
+        assert await tb.read(f"ARG{i}") == (0x1234567 * (i + 1)) & 0xFFFFFFFF
+    s = await tb.status()
+    assert s["busy"] == 0 and s["error"] == 0 and s["level"] == 0
+    assert await tb.read(0x7C) == 0   # unmapped
+
+
+async def run_dense_gemm(tb: CoreTB, rng, groups: int, k: int, n: int, shift: int,
+                         label: str, check: bool = True):
+    """A GEMM of ``groups`` row groups (the last one partial) over one weight tile, with
+    loads and reads overlapped with computation (program order: load the next group before
+    reading the previous one). Returns (wall cycles, useful MACs)."""
+    cfg = tb.cfg
+    m_tokens = groups * cfg.rows - (1 if groups > 1 and cfg.rows > 1 else 0)
+    x = _rand(rng, (m_tokens, k), cfg, 0.5)
+    w = _rand(rng, (k, n), cfg, 0.5)
+    kc = intsem.lane_chunks(k, cfg.lanes)
+    nbi, nbo = cfg.imem_buffers, cfg.omem_buffers
+    t0 = tb.cycle
+    await tb.load_wmem(0, tb.dense_wmem(w))
+    xs = [x[g * cfg.rows:(g + 1) * cfg.rows] for g in range(groups)]
+    await tb.load_imem(0, xs[0])
+    pending = []
+    for g in range(groups):
+        await tb.issue("GEMM", kc=kc, shift=shift, ch_base=0, n_ch=n, ibuf=g % nbi, wbuf=0,
+                       obuf=g % nbo, n_rows=len(xs[g]), wbase=0)
+        if g + 1 < groups:
+            await tb.load_imem((g + 1) % nbi, xs[g + 1])
+        if pending:
+            pg = pending.pop()
+            await tb.issue("READ_OMEM", base=0, count=n, buf=pg % nbo)
+            pending_read = pg
+            got = await tb.recv_omem(n)
+            if check:
+                tb.check_omem(pg % nbo, got, 0, f"{label} group {pending_read}")
+        tb.gemm_expect(g % nbo, xs[g], w, shift)
+        pending.append(g)
+    pg = pending.pop()
+    got = await tb.read_omem(pg % nbo, 0, n)
+    wall = tb.cycle - t0
+    if check:
+        tb.check_omem(pg % nbo, got, 0, f"{label} group {pg}")
+    await tb.expect_ok()
+    nblk = -(-n // cfg.cols)
+    assert await tb.read("CYCLES") == cycle_model.compute_cycles(nblk, k, cfg)
+    return wall, int(m_tokens) * k * n, nblk
+
+
+@cocotb.test(skip=not _selected("dense_gemm"))
+async def dense_gemm(dut):
+    """Dense GEMM larger than one tile: several row groups (last one partial), several column
+    blocks (last one partial), K not a multiple of the lanes; double-buffered IMEM/OMEM."""
+    tb = await _setup(dut)
+    cfg = tb.cfg
+    rng = np.random.default_rng(5)
+    k = min(3 * cfg.lanes + 1, tb.kc_max * cfg.lanes)
+    kc = intsem.lane_chunks(k, cfg.lanes)
+    n = min(3 * cfg.cols + 2, cfg.words("omem"), (cfg.words("wmem") // kc) * cfg.cols)
+    wall, macs, nblk = await run_dense_gemm(tb, rng, 3, k, n, 5, "dense")
+    _record("dense_gemm", {"wall": wall, "macs": macs, "blocks": nblk, "k": k, "n": n})
+    # Extremes: most negative operands on every lane, saturating accumulators.
+    lo = cfg.data_min
+    x = np.full((cfg.rows, cfg.lanes * tb.kc_max), lo, np.int64)
+    w = np.full((cfg.lanes * tb.kc_max, cfg.cols), lo, np.int64)
+    await tb.load_wmem(1 % cfg.wmem_buffers, tb.dense_wmem(w))
+    await tb.load_imem(0, x)
+    await tb.issue("GEMM", kc=tb.kc_max, shift=0, n_ch=cfg.cols, ibuf=0,
+                   wbuf=1 % cfg.wmem_buffers, obuf=0, n_rows=cfg.rows)
+    tb.gemm_expect(0, x, w, 0)
+    tb.check_omem(0, await tb.read_omem(0, 0, cfg.cols), 0, "most negative")
+    await tb.expect_ok()
+
+
+@cocotb.test(skip=not _selected("throughput"))
+async def throughput(dut):
+    """Many row groups over a full weight tile: wall-clock MAC utilization with overlapped
+    loads and reads (bench/bench_core.py reports it; the outputs are still checked)."""
+    tb = await _setup(dut)
+    cfg = tb.cfg
+    groups = int(os.environ.get("EXION_CORE_GROUPS", "6"))
+    kc = tb.kc_max
+    k = kc * cfg.lanes
+    n = min(cfg.words("omem"), (cfg.words("wmem") // kc) * cfg.cols)
+    rng = np.random.default_rng(9)
+    wall, macs, nblk = await run_dense_gemm(tb, rng, groups, k, n, 6, "throughput")
+    per_group = cycle_model.compute_cycles(nblk, k, cfg)
+    _record("throughput", {"wall": wall, "macs": macs, "groups": groups, "k": k, "n": n,
+                           "blocks": nblk, "model_cycles_per_group": per_group,
+                           "peak_macs_per_cycle": cfg.rows * cfg.cols * cfg.lanes})
+
+
+@cocotb.test(skip=not _selected("ffn_reuse"))
+async def ffn_reuse_loop(dut):
+    """One FFN layer's FC1 through a short denoising loop: a dense iteration that builds the
+    keep-mask on the way into OMEM, then N sparse iterations (CAU schedule, sparse GEMM into
+    the same OMEM buffer, whose unkept words are the cache), checked iteration by iteration."""
+    tb = await _setup(dut)
+    cfg = tb.cfg
+    rng = np.random.default_rng(21)
+    n_iter = 1 + max(1, min(cfg.ffn_reuse_n, 3))
+    k = min(2 * cfg.lanes + 3, tb.kc_max * cfg.lanes)
+    kc = intsem.lane_chunks(k, cfg.lanes)
+    n = min(5 * cfg.cols + 1, cfg.words("omem"), (cfg.words("wmem") // kc) * cfg.cols)
+    w1 = _rand(rng, (k, n), cfg, 0.5)
+    x = _rand(rng, (cfg.rows, k), cfg, 0.5)
+    acc = intsem.int_matmul(x, w1, cfg.lanes, cfg.acc_width)
+    shift = eager.auto_shift(acc, cfg.data_width)
+    dense_q = intsem.requantize(acc, shift, cfg.data_width)
+    th_hi = int(np.percentile(dense_q, 75))
+    th_lo = int(np.percentile(dense_q, 5))
+    report = []
+    obuf = 0
+    await tb.load_wmem(0, tb.dense_wmem(w1))
+    cache = mask = None
+    for t in range(n_iter):
+        if t:
+            x = np.clip(x + rng.integers(-40, 41, size=x.shape), cfg.data_min, cfg.data_max)
+        ibuf = t % cfg.imem_buffers
+        await tb.load_imem(ibuf, x)
+        if t == 0:
+            await tb.issue("GEMM", flags=("FFN_MASK",), kc=kc, shift=shift, n_ch=n, ibuf=ibuf,
+                           wbuf=0, obuf=obuf, n_rows=cfg.rows, th_hi=th_hi, th_lo=th_lo)
+            await tb.expect_ok()
+            cycles = await tb.read("CYCLES")
+            assert cycles == cycle_model.compute_cycles(-(-n // cfg.cols), k, cfg)
+            cache = tb.gemm_expect(obuf, x, w1, shift)
+            mask = ffn_reuse.keep_mask_int(cache, th_hi, th_lo)
+            assert 0 < mask.sum() < mask.size, "test data must give a mixed keep-mask"
+            got_mask = await tb.read_mask(n)
+            assert np.array_equal(got_mask, mask), "FFN keep-mask differs from golden"
+            report.append({"t": t, "dense": True, "cycles": cycles})
+        else:
+            await tb.issue("SCHEDULE", n_ch=n)
+            await tb.expect_ok()
+            sched = _greedy(mask, cfg)
+            n_blocks = await tb.read("BLOCKS")
+            assert n_blocks == len(sched.blocks), f"{n_blocks} blocks, golden {len(sched.blocks)}"
+            words = await tb.read_smem(n_blocks)
+            assert words == sched.words(), "SMEM ConMerge vectors differ from golden greedy"
+            cvs = [sum(1 << r for r in range(cfg.rows) if mask[r, ch]) for ch in range(n)]
+            s_cycles = await tb.read("CYCLES")
+            assert s_cycles == cycle_model.schedule_cycles(cvs), \
+                f"SCHEDULE {s_cycles} cycles, model {cycle_model.schedule_cycles(cvs)}"
+            wbuf = 1 % cfg.wmem_buffers
+            await tb.load_wmem(wbuf, wmem_image(w1, sched, cfg))
+            await tb.issue("GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=ibuf, wbuf=wbuf,
+                           obuf=obuf, n_rows=cfg.rows)
+            await tb.expect_ok()
+            cycles = await tb.read("CYCLES")
+            assert cycles == cycle_model.compute_cycles(n_blocks, k, cfg)
+            exp = ffn_reuse.reuse_fc1_int(x, w1, mask, cache, shift, cfg)
+            tb.omem[obuf, :, :n] = exp
+            report.append({"t": t, "dense": False, "cycles": cycles, "schedule": s_cycles,
+                           "blocks": n_blocks, "sparsity": float(1 - mask.mean())})
+        got = await tb.read_omem(obuf, 0, n)
+        tb.check_omem(obuf, got, 0, f"FFN iteration {t}")
+    _record("ffn_reuse", report)
+
+
+@cocotb.test(skip=not _selected("eager"))
+async def eager_head(dut):
+    """One attention head: PREDICT (shift-add scores, exact selection) gives the keep-mask,
+    dominant queries and skippable K/V rows; SCHEDULE + sparse GEMM compute QK^T's kept
+    entries."""
+    tb = await _setup(dut)
+    cfg = tb.cfg
+    rng = np.random.default_rng(33)
+    kc = max(1, min(tb.kc_max, MAX_HEAD_DIM // cfg.lanes, 4))
+    d = kc * cfg.lanes
+    n_keys = min(24, cfg.words("omem"), (cfg.words("wmem") // kc) * cfg.cols)
+    qp = _rand(rng, (cfg.rows, d), cfg, 0.3)
+    kp = _rand(rng, (n_keys, d), cfg, 0.3)
+    kp[3] = qp[0] * 2 // 3              # make some queries dominant
+    s = eager.shift_add_matmul(qp, kp.T, cfg.lod_steps)
+    srt = -np.sort(-s, axis=1)
+    q_th = int(np.median(srt[:, 0] - srt[:, 1]))
+    topk = 3
+    keep, dom = eager.select(s, q_th, topk / n_keys)
+    await tb.load_imem(0, qp)
+    await tb.load_wmem(0, tb.dense_wmem(kp.T))
+    await tb.issue("PREDICT", kc=kc, topk=topk, n_keys=n_keys, ibuf=0, wbuf=0, n_rows=cfg.rows,
+                   q_th=q_th)
+    await tb.expect_ok()
+    p_cycles = await tb.read("CYCLES")
+    assert p_cycles == cycle_model.predict_cycles(n_keys, kc), \
+        f"PREDICT {p_cycles} cycles, model {cycle_model.predict_cycles(n_keys, kc)}"
+    got = await tb.read_mask(n_keys)
+    assert np.array_equal(got, keep), "predicted keep-mask differs from golden select"
+    skip_q, skip_k, skip_v = eager.skippable_rows(keep, dom)
+    dom_reg = await tb.read("DOMINANT_LO") | await tb.read("DOMINANT_HI") << 32
+    assert [(dom_reg >> r) & 1 for r in range(cfg.rows)] == list(skip_q.astype(int))
+    for name, exp in (("SKIP_K", skip_k), ("SKIP_V", skip_v)):
+        v = await tb.read(name + "_LO") | await tb.read(name + "_HI") << 32
+        assert [(v >> j) & 1 for j in range(n_keys)] == list(exp.astype(int)), name
+        assert v >> n_keys == 0, name
+    # sparse QK^T with the exact operands
+    q = _rand(rng, (cfg.rows, d), cfg, 0.5)
+    kx = _rand(rng, (n_keys, d), cfg, 0.5)
+    ibuf, wbuf, obuf = 1 % cfg.imem_buffers, 1 % cfg.wmem_buffers, 1 % cfg.omem_buffers
+    await tb.load_imem(ibuf, q)
+    await tb.issue("SCHEDULE", n_ch=n_keys)
+    await tb.expect_ok()
+    cvs = [sum(1 << r for r in range(cfg.rows) if keep[r, j]) for j in range(n_keys)]
+    s_cycles = await tb.read("CYCLES")
+    assert s_cycles == cycle_model.schedule_cycles(cvs), \
+        f"SCHEDULE {s_cycles} cycles, model {cycle_model.schedule_cycles(cvs)}"
+    sched = _greedy(keep, cfg)
+    n_blocks = await tb.read("BLOCKS")
+    assert await tb.read_smem(n_blocks) == sched.words(), "SMEM differs from golden greedy"
+    await tb.load_wmem(wbuf, wmem_image(kx.T, sched, cfg))
+    await tb.issue("GEMM", flags=("SPARSE",), kc=kc, shift=6, ibuf=ibuf, wbuf=wbuf, obuf=obuf,
+                   n_rows=cfg.rows)
+    await tb.expect_ok()
+    g_cycles = await tb.read("CYCLES")
+    assert g_cycles == cycle_model.compute_cycles(n_blocks, d, cfg)
+    tb.gemm_expect(obuf, q, kx.T, 6, mask=keep)
+    tb.check_omem(obuf, await tb.read_omem(obuf, 0, n_keys), 0, "sparse QK^T")
+    _record("eager", {"predict": p_cycles, "schedule": s_cycles,
+                      "gemm": g_cycles, "blocks": n_blocks, "keys": n_keys, "kc": kc,
+                      "kept": int(keep.sum()), "dominant": int(dom.sum())})
+
+
+@cocotb.test(skip=not _selected("errors"))
+async def errors(dut):
+    """Every cause code: the command is refused, error and cause are set, memories and the
+    queue are unchanged, later commands are refused until the host clears the error, and the
+    core then works normally."""
+    tb = await _setup(dut)
+    cfg = tb.cfg
+    rng = np.random.default_rng(44)
+    kc = min(2, tb.kc_max)
+    k, n = kc * cfg.lanes, min(2 * cfg.cols, cfg.words("omem"))
+    x = _rand(rng, (cfg.rows, k), cfg, 0.5)
+    w = _rand(rng, (k, n), cfg, 0.5)
+    mask = rng.random((cfg.rows, n)) < 0.5
+    await tb.load_wmem(0, tb.dense_wmem(w))
+    await tb.load_imem(0, x)
+    await tb.issue("GEMM", kc=kc, shift=4, n_ch=n, ibuf=0, wbuf=0, obuf=0, n_rows=cfg.rows)
+    tb.gemm_expect(0, x, w, 4)
+    await tb.write_mask(mask)
+    await tb.expect_ok()
+    done0 = await tb.read("DONE")
+    cycles0 = await tb.read("CYCLES")
+    Di, Dw, Do = cfg.words("imem"), cfg.words("wmem"), cfg.words("omem")
+    gemm = dict(kc=kc, shift=4, n_ch=n, ibuf=0, wbuf=0, obuf=0, n_rows=cfg.rows)
+    cases = [
+        ("BAD_OPCODE", *encode("GEMM", **gemm)[:1], 0x7F),
+        ("ADDR_RANGE", *encode("LOAD_IMEM", base=Di - 1, count=2, buf=0)),
+        ("ADDR_RANGE", *encode("LOAD_WMEM", base=0, count=Dw + 1, buf=0)),
+        ("ADDR_RANGE", *encode("READ_OMEM", base=Do, count=1, buf=0)),
+        ("ADDR_RANGE", *encode("GEMM", **dict(gemm, ch_base=Do - 1, n_ch=2))),
+        ("ADDR_RANGE", *encode("SCHEDULE", n_ch=Do + 1)),
+        ("TILE", *encode("GEMM", **dict(gemm, n_rows=cfg.rows + 1))),
+        ("TILE", *encode("GEMM", **dict(gemm, kc=Di + 1))),
+        ("TILE", *encode("PREDICT", kc=MAX_HEAD_DIM // cfg.lanes + 1, topk=1, n_keys=4,
+                         n_rows=1)),
+        ("TILE", *encode("PREDICT", kc=1, topk=1, n_keys=65, n_rows=1)),
+        ("BAD_BUFFER", *encode("LOAD_IMEM", base=0, count=1, buf=cfg.imem_buffers)),
+        ("BAD_BUFFER", *encode("READ_OMEM", base=0, count=1, buf=cfg.omem_buffers)),
+        ("BAD_BUFFER", *encode("GEMM", **dict(gemm, wbuf=cfg.wmem_buffers))),
+        ("BAD_FIELD", *encode("LOAD_WMEM", base=0, count=0, buf=0)),
+        ("BAD_FIELD", *encode("GEMM", **dict(gemm, shift=cfg.acc_width))),
+        ("BAD_FIELD", *encode("GEMM", flags=("SPARSE", "FFN_MASK"), **gemm)),
+        ("BAD_FIELD", *encode("PREDICT", kc=1, topk=0, n_keys=4, n_rows=1)),
+    ]
+    for cause, args, word in cases:
+        await tb.issue_raw(args, word)
+        s = await tb.status()
+        assert s["error"] and not s["busy"], f"{cause}: status {s}"
+        got = await tb.read("CAUSE")
+        assert got == CAUSES[cause], f"word {word:#x}: cause {got}, expected {CAUSES[cause]}"
+        assert await tb.read("ERR_CMD") == word
+        # refused while the error is set, even a good command; the cause stays
+        await tb.issue("READ_OMEM", base=0, count=1, buf=0)
+        assert (await tb.status())["level"] == 0 and await tb.read("CAUSE") == CAUSES[cause]
+        await tb.write("CTRL", 1)
+        s = await tb.status()
+        assert not s["error"] and await tb.read("CAUSE") == 0
+    assert await tb.read("DONE") == done0, "a refused command ran"
+    assert await tb.read("CYCLES") == cycles0
+    # queue full: a load waits for stream data, the queue fills behind it
+    for i in range(QUEUE_DEPTH + 1):
+        await tb.issue_raw(*encode("LOAD_IMEM", base=0, count=1, buf=1 % cfg.imem_buffers),
+                           wait_room=False)
+    s = await tb.status()
+    assert not s["error"] and s["queue_full"] and s["level"] == QUEUE_DEPTH
+    args, word = encode("LOAD_IMEM", base=0, count=1, buf=1 % cfg.imem_buffers)
+    await tb.issue_raw(args, word, wait_room=False)
+    assert (await tb.status())["error"] and await tb.read("CAUSE") == CAUSES["QUEUE_FULL"]
+    await tb.write("CTRL", 1)
+    await tb.src.send(AxiStreamFrame([0] * (cfg.rows * (QUEUE_DEPTH + 1))))
+    await tb.expect_ok()
+    # nothing the refused commands named was touched: OMEM, mask, IMEM/WMEM (recompute)
+    tb.check_omem(0, await tb.read_omem(0, 0, n), 0, "OMEM after refused commands")
+    assert np.array_equal(await tb.read_mask(n), mask), "mask changed by a refused command"
+    obuf = 1 % cfg.omem_buffers
+    await tb.issue("GEMM", **dict(gemm, obuf=obuf))
+    tb.gemm_expect(obuf, x, w, 4)
+    tb.check_omem(obuf, await tb.read_omem(obuf, 0, n), 0, "GEMM after the error cases")
+    await tb.expect_ok()
+
+
+@cocotb.test(skip=not _selected("reset"))
+async def reset_mid_command(dut):
+    """Reset in the middle of a GEMM: the core comes back idle and error-free and the next
+    commands run correctly."""
+    tb = await _setup(dut)
+    cfg = tb.cfg
+    rng = np.random.default_rng(55)
+    kc = tb.kc_max
+    k = kc * cfg.lanes
+    n = min(cfg.words("omem"), (cfg.words("wmem") // kc) * cfg.cols)
+    x = _rand(rng, (cfg.rows, k), cfg, 0.5)
+    w = _rand(rng, (k, n), cfg, 0.5)
+    await tb.load_wmem(0, tb.dense_wmem(w))
+    await tb.load_imem(0, x)
+    await tb.expect_ok()
+    await tb.issue("GEMM", kc=kc, shift=7, n_ch=n, ibuf=0, wbuf=0, obuf=0, n_rows=cfg.rows)
+    await tb.issue("READ_OMEM", base=0, count=n, buf=0)
+    await ClockCycles(dut.clk, max(3, cycle_model.compute_cycles(-(-n // cfg.cols), k, cfg) // 2))
+    assert (await tb.status())["exec_busy"], "the GEMM finished before the reset"
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 3)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 2)
+    s = await tb.status()
+    assert not s["busy"] and not s["error"] and s["level"] == 0, s
+    assert await tb.read("DONE") == 0
+    assert tb.dut.m_axis_tvalid.value == 0
+    await tb.issue("GEMM", kc=kc, shift=7, n_ch=n, ibuf=0, wbuf=0, obuf=0, n_rows=cfg.rows)
+    tb.gemm_expect(0, x, w, 7)
+    tb.check_omem(0, await tb.read_omem(0, 0, n), 0, "GEMM after reset")
+    await tb.expect_ok()
