@@ -41,7 +41,8 @@ MAX_HEAD_DIM = 72
 
 OPCODES = {
     "LOAD_IMEM": 0x01,   # s_axis -> IMEM buffer ARG2.ibuf, words [base, base+count) of each bank
-    "LOAD_WMEM": 0x02,   # s_axis -> WMEM buffer ARG2.wbuf, per bank, per stream, count words
+    "LOAD_WMEM": 0x02,   # s_axis -> WMEM buffer ARG2.wbuf, per bank, per stream (ARG2.streams
+                         # of them, 0 = all), count words
     "GEMM": 0x10,        # dense (generated blocks) or sparse (the SMEM schedule) GEMM
     "SCHEDULE": 0x11,    # CAU: mask channels [0, n_ch) -> ConMerge vectors in SMEM
     "PREDICT": 0x12,     # eager prediction: scores, selection, keep-mask into the mask memory
@@ -59,7 +60,8 @@ CAUSES = {
     "ADDR_RANGE": 2,     # an address range past the end of a bank / memory
     "TILE": 3,           # a tile larger than the array or a unit (rows, kc, keys, head dim)
     "BAD_BUFFER": 4,     # a buffer index >= the memory's buffer count
-    "BAD_FIELD": 5,      # a zero count, shift >= acc_width, SPARSE with FFN_MASK, top-k count
+    "BAD_FIELD": 5,      # a zero count, shift >= acc_width, SPARSE with FFN_MASK, top-k count,
+                         # streams > merge_degree
     "QUEUE_FULL": 6,     # CMD written while STATUS.queue_full
     "SMEM_OVERFLOW": 7,  # (run time) SCHEDULE produced more blocks than SMEM holds
 }
@@ -211,7 +213,7 @@ def _field(name, value, lo, hi):
     return value
 
 
-def encode(op: str, *, flags=(), base=0, count=0, buf=0, kc=0, shift=0, ch_base=0, n_ch=0,
+def encode(op: str, *, flags=(), base=0, count=0, buf=0, streams=0, kc=0, shift=0, ch_base=0, n_ch=0,
            ibuf=0, wbuf=0, obuf=0, n_rows=0, wbase=0, th_hi=0, th_lo=0, topk=0, n_keys=0,
            q_th=0) -> tuple[dict[str, int], int]:
     """Argument registers and command word of one command (bit fields of docs/core.md).
@@ -230,6 +232,8 @@ def encode(op: str, *, flags=(), base=0, count=0, buf=0, kc=0, shift=0, ch_base=
         args["ARG0"] = _field("base", base, *u16) | _field("count", count, *u16) << 16
         args["ARG2"] = _field("buf", buf, 0, 15) << {"LOAD_IMEM": 0, "LOAD_WMEM": 4,
                                                      "READ_OMEM": 8}[op]
+        if op == "LOAD_WMEM":
+            args["ARG2"] |= _field("streams", streams, 0, 15) << 12
     elif op in ("GEMM", "PREDICT"):
         second = topk if op == "PREDICT" else shift
         args["ARG0"] = _field("kc", kc, *u16) | _field("topk/shift", second, *u16) << 16

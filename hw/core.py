@@ -57,7 +57,8 @@ def _fields(a0, a1, a2, a3):
     return {
         "base": a0[0:16], "count": a0[16:32], "kc": a0[0:16], "hi16": a0[16:32],
         "ch_base": a1[0:16], "n_ch": a1[16:32],
-        "ibuf": a2[0:4], "wbuf": a2[4:8], "obuf": a2[8:12], "n_rows": a2[16:24],
+        "ibuf": a2[0:4], "wbuf": a2[4:8], "obuf": a2[8:12], "streams": a2[12:16],
+        "n_rows": a2[16:24],
         "wbase": a3[0:16],
     }
 
@@ -202,6 +203,7 @@ class ExionCore(wiring.Component):
                       (f["base"] + f["count"] > Di, "ADDR_RANGE"))
             with m.Case(OPCODES["LOAD_WMEM"]):
                 check((f["wbuf"] >= Bw, "BAD_BUFFER"), (f["count"] == 0, "BAD_FIELD"),
+                      (f["streams"] > D, "BAD_FIELD"),
                       (f["base"] + f["count"] > Dw, "ADDR_RANGE"))
             with m.Case(OPCODES["READ_OMEM"]):
                 check((f["obuf"] >= Bo, "BAD_BUFFER"), (f["count"] == 0, "BAD_FIELD"),
@@ -285,10 +287,12 @@ class ExionCore(wiring.Component):
         l_off = Signal(16)
         l_bank = Signal(range(max(R, C)))
         l_lane = Signal(range(D))
+        l_last_lane = Signal(range(D))      # streams loaded per bank, minus one
         with m.If(dispatching("LOAD_IMEM", "LOAD_WMEM")):
             m.d.sync += [l_active.eq(1), l_wmem.eq(head.op == OPCODES["LOAD_WMEM"]),
                          l_buf.eq(Mux(head.op == OPCODES["LOAD_WMEM"], hf["wbuf"], hf["ibuf"])),
                          l_base.eq(hf["base"]), l_count.eq(hf["count"]), l_off.eq(0),
+                         l_last_lane.eq(Mux(hf["streams"] == 0, D - 1, hf["streams"] - 1)),
                          l_bank.eq(0), l_lane.eq(0)]
         beat = Signal()
         m.d.comb += [self.s_axis_tready.eq(l_active),
@@ -304,7 +308,7 @@ class ExionCore(wiring.Component):
                          bank.w_en.eq(Mux(beat & l_wmem & (l_bank == i),
                                           Const(1, D) << l_lane, 0))]
         last_off = l_off == l_count - 1
-        last_lane = ~l_wmem | (l_lane == D - 1)
+        last_lane = ~l_wmem | (l_lane == l_last_lane)
         last_bank = l_bank == Mux(l_wmem, C - 1, R - 1)
         with m.If(beat):
             m.d.sync += l_off.eq(Mux(last_off, 0, l_off + 1))

@@ -71,7 +71,7 @@ TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predi
 
 
 #: The unit ``make verilog`` emits: the whole accelerator.
-DEFAULT_TOP = "sdue_top"
+DEFAULT_TOP = "core"
 
 
 def verilog_text(cfg: ExionConfig, top: str = DEFAULT_TOP, name: str | None = None) -> str:
@@ -117,9 +117,15 @@ def write_design(cfg: ExionConfig, out_dir, top: str = DEFAULT_TOP) -> Design:
     text = verilog_text(cfg, top, name=f"exion_{top}")
     manifest = cfg.manifest()
     manifest["top"] = f"exion_{top}"
+    htext = cfg.to_c_header()
+    if top == "core":
+        from exion.regmap import RegisterMap
+        rm = RegisterMap(cfg)
+        manifest["regmap"] = rm.manifest()
+        head, guard_end = htext.rsplit("#endif", 1)
+        htext = head + rm.c_header() + "\n#endif" + guard_end
     import json
     mtext = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    htext = cfg.to_c_header()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = (out_dir / f"{base}.v", out_dir / f"{base}.json", out_dir / f"{base}.h")
     for p, t in zip(paths, (text, mtext, htext)):

@@ -51,7 +51,7 @@ def test_parameters_reach_the_rtl():
     assert "exion_dpu_l8_" in verilog_text(preset("toy", lanes=8), "sdue")
 
 
-@pytest.mark.parametrize("top", ["sdue_top", "imem", "wmem", "omem"])
+@pytest.mark.parametrize("top", ["core", "sdue_top", "imem", "wmem", "omem"])
 def test_lint_clean_with_waivers(tmp_path, top):
     _tool_environment()
     d = write_design(preset("toy"), tmp_path, top=top)
