@@ -310,6 +310,9 @@ class ExionCore(wiring.Component):
         last_off = l_off == l_count - 1
         last_lane = ~l_wmem | (l_lane == l_last_lane)
         last_bank = l_bank == Mux(l_wmem, C - 1, R - 1)
+        # (fin strobes are plain assignments, not set inside m.If: Icarus never evaluates an
+        # always @* block whose inputs keep their initial values, leaving its output X)
+        m.d.comb += l_fin.eq(beat & last_off & last_lane & last_bank)
         with m.If(beat):
             m.d.sync += l_off.eq(Mux(last_off, 0, l_off + 1))
             with m.If(last_off):
@@ -317,7 +320,6 @@ class ExionCore(wiring.Component):
                     m.d.sync += [l_lane.eq(0), l_bank.eq(l_bank + 1)]
                     with m.If(last_bank):
                         m.d.sync += l_active.eq(0)
-                        m.d.comb += l_fin.eq(1)
                 with m.Else():
                     m.d.sync += l_lane.eq(l_lane + 1)
 
@@ -339,9 +341,9 @@ class ExionCore(wiring.Component):
                          out_valid.eq(1), out_last.eq(r_left == 1)]
         with m.Elif(self.m_axis_tready):
             m.d.sync += out_valid.eq(0)
-        with m.If(out_valid & self.m_axis_tready & out_last):
+        m.d.comb += r_fin.eq(out_valid & self.m_axis_tready & out_last)
+        with m.If(r_fin):
             m.d.sync += [r_active.eq(0), out_last.eq(0)]
-            m.d.comb += r_fin.eq(1)
         for i, bank in enumerate(omem):
             m.d.comb += bank.r_addr.eq(r_buf * Do + nxt_addr)
         m.d.comb += [self.m_axis_tdata.eq(Cat(*(b.r_data for b in omem))),
