@@ -28,7 +28,7 @@ from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
 
 __all__ = ["issue_interval", "compute_cycles", "GemmReport", "evaluate",
-           "compare_strategies", "format_table", "schedule_cycles", "predict_cycles",
+           "compare_strategies", "format_table", "group_beats", "cau_cycles", "schedule_cycles", "predict_cycles",
            "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD"]
 
 
@@ -201,10 +201,10 @@ def format_table(reports: list[GemmReport], baseline: str = "dense") -> str:
     return "\n".join(lines)
 
 
-# -- the core's other execute commands (hw/core.py; CYCLES register) ----------------------
+# -- the CAU and the core's other execute commands (hw/cau.py, hw/core.py) ----------------
 
-#: Fixed cycles of a ``SCHEDULE`` besides the CAU's own: the dispatch and start cycles, the first mask
-#: read and the SMEM write of the last block.
+#: Fixed cycles of a ``SCHEDULE`` besides the CAU's own: the dispatch and start cycles, the
+#: first mask read and the SMEM write of the last block.
 SCHEDULE_OVERHEAD = 4
 
 #: Fixed cycles of a ``PREDICT`` besides one per (key, chunk) and one per mask word: the
@@ -212,14 +212,37 @@ SCHEDULE_OVERHEAD = 4
 PREDICT_OVERHEAD = 3
 
 
+def group_beats(cvs, beat: int = 8, *, skip_empty: bool = False):
+    """Split one group's conflict vectors (one int per channel, ascending) into beats.
+
+    Returns ``[(base, [cv] * beat, last)]``; a group always has at least one beat (its
+    ``last``). With ``skip_empty`` beats whose cvs are all zero are dropped (except a final
+    one, which is kept so that the group ends).
+    """
+    cvs = [int(v) for v in cvs]
+    out = []
+    nb = max(1, -(-len(cvs) // beat))
+    for i in range(nb):
+        lanes = cvs[i * beat:(i + 1) * beat]
+        lanes += [0] * (beat - len(lanes))
+        last = i == nb - 1
+        if skip_empty and not any(lanes) and not last:
+            continue
+        out.append((i * beat, lanes, last))
+    return out
+
+
+def cau_cycles(beats) -> int:
+    """Cycles the CAU spends on one group's ``beats`` (from :func:`group_beats`) when its
+    output is never stalled: ``sum(max(1, nonzero lanes)) + 1`` (the flush cycle)."""
+    return sum(max(1, sum(1 for v in lanes if v)) for _, lanes, _ in beats) + 1
+
+
 def schedule_cycles(cvs, beat: int = 8) -> int:
     """Cycles of a core ``SCHEDULE`` of one group's conflict vectors ``cvs`` (one int per
-    channel): :func:`hw.cau.cau_cycles` of its beats (empty beats cost one cycle each, the
-    core does not drop them) plus :data:`SCHEDULE_OVERHEAD`."""
-    cvs = [int(v) for v in cvs]
-    nb = max(1, -(-len(cvs) // beat))
-    work = sum(max(1, sum(1 for v in cvs[i * beat:(i + 1) * beat] if v)) for i in range(nb))
-    return work + 1 + SCHEDULE_OVERHEAD
+    channel): :func:`cau_cycles` of its beats (the core does not drop empty beats) plus
+    :data:`SCHEDULE_OVERHEAD`."""
+    return cau_cycles(group_beats(cvs, beat)) + SCHEDULE_OVERHEAD
 
 
 def predict_cycles(n_keys: int, kc: int, beat: int = 8) -> int:

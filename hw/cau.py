@@ -29,6 +29,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
+from golden.cycle_model import cau_cycles, group_beats  # noqa: F401 (timing spec, re-exported)
 from golden.schedule import CHANNEL_BITS, GROUP_BITS
 
 from .sdue import block_layout
@@ -47,32 +48,6 @@ def beat_layout(cfg: ExionConfig, beat: int = DEFAULT_BEAT) -> data.StructLayout
         "cv": data.ArrayLayout(cfg.rows, beat),
         "last": 1,
     })
-
-
-def group_beats(cvs, beat: int = DEFAULT_BEAT, *, skip_empty: bool = False):
-    """Split one group's conflict vectors (one int per channel, ascending) into beats.
-
-    Returns ``[(base, [cv] * beat, last)]``; a group always has at least one beat (its
-    ``last``). With ``skip_empty`` beats whose cvs are all zero are dropped (except a final
-    one, which is kept so that the group ends).
-    """
-    cvs = [int(v) for v in cvs]
-    out = []
-    nb = max(1, -(-len(cvs) // beat))
-    for i in range(nb):
-        lanes = cvs[i * beat:(i + 1) * beat]
-        lanes += [0] * (beat - len(lanes))
-        last = i == nb - 1
-        if skip_empty and not any(lanes) and not last:
-            continue
-        out.append((i * beat, lanes, last))
-    return out
-
-
-def cau_cycles(beats) -> int:
-    """Cycles the CAU spends on one group's ``beats`` (from :func:`group_beats`) when its
-    output is never stalled: ``sum(max(1, nonzero lanes)) + 1`` (the flush cycle)."""
-    return sum(max(1, sum(1 for v in lanes if v)) for _, lanes, _ in beats) + 1
 
 
 def _lowest(m: Module, bits, name: str):
