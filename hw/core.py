@@ -257,6 +257,12 @@ class ExionCore(wiring.Component):
         r_buf = Signal(4)
 
         e_reads_i = e_active & (e_mode != _EXEC_SCHED)
+        # GEMM outputs still draining from the SDUE after their command left the exec engine,
+        # per OMEM buffer (a command is done when its last block has drained)
+        drains = [Signal(range(4), name=f"drains{b}") for b in range(Bo)]
+        draining_o = Signal(4)
+        for b in range(Bo):
+            m.d.comb += draining_o[b].eq(drains[b] != 0)
         e_writes_o = e_active & (e_mode == _EXEC_GEMM)
         go = Signal()
         with m.Switch(head.op):
@@ -271,7 +277,8 @@ class ExionCore(wiring.Component):
             with m.Case(OPCODES["SCHEDULE"]):
                 m.d.comb += go.eq(~e_active)
             with m.Case(OPCODES["READ_OMEM"]):
-                m.d.comb += go.eq(~r_active & ~(e_writes_o & (e_obuf == hf["obuf"])))
+                m.d.comb += go.eq(~r_active & ~(e_writes_o & (e_obuf == hf["obuf"]))
+                                  & ~draining_o.bit_select(hf["obuf"], 1))
         dispatch = Signal()
         m.d.comb += [dispatch.eq(queue.r_rdy & go), queue.r_en.eq(dispatch)]
 
@@ -279,7 +286,9 @@ class ExionCore(wiring.Component):
             return dispatch & Cat(*(head.op == OPCODES[o] for o in ops)).any()
 
         l_fin, e_fin, r_fin = Signal(), Signal(), Signal()
-        m.d.sync += done_count.eq(done_count + l_fin + e_fin + r_fin)
+        g_end = Signal()            # the last block of a GEMM finished draining
+        e_count_fin = Signal()      # e_fin of a command that is done at e_fin
+        m.d.sync += done_count.eq(done_count + l_fin + e_count_fin + r_fin + g_end)
 
         # -- load engine: s_axis -> IMEM / WMEM --------------------------------------------
         l_base = Signal(16)
@@ -377,8 +386,7 @@ class ExionCore(wiring.Component):
         with m.Elif(e_active):
             m.d.sync += e_cycles.eq(e_cycles + 1)
         with m.If(e_fin):
-            m.d.sync += [e_active.eq(0),
-                         cycles.eq(Mux(e_mode == _EXEC_GEMM, sdue.cycles, e_cycles + 1))]
+            m.d.sync += e_active.eq(0)
         gemm = e_active & (e_mode == _EXEC_GEMM)
         sched = e_active & (e_mode == _EXEC_SCHED)
         pred = e_active & (e_mode == _EXEC_PRED)
@@ -396,15 +404,17 @@ class ExionCore(wiring.Component):
                          rd_ptr.eq(0), have.eq(0),
                          dense_ch.eq(hf["ch_base"]), dense_rem.eq(hf["n_ch"])]
         m.d.comb += [
-            sdue.clear.eq(dispatching("GEMM")),
+            sdue.clear.eq(dispatching("GEMM")),     # (only the WMEM pointer matters here)
             sdue.kc.eq(e_kc), sdue.shift.eq(e_shift),
             sdue.blocks.payload.eq(Mux(e_sparse, smem_rp.data, dense_blk)),
             sdue.blocks.valid.eq(have),
-            fetch_g.eq(gemm & ~e_start & (left != 0) & (~have | sdue.blocks.ready)),
+            fetch_g.eq(gemm & (left != 0) & (~have | sdue.blocks.ready)),
             smem_rp.addr.eq(rd_ptr), smem_rp.en.eq(fetch_g),
         ]
+        blk_last = Signal()         # the block in the prefetch register is the command's last
         with m.If(fetch_g):
             m.d.sync += [left.eq(left - 1), rd_ptr.eq(rd_ptr + 1), have.eq(1),
+                         blk_last.eq(left == 1),
                          dense_ch.eq(dense_ch + C),
                          dense_rem.eq(Mux(dense_rem > C, dense_rem - C, 0))]
             for c in range(C):
@@ -415,7 +425,38 @@ class ExionCore(wiring.Component):
                     m.d.sync += dense_blk.sel[r][c].eq(on & (e_rows > r))
         with m.Elif(sdue.blocks.ready):
             m.d.sync += have.eq(0)
-        gemm_done = gemm & ~e_start & (left == 0) & ~have & ~sdue.busy
+        # The exec engine is free once the SDUE could take another block (its last block's
+        # chunks are read, so the next command may reset the WMEM pointer); the outputs drain
+        # under the next command, tagged with their OMEM buffer. An FFN_MASK GEMM waits for its
+        # drain (its thresholds and mask writes belong to it).
+        gemm_done = (gemm & ~e_start & (left == 0) & ~have & sdue.blocks.ready
+                     & ~(e_ffn & sdue.busy))
+        m.d.comb += sdue.tag.eq(Cat(e_obuf, blk_last, e_ffn))
+        tag_obuf = sdue.omem_tag[0:4]
+        m.d.comb += g_end.eq(sdue.drain_end & sdue.omem_tag[4])
+
+        # CYCLES of a GEMM: from its first block's acceptance to its last block's last drain
+        # cycle, measured with a timestamp per command in flight
+        now = Signal(32)
+        m.d.sync += now.eq(now + 1)
+        g_first = Signal()          # no block of the current GEMM accepted yet
+        accept_g = gemm & sdue.blocks.valid & sdue.blocks.ready
+        with m.If(dispatching("GEMM")):
+            m.d.sync += g_first.eq(1)
+        with m.Elif(accept_g):
+            m.d.sync += g_first.eq(0)
+        m.submodules.g_starts = g_starts = SyncFIFOBuffered(width=32, depth=4)
+        m.d.comb += [g_starts.w_data.eq(now), g_starts.w_en.eq(accept_g & g_first),
+                     g_starts.r_en.eq(g_end)]
+        for b in range(Bo):
+            inc = accept_g & g_first & (e_obuf == b)
+            dec = g_end & (tag_obuf == b)
+            m.d.sync += drains[b].eq(drains[b] + inc - dec)
+        with m.If(g_end):
+            m.d.sync += cycles.eq(now - g_starts.r_data + 1)
+        with m.Elif(e_fin & ((e_mode != _EXEC_GEMM) | g_first)):
+            m.d.sync += cycles.eq(Mux(e_mode == _EXEC_GEMM, 0, e_cycles + 1))
+        m.d.comb += e_count_fin.eq(e_fin & ((e_mode != _EXEC_GEMM) | g_first))
 
         p_k = Signal(16)
         p_wrow = Signal(16)
@@ -429,15 +470,15 @@ class ExionCore(wiring.Component):
             sdue.wmem_data.eq(Cat(*(b.r_data for b in wmem))),
         ]
         for r, bank in enumerate(omem):
-            m.d.comb += [bank.w_en.eq(gemm & sdue.omem_en[r]),
-                         bank.w_addr.eq(e_obuf * Do + sdue.omem_addr[r]),
+            m.d.comb += [bank.w_en.eq(sdue.omem_en[r]),
+                         bank.w_addr.eq(tag_obuf * Do + sdue.omem_addr[r]),
                          bank.w_data.eq(sdue.omem_data[r])]
 
         # FFN-Reuse keep-mask on the way into OMEM (dense blocks: a drained column's rows all
         # write the same channel, so one mask entry per drain cycle)
         ffn_we = Signal()
         ffn_cv = Signal(R)
-        m.d.comb += ffn_we.eq(gemm & e_ffn & sdue.omem_en[0])
+        m.d.comb += ffn_we.eq(sdue.omem_tag[5] & sdue.omem_en[0])
         for r in range(R):
             v = sdue.omem_data[r]
             m.d.comb += ffn_cv[r].eq(sdue.omem_en[r] & ((v > e_th_hi) | (v < e_th_lo)))
@@ -619,7 +660,8 @@ class ExionCore(wiring.Component):
         smem_bits = smem_hp.data.as_value()
 
         status = Cat(
-            queue.r_rdy | l_active | e_active | r_active, error, l_active, e_active, r_active,
+            queue.r_rdy | l_active | e_active | r_active | draining_o.any(), error, l_active,
+            e_active | draining_o.any(), r_active,
             ~queue.w_rdy, Const(0, 2), queue.level)
         fixed = {
             "ID": ID_VALUE, "STATUS": status, "CAUSE": cause, "CYCLES": cycles,

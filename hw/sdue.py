@@ -27,7 +27,10 @@ from golden.schedule import CHANNEL_BITS, GROUP_BITS
 from .dpu import Dpu, lane_vector
 from .library import place
 
-__all__ = ["Sdue", "block_layout", "requantizer"]
+__all__ = ["Sdue", "block_layout", "requantizer", "TAG_WIDTH"]
+
+#: Bits of the per-block tag the SDUE carries from a block's acceptance to its drain.
+TAG_WIDTH = 8
 
 
 def block_layout(cfg: ExionConfig) -> data.StructLayout:
@@ -81,6 +84,12 @@ class Sdue(wiring.Component):
         Synchronous read ports (data one cycle after the address).
     omem_en : Out(rows) ; omem_addr : Out ; omem_data : Out
         One write per OMEM bank and cycle.
+    tag : In(TAG_WIDTH)
+        Side information accepted with each block and presented with its outputs (the core
+        passes the OMEM buffer and a last-block mark, so that one command's drain may overlap
+        the next command's blocks).
+    omem_tag : Out(TAG_WIDTH) ; drain_end : Out(1)
+        The tag of the block draining now; ``drain_end`` marks its last drain cycle.
     clear : In(1)
         Reset the WMEM pointer and the cycle counter (the start of a run).
     busy : Out(1)
@@ -104,6 +113,9 @@ class Sdue(wiring.Component):
             "omem_en": Out(cfg.rows),
             "omem_addr": Out(data.ArrayLayout(range(cfg.words("omem")), cfg.rows)),
             "omem_data": Out(data.ArrayLayout(signed(cfg.data_width), cfg.rows)),
+            "tag": In(TAG_WIDTH),
+            "omem_tag": Out(TAG_WIDTH),
+            "drain_end": Out(1),
             "clear": In(1),
             "busy": Out(1),
             "cycles": Out(32),
@@ -160,11 +172,14 @@ class Sdue(wiring.Component):
         cur_slots = Signal.like(blk.slots)
         last_sel = Signal.like(blk.sel)
         last_slots = Signal.like(blk.slots)
+        cur_tag = Signal(TAG_WIDTH)
+        last_tag = Signal(TAG_WIDTH)
         with m.If(accept):
-            m.d.sync += [cur_sel.eq(blk.sel), cur_slots.eq(blk.slots)]
+            m.d.sync += [cur_sel.eq(blk.sel), cur_slots.eq(blk.slots), cur_tag.eq(self.tag)]
         with m.If(rd_last):
             m.d.sync += [last_sel.eq(Mux(accept, blk.sel, cur_sel)),
-                         last_slots.eq(Mux(accept, blk.slots, cur_slots))]
+                         last_slots.eq(Mux(accept, blk.slots, cur_slots)),
+                         last_tag.eq(Mux(accept, self.tag, cur_tag))]
 
         # -- the array ------------------------------------------------------------------
         d1_valid = Signal()
@@ -200,7 +215,7 @@ class Sdue(wiring.Component):
         sh_ch = Signal(C * D * CHANNEL_BITS, name="sh_ch")
         drain = Signal(range(C + 1))  # columns left to drain
         with m.If(capture):
-            m.d.sync += drain.eq(C)
+            m.d.sync += [drain.eq(C), self.omem_tag.eq(last_tag)]
             for r in range(R):
                 m.d.sync += [sh_acc[r].eq(Cat(*(dpus[r][c].acc for c in range(C)))),
                              sh_sel[r].eq(last_sel[r])]
@@ -213,7 +228,7 @@ class Sdue(wiring.Component):
             m.d.sync += sh_ch.eq(sh_ch >> (D * CHANNEL_BITS))
 
         draining = Signal()
-        m.d.comb += draining.eq(drain != 0)
+        m.d.comb += [draining.eq(drain != 0), self.drain_end.eq(drain == 1)]
         for r in range(R):
             q = requantizer(m, sh_acc[r][:A].as_signed(), self.shift, cfg, f"q{r}")
             sel0 = sh_sel[r][:SW]
