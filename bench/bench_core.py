@@ -5,8 +5,8 @@
 * the FFN-Reuse loop: dense vs sparse iteration cycles next to the ideal 1 / (1 - sparsity);
 * eager prediction: PREDICT / SCHEDULE / sparse GEMM cycles against golden.cycle_model.
 
-    .venv/bin/python bench/bench_core.py [--quick]    (16x16 + 4x4: ~10 min on 2 cores;
-                                                       --quick: 4x4 only, ~1 min)
+    .venv/bin/python bench/bench_core.py [--quick | --only small|exion|exion-3buf]
+        (all three: ~20 min on 2 cores, mostly two 16x16 Verilator builds; --quick: ~1 min)
 
 Every cycle count printed is also asserted by the bench it comes from (sim/tb_core.py): the
 CYCLES register of each command equals golden.cycle_model exactly.
@@ -85,21 +85,29 @@ def show(label, cfg, rep):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only the small 4x4 configuration")
+    ap.add_argument("--only", choices=("small", "exion", "exion-3buf"),
+                    help="run one configuration")
     args = ap.parse_args()
     small = preset("exion", rows=4, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_bytes=768,
                    omem_bank_bytes=96, schedule_depth=16)
-    runs = [("4x4 test configuration", small,
+    runs = [("small", "4x4 test configuration", small,
              {"EXION_CORE_GROUPS": "24", "EXION_CORE_FFN_KEEP": "0.2"})]
     if not args.quick:
         # One WMEM buffer holds 256 words per bank: kc 16 (K 256) gives 16 blocks of 16
         # chunks, 256 SDUE cycles per row group against 256 IMEM beats in and 256 OMEM beats
         # out (kc above rows * ... would make the input stream the bound: docs/core.md).
-        runs.append(("EXION preset", preset("exion"),
-                     {"EXION_CORE_GROUPS": "12", "EXION_CORE_KC": "16",
-                      "EXION_CORE_FFN_KEEP": "0.2", "EXION_CORE_FFN_K": "384",
-                      "EXION_CORE_FFN_N": "256"}))
+        env = {"EXION_CORE_GROUPS": "12", "EXION_CORE_KC": "16", "EXION_CORE_FFN_KEEP": "0.2",
+               "EXION_CORE_FFN_K": "384", "EXION_CORE_FFN_N": "256"}
+        runs.append(("exion", "EXION preset (IMEM/WMEM/OMEM buffers 2/3/2)", preset("exion"),
+                     env))
+        # Input and output streams are each as busy as the array at kc 16: a third IMEM and
+        # OMEM buffer gives loads and reads a row group of slack.
+        runs.append(("exion-3buf", "EXION preset with 3/3/3 buffers",
+                     preset("exion", imem_buffers=3, omem_buffers=3), env))
     print("# EXION core end to end (Verilator, cocotbext-axi host)")
-    for label, cfg, env in runs:
+    for key, label, cfg, env in runs:
+        if args.only and key != args.only:
+            continue
         show(label, cfg, run(label, cfg, env))
 
 
