@@ -57,7 +57,15 @@ def show(label, cfg, rep):
     print(f"dense GEMM {t['tokens']} tokens x K {t['k']} x N {t['n']} ({t['groups']} row groups "
           f"x {t['blocks']} blocks), IMEM loads and OMEM reads overlapped:")
     print(f"  wall clock (first GEMM issued -> last output read) {t['wall']} cycles, "
-          f"MAC utilization {util:.1%}")
+          f"MAC utilization {util:.1%} (includes filling and emptying the pipeline of "
+          f"load, compute and read)")
+    ft = t["frame_times"]
+    # steady state: full row groups finish every `period` cycles (the last group is partial)
+    period = (ft[-2] - ft[0]) / (len(ft) - 2) if len(ft) > 2 else float("nan")
+    group_macs = cfg.rows * t["k"] * t["n"]
+    ideal = t["blocks"] * cycle_model.issue_interval(t["k"], cfg)
+    print(f"  steady state: a row group every {period:.1f} cycles (array-bound ideal "
+          f"{ideal}: {t['blocks']} blocks x II), MAC utilization {group_macs / (period * peak):.1%}")
     print(f"  SDUE alone (cycle model, all {t['groups'] * t['blocks']} blocks back to back) "
           f"{sdue} cycles: utilization bound {bound:.1%}; wall / model = {t['wall'] / sdue:.3f}")
     print(f"  weight tile + first group load before it: {t['weight_load']} cycles "

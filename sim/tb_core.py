@@ -294,9 +294,12 @@ async def run_dense_gemm(tb: CoreTB, rng, groups: int, k: int, n: int, shift: in
     # issuing the next command (each READ's expectation is a snapshot taken at its issue).
     expected = []
 
+    frame_times = []
+
     async def reader():
         for gi in range(groups):
             got = await tb.recv_omem(n)
+            frame_times.append(tb.cycle)
             if check:
                 g_, exp = expected[gi]
                 bad = np.argwhere(got != exp)
@@ -321,6 +324,7 @@ async def run_dense_gemm(tb: CoreTB, rng, groups: int, k: int, n: int, shift: in
     await tb.expect_ok()
     nblk = -(-n // cfg.cols)
     assert await tb.read("CYCLES") == cycle_model.compute_cycles(nblk, k, cfg)
+    tb.frame_times = frame_times
     return wall, int(m_tokens) * k * n, nblk, t0 - t_w
 
 
@@ -365,6 +369,7 @@ async def throughput(dut):
     _record("throughput", {"wall": wall, "macs": macs, "groups": groups, "k": k, "n": n,
                            "blocks": nblk, "model_cycles_per_group": per_group,
                            "weight_load": load, "tokens": groups * cfg.rows - 1,
+                           "frame_times": [t - tb.frame_times[0] for t in tb.frame_times],
                            "peak_macs_per_cycle": cfg.rows * cfg.cols * cfg.lanes})
 
 
