@@ -48,28 +48,27 @@ def run(label, cfg, env):
 def show(label, cfg, rep):
     peak = cfg.rows * cfg.cols * cfg.lanes
     t = rep["throughput"]
-    # the SDUE alone with no gap between commands: every block of every group back to back
-    sdue = cycle_model.compute_cycles(t["groups"] * t["blocks"], t["k"], cfg)
-    util = t["macs"] / (t["wall"] * peak)
-    bound = t["macs"] / (sdue * peak)
+    steps = t["tiles"] * t["groups"]
+    ii = cycle_model.issue_interval(t["k"], cfg)
+    # the SDUE alone with no gap between commands: every block of every GEMM back to back
+    sdue = cycle_model.compute_cycles(steps * t["blocks"], t["k"], cfg)
     print(f"\n## {label}: {cfg.rows}x{cfg.cols}, {cfg.lanes} lanes, merge {cfg.merge_degree}, "
+          f"buffers {cfg.imem_buffers}/{cfg.wmem_buffers}/{cfg.omem_buffers}, "
           f"peak {peak} MACs/cycle")
-    print(f"dense GEMM {t['tokens']} tokens x K {t['k']} x N {t['n']} ({t['groups']} row groups "
-          f"x {t['blocks']} blocks), IMEM loads and OMEM reads overlapped:")
-    print(f"  wall clock (first GEMM issued -> last output read) {t['wall']} cycles, "
-          f"MAC utilization {util:.1%} (includes filling and emptying the pipeline of "
-          f"load, compute and read)")
+    print(f"dense GEMM {t['tokens']} tokens x K {t['k']} x N {t['tiles'] * t['n']}: "
+          f"{t['tiles']} weight tiles x {t['groups']} row groups = {steps} GEMM commands of "
+          f"{t['blocks']} blocks; weights, tokens and outputs all streamed during compute")
     ft = t["frame_times"]
-    # steady state: full row groups finish every `period` cycles (the last group is partial)
-    period = (ft[-2] - ft[0]) / (len(ft) - 2) if len(ft) > 2 else float("nan")
+    period = (ft[-1] - ft[0]) / (len(ft) - 1)
     group_macs = cfg.rows * t["k"] * t["n"]
-    ideal = t["blocks"] * cycle_model.issue_interval(t["k"], cfg)
-    print(f"  steady state: a row group every {period:.1f} cycles (array-bound ideal "
-          f"{ideal}: {t['blocks']} blocks x II), MAC utilization {group_macs / (period * peak):.1%}")
-    print(f"  SDUE alone (cycle model, all {t['groups'] * t['blocks']} blocks back to back) "
-          f"{sdue} cycles: utilization bound {bound:.1%}; wall / model = {t['wall'] / sdue:.3f}")
-    print(f"  weight tile + first group load before it: {t['weight_load']} cycles "
-          f"(utilization including it {t['macs'] / ((t['wall'] + t['weight_load']) * peak):.1%})")
+    print(f"  steady state: one row group's outputs every {period:.1f} cycles (array-bound "
+          f"{t['blocks'] * ii} = {t['blocks']} blocks x II {ii}): MAC utilization "
+          f"{group_macs / (period * peak):.1%}")
+    print(f"  whole run, first GEMM issued -> last output read: {t['wall']} cycles, MAC "
+          f"utilization {t['macs'] / (t['wall'] * peak):.1%} (SDUE alone, all blocks back to "
+          f"back: {sdue} cycles, {t['macs'] / (sdue * peak):.1%}; the rest is the idle cycles "
+          f"between commands and filling and emptying the load/compute/read pipeline)")
+    print(f"  before it: first weight tile + first row group loaded in {t['first_load']} cycles")
     f = rep["ffn_reuse"]
     dense = next(r for r in f if r["dense"])
     print("FFN-Reuse FC1 loop (cycles = CYCLES register = golden.cycle_model):")
@@ -99,12 +98,15 @@ def main():
     small = preset("exion", rows=4, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_bytes=768,
                    omem_bank_bytes=96, schedule_depth=16)
     runs = [("small", "4x4 test configuration", small,
-             {"EXION_CORE_GROUPS": "24", "EXION_CORE_FFN_KEEP": "0.2"})]
+             {"EXION_CORE_GROUPS": "24", "EXION_CORE_TILES": "3",
+              "EXION_CORE_FFN_KEEP": "0.2"})]
     if not args.quick:
         # One WMEM buffer holds 256 words per bank: kc 16 (K 256) gives 16 blocks of 16
         # chunks, 256 SDUE cycles per row group against 256 IMEM beats in and 256 OMEM beats
-        # out (kc above rows * ... would make the input stream the bound: docs/core.md).
-        env = {"EXION_CORE_GROUPS": "12", "EXION_CORE_KC": "16", "EXION_CORE_FFN_KEEP": "0.2",
+        # out; a weight tile is 4096 beats, hidden behind 16 or more row groups
+        # (docs/core.md, "Keeping the array busy").
+        env = {"EXION_CORE_GROUPS": "20", "EXION_CORE_TILES": "2", "EXION_CORE_KC": "16",
+               "EXION_CORE_FFN_KEEP": "0.2",
                "EXION_CORE_FFN_K": "384", "EXION_CORE_FFN_N": "256"}
         runs.append(("exion", "EXION preset (IMEM/WMEM/OMEM buffers 2/3/2)", preset("exion"),
                      env))

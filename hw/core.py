@@ -2,7 +2,8 @@
 
 ::
 
-    AXI4-Lite ──> registers ──> check ──> queue ──> dispatch ─┬─> load engine  (s_axis -> IMEM/WMEM)
+    AXI4-Lite ──> registers ──> check ──> queue ──> dispatch ─┬─> load engines (s_axis_imem -> IMEM,
+                                                             │                s_axis_wmem -> WMEM)
                                                              ├─> exec engine  (GEMM, SCHEDULE, PREDICT)
                                                              └─> read engine  (OMEM -> m_axis)
 
@@ -73,8 +74,10 @@ class ExionCore(wiring.Component):
     Members
     -------
     s_axil_* : AXI4-Lite slave (registers, command issue, mask and SMEM windows).
-    s_axis_tdata : In(lanes * data_width) ; s_axis_tvalid : In(1) ; s_axis_tready : Out(1)
-        Bulk input: one IMEM / WMEM lane vector per beat (lane 0 at the LSB).
+    s_axis_imem_tdata, s_axis_wmem_tdata : In(lanes * data_width) ;
+    s_axis_imem_tvalid, s_axis_wmem_tvalid : In(1) ; s_axis_imem_tready, s_axis_wmem_tready : Out(1)
+        Bulk input of ``LOAD_IMEM`` / ``LOAD_WMEM``: one lane vector per beat (lane 0 at the
+        LSB); two streams so that weights load while row groups stream in.
     m_axis_tdata : Out(rows * data_width) ; m_axis_tvalid, m_axis_tlast : Out(1) ;
     m_axis_tready : In(1)
         Bulk output: one OMEM address of every bank per beat (bank 0 at the LSB); ``tlast`` on
@@ -88,8 +91,10 @@ class ExionCore(wiring.Component):
         self._map = RegisterMap(cfg)
         super().__init__({
             **axil_members(self._map.addr_width),
-            "s_axis_tdata": In(self._map.in_width), "s_axis_tvalid": In(1),
-            "s_axis_tready": Out(1),
+            "s_axis_imem_tdata": In(self._map.in_width), "s_axis_imem_tvalid": In(1),
+            "s_axis_imem_tready": Out(1),
+            "s_axis_wmem_tdata": In(self._map.in_width), "s_axis_wmem_tvalid": In(1),
+            "s_axis_wmem_tready": Out(1),
             "m_axis_tdata": Out(self._map.out_width), "m_axis_tvalid": Out(1),
             "m_axis_tlast": Out(1), "m_axis_tready": In(1),
         })
@@ -247,9 +252,8 @@ class ExionCore(wiring.Component):
         h_sparse = (head.flags & (FLAGS["SPARSE"] >> 8)) != 0
         h_ffn = (head.flags & (FLAGS["FFN_MASK"] >> 8)) != 0
 
-        l_active = Signal()
-        l_wmem = Signal()
-        l_buf = Signal(4)
+        li_active, lw_active = Signal(), Signal()
+        li_buf, lw_buf = Signal(4), Signal(4)
         e_active = Signal()
         e_mode = Signal(2)
         e_ibuf, e_wbuf, e_obuf = Signal(4), Signal(4), Signal(4)
@@ -267,11 +271,12 @@ class ExionCore(wiring.Component):
         go = Signal()
         with m.Switch(head.op):
             with m.Case(OPCODES["LOAD_IMEM"]):
-                m.d.comb += go.eq(~l_active & ~(e_reads_i & (e_ibuf == hf["ibuf"])))
+                m.d.comb += go.eq(~li_active & ~(e_reads_i & (e_ibuf == hf["ibuf"])))
             with m.Case(OPCODES["LOAD_WMEM"]):
-                m.d.comb += go.eq(~l_active & ~(e_reads_i & (e_wbuf == hf["wbuf"])))
+                m.d.comb += go.eq(~lw_active & ~(e_reads_i & (e_wbuf == hf["wbuf"])))
             with m.Case(OPCODES["GEMM"], OPCODES["PREDICT"]):
-                loads_mine = l_active & Mux(l_wmem, l_buf == hf["wbuf"], l_buf == hf["ibuf"])
+                loads_mine = ((li_active & (li_buf == hf["ibuf"]))
+                              | (lw_active & (lw_buf == hf["wbuf"])))
                 reads_mine = (head.op == OPCODES["GEMM"]) & r_active & (r_buf == hf["obuf"])
                 m.d.comb += go.eq(~e_active & ~loads_mine & ~reads_mine)
             with m.Case(OPCODES["SCHEDULE"]):
@@ -285,52 +290,57 @@ class ExionCore(wiring.Component):
         def dispatching(*ops):
             return dispatch & Cat(*(head.op == OPCODES[o] for o in ops)).any()
 
-        l_fin, e_fin, r_fin = Signal(), Signal(), Signal()
+        li_fin, lw_fin, e_fin, r_fin = Signal(), Signal(), Signal(), Signal()
         g_end = Signal()            # the last block of a GEMM finished draining
         e_count_fin = Signal()      # e_fin of a command that is done at e_fin
-        m.d.sync += done_count.eq(done_count + l_fin + e_count_fin + r_fin + g_end)
+        m.d.sync += done_count.eq(done_count + li_fin + lw_fin + e_count_fin + r_fin + g_end)
 
-        # -- load engine: s_axis -> IMEM / WMEM --------------------------------------------
-        l_base = Signal(16)
-        l_count = Signal(16)
-        l_off = Signal(16)
-        l_bank = Signal(range(max(R, C)))
-        l_lane = Signal(range(D))
-        l_last_lane = Signal(range(D))      # streams loaded per bank, minus one
-        with m.If(dispatching("LOAD_IMEM", "LOAD_WMEM")):
-            m.d.sync += [l_active.eq(1), l_wmem.eq(head.op == OPCODES["LOAD_WMEM"]),
-                         l_buf.eq(Mux(head.op == OPCODES["LOAD_WMEM"], hf["wbuf"], hf["ibuf"])),
-                         l_base.eq(hf["base"]), l_count.eq(hf["count"]), l_off.eq(0),
-                         l_last_lane.eq(Mux(hf["streams"] == 0, D - 1, hf["streams"] - 1)),
-                         l_bank.eq(0), l_lane.eq(0)]
-        beat = Signal()
-        m.d.comb += [self.s_axis_tready.eq(l_active),
-                     beat.eq(l_active & self.s_axis_tvalid)]
-        l_addr = Signal(16)
-        m.d.comb += l_addr.eq(l_base + l_off)
-        for i, bank in enumerate(imem):
-            m.d.comb += [bank.w_addr.eq(l_buf * Di + l_addr), bank.w_data.eq(self.s_axis_tdata),
-                         bank.w_en.eq(beat & ~l_wmem & (l_bank == i))]
-        for i, bank in enumerate(wmem):
-            m.d.comb += [bank.w_addr.eq(l_buf * Dw + l_addr),
-                         bank.w_data.eq(self.s_axis_tdata.replicate(D)),
-                         bank.w_en.eq(Mux(beat & l_wmem & (l_bank == i),
-                                          Const(1, D) << l_lane, 0))]
-        last_off = l_off == l_count - 1
-        last_lane = ~l_wmem | (l_lane == l_last_lane)
-        last_bank = l_bank == Mux(l_wmem, C - 1, R - 1)
-        # (fin strobes are plain assignments, not set inside m.If: Icarus never evaluates an
-        # always @* block whose inputs keep their initial values, leaving its output X)
-        m.d.comb += l_fin.eq(beat & last_off & last_lane & last_bank)
-        with m.If(beat):
-            m.d.sync += l_off.eq(Mux(last_off, 0, l_off + 1))
-            with m.If(last_off):
-                with m.If(last_lane):
-                    m.d.sync += [l_lane.eq(0), l_bank.eq(l_bank + 1)]
-                    with m.If(last_bank):
-                        m.d.sync += l_active.eq(0)
-                with m.Else():
-                    m.d.sync += l_lane.eq(l_lane + 1)
+        # -- load engines: s_axis_imem -> IMEM, s_axis_wmem -> WMEM -------------------------
+        # Two engines on two streams, so a weight tile loads while row groups stream in.
+        def loader(name, op, stream, banks, n_banks, depth, lanes, buf_field):
+            active, buf = (li_active, li_buf) if name == "li" else (lw_active, lw_buf)
+            base = Signal(16, name=f"{name}_base")
+            count = Signal(16, name=f"{name}_count")
+            off = Signal(16, name=f"{name}_off")
+            bank = Signal(range(n_banks), name=f"{name}_bank")
+            lane = Signal(range(lanes), name=f"{name}_lane")
+            last_lane = Signal(range(lanes), name=f"{name}_last_lane")  # streams loaded - 1
+            fin = Signal(name=f"{name}_fin")
+            with m.If(dispatching(op)):
+                m.d.sync += [active.eq(1), buf.eq(hf[buf_field]), base.eq(hf["base"]),
+                             count.eq(hf["count"]), off.eq(0), bank.eq(0), lane.eq(0),
+                             last_lane.eq(Mux(hf["streams"] == 0, lanes - 1, hf["streams"] - 1)
+                                          if lanes > 1 else 0)]
+            beat = Signal(name=f"{name}_beat")
+            m.d.comb += [getattr(self, f"{stream}_tready").eq(active),
+                         beat.eq(active & getattr(self, f"{stream}_tvalid"))]
+            addr = Signal(16, name=f"{name}_addr")
+            m.d.comb += addr.eq(base + off)
+            tdata = getattr(self, f"{stream}_tdata")
+            for i, bk in enumerate(banks):
+                m.d.comb += [bk.w_addr.eq(buf * depth + addr),
+                             bk.w_data.eq(tdata.replicate(lanes)),
+                             bk.w_en.eq(Mux(beat & (bank == i), Const(1, lanes) << lane, 0))]
+            last_off = off == count - 1
+            last_ln = lane == last_lane
+            # (fin strobes are plain assignments, not set inside m.If: Icarus never evaluates
+            # an always @* block whose inputs keep their initial values, leaving its output X)
+            m.d.comb += fin.eq(beat & last_off & last_ln & (bank == n_banks - 1))
+            with m.If(beat):
+                m.d.sync += off.eq(Mux(last_off, 0, off + 1))
+                with m.If(last_off):
+                    with m.If(last_ln):
+                        m.d.sync += [lane.eq(0), bank.eq(bank + 1)]
+                    with m.Else():
+                        m.d.sync += lane.eq(lane + 1)
+            with m.If(fin):
+                m.d.sync += active.eq(0)
+            return fin
+
+        m.d.comb += [
+            li_fin.eq(loader("li", "LOAD_IMEM", "s_axis_imem", imem, R, Di, 1, "ibuf")),
+            lw_fin.eq(loader("lw", "LOAD_WMEM", "s_axis_wmem", wmem, C, Dw, D, "wbuf")),
+        ]
 
         # -- read engine: OMEM -> m_axis ------------------------------------------------------
         r_base = Signal(16)
@@ -660,7 +670,8 @@ class ExionCore(wiring.Component):
         smem_bits = smem_hp.data.as_value()
 
         status = Cat(
-            queue.r_rdy | l_active | e_active | r_active | draining_o.any(), error, l_active,
+            queue.r_rdy | li_active | lw_active | e_active | r_active | draining_o.any(), error,
+            li_active | lw_active,
             e_active | draining_o.any(), r_active,
             ~queue.w_rdy, Const(0, 2), queue.level)
         fixed = {

@@ -53,8 +53,10 @@ class CoreTB:
         self.cfg = cfg = config()
         self.map = RegisterMap(cfg)
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-        self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst,
-                                   byte_lanes=1)
+        self.src_i = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_imem"), dut.clk,
+                                     dut.rst, byte_lanes=1)
+        self.src_w = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_wmem"), dut.clk,
+                                     dut.rst, byte_lanes=1)
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst,
                                   byte_lanes=1)
         self.kc_max = cfg.words("imem")
@@ -140,7 +142,7 @@ class CoreTB:
         full[:x.shape[0]] = x
         words = self.lane_words(full)
         await self.issue("LOAD_IMEM", base=0, count=len(words[0]), buf=buf)
-        await self.src.send(AxiStreamFrame([w for bank in words for w in bank]))
+        await self.src_i.send(AxiStreamFrame([w for bank in words for w in bank]))
 
     async def load_wmem(self, buf: int, img, streams: int = 0):
         """A WMEM image ``(cols, words, merge_degree, lanes)`` into buffer ``buf``; only its
@@ -151,7 +153,7 @@ class CoreTB:
         await self.issue("LOAD_WMEM", base=0, count=count, buf=buf, streams=streams)
         beats = [pack(img[c, a, d], cfg.data_width) for c in range(cfg.cols)
                  for d in range(streams or cfg.merge_degree) for a in range(count)]
-        await self.src.send(AxiStreamFrame(beats))
+        await self.src_w.send(AxiStreamFrame(beats))
 
     def dense_wmem(self, w):
         """WMEM image of ``w`` (K, N) in the dense layout: channel ``n`` in bank
@@ -238,8 +240,8 @@ async def _setup(dut) -> CoreTB:
     """Reset, then read every OMEM buffer into the mirror (memories keep their contents
     across the tests of one simulation; reset clears registers only)."""
     tb = CoreTB(dut)
-    for name in ("cocotb.exion_core.s_axil", "cocotb.exion_core.s_axis",
-                 "cocotb.exion_core.m_axis"):
+    for name in ("cocotb.exion_core.s_axil", "cocotb.exion_core.s_axis_imem",
+                 "cocotb.exion_core.s_axis_wmem", "cocotb.exion_core.m_axis"):
         logging.getLogger(name).setLevel(logging.WARNING)
     await start(dut)
     await ClockCycles(dut.clk, 2)
@@ -272,60 +274,69 @@ async def registers(dut):
 
 
 async def run_dense_gemm(tb: CoreTB, rng, groups: int, k: int, n: int, shift: int,
-                         label: str, check: bool = True):
-    """A GEMM of ``groups`` row groups (the last one partial) over one weight tile, with
-    loads and reads overlapped with computation (program order: load the next group before
-    reading the previous one). Returns (wall cycles from the first GEMM's issue to the last
-    output read, useful MACs, blocks per group, cycles of the weight tile and first group
-    load)."""
+                         label: str, *, tiles: int = 1, partial: bool = True,
+                         check: bool = True) -> dict:
+    """``X (M x K) @ W (K x tiles*n)``: ``tiles`` weight tiles of ``n`` channels (one WMEM
+    buffer each), ``groups`` row groups of ``rows`` tokens (the last one partial when
+    ``partial``). Weight-stationary: tile by tile, every row group per tile, one GEMM command
+    each. Everything overlaps: the next tile's weights stream into another WMEM buffer
+    (``s_axis_wmem``) and the next group's tokens into another IMEM buffer (``s_axis_imem``)
+    while the array computes, outputs stream out of the other OMEM buffer; program order
+    loads the next group before reading the previous one.
+
+    Returns wall cycles (first GEMM issued to last output read), useful MACs, blocks per
+    GEMM, the cycles of the first tile's load, and the cycle each output frame arrived.
+    """
     cfg = tb.cfg
-    m_tokens = groups * cfg.rows - (1 if groups > 1 and cfg.rows > 1 else 0)
+    m_tokens = groups * cfg.rows - (1 if partial and groups > 1 and cfg.rows > 1 else 0)
     x = _rand(rng, (m_tokens, k), cfg, 0.5)
-    w = _rand(rng, (k, n), cfg, 0.5)
+    ws = [_rand(rng, (k, n), cfg, 0.5) for _ in range(tiles)]
     kc = intsem.lane_chunks(k, cfg.lanes)
-    nbi, nbo = cfg.imem_buffers, cfg.omem_buffers
-    t_w = tb.cycle
-    await tb.load_wmem(0, tb.dense_wmem(w), streams=1)   # dense blocks read stream 0 only
+    nbi, nbw, nbo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
     xs = [x[g * cfg.rows:(g + 1) * cfg.rows] for g in range(groups)]
+    steps = [(j, g) for j in range(tiles) for g in range(groups)]
+    t_w = tb.cycle
+    await tb.load_wmem(0, tb.dense_wmem(ws[0]), streams=1)  # dense blocks read stream 0 only
     await tb.load_imem(0, xs[0])
     await tb.expect_ok()
     t0 = tb.cycle
     # Outputs are checked by a reader task so that the host never waits for a frame before
     # issuing the next command (each READ's expectation is a snapshot taken at its issue).
     expected = []
-
     frame_times = []
 
     async def reader():
-        for gi in range(groups):
+        for i in range(len(steps)):
             got = await tb.recv_omem(n)
             frame_times.append(tb.cycle)
             if check:
-                g_, exp = expected[gi]
+                step, exp = expected[i]
                 bad = np.argwhere(got != exp)
-                assert not len(bad), (f"{label} group {g_}: {len(bad)} OMEM words differ, "
-                                      f"first {tuple(bad[0])}")
+                assert not len(bad), (f"{label} (tile, group) {step}: {len(bad)} OMEM words "
+                                      f"differ, first {tuple(bad[0])}")
         return tb.cycle
 
     task = cocotb.start_soon(reader())
-    for g in range(groups + 1):
-        if g < groups:
-            await tb.issue("GEMM", kc=kc, shift=shift, ch_base=0, n_ch=n, ibuf=g % nbi,
-                           wbuf=0, obuf=g % nbo, n_rows=len(xs[g]), wbase=0)
-        if g + 1 < groups:
-            await tb.load_imem((g + 1) % nbi, xs[g + 1])
-        if g:
-            pg = g - 1
-            expected.append((pg, tb.omem[pg % nbo, :, :n].copy()))
-            await tb.issue("READ_OMEM", base=0, count=n, buf=pg % nbo)
-        if g < groups:
-            tb.gemm_expect(g % nbo, xs[g], w, shift)
+    for i in range(len(steps) + 1):
+        if i < len(steps):
+            j, g = steps[i]
+            await tb.issue("GEMM", kc=kc, shift=shift, ch_base=0, n_ch=n, ibuf=i % nbi,
+                           wbuf=j % nbw, obuf=i % nbo, n_rows=len(xs[g]), wbase=0)
+            if g == 0 and j + 1 < tiles:
+                await tb.load_wmem((j + 1) % nbw, tb.dense_wmem(ws[j + 1]), streams=1)
+        if i + 1 < len(steps):
+            await tb.load_imem((i + 1) % nbi, xs[steps[i + 1][1]])
+        if i:
+            expected.append((steps[i - 1], tb.omem[(i - 1) % nbo, :, :n].copy()))
+            await tb.issue("READ_OMEM", base=0, count=n, buf=(i - 1) % nbo)
+        if i < len(steps):
+            tb.gemm_expect(i % nbo, xs[g], ws[j], shift)
     wall = await task - t0
     await tb.expect_ok()
     nblk = -(-n // cfg.cols)
     assert await tb.read("CYCLES") == cycle_model.compute_cycles(nblk, k, cfg)
-    tb.frame_times = frame_times
-    return wall, int(m_tokens) * k * n, nblk, t0 - t_w
+    return {"wall": wall, "macs": tiles * int(m_tokens) * k * n, "blocks": nblk,
+            "first_load": t0 - t_w, "frame_times": [t - t0 for t in frame_times]}
 
 
 @cocotb.test(skip=not _selected("dense_gemm"))
@@ -338,8 +349,8 @@ async def dense_gemm(dut):
     k = min(3 * cfg.lanes + 1, tb.kc_max * cfg.lanes)
     kc = intsem.lane_chunks(k, cfg.lanes)
     n = min(3 * cfg.cols + 2, cfg.words("omem"), (cfg.words("wmem") // kc) * cfg.cols)
-    wall, macs, nblk, _ = await run_dense_gemm(tb, rng, 3, k, n, 5, "dense")
-    _record("dense_gemm", {"wall": wall, "macs": macs, "blocks": nblk, "k": k, "n": n})
+    r = await run_dense_gemm(tb, rng, 3, k, n, 5, "dense", tiles=2)
+    _record("dense_gemm", dict(r, k=k, n=n))
     # Extremes: most negative operands on every lane, saturating accumulators.
     lo = cfg.data_min
     x = np.full((cfg.rows, cfg.lanes * tb.kc_max), lo, np.int64)
@@ -355,22 +366,20 @@ async def dense_gemm(dut):
 
 @cocotb.test(skip=not _selected("throughput"))
 async def throughput(dut):
-    """Many row groups over a full weight tile: wall-clock MAC utilization with overlapped
-    loads and reads (bench/bench_core.py reports it; the outputs are still checked)."""
+    """Many row groups over several full weight tiles: wall-clock MAC utilization with
+    overlapped loads and reads (bench/bench_core.py reports it; the outputs are checked)."""
     tb = await _setup(dut)
     cfg = tb.cfg
     groups = int(os.environ.get("EXION_CORE_GROUPS", "6"))
+    tiles = int(os.environ.get("EXION_CORE_TILES", "2"))
     kc = int(os.environ.get("EXION_CORE_KC", min(tb.kc_max, max(cfg.cols, 2))))
     k = kc * cfg.lanes
     n = min(cfg.words("omem"), (cfg.words("wmem") // kc) * cfg.cols)
     rng = np.random.default_rng(9)
-    wall, macs, nblk, load = await run_dense_gemm(tb, rng, groups, k, n, 12, "throughput")
-    per_group = cycle_model.compute_cycles(nblk, k, cfg)
-    _record("throughput", {"wall": wall, "macs": macs, "groups": groups, "k": k, "n": n,
-                           "blocks": nblk, "model_cycles_per_group": per_group,
-                           "weight_load": load, "tokens": groups * cfg.rows - 1,
-                           "frame_times": [t - tb.frame_times[0] for t in tb.frame_times],
-                           "peak_macs_per_cycle": cfg.rows * cfg.cols * cfg.lanes})
+    r = await run_dense_gemm(tb, rng, groups, k, n, 12, "throughput", tiles=tiles,
+                             partial=False)
+    _record("throughput", dict(r, groups=groups, tiles=tiles, k=k, n=n,
+                               tokens=groups * cfg.rows))
 
 
 @cocotb.test(skip=not _selected("ffn_reuse"))
@@ -576,7 +585,7 @@ async def errors(dut):
     await tb.issue_raw(args, word, wait_room=False)
     assert (await tb.status())["error"] and await tb.read("CAUSE") == CAUSES["QUEUE_FULL"]
     await tb.write("CTRL", 1)
-    await tb.src.send(AxiStreamFrame([0] * (cfg.rows * (QUEUE_DEPTH + 1))))
+    await tb.src_i.send(AxiStreamFrame([0] * (cfg.rows * (QUEUE_DEPTH + 1))))
     await tb.expect_ok()
     # nothing the refused commands named was touched: OMEM, mask, IMEM/WMEM (recompute)
     tb.check_omem(0, await tb.read_omem(0, 0, n), 0, "OMEM after refused commands")
