@@ -2,7 +2,8 @@
 
 * dense GEMM of many row groups over one weight tile with loads and reads overlapped:
   wall-clock MAC utilization, against the SDUE-only bound of golden.cycle_model;
-* the FFN-Reuse loop: dense vs sparse iteration cycles next to the ideal 1 / (1 - sparsity);
+* the FFN-Reuse loop: dense vs sparse iteration cycles next to the ideal 1 / (1 - sparsity),
+  on synthetic data and on a real keep-mask of the trained DiT (data/traces);
 * eager prediction: PREDICT / SCHEDULE / sparse GEMM cycles against golden.cycle_model.
 
     .venv/bin/python bench/bench_core.py [--quick | --only small|exion|exion-3buf]
@@ -37,7 +38,7 @@ def run(label, cfg, env):
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "core.json"
         env = dict(env, EXION_CORE_REPORT=str(report),
-                   EXION_CORE_TESTS="throughput,ffn_reuse,eager")
+                   EXION_CORE_TESTS="throughput,ffn_reuse,trace_ffn,eager")
         log(f"[{label}] building (Verilator) and running the core ...")
         t0 = time.perf_counter()
         run_bench(cfg, "core", "verilator", "sim.tb_core", extra_env=env)
@@ -82,6 +83,14 @@ def show(label, cfg, rep):
             print(f"  {r['t']:>4}  sparse  {s:>8.1%}  {r['blocks']:>6}  {r['cycles']:>11}  "
                   f"{r['cycles'] + r['schedule']:>9}  "
                   f"{dense['cycles'] / r['cycles']:>6.2f}x  {1 / (1 - s):>12.2f}x")
+    tr = rep["trace_ffn"]
+    s = tr["sparsity"]
+    print(f"real FFN-Reuse keep-mask (trained DiT, data/traces #{tr['trace']}, {cfg.rows} tokens "
+          f"x {tr['n']} channels, K {tr['k']}): sparsity {s:.1%}; dense {tr['dense_blocks']} "
+          f"blocks {tr['dense']} cycles, sparse {tr['blocks']} blocks {tr['sparse']} cycles "
+          f"(+ SCHEDULE {tr['schedule']}): speedup {tr['dense'] / tr['sparse']:.2f}x "
+          f"({tr['dense'] / (tr['sparse'] + tr['schedule']):.2f}x with the schedule), "
+          f"ideal {1 / (1 - s):.2f}x")
     e = rep["eager"]
     print(f"eager head: {e['keys']} keys, kc {e['kc']}: PREDICT {e['predict']} cycles "
           f"(model {cycle_model.predict_cycles(e['keys'], e['kc'])}), SCHEDULE {e['schedule']}, "

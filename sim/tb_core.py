@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -28,6 +29,8 @@ from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.schedule import pack_block
 from golden.sdue import wmem_image
 from sim.tb_common import config, pack, start, unpack
+
+ROOT = Path(__file__).resolve().parent.parent
 
 _REPORT: dict = {}
 
@@ -450,6 +453,54 @@ async def ffn_reuse_loop(dut):
         got = await tb.read_omem(obuf, 0, n)
         tb.check_omem(obuf, got, 0, f"FFN iteration {t}")
     _record("ffn_reuse", report)
+
+
+@cocotb.test(skip=not _selected("trace_ffn"))
+async def trace_ffn(dut):
+    """A real FFN-Reuse keep-mask (the trained DiT's FC1, data/traces): a dense FC1 row group
+    against its sparse iteration (mask through the window, CAU schedule, sparse GEMM), outputs
+    checked, cycles against golden.cycle_model."""
+    from workload.traces import load_traces
+    tb = await _setup(dut)
+    cfg = tb.cfg
+    kind = load_traces(ROOT / "data" / "traces")["ffn"]
+    idx = int(os.environ.get("EXION_CORE_TRACE", "0"))
+    d_model = int(kind.gemm.get("K", 128))
+    kc = min(intsem.lane_chunks(d_model, cfg.lanes), tb.kc_max)
+    k = min(d_model, kc * cfg.lanes)
+    n = min(kind.cols, tb.map.channels, (cfg.words("wmem") // kc) * cfg.cols)
+    mask = kind.mask(idx)[:cfg.rows, :n]
+    rng = np.random.default_rng(77)
+    x = _rand(rng, (cfg.rows, k), cfg, 0.5)
+    w = _rand(rng, (k, n), cfg, 0.5)
+    shift = eager.auto_shift(intsem.int_matmul(x, w, cfg.lanes, cfg.acc_width), cfg.data_width)
+    await tb.load_wmem(0, tb.dense_wmem(w), streams=1)
+    await tb.load_imem(0, x)
+    await tb.issue("GEMM", kc=kc, shift=shift, n_ch=n, ibuf=0, wbuf=0, obuf=0, n_rows=cfg.rows)
+    await tb.expect_ok()
+    dense = await tb.read("CYCLES")
+    assert dense == cycle_model.compute_cycles(-(-n // cfg.cols), k, cfg)
+    tb.gemm_expect(0, x, w, shift)
+    tb.check_omem(0, await tb.read_omem(0, 0, n), 0, "trace dense FC1")
+    await tb.write_mask(mask)
+    await tb.issue("SCHEDULE", n_ch=n)
+    await tb.expect_ok()
+    sched_cycles = await tb.read("CYCLES")
+    sched = _greedy(mask, cfg)
+    n_blocks = await tb.read("BLOCKS")
+    assert await tb.read_smem(n_blocks) == sched.words(), "SMEM differs from golden greedy"
+    wbuf, obuf = 1 % cfg.wmem_buffers, 1 % cfg.omem_buffers
+    await tb.load_wmem(wbuf, wmem_image(w, sched, cfg))
+    await tb.issue("GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=0, wbuf=wbuf, obuf=obuf,
+                   n_rows=cfg.rows)
+    await tb.expect_ok()
+    sparse = await tb.read("CYCLES")
+    assert sparse == cycle_model.compute_cycles(n_blocks, k, cfg)
+    tb.gemm_expect(obuf, x, w, shift, mask=mask)
+    tb.check_omem(obuf, await tb.read_omem(obuf, 0, n), 0, "trace sparse FC1")
+    _record("trace_ffn", {"trace": idx, "k": k, "n": n, "sparsity": float(1 - mask.mean()),
+                          "dense": dense, "sparse": sparse, "schedule": sched_cycles,
+                          "blocks": n_blocks, "dense_blocks": -(-n // cfg.cols)})
 
 
 @cocotb.test(skip=not _selected("eager"))
