@@ -285,10 +285,18 @@ class ExionCore(wiring.Component):
                 m.d.comb += go.eq(~r_active & ~(e_writes_o & (e_obuf == hf["obuf"]))
                                   & ~draining_o.bit_select(hf["obuf"], 1))
         dispatch = Signal()
+        # A sparse GEMM's WMEM range depends on BLOCKS, final only when it reaches the exec
+        # engine (the SCHEDULE before it has run): checked here; a bad one is dropped.
+        late_bad = Signal()
+        m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & h_sparse
+                                & (hf["wbase"] + blocks * hf["kc"] > Dw))
         m.d.comb += [dispatch.eq(queue.r_rdy & go), queue.r_en.eq(dispatch)]
+        with m.If(dispatch & late_bad & ~error):
+            m.d.sync += [error.eq(1), cause.eq(CAUSES["ADDR_RANGE"]),
+                         err_cmd.eq(Cat(head.op, head.flags))]
 
         def dispatching(*ops):
-            return dispatch & Cat(*(head.op == OPCODES[o] for o in ops)).any()
+            return dispatch & ~late_bad & Cat(*(head.op == OPCODES[o] for o in ops)).any()
 
         li_fin, lw_fin, e_fin, r_fin = Signal(), Signal(), Signal(), Signal()
         g_end = Signal()            # the last block of a GEMM finished draining

@@ -625,6 +625,19 @@ async def errors(dut):
         s = await tb.status()
         assert not s["error"] and await tb.read("CAUSE") == 0
     assert await tb.read("DONE") == done0, "a refused command ran"
+    # checked at dispatch: a sparse GEMM whose BLOCKS * kc run past WMEM (BLOCKS is known
+    # only after the SCHEDULE before it); dropped, the commands after it still run
+    await tb.issue("SCHEDULE", n_ch=n)
+    await tb.expect_ok()
+    blocks = await tb.read("BLOCKS")
+    assert blocks >= 1
+    args, word = encode("GEMM", flags=("SPARSE",), **dict(gemm, wbase=Dw - blocks * kc + 1))
+    await tb.issue_raw(args, word)
+    await tb.wait_idle()
+    assert await tb.read("CAUSE") == CAUSES["ADDR_RANGE"] and await tb.read("ERR_CMD") == word
+    await tb.write("CTRL", 1)
+    done0 = await tb.read("DONE")
+    cycles0 = await tb.read("CYCLES")
     assert await tb.read("CYCLES") == cycles0
     # queue full: a load waits for stream data, the queue fills behind it
     for i in range(QUEUE_DEPTH + 1):
