@@ -6,6 +6,8 @@
                                                                     ConMerge blocks, cycles, util
     exion ffn      [--iterations T --ffn-reuse-n N ...]             FFN-Reuse sparsity and MACs
     exion eager    [--tokens M --d-model D --heads H ...]           eager-prediction sparsity/hits
+    exion synth    [--preset P] [--rows N ...] [--top T] --out DIR  Yosys area report (+ SDC)
+    exion sdc      [--preset P] [--rows N ...] [--top T] --out DIR  timing constraints (SDC)
 
 Bad arguments print one line naming the parameter, the value and the allowed range, exit with
 status 2, and write nothing.
@@ -195,6 +197,16 @@ def _cmd_eager(args, cfg: ExionConfig) -> int:
     return 0
 
 
+def _cmd_synth(args, cfg: ExionConfig) -> int:
+    from .synth import cli_synth
+    return cli_synth(args, cfg)
+
+
+def _cmd_sdc(args, cfg: ExionConfig) -> int:
+    from .sdc import cli_sdc
+    return cli_sdc(args, cfg)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="exion", description="EXION accelerator generator and golden model")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
@@ -237,11 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--d-model", type=int, default=64)
     e.add_argument("--heads", type=int, default=4)
     e.add_argument("--seed", type=int, default=0)
+
+    from .sdc import add_sdc_arguments
+    from .synth import add_synth_arguments
+    s = sub.add_parser("synth", help="synthesize with Yosys: cells, transistors, ECP5 resources")
+    _add_config_args(s)
+    add_synth_arguments(s)
+    c = sub.add_parser("sdc", help="write timing constraints (SDC) for the generated top")
+    _add_config_args(c)
+    add_sdc_arguments(c)
     return p
 
 
 _COMMANDS = {"config": _cmd_config, "generate": _cmd_generate, "conmerge": _cmd_conmerge,
-             "ffn": _cmd_ffn, "eager": _cmd_eager}
+             "ffn": _cmd_ffn, "eager": _cmd_eager, "synth": _cmd_synth, "sdc": _cmd_sdc}
 
 
 def main(argv=None) -> int:
