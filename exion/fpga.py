@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -73,21 +73,21 @@ class Board:
         return getattr(importlib.import_module(self.module), self.platform)
 
 
-# Default build for the 85F: measured to fit with room to spare (README.md, "FPGA build").
-_DEFAULT_85F = (("rows", 4), ("cols", 4), ("lanes", 8), ("merge_degree", 2),
-                ("imem_bank_bytes", 384), ("wmem_bank_bytes", 1536), ("omem_bank_bytes", 96))
-_SMALL = (("rows", 2), ("cols", 2), ("lanes", 4), ("merge_degree", 2),
-          ("imem_bank_bytes", 192), ("wmem_bank_bytes", 384), ("omem_bank_bytes", 48))
+# Default build: the core with a 2x2 array of 4-lane DPUs and 32-word banks. Measured on the
+# 85F (README.md, "FPGA build"): 16 % of the LUTs, about 6 CPU minutes for the whole flow;
+# larger arrays fit (4x4 x 8 lanes, 8x8 x 2 lanes) but take far longer to place and route.
+_DEFAULT = (("rows", 2), ("cols", 2), ("lanes", 4), ("merge_degree", 2),
+            ("imem_bank_bytes", 192), ("wmem_bank_bytes", 384), ("omem_bank_bytes", 48))
 
 BOARDS: dict[str, Board] = {b.name: b for b in (
     Board("ulx3s-85f", "amaranth_boards.ulx3s", "ULX3S_85F_Platform", "LFE5U-85F",
-          83640, 83640, 208, 156, _DEFAULT_85F),
+          83640, 83640, 208, 156, _DEFAULT),
     Board("ulx3s-45f", "amaranth_boards.ulx3s", "ULX3S_45F_Platform", "LFE5U-45F",
-          43848, 43848, 108, 72, _DEFAULT_85F),
+          43848, 43848, 108, 72, _DEFAULT),
     Board("ulx3s-25f", "amaranth_boards.ulx3s", "ULX3S_25F_Platform", "LFE5U-25F",
-          24288, 24288, 56, 28, _SMALL),
+          24288, 24288, 56, 28, _DEFAULT),
     Board("ulx3s-12f", "amaranth_boards.ulx3s", "ULX3S_12F_Platform", "LFE5U-12F",
-          12144, 12144, 32, 28, _SMALL),
+          12144, 12144, 32, 28, _DEFAULT),   # the default needs ~13k LUT4: too big
 )}
 DEFAULT_BOARD = "ulx3s-85f"
 
@@ -295,6 +295,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its finished children: on a shared machine
+    the wall-clock time says little about the build itself."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
+
+
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -454,7 +462,9 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
         "work_dir": work.name,
     }
     times = report["times_s"]
+    cpu = report["cpu_s"] = {}
     t0 = time.monotonic()
+    c0 = _cpu()
     status = 1
     try:
         # 1. elaborate
@@ -481,6 +491,7 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
         report["soft_multipliers"] = soft
         report["multipliers"] = {"wide": wide, "other": other}
         times["elaborate"] = round(time.monotonic() - t0, 1)
+        cpu["elaborate"] = round(_cpu() - c0, 1)
         _say(f"      {core.in_bits} input bits from the LFSR chain, {core.out_bits} output bits "
              f"into {core._n_leds} LEDs; {wide} multipliers, {soft} of them in logic "
              f"({times['elaborate']:.1f} s)")
@@ -488,12 +499,13 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
         # 2. synthesize
         _say(f"[2/4] synthesize ({YOSYS} synth_ecp5)")
         (work / f"{NAME}.ys").write_text(_yosys_script(cfg, soft))
-        t1 = time.monotonic()
+        t1, c1 = time.monotonic(), _cpu()
         # -l with a relative path: the WebAssembly tool sees only its working folder.
         rc, log = _run(YOSYS, ["-q", "-l", f"{NAME}.yosys.log", f"{NAME}.ys"], work,
                        work / f"{NAME}.yosys.log", work / f"{NAME}.yosys.out", "yosys", t0,
                        timeout)
         times["synth"] = round(time.monotonic() - t1, 1)
+        cpu["synth"] = round(_cpu() - c1, 1)
         if "End of script." not in log or not (work / f"{NAME}.json").exists():
             err = [ln for ln in log.splitlines() if "ERROR" in ln][:1]
             raise FlowError(f"yosys did not finish (status {rc}, no 'End of script'"
@@ -522,7 +534,7 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
 
         # 3. place and route
         _say(f"[3/4] place and route ({NEXTPNR}, target {freq_mhz:g} MHz)")
-        t2 = time.monotonic()
+        t2, c2 = time.monotonic(), _cpu()
         pnr_args = [platform._nextpnr_device_options[platform.device], "--package",
                     platform._nextpnr_package_options[platform.package].upper(),
                     "--speed", str(platform.speed), "--json", f"{NAME}.json",
@@ -534,6 +546,7 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
         rc, log = _run(NEXTPNR, pnr_args, work, work / f"{NAME}.nextpnr.log",
                        work / f"{NAME}.nextpnr.out", "nextpnr", t0, timeout)
         times["pnr"] = round(time.monotonic() - t2, 1)
+        cpu["pnr"] = round(_cpu() - c2, 1)
         for key, rx in (("pnr_place", r"HeAP Placer Time: ([0-9.]+)s"),
                         ("pnr_place_sa", r"SA placement time ([0-9.]+)s"),
                         ("pnr_route", r"Router[12]? time ([0-9.]+)s")):
@@ -562,6 +575,7 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
             report["clocks"] = {k: {"achieved_mhz": round(v["achieved"], 2),
                                     "constraint_mhz": round(v["constraint"], 2)}
                                 for k, v in fmax.items()}
+        report["critical_path"] = _critical_path(pr)
         _say(f"      Fmax {report['fmax_mhz']} MHz ({times['pnr']:.1f} s)")
 
         # 4. bitstream (optional)
@@ -585,9 +599,25 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
         report["message"] = str(e)
         _say(f"exion fpga: {report['status']}: {e}")
     times["total"] = round(time.monotonic() - t0, 1)
+    cpu["total"] = round(_cpu() - c0, 1)
     _atomic_write(out_dir / f"{base}.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     _atomic_write(out_dir / f"{base}.txt", format_report(report))
     return status, report
+
+
+def _critical_path(pnr_report: dict) -> dict | None:
+    """The longest register-to-register path of nextpnr's report: start and end cells, total
+    delay and the number of logic cells on it."""
+    best = None
+    for cp in pnr_report.get("critical_paths", []):
+        if not cp["from"].startswith("posedge") or cp["from"] != cp["to"] or not cp["path"]:
+            continue
+        delay = sum(step["delay"] for step in cp["path"])
+        if best is None or delay > best["delay_ns"]:
+            best = {"from": cp["path"][0]["from"]["cell"], "to": cp["path"][-1]["to"]["cell"],
+                    "delay_ns": round(delay, 2),
+                    "logic_cells": sum(1 for st in cp["path"] if st["type"] == "logic")}
+    return best
 
 
 def format_report(r: dict) -> str:
@@ -615,8 +645,14 @@ def format_report(r: dict) -> str:
     if r["fmax_mhz"] is not None:
         lines.append(f"Fmax {r['fmax_mhz']} MHz (target {r['target_mhz']:g} MHz: "
                      f"{'met' if r['timing_met'] else 'not met'}; board clock 25 MHz)")
+    if r.get("critical_path"):
+        c = r["critical_path"]
+        lines.append(f"critical path {c['delay_ns']} ns, {c['logic_cells']} logic cells: "
+                     f"{c['from']} -> {c['to']}")
     t = r["times_s"]
-    lines.append("times: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()))
+    lines.append("wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()))
+    if r.get("cpu_s"):
+        lines.append("CPU time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["cpu_s"].items()))
     lines.append("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(r["tools"].items())))
     if r["command"]:
         lines.append(f"command: {r['command']}")
