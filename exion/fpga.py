@@ -454,6 +454,9 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
     base = _base(board, cfg)
     work = out_dir / base
     work.mkdir(parents=True, exist_ok=True)
+    # Outputs of an earlier run must not pass for this run's.
+    for suffix in (".json", ".stat.json", ".pnr.json", ".config", ".bit"):
+        (work / f"{NAME}{suffix}").unlink(missing_ok=True)
     report = {
         "board": board, "part": b.part, "top": top, "config": cfg.to_dict(),
         "target_mhz": freq_mhz, "seed": seed, "router": router, "status": "failed", "message": "",
