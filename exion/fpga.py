@@ -434,6 +434,15 @@ def _precheck(b: Board, cells: dict[str, int]) -> str | None:
     return ", ".join(over) if over else None
 
 
+def _lpf_with_freq(lpf: str, freq_mhz: float) -> str:
+    """The board's LPF with every clock ``FREQUENCY`` constraint set to ``freq_mhz``."""
+    out, n = re.subn(r"^(\s*FREQUENCY (?:PORT|NET) \S+) [0-9.eE+]+ HZ;",
+                     lambda mo: f"{mo.group(1)} {freq_mhz * 1e6:.0f} HZ;", lpf, flags=re.M)
+    if not n:
+        raise FlowError("the board's LPF has no clock FREQUENCY constraint to set")
+    return out
+
+
 def _base(board: str, cfg: ExionConfig) -> str:
     return f"fpga_{board}_{cfg.rows}x{cfg.cols}"
 
@@ -477,11 +486,7 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
         board_top = BoardTop(unit)
         plan = platform.prepare(board_top, name=NAME, emit_src=False)
         rtlil = plan.files[f"{NAME}.il"]
-        lpf = plan.files[f"{NAME}.lpf"]
-        lpf, n = re.subn(r"^(\s*FREQUENCY (?:PORT|NET) \S+) [0-9.eE+]+ HZ;",
-                         lambda mo: f"{mo.group(1)} {freq_mhz * 1e6:.0f} HZ;", lpf, flags=re.M)
-        if not n:
-            lpf += f"FREQUENCY PORT \"clk\" {freq_mhz * 1e6:.0f} HZ;\n"
+        lpf = _lpf_with_freq(plan.files[f"{NAME}.lpf"], freq_mhz)
         (work / f"{NAME}.il").write_text(rtlil)
         (work / f"{NAME}.lpf").write_text(lpf)
         core = board_top.core
