@@ -87,7 +87,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
     Board("ulx3s-25f", "amaranth_boards.ulx3s", "ULX3S_25F_Platform", "LFE5U-25F",
           24288, 24288, 56, 28, _DEFAULT),
     Board("ulx3s-12f", "amaranth_boards.ulx3s", "ULX3S_12F_Platform", "LFE5U-12F",
-          12144, 12144, 32, 28, _DEFAULT),   # the default needs ~13k LUT4: too big
+          12144, 12144, 32, 28, _DEFAULT),   # the default needs ~13k LUT4 placed: too big
 )}
 DEFAULT_BOARD = "ulx3s-85f"
 
