@@ -6,7 +6,6 @@ build) runs only under ``make fpga``."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
