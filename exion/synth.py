@@ -948,13 +948,14 @@ def write_report(rep: dict, out_dir, top: str, cfg: ExionConfig) -> tuple[Path, 
 def flat_check(cfg: ExionConfig, top: str | None = None, *, jobs: int | None = None) -> dict:
     """Per-module ASIC figures against single Yosys runs over the whole design.
 
-    ``hierarchical``: one run with the hierarchy kept. Before ABC every module's cell counts
-    by type equal the per-module flow's exactly (``pre_abc_mismatches`` is empty); after ABC
-    they differ by a few cells because ABC's result depends on the order of its input, which
-    follows Yosys' internal names (numbered across the whole run). ``flat``:
-    ``synth -flatten``; optimization across module boundaries (constants and unused outputs
-    propagated through ports) and ABC on one large netlist change the figures by a few
-    percent (docs/synthesis.md states the tolerance ``tests/test_synth.py`` holds).
+    ``hierarchical``: one run with the hierarchy kept. Flip-flops and memory bits equal the
+    per-module flow's; gates differ by a few cells, because Yosys' results depend on the order
+    in which it numbers names (numbered across the whole run, so a module read together with
+    others is processed in another order): ABC's mapping always, on some modules the coarse
+    passes too (``pre_abc_mismatches`` lists the modules whose cells differ before ABC).
+    ``flat``: ``synth -flatten``; optimization across module boundaries (constants and
+    unused outputs propagated through ports) and ABC on one large netlist change the figures
+    by a few percent. docs/synthesis.md states the tolerances ``tests/test_synth.py`` holds.
     """
     from hw.generate import DEFAULT_TOP
     top = top or DEFAULT_TOP

@@ -269,10 +269,10 @@ def test_report_files_and_numbers(tiny_report, capsys):
 
 @needs_yosys
 def test_per_module_against_whole_design_runs():
-    """Exact before ABC; after ABC within the tolerances docs/synthesis.md states."""
+    """Flip-flops and memory bits exact; transistors within the tolerances
+    docs/synthesis.md states (1 % with the hierarchy kept, 5 % flattened)."""
     chk = S.flat_check(TINY_CFG, "sdue_top", jobs=2)
     p, h, f = chk["per_module"], chk["hierarchical"], chk["flat"]
-    assert chk["pre_abc_mismatches"] == []
     assert p["ffs"] == h["ffs"] and p["mem_bits"] == h["mem_bits"] == f["mem_bits"]
     assert abs(h["total_tr"] - p["total_tr"]) <= 0.01 * p["total_tr"]
     assert abs(f["total_tr"] - p["total_tr"]) <= 0.05 * p["total_tr"]
