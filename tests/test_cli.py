@@ -12,20 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exion.cli import main
 from exion.config import ExionConfig, preset
 
+from cli_helpers import run
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def run(capsys, *argv):
-    """``main(argv)`` -> (status, stdout, stderr); argparse's own errors exit via SystemExit."""
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def _tree(folder: Path) -> list[str]:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from exion.cli import main
 from exion.config import ExionConfig, preset
 from exion.sdc import (COMBINATIONAL_TOPS, INPUT_DELAY_FRACTION, OUTPUT_DELAY_FRACTION, Port,
                        period_ns, ports_from_signature, ports_from_verilog, sdc_text)
+
+from cli_helpers import run
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ExionConfig(rows=2, cols=2, lanes=4, data_width=4, acc_width=12, imem_bank_bytes=16,
@@ -19,15 +20,6 @@ TINY = ExionConfig(rows=2, cols=2, lanes=4, data_width=4, acc_width=12, imem_ban
 PORTS = [Port("clk", "input", 1), Port("rst", "input", 1), Port("a", "input", 8),
          Port("go", "input", 1), Port("y", "output", 12), Port("done", "output", 1),
          Port("nothing", "input", 0)]
-
-
-def run(capsys, *argv):
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.mark.parametrize("mhz, period", [(800, "1.250"), (100, "10.000"), (333, "3.003"),

@@ -17,6 +17,8 @@ from exion import synth as S
 from exion.cli import main
 from exion.config import ExionConfig
 
+from cli_helpers import run
+
 REPO = Path(__file__).resolve().parents[1]
 
 needs_yosys = pytest.mark.skipif(
@@ -28,15 +30,6 @@ TINY = dict(rows=2, cols=2, lanes=4, data_width=4, acc_width=12, imem_bank_bytes
             wmem_bank_bytes=32, omem_bank_bytes=16, schedule_depth=4)
 TINY_ARGS = [a for k, v in TINY.items() for a in (f"--{k.replace('_', '-')}", str(v))]
 TINY_CFG = ExionConfig(**TINY, name="tiny")
-
-
-def run(capsys, *argv):
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 # -- pure functions -----------------------------------------------------------------------
