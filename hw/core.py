@@ -36,7 +36,7 @@ from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
 from exion.regmap import (CAU_BEAT, CAUSES, FLAGS, ID_VALUE, MAX_HEAD_DIM, MAX_KEYS, OPCODES,
-                          QUEUE_DEPTH, REGISTERS, STATUS_BITS, RegisterMap)
+                          QUEUE_DEPTH, REGISTERS, RegisterMap)
 
 from .axil import AxiLiteSlave, axil_members
 from .cau import Cau
@@ -644,7 +644,7 @@ class ExionCore(wiring.Component):
 
         # -- host windows ---------------------------------------------------------------------
         mw, ms = rm.mask_words, rm.mask_stride
-        sw, ss = rm.smem_words, rm.smem_stride
+        ss = rm.smem_stride
         mask_end = rm.mask_base + CH * ms * 4
         smem_end = rm.smem_base + S * ss * 4
         wa = axil.wr_addr

@@ -23,10 +23,9 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
 
-from exion.regmap import (CAUSES, MAX_HEAD_DIM, OPCODES, QUEUE_DEPTH, REGISTERS, STATUS_BITS,
+from exion.regmap import (CAUSES, MAX_HEAD_DIM, QUEUE_DEPTH, REGISTERS, STATUS_BITS,
                           RegisterMap, encode, ID_VALUE)
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
-from golden.schedule import pack_block
 from golden.sdue import wmem_image
 from sim.tb_common import config, pack, start, unpack
 
