@@ -17,7 +17,7 @@ MERGE      ?=
 DATA_WIDTH ?=
 ACC_WIDTH  ?=
 ADDER_STAGES ?=
-# FPGA build: board (see exion/fpga.py), clock target in MHz, any other exion.fpga options.
+# FPGA build: board (see exion_tools/fpga.py), clock target in MHz, any other exion_tools.fpga options.
 BOARD      ?= ulx3s-85f
 FREQ       ?=
 FPGA_ARGS  ?=
@@ -77,26 +77,26 @@ $(FPGA_STAMP): $(STAMP)
 	@touch $@
 
 fpga: setup $(FPGA_STAMP)
-	@$(TOOLENV) $(VPY) -m exion.fpga --board '$(BOARD)' $(GEN_ARGS) $(if $(FREQ),--freq '$(FREQ)') \
+	@$(TOOLENV) $(VPY) -m exion_tools.fpga --board '$(BOARD)' $(GEN_ARGS) $(if $(FREQ),--freq '$(FREQ)') \
 		--out $(BUILD) $(FPGA_ARGS)
 
 verilog: setup
-	@$(TOOLENV) $(VPY) -m exion.cli generate $(GEN_ARGS) --out $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) --out $(BUILD)
 
 manifest: setup
-	@$(TOOLENV) $(VPY) -m exion.cli config $(GEN_ARGS) --out $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.cli config $(GEN_ARGS) --out $(BUILD)
 
 synth: setup
-	@$(TOOLENV) $(VPY) -m exion.cli synth $(GEN_ARGS) --out $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.cli synth $(GEN_ARGS) --out $(BUILD)
 
 sdc: setup
-	@$(TOOLENV) $(VPY) -m exion.cli sdc $(GEN_ARGS) --out $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.cli sdc $(GEN_ARGS) --out $(BUILD)
 
 sweep: setup
 	@$(TOOLENV) $(VPY) bench/sweep.py --out $(BUILD)
 
 lint: setup
-	@$(TOOLENV) $(VPY) -m exion.cli generate $(GEN_ARGS) --out $(BUILD) --lint
+	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) --out $(BUILD) --lint
 
 test: setup
 	$(TOOLENV) $(VPY) -m pytest -n 2 --durations=15 tests

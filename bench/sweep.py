@@ -1,7 +1,7 @@
 """Design-space sweep: area (Yosys, per-module flow, ASIC transistors) against SDUE cycles.
 
 Every grid point (rows, cols, lanes, merge degree) is elaborated as the default generator top
-and synthesized with ``exion.synth``'s ASIC flow; "area" is its transistor estimate (logic,
+and synthesized with ``exion_tools.synth``'s ASIC flow; "area" is its transistor estimate (logic,
 flip-flops and SRAM bit cells, ``docs/synthesis.md``). Its cycles are
 ``golden.cycle_model.compute_cycles`` of the CAU's ``greedy`` ConMerge schedule for the first
 FFN layer of DiT-XL, ``(256 x 1152) @ (1152 x 4608)``, summed over four fixed synthetic keep-masks
@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from exion.config import preset  # noqa: E402
-from exion.synth import _collect, _Design, _elaborate, _Runner  # noqa: E402
+from exion_tools.synth import _collect, _Design, _elaborate, _Runner  # noqa: E402
 from golden.conmerge import schedule, synthetic_mask  # noqa: E402
 from golden.cycle_model import evaluate  # noqa: E402
 

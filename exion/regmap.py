@@ -22,22 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import ExionConfig, clog2
+from .limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS, QUEUE_DEPTH
 
 __all__ = ["OPCODES", "FLAGS", "CAUSES", "REGISTERS", "STATUS_BITS", "RegisterMap", "ID_VALUE",
            "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "encode"]
 
 #: Value of the ``ID`` register: "EXN" and interface version 1.
 ID_VALUE = 0x45584E01
-
-#: Commands the queue holds besides the one each engine is executing.
-QUEUE_DEPTH = 4
-
-#: Channels per CAU input beat (and per mask-memory word).
-CAU_BEAT = 8
-
-#: Keys per query row of the eager predictor's keep-mask; query dimension (kc * lanes) limit.
-MAX_KEYS = 64
-MAX_HEAD_DIM = 72
 
 OPCODES = {
     "LOAD_IMEM": 0x01,   # s_axis -> IMEM buffer ARG2.ibuf, words [base, base+count) of each bank

@@ -30,14 +30,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from exion.config import ExionConfig
+from exion.limits import CHANNEL_BITS, GROUP_BITS
 
 __all__ = [
     "GROUP_BITS", "CHANNEL_BITS", "Block", "Schedule", "ScheduleError",
     "word_bits", "pack_block", "unpack_block", "check_schedule", "coverage",
 ]
-
-GROUP_BITS = 16
-CHANNEL_BITS = 16
 
 
 class ScheduleError(AssertionError):

@@ -1,6 +1,6 @@
-"""Shared by the CLI tests: run ``exion.cli.main`` in-process and capture its output."""
+"""Shared by the CLI tests: run ``exion_tools.cli.main`` in-process and capture its output."""
 
-from exion.cli import main
+from exion_tools.cli import main
 
 
 def run(capsys, *argv):

@@ -1,4 +1,4 @@
-"""The ``exion`` command line (exion/cli.py): error handling, config, a small generate, and the
+"""The ``exion`` command line (exion_tools/cli.py): error handling, config, a small generate, and the
 conmerge / ffn / eager reports. Everything runs in-process except one subprocess smoke test."""
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def test_argparse_errors_exit_2(capsys, workdir):
 def test_subprocess_bad_parameter(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-m", "exion.cli", "config", "--rows", "abc",
+    r = subprocess.run([sys.executable, "-m", "exion_tools.cli", "config", "--rows", "abc",
                         "--out", str(out)], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2
@@ -138,7 +138,7 @@ def test_subprocess_bad_parameter(tmp_path):
     assert r.stderr.strip() == "exion config: error: rows must be an integer in [1, 64], not 'abc'"
     assert not out.exists()
     # And a good run through the same entry point.
-    r = subprocess.run([sys.executable, "-m", "exion.cli", "config", "--preset", "toy"],
+    r = subprocess.run([sys.executable, "-m", "exion_tools.cli", "config", "--preset", "toy"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert ExionConfig.from_json(r.stdout) == preset("toy")

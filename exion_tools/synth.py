@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ConfigError, ExionConfig
+from exion.config import ConfigError, ExionConfig
 
 __all__ = [
     "SynthError", "UNITS", "NAME_UNITS", "GATE_TRANSISTORS", "FF_TRANSISTORS", "ECP5_85F",
@@ -177,7 +177,7 @@ def cell_transistors(cell_type: str) -> tuple[str, int]:
     if fam is not None and fam in FF_TRANSISTORS:
         return "ff", FF_TRANSISTORS[fam]
     raise SynthError(f"no transistor count for Yosys cell type {cell_type}; add it to "
-                     "exion.synth.GATE_TRANSISTORS / FF_TRANSISTORS")
+                     "exion_tools.synth.GATE_TRANSISTORS / FF_TRANSISTORS")
 
 
 def sram_transistors_per_bit(read_ports: int, write_ports: int) -> int:
@@ -1001,7 +1001,7 @@ def flat_check(cfg: ExionConfig, top: str | None = None, *, jobs: int | None = N
                         "flat": round(fres["seconds"], 1)}}
 
 
-# -- command line (``exion synth``, see exion/cli.py) ---------------------------------------
+# -- command line (``exion synth``, see exion_tools/cli.py) ---------------------------------------
 
 def add_synth_arguments(p) -> None:
     from hw.generate import DEFAULT_TOP, TOPS

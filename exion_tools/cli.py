@@ -21,7 +21,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from .config import PRESETS, ConfigError, ExionConfig, preset
+from exion.config import PRESETS, ConfigError, ExionConfig, preset
 
 __all__ = ["main"]
 

