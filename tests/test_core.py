@@ -2,9 +2,12 @@
 under Icarus and Verilator: registers, a dense GEMM of several tiles, an FFN-Reuse loop, an
 eager-predicted attention head, every error cause and a reset mid-command (sim/tb_core.py)."""
 
+import os
+from pathlib import Path
+
 import pytest
 
-from exion.config import preset
+from exion.config import ExionConfig, preset
 from sim.runner import SIMULATORS, run_bench
 
 #: Small arrays with small banks: every command and limit is reachable in a few thousand
@@ -16,6 +19,12 @@ CONFIGS = {
     "8x3": preset("toy", lanes=4, merge_degree=3, adder_stages=2, imem_bank_bytes=48,
                   wmem_bank_bytes=1152, omem_bank_bytes=72, schedule_depth=16, ffn_reuse_n=1),
 }
+
+#: ``EXION_SIM_CONFIG`` names a configuration JSON file (a manifest, or what ``exion config``
+#: prints) that is simulated as one more configuration, "user": what ``make sim`` does with the
+#: variables of ``make verilog`` (ROWS, COLS, LANES, ...).
+if os.environ.get("EXION_SIM_CONFIG"):
+    CONFIGS["user"] = ExionConfig.from_json(Path(os.environ["EXION_SIM_CONFIG"]).read_text())
 
 
 @pytest.mark.rtl
