@@ -141,15 +141,27 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help=f"CAU with {QUICK_CHANNELS} channels, depth {QUICK_DEPTH}")
     args = ap.parse_args(argv)
-    bad = 0
+    bad = []
     for name in args.checks:
         res = run_check(name, verbose=args.verbose, quick=args.quick)
         good = res["passed"] == res["expected"]
-        bad += not good
-        print(f"{name:16s} {'PASS' if res['passed'] else 'FAIL'} "
-              f"(expected {'PASS' if res['expected'] else 'FAIL'}) {res['seconds']} s"
-              f"{'' if good else '  <-- unexpected'}")
-    return 1 if bad else 0
+        if not good:
+            bad.append(name)
+        # A check expected to FAIL is a sanity check (a mutant, a reachability goal): its FAIL
+        # is the good outcome, so say so rather than print a bare "FAIL".
+        verdict = "PASS" if res["passed"] else "FAIL"
+        note = ("as expected" if good else "UNEXPECTED") + (
+            "" if res["expected"] else " (must fail: shows the check can fail)")
+        print(f"{name:16s} {verdict} {note}, {res['seconds']} s", flush=True)
+    n = len(args.checks)
+    if bad:
+        print(f"formal: {len(bad)} of {n} checks did not give the expected result: "
+              f"{', '.join(bad)}")
+        return 1
+    proved = sum(CHECKS[c][3] for c in args.checks)
+    print(f"formal: all {n} checks as expected ({proved} properties hold within the bound, "
+          f"{n - proved} sanity checks fail as they must)")
+    return 0
 
 
 if __name__ == "__main__":
