@@ -5,8 +5,8 @@ One source for the RTL (``hw/core.py``), the testbenches, the C header, the mani
 Amaranth import, so host software can use it alone.
 
 The host talks to the core over AXI4-Lite (32-bit registers, byte addresses) and moves bulk
-data over two AXI-Streams: ``s_axis`` (one IMEM or WMEM lane vector per beat, into the core)
-and ``m_axis`` (one OMEM address of every bank per beat, out of the core).
+data over three AXI-Streams: ``s_axis_imem`` and ``s_axis_wmem`` (one IMEM or WMEM lane vector
+per beat, into the core) and ``m_axis`` (one OMEM address of every bank per beat, out of it).
 
 A command is issued by writing its argument registers ``ARG0..ARG5`` and then the command word
 to ``CMD`` (opcode in bits 7:0, flags in bits 15:8). The core checks the fields at once: a bad
@@ -31,8 +31,8 @@ __all__ = ["OPCODES", "FLAGS", "CAUSES", "REGISTERS", "STATUS_BITS", "RegisterMa
 ID_VALUE = 0x45584E01
 
 OPCODES = {
-    "LOAD_IMEM": 0x01,   # s_axis -> IMEM buffer ARG2.ibuf, words [base, base+count) of each bank
-    "LOAD_WMEM": 0x02,   # s_axis -> WMEM buffer ARG2.wbuf, per bank, per stream (ARG2.streams
+    "LOAD_IMEM": 0x01,   # s_axis_imem -> IMEM buffer ARG2.ibuf, words [base, base+count) per bank
+    "LOAD_WMEM": 0x02,   # s_axis_wmem -> WMEM buffer ARG2.wbuf, per bank, per stream (ARG2.streams
                          # of them, 0 = all), count words
     "GEMM": 0x10,        # dense (generated blocks) or sparse (the SMEM schedule) GEMM
     "SCHEDULE": 0x11,    # CAU: mask channels [0, n_ch) -> ConMerge vectors in SMEM
