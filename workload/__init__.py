@@ -1,4 +1,4 @@
-"""The trained-DiT workload of the EXION re-creation (issue 7).
+"""The trained-DiT workload of the EXION re-creation (docs/workload.md).
 
 A small class-conditional DiT (adaLN-zero blocks, multi-head attention, GELU FFN) trained as a
 denoising diffusion model on scikit-learn's digits, sampled with DDIM, with the FFN and the
