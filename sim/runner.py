@@ -157,7 +157,7 @@ def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
         if waves:
             build_args.append("--trace-fst")
     # Visible with pytest -s (as `make sim` runs): a Verilator build is silent for minutes.
-    print(f"sim: {sim} build of {module} ({cfg.rows}x{cfg.cols}) in {build_dir}"
+    print(f"\nsim: {sim} build of {module} ({cfg.rows}x{cfg.cols}) in {build_dir}"
           + (" (log: build.log)" if sim == "verilator" else ""), flush=True)
     with _lock(folder / f"{build_dir.name}.lock"):
         runner.build(
