@@ -330,3 +330,15 @@ def test_every_option_has_help_with_default_and_range():
                 f"{where}: no range in {h!r}"
             checked += 1
     assert checked > 150
+
+
+def test_limits_doc_matches_spec_layer():
+    from exion.limits import GROUP_BITS, MAX_HEAD_DIM, MAX_KEYS
+
+    from exion_tools.inputs import MAX_ELEMENTS, mask_limits
+    text = (REPO / "docs" / "limits.md").read_text()
+    max_t, max_c = mask_limits(preset("exion"))
+    assert f"`GROUP_BITS` = {GROUP_BITS}" in text and f"`CHANNEL_BITS` = {CHANNEL_BITS}" in text
+    assert str(max_t) in text and str(max_c) in text
+    assert f"`MAX_KEYS` = {MAX_KEYS}" in text and f"`MAX_HEAD_DIM` = {MAX_HEAD_DIM}" in text
+    assert f"2**{MAX_ELEMENTS.bit_length() - 1}" in text
