@@ -227,13 +227,20 @@ def _cmd_conmerge(args, cfg: ExionConfig) -> int:
     for s in strategies:
         if s not in STRATEGIES:
             raise ConfigError(f"--strategies: {s!r} is not one of {', '.join(STRATEGIES)}")
+    if args.mask is not None and args.trace is not None:
+        raise InputError("--mask and --trace exclude each other: give one mask source")
+    option = "--mask" if args.mask is not None else "--trace" if args.trace is not None else None
+    if option and given:
+        raise InputError(f"{option} and --{given[0]} exclude each other: a mask file or "
+                         f"the synthetic-mask options (--tokens, --channels, --sparsity, "
+                         f"--kind, --seed)")
     if args.mask is not None:
-        if given:
-            raise InputError(f"--mask and --{given[0]} exclude each other: a mask file or "
-                             f"the synthetic-mask options (--tokens, --channels, --sparsity, "
-                             f"--kind, --seed)")
         mask = load_mask("--mask", args.mask, cfg)
         source = args.mask
+    elif args.trace is not None:
+        from .inputs import load_trace_mask
+        mask = load_trace_mask("--trace", args.trace, cfg)
+        source = f"trace {args.trace}"
     else:
         from .inputs import mask_limits
         max_t, max_c = mask_limits(cfg)
@@ -346,6 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--mask", help=".npy/.npz 0/1 keep-mask, tokens x channels (limits in "
                                   "docs/limits.md); excludes the synthetic-mask options "
                                   "(default: none, a synthetic mask)")
+    m.add_argument("--trace", metavar="DIR[:KIND[:INDEX]]",
+                   help="one mask of a keep-mask trace folder (docs/workload.md), e.g. "
+                        "data/traces:ffn:0; excludes --mask and the synthetic-mask options "
+                        "(default: none; KIND default the first kind, INDEX default 0)")
     m.add_argument("--tokens", type=int, default=None,
                    help=f"synthetic mask rows; integer in [1, 65536] (default "
                         f"{_SYNTHETIC['tokens']})")
@@ -414,8 +425,15 @@ def main(argv=None) -> int:
     except OSError as e:  # an output folder that is a file, a full disk, ...
         if isinstance(e, BrokenPipeError):  # e.g. piped into head
             return 0
-        print(f"exion {args.cmd}: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
-              file=sys.stderr)
+        option = ""
+        for name in ("file", "out", "mask"):  # name the option whose path failed
+            value = getattr(args, name, None)
+            if value and e.filename is not None and (str(e.filename).startswith(str(value))
+                                                     or str(value).startswith(str(e.filename))):
+                option = f"--{name} {str(value)!r}: "
+                break
+        print(f"exion {args.cmd}: error: {option}{e.strerror or e}: {e.filename or ''}"
+              .rstrip(": "), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"exion {args.cmd}: interrupted", file=sys.stderr)

@@ -5,6 +5,7 @@ names the option, the path and what is wrong, so the command line turns it into 
 exit status 2 before any work starts and before anything is written.
 
     load_mask(option, path, cfg)      a 0/1 keep-mask, tokens x channels (docs/limits.md)
+    load_trace_mask(option, spec, cfg) one mask of a keep-mask trace folder, DIR:KIND:INDEX
     load_array(option, path, ...)     a finite numeric array (traces, weights)
     check_out_dir(option, path)       an output folder: not empty, not a file
     check_out_file(option, path)      an output file: not empty, not a folder
@@ -16,13 +17,14 @@ lists them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from exion.config import ConfigError, ExionConfig
 from exion.limits import CHANNEL_BITS, GROUP_BITS
 
 __all__ = ["InputError", "load_mask", "load_array", "check_mask", "check_out_dir",
-           "check_out_file", "check_in_file", "require_nonempty", "mask_limits",
+           "check_out_file", "check_in_file", "load_trace_mask", "require_nonempty", "mask_limits",
            "MAX_ELEMENTS"]
 
 #: Largest array (elements) a tool reads: 2**28 booleans is 256 MB in memory.
@@ -58,11 +60,13 @@ def check_out_dir(option: str, path) -> Path:
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise InputError(f"{option} {str(path)!r}: is a file, not a folder")
-    for parent in p.parents:  # a file somewhere above: mkdir would fail half way
+    for parent in (p, *p.parents):  # the nearest folder that exists must take new files
         if parent.exists():
             if not parent.is_dir():
                 raise InputError(f"{option} {str(path)!r}: {str(parent)!r} is a file, "
                                  f"not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"{option} {str(path)!r}: {str(parent)!r} is not writable")
             break
     return p
 
@@ -159,3 +163,44 @@ def load_mask(option: str, path, cfg: ExionConfig | None = None):
     """Read a keep-mask file (``.npy`` or ``.npz``; ``mask`` or the first array) and validate
     it with :func:`check_mask`."""
     return check_mask(option, path, _read(option, path), cfg)
+
+
+def load_trace_mask(option: str, spec: str, cfg: ExionConfig | None = None):
+    """One keep-mask of a trace folder (``workload/traces.py``, ``docs/workload.md``), given as
+    ``DIR:KIND:INDEX`` (``KIND`` defaults to the first kind, ``INDEX`` to 0); checked as the
+    trace format requires (format, version, shapes, hashes) and then as any mask."""
+    require_nonempty(option, spec)
+    parts = str(spec).rsplit(":", 2)
+    folder, kind, index = parts[0], None, "0"
+    if len(parts) == 3:
+        kind, index = parts[1], parts[2]
+    elif len(parts) == 2:
+        kind = parts[1]
+    where = f"{option} {str(spec)!r}"
+    require_nonempty(option, folder)
+    p = Path(folder)
+    if not p.is_dir():
+        raise InputError(f"{where}: {folder!r} is not a trace folder (DIR:KIND:INDEX)")
+    from workload.traces import INDEX_FILE, load_traces
+    if not (p / INDEX_FILE).is_file():
+        raise InputError(f"{where}: {folder!r} holds no {INDEX_FILE} (not a trace folder)")
+    try:
+        ts = load_traces(p)
+    except InputError:
+        raise
+    except Exception as e:  # bad JSON, missing arrays, wrong shapes or hashes
+        msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        raise InputError(f"{where}: not a valid trace folder ({msg})") from None
+    if not ts.kinds:
+        raise InputError(f"{where}: the trace holds no mask kind")
+    kind = kind if kind else next(iter(ts.kinds))
+    if kind not in ts.kinds:
+        raise InputError(f"{where}: kind {kind!r} is not one of {', '.join(ts.kinds)}")
+    k = ts[kind]
+    try:
+        i = int(index, 10)
+    except ValueError:
+        raise InputError(f"{where}: index {index!r} is not an integer") from None
+    if not 0 <= i < k.count:
+        raise InputError(f"{where}: index {i} is out of range [0, {k.count - 1}]")
+    return check_mask(option, spec, k.mask(i), cfg)

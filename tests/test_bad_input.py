@@ -59,6 +59,27 @@ def _truncated(d: Path) -> str:
     return str(p)
 
 
+def _trace(d: Path, *, masks=None, corrupt=None) -> str:
+    """A small trace folder (workload/traces.py) with kind ``ffn``; ``corrupt`` edits it."""
+    from workload.traces import save_traces
+    masks = np.zeros((3, 4, 8), bool) if masks is None else masks
+    folder = d / "trace"
+    save_traces(folder, {"ffn": {"masks": masks, "meta": np.zeros((len(masks), 1), np.int32),
+                                 "meta_columns": ["i"]}})
+    if corrupt == "hash":
+        idx = folder / "index.json"
+        idx.write_text(idx.read_text().replace('"sha256_bits": "', '"sha256_bits": "00'))
+    elif corrupt == "json":
+        (folder / "index.json").write_text("{not json")
+    elif corrupt == "npz":
+        (folder / "masks.npz").write_bytes(b"garbage")
+    return str(folder)
+
+
+def _tr(suffix="", option="--trace", extra=(), **kw):
+    return lambda d, out: (["conmerge", "--trace", _trace(d, **kw) + suffix, *extra], option)
+
+
 def _m(argv, option):
     return lambda d, out: (argv, option)
 
@@ -98,6 +119,20 @@ CASES = {
     "missing file": _m(["conmerge", "--mask", "no_such_mask.npy"], "--mask"),
     "mask is a folder": lambda d, out: (["conmerge", "--mask", str(d)], "--mask"),
     "mask /dev/null": _m(["conmerge", "--mask", "/dev/null"], "--mask"),
+    # -- keep-mask traces (DIR:KIND:INDEX) --
+    "trace bad hash": _tr(corrupt="hash"),
+    "trace bad json": _tr(corrupt="json"),
+    "trace bad npz": _tr(corrupt="npz"),
+    "trace no kind": _tr(":attn"),
+    "trace index out of range": _tr(":ffn:3"),
+    "trace index negative": _tr(":ffn:-1"),
+    "trace index text": _tr(":ffn:one"),
+    "trace all-empty rows": _tr(":ffn:0", masks=np.zeros((1, 0, 8), bool)),
+    "trace not a folder": _m(["conmerge", "--trace", "no_such_trace"], "--trace"),
+    "trace folder without index": lambda d, out: (["conmerge", "--trace", str(d)], "--trace"),
+    "trace + mask": lambda d, out: (["conmerge", "--trace", _trace(d), "--mask", _save(d, "ok.npy", np.ones((4, 4), bool))], "--mask"),
+    "trace + tokens": _tr(extra=("--tokens", "8")),
+    "trace ''": _m(["conmerge", "--trace", ""], "--trace"),
     # -- empty strings --
     "mask ''": _m(["conmerge", "--mask", ""], "--mask"),
     "mask ' '": _m(["conmerge", "--mask", " "], "--mask"),
@@ -120,6 +155,7 @@ CASES = {
     "config out is a file": lambda d, out: (["config", "--out", _text(d, "afile", "x")], "--out"),
     "generate out is a file": lambda d, out: (["generate", "--top", "dpu", "--out", _text(d, "afile", "x")], "--out"),
     "generate out under a file": lambda d, out: (["generate", "--top", "dpu", "--out", _text(d, "afile", "x") + "/sub"], "--out"),
+    "config out in /proc": _m(["config", "--out", "/proc/exion-no-such/out"], "--out"),
     "sdc out is a file": lambda d, out: (["sdc", "--out", _text(d, "afile", "x")], "--out"),
     "sdc file is a folder": lambda d, out: (["sdc", "--file", str(out)], "--file"),
     "synth out is a file": lambda d, out: (["synth", "--out", _text(d, "afile", "x")], "--out"),
@@ -162,6 +198,16 @@ def test_bad_input_refused(case, capsys, tmp_path, monkeypatch):
     assert len(lines) == 1, stderr
     assert option in lines[0], lines[0]
     assert _tree(out) == [] and _tree(cwd) == [] and _tree(inputs) == before
+
+
+def test_good_trace_accepted(tmp_path, capsys):
+    masks = np.random.default_rng(2).random((2, 16, 24)) < 0.3
+    folder = _trace(tmp_path, masks=masks)
+    rc, out, err = run(capsys, "conmerge", "--trace", f"{folder}:ffn:1", "--k", "16",
+                       "--strategies", "dense")
+    assert rc == 0, err
+    assert out.startswith(f"mask 16 x 24 (trace {folder}:ffn:1), element sparsity "
+                          f"{1 - masks[1].mean():.1%}")
 
 
 def test_issue_example_nan_mask(tmp_path, capsys):
