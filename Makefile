@@ -67,9 +67,11 @@ unexport PRESET TOP MERGE BOARD FREQ FPGA_ARGS $(FIELD_VARS)
 
 # A variable given on the command line that this Makefile does not know (any name with an
 # upper-case letter; lower-case names are left to make) is an error, not silently ignored.
-# Known: every variable this file assigns (so new ones need no list) and make's own.
+# Known: every variable this file assigns (so new ones need no list), make's own, and the
+# Verilator flags TOOLENV passes to the makes cocotb runs (they arrive through MAKEFLAGS).
 KNOWN_VARS := $(shell sed -nE 's/^(export[[:space:]]+|override[[:space:]]+)?([A-Z][A-Z0-9_]*)[[:space:]]*[?:+!]?=.*/\2/p' $(MAKEFILE_LIST)) \
-	MAKEFLAGS MAKEOVERRIDES MAKECMDGOALS MAKEFILES MFLAGS SHELL MAKE MAKELEVEL MAKE_RESTARTS
+	MAKEFLAGS MAKEOVERRIDES MAKECMDGOALS MAKEFILES MFLAGS SHELL MAKE MAKELEVEL MAKE_RESTARTS \
+	CFG_CXXFLAGS_PCH_I OPT_FAST OPT_SLOW
 CMDLINE_VARS := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 UNKNOWN_VARS := $(filter-out $(KNOWN_VARS),$(foreach v,$(CMDLINE_VARS),$(if $(filter-out $(call lc,$(v)),$(v)),$(v))))
 ifneq ($(UNKNOWN_VARS),)
