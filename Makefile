@@ -99,6 +99,8 @@ help:
 	@echo "make sdc                       timing constraints (SDC) for the generated top"
 	@echo "make sweep                     design-space sweep: area (synthesis) vs cycles, Pareto plot"
 	@echo "make setup                     create .venv and install tools (done by every target)"
+	@echo "variables: PRESET TOP BUILD, one per ExionConfig field ($(FIELD_VARS)), MERGE for"
+	@echo "  MERGE_DEGREE, BOARD FREQ FPGA_ARGS (make fpga); unknown ones are refused (docs/config.md)"
 
 setup: $(STAMP) tools
 

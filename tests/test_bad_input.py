@@ -388,3 +388,25 @@ def test_limits_doc_matches_spec_layer():
     assert str(max_t) in text and str(max_c) in text
     assert f"`MAX_KEYS` = {MAX_KEYS}" in text and f"`MAX_HEAD_DIM` = {MAX_HEAD_DIM}" in text
     assert f"2**{MAX_ELEMENTS.bit_length() - 1}" in text
+
+
+def test_lanes_1_works_with_default_adder_stages(capsys):
+    rc, out, err = run(capsys, "config", "--lanes", "1")
+    assert rc == 0, err
+    import json
+    assert json.loads(out)["config"]["adder_stages"] == 0
+    rc, _, err = run(capsys, "config", "--lanes", "4", "--adder-stages", "1")
+    assert rc == 0 and '"adder_stages": 1' in _
+    rc, _, err = run(capsys, "config", "--lanes", "1", "--adder-stages", "1")
+    assert rc == 2 and "adder_stages = 1 is out of range [0, 0]" in err
+
+
+def test_long_elaboration_prints_progress(capsys):
+    import time
+
+    from exion_tools.cli import _heartbeat
+    done = _heartbeat("elaborating core 64x64", every=0.05)
+    time.sleep(0.2)
+    done()
+    err = capsys.readouterr().err
+    assert "still elaborating core 64x64" in err
