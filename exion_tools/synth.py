@@ -921,8 +921,9 @@ def format_report(rep: dict) -> str:
 
 
 def report_base(cfg: ExionConfig, top: str) -> str:
-    """``exion_<top>_<R>x<C>``, the stem ``make verilog`` uses too."""
-    return f"exion_{top}_{cfg.rows}x{cfg.cols}"
+    """The stem ``make verilog`` uses too (hw.generate.design_base)."""
+    from hw.generate import design_base
+    return design_base(cfg, top)
 
 
 def render_report(rep: dict) -> tuple[str, str]:
@@ -1005,16 +1006,19 @@ def flat_check(cfg: ExionConfig, top: str | None = None, *, jobs: int | None = N
 
 def add_synth_arguments(p) -> None:
     from hw.generate import DEFAULT_TOP, TOPS
-    p.add_argument("--top", choices=TOPS, default=DEFAULT_TOP)
-    p.add_argument("--out", default="build", help="folder for the report and the SDC")
+    p.add_argument("--top", choices=TOPS, default=DEFAULT_TOP,
+                   help=f"unit to synthesize, one of {', '.join(TOPS)} (default {DEFAULT_TOP})")
+    p.add_argument("--out", default="build",
+                   help="folder for the report and the SDC (default build)")
     p.add_argument("--jobs", type=int, default=None,
-                   help="parallel Yosys processes (default: one per core)")
-    p.add_argument("--no-ecp5", action="store_true", help="skip the ECP5 flow")
+                   help="parallel Yosys processes; integer in [1, 256] (default: one per core)")
+    p.add_argument("--no-ecp5", action="store_true", help="skip the ECP5 flow (default off)")
     p.add_argument("--no-sparsity", action="store_true",
-                   help="skip the merge_degree 1 / no-CAU comparison")
+                   help="skip the merge_degree 1 / no-CAU comparison (default off)")
     p.add_argument("--check-flat", action="store_true",
                    help="also synthesize the whole design in one Yosys run, hierarchical and "
-                        "flattened, and compare with the per-module totals (slow on big arrays)")
+                        "flattened, and compare with the per-module totals (slow on big "
+                        "arrays; default off)")
 
 
 def _rel(a: float, b: float) -> str:
@@ -1042,9 +1046,8 @@ def cli_synth(args, cfg: ExionConfig) -> int:
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     if not 1 <= jobs <= 256:
         raise ConfigError(f"--jobs = {jobs} is out of range [1, 256]")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {args.out!r} is not a folder")
+    from .inputs import check_out_dir
+    out = check_out_dir("--out", args.out)
     _yosys_bin()
 
     def progress(line):

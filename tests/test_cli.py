@@ -172,13 +172,19 @@ def test_config_out_writes_json_and_header(capsys, tmp_path):
     out = tmp_path / "a" / "b"
     rc, stdout, _ = run(capsys, "config", "--preset", "toy", "--out", str(out))
     assert rc == 0
-    assert _tree(out) == ["exion_8x3.h", "exion_8x3.json"]
-    assert (out / "exion_8x3.json").read_text() == preset("toy").to_json()
-    assert (out / "exion_8x3.h").read_text() == preset("toy").to_c_header()
+    # The same names and contents as `exion generate` writes beside the Verilog (the core's
+    # manifest and header carry the register map).
+    from hw.generate import design_manifest
+    assert _tree(out) == ["exion_core_8x3.h", "exion_core_8x3.json"]
+    mtext, htext = design_manifest(preset("toy"), "core")
+    assert (out / "exion_core_8x3.json").read_text() == mtext
+    assert (out / "exion_core_8x3.h").read_text() == htext
+    assert "regmap" in json.loads(mtext) and "EXION_REG_" in htext
+    assert ExionConfig.from_json(mtext) == preset("toy")
     assert stdout.count("wrote ") == 2
     # Re-running replaces the files in place (atomic rename), nothing else appears.
     rc, _, _ = run(capsys, "config", "--preset", "toy", "--out", str(out))
-    assert rc == 0 and _tree(out) == ["exion_8x3.h", "exion_8x3.json"]
+    assert rc == 0 and _tree(out) == ["exion_core_8x3.h", "exion_core_8x3.json"]
 
 
 def test_config_out_files_honour_umask(capsys, tmp_path):
@@ -188,7 +194,7 @@ def test_config_out_files_honour_umask(capsys, tmp_path):
     finally:
         os.umask(old)
     assert rc == 0
-    assert (tmp_path / "exion_16x16.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "exion_core_16x16.json").stat().st_mode & 0o777 == 0o644
 
 
 def test_config_out_is_a_file(capsys, tmp_path):

@@ -78,3 +78,20 @@ def test_bad_parameters_write_nothing(tmp_path):
         with pytest.raises(ConfigError):
             write_design(preset("exion", **bad), out)
     assert not out.exists()
+
+
+def test_verilog_file_records_configuration(tmp_path):
+    """The Verilog file is a header comment with every field, then verilog_text unchanged."""
+    from hw.generate import design_base, verilog_header
+    cfg = preset("toy", lanes=8, clock_mhz=500)
+    d = write_design(cfg, tmp_path, top="dpu")
+    text = d.verilog.read_text()
+    head = verilog_header(cfg, "dpu")
+    assert text == head + verilog_text(cfg, "dpu", name="exion_dpu")
+    assert "//   lanes = 8" in head and "//   clock_mhz = 500.0" in head
+    assert all(line.startswith("//") for line in head.splitlines())
+    # Variants get names of their own; the presets keep the readable ones.
+    assert d.verilog.name == f"{design_base(cfg, 'dpu')}.v" != "exion_dpu_8x3.v"
+    assert design_base(preset("toy"), "dpu") == "exion_dpu_8x3"
+    assert design_base(preset("exion"), "core") == "exion_core_16x16"
+    assert design_base(preset("exion", lanes=8), "core") != design_base(preset("exion"), "core")

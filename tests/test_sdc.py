@@ -94,8 +94,10 @@ def test_cli_writes_sdc(capsys, tmp_path):
     rc, out, err = run(capsys, "sdc", "--rows", "4", "--cols", "8", "--clock-mhz", "500",
                        "--out", str(tmp_path))
     assert rc == 0, err
-    from hw.generate import DEFAULT_TOP
-    path = tmp_path / f"exion_{DEFAULT_TOP}_4x8.sdc"
+    from hw.generate import DEFAULT_TOP, design_base
+    cfg = preset("exion", rows=4, cols=8, clock_mhz=500)
+    path = tmp_path / f"{design_base(cfg, DEFAULT_TOP)}.sdc"
+    assert path.name.startswith(f"exion_{DEFAULT_TOP}_4x8_")  # clock off the default: hash
     assert f"wrote {path}" in out
     text = path.read_text()
     assert "create_clock -name clk -period 2.000 [get_ports clk]" in text

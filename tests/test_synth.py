@@ -231,7 +231,9 @@ def tiny_report(tmp_path_factory):
 @needs_yosys
 def test_report_files_and_numbers(tiny_report, capsys):
     out = tiny_report
-    base = "exion_sdue_top_2x2"
+    from exion_tools.synth import report_base
+    base = report_base(TINY_CFG, "sdue_top")
+    assert base.startswith("exion_sdue_top_2x2_")  # lanes etc. off the defaults: hashed name
     rep = json.loads((out / f"synth_{base}.json").read_text())
     text = (out / f"synth_{base}.txt").read_text()
     assert (out / f"{base}.sdc").read_text().startswith("# Timing constraints")
