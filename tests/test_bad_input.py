@@ -1,6 +1,6 @@
-"""Bad input the command line must refuse (issue 12): a fuzz table over every class of bad
+"""Bad input the command line must refuse: a fuzz table over every class of bad
 file and option, a hypothesis property over mask arrays, the Makefile's handling of hostile and
-unknown variables, and the completeness of ``--help`` (issue 20).
+unknown variables, and the completeness of ``--help``.
 
 Every refusal: exit status 2, nothing on stdout, exactly one line on stderr that names the
 option, no traceback, and the output folder (and the current directory) left as they were.
