@@ -44,6 +44,7 @@ def _tops():
     from .selector import Selector
     from .cau import Cau
     from .core import ExionCore
+    from .cfse import CfseGelu
     return {
         "core": ExionCore,
         "sdue_top": SdueTop,
@@ -62,12 +63,13 @@ def _tops():
         "selector": Selector,
         "cau": Cau,
         "eager_units": EagerUnits,
+        "cfse_gelu": lambda cfg: CfseGelu(lanes=cfg.lanes),
     }
 
 
 #: Units that can be emitted as a top, by name.
 TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
-        "eager_units")
+        "eager_units", "cfse_gelu")
 
 
 #: The unit ``make verilog`` emits: the whole accelerator.
