@@ -3,7 +3,8 @@
 Computes :func:`golden.cfse.gelu` bit for bit (the definition is in ``docs/cfse.md``; every
 constant and table comes from :mod:`exion.cfse_format`): per lane, for a Q5.10 code ``x``,
 ``phi`` = Phi(x) piecewise linear from a 256-entry ROM of (knot, slope) pairs, then
-``y = (x * phi + 2**15) >> 16``. Softmax and LayerNorm row operations are not built yet.
+``y = (x * phi + 2**15) >> 16``; and a sequential row softmax over the kept keys
+(:func:`golden.cfse.softmax`). LayerNorm is not built yet.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from exion import cfse_format as F
 
-__all__ = ["CfseGelu", "GELU_LATENCY", "gelu_rom_words"]
+__all__ = ["CfseGelu", "CfseSoftmax", "GELU_LATENCY", "gelu_rom_words", "exp_rom_words"]
 
 #: Cycles from accepting an input to presenting its result (without back-pressure).
 GELU_LATENCY = 4
@@ -32,6 +33,21 @@ def gelu_rom_words() -> list[int]:
         delta = t[i + 1] - t[i]
         assert 0 <= delta < (1 << _DELTA_BITS) and 0 <= t[i] < (1 << _BASE_BITS)
         words.append(t[i] | (delta << _BASE_BITS))
+    return words
+
+
+_EXP_BASE_BITS = F.EXP_FRAC + 1
+_EXP_DELTA_BITS = 9  # largest T[i] - T[i+1] is 353
+
+
+def exp_rom_words() -> list[int]:
+    """ROM of 2**(-r): word ``i`` = ``T[i] | (T[i] - T[i+1]) << 16`` for the 64 segments."""
+    t = F.EXP_TABLE
+    words = []
+    for i in range(F.EXP_SEGMENTS):
+        delta = t[i] - t[i + 1]
+        assert 0 <= delta < (1 << _EXP_DELTA_BITS) and 0 <= t[i] < (1 << _EXP_BASE_BITS)
+        words.append(t[i] | (delta << _EXP_BASE_BITS))
     return words
 
 
@@ -115,4 +131,184 @@ class CfseGelu(wiring.Component):
                     y4.eq((p3 + (1 << (F.PHI_FRAC - 1))) >> F.PHI_FRAC),
                 ]
             m.d.comb += self.o.payload[lane].eq(y4)
+        return m
+
+
+class CfseSoftmax(wiring.Component):
+    """Row softmax over the kept keys (:func:`golden.cfse.softmax`), bit for bit.
+
+    Sequential, one row at a time, in four phases: **load** (one key per cycle into a row
+    buffer, the running maximum over kept keys), **exp** (per key: ``z`` from ``m - x``, the
+    2**(-r) table and the shift by ``q``; the numerator goes to a second buffer and into the
+    32-bit row sum, 4 cycles per key), **divide** (``R = floor(2**47 / S)`` by restoring
+    division, 48 cycles; skipped when no key is kept), **normalize** (per key
+    ``min((e * R + 2**31) >> 32, 32767)``, 3 cycles per key plus the output handshake).
+    Every multiplier has registers on both sides. A row costs about ``8 N + 50`` cycles; the
+    pipelined version is left for the integration.
+
+    Parameters
+    ----------
+    max_keys : int
+        Row buffer depth (1 to ``MAX_SOFTMAX_KEYS``). A row longer than that is cut: its
+        ``max_keys``-th key is taken as the last.
+
+    Members
+    -------
+    i : In(stream.Signature(StructLayout({"x": signed(16), "keep": 1, "last": 1})))
+        Scores (Q5.10) of one row, in key order; ``keep`` is the eager keep-mask bit and
+        ``last`` marks the row's last key. Ready only in the load phase.
+    o : Out(stream.Signature(StructLayout({"p": signed(16), "last": 1})))
+        The row's probabilities (Q1.15) in key order, ``last`` on the last one.
+    busy : Out(1)
+        A row is being processed (any phase but an idle load).
+    """
+
+    def __init__(self, max_keys: int = 64):
+        if not isinstance(max_keys, int) or not 1 <= max_keys <= F.MAX_SOFTMAX_KEYS:
+            raise ValueError(f"max_keys = {max_keys!r} must be an integer in "
+                             f"[1, {F.MAX_SOFTMAX_KEYS}]")
+        self.max_keys = max_keys
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout(
+                {"x": signed(F.ACT_BITS), "keep": 1, "last": 1}))),
+            "o": Out(stream.Signature(data.StructLayout({"p": signed(F.ACT_BITS), "last": 1}))),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        from amaranth.hdl import Cat, Const
+
+        m = Module()
+        N = self.max_keys
+        AW = max(1, (N - 1).bit_length())
+        W = F.ACT_BITS
+        lo_bits = F.Z_FRAC - F.EXP_SEG_BITS
+
+        m.submodules.xmem = xmem = Memory(shape=unsigned(W + 1), depth=N, init=[])
+        m.submodules.emem = emem = Memory(shape=unsigned(F.EXP_FRAC + 1), depth=N, init=[])
+        xw, xr = xmem.write_port(), xmem.read_port(domain="sync")
+        ew, er = emem.write_port(), emem.read_port(domain="sync")
+
+        idx = Signal(AW + 1)
+        count = Signal(AW + 1)
+        mx = Signal(signed(W))
+        any_kept = Signal()
+        total = Signal(F.SOFTMAX_SUM_BITS)
+        # exp phase registers
+        keep_r = Signal()
+        z = Signal(unsigned(23))
+        e_lin = Signal(unsigned(F.EXP_FRAC + 1))
+        q = Signal(unsigned(5))           # integer part of z, clamped to 17 (= "zero")
+        # divide and normalize
+        recip = Signal(F.RECIP_BITS + 1)
+        rem = Signal(F.SOFTMAX_SUM_BITS + 2)
+        step = Signal(range(F.RECIP_BITS + 1))
+        prod = Signal(unsigned(F.EXP_FRAC + 1 + 33))
+        p_out = Signal(signed(W))
+        last_out = Signal()
+        o_valid = Signal()
+
+        m.d.comb += [
+            xr.addr.eq(idx), er.addr.eq(idx),
+            xw.addr.eq(idx), ew.addr.eq(idx),
+            self.o.valid.eq(o_valid),
+            self.o.payload.p.eq(p_out), self.o.payload.last.eq(last_out),
+        ]
+        # 2**(-r) knots and slopes, read asynchronously (a continuous assignment, so no
+        # initial X under Icarus).
+        m.submodules.exp_rom = exp_rom = Memory(
+            shape=unsigned(_EXP_BASE_BITS + _EXP_DELTA_BITS), depth=F.EXP_SEGMENTS,
+            init=exp_rom_words())
+        tr = exp_rom.read_port(domain="comb")
+
+        with m.FSM(name="phase") as fsm:
+            with m.State("LOAD"):
+                x, keep = self.i.payload.x, self.i.payload.keep
+                with m.If(self.i.valid):
+                    m.d.comb += [xw.data.eq(Cat(x, keep)), xw.en.eq(1)]
+                    with m.If(keep & (~any_kept | (x > mx))):
+                        m.d.sync += mx.eq(x)
+                    m.d.sync += any_kept.eq(any_kept | keep)
+                    with m.If(self.i.payload.last | (idx == N - 1)):
+                        m.d.sync += [count.eq(idx + 1), idx.eq(0), total.eq(0)]
+                        m.next = "EXP_READ"
+                    with m.Else():
+                        m.d.sync += idx.eq(idx + 1)
+            with m.State("EXP_READ"):
+                m.next = "EXP_Z"
+            with m.State("EXP_Z"):
+                xv = xr.data[:W].as_signed()
+                a = Signal(signed(W + 2))
+                m.d.comb += a.eq(mx - xv)
+                m.d.sync += [
+                    keep_r.eq(xr.data[W]),
+                    z.eq((a * F.LOG2E_Q + (1 << (F.ACT_FRAC + F.LOG2E_FRAC - F.Z_FRAC - 1)))
+                         >> (F.ACT_FRAC + F.LOG2E_FRAC - F.Z_FRAC)),
+                ]
+                m.next = "EXP_LUT"
+            with m.State("EXP_LUT"):
+                r = z[:F.Z_FRAC]
+                m.d.comb += tr.addr.eq(r[lo_bits:])
+                base, delta = tr.data[:_EXP_BASE_BITS], tr.data[_EXP_BASE_BITS:]
+                m.d.sync += [
+                    e_lin.eq(base - ((delta * r[:lo_bits] + (1 << (lo_bits - 1))) >> lo_bits)),
+                    q.eq(Mux(z[F.Z_FRAC:] >= 17, 17, z[F.Z_FRAC:])),
+                ]
+                m.next = "EXP_SHIFT"
+            with m.State("EXP_SHIFT"):
+                # (e + 2**(q-1)) >> q for q >= 1, e for q = 0, as ((2 e + 2**q) >> (q + 1)).
+                e = Signal(unsigned(F.EXP_FRAC + 1))
+                shifted = ((Cat(Const(0, 1), e_lin) + (Const(1, 18) << q)) >> (q + 1))
+                m.d.comb += e.eq(Mux(keep_r & (q < 17), shifted, 0))
+                m.d.comb += [ew.data.eq(e), ew.en.eq(1)]
+                m.d.sync += total.eq(total + e)
+                with m.If(idx + 1 == count):
+                    m.d.sync += idx.eq(0)
+                    m.next = "DIV_INIT"
+                with m.Else():
+                    m.d.sync += idx.eq(idx + 1)
+                    m.next = "EXP_READ"
+            with m.State("DIV_INIT"):
+                m.d.sync += [recip.eq(0), rem.eq(0), step.eq(F.RECIP_BITS)]
+                with m.If(total == 0):
+                    m.next = "NORM_READ"
+                with m.Else():
+                    m.next = "DIV"
+            with m.State("DIV"):
+                # Restoring division of 2**47 by total: bring down one dividend bit a cycle.
+                nrem = Signal(F.SOFTMAX_SUM_BITS + 2)
+                m.d.comb += nrem.eq(Cat(step == F.RECIP_BITS, rem))
+                with m.If(nrem >= total):
+                    m.d.sync += [rem.eq(nrem - total), recip.eq(Cat(Const(1, 1), recip))]
+                with m.Else():
+                    m.d.sync += [rem.eq(nrem), recip.eq(Cat(Const(0, 1), recip))]
+                m.d.sync += step.eq(step - 1)
+                with m.If(step == 0):
+                    m.next = "NORM_READ"
+            with m.State("NORM_READ"):
+                m.next = "NORM_MUL"
+            with m.State("NORM_MUL"):
+                m.d.sync += prod.eq(er.data * recip[:33])
+                m.next = "NORM_ROUND"
+            with m.State("NORM_ROUND"):
+                pr = (prod + (1 << (F.RECIP_SHIFT - 1))) >> F.RECIP_SHIFT
+                m.d.sync += [
+                    p_out.eq(Mux(pr > F.PROB_MAX, F.PROB_MAX, pr)),
+                    last_out.eq(idx + 1 == count),
+                    o_valid.eq(1),
+                ]
+                m.next = "NORM_OUT"
+            with m.State("NORM_OUT"):
+                with m.If(self.o.ready):
+                    m.d.sync += o_valid.eq(0)
+                    with m.If(last_out):
+                        m.d.sync += [idx.eq(0), any_kept.eq(0), mx.eq(0)]
+                        m.next = "LOAD"
+                    with m.Else():
+                        m.d.sync += idx.eq(idx + 1)
+                        m.next = "NORM_READ"
+        # Outside the FSM's case statement: continuous assignments (a comb process that only
+        # depends on the never-changing state would start as X under Icarus).
+        loading = fsm.ongoing("LOAD")
+        m.d.comb += [self.i.ready.eq(loading), self.busy.eq(~loading | (idx != 0))]
         return m

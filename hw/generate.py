@@ -44,7 +44,8 @@ def _tops():
     from .selector import Selector
     from .cau import Cau
     from .core import ExionCore
-    from .cfse import CfseGelu
+    from .cfse import CfseGelu, CfseSoftmax
+    from exion.limits import MAX_KEYS
     return {
         "core": ExionCore,
         "sdue_top": SdueTop,
@@ -64,12 +65,13 @@ def _tops():
         "cau": Cau,
         "eager_units": EagerUnits,
         "cfse_gelu": lambda cfg: CfseGelu(lanes=cfg.lanes),
+        "cfse_softmax": lambda cfg: CfseSoftmax(max_keys=MAX_KEYS),
     }
 
 
 #: Units that can be emitted as a top, by name.
 TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
-        "eager_units", "cfse_gelu")
+        "eager_units", "cfse_gelu", "cfse_softmax")
 
 
 #: The unit ``make verilog`` emits: the whole accelerator.

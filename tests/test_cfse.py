@@ -21,3 +21,9 @@ def test_cfse_gelu_edges(sim):
 def test_cfse_gelu_exhaustive_verilator():
     run_bench(CFG, "cfse_gelu", "verilator", "sim.tb_cfse",
               extra_env={"CFSE_GELU_SPAN": "all"})
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_cfse_softmax_rows(sim):
+    run_bench(CFG, "cfse_softmax", sim, "sim.tb_cfse_softmax")
