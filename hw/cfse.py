@@ -4,7 +4,7 @@ Computes :func:`golden.cfse.gelu` bit for bit (the definition is in ``docs/cfse.
 constant and table comes from :mod:`exion.cfse_format`): per lane, for a Q5.10 code ``x``,
 ``phi`` = Phi(x) piecewise linear from a 256-entry ROM of (knot, slope) pairs, then
 ``y = (x * phi + 2**15) >> 16``; and a sequential row softmax over the kept keys
-(:func:`golden.cfse.softmax`). LayerNorm is not built yet.
+(:func:`golden.cfse.softmax`) and LayerNorm + adaLN (:func:`golden.cfse.layernorm_adaln`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from exion import cfse_format as F
 
-__all__ = ["CfseGelu", "CfseSoftmax", "GELU_LATENCY", "gelu_rom_words", "exp_rom_words"]
+__all__ = ["CfseGelu", "CfseSoftmax", "CfseLayerNorm", "GELU_LATENCY", "gelu_rom_words", "exp_rom_words"]
 
 #: Cycles from accepting an input to presenting its result (without back-pressure).
 GELU_LATENCY = 4
@@ -309,6 +309,197 @@ class CfseSoftmax(wiring.Component):
                         m.next = "NORM_READ"
         # Outside the FSM's case statement: continuous assignments (a comb process that only
         # depends on the never-changing state would start as X under Icarus).
+        loading = fsm.ongoing("LOAD")
+        m.d.comb += [self.i.ready.eq(loading), self.busy.eq(~loading | (idx != 0))]
+        return m
+
+
+class CfseLayerNorm(wiring.Component):
+    """Row LayerNorm with adaLN modulation (:func:`golden.cfse.layernorm_adaln`), bit for bit.
+
+    Sequential, one row at a time: **load** (one channel a cycle into a row buffer with its
+    scale and shift; ``s1 += x``, ``s2 += x*x`` through a registered square), **statistics**
+    (``C*s2``, ``s1**2`` and ``C**2`` in registered multipliers, then ``D``, its bit length,
+    the even normalization to 47 or 48 bits), **square root** (digit by digit, 24 cycles),
+    **divide** (``floor(2**47 / s)``, restoring, 48 cycles), **output** (per channel
+    ``u = C*x - s1``, ``n = u*r`` rounded by ``31 - j`` bits, ``y = sat16(((n*g + 2**15) >> 16)
+    + shift)``, 5 cycles plus the handshake). About ``6 C + 85`` cycles a row.
+
+    Parameters
+    ----------
+    max_dim : int
+        Row buffer depth (1 to ``MAX_LN_DIM``); a longer row is cut at ``max_dim`` channels.
+
+    Members
+    -------
+    i : In(stream.Signature(StructLayout({"x": signed(16), "scale": signed(16),
+                                          "shift": signed(16), "last": 1})))
+        One channel per beat (all Q5.10), ``last`` on the row's last channel.
+    o : Out(stream.Signature(StructLayout({"y": signed(16), "last": 1})))
+        The normalized, modulated row (Q5.10) in channel order.
+    busy : Out(1)
+    """
+
+    def __init__(self, max_dim: int = 64):
+        if not isinstance(max_dim, int) or not 1 <= max_dim <= F.MAX_LN_DIM:
+            raise ValueError(f"max_dim = {max_dim!r} must be an integer in [1, {F.MAX_LN_DIM}]")
+        self.max_dim = max_dim
+        W = F.ACT_BITS
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout(
+                {"x": signed(W), "scale": signed(W), "shift": signed(W), "last": 1}))),
+            "o": Out(stream.Signature(data.StructLayout({"y": signed(W), "last": 1}))),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        from amaranth.hdl import Cat, Const
+
+        m = Module()
+        N, W = self.max_dim, F.ACT_BITS
+        AW = max(1, (N - 1).bit_length())
+        RB = F.RSQRT_BITS                      # 48: radicand bits after normalization
+        m.submodules.buf = buf = Memory(shape=unsigned(3 * W), depth=N, init=[])
+        bw, br = buf.write_port(), buf.read_port(domain="sync")
+
+        idx = Signal(AW + 1)
+        count = Signal(14)
+        s1 = Signal(signed(32))
+        s2 = Signal(unsigned(44))
+        sq = Signal(unsigned(2 * W))
+        sq_valid = Signal()
+        t1 = Signal(unsigned(58))
+        t2 = Signal(unsigned(58))
+        t3 = Signal(unsigned(28))
+        dd = Signal(unsigned(58))
+        blen = Signal(range(59))
+        j = Signal(signed(7))
+        rad = Signal(unsigned(RB))
+        root = Signal(unsigned(RB // 2))
+        srem = Signal(unsigned(RB // 2 + 3))
+        step = Signal(range(F.LN_RECIP_BITS + 2))
+        recip = Signal(unsigned(F.LN_RECIP_BITS + 1))
+        drem = Signal(unsigned(RB // 2 + 3))
+        u = Signal(signed(32))
+        ur = Signal(signed(60))
+        n = Signal(signed(34))
+        ng = Signal(signed(54))
+        shift_r = Signal(signed(W))
+        scale_r = Signal(signed(W))
+        y_out = Signal(signed(W))
+        last_out = Signal()
+        o_valid = Signal()
+
+        m.d.comb += [
+            bw.addr.eq(idx), br.addr.eq(idx),
+            self.o.valid.eq(o_valid),
+            self.o.payload.y.eq(y_out), self.o.payload.last.eq(last_out),
+        ]
+        # The square of the previous beat joins s2 one cycle late (register after the multiply).
+        with m.If(sq_valid):
+            m.d.sync += [s2.eq(s2 + sq), sq_valid.eq(0)]
+
+        with m.FSM(name="phase") as fsm:
+            with m.State("LOAD"):
+                p = self.i.payload
+                with m.If(self.i.valid):
+                    m.d.comb += [bw.data.eq(Cat(p.x, p.scale, p.shift)), bw.en.eq(1)]
+                    m.d.sync += [s1.eq(s1 + p.x), sq.eq(p.x * p.x), sq_valid.eq(1)]
+                    with m.If(p.last | (idx == N - 1)):
+                        m.d.sync += [count.eq(idx + 1), idx.eq(0)]
+                        m.next = "FLUSH"
+                    with m.Else():
+                        m.d.sync += idx.eq(idx + 1)
+            with m.State("FLUSH"):              # the last square enters s2 this cycle
+                m.next = "STATS"
+            with m.State("STATS"):
+                m.d.sync += [t1.eq(count * s2), t2.eq((s1 * s1)[:58]),
+                             t3.eq(count * count * F.EPS_Q)]
+                m.next = "RADICAND"
+            with m.State("RADICAND"):
+                m.d.sync += dd.eq(t1 - t2 + t3)
+                m.next = "BITLEN"
+            with m.State("BITLEN"):
+                # Priority encoder: the highest set bit's assignment is the last, so it wins.
+                m.d.sync += blen.eq(0)
+                for b in range(58):
+                    with m.If(dd[b]):
+                        m.d.sync += blen.eq(b + 1)
+                m.next = "NORMALIZE"
+            with m.State("NORMALIZE"):
+                jj = Signal(signed(8))
+                m.d.comb += jj.eq((Const(RB, signed(8)) - blen) >> 1)   # floor division by 2
+                m.d.sync += j.eq(jj)
+                with m.If(jj >= 0):
+                    m.d.sync += rad.eq(dd << (jj.as_unsigned()[:5] << 1))
+                with m.Else():
+                    m.d.sync += rad.eq(dd >> ((-jj).as_unsigned()[:3] << 1))
+                m.d.sync += [root.eq(0), srem.eq(0), step.eq(RB // 2 - 1)]
+                m.next = "SQRT"
+            with m.State("SQRT"):
+                # Digit by digit: bring down two radicand bits, try (root << 2) | 1.
+                pair = Signal(2)
+                m.d.comb += pair.eq(rad[RB - 2:])
+                nrem = Signal(unsigned(RB // 2 + 3))
+                trial = Signal(unsigned(RB // 2 + 3))
+                m.d.comb += [nrem.eq(Cat(pair, srem)), trial.eq(Cat(Const(1, 2), root))]
+                m.d.sync += rad.eq(rad << 2)
+                with m.If(nrem >= trial):
+                    m.d.sync += [srem.eq(nrem - trial), root.eq(Cat(Const(1, 1), root))]
+                with m.Else():
+                    m.d.sync += [srem.eq(nrem), root.eq(Cat(Const(0, 1), root))]
+                m.d.sync += step.eq(step - 1)
+                with m.If(step == 0):
+                    m.d.sync += [recip.eq(0), drem.eq(0), step.eq(F.LN_RECIP_BITS)]
+                    m.next = "DIV"
+            with m.State("DIV"):
+                nrem = Signal(unsigned(RB // 2 + 3))
+                m.d.comb += nrem.eq(Cat(step == F.LN_RECIP_BITS, drem))
+                with m.If(nrem >= root):
+                    m.d.sync += [drem.eq(nrem - root), recip.eq(Cat(Const(1, 1), recip))]
+                with m.Else():
+                    m.d.sync += [drem.eq(nrem), recip.eq(Cat(Const(0, 1), recip))]
+                m.d.sync += step.eq(step - 1)
+                with m.If(step == 0):
+                    m.next = "OUT_READ"
+            with m.State("OUT_READ"):
+                m.next = "OUT_U"
+            with m.State("OUT_U"):
+                xv = br.data[:W].as_signed()
+                m.d.sync += [u.eq(count * xv - s1),
+                             scale_r.eq(br.data[W:2 * W].as_signed()),
+                             shift_r.eq(br.data[2 * W:].as_signed())]
+                m.next = "OUT_MUL1"
+            with m.State("OUT_MUL1"):
+                m.d.sync += ur.eq(u * recip[:25])
+                m.next = "OUT_SHIFT"
+            with m.State("OUT_SHIFT"):
+                # (ur + 2**(k-1)) >> k with k = 31 - j, as ((2 ur + 2**k) >> (k + 1)).
+                k = Signal(range(64))
+                m.d.comb += k.eq(31 - j)
+                m.d.sync += n.eq(((ur << 1) + (Const(1, 40) << k)) >> (k + 1))
+                m.next = "OUT_MUL2"
+            with m.State("OUT_MUL2"):
+                m.d.sync += ng.eq(n * ((1 << F.ACT_FRAC) + scale_r))
+                m.next = "OUT_ROUND"
+            with m.State("OUT_ROUND"):
+                yv = Signal(signed(40))
+                m.d.comb += yv.eq(((ng + (1 << (F.NORM_FRAC - 1))) >> F.NORM_FRAC) + shift_r)
+                m.d.sync += [
+                    y_out.eq(Mux(yv > F.ACT_MAX, F.ACT_MAX, Mux(yv < F.ACT_MIN, F.ACT_MIN, yv))),
+                    last_out.eq(idx + 1 == count),
+                    o_valid.eq(1),
+                ]
+                m.next = "OUT_WAIT"
+            with m.State("OUT_WAIT"):
+                with m.If(self.o.ready):
+                    m.d.sync += o_valid.eq(0)
+                    with m.If(last_out):
+                        m.d.sync += [idx.eq(0), s1.eq(0), s2.eq(0)]
+                        m.next = "LOAD"
+                    with m.Else():
+                        m.d.sync += idx.eq(idx + 1)
+                        m.next = "OUT_READ"
         loading = fsm.ongoing("LOAD")
         m.d.comb += [self.i.ready.eq(loading), self.busy.eq(~loading | (idx != 0))]
         return m

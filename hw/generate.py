@@ -44,8 +44,9 @@ def _tops():
     from .selector import Selector
     from .cau import Cau
     from .core import ExionCore
-    from .cfse import CfseGelu, CfseSoftmax
+    from .cfse import CfseGelu, CfseLayerNorm, CfseSoftmax
     from exion.limits import MAX_KEYS
+    from exion.cfse_format import MAX_LN_DIM
     return {
         "core": ExionCore,
         "sdue_top": SdueTop,
@@ -66,12 +67,14 @@ def _tops():
         "eager_units": EagerUnits,
         "cfse_gelu": lambda cfg: CfseGelu(lanes=cfg.lanes),
         "cfse_softmax": lambda cfg: CfseSoftmax(max_keys=MAX_KEYS),
+        "cfse_layernorm": lambda cfg: CfseLayerNorm(max_dim=MAX_LN_DIM),
     }
 
 
 #: Units that can be emitted as a top, by name.
 TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
-        "eager_units", "cfse_gelu", "cfse_softmax")
+        "eager_units", "cfse_gelu", "cfse_softmax",
+        "cfse_layernorm")
 
 
 #: The unit ``make verilog`` emits: the whole accelerator.

@@ -27,3 +27,9 @@ def test_cfse_gelu_exhaustive_verilator():
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_cfse_softmax_rows(sim):
     run_bench(CFG, "cfse_softmax", sim, "sim.tb_cfse_softmax")
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_cfse_layernorm_rows(sim):
+    run_bench(CFG, "cfse_layernorm", sim, "sim.tb_cfse_layernorm")
