@@ -4,7 +4,8 @@ Computes :func:`golden.cfse.gelu` bit for bit (the definition is in ``docs/cfse.
 constant and table comes from :mod:`exion.cfse_format`): per lane, for a Q5.10 code ``x``,
 ``phi`` = Phi(x) piecewise linear from a 256-entry ROM of (knot, slope) pairs, then
 ``y = (x * phi + 2**15) >> 16``; and a sequential row softmax over the kept keys
-(:func:`golden.cfse.softmax`) and LayerNorm + adaLN (:func:`golden.cfse.layernorm_adaln`).
+(:func:`golden.cfse.softmax`), LayerNorm + adaLN (:func:`golden.cfse.layernorm_adaln`) and the
+gated residual add (:func:`golden.cfse.residual_add`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from amaranth.lib.wiring import In, Out
 
 from exion import cfse_format as F
 
-__all__ = ["CfseGelu", "CfseSoftmax", "CfseLayerNorm", "GELU_LATENCY", "gelu_rom_words", "exp_rom_words"]
+__all__ = ["CfseGelu", "CfseSoftmax", "CfseLayerNorm", "CfseResidual", "GELU_LATENCY",
+           "RESIDUAL_LATENCY", "gelu_rom_words", "exp_rom_words"]
 
 #: Cycles from accepting an input to presenting its result (without back-pressure).
 GELU_LATENCY = 4
@@ -503,3 +505,63 @@ class CfseLayerNorm(wiring.Component):
         loading = fsm.ongoing("LOAD")
         m.d.comb += [self.i.ready.eq(loading), self.busy.eq(~loading | (idx != 0))]
         return m
+
+
+class CfseResidual(wiring.Component):
+    """Streaming residual add with an adaLN-Zero gate, ``lanes`` elements per beat:
+    ``y = sat16(x + ((gate * f + 2**9) >> 10))`` (:func:`golden.cfse.residual_add`); a gate
+    of 1024 (1.0) gives the plain ``sat16(x + f)``.
+
+    Two stages, stalling as a whole: the 16 x 16-bit product ``gate * f``, then round, add and
+    saturate. One beat per cycle, latency ``RESIDUAL_LATENCY = 2``.
+
+    Parameters
+    ----------
+    lanes : int
+        Elements per beat (1 to 64).
+
+    Members
+    -------
+    i : In(stream.Signature(ArrayLayout(StructLayout({"x": signed(16), "f": signed(16),
+                                                      "gate": signed(16)}), lanes)))
+    o : Out(stream.Signature(ArrayLayout(signed(16), lanes)))
+    """
+
+    def __init__(self, lanes: int = 1):
+        if not isinstance(lanes, int) or not 1 <= lanes <= 64:
+            raise ValueError(f"lanes = {lanes!r} must be an integer in [1, 64]")
+        self.lanes = lanes
+        W = F.ACT_BITS
+        elem = data.StructLayout({"x": signed(W), "f": signed(W), "gate": signed(W)})
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(elem, lanes))),
+            "o": Out(stream.Signature(data.ArrayLayout(signed(W), lanes))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        W = F.ACT_BITS
+        v1, v2 = Signal(), Signal()
+        advance = Signal()
+        m.d.comb += [advance.eq(~v2 | self.o.ready), self.i.ready.eq(advance),
+                     self.o.valid.eq(v2)]
+        with m.If(advance):
+            m.d.sync += [v1.eq(self.i.valid), v2.eq(v1)]
+        for lane in range(self.lanes):
+            e = self.i.payload[lane]
+            x1 = Signal(signed(W), name=f"x1_{lane}")
+            gf1 = Signal(signed(2 * W), name=f"gf1_{lane}")
+            y2 = Signal(signed(W), name=f"y2_{lane}")
+            s = Signal(signed(2 * W), name=f"sum{lane}")
+            m.d.comb += s.eq(x1 + ((gf1 + (1 << (F.ACT_FRAC - 1))) >> F.ACT_FRAC))
+            with m.If(advance):
+                m.d.sync += [
+                    x1.eq(e.x), gf1.eq(e.gate * e.f),
+                    y2.eq(Mux(s > F.ACT_MAX, F.ACT_MAX, Mux(s < F.ACT_MIN, F.ACT_MIN, s))),
+                ]
+            m.d.comb += self.o.payload[lane].eq(y2)
+        return m
+
+
+#: Cycles from accepting a beat to presenting its result in CfseResidual.
+RESIDUAL_LATENCY = 2

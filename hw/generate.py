@@ -44,7 +44,7 @@ def _tops():
     from .selector import Selector
     from .cau import Cau
     from .core import ExionCore
-    from .cfse import CfseGelu, CfseLayerNorm, CfseSoftmax
+    from .cfse import CfseGelu, CfseLayerNorm, CfseResidual, CfseSoftmax
     from exion.limits import MAX_KEYS
     from exion.cfse_format import MAX_LN_DIM
     return {
@@ -68,13 +68,14 @@ def _tops():
         "cfse_gelu": lambda cfg: CfseGelu(lanes=cfg.lanes),
         "cfse_softmax": lambda cfg: CfseSoftmax(max_keys=MAX_KEYS),
         "cfse_layernorm": lambda cfg: CfseLayerNorm(max_dim=MAX_LN_DIM),
+        "cfse_residual": lambda cfg: CfseResidual(lanes=cfg.lanes),
     }
 
 
 #: Units that can be emitted as a top, by name.
 TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
         "eager_units", "cfse_gelu", "cfse_softmax",
-        "cfse_layernorm")
+        "cfse_layernorm", "cfse_residual")
 
 
 #: The unit ``make verilog`` emits: the whole accelerator.

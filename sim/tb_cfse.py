@@ -33,14 +33,16 @@ def inputs(span: str, rng) -> np.ndarray:
     return np.clip(x, F.ACT_MIN, F.ACT_MAX)
 
 
-async def stream_through(dut, beats, lanes, rng, gap, stall):
-    """Drive ``beats`` (lists of ``lanes`` codes) into ``i``, collect ``o``; ``gap`` / ``stall``
-    are the probabilities of an idle input cycle and of ``o.ready = 0``."""
+async def stream_through(dut, beats, lanes, rng, gap, stall, in_width=F.ACT_BITS,
+                         latency=GELU_LATENCY):
+    """Drive ``beats`` (lists of ``lanes`` values of ``in_width`` bits) into ``i``, collect
+    ``o`` (``lanes`` Q5.10 codes); ``gap`` / ``stall`` are the probabilities of an idle input
+    cycle and of ``o.ready = 0``."""
     got, i, idle = [], 0, 0
-    while i < len(beats) or idle < GELU_LATENCY + 4:
+    while i < len(beats) or idle < latency + 4:
         present = i < len(beats) and rng.random() >= gap
         if present:
-            dut.i__payload.value = pack(beats[i], F.ACT_BITS)
+            dut.i__payload.value = pack(beats[i], in_width)
         dut.i__valid.value = int(present)
         dut.o__ready.value = int(rng.random() >= stall)
         await Timer(1, unit="ns")

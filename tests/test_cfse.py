@@ -33,3 +33,9 @@ def test_cfse_softmax_rows(sim):
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_cfse_layernorm_rows(sim):
     run_bench(CFG, "cfse_layernorm", sim, "sim.tb_cfse_layernorm")
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_cfse_residual(sim):
+    run_bench(CFG, "cfse_residual", sim, "sim.tb_cfse_residual")
