@@ -45,6 +45,9 @@ def _tops():
     from .selector import Selector
     from .cau import Cau
     from .core import ExionCore
+    from .cfse import CfseGelu, CfseLayerNorm, CfseResidual, CfseSoftmax
+    from exion.limits import MAX_KEYS
+    from exion.cfse_format import MAX_LN_DIM
     return {
         "core": ExionCore,
         "sdue_top": SdueTop,
@@ -63,12 +66,17 @@ def _tops():
         "selector": Selector,
         "cau": Cau,
         "eager_units": EagerUnits,
+        "cfse_gelu": lambda cfg: CfseGelu(lanes=cfg.lanes),
+        "cfse_softmax": lambda cfg: CfseSoftmax(max_keys=MAX_KEYS),
+        "cfse_layernorm": lambda cfg: CfseLayerNorm(max_dim=MAX_LN_DIM),
+        "cfse_residual": lambda cfg: CfseResidual(lanes=cfg.lanes),
     }
 
 
 #: Units that can be emitted as a top, by name.
 TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
-        "eager_units")
+        "eager_units", "cfse_gelu", "cfse_softmax",
+        "cfse_layernorm", "cfse_residual")
 
 
 #: The unit ``make verilog`` emits: the whole accelerator.
