@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from exion.config import preset  # noqa: E402
-from exion_tools.synth import _collect, _Design, _elaborate, _Runner  # noqa: E402
+from exion.util import atomic_write  # noqa: E402
+from exion_tools.synth import Runner, SynthDesign, collect, elaborate  # noqa: E402
 from golden.conmerge import schedule, synthetic_mask  # noqa: E402
 from golden.cycle_model import evaluate  # noqa: E402
 
@@ -119,16 +120,7 @@ def plot(rows: list[dict], path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    _write(path, buf.getvalue())
-
-
-def _write(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    if isinstance(data, str):
-        tmp.write_text(data)
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue())
 
 
 def main(argv=None) -> int:
@@ -145,7 +137,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     progress(f"sweep: {len(grid)} points, {args.jobs} Yosys processes")
 
-    runner = _Runner(args.jobs, None, None)
+    runner = Runner(args.jobs, None, None)
     designs = []
     try:
         # Elaborate every point and queue its Yosys runs; the pool works while the next
@@ -153,8 +145,8 @@ def main(argv=None) -> int:
         for p in sorted(grid, key=lambda p: -(p[0] * p[1] * p[2])):
             r, c, lanes, merge = p
             cfg = preset("exion", rows=r, cols=c, lanes=lanes, merge_degree=merge)
-            d = _Design(label(p), cfg, _default_top(), ("asic",))
-            _elaborate(d)
+            d = SynthDesign(label(p), cfg, _default_top(), ("asic",))
+            elaborate(d)
             runner.submit_design(d)
             designs.append((p, d))
             progress(f"  elaborated {label(p):<14} ({d.elaborate_s:.0f} s, "
@@ -165,7 +157,7 @@ def main(argv=None) -> int:
             cycles[p] = cycles_for(d.cfg, masks)
         rows = []
         for i, (p, d) in enumerate(designs):
-            res = _collect(d)
+            res = collect(d)
             a = res["total"]["asic"]
             row = {"label": label(p), "rows": p[0], "cols": p[1], "lanes": p[2],
                    "merge_degree": p[3], "dpus": d.cfg.dpus,
@@ -186,7 +178,7 @@ def main(argv=None) -> int:
     w.writeheader()
     w.writerows(rows)
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "sweep.csv", buf.getvalue())
+    atomic_write(out / "sweep.csv", buf.getvalue())
     plot(rows, out / "sweep_pareto.png")
     print(f"{'point':<14} {'area M Tr':>10} {'cycles':>9} {'util':>6}  pareto")
     for r in rows:

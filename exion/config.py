@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .util import check_range
+
 __all__ = ["ConfigError", "ExionConfig", "PRESETS", "preset", "SORT_STRATEGIES"]
 
 #: Token orderings a row group may be formed with (see ``golden/conmerge.py``).
@@ -145,16 +147,14 @@ class ExionConfig:
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ConfigError(
                         f"{f.name} must be an integer in [{lo}, {hi}], not {value!r}")
-                if not lo <= value <= hi:
-                    raise ConfigError(f"{f.name} = {value} is out of range [{lo}, {hi}]")
+                check_range(f.name, value, lo, hi, error=ConfigError)
             elif f.name in _FLOAT_RANGES:
                 lo, hi = _FLOAT_RANGES[f.name]
                 if isinstance(value, bool) or not isinstance(value, (int, float)) \
                         or not math.isfinite(value):
                     raise ConfigError(
                         f"{f.name} must be a number in [{lo}, {hi}], not {value!r}")
-                if not lo <= value <= hi:
-                    raise ConfigError(f"{f.name} = {value} is out of range [{lo}, {hi}]")
+                check_range(f.name, value, lo, hi, error=ConfigError)
                 object.__setattr__(self, f.name, float(value))
         if self.lanes & (self.lanes - 1):
             raise ConfigError(

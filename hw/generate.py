@@ -6,12 +6,11 @@ written to a temporary name and renamed, so an interrupted or failed run leaves 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from exion.config import ExionConfig
+from exion.util import atomic_write
 
 from .library import ModuleLibrary
 
@@ -32,7 +31,8 @@ VERILATOR_WAIVERS = {
 }
 
 
-def _tops():
+def tops() -> dict:
+    """The emittable units by name (:data:`TOPS`): each maps a config to a component."""
     from amaranth.lib import data
 
     from .dpu import Dpu, lane_vector
@@ -76,11 +76,11 @@ DEFAULT_TOP = "core"
 
 def verilog_text(cfg: ExionConfig, top: str = DEFAULT_TOP, name: str | None = None) -> str:
     """Verilog for unit ``top`` of ``cfg``: the top module plus each shared module once."""
-    tops = _tops()
-    if top not in tops:
+    table = tops()
+    if top not in table:
         raise ValueError(f"top = {top!r} is not one of {', '.join(TOPS)}")
     lib = ModuleLibrary()
-    return lib.emit(tops[top](cfg), name or f"exion_{top}")
+    return lib.emit(table[top](cfg), name or f"exion_{top}")
 
 
 @dataclass(frozen=True)
@@ -90,21 +90,6 @@ class Design:
     header: Path
     lines: int
     modules: int
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would hide the output from other users
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_design(cfg: ExionConfig, out_dir, top: str = DEFAULT_TOP) -> Design:
@@ -129,7 +114,7 @@ def write_design(cfg: ExionConfig, out_dir, top: str = DEFAULT_TOP) -> Design:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = (out_dir / f"{base}.v", out_dir / f"{base}.json", out_dir / f"{base}.h")
     for p, t in zip(paths, (text, mtext, htext)):
-        _atomic_write(p, t)
+        atomic_write(p, t)
     modules = sum(1 for line in text.splitlines() if line.startswith("module "))
     return Design(*paths, lines=text.count("\n"), modules=modules)
 

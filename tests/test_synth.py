@@ -160,8 +160,8 @@ def test_parse_memory_dump():
 
 def test_core_modules_all_classified():
     """The default top's modules fall into the named units; nothing lands in ``other``."""
-    d = S._Design("t", TINY_CFG, "core", ("asic",))
-    S._elaborate(d)
+    d = S.SynthDesign("t", TINY_CFG, "core", ("asic",))
+    S.elaborate(d)
     units = {u for (_m, u) in S._instance_units(d)}
     assert "other" not in units
     assert {"dpu", "sdue", "imem", "wmem", "omem", "cau", "predictor", "ctrl"} <= units
