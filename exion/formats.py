@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 
 from .config import ExionConfig
-from .limits import CHANNEL_BITS, GROUP_BITS
+from .limits import CHANNEL_BITS, GROUP_BITS, MAX_KEYS
 from .util import check_int
 
-__all__ = ["MAX_MAG_BITS", "TOPK_EPS", "block_bits", "shift_add_acc_width", "topk_count"]
+__all__ = ["MAX_MAG_BITS", "TOPK_EPS", "block_bits", "shift_add_acc_width", "topk_count",
+           "max_keep"]
 
 #: Operands of the predictor may have magnitudes up to ``2**MAX_MAG_BITS`` (exponent sums of
 #: two operands then stay below 63, so every power-of-two term fits an int64).
@@ -54,3 +55,9 @@ def topk_count(k: float, keys: int) -> int:
         raise ValueError(f"k = {k} is out of range [0, 1]")
     check_int("keys", keys, 1, math.inf)
     return max(1, min(int(keys), math.ceil(kf * keys - TOPK_EPS)))
+
+
+def max_keep(ep_k: float, max_keys: int = MAX_KEYS) -> int:
+    """Largest top-k count the selector holds: ``max(2, topk_count(ep_k, max_keys))`` (the gap
+    test compares the two largest scores, so at least two)."""
+    return max(2, topk_count(ep_k, max_keys))

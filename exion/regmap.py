@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 from .config import ExionConfig, clog2
 from .fields import ARG_FIELDS, fields_of
-from .formats import block_bits
-from .limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS, QUEUE_DEPTH
+from .formats import block_bits, max_keep
+from .limits import CAU_BEAT, CHANNEL_BITS, GROUP_BITS, MAX_HEAD_DIM, MAX_KEYS, QUEUE_DEPTH
 from .util import check_int
 
-__all__ = ["Opcode", "Flag", "Cause", "OPCODES", "FLAGS", "CAUSES", "CTRL_BITS", "REGISTERS", "STATUS_BITS", "RegisterMap", "ID_VALUE",
-           "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "encode"]
+__all__ = ["Opcode", "Flag", "Cause", "OPCODES", "FLAGS", "CAUSES", "CTRL_BITS", "REGISTERS",
+           "STATUS_BITS", "RegisterMap", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "encode"]
 
 #: Value of the ``ID`` register: "EXN" and interface version 1.
 ID_VALUE = 0x45584E01
@@ -204,9 +204,22 @@ class RegisterMap:
             "smem_base": self.smem_base, "smem_stride": self.smem_stride,
             "addr_width": self.addr_width, "s_axis_width": self.in_width,
             "m_axis_width": self.out_width,
+            # Added with the field table (spec layer): what a driver needs besides the above.
+            "ctrl_bits": dict(CTRL_BITS), "cau_beat": CAU_BEAT, "max_topk": self.max_topk,
+            "mask_channels": self.channels, "mask_words": self.mask_words,
+            "block_bits": self.block_bits, "smem_words": self.smem_words,
+            "arg_fields": [{"name": f.name, "reg": f.reg, "lo": f.lo, "width": f.width,
+                            "signed": f.signed, "ops": list(f.ops)} for f in ARG_FIELDS],
         }
 
+    @property
+    def max_topk(self) -> int:
+        """Largest ``topk`` a ``PREDICT`` may ask for (the selector's list length)."""
+        return max_keep(self.cfg.ep_k, MAX_KEYS)
+
     def c_header(self) -> str:
+        """``#define`` s of the host interface: registers, opcodes, flags, causes, CTRL and
+        STATUS bits, every argument field (register, shift, mask), limits, windows, widths."""
         lines = ["/* EXION core register map (exion/regmap.py, docs/core.md) */"]
         for group, table in (("REG", REGISTERS), ("OP", OPCODES), ("FLAG", FLAGS),
                              ("CAUSE", CAUSES)):
@@ -217,7 +230,55 @@ class RegisterMap:
         for name in ("mask_base", "mask_stride", "smem_base", "smem_stride", "addr_width"):
             lines.append(f"#define EXION_{name.upper()} {getattr(self, name)}u")
         lines.append(f"#define EXION_ID_VALUE 0x{ID_VALUE:08X}u")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + self._c_driver()
+
+    def _c_driver(self) -> str:
+        # Generated from exion/fields.py and exion/limits.py: a driver needs nothing else.
+        d = [
+            "",
+            "/* Command word: opcode bits 7:0, flags bits 15:8 (the EXION_FLAG_* values). */",
+            "#define EXION_CMD_OPCODE_SHIFT 0u",
+            "#define EXION_CMD_OPCODE_MASK 0xFFu",
+            "#define EXION_CMD_FLAGS_SHIFT 8u",
+            "#define EXION_CMD_FLAGS_MASK 0xFFu",
+            "/* CTRL bits (write-only) and the STATUS queue count. */",
+        ]
+        d += [f"#define EXION_CTRL_{n.upper()} (1u << {b})" for n, b in CTRL_BITS.items()]
+        d += [f"#define EXION_STATUS_QUEUE_SHIFT {STATUS_QUEUE_SHIFT}u",
+              f"#define EXION_STATUS_QUEUE_MASK 0x{(1 << STATUS_QUEUE_BITS) - 1:X}u",
+              "/* Argument fields (exion/fields.py): ARG<REG> bits SHIFT.. of width MASK. */"]
+        for f in ARG_FIELDS:
+            n = f.name.upper()
+            d += [f"#define EXION_ARG_{n}_REG {f.reg}u",
+                  f"#define EXION_REG_ARG_{n} EXION_REG_ARG{f.reg}",
+                  f"#define EXION_ARG_{n}_SHIFT {f.lo}u",
+                  f"#define EXION_ARG_{n}_MASK 0x{f.mask:X}u"]
+        d += ["/* A field's value placed in its register: EXION_ARG(KC, 24). */",
+              "#define EXION_ARG(field, value) \\",
+              "    ((((unsigned long)(value)) & EXION_ARG_##field##_MASK) "
+              "<< EXION_ARG_##field##_SHIFT)",
+              "/* Limits (exion/limits.py) and capacities of this configuration. */",
+              f"#define EXION_QUEUE_DEPTH {QUEUE_DEPTH}u",
+              f"#define EXION_MAX_KEYS {MAX_KEYS}u",
+              f"#define EXION_MAX_HEAD_DIM {MAX_HEAD_DIM}u",
+              f"#define EXION_MAX_TOPK {self.max_topk}u",
+              f"#define EXION_CAU_BEAT {CAU_BEAT}u",
+              f"#define EXION_GROUP_BITS {GROUP_BITS}u",
+              f"#define EXION_CHANNEL_BITS {CHANNEL_BITS}u",
+              f"#define EXION_MASK_CHANNELS {self.channels}u",
+              f"#define EXION_MASK_WORDS {self.mask_words}u",
+              f"#define EXION_BLOCK_BITS {self.block_bits}u",
+              f"#define EXION_SMEM_WORDS {self.smem_words}u",
+              f"#define EXION_S_AXIS_WIDTH {self.in_width}u",
+              f"#define EXION_M_AXIS_WIDTH {self.out_width}u"]
+        return "\n".join(d) + "\n"
+
+
+def core_header(cfg: ExionConfig) -> str:
+    """The whole C header of a generated core: the configuration's ``#define`` s
+    (:meth:`ExionConfig.to_c_header`) followed by :meth:`RegisterMap.c_header`, one guard."""
+    head, guard_end = cfg.to_c_header().rsplit("#endif", 1)
+    return head + RegisterMap(cfg).c_header() + "\n#endif" + guard_end
 
 
 def encode(op: str, *, flags=(), buf=0, q_th=0, **values) -> tuple[dict[str, int], int]:

@@ -104,11 +104,9 @@ def write_design(cfg: ExionConfig, out_dir, top: str = DEFAULT_TOP) -> Design:
     manifest["top"] = f"exion_{top}"
     htext = cfg.to_c_header()
     if top == "core":
-        from exion.regmap import RegisterMap
-        rm = RegisterMap(cfg)
-        manifest["regmap"] = rm.manifest()
-        head, guard_end = htext.rsplit("#endif", 1)
-        htext = head + rm.c_header() + "\n#endif" + guard_end
+        from exion.regmap import RegisterMap, core_header
+        manifest["regmap"] = RegisterMap(cfg).manifest()
+        htext = core_header(cfg)
     import json
     mtext = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
