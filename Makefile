@@ -93,7 +93,7 @@ sdc: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli sdc $(GEN_ARGS) --out $(BUILD)
 
 sweep: setup
-	@$(TOOLENV) $(VPY) bench/sweep.py --out $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.sweep --out $(BUILD)
 
 lint: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) --out $(BUILD) --lint

@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("sdc", help="write timing constraints (SDC) for the generated top")
     add_config_args(c)
     add_sdc_arguments(c)
+    for name, text in _FORWARDED.items():  # listed in the help; main() hands them over
+        sub.add_parser(name, help=text + f" (exion {name} --help)", add_help=False)
     return p
 
 
@@ -266,7 +268,21 @@ _COMMANDS = {"config": _cmd_config, "generate": _cmd_generate, "conmerge": _cmd_
              "ffn": _cmd_ffn, "eager": _cmd_eager, "synth": _cmd_synth, "sdc": _cmd_sdc}
 
 
+#: Subcommands with their own parser (and configuration defaults): ``exion fpga ...`` runs
+#: ``exion_tools.fpga.main([...])``.
+_FORWARDED = {"fpga": "FPGA build: yowasp Yosys + nextpnr-ecp5, utilisation, Fmax",
+              "sweep": "design-space sweep: area (synthesis) against cycles, Pareto plot"}
+
+
+def _forward(cmd: str, argv: list[str]) -> int:
+    import importlib
+    return importlib.import_module(f"exion_tools.{cmd}").main(argv)
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in _FORWARDED:
+        return _forward(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

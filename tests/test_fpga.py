@@ -18,6 +18,7 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from exion_tools import fpga
+from hw.board import BoardTop, FpgaTop
 from exion.config import ConfigError, preset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ HAVE_BOARDS = importlib.util.find_spec("amaranth_boards") is not None
 
 def test_wrapper_drives_every_input_and_observes_every_output():
     unit = fpga.make_unit(TINY)
-    top = fpga.FpgaTop(unit, n_leds=4)
+    top = FpgaTop(unit, n_leds=4)
     members = list(unit.signature.flatten(unit))
     assert top.in_bits == sum(Value.cast(v).shape().width for _, m, v in members
                               if m.flow == wiring.In)
@@ -40,7 +41,7 @@ def test_wrapper_drives_every_input_and_observes_every_output():
 
 def test_wrapper_leds_toggle_in_simulation():
     """The stimulus moves and reaches the outputs: the LEDs are not constant."""
-    top = fpga.FpgaTop(fpga.make_unit(TINY), n_leds=4)
+    top = FpgaTop(fpga.make_unit(TINY), n_leds=4)
     seen = set()
 
     async def bench(ctx):
@@ -58,7 +59,7 @@ def test_wrapper_leds_toggle_in_simulation():
 def test_wrapper_takes_any_component_top():
     for name in ("dpu", "lod"):
         unit = fpga.make_unit(TINY, name)
-        top = fpga.FpgaTop(unit, n_leds=2)
+        top = FpgaTop(unit, n_leds=2)
         assert top.in_bits > 0 and top.out_bits > 0
         rtlil.convert(top, name="exion_fpga")
 
@@ -67,7 +68,7 @@ def test_wrapper_takes_any_component_top():
 def test_board_plan_has_pins_and_raised_clock_constraint():
     board = fpga.BOARDS["ulx3s-85f"]
     platform = board.platform_class()()
-    bt = fpga.BoardTop(fpga.make_unit(TINY))
+    bt = BoardTop(fpga.make_unit(TINY))
     plan = platform.prepare(bt, name=fpga.NAME, emit_src=False)
     assert platform.device == board.part
     lpf = plan.files[f"{fpga.NAME}.lpf"]

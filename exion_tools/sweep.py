@@ -11,7 +11,7 @@ that several points share (the DPU of the same lanes and merge degree, memory ba
 synthesized once. Writes ``sweep.csv`` and ``sweep_pareto.png`` (Pareto front of area and
 cycles highlighted) into ``--out``.
 
-    .venv/bin/python bench/sweep.py [--out build] [--jobs N] [--quick]
+    exion sweep [--out build] [--jobs N] [--quick]     (or python -m exion_tools.sweep)
 """
 
 from __future__ import annotations
@@ -24,13 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from exion.config import preset  # noqa: E402
-from exion.util import atomic_write  # noqa: E402
-from exion_tools.synth import Runner, SynthDesign, collect, elaborate  # noqa: E402
-from golden.conmerge import schedule, synthetic_mask  # noqa: E402
-from golden.cycle_model import evaluate  # noqa: E402
+from exion.config import preset
+from exion.util import atomic_write
+from .synth import Runner, SynthDesign, collect, elaborate
+from golden.conmerge import schedule, synthetic_mask
+from golden.cycle_model import evaluate
 
 #: (rows, cols, lanes, merge degree); everything else is the EXION preset.
 GRID = (
@@ -124,7 +122,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="exion sweep", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="build")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="parallel Yosys processes (default: one per core)")
