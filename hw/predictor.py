@@ -28,7 +28,7 @@ DEFAULT_K_MAX = 1152
 
 def predictor_acc_width(cfg: ExionConfig, k_max: int = DEFAULT_K_MAX,
                         steps: int | None = None) -> int:
-    """Accumulator width: ``golden.eager.shift_add_acc_width(k_max, data_width, steps)``."""
+    """Accumulator width: ``exion.formats.shift_add_acc_width(k_max, data_width, steps)``."""
     steps = cfg.lod_steps if steps is None else steps
     return shift_add_acc_width(k_max, cfg.data_width, steps)
 
