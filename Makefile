@@ -156,7 +156,7 @@ sdc: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli sdc $(GEN_ARGS) $(OUT_ARG)
 
 sweep: setup
-	@$(TOOLENV) $(VPY) bench/sweep.py --out $(BUILD)
+	@$(TOOLENV) $(VPY) -m exion_tools.sweep --out $(BUILD)
 
 lint: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) $(OUT_ARG) --lint

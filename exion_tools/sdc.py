@@ -86,7 +86,7 @@ def ports_from_signature(cfg: ExionConfig, top: str) -> list[Port]:
     from amaranth.hdl import UnusedElaboratable
     from amaranth.lib import wiring
 
-    from hw.generate import TOPS, _tops
+    from hw.generate import TOPS, tops
     if top not in TOPS:
         raise ValueError(f"top = {top!r} is not one of {', '.join(TOPS)}")
     ports = [] if top in COMBINATIONAL_TOPS else [Port(CLOCK_PORT, "input", 1),
@@ -95,7 +95,7 @@ def ports_from_signature(cfg: ExionConfig, top: str) -> list[Port]:
         # The component (and the parts its constructor makes) is built for its signature
         # only; Amaranth would warn that it was never elaborated.
         warnings.simplefilter("ignore", UnusedElaboratable)
-        comp = _tops()[top](cfg)
+        comp = tops()[top](cfg)
         for path, member, _value in comp.signature.flatten(comp):
             name = "__".join(str(p) for p in path)
             ports.append(Port(name, "input" if member.flow == wiring.In else "output",
@@ -172,7 +172,7 @@ def add_sdc_arguments(p) -> None:
                                   "(default: none)")
 
 
-def _regenerate(cfg: ExionConfig, top: str, file: str | None = None) -> str:
+def regenerate(cfg: ExionConfig, top: str, file: str | None = None) -> str:
     """An ``exion sdc`` command line that writes the same text (fields off the defaults;
     ``--file`` only if it is a relative path, so no machine path lands in the output)."""
     from dataclasses import fields
@@ -193,7 +193,7 @@ def _regenerate(cfg: ExionConfig, top: str, file: str | None = None) -> str:
 
 
 def cli_sdc(args, cfg: ExionConfig) -> int:
-    from hw.generate import _atomic_write
+    from exion.util import atomic_write
 
     from hw.generate import design_base
 
@@ -205,7 +205,7 @@ def cli_sdc(args, cfg: ExionConfig) -> int:
     else:
         check_out_dir("--out", args.out if args.out is not None else "build")
     text = sdc_text(cfg, ports_from_signature(cfg, args.top), f"exion_{args.top}",
-                    regenerate=_regenerate(cfg, args.top, args.file))
+                    regenerate=regenerate(cfg, args.top, args.file))
     if args.file:
         path = Path(args.file)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -213,6 +213,6 @@ def cli_sdc(args, cfg: ExionConfig) -> int:
         out = Path(args.out if args.out is not None else "build")
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{design_base(cfg, args.top)}.sdc"
-    _atomic_write(path, text)
+    atomic_write(path, text)
     print(f"wrote {path} (clock {cfg.clock_mhz:g} MHz, period {period_ns(cfg):.3f} ns)")
     return 0

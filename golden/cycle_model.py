@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exion.config import ExionConfig
+from exion.limits import CAU_BEAT
 from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
 
@@ -212,7 +213,7 @@ SCHEDULE_OVERHEAD = 4
 PREDICT_OVERHEAD = 3
 
 
-def group_beats(cvs, beat: int = 8, *, skip_empty: bool = False):
+def group_beats(cvs, beat: int = CAU_BEAT, *, skip_empty: bool = False):
     """Split one group's conflict vectors (one int per channel, ascending) into beats.
 
     Returns ``[(base, [cv] * beat, last)]``; a group always has at least one beat (its
@@ -238,14 +239,14 @@ def cau_cycles(beats) -> int:
     return sum(max(1, sum(1 for v in lanes if v)) for _, lanes, _ in beats) + 1
 
 
-def schedule_cycles(cvs, beat: int = 8) -> int:
+def schedule_cycles(cvs, beat: int = CAU_BEAT) -> int:
     """Cycles of a core ``SCHEDULE`` of one group's conflict vectors ``cvs`` (one int per
     channel): :func:`cau_cycles` of its beats (the core does not drop empty beats) plus
     :data:`SCHEDULE_OVERHEAD`."""
     return cau_cycles(group_beats(cvs, beat)) + SCHEDULE_OVERHEAD
 
 
-def predict_cycles(n_keys: int, kc: int, beat: int = 8) -> int:
+def predict_cycles(n_keys: int, kc: int, beat: int = CAU_BEAT) -> int:
     """Cycles of a core ``PREDICT`` of ``n_keys`` keys with ``kc`` lane chunks: one per
     (key, chunk), :data:`PREDICT_OVERHEAD`, one per mask word of ``beat`` keys."""
     if n_keys < 1 or kc < 1:

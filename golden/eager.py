@@ -34,6 +34,8 @@ from typing import NamedTuple
 import numpy as np
 
 from exion.config import ExionConfig
+from exion.formats import MAX_MAG_BITS, shift_add_acc_width, topk_count
+from exion.util import check_int
 from golden import intsem
 
 from ._checks import float_matrix
@@ -44,15 +46,6 @@ __all__ = [
     "score_scale", "logit_threshold_to_int", "EagerResult", "eager_predict",
     "eager_predict_heads", "MAX_MAG_BITS",
 ]
-
-#: Operands of the predictor may have magnitudes up to ``2**MAX_MAG_BITS`` (exponent sums of
-#: two operands then stay below 63, so every power-of-two term fits an int64).
-MAX_MAG_BITS = 31
-
-#: ``topk_count`` subtracts this before ``ceil`` so that decimal ratios written in binary
-#: (``0.07 * 100 == 7.000000000000001``) give the intended count.
-TOPK_EPS = 1e-9
-
 
 # -- leading-one detection -----------------------------------------------------------------
 
@@ -100,10 +93,7 @@ def _lod_fields(x) -> LOD:
 
 
 def _check_width(width):
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) \
-            or not 2 <= width <= MAX_MAG_BITS + 1:
-        raise ValueError(f"width = {width!r} is out of range [2, {MAX_MAG_BITS + 1}]")
-    return int(width)
+    return check_int("width", width, 2, MAX_MAG_BITS + 1)
 
 
 def _check_range(name, x, width):
@@ -114,9 +104,7 @@ def _check_range(name, x, width):
 
 
 def _check_steps(steps):
-    if isinstance(steps, bool) or steps not in (1, 2):
-        raise ValueError(f"steps = {steps!r} is out of range [1, 2]")
-    return int(steps)
+    return check_int("steps", steps, 1, 2)
 
 
 def lod(x, width: int) -> LOD:
@@ -213,18 +201,6 @@ def shift_add_matmul(a, b, steps: int):
     return out
 
 
-def shift_add_acc_width(k: int, width: int, steps: int) -> int:
-    """Signed accumulator width that holds any :func:`shift_add_matmul` result exactly.
-
-    An approximation (one or two steps) only drops low-order ones, so it never exceeds
-    ``|x| <= 2**(width-1)``; hence ``|result| <= k * 2**(2*width-2)``.
-    """
-    _check_steps(steps)
-    width = _check_width(width)
-    bound = k * (1 << (2 * width - 2))
-    return bound.bit_length() + 1
-
-
 # -- score prediction ----------------------------------------------------------------------
 
 class ScorePrediction(NamedTuple):
@@ -297,14 +273,6 @@ def _scores_from_acc(q_acc, k_acc, steps, shift_q, shift_k, width) -> ScorePredi
 
 
 # -- selection -----------------------------------------------------------------------------
-
-def topk_count(k: float, keys: int) -> int:
-    """Keys kept by a non-dominant query: ``max(1, min(keys, ceil(k * keys - 1e-9)))``."""
-    kf = _check_ratio("k", k)
-    if isinstance(keys, bool) or not isinstance(keys, (int, np.integer)) or keys < 1:
-        raise ValueError(f"keys = {keys!r} is out of range [1, inf)")
-    return max(1, min(int(keys), math.ceil(kf * keys - TOPK_EPS)))
-
 
 def _check_ratio(name, k):
     try:

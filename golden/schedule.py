@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from exion.config import ExionConfig
+from exion.formats import block_bits
 from exion.limits import CHANNEL_BITS, GROUP_BITS
 
 __all__ = [
@@ -85,9 +86,8 @@ class Schedule:
 
 
 def word_bits(cfg: ExionConfig) -> int:
-    """Bits of one packed block (ConMerge vector)."""
-    return (GROUP_BITS + cfg.cols * cfg.merge_degree * (1 + CHANNEL_BITS)
-            + cfg.rows * cfg.cols * cfg.sel_width)
+    """Bits of one packed block (ConMerge vector): :func:`exion.formats.block_bits`."""
+    return block_bits(cfg)
 
 
 def pack_block(block: Block, cfg: ExionConfig) -> int:

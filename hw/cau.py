@@ -13,7 +13,7 @@ Placement is the golden greedy rule: the lowest open slot with fewer than ``merg
 streams whose OR is disjoint from the cv; else a newly opened slot; else the current block is
 emitted and the channel opens slot 0 of a new block. After a ``last`` beat one *flush* cycle
 emits the group's final non-empty block. Without back-pressure a group takes exactly
-:func:`cau_cycles` cycles.
+:func:`golden.cycle_model.cau_cycles` cycles.
 
 The working block is held in the output format itself (``hw.sdue.block_layout``): a slot is
 open iff its stream 0 is valid, has room iff its last stream is not, and its OR of cvs is the
@@ -29,15 +29,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
-from golden.cycle_model import cau_cycles, group_beats  # noqa: F401 (timing spec, re-exported)
-from golden.schedule import CHANNEL_BITS, GROUP_BITS
+from exion.limits import CAU_BEAT, CHANNEL_BITS, GROUP_BITS
+from exion.util import check_int
 
 from .sdue import block_layout
 
-__all__ = ["Cau", "beat_layout", "DEFAULT_BEAT", "cau_cycles", "group_beats"]
+__all__ = ["Cau", "beat_layout", "DEFAULT_BEAT"]
 
-#: Channels per input beat of the generated CAU.
-DEFAULT_BEAT = 8
+#: Channels per input beat of the generated CAU (the spec's beat: one mask-memory word).
+DEFAULT_BEAT = CAU_BEAT
 
 
 def beat_layout(cfg: ExionConfig, beat: int = DEFAULT_BEAT) -> data.StructLayout:
@@ -78,8 +78,7 @@ class Cau(wiring.Component):
     def __init__(self, cfg: ExionConfig, beat: int = DEFAULT_BEAT):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
-        if not 1 <= beat <= 64:
-            raise ValueError(f"beat = {beat} is out of range [1, 64]")
+        beat = check_int("beat", beat, 1, 64)
         self._cfg = cfg
         self.beat = beat
         super().__init__({

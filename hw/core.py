@@ -35,6 +35,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
+from exion.fields import ARG_FIELDS
 from exion.regmap import (CAU_BEAT, CAUSES, FLAGS, ID_VALUE, MAX_HEAD_DIM, MAX_KEYS, OPCODES,
                           QUEUE_DEPTH, REGISTERS, RegisterMap)
 
@@ -53,15 +54,11 @@ _EXEC_GEMM, _EXEC_SCHED, _EXEC_PRED = 0, 1, 2
 _ENTRY = data.StructLayout({"op": 8, "flags": 8, **{f"a{i}": 32 for i in range(6)}})
 
 
-def _fields(a0, a1, a2, a3):
-    """The bit fields of the argument registers (docs/core.md)."""
-    return {
-        "base": a0[0:16], "count": a0[16:32], "kc": a0[0:16], "hi16": a0[16:32],
-        "ch_base": a1[0:16], "n_ch": a1[16:32],
-        "ibuf": a2[0:4], "wbuf": a2[4:8], "obuf": a2[8:12], "streams": a2[12:16],
-        "n_rows": a2[16:24],
-        "wbase": a3[0:16],
-    }
+def _fields(regs):
+    """The bit fields of argument registers ``regs`` (ARG0, ARG1, ...) by name, sliced as the
+    spec's table says (:data:`exion.fields.ARG_FIELDS`; fields of registers not given are
+    left out: ARG4 / ARG5 are used whole)."""
+    return {f.name: regs[f.reg][f.lo:f.lo + f.width] for f in ARG_FIELDS if f.reg < len(regs)}
 
 
 class ExionCore(wiring.Component):
@@ -187,7 +184,7 @@ class ExionCore(wiring.Component):
         m.d.comb += cmd_wr.eq(axil.wr_en & (axil.wr_addr == REGISTERS["CMD"]))
         op = axil.wr_data[0:8]
         flags = axil.wr_data[8:16]
-        f = _fields(*args[:4])
+        f = _fields(args[:4])
         sparse_f = (flags & (FLAGS["SPARSE"] >> 8)) != 0
         ffn_f = (flags & (FLAGS["FFN_MASK"] >> 8)) != 0
         n_blk = Signal(17)          # dense blocks of a GEMM; WMEM rows of a PREDICT's keys
@@ -216,7 +213,7 @@ class ExionCore(wiring.Component):
             with m.Case(OPCODES["GEMM"]):
                 check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
                       (f["obuf"] >= Bo, "BAD_BUFFER"),
-                      (f["kc"] == 0, "BAD_FIELD"), (f["hi16"] >= cfg.acc_width, "BAD_FIELD"),
+                      (f["kc"] == 0, "BAD_FIELD"), (f["shift"] >= cfg.acc_width, "BAD_FIELD"),
                       (sparse_f & ffn_f, "BAD_FIELD"), (~sparse_f & (f["n_ch"] == 0), "BAD_FIELD"),
                       (f["kc"] > Di, "TILE"), ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       (~sparse_f & (f["ch_base"] + f["n_ch"] > Do), "ADDR_RANGE"),
@@ -226,10 +223,10 @@ class ExionCore(wiring.Component):
             with m.Case(OPCODES["PREDICT"]):
                 check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
                       (f["kc"] == 0, "BAD_FIELD"),
-                      ((f["hi16"] == 0) | (f["hi16"] > max_keep), "BAD_FIELD"),
+                      ((f["topk"] == 0) | (f["topk"] > max_keep), "BAD_FIELD"),
                       (f["kc"] * L > MAX_HEAD_DIM, "TILE"), (f["kc"] > Di, "TILE"),
                       ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
-                      ((f["n_ch"] == 0) | (f["n_ch"] > min(MAX_KEYS, CH)), "TILE"),
+                      ((f["n_keys"] == 0) | (f["n_keys"] > min(MAX_KEYS, CH)), "TILE"),
                       (f["wbase"] + n_blk * f["kc"] > Dw, "ADDR_RANGE"))
             with m.Default():
                 m.d.comb += bad.eq(CAUSES["BAD_OPCODE"])
@@ -248,7 +245,7 @@ class ExionCore(wiring.Component):
 
         # -- dispatch --------------------------------------------------------------------------
         head = data.View(_ENTRY, queue.r_data)
-        hf = _fields(head.a0, head.a1, head.a2, head.a3)
+        hf = _fields((head.a0, head.a1, head.a2, head.a3))
         h_sparse = (head.flags & (FLAGS["SPARSE"] >> 8)) != 0
         h_ffn = (head.flags & (FLAGS["FFN_MASK"] >> 8)) != 0
 
@@ -396,7 +393,7 @@ class ExionCore(wiring.Component):
                 e_mode.eq(Mux(head.op == OPCODES["GEMM"], _EXEC_GEMM,
                               Mux(head.op == OPCODES["SCHEDULE"], _EXEC_SCHED, _EXEC_PRED))),
                 e_ibuf.eq(hf["ibuf"]), e_wbuf.eq(hf["wbuf"]), e_obuf.eq(hf["obuf"]),
-                e_kc.eq(hf["kc"]), e_shift.eq(hf["hi16"]), e_count.eq(hf["hi16"]),
+                e_kc.eq(hf["kc"]), e_shift.eq(hf["shift"]), e_count.eq(hf["topk"]),
                 e_wbase.eq(hf["wbase"]), e_rows.eq(hf["n_rows"]), e_sparse.eq(h_sparse),
                 e_ffn.eq(h_ffn), e_th_hi.eq(head.a4), e_th_lo.eq(head.a5), e_nch.eq(hf["n_ch"]),
                 e_cycles.eq(0),

@@ -6,12 +6,11 @@ written to a temporary name and renamed, so an interrupted or failed run leaves 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from exion.config import ExionConfig
+from exion.util import atomic_write
 
 from .library import ModuleLibrary
 
@@ -33,7 +32,8 @@ VERILATOR_WAIVERS = {
 }
 
 
-def _tops():
+def tops() -> dict:
+    """The emittable units by name (:data:`TOPS`): each maps a config to a component."""
     from amaranth.lib import data
 
     from .dpu import Dpu, lane_vector
@@ -85,11 +85,11 @@ DEFAULT_TOP = "core"
 
 def verilog_text(cfg: ExionConfig, top: str = DEFAULT_TOP, name: str | None = None) -> str:
     """Verilog for unit ``top`` of ``cfg``: the top module plus each shared module once."""
-    tops = _tops()
-    if top not in tops:
+    table = tops()
+    if top not in table:
         raise ValueError(f"top = {top!r} is not one of {', '.join(TOPS)}")
     lib = ModuleLibrary()
-    return lib.emit(tops[top](cfg), name or f"exion_{top}")
+    return lib.emit(table[top](cfg), name or f"exion_{top}")
 
 
 @dataclass(frozen=True)
@@ -99,21 +99,6 @@ class Design:
     header: Path
     lines: int
     modules: int
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would hide the output from other users
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 #: Fields the output name spells out; every other field off its default adds a short hash.
@@ -146,11 +131,9 @@ def design_manifest(cfg: ExionConfig, top: str = DEFAULT_TOP) -> tuple[str, str]
     manifest["top"] = f"exion_{top}"
     htext = cfg.to_c_header()
     if top == "core":
-        from exion.regmap import RegisterMap
-        rm = RegisterMap(cfg)
-        manifest["regmap"] = rm.manifest()
-        head, guard_end = htext.rsplit("#endif", 1)
-        htext = head + rm.c_header() + "\n#endif" + guard_end
+        from exion.regmap import RegisterMap, core_header
+        manifest["regmap"] = RegisterMap(cfg).manifest()
+        htext = core_header(cfg)
     return json.dumps(manifest, indent=2, sort_keys=True) + "\n", htext
 
 
@@ -172,7 +155,7 @@ def write_manifest(cfg: ExionConfig, out_dir, top: str = DEFAULT_TOP) -> tuple[P
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = (out_dir / f"{base}.json", out_dir / f"{base}.h")
     for p, t in zip(paths, (mtext, htext)):
-        _atomic_write(p, t)
+        atomic_write(p, t)
     return paths
 
 
@@ -192,7 +175,7 @@ def write_design(cfg: ExionConfig, out_dir, top: str = DEFAULT_TOP, progress=Non
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = (out_dir / f"{base}.v", out_dir / f"{base}.json", out_dir / f"{base}.h")
     for p, t in zip(paths, (verilog_header(cfg, top) + text, mtext, htext)):
-        _atomic_write(p, t)
+        atomic_write(p, t)
     modules = sum(1 for line in text.splitlines() if line.startswith("module "))
     return Design(*paths, lines=text.count("\n"), modules=modules)
 

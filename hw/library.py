@@ -11,8 +11,11 @@ ordinary submodule, so behaviour is identical either way.
 
 from __future__ import annotations
 
+import gc
+import warnings
+
 from amaranth.back import verilog
-from amaranth.hdl import ClockSignal, Instance, ResetSignal
+from amaranth.hdl import ClockSignal, Instance, ResetSignal, UnusedElaboratable
 from amaranth.lib import wiring
 
 __all__ = ["ModuleLibrary", "place"]
@@ -24,11 +27,16 @@ class ModuleLibrary:
     def __init__(self):
         self._modules: dict[str, wiring.Component] = {}
         self._order: list[str] = []
+        # Components that stand for an already registered module: never elaborated, so
+        # Amaranth would warn when they are freed. They are kept here and freed by emit().
+        self._stand_ins: list[wiring.Component] = []
 
     def register(self, name: str, component: wiring.Component) -> None:
         if name not in self._modules:
             self._modules[name] = component
             self._order.append(name)
+        elif component is not self._modules[name]:
+            self._stand_ins.append(component)
 
     @property
     def names(self) -> list[str]:
@@ -47,6 +55,11 @@ class ModuleLibrary:
             parts.append(verilog.convert(self._modules[name], name=name, platform=self,
                                          emit_src=False))
             done += 1
+        with warnings.catch_warnings():
+            # Unelaborated on purpose: each stands for its module's one elaborated component.
+            warnings.simplefilter("ignore", UnusedElaboratable)
+            self._stand_ins.clear()
+            gc.collect()  # a component is in reference cycles: free the stand-ins here
         return "\n".join(_strip_banner(p) if i else p for i, p in enumerate(parts))
 
 
@@ -68,9 +81,9 @@ def place(m, name: str, component: wiring.Component, platform, module_name: str)
     if not isinstance(platform, ModuleLibrary):
         m.submodules[name] = component
         return
+    # Only the first component of a module name is elaborated; the library keeps the others
+    # (stand-ins) until it has emitted the design.
     platform.register(module_name, component)
-    # Only the first component of a module name is elaborated; the others stand for it.
-    component._MustUse__silence = True
     ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
     for path, member, value in component.signature.flatten(component):
         port = "__".join(str(p) for p in path)

@@ -15,7 +15,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
-from golden.eager import shift_add_acc_width
+from exion.formats import shift_add_acc_width
+from exion.util import check_int
 
 from .lod import lod_fields
 
@@ -27,7 +28,7 @@ DEFAULT_K_MAX = 1152
 
 def predictor_acc_width(cfg: ExionConfig, k_max: int = DEFAULT_K_MAX,
                         steps: int | None = None) -> int:
-    """Accumulator width: ``golden.eager.shift_add_acc_width(k_max, data_width, steps)``."""
+    """Accumulator width: ``exion.formats.shift_add_acc_width(k_max, data_width, steps)``."""
     steps = cfg.lod_steps if steps is None else steps
     return shift_add_acc_width(k_max, cfg.data_width, steps)
 
@@ -58,9 +59,7 @@ class Predictor(wiring.Component):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
         self._cfg = cfg
-        self._steps = cfg.lod_steps if steps is None else int(steps)
-        if self._steps not in (1, 2):
-            raise ValueError(f"steps = {steps!r} is out of range [1, 2]")
+        self._steps = check_int("steps", cfg.lod_steps if steps is None else steps, 1, 2)
         self._k_max = int(k_max)
         self._acc_width = predictor_acc_width(cfg, self._k_max, self._steps)
         lv = data.ArrayLayout(signed(cfg.data_width), cfg.lanes)

@@ -22,7 +22,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
-from golden.schedule import CHANNEL_BITS, GROUP_BITS
+from exion.limits import CHANNEL_BITS, GROUP_BITS
 
 from .dpu import Dpu, lane_vector
 from .library import place

@@ -22,14 +22,16 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
-from golden.eager import shift_add_acc_width, topk_count
+from exion.formats import max_keep as spec_max_keep
+from exion.formats import shift_add_acc_width
+from exion.limits import MAX_HEAD_DIM, MAX_KEYS
 
 __all__ = ["Selector", "DEFAULT_MAX_KEYS", "DEFAULT_HEAD_DIM"]
 
 #: Defaults of the generated selector (the ones ``hw.generate`` builds): 64 keys per row, scores
 #: of a head_dim = 72 shift-add product (DiT-XL: 1152 / 16 heads).
-DEFAULT_MAX_KEYS = 64
-DEFAULT_HEAD_DIM = 72
+DEFAULT_MAX_KEYS = MAX_KEYS
+DEFAULT_HEAD_DIM = MAX_HEAD_DIM
 
 
 class Selector(wiring.Component):
@@ -66,7 +68,7 @@ class Selector(wiring.Component):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
         self._cfg = cfg
         self.max_keys = int(max_keys)
-        self.max_keep = (max(2, topk_count(cfg.ep_k, self.max_keys)) if max_keep is None
+        self.max_keep = (spec_max_keep(cfg.ep_k, self.max_keys) if max_keep is None
                          else int(max_keep))
         if self.max_keep < 2 or self.max_keep > self.max_keys:
             raise ValueError(f"max_keep = {max_keep} is out of range [2, {self.max_keys}]")

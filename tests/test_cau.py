@@ -6,7 +6,7 @@ import os
 import pytest
 
 from exion.config import preset
-from hw.cau import cau_cycles, group_beats
+from golden.cycle_model import cau_cycles, group_beats
 from sim.runner import SIMULATORS, run_bench
 
 CONFIGS = {

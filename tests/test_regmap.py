@@ -95,3 +95,9 @@ def test_manifest_and_header_carry_the_map(tmp_path):
     r = subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", "-fsyntax-only", "check.c"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_docs_argument_table_is_the_spec_table():
+    from exion.fields import markdown_table
+    assert markdown_table() in (ROOT / "docs" / "core.md").read_text(), \
+        "docs/core.md's argument table differs from exion.fields.markdown_table()"

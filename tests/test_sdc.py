@@ -80,11 +80,11 @@ def test_default_top_constrains_every_port():
 
 def test_committed_example_is_current():
     """constraints/exion_16x16.sdc is the tool's output for the EXION preset."""
-    from exion_tools.sdc import _regenerate
+    from exion_tools.sdc import regenerate
     from hw.generate import DEFAULT_TOP
     cfg = preset("exion")
     want = sdc_text(cfg, ports_from_signature(cfg, DEFAULT_TOP), f"exion_{DEFAULT_TOP}",
-                    regenerate=_regenerate(cfg, DEFAULT_TOP, "constraints/exion_16x16.sdc"))
+                    regenerate=regenerate(cfg, DEFAULT_TOP, "constraints/exion_16x16.sdc"))
     have = (REPO / "constraints" / "exion_16x16.sdc").read_text()
     assert have == want, ("constraints/exion_16x16.sdc is stale; regenerate with "
                           "`.venv/bin/exion sdc --file constraints/exion_16x16.sdc`")

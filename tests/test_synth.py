@@ -145,7 +145,7 @@ def test_split_modules_and_children():
 def test_stat_json_with_hierarchy_noise():
     text = '{\n "modules": {\n  "\\\\a": {"num_cells": 1}\n },\n     b_mod     4\n' \
            ' "design": {"num_cells": 5}\n}\n'
-    assert S._load_stat(text)["design"]["num_cells"] == 5
+    assert S.load_stat(text)["design"]["num_cells"] == 5
 
 
 def test_parse_memory_dump():
@@ -153,16 +153,16 @@ def test_parse_memory_dump():
            "    parameter \\INIT 8'00000000\n    parameter \\RD_PORTS 2\n" \
            "    parameter \\SIZE 4\n    parameter \\WIDTH 2\n    parameter \\WR_PORTS 1\n" \
            "    connect \\RD_EN 2'11\n  end\n"
-    (m,) = S._parse_memories(dump)
+    (m,) = S.parse_memories(dump)
     assert m["module"] == "exion_core" and m["name"] == "smem"
     assert (m["width"], m["size"], m["bits"], m["sram_tr"]) == (2, 4, 8, 8 * 10)
 
 
 def test_core_modules_all_classified():
     """The default top's modules fall into the named units; nothing lands in ``other``."""
-    d = S._Design("t", TINY_CFG, "core", ("asic",))
-    S._elaborate(d)
-    units = {u for (_m, u) in S._instance_units(d)}
+    d = S.SynthDesign("t", TINY_CFG, "core", ("asic",))
+    S.elaborate(d)
+    units = {u for (_m, u) in S.instance_units(d)}
     assert "other" not in units
     assert {"dpu", "sdue", "imem", "wmem", "omem", "cau", "predictor", "ctrl"} <= units
 

@@ -11,7 +11,7 @@ that several points share (the DPU of the same lanes and merge degree, memory ba
 synthesized once. Writes ``sweep.csv`` and ``sweep_pareto.png`` (Pareto front of area and
 cycles highlighted) into ``--out``.
 
-    .venv/bin/python bench/sweep.py [--out build] [--jobs N] [--quick]
+    exion sweep [--out build] [--jobs N] [--quick]     (or python -m exion_tools.sweep)
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from exion.config import preset  # noqa: E402
-from exion_tools.synth import _collect, _Design, _elaborate, _Runner  # noqa: E402
-from golden.conmerge import schedule, synthetic_mask  # noqa: E402
-from golden.cycle_model import evaluate  # noqa: E402
+from exion.config import preset
+from exion.util import atomic_write
+from .synth import Runner, SynthDesign, collect, elaborate
+from golden.conmerge import schedule, synthetic_mask
+from golden.cycle_model import evaluate
 
 #: (rows, cols, lanes, merge degree); everything else is the EXION preset.
 GRID = (
@@ -119,20 +118,11 @@ def plot(rows: list[dict], path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    _write(path, buf.getvalue())
-
-
-def _write(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    if isinstance(data, str):
-        tmp.write_text(data)
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue())
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="exion sweep", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="build")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="parallel Yosys processes (default: one per core)")
@@ -145,7 +135,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     progress(f"sweep: {len(grid)} points, {args.jobs} Yosys processes")
 
-    runner = _Runner(args.jobs, None, None)
+    runner = Runner(args.jobs, None, None)
     designs = []
     try:
         # Elaborate every point and queue its Yosys runs; the pool works while the next
@@ -153,8 +143,8 @@ def main(argv=None) -> int:
         for p in sorted(grid, key=lambda p: -(p[0] * p[1] * p[2])):
             r, c, lanes, merge = p
             cfg = preset("exion", rows=r, cols=c, lanes=lanes, merge_degree=merge)
-            d = _Design(label(p), cfg, _default_top(), ("asic",))
-            _elaborate(d)
+            d = SynthDesign(label(p), cfg, _default_top(), ("asic",))
+            elaborate(d)
             runner.submit_design(d)
             designs.append((p, d))
             progress(f"  elaborated {label(p):<14} ({d.elaborate_s:.0f} s, "
@@ -165,7 +155,7 @@ def main(argv=None) -> int:
             cycles[p] = cycles_for(d.cfg, masks)
         rows = []
         for i, (p, d) in enumerate(designs):
-            res = _collect(d)
+            res = collect(d)
             a = res["total"]["asic"]
             row = {"label": label(p), "rows": p[0], "cols": p[1], "lanes": p[2],
                    "merge_degree": p[3], "dpus": d.cfg.dpus,
@@ -186,7 +176,7 @@ def main(argv=None) -> int:
     w.writeheader()
     w.writerows(rows)
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "sweep.csv", buf.getvalue())
+    atomic_write(out / "sweep.csv", buf.getvalue())
     plot(rows, out / "sweep_pareto.png")
     print(f"{'point':<14} {'area M Tr':>10} {'cycles':>9} {'util':>6}  pareto")
     for r in rows:

@@ -1,0 +1,108 @@
+"""The command-argument field layout: one table for the RTL, the host driver, the C header
+and the docs.
+
+Part of the spec layer: imports nothing of the project. ``hw/core.py`` slices its argument
+registers with :data:`ARG_FIELDS`, :func:`exion.regmap.encode` packs them, the C header's
+shift/mask macros and the argument table of ``docs/core.md`` are generated from it (a test
+checks the docs against :func:`markdown_table`).
+
+Fields of different commands may share bits (``kc`` and ``base`` are both ARG0 15:0): a
+command uses only the fields that name it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ArgField", "ARG_FIELDS", "ARG_REGISTERS", "fields_of", "markdown_table"]
+
+#: Argument registers ``ARG0..ARG5``, each 32 bits.
+ARG_REGISTERS = 6
+
+_LOADS = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")
+_EXEC = ("GEMM", "PREDICT")
+
+
+@dataclass(frozen=True)
+class ArgField:
+    """One bit field of an argument register.
+
+    Members
+    -------
+    name : str
+        Field name (also the keyword of :func:`exion.regmap.encode`, except the 64-bit
+        ``q_th``, which encode splits into ``q_th_lo`` / ``q_th_hi``).
+    reg : int
+        Argument register index (``ARGreg``).
+    lo, width : int
+        Bits ``lo .. lo + width - 1`` of that register.
+    signed : bool
+        Two's complement (the host may pass negative values).
+    ops : tuple of str
+        Opcodes (names of :class:`exion.regmap.Opcode`) that use the field.
+    doc : str
+        What it means (one line, Markdown).
+    """
+
+    name: str
+    reg: int
+    lo: int
+    width: int
+    ops: tuple[str, ...]
+    doc: str
+    signed: bool = False
+
+    @property
+    def hi(self) -> int:
+        return self.lo + self.width - 1
+
+    @property
+    def mask(self) -> int:
+        """The field's mask before shifting (``(1 << width) - 1``)."""
+        return (1 << self.width) - 1
+
+    @property
+    def range(self) -> tuple[int, int]:
+        """Values :func:`exion.regmap.encode` accepts."""
+        if self.signed:
+            return -(1 << (self.width - 1)), (1 << (self.width - 1)) - 1
+        return 0, self.mask
+
+
+ARG_FIELDS: tuple[ArgField, ...] = (
+    ArgField("base", 0, 0, 16, _LOADS, "first word of each bank"),
+    ArgField("count", 0, 16, 16, _LOADS, "words per bank"),
+    ArgField("kc", 0, 0, 16, _EXEC, "lane chunks of the reduction: `ceil(K / lanes)`"),
+    ArgField("shift", 0, 16, 16, ("GEMM",), "requantization shift"),
+    ArgField("topk", 0, 16, 16, ("PREDICT",), "keys kept by a non-dominant query"),
+    ArgField("ch_base", 1, 0, 16, _EXEC, "first output channel (= OMEM address)"),
+    ArgField("n_ch", 1, 16, 16, ("GEMM", "SCHEDULE"), "output channels (`SCHEDULE`: mask channels)"),
+    ArgField("n_keys", 1, 16, 16, ("PREDICT",), "keys (mask channels written)"),
+    ArgField("ibuf", 2, 0, 4, ("LOAD_IMEM",) + _EXEC, "IMEM buffer (absolute index)"),
+    ArgField("wbuf", 2, 4, 4, ("LOAD_WMEM",) + _EXEC, "WMEM buffer"),
+    ArgField("obuf", 2, 8, 4, ("READ_OMEM",) + _EXEC, "OMEM buffer"),
+    ArgField("streams", 2, 12, 4, ("LOAD_WMEM",), "WMEM streams written, 0 = all `merge_degree`"),
+    ArgField("n_rows", 2, 16, 8, _EXEC, "tokens of the row group"),
+    ArgField("wbase", 3, 0, 16, _EXEC, "first WMEM word"),
+    ArgField("th_hi", 4, 0, 32, ("GEMM",), "`FFN_MASK`: keep iff `q > th_hi` or `q < th_lo`",
+             signed=True),
+    ArgField("th_lo", 5, 0, 32, ("GEMM",), "`FFN_MASK`: lower threshold", signed=True),
+    ArgField("q_th_lo", 4, 0, 32, ("PREDICT",),
+             "integer gap threshold `q_th` (`golden.eager.logit_threshold_to_int`), bits 31:0"),
+    ArgField("q_th_hi", 5, 0, 32, ("PREDICT",), "`q_th` bits 63:32"),
+)
+
+
+def fields_of(op: str) -> tuple[ArgField, ...]:
+    """The fields command ``op`` uses, in table order."""
+    return tuple(f for f in ARG_FIELDS if op in f.ops)
+
+
+def markdown_table() -> str:
+    """The argument table of ``docs/core.md`` (one row per field)."""
+    rows = ["| field | register bits | used by | meaning |", "| --- | --- | --- | --- |"]
+    for f in ARG_FIELDS:
+        bits = f"ARG{f.reg} {f.hi}:{f.lo}" + (" (signed)" if f.signed else "")
+        ops = ", ".join(f"`{o}`" for o in f.ops)
+        rows.append(f"| `{f.name}` | {bits} | {ops} | {f.doc} |")
+    return "\n".join(rows) + "\n"
