@@ -46,6 +46,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "acc_width": (8, 48),
     "merge_degree": (1, 8),
     "adder_stages": (0, 6),
+    "drain_ports": (1, 8),
     "imem_bank_bytes": (1, 1 << 20),
     "wmem_bank_bytes": (1, 1 << 22),
     "omem_bank_bytes": (1, 1 << 20),
@@ -86,6 +87,12 @@ class ExionConfig:
         Weight columns one DPU column slot can hold after ConMerge (1 = condense only).
     adder_stages : int
         Pipeline registers inside the DPU adder tree (0 = combinational tree).
+    drain_ports : int
+        Columns of the SDUE's shadow register drained into OMEM per cycle (requantizers per
+        row and OMEM write ports per bank); a power of two dividing ``cols``. Short
+        reductions (``K < lanes * cols``) are drain-bound without them; see
+        ``docs/cycle-model.md``. ``preset(..., cols=n)`` lowers a preset's value to
+        ``gcd(drain_ports, n)``.
     imem_bank_bytes, wmem_bank_bytes, omem_bank_bytes : int
         Capacity of one bank of one buffer, in bytes.
     imem_buffers, wmem_buffers, omem_buffers : int
@@ -121,6 +128,7 @@ class ExionConfig:
     acc_width: int = 32
     merge_degree: int = 2
     adder_stages: int = 1
+    drain_ports: int = 1
     imem_bank_bytes: int = 1536
     wmem_bank_bytes: int = 12288
     omem_bank_bytes: int = 1536
@@ -170,6 +178,11 @@ class ExionConfig:
                 f"acc_width = {self.acc_width} is out of range [{min_acc}, 48] "
                 f"(one cycle's sum of {self.lanes} products of {self.data_width}-bit operands "
                 f"needs {min_acc} bits)")
+        if self.drain_ports & (self.drain_ports - 1) or self.cols % self.drain_ports:
+            raise ConfigError(
+                f"drain_ports = {self.drain_ports} must be a power of two in [1, 8] that "
+                f"divides cols = {self.cols} (the shadow drains cols / drain_ports columns "
+                f"per block)")
         if self.token_sort not in SORT_STRATEGIES:
             raise ConfigError(
                 f"token_sort = {self.token_sort!r} is not one of {', '.join(SORT_STRATEGIES)}")
@@ -235,6 +248,11 @@ class ExionConfig:
         one synchronous memory read, the adder-tree stages, and the accumulate register."""
         return 1 + self.adder_stages + 1
 
+    @property
+    def drain_cycles(self) -> int:
+        """Cycles the shadow register takes to drain one block: ``cols / drain_ports``."""
+        return self.cols // self.drain_ports
+
     def words(self, mem: str) -> int:
         """Lane-vector words one bank of one buffer of ``mem`` ('imem', 'wmem', 'omem') holds.
 
@@ -292,6 +310,7 @@ class ExionConfig:
                 "sum_width": self.sum_width,
                 "sel_width": self.sel_width,
                 "pipeline_depth": self.pipeline_depth,
+                "drain_cycles": self.drain_cycles,
                 "imem_words": self.words("imem"),
                 "wmem_words": self.words("wmem"),
                 "omem_words": self.words("omem"),
@@ -342,7 +361,7 @@ class ExionConfig:
 #: Named configurations. ``toy`` is the 8 x 3 model of the talk's Figures 8-9; ``exion`` the
 #: 16 x 16 core of the talk's configuration table.
 PRESETS: dict[str, ExionConfig] = {
-    "exion": ExionConfig(name="exion"),
+    "exion": ExionConfig(drain_ports=4, name="exion"),
     "toy": ExionConfig(rows=8, cols=3, name="toy"),
 }
 
@@ -354,6 +373,9 @@ def preset(preset_name: str, /, **overrides: Any) -> ExionConfig:
     if name not in PRESETS:
         raise ConfigError(f"preset = {name!r} is not one of {', '.join(sorted(PRESETS))}")
     cfg = PRESETS[name]
+    if "cols" in overrides and "drain_ports" not in overrides:
+        # The preset's drain ports, lowered to a divisor of the new column count.
+        overrides = {**overrides, "drain_ports": math.gcd(cfg.drain_ports, overrides["cols"])}
     if overrides:
         cfg = cfg.replace(**{"name": f"{name}-custom", **overrides})
     return cfg

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from exion.config import ExionConfig
+from exion.config import ExionConfig, preset
 
 __all__ = ["Port", "INPUT_DELAY_FRACTION", "OUTPUT_DELAY_FRACTION", "CLOCK_PORT", "RESET_PORT",
            "period_ns", "ports_from_verilog", "ports_from_signature", "sdc_text"]
@@ -178,7 +178,7 @@ def regenerate(cfg: ExionConfig, top: str, file: str | None = None) -> str:
     from dataclasses import fields
 
     from hw.generate import DEFAULT_TOP
-    default = ExionConfig()
+    default = preset("exion")  # the CLI's starting point
     parts = ["exion sdc"]
     if top != DEFAULT_TOP:
         parts.append(f"--top {top}")

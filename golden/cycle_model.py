@@ -3,13 +3,14 @@
 Timing (the RTL is held to :func:`compute_cycles` exactly; see ``docs/cycle-model.md``)::
 
     kc      = ceil(K / lanes)                        # lane chunks of one dot product
-    II      = max(kc, cols, pipeline_depth)          # block issue interval
+    drain   = cols / drain_ports                     # shadow drain cycles of one block
+    II      = max(kc, drain, pipeline_depth)         # block issue interval
     compute = 0                                       if no blocks
-            = (blocks - 1) * II + kc + pipeline_depth + cols   otherwise
+            = (blocks - 1) * II + kc + pipeline_depth + drain   otherwise
 
-A block computes for ``kc`` cycles; its outputs drain to OMEM over ``cols`` cycles while the
-next block computes, so blocks issue every ``II`` cycles; the last block adds the pipeline
-latency and its own drain.
+A block computes for ``kc`` cycles; its outputs drain to OMEM, ``drain_ports`` columns per
+cycle, while the next block computes, so blocks issue every ``II`` cycles; the last block adds
+the pipeline latency and its own drain.
 
 Traffic (an analytic model, not held against RTL): off-chip bytes of weights, activations
 and outputs; memory cycles = bytes / ``offchip_bytes_per_cycle``; with double buffering the
@@ -35,21 +36,23 @@ __all__ = ["issue_interval", "compute_cycles", "GemmReport", "evaluate",
 
 def issue_interval(k: int, cfg: ExionConfig) -> int:
     """Cycles between the issue of two consecutive blocks:
-    ``II = max(ceil(K / lanes), cols, pipeline_depth)``.
+    ``II = max(ceil(K / lanes), cols / drain_ports, pipeline_depth)``.
 
-    ``kc``: the block's own chunk reads; ``cols``: the shadow register drains one column per
-    cycle and must be empty before the next capture; ``pipeline_depth``: the SDUE keeps the
-    switch fields of one finished block while its last chunk is in flight (only binds on
-    arrays narrower than the pipeline, e.g. 4 columns with 3 adder stages).
+    ``kc``: the block's own chunk reads; ``cols / drain_ports``: the shadow register drains
+    ``drain_ports`` columns per cycle and must be empty before the next capture;
+    ``pipeline_depth``: the SDUE keeps the switch fields of one finished block while its last
+    chunk is in flight (binds only where the drain is shorter than the pipeline, e.g. 4
+    columns with 3 adder stages, or 16 columns with 8 drain ports).
     """
-    return max(lane_chunks(k, cfg.lanes), cfg.cols, cfg.pipeline_depth)
+    return max(lane_chunks(k, cfg.lanes), cfg.drain_cycles, cfg.pipeline_depth)
 
 
 def compute_cycles(n_blocks: int, k: int, cfg: ExionConfig) -> int:
     """SDUE cycles for ``n_blocks`` blocks of a GEMM with reduction length ``k``.
 
     The one timing definition of the project: ``0`` for no blocks, else
-    ``(n_blocks - 1) * II + kc + pipeline_depth + cols`` with ``kc = ceil(k / lanes)`` and
+    ``(n_blocks - 1) * II + kc + pipeline_depth + cols / drain_ports`` with
+    ``kc = ceil(k / lanes)`` and
     ``II`` from :func:`issue_interval`. The RTL's busy-cycle counter equals it exactly.
     """
     if n_blocks < 0 or k < 1:
@@ -57,7 +60,7 @@ def compute_cycles(n_blocks: int, k: int, cfg: ExionConfig) -> int:
     if n_blocks == 0:
         return 0
     kc = lane_chunks(k, cfg.lanes)
-    return (n_blocks - 1) * issue_interval(k, cfg) + kc + cfg.pipeline_depth + cfg.cols
+    return (n_blocks - 1) * issue_interval(k, cfg) + kc + cfg.pipeline_depth + cfg.drain_cycles
 
 
 def _bytes(bits: int) -> int:

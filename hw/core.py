@@ -17,7 +17,8 @@ Execute engine:
 * ``GEMM``: the SDUE (``hw/sdue.py``) runs dense blocks generated on the fly (channels
   ``ch_base ..``, WMEM words ``wbase + b * kc``) or, with ``SPARSE``, the SMEM schedule; with
   ``FFN_MASK`` each drained output column also writes its FFN-Reuse keep-mask entry
-  (``golden.ffn_reuse.keep_mask_int``) into the mask memory.
+  (``golden.ffn_reuse.keep_mask_int``) into the mask memory (``drain_ports`` entries of one
+  mask word per drain cycle; ``ch_base`` must then be a multiple of ``drain_ports``).
 * ``SCHEDULE``: the mask memory's channels ``[0, n_ch)`` stream through the CAU
   (``hw/cau.py``); its ConMerge vectors fill SMEM.
 * ``PREDICT``: one shift-add predictor (``hw/predictor.py``) and one selector
@@ -107,10 +108,10 @@ class ExionCore(wiring.Component):
     # -- helpers -------------------------------------------------------------------------
 
     @staticmethod
-    def _banks(m, platform, prefix, n, width, depth, buffers, lanes=1):
+    def _banks(m, platform, prefix, n, width, depth, buffers, lanes=1, ports=1):
         banks = []
         for i in range(n):
-            bank = Bank(width=width, depth=buffers * depth, write_lanes=lanes)
+            bank = Bank(width=width, depth=buffers * depth, write_lanes=lanes, write_ports=ports)
             place(m, f"{prefix}{i}", bank, platform, bank.module_name)
             banks.append(bank)
         return banks
@@ -153,7 +154,8 @@ class ExionCore(wiring.Component):
         # -- memories ------------------------------------------------------------------------
         imem = self._banks(m, platform, "imem", R, L * W, Di, Bi)
         wmem = self._banks(m, platform, "wmem", C, D * L * W, Dw, Bw, lanes=D)
-        omem = self._banks(m, platform, "omem", R, W, Do, Bo)
+        DP = cfg.drain_ports
+        omem = self._banks(m, platform, "omem", R, W, Do, Bo, ports=DP)
         m.submodules.smem = smem = Memory(shape=block_layout(cfg), depth=S, init=[])
         smem_wp = smem.write_port()
         smem_rp = smem.read_port()          # execute engine
@@ -215,6 +217,7 @@ class ExionCore(wiring.Component):
                       (f["obuf"] >= Bo, "BAD_BUFFER"),
                       (f["kc"] == 0, "BAD_FIELD"), (f["shift"] >= cfg.acc_width, "BAD_FIELD"),
                       (sparse_f & ffn_f, "BAD_FIELD"), (~sparse_f & (f["n_ch"] == 0), "BAD_FIELD"),
+                      (ffn_f & (f["ch_base"] % DP != 0), "BAD_FIELD"),
                       (f["kc"] > Di, "TILE"), ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       (~sparse_f & (f["ch_base"] + f["n_ch"] > Do), "ADDR_RANGE"),
                       (~sparse_f & (f["wbase"] + n_blk * f["kc"] > Dw), "ADDR_RANGE"))
@@ -485,18 +488,26 @@ class ExionCore(wiring.Component):
             sdue.wmem_data.eq(Cat(*(b.r_data for b in wmem))),
         ]
         for r, bank in enumerate(omem):
-            m.d.comb += [bank.w_en.eq(sdue.omem_en[r]),
-                         bank.w_addr.eq(tag_obuf * Do + sdue.omem_addr[r]),
-                         bank.w_data.eq(sdue.omem_data[r])]
+            for j in range(DP):
+                addr, wdata, en = bank.write(j)
+                m.d.comb += [en.eq(sdue.omem_en[r * DP + j]),
+                             addr.eq(tag_obuf * Do + sdue.omem_addr[r * DP + j]),
+                             wdata.eq(sdue.omem_data[r * DP + j])]
 
         # FFN-Reuse keep-mask on the way into OMEM (dense blocks: a drained column's rows all
-        # write the same channel, so one mask entry per drain cycle)
+        # write the same channel, so one mask entry per drained column; with drain_ports DP
+        # the DP channels of a drain cycle are consecutive and, ch_base being a multiple of
+        # DP for FFN_MASK, lie in one mask word: entries ffn_ch + j, j < DP)
         ffn_we = Signal()
-        ffn_cv = Signal(R)
+        ffn_lanes = Signal(DP)
+        ffn_cv = [Signal(R, name=f"ffn_cv{j}") for j in range(DP)]
         m.d.comb += ffn_we.eq(sdue.omem_tag[5] & sdue.omem_en[0])
-        for r in range(R):
-            v = sdue.omem_data[r]
-            m.d.comb += ffn_cv[r].eq(sdue.omem_en[r] & ((v > e_th_hi) | (v < e_th_lo)))
+        for j in range(DP):
+            m.d.comb += ffn_lanes[j].eq(sdue.omem_tag[5] & sdue.omem_en[j])
+            for r in range(R):
+                v = sdue.omem_data[r * DP + j]
+                m.d.comb += ffn_cv[j][r].eq(sdue.omem_en[r * DP + j]
+                                            & ((v > e_th_hi) | (v < e_th_lo)))
         ffn_ch = sdue.omem_addr[0]
 
         # SCHEDULE: mask memory -> CAU beats -> SMEM
@@ -632,8 +643,8 @@ class ExionCore(wiring.Component):
                          mask_wp.en.eq((1 << CAU_BEAT) - 1)]
         with m.Elif(ffn_we):
             m.d.comb += [mask_wp.addr.eq(ffn_ch // CAU_BEAT),
-                         mask_wp.data.eq(ffn_cv.replicate(CAU_BEAT)),
-                         mask_wp.en.eq(Const(1, CAU_BEAT) << (ffn_ch % CAU_BEAT))]
+                         mask_wp.data.eq(Cat(*ffn_cv).replicate(CAU_BEAT // DP)),
+                         mask_wp.en.eq(ffn_lanes << (ffn_ch % CAU_BEAT))]
         with m.Elif(h_mask_we):
             m.d.comb += [mask_wp.addr.eq(h_ch // CAU_BEAT),
                          mask_wp.data.eq(h_cv.replicate(CAU_BEAT)),

@@ -107,13 +107,15 @@ _NAMED_FIELDS = ("rows", "cols", "name")
 
 def design_base(cfg: ExionConfig, top: str = DEFAULT_TOP) -> str:
     """File name stem of a design: ``exion_<top>_<rows>x<cols>``, plus ``_<hash>`` (8 hex
-    digits of the SHA-256 of the other fields that differ from :class:`ExionConfig`'s
-    defaults) when there are any. So the exion and toy presets keep their readable names, and
+    digits of the SHA-256 of the other fields that differ from the ``exion`` preset at the same
+    array size, whose drain ports follow the column count) when there are any. So the exion
+    and toy presets keep their readable names, and
     any variant (``--lanes 8``, ``--clock-mhz 500``) gets names of its own; the manifest beside
     the Verilog records every field (docs/config.md, "Output names")."""
     import hashlib
     import json
-    default = ExionConfig()
+    from exion.config import preset
+    default = preset("exion", rows=cfg.rows, cols=cfg.cols)
     diff = {k: v for k, v in cfg.to_dict().items()
             if k not in _NAMED_FIELDS and v != getattr(default, k)}
     base = f"exion_{top}_{cfg.rows}x{cfg.cols}"

@@ -54,34 +54,50 @@ class Bank(wiring.Component):
     r_data : Out(width)
     """
 
-    def __init__(self, *, width: int, depth: int, write_lanes: int = 1):
+    def __init__(self, *, width: int, depth: int, write_lanes: int = 1, write_ports: int = 1):
         _check("width", width, 1)
         _check("depth", depth, 1)
         _check("write_lanes", write_lanes, 1)
+        _check("write_ports", write_ports, 1)
         if width % write_lanes:
             raise ValueError(f"width = {width} is not a multiple of write_lanes = {write_lanes}")
         self._width, self._depth, self._lanes = width, depth, write_lanes
-        super().__init__({
+        self._ports = write_ports
+        sig = {
             "w_addr": In(range(depth)),
             "w_data": In(width),
             "w_en": In(write_lanes),
             "r_addr": In(range(depth)),
             "r_data": Out(width),
-        })
+        }
+        # Further write ports (OMEM with drain_ports > 1): wp<i>_addr / _data / _en. Writers
+        # never hit one address from two ports in one cycle.
+        for i in range(1, write_ports):
+            sig.update({f"wp{i}_addr": In(range(depth)), f"wp{i}_data": In(width),
+                        f"wp{i}_en": In(write_lanes)})
+        super().__init__(sig)
 
     @property
     def module_name(self) -> str:
-        return f"exion_bank_w{self._width}_d{self._depth}_g{self._lanes}"
+        ports = f"_p{self._ports}" if self._ports > 1 else ""
+        return f"exion_bank_w{self._width}_d{self._depth}_g{self._lanes}{ports}"
+
+    def write(self, i: int):
+        """``(addr, data, en)`` of write port ``i``."""
+        if i == 0:
+            return self.w_addr, self.w_data, self.w_en
+        return (getattr(self, f"wp{i}_addr"), getattr(self, f"wp{i}_data"),
+                getattr(self, f"wp{i}_en"))
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
-        wp = mem.write_port(granularity=self._width // self._lanes if self._lanes > 1 else None)
+        for i in range(self._ports):
+            wp = mem.write_port(granularity=self._width // self._lanes if self._lanes > 1 else None)
+            addr, wdata, en = self.write(i)
+            m.d.comb += [wp.addr.eq(addr), wp.data.eq(wdata), wp.en.eq(en)]
         rp = mem.read_port()
-        m.d.comb += [
-            wp.addr.eq(self.w_addr), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
-            rp.addr.eq(self.r_addr), self.r_data.eq(rp.data),
-        ]
+        m.d.comb += [rp.addr.eq(self.r_addr), self.r_data.eq(rp.data)]
         return m
 
 
@@ -154,12 +170,15 @@ class ReadBanks(wiring.Component):
 class WriteBanks(wiring.Component):
     """OMEM: ``banks`` banks the array writes (each its own address) and the host reads.
 
+    With ``ports`` write ports per bank the array-side members have ``banks * ports`` entries,
+    entry ``b * ports + i`` being port ``i`` of bank ``b``.
+
     Members
     -------
-    a_en : In(banks)
-        Array write enable per bank.
-    a_addr : In(ArrayLayout(range(depth), banks))
-    a_data : In(ArrayLayout(width, banks))
+    a_en : In(banks * ports)
+        Array write enable per bank (and port).
+    a_addr : In(ArrayLayout(range(depth), banks * ports))
+    a_data : In(ArrayLayout(width, banks * ports))
     r_buf, r_addr : In
         Host read of address ``r_addr`` of every bank of host-side buffer ``r_buf`` at once;
         data one cycle later on ``r_data``.
@@ -168,16 +187,19 @@ class WriteBanks(wiring.Component):
     cur : Out
     """
 
-    def __init__(self, *, banks: int, depth: int, buffers: int, width: int):
+    def __init__(self, *, banks: int, depth: int, buffers: int, width: int, ports: int = 1):
         _check("banks", banks, 1)
         _check("depth", depth, 1)
         _check("buffers", buffers, 1, 3)
         _check("width", width, 1)
+        _check("ports", ports, 1)
         self._banks, self._depth, self._buffers, self._width = banks, depth, buffers, width
+        self._ports = ports
+        n = banks * ports
         super().__init__({
-            "a_en": In(banks),
-            "a_addr": In(data.ArrayLayout(range(depth), banks)),
-            "a_data": In(data.ArrayLayout(width, banks)),
+            "a_en": In(n),
+            "a_addr": In(data.ArrayLayout(range(depth), n)),
+            "a_data": In(data.ArrayLayout(width, n)),
             "r_buf": In(range(max(1, buffers - 1))),
             "r_addr": In(range(depth)),
             "r_data": Out(data.ArrayLayout(width, banks)),
@@ -190,12 +212,15 @@ class WriteBanks(wiring.Component):
         cur, host = _BufferRotation.build(m, self._buffers, self.swap, self.r_buf)
         m.d.comb += self.cur.eq(cur)
         for b in range(self._banks):
-            bank = Bank(width=self._width, depth=self._buffers * self._depth)
+            bank = Bank(width=self._width, depth=self._buffers * self._depth,
+                        write_ports=self._ports)
             place(m, f"bank{b}", bank, platform, bank.module_name)
+            for i in range(self._ports):
+                p = b * self._ports + i
+                addr, wdata, en = bank.write(i)
+                m.d.comb += [addr.eq(cur * self._depth + self.a_addr[p]),
+                             wdata.eq(self.a_data[p]), en.eq(self.a_en[p])]
             m.d.comb += [
-                bank.w_addr.eq(cur * self._depth + self.a_addr[b]),
-                bank.w_data.eq(self.a_data[b]),
-                bank.w_en.eq(self.a_en[b]),
                 bank.r_addr.eq(host * self._depth + self.r_addr),
                 self.r_data[b].eq(bank.r_data),
             ]

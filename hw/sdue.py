@@ -8,11 +8,12 @@ at the buffer depth, so block ``b`` of a run occupies WMEM words ``[b * kc, (b +
 Each DPU's conflict-vector switch field (``sel``) picks its stream or idles it.
 
 When a block's last chunk has been accumulated the whole array's accumulators are captured,
-with the block's ``sel`` and channel fields, into a shadow register that drains one column per
-cycle into OMEM (bank ``r`` = DPU row ``r``, address = the output's channel) through one
-requantizer per row, while the next block computes. Block issue interval
-``II = max(kc, cols, pipeline_depth)``; a run of ``n`` blocks is busy for
-``(n - 1) * II + kc + pipeline_depth + cols`` cycles (``golden.cycle_model``).
+with the block's ``sel`` and channel fields, into a shadow register that drains
+``drain_ports`` columns per cycle into OMEM (bank ``r`` = DPU row ``r``, one write port per
+drained column, address = the output's channel) through ``drain_ports`` requantizers per row,
+while the next block computes. Block issue interval
+``II = max(kc, cols / drain_ports, pipeline_depth)``; a run of ``n`` blocks is busy for
+``(n - 1) * II + kc + pipeline_depth + cols / drain_ports`` cycles (``golden.cycle_model``).
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ class Sdue(wiring.Component):
     imem_addr : Out ; imem_data : In(ArrayLayout(lane_vector, rows))
     wmem_addr : Out ; wmem_data : In(ArrayLayout(ArrayLayout(lane_vector, merge), cols))
         Synchronous read ports (data one cycle after the address).
-    omem_en : Out(rows) ; omem_addr : Out ; omem_data : Out
-        One write per OMEM bank and cycle.
+    omem_en : Out(rows * drain_ports) ; omem_addr : Out ; omem_data : Out
+        ``drain_ports`` writes per OMEM bank and cycle: entry ``r * drain_ports + j`` is row
+        ``r``'s write of the ``j``-th column drained in this cycle.
     tag : In(TAG_WIDTH)
         Side information accepted with each block and presented with its outputs (the core
         passes the OMEM buffer and a last-block mark, so that one command's drain may overlap
@@ -110,9 +112,11 @@ class Sdue(wiring.Component):
             "imem_data": In(data.ArrayLayout(lv, cfg.rows)),
             "wmem_addr": Out(range(cfg.words("wmem"))),
             "wmem_data": In(data.ArrayLayout(data.ArrayLayout(lv, cfg.merge_degree), cfg.cols)),
-            "omem_en": Out(cfg.rows),
-            "omem_addr": Out(data.ArrayLayout(range(cfg.words("omem")), cfg.rows)),
-            "omem_data": Out(data.ArrayLayout(signed(cfg.data_width), cfg.rows)),
+            "omem_en": Out(cfg.rows * cfg.drain_ports),
+            "omem_addr": Out(data.ArrayLayout(range(cfg.words("omem")),
+                                              cfg.rows * cfg.drain_ports)),
+            "omem_data": Out(data.ArrayLayout(signed(cfg.data_width),
+                                              cfg.rows * cfg.drain_ports)),
             "tag": In(TAG_WIDTH),
             "omem_tag": Out(TAG_WIDTH),
             "drain_end": Out(1),
@@ -128,13 +132,14 @@ class Sdue(wiring.Component):
     def elaborate(self, platform):
         cfg = self._cfg
         R, C, D, P = cfg.rows, cfg.cols, cfg.merge_degree, cfg.pipeline_depth
+        DP, T = cfg.drain_ports, cfg.drain_cycles   # columns drained per cycle, drain cycles
         wdepth = cfg.words("wmem")
         m = Module()
         blk = self.blocks.payload
 
         # -- issue: accept a block every II cycles, read its kc chunks -------------------
         ii = Signal(17)
-        m.d.comb += ii.eq(Mux(self.kc < max(C, P), max(C, P), self.kc))
+        m.d.comb += ii.eq(Mux(self.kc < max(T, P), max(T, P), self.kc))
         wait = Signal(17)       # cycles until the next block may be accepted
         k = Signal(16)          # next chunk of the current block
         issuing = Signal()      # chunks 1..kc-1 of the current block still to read
@@ -167,7 +172,8 @@ class Sdue(wiring.Component):
         m.d.comb += [self.imem_addr.eq(chunk), self.wmem_addr.eq(wptr)]
 
         # Switch fields of the block being read (valid from the cycle its data arrives) and
-        # of the block whose last chunk was read (kept until its capture; II >= P).
+        # of the block whose last chunk was read (kept until its capture; II >= P, which is
+        # why pipeline_depth bounds II when the drain is shorter).
         cur_sel = Signal.like(blk.sel)
         cur_slots = Signal.like(blk.slots)
         last_sel = Signal.like(blk.sel)
@@ -206,16 +212,16 @@ class Sdue(wiring.Component):
             m.d.sync += nxt.eq(capture)
             capture = nxt
 
-        # -- shadow drain: column 0 goes to OMEM each cycle, the rest shift down ----------
-        # One packed register per row (and one for the channel fields), shifted by one
-        # column per drain cycle, so that the shadow costs a few flip-flop processes only.
+        # -- shadow drain: columns 0..DP-1 go to OMEM each cycle, the rest shift down -----
+        # One packed register per row (and one for the channel fields), shifted by DP
+        # columns per drain cycle, so that the shadow costs a few flip-flop processes only.
         A, SW = cfg.acc_width, cfg.sel_width
         sh_acc = [Signal(C * A, name=f"sh_acc_{r}") for r in range(R)]
         sh_sel = [Signal(C * SW, name=f"sh_sel_{r}") for r in range(R)]
         sh_ch = Signal(C * D * CHANNEL_BITS, name="sh_ch")
-        drain = Signal(range(C + 1))  # columns left to drain
+        drain = Signal(range(T + 1))  # drain cycles left
         with m.If(capture):
-            m.d.sync += [drain.eq(C), self.omem_tag.eq(last_tag)]
+            m.d.sync += [drain.eq(T), self.omem_tag.eq(last_tag)]
             for r in range(R):
                 m.d.sync += [sh_acc[r].eq(Cat(*(dpus[r][c].acc for c in range(C)))),
                              sh_sel[r].eq(last_sel[r])]
@@ -224,24 +230,31 @@ class Sdue(wiring.Component):
         with m.Elif(drain != 0):
             m.d.sync += drain.eq(drain - 1)
             for r in range(R):
-                m.d.sync += [sh_acc[r].eq(sh_acc[r] >> A), sh_sel[r].eq(sh_sel[r] >> SW)]
-            m.d.sync += sh_ch.eq(sh_ch >> (D * CHANNEL_BITS))
+                m.d.sync += [sh_acc[r].eq(sh_acc[r] >> (DP * A)),
+                             sh_sel[r].eq(sh_sel[r] >> (DP * SW))]
+            m.d.sync += sh_ch.eq(sh_ch >> (DP * D * CHANNEL_BITS))
 
         draining = Signal()
         m.d.comb += [draining.eq(drain != 0), self.drain_end.eq(drain == 1)]
         for r in range(R):
-            q = requantizer(m, sh_acc[r][:A].as_signed(), self.shift, cfg, f"q{r}")
-            sel0 = sh_sel[r][:SW]
-            ch = Signal(CHANNEL_BITS, name=f"ch{r}")
-            with m.Switch(sel0):
-                for d in range(D):
-                    with m.Case(d + 1):
-                        m.d.comb += ch.eq(sh_ch[d * CHANNEL_BITS:(d + 1) * CHANNEL_BITS])
-            m.d.comb += [
-                self.omem_en[r].eq(draining & (sel0 != 0)),
-                self.omem_addr[r].eq(ch),
-                self.omem_data[r].eq(q),
-            ]
+            for j in range(DP):
+                # Port j of row r: column j of the shadow (column i * DP + j of the block).
+                p = r * DP + j
+                sfx = f"{r}" if DP == 1 else f"{r}_{j}"
+                q = requantizer(m, sh_acc[r][j * A:(j + 1) * A].as_signed(), self.shift, cfg,
+                                f"q{sfx}")
+                sel0 = sh_sel[r][j * SW:(j + 1) * SW]
+                ch = Signal(CHANNEL_BITS, name=f"ch{sfx}")
+                with m.Switch(sel0):
+                    for d in range(D):
+                        with m.Case(d + 1):
+                            lo = (j * D + d) * CHANNEL_BITS
+                            m.d.comb += ch.eq(sh_ch[lo:lo + CHANNEL_BITS])
+                m.d.comb += [
+                    self.omem_en[p].eq(draining & (sel0 != 0)),
+                    self.omem_addr[p].eq(ch),
+                    self.omem_data[p].eq(q),
+                ]
 
         # -- busy and the cycle counter ------------------------------------------------------
         in_flight = Signal(P)  # read pipeline occupancy, one bit per cycle of latency

@@ -56,7 +56,8 @@ class SdueTop(wiring.Component):
                                word=data.ArrayLayout(lv, cfg.merge_degree),
                                write_lanes=cfg.merge_degree)
         self._omem = WriteBanks(banks=cfg.rows, depth=cfg.words("omem"),
-                                buffers=cfg.omem_buffers, width=cfg.data_width)
+                                buffers=cfg.omem_buffers, width=cfg.data_width,
+                                ports=cfg.drain_ports)
         self._sdue = Sdue(cfg)
         sig = {}
         for prefix, mem in (("imem", self._imem), ("wmem", self._wmem)):

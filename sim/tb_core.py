@@ -610,6 +610,9 @@ async def errors(dut):
         ("BAD_FIELD", *encode("GEMM", flags=("SPARSE", "FFN_MASK"), **gemm)),
         ("BAD_FIELD", *encode("PREDICT", kc=1, topk=0, n_keys=4, n_rows=1)),
     ]
+    if cfg.drain_ports > 1:  # FFN_MASK writes drain_ports mask entries of one word at a time
+        cases.append(("BAD_FIELD", *encode("GEMM", flags=("FFN_MASK",),
+                                           **dict(gemm, ch_base=1, n_ch=1))))
     for cause, args, word in cases:
         await tb.issue_raw(args, word)
         s = await tb.status()

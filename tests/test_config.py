@@ -22,7 +22,7 @@ INT_RANGES = cfgmod.INT_RANGES
 FLOAT_RANGES = cfgmod.FLOAT_RANGES
 FIELD_NAMES = [f.name for f in fields(ExionConfig)]
 DERIVED = ("dpus", "peak_macs_per_cycle", "product_width", "sum_width", "sel_width",
-           "pipeline_depth", "imem_words", "wmem_words", "omem_words")
+           "pipeline_depth", "drain_cycles", "imem_words", "wmem_words", "omem_words")
 
 
 # -- presets ---------------------------------------------------------------------------------
@@ -39,7 +39,9 @@ def test_exion_preset_is_the_talks_configuration():
     assert (c.ffn_reuse_n, c.iterations, c.ffn_target_sparsity) == (2, 100, 0.8)
     assert (c.ep_q_th, c.ep_k, c.lod_steps) == (0.15, 0.05, 2)
     assert c.clock_mhz == 800.0 and c.token_sort == "none"
-    assert c == ExionConfig()  # the dataclass defaults are the exion preset
+    # The dataclass defaults are the exion preset but for the drain ports (1 by default, so
+    # that any column count is valid; 4 in the preset, see docs/cycle-model.md).
+    assert c.drain_ports == 4 and c == ExionConfig(drain_ports=4)
 
 
 def test_exion_derived_values():
@@ -55,7 +57,7 @@ def test_exion_derived_values():
 def test_toy_preset():
     t = preset("toy")
     assert t.name == "toy" and (t.rows, t.cols) == (8, 3) and t.dpus == 24
-    assert t.replace(rows=16, cols=16, name="exion") == preset("exion")
+    assert t.replace(rows=16, cols=16, drain_ports=4, name="exion") == preset("exion")
 
 
 def test_preset_overrides_and_unknown_name():
@@ -66,6 +68,20 @@ def test_preset_overrides_and_unknown_name():
         preset("nope")
     with pytest.raises(ConfigError, match="rows"):
         preset("exion", rows=0)
+
+
+def test_drain_ports():
+    assert preset("exion").drain_cycles == 4 and preset("toy").drain_cycles == 3
+    for d in (1, 2, 4, 8):
+        assert ExionConfig(drain_ports=d).drain_cycles == 16 // d
+    for bad in (3, 6):
+        with pytest.raises(ConfigError, match="drain_ports = .* power of two"):
+            ExionConfig(drain_ports=bad)
+    with pytest.raises(ConfigError, match="divides cols = 6"):
+        ExionConfig(cols=6, drain_ports=4)
+    # A preset's drain ports follow an overridden column count down to a divisor of it.
+    assert [preset("exion", cols=n).drain_ports for n in (1, 2, 3, 6, 8, 12)] == [1, 2, 1, 2, 4, 4]
+    assert preset("exion", cols=8, drain_ports=8).drain_ports == 8
 
 
 def test_clog2():
@@ -262,7 +278,7 @@ def test_manifest_derived_values_match_properties():
     c = ExionConfig(rows=5, cols=7, lanes=8, merge_degree=3, adder_stages=2, acc_width=40)
     d = c.manifest()["derived"]
     assert d == {"dpus": 35, "peak_macs_per_cycle": 280, "product_width": 24,
-                 "sum_width": 27, "sel_width": 2, "pipeline_depth": 4,
+                 "sum_width": 27, "sel_width": 2, "pipeline_depth": 4, "drain_cycles": 7,
                  "imem_words": c.words("imem"), "wmem_words": c.words("wmem"),
                  "omem_words": c.words("omem")}
 

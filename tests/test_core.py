@@ -11,8 +11,9 @@ from exion.config import ExionConfig, preset
 from sim.runner import SIMULATORS, run_bench
 
 #: Small arrays with small banks: every command and limit is reachable in a few thousand
-#: cycles. "4x4" has merge degree 2 and double buffers; "8x3" (the talk's toy array) has
-#: merge degree 3, two adder stages and triple-buffered WMEM.
+#: cycles. "4x4" has merge degree 2, double buffers and the preset's drain ports (4: a whole
+#: column set per cycle, so II = max(kc, pipeline_depth)); "8x3" (the talk's toy array) has
+#: merge degree 3, two adder stages, triple-buffered WMEM and one drain port.
 CONFIGS = {
     "4x4": preset("exion", rows=4, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_bytes=768,
                   omem_bank_bytes=96, schedule_depth=16, name="exion"),

@@ -38,6 +38,20 @@ def test_exion_default_numbers():
     assert compute_cycles(10, 64, cfg) == 9 * 16 + 4 + 3 + 16  # drain-bound: II = cols
 
 
+def test_drain_ports_by_hand():
+    # 16 x 16, 16 lanes, depth 3: the drain takes 16 / D cycles.
+    for d, ii64, ii32 in ((1, 16, 16), (2, 8, 8), (4, 4, 4), (8, 4, 3)):
+        cfg = ExionConfig(drain_ports=d)
+        assert issue_interval(64, cfg) == ii64      # kc = 4
+        assert issue_interval(32, cfg) == ii32      # kc = 2; D = 8: II = pipeline_depth
+        assert issue_interval(1152, cfg) == 72      # long reductions: unchanged
+        assert compute_cycles(10, 64, cfg) == 9 * ii64 + 4 + 3 + 16 // d
+    # K = 1 and K = lanes * cols on a 4 x 8 array with 2 ports, no adder stage (depth 2).
+    cfg = ExionConfig(rows=4, cols=8, lanes=4, drain_ports=2, adder_stages=0)
+    assert compute_cycles(3, 1, cfg) == 2 * 4 + 1 + 2 + 4
+    assert compute_cycles(3, 32, cfg) == 2 * 8 + 8 + 2 + 4
+
+
 def test_compute_cycles_rejects_bad_arguments():
     with pytest.raises(ValueError):
         compute_cycles(-1, 8, SMALL)

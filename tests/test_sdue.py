@@ -40,11 +40,28 @@ def cases_for(cfg, full=True):
     ]
 
 
+def extremes(cfg):
+    """The reduction extremes, dense and ConMerged: K = 1, K = lanes, K = lanes * cols."""
+    r, c, lanes = cfg.rows, cfg.cols, cfg.lanes
+    return [
+        _case("dense", r, 3 * c + 1, 1, mask="ones", seed=21),
+        _case("greedy", r, 6 * c, 1, 0.85, "column", seed=22),
+        _case("dense", r, 2 * c, lanes, mask="ones", seed=23),
+        _case("ffd", 2 * r - 1, 6 * c, lanes, 0.9, "uniform", seed=24),
+        _case("dense", r, 2 * c - 1, lanes * c, mask="ones", seed=25),
+        _case("condense", r, 4 * c, lanes * c, 0.8, "column", seed=26, shift=10),
+    ]
+
+
 CONFIGS = {
     "exion": preset("exion"),
     "toy": preset("toy"),
     "4x4_m3": preset("exion", rows=4, cols=4, lanes=8, merge_degree=3, adder_stages=3,
-                     wmem_bank_bytes=4608),
+                     wmem_bank_bytes=4608, drain_ports=1),
+    # drain_ports > 1: two columns per cycle on an 8-column array (drain-bound at K = 1,
+    # chunk-bound from K = 3 lanes), four per cycle with a pipeline that binds II instead.
+    "4x8_d2": preset("exion", rows=4, cols=8, lanes=4, drain_ports=2, adder_stages=0),
+    "4x8_d4": preset("exion", rows=3, cols=8, lanes=4, merge_degree=3, drain_ports=4),
 }
 
 
@@ -54,6 +71,8 @@ CONFIGS = {
 def test_sdue(sim, name):
     cfg = CONFIGS[name]
     cases = cases_for(cfg, full=name != "exion")
+    if cfg.drain_ports > 1 and name != "exion":
+        cases += extremes(cfg)
     if name == "exion" and sim == "icarus":
         # Icarus runs this array at tens of cycles per second while memories load: one dense
         # and one merged block (every ConMerge case also runs under Verilator just above).

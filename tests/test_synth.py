@@ -15,7 +15,7 @@ import pytest
 
 from exion_tools import synth as S
 from exion_tools.cli import main
-from exion.config import ExionConfig
+from exion.config import ExionConfig, preset
 
 from cli_helpers import run
 
@@ -29,7 +29,7 @@ needs_yosys = pytest.mark.skipif(
 TINY = dict(rows=2, cols=2, lanes=4, data_width=4, acc_width=12, imem_bank_bytes=16,
             wmem_bank_bytes=32, omem_bank_bytes=16, schedule_depth=4)
 TINY_ARGS = [a for k, v in TINY.items() for a in (f"--{k.replace('_', '-')}", str(v))]
-TINY_CFG = ExionConfig(**TINY, name="tiny")
+TINY_CFG = preset("exion", **TINY)  # what `exion synth` builds from TINY_ARGS
 
 
 # -- pure functions -----------------------------------------------------------------------
