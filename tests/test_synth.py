@@ -15,7 +15,7 @@ import pytest
 
 from exion_tools import synth as S
 from exion_tools.cli import main
-from exion.config import ExionConfig, preset
+from exion.config import preset
 
 from cli_helpers import run
 
