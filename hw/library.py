@@ -25,7 +25,7 @@ import warnings
 from amaranth.back import verilog
 from amaranth.hdl import (ClockSignal, Fragment, Instance, ResetSignal, UnusedElaboratable,
                           Value, ValueCastable)
-from amaranth.hdl._ir import PortDirection
+from amaranth.hdl._ir import PortDirection  # not public in 0.5; verilog.convert uses it too
 from amaranth.lib import wiring
 
 __all__ = ["ModuleLibrary", "place", "declare_unit", "report_unit"]
