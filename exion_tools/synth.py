@@ -14,7 +14,8 @@ module Yosys processes run in parallel. Two flows (``docs/synthesis.md``):
 ``ecp5``
     ``synth_ecp5``: LUT4, CCU2C carry, TRELLIS_FF, DP16KD block RAM, MULT18X18D.
 
-Modules are put into report units by name (:data:`NAME_UNITS`, :func:`classify`).
+Modules are put into the report units the design declares (``report_unit`` of the hw
+components, gathered by ``hw.library.ModuleLibrary.units``; :func:`instance_unit`).
 
 By concern: this module runs the flows over a design (elaboration, the job pool, collecting
 per-unit figures, the consistency check, the command line); ``synth_yosys.py`` runs Yosys,
@@ -40,10 +41,9 @@ from exion.config import ConfigError, ExionConfig
 
 # The parts, by concern; their public names are re-exported here (``exion_tools.synth`` is
 # the entry point of ``exion synth`` and of the sweep).
-from .synth_model import (ASIC_KEYS, ECP5_85F, FF_TRANSISTORS, GATE_TRANSISTORS, LIBRARY_UNITS,
-                          NAME_UNITS,
+from .synth_model import (ASIC_KEYS, ECP5_85F, FF_TRANSISTORS, GATE_TRANSISTORS,
                           UNITS, SynthError, add_counts, asic_metrics, bare, cell_transistors,
-                          classify, ecp5_metrics, logic_tr, memory_unit,
+                          ecp5_metrics, instance_unit, logic_tr, memory_unit,
                           sram_transistors_per_bit)
 from .synth_parse import (load_stat, module_children, parse_memories, split_modules,
                           stat_modules)
@@ -51,12 +51,12 @@ from .synth_text import format_report, render_report, report_base, write_report
 from .synth_yosys import YosysJob, run_job, yosys_bin, yosys_version
 
 __all__ = [
-    "SynthError", "UNITS", "NAME_UNITS", "GATE_TRANSISTORS", "FF_TRANSISTORS", "ECP5_85F",
-    "classify", "memory_unit", "split_modules", "module_children", "cell_transistors",
+    "SynthError", "UNITS", "GATE_TRANSISTORS", "FF_TRANSISTORS", "ECP5_85F",
+    "instance_unit", "memory_unit", "split_modules", "module_children", "cell_transistors",
     "sram_transistors_per_bit", "asic_metrics", "ecp5_metrics", "yosys_version",
     "synthesize_design", "synth_report", "format_report", "render_report", "write_report",
     "flat_check", "format_flat_check", "report_base", "load_stat", "parse_memories",
-    "instance_units", "SynthDesign", "Runner", "elaborate", "collect", "LIBRARY_UNITS",
+    "instance_units", "SynthDesign", "Runner", "elaborate", "collect",
 ]
 
 # -- one design ---------------------------------------------------------------------------
@@ -70,23 +70,24 @@ class SynthDesign:
     top_module: str = ""
     text: str = ""
     modules: dict = field(default_factory=dict)      # name -> text
-    children: dict = field(default_factory=dict)     # name -> Counter[(module, stem)]
+    children: dict = field(default_factory=dict)     # name -> Counter[(module, instance)]
+    units: dict = field(default_factory=dict)        # declared units by hierarchical path
     futures: dict = field(default_factory=dict)      # (name, flow) -> Future
     elaborate_s: float = 0.0
 
     def kids(self, name: str) -> Counter:
         """Instances per child module of ``name``."""
         c: Counter = Counter()
-        for (mod, _stem_), n in self.children[name].items():
+        for (mod, _inst), n in self.children[name].items():
             c[mod] += n
         return c
 
 
 def elaborate(d: SynthDesign) -> None:
-    from hw.generate import verilog_text
+    from hw.generate import elaborate_design
     t0 = time.perf_counter()
     d.top_module = f"exion_{d.top}"
-    d.text = verilog_text(d.cfg, d.top, name=d.top_module)
+    d.text, d.units = elaborate_design(d.cfg, d.top, name=d.top_module)
     d.modules = split_modules(d.text)
     if d.top_module not in d.modules:
         raise SynthError(f"top module {d.top_module} not in the generated Verilog")
@@ -95,16 +96,17 @@ def elaborate(d: SynthDesign) -> None:
 
 
 def instance_units(d: SynthDesign) -> Counter:
-    """``(module, unit) -> instances`` over the whole instance tree of ``d``."""
+    """``(module, unit) -> instances`` over the whole instance tree of ``d``, by the units the
+    design declares (:func:`instance_unit`)."""
     counts: Counter = Counter()
 
-    def walk(mod, stem, parent_unit, mult):
-        unit = classify(mod, parent_unit, stem)
+    def walk(mod, parent, inst, parent_unit, mult):
+        unit = instance_unit(d.units, mod, parent, inst, parent_unit)
         counts[(mod, unit)] += mult
-        for (kid, kstem), n in d.children[mod].items():
-            walk(kid, kstem, unit, mult * n)
+        for (kid, kinst), n in d.children[mod].items():
+            walk(kid, mod, kinst, unit, mult * n)
 
-    walk(d.top_module, None, None, 1)
+    walk(d.top_module, None, None, None, 1)
     return counts
 
 
@@ -152,8 +154,8 @@ class Runner:
 def collect(d: SynthDesign) -> dict:
     """Per-module and per-unit figures of a design whose jobs have finished.
 
-    A module's logic and flip-flops go to the module's unit; its memories to the unit their
-    name says (:func:`memory_unit`), in both flows (ECP5: the RAM cells Yosys names after the
+    A module's logic and flip-flops go to the module's unit; its memories to the unit the
+    design declares for them (:func:`memory_unit`), in both flows (ECP5: the RAM cells Yosys names after the
     memory).
     """
     inst = instance_units(d)
@@ -202,12 +204,12 @@ def collect(d: SynthDesign) -> dict:
             for m in e["memories"]:
                 z = dict.fromkeys(ASIC_KEYS, 0)
                 z.update(mem_bits=m["bits"], sram_tr=m["sram_tr"], total_tr=m["sram_tr"])
-                acc(memory_unit(m["name"], unit), "asic", z, n)
+                acc(memory_unit(d.units, name, m["name"], unit), "asic", z, n)
         if "ecp5" in e:
             rest = dict(e["ecp5"])
             for mem, cells in e["ecp5_memories"].items():
                 # RAM cells of a named memory move to its unit, by cell type share.
-                mu = memory_unit(mem, unit)
+                mu = memory_unit(d.units, name, mem, unit)
                 if mu == unit:
                     continue
                 moved = _ecp5_memory_cells(e["cells_ecp5"], mem, cells)

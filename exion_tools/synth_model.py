@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "SynthError", "UNITS", "NAME_UNITS", "LIBRARY_UNITS", "GATE_TRANSISTORS", "FF_TRANSISTORS",
-    "ECP5_85F", "ECP5_CELLS", "ASIC_KEYS", "bare", "stem", "classify", "memory_unit",
+    "SynthError", "UNITS", "GATE_TRANSISTORS", "FF_TRANSISTORS",
+    "ECP5_85F", "ECP5_CELLS", "ASIC_KEYS", "bare", "instance_unit", "memory_unit",
     "cell_transistors", "sram_transistors_per_bit", "asic_metrics", "ecp5_metrics",
     "add_counts", "logic_tr",
 ]
@@ -28,7 +28,8 @@ def bare(name: str) -> str:
 
 # -- units --------------------------------------------------------------------------------
 
-#: Report units, in table order: key -> label.
+#: Report units, in table order: key -> label. Each hw component declares its unit
+#: (``report_unit``, hw/library.py); ``other`` is what a design declares no unit for.
 UNITS = {
     "dpu": "DPU",
     "sdue": "SDUE glue + switches",
@@ -39,68 +40,30 @@ UNITS = {
     "cau": "CAU + mask memory",
     "predictor": "predictor + selector",
     "ctrl": "controller + host i/f",
+    "cfse": "CFSE",
     "other": "other",
 }
 
-#: Name -> unit, for instance names (trailing digits and ``_`` dropped: ``imem3``,
-#: ``dpu_0_1``), memory names and the components of Amaranth hierarchy module names
-#: (``\\exion_<top>.<sub>.<sub>``, looked up from the deepest component up, ``exion_``
-#: stripped from the first; a top ``exion_<top>`` is looked up as ``<top>``).
-NAME_UNITS = {
-    "dpu": "dpu",
-    "sdue": "sdue",
-    "imem": "imem", "wmem": "wmem", "omem": "omem",
-    "sdue_top": "smem", "smem": "smem", "seq": "smem", "sequencer": "smem",
-    "cau": "cau", "mask": "cau",
-    "predictor": "predictor", "pred": "predictor", "lod": "predictor",
-    "selector": "predictor", "eager": "predictor", "eager_units": "predictor",
-    "core": "ctrl", "ctrl": "ctrl", "controller": "ctrl", "host": "ctrl", "axi": "ctrl",
-    "axil": "ctrl", "axi_lite": "ctrl", "queue": "ctrl", "regs": "ctrl", "csr": "ctrl",
-}
-
-#: Library modules (``hw/library.py`` names, by prefix) -> unit; ``None``: by instance name,
-#: else the unit of the module that instantiates it (a memory bank is IMEM, WMEM or OMEM).
-LIBRARY_UNITS = (
-    ("exion_dpu_", "dpu"),
-    ("exion_predictor_", "predictor"), ("exion_selector_", "predictor"),
-    ("exion_lod_", "predictor"),
-    ("exion_cau_", "cau"),
-    ("exion_bank_", None),
-)
 
 
-def stem(name: str) -> str:
-    """``imem3`` -> ``imem``, ``dpu_0_1`` -> ``dpu``, ``\\x`` -> ``x``."""
-    return re.sub(r"[0-9_]+$", "", name.lstrip("\\"))
+def instance_unit(units: dict[str, str], module: str, parent: str | None = None,
+                  instance: str | None = None, parent_unit: str | None = None) -> str:
+    """Unit of module ``module`` instantiated as ``instance`` inside module ``parent`` (both
+    ``None`` for the top), from ``units``, the units the design declares by hierarchical path
+    (``hw.library.ModuleLibrary.units``): the instance's (``<parent>.<instance>``), else the
+    module's (``module``), else the parent's unit, else ``other``."""
+    if parent is not None and instance is not None:
+        unit = units.get(f"{bare(parent)}.{bare(instance)}")
+        if unit:
+            return unit
+    return units.get(bare(module)) or parent_unit or "other"
 
 
-def classify(name: str, parent_unit: str | None = None, instance: str | None = None) -> str:
-    """Unit of module ``name``, instantiated as ``instance`` from a module of unit
-    ``parent_unit`` (both ``None`` for the top): the library table, then the instance name,
-    then the module name's components, then the parent's unit, then ``other``."""
-    n = name.lstrip("\\")
-    library = False
-    for prefix, unit in LIBRARY_UNITS:
-        if n.startswith(prefix):
-            if unit:
-                return unit
-            library = True
-    if instance and stem(instance) in NAME_UNITS:
-        return NAME_UNITS[stem(instance)]
-    if not library:
-        comps = n.split(".")
-        if comps[0].startswith("exion_"):
-            comps[0] = comps[0][len("exion_"):]
-        for c in reversed(comps):
-            if c in NAME_UNITS:
-                return NAME_UNITS[c]
-    return parent_unit or "other"
-
-
-def memory_unit(mem_name: str, module_unit: str) -> str:
-    """Unit of a memory (``smem``, ``mask``, a bank's ``mem``) inside a module of
-    ``module_unit``: its name if the table knows it, else the module's unit."""
-    return NAME_UNITS.get(stem(mem_name), module_unit)
+def memory_unit(units: dict[str, str], module: str, mem_name: str, module_unit: str) -> str:
+    """Unit of memory ``mem_name`` of module ``module`` (of unit ``module_unit``): the unit
+    the design declares for ``<module>.<memory>`` (the core's ``smem`` is SMEM, its ``mask``
+    the CAU's), else the module's unit."""
+    return units.get(f"{bare(module)}.{mem_name}", module_unit)
 
 
 # -- transistor model ---------------------------------------------------------------------

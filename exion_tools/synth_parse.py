@@ -10,7 +10,7 @@ import json
 import re
 from collections import Counter
 
-from .synth_model import SynthError, bare, sram_transistors_per_bit, stem
+from .synth_model import SynthError, bare, sram_transistors_per_bit
 
 __all__ = ["split_modules", "module_children", "parse_param", "parse_memories",
            "parse_ecp5_memories", "load_stat", "stat_modules"]
@@ -54,13 +54,12 @@ def split_modules(text: str) -> dict[str, str]:
 
 def module_children(mod_text: str, known) -> Counter:
     """Instances of the modules in ``known`` inside one module's text:
-    ``(module, instance stem) -> count`` (stem: the instance name without its trailing index,
-    which :func:`classify` reads)."""
+    ``(module, instance name) -> count`` (1: instance names are unique in a module)."""
     kids: Counter = Counter()
     for line in mod_text.splitlines():
         m = _INST_RE.match(line)
         if m and m.group(1) in known:
-            kids[(m.group(1), stem(m.group(2)))] += 1
+            kids[(m.group(1), m.group(2))] += 1
     return kids
 
 

@@ -48,6 +48,9 @@ class AxiLiteSlave(wiring.Component):
         Read answer (the cycle after ``rd_en`` or later).
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "ctrl"
+
     def __init__(self, *, addr_width: int):
         if not isinstance(addr_width, int) or not 4 <= addr_width <= 32:
             raise ValueError(f"addr_width = {addr_width!r} is out of range [4, 32]")

@@ -42,6 +42,9 @@ class FpgaTop(wiring.Component):
         While high, the stimulus stands still (a board button; 0 when unconnected).
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "ctrl"
+
     def __init__(self, unit: wiring.Component, n_leds: int = 8):
         if not isinstance(unit, wiring.Component):
             raise TypeError(f"unit must be an amaranth wiring.Component, not {unit!r}")
@@ -87,6 +90,9 @@ class BoardTop(Elaboratable):
     """:class:`FpgaTop` connected to a board: clock from the board's oscillator (the
     platform's default ``sync`` domain), parities on the LEDs, the first button holds the
     stimulus."""
+
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "ctrl"
 
     def __init__(self, unit: wiring.Component):
         self.unit = unit

@@ -75,6 +75,9 @@ class Cau(wiring.Component):
         A beat is being processed or a block is in the output register.
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "cau"
+
     def __init__(self, cfg: ExionConfig, beat: int = DEFAULT_BEAT):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")

@@ -75,6 +75,9 @@ class CfseGelu(wiring.Component):
         GELU of each lane (Q5.10), in input order, ``GELU_LATENCY`` cycles later at best.
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "cfse"
+
     def __init__(self, lanes: int = 1):
         if not isinstance(lanes, int) or not 1 <= lanes <= 64:
             raise ValueError(f"lanes = {lanes!r} must be an integer in [1, 64]")
@@ -164,6 +167,9 @@ class CfseSoftmax(wiring.Component):
     busy : Out(1)
         A row is being processed (any phase but an idle load).
     """
+
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "cfse"
 
     def __init__(self, max_keys: int = 64):
         if not isinstance(max_keys, int) or not 1 <= max_keys <= F.MAX_SOFTMAX_KEYS:
@@ -341,6 +347,9 @@ class CfseLayerNorm(wiring.Component):
         The normalized, modulated row (Q5.10) in channel order.
     busy : Out(1)
     """
+
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "cfse"
 
     def __init__(self, max_dim: int = 64):
         if not isinstance(max_dim, int) or not 1 <= max_dim <= F.MAX_LN_DIM:
@@ -526,6 +535,9 @@ class CfseResidual(wiring.Component):
                                                       "gate": signed(16)}), lanes)))
     o : Out(stream.Signature(ArrayLayout(signed(16), lanes)))
     """
+
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "cfse"
 
     def __init__(self, lanes: int = 1):
         if not isinstance(lanes, int) or not 1 <= lanes <= 64:

@@ -42,7 +42,7 @@ from exion.regmap import (CAU_BEAT, CAUSES, FLAGS, ID_VALUE, MAX_HEAD_DIM, MAX_K
 
 from .axil import AxiLiteSlave, axil_members
 from .cau import Cau
-from .library import place
+from .library import declare_unit, place
 from .mem import Bank
 from .predictor import Predictor
 from .sdue import Sdue, block_layout
@@ -82,6 +82,9 @@ class ExionCore(wiring.Component):
         the last beat of a ``READ_OMEM``.
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "ctrl"
+
     def __init__(self, cfg: ExionConfig):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
@@ -111,7 +114,8 @@ class ExionCore(wiring.Component):
     def _banks(m, platform, prefix, n, width, depth, buffers, lanes=1, ports=1):
         banks = []
         for i in range(n):
-            bank = Bank(width=width, depth=buffers * depth, write_lanes=lanes, write_ports=ports)
+            bank = Bank(width=width, depth=buffers * depth, write_lanes=lanes, write_ports=ports,
+                        unit=prefix)
             place(m, f"{prefix}{i}", bank, platform, bank.module_name)
             banks.append(bank)
         return banks
@@ -156,11 +160,13 @@ class ExionCore(wiring.Component):
         wmem = self._banks(m, platform, "wmem", C, D * L * W, Dw, Bw, lanes=D)
         DP = cfg.drain_ports
         omem = self._banks(m, platform, "omem", R, W, Do, Bo, ports=DP)
-        m.submodules.smem = smem = Memory(shape=block_layout(cfg), depth=S, init=[])
+        m.submodules.smem = smem = declare_unit(
+            Memory(shape=block_layout(cfg), depth=S, init=[]), "smem")
         smem_wp = smem.write_port()
         smem_rp = smem.read_port()          # execute engine
         smem_hp = smem.read_port()          # host window
-        m.submodules.mask = mask = Memory(shape=CAU_BEAT * R, depth=MW, init=[])
+        m.submodules.mask = mask = declare_unit(      # the CAU's mask memory
+            Memory(shape=CAU_BEAT * R, depth=MW, init=[]), "cau")
         mask_wp = mask.write_port(granularity=R)
         mask_rp = mask.read_port()          # CAU feeder
         mask_hp = mask.read_port()          # host window

@@ -56,6 +56,9 @@ class Dpu(wiring.Component):
         The accumulator register.
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "dpu"
+
     def __init__(self, cfg: ExionConfig):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")

@@ -14,7 +14,7 @@ from exion.util import atomic_write
 
 from .library import ModuleLibrary
 
-__all__ = ["verilog_text", "write_design", "write_manifest", "design_base", "design_manifest",
+__all__ = ["verilog_text", "elaborate_design", "write_design", "write_manifest", "design_base", "design_manifest",
            "verilog_header", "Design", "TOPS", "DEFAULT_TOP", "VERILATOR_WAIVERS",
            "lint"]
 
@@ -54,13 +54,15 @@ def tops() -> dict:
         "sdue": Sdue,
         "dpu": Dpu,
         "imem": lambda cfg: ReadBanks(banks=cfg.rows, depth=cfg.words("imem"),
-                                      buffers=cfg.imem_buffers, word=lane_vector(cfg)),
+                                      buffers=cfg.imem_buffers, word=lane_vector(cfg),
+                                      unit="imem"),
         "wmem": lambda cfg: ReadBanks(banks=cfg.cols, depth=cfg.words("wmem"),
                                       buffers=cfg.wmem_buffers,
                                       word=data.ArrayLayout(lane_vector(cfg), cfg.merge_degree),
-                                      write_lanes=cfg.merge_degree),
+                                      write_lanes=cfg.merge_degree, unit="wmem"),
         "omem": lambda cfg: WriteBanks(banks=cfg.rows, depth=cfg.words("omem"),
-                                       buffers=cfg.omem_buffers, width=cfg.data_width),
+                                       buffers=cfg.omem_buffers, width=cfg.data_width,
+                                       unit="omem"),
         "lod": Lod,
         "predictor": Predictor,
         "selector": Selector,
@@ -83,13 +85,22 @@ TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predi
 DEFAULT_TOP = "core"
 
 
-def verilog_text(cfg: ExionConfig, top: str = DEFAULT_TOP, name: str | None = None) -> str:
-    """Verilog for unit ``top`` of ``cfg``: the top module plus each shared module once."""
+def elaborate_design(cfg: ExionConfig, top: str = DEFAULT_TOP,
+                     name: str | None = None) -> tuple[str, dict[str, str]]:
+    """(Verilog, declared report units) of unit ``top`` of ``cfg``: the Verilog as
+    :func:`verilog_text`; the units by hierarchical path as
+    :attr:`hw.library.ModuleLibrary.units` (what synthesis reports by)."""
     table = tops()
     if top not in table:
         raise ValueError(f"top = {top!r} is not one of {', '.join(TOPS)}")
     lib = ModuleLibrary()
-    return lib.emit(table[top](cfg), name or f"exion_{top}")
+    text = lib.emit(table[top](cfg), name or f"exion_{top}")
+    return text, lib.units
+
+
+def verilog_text(cfg: ExionConfig, top: str = DEFAULT_TOP, name: str | None = None) -> str:
+    """Verilog for unit ``top`` of ``cfg``: the top module plus each shared module once."""
+    return elaborate_design(cfg, top, name)[0]
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,9 @@ class Lod(wiring.Component):
         ``x`` so that no value needs a special case).
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "predictor"
+
     def __init__(self, cfg: ExionConfig, width: int | None = None):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")

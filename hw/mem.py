@@ -54,7 +54,11 @@ class Bank(wiring.Component):
     r_data : Out(width)
     """
 
-    def __init__(self, *, width: int, depth: int, write_lanes: int = 1, write_ports: int = 1):
+    def __init__(self, *, width: int, depth: int, write_lanes: int = 1, write_ports: int = 1,
+                 unit: str | None = None):
+        #: Synthesis report unit (hw/library.py): set by the creator, a bank's role (IMEM,
+        #: WMEM, OMEM); ``None``: the unit of the module that holds it.
+        self.report_unit = unit
         _check("width", width, 1)
         _check("depth", depth, 1)
         _check("write_lanes", write_lanes, 1)
@@ -127,7 +131,11 @@ class ReadBanks(wiring.Component):
         Buffer the array side currently uses.
     """
 
-    def __init__(self, *, banks: int, depth: int, buffers: int, word, write_lanes: int = 1):
+    def __init__(self, *, banks: int, depth: int, buffers: int, word, write_lanes: int = 1,
+                 unit: str | None = None):
+        #: Synthesis report unit (hw/library.py): ``imem`` or ``wmem``, set by the creator;
+        #: the banks take it too.
+        self.report_unit = unit
         _check("banks", banks, 1)
         _check("depth", depth, 1)
         _check("buffers", buffers, 1, 3)
@@ -155,7 +163,7 @@ class ReadBanks(wiring.Component):
         m.d.comb += self.cur.eq(cur)
         for b in range(self._banks):
             bank = Bank(width=self._width, depth=self._buffers * self._depth,
-                        write_lanes=self._lanes)
+                        write_lanes=self._lanes, unit=self.report_unit)
             place(m, f"bank{b}", bank, platform, bank.module_name)
             m.d.comb += [
                 bank.w_addr.eq(host * self._depth + self.w_addr),
@@ -187,7 +195,11 @@ class WriteBanks(wiring.Component):
     cur : Out
     """
 
-    def __init__(self, *, banks: int, depth: int, buffers: int, width: int, ports: int = 1):
+    def __init__(self, *, banks: int, depth: int, buffers: int, width: int, ports: int = 1,
+                 unit: str | None = None):
+        #: Synthesis report unit (hw/library.py), ``omem`` as a rule, set by the creator; the
+        #: banks take it too.
+        self.report_unit = unit
         _check("banks", banks, 1)
         _check("depth", depth, 1)
         _check("buffers", buffers, 1, 3)
@@ -213,7 +225,7 @@ class WriteBanks(wiring.Component):
         m.d.comb += self.cur.eq(cur)
         for b in range(self._banks):
             bank = Bank(width=self._width, depth=self._buffers * self._depth,
-                        write_ports=self._ports)
+                        write_ports=self._ports, unit=self.report_unit)
             place(m, f"bank{b}", bank, platform, bank.module_name)
             for i in range(self._ports):
                 p = b * self._ports + i

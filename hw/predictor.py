@@ -55,6 +55,9 @@ class Predictor(wiring.Component):
     acc : Out(signed(acc_width))   registered; updated at the end of each valid cycle
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "predictor"
+
     def __init__(self, cfg: ExionConfig, k_max: int = DEFAULT_K_MAX, steps: int | None = None):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
@@ -124,6 +127,9 @@ class EagerUnits(wiring.Component):
     regression's Verilator builds (30-40 s each, mostly fixed cost) few; the benches drive each
     unit through its prefix exactly as they would drive it alone.
     """
+
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "predictor"
 
     def __init__(self, cfg: ExionConfig):
         from .lod import Lod

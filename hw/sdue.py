@@ -99,6 +99,9 @@ class Sdue(wiring.Component):
         Cycles the SDUE has been busy since ``clear``.
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "sdue"
+
     def __init__(self, cfg: ExionConfig):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")

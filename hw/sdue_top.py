@@ -45,19 +45,22 @@ class SdueTop(wiring.Component):
         Busy cycles of the last run (``golden.cycle_model``).
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "smem"
+
     def __init__(self, cfg: ExionConfig):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
         self._cfg = cfg
         lv = lane_vector(cfg)
         self._imem = ReadBanks(banks=cfg.rows, depth=cfg.words("imem"), buffers=cfg.imem_buffers,
-                               word=lv)
+                               word=lv, unit="imem")
         self._wmem = ReadBanks(banks=cfg.cols, depth=cfg.words("wmem"), buffers=cfg.wmem_buffers,
                                word=data.ArrayLayout(lv, cfg.merge_degree),
-                               write_lanes=cfg.merge_degree)
+                               write_lanes=cfg.merge_degree, unit="wmem")
         self._omem = WriteBanks(banks=cfg.rows, depth=cfg.words("omem"),
                                 buffers=cfg.omem_buffers, width=cfg.data_width,
-                                ports=cfg.drain_ports)
+                                ports=cfg.drain_ports, unit="omem")
         self._sdue = Sdue(cfg)
         sig = {}
         for prefix, mem in (("imem", self._imem), ("wmem", self._wmem)):

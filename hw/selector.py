@@ -62,6 +62,9 @@ class Selector(wiring.Component):
         One transfer per row; bit ``j`` of ``keep`` = key ``j`` kept.
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "predictor"
+
     def __init__(self, cfg: ExionConfig, max_keys: int = DEFAULT_MAX_KEYS,
                  max_keep: int | None = None, score_width: int | None = None):
         if not isinstance(cfg, ExionConfig):

@@ -1,4 +1,4 @@
-"""``exion synth`` (exion_tools/synth.py): unit classification, the transistor model, the Verilog and
+"""``exion synth`` (exion_tools/synth.py): the units the design declares, the transistor model, the Verilog and
 Yosys-output parsers, a report on a tiny configuration (numbers present and positive, units
 adding up, per-module totals against whole-design runs), and bad parameters."""
 
@@ -34,39 +34,37 @@ TINY_CFG = preset("exion", **TINY)  # what `exion synth` builds from TINY_ARGS
 
 # -- pure functions -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, parent, inst, unit", [
-    ("exion_dpu_l16_w12_a32_m2_s1", "sdue", "dpu_3_4", "dpu"),
-    ("\\exion_core.sdue", "ctrl", "sdue", "sdue"),
-    ("\\exion_core.cau", "ctrl", "cau", "cau"),
-    ("\\exion_core.axil", "ctrl", "axil", "ctrl"),
-    ("\\exion_core.queue", "ctrl", "queue", "ctrl"),
-    ("\\exion_core.something_new", "ctrl", "something_new", "ctrl"),   # inherits
-    ("exion_core", None, None, "ctrl"),
-    ("exion_bank_w192_d128_g1", "ctrl", "imem3", "imem"),              # core: by instance
-    ("exion_bank_w384_d768_g2", "ctrl", "wmem15", "wmem"),
-    ("exion_bank_w12_d2048_g1", "ctrl", "omem0", "omem"),
-    ("exion_bank_w12_d2048_g1", "omem", "bank0", "omem"),              # sdue_top: by parent
-    ("exion_predictor_l16_w12_s2_a30", "ctrl", "pred0", "predictor"),
-    ("exion_selector_k64_p4_s30", "ctrl", "sel0", "predictor"),
-    ("\\exion_sdue_top.imem", "smem", "imem", "imem"),
-    ("exion_sdue_top", None, None, "smem"),
-    ("exion_eager_units", None, None, "predictor"),
-    ("\\exion_eager_units.pred", "predictor", "pred", "predictor"),
-    ("exion_mystery", None, None, "other"),
+#: Declared units of a made-up design, by hierarchical path (hw.library.ModuleLibrary.units).
+DECLARED = {
+    "exion_core": "ctrl", "exion_core.sdue": "sdue", "exion_core.imem3": "imem",
+    "exion_core.omem0": "omem", "exion_core.smem": "smem", "exion_core.mask": "cau",
+    "exion_bank_w12_d2048_g1": "imem",           # first registered as IMEM, placed as OMEM too
+}
+
+
+@pytest.mark.parametrize("module, parent, inst, parent_unit, unit", [
+    ("exion_core", None, None, None, "ctrl"),                                    # the top
+    ("\\exion_core.sdue", "exion_core", "sdue", "ctrl", "sdue"),                # submodule
+    ("exion_bank_w192_d128_g1", "exion_core", "imem3", "ctrl", "imem"),          # instance
+    ("exion_bank_w12_d2048_g1", "exion_core", "omem0", "ctrl", "omem"),          # its role wins
+    ("exion_bank_w12_d2048_g1", "\\exion_x.y", "bank0", "wmem", "imem"),        # the module's
+    ("\\exion_core.queue", "exion_core", "queue", "ctrl", "ctrl"),              # the parent's
+    ("exion_mystery", None, None, None, "other"),                                # nothing
 ])
-def test_classify(name, parent, inst, unit):
-    assert S.classify(name, parent, inst) == unit
+def test_instance_unit(module, parent, inst, parent_unit, unit):
+    assert S.instance_unit(DECLARED, module, parent, inst, parent_unit) == unit
 
 
 def test_memory_unit():
-    assert S.memory_unit("smem", "ctrl") == "smem"
-    assert S.memory_unit("mask", "ctrl") == "cau"
-    assert S.memory_unit("mem", "wmem") == "wmem"       # a bank's memory
+    assert S.memory_unit(DECLARED, "exion_core", "smem", "ctrl") == "smem"
+    assert S.memory_unit(DECLARED, "exion_core", "mask", "ctrl") == "cau"
+    assert S.memory_unit(DECLARED, "exion_bank_w12_d2048_g1", "mem", "omem") == "omem"
 
 
-def test_every_unit_label_and_table_target_exists():
-    assert set(S.NAME_UNITS.values()) <= set(S.UNITS)
-    assert {u for _p, u in S.LIBRARY_UNITS if u} <= set(S.UNITS)
+def test_no_name_pattern_tables():
+    """Units come from the design, not from guessing by name."""
+    for gone in ("NAME_UNITS", "LIBRARY_UNITS", "classify", "stem"):
+        assert not hasattr(S, gone)
 
 
 def test_transistor_table():
@@ -137,9 +135,10 @@ def test_split_modules_and_children():
     assert list(mods) == ["top", "\\top.sub", "exion_leaf_x"]
     assert mods["top"].startswith("(* top =  1  *)\n(* generator")
     assert mods["\\top.sub"].rstrip().endswith("endmodule")
-    assert S.module_children(mods["top"], mods) == {("exion_leaf_x", "u"): 2,
+    assert S.module_children(mods["top"], mods) == {("exion_leaf_x", "u0"): 1,
+                                                    ("exion_leaf_x", "u1"): 1,
                                                     ("\\top.sub", "sub"): 1}
-    assert S.module_children(mods["\\top.sub"], mods) == {("exion_leaf_x", "bank"): 1}
+    assert S.module_children(mods["\\top.sub"], mods) == {("exion_leaf_x", "bank3"): 1}
 
 
 def test_stat_json_with_hierarchy_noise():
@@ -158,13 +157,61 @@ def test_parse_memory_dump():
     assert (m["width"], m["size"], m["bits"], m["sram_tr"]) == (2, 4, 8, 8 * 10)
 
 
-def test_core_modules_all_classified():
-    """The default top's modules fall into the named units; nothing lands in ``other``."""
-    d = S.SynthDesign("t", TINY_CFG, "core", ("asic",))
+#: The unit every top of hw.generate.TOPS is reported under (its own declaration).
+TOP_UNITS = {"core": "ctrl", "sdue_top": "smem", "sdue": "sdue", "dpu": "dpu", "imem": "imem",
+             "wmem": "wmem", "omem": "omem", "lod": "predictor", "predictor": "predictor",
+             "selector": "predictor", "cau": "cau", "eager_units": "predictor",
+             "cfse_gelu": "cfse", "cfse_softmax": "cfse", "cfse_layernorm": "cfse",
+             "cfse_residual": "cfse"}
+
+
+def _units(top: str, cfg=TINY_CFG) -> dict:
+    d = S.SynthDesign("t", cfg, top, ("asic",))
     S.elaborate(d)
-    units = {u for (_m, u) in S.instance_units(d)}
-    assert "other" not in units
-    assert {"dpu", "sdue", "imem", "wmem", "omem", "cau", "predictor", "ctrl"} <= units
+    out: dict = {}
+    for (mod, unit), _n in S.instance_units(d).items():
+        out.setdefault(S.bare(mod), set()).add(unit)
+    return d, out
+
+
+def test_core_modules_declared_units():
+    """Every module of a generated core is in the unit its component declares (or its
+    parent's); nothing lands in ``other``."""
+    d, units = _units("core")
+    assert d.units["exion_core"] == "ctrl"
+    assert units["exion_core"] == units["exion_core.axil"] == units["exion_core.queue"] \
+        == {"ctrl"}
+    assert units["exion_core.sdue"] == {"sdue"} and units["exion_core.cau"] == {"cau"}
+    for mod, u in units.items():
+        if mod.startswith("exion_dpu_"):
+            assert u == {"dpu"}
+        if mod.startswith(("exion_predictor_", "exion_selector_")):
+            assert u == {"predictor"}
+    banks = {m: u for m, u in units.items() if m.startswith("exion_bank_")}
+    assert sorted(u for s in banks.values() for u in s) == ["imem", "omem", "wmem"]
+    # memories: the core's SMEM and mask memory are declared, a bank's is its module's
+    assert d.units["exion_core.smem"] == "smem" and d.units["exion_core.mask"] == "cau"
+    assert {u for s in units.values() for u in s} == \
+        {"dpu", "sdue", "imem", "wmem", "omem", "cau", "predictor", "ctrl"}
+
+
+def test_one_bank_module_in_two_roles():
+    """With merge degree 1 and equal bank sizes, IMEM and WMEM banks share one module; each
+    instance keeps the unit of its role."""
+    cfg = TINY_CFG.replace(merge_degree=1, wmem_bank_bytes=TINY["imem_bank_bytes"],
+                           wmem_buffers=TINY_CFG.imem_buffers)
+    _d, units = _units("sdue_top", cfg)
+    shared = [m for m, u in units.items() if m.startswith("exion_bank_") and len(u) > 1]
+    assert shared and units[shared[0]] == {"imem", "wmem"}
+
+
+@pytest.mark.parametrize("top", list(TOP_UNITS))
+def test_every_top_declares_units(top):
+    from hw.generate import TOPS
+    assert set(TOP_UNITS) == set(TOPS)
+    _d, units = _units(top)
+    assert units[f"exion_{top}"] == {TOP_UNITS[top]}
+    assert all(u <= set(S.UNITS) - {"other"} for u in units.values()), units
 
 
 # -- bad parameters (no Yosys needed: checked before anything runs) ------------------------
