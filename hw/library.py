@@ -25,7 +25,6 @@ import warnings
 from amaranth.back import verilog
 from amaranth.hdl import (ClockSignal, Fragment, Instance, ResetSignal, UnusedElaboratable,
                           Value, ValueCastable)
-from amaranth.hdl._ir import PortDirection  # not public in 0.5; verilog.convert uses it too
 from amaranth.lib import wiring
 
 __all__ = ["ModuleLibrary", "place", "declare_unit", "report_unit"]
@@ -82,15 +81,16 @@ class ModuleLibrary:
 
     def _convert(self, component, name: str) -> str:
         # Elaborated here (not inside verilog.convert) so that the fragment tree can be read
-        # for the declared units; the ports are the component's signature, as convert makes.
+        # for the declared units; the ports are the component's signature, named as convert
+        # names them. Their direction is left to Amaranth (None: inferred from the drivers),
+        # since its PortDirection enum is not public in 0.5; every top's Verilog is the same
+        # as with explicit directions (checked for every generate top when this was written).
         ports = {}
-        for path, member, value in component.signature.flatten(component):
+        for path, _member, value in component.signature.flatten(component):
             if isinstance(value, ValueCastable):
                 value = value.as_value()
             if isinstance(value, Value):
-                ports["__".join(map(str, path))] = (
-                    value, PortDirection.Input if member.flow == wiring.In
-                    else PortDirection.Output)
+                ports["__".join(map(str, path))] = (value, None)
         fragment = Fragment.get(component, self)
         self._gather_units(fragment, name)
         return verilog.convert(fragment, name=name, platform=self, ports=ports,

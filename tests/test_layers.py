@@ -88,3 +88,13 @@ def test_helpers_written_once():
     for needle in ("os.replace(", "out of range [{lo}, {hi}]"):
         found = [p.relative_to(ROOT).as_posix() for p in _others() if needle in p.read_text()]
         assert found == ["exion/util.py"], f"{needle!r} written outside exion/util.py: {found}"
+
+
+def test_no_amaranth_private_modules():
+    """Amaranth is used through its public modules only (``amaranth.hdl``, ``amaranth.lib``,
+    ``amaranth.back``, ...), never ``amaranth.hdl._ir`` and the like."""
+    bad = [f"{p.relative_to(ROOT)}:{line}: {mod}"
+           for _, p in _all_files() for line, mod, _names in _imports(p, "")
+           if mod.split(".")[0] == "amaranth"
+           and any(part.startswith("_") for part in mod.split(".")[1:])]
+    assert not bad, "private Amaranth modules imported:\n" + "\n".join(bad)
