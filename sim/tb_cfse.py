@@ -18,7 +18,7 @@ from exion import cfse_format as F
 from golden.cfse import gelu
 from hw.cfse import GELU_LATENCY
 
-from .tb_common import config, pack, start, unpack
+from .tb_common import config, pack, start, stream_words, unpack
 
 
 def inputs(span: str, rng) -> np.ndarray:
@@ -38,25 +38,10 @@ async def stream_through(dut, beats, lanes, rng, gap, stall, in_width=F.ACT_BITS
     """Drive ``beats`` (lists of ``lanes`` values of ``in_width`` bits) into ``i``, collect
     ``o`` (``lanes`` Q5.10 codes); ``gap`` / ``stall`` are the probabilities of an idle input
     cycle and of ``o.ready = 0``."""
-    got, i, idle = [], 0, 0
-    while i < len(beats) or idle < latency + 4:
-        present = i < len(beats) and rng.random() >= gap
-        if present:
-            dut.i__payload.value = pack(beats[i], in_width)
-        dut.i__valid.value = int(present)
-        dut.o__ready.value = int(rng.random() >= stall)
-        await Timer(1, unit="ns")
-        if present and dut.i__ready.value:
-            i += 1
-        if dut.o__valid.value and dut.o__ready.value:
-            v = dut.o__payload.value
-            assert v.is_resolvable, f"unresolved output {v}"
-            got.append(unpack(v.to_unsigned(), F.ACT_BITS, lanes))
-        idle = 0 if i < len(beats) else idle + 1
-        await RisingEdge(dut.clk)
-        await FallingEdge(dut.clk)
-    dut.i__valid.value = 0
-    return got
+    words = [pack(b, in_width) for b in beats]
+    raw = await stream_words(dut, words, len(beats), rng, gap, stall,
+                             limit=20 * len(beats) + 200, tail=latency + 4)
+    return [unpack(w, F.ACT_BITS, lanes) for w in raw]
 
 
 async def check(dut, gap, stall, seed):

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, RisingEdge, Timer
+from cocotb.triggers import FallingEdge
 
 from exion import cfse_format as F
 from golden.cfse import layernorm_adaln
 
-from .tb_common import start, unpack
+from .tb_common import start, stream_words, unpack
 
 #: Length of the extreme and random rows; two long rows (1152 and MAX_LN_DIM channels of wide
 #: spread) reach the radicands above 48 bits, the right-shift normalization (j < 0).
@@ -59,27 +59,10 @@ def encode(x, scale, shift, last):
 async def run_rows(dut, todo, rng, gap, stall):
     beats = [(x, s, h, j == len(xs) - 1) for xs, ss, hs in todo
              for j, (x, s, h) in enumerate(zip(xs, ss, hs))]
-    got, i, cyc = [], 0, 0
-    limit = 20 * len(beats) + 300 * len(todo)
-    while len(got) < len(beats):
-        assert cyc < limit, f"timeout: {len(got)} of {len(beats)} outputs after {cyc} cycles"
-        present = i < len(beats) and rng.random() >= gap
-        if present:
-            dut.i__payload.value = encode(*beats[i])
-        dut.i__valid.value = int(present)
-        dut.o__ready.value = int(rng.random() >= stall)
-        await Timer(1, unit="ns")
-        if present and dut.i__ready.value:
-            i += 1
-        if dut.o__valid.value and dut.o__ready.value:
-            v = dut.o__payload.value
-            assert v.is_resolvable, f"unresolved output {v}"
-            w = v.to_unsigned()
-            got.append((unpack(w, F.ACT_BITS, 1)[0], bool(w >> F.ACT_BITS)))
-        await RisingEdge(dut.clk)
-        await FallingEdge(dut.clk)
-        cyc += 1
-    dut.i__valid.value = 0
+    raw = await stream_words(dut, [encode(*b) for b in beats], len(beats), rng, gap, stall,
+                             limit=20 * len(beats) + 300 * len(todo))
+    assert len(raw) == len(beats), f"{len(raw)} outputs, want {len(beats)}"
+    got = [(unpack(w, F.ACT_BITS, 1)[0], bool(w >> F.ACT_BITS)) for w in raw]
     k = 0
     for r, (xs, ss, hs) in enumerate(todo):
         want = layernorm_adaln(np.asarray(xs)[None], np.asarray(ss)[None],

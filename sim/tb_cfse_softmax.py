@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, RisingEdge, Timer
+from cocotb.triggers import FallingEdge
 
 from exion import cfse_format as F
 from exion.limits import MAX_KEYS
 from golden.cfse import softmax
 
-from .tb_common import start
+from .tb_common import start, stream_words, unpack
 
 
 def rows(rng):
@@ -42,28 +42,10 @@ def encode(x, keep, last):
 async def run_rows(dut, todo, rng, gap, stall):
     keys = [(int(x), bool(k), j == len(xs) - 1)
             for xs, ks in todo for j, (x, k) in enumerate(zip(xs, ks))]
-    got, i, cyc = [], 0, 0
-    limit = 20 * len(keys) + 200 * len(todo)
-    while len(got) < len(keys):
-        assert cyc < limit, f"timeout: {len(got)} of {len(keys)} outputs after {cyc} cycles"
-        present = i < len(keys) and rng.random() >= gap
-        if present:
-            dut.i__payload.value = encode(*keys[i])
-        dut.i__valid.value = int(present)
-        dut.o__ready.value = int(rng.random() >= stall)
-        await Timer(1, unit="ns")
-        if present and dut.i__ready.value:
-            i += 1
-        if dut.o__valid.value and dut.o__ready.value:
-            v = dut.o__payload.value
-            assert v.is_resolvable, f"unresolved output {v}"
-            w = v.to_unsigned()
-            p = w & 0xFFFF
-            got.append((p - (1 << 16) if p >> 15 else p, bool(w >> 16)))
-        await RisingEdge(dut.clk)
-        await FallingEdge(dut.clk)
-        cyc += 1
-    dut.i__valid.value = 0
+    raw = await stream_words(dut, [encode(*k) for k in keys], len(keys), rng, gap, stall,
+                             limit=20 * len(keys) + 200 * len(todo))
+    assert len(raw) == len(keys), f"{len(raw)} outputs, want {len(keys)}"
+    got = [(unpack(w, F.ACT_BITS, 1)[0], bool(w >> 16)) for w in raw]
     k = 0
     for r, (xs, ks) in enumerate(todo):
         want = softmax(np.asarray(xs)[None], np.asarray(ks)[None])[0].tolist()

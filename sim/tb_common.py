@@ -6,11 +6,11 @@ import os
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
 from exion.config import ExionConfig
 
-__all__ = ["config", "start", "pack", "unpack"]
+__all__ = ["config", "start", "pack", "unpack", "stream_words"]
 
 
 def config() -> ExionConfig:
@@ -44,3 +44,35 @@ def unpack(word: int, width: int, count: int, signed: bool = True) -> list[int]:
             v -= 1 << width
         out.append(v)
     return out
+
+
+async def stream_words(dut, words, n_out: int, rng, gap: float, stall: float, *, limit: int,
+                       tail: int = 2) -> list[int]:
+    """Drive payload ``words`` into a unit's ``i`` stream and take raw payloads from its ``o``
+    stream, with random pauses on both: an idle input cycle with probability ``gap``,
+    ``o.ready`` low with probability ``stall``. Runs until ``n_out`` outputs came and then
+    ``tail`` more cycles with ``o.ready`` high (an extra output there is returned too, so the
+    caller's count check sees it); fails after ``limit`` cycles. Starts and ends on a falling
+    edge of ``clk``."""
+    got, i, cyc, extra = [], 0, 0, 0
+    while len(got) < n_out or extra < tail:
+        assert cyc < limit, f"timeout: {len(got)} of {n_out} outputs after {cyc} cycles"
+        present = i < len(words) and rng.random() >= gap
+        if present:
+            dut.i__payload.value = words[i]
+        dut.i__valid.value = int(present)
+        dut.o__ready.value = int(len(got) >= n_out or rng.random() >= stall)
+        await Timer(1, unit="ns")
+        if present and dut.i__ready.value:
+            i += 1
+        if dut.o__valid.value and dut.o__ready.value:
+            v = dut.o__payload.value
+            assert v.is_resolvable, f"unresolved output {v}"
+            got.append(v.to_unsigned())
+        if len(got) >= n_out:
+            extra += 1
+        await RisingEdge(dut.clk)
+        await FallingEdge(dut.clk)
+        cyc += 1
+    dut.i__valid.value = 0
+    return got
