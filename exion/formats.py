@@ -12,7 +12,7 @@ import math
 
 from .config import ExionConfig
 from .limits import CHANNEL_BITS, GROUP_BITS, MAX_KEYS
-from .util import check_int
+from .util import check_fraction, check_int
 
 __all__ = ["MAX_MAG_BITS", "TOPK_EPS", "block_bits", "shift_add_acc_width", "topk_count",
            "max_keep"]
@@ -47,12 +47,7 @@ def shift_add_acc_width(k: int, width: int, steps: int) -> int:
 
 def topk_count(k: float, keys: int) -> int:
     """Keys kept by a non-dominant query: ``max(1, min(keys, ceil(k * keys - 1e-9)))``."""
-    try:
-        kf = float(k)
-    except (TypeError, ValueError):
-        raise ValueError(f"k must be a number in [0, 1], not {k!r}") from None
-    if not 0.0 <= kf <= 1.0:
-        raise ValueError(f"k = {k} is out of range [0, 1]")
+    kf = check_fraction("k", k)
     check_int("keys", keys, 1, math.inf)
     return max(1, min(int(keys), math.ceil(kf * keys - TOPK_EPS)))
 

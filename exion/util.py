@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["check_range", "check_int", "atomic_write"]
+__all__ = ["check_range", "check_int", "check_fraction", "atomic_write"]
 
 
 def _show(value) -> str:
@@ -35,6 +35,17 @@ def check_int(name: str, value, lo, hi, *, error: type[Exception] = ValueError) 
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise error(f"{name} = {_show(value)} is out of range [{lo}, {hi}] (not an integer)")
     return int(check_range(name, value, lo, hi, error=error))
+
+
+def check_fraction(name: str, value, *, error: type[Exception] = ValueError) -> float:
+    """``value`` as a float in [0, 1]; anything else raises ``error`` naming ``name``."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise error(f"{name} must be a number in [0, 1], not {value!r}") from None
+    if not 0 <= f <= 1:  # NaN fails too; the message shows the value as given
+        raise error(f"{name} = {_show(value)} is out of range [0, 1]")
+    return f
 
 
 def atomic_write(path, text: str | bytes) -> None:

@@ -35,6 +35,7 @@ import numpy as np
 
 from exion.config import ExionConfig
 from exion.formats import MAX_MAG_BITS, shift_add_acc_width, topk_count
+from exion.util import check_fraction
 from exion.util import check_int
 from golden import intsem
 
@@ -274,16 +275,6 @@ def _scores_from_acc(q_acc, k_acc, steps, shift_q, shift_k, width) -> ScorePredi
 
 # -- selection -----------------------------------------------------------------------------
 
-def _check_ratio(name, k):
-    try:
-        kf = float(k)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], not {k!r}") from None
-    if not 0.0 <= kf <= 1.0:
-        raise ValueError(f"{name} = {k} is out of range [0, 1]")
-    return kf
-
-
 def _rank(scores):
     """Per row, key indices by descending score, ties by ascending key index."""
     return np.argsort(-scores, axis=1, kind="stable")
@@ -488,7 +479,7 @@ def _defaults(cfg, steps, q_th, k, gain):
     q_th = cfg.ep_q_th if q_th is None else q_th
     if not float(q_th) >= 0.0:
         raise ValueError(f"q_th = {q_th!r} is out of range [0, inf]")
-    k = _check_ratio("k", cfg.ep_k if k is None else k)
+    k = check_fraction("k", cfg.ep_k if k is None else k)
     g = float(gain)
     if not (g > 0.0 and math.isfinite(g)):
         raise ValueError(f"gain = {gain!r} is out of range (0, inf)")
