@@ -163,10 +163,14 @@ sdc: setup
 WORKERS    ?=
 SCHEDULER  ?=
 SWEEP_ARGS ?=
+# PRESET and the field variables hold for every point: --preset and --set FIELD=VALUE.
+SWEEP_SET = --preset $(call q,$(value PRESET)) \
+	$(foreach v,$(filter-out MERGE_DEGREE,$(FIELD_VARS)),$(if $(value $(v)),--set $(call q,$(call lc,$(v))=$(value $(v))))) \
+	$(if $(MERGE_VALUE),--set $(call q,merge_degree=$(MERGE_VALUE)))
 
 sweep: export EXION_SWEEP_ARGS = $(value SWEEP_ARGS)
 sweep: setup
-	@set -f; $(TOOLENV) $(VPY) -m exion_tools.sweep $(OUT_ARG) \
+	@set -f; $(TOOLENV) $(VPY) -m exion_tools.sweep $(OUT_ARG) $(SWEEP_SET) \
 		$(if $(value WORKERS),--workers $(call q,$(value WORKERS))) \
 		$(if $(value SCHEDULER),--scheduler $(call q,$(value SCHEDULER))) $$EXION_SWEEP_ARGS
 
