@@ -25,7 +25,9 @@ import itertools
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, fields
@@ -326,6 +328,10 @@ def main(argv=None) -> int:
               file=sys.stderr, flush=True)
         return opened[0]
 
+    # A SIGTERM (a batch system's stop) ends the sweep like Ctrl-C: the cluster is closed.
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        before = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         rows, failed, counts = run_sweep(points, opts, out, connect)
     except ConnectError as e:
@@ -336,6 +342,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 130
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, before)
         for thing in opened:  # the client, then the local cluster if one was started
             if thing is not None:
                 thing.close()
