@@ -194,10 +194,12 @@ def run_sweep(points: list[Point], opts: dict, out: Path, client, *, task=run_po
     # A fresh task key per run: a long-lived scheduler may still hold an erred task of a
     # previous run under the old key and would answer with its error instead of running it.
     run = uuid.uuid4().hex[:8]
-    futures = {client.submit(task, p.config, opts, str((cache / "points" / p.key).resolve()),
-                             key=f"exion-sweep-{p.key}-{run}", pure=False): p for p in todo}
+    futures = {}
+    for p in todo:
+        futures[client.submit(task, p.config, opts, str((cache / "points" / p.key).resolve()),
+                              key=f"exion-sweep-{p.key}-{run}", pure=False)] = p
     try:
-        for fut in as_completed(futures):
+        for fut in as_completed(futures) if futures else ():
             p = futures[fut]
             if fut.status == "finished":
                 res = fut.result()
@@ -214,7 +216,8 @@ def run_sweep(points: list[Point], opts: dict, out: Path, client, *, task=run_po
                                "error": err})
                 prog.update(p.label, err, failed=True)
     except BaseException:
-        client.cancel(list(futures))
+        if futures:
+            client.cancel(list(futures))
         raise
     rows = [{"label": p.label, **p.overrides, **results[p.key]}
             for p in points if p.key in results]

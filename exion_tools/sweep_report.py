@@ -84,6 +84,7 @@ def plot(rows: list[dict], path: Path) -> Path | None:
         return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     labels = {"area_tr": "area: transistors, millions", "latency_us":
               "DiT latency with FFN-Reuse, ms (off-chip bound included)",
@@ -103,6 +104,10 @@ def plot(rows: list[dict], path: Path) -> Path | None:
             ax.annotate(r["label"], (a, b), textcoords="offset points", xytext=(4, 3), fontsize=7)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}")
+        for axis in (ax.xaxis, ax.yaxis):  # 60, not 6 x 10^1
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(plain)
         ax.set_xlabel(labels.get(x, x))
         ax.set_ylabel(labels.get(y, y))
         ax.grid(True, which="both", alpha=0.3)

@@ -150,6 +150,13 @@ def test_cli_local_cluster(tmp_path, capsys):
     assert "2 points, 2 computed" in captured.out
     assert "local cluster, 1 workers x 1 threads" in captured.err
     assert (out / "sweep.csv").read_text().count("\n") == 3
+    # Everything cached: no cluster is started at all.
+    assert sweep.main(["--workers", "1", "--vary", "merge_degree=1,2", "--set", "rows=2",
+                       "--set", "cols=2", "--set", "lanes=4", "--area", "model",
+                       "--masks", "1", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "2 points, 0 computed, 2 from the cache" in captured.out
+    assert "local cluster" not in captured.err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -189,7 +196,8 @@ def test_out_is_a_file(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
     assert sweep.main(["--quick", "--area", "model", "--out", str(f)]) == 2
-    assert capsys.readouterr().err == f"exion sweep: error: --out {str(f)!r}: is a file, not a folder\n"
+    assert capsys.readouterr().err == \
+        f"exion sweep: error: --out {str(f)!r}: is a file, not a folder\n"
 
 
 def test_point_is_pure_and_keyed(tmp_path):
