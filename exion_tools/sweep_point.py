@@ -12,7 +12,7 @@ Objectives (``OBJECTIVES``; each ``fn(cfg, opts, workdir) -> dict`` of columns):
     ``opts["area"] == "synth"``: ``exion_tools.synth.synthesize_design``, ASIC flow, the
     transistor estimate of the whole default top (logic + flip-flops + SRAM bit cells,
     ``docs/synthesis.md``); the full report goes to ``<workdir>/synth.json``.
-    ``"model"``: :func:`area_model`, a closed form fitted to the synthesized sweep (seconds
+    ``"model"``: :func:`area_model`, a closed form fitted to synthesized points (seconds
     instead of minutes; only rows, cols, lanes, merge degree, data width, bank bytes and
     buffer counts move it).
 ``cycles``
@@ -57,22 +57,31 @@ DIT = {"tokens": 64, "hidden": 128, "ffn": 512, "blocks": 4}
 
 def point_key(config: dict, opts: dict) -> str:
     """Hash of what a point's result depends on: the configuration (all fields but its
-    name), the options and :data:`FORMAT`. A new configuration field changes every key (its
-    default is part of the dict), so a cache never answers for a design it did not see."""
+    name), the options, :data:`FORMAT`, the area model's constants (``--area model``) and
+    the keep-mask traces' index (which holds their SHA-256; cycles). A new configuration
+    field changes every key (its default is part of the dict), so a cache never answers for
+    a design it did not see."""
     cfg = {k: v for k, v in config.items() if k != "name"}
-    text = json.dumps({"format": FORMAT, "config": cfg, "opts": opts}, sort_keys=True)
+    deps: dict = {}
+    if opts.get("area") == "model":
+        deps["area_model"] = AREA_FIT
+    if "cycles" in opts.get("objectives", ()):
+        from workload import paths
+        deps["traces"] = hashlib.sha256((paths.TRACES / "index.json").read_bytes()).hexdigest()
+    text = json.dumps({"format": FORMAT, "config": cfg, "opts": opts, "deps": deps},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # -- area ---------------------------------------------------------------------------------
 
-#: Closed-form area model (transistors), fitted by least squares to the ten synthesized points
-#: of the sweep table in ``docs/synthesis.md`` (ASIC flow, 12-bit operands, EXION banks):
-#: per lane of a DPU (multiplier and adder tree), per lane and extra merged stream of a DPU
-#: (the ``w_sw`` multiplexers), per DPU (accumulator, switch fields), per row and per column
-#: (predictor and selector of a row, drain and bank ports), and fixed (controller, CAU, SMEM).
-#: It reproduces those ten points within 0.8 %.
-AREA_FIT = {"lane": 9412, "lane_merge": 377, "dpu": 7024, "row_col": 26809, "fixed": 684522}
+#: Closed-form area model (transistors), fitted by least squares to 13 points synthesized by
+#: ``exion sweep --area synth`` (the ten of ``GRID`` and 1..3 x 2 arrays of 4 lanes; ASIC flow,
+#: 12-bit operands, EXION banks; ``docs/sweep.md``): per lane of a DPU (multiplier and adder
+#: tree), per lane and extra merged stream of a DPU (the ``w_sw`` multiplexers), per DPU
+#: (accumulator, switch fields), per row and per column (predictor, selector, drain, SMEM and
+#: bank periphery), on top of the bank bits' SRAM cells. Within 3 % of those 13 points.
+AREA_FIT = {"lane": 9365, "lane_merge": 369, "dpu": 4128, "row_col": 159446}
 #: Transistors per SRAM bit (8T two-port cell, ``exion_tools.synth_model``).
 SRAM_TR_PER_BIT = 8
 #: Operand width of the points the fit saw; a multiplier grows with its square.
@@ -87,7 +96,7 @@ def area_model(cfg: ExionConfig) -> dict:
     w = cfg.data_width / FIT_DATA_WIDTH
     lanes = cfg.dpus * cfg.lanes
     logic = (f["lane"] * lanes * w * w + f["lane_merge"] * lanes * (cfg.merge_degree - 1) * w
-             + (f["dpu"] * cfg.dpus + f["row_col"] * (cfg.rows + cfg.cols)) * w + f["fixed"])
+             + (f["dpu"] * cfg.dpus + f["row_col"] * (cfg.rows + cfg.cols)) * w)
     bits = 8 * (cfg.rows * cfg.imem_buffers * cfg.imem_bank_bytes
                 + cfg.cols * cfg.wmem_buffers * cfg.wmem_bank_bytes
                 + cfg.rows * cfg.omem_buffers * cfg.omem_bank_bytes)
