@@ -36,8 +36,9 @@ from exion import energy_table as T  # noqa: E402
 from exion.config import preset  # noqa: E402
 from golden.energy import (ActionCounts, EnergyModel, dpu_ff_bits, energy,  # noqa: E402
                            unit_transistors)
-from golden.energy_counts import (dense_gemm_counts, ffn_dense_iteration_counts,  # noqa: E402
-                                  ffn_sparse_iteration_counts, schedule_counts)
+from golden.energy_counts import (dense_gemm_counts, dit_block_counts,  # noqa: E402
+                                  ffn_dense_iteration_counts, ffn_sparse_iteration_counts,
+                                  schedule_counts)
 from golden import conmerge  # noqa: E402
 from golden.gpu_roofline import Gemm, dit_block_gemms, roofline  # noqa: E402
 from workload import paths, traces  # noqa: E402
@@ -186,6 +187,25 @@ def main(argv=None):
     print(xl_e.format())
     record("fc1 xl dense", "total", xl_e.total_pj, "pJ", args.memory)
 
+    # -- whole dense DiT blocks, one core ---------------------------------------------------
+    print("\n== one dense DiT block on one core (every GEMM with its loads, then the CFSE "
+          "functions; in series) and all blocks of one iteration")
+    block_e = {}
+    for shape in ("dit-digits", "dit-xl/2"):
+        parts = dit_block_counts(shape, cfg)
+        tot = sum(parts.values(), ActionCounts())
+        e = energy(tot, cfg, model, tr)
+        nb = T.DIT_SHAPES[shape]["blocks"]
+        block_e[shape] = (tot, e)
+        shares = ", ".join(f"{c} {v / e.total_pj:.1%}" for c, v in
+                           sorted(e.by_component().items(), key=lambda kv: -kv[1])[:4])
+        print(f"  {shape:<10} block: {tot.cycles:.0f} cycles = {e.time_s * 1e6:.1f} us, "
+              f"{e.total_pj / 1e6:.2f} uJ ({shares}); x{nb} blocks: "
+              f"{e.time_s * nb * 1e3:.3f} ms, {e.total_pj * nb / 1e9:.3f} mJ")
+        print("             per part (uJ): " + ", ".join(
+            f"{k} {energy(c, cfg, model, tr).total_pj / 1e6:.2f}" for k, c in parts.items()))
+        record(f"block {shape}", "total", e.total_pj / 1e6, "uJ", f"{e.time_s * 1e6:.2f} us")
+
     # -- GPU roofline --------------------------------------------------------------------
     print("\n== GPU roofline model (peak throughput, perfect caching, board power x time)")
     print("EXION core: the cycle model's traffic; '[once]': every operand moved once, the GPU "
@@ -217,9 +237,13 @@ def main(argv=None):
         blocks = T.DIT_SHAPES[shape]["blocks"]
         for gname in T.GPUS:
             r = roofline(gname, dit_block_gemms(shape))
+            _, e = block_e[shape]
             print(f"  {shape} dense GEMMs of all {blocks} blocks (one iteration) on "
                   f"{T.GPUS[gname].name}: {r.time_s * blocks * 1e3:.3f} ms, "
-                  f"{r.energy_j * blocks * 1e3:.2f} mJ ({r.bound}-bound)")
+                  f"{r.energy_j * blocks * 1e3:.2f} mJ ({r.bound}-bound); GPU/EXION core: "
+                  f"time x{r.time_s / e.time_s:.2f}, energy x{r.energy_j * 1e12 / e.total_pj:.2f}")
+            record(f"gpu block {shape}", T.GPUS[gname].name, r.energy_j * 1e6, "uJ",
+                   f"{r.time_s * 1e6:.3f} us, {r.bound}-bound")
     print("(EXION core figures: one core, the cycle model's traffic at "
           f"{cfg.offchip_bytes_per_cycle:g} B/cycle; GPU figures: docs/energy.md, 'GPU "
           "baselines')")

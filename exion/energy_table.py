@@ -166,14 +166,14 @@ class GpuSpec:
 GPUS: dict[str, GpuSpec] = {
     "orin-nano": GpuSpec(
         "Jetson Orin Nano", 40.0e12, "int8", 1, 68.0e9, 15.0, "lpddr5",
-        "EXION talk, GPU table: 40.0 TOPS, 68 GB/s, about 15 W. NVIDIA quotes 40 TOPS for "
-        "INT8 with 2:4 structured sparsity, so dense INT8 peaks at about half of it "
-        "(not used here: the model takes the talk's figure)"),
+        "EXION talk, GPU table: 40.0 TOPS, 68 GB/s, about 15 W. NVIDIA's 40 TOPS is, as "
+        "recalled (not re-read here), INT8 with 2:4 structured sparsity, dense INT8 about "
+        "half of it; the model takes the talk's figure"),
     "rtx6000-ada": GpuSpec(
         "RTX 6000 Ada", 91.1e12, "fp16", 2, 960.0e9, 300.0, "gddr6",
-        "EXION talk, GPU table: 91.1 TFLOPS, 960 GB/s, about 300 W. 91.1 T = 18176 CUDA "
-        "cores x 2 x 2.505 GHz, the non-tensor FP32/FP16 rate; the tensor cores are faster, "
-        "so this is the talk's choice of peak, kept as given"),
+        "EXION talk, GPU table: 91.1 TFLOPS, 960 GB/s, about 300 W. 91.1 T equals 18176 "
+        "CUDA cores x 2 x 2.505 GHz (core count and boost clock as recalled, not re-read "
+        "here), the non-tensor rate; the tensor cores are faster; kept as the talk gives it"),
 }
 
 #: Dense DiT shapes: tokens, hidden, heads, blocks, FFN width.

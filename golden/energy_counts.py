@@ -12,7 +12,9 @@ and ``PREDICT`` cycles) and ``golden/conmerge.py`` (the schedule):
   FC1 in a dense iteration (a dense GEMM building the keep-mask) and in a sparse one
   (``SCHEDULE`` then the sparse GEMM of the kept outputs);
 * :func:`predict_counts`: eager prediction of one attention head (``PREDICT``);
-* :func:`cfse_counts`: special functions per element.
+* :func:`cfse_counts`: special functions per element;
+* :func:`dit_block_counts`: every GEMM and special function of one dense DiT block, in
+  series on one core (a stand-in for the runtime's per-command counts).
 
 Whole models are counted by a runtime that issues these commands (not here yet).
 """
@@ -25,10 +27,12 @@ from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from golden import conmerge, cycle_model
 from golden.energy import ActionCounts, EnergyError, dpu_ff_bits
+from golden.gpu_roofline import DIT_SHAPES, dit_block_gemms
 from golden.intsem import lane_chunks
 
 __all__ = ["gemm_counts", "dense_gemm_counts", "schedule_counts", "ffn_dense_iteration_counts",
-           "ffn_sparse_iteration_counts", "predict_counts", "cfse_counts", "CFSE_OPS"]
+           "ffn_sparse_iteration_counts", "predict_counts", "cfse_counts", "dit_block_counts",
+           "CFSE_OPS"]
 
 CFSE_OPS = ("gelu", "softmax", "layernorm", "residual")
 
@@ -159,3 +163,23 @@ def cfse_counts(op: str, elements: int, cfg: ExionConfig) -> ActionCounts:
         raise EnergyError(f"op = {op!r} is not one of {', '.join(CFSE_OPS)}")
     n = _positive("elements", elements, 0)
     return ActionCounts(cycles=-(-n // cfg.rows)).add("cfse", op, n)
+
+
+def dit_block_counts(shape, cfg: ExionConfig) -> dict[str, ActionCounts]:
+    """Counts of one dense DiT block (``shape``: a key of ``exion.energy_table.DIT_SHAPES``
+    or a dict with ``tokens, hidden, heads, ffn``) on one core, per part: every GEMM of
+    :func:`golden.gpu_roofline.dit_block_gemms` (``Q K^T`` and ``P V`` once per head) as a
+    dense GEMM with its loads, and the special functions (two LayerNorms with adaLN, softmax
+    over ``heads * tokens^2`` scores, GELU over ``tokens * ffn``, two gated residual adds).
+    Parts run one after another; nothing overlaps across parts."""
+    sh = DIT_SHAPES[shape] if isinstance(shape, str) and shape in DIT_SHAPES else shape
+    out: dict[str, ActionCounts] = {}
+    for g in dit_block_gemms(shape):
+        c, _ = dense_gemm_counts(g.m, g.k, g.n, cfg)
+        out[g.name] = c * g.count
+    t, h = sh["tokens"], sh["hidden"]
+    out["cfse"] = (cfse_counts("layernorm", 2 * t * h, cfg)
+                   + cfse_counts("softmax", sh["heads"] * t * t, cfg)
+                   + cfse_counts("gelu", t * sh["ffn"], cfg)
+                   + cfse_counts("residual", 2 * t * h, cfg))
+    return out

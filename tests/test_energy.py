@@ -13,8 +13,9 @@ from exion.config import preset
 from golden import conmerge
 from golden.energy import (ActionCounts, EnergyError, EnergyModel, NODE_RANGE, VDD_RANGE,
                            dpu_ff_bits, energy, energy_scale, stillmaker, unit_transistors)
-from golden.energy_counts import (cfse_counts, dense_gemm_counts, ffn_dense_iteration_counts,
-                                  ffn_sparse_iteration_counts, predict_counts)
+from golden.energy_counts import (cfse_counts, dense_gemm_counts, dit_block_counts,
+                                  ffn_dense_iteration_counts, ffn_sparse_iteration_counts,
+                                  predict_counts)
 from golden.gpu_roofline import Gemm, dit_block_gemms, roofline
 from hw.dpu import tree_register_levels
 
@@ -186,3 +187,12 @@ def test_roofline():
         roofline("orin-nano", g, efficiency=0)
     with pytest.raises(ValueError, match=r"gpu = 'h100' is not one of orin-nano, rtx6000-ada"):
         roofline("h100", g)
+
+
+def test_dit_block_counts_cover_every_gemm():
+    parts = dit_block_counts("dit-digits", CFG)
+    macs = sum(c.counts.get(("dpu", "mult"), 0) for c in parts.values())
+    assert macs == sum(g.macs for g in dit_block_gemms("dit-digits"))
+    assert parts["qk"].counts[("dpu", "mult")] == 4 * 64 * 32 * 64  # four heads
+    assert parts["cfse"].counts[("cfse", "gelu")] == 64 * 512
+    assert set(parts) == {"qkv", "qk", "av", "proj", "fc1", "fc2", "cfse"}
