@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from exion import energy_table as T  # noqa: E402
 from exion.config import preset  # noqa: E402
-from golden.energy import (ActionCounts, EnergyModel, dpu_ff_bits, energy,  # noqa: E402
-                           unit_transistors)
+from golden.energy import (ActionCounts, EnergyError, EnergyModel, dpu_ff_bits,  # noqa: E402
+                           energy, unit_transistors)
 from golden.energy_counts import (dense_gemm_counts, dit_block_counts,  # noqa: E402
                                   ffn_dense_iteration_counts, ffn_sparse_iteration_counts,
                                   schedule_counts)
@@ -96,7 +96,10 @@ def main(argv=None):
         ap.error(f"--masks = {args.masks} is out of range [1, 272]")
     t0 = time.perf_counter()
     cfg = preset("exion")
-    model = EnergyModel(node_nm=args.node, vdd=args.vdd, memory=args.memory)
+    try:
+        model = EnergyModel(node_nm=args.node, vdd=args.vdd, memory=args.memory)
+    except EnergyError as e:
+        ap.error(str(e))
     tab = model.action_table(cfg)
     rows: list[dict] = []
 
