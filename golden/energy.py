@@ -19,6 +19,7 @@ Which rule is ours and which is published: ``docs/energy.md``.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from exion import energy_table as T
@@ -229,8 +230,8 @@ class ActionCounts:
     cycles: float = 0
 
     def add(self, component: str, action: str, n: float) -> "ActionCounts":
-        if n < 0:
-            raise EnergyError(f"count of {component}.{action} = {n} is out of range [0, inf)")
+        if isinstance(n, bool) or not isinstance(n, numbers.Real) or not 0 <= n < math.inf:
+            raise EnergyError(f"count of {component}.{action} = {n!r} is out of range [0, inf)")
         if n:
             key = (component, action)
             self.counts[key] = self.counts.get(key, 0) + n
@@ -243,6 +244,8 @@ class ActionCounts:
         return out
 
     def __mul__(self, k: float) -> "ActionCounts":
+        if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0 <= k < math.inf:
+            raise EnergyError(f"scale factor = {k!r} is out of range [0, inf)")
         return ActionCounts({key: n * k for key, n in self.counts.items()}, self.cycles * k)
 
     __rmul__ = __mul__

@@ -117,6 +117,10 @@ def test_bad_model_parameters(kw, text):
 def test_bad_counts_and_actions():
     with pytest.raises(EnergyError, match=r"count of dpu.mult = -1 is out of range"):
         ActionCounts().add("dpu", "mult", -1)
+    with pytest.raises(EnergyError, match=r"count of dpu.mult = nan is out of range"):
+        ActionCounts().add("dpu", "mult", float("nan"))
+    with pytest.raises(EnergyError, match=r"scale factor = -2 is out of range \[0, inf\)"):
+        ActionCounts() * -2
     with pytest.raises(EnergyError, match=r"action dpu.divide is not one of"):
         energy(ActionCounts().add("dpu", "divide", 1), CFG)
     with pytest.raises(EnergyError, match=r"queries = 0 is out of range \[1, inf\)"):
