@@ -57,6 +57,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "iterations": (1, 10000),
     "lod_steps": (1, 2),
     "schedule_depth": (1, 4096),
+    "cores": (1, 64),
 }
 
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
@@ -118,7 +119,11 @@ class ExionConfig:
     clock_mhz : float
         Target clock, used by the cycle model's time figures and the timing constraints.
     offchip_bytes_per_cycle : float
-        Off-chip bandwidth available to one core, in bytes per core clock.
+        Off-chip bandwidth of the system, shared by its ``cores`` cores, in bytes per core
+        clock (with one core: the core's own).
+    cores : int
+        EXION cores of the system; they share the off-chip bandwidth
+        (``golden/multicore.py`` partitions a model over them).
     """
 
     rows: int = 16
@@ -145,6 +150,7 @@ class ExionConfig:
     token_sort: str = "none"
     clock_mhz: float = 800.0
     offchip_bytes_per_cycle: float = 32.0
+    cores: int = 1
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self):
@@ -363,6 +369,12 @@ class ExionConfig:
 PRESETS: dict[str, ExionConfig] = {
     "exion": ExionConfig(drain_ports=4, name="exion"),
     "toy": ExionConfig(rows=8, cols=3, name="toy"),
+    # Systems of the paper's evaluation: an edge one of 4 cores and a server one of 24. The
+    # bandwidth is the compared GPU's own (68 GB/s, 960 GB/s at 800 MHz: 85 and 1200 bytes
+    # per cycle); the memory types are in exion/energy_table.py (SYSTEM_MEMORY).
+    "exion4": ExionConfig(drain_ports=4, cores=4, offchip_bytes_per_cycle=85.0, name="exion4"),
+    "exion24": ExionConfig(drain_ports=4, cores=24, offchip_bytes_per_cycle=1200.0,
+                           name="exion24"),
 }
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 __all__ = ["Ref", "ARITH", "REGISTER_BIT", "SRAM_64BIT", "SRAM_WRITE_RATIO", "DRAM_PJ_PER_BIT",
            "LEAK_REFS", "STILLMAKER_NODES", "STILLMAKER_ENERGY", "GpuSpec", "GPUS",
-           "DIT_SHAPES"]
+           "DIT_SHAPES", "SYSTEM_MEMORY"]
 
 
 @dataclass(frozen=True)
@@ -183,3 +183,9 @@ DIT_SHAPES: dict[str, dict[str, int]] = {
     # data/traces/index.json, "model": the DiT trained on sklearn digits.
     "dit-digits": {"tokens": 64, "hidden": 128, "heads": 4, "blocks": 4, "ffn": 512},
 }
+
+#: Off-chip memory type of the evaluated systems (presets ``exion4`` / ``exion24`` of
+#: ``exion/config.py``). The talk names the systems but not their memories: ours is an
+#: iso-memory comparison, each system gets the memory type and bandwidth of the GPU it is
+#: compared with (``GPUS``: LPDDR5 68 GB/s, GDDR6 960 GB/s). Other presets: LPDDR4.
+SYSTEM_MEMORY: dict[str, str] = {"exion4": "lpddr5", "exion24": "gddr6"}

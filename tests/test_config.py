@@ -64,7 +64,7 @@ def test_preset_overrides_and_unknown_name():
     c = preset("toy", lanes=8)
     assert c.lanes == 8 and c.rows == 8 and c.name == "toy-custom"
     assert preset("toy", lanes=8).replace(name="mine").name == "mine"
-    with pytest.raises(ConfigError, match=r"preset = 'nope' is not one of exion, toy"):
+    with pytest.raises(ConfigError, match=r"preset = 'nope' is not one of exion, exion24, exion4, toy"):
         preset("nope")
     with pytest.raises(ConfigError, match="rows"):
         preset("exion", rows=0)
