@@ -8,6 +8,7 @@
     exion eager    [--tokens M --d-model D --heads H ...]           eager-prediction sparsity/hits
     exion synth    [--preset P] [--rows N ...] [--top T] --out DIR  Yosys area report (+ SDC)
     exion sdc      [--preset P] [--rows N ...] [--top T] --out DIR  timing constraints (SDC)
+    exion evaluate [--out DIR --partition P --iterations 50,100 ...] latency, energy vs GPUs
 
 Bad arguments print one line naming the parameter, the value and the allowed range, exit with
 status 2, and write nothing.
@@ -414,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 #: Subcommands with their own parser (and configuration defaults): ``exion fpga ...`` runs
 #: ``exion_tools.fpga.main([...])``.
 _FORWARDED = {"fpga": "FPGA build: yowasp Yosys + nextpnr-ecp5, utilisation, Fmax",
-              "sweep": "design-space sweep: area (synthesis) against cycles, Pareto plot"}
+              "sweep": "design-space sweep: area (synthesis) against cycles, Pareto plot",
+              "evaluate": "the paper's evaluation: EXION4 / EXION24 against the GPU models"}
 
 
 def _forward(cmd: str, argv: list[str]) -> int:
