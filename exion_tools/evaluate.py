@@ -18,10 +18,7 @@ import argparse
 import csv
 import io
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +26,7 @@ import numpy as np
 
 from exion.config import ConfigError, preset
 from exion.energy_table import SYSTEM_MEMORY
+from exion.util import atomic_write, check_range
 from golden.dit_modes import MODES, Sparsity, model_counts
 from golden.energy import EnergyModel, energy, unit_transistors
 from golden.gpu_roofline import DIT_SHAPES, dit_block_gemms, roofline
@@ -67,9 +65,7 @@ def _int_in(name, text, lo, hi) -> int:
         v = int(text, 10)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} = {text!r} is not an integer in [{lo}, {hi}]") from None
-    if not lo <= v <= hi:
-        raise ConfigError(f"{name} = {v} is out of range [{lo}, {hi}]")
-    return v
+    return check_range(name, v, lo, hi, error=ConfigError)
 
 
 def parse(args) -> dict:
@@ -201,11 +197,18 @@ def _flat(rows):
     return out, [k for k in out[0]] if out else []
 
 
-def _plots(res, folder: Path) -> None:
+def _plots(res) -> dict[str, bytes]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     rows = res["rows"]
+    files: dict[str, bytes] = {}
+
+    def save(fig, name):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        files[name] = buf.getvalue()
     colors = {"gpu": "0.6", "base": "#4c72b0", "ep": "#dd8452", "ffnr": "#55a868", "all": "#c44e52"}
     for metric, fname, title in (("energy_efficiency", "energy_efficiency.png", "energy efficiency"),
                                  ("speedup", "speedup.png", "speedup")):
@@ -228,8 +231,7 @@ def _plots(res, folder: Path) -> None:
             ax.set_title(f"{system.upper()} vs {gpu}: {title}")
             ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(folder / fname, dpi=110)
-        plt.close(fig)
+        save(fig, fname)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, model in zip(axes, sorted({r["model"] for r in rows})):
         sel = [r for r in rows if r["model"] == model and r["iterations"] == max(
@@ -246,30 +248,25 @@ def _plots(res, folder: Path) -> None:
         ax.tick_params(axis="x", labelsize=7)
         ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(folder / "energy_breakdown.png", dpi=110)
-    plt.close(fig)
+    save(fig, "energy_breakdown.png")
+    return files
 
 
 def write(res: dict, out: Path, plot: bool) -> list[Path]:
-    """All outputs into a temporary folder next to ``out``, then moved in."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".evaluate-", dir=out.parent))
-    try:
-        (tmp / "evaluate.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
-        flat, keys = _flat(res["rows"])
-        (tmp / "evaluate.csv").write_text(_csv(flat, keys))
-        st = res["partition_study"]
-        (tmp / "partition.csv").write_text(_csv(st, list(st[0]) if st else []))
-        if plot:
-            _plots(res, tmp)
-        names = sorted(p.name for p in tmp.iterdir())
-        out.mkdir(exist_ok=True)
-        for n in names:
-            os.replace(tmp / n, out / n)
-        return [out / n for n in names]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Every output made in memory first, then each written atomically into ``out``: a
+    failure before the writes leaves nothing behind."""
+    files: dict[str, str | bytes] = {"evaluate.json": json.dumps(res, indent=1, sort_keys=True)
+                                     + "\n"}
+    flat, keys = _flat(res["rows"])
+    files["evaluate.csv"] = _csv(flat, keys)
+    st = res["partition_study"]
+    files["partition.csv"] = _csv(st, list(st[0]) if st else [])
+    if plot:
+        files.update(_plots(res))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in sorted(files):
+        atomic_write(out / name, files[name])
+    return [out / n for n in sorted(files)]
 
 
 def report(res: dict) -> str:

@@ -162,18 +162,21 @@ def _piece(cfg: ExionConfig, mask: np.ndarray, k: int, ffn_mask: bool, sched: bo
         compute += sc.cycles
         c = c + sc
     c.cycles = 0
+    c.counts.pop(("offchip", "byte"), None)  # added per round (broadcast may merge some)
     if len(_CACHE) > 4096:
         _CACHE.clear()
-    _CACHE[key] = (c, compute, rep.offchip_bytes)
+    _CACHE[key] = (c, compute, np.array([rep.weight_bytes, rep.act_bytes, rep.out_bytes], float))
     return _CACHE[key]
 
 
 def _core_piece(cfg: ExionConfig, mask: np.ndarray, k: int, ffn_mask: bool, sched: bool,
-                tile: bool):
+                tile: bool, price=(1.0, 1.0, 1.0)):
     """One core's share ``mask`` as the cheaper (in off-chip bytes) of: one GEMM (the cycle
     model re-fetches weights per row group when they do not fit WMEM), or, with ``tile``,
     column chunks whose weights fit WMEM, each over all its tokens (weights fetched once,
-    activations once per chunk). Returns (counts, compute cycles, bytes)."""
+    activations once per chunk); ``price`` weighs (weight, activation, output) bytes (a
+    broadcast operand costs a share). Returns (counts, compute cycles, bytes as
+    [weights, activations, outputs])."""
     one = _piece(cfg, mask, k, ffn_mask, sched)
     fit = (cfg.wmem_bank_bytes * 8 * cfg.cols) // (k * cfg.data_width) // cfg.cols * cfg.cols
     n = mask.shape[1]
@@ -181,7 +184,8 @@ def _core_piece(cfg: ExionConfig, mask: np.ndarray, k: int, ffn_mask: bool, sche
         return one
     parts = [_piece(cfg, mask[:, i:i + fit], k, ffn_mask, sched) for i in range(0, n, fit)]
     b = sum(p[2] for p in parts)
-    if b >= one[2]:
+    price = np.asarray(price, float)
+    if b @ price >= one[2] @ price:
         return one
     c = ActionCounts()
     for p in parts:
@@ -205,10 +209,13 @@ def _cut(mask: np.ndarray, partition: str, cfg: ExionConfig, cores: int) -> list
 
 
 def run_job(job: Job, cfg: ExionConfig, partition: str = "channels", *,
-            tile: bool = True) -> JobReport:
+            tile: bool = True, broadcast: bool = True) -> JobReport:
     """``job`` on ``cfg.cores`` cores split by ``partition`` (one of :data:`PARTITIONS`);
     ``tile``: a core may run its share as WMEM-sized column chunks where that moves fewer
-    bytes (see :func:`_core_piece`); without it, exactly the cycle model's traffic."""
+    bytes (see :func:`_core_piece`); without it, exactly the cycle model's traffic.
+    ``broadcast``: where the cores split one GEMM, the operand they all read (the weights
+    when split by tokens, the activations when split by channels) crosses the shared
+    memory interface once per round (the largest core's bytes of it), not once per core."""
     if partition not in PARTITIONS:
         raise ConfigError(f"partition = {partition!r} is not one of {', '.join(PARTITIONS)}")
     cores, bw = cfg.cores, cfg.offchip_bytes_per_cycle
@@ -223,18 +230,29 @@ def run_job(job: Job, cfg: ExionConfig, partition: str = "channels", *,
             rounds = [[[mk] for mk in masks[i:i + cores]] for i in range(0, len(masks), cores)]
         else:
             rounds = [[[p] for p in _cut(mk, partition, cfg, cores)] for mk in masks]
+        split = not (partition == "heads" and job.count > 1)
+        shared = 0 if partition == "tokens" else 1
         for rnd in rounds:  # rnd: per core, its pieces
-            per_core, rbytes = [], 0.0
+            per_core, rb = [], np.zeros((len(rnd), 3))
+            cast = broadcast and split and len(rnd) > 1
+            price = [1.0, 1.0, 1.0]
+            if cast:
+                price[shared] = 1.0 / len(rnd)
             for ci, pieces in enumerate(rnd):
                 cc = 0.0
                 for p in pieces:
                     c, compute, b = _core_piece(cfg, p, job.k, job.ffn_mask, job.schedule,
-                                                 tile)
+                                                 tile, price)
                     total = total + c
                     cc += compute
-                    rbytes += b
+                    rb[ci] += b
                 per_core.append(cc)
                 core_compute[ci] += cc / len(reps)
+            if cast:
+                rbytes = float(rb.sum() - rb[:, shared].sum() + rb[:, shared].max())
+            else:
+                rbytes = float(rb.sum())
+            total.add("offchip", "byte", rbytes)
             rc, rm = max(per_core), math.ceil(rbytes / bw)
             total.cycles += max(rc, rm)
             comp, mem, nbytes = comp + rc, mem + rm, nbytes + rbytes
