@@ -58,6 +58,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="measured masks (FFN) / mask sets (eager) averaged per sparse job, "
                         "integer in [1, 64] (default: %(default)s)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the PNG charts")
+    p.add_argument("--no-tile", action="store_true",
+                   help="no WMEM-sized column chunks: the cycle model's traffic (weights that "
+                        "do not fit WMEM re-fetched per row group)")
+    p.add_argument("--no-broadcast", action="store_true",
+                   help="every core fetches its own copy of a shared operand")
 
 
 def _int_in(name, text, lo, hi) -> int:
@@ -82,7 +87,8 @@ def parse(args) -> dict:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out = {str(out)!r} exists and is not a folder")
     return {"partition": args.partition, "iterations": its, "models": models,
-            "samples": samples, "out": out, "plot": not args.no_plot}
+            "samples": samples, "out": out, "plot": not args.no_plot,
+            "tile": not args.no_tile, "broadcast": not args.no_broadcast}
 
 
 def load_sparsity(samples: int) -> dict:
@@ -130,6 +136,7 @@ def run(opts: dict, log=print) -> dict:
     sp = load_sparsity(opts["samples"])
     tr = _transistors()
     rows, study = [], []
+    kw = {"tile": opts.get("tile", True), "broadcast": opts.get("broadcast", True)}
     for model in opts["models"]:
         for system, gpu in SYSTEMS.items():
             cfg = preset(system)
@@ -137,7 +144,7 @@ def run(opts: dict, log=print) -> dict:
             trs = {u: n * cfg.cores for u, n in tr.items()}
             for part in PARTITIONS:  # the partition study: base and all, 100 iterations
                 for mode in ("base", "all"):
-                    r = model_counts(model, mode, 100, cfg, sp[model], part)
+                    r = model_counts(model, mode, 100, cfg, sp[model], part, **kw)
                     study.append({"model": model, "system": system, "partition": part,
                                   "mode": mode, "cycles": r.cycles,
                                   "latency_ms": r.cycles / cfg.clock_mhz / 1e3})
@@ -145,7 +152,7 @@ def run(opts: dict, log=print) -> dict:
                 g_t, g_e, g_bound = _gpu(model, gpu, its)
                 for mode in MODES:
                     r = model_counts(model, mode, its, cfg.replace(iterations=its), sp[model],
-                                     opts["partition"])
+                                     opts["partition"], **kw)
                     e = energy(r.counts, cfg, em, trs)
                     comp = {k: v * 1e-12 for k, v in e.by_component().items()}
                     rows.append({
@@ -175,7 +182,7 @@ def run(opts: dict, log=print) -> dict:
                                            max(r["energy_efficiency"] for r in sel)],
                 "paper_speedup": list(PAPER[system][0]),
                 "paper_energy_efficiency": list(PAPER[system][1])}
-    return {"format": "exion-evaluate", "version": 1, "partition": opts["partition"],
+    return {"format": "exion-evaluate", "version": 1, "partition": opts["partition"], **kw,
             "sparsity": sp["info"], "rows": rows, "partition_study": study, "ranges": ranges,
             "note": "EXION figures: analytic cycle and energy model; GPU figures: roofline "
                     "model (golden/gpu_roofline.py), not measurements"}
