@@ -27,6 +27,7 @@ import numpy as np
 from exion.config import ConfigError, preset
 from exion.energy_table import SYSTEM_MEMORY
 from exion.util import atomic_write, check_range
+from exion_tools.inputs import check_out_dir
 from golden.dit_modes import MODES, Sparsity, model_counts
 from golden.energy import EnergyModel, energy, unit_transistors
 from golden.gpu_roofline import DIT_SHAPES, dit_block_gemms, roofline
@@ -83,9 +84,7 @@ def parse(args) -> dict:
         if m not in MODELS:
             raise ConfigError(f"--models = {m!r} is not one of {', '.join(MODELS)}")
     samples = _int_in("--samples", args.samples, 1, 64)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out = {str(out)!r} exists and is not a folder")
+    out = check_out_dir("--out", args.out)
     return {"partition": args.partition, "iterations": its, "models": models,
             "samples": samples, "out": out, "plot": not args.no_plot,
             "tile": not args.no_tile, "broadcast": not args.no_broadcast}

@@ -153,6 +153,7 @@ def test_modes_on_the_trained_dit_shape():
     (["--models", "sd"], "--models = 'sd' is not one of dit-digits, dit-xl/2"),
     (["--samples", "65"], "--samples = 65 is out of range [1, 64]"),
     (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--out", ""], "--out: empty value"),
 ])
 def test_bad_arguments_exit_2_and_write_nothing(args, message, capsys, tmp_path):
     out = tmp_path / "ev"
@@ -167,7 +168,7 @@ def test_out_that_is_a_file(capsys, tmp_path):
     f = tmp_path / "f"
     f.write_text("x")
     rc, _, err = run(capsys, "evaluate", "--out", str(f))
-    assert rc == 2 and "exists and is not a folder" in err
+    assert rc == 2 and "--out" in err and "is a file, not a folder" in err
     assert f.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
 
