@@ -164,6 +164,8 @@ def run(opts: dict, log=print) -> dict:
                         "gpu": gpu, "gpu_latency_ms": g_t * 1e3, "gpu_energy_mj": g_e * 1e3,
                         "gpu_bound": g_bound,
                         "speedup": g_t / e.time_s, "energy_efficiency": g_e / (e.total_pj * 1e-12),
+                        "action_counts": {f"{c}.{a}": n for (c, a), n
+                                          in sorted(r.counts.counts.items())},
                         "cycles_by_part": {k: {"cycles": v[0], "compute": v[1], "memory": v[2]}
                                            for k, v in r.parts.items()},
                     })
@@ -199,7 +201,8 @@ def _flat(rows):
     comps = sorted({c for r in rows for c in r["energy_j_by_component"]})
     out = []
     for r in rows:
-        d = {k: v for k, v in r.items() if k not in ("energy_j_by_component", "cycles_by_part")}
+        d = {k: v for k, v in r.items() if k not in ("energy_j_by_component", "cycles_by_part",
+                                                     "action_counts")}
         d.update({f"energy_mj_{c}": r["energy_j_by_component"].get(c, 0.0) * 1e3 for c in comps})
         out.append(d)
     return out, [k for k in out[0]] if out else []

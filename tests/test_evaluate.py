@@ -185,6 +185,7 @@ def test_outputs_exist_and_parse(capsys, tmp_path):
     assert len(rows) == 2 * len(MODES)
     for r in rows:
         assert r["latency_ms"] > 0 and r["energy_mj"] > 0
+        assert r["action_counts"]["dpu.mult"] > 0 and r["cycles"] > 0
         assert sum(r["energy_j_by_component"].values()) * 1e3 == pytest.approx(r["energy_mj"])
         assert r["speedup"] == pytest.approx(r["gpu_latency_ms"] / r["latency_ms"])
         assert r["energy_efficiency"] == pytest.approx(r["gpu_energy_mj"] / r["energy_mj"])
