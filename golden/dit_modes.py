@@ -8,7 +8,8 @@ another (``golden/multicore.py``):
   score, output projection. ``ep``: ``PREDICT`` per head with its shift-and-add ``X Wq``,
   ``X Wk`` (``golden.energy_counts.predict_counts``); the Q, K, V projections only of the
   rows eager prediction does not skip (fractions ``skip_q``, ``skip_k``, ``skip_v``);
-  ``Q K^T`` of the kept (query, key) pairs, ConMerged with the measured keep-masks; softmax
+  ``Q K^T`` of the kept (query, key) pairs: ``SCHEDULE`` of the mask ``PREDICT`` wrote,
+  then the ConMerged GEMM (measured keep-masks); softmax
   over the kept scores; ``P V`` reducing over the kept V rows only; output projection.
 * FFN: ``base``: FC1, GELU, FC2 dense. ``ffnr``: iteration ``i`` is dense iff
   ``i % (N + 1) == 0``; a dense iteration runs FC1 with ``FFN_MASK`` (the keep-mask
@@ -83,7 +84,8 @@ def block_jobs(shape, mode: str, dense_iter: bool, sp: Sparsity | None, cfg: Exi
         jobs.append(Other("predict", pred, heads * groups))
         jobs += [Job("q", _rows(t, sp.skip_q), h, h), Job("k", _rows(t, sp.skip_k), h, h),
                  Job("v", _rows(t, sp.skip_v), h, h),
-                 Job("qk", t, dh, t, heads, masks=tuple(sp.eager_masks))]
+                 Job("qk", t, dh, t, heads, masks=tuple(sp.eager_masks),
+                     schedule=True)]
         kept = sum(int(m.sum()) for m in sp.eager_masks) / (len(sp.eager_masks) / heads)
         jobs.append(Other("softmax", cfse_counts("softmax", round(kept), cfg), heads * t))
         jobs.append(Job("av", t, _rows(t, sp.skip_v), dh, heads))
