@@ -199,3 +199,17 @@ def test_outputs_exist_and_parse(capsys, tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "ranges, ours" in stdout and "paper 42.6-1090.9x" in stdout
     assert list(tmp_path.iterdir()) == [out]  # no temporary folder left behind
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+def test_chunking_and_broadcast_never_move_more_bytes(partition):
+    """The two choices of the model only ever remove traffic (and do, where weights do not
+    fit WMEM)."""
+    for m, k, n, count in [(64, 4608, 256, 1), (48, 1152, 300, 1), (32, 72, 256, 4)]:
+        cfg = preset("exion4")
+        b = {(t, c): run_job(Job("g", m, k, n, count), cfg, partition, tile=t, broadcast=c)
+             .counts.counts[("offchip", "byte")] for t in (False, True) for c in (False, True)}
+        assert b[(True, True)] <= b[(True, False)] <= b[(False, False)]
+        assert b[(True, True)] <= b[(False, True)] <= b[(False, False)]
+        if k == 4608 and partition != "tokens":
+            assert b[(True, True)] < b[(False, False)]
