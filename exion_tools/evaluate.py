@@ -303,7 +303,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None, prog: str = "exion evaluate") -> int:
-    p = _Parser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = _Parser(prog=prog, description="The paper's evaluation (docs/evaluation.md): "
+                "latency, energy per image, speedup and energy efficiency of EXION4 / EXION24 "
+                "against the GPU roofline models, per mode.")
     add_arguments(p)
     args = p.parse_args(argv)
     return cmd(args, prog)

@@ -19,9 +19,12 @@ split over them, or up to ``cores`` heads); the cores meet at its end::
     round cycles = max( max over cores of its compute cycles,
                         ceil(sum over cores of its off-chip bytes / offchip_bytes_per_cycle) )
 
-so the shared memory, not the array, sets the time when the bytes are many. Every core
-fetches its own operands (no broadcast on the shared bus). With one core a round is the
-single-core model's ``total_cycles`` exactly (a test).
+so the shared memory, not the array, sets the time when the bytes are many. Two choices
+of the model, each with a switch of :func:`run_job`: ``tile`` (a core runs its share as
+WMEM-sized column chunks where that moves fewer bytes than the cycle model's per-row-group
+weight re-fetch) and ``broadcast`` (the operand all cores of a split GEMM read crosses the
+shared interface once per round). With one core and ``tile=False`` a round is the
+single-core model's ``total_cycles`` exactly (a test). ``docs/evaluation.md`` measures both.
 
 Other work (``PREDICT``, the CFSE) is an :class:`ActionCounts` with ``units`` independent
 parts (row groups, heads): its cycles are divided by ``min(cores, units)`` (rounded up).
