@@ -91,7 +91,7 @@ def descriptor_cause(m: Module, desc, region_base, region_end, bus_bytes: int) -
     shift = clog2(bus_bytes)
     row_beats = Signal(DMA_ROW_BYTES_BITS + 1 - shift)
     rows_m1 = Signal(DMA_ROWS_BITS)
-    m.d.comb += [row_beats.eq((desc.row_bytes + bus_bytes - 1) >> shift),
+    m.d.comb += [row_beats.eq((desc.row_bytes + (bus_bytes - 1)) >> shift),
                  rows_m1.eq(desc.rows - 1)]
     end = Signal(len(desc.base) + DMA_ROWS_BITS + 2)
     m.d.comb += end.eq(desc.base + rows_m1 * desc.stride + (row_beats << shift))
@@ -156,8 +156,8 @@ class BurstWalker(wiring.Component):
         with m.If(self.start):
             m.d.sync += [addr.eq(self.desc.base), row.eq(self.desc.base),
                          stride.eq(self.desc.stride), rows.eq(self.desc.rows),
-                         rem.eq((self.desc.row_bytes + bb - 1) >> shift),
-                         row_beats.eq((self.desc.row_bytes + bb - 1) >> shift),
+                         rem.eq((self.desc.row_bytes + (bb - 1)) >> shift),
+                         row_beats.eq((self.desc.row_bytes + (bb - 1)) >> shift),
                          self.burst.valid.eq(1)]
         with m.Elif(self.stop):
             m.d.sync += self.burst.valid.eq(0)

@@ -118,6 +118,9 @@ class DmaRead(wiring.Component):
         desc = Signal(descriptor_layout(self._aw))
         checking, drain = Signal(), Signal()
         bad = descriptor_cause(m, desc, self.region_base, self.region_end, bb)
+        row_beats, tail = Signal(beats_bits), Signal(shift + 1)
+        m.d.comb += [row_beats.eq((desc.row_bytes + (bb - 1)) >> shift),
+                     tail.eq((desc.row_bytes - 1)[:shift] + 1)]
 
         # -- R side signals used by the issue side -------------------------------------------
         ok = Signal()
@@ -143,9 +146,7 @@ class DmaRead(wiring.Component):
                     m.d.sync += [self.error.eq(1), self.cause.eq(bad)]
                 with m.Else():
                     m.d.comb += [walker.start.eq(1), info.w_en.eq(1),
-                                 info.w_data.eq(Cat(
-                                     (desc.row_bytes + bb - 1) >> shift, desc.rows,
-                                     ((desc.row_bytes - 1) & (bb - 1)) + 1))]
+                                 info.w_data.eq(Cat(row_beats, desc.rows, tail))]
 
         # -- AR: one registered burst, at most `outstanding` in flight -------------------------
         count = Signal(range(self._n + 1))

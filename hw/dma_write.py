@@ -115,11 +115,11 @@ class DmaWrite(wiring.Component):
             with m.If(bad != 0):
                 m.d.sync += [self.error.eq(1), self.cause.eq(bad)]
             with m.Else():
-                rb = (desc.row_bytes + bb - 1) >> shift
+                rb = (desc.row_bytes + (bb - 1)) >> shift
                 m.d.comb += walker.start.eq(1)
                 m.d.sync += [running.eq(1), w_left.eq(rb), w_row_beats.eq(rb),
                              w_rows.eq(desc.rows),
-                             w_tail.eq(((desc.row_bytes - 1) & (bb - 1)) + 1)]
+                             w_tail.eq((desc.row_bytes - 1)[:shift] + 1)]
 
         # -- AW: one registered burst, at most `outstanding` without a response ---------------
         count = Signal(range(self._n + 1))
