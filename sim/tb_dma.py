@@ -15,7 +15,9 @@ this bench (a read or write of one beat) and are properties of cocotbext-axi 0.1
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 
 import cocotb
@@ -171,17 +173,6 @@ class Bench:
                     (what != "rd" or self.rd_cmd.empty()) and \
                     (what != "wr" or self.wr_cmd.empty()) and cyc > 4:
                 return
-        import os
-        if os.environ.get("DMA_DEBUG"):
-            for n in ("count", "r_active", "drain", "checking", "r_left", "r_rows", "load_info"):
-                try:
-                    print("DBG", n, getattr(self.dut.rd, n).value)
-                except AttributeError:
-                    print("DBG", n, "?")
-            print("DBG rvalid", self.dut.m_axi_rvalid.value, "rready", self.dut.m_axi_rready.value,
-                  "rd valid", self.dut.rd__valid.value, self.dut.rd__ready.value,
-                  len(self.log["r"]), len(self.log["rd"]), self.log["ar"],
-                  [(c, p >> self.cfg.bus_width) for c, p in self.log["rd"][-5:]])
         raise AssertionError(f"{what}: still busy after {limit} cycles")
 
     async def clear(self):
@@ -432,3 +423,31 @@ async def errors(dut):
             tb.mem.fault = range(0)
             await check_write(tb, good, rng)
     tb.decerr = False
+
+
+@cocotb.test()
+async def bandwidth(dut):
+    """Read bandwidth: cycles of long reads (no pauses, fixed latency) equal golden.dma's.
+
+    Cases ``[row_bytes, rows, delay]`` from ``EXION_DMA_CASES`` (bench/bench_dma.py), else two
+    small ones; each result is appended to ``EXION_DMA_REPORT`` (JSON lines) when set."""
+    tb = Bench(dut)
+    rng = random.Random(cocotb.RANDOM_SEED + 4)
+    bb = tb.bb
+    await tb.begin()
+    fill_random(tb, rng)
+    cases = json.loads(os.environ.get("EXION_DMA_CASES", "[[512, 4, 0], [64, 16, 30]]"))
+    for row_bytes, rows, delay in cases:
+        tb.delay = delay
+        d = G.Descriptor(REGION[0], row_bytes, rows, -(-row_bytes // bb) * bb)
+        n_cmd = len(tb.log["rd_cmd"])
+        await check_reads(tb, [d])
+        cycles = tb.log["rd"][-1][0] - tb.log["rd_cmd"][n_cmd][0] + 1
+        want = G.read_timing(d, bb, delay + RAM_READ_LATENCY, DMA_READ_OUTSTANDING)
+        assert cycles == want.cycles, (d, delay, cycles, want.cycles)
+        if os.environ.get("EXION_DMA_REPORT"):
+            with open(os.environ["EXION_DMA_REPORT"], "a") as f:
+                f.write(json.dumps({"row_bytes": row_bytes, "rows": rows,
+                                    "latency": delay + RAM_READ_LATENCY, "bus_bytes": bb,
+                                    "bytes": G.bytes_read(d, bb), "cycles": cycles,
+                                    "golden_cycles": want.cycles}) + "\n")
