@@ -5,7 +5,8 @@ A descriptor moves ``rows`` rows of ``row_bytes`` bytes; row ``r`` starts at byt
 ``ceil(row_bytes / B)`` words, byte ``j`` of the row in byte ``j % B`` of its word. Each row is
 split into INCR bursts, in address order, each as long as the row's remaining words, the
 burst limit (AXI4: 256 beats) and the next 4 KB boundary allow (AXI4 forbids a burst that
-crosses one). The functions here are the spec the RTL benches compare with: the burst list,
+crosses one); rows that follow each other without a gap are one run, whose bursts span rows.
+The functions here are the spec the RTL benches compare with: the burst list,
 the bytes moved, the words a read delivers, the memory after a write, the cause a descriptor
 is refused with, and the cycle timing of one transfer against a memory of fixed latency that
 never pauses (docs/dma.md, "Timing model").
@@ -57,16 +58,20 @@ def row_words(desc: Descriptor, bus_bytes: int) -> int:
 
 def bursts(desc: Descriptor, bus_bytes: int,
            max_burst: int = AXI_MAX_BURST) -> list[tuple[int, int]]:
-    """The INCR bursts of ``desc`` as ``(address, beats)``, in issue order."""
-    out = []
-    for r in range(desc.rows):
-        addr, left = desc.row_addr(r), row_words(desc, bus_bytes)
+    """The INCR bursts of ``desc`` as ``(address, beats)``, in issue order. Rows that follow
+    each other without a gap (``stride == row_words * bus_bytes``) form one run, so bursts
+    span rows; otherwise each row is split on its own."""
+    out, words = [], row_words(desc, bus_bytes)
+    runs = ([(desc.base, desc.rows * words)]
+            if desc.rows > 1 and desc.stride == words * bus_bytes
+            else [(desc.row_addr(r), words) for r in range(desc.rows)])
+    for addr, left in runs:
         while left:
             to_bound = (AXI_BOUNDARY - addr % AXI_BOUNDARY) // bus_bytes
-            n = min(left, max_burst, to_bound)
-            out.append((addr, n))
-            addr += n * bus_bytes
-            left -= n
+            beats = min(left, max_burst, to_bound)
+            out.append((addr, beats))
+            addr += beats * bus_bytes
+            left -= beats
     return out
 
 

@@ -3,8 +3,8 @@ port members and the burst walker that splits a descriptor into INCR bursts.
 
 The rules (docs/dma.md) are those of :mod:`golden.dma`: a descriptor moves ``rows`` rows of
 ``row_bytes`` bytes, row ``r`` starting at ``base + r * stride``; each row is
-``ceil(row_bytes / B)`` bus words (``B = bus_width / 8``); a row is split into bursts of at most
-``max_burst`` beats that never cross a 4 KB boundary.
+``ceil(row_bytes / B)`` bus words (``B = bus_width / 8``); a row (or a run of rows without gaps)
+is split into bursts of at most ``max_burst`` beats that never cross a 4 KB boundary.
 """
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ class BurstWalker(wiring.Component):
     """Splits a descriptor into INCR bursts, one per cycle.
 
     ``start`` (one cycle) loads ``desc``, which must have passed :func:`descriptor_cause`.
-    Bursts then leave on ``burst`` in address order: a row at a time, each burst as long as
-    ``max_burst``, the row's remaining beats and the next 4 KB boundary allow. ``stop`` drops
+    Bursts then leave on ``burst`` in address order: a row at a time (rows that follow each
+    other without a gap, ``stride == ceil(row_bytes / B) * B``, as one run), each burst as long
+    as ``max_burst``, the run's remaining beats and the next 4 KB boundary allow. ``stop`` drops
     the rest (after an error). ``burst.payload`` is combinational from registers.
 
     Parameters
@@ -136,8 +137,12 @@ class BurstWalker(wiring.Component):
         bb, shift = self._bb, clog2(self._bb)
         addr, row, stride = Signal(self._aw), Signal(self._aw), Signal(self._aw)
         beats_bits = DMA_ROW_BYTES_BITS + 1 - shift
-        rem, row_beats = Signal(beats_bits), Signal(beats_bits)
+        rem, row_beats = Signal(beats_bits + DMA_ROWS_BITS), Signal(beats_bits)
         rows = Signal(DMA_ROWS_BITS)
+        # Rows that follow each other without a gap are one run: bursts then span rows.
+        rb, contig = Signal(beats_bits), Signal()
+        m.d.comb += [rb.eq((self.desc.row_bytes + (bb - 1)) >> shift),
+                     contig.eq((self.desc.rows > 1) & (self.desc.stride == (rb << shift)))]
         # Beats left before the next 4 KB boundary (addresses are bus-word aligned).
         page = clog2(AXI_BOUNDARY)
         to_bound = Signal(page + 1 - shift)
@@ -155,9 +160,9 @@ class BurstWalker(wiring.Component):
         ]
         with m.If(self.start):
             m.d.sync += [addr.eq(self.desc.base), row.eq(self.desc.base),
-                         stride.eq(self.desc.stride), rows.eq(self.desc.rows),
-                         rem.eq((self.desc.row_bytes + (bb - 1)) >> shift),
-                         row_beats.eq((self.desc.row_bytes + (bb - 1)) >> shift),
+                         stride.eq(self.desc.stride),
+                         rows.eq(Mux(contig, 1, self.desc.rows)),
+                         rem.eq(Mux(contig, self.desc.rows * rb, rb)), row_beats.eq(rb),
                          self.burst.valid.eq(1)]
         with m.Elif(self.stop):
             m.d.sync += self.burst.valid.eq(0)

@@ -38,8 +38,8 @@ from sim.tb_common import config, start
 RAM_READ_LATENCY = 2
 RAM_B_LATENCY = 2
 
-MEM_SIZE = 1 << 15
-REGION = (0x1000, 0x7000)
+MEM_SIZE = 1 << 16
+REGION = (0x1000, 0xF000)
 PERIOD_NS = 10
 
 (PayloadBus, PayloadTransaction, PayloadSource, PayloadSink, _Monitor) = define_stream(
@@ -166,12 +166,15 @@ class Bench:
         for _ in range(3):
             await RisingEdge(self.dut.clk)
 
-    async def wait_idle(self, what: str, limit: int = 20000):
-        for cyc in range(limit):
+    async def wait_idle(self, what: str, n_cmds: int, limit: int = 20000):
+        """Wait until ``n_cmds`` descriptors were taken by engine ``what`` (counted since
+        the start) and the engine is idle again."""
+        log = self.log[f"{what}_cmd"]
+        for _ in range(limit):
             await RisingEdge(self.dut.clk)
-            if not int(getattr(self.dut, f"{what}_busy").value) and \
-                    (what != "rd" or self.rd_cmd.empty()) and \
-                    (what != "wr" or self.wr_cmd.empty()) and cyc > 4:
+            cyc = int(get_sim_time("ns") // PERIOD_NS)
+            if len(log) >= n_cmds and cyc > log[-1][0] + 1 and \
+                    not int(getattr(self.dut, f"{what}_busy").value):
                 return
         raise AssertionError(f"{what}: still busy after {limit} cycles")
 
@@ -184,19 +187,20 @@ class Bench:
     # -- transfers ------------------------------------------------------------------------
     async def read(self, descs: list[G.Descriptor]):
         """Issue ``descs`` back to back; return the words received as (data, row_end, last)."""
-        n0 = len(self.log["rd"])
+        n0, n_cmds = len(self.log["rd"]), len(self.log["rd_cmd"]) + len(descs)
         for d in descs:
             await self.rd_cmd.send(PayloadTransaction(payload=pack_desc(d)))
-        await self.wait_idle("rd")
+        await self.wait_idle("rd", n_cmds)
         bw = self.cfg.bus_width
         return [(p & ((1 << bw) - 1), bool(p >> bw & 1), bool(p >> (bw + 1) & 1))
                 for _c, p in self.log["rd"][n0:]]
 
     async def write(self, desc: G.Descriptor, words: list[int]):
+        n_cmds = len(self.log["wr_cmd"]) + 1
         await self.wr_cmd.send(PayloadTransaction(payload=pack_desc(desc)))
         for w in words:
             await self.wr.send(PayloadTransaction(payload=w))
-        await self.wait_idle("wr")
+        await self.wait_idle("wr", n_cmds)
 
     def bursts(self, chan: str, n0: int = 0):
         return [v for _c, v in self.log[chan][n0:]]
@@ -239,7 +243,8 @@ async def check_write(tb: Bench, desc: G.Descriptor, rng: random.Random):
     want = G.write_memory(tb.mem, 0, desc, words, tb.bb)
     n_aw, bytes0 = len(tb.log["aw"]), int(tb.dut.bytes_written.value)
     await tb.write(desc, words)
-    assert bytes(tb.mem) == bytes(want), f"memory after the write differs: {desc}"
+    diff = [a for a in range(MEM_SIZE) if tb.mem[a] != want[a]]
+    assert not diff, f"memory after the write differs at {diff[:8]}: {desc}"
     assert tb.bursts("aw", n_aw) == G.bursts(desc, tb.bb)
     assert (int(tb.dut.bytes_written.value) - bytes0) % (1 << 32) == G.bytes_written(desc)
     assert not int(tb.dut.wr_error.value)
@@ -345,7 +350,7 @@ async def expect_refused(tb: Bench, eng: str, d: G.Descriptor, cause: Cause):
         assert got == []
     else:
         await tb.wr_cmd.send(PayloadTransaction(payload=pack_desc(d)))
-        await tb.wait_idle("wr")
+        await tb.wait_idle("wr", n["wr_cmd"] + 1)
     dut = tb.dut
     assert int(getattr(dut, f"{eng}_error").value) == 1
     assert int(getattr(dut, f"{eng}_cause").value) == cause, (d, cause)
@@ -407,10 +412,11 @@ async def errors(dut):
             before = bytes(tb.mem)
             words = stream_words(d, bb, rng)
             full = G.write_memory(before, 0, d, words, bb)
+            n_cmds = len(tb.log["wr_cmd"]) + 1
             await tb.wr_cmd.send(PayloadTransaction(payload=pack_desc(d)))
             for w in words:
                 tb.wr.send_nowait(PayloadTransaction(payload=w))
-            await tb.wait_idle("wr")
+            await tb.wait_idle("wr", n_cmds)
             assert (int(dut.wr_error.value), int(dut.wr_cause.value)) == (1, cause)
             assert tb.bursts("aw", n_aw) == spans[:bad + 1], "a burst issued after the fault"
             end = spans[bad][0] + spans[bad][1] * bb
@@ -429,17 +435,18 @@ async def errors(dut):
 async def bandwidth(dut):
     """Read bandwidth: cycles of long reads (no pauses, fixed latency) equal golden.dma's.
 
-    Cases ``[row_bytes, rows, delay]`` from ``EXION_DMA_CASES`` (bench/bench_dma.py), else two
+    Cases ``[row_bytes, rows, delay, gap]`` (``gap`` bytes between rows) from ``EXION_DMA_CASES`` (bench/bench_dma.py), else two
     small ones; each result is appended to ``EXION_DMA_REPORT`` (JSON lines) when set."""
     tb = Bench(dut)
     rng = random.Random(cocotb.RANDOM_SEED + 4)
     bb = tb.bb
     await tb.begin()
     fill_random(tb, rng)
-    cases = json.loads(os.environ.get("EXION_DMA_CASES", "[[512, 4, 0], [64, 16, 30]]"))
-    for row_bytes, rows, delay in cases:
+    cases = json.loads(os.environ.get("EXION_DMA_CASES", "[[512, 4, 0, 0], [64, 16, 30, %d]]"
+                                      % bb))
+    for row_bytes, rows, delay, gap in cases:
         tb.delay = delay
-        d = G.Descriptor(REGION[0], row_bytes, rows, -(-row_bytes // bb) * bb)
+        d = G.Descriptor(REGION[0], row_bytes, rows, -(-row_bytes // bb) * bb + gap)
         n_cmd = len(tb.log["rd_cmd"])
         await check_reads(tb, [d])
         cycles = tb.log["rd"][-1][0] - tb.log["rd_cmd"][n_cmd][0] + 1
@@ -447,7 +454,8 @@ async def bandwidth(dut):
         assert cycles == want.cycles, (d, delay, cycles, want.cycles)
         if os.environ.get("EXION_DMA_REPORT"):
             with open(os.environ["EXION_DMA_REPORT"], "a") as f:
-                f.write(json.dumps({"row_bytes": row_bytes, "rows": rows,
+                f.write(json.dumps({"row_bytes": row_bytes, "rows": rows, "gap": gap,
+                                    "first": want.first[0],
                                     "latency": delay + RAM_READ_LATENCY, "bus_bytes": bb,
                                     "bytes": G.bytes_read(d, bb), "cycles": cycles,
                                     "golden_cycles": want.cycles}) + "\n")
