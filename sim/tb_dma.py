@@ -404,6 +404,16 @@ async def errors(dut):
             assert got == want[:n_words], (decerr, p, len(got), n_words)
             assert (int(dut.rd_error.value), int(dut.rd_cause.value)) == (1, cause)
             await tb.clear()
+            if not p:
+                # A second descriptor taken behind the failing one is dropped with it.
+                n0, n_cmds = len(tb.log["rd"]), len(tb.log["rd_cmd"]) + 2
+                await tb.rd_cmd.send(PayloadTransaction(payload=pack_desc(d)))
+                await tb.rd_cmd.send(PayloadTransaction(payload=pack_desc(good)))
+                await tb.wait_idle("rd", n_cmds)
+                assert tb.bursts("ar")[-1] in G.bursts(good, bb), "second descriptor not issued"
+                assert len(tb.log["rd"]) - n0 == n_words, "words past the fault"
+                assert int(dut.rd_cause.value) == cause
+                await tb.clear()
             tb.mem.fault = range(0)
             await check_reads(tb, [good])
             # Write: the bursts before the failing one written, none after it.
