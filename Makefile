@@ -37,6 +37,7 @@ TOKEN_SORT ?=
 CLOCK_MHZ  ?=
 OFFCHIP_BYTES_PER_CYCLE ?=
 DRAIN_PORTS ?=
+BUS_WIDTH  ?=
 # FPGA build: board (see exion_tools/fpga.py), clock target in MHz, any other exion_tools.fpga options.
 BOARD      ?= ulx3s-85f
 FREQ       ?=
