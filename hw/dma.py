@@ -59,8 +59,9 @@ class Dma(wiring.Component):
                  read_outstanding: int = DMA_READ_OUTSTANDING,
                  write_outstanding: int = DMA_WRITE_OUTSTANDING,
                  max_burst: int = AXI_MAX_BURST):
-        check_dma_params(bus_width, addr_width, read_outstanding, max_burst)
-        check_dma_params(bus_width, addr_width, write_outstanding, max_burst)
+        check_dma_params(bus_width, addr_width, read_outstanding, max_burst, "read_outstanding")
+        check_dma_params(bus_width, addr_width, write_outstanding, max_burst,
+                         "write_outstanding")
         self._args = dict(bus_width=bus_width, addr_width=addr_width, max_burst=max_burst)
         self._rn, self._wn = read_outstanding, write_outstanding
         super().__init__({

@@ -72,13 +72,14 @@ def axi_write_members(addr_width: int, bus_width: int, prefix: str = "m_axi_") -
     return _axi_members(prefix, ("aw", "w", "b"), addr_width, bus_width)
 
 
-def check_dma_params(bus_width, addr_width, outstanding, max_burst):
+def check_dma_params(bus_width, addr_width, outstanding, max_burst,
+                     outstanding_name: str = "outstanding"):
     """Validate the parameters every DMA component takes (ValueError naming the bad one)."""
     check_int("bus_width", bus_width, 32, 1024)
     if bus_width & (bus_width - 1):
         raise ValueError(f"bus_width = {bus_width} must be a power of two in [32, 1024]")
     check_int("addr_width", addr_width, 13, 64)
-    check_int("outstanding", outstanding, 1, 64)
+    check_int(outstanding_name, outstanding, 1, 64)
     check_int("max_burst", max_burst, 1, AXI_MAX_BURST)
 
 
@@ -126,6 +127,8 @@ class BurstWalker(wiring.Component):
     """
 
     def __init__(self, *, bus_bytes: int, addr_width: int, max_burst: int):
+        check_dma_params(bus_bytes * 8 if isinstance(bus_bytes, int) else bus_bytes,
+                         addr_width, 1, max_burst)
         self._bb, self._aw, self._max = bus_bytes, addr_width, max_burst
         super().__init__({
             "start": In(1), "desc": In(descriptor_layout(addr_width)), "stop": In(1),

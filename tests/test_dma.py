@@ -17,3 +17,17 @@ CONFIGS = {"bus32": preset("exion", rows=2, cols=2, lanes=2, bus_width=32),
 @pytest.mark.parametrize("name", CONFIGS)
 def test_dma(sim, name):
     run_bench(CONFIGS[name], "dma", sim, "sim.tb_dma")
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(bus_width=48), r"bus_width = 48 must be a power of two in \[32, 1024\]"),
+    (dict(bus_width=2048), r"bus_width = 2048 is out of range \[32, 1024\]"),
+    (dict(bus_width=64, addr_width=8), r"addr_width = 8 is out of range \[13, 64\]"),
+    (dict(bus_width=64, read_outstanding=0), r"read_outstanding = 0 is out of range \[1, 64\]"),
+    (dict(bus_width=64, write_outstanding=65), r"write_outstanding = 65 is out of range"),
+    (dict(bus_width=64, max_burst=257), r"max_burst = 257 is out of range \[1, 256\]"),
+])
+def test_dma_parameters(kw, msg):
+    from hw.dma import Dma
+    with pytest.raises(ValueError, match=msg):
+        Dma(**kw)
