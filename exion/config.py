@@ -57,6 +57,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "iterations": (1, 10000),
     "lod_steps": (1, 2),
     "schedule_depth": (1, 4096),
+    "bus_width": (32, 1024),
     "cores": (1, 64),
 }
 
@@ -121,6 +122,10 @@ class ExionConfig:
     offchip_bytes_per_cycle : float
         Off-chip bandwidth of the system, shared by its ``cores`` cores, in bytes per core
         clock (with one core: the core's own).
+    bus_width : int
+        Data width in bits of the core's AXI4 master port (``hw/dma.py``); a power of two.
+        The default, 256 bits, moves 32 bytes per beat: the ``offchip_bytes_per_cycle`` the
+        cycle model assumes.
     cores : int
         EXION cores of the system; they share the off-chip bandwidth
         (``golden/multicore.py`` partitions a model over them).
@@ -150,6 +155,7 @@ class ExionConfig:
     token_sort: str = "none"
     clock_mhz: float = 800.0
     offchip_bytes_per_cycle: float = 32.0
+    bus_width: int = 256
     cores: int = 1
     name: str = field(default="custom", compare=False)
 
@@ -189,6 +195,10 @@ class ExionConfig:
                 f"drain_ports = {self.drain_ports} must be a power of two in [1, 8] that "
                 f"divides cols = {self.cols} (the shadow drains cols / drain_ports columns "
                 f"per block)")
+        if self.bus_width & (self.bus_width - 1):
+            raise ConfigError(
+                f"bus_width = {self.bus_width} must be a power of two in [32, 1024] "
+                f"(AXI4 data widths are powers of two)")
         if self.token_sort not in SORT_STRATEGIES:
             raise ConfigError(
                 f"token_sort = {self.token_sort!r} is not one of {', '.join(SORT_STRATEGIES)}")
@@ -259,6 +269,11 @@ class ExionConfig:
         """Cycles the shadow register takes to drain one block: ``cols / drain_ports``."""
         return self.cols // self.drain_ports
 
+    @property
+    def bus_bytes(self) -> int:
+        """Bytes per beat of the AXI4 master port: ``bus_width / 8``."""
+        return self.bus_width // 8
+
     def words(self, mem: str) -> int:
         """Lane-vector words one bank of one buffer of ``mem`` ('imem', 'wmem', 'omem') holds.
 
@@ -320,6 +335,7 @@ class ExionConfig:
                 "imem_words": self.words("imem"),
                 "wmem_words": self.words("wmem"),
                 "omem_words": self.words("omem"),
+                "bus_bytes": self.bus_bytes,
             },
         }
 

@@ -79,6 +79,7 @@ def field_help(name: str) -> str:
         "acc_width": "; at least 2 * data_width + log2(lanes)",
         "adder_stages": "; at most log2(lanes): with --lanes given and this option not, the "
                         "preset's value is lowered to log2(lanes)",
+        "bus_width": "; a power of two",
     }.get(name, "")
     default = getattr(PRESETS["exion"], name)
     return (f"{desc}; {rng}{extra} (default: the preset's, {default:g} for exion)"
