@@ -387,10 +387,12 @@ PRESETS: dict[str, ExionConfig] = {
     "toy": ExionConfig(rows=8, cols=3, name="toy"),
     # Systems of the paper's evaluation: an edge one of 4 cores and a server one of 24. The
     # bandwidth is the compared GPU's own (68 GB/s, 960 GB/s at 800 MHz: 85 and 1200 bytes
-    # per cycle); the memory types are in exion/energy_table.py (SYSTEM_MEMORY).
+    # per cycle); the memory types are in exion/energy_table.py (SYSTEM_MEMORY). Each core's
+    # port is the narrowest power of two whose beats, over all cores, cover the bandwidth
+    # (4 x 32 >= 85; 24 x 64 >= 1200).
     "exion4": ExionConfig(drain_ports=4, cores=4, offchip_bytes_per_cycle=85.0, name="exion4"),
     "exion24": ExionConfig(drain_ports=4, cores=24, offchip_bytes_per_cycle=1200.0,
-                           name="exion24"),
+                           bus_width=512, name="exion24"),
 }
 
 

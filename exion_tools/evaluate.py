@@ -64,6 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "do not fit WMEM re-fetched per row group)")
     p.add_argument("--no-broadcast", action="store_true",
                    help="every core fetches its own copy of a shared operand")
+    p.add_argument("--no-ports", action="store_true",
+                   help="no per-core port limit (bus_width / 8 bytes per cycle): only the "
+                        "shared bandwidth limits")
 
 
 def _int_in(name, text, lo, hi) -> int:
@@ -87,7 +90,8 @@ def parse(args) -> dict:
     out = check_out_dir("--out", args.out)
     return {"partition": args.partition, "iterations": its, "models": models,
             "samples": samples, "out": out, "plot": not args.no_plot,
-            "tile": not args.no_tile, "broadcast": not args.no_broadcast}
+            "tile": not args.no_tile, "broadcast": not args.no_broadcast,
+            "ports": not args.no_ports}
 
 
 def load_sparsity(samples: int) -> dict:
@@ -135,7 +139,7 @@ def run(opts: dict, log=print) -> dict:
     sp = load_sparsity(opts["samples"])
     tr = _transistors()
     rows, study = [], []
-    kw = {"tile": opts.get("tile", True), "broadcast": opts.get("broadcast", True)}
+    kw = {k: opts.get(k, True) for k in ("tile", "broadcast", "ports")}
     for model in opts["models"]:
         for system, gpu in SYSTEMS.items():
             cfg = preset(system)

@@ -130,9 +130,10 @@ class ModelReport:
 
 def model_counts(shape, mode: str, iterations: int, cfg: ExionConfig, sp: Sparsity | None,
                  partition: str = "channels", *, blocks: int | None = None,
-                 tile: bool = True, broadcast: bool = True) -> ModelReport:
+                 tile: bool = True, broadcast: bool = True, ports: bool = True) -> ModelReport:
     """Cycles and action counts of one image: ``blocks`` (default: the shape's) blocks for
-    ``iterations`` iterations, FFN-Reuse with ``cfg.ffn_reuse_n``; ``tile``, ``broadcast``:
+    ``iterations`` iterations, FFN-Reuse with ``cfg.ffn_reuse_n``; ``tile``, ``broadcast``,
+    ``ports``:
     see :func:`golden.multicore.run_job`."""
     sh = _shape(shape)
     nb = sh["blocks"] if blocks is None else blocks
@@ -142,7 +143,11 @@ def model_counts(shape, mode: str, iterations: int, cfg: ExionConfig, sp: Sparsi
         if not times:
             continue
         for j in block_jobs(sh, mode, dense, sp, cfg):
-            r: JobReport = run_job(j, cfg, partition, tile=tile, broadcast=broadcast) if isinstance(j, Job) else run_other(j, cfg)
+            if isinstance(j, Job):
+                r: JobReport = run_job(j, cfg, partition, tile=tile, broadcast=broadcast,
+                                       ports=ports)
+            else:
+                r = run_other(j, cfg)
             w = times * nb
             total = total + r.counts * w
             p = parts.setdefault(j.name, [0.0, 0.0, 0.0])

@@ -17,13 +17,15 @@ Each core's piece is priced by the single-core models (``golden/cycle_model.py``
 split over them, or up to ``cores`` heads); the cores meet at its end::
 
     round cycles = max( max over cores of its compute cycles,
-                        ceil(sum over cores of its off-chip bytes / offchip_bytes_per_cycle) )
+                        ceil(sum over cores of its off-chip bytes / offchip_bytes_per_cycle),
+                        max over cores of ceil(its bytes / bus_bytes) )   # its own port
 
 so the shared memory, not the array, sets the time when the bytes are many. Two choices
 of the model, each with a switch of :func:`run_job`: ``tile`` (a core runs its share as
 WMEM-sized column chunks where that moves fewer bytes than the cycle model's per-row-group
 weight re-fetch) and ``broadcast`` (the operand all cores of a split GEMM read crosses the
-shared interface once per round). With one core and ``tile=False`` a round is the
+shared interface once per round); ``ports`` (the last term, a core's own AXI4 port). With
+one core, ``tile=False`` and ``bus_bytes >= offchip_bytes_per_cycle`` a round is the
 single-core model's ``total_cycles`` exactly (a test). ``docs/evaluation.md`` measures both.
 
 Other work (``PREDICT``, the CFSE) is an :class:`ActionCounts` with ``units`` independent
@@ -212,13 +214,16 @@ def _cut(mask: np.ndarray, partition: str, cfg: ExionConfig, cores: int) -> list
 
 
 def run_job(job: Job, cfg: ExionConfig, partition: str = "channels", *,
-            tile: bool = True, broadcast: bool = True) -> JobReport:
+            tile: bool = True, broadcast: bool = True, ports: bool = True) -> JobReport:
     """``job`` on ``cfg.cores`` cores split by ``partition`` (one of :data:`PARTITIONS`);
     ``tile``: a core may run its share as WMEM-sized column chunks where that moves fewer
     bytes (see :func:`_core_piece`); without it, exactly the cycle model's traffic.
     ``broadcast``: where the cores split one GEMM, the operand they all read (the weights
     when split by tokens, the activations when split by channels) crosses the shared
-    memory interface once per round (the largest core's bytes of it), not once per core."""
+    memory interface once per round (the largest core's bytes of it), not once per core.
+    ``ports``: a core also receives at most ``cfg.bus_bytes`` per cycle through its own AXI4
+    port (one beat per cycle), whatever the shared bandwidth; without it only the shared
+    memory limits."""
     if partition not in PARTITIONS:
         raise ConfigError(f"partition = {partition!r} is not one of {', '.join(PARTITIONS)}")
     cores, bw = cfg.cores, cfg.offchip_bytes_per_cycle
@@ -256,7 +261,10 @@ def run_job(job: Job, cfg: ExionConfig, partition: str = "channels", *,
             else:
                 rbytes = float(rb.sum())
             total.add("offchip", "byte", rbytes)
-            rc, rm = max(per_core), math.ceil(rbytes / bw)
+            rm = math.ceil(rbytes / bw)
+            if ports:  # every core receives its whole operands, broadcast or not
+                rm = max(rm, math.ceil(float(rb.sum(axis=1).max()) / cfg.bus_bytes))
+            rc = max(per_core)
             total.cycles += max(rc, rm)
             comp, mem, nbytes = comp + rc, mem + rm, nbytes + rbytes
     r = len(reps)

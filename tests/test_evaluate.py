@@ -66,13 +66,13 @@ def test_more_cores_never_slower_when_compute_bound(partition, tile):
             prev = math.inf
             for cores in (1, 2, 3, 4, 8, 24, 64):
                 cfg = preset("exion", cores=cores, offchip_bytes_per_cycle=1.0e6)
-                r = run_job(Job("g", m, k, n, count), cfg, partition, tile=tile)
+                r = run_job(Job("g", m, k, n, count), cfg, partition, tile=tile, ports=False)
                 assert r.bound == "compute"
                 assert r.cycles <= prev, (m, k, n, count, cores)
                 prev = r.cycles
             # enough units: the split really helps
             one = run_job(Job("g", m, k, n, count), preset("exion", offchip_bytes_per_cycle=1e6),
-                          partition, tile=tile)
+                          partition, tile=tile, ports=False)
             if (m >= 64 and partition == "tokens") or (n >= 64 and partition != "tokens"):
                 assert prev < one.cycles
 
@@ -213,3 +213,19 @@ def test_chunking_and_broadcast_never_move_more_bytes(partition):
         assert b[(True, True)] <= b[(False, True)] <= b[(False, False)]
         if k == 4608 and partition != "tokens":
             assert b[(True, True)] < b[(False, False)]
+
+
+@pytest.mark.parametrize("cores", [1, 4, 24])
+def test_a_core_port_limits_what_the_shared_memory_does_not(cores):
+    """With a shared bandwidth far above the ports, each core's AXI4 port (bus_width / 8
+    bytes per cycle) sets the time; without the port limit the compute does."""
+    job = Job("g", 256, 1152, 1152)
+    for bus in (32, 64, 128):
+        cfg = preset("exion", cores=cores, offchip_bytes_per_cycle=1e6, bus_width=bus)
+        r = run_job(job, cfg, "channels")
+        free = run_job(job, cfg, "channels", ports=False)
+        assert r.cycles >= free.cycles
+        per_core = r.counts.counts[("offchip", "byte")] / cores  # at least a core's share
+        assert r.cycles >= per_core / (bus // 8) - 1
+        if bus == 32:
+            assert r.bound == "memory" and r.cycles > free.cycles
