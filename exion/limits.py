@@ -7,7 +7,9 @@ head-dimension limits) is written here once; ``golden/`` and ``hw/`` import it f
 
 from __future__ import annotations
 
-__all__ = ["GROUP_BITS", "CHANNEL_BITS", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "QUEUE_DEPTH"]
+__all__ = ["GROUP_BITS", "CHANNEL_BITS", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "QUEUE_DEPTH",
+           "AXI_MAX_BURST", "AXI_BOUNDARY", "DMA_ADDR_WIDTH", "DMA_ROW_BYTES_BITS",
+           "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING"]
 
 #: Schedule format (docs/schedule.md): bits of a block's row-group index and of each slot's
 #: channel index. A mask may have at most ``2**GROUP_BITS`` row groups and
@@ -24,3 +26,21 @@ MAX_HEAD_DIM = 72
 
 #: Commands the core's queue holds besides the one each engine is executing.
 QUEUE_DEPTH = 4
+
+#: AXI4 master (hw/dma.py, golden/dma.py, docs/dma.md). An INCR burst has at most 256 beats
+#: and must not cross a 4 KB address boundary (AMBA AXI4 specification, A3.4.1).
+AXI_MAX_BURST = 256
+AXI_BOUNDARY = 4096
+
+#: Byte-address bits of the master port; descriptor field widths: row length in bytes (up to
+#: 16 MiB - 1) and number of rows (up to 65535).
+DMA_ADDR_WIDTH = 32
+DMA_ROW_BYTES_BITS = 24
+DMA_ROWS_BITS = 16
+
+#: Read bursts in flight at once (issued, last beat not yet received). With bursts of B beats
+#: and a memory latency of L cycles the read channel stays busy when
+#: ``outstanding * B >= L + B`` (docs/dma.md). Write bursts in flight: 1, so that a write
+#: error response arrives before any later burst is issued ("nothing written past the fault").
+DMA_READ_OUTSTANDING = 4
+DMA_WRITE_OUTSTANDING = 1

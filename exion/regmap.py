@@ -65,6 +65,11 @@ class Cause(enum.IntEnum):
                        # streams > merge_degree
     QUEUE_FULL = 6     # CMD written while STATUS.queue_full
     SMEM_OVERFLOW = 7  # (run time) SCHEDULE produced more blocks than SMEM holds
+    DMA_ALIGN = 8      # (master port) a base address or row stride not a multiple of the bus
+                       # word (bus_width / 8 bytes)
+    DMA_REGION = 9     # (master port) a transfer reaching outside the allowed address region
+    DMA_SLVERR = 10    # (master port) the memory answered SLVERR
+    DMA_DECERR = 11    # (master port) the memory answered DECERR (no slave at the address)
 
 
 #: The enums as name -> value tables (manifest, C header, tests).

@@ -8,6 +8,7 @@
     exion eager    [--tokens M --d-model D --heads H ...]           eager-prediction sparsity/hits
     exion synth    [--preset P] [--rows N ...] [--top T] --out DIR  Yosys area report (+ SDC)
     exion sdc      [--preset P] [--rows N ...] [--top T] --out DIR  timing constraints (SDC)
+    exion evaluate [--out DIR --partition P --iterations 50,100 ...] latency, energy vs GPUs
 
 Bad arguments print one line naming the parameter, the value and the allowed range, exit with
 status 2, and write nothing.
@@ -78,6 +79,7 @@ def field_help(name: str) -> str:
         "acc_width": "; at least 2 * data_width + log2(lanes)",
         "adder_stages": "; at most log2(lanes): with --lanes given and this option not, the "
                         "preset's value is lowered to log2(lanes)",
+        "bus_width": "; a power of two",
     }.get(name, "")
     default = getattr(PRESETS["exion"], name)
     return (f"{desc}; {rng}{extra} (default: the preset's, {default:g} for exion)"
@@ -414,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
 #: Subcommands with their own parser (and configuration defaults): ``exion fpga ...`` runs
 #: ``exion_tools.fpga.main([...])``.
 _FORWARDED = {"fpga": "FPGA build: yowasp Yosys + nextpnr-ecp5, utilisation, Fmax",
-              "sweep": "design-space sweep: area (synthesis) against cycles, Pareto plot"}
+              "sweep": "design-space sweep: area (synthesis) against cycles, Pareto plot",
+              "evaluate": "the paper's evaluation: EXION4 / EXION24 against the GPU models"}
 
 
 def _forward(cmd: str, argv: list[str]) -> int:

@@ -41,6 +41,7 @@ UNITS = {
     "predictor": "predictor + selector",
     "ctrl": "controller + host i/f",
     "cfse": "CFSE",
+    "dma": "DMA (AXI4 master)",
     "other": "other",
 }
 

@@ -22,7 +22,8 @@ INT_RANGES = cfgmod.INT_RANGES
 FLOAT_RANGES = cfgmod.FLOAT_RANGES
 FIELD_NAMES = [f.name for f in fields(ExionConfig)]
 DERIVED = ("dpus", "peak_macs_per_cycle", "product_width", "sum_width", "sel_width",
-           "pipeline_depth", "drain_cycles", "imem_words", "wmem_words", "omem_words")
+           "pipeline_depth", "drain_cycles", "imem_words", "wmem_words", "omem_words",
+           "bus_bytes")
 
 
 # -- presets ---------------------------------------------------------------------------------
@@ -64,7 +65,7 @@ def test_preset_overrides_and_unknown_name():
     c = preset("toy", lanes=8)
     assert c.lanes == 8 and c.rows == 8 and c.name == "toy-custom"
     assert preset("toy", lanes=8).replace(name="mine").name == "mine"
-    with pytest.raises(ConfigError, match=r"preset = 'nope' is not one of exion, toy"):
+    with pytest.raises(ConfigError, match=r"preset = 'nope' is not one of exion, exion24, exion4, toy"):
         preset("nope")
     with pytest.raises(ConfigError, match="rows"):
         preset("exion", rows=0)
@@ -82,6 +83,15 @@ def test_drain_ports():
     # A preset's drain ports follow an overridden column count down to a divisor of it.
     assert [preset("exion", cols=n).drain_ports for n in (1, 2, 3, 6, 8, 12)] == [1, 2, 1, 2, 4, 4]
     assert preset("exion", cols=8, drain_ports=8).drain_ports == 8
+
+
+def test_bus_width():
+    assert ExionConfig().bus_width == 256 and ExionConfig().bus_bytes == 32
+    for w in (32, 64, 128, 512, 1024):
+        assert ExionConfig(bus_width=w).bus_bytes == w // 8
+    for bad in (48, 96, 1000):
+        with pytest.raises(ConfigError, match=r"bus_width = .* power of two in \[32, 1024\]"):
+            ExionConfig(bus_width=bad)
 
 
 def test_clog2():
@@ -280,7 +290,7 @@ def test_manifest_derived_values_match_properties():
     assert d == {"dpus": 35, "peak_macs_per_cycle": 280, "product_width": 24,
                  "sum_width": 27, "sel_width": 2, "pipeline_depth": 4, "drain_cycles": 7,
                  "imem_words": c.words("imem"), "wmem_words": c.words("wmem"),
-                 "omem_words": c.words("omem")}
+                 "omem_words": c.words("omem"), "bus_bytes": 32}
 
 
 def test_from_dict_rejects_unknown_field():

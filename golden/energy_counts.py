@@ -1,0 +1,185 @@
+"""Action counts of the core's work, derived from the cycle and traffic model.
+
+Each function returns an :class:`golden.energy.ActionCounts` (counts per (component,
+action) and the cycles the work takes) for one piece of work on one core, from
+``golden/cycle_model.py`` (blocks, chunks, IMEM / WMEM / OMEM accesses, off-chip bytes, CAU
+and ``PREDICT`` cycles) and ``golden/conmerge.py`` (the schedule):
+
+* :func:`gemm_counts`: one scheduled GEMM (dense or ConMerged), with its loads;
+* :func:`dense_gemm_counts`: a dense ``(m x k) @ (k x n)`` GEMM;
+* :func:`schedule_counts`: the ``SCHEDULE`` (CAU) of a keep-mask;
+* :func:`ffn_dense_iteration_counts` / :func:`ffn_sparse_iteration_counts`: FFN-Reuse's
+  FC1 in a dense iteration (a dense GEMM building the keep-mask) and in a sparse one
+  (``SCHEDULE`` then the sparse GEMM of the kept outputs);
+* :func:`predict_counts`: eager prediction of one attention head (``PREDICT``);
+* :func:`cfse_counts`: special functions per element;
+* :func:`dit_block_counts`: every GEMM and special function of one dense DiT block, in
+  series on one core (a stand-in for the runtime's per-command counts).
+
+Whole models are counted by a runtime that issues these commands (not here yet).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exion.config import ExionConfig
+from exion.limits import CAU_BEAT
+from golden import conmerge, cycle_model
+from golden.energy import ActionCounts, EnergyError, dpu_ff_bits
+from golden.gpu_roofline import DIT_SHAPES, dit_block_gemms
+from golden.intsem import lane_chunks
+
+__all__ = ["gemm_counts", "dense_gemm_counts", "schedule_counts", "ffn_dense_iteration_counts",
+           "ffn_sparse_iteration_counts", "predict_counts", "cfse_counts", "dit_block_counts",
+           "CFSE_OPS"]
+
+CFSE_OPS = ("gelu", "softmax", "layernorm", "residual")
+
+
+def _positive(name: str, value, lo: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise EnergyError(f"{name} = {value!r} is out of range [{lo}, inf) (an integer)")
+    return int(value)
+
+
+def gemm_counts(sched, mask, k: int, *, ffn_mask: bool = False, loads: bool = True,
+                check: bool = False) -> tuple[ActionCounts, cycle_model.GemmReport]:
+    """Counts of the GEMM that ``sched`` computes for ``mask`` with reduction length ``k``.
+
+    SDUE: per busy DPU (``sel != 0``) of every block, ``k`` multiplies and, per lane chunk,
+    one adder-tree reduction, one accumulate and :func:`golden.energy.dpu_ff_bits` flip-flop
+    bits; memories: the IMEM / WMEM reads and OMEM writes of
+    :func:`golden.cycle_model.evaluate`, one SMEM read per block of a ConMerged schedule;
+    ``ffn_mask``: the keep-mask test of every output and one mask write per (row group,
+    channel). ``loads``: the off-chip bytes of the traffic model and the on-chip writes and
+    reads they cause (IMEM / WMEM words written, outputs read out of OMEM). Cycles: the
+    model's ``total_cycles`` (compute and memory overlapped).
+    """
+    cfg = sched.cfg
+    rep = cycle_model.evaluate(sched, mask, k, check=check)
+    kc = lane_chunks(k, cfg.lanes)
+    busy = sum(b.active for b in sched.blocks)
+    c = ActionCounts(cycles=rep.total_cycles)
+    c.add("dpu", "mult", busy * k)
+    c.add("dpu", "tree_add", busy * kc)
+    c.add("dpu", "acc_add", busy * kc)
+    c.add("dpu", "ff_bit", busy * kc * dpu_ff_bits(cfg))
+    c.add("imem", "read", rep.imem_reads)
+    c.add("wmem", "read", rep.wmem_reads)
+    c.add("omem", "write", rep.omem_writes)
+    if sched.strategy != "dense":
+        c.add("smem", "read", len(sched.blocks))
+    if ffn_mask:
+        c.add("ffn_mask", "compare", rep.omem_writes)
+        c.add("mask", "write", sched.groups * sched.channels)
+    if loads:
+        word_bytes = cfg.lanes * cfg.data_width / 8
+        c.add("imem", "write", rep.act_bytes / word_bytes)
+        c.add("wmem", "write", rep.weight_bytes / word_bytes)
+        c.add("omem", "read", rep.omem_writes)
+        c.add("offchip", "byte", rep.offchip_bytes)
+    return c, rep
+
+
+def dense_gemm_counts(m: int, k: int, n: int, cfg: ExionConfig, **kw):
+    """:func:`gemm_counts` of a dense ``(m x k) @ (k x n)`` GEMM (every output computed)."""
+    m, k, n = (_positive(a, v) for a, v in (("m", m), ("k", k), ("n", n)))
+    mask = np.ones((m, n), dtype=bool)
+    return gemm_counts(conmerge.schedule(mask, cfg, "dense"), mask, k, **kw)
+
+
+def schedule_counts(sched, mask) -> ActionCounts:
+    """Counts of the core's ``SCHEDULE`` of every row group of ``mask`` as ``sched`` groups
+    it: per group, one mask read per channel (beats of :data:`exion.limits.CAU_BEAT`), the
+    CAU's cycles (:func:`golden.cycle_model.cau_cycles`), one SMEM write per block; cycles:
+    :func:`golden.cycle_model.schedule_cycles` per group."""
+    cfg = sched.cfg
+    gm = conmerge.group_masks(mask, sched.token_order, cfg.rows)
+    c = ActionCounts()
+    for g in range(gm.shape[0]):
+        cvs = conmerge.conflict_vectors(gm[g])
+        beats = cycle_model.group_beats(cvs, CAU_BEAT)
+        c.add("mask", "read", len(beats) * CAU_BEAT)
+        c.add("cau", "cycle", cycle_model.cau_cycles(beats))
+        c.cycles += cycle_model.schedule_cycles(cvs, CAU_BEAT)
+    c.add("smem", "write", len(sched.blocks))
+    return c
+
+
+def ffn_dense_iteration_counts(tokens: int, d_model: int, d_ff: int, cfg: ExionConfig):
+    """FC1 of a dense FFN-Reuse iteration: the dense GEMM with the keep-mask built from its
+    outputs (``GEMM`` with ``FFN_MASK``)."""
+    return dense_gemm_counts(tokens, d_model, d_ff, cfg, ffn_mask=True)
+
+
+def ffn_sparse_iteration_counts(mask, d_model: int, cfg: ExionConfig, strategy: str = "greedy",
+                                *, token_sort: str | None = None):
+    """FC1 of a sparse FFN-Reuse iteration for keep-mask ``mask`` (tokens x d_ff): the
+    ``SCHEDULE`` of the mask and the sparse GEMM of the kept outputs (serial: the GEMM
+    needs the schedule). Returns the counts and the GEMM's report."""
+    mask = np.asarray(mask, dtype=bool)
+    sched = conmerge.schedule(mask, cfg, strategy, token_sort=token_sort)
+    g, rep = gemm_counts(sched, mask, d_model)
+    return schedule_counts(sched, mask) + g, rep
+
+
+def predict_counts(queries: int, keys: int, head_dim: int, cfg: ExionConfig, *,
+                   d_model: int | None = None) -> ActionCounts:
+    """Eager prediction of one head: the core's ``PREDICT`` per row group of ``cfg.rows``
+    queries (one predictor per row: per (key, chunk) it reads its query chunk from IMEM, the
+    key chunk is read once from WMEM and broadcast; every (query, key) enters the selector;
+    one mask write per (group, key); cycles :func:`golden.cycle_model.predict_cycles`).
+
+    With ``d_model`` the shift-and-add projections ``X Wq`` and ``X Wk`` of the head
+    (``2 * queries * head_dim * d_model`` lane operations on the same predictors) are
+    counted too: ``PREDICT`` takes Q' and K' as operands, and no core command makes them yet.
+    """
+    q = _positive("queries", queries)
+    kk = _positive("keys", keys)
+    dh = _positive("head_dim", head_dim)
+    kc = lane_chunks(dh, cfg.lanes)
+    groups = -(-q // cfg.rows)
+    c = ActionCounts(cycles=groups * cycle_model.predict_cycles(kk, kc))
+    c.add("predictor", "lane_op", q * kk * dh)
+    c.add("predictor", "acc_add", q * kk * kc)
+    c.add("imem", "read", q * kk * kc)
+    c.add("wmem", "read", groups * kk * kc)
+    c.add("selector", "key", q * kk)
+    c.add("mask", "write", groups * kk)
+    if d_model is not None:
+        d = _positive("d_model", d_model)
+        ops = 2 * q * dh * d
+        c.add("predictor", "lane_op", ops)
+        c.add("predictor", "acc_add", -(-ops // cfg.lanes))
+        c.cycles += -(-ops // (cfg.rows * cfg.lanes))
+    return c
+
+
+def cfse_counts(op: str, elements: int, cfg: ExionConfig) -> ActionCounts:
+    """``elements`` special-function operations ``op`` (one of :data:`CFSE_OPS`), one per
+    cycle per row (the CFSE units stream one element per cycle; ``cfg.rows`` of them)."""
+    if op not in CFSE_OPS:
+        raise EnergyError(f"op = {op!r} is not one of {', '.join(CFSE_OPS)}")
+    n = _positive("elements", elements, 0)
+    return ActionCounts(cycles=-(-n // cfg.rows)).add("cfse", op, n)
+
+
+def dit_block_counts(shape, cfg: ExionConfig) -> dict[str, ActionCounts]:
+    """Counts of one dense DiT block (``shape``: a key of ``exion.energy_table.DIT_SHAPES``
+    or a dict with ``tokens, hidden, heads, ffn``) on one core, per part: every GEMM of
+    :func:`golden.gpu_roofline.dit_block_gemms` (``Q K^T`` and ``P V`` once per head) as a
+    dense GEMM with its loads, and the special functions (two LayerNorms with adaLN, softmax
+    over ``heads * tokens^2`` scores, GELU over ``tokens * ffn``, two gated residual adds).
+    Parts run one after another; nothing overlaps across parts."""
+    sh = DIT_SHAPES[shape] if isinstance(shape, str) and shape in DIT_SHAPES else shape
+    out: dict[str, ActionCounts] = {}
+    for g in dit_block_gemms(shape):
+        c, _ = dense_gemm_counts(g.m, g.k, g.n, cfg)
+        out[g.name] = c * g.count
+    t, h = sh["tokens"], sh["hidden"]
+    out["cfse"] = (cfse_counts("layernorm", 2 * t * h, cfg)
+                   + cfse_counts("softmax", sh["heads"] * t * t, cfg)
+                   + cfse_counts("gelu", t * sh["ffn"], cfg)
+                   + cfse_counts("residual", 2 * t * h, cfg))
+    return out

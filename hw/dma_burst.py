@@ -1,0 +1,180 @@
+"""What the AXI4 master's read and write engines share: the descriptor, its checks, the AXI4
+port members and the burst walker that splits a descriptor into INCR bursts.
+
+The rules (docs/dma.md) are those of :mod:`golden.dma`: a descriptor moves ``rows`` rows of
+``row_bytes`` bytes, row ``r`` starting at ``base + r * stride``; each row is
+``ceil(row_bytes / B)`` bus words (``B = bus_width / 8``); a row (or a run of rows without gaps)
+is split into bursts of at most ``max_burst`` beats that never cross a 4 KB boundary.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from exion.config import clog2
+from exion.limits import (AXI_BOUNDARY, AXI_MAX_BURST, DMA_ADDR_WIDTH, DMA_ROW_BYTES_BITS,
+                          DMA_ROWS_BITS)
+from exion.regmap import Cause
+from exion.util import check_int
+
+__all__ = ["descriptor_layout", "burst_layout", "word_layout", "axi_read_members", "axi_write_members",
+           "descriptor_cause", "check_dma_params", "BurstWalker", "CAUSE_BITS"]
+
+#: Width of a cause output (the core's ``CAUSE`` register holds it).
+CAUSE_BITS = 8
+
+
+def descriptor_layout(addr_width: int = DMA_ADDR_WIDTH) -> data.StructLayout:
+    """One transfer: ``base`` byte address, ``row_bytes`` (>= 1), ``rows`` (>= 1) and
+    ``stride`` (bytes from one row's start to the next). ``base`` is the least significant
+    field."""
+    return data.StructLayout({
+        "base": unsigned(addr_width), "row_bytes": unsigned(DMA_ROW_BYTES_BITS),
+        "rows": unsigned(DMA_ROWS_BITS), "stride": unsigned(addr_width)})
+
+
+def word_layout(bus_width: int) -> data.StructLayout:
+    """One word of the read stream: ``data`` (bytes past the row's end zero), ``row_end``
+    (last word of a row), ``last`` (last word of the descriptor)."""
+    return data.StructLayout({"data": unsigned(bus_width), "row_end": 1, "last": 1})
+
+
+def burst_layout(addr_width: int) -> data.StructLayout:
+    """One burst: address, AXI ``len`` (beats - 1), last burst of its descriptor."""
+    return data.StructLayout({"addr": unsigned(addr_width), "len": unsigned(8), "last": 1})
+
+
+def _axi_members(prefix, chans, addr_width, bus_width):
+    # Master view: address and write data out, read data and responses in.
+    addr = {"id": Out(1), "addr": Out(addr_width), "len": Out(8), "size": Out(3),
+            "burst": Out(2), "lock": Out(1), "cache": Out(4), "prot": Out(3),
+            "valid": Out(1), "ready": In(1)}
+    table = {
+        "ar": addr, "aw": addr,
+        "r": {"id": In(1), "data": In(bus_width), "resp": In(2), "last": In(1),
+              "valid": In(1), "ready": Out(1)},
+        "w": {"data": Out(bus_width), "strb": Out(bus_width // 8), "last": Out(1),
+              "valid": Out(1), "ready": In(1)},
+        "b": {"id": In(1), "resp": In(2), "valid": In(1), "ready": Out(1)},
+    }
+    return {f"{prefix}{c}{n}": mem for c in chans for n, mem in table[c].items()}
+
+
+def axi_read_members(addr_width: int, bus_width: int, prefix: str = "m_axi_") -> dict:
+    """Flat AXI4 master read-channel members (``m_axi_araddr`` ...: AR and R), one ID bit."""
+    return _axi_members(prefix, ("ar", "r"), addr_width, bus_width)
+
+
+def axi_write_members(addr_width: int, bus_width: int, prefix: str = "m_axi_") -> dict:
+    """Flat AXI4 master write-channel members (AW, W and B), one ID bit."""
+    return _axi_members(prefix, ("aw", "w", "b"), addr_width, bus_width)
+
+
+def check_dma_params(bus_width, addr_width, outstanding, max_burst,
+                     outstanding_name: str = "outstanding"):
+    """Validate the parameters every DMA component takes (ValueError naming the bad one)."""
+    check_int("bus_width", bus_width, 32, 1024)
+    if bus_width & (bus_width - 1):
+        raise ValueError(f"bus_width = {bus_width} must be a power of two in [32, 1024]")
+    check_int("addr_width", addr_width, 13, 64)
+    check_int(outstanding_name, outstanding, 1, 64)
+    check_int("max_burst", max_burst, 1, AXI_MAX_BURST)
+
+
+def descriptor_cause(m: Module, desc, region_base, region_end, bus_bytes: int) -> Signal:
+    """The cause code a descriptor is refused with (0: good), combinational.
+
+    In order: ``BAD_FIELD`` (zero rows or zero bytes), ``DMA_ALIGN`` (``base`` or ``stride`` not
+    a multiple of ``bus_bytes``), ``DMA_REGION`` (a word the transfer touches lies outside
+    ``[region_base, region_end)``)."""
+    shift = clog2(bus_bytes)
+    row_beats = Signal(DMA_ROW_BYTES_BITS + 1 - shift)
+    rows_m1 = Signal(DMA_ROWS_BITS)
+    m.d.comb += [row_beats.eq((desc.row_bytes + (bus_bytes - 1)) >> shift),
+                 rows_m1.eq(desc.rows - 1)]
+    end = Signal(len(desc.base) + DMA_ROWS_BITS + 2)
+    m.d.comb += end.eq(desc.base + rows_m1 * desc.stride + (row_beats << shift))
+    cause = Signal(CAUSE_BITS)
+    misaligned = ((desc.base | desc.stride) & (bus_bytes - 1)) != 0
+    m.d.comb += cause.eq(
+        Mux((desc.rows == 0) | (desc.row_bytes == 0), int(Cause.BAD_FIELD),
+            Mux(misaligned, int(Cause.DMA_ALIGN),
+                Mux((desc.base < region_base) | (end > region_end), int(Cause.DMA_REGION), 0))))
+    return cause
+
+
+class BurstWalker(wiring.Component):
+    """Splits a descriptor into INCR bursts, one per cycle.
+
+    ``start`` (one cycle) loads ``desc``, which must have passed :func:`descriptor_cause`.
+    Bursts then leave on ``burst`` in address order: a row at a time (rows that follow each
+    other without a gap, ``stride == ceil(row_bytes / B) * B``, as one run), each burst as long
+    as ``max_burst``, the run's remaining beats and the next 4 KB boundary allow. ``stop`` drops
+    the rest (after an error). ``burst.payload`` is combinational from registers.
+
+    Parameters
+    ----------
+    bus_bytes, addr_width, max_burst : int
+
+    Members
+    -------
+    start : In(1) ; desc : In(descriptor_layout(addr_width)) ; stop : In(1)
+    burst : Out(stream.Signature(burst_layout(addr_width)))
+    busy : Out(1)
+        Bursts of the loaded descriptor remain.
+    """
+
+    def __init__(self, *, bus_bytes: int, addr_width: int, max_burst: int):
+        check_dma_params(bus_bytes * 8 if isinstance(bus_bytes, int) else bus_bytes,
+                         addr_width, 1, max_burst)
+        self._bb, self._aw, self._max = bus_bytes, addr_width, max_burst
+        super().__init__({
+            "start": In(1), "desc": In(descriptor_layout(addr_width)), "stop": In(1),
+            "burst": Out(stream.Signature(burst_layout(addr_width))), "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bb, shift = self._bb, clog2(self._bb)
+        addr, row, stride = Signal(self._aw), Signal(self._aw), Signal(self._aw)
+        beats_bits = DMA_ROW_BYTES_BITS + 1 - shift
+        rem, row_beats = Signal(beats_bits + DMA_ROWS_BITS), Signal(beats_bits)
+        rows = Signal(DMA_ROWS_BITS)
+        # Rows that follow each other without a gap are one run: bursts then span rows.
+        rb, contig = Signal(beats_bits), Signal()
+        m.d.comb += [rb.eq((self.desc.row_bytes + (bb - 1)) >> shift),
+                     contig.eq((self.desc.rows > 1) & (self.desc.stride == (rb << shift)))]
+        # Beats left before the next 4 KB boundary (addresses are bus-word aligned).
+        page = clog2(AXI_BOUNDARY)
+        to_bound = Signal(page + 1 - shift)
+        m.d.comb += to_bound.eq((AXI_BOUNDARY - addr[:page]) >> shift)
+        cap = Signal(range(self._max + 1))
+        m.d.comb += cap.eq(Mux(to_bound < self._max, to_bound, self._max))
+        n = Signal(range(self._max + 1))
+        m.d.comb += n.eq(Mux(rem < cap, rem, cap))
+        row_done = Signal()
+        m.d.comb += [
+            row_done.eq(n == rem),
+            self.burst.payload.addr.eq(addr), self.burst.payload.len.eq(n - 1),
+            self.burst.payload.last.eq(row_done & (rows == 1)),
+            self.busy.eq(self.burst.valid),
+        ]
+        with m.If(self.start):
+            m.d.sync += [addr.eq(self.desc.base), row.eq(self.desc.base),
+                         stride.eq(self.desc.stride),
+                         rows.eq(Mux(contig, 1, self.desc.rows)),
+                         rem.eq(Mux(contig, self.desc.rows * rb, rb)), row_beats.eq(rb),
+                         self.burst.valid.eq(1)]
+        with m.Elif(self.stop):
+            m.d.sync += self.burst.valid.eq(0)
+        with m.Elif(self.burst.valid & self.burst.ready):
+            with m.If(row_done):
+                with m.If(rows == 1):
+                    m.d.sync += self.burst.valid.eq(0)
+                m.d.sync += [row.eq(row + stride), addr.eq(row + stride), rem.eq(row_beats),
+                             rows.eq(rows - 1)]
+            with m.Else():
+                m.d.sync += [addr.eq(addr + (n << shift)), rem.eq(rem - n)]
+        return m
