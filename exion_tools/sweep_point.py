@@ -24,7 +24,8 @@ Objectives (``OBJECTIVES``; each ``fn(cfg, opts, workdir) -> dict`` of columns):
     ``cfg.iterations``) on the CAU's ``greedy`` ConMerge schedule of the exported keep-masks
     (``data/traces``, kind ``ffn``, sample 0; the mean over the first ``opts["masks"]``
     of them, 0 = all). ``*_cycles``: SDUE compute cycles (what the RTL counts);
-    ``*_total``: with the off-chip bound, ``max(compute, memory)`` per GEMM;
+    ``*_total``: with the off-chip bound, ``max(compute, memory)`` per GEMM, at the smaller of
+    ``offchip_bytes_per_cycle`` and the AXI4 port's ``bus_width / 8`` bytes a cycle;
     ``latency_us``: the FFN-Reuse total at ``cfg.clock_mhz``.
 
 An energy objective is a third entry of ``OBJECTIVES`` (and a name in ``--objectives``) once
@@ -47,7 +48,7 @@ __all__ = ["FORMAT", "OBJECTIVES", "AREA_MODES", "point_key", "run_point", "area
            "dit_cycles", "DIT"]
 
 #: Version of a cached result; bump it when a result's meaning changes (old caches then miss).
-FORMAT = 1
+FORMAT = 2
 AREA_MODES = ("synth", "model")
 
 #: The trained DiT (``docs/workload.md``, ``workload/model.py``): tokens, hidden, FFN width,
@@ -144,6 +145,9 @@ def dit_cycles(cfg: ExionConfig, masks: np.ndarray) -> dict:
     from golden.cycle_model import evaluate
     from golden.ffn_reuse import is_dense_iteration
     t, d, f = DIT["tokens"], DIT["hidden"], DIT["ffn"]
+    # The core's AXI4 port carries bus_width / 8 bytes a cycle: the off-chip rate is the
+    # smaller of it and the memory's (the port limit of golden/multicore.py).
+    cfg = cfg.replace(offchip_bytes_per_cycle=min(cfg.offchip_bytes_per_cycle, cfg.bus_bytes))
     qkv, fc1, fc2 = _dense(t, d, 3 * d, cfg), _dense(t, d, f, cfg), _dense(t, f, d, cfg)
     reuse = [evaluate(schedule(m, cfg, "greedy"), m, d, check=False) for m in masks]
     r_comp = float(np.mean([r.compute_cycles for r in reuse]))

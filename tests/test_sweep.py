@@ -232,3 +232,12 @@ def test_default_grid_and_new_fields():
     # Any configuration field can be varied by name, without code for it.
     pts = sweep.build_points("exion", {}, {"offchip_bytes_per_cycle": [8.0, 64.0]})
     assert [p.config["offchip_bytes_per_cycle"] for p in pts] == [8.0, 64.0]
+
+
+def test_bus_width_limits_the_offchip_rate(tmp_path):
+    # A 64-bit port (8 B a cycle) is narrower than the 32 B a cycle of memory: slower.
+    opts = {"objectives": ["cycles"], "masks": 1}
+    wide, narrow = (run_point(preset("exion", rows=8, cols=8, bus_width=w).to_dict(), opts,
+                              str(tmp_path / str(w))) for w in (256, 64))
+    assert narrow["reuse_cycles"] == wide["reuse_cycles"]
+    assert narrow["reuse_total"] > wide["reuse_total"]
