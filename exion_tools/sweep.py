@@ -246,7 +246,8 @@ def build_parser() -> Parser:
                     help=f"base configuration, one of {', '.join(sorted(PRESETS))} (default exion)")
     ap.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2,...",
                     help="sweep a configuration field over these values (repeatable: the "
-                         "product of all); any ExionConfig field, e.g. rows=4,8 merge_degree=1,2")
+                         "product of all); any ExionConfig field, e.g. --vary rows=4,8 --vary "
+                         "merge_degree=1,2")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=V",
                     help="set a configuration field for every point (repeatable)")
     ap.add_argument("--quick", action="store_true",
