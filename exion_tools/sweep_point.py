@@ -28,8 +28,14 @@ Objectives (``OBJECTIVES``; each ``fn(cfg, opts, workdir) -> dict`` of columns):
     ``offchip_bytes_per_cycle`` and the AXI4 port's ``bus_width / 8`` bytes a cycle;
     ``latency_us``: the FFN-Reuse total at ``cfg.clock_mhz``.
 
-An energy objective is a third entry of ``OBJECTIVES`` (and a name in ``--objectives``) once
-an energy model exists; nothing else changes.
+``energy``
+    The same DiT run priced by ``golden.energy`` (default node, supply and off-chip memory):
+    action counts of ``golden.energy_counts`` for the Q/K/V and FC2 GEMMs, FC1 of the dense
+    iterations with the keep-mask built (``ffn_dense_iteration_counts``) and FC1 of the sparse
+    ones (``ffn_sparse_iteration_counts``: SCHEDULE + sparse GEMM, the mean over the same
+    masks), at the same port-limited off-chip rate; leakage of the core's transistors from
+    :func:`area_model` over the run's cycles. ``energy``: microjoules per image with
+    FFN-Reuse; ``energy_dense``: without; ``energy_offchip_share``: the off-chip part.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from exion.config import ExionConfig
 from exion.util import atomic_write
 
 __all__ = ["FORMAT", "OBJECTIVES", "AREA_MODES", "point_key", "run_point", "area_model",
-           "dit_cycles", "DIT"]
+           "dit_cycles", "dit_energy", "DIT"]
 
 #: Version of a cached result; bump it when a result's meaning changes (old caches then miss).
 FORMAT = 2
@@ -178,8 +184,42 @@ def objective_cycles(cfg: ExionConfig, opts: dict, workdir: Path) -> dict:
     return dit_cycles(cfg, ffn_masks(opts.get("masks", 0)))
 
 
+# -- energy -------------------------------------------------------------------------------
+
+def dit_energy(cfg: ExionConfig, masks: np.ndarray) -> dict:
+    """Energy of the DiT workload on ``cfg`` (see the module docstring)."""
+    from golden.energy import energy
+    from golden.energy_counts import (dense_gemm_counts, ffn_dense_iteration_counts,
+                                      ffn_sparse_iteration_counts)
+    from golden.ffn_reuse import is_dense_iteration
+    t, d, f = DIT["tokens"], DIT["hidden"], DIT["ffn"]
+    cfg = cfg.replace(offchip_bytes_per_cycle=min(cfg.offchip_bytes_per_cycle, cfg.bus_bytes))
+    always = dense_gemm_counts(t, d, 3 * d, cfg)[0] + dense_gemm_counts(t, f, d, cfg)[0]
+    fc1_dense = ffn_dense_iteration_counts(t, d, f, cfg)[0]
+    sparse = [ffn_sparse_iteration_counts(m, d, cfg)[0] for m in masks]
+    fc1_sparse = sparse[0]
+    for c in sparse[1:]:
+        fc1_sparse = fc1_sparse + c
+    fc1_sparse = fc1_sparse * (1 / len(sparse))
+    dense_its = sum(is_dense_iteration(i, cfg.ffn_reuse_n) for i in range(cfg.iterations))
+    sparse_its = cfg.iterations - dense_its
+    blocks, its = DIT["blocks"], cfg.iterations
+    leak = {"core": area_model(cfg)["area_tr"]}
+    reuse = energy((always * its + fc1_dense * dense_its + fc1_sparse * sparse_its) * blocks,
+                   cfg, transistors=leak)
+    dense = energy((always + fc1_dense) * (its * blocks), cfg, transistors=leak)
+    offchip = reuse.by_component().get("offchip", 0.0)
+    return {"energy": round(reuse.total_pj * 1e-6, 3),
+            "energy_dense": round(dense.total_pj * 1e-6, 3),
+            "energy_offchip_share": round(offchip / reuse.total_pj, 4)}
+
+
+def objective_energy(cfg: ExionConfig, opts: dict, workdir: Path) -> dict:
+    return dit_energy(cfg, ffn_masks(opts.get("masks", 0)))
+
+
 #: name -> ``fn(cfg, opts, workdir) -> dict`` of result columns.
-OBJECTIVES = {"area": objective_area, "cycles": objective_cycles}
+OBJECTIVES = {"area": objective_area, "cycles": objective_cycles, "energy": objective_energy}
 
 
 def run_point(config: dict, opts: dict, workdir: str) -> dict:

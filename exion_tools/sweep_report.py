@@ -89,8 +89,8 @@ def plot(rows: list[dict], path: Path) -> Path | None:
     labels = {"area_tr": "area: transistors, millions", "latency_us":
               "DiT latency with FFN-Reuse, ms (off-chip bound included)",
               "reuse_cycles": "DiT SDUE compute cycles with FFN-Reuse, millions",
-              "energy": "energy"}
-    scale = {"area_tr": 1e6, "latency_us": 1e3, "reuse_cycles": 1e6}
+              "energy": "DiT energy per image with FFN-Reuse, mJ"}
+    scale = {"area_tr": 1e6, "latency_us": 1e3, "reuse_cycles": 1e6, "energy": 1e3}
     fig, panels = plt.subplots(1, len(axes), figsize=(7 * len(axes), 5.5), squeeze=False)
     for ax, (x, y) in zip(panels[0], axes):
         front = pareto(rows, x, y)
