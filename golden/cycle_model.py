@@ -212,8 +212,8 @@ def format_table(reports: list[GemmReport], baseline: str = "dense") -> str:
 SCHEDULE_OVERHEAD = 4
 
 #: Fixed cycles of a ``PREDICT`` besides one per (key, chunk) and one per mask word: the
-#: memory read, the predictor's accumulate and the selector's result.
-PREDICT_OVERHEAD = 3
+#: memory read, the predictor's accumulate, the selector's input register and its result.
+PREDICT_OVERHEAD = 4
 
 
 def group_beats(cvs, beat: int = CAU_BEAT, *, skip_empty: bool = False):
