@@ -46,6 +46,7 @@ def tops() -> dict:
     from .cau import Cau
     from .core import ExionCore
     from .cfse import CfseGelu, CfseLayerNorm, CfseResidual, CfseSoftmax
+    from .cfse_units import CfseUnits
     from exion.limits import MAX_KEYS
     from exion.cfse_format import MAX_LN_DIM
     return {
@@ -72,13 +73,14 @@ def tops() -> dict:
         "cfse_softmax": lambda cfg: CfseSoftmax(max_keys=MAX_KEYS),
         "cfse_layernorm": lambda cfg: CfseLayerNorm(max_dim=MAX_LN_DIM),
         "cfse_residual": lambda cfg: CfseResidual(lanes=cfg.lanes),
+        "cfse": CfseUnits,
     }
 
 
 #: Units that can be emitted as a top, by name.
 TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
         "eager_units", "cfse_gelu", "cfse_softmax",
-        "cfse_layernorm", "cfse_residual")
+        "cfse_layernorm", "cfse_residual", "cfse")
 
 
 #: The unit ``make verilog`` emits: the whole accelerator.

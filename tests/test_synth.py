@@ -162,7 +162,7 @@ TOP_UNITS = {"core": "ctrl", "sdue_top": "smem", "sdue": "sdue", "dpu": "dpu", "
              "wmem": "wmem", "omem": "omem", "lod": "predictor", "predictor": "predictor",
              "selector": "predictor", "cau": "cau", "eager_units": "predictor",
              "cfse_gelu": "cfse", "cfse_softmax": "cfse", "cfse_layernorm": "cfse",
-             "cfse_residual": "cfse"}
+             "cfse_residual": "cfse", "cfse": "cfse"}
 
 
 def _units(top: str, cfg=TINY_CFG) -> dict:
@@ -203,6 +203,16 @@ def test_one_bank_module_in_two_roles():
     _d, units = _units("sdue_top", cfg)
     shared = [m for m, u in units.items() if m.startswith("exion_bank_") and len(u) > 1]
     assert shared and units[shared[0]] == {"imem", "wmem"}
+
+
+def test_standalone_units_per_top():
+    """The CFSE (not in any top yet) is synthesized beside the core only; the CAU and the
+    predictor bundle beside every top that lacks them; nothing a design already holds."""
+    every = {"dpu", "sdue", "imem", "wmem", "omem", "smem", "cau", "predictor", "ctrl"}
+    assert S.standalone_tops("core", every) == [("cfse", "cfse")]
+    assert S.standalone_tops("sdue_top", every - {"cau", "predictor", "ctrl"}) == \
+        [("cau", "cau"), ("predictor", "eager_units")]
+    assert S.standalone_tops("cfse", {"cfse"}) == [("cau", "cau"), ("predictor", "eager_units")]
 
 
 @pytest.mark.parametrize("top", list(TOP_UNITS))
