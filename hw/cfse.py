@@ -21,7 +21,7 @@ __all__ = ["CfseGelu", "CfseSoftmax", "CfseLayerNorm", "CfseResidual", "GELU_LAT
            "RESIDUAL_LATENCY", "gelu_rom_words", "exp_rom_words"]
 
 #: Cycles from accepting an input to presenting its result (without back-pressure).
-GELU_LATENCY = 4
+GELU_LATENCY = F.GELU_LATENCY
 
 _DELTA_BITS = 11   # largest slope T[i+1] - T[i] is 1633
 _BASE_BITS = F.PHI_FRAC + 1
@@ -522,7 +522,7 @@ class CfseResidual(wiring.Component):
     of 1024 (1.0) gives the plain ``sat16(x + f)``.
 
     Two stages, stalling as a whole: the 16 x 16-bit product ``gate * f``, then round, add and
-    saturate. One beat per cycle, latency ``RESIDUAL_LATENCY = 2``.
+    saturate. One beat per cycle, latency ``RESIDUAL_LATENCY = F.RESIDUAL_LATENCY``.
 
     Parameters
     ----------
@@ -576,4 +576,4 @@ class CfseResidual(wiring.Component):
 
 
 #: Cycles from accepting a beat to presenting its result in CfseResidual.
-RESIDUAL_LATENCY = 2
+RESIDUAL_LATENCY = F.RESIDUAL_LATENCY
