@@ -206,13 +206,14 @@ def test_one_bank_module_in_two_roles():
 
 
 def test_standalone_units_per_top():
-    """The CFSE (not in any top yet) is synthesized beside the core only; the CAU and the
-    predictor bundle beside every top that lacks them; nothing a design already holds."""
+    """The CFSE (not in any top yet) is synthesized beside the core only, ASIC flow only; the
+    CAU and the predictor bundle beside every top that lacks them; nothing a design already
+    holds."""
     every = {"dpu", "sdue", "imem", "wmem", "omem", "smem", "cau", "predictor", "ctrl"}
-    assert S.standalone_tops("core", every) == [("cfse", "cfse")]
-    assert S.standalone_tops("sdue_top", every - {"cau", "predictor", "ctrl"}) == \
-        [("cau", "cau"), ("predictor", "eager_units")]
-    assert S.standalone_tops("cfse", {"cfse"}) == [("cau", "cau"), ("predictor", "eager_units")]
+    both = [("cau", "cau", False), ("predictor", "eager_units", False)]
+    assert S.standalone_tops("core", every) == [("cfse", "cfse", True)]
+    assert S.standalone_tops("sdue_top", every - {"cau", "predictor", "ctrl"}) == both
+    assert S.standalone_tops("cfse", {"cfse"}) == both
 
 
 @pytest.mark.parametrize("top", list(TOP_UNITS))
