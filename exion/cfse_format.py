@@ -25,6 +25,7 @@ __all__ = [
     "EXP_TABLE", "EXP_MAX_SHIFT", "PROB_FRAC", "PROB_MAX", "RECIP_BITS", "RECIP_SHIFT",
     "SOFTMAX_SUM_BITS", "MAX_SOFTMAX_KEYS",
     "NORM_FRAC", "EPS_Q", "RSQRT_BITS", "LN_RECIP_BITS", "MAX_LN_DIM",
+    "GELU_LATENCY", "RESIDUAL_LATENCY",
 ]
 
 # ---- activations ---------------------------------------------------------------------------
@@ -87,3 +88,10 @@ EPS_Q = 1
 RSQRT_BITS = 48
 LN_RECIP_BITS = 47
 MAX_LN_DIM = 4096
+
+# ---- RTL pipeline depths (hw/cfse.py builds them; golden.cycle_model counts with them) -----
+#: Cycles from accepting a GELU beat to presenting its result without back-pressure: ROM read,
+#: interpolation, x * phi, round.
+GELU_LATENCY = 4
+#: The same for the residual add: the gate product, then round, add and saturate.
+RESIDUAL_LATENCY = 2

@@ -255,8 +255,22 @@ def synthesize_design(cfg: ExionConfig, top: str | None = None, *, flows=("asic"
         runner.close()
 
 
-#: Units synthesized on their own when the design does not contain them (generator top).
-STANDALONE = (("cau", "cau"), ("predictor", "eager_units"))
+#: Units synthesized on their own when the design does not contain them: (unit, the top that
+#: holds it, the tops it is added for (None: every top), the ASIC flow only). The CFSE is not
+#: part of the core yet; its four units (top ``cfse``) are reported beside the core only, where
+#: its share of the core is the figure of interest (about 50 s of Yosys CPU, too much to add to
+#: every top), and in the ASIC flow only: Yosys 0.23's ``memory_libmap`` in ``synth_ecp5`` took
+#: over 20 GB on the GELU's 16 table read ports (16 lanes) and was killed; its ECP5 figures
+#: come from ``make fpga``'s tools (docs/fpga.md).
+STANDALONE = (("cau", "cau", None, False), ("predictor", "eager_units", None, False),
+              ("cfse", "cfse", ("core",), True))
+
+
+def standalone_tops(top: str, present) -> list[tuple[str, str, bool]]:
+    """(unit, top, ASIC flow only) of every :data:`STANDALONE` unit that the design of
+    ``top``, holding the units ``present``, lacks and gets synthesized on its own."""
+    return [(unit, etop, asic_only) for unit, etop, only, asic_only in STANDALONE
+            if unit not in present and etop != top and (only is None or top in only)]
 
 
 def synth_report(cfg: ExionConfig, top: str | None = None, *, jobs: int | None = None,
@@ -280,13 +294,12 @@ def synth_report(cfg: ExionConfig, top: str | None = None, *, jobs: int | None =
         present = {u for (_m, u) in instance_units(main)}
         extras = []
         if standalone:
-            for unit, etop in STANDALONE:
-                if unit not in present and etop != top:
-                    d = SynthDesign(unit, cfg, etop, flows)
-                    say(f"elaborating exion_{etop} (standalone {UNITS[unit]}) ...")
-                    elaborate(d)
-                    runner.submit_design(d)
-                    extras.append(d)
+            for unit, etop, asic_only in standalone_tops(top, present):
+                d = SynthDesign(unit, cfg, etop, ("asic",) if asic_only else flows)
+                say(f"elaborating exion_{etop} (standalone {UNITS[unit]}) ...")
+                elaborate(d)
+                runner.submit_design(d)
+                extras.append(d)
         base = None
         if sparsity:
             base = SynthDesign("no-sparsity", cfg.replace(merge_degree=1), top, ("asic",))

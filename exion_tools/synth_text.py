@@ -71,7 +71,7 @@ def format_report(rep: dict) -> str:
                    "TRELLIS_DPR16X4 distributed RAM, MULT18X18D)")
     out.append("")
     out += _unit_rows(d, flows)
-    absent = [UNITS[u] for u in ("cau", "predictor", "ctrl") if u not in d["units"]]
+    absent = [UNITS[u] for u in ("cau", "predictor", "ctrl", "cfse") if u not in d["units"]]
     if absent:
         out.append(f"not in {rep['top']}: {', '.join(absent)}")
     if "ecp5_85f_utilization" in rep:
@@ -94,7 +94,9 @@ def format_report(rep: dict) -> str:
         a = s["total"]["asic"]
         line = (f"standalone {UNITS[label]} ({s['top']}, not in {rep['top']}): "
                 f"{compact(a['cells'])} gates, {compact(a['ffs'])} FFs, {compact(a['mem_bits'])} mem bits, "
-                f"{compact(a['total_tr'])} Tr")
+                f"{compact(a['total_tr'])} Tr ({a['total_tr'] / d['total']['asic']['total_tr']:.1%} "
+                f"of {rep['top']}'s, {logic_tr(a) / logic_tr(d['total']['asic']):.1%} of its "
+                "logic + FF)")
         if "ecp5" in s["total"]:
             e = s["total"]["ecp5"]
             line += f"; ECP5 {e['LUT4']} LUT4, {e['TRELLIS_FF']} FF, {e['DP16KD']} DP16KD"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from exion import cfse_format as F
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from golden.intsem import lane_chunks
@@ -31,7 +32,8 @@ from golden.schedule import Schedule, check_schedule
 
 __all__ = ["issue_interval", "compute_cycles", "GemmReport", "evaluate",
            "compare_strategies", "format_table", "group_beats", "cau_cycles", "schedule_cycles", "predict_cycles",
-           "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD"]
+           "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD", "cfse_gelu_cycles", "cfse_residual_cycles",
+           "cfse_softmax_cycles", "cfse_layernorm_cycles"]
 
 
 def issue_interval(k: int, cfg: ExionConfig) -> int:
@@ -212,8 +214,8 @@ def format_table(reports: list[GemmReport], baseline: str = "dense") -> str:
 SCHEDULE_OVERHEAD = 4
 
 #: Fixed cycles of a ``PREDICT`` besides one per (key, chunk) and one per mask word: the
-#: memory read, the predictor's accumulate and the selector's result.
-PREDICT_OVERHEAD = 3
+#: memory read, the predictor's accumulate, the selector's input register and its result.
+PREDICT_OVERHEAD = 4
 
 
 def group_beats(cvs, beat: int = CAU_BEAT, *, skip_empty: bool = False):
@@ -255,3 +257,32 @@ def predict_cycles(n_keys: int, kc: int, beat: int = CAU_BEAT) -> int:
     if n_keys < 1 or kc < 1:
         raise ValueError(f"n_keys = {n_keys} and kc = {kc} must be >= 1")
     return n_keys * kc + PREDICT_OVERHEAD + -(-n_keys // beat)
+
+
+# -- CFSE (hw/cfse.py): cycles of one operation, from its first input transfer to its last
+# output transfer (both counted), with the input always valid and the output always ready.
+
+def cfse_gelu_cycles(beats: int) -> int:
+    """``beats`` beats of ``lanes`` elements through the GELU pipeline: one per cycle, the last
+    result :data:`exion.cfse_format.GELU_LATENCY` cycles after its input."""
+    return beats + F.GELU_LATENCY
+
+
+def cfse_residual_cycles(beats: int) -> int:
+    """As :func:`cfse_gelu_cycles` for the residual add (``RESIDUAL_LATENCY``)."""
+    return beats + F.RESIDUAL_LATENCY
+
+
+def cfse_softmax_cycles(n: int, any_kept: bool) -> int:
+    """One softmax row of ``n`` keys: load (one key a cycle), exp (4 per key), the divider's
+    set-up cycle, the restoring division (``RECIP_BITS + 1`` steps; none when no key is
+    kept: the sum is 0), normalize (4 per key: read, multiply, round, output)."""
+    return n + 4 * n + 1 + (F.RECIP_BITS + 1 if any_kept else 0) + 4 * n
+
+
+def cfse_layernorm_cycles(c: int) -> int:
+    """One LayerNorm + adaLN row of ``c`` channels: load (one a cycle), 5 statistics cycles
+    (last square, products, radicand, bit length, normalization), the square root
+    (``RSQRT_BITS / 2`` root bits), the division (``LN_RECIP_BITS + 1`` steps), output (7 per
+    channel: read, u, two products with their shifts, round, output)."""
+    return c + 5 + F.RSQRT_BITS // 2 + F.LN_RECIP_BITS + 1 + 7 * c

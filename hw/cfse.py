@@ -21,7 +21,7 @@ __all__ = ["CfseGelu", "CfseSoftmax", "CfseLayerNorm", "CfseResidual", "GELU_LAT
            "RESIDUAL_LATENCY", "gelu_rom_words", "exp_rom_words"]
 
 #: Cycles from accepting an input to presenting its result (without back-pressure).
-GELU_LATENCY = 4
+GELU_LATENCY = F.GELU_LATENCY
 
 _DELTA_BITS = 11   # largest slope T[i+1] - T[i] is 1633
 _BASE_BITS = F.PHI_FRAC + 1
@@ -148,8 +148,9 @@ class CfseSoftmax(wiring.Component):
     32-bit row sum, 4 cycles per key), **divide** (``R = floor(2**47 / S)`` by restoring
     division, 48 cycles; skipped when no key is kept), **normalize** (per key
     ``min((e * R + 2**31) >> 32, 32767)``, 3 cycles per key plus the output handshake).
-    Every multiplier has registers on both sides. A row costs about ``8 N + 50`` cycles; the
-    pipelined version is left for the integration.
+    Every multiplier has registers on both sides. A row of ``N`` keys costs ``9 N + 1`` cycles,
+    plus 48 when a key is kept (:func:`golden.cycle_model.cfse_softmax_cycles`, held equal
+    in the bench); the pipelined version is left for the integration.
 
     Parameters
     ----------
@@ -228,6 +229,9 @@ class CfseSoftmax(wiring.Component):
             shape=unsigned(_EXP_BASE_BITS + _EXP_DELTA_BITS), depth=F.EXP_SEGMENTS,
             init=exp_rom_words())
         tr = exp_rom.read_port(domain="comb")
+        # Addressed from z in every state (only EXP_LUT uses the data): the table read then
+        # starts at the z register, not at the state decode (a shorter path on the FPGA).
+        m.d.comb += tr.addr.eq(z[lo_bits:F.Z_FRAC])
 
         with m.FSM(name="phase") as fsm:
             with m.State("LOAD"):
@@ -256,7 +260,6 @@ class CfseSoftmax(wiring.Component):
                 m.next = "EXP_LUT"
             with m.State("EXP_LUT"):
                 r = z[:F.Z_FRAC]
-                m.d.comb += tr.addr.eq(r[lo_bits:])
                 base, delta = tr.data[:_EXP_BASE_BITS], tr.data[_EXP_BASE_BITS:]
                 m.d.sync += [
                     e_lin.eq(base - ((delta * r[:lo_bits] + (1 << (lo_bits - 1))) >> lo_bits)),
@@ -331,7 +334,8 @@ class CfseLayerNorm(wiring.Component):
     the even normalization to 47 or 48 bits), **square root** (digit by digit, 24 cycles),
     **divide** (``floor(2**47 / s)``, restoring, 48 cycles), **output** (per channel
     ``u = C*x - s1``, ``n = u*r`` rounded by ``31 - j`` bits, ``y = sat16(((n*g + 2**15) >> 16)
-    + shift)``, 5 cycles plus the handshake). About ``6 C + 85`` cycles a row.
+    + shift)``, 6 cycles plus the handshake). A row of ``C`` channels costs ``8 C + 77``
+    cycles (:func:`golden.cycle_model.cfse_layernorm_cycles`, held equal in the bench).
 
     Parameters
     ----------
@@ -522,7 +526,7 @@ class CfseResidual(wiring.Component):
     of 1024 (1.0) gives the plain ``sat16(x + f)``.
 
     Two stages, stalling as a whole: the 16 x 16-bit product ``gate * f``, then round, add and
-    saturate. One beat per cycle, latency ``RESIDUAL_LATENCY = 2``.
+    saturate. One beat per cycle, latency ``RESIDUAL_LATENCY = F.RESIDUAL_LATENCY``.
 
     Parameters
     ----------
@@ -576,4 +580,4 @@ class CfseResidual(wiring.Component):
 
 
 #: Cycles from accepting a beat to presenting its result in CfseResidual.
-RESIDUAL_LATENCY = 2
+RESIDUAL_LATENCY = F.RESIDUAL_LATENCY

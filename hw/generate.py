@@ -47,6 +47,7 @@ def tops() -> dict:
     from .core import ExionCore
     from .cfse import CfseGelu, CfseLayerNorm, CfseResidual, CfseSoftmax
     from .dma import Dma
+    from .cfse_units import CfseUnits
     from exion.limits import MAX_KEYS
     from exion.cfse_format import MAX_LN_DIM
     return {
@@ -74,13 +75,14 @@ def tops() -> dict:
         "cfse_layernorm": lambda cfg: CfseLayerNorm(max_dim=MAX_LN_DIM),
         "cfse_residual": lambda cfg: CfseResidual(lanes=cfg.lanes),
         "dma": Dma.from_config,
+        "cfse": CfseUnits,
     }
 
 
 #: Units that can be emitted as a top, by name.
 TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
         "eager_units", "cfse_gelu", "cfse_softmax",
-        "cfse_layernorm", "cfse_residual", "dma")
+        "cfse_layernorm", "cfse_residual", "dma", "cfse")
 
 
 #: The unit ``make verilog`` emits: the whole accelerator.

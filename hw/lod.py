@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
 
-__all__ = ["Lod", "lod_fields"]
+__all__ = ["Lod", "lod_fields", "signed_approx"]
 
 
 def lod_fields(m: Module, x, width: int, name: str = "lod"):
@@ -45,6 +45,20 @@ def lod_fields(m: Module, x, width: int, name: str = "lod"):
         m.d.comb += s.eq(expr)
         outs.append(s)
     return (sign, *outs)
+
+
+def signed_approx(p1, p2, has_second, nonzero, negative, width: int):
+    """``(-1)**negative * (nonzero * 2**p1 + has_second * 2**p2)`` as a signed ``width + 1``-bit
+    value (``p2 < p1``; ``has_second`` counts only with ``nonzero``), decoded without a carry
+    chain: the negation of a value whose lowest one is at ``q`` keeps bits ``0 .. q`` and
+    inverts every bit above, so it is the magnitude XOR a mask of the bits above ``q``.
+    """
+    w1 = width + 1
+    one = Const(1, unsigned(w1))
+    second = nonzero & has_second
+    mag = Mux(nonzero, (one << p1)[:w1], 0) | Mux(second, (one << p2)[:w1], 0)
+    above = (Const((1 << w1) - 2, unsigned(w1)) << Mux(second, p2, p1))[:w1]
+    return (mag ^ Mux(negative & nonzero, above, 0)).as_signed()
 
 
 class Lod(wiring.Component):

@@ -3,22 +3,29 @@
 Per cycle it takes ``lanes`` operand pairs ``(a[i], b[i])``, replaces each operand by its
 leading-one approximation (``steps`` power-of-two terms, ``hw.lod``) and forms the sum of every
 term product ``(-1)**(sign_a ^ sign_b) << (e_a + e_b)`` per lane as
-``(|approx(a)| << p1_b) + has_second_b * (|approx(a)| << p2_b)`` (barrel shifters, no
-multiplier), negated once per lane; the ``lanes`` lane values go through an adder tree into an
-exact accumulator. See ``docs/predictor.md``.
+``(sam << p1_b) + has_second_b * (sam << p2_b)`` with ``sam = sign(a * b) * |approx(a)|``
+(barrel shifters, no multiplier); the lane values and the accumulator form one sum.
+
+Timing: one register splits the path from the operands to the accumulator. The first half
+(the two LODs per lane and ``sam``, decoded without a carry chain by
+:func:`hw.lod.signed_approx`) ends in registers; the second half (shifts, the sum, the
+accumulator value) drives ``acc`` combinationally from them and the accumulator register
+takes ``acc`` every cycle. ``acc`` therefore shows each chunk's sum in the cycle after the
+chunk, as a single registered accumulator would (latency unchanged); the longest path is
+about half of what it was. See ``docs/predictor.md``.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from exion.config import ExionConfig, clog2
+from exion.config import ExionConfig
 from exion.formats import shift_add_acc_width
 from exion.util import check_int
 
-from .lod import lod_fields
+from .lod import lod_fields, signed_approx
 
 __all__ = ["Predictor", "DEFAULT_K_MAX", "predictor_acc_width"]
 
@@ -52,7 +59,9 @@ class Predictor(wiring.Component):
     a, b : In(ArrayLayout(signed(data_width), lanes))
     valid : In(1)   the cycle carries a chunk
     first : In(1)   the chunk starts a new sum (the accumulator takes it instead of adding)
-    acc : Out(signed(acc_width))   registered; updated at the end of each valid cycle
+    acc : Out(signed(acc_width))   the sum including every valid chunk up to the previous cycle
+        (what a register updated at the end of each valid cycle would hold; held between
+        chunks); driven from registers through the second half's adders
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -81,42 +90,42 @@ class Predictor(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self._cfg
-        W, L, S = cfg.data_width, cfg.lanes, self._steps
+        W, L, S, AW = cfg.data_width, cfg.lanes, self._steps, self._acc_width
         m = Module()
-        # Per lane: A = |lod_approx(a)| (W bits, one or two ones), then the lane's magnitude
-        # is (A << p1_b) + has_second_b * (A << p2_b): every term pair of the golden
-        # definition, grouped by b's term (two barrel shifters and one adder per lane, no
-        # multiplier). At most 2**(2W-2): 2W-1 bits unsigned, 2W signed.
+        # Two halves around one register (module docstring): the first ends with sam and b's
+        # shift amounts per lane, the second forms the lane products, the sum and the
+        # accumulator value, which leaves combinationally.
         tw = 2 * W
-        one = Const(1, unsigned(W))
-        terms = []
+        lanes = []              # per lane: registered (sam, p1_b, p2_b, has_second_b)
         for i in range(L):
             sa, pa1, pa2, hsa, nza = lod_fields(m, self.a[i], W, name=f"a{i}")
             sb, pb1, pb2, hsb, nzb = lod_fields(m, self.b[i], W, name=f"b{i}")
-            amag = Signal(unsigned(W), name=f"amag{i}")
-            first_a = Mux(nza, (one << pa1)[:W], 0)
+            two = S == 2
+            sam = Signal(signed(W + 1), name=f"sam{i}")
+            regs = (sam, Signal.like(pb1, name=f"pb1_{i}"), Signal.like(pb2, name=f"pb2_{i}"),
+                    Signal(name=f"hsb{i}"))
+            m.d.sync += [
+                # approx(a) * sign(a * b); zero when a or b is zero
+                sam.eq(signed_approx(pa1, pa2, hsa if two else 0, nza & nzb, sa ^ sb, W)),
+                regs[1].eq(pb1), regs[2].eq(pb2), regs[3].eq(hsb if two else 0),
+            ]
+            lanes.append(regs)
+        valid_r, first_r = Signal(), Signal()
+        m.d.sync += [valid_r.eq(self.valid), first_r.eq(self.first)]
+        # Second half: per lane (sam << p1_b) + has_second_b * (sam << p2_b), sign already in
+        # sam (no negation), all terms and the accumulator in one sum (one carry-save tree and
+        # one carry chain after synthesis).
+        terms = []
+        for sam, pb1, pb2, hsb in lanes:
+            terms.append((sam << pb1)[:tw].as_signed())
             if S == 2:
-                m.d.comb += amag.eq(first_a | Mux(hsa, (one << pa2)[:W], 0))
-            else:
-                m.d.comb += amag.eq(first_a)
-            lane = Signal(unsigned(tw - 1), name=f"lane{i}")
-            t1 = Mux(nzb, (amag << pb1)[:tw - 1], 0)
-            if S == 2:
-                m.d.comb += lane.eq(t1 + Mux(hsb, (amag << pb2)[:tw - 1], 0))
-            else:
-                m.d.comb += lane.eq(t1)
-            t = Signal(signed(tw), name=f"s{i}")
-            m.d.comb += t.eq(Mux(sa ^ sb, -lane, lane))
-            terms.append(t)
-        while len(terms) > 1:
-            nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
-            if len(terms) % 2:
-                nxt.append(terms[-1])
-            terms = nxt
-        chunk = Signal(signed(tw + clog2(L) + 1))
-        m.d.comb += chunk.eq(terms[0])
-        with m.If(self.valid):
-            m.d.sync += self.acc.eq(Mux(self.first, 0, self.acc) + chunk)
+                terms.append(Mux(hsb, (sam << pb2)[:tw].as_signed(), 0))
+        acc_q = Signal(signed(AW))
+        total = Mux(first_r, 0, acc_q)
+        for t in terms:
+            total = total + t
+        m.d.comb += self.acc.eq(Mux(valid_r, total[:AW].as_signed(), acc_q))
+        m.d.sync += acc_q.eq(self.acc)
         return m
 
 

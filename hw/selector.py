@@ -1,6 +1,7 @@
 """Key selector of the eager predictor: :func:`golden.eager.select`, one query row at a time.
 
-The predicted scores of one query row stream in, one key per cycle, key 0 first. A sorted list
+The predicted scores of one query row stream in, one key per cycle, key 0 first, each into an
+input register and from there into the list in the next cycle. A sorted list
 of the ``max_keep`` largest scores seen so far (ties: the earlier key stays ahead, i.e. ascending
 key index, exactly the golden ranking) is kept by insertion: every entry compares itself with
 the new score in parallel, entries below the insertion point shift down by one, the last falls
@@ -59,7 +60,9 @@ class Selector(wiring.Component):
     count : In(range(max_keep + 1))
         Keys kept by a non-dominant row, ``topk_count(k, keys)``, in ``[1, max_keep]``.
     result : Out(stream.Signature(StructLayout({"keep": max_keys, "dominant": 1})))
-        One transfer per row; bit ``j`` of ``keep`` = key ``j`` kept.
+        One transfer per row; bit ``j`` of ``keep`` = key ``j`` kept. Valid from the second
+        cycle after the transfer of the row's last key (the input register, then the list)
+        until taken; ``scores.ready`` is low from the last key's transfer until then.
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -96,10 +99,19 @@ class Selector(wiring.Component):
         key = Signal(iw)        # index of the next key
         done = Signal()         # the row is complete; result valid
 
-        s = self.scores.payload.score
-        take = Signal()
-        m.d.comb += self.scores.ready.eq(~done)
-        m.d.comb += take.eq(self.scores.valid & ~done)
+        # Input register: a beat is inserted in the cycle after its transfer, so the path
+        # from whoever computes the score (the predictor's sum, in the core) ends here and the
+        # comparators start from a register. ``closed``: the row's last key has been taken.
+        closed = Signal()
+        s = Signal(signed(SW))
+        s_last = Signal()
+        take = Signal()         # a registered beat is inserted this cycle
+        m.d.comb += self.scores.ready.eq(~closed)
+        accept = self.scores.valid & ~closed
+        m.d.sync += [take.eq(accept), s.eq(self.scores.payload.score),
+                     s_last.eq(self.scores.payload.last)]
+        with m.If(accept & self.scores.payload.last):
+            m.d.sync += closed.eq(1)
         # ge[i]: entry i stays ahead of the new score (>=: earlier key wins a tie)
         ge = [Signal(name=f"ge{i}") for i in range(P)]
         for i in range(P):
@@ -114,7 +126,7 @@ class Selector(wiring.Component):
                         m.d.sync += [val[i].eq(val[i - 1]), idx[i].eq(idx[i - 1]),
                                      ok[i].eq(ok[i - 1])]
             m.d.sync += key.eq(key + 1)
-            with m.If(self.scores.payload.last):
+            with m.If(s_last):
                 m.d.sync += done.eq(1)
 
         # Result (from the final list).
@@ -137,5 +149,5 @@ class Selector(wiring.Component):
         m.d.comb += [self.result.valid.eq(done), self.result.payload.keep.eq(keep),
                      self.result.payload.dominant.eq(dominant)]
         with m.If(done & self.result.ready):
-            m.d.sync += [done.eq(0), key.eq(0)] + [o.eq(0) for o in ok]
+            m.d.sync += [done.eq(0), closed.eq(0), key.eq(0)] + [o.eq(0) for o in ok]
         return m

@@ -16,6 +16,7 @@ from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
 from exion import cfse_format as F
 from golden.cfse import gelu
+from golden.cycle_model import cfse_gelu_cycles
 from hw.cfse import GELU_LATENCY
 
 from .tb_common import config, pack, start, stream_words, unpack
@@ -34,13 +35,18 @@ def inputs(span: str, rng) -> np.ndarray:
 
 
 async def stream_through(dut, beats, lanes, rng, gap, stall, in_width=F.ACT_BITS,
-                         latency=GELU_LATENCY):
+                         latency=GELU_LATENCY, model=cfse_gelu_cycles):
     """Drive ``beats`` (lists of ``lanes`` values of ``in_width`` bits) into ``i``, collect
     ``o`` (``lanes`` Q5.10 codes); ``gap`` / ``stall`` are the probabilities of an idle input
-    cycle and of ``o.ready = 0``."""
+    cycle and of ``o.ready = 0``. Without pauses the cycles from the first input to the last
+    output transfer must equal ``model(len(beats))`` (golden.cycle_model)."""
     words = [pack(b, in_width) for b in beats]
+    trace = {}
     raw = await stream_words(dut, words, len(beats), rng, gap, stall,
-                             limit=20 * len(beats) + 200, tail=latency + 4)
+                             limit=20 * len(beats) + 200, tail=latency + 4, trace=trace)
+    if gap == stall == 0 and len(raw) == len(beats):
+        cycles = trace["out"][-1] - trace["in"][0] + 1
+        assert cycles == model(len(beats)), f"{cycles} cycles, model {model(len(beats))}"
     return [unpack(w, F.ACT_BITS, lanes) for w in raw]
 
 

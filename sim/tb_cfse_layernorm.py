@@ -9,6 +9,7 @@ from cocotb.triggers import FallingEdge
 
 from exion import cfse_format as F
 from golden.cfse import layernorm_adaln
+from golden.cycle_model import cfse_layernorm_cycles
 
 from .tb_common import start, stream_words, unpack
 
@@ -57,10 +58,13 @@ def encode(x, scale, shift, last):
 
 
 async def run_rows(dut, todo, rng, gap, stall):
+    """Every row bit for bit; without pauses also each row's cycles (first channel in to last
+    output) against golden.cycle_model.cfse_layernorm_cycles."""
     beats = [(x, s, h, j == len(xs) - 1) for xs, ss, hs in todo
              for j, (x, s, h) in enumerate(zip(xs, ss, hs))]
+    trace = {}
     raw = await stream_words(dut, [encode(*b) for b in beats], len(beats), rng, gap, stall,
-                             limit=20 * len(beats) + 300 * len(todo))
+                             limit=20 * len(beats) + 300 * len(todo), trace=trace)
     assert len(raw) == len(beats), f"{len(raw)} outputs, want {len(beats)}"
     got = [(unpack(w, F.ACT_BITS, 1)[0], bool(w >> F.ACT_BITS)) for w in raw]
     k = 0
@@ -71,6 +75,10 @@ async def run_rows(dut, todo, rng, gap, stall):
         lasts = [lst for _, lst in got[k:k + len(xs)]]
         assert ys == want, f"row {r} (C = {len(xs)}): got {ys}, want {want}"
         assert lasts == [j == len(xs) - 1 for j in range(len(xs))], f"row {r}: last flags"
+        if gap == stall == 0:
+            cycles = trace["out"][k + len(xs) - 1] - trace["in"][k] + 1
+            want_c = cfse_layernorm_cycles(len(xs))
+            assert cycles == want_c, f"row {r} (C = {len(xs)}): {cycles} cycles, model {want_c}"
         k += len(xs)
 
 

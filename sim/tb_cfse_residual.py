@@ -9,6 +9,7 @@ from cocotb.triggers import FallingEdge
 
 from exion import cfse_format as F
 from golden.cfse import residual_add
+from golden.cycle_model import cfse_residual_cycles
 from hw.cfse import RESIDUAL_LATENCY
 
 from .tb_cfse import stream_through
@@ -42,7 +43,7 @@ async def check(dut, gap, stall, seed):
     words = ((x & m) | ((f & m) << F.ACT_BITS) | ((g & m) << (2 * F.ACT_BITS)))
     beats = words.reshape(-1, lanes).tolist()
     got = await stream_through(dut, beats, lanes, rng, gap, stall, in_width=3 * F.ACT_BITS,
-                               latency=RESIDUAL_LATENCY)
+                               latency=RESIDUAL_LATENCY, model=cfse_residual_cycles)
     assert len(got) == len(want), f"{len(got)} beats out, want {len(want)}"
     for k, (gv, wv) in enumerate(zip(got, want)):
         assert gv == wv, f"beat {k}: got {gv}, want {wv}"

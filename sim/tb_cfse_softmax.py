@@ -10,6 +10,7 @@ from cocotb.triggers import FallingEdge
 from exion import cfse_format as F
 from exion.limits import MAX_KEYS
 from golden.cfse import softmax
+from golden.cycle_model import cfse_softmax_cycles
 
 from .tb_common import start, stream_words, unpack
 
@@ -40,10 +41,13 @@ def encode(x, keep, last):
 
 
 async def run_rows(dut, todo, rng, gap, stall):
+    """Every row bit for bit; without pauses also each row's cycles (first key in to last
+    probability out) against golden.cycle_model.cfse_softmax_cycles."""
     keys = [(int(x), bool(k), j == len(xs) - 1)
             for xs, ks in todo for j, (x, k) in enumerate(zip(xs, ks))]
+    trace = {}
     raw = await stream_words(dut, [encode(*k) for k in keys], len(keys), rng, gap, stall,
-                             limit=20 * len(keys) + 200 * len(todo))
+                             limit=20 * len(keys) + 200 * len(todo), trace=trace)
     assert len(raw) == len(keys), f"{len(raw)} outputs, want {len(keys)}"
     got = [(unpack(w, F.ACT_BITS, 1)[0], bool(w >> 16)) for w in raw]
     k = 0
@@ -53,6 +57,10 @@ async def run_rows(dut, todo, rng, gap, stall):
         lasts = [lst for _, lst in got[k:k + len(xs)]]
         assert ps == want, f"row {r} (n = {len(xs)}): got {ps}, want {want}"
         assert lasts == [j == len(xs) - 1 for j in range(len(xs))], f"row {r}: last flags"
+        if gap == stall == 0:
+            cycles = trace["out"][k + len(xs) - 1] - trace["in"][k] + 1
+            want_c = cfse_softmax_cycles(len(xs), bool(np.any(ks)))
+            assert cycles == want_c, f"row {r} (n = {len(xs)}): {cycles} cycles, model {want_c}"
         k += len(xs)
 
 

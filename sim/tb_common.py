@@ -47,14 +47,17 @@ def unpack(word: int, width: int, count: int, signed: bool = True) -> list[int]:
 
 
 async def stream_words(dut, words, n_out: int, rng, gap: float, stall: float, *, limit: int,
-                       tail: int = 2) -> list[int]:
+                       tail: int = 2, trace: dict | None = None) -> list[int]:
     """Drive payload ``words`` into a unit's ``i`` stream and take raw payloads from its ``o``
     stream, with random pauses on both: an idle input cycle with probability ``gap``,
     ``o.ready`` low with probability ``stall``. Runs until ``n_out`` outputs came and then
     ``tail`` more cycles with ``o.ready`` high (an extra output there is returned too, so the
     caller's count check sees it); fails after ``limit`` cycles. Starts and ends on a falling
-    edge of ``clk``."""
+    edge of ``clk``. ``trace``, if given, gets lists ``"in"`` and ``"out"``: the cycle of every
+    input and output transfer (for cycle counts against ``golden.cycle_model``)."""
     got, i, cyc, extra = [], 0, 0, 0
+    if trace is not None:
+        trace["in"], trace["out"] = [], []
     while len(got) < n_out or extra < tail:
         assert cyc < limit, f"timeout: {len(got)} of {n_out} outputs after {cyc} cycles"
         present = i < len(words) and rng.random() >= gap
@@ -65,10 +68,14 @@ async def stream_words(dut, words, n_out: int, rng, gap: float, stall: float, *,
         await Timer(1, unit="ns")
         if present and dut.i__ready.value:
             i += 1
+            if trace is not None:
+                trace["in"].append(cyc)
         if dut.o__valid.value and dut.o__ready.value:
             v = dut.o__payload.value
             assert v.is_resolvable, f"unresolved output {v}"
             got.append(v.to_unsigned())
+            if trace is not None:
+                trace["out"].append(cyc)
         if len(got) >= n_out:
             extra += 1
         await RisingEdge(dut.clk)

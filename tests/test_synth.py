@@ -162,7 +162,7 @@ TOP_UNITS = {"core": "ctrl", "sdue_top": "smem", "sdue": "sdue", "dpu": "dpu", "
              "wmem": "wmem", "omem": "omem", "lod": "predictor", "predictor": "predictor",
              "selector": "predictor", "cau": "cau", "eager_units": "predictor",
              "cfse_gelu": "cfse", "cfse_softmax": "cfse", "cfse_layernorm": "cfse",
-             "cfse_residual": "cfse", "dma": "dma"}
+             "cfse_residual": "cfse", "dma": "dma", "cfse": "cfse"}
 
 
 def _units(top: str, cfg=TINY_CFG) -> dict:
@@ -203,6 +203,17 @@ def test_one_bank_module_in_two_roles():
     _d, units = _units("sdue_top", cfg)
     shared = [m for m, u in units.items() if m.startswith("exion_bank_") and len(u) > 1]
     assert shared and units[shared[0]] == {"imem", "wmem"}
+
+
+def test_standalone_units_per_top():
+    """The CFSE (not in any top yet) is synthesized beside the core only, ASIC flow only; the
+    CAU and the predictor bundle beside every top that lacks them; nothing a design already
+    holds."""
+    every = {"dpu", "sdue", "imem", "wmem", "omem", "smem", "cau", "predictor", "ctrl"}
+    both = [("cau", "cau", False), ("predictor", "eager_units", False)]
+    assert S.standalone_tops("core", every) == [("cfse", "cfse", True)]
+    assert S.standalone_tops("sdue_top", every - {"cau", "predictor", "ctrl"}) == both
+    assert S.standalone_tops("cfse", {"cfse"}) == both
 
 
 @pytest.mark.parametrize("top", list(TOP_UNITS))
