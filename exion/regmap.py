@@ -105,6 +105,7 @@ REGISTERS = {
     "DOMINANT_LO": 0x40, "DOMINANT_HI": 0x44,  # RO  last PREDICT: bit r = query r dominant
     "SKIP_K_LO": 0x48, "SKIP_K_HI": 0x4C,   # RO  bit j: no non-dominant query keeps key j
     "SKIP_V_LO": 0x50, "SKIP_V_HI": 0x54,   # RO  bit j: no query keeps key j
+    "BUSY_CYCLES": 0x58,  # RO  cycles the SDUE was busy since reset (wraps)
     # configuration, read-only
     "CFG_ROWS": 0x80, "CFG_COLS": 0x84, "CFG_LANES": 0x88, "CFG_DATA_WIDTH": 0x8C,
     "CFG_MERGE": 0x90, "CFG_IMEM_WORDS": 0x94, "CFG_WMEM_WORDS": 0x98, "CFG_OMEM_WORDS": 0x9C,

@@ -29,7 +29,7 @@ from exion.limits import CAU_BEAT
 from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
 
-__all__ = ["issue_interval", "compute_cycles", "GemmReport", "evaluate",
+__all__ = ["issue_interval", "compute_cycles", "gemm_sequence_cycles", "GemmReport", "evaluate",
            "compare_strategies", "format_table", "group_beats", "cau_cycles", "schedule_cycles", "predict_cycles",
            "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD"]
 
@@ -61,6 +61,30 @@ def compute_cycles(n_blocks: int, k: int, cfg: ExionConfig) -> int:
         return 0
     kc = lane_chunks(k, cfg.lanes)
     return (n_blocks - 1) * issue_interval(k, cfg) + kc + cfg.pipeline_depth + cfg.drain_cycles
+
+
+def gemm_sequence_cycles(gemms, cfg: ExionConfig) -> int:
+    """SDUE busy cycles of GEMM commands run back to back: ``gemms`` is a sequence of
+    ``(n_blocks, k)``, each queued before the one ahead of it has issued its last block.
+
+    The core's execute engine prefetches the next command (its first block is fetched while
+    the previous command's last block waits for the SDUE), so every block issues ``II`` of
+    its own command after the one before, across commands too: no idle cycle between them.
+    From the first block's acceptance to the last block's last drain cycle::
+
+        sum(n_i * II_i for every command but the last) + compute_cycles(n_last, k_last)
+
+    Commands of no blocks take no SDUE cycles and are skipped.
+    """
+    runs = [(int(n), int(k)) for n, k in gemms]
+    for n, k in runs:
+        if n < 0 or k < 1:
+            raise ValueError(f"n_blocks = {n} must be >= 0 and k = {k} >= 1")
+    runs = [(n, k) for n, k in runs if n]
+    if not runs:
+        return 0
+    head = sum(n * issue_interval(k, cfg) for n, k in runs[:-1])
+    return head + compute_cycles(*runs[-1], cfg)
 
 
 def _bytes(bits: int) -> int:

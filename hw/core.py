@@ -205,7 +205,7 @@ class ExionCore(wiring.Component):
             disp.writes_o.eq(ex.writes_o), disp.reads_o.eq(rd.reads), disp.exec_idle.eq(ex.idle),
             disp.blocks.eq(sch.blocks), ex.blocks.eq(sch.blocks),
             host.busy_load.eq(li.busy | lw.busy), host.busy_exec.eq(ex.busy | sch.busy | pr.busy),
-            host.busy_read.eq(rd.busy),
+            host.busy_read.eq(rd.busy), host.busy_cycles.eq(ex.busy_cycles),
             host.done.eq(li.done + lw.done + ex.done + sch.done + pr.done + rd.done),
             host.blocks.eq(sch.blocks),
             host.dominant.eq(pr.dominant), host.skip_k.eq(pr.skip_k), host.skip_v.eq(pr.skip_v),

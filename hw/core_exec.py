@@ -65,6 +65,8 @@ class ExecEngine(wiring.Component):
         No block of any command left to fetch or read (SCHEDULE and PREDICT may start).
     busy : Out(1)
         A command is not done.
+    busy_cycles : Out(32)
+        Cycles the SDUE was busy since reset (``BUSY_CYCLES``).
     """
 
     def __init__(self, cfg: ExionConfig, *, mask_words: int):
@@ -91,7 +93,7 @@ class ExecEngine(wiring.Component):
             "mask_data": Out(CAU_BEAT * R), "mask_en": Out(CAU_BEAT),
             "cycles": Out(32), "cycles_we": Out(1), "done": Out(2),
             "reads_i": Out(Bi), "reads_w": Out(Bw), "writes_o": Out(Bo),
-            "idle": Out(1), "busy": Out(1),
+            "idle": Out(1), "busy": Out(1), "busy_cycles": Out(32),
         })
 
     def elaborate(self, platform):
@@ -123,6 +125,9 @@ class ExecEngine(wiring.Component):
         m.d.comb += [take.eq(self.cmd.valid & self.cmd.ready),
                      n_blk.eq(Mux(sparse_f, self.blocks, (f["n_ch"] + (C - 1)) // C))]
         m.d.sync += start.eq(take)
+        front_done = Signal()       # (below) every block of the command fetched
+        with m.If(front_done):      # before the take: a command taken in that cycle stays
+            m.d.sync += active.eq(0)
         with m.If(take):
             m.d.sync += [active.eq(1), first.eq(1), empty.eq(n_blk == 0),
                          c_ibuf.eq(f["ibuf"]), c_wbuf.eq(f["wbuf"]), c_obuf.eq(f["obuf"]),
@@ -175,13 +180,15 @@ class ExecEngine(wiring.Component):
                      sdue.imem_data.eq(self.imem_data), sdue.wmem_data.eq(self.wmem_data)]
         reading = ~sdue.blocks.ready            # chunks of the accepted block still to read
 
-        # -- the front is done: every block fetched and taken (FFN_MASK: drained too) ----------
-        front_done = Signal()
-        m.d.comb += front_done.eq(active & ~start & ~seq.busy & sdue.blocks.ready
-                                  & ~(c_ffn & sdue.busy))
-        with m.If(front_done):
-            m.d.sync += active.eq(0)
-        m.d.comb += [self.cmd.ready.eq(~active), self.idle.eq(~active)]
+        # -- the front is done once every block is fetched: the next command is taken then, so
+        # its first block is fetched the cycle the last one of this command is accepted and
+        # the SDUE never idles between commands (golden.cycle_model.gemm_sequence_cycles).
+        # FFN_MASK: only when its blocks have drained too (the thresholds are its own).
+        m.d.comb += front_done.eq(active & ~start & ~seq.fetching
+                                  & ~(c_ffn & (seq.busy | ~sdue.blocks.ready | sdue.busy)))
+        m.d.comb += [self.cmd.ready.eq(~active | front_done),
+                     self.idle.eq(~active & ~seq.busy & sdue.blocks.ready),
+                     self.busy_cycles.eq(sdue.cycles)]
 
         # -- drain: OMEM writes, per-command completion, CYCLES -------------------------------
         tag_obuf = sdue.omem_tag[0:4]

@@ -55,6 +55,8 @@ class HostInterface(wiring.Component):
         Commands finished this cycle (``DONE``).
     cycles : In(32) ; cycles_we : In(1)
         ``CYCLES``, written when ``cycles_we``.
+    busy_cycles : In(32)
+        ``BUSY_CYCLES``.
     blocks : In(16) ; dominant, skip_k, skip_v : In(64)
         Result registers.
     mask_we : Out(1) ; mask_ch : Out(16) ; mask_cv : Out(rows)
@@ -75,7 +77,7 @@ class HostInterface(wiring.Component):
             "cmd": Out(command_stream()),
             "fail": In(1), "fail_cause": In(8), "fail_cmd": In(32), "error": Out(1),
             "busy_load": In(1), "busy_exec": In(1), "busy_read": In(1),
-            "done": In(3), "cycles": In(32), "cycles_we": In(1),
+            "done": In(3), "cycles": In(32), "cycles_we": In(1), "busy_cycles": In(32),
             "blocks": In(16), "dominant": In(64), "skip_k": In(64), "skip_v": In(64),
             "mask_we": Out(1), "mask_ch": Out(16), "mask_cv": Out(cfg.rows),
             "mask_raddr": Out(range(self._mw)), "mask_rdata": In(CAU_BEAT * cfg.rows),
@@ -220,6 +222,7 @@ class HostInterface(wiring.Component):
         fixed = {
             "ID": ID_VALUE, "STATUS": status, "CAUSE": cause, "CYCLES": cycles,
             "BLOCKS": self.blocks, "DONE": done_count, "ERR_CMD": err_cmd,
+            "BUSY_CYCLES": self.busy_cycles,
             **{f"ARG{i}": args[i] for i in range(6)},
             "DOMINANT_LO": self.dominant[:32], "DOMINANT_HI": self.dominant[32:],
             "SKIP_K_LO": self.skip_k[:32], "SKIP_K_HI": self.skip_k[32:],

@@ -366,6 +366,46 @@ async def dense_gemm(dut):
     await tb.expect_ok()
 
 
+@cocotb.test(skip=not _selected("back_to_back"))
+async def back_to_back(dut):
+    """GEMMs queued back to back (behind a load they wait for), of two reduction lengths and
+    three shifts: no idle SDUE cycle between them (BUSY_CYCLES grows by
+    golden.cycle_model.gemm_sequence_cycles), each command's outputs requantized with its own
+    shift although they drain under the next command's blocks."""
+    tb = await _setup(dut)
+    cfg = tb.cfg
+    rng = np.random.default_rng(13)
+    Bw, Bo = cfg.wmem_buffers, cfg.omem_buffers
+    kcs = (1, tb.kc_max)
+    n = min(2 * cfg.cols + 1, cfg.words("omem"), (cfg.words("wmem") // kcs[1]) * cfg.cols)
+    x = _rand(rng, (cfg.rows, kcs[1] * cfg.lanes), cfg, 0.5)
+    ws = [_rand(rng, (kc * cfg.lanes, n), cfg, 0.5) for kc in kcs]
+    for i, w in enumerate(ws):
+        await tb.load_wmem(i % Bw, tb.dense_wmem(w), streams=1)
+    await tb.expect_ok()
+    runs = [(0, 5), (0, 9), (1, 6)]         # (weights, shift) of each GEMM
+    busy0 = await tb.read("BUSY_CYCLES")
+    # the load waits for its stream data and holds the GEMMs behind it in the queue
+    await tb.issue("LOAD_IMEM", base=0, count=kcs[1], buf=0)
+    for i, (j, shift) in enumerate(runs):
+        await tb.issue("GEMM", kc=kcs[j], shift=shift, n_ch=n, ibuf=0, wbuf=j % Bw,
+                       obuf=i % Bo, n_rows=cfg.rows)
+    words = tb.lane_words(x)
+    await tb.src_i.send(AxiStreamFrame([w for bank in words for w in bank]))
+    await tb.expect_ok()
+    nblk = -(-n // cfg.cols)
+    want = cycle_model.gemm_sequence_cycles([(nblk, kcs[j] * cfg.lanes) for j, _ in runs], cfg)
+    busy = (await tb.read("BUSY_CYCLES") - busy0) & 0xFFFFFFFF
+    assert busy == want, f"SDUE busy {busy} cycles for back-to-back GEMMs, model {want}"
+    j, shift = runs[-1]
+    assert await tb.read("CYCLES") == cycle_model.compute_cycles(nblk, kcs[j] * cfg.lanes, cfg)
+    for i, (j, shift) in enumerate(runs):
+        tb.gemm_expect(i % Bo, x[:, :kcs[j] * cfg.lanes], ws[j], shift)
+    for b in range(min(Bo, len(runs))):
+        tb.check_omem(b, await tb.read_omem(b, 0, n), 0, f"back-to-back GEMM, OMEM buffer {b}")
+    _record("back_to_back", {"busy": busy, "model": want, "blocks": nblk, "kc": list(kcs)})
+
+
 @cocotb.test(skip=not _selected("throughput"))
 async def throughput(dut):
     """Many row groups over several full weight tiles: wall-clock MAC utilization with
