@@ -31,7 +31,8 @@ from golden.schedule import Schedule, check_schedule
 
 __all__ = ["issue_interval", "compute_cycles", "gemm_sequence_cycles", "GemmReport", "evaluate",
            "compare_strategies", "format_table", "group_beats", "cau_cycles", "schedule_cycles", "predict_cycles",
-           "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD"]
+           "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD",
+           "beat_bytes", "stream_bytes"]
 
 
 def issue_interval(k: int, cfg: ExionConfig) -> int:
@@ -279,3 +280,38 @@ def predict_cycles(n_keys: int, kc: int, beat: int = CAU_BEAT) -> int:
     if n_keys < 1 or kc < 1:
         raise ValueError(f"n_keys = {n_keys} and kc = {kc} must be >= 1")
     return n_keys * kc + PREDICT_OVERHEAD + -(-n_keys // beat)
+
+
+# -- bytes through the core's data ports (the BYTES_IN / BYTES_OUT registers) ---------------
+
+def beat_bytes(bits: int) -> int:
+    """Bytes of one stream beat of ``bits`` data bits (whole bytes: AXI-Stream ``tdata`` is
+    byte lanes)."""
+    if bits < 1:
+        raise ValueError(f"bits = {bits} must be >= 1")
+    return -(-bits // 8)
+
+
+def stream_bytes(commands, cfg: ExionConfig) -> tuple[int, int]:
+    """Bytes the core's data ports move for ``commands``: ``(in, out)``.
+
+    ``commands``: ``(opcode name, fields)`` pairs of the commands the core ran, ``fields`` a
+    mapping of :data:`exion.fields.ARG_FIELDS` names to values (missing = 0). In:
+    ``LOAD_IMEM`` brings ``rows * count`` beats of one lane vector, ``LOAD_WMEM``
+    ``cols * streams * count`` (``streams`` 0 = ``merge_degree``); out: ``READ_OMEM`` sends
+    ``count`` beats of one word of every OMEM bank. Other commands move nothing through
+    the ports.
+    """
+    lane = beat_bytes(cfg.lanes * cfg.data_width)
+    word = beat_bytes(cfg.rows * cfg.data_width)
+    b_in = b_out = 0
+    for op, f in commands:
+        count = int(f.get("count", 0))
+        if op == "LOAD_IMEM":
+            b_in += cfg.rows * count * lane
+        elif op == "LOAD_WMEM":
+            streams = int(f.get("streams", 0)) or cfg.merge_degree
+            b_in += cfg.cols * streams * count * lane
+        elif op == "READ_OMEM":
+            b_out += count * word
+    return b_in, b_out

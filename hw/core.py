@@ -206,6 +206,9 @@ class ExionCore(wiring.Component):
             disp.blocks.eq(sch.blocks), ex.blocks.eq(sch.blocks),
             host.busy_load.eq(li.busy | lw.busy), host.busy_exec.eq(ex.busy | sch.busy | pr.busy),
             host.busy_read.eq(rd.busy), host.busy_cycles.eq(ex.busy_cycles),
+            host.in_beats.eq((self.s_axis_imem_tvalid & li.s_axis_tready)
+                             + (self.s_axis_wmem_tvalid & lw.s_axis_tready)),
+            host.out_beats.eq(rd.m_axis_tvalid & self.m_axis_tready),
             host.done.eq(li.done + lw.done + ex.done + sch.done + pr.done + rd.done),
             host.blocks.eq(sch.blocks),
             host.dominant.eq(pr.dominant), host.skip_k.eq(pr.skip_k), host.skip_v.eq(pr.skip_v),

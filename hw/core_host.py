@@ -25,7 +25,8 @@ from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS
-from exion.regmap import CAUSES, FLAGS, ID_VALUE, OPCODES, QUEUE_DEPTH, REGISTERS, RegisterMap
+from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QUEUE_DEPTH,
+                          REGISTERS, RESPONSES, WORD_REGISTERS, RegisterMap)
 
 from .axil import AxiLiteSlave, axil_members
 from .core_cmd import COMMAND, command_fields, command_stream
@@ -57,6 +58,9 @@ class HostInterface(wiring.Component):
         ``CYCLES``, written when ``cycles_we``.
     busy_cycles : In(32)
         ``BUSY_CYCLES``.
+    in_beats : In(2) ; out_beats : In(1)
+        Stream beats into and out of the core this cycle (``BYTES_IN`` / ``BYTES_OUT`` add
+        them times the beat's whole bytes, ``golden.cycle_model.stream_bytes``).
     blocks : In(16) ; dominant, skip_k, skip_v : In(64)
         Result registers.
     mask_we : Out(1) ; mask_ch : Out(16) ; mask_cv : Out(rows)
@@ -78,6 +82,7 @@ class HostInterface(wiring.Component):
             "fail": In(1), "fail_cause": In(8), "fail_cmd": In(32), "error": Out(1),
             "busy_load": In(1), "busy_exec": In(1), "busy_read": In(1),
             "done": In(3), "cycles": In(32), "cycles_we": In(1), "busy_cycles": In(32),
+            "in_beats": In(2), "out_beats": In(1),
             "blocks": In(16), "dominant": In(64), "skip_k": In(64), "skip_v": In(64),
             "mask_we": Out(1), "mask_ch": Out(16), "mask_cv": Out(cfg.rows),
             "mask_raddr": Out(range(self._mw)), "mask_rdata": In(CAU_BEAT * cfg.rows),
@@ -154,19 +159,29 @@ class HostInterface(wiring.Component):
             else:
                 m.d.comb += port.eq(mine)
 
+        # -- writes: the word holding the address; strobes per docs/core.md ------------------
+        wa = Cat(Const(0, 2), axil.wr_addr[2:])
+        strb = axil.wr_strb
+        whole = Signal()
+        m.d.comb += whole.eq(strb == 0xF)
+        partial = (strb != 0) & ~whole
         args = [Signal(32, name=f"arg{i}") for i in range(6)]
         for i, a in enumerate(args):
-            with m.If(axil.wr_en & (axil.wr_addr == REGISTERS[f"ARG{i}"])):
-                m.d.sync += a.eq(axil.wr_data)
+            with m.If(axil.wr_en & (wa == REGISTERS[f"ARG{i}"])):
+                m.d.sync += a.eq(Cat(*(Mux(strb[b], axil.wr_data[8 * b:8 * b + 8], a[8 * b:8 * b + 8])
+                                       for b in range(4))))
         error, cause, err_cmd = self.error, Signal(8), Signal(32)
         cycles, done_count = Signal(32), Signal(32)
         m.d.sync += done_count.eq(done_count + self.done)
         with m.If(self.cycles_we):
             m.d.sync += cycles.eq(self.cycles)
+        bytes_in, bytes_out = Signal(64), Signal(64)
+        m.d.sync += [bytes_in.eq(bytes_in + self.in_beats * -(-rm.in_width // 8)),
+                     bytes_out.eq(bytes_out + self.out_beats * -(-rm.out_width // 8))]
 
         # -- command check and queue ----------------------------------------------------------
         cmd_wr = Signal()
-        m.d.comb += cmd_wr.eq(axil.wr_en & (axil.wr_addr == REGISTERS["CMD"]))
+        m.d.comb += cmd_wr.eq(axil.wr_en & (wa == REGISTERS["CMD"]) & whole)
         op, flags = axil.wr_data[0:8], axil.wr_data[8:16]
         entry = Signal(COMMAND)
         m.d.comb += entry.eq(Cat(op, flags, *args))
@@ -180,7 +195,7 @@ class HostInterface(wiring.Component):
                      queue.r_en.eq(self.cmd.ready)]
         with m.If(cmd_wr & ~error & (refuse != 0)):
             m.d.sync += [error.eq(1), cause.eq(refuse), err_cmd.eq(axil.wr_data)]
-        with m.If(axil.wr_en & (axil.wr_addr == REGISTERS["CTRL"]) & axil.wr_data[0]):
+        with m.If(axil.wr_en & (wa == REGISTERS["CTRL"]) & whole & axil.wr_data[0]):
             m.d.sync += [error.eq(0), cause.eq(0)]
         with m.If(self.fail & ~error):
             m.d.sync += [error.eq(1), cause.eq(self.fail_cause), err_cmd.eq(self.fail_cmd)]
@@ -189,21 +204,31 @@ class HostInterface(wiring.Component):
         mw, ms, ss = rm.mask_words, rm.mask_stride, rm.smem_stride
         mask_end = rm.mask_base + rm.channels * ms * 4
         smem_end = rm.smem_base + S * ss * 4
-        wa = axil.wr_addr
         in_mask_w = (wa >= rm.mask_base) & (wa < mask_end)
+        in_smem_w = (wa >= rm.smem_base) & (wa < smem_end)
         w_word = (wa - rm.mask_base) >> 2
         w_chunk = w_word % ms if ms > 1 else Const(0, 1)
         staging = Signal(max(1, (mw - 1) * 32))
         m.d.comb += [self.mask_ch.eq(w_word // ms),
                      self.mask_cv.eq(Cat(staging[:(mw - 1) * 32] if mw > 1 else Const(0, 0),
                                          axil.wr_data)[:R]),
-                     self.mask_we.eq(axil.wr_en & in_mask_w & (w_chunk == mw - 1))]
+                     self.mask_we.eq(axil.wr_en & whole & in_mask_w & (w_chunk == mw - 1))]
         for i in range(mw - 1):
-            with m.If(axil.wr_en & in_mask_w & (w_chunk == i)):
+            with m.If(axil.wr_en & whole & in_mask_w & (w_chunk == i)):
                 m.d.sync += staging[i * 32:(i + 1) * 32].eq(axil.wr_data)
 
+        # write responses: DECERR where nothing is mapped, SLVERR for a read-only register or
+        # window and for some-but-not-all strobes where a write acts on whole words
+        merged = Cat(*(wa == REGISTERS[n] for n in MERGED_REGISTERS)).any()
+        word = Cat(*(wa == REGISTERS[n] for n in WORD_REGISTERS)).any() | in_mask_w
+        ro = Cat(*(wa == a for n, a in REGISTERS.items()
+                   if n not in MERGED_REGISTERS + WORD_REGISTERS)).any() | in_smem_w
+        m.d.comb += axil.wr_resp.eq(Mux(merged, RESPONSES["OKAY"],
+                                    Mux(word, Mux(partial, RESPONSES["SLVERR"], RESPONSES["OKAY"]),
+                                    Mux(ro, RESPONSES["SLVERR"], RESPONSES["DECERR"]))))
+
         # -- reads: windows through the memories' read ports, registers by address ------------
-        ra = axil.rd_addr
+        ra = Cat(Const(0, 2), axil.rd_addr[2:])
         m.d.comb += [self.mask_raddr.eq((((ra - rm.mask_base) >> 2) // ms) // CAU_BEAT),
                      self.smem_raddr.eq(((ra - rm.smem_base) >> 2) // ss)]
         ra_q = Signal.like(ra)
@@ -223,12 +248,18 @@ class HostInterface(wiring.Component):
             "ID": ID_VALUE, "STATUS": status, "CAUSE": cause, "CYCLES": cycles,
             "BLOCKS": self.blocks, "DONE": done_count, "ERR_CMD": err_cmd,
             "BUSY_CYCLES": self.busy_cycles,
+            "BYTES_IN_LO": bytes_in[:32], "BYTES_IN_HI": bytes_in[32:],
+            "BYTES_OUT_LO": bytes_out[:32], "BYTES_OUT_HI": bytes_out[32:],
             **{f"ARG{i}": args[i] for i in range(6)},
             "DOMINANT_LO": self.dominant[:32], "DOMINANT_HI": self.dominant[32:],
             "SKIP_K_LO": self.skip_k[:32], "SKIP_K_HI": self.skip_k[32:],
             "SKIP_V_LO": self.skip_v[:32], "SKIP_V_HI": self.skip_v[32:],
             **rm.config_registers(),
         }
+        mapped = (Cat(*(ra_q == a for a in REGISTERS.values())).any()
+                  | ((ra_q >= rm.mask_base) & (ra_q < mask_end))
+                  | ((ra_q >= rm.smem_base) & (ra_q < smem_end)))
+        m.d.comb += axil.rd_resp.eq(Mux(mapped, RESPONSES["OKAY"], RESPONSES["DECERR"]))
         with m.If((ra_q >= rm.mask_base) & (ra_q < mask_end)):
             m.d.comb += axil.rd_data.eq((mask_cv.as_unsigned() >> (q_chunk * 32))[:32])
         with m.Elif((ra_q >= rm.smem_base) & (ra_q < smem_end)):

@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 from exion.config import ExionConfig
 from golden.conmerge import STRATEGIES, schedule
 from golden.cycle_model import (compare_strategies, compute_cycles, evaluate, format_table,
-                                gemm_sequence_cycles, issue_interval)
+                                gemm_sequence_cycles, issue_interval, stream_bytes)
 from golden.schedule import check_schedule
 
 # rows 4, cols 2, lanes 4, adder_stages 1 -> pipeline_depth = 1 + 1 + 1 = 3
@@ -159,3 +159,15 @@ def test_compare_strategies_table():
     assert "greedy" in table and "x comp" in table
     for strategy in STRATEGIES:
         check_schedule(schedule(mask, cfg, strategy), mask)
+
+
+def test_stream_bytes_by_hand():
+    # SMALL: 4 x 2, 4 lanes of 12 bits (6-byte beats in), merge 2, OMEM words of 4 x 12 bits
+    assert SMALL.data_width == 12
+    cmds = [("LOAD_IMEM", {"count": 3}), ("LOAD_WMEM", {"count": 5, "streams": 1}),
+            ("LOAD_WMEM", {"count": 2}), ("GEMM", {"kc": 9}), ("READ_OMEM", {"count": 7})]
+    assert stream_bytes(cmds, SMALL) == (4 * 3 * 6 + 2 * 1 * 5 * 6 + 2 * 2 * 2 * 6, 7 * 6)
+    assert stream_bytes([], SMALL) == (0, 0)
+    odd = ExionConfig(rows=3, cols=2, lanes=2, data_width=5, adder_stages=1)  # 10, 15 bits
+    assert stream_bytes([("LOAD_IMEM", {"count": 1}), ("READ_OMEM", {"count": 1})], odd) \
+        == (3 * 2, 2)
