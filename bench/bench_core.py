@@ -37,7 +37,8 @@ def log(msg):
 def run(label, cfg, env):
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "core.json"
-        env = dict(env, EXION_CORE_REPORT=str(report),
+        # no random bus pauses here: the figures are wall-clock cycles
+        env = dict(env, EXION_CORE_REPORT=str(report), EXION_CORE_PAUSE="0",
                    EXION_CORE_TESTS="throughput,ffn_reuse,trace_ffn,eager")
         log(f"[{label}] building (Verilator) and running the core ...")
         t0 = time.perf_counter()

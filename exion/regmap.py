@@ -29,7 +29,7 @@ from .limits import CAU_BEAT, CHANNEL_BITS, GROUP_BITS, MAX_HEAD_DIM, MAX_KEYS, 
 from .util import check_int
 
 __all__ = ["Opcode", "Flag", "Cause", "OPCODES", "FLAGS", "CAUSES", "CTRL_BITS", "REGISTERS",
-           "STATUS_BITS", "RegisterMap", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "encode"]
+           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "encode"]
 
 #: Value of the ``ID`` register: "EXN" and interface version 1.
 ID_VALUE = 0x45584E01
@@ -110,11 +110,29 @@ REGISTERS = {
     "DOMINANT_LO": 0x40, "DOMINANT_HI": 0x44,  # RO  last PREDICT: bit r = query r dominant
     "SKIP_K_LO": 0x48, "SKIP_K_HI": 0x4C,   # RO  bit j: no non-dominant query keeps key j
     "SKIP_V_LO": 0x50, "SKIP_V_HI": 0x54,   # RO  bit j: no query keeps key j
+    "BUSY_CYCLES": 0x58,  # RO  cycles the SDUE was busy since reset (wraps)
+    "BYTES_IN_LO": 0x60, "BYTES_IN_HI": 0x64,    # RO  bytes into the core's data ports
+    "BYTES_OUT_LO": 0x68, "BYTES_OUT_HI": 0x6C,  # RO  bytes out of them (since reset)
     # configuration, read-only
     "CFG_ROWS": 0x80, "CFG_COLS": 0x84, "CFG_LANES": 0x88, "CFG_DATA_WIDTH": 0x8C,
     "CFG_MERGE": 0x90, "CFG_IMEM_WORDS": 0x94, "CFG_WMEM_WORDS": 0x98, "CFG_OMEM_WORDS": 0x9C,
     "CFG_SMEM_DEPTH": 0xA0, "CFG_BUFFERS": 0xA4, "CFG_ACC_WIDTH": 0xA8,
 }
+
+
+#: AXI4-Lite responses of the control port (the AXI4 ``BRESP`` / ``RRESP`` codes). A write
+#: with no byte strobe set changes nothing; ``MERGED_REGISTERS`` take the enabled bytes;
+#: ``WORD_REGISTERS`` and the mask window act on whole words only (some but not all strobes:
+#: SLVERR, nothing changes); every other register and the SMEM window are read only (a write:
+#: SLVERR); an address in no register or window: DECERR (reads return 0). Address bits 1:0
+#: select bytes only, as the strobes do: an access acts on the word that holds its address.
+RESPONSES = {"OKAY": 0, "SLVERR": 2, "DECERR": 3}
+
+#: Writable registers that merge the bytes a write enables.
+MERGED_REGISTERS = ("ARG0", "ARG1", "ARG2", "ARG3", "ARG4", "ARG5")
+
+#: Writable registers whose write acts (issues a command, clears the error): whole words only.
+WORD_REGISTERS = ("CMD", "CTRL")
 
 
 def _pow2(n: int) -> int:
@@ -213,8 +231,31 @@ class RegisterMap:
             "ctrl_bits": dict(CTRL_BITS), "cau_beat": CAU_BEAT, "max_topk": self.max_topk,
             "mask_channels": self.channels, "mask_words": self.mask_words,
             "block_bits": self.block_bits, "smem_words": self.smem_words,
+            "capacities": self.capacities(), "responses": dict(RESPONSES),
+            "merged_registers": list(MERGED_REGISTERS), "word_registers": list(WORD_REGISTERS),
             "arg_fields": [{"name": f.name, "reg": f.reg, "lo": f.lo, "width": f.width,
                             "signed": f.signed, "ops": list(f.ops)} for f in ARG_FIELDS],
+        }
+
+    def capacities(self) -> dict[str, int]:
+        """Every capacity a host needs besides the register map: the mask memory's channels
+        (smaller than its address window when ``mask_stride`` pads), the SMEM's vectors, both
+        windows' byte sizes, the words per bank and buffer and buffer counts of IMEM / WMEM /
+        OMEM, the largest ``kc`` and ``n_rows``, the queue depth and the key / head-dimension /
+        ``topk`` limits of ``PREDICT``."""
+        c = self.cfg
+        return {
+            "mask_channels": self.channels,
+            "mask_window_bytes": self.channels * self.mask_stride * 4,
+            "smem_blocks": c.schedule_depth,
+            "smem_window_bytes": c.schedule_depth * self.smem_stride * 4,
+            "imem_words": c.words("imem"), "wmem_words": c.words("wmem"),
+            "omem_words": c.words("omem"),
+            "imem_buffers": c.imem_buffers, "wmem_buffers": c.wmem_buffers,
+            "omem_buffers": c.omem_buffers,
+            "max_kc": c.words("imem"), "max_rows": c.rows, "queue_depth": QUEUE_DEPTH,
+            "max_keys": min(MAX_KEYS, self.channels), "max_head_dim": MAX_HEAD_DIM,
+            "max_topk": self.max_topk,
         }
 
     @property
@@ -275,7 +316,11 @@ class RegisterMap:
               f"#define EXION_BLOCK_BITS {self.block_bits}u",
               f"#define EXION_SMEM_WORDS {self.smem_words}u",
               f"#define EXION_S_AXIS_WIDTH {self.in_width}u",
-              f"#define EXION_M_AXIS_WIDTH {self.out_width}u"]
+              f"#define EXION_M_AXIS_WIDTH {self.out_width}u",
+              "/* Capacities (RegisterMap.capacities): what fits this configuration. */"]
+        d += [f"#define EXION_CAP_{n.upper()} {v}u" for n, v in self.capacities().items()]
+        d += ["/* AXI4-Lite responses of the control port (docs/core.md, Registers). */"]
+        d += [f"#define EXION_RESP_{n} {v}u" for n, v in RESPONSES.items()]
         return "\n".join(d) + "\n"
 
 

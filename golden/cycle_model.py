@@ -30,10 +30,10 @@ from exion.limits import CAU_BEAT
 from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
 
-__all__ = ["issue_interval", "compute_cycles", "GemmReport", "evaluate",
+__all__ = ["issue_interval", "compute_cycles", "gemm_sequence_cycles", "GemmReport", "evaluate",
            "compare_strategies", "format_table", "group_beats", "cau_cycles", "schedule_cycles", "predict_cycles",
            "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD", "cfse_gelu_cycles", "cfse_residual_cycles",
-           "cfse_softmax_cycles", "cfse_layernorm_cycles"]
+           "cfse_softmax_cycles", "cfse_layernorm_cycles", "beat_bytes", "stream_bytes"]
 
 
 def issue_interval(k: int, cfg: ExionConfig) -> int:
@@ -63,6 +63,30 @@ def compute_cycles(n_blocks: int, k: int, cfg: ExionConfig) -> int:
         return 0
     kc = lane_chunks(k, cfg.lanes)
     return (n_blocks - 1) * issue_interval(k, cfg) + kc + cfg.pipeline_depth + cfg.drain_cycles
+
+
+def gemm_sequence_cycles(gemms, cfg: ExionConfig) -> int:
+    """SDUE busy cycles of GEMM commands run back to back: ``gemms`` is a sequence of
+    ``(n_blocks, k)``, each queued before the one ahead of it has issued its last block.
+
+    The core's execute engine prefetches the next command (its first block is fetched while
+    the previous command's last block waits for the SDUE), so every block issues ``II`` of
+    its own command after the one before, across commands too: no idle cycle between them.
+    From the first block's acceptance to the last block's last drain cycle::
+
+        sum(n_i * II_i for every command but the last) + compute_cycles(n_last, k_last)
+
+    Commands of no blocks take no SDUE cycles and are skipped.
+    """
+    runs = [(int(n), int(k)) for n, k in gemms]
+    for n, k in runs:
+        if n < 0 or k < 1:
+            raise ValueError(f"n_blocks = {n} must be >= 0 and k = {k} >= 1")
+    runs = [(n, k) for n, k in runs if n]
+    if not runs:
+        return 0
+    head = sum(n * issue_interval(k, cfg) for n, k in runs[:-1])
+    return head + compute_cycles(*runs[-1], cfg)
 
 
 def _bytes(bits: int) -> int:
@@ -286,3 +310,38 @@ def cfse_layernorm_cycles(c: int) -> int:
     (``RSQRT_BITS / 2`` root bits), the division (``LN_RECIP_BITS + 1`` steps), output (7 per
     channel: read, u, two products with their shifts, round, output)."""
     return c + 5 + F.RSQRT_BITS // 2 + F.LN_RECIP_BITS + 1 + 7 * c
+
+
+# -- bytes through the core's data ports (the BYTES_IN / BYTES_OUT registers) ---------------
+
+def beat_bytes(bits: int) -> int:
+    """Bytes of one stream beat of ``bits`` data bits (whole bytes: AXI-Stream ``tdata`` is
+    byte lanes)."""
+    if bits < 1:
+        raise ValueError(f"bits = {bits} must be >= 1")
+    return -(-bits // 8)
+
+
+def stream_bytes(commands, cfg: ExionConfig) -> tuple[int, int]:
+    """Bytes the core's data ports move for ``commands``: ``(in, out)``.
+
+    ``commands``: ``(opcode name, fields)`` pairs of the commands the core ran, ``fields`` a
+    mapping of :data:`exion.fields.ARG_FIELDS` names to values (missing = 0). In:
+    ``LOAD_IMEM`` brings ``rows * count`` beats of one lane vector, ``LOAD_WMEM``
+    ``cols * streams * count`` (``streams`` 0 = ``merge_degree``); out: ``READ_OMEM`` sends
+    ``count`` beats of one word of every OMEM bank. Other commands move nothing through
+    the ports.
+    """
+    lane = beat_bytes(cfg.lanes * cfg.data_width)
+    word = beat_bytes(cfg.rows * cfg.data_width)
+    b_in = b_out = 0
+    for op, f in commands:
+        count = int(f.get("count", 0))
+        if op == "LOAD_IMEM":
+            b_in += cfg.rows * count * lane
+        elif op == "LOAD_WMEM":
+            streams = int(f.get("streams", 0)) or cfg.merge_degree
+            b_in += cfg.cols * streams * count * lane
+        elif op == "READ_OMEM":
+            b_out += count * word
+    return b_in, b_out

@@ -1,12 +1,13 @@
 """AXI4-Lite slave: turns bus transactions into a simple register bus.
 
 One write and one read may be in progress at a time. A write completes in the cycle both its
-address and data are valid (``wr_en`` pulses, ``bvalid`` rises the next cycle). A read pulses
-``rd_en`` with ``rd_addr``; the register file answers with ``rd_ack`` and ``rd_data`` on any
-later cycle (the core answers one cycle later), and ``rvalid`` rises the cycle after. Responses
-are always OKAY: a bad register access is not a bus error (writes to read-only or unmapped
-addresses are ignored, reads of unmapped addresses return 0), so a driver never has to handle
-SLVERR.
+address and data are valid (``wr_en`` pulses with address, data and strobes; the register
+file answers ``wr_resp`` in that cycle, and ``bvalid`` rises the next cycle with it as
+``bresp``). A read pulses ``rd_en`` with ``rd_addr``; the register file answers with
+``rd_ack``, ``rd_data`` and ``rd_resp`` on any later cycle (the core answers one cycle later),
+and ``rvalid`` rises the cycle after with ``rresp``. What each address and strobe pattern does,
+and which response it gets, is the register file's business (``hw/core_host.py``,
+``docs/core.md``).
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ class AxiLiteSlave(wiring.Component):
     -------
     s_axil_* : AXI4-Lite slave ports (see :func:`axil_members`).
     wr_en : Out(1) ; wr_addr : Out(addr_width) ; wr_data : Out(32) ; wr_strb : Out(4)
-        One-cycle write strobe with its word.
+        One-cycle write strobe with its word and byte strobes.
+    wr_resp : In(2)
+        The write's response (AXI ``BRESP``), in the ``wr_en`` cycle.
     rd_en : Out(1) ; rd_addr : Out(addr_width)
         One-cycle read request.
-    rd_ack : In(1) ; rd_data : In(32)
-        Read answer (the cycle after ``rd_en`` or later).
+    rd_ack : In(1) ; rd_data : In(32) ; rd_resp : In(2)
+        Read answer and its response (AXI ``RRESP``; the cycle after ``rd_en`` or later).
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -59,7 +62,7 @@ class AxiLiteSlave(wiring.Component):
             **axil_members(addr_width),
             "wr_en": Out(1), "wr_addr": Out(addr_width), "wr_data": Out(32), "wr_strb": Out(4),
             "rd_en": Out(1), "rd_addr": Out(addr_width),
-            "rd_ack": In(1), "rd_data": In(32),
+            "wr_resp": In(2), "rd_ack": In(1), "rd_data": In(32), "rd_resp": In(2),
         })
 
     def elaborate(self, platform):
@@ -71,10 +74,9 @@ class AxiLiteSlave(wiring.Component):
             self.s_axil_awready.eq(take_w), self.s_axil_wready.eq(take_w),
             self.wr_en.eq(take_w), self.wr_addr.eq(self.s_axil_awaddr),
             self.wr_data.eq(self.s_axil_wdata), self.wr_strb.eq(self.s_axil_wstrb),
-            self.s_axil_bresp.eq(0), self.s_axil_rresp.eq(0),
         ]
         with m.If(take_w):
-            m.d.sync += self.s_axil_bvalid.eq(1)
+            m.d.sync += [self.s_axil_bvalid.eq(1), self.s_axil_bresp.eq(self.wr_resp)]
         with m.Elif(self.s_axil_bready):
             m.d.sync += self.s_axil_bvalid.eq(0)
 
@@ -88,7 +90,7 @@ class AxiLiteSlave(wiring.Component):
             m.d.sync += pending.eq(1)
         with m.If(pending & self.rd_ack):
             m.d.sync += [pending.eq(0), self.s_axil_rvalid.eq(1),
-                         self.s_axil_rdata.eq(self.rd_data)]
+                         self.s_axil_rdata.eq(self.rd_data), self.s_axil_rresp.eq(self.rd_resp)]
         with m.Elif(self.s_axil_rvalid & self.s_axil_rready):
             m.d.sync += self.s_axil_rvalid.eq(0)
         return m

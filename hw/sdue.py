@@ -78,8 +78,13 @@ class Sdue(wiring.Component):
         Blocks to execute, back to back.
     kc : In(16)
         Lane chunks per block, ``ceil(K / lanes)``; at least 1, at most the IMEM depth.
+        Sampled with each block (like ``tag``), so that consecutive blocks of different
+        commands may differ.
     shift : In(range(acc_width))
-        Requantization shift of the outputs.
+        Requantization shift of the block's outputs, sampled with each block.
+    restart : In(1)
+        Sampled with each block: its WMEM reads start at word 0 (the first block of a
+        command; ``clear`` does the same between runs).
     imem_addr : Out ; imem_data : In(ArrayLayout(lane_vector, rows))
     wmem_addr : Out ; wmem_data : In(ArrayLayout(ArrayLayout(lane_vector, merge), cols))
         Synchronous read ports (data one cycle after the address).
@@ -111,6 +116,7 @@ class Sdue(wiring.Component):
             "blocks": In(stream.Signature(block_layout(cfg))),
             "kc": In(16),
             "shift": In(range(cfg.acc_width)),
+            "restart": In(1),
             "imem_addr": Out(range(cfg.words("imem"))),
             "imem_data": In(data.ArrayLayout(lv, cfg.rows)),
             "wmem_addr": Out(range(cfg.words("wmem"))),
@@ -148,6 +154,11 @@ class Sdue(wiring.Component):
         issuing = Signal()      # chunks 1..kc-1 of the current block still to read
         accept = Signal()
         m.d.comb += accept.eq(self.blocks.valid & (wait == 0) & ~issuing)
+        cur_kc = Signal(16)     # kc of the block being read (sampled at its acceptance)
+        kc = Signal(16)
+        m.d.comb += kc.eq(Mux(accept, self.kc, cur_kc))
+        with m.If(accept):
+            m.d.sync += cur_kc.eq(self.kc)
         m.d.comb += self.blocks.ready.eq((wait == 0) & ~issuing)
         with m.If(wait != 0):
             m.d.sync += wait.eq(wait - 1)
@@ -160,19 +171,21 @@ class Sdue(wiring.Component):
             rd_valid.eq(accept | issuing),
             rd_first.eq(accept),
             chunk.eq(Mux(accept, 0, k)),
-            rd_last.eq(rd_valid & (chunk == self.kc - 1)),
+            rd_last.eq(rd_valid & (chunk == kc - 1)),
         ]
         with m.If(accept):
             m.d.sync += [wait.eq(ii - 1), k.eq(1), issuing.eq(self.kc > 1)]
         with m.Elif(issuing):
-            m.d.sync += [k.eq(k + 1), issuing.eq(k + 1 < self.kc)]
+            m.d.sync += [k.eq(k + 1), issuing.eq(k + 1 < kc)]
 
         wptr = Signal(range(wdepth))
+        waddr = Signal(range(wdepth))
+        m.d.comb += waddr.eq(Mux(accept & self.restart, 0, wptr))
         with m.If(self.clear):
             m.d.sync += wptr.eq(0)
         with m.Elif(rd_valid):
-            m.d.sync += wptr.eq(Mux(wptr == wdepth - 1, 0, wptr + 1))
-        m.d.comb += [self.imem_addr.eq(chunk), self.wmem_addr.eq(wptr)]
+            m.d.sync += wptr.eq(Mux(waddr == wdepth - 1, 0, waddr + 1))
+        m.d.comb += [self.imem_addr.eq(chunk), self.wmem_addr.eq(waddr)]
 
         # Switch fields of the block being read (valid from the cycle its data arrives) and
         # of the block whose last chunk was read (kept until its capture; II >= P, which is
@@ -183,12 +196,16 @@ class Sdue(wiring.Component):
         last_slots = Signal.like(blk.slots)
         cur_tag = Signal(TAG_WIDTH)
         last_tag = Signal(TAG_WIDTH)
+        cur_shift = Signal.like(self.shift)
+        last_shift = Signal.like(self.shift)
         with m.If(accept):
-            m.d.sync += [cur_sel.eq(blk.sel), cur_slots.eq(blk.slots), cur_tag.eq(self.tag)]
+            m.d.sync += [cur_sel.eq(blk.sel), cur_slots.eq(blk.slots), cur_tag.eq(self.tag),
+                         cur_shift.eq(self.shift)]
         with m.If(rd_last):
             m.d.sync += [last_sel.eq(Mux(accept, blk.sel, cur_sel)),
                          last_slots.eq(Mux(accept, blk.slots, cur_slots)),
-                         last_tag.eq(Mux(accept, self.tag, cur_tag))]
+                         last_tag.eq(Mux(accept, self.tag, cur_tag)),
+                         last_shift.eq(Mux(accept, self.shift, cur_shift))]
 
         # -- the array ------------------------------------------------------------------
         d1_valid = Signal()
@@ -223,8 +240,9 @@ class Sdue(wiring.Component):
         sh_sel = [Signal(C * SW, name=f"sh_sel_{r}") for r in range(R)]
         sh_ch = Signal(C * D * CHANNEL_BITS, name="sh_ch")
         drain = Signal(range(T + 1))  # drain cycles left
+        dr_shift = Signal.like(self.shift)
         with m.If(capture):
-            m.d.sync += [drain.eq(T), self.omem_tag.eq(last_tag)]
+            m.d.sync += [drain.eq(T), self.omem_tag.eq(last_tag), dr_shift.eq(last_shift)]
             for r in range(R):
                 m.d.sync += [sh_acc[r].eq(Cat(*(dpus[r][c].acc for c in range(C)))),
                              sh_sel[r].eq(last_sel[r])]
@@ -244,7 +262,7 @@ class Sdue(wiring.Component):
                 # Port j of row r: column j of the shadow (column i * DP + j of the block).
                 p = r * DP + j
                 sfx = f"{r}" if DP == 1 else f"{r}_{j}"
-                q = requantizer(m, sh_acc[r][j * A:(j + 1) * A].as_signed(), self.shift, cfg,
+                q = requantizer(m, sh_acc[r][j * A:(j + 1) * A].as_signed(), dr_shift, cfg,
                                 f"q{sfx}")
                 sel0 = sh_sel[r][j * SW:(j + 1) * SW]
                 ch = Signal(CHANNEL_BITS, name=f"ch{sfx}")

@@ -19,6 +19,7 @@ from exion.config import ExionConfig
 from .dpu import lane_vector
 from .mem import ReadBanks, WriteBanks
 from .sdue import Sdue, block_layout
+from .sequencer import Sequencer
 
 __all__ = ["SdueTop"]
 
@@ -120,30 +121,24 @@ class SdueTop(wiring.Component):
         m.d.comb += [wp.en.eq(self.smem_w_en), wp.addr.eq(self.smem_w_addr),
                      wp.data.eq(self.smem_w_data)]
 
+        # The shared memory-to-stream sequencer (hw/sequencer.py) keeps the SDUE fed back
+        # to back from SMEM.
+        m.submodules.seq = seq = Sequencer(addr_width=max(1, (cfg.schedule_depth - 1).bit_length()),
+                                           count_width=cfg.schedule_depth.bit_length())
         kc = Signal(16)
         shift = Signal.like(self.shift)
-        left = Signal(range(cfg.schedule_depth + 1))   # blocks not yet fetched
-        rd_ptr = Signal(range(cfg.schedule_depth))
-        have = Signal()                                 # rp.data holds an unconsumed block
         running = Signal()
-        fetch = Signal()
         m.d.comb += [
+            seq.start.eq(self.start), seq.base.eq(0), seq.count.eq(self.n_blocks),
+            rp.addr.eq(seq.r_addr), rp.en.eq(seq.r_en),
             sdue.kc.eq(kc), sdue.shift.eq(shift),
             sdue.blocks.payload.eq(rp.data),
-            sdue.blocks.valid.eq(have),
-            fetch.eq(running & (left != 0) & (~have | sdue.blocks.ready)),
-            rp.addr.eq(rd_ptr), rp.en.eq(fetch),
+            sdue.blocks.valid.eq(seq.o_valid), seq.o_ready.eq(sdue.blocks.ready),
             sdue.clear.eq(self.start),
         ]
         with m.If(self.start):
-            m.d.sync += [kc.eq(self.kc), shift.eq(self.shift), left.eq(self.n_blocks),
-                         rd_ptr.eq(0), have.eq(0), running.eq(1), self.done.eq(0)]
-        with m.Else():
-            with m.If(fetch):
-                m.d.sync += [left.eq(left - 1), rd_ptr.eq(rd_ptr + 1), have.eq(1)]
-            with m.Elif(sdue.blocks.ready):
-                m.d.sync += have.eq(0)
-            with m.If(running & (left == 0) & ~have & ~sdue.busy):
-                m.d.sync += [running.eq(0), self.done.eq(1)]
+            m.d.sync += [kc.eq(self.kc), shift.eq(self.shift), running.eq(1), self.done.eq(0)]
+        with m.Elif(running & ~seq.busy & ~sdue.busy):
+            m.d.sync += [running.eq(0), self.done.eq(1)]
         m.d.comb += [self.busy.eq(running), self.cycles.eq(sdue.cycles)]
         return m

@@ -7,7 +7,10 @@ data by its AXI-Stream source and sink. Every expected value comes from the gold
 (WMEM images of a schedule) and ``golden.cycle_model`` (the CYCLES register).
 
 ``EXION_CORE_TESTS`` (comma-separated) picks tests; ``EXION_CORE_REPORT`` names a JSON file
-that receives the measured cycles (used by bench/bench_core.py).
+that receives the measured cycles (used by bench/bench_core.py). Every AXI4-Lite channel and
+every stream pauses at random (cocotbext-axi pause generators, seeded), each cycle with the
+probability ``EXION_CORE_PAUSE`` (default 0.2; the bench sets 0 for its wall-clock figures):
+results and the cycle registers must not depend on it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 from pathlib import Path
 
 import cocotb
@@ -22,9 +26,11 @@ import numpy as np
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
+from cocotbext.axi.axil_channels import AxiLiteAWTransaction, AxiLiteWTransaction
 
-from exion.regmap import (CAUSES, MAX_HEAD_DIM, QUEUE_DEPTH, REGISTERS, STATUS_BITS,
-                          RegisterMap, encode, ID_VALUE)
+from exion.fields import ARG_FIELDS
+from exion.regmap import (CAUSES, MAX_HEAD_DIM, OPCODES, QUEUE_DEPTH, REGISTERS, RESPONSES,
+                          STATUS_BITS, RegisterMap, encode, ID_VALUE)
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.sdue import wmem_image
 from sim.tb_common import config, pack, start, unpack
@@ -47,6 +53,12 @@ def _record(key, value):
             json.dump(_REPORT, f, indent=1, sort_keys=True)
 
 
+def _pauses(rng, p):
+    """A pause generator: paused each cycle with probability ``p``."""
+    while True:
+        yield rng.random() < p
+
+
 class CoreTB:
     """Host-side driver: registers, commands, stream loads and reads, a mirror of OMEM."""
 
@@ -61,6 +73,13 @@ class CoreTB:
                                      dut.rst, byte_lanes=1)
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst,
                                   byte_lanes=1)
+        self.pause = float(os.environ.get("EXION_CORE_PAUSE", "0.2"))
+        if self.pause:
+            rng = random.Random(1234)
+            w, r = self.axil.write_if, self.axil.read_if
+            for ch in (w.aw_channel, w.w_channel, w.b_channel, r.ar_channel, r.r_channel,
+                       self.src_i, self.src_w, self.sink):
+                ch.set_pause_generator(_pauses(random.Random(rng.random()), self.pause))
         self.kc_max = cfg.words("imem")
         # OMEM contents as the host expects them: (buffers, rows, words); memories power up 0
         self.omem = np.zeros((cfg.omem_buffers, cfg.rows, cfg.words("omem")), np.int64)
@@ -68,6 +87,7 @@ class CoreTB:
         self.args = {}          # argument registers as last written (reset clears them)
         self.issued = 0         # commands written to CMD (refused ones too: conservative)
         self.done = 0           # DONE as last read
+        self.commands = []      # (opcode name, fields) of every command the core took
         cocotb.start_soon(self._count())
 
     async def _count(self):
@@ -84,14 +104,25 @@ class CoreTB:
         addr = REGISTERS[name_or_addr] if isinstance(name_or_addr, str) else name_or_addr
         return int(await self.axil.read_dword(addr))
 
+    async def write_strobed(self, addr: int, value: int, strb: int) -> int:
+        """One AXI4-Lite write with byte strobes ``strb`` (0 included, which the master's
+        byte API cannot send) at ``addr``; returns BRESP."""
+        w = self.axil.write_if
+        await self.axil.wait()
+        await w.aw_channel.send(AxiLiteAWTransaction(awaddr=addr, awprot=0))
+        await w.w_channel.send(AxiLiteWTransaction(wdata=value & 0xFFFFFFFF, wstrb=strb))
+        return int((await w.b_channel.recv()).bresp)
+
     async def status(self) -> dict:
         s = await self.read("STATUS")
         out = {k: (s >> b) & 1 for k, b in STATUS_BITS.items()}
         out["level"] = (s >> 8) & 0xFF
         return out
 
-    async def issue_raw(self, args: dict, word: int, wait_room: bool = True):
-        """Write the argument registers that differ from what they hold, then ``CMD``.
+    async def issue_raw(self, args: dict, word: int, wait_room: bool = True,
+                        record: bool = True):
+        """Write the argument registers that differ from what they hold, then ``CMD``;
+        ``record``: the command is expected to be taken (``stream_bytes`` counts it).
 
         The queue surely has room while fewer than ``QUEUE_DEPTH`` commands are unfinished
         (``DONE`` counts finished ones), so ``STATUS`` is polled only beyond that: the host
@@ -107,10 +138,26 @@ class CoreTB:
                 self.done = await self.read("DONE")
         await self.write("CMD", word)
         self.issued += 1
+        if record:
+            self.record(args, word)
 
-    async def issue(self, op: str, **fields):
+    def record(self, args: dict, word: int):
+        op = {v: k for k, v in OPCODES.items()}.get(word & 0xFF, "?")
+        regs = [args.get(f"ARG{i}", self.args.get(f"ARG{i}", 0)) for i in range(6)]
+        self.commands.append((op, {f.name: (regs[f.reg] >> f.lo) & f.mask for f in ARG_FIELDS}))
+
+    async def issue(self, op: str, record: bool = True, **fields):
         args, word = encode(op, **fields)
-        await self.issue_raw(args, word)
+        await self.issue_raw(args, word, record=record)
+
+    async def check_traffic(self):
+        """BYTES_IN / BYTES_OUT against golden.cycle_model.stream_bytes of every command
+        taken since reset (call when idle)."""
+        got = []
+        for name in ("BYTES_IN", "BYTES_OUT"):
+            got.append(await self.read(name + "_LO") | await self.read(name + "_HI") << 32)
+        want = cycle_model.stream_bytes(self.commands, self.cfg)
+        assert tuple(got) == want, f"BYTES_IN / BYTES_OUT {tuple(got)}, model {want}"
 
     async def wait_idle(self) -> dict:
         while True:
@@ -273,6 +320,84 @@ async def registers(dut):
     assert s["busy"] == 0 and s["error"] == 0 and s["level"] == 0
     assert await tb.read("DONE") == tb.cfg.omem_buffers     # the reads of _setup
     assert await tb.read(0x7C) == 0   # unmapped
+    await tb.check_traffic()            # the reads of _setup
+
+
+@cocotb.test(skip=not _selected("control_port"))
+async def control_port(dut):
+    """The AXI4-Lite control port as docs/core.md specifies it: byte strobes (none: nothing
+    changes, CMD issues nothing; ARGn merge bytes; CMD, CTRL and the mask window take whole
+    words only, SLVERR otherwise), addresses inside a word (bits 1:0 select bytes), read-only
+    registers (SLVERR), unmapped addresses (DECERR, reads 0)."""
+    tb = await _setup(dut)
+    rm = tb.map
+    rng = np.random.default_rng(66)
+    ok, slverr, decerr = RESPONSES["OKAY"], RESPONSES["SLVERR"], RESPONSES["DECERR"]
+    arg = REGISTERS["ARG1"]
+    # byte merging into an argument register, every strobe pattern, seeded values
+    value = int(rng.integers(0, 1 << 32))
+    await tb.write(arg, value)
+    for strb in range(16):
+        new = int(rng.integers(0, 1 << 32))
+        assert await tb.write_strobed(arg, new, strb) == ok
+        mask = sum(0xFF << (8 * b) for b in range(4) if strb >> b & 1)
+        value = (value & ~mask) | (new & mask)
+        assert await tb.read(arg) == value, f"ARG1 after strobes {strb:#x}"
+    # byte writes and reads through the master's byte API (unaligned addresses)
+    await tb.axil.write(arg + 2, b"\xab")
+    value = (value & ~0xFF0000) | 0xAB0000
+    assert (await tb.axil.read(arg + 1, 2)).data == value.to_bytes(4, "little")[1:3]
+    assert await tb.read(arg) == value
+    tb.args = {}
+    done0 = await tb.read("DONE")
+    args, word = encode("READ_OMEM", base=0, count=1, buf=0)
+    for name, v in args.items():
+        await tb.write(name, v)
+    # CMD: no strobe issues nothing; some strobes: SLVERR, nothing; all: the command runs
+    assert await tb.write_strobed(REGISTERS["CMD"], word, 0) == ok
+    assert await tb.write_strobed(REGISTERS["CMD"], word, 0x3) == slverr
+    s = await tb.status()
+    assert s["level"] == 0 and not s["busy"] and not s["error"], s
+    assert await tb.read("DONE") == done0
+    assert await tb.write_strobed(REGISTERS["CMD"] + 1, word, 0xF) == ok   # its word
+    tb.record(args, word)
+    tb.check_omem(0, await tb.recv_omem(1), 0, "READ_OMEM issued at CMD + 1")
+    await tb.expect_ok()
+    assert await tb.read("DONE") == done0 + 1
+    # CTRL: a partial write does not clear the error
+    await tb.write("CMD", 0x7F)
+    assert await tb.read("CAUSE") == CAUSES["BAD_OPCODE"]
+    assert await tb.write_strobed(REGISTERS["CTRL"], 1, 0x1) == slverr
+    assert (await tb.status())["error"]
+    assert await tb.write_strobed(REGISTERS["CTRL"], 1, 0) == ok
+    assert (await tb.status())["error"]
+    assert await tb.write_strobed(REGISTERS["CTRL"], 1, 0xF) == ok
+    assert not (await tb.status())["error"]
+    # mask window: whole words only
+    ch = int(rng.integers(0, rm.channels))
+    addr = rm.mask_base + 4 * (ch * rm.mask_stride + rm.mask_words - 1)
+    before = await tb.read(addr)
+    assert await tb.write_strobed(addr, ~before, 0x1) == slverr
+    assert await tb.read(addr) == before
+    # read-only registers and the SMEM window: SLVERR, unchanged
+    for name in ("ID", "STATUS", "CYCLES", "BUSY_CYCLES", "CFG_ROWS"):
+        v = await tb.read(name)
+        assert await tb.write_strobed(REGISTERS[name], ~v, 0xF) == slverr, name
+        if name in ("ID", "CFG_ROWS"):
+            assert await tb.read(name) == v, name
+    assert await tb.write_strobed(rm.smem_base, 1, 0xF) == slverr
+    # unmapped: DECERR both ways, reads 0; an unaligned address inside a register is mapped
+    mapped = set(REGISTERS.values())
+    holes = [a for a in range(0, 0x100, 4) if a not in mapped]
+    for a in [holes[0], holes[-1], *rng.choice(holes, 3)]:
+        a = int(a) + int(rng.integers(0, 4))
+        r = await tb.axil.read(a, 1)
+        assert r.resp == decerr and r.data == b"\0", f"read {a:#x}: {r}"
+        assert await tb.write_strobed(a, 0xFFFFFFFF, 0xF) == decerr, f"write {a:#x}"
+    assert (await tb.axil.read(REGISTERS["ID"] + 3, 1)).resp == ok
+    assert await tb.read("ID") == ID_VALUE
+    await tb.expect_ok()
+    await tb.check_traffic()
 
 
 async def run_dense_gemm(tb: CoreTB, rng, groups: int, k: int, n: int, shift: int,
@@ -364,6 +489,48 @@ async def dense_gemm(dut):
     tb.gemm_expect(0, x, w, 0)
     tb.check_omem(0, await tb.read_omem(0, 0, cfg.cols), 0, "most negative")
     await tb.expect_ok()
+    await tb.check_traffic()
+
+
+@cocotb.test(skip=not _selected("back_to_back"))
+async def back_to_back(dut):
+    """GEMMs queued back to back (behind a load they wait for), of two reduction lengths and
+    three shifts: no idle SDUE cycle between them (BUSY_CYCLES grows by
+    golden.cycle_model.gemm_sequence_cycles), each command's outputs requantized with its own
+    shift although they drain under the next command's blocks."""
+    tb = await _setup(dut)
+    cfg = tb.cfg
+    rng = np.random.default_rng(13)
+    Bw, Bo = cfg.wmem_buffers, cfg.omem_buffers
+    kcs = (1, tb.kc_max)
+    n = min(2 * cfg.cols + 1, cfg.words("omem"), (cfg.words("wmem") // kcs[1]) * cfg.cols)
+    x = _rand(rng, (cfg.rows, kcs[1] * cfg.lanes), cfg, 0.5)
+    ws = [_rand(rng, (kc * cfg.lanes, n), cfg, 0.5) for kc in kcs]
+    for i, w in enumerate(ws):
+        await tb.load_wmem(i % Bw, tb.dense_wmem(w), streams=1)
+    await tb.expect_ok()
+    runs = [(0, 5), (0, 9), (1, 6)]         # (weights, shift) of each GEMM
+    busy0 = await tb.read("BUSY_CYCLES")
+    # the load waits for its stream data and holds the GEMMs behind it in the queue
+    await tb.issue("LOAD_IMEM", base=0, count=kcs[1], buf=0)
+    for i, (j, shift) in enumerate(runs):
+        await tb.issue("GEMM", kc=kcs[j], shift=shift, n_ch=n, ibuf=0, wbuf=j % Bw,
+                       obuf=i % Bo, n_rows=cfg.rows)
+    words = tb.lane_words(x)
+    await tb.src_i.send(AxiStreamFrame([w for bank in words for w in bank]))
+    await tb.expect_ok()
+    nblk = -(-n // cfg.cols)
+    want = cycle_model.gemm_sequence_cycles([(nblk, kcs[j] * cfg.lanes) for j, _ in runs], cfg)
+    busy = (await tb.read("BUSY_CYCLES") - busy0) & 0xFFFFFFFF
+    assert busy == want, f"SDUE busy {busy} cycles for back-to-back GEMMs, model {want}"
+    j, shift = runs[-1]
+    assert await tb.read("CYCLES") == cycle_model.compute_cycles(nblk, kcs[j] * cfg.lanes, cfg)
+    for i, (j, shift) in enumerate(runs):
+        tb.gemm_expect(i % Bo, x[:, :kcs[j] * cfg.lanes], ws[j], shift)
+    for b in range(min(Bo, len(runs))):
+        tb.check_omem(b, await tb.read_omem(b, 0, n), 0, f"back-to-back GEMM, OMEM buffer {b}")
+    _record("back_to_back", {"busy": busy, "model": want, "blocks": nblk, "kc": list(kcs)})
+    await tb.check_traffic()
 
 
 @cocotb.test(skip=not _selected("throughput"))
@@ -382,6 +549,7 @@ async def throughput(dut):
                              partial=False)
     _record("throughput", dict(r, groups=groups, tiles=tiles, k=k, n=n,
                                tokens=groups * cfg.rows))
+    await tb.check_traffic()
 
 
 @cocotb.test(skip=not _selected("ffn_reuse"))
@@ -452,6 +620,7 @@ async def ffn_reuse_loop(dut):
         got = await tb.read_omem(obuf, 0, n)
         tb.check_omem(obuf, got, 0, f"FFN iteration {t}")
     _record("ffn_reuse", report)
+    await tb.check_traffic()
 
 
 @cocotb.test(skip=not _selected("trace_ffn"))
@@ -500,6 +669,7 @@ async def trace_ffn(dut):
     _record("trace_ffn", {"trace": idx, "k": k, "n": n, "sparsity": float(1 - mask.mean()),
                           "dense": dense, "sparse": sparse, "schedule": sched_cycles,
                           "blocks": n_blocks, "dense_blocks": -(-n // cfg.cols)})
+    await tb.check_traffic()
 
 
 @cocotb.test(skip=not _selected("eager"))
@@ -563,6 +733,7 @@ async def eager_head(dut):
     _record("eager", {"predict": p_cycles, "schedule": s_cycles,
                       "gemm": g_cycles, "blocks": n_blocks, "keys": n_keys, "kc": kc,
                       "kept": int(keep.sum()), "dominant": int(dom.sum())})
+    await tb.check_traffic()
 
 
 @cocotb.test(skip=not _selected("errors"))
@@ -614,14 +785,14 @@ async def errors(dut):
         cases.append(("BAD_FIELD", *encode("GEMM", flags=("FFN_MASK",),
                                            **dict(gemm, ch_base=1, n_ch=1))))
     for cause, args, word in cases:
-        await tb.issue_raw(args, word)
+        await tb.issue_raw(args, word, record=False)
         s = await tb.status()
         assert s["error"] and not s["busy"], f"{cause}: status {s}"
         got = await tb.read("CAUSE")
         assert got == CAUSES[cause], f"word {word:#x}: cause {got}, expected {CAUSES[cause]}"
         assert await tb.read("ERR_CMD") == word
         # refused while the error is set, even a good command; the cause stays
-        await tb.issue("READ_OMEM", base=0, count=1, buf=0)
+        await tb.issue("READ_OMEM", record=False, base=0, count=1, buf=0)
         assert (await tb.status())["level"] == 0 and await tb.read("CAUSE") == CAUSES[cause]
         await tb.write("CTRL", 1)
         s = await tb.status()
@@ -648,7 +819,7 @@ async def errors(dut):
     s = await tb.status()
     assert not s["error"] and s["queue_full"] and s["level"] == QUEUE_DEPTH
     args, word = encode("LOAD_IMEM", base=0, count=1, buf=1 % cfg.imem_buffers)
-    await tb.issue_raw(args, word, wait_room=False)
+    await tb.issue_raw(args, word, wait_room=False, record=False)
     assert (await tb.status())["error"] and await tb.read("CAUSE") == CAUSES["QUEUE_FULL"]
     await tb.write("CTRL", 1)
     await tb.src_i.send(AxiStreamFrame([0] * (cfg.rows * (QUEUE_DEPTH + 1))))
@@ -661,6 +832,7 @@ async def errors(dut):
     tb.gemm_expect(obuf, x, w, 4)
     tb.check_omem(obuf, await tb.read_omem(obuf, 0, n), 0, "GEMM after the error cases")
     await tb.expect_ok()
+    await tb.check_traffic()
 
 
 @cocotb.test(skip=not _selected("reset"))
@@ -686,6 +858,7 @@ async def reset_mid_command(dut):
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
     tb.args, tb.issued, tb.done = {}, 0, 0     # reset cleared the argument registers
+    tb.commands = []                           # and the byte counters
     await ClockCycles(dut.clk, 2)
     s = await tb.status()
     assert not s["busy"] and not s["error"] and s["level"] == 0, s
@@ -695,3 +868,4 @@ async def reset_mid_command(dut):
     tb.gemm_expect(0, x, w, 7)
     tb.check_omem(0, await tb.read_omem(0, 0, n), 0, "GEMM after reset")
     await tb.expect_ok()
+    await tb.check_traffic()

@@ -11,7 +11,7 @@ import pytest
 from exion.config import preset
 from exion.fields import ARG_FIELDS
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS, QUEUE_DEPTH
-from exion.regmap import CTRL_BITS, STATUS_BITS, RegisterMap, core_header, encode
+from exion.regmap import CTRL_BITS, RESPONSES, STATUS_BITS, RegisterMap, core_header, encode
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "issue_gemm.c"
@@ -35,6 +35,10 @@ def test_header_names_every_field_bit_and_limit():
                         ("MASK_CHANNELS", rm.channels), ("SMEM_WORDS", rm.smem_words),
                         ("S_AXIS_WIDTH", rm.in_width), ("M_AXIS_WIDTH", rm.out_width)):
         assert f"#define EXION_{name} {value}u" in text
+    for name, value in rm.capacities().items():
+        assert f"#define EXION_CAP_{name.upper()} {value}u" in text
+    for name, value in RESPONSES.items():
+        assert f"#define EXION_RESP_{name} {value}u" in text
     assert text.count("#ifndef") == 1 and text.rstrip().endswith("#endif /* EXION_CONFIG_H */")
 
 

@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 from exion.config import ExionConfig
 from golden.conmerge import STRATEGIES, schedule
 from golden.cycle_model import (compare_strategies, compute_cycles, evaluate, format_table,
-                                issue_interval)
+                                gemm_sequence_cycles, issue_interval, stream_bytes)
 from golden.schedule import check_schedule
 
 # rows 4, cols 2, lanes 4, adder_stages 1 -> pipeline_depth = 1 + 1 + 1 = 3
@@ -29,6 +29,29 @@ def test_pipeline_depth_of_small():
 ])
 def test_compute_cycles_by_hand(blocks, k, expected):
     assert compute_cycles(blocks, k, SMALL) == expected
+
+
+@pytest.mark.parametrize("gemms,expected", [
+    ([], 0),
+    ([(0, 8)], 0),                                    # no blocks, no cycles
+    ([(5, 10)], 4 * 3 + 3 + 3 + 2),                   # one command: compute_cycles
+    ([(2, 32), (1, 32)], 2 * 8 + 8 + 3 + 2),          # kc = 8 twice: blocks every 8 cycles
+    ([(2, 4), (3, 40)], 2 * 3 + 2 * 10 + 10 + 3 + 2),  # II 3 (depth), then II 10
+    ([(3, 40), (0, 4), (2, 4)], 3 * 10 + 1 * 3 + 1 + 3 + 2),  # the empty one skipped
+])
+def test_gemm_sequence_by_hand(gemms, expected):
+    assert gemm_sequence_cycles(gemms, SMALL) == expected
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(1, 64)), min_size=1, max_size=5))
+@settings(max_examples=50, deadline=None)
+def test_gemm_sequence_is_one_run_when_commands_match(runs):
+    """Commands of one K back to back cost what one command of all their blocks costs."""
+    k = runs[0][1]
+    same = [(n, k) for n, _ in runs]
+    assert gemm_sequence_cycles(same, SMALL) == compute_cycles(sum(n for n, _ in same), k, SMALL)
+    with pytest.raises(ValueError):
+        gemm_sequence_cycles([(1, 0)], SMALL)
 
 
 def test_exion_default_numbers():
@@ -136,3 +159,15 @@ def test_compare_strategies_table():
     assert "greedy" in table and "x comp" in table
     for strategy in STRATEGIES:
         check_schedule(schedule(mask, cfg, strategy), mask)
+
+
+def test_stream_bytes_by_hand():
+    # SMALL: 4 x 2, 4 lanes of 12 bits (6-byte beats in), merge 2, OMEM words of 4 x 12 bits
+    assert SMALL.data_width == 12
+    cmds = [("LOAD_IMEM", {"count": 3}), ("LOAD_WMEM", {"count": 5, "streams": 1}),
+            ("LOAD_WMEM", {"count": 2}), ("GEMM", {"kc": 9}), ("READ_OMEM", {"count": 7})]
+    assert stream_bytes(cmds, SMALL) == (4 * 3 * 6 + 2 * 1 * 5 * 6 + 2 * 2 * 2 * 6, 7 * 6)
+    assert stream_bytes([], SMALL) == (0, 0)
+    odd = ExionConfig(rows=3, cols=2, lanes=2, data_width=5, adder_stages=1)  # 10, 15 bits
+    assert stream_bytes([("LOAD_IMEM", {"count": 1}), ("READ_OMEM", {"count": 1})], odd) \
+        == (3 * 2, 2)

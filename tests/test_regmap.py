@@ -81,6 +81,10 @@ def test_manifest_and_header_carry_the_map(tmp_path):
     assert man["top"] == "exion_core"
     assert man["regmap"]["opcodes"] == OPCODES
     assert man["regmap"]["smem_base"] == RegisterMap(cfg).smem_base
+    caps = man["regmap"]["capacities"]
+    assert caps == RegisterMap(cfg).capacities()
+    # the mask memory holds fewer channels than its window spans when the stride pads
+    assert caps["mask_channels"] == cfg.words("omem") and caps["smem_blocks"] == 16
     header = d.header.read_text()
     assert "#define EXION_REG_CMD 0x3Cu" in header
     assert header.rstrip().endswith("#endif /* EXION_CONFIG_H */")

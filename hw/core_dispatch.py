@@ -1,0 +1,110 @@
+"""The dispatcher: the queue's head to the engine that runs it, in order, without hazards.
+
+Contract: the head command (:mod:`hw.core_cmd`) goes to its engine's command stream (loads:
+``load_i`` / ``load_w``; ``GEMM``: ``exec``; ``SCHEDULE``: ``schedule``; ``PREDICT``:
+``predict``; ``READ_OMEM``: ``read``) in the cycle that engine is ready and no other engine
+uses a buffer the command touches:
+
+* a load waits while the execute or PREDICT engine reads the buffer it would write;
+* ``GEMM`` / ``PREDICT`` wait while a load writes their ``ibuf`` / ``wbuf``, a ``GEMM`` while
+  the read engine reads its ``obuf``;
+* ``READ_OMEM`` waits while a ``GEMM`` still writes its ``obuf``;
+* ``SCHEDULE`` and ``PREDICT`` wait until the execute engine is idle, and they and ``GEMM``
+  exclude each other (they share SMEM, the mask memory and the IMEM / WMEM read ports).
+
+A sparse ``GEMM`` whose ``wbase + blocks * kc`` runs past WMEM (``blocks`` is final only when
+the ``SCHEDULE`` before it has run) is dropped when it would be dispatched, with ``fail``
+(cause ``ADDR_RANGE``, its command word); the commands after it still run.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from exion.config import ExionConfig
+from exion.regmap import OPCODES
+
+from .core_cmd import command_fields, command_flag, command_stream
+
+__all__ = ["Dispatcher"]
+
+#: Engine command streams and the opcode each takes.
+ENGINES = {"load_i": "LOAD_IMEM", "load_w": "LOAD_WMEM", "exec": "GEMM",
+           "schedule": "SCHEDULE", "predict": "PREDICT", "read": "READ_OMEM"}
+
+
+class Dispatcher(wiring.Component):
+    """In-order dispatch with buffer hazards.
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+
+    Members
+    -------
+    cmd : In(command_stream())
+        The queue's head.
+    load_i, load_w, exec, schedule, predict, read : Out(command_stream())
+        One command stream per engine (:data:`ENGINES`).
+    writes_i : In(imem_buffers) ; writes_w : In(wmem_buffers)
+        Buffers the load engines write.
+    reads_i : In(imem_buffers) ; reads_w : In(wmem_buffers)
+        Buffers the execute and PREDICT engines read.
+    writes_o : In(omem_buffers) ; reads_o : In(omem_buffers)
+        OMEM buffers the execute engine writes and the read engine reads.
+    exec_idle : In(1)
+        The execute engine reads nothing (``SCHEDULE`` and ``PREDICT`` may start).
+    blocks : In(range(schedule_depth + 1))
+    fail : Out(1) ; fail_cmd : Out(32)
+        A sparse ``GEMM`` dropped at dispatch (cause ``ADDR_RANGE``).
+    """
+
+    def __init__(self, cfg: ExionConfig):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        self._cfg = cfg
+        Bi, Bw, Bo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
+        super().__init__({
+            "cmd": In(command_stream()),
+            **{name: Out(command_stream()) for name in ENGINES},
+            "writes_i": In(Bi), "writes_w": In(Bw), "reads_i": In(Bi), "reads_w": In(Bw),
+            "writes_o": In(Bo), "reads_o": In(Bo), "exec_idle": In(1),
+            "blocks": In(range(cfg.schedule_depth + 1)),
+            "fail": Out(1), "fail_cmd": Out(32),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        m = Module()
+        head = self.cmd.payload
+        f = command_fields(head)
+        i_free = ~self.writes_i.bit_select(f["ibuf"], 1)
+        w_free = ~self.writes_w.bit_select(f["wbuf"], 1)
+        clear = {       # hazards clear (the engine's own readiness aside)
+            "load_i": ~self.reads_i.bit_select(f["ibuf"], 1),
+            "load_w": ~self.reads_w.bit_select(f["wbuf"], 1),
+            "exec": (self.schedule.ready & self.predict.ready & i_free & w_free
+                     & ~self.reads_o.bit_select(f["obuf"], 1)),
+            "schedule": self.predict.ready & self.exec_idle,
+            "predict": self.schedule.ready & self.exec_idle & i_free & w_free,
+            "read": ~self.writes_o.bit_select(f["obuf"], 1),
+        }
+        late_bad = Signal()
+        m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & command_flag(head, "SPARSE")
+                                & (f["wbase"] + self.blocks * f["kc"] > cfg.words("wmem")))
+        taken = []
+        for name, op in ENGINES.items():
+            port = getattr(self, name)
+            valid = self.cmd.valid & (head.op == OPCODES[op]) & clear[name]
+            if name == "exec":
+                drop = valid & self.exec.ready & late_bad
+                valid = valid & ~late_bad
+                taken.append(drop)
+            m.d.comb += [port.payload.eq(head), port.valid.eq(valid)]
+            taken.append(valid & port.ready)
+        m.d.comb += [self.cmd.ready.eq(Cat(*taken).any()),
+                     self.fail.eq(drop),
+                     self.fail_cmd.eq(Cat(head.op, head.flags))]
+        return m

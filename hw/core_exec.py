@@ -1,0 +1,246 @@
+"""The execute engine: ``GEMM`` commands on the SDUE (``hw/sdue.py``).
+
+Contract: a ``GEMM`` command (:mod:`hw.core_cmd`) is taken when ``cmd.ready``. Its blocks come
+from the shared sequencer (``hw/sequencer.py``): dense, block ``b`` of ``ceil(n_ch / cols)``
+is generated on the fly (channels ``ch_base + b * cols ..``, rows ``< n_rows``, WMEM words
+``wbase + b * kc ..``, stream 0); ``SPARSE``, the ``blocks`` ConMerge vectors of SMEM from
+address 0. Each block travels with its command's context (buffers, ``wbase``, ``kc``,
+``shift``, first / last marks) from its fetch through the SDUE to its drain, so one command's
+drain overlaps the next command's blocks; outputs are written to OMEM buffer ``obuf`` at the
+output's channel. With ``FFN_MASK`` each drained column also writes its keep-mask entry
+(``golden.ffn_reuse.keep_mask_int``; ``drain_ports`` entries of one mask word per cycle), and
+the command holds the engine until its drain ends (the thresholds are its own).
+
+A command is done when its last block has drained: ``done`` counts it, ``cycles`` /
+``cycles_we`` give its cycles from its first block's acceptance to its last drain cycle
+(``golden.cycle_model.compute_cycles``; 0 for a sparse GEMM of no blocks).
+
+Hazard outputs for the dispatcher: ``reads_i`` / ``reads_w`` (buffers whose chunks are still
+to be read), ``writes_o`` (OMEM buffers with outputs still to be written).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from exion.config import ExionConfig
+from exion.limits import CAU_BEAT
+
+from .core_cmd import command_fields, command_flag, command_stream
+from .sdue import Sdue, block_layout
+from .sequencer import Sequencer
+
+__all__ = ["ExecEngine"]
+
+
+class ExecEngine(wiring.Component):
+    """The SDUE with its block source.
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+    mask_words : int
+        Words of the mask memory.
+
+    Members
+    -------
+    cmd : In(command_stream())
+    blocks : In(range(schedule_depth + 1))
+        The ``BLOCKS`` register (a sparse GEMM's block count).
+    smem_addr : Out(range(schedule_depth)) ; smem_en : Out(1) ; smem_data : In(block_layout)
+    imem_addr, wmem_addr : Out ; imem_data, wmem_data : In
+        IMEM / WMEM read ports (full addresses, buffer included; data one cycle later).
+    omem_en : Out(rows * drain_ports) ; omem_addr, omem_data : Out(ArrayLayout)
+        OMEM writes, entry ``r * drain_ports + j`` = port ``j`` of bank ``r``.
+    mask_we : Out(1) ; mask_addr : Out(range(mask_words)) ; mask_data : Out(CAU_BEAT * rows) ;
+    mask_en : Out(CAU_BEAT)
+        ``FFN_MASK`` keep-mask writes (``mask_en``: which channels of the word).
+    cycles : Out(32) ; cycles_we : Out(1) ; done : Out(2)
+        CYCLES of a finished command; commands finished this cycle.
+    reads_i, reads_w, writes_o : Out(buffers)
+    idle : Out(1)
+        No block of any command left to fetch or read (SCHEDULE and PREDICT may start).
+    busy : Out(1)
+        A command is not done.
+    busy_cycles : Out(32)
+        Cycles the SDUE was busy since reset (``BUSY_CYCLES``).
+    """
+
+    def __init__(self, cfg: ExionConfig, *, mask_words: int):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        if not isinstance(mask_words, int) or mask_words < 1:
+            raise ValueError(f"mask_words = {mask_words!r} must be an integer >= 1")
+        self._cfg, self._mw = cfg, mask_words
+        L, W, R, DP = cfg.lanes, cfg.data_width, cfg.rows, cfg.drain_ports
+        Bi, Bw, Bo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
+        Do = cfg.words("omem")
+        super().__init__({
+            "cmd": In(command_stream()),
+            "blocks": In(range(cfg.schedule_depth + 1)),
+            "smem_addr": Out(range(cfg.schedule_depth)), "smem_en": Out(1),
+            "smem_data": In(block_layout(cfg)),
+            "imem_addr": Out(range(Bi * cfg.words("imem"))), "imem_data": In(R * L * W),
+            "wmem_addr": Out(range(Bw * cfg.words("wmem"))),
+            "wmem_data": In(cfg.cols * cfg.merge_degree * L * W),
+            "omem_en": Out(R * DP),
+            "omem_addr": Out(data.ArrayLayout(range(Bo * Do), R * DP)),
+            "omem_data": Out(data.ArrayLayout(signed(W), R * DP)),
+            "mask_we": Out(1), "mask_addr": Out(range(mask_words)),
+            "mask_data": Out(CAU_BEAT * R), "mask_en": Out(CAU_BEAT),
+            "cycles": Out(32), "cycles_we": Out(1), "done": Out(2),
+            "reads_i": Out(Bi), "reads_w": Out(Bw), "writes_o": Out(Bo),
+            "idle": Out(1), "busy": Out(1), "busy_cycles": Out(32),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        R, C, DP = cfg.rows, cfg.cols, cfg.drain_ports
+        Di, Dw, Do = cfg.words("imem"), cfg.words("wmem"), cfg.words("omem")
+        Bi, Bw, Bo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
+        m = Module()
+        m.submodules.sdue = sdue = Sdue(cfg)
+        m.submodules.seq = seq = Sequencer(addr_width=16, count_width=17)
+        f = command_fields(self.cmd.payload)
+
+        # -- the front: the command whose blocks are being fetched ----------------------------
+        active = Signal()
+        start = Signal()            # the cycle after the command was taken
+        first = Signal()            # its first block not yet fetched
+        empty = Signal()            # a command of no blocks
+        c_ibuf, c_wbuf, c_obuf = Signal(4), Signal(4), Signal(4)
+        c_kc, c_wbase = Signal(16), Signal(16)
+        c_shift = Signal(range(cfg.acc_width))
+        c_rows = Signal(8)
+        c_sparse, c_ffn = Signal(), Signal()
+        th_hi, th_lo = Signal(signed(32)), Signal(signed(32))
+        dense_ch = Signal(16)
+        dense_rem = Signal(17)
+        take = Signal()
+        n_blk = Signal(17)
+        sparse_f = command_flag(self.cmd.payload, "SPARSE")
+        m.d.comb += [take.eq(self.cmd.valid & self.cmd.ready),
+                     n_blk.eq(Mux(sparse_f, self.blocks, (f["n_ch"] + (C - 1)) // C))]
+        m.d.sync += start.eq(take)
+        front_done = Signal()       # (below) every block of the command fetched
+        with m.If(front_done):      # before the take: a command taken in that cycle stays
+            m.d.sync += active.eq(0)
+        with m.If(take):
+            m.d.sync += [active.eq(1), first.eq(1), empty.eq(n_blk == 0),
+                         c_ibuf.eq(f["ibuf"]), c_wbuf.eq(f["wbuf"]), c_obuf.eq(f["obuf"]),
+                         c_kc.eq(f["kc"]), c_wbase.eq(f["wbase"]), c_shift.eq(f["shift"]),
+                         c_rows.eq(f["n_rows"]), c_sparse.eq(sparse_f),
+                         c_ffn.eq(command_flag(self.cmd.payload, "FFN_MASK")),
+                         th_hi.eq(f["th_hi"]), th_lo.eq(f["th_lo"]),
+                         dense_ch.eq(f["ch_base"]), dense_rem.eq(f["n_ch"])]
+        m.d.comb += [seq.start.eq(take), seq.base.eq(0), seq.count.eq(n_blk),
+                     self.smem_addr.eq(seq.r_addr), self.smem_en.eq(seq.r_en)]
+
+        # -- the fetched block and its command's context (the sequencer's prefetch) ----------
+        dense_blk = Signal(block_layout(cfg))
+        b_ibuf, b_wbuf, b_obuf = Signal(4), Signal(4), Signal(4)
+        b_kc, b_wbase = Signal(16), Signal(16)
+        b_shift = Signal(range(cfg.acc_width))
+        b_sparse, b_ffn, b_first = Signal(), Signal(), Signal()
+        fetch = seq.r_en
+        with m.If(fetch):
+            m.d.sync += [first.eq(0), b_ibuf.eq(c_ibuf), b_wbuf.eq(c_wbuf), b_obuf.eq(c_obuf),
+                         b_kc.eq(c_kc), b_wbase.eq(c_wbase), b_shift.eq(c_shift),
+                         b_sparse.eq(c_sparse), b_ffn.eq(c_ffn), b_first.eq(first),
+                         dense_ch.eq(dense_ch + C),
+                         dense_rem.eq(Mux(dense_rem > C, dense_rem - C, 0))]
+            for c in range(C):
+                on = dense_rem > c
+                m.d.sync += [dense_blk.slots[c][0].valid.eq(on),
+                             dense_blk.slots[c][0].channel.eq(dense_ch + c)]
+                for r in range(R):
+                    m.d.sync += dense_blk.sel[r][c].eq(on & (c_rows > r))
+        accept = Signal()
+        m.d.comb += [
+            sdue.blocks.payload.eq(Mux(b_sparse, self.smem_data, dense_blk)),
+            sdue.blocks.valid.eq(seq.o_valid), seq.o_ready.eq(sdue.blocks.ready),
+            accept.eq(seq.o_valid & sdue.blocks.ready),
+            sdue.kc.eq(b_kc), sdue.shift.eq(b_shift), sdue.restart.eq(b_first),
+            sdue.tag.eq(Cat(b_obuf, seq.o_last, b_ffn)),
+        ]
+
+        # -- chunk reads: the context of the block being read ---------------------------------
+        i_ibuf, i_wbuf = Signal(4), Signal(4)
+        i_wbase = Signal(16)
+        with m.If(accept):
+            m.d.sync += [i_ibuf.eq(b_ibuf), i_wbuf.eq(b_wbuf), i_wbase.eq(b_wbase)]
+        r_ibuf = Mux(accept, b_ibuf, i_ibuf)
+        r_wbuf = Mux(accept, b_wbuf, i_wbuf)
+        r_wbase = Mux(accept, b_wbase, i_wbase)
+        m.d.comb += [self.imem_addr.eq(r_ibuf * Di + sdue.imem_addr),
+                     self.wmem_addr.eq(r_wbuf * Dw + r_wbase + sdue.wmem_addr),
+                     sdue.imem_data.eq(self.imem_data), sdue.wmem_data.eq(self.wmem_data)]
+        reading = ~sdue.blocks.ready            # chunks of the accepted block still to read
+
+        # -- the front is done once every block is fetched: the next command is taken then, so
+        # its first block is fetched the cycle the last one of this command is accepted and
+        # the SDUE never idles between commands (golden.cycle_model.gemm_sequence_cycles).
+        # FFN_MASK: only when its blocks have drained too (the thresholds are its own).
+        m.d.comb += front_done.eq(active & ~start & ~seq.fetching
+                                  & ~(c_ffn & (seq.busy | ~sdue.blocks.ready | sdue.busy)))
+        m.d.comb += [self.cmd.ready.eq(~active | front_done),
+                     self.idle.eq(~active & ~seq.busy & sdue.blocks.ready),
+                     self.busy_cycles.eq(sdue.cycles)]
+
+        # -- drain: OMEM writes, per-command completion, CYCLES -------------------------------
+        tag_obuf = sdue.omem_tag[0:4]
+        g_end = Signal()            # the last block of a command finished draining
+        m.d.comb += g_end.eq(sdue.drain_end & sdue.omem_tag[4])
+        for p in range(R * DP):
+            m.d.comb += [self.omem_en[p].eq(sdue.omem_en[p]),
+                         self.omem_addr[p].eq(tag_obuf * Do + sdue.omem_addr[p]),
+                         self.omem_data[p].eq(sdue.omem_data[p])]
+        # GEMM outputs not yet drained, per OMEM buffer: from the first block's fetch to the
+        # last block's last drain cycle
+        drains = [Signal(range(8), name=f"drains{b}") for b in range(Bo)]
+        for b in range(Bo):
+            inc = fetch & first & (c_obuf == b)
+            dec = g_end & (tag_obuf == b)
+            m.d.sync += drains[b].eq(drains[b] + inc - dec)
+            m.d.comb += self.writes_o[b].eq((active & (c_obuf == b)) | (drains[b] != 0))
+        for b in range(Bi):
+            m.d.comb += self.reads_i[b].eq((active & (c_ibuf == b)) | (seq.o_valid & (b_ibuf == b))
+                                           | (reading & (i_ibuf == b)))
+        for b in range(Bw):
+            m.d.comb += self.reads_w[b].eq((active & (c_wbuf == b)) | (seq.o_valid & (b_wbuf == b))
+                                           | (reading & (i_wbuf == b)))
+        m.d.comb += self.busy.eq(active | Cat(*(d != 0 for d in drains)).any())
+
+        # CYCLES of a GEMM: from its first block's acceptance to its last block's last drain
+        # cycle, measured with a timestamp per command in flight
+        now = Signal(32)
+        m.d.sync += now.eq(now + 1)
+        m.submodules.starts = starts = SyncFIFOBuffered(width=32, depth=4)
+        m.d.comb += [starts.w_data.eq(now), starts.w_en.eq(accept & b_first),
+                     starts.r_en.eq(g_end)]
+        none = Signal()
+        m.d.comb += none.eq(front_done & empty)
+        m.d.comb += [self.cycles.eq(Mux(g_end, now - starts.r_data + 1, 0)),
+                     self.cycles_we.eq(g_end | none), self.done.eq(g_end + none)]
+
+        # FFN-Reuse keep-mask on the way into OMEM (dense blocks: a drained column's rows all
+        # write the same channel, so one mask entry per drained column; with drain_ports DP
+        # the DP channels of a drain cycle are consecutive and, ch_base being a multiple of
+        # DP for FFN_MASK, lie in one mask word: entries ffn_ch + j, j < DP)
+        ffn = sdue.omem_tag[5]
+        ffn_lanes = Signal(DP)
+        ffn_cv = [Signal(R, name=f"ffn_cv{j}") for j in range(DP)]
+        for j in range(DP):
+            m.d.comb += ffn_lanes[j].eq(ffn & sdue.omem_en[j])
+            for r in range(R):
+                v = sdue.omem_data[r * DP + j]
+                m.d.comb += ffn_cv[j][r].eq(sdue.omem_en[r * DP + j] & ((v > th_hi) | (v < th_lo)))
+        ffn_ch = sdue.omem_addr[0]
+        m.d.comb += [self.mask_we.eq(ffn & sdue.omem_en[0]),
+                     self.mask_addr.eq(ffn_ch // CAU_BEAT),
+                     self.mask_data.eq(Cat(*ffn_cv).replicate(CAU_BEAT // DP)),
+                     self.mask_en.eq(ffn_lanes << (ffn_ch % CAU_BEAT))]
+        return m

@@ -1,0 +1,272 @@
+"""The host interface: AXI4-Lite registers, the command check and the command queue.
+
+Contract (the host's view is ``docs/core.md``; every name is :mod:`exion.regmap`):
+
+* Registers: ``ARG0..ARG5`` hold what the host writes; a write of ``CMD`` checks the command
+  (opcode, fields against this configuration; the first failing check gives the cause) and
+  either queues it (``QUEUE_DEPTH`` entries, in order; the head is ``cmd``, taken when
+  ``cmd.ready``) or refuses it: ``error`` rises with ``CAUSE`` and ``ERR_CMD``. While
+  ``error`` is set every command is refused; ``CTRL.clear_error`` clears it.
+* ``fail`` reports an error found later (at dispatch or run time) with its cause and
+  command word; it is kept only if no error is set.
+* Status and result registers are inputs (``busy_*``, ``cycles``, ``blocks``, ...); ``DONE``
+  counts the ``done`` strobes.
+* The mask window writes a channel's conflict vector through ``mask_we`` (a multi-word
+  vector when its last word is written); the mask and SMEM windows read through
+  ``mask_raddr`` / ``smem_raddr`` (data one cycle later).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from exion.config import ExionConfig
+from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS
+from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QUEUE_DEPTH,
+                          REGISTERS, RESPONSES, WORD_REGISTERS, RegisterMap)
+
+from .axil import AxiLiteSlave, axil_members
+from .core_cmd import COMMAND, command_fields, command_stream
+from .sdue import block_layout
+
+__all__ = ["HostInterface"]
+
+
+class HostInterface(wiring.Component):
+    """AXI4-Lite register file, command check and queue of the core.
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+
+    Members
+    -------
+    s_axil_* : AXI4-Lite slave (:func:`hw.axil.axil_members`).
+    cmd : Out(command_stream())
+        The queue's head.
+    fail : In(1) ; fail_cause : In(8) ; fail_cmd : In(32)
+        A later error (kept when none is set).
+    error : Out(1)
+    busy_load, busy_exec, busy_read : In(1)
+        Engine activity (``STATUS``).
+    done : In(3)
+        Commands finished this cycle (``DONE``).
+    cycles : In(32) ; cycles_we : In(1)
+        ``CYCLES``, written when ``cycles_we``.
+    busy_cycles : In(32)
+        ``BUSY_CYCLES``.
+    in_beats : In(2) ; out_beats : In(1)
+        Stream beats into and out of the core this cycle (``BYTES_IN`` / ``BYTES_OUT`` add
+        them times the beat's whole bytes, ``golden.cycle_model.stream_bytes``).
+    blocks : In(16) ; dominant, skip_k, skip_v : In(64)
+        Result registers.
+    mask_we : Out(1) ; mask_ch : Out(16) ; mask_cv : Out(rows)
+        Mask window write of channel ``mask_ch``.
+    mask_raddr : Out(range(mask words)) ; mask_rdata : In(CAU_BEAT * rows)
+    smem_raddr : Out(range(schedule_depth)) ; smem_rdata : In(block bits)
+        Window reads (data one cycle later).
+    """
+
+    def __init__(self, cfg: ExionConfig):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        self._cfg = cfg
+        self._map = rm = RegisterMap(cfg)
+        self._mw = -(-rm.channels // CAU_BEAT)
+        super().__init__({
+            **axil_members(rm.addr_width),
+            "cmd": Out(command_stream()),
+            "fail": In(1), "fail_cause": In(8), "fail_cmd": In(32), "error": Out(1),
+            "busy_load": In(1), "busy_exec": In(1), "busy_read": In(1),
+            "done": In(3), "cycles": In(32), "cycles_we": In(1), "busy_cycles": In(32),
+            "in_beats": In(2), "out_beats": In(1),
+            "blocks": In(16), "dominant": In(64), "skip_k": In(64), "skip_v": In(64),
+            "mask_we": Out(1), "mask_ch": Out(16), "mask_cv": Out(cfg.rows),
+            "mask_raddr": Out(range(self._mw)), "mask_rdata": In(CAU_BEAT * cfg.rows),
+            "smem_raddr": Out(range(cfg.schedule_depth)),
+            "smem_rdata": In(block_layout(cfg).size),
+        })
+
+    @property
+    def mask_words(self) -> int:
+        """Words of the mask memory (``CAU_BEAT`` channels each)."""
+        return self._mw
+
+    def _check(self, m, op, flags, f, bad):
+        """Comb ``bad`` = cause of the command (0 = good); the first failing check wins."""
+        cfg, rm = self._cfg, self._map
+        C, D = cfg.cols, cfg.merge_degree
+        Di, Dw, Do = cfg.words("imem"), cfg.words("wmem"), cfg.words("omem")
+        Bi, Bw, Bo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
+        DP, L, R, CH = cfg.drain_ports, cfg.lanes, cfg.rows, rm.channels
+        sparse = (flags & (FLAGS["SPARSE"] >> 8)) != 0
+        ffn = (flags & (FLAGS["FFN_MASK"] >> 8)) != 0
+        n_blk = Signal(17)      # dense blocks of a GEMM; WMEM rows of a PREDICT's keys
+        m.d.comb += n_blk.eq((f["n_ch"] + (C - 1)) // C)
+
+        def check(*rules):
+            with m.If(rules[0][0]):
+                m.d.comb += bad.eq(CAUSES[rules[0][1]])
+            for cond, name in rules[1:]:
+                with m.Elif(cond):
+                    m.d.comb += bad.eq(CAUSES[name])
+
+        with m.Switch(op):
+            with m.Case(OPCODES["LOAD_IMEM"]):
+                check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["count"] == 0, "BAD_FIELD"),
+                      (f["base"] + f["count"] > Di, "ADDR_RANGE"))
+            with m.Case(OPCODES["LOAD_WMEM"]):
+                check((f["wbuf"] >= Bw, "BAD_BUFFER"), (f["count"] == 0, "BAD_FIELD"),
+                      (f["streams"] > D, "BAD_FIELD"),
+                      (f["base"] + f["count"] > Dw, "ADDR_RANGE"))
+            with m.Case(OPCODES["READ_OMEM"]):
+                check((f["obuf"] >= Bo, "BAD_BUFFER"), (f["count"] == 0, "BAD_FIELD"),
+                      (f["base"] + f["count"] > Do, "ADDR_RANGE"))
+            with m.Case(OPCODES["GEMM"]):
+                check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
+                      (f["obuf"] >= Bo, "BAD_BUFFER"),
+                      (f["kc"] == 0, "BAD_FIELD"), (f["shift"] >= cfg.acc_width, "BAD_FIELD"),
+                      (sparse & ffn, "BAD_FIELD"), (~sparse & (f["n_ch"] == 0), "BAD_FIELD"),
+                      (ffn & (f["ch_base"] % DP != 0), "BAD_FIELD"),
+                      (f["kc"] > Di, "TILE"), ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
+                      (~sparse & (f["ch_base"] + f["n_ch"] > Do), "ADDR_RANGE"),
+                      (~sparse & (f["wbase"] + n_blk * f["kc"] > Dw), "ADDR_RANGE"))
+            with m.Case(OPCODES["SCHEDULE"]):
+                check((f["n_ch"] == 0, "BAD_FIELD"), (f["n_ch"] > CH, "ADDR_RANGE"))
+            with m.Case(OPCODES["PREDICT"]):
+                check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
+                      (f["kc"] == 0, "BAD_FIELD"),
+                      ((f["topk"] == 0) | (f["topk"] > rm.max_topk), "BAD_FIELD"),
+                      (f["kc"] * L > MAX_HEAD_DIM, "TILE"), (f["kc"] > Di, "TILE"),
+                      ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
+                      ((f["n_keys"] == 0) | (f["n_keys"] > min(MAX_KEYS, CH)), "TILE"),
+                      (f["wbase"] + n_blk * f["kc"] > Dw, "ADDR_RANGE"))
+            with m.Default():
+                m.d.comb += bad.eq(CAUSES["BAD_OPCODE"])
+
+    def elaborate(self, platform):
+        cfg, rm = self._cfg, self._map
+        R, S = cfg.rows, cfg.schedule_depth
+        m = Module()
+        m.submodules.axil = axil = AxiLiteSlave(addr_width=rm.addr_width)
+        for name in axil_members(rm.addr_width):
+            port, mine = getattr(axil, name), getattr(self, name)
+            if axil.signature.members[name].flow == Out:
+                m.d.comb += mine.eq(port)
+            else:
+                m.d.comb += port.eq(mine)
+
+        # -- writes: the word holding the address; strobes per docs/core.md ------------------
+        wa = Cat(Const(0, 2), axil.wr_addr[2:])
+        strb = axil.wr_strb
+        whole = Signal()
+        m.d.comb += whole.eq(strb == 0xF)
+        partial = (strb != 0) & ~whole
+        args = [Signal(32, name=f"arg{i}") for i in range(6)]
+        for i, a in enumerate(args):
+            with m.If(axil.wr_en & (wa == REGISTERS[f"ARG{i}"])):
+                m.d.sync += a.eq(Cat(*(Mux(strb[b], axil.wr_data[8 * b:8 * b + 8], a[8 * b:8 * b + 8])
+                                       for b in range(4))))
+        error, cause, err_cmd = self.error, Signal(8), Signal(32)
+        cycles, done_count = Signal(32), Signal(32)
+        m.d.sync += done_count.eq(done_count + self.done)
+        with m.If(self.cycles_we):
+            m.d.sync += cycles.eq(self.cycles)
+        bytes_in, bytes_out = Signal(64), Signal(64)
+        m.d.sync += [bytes_in.eq(bytes_in + self.in_beats * -(-rm.in_width // 8)),
+                     bytes_out.eq(bytes_out + self.out_beats * -(-rm.out_width // 8))]
+
+        # -- command check and queue ----------------------------------------------------------
+        cmd_wr = Signal()
+        m.d.comb += cmd_wr.eq(axil.wr_en & (wa == REGISTERS["CMD"]) & whole)
+        op, flags = axil.wr_data[0:8], axil.wr_data[8:16]
+        entry = Signal(COMMAND)
+        m.d.comb += entry.eq(Cat(op, flags, *args))
+        bad = Signal(8)
+        self._check(m, op, flags, command_fields(entry), bad)
+        m.submodules.queue = queue = SyncFIFOBuffered(width=COMMAND.size, depth=QUEUE_DEPTH)
+        refuse = Signal(8)
+        m.d.comb += [refuse.eq(Mux(bad != 0, bad, Mux(queue.w_rdy, 0, CAUSES["QUEUE_FULL"]))),
+                     queue.w_data.eq(entry), queue.w_en.eq(cmd_wr & ~error & (refuse == 0)),
+                     self.cmd.payload.eq(queue.r_data), self.cmd.valid.eq(queue.r_rdy),
+                     queue.r_en.eq(self.cmd.ready)]
+        with m.If(cmd_wr & ~error & (refuse != 0)):
+            m.d.sync += [error.eq(1), cause.eq(refuse), err_cmd.eq(axil.wr_data)]
+        with m.If(axil.wr_en & (wa == REGISTERS["CTRL"]) & whole & axil.wr_data[0]):
+            m.d.sync += [error.eq(0), cause.eq(0)]
+        with m.If(self.fail & ~error):
+            m.d.sync += [error.eq(1), cause.eq(self.fail_cause), err_cmd.eq(self.fail_cmd)]
+
+        # -- mask window writes -----------------------------------------------------------------
+        mw, ms, ss = rm.mask_words, rm.mask_stride, rm.smem_stride
+        mask_end = rm.mask_base + rm.channels * ms * 4
+        smem_end = rm.smem_base + S * ss * 4
+        in_mask_w = (wa >= rm.mask_base) & (wa < mask_end)
+        in_smem_w = (wa >= rm.smem_base) & (wa < smem_end)
+        w_word = (wa - rm.mask_base) >> 2
+        w_chunk = w_word % ms if ms > 1 else Const(0, 1)
+        staging = Signal(max(1, (mw - 1) * 32))
+        m.d.comb += [self.mask_ch.eq(w_word // ms),
+                     self.mask_cv.eq(Cat(staging[:(mw - 1) * 32] if mw > 1 else Const(0, 0),
+                                         axil.wr_data)[:R]),
+                     self.mask_we.eq(axil.wr_en & whole & in_mask_w & (w_chunk == mw - 1))]
+        for i in range(mw - 1):
+            with m.If(axil.wr_en & whole & in_mask_w & (w_chunk == i)):
+                m.d.sync += staging[i * 32:(i + 1) * 32].eq(axil.wr_data)
+
+        # write responses: DECERR where nothing is mapped, SLVERR for a read-only register or
+        # window and for some-but-not-all strobes where a write acts on whole words
+        merged = Cat(*(wa == REGISTERS[n] for n in MERGED_REGISTERS)).any()
+        word = Cat(*(wa == REGISTERS[n] for n in WORD_REGISTERS)).any() | in_mask_w
+        ro = Cat(*(wa == a for n, a in REGISTERS.items()
+                   if n not in MERGED_REGISTERS + WORD_REGISTERS)).any() | in_smem_w
+        m.d.comb += axil.wr_resp.eq(Mux(merged, RESPONSES["OKAY"],
+                                    Mux(word, Mux(partial, RESPONSES["SLVERR"], RESPONSES["OKAY"]),
+                                    Mux(ro, RESPONSES["SLVERR"], RESPONSES["DECERR"]))))
+
+        # -- reads: windows through the memories' read ports, registers by address ------------
+        ra = Cat(Const(0, 2), axil.rd_addr[2:])
+        m.d.comb += [self.mask_raddr.eq((((ra - rm.mask_base) >> 2) // ms) // CAU_BEAT),
+                     self.smem_raddr.eq(((ra - rm.smem_base) >> 2) // ss)]
+        ra_q = Signal.like(ra)
+        rd_q = Signal()
+        m.d.sync += [rd_q.eq(axil.rd_en), ra_q.eq(ra)]
+        m.d.comb += axil.rd_ack.eq(rd_q)
+        q_word = (ra_q - rm.mask_base) >> 2
+        q_ch = q_word // ms
+        q_chunk = q_word % ms if ms > 1 else Const(0, 1)
+        mask_cv = (self.mask_rdata >> ((q_ch % CAU_BEAT) * R))[:R]
+        s_word = (ra_q - rm.smem_base) >> 2
+        s_chunk = s_word % ss if ss > 1 else Const(0, 1)
+        status = Cat(queue.r_rdy | self.busy_load | self.busy_exec | self.busy_read, error,
+                     self.busy_load, self.busy_exec, self.busy_read, ~queue.w_rdy, Const(0, 2),
+                     queue.level)
+        fixed = {
+            "ID": ID_VALUE, "STATUS": status, "CAUSE": cause, "CYCLES": cycles,
+            "BLOCKS": self.blocks, "DONE": done_count, "ERR_CMD": err_cmd,
+            "BUSY_CYCLES": self.busy_cycles,
+            "BYTES_IN_LO": bytes_in[:32], "BYTES_IN_HI": bytes_in[32:],
+            "BYTES_OUT_LO": bytes_out[:32], "BYTES_OUT_HI": bytes_out[32:],
+            **{f"ARG{i}": args[i] for i in range(6)},
+            "DOMINANT_LO": self.dominant[:32], "DOMINANT_HI": self.dominant[32:],
+            "SKIP_K_LO": self.skip_k[:32], "SKIP_K_HI": self.skip_k[32:],
+            "SKIP_V_LO": self.skip_v[:32], "SKIP_V_HI": self.skip_v[32:],
+            **rm.config_registers(),
+        }
+        mapped = (Cat(*(ra_q == a for a in REGISTERS.values())).any()
+                  | ((ra_q >= rm.mask_base) & (ra_q < mask_end))
+                  | ((ra_q >= rm.smem_base) & (ra_q < smem_end)))
+        m.d.comb += axil.rd_resp.eq(Mux(mapped, RESPONSES["OKAY"], RESPONSES["DECERR"]))
+        with m.If((ra_q >= rm.mask_base) & (ra_q < mask_end)):
+            m.d.comb += axil.rd_data.eq((mask_cv.as_unsigned() >> (q_chunk * 32))[:32])
+        with m.Elif((ra_q >= rm.smem_base) & (ra_q < smem_end)):
+            m.d.comb += axil.rd_data.eq((self.smem_rdata >> (s_chunk * 32))[:32])
+        with m.Else():
+            with m.Switch(ra_q):
+                for name, value in fixed.items():
+                    with m.Case(REGISTERS[name]):
+                        m.d.comb += axil.rd_data.eq(value)
+        return m

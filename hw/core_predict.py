@@ -1,0 +1,199 @@
+"""The PREDICT engine (eager prediction): shift-add scores, exact selection, keep-mask.
+
+Contract: a ``PREDICT`` command (:mod:`hw.core_cmd`) is taken when ``cmd.ready``. One
+shift-add predictor (``hw/predictor.py``) and one selector (``hw/selector.py``) per query row
+score every key, one (key, chunk) per cycle: queries are IMEM buffer ``ibuf`` (row ``r`` =
+bank ``r``, chunks ``0 .. kc - 1``), key ``j`` is WMEM buffer ``wbuf`` bank ``j % cols``,
+words ``wbase + (j // cols) * kc ..``, stream 0. The keep-mask of keys ``0 .. n_keys - 1``,
+transposed to per-key conflict vectors, is then written into the mask memory, one word of
+``CAU_BEAT`` keys per cycle; ``dominant``, ``skip_k``, ``skip_v`` are updated, ``cycles``
+(``golden.cycle_model.predict_cycles``) written and ``done`` pulses. ``reads_i`` /
+``reads_w`` name the buffers read while the engine runs (it owns the IMEM and WMEM read
+ports then).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from exion.config import ExionConfig, clog2
+from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS
+
+from .core_cmd import command_fields, command_stream
+from .library import place
+from .predictor import Predictor
+from .selector import Selector
+
+__all__ = ["PredictEngine"]
+
+
+class PredictEngine(wiring.Component):
+    """Eager prediction of one attention head's keep-mask.
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+    mask_words : int
+        Words of the mask memory.
+
+    Members
+    -------
+    cmd : In(command_stream())
+    imem_addr : Out(range(imem_buffers * imem_words)) ; imem_data : In(rows * lanes * W)
+    wmem_addr : Out(range(wmem_buffers * wmem_words)) ; wmem_data : In(cols * merge * lanes * W)
+        IMEM / WMEM read ports (every bank at one address, data one cycle later).
+    mask_addr : Out(range(mask_words)) ; mask_data : Out(CAU_BEAT * rows) ; mask_we : Out(1)
+        Whole-word mask memory writes.
+    dominant, skip_k, skip_v : Out(64)
+    cycles : Out(32) ; cycles_we : Out(1)
+    reads_i : Out(imem_buffers) ; reads_w : Out(wmem_buffers)
+    busy, done : Out(1)
+    """
+
+    def __init__(self, cfg: ExionConfig, *, mask_words: int):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        if not isinstance(mask_words, int) or mask_words < 1:
+            raise ValueError(f"mask_words = {mask_words!r} must be an integer >= 1")
+        self._cfg, self._mw = cfg, mask_words
+        L, W = cfg.lanes, cfg.data_width
+        self._Di, self._Dw = cfg.words("imem"), cfg.words("wmem")
+        super().__init__({
+            "cmd": In(command_stream()),
+            "imem_addr": Out(range(cfg.imem_buffers * self._Di)),
+            "imem_data": In(cfg.rows * L * W),
+            "wmem_addr": Out(range(cfg.wmem_buffers * self._Dw)),
+            "wmem_data": In(cfg.cols * cfg.merge_degree * L * W),
+            "mask_addr": Out(range(mask_words)), "mask_data": Out(CAU_BEAT * cfg.rows),
+            "mask_we": Out(1),
+            "dominant": Out(64), "skip_k": Out(64), "skip_v": Out(64),
+            "cycles": Out(32), "cycles_we": Out(1),
+            "reads_i": Out(cfg.imem_buffers), "reads_w": Out(cfg.wmem_buffers),
+            "busy": Out(1), "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        R, C, L, W, D = cfg.rows, cfg.cols, cfg.lanes, cfg.data_width, cfg.merge_degree
+        m = Module()
+        preds, sels = [], []
+        for r in range(R):
+            p = Predictor(cfg, k_max=MAX_HEAD_DIM)
+            s = Selector(cfg, max_keys=MAX_KEYS)
+            assert p.acc_width == s.score_width
+            place(m, f"pred{r}", p, platform, f"exion_predictor_l{L}_w{W}_s{p.steps}_a{p.acc_width}")
+            place(m, f"sel{r}", s, platform,
+                  f"exion_selector_k{s.max_keys}_p{s.max_keep}_s{s.score_width}")
+            preds.append(p)
+            sels.append(s)
+        score_width = sels[0].score_width
+
+        f = command_fields(self.cmd.payload)
+        active = Signal()
+        ibuf, wbuf = Signal(4), Signal(4)
+        kc = Signal(16)
+        rows = Signal(8)
+        nk = Signal(16)
+        count = Signal(16)
+        q_th = Signal(64)
+        cyc = Signal(32)
+        take = Signal()
+        m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
+                     self.busy.eq(active)]
+        p_issue = Signal()
+        p_k = Signal(16)
+        p_j = Signal(range(MAX_KEYS))
+        p_col = Signal(range(C))
+        p_wrow = Signal(16)
+        p_wait = Signal()           # waiting for the selectors' results
+        p_write = Signal()          # writing mask words
+        p_w = Signal(range(MAX_KEYS // CAU_BEAT + 1))
+        with m.If(take):
+            m.d.sync += [active.eq(1), ibuf.eq(f["ibuf"]), wbuf.eq(f["wbuf"]), kc.eq(f["kc"]),
+                         rows.eq(f["n_rows"]), nk.eq(f["n_keys"]), count.eq(f["topk"]),
+                         q_th.eq(Cat(f["q_th_lo"], f["q_th_hi"])), cyc.eq(0),
+                         p_issue.eq(1), p_k.eq(0), p_j.eq(0), p_col.eq(0),
+                         p_wrow.eq(f["wbase"]), p_wait.eq(0), p_write.eq(0), p_w.eq(0)]
+        with m.Elif(active):
+            m.d.sync += cyc.eq(cyc + 1)
+        for b in range(cfg.imem_buffers):
+            m.d.comb += self.reads_i[b].eq(active & (ibuf == b))
+        for b in range(cfg.wmem_buffers):
+            m.d.comb += self.reads_w[b].eq(active & (wbuf == b))
+        m.d.comb += [self.imem_addr.eq(ibuf * self._Di + p_k),
+                     self.wmem_addr.eq(wbuf * self._Dw + p_wrow + p_k)]
+
+        last_k = p_k == kc - 1
+        last_j = p_j == nk - 1
+        issue = active & p_issue
+        with m.If(issue):
+            m.d.sync += p_k.eq(Mux(last_k, 0, p_k + 1))
+            with m.If(last_k):
+                m.d.sync += p_j.eq(p_j + 1)
+                with m.If(p_col == C - 1):
+                    m.d.sync += [p_col.eq(0), p_wrow.eq(p_wrow + kc)]
+                with m.Else():
+                    m.d.sync += p_col.eq(p_col + 1)
+                with m.If(last_j):
+                    m.d.sync += [p_issue.eq(0), p_wait.eq(1)]
+        d1_valid, d1_first, d1_push, d1_lastkey = Signal(), Signal(), Signal(), Signal()
+        d1_col = Signal.like(p_col)
+        m.d.sync += [d1_valid.eq(issue), d1_first.eq(issue & (p_k == 0)),
+                     d1_push.eq(issue & last_k), d1_lastkey.eq(issue & last_k & last_j),
+                     d1_col.eq(p_col)]
+        d2_push, d2_lastkey = Signal(), Signal()
+        m.d.sync += [d2_push.eq(d1_push), d2_lastkey.eq(d1_lastkey)]
+        key_vec = Signal(L * W)
+        bank_w = D * L * W
+        with m.Switch(d1_col):
+            for c in range(C):
+                with m.Case(c):      # stream 0 of bank c
+                    m.d.comb += key_vec.eq(self.wmem_data[c * bank_w:c * bank_w + L * W])
+        results = Signal()
+        m.d.comb += results.eq(Cat(*(s.result.valid for s in sels)).all())
+        take_res = Signal()
+        m.d.comb += take_res.eq(active & p_wait & results)
+        for r in range(R):
+            p, s = preds[r], sels[r]
+            m.d.comb += [
+                p.a.eq(self.imem_data[r * L * W:(r + 1) * L * W]), p.b.eq(key_vec),
+                p.valid.eq(d1_valid), p.first.eq(d1_first),
+                s.scores.valid.eq(d2_push), s.scores.payload.score.eq(p.acc),
+                s.scores.payload.last.eq(d2_lastkey),
+                s.q_th.eq(q_th[:score_width]),
+                s.count.eq(count),
+                s.result.ready.eq(take_res),
+            ]
+        keeps = [Signal(MAX_KEYS, name=f"keep{r}") for r in range(R)]
+        doms = Signal(R)
+        with m.If(take_res):
+            m.d.sync += [p_wait.eq(0), p_write.eq(1)]
+            for r in range(R):
+                m.d.sync += [keeps[r].eq(Mux(rows > r, sels[r].result.payload.keep, 0)),
+                             doms[r].eq((rows > r) & sels[r].result.payload.dominant)]
+        key_on = Signal(MAX_KEYS)
+        m.d.comb += key_on.eq(Mux(nk >= MAX_KEYS, (1 << MAX_KEYS) - 1,
+                                  (Const(1, MAX_KEYS + 1) << nk[:clog2(MAX_KEYS)]) - 1))
+        cvs = [Cat(*(keeps[r][j] for r in range(R))) for j in range(MAX_KEYS)]
+        with m.Switch(p_w):
+            for w in range(MAX_KEYS // CAU_BEAT):
+                with m.Case(w):
+                    m.d.comb += self.mask_data.eq(Cat(*cvs[w * CAU_BEAT:(w + 1) * CAU_BEAT]))
+        p_words = Signal(range(MAX_KEYS // CAU_BEAT + 1))
+        m.d.comb += p_words.eq((nk + (CAU_BEAT - 1)) // CAU_BEAT)
+        we = active & p_write
+        m.d.comb += [self.mask_we.eq(we), self.mask_addr.eq(p_w)]
+        with m.If(we):
+            m.d.sync += p_w.eq(p_w + 1)
+        m.d.comb += [self.done.eq(we & (p_w == p_words - 1)),
+                     self.cycles.eq(cyc + 1), self.cycles_we.eq(self.done)]
+        with m.If(self.done):
+            nd = Cat(*(~doms[r] for r in range(R)))
+            m.d.sync += [
+                active.eq(0), p_write.eq(0), self.dominant.eq(doms),
+                self.skip_v.eq(key_on & ~Cat(*(cv.any() for cv in cvs))),
+                self.skip_k.eq(key_on & ~Cat(*((cv & nd).any() for cv in cvs))),
+            ]
+        return m

@@ -1,0 +1,81 @@
+"""The read engine: ``READ_OMEM``, OMEM to the ``m_axis`` stream (the core's writeback).
+
+Contract: a command (:mod:`hw.core_cmd`) is taken when ``cmd.ready`` (the engine is idle);
+addresses ``base .. base + count - 1`` of OMEM buffer ``obuf`` (every bank at once, bank 0
+at the LSB) leave as ``count`` beats, ``tlast`` on the last; the first beat is valid two
+cycles after the command is taken, then one beat per cycle while ``tready`` is high (the
+shared sequencer, ``hw/sequencer.py``, prefetches one word). ``done`` pulses with the last
+beat's transfer. ``reads`` has bit ``b`` set while buffer ``b`` is read.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .core_cmd import command_fields, command_stream
+from .sequencer import Sequencer
+
+__all__ = ["ReadEngine"]
+
+
+class ReadEngine(wiring.Component):
+    """OMEM-to-stream read engine.
+
+    Parameters
+    ----------
+    depth, buffers : int
+        OMEM words per bank and buffer, buffers.
+    width : int
+        Bits of one beat (one word of every bank).
+
+    Members
+    -------
+    cmd : In(command_stream())
+    r_addr : Out(range(buffers * depth)) ; r_data : In(width)
+        OMEM read (every bank at one address; data one cycle later, no enable needed: the
+        address is held while a beat waits).
+    m_axis_tdata : Out(width) ; m_axis_tvalid, m_axis_tlast : Out(1) ; m_axis_tready : In(1)
+    reads : Out(buffers)
+    busy, done : Out(1)
+    """
+
+    def __init__(self, *, depth: int, buffers: int, width: int):
+        for name, v in (("depth", depth), ("buffers", buffers), ("width", width)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} = {v!r} must be an integer >= 1")
+        self._depth, self._buffers, self._width = depth, buffers, width
+        super().__init__({
+            "cmd": In(command_stream()),
+            "r_addr": Out(range(buffers * depth)), "r_data": In(width),
+            "m_axis_tdata": Out(width), "m_axis_tvalid": Out(1), "m_axis_tlast": Out(1),
+            "m_axis_tready": In(1),
+            "reads": Out(buffers), "busy": Out(1), "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        f = command_fields(self.cmd.payload)
+        m.submodules.seq = seq = Sequencer(addr_width=16, count_width=17)
+        active = Signal()
+        buf = Signal(4)
+        take = Signal()
+        m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
+                     seq.start.eq(take), seq.base.eq(f["base"]), seq.count.eq(f["count"])]
+        with m.If(take):
+            m.d.sync += [active.eq(1), buf.eq(f["obuf"])]
+        m.d.comb += [
+            self.r_addr.eq(buf * self._depth + seq.r_addr),
+            seq.o_ready.eq(self.m_axis_tready),
+            self.m_axis_tdata.eq(self.r_data),
+            self.m_axis_tvalid.eq(seq.o_valid),
+            self.m_axis_tlast.eq(seq.o_valid & seq.o_last),
+            self.done.eq(seq.o_valid & self.m_axis_tready & seq.o_last),
+            self.busy.eq(active),
+        ]
+        with m.If(self.done):
+            m.d.sync += active.eq(0)
+        for b in range(self._buffers):
+            m.d.comb += self.reads[b].eq(active & (buf == b))
+        return m

@@ -1,0 +1,117 @@
+"""The SCHEDULE engine: mask memory -> CAU (``hw/cau.py``) -> ConMerge vectors in SMEM.
+
+Contract: a ``SCHEDULE`` command (:mod:`hw.core_cmd`) is taken when ``cmd.ready``; the
+cycle after, the shared sequencer (``hw/sequencer.py``) starts reading the mask memory's
+words ``0 .. ceil(n_ch / CAU_BEAT) - 1``, one beat of ``CAU_BEAT`` channels each (channels
+past ``n_ch`` zeroed), into the CAU; every vector the CAU emits is written to SMEM from
+address 0. When the CAU is done, ``blocks`` holds their count, ``cycles`` (with
+``cycles_we``) the command's cycles from its dispatch (``golden.cycle_model.schedule_cycles``)
+and ``done`` pulses; a vector past the SMEM depth is dropped and ``overflow`` pulses with
+``done`` (cause ``SMEM_OVERFLOW``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from exion.config import ExionConfig
+from exion.limits import CAU_BEAT
+
+from .cau import Cau
+from .core_cmd import command_fields, command_stream
+from .sdue import block_layout
+from .sequencer import Sequencer
+
+__all__ = ["ScheduleEngine"]
+
+
+class ScheduleEngine(wiring.Component):
+    """Mask memory to SMEM through the CAU.
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+    mask_words : int
+        Words of the mask memory (``CAU_BEAT`` channels of ``rows`` bits each).
+
+    Members
+    -------
+    cmd : In(command_stream())
+    mask_addr : Out(range(mask_words)) ; mask_en : Out(1) ; mask_data : In(CAU_BEAT * rows)
+        Mask memory read port (data one cycle after an enabled read).
+    smem_addr : Out(range(schedule_depth)) ; smem_data : Out(block_layout(cfg)) ;
+    smem_en : Out(1)
+        SMEM write port.
+    blocks : Out(range(schedule_depth + 1))
+        The ``BLOCKS`` register: vectors written by the last ``SCHEDULE``.
+    cycles : Out(32) ; cycles_we : Out(1)
+    busy, done, overflow : Out(1)
+    """
+
+    def __init__(self, cfg: ExionConfig, *, mask_words: int):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        if not isinstance(mask_words, int) or mask_words < 1:
+            raise ValueError(f"mask_words = {mask_words!r} must be an integer >= 1")
+        self._cfg, self._mw = cfg, mask_words
+        S = cfg.schedule_depth
+        super().__init__({
+            "cmd": In(command_stream()),
+            "mask_addr": Out(range(mask_words)), "mask_en": Out(1),
+            "mask_data": In(CAU_BEAT * cfg.rows),
+            "smem_addr": Out(range(S)), "smem_data": Out(block_layout(cfg)), "smem_en": Out(1),
+            "blocks": Out(range(S + 1)),
+            "cycles": Out(32), "cycles_we": Out(1),
+            "busy": Out(1), "done": Out(1), "overflow": Out(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        R, S = cfg.rows, cfg.schedule_depth
+        m = Module()
+        m.submodules.cau = cau = Cau(cfg, CAU_BEAT)
+        m.submodules.seq = seq = Sequencer(addr_width=16, count_width=17)
+        f = command_fields(self.cmd.payload)
+        active = Signal()
+        start = Signal()            # the cycle after dispatch
+        n_ch = Signal(16)
+        count = Signal(range(S + 1))
+        over = Signal()
+        cyc = Signal(32)
+        take = Signal()
+        m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
+                     self.busy.eq(active)]
+        m.d.sync += start.eq(take)
+        with m.If(take):
+            m.d.sync += [active.eq(1), n_ch.eq(f["n_ch"]), count.eq(0), over.eq(0), cyc.eq(0)]
+        with m.Elif(active):
+            m.d.sync += cyc.eq(cyc + 1)
+        m.d.comb += [seq.start.eq(start), seq.base.eq(0),
+                     seq.count.eq((n_ch + (CAU_BEAT - 1)) // CAU_BEAT),
+                     self.mask_addr.eq(seq.r_addr), self.mask_en.eq(seq.r_en),
+                     seq.o_ready.eq(cau.masks.ready)]
+        # beat b: channels 8b .. of which those below n_ch are real
+        base = Signal(16)
+        rem = Signal(16)
+        m.d.comb += [base.eq(seq.o_addr * CAU_BEAT), rem.eq(n_ch - base)]
+        m.d.comb += [cau.masks.valid.eq(seq.o_valid), cau.masks.payload.group.eq(0),
+                     cau.masks.payload.base.eq(base), cau.masks.payload.last.eq(seq.o_last)]
+        for i in range(CAU_BEAT):
+            m.d.comb += cau.masks.payload.cv[i].eq(
+                Mux(rem > i, self.mask_data[i * R:(i + 1) * R], 0))
+        m.d.comb += [cau.blocks.ready.eq(1),
+                     self.smem_addr.eq(count), self.smem_data.eq(cau.blocks.payload),
+                     self.smem_en.eq(cau.blocks.valid & (count < S))]
+        with m.If(cau.blocks.valid):
+            with m.If(count < S):
+                m.d.sync += count.eq(count + 1)
+            with m.Else():
+                m.d.sync += over.eq(1)
+        m.d.comb += [self.done.eq(active & ~start & ~seq.busy & ~cau.busy),
+                     self.overflow.eq(self.done & over),
+                     self.cycles.eq(cyc + 1), self.cycles_we.eq(self.done)]
+        with m.If(self.done):
+            m.d.sync += [active.eq(0), self.blocks.eq(count)]
+        return m
