@@ -300,38 +300,40 @@ async def errors(dut):
 
 @cocotb.test()
 async def bandwidth(dut):
-    """Every master streams reads of ``EXION_ARBITER_READ`` = [row_bytes, rows] (default a
+    """Every master streams reads of ``EXION_ARBITER_READ`` = [row_bytes, rows, gap] (``gap``
+    bytes between rows, so each row is its own bursts when > 0; default a
     small case; no pauses), data checked against golden; appends each master's R beats and
     the cycles to ``EXION_ARBITER_REPORT`` (JSON lines) when set (bench/bench_axi_arbiter.py)."""
     tb = ArbBench(dut)
     rng = random.Random(cocotb.RANDOM_SEED + 3)
     await tb.begin()
     tb.mem[:] = rng.randbytes(MEM_SIZE)
-    row_bytes, rows = json.loads(os.environ.get("EXION_ARBITER_READ", "[256, 2]"))
+    row_bytes, rows, gap = json.loads(os.environ.get("EXION_ARBITER_READ", "[256, 2, 8]"))
     bb = tb.bb
-    descs = [G.Descriptor(lo, row_bytes, rows, -(-row_bytes // bb) * bb)
+    descs = [G.Descriptor(lo, row_bytes, rows, -(-row_bytes // bb) * bb + gap)
              for lo, _hi in tb.windows]
-    beats = {i: 0 for i in range(tb.n)}
-    r_log = []
+    r_log = []      # (cycle, master) of every R beat on the slave port
 
     async def watch():
-        d = tb.dut
+        d, cyc = tb.dut, 0
         while True:
             await RisingEdge(d.clk)
+            cyc += 1
             if int(d.m_axi_rvalid.value) and int(d.m_axi_rready.value):
-                r_log.append(int(d.m_axi_rid.value) >> 1)
+                r_log.append((cyc, int(d.m_axi_rid.value) >> 1))
     w = cocotb.start_soon(watch())
-    t0 = len(tb.log["ar"])
     await run_all(tb, [tb.check_read(i, d) for i, d in enumerate(descs)])
-    cycles = len(tb.log["ar"]) - t0
     w.cancel()
-    for m in r_log:
-        beats[m] += 1
-    assert [beats[i] * bb for i in range(tb.n)] == [G.bytes_read(d, bb) for d in descs]
+    beats = [sum(1 for _c, m in r_log if m == i) for i in range(tb.n)]
+    assert [b * bb for b in beats] == [G.bytes_read(d, bb) for d in descs]
     tb.check_grants()
     if not os.environ.get("EXION_ARBITER_REPORT"):
         return
+    # While every master still streams: up to the first master's last beat.
+    until = min(max(c for c, m in r_log if m == i) for i in range(tb.n))
+    shared = [sum(1 for c, m in r_log if m == i and c <= until) for i in range(tb.n)]
     with open(os.environ["EXION_ARBITER_REPORT"], "a") as f:
-        f.write(json.dumps({"masters": tb.n, "bus_bytes": bb, "cycles": cycles,
-                            "beats": [beats[i] for i in range(tb.n)],
-                            "bytes": [G.bytes_read(d, bb) for d in descs]}) + "\n")
+        f.write(json.dumps({"masters": tb.n, "bus_bytes": bb, "beats": beats,
+                            "row_bytes": row_bytes, "gap": gap,
+                            "first": r_log[0][0], "last": r_log[-1][0], "until": until,
+                            "shared": shared}) + "\n")
