@@ -87,7 +87,8 @@ def main(argv=None):
         total, span = sum(r["beats"]), r["last"] - r["first"] + 1
         tot = sum(r["shared"])
         share = " ".join(f"{100 * s / tot:5.1f}%" for s in r["shared"])
-        print(f"{r['row_bytes']:>6} {r['gap']:>4} {r['masters']:>7} {total:>6} {span:>6} {100 * total / span:>5.1f}% "
+        print(f"{r['row_bytes']:>6} {r['gap']:>4} {r['masters']:>7} {total:>6} {span:>6} "
+              f"{100 * total / span:>5.1f}% "
               f"{bb * total / span:>8.2f}  {share}")
     if args.no_synth:
         return

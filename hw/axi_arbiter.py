@@ -145,7 +145,8 @@ class AxiArbiter(wiring.Component):
         for i in range(n):
             m.d.comb += self._port(i, f"{ch}ready").eq(take & (grant == i))
         with m.If(take):
-            m.d.sync += [out_valid.eq(1), upper.eq(Cat(Const(0, 1), *[grant < i for i in range(1, n)]))]
+            m.d.sync += [out_valid.eq(1),
+                         upper.eq(Cat(Const(0, 1), *[grant < i for i in range(1, n)]))]
             with m.Switch(grant):
                 for i in range(n):
                     with m.Case(i):
