@@ -9,7 +9,8 @@ from __future__ import annotations
 
 __all__ = ["GROUP_BITS", "CHANNEL_BITS", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "QUEUE_DEPTH",
            "AXI_MAX_BURST", "AXI_BOUNDARY", "DMA_ADDR_WIDTH", "DMA_ROW_BYTES_BITS",
-           "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING"]
+           "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING",
+           "ARBITER_MAX_MASTERS", "ARBITER_W_ORDER_DEPTH"]
 
 #: Schedule format (docs/schedule.md): bits of a block's row-group index and of each slot's
 #: channel index. A mask may have at most ``2**GROUP_BITS`` row groups and
@@ -44,3 +45,9 @@ DMA_ROWS_BITS = 16
 #: error response arrives before any later burst is issued ("nothing written past the fault").
 DMA_READ_OUTSTANDING = 4
 DMA_WRITE_OUTSTANDING = 1
+
+#: AXI4 arbiter (hw/axi_arbiter.py, docs/axi-arbiter.md): masters on one port at most (the
+#: range of the core count, 1..64), and write bursts whose AW was granted and whose W beats
+#: have not all passed (the W order FIFO; a full FIFO holds AW grants back).
+ARBITER_MAX_MASTERS = 64
+ARBITER_W_ORDER_DEPTH = 4

@@ -42,6 +42,7 @@ UNITS = {
     "ctrl": "controller + host i/f",
     "cfse": "CFSE",
     "dma": "DMA (AXI4 master)",
+    "arbiter": "AXI4 arbiter",
     "other": "other",
 }
 
