@@ -1,0 +1,250 @@
+"""Random command streams on the core, held to the command-level model after every command.
+
+Seeded random sequences of legal and illegal commands (sim/fuzz_commands.py), random host
+mask writes, error clears and queue-full episodes, driven through ``CoreTB``
+(sim/tb_core.py) with random pauses on every AXI4-Lite channel and on the three streams. After
+each command the bench waits for the core to go idle and compares with
+:class:`golden.core_model.CoreModel`: the ``READ_OMEM`` frame, ``STATUS.error``, ``CAUSE``,
+``ERR_CMD``, ``DONE``, ``CYCLES``, ``BLOCKS``, ``DOMINANT`` / ``SKIP_K`` / ``SKIP_V``, and after
+a command that writes them the mask window and SMEM. At the end of a seed every OMEM buffer is
+read back.
+
+Functional coverage of (opcode, flags, cause) with ``cocotb-coverage``: the goal is every
+triple the check tables allow (``sim.fuzz_commands.coverage_goal``); the report and the holes
+are printed.
+
+Environment: ``EXION_FUZZ_SEEDS`` (comma-separated seeds, default ``1``),
+``EXION_FUZZ_COMMANDS`` (commands per seed, default 120), ``EXION_FUZZ_REPORT`` (a JSON file
+that receives the counts and the coverage).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles
+from cocotb_coverage.coverage import CoverPoint, coverage_db
+from cocotbext.axi import AxiStreamFrame
+
+from exion.limits import QUEUE_DEPTH
+from exion.regmap import CAUSES, encode
+from golden.core_checks import decode
+from golden.core_model import OPS, CoreModel
+from sim.fuzz_commands import coverage_goal, flag_bin, random_command
+from sim.tb_common import pack, start, unpack
+from sim.tb_core import CoreTB
+
+_GOAL = sorted(coverage_goal())
+_CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
+
+
+@CoverPoint("core.op_flags_cause", xf=lambda op, fb, cause: (op, fb, cause), bins=_GOAL)
+@CoverPoint("core.op", xf=lambda op, fb, cause: op, bins=sorted({g[0] for g in _GOAL}))
+@CoverPoint("core.cause", xf=lambda op, fb, cause: cause, bins=sorted({g[2] for g in _GOAL}))
+def _sample(op, fb, cause):
+    pass
+
+
+def _pauses(rng: random.Random, p: float):
+    while True:
+        yield rng.random() < p
+
+
+class Fuzz:
+    """One simulation: the driver, the model, the counters."""
+
+    def __init__(self, tb: CoreTB, seed: int):
+        self.tb, self.cfg = tb, tb.cfg
+        self.model = CoreModel(tb.cfg)
+        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.commands = 0
+        self.checked = 0
+
+    def pauses(self, seed: int):
+        prng = random.Random(seed)
+        tb = self.tb
+        chans = [tb.axil.write_if.aw_channel, tb.axil.write_if.w_channel,
+                 tb.axil.write_if.b_channel, tb.axil.read_if.ar_channel,
+                 tb.axil.read_if.r_channel, tb.src_i, tb.src_w, tb.sink]
+        for ch in chans:
+            ch.set_pause_generator(_pauses(prng, prng.choice([0.0, 0.2, 0.5])))
+
+    # -- one command ------------------------------------------------------------------------
+    async def command(self, args, word, *, queue_full: bool = False, send: bool = True):
+        """Issue on both; send stream data for an accepted load; return the accepted Command
+        (None if refused or dropped) and the refusal cause."""
+        model, tb = self.model, self.tb
+        before = len(model.state.queue)
+        was_error = model.regs.error
+        cause = model.issue(args, word, queue_full=queue_full)
+        await tb.issue_raw(args, word, wait_room=False)
+        self.commands += 1
+        cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
+        accepted = len(model.state.queue) > before
+        if not was_error and cause:         # accepted ones are sampled when they have run
+            _sample(cmd.op or "?", flag_bin(cmd.op, word), _CAUSE_NAMES[cause])
+        if accepted and send and OPS[cmd.op].stream is not None:
+            await self.send(cmd)
+        return (cmd if accepted else None), cause
+
+    async def send(self, cmd):
+        op = OPS[cmd.op]
+        n = op.beats(self.model, cmd)
+        hi = self.cfg.data_max
+        beats = self.rng.integers(-hi - 1, hi + 1, size=(n, self.cfg.lanes))
+        (self.model.push_imem if op.stream == "imem" else self.model.push_wmem)(beats)
+        src = self.tb.src_i if op.stream == "imem" else self.tb.src_w
+        await src.send(AxiStreamFrame([pack(b, self.cfg.data_width) for b in beats]))
+
+    async def settle(self, label: str):
+        """Run the model, take READ frames from both, wait idle, compare everything."""
+        tb, model = self.tb, self.model
+        outcomes = model.run()
+        for o in outcomes:
+            _sample(o.cmd.op, flag_bin(o.cmd.op, o.cmd.word), o.fault or "NONE")
+            if o.frame is not None:
+                frame = await tb.sink.recv()
+                got = np.array([unpack(int(v), self.cfg.data_width, self.cfg.rows)
+                                for v in frame.tdata], np.int64)
+                assert got.shape == o.frame.shape and np.array_equal(got, o.frame), (
+                    f"{label}: READ_OMEM frame differs: got {got.tolist()}, "
+                    f"model {o.frame.tolist()}")
+        model.state.out.clear()
+        s = await tb.wait_idle()
+        regs = model.regs.as_dict()
+        assert s["error"] == model.regs.error, f"{label}: STATUS.error {s['error']}, model {model.regs.error}"
+        for name in ("CAUSE", "ERR_CMD", "DONE", "CYCLES", "BLOCKS", "DOMINANT_LO",
+                     "DOMINANT_HI", "SKIP_K_LO", "SKIP_K_HI", "SKIP_V_LO", "SKIP_V_HI"):
+            got = await tb.read(name)
+            assert got == regs[name], (f"{label}: {name} = {got:#x}, model {regs[name]:#x}"
+                                       f"{self.context(outcomes)}")
+        # the mask channels a command wrote (FFN_MASK GEMM, PREDICT) or read (SCHEDULE)
+        touched = [o.cmd.ch_base + o.cmd.n_ch for o in outcomes
+                   if o.ran and o.cmd.op == "GEMM" and o.cmd.ffn]
+        touched += [o.cmd.n_ch for o in outcomes if o.ran and o.cmd.op in ("PREDICT", "SCHEDULE")]
+        if touched:
+            await self.compare_mask(max(touched), label)
+        if any(o.ran and o.cmd.op == "SCHEDULE" for o in outcomes):
+            words = await tb.read_smem(model.regs.blocks)
+            assert words == model.state.smem[:model.regs.blocks], f"{label}: SMEM differs"
+        self.checked += 1
+
+    def context(self, outcomes) -> str:
+        """What a failure message needs besides the command: the mask a SCHEDULE read."""
+        sched = [o.cmd.n_ch for o in outcomes if o.cmd.op == "SCHEDULE"]
+        if not sched:
+            return ""
+        st = self.model.state
+        return f"; mask cvs {[st.mask_cv(ch) for ch in range(max(sched))]}"
+
+    async def compare_mask(self, n: int, label: str):
+        got = await self.tb.read_mask(n)
+        exp = self.model.state.mask[:n].T
+        assert np.array_equal(got, exp), f"{label}: mask window differs in channels < {n}"
+
+    # -- episodes -----------------------------------------------------------------------------
+    async def mask_write(self):
+        n = int(self.rng.integers(1, self.model.state.map.channels + 1))
+        density = float(self.rng.choice([0.0, 0.1, 0.5, 0.9, 1.0]))
+        mask = self.rng.random((self.cfg.rows, n)) < density
+        await self.tb.write_mask(mask)
+        for ch in range(n):
+            self.model.state.write_mask_cv(ch, sum(1 << r for r in np.flatnonzero(mask[:, ch])))
+
+    async def queue_full(self, label: str):
+        """A load engine waits for its data, QUEUE_DEPTH more loads queue behind it, then one
+        more random command: refused with QUEUE_FULL unless a check fails first."""
+        cfg, rng = self.cfg, self.rng
+        loads = []
+        for _ in range(QUEUE_DEPTH + 1):
+            args, word = encode("LOAD_IMEM", base=0, count=int(rng.integers(1, 3)),
+                                buf=int(rng.integers(cfg.imem_buffers)))
+            cmd, _ = await self.command(args, word, send=False)
+            loads.append(cmd)
+        assert (await self.tb.status())["queue_full"], f"{label}: queue not full"
+        args, word = random_command(rng, cfg, blocks=self.model.regs.blocks)
+        await self.command(args, word, queue_full=True)
+        for cmd in loads:
+            await self.send(cmd)
+        await self.settle(label)
+
+    async def run_seed(self, n: int):
+        rng, tb, model = self.rng, self.tb, self.model
+        for i in range(n):
+            label = f"seed {self.seed} command {i}"
+            if model.regs.error and rng.random() < 0.85:
+                await tb.write("CTRL", 1)
+                model.clear_error()
+            what = rng.random()
+            if what < 0.06:
+                await self.mask_write()
+                continue
+            if what < 0.09 and not model.regs.error:
+                await self.queue_full(label + " (queue full)")
+                continue
+            args, word = random_command(rng, self.cfg, blocks=model.regs.blocks)
+            await self.command(args, word)
+            await self.settle(label + f" word {word:#x} args "
+                              + ",".join(f"{args[f'ARG{j}']:#x}" for j in range(6)))
+        # every OMEM buffer, whole
+        if model.regs.error:
+            await tb.write("CTRL", 1)
+            model.clear_error()
+        for buf in range(self.cfg.omem_buffers):
+            args, word = encode("READ_OMEM", base=0, count=self.cfg.words("omem"), buf=buf)
+            await self.command(args, word)
+            await self.settle(f"seed {self.seed}: final OMEM buffer {buf}")
+
+
+@cocotb.test()
+async def fuzz(dut):
+    """Seeded random command streams, compared with the command-level model after each."""
+    seeds = [int(s) for s in os.environ.get("EXION_FUZZ_SEEDS", "1").split(",") if s.strip()]
+    n = int(os.environ.get("EXION_FUZZ_COMMANDS", "120"))
+    tb = CoreTB(dut)
+    for name in ("s_axil", "s_axis_imem", "s_axis_wmem", "m_axis"):
+        logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
+    await start(dut)
+    await ClockCycles(dut.clk, 2)
+    total, checked = 0, 0
+    for seed in seeds:
+        # a fresh model per seed needs a core in the same state: reset it (memories keep
+        # their contents, so the model inherits them from the previous seed's model)
+        if total:
+            dut.rst.value = 1
+            await ClockCycles(dut.clk, 3)
+            dut.rst.value = 0
+            await ClockCycles(dut.clk, 2)
+            tb.args = {}
+        fz = Fuzz(tb, seed)
+        if total:
+            prev.model.state.reset()
+            fz.model.state = prev.model.state
+        fz.pauses(seed)
+        await fz.run_seed(n)
+        total += fz.commands
+        checked += fz.checked
+        prev = fz
+    cov = coverage_db["core.op_flags_cause"]
+    holes = [b for b, hits in cov.detailed_coverage.items() if hits == 0]
+    log = dut._log
+    log.info("fuzz: %d commands issued over seeds %s, %d comparisons with the model",
+             total, seeds, checked)
+    coverage_db.report_coverage(log.info, bins=False)
+    log.info("fuzz: (opcode, flags, cause) coverage %d of %d bins (%.1f %%)",
+             cov.coverage, cov.size, cov.cover_percentage)
+    log.info("fuzz: holes: %s", ", ".join(map(str, holes)) or "none")
+    path = os.environ.get("EXION_FUZZ_REPORT")
+    if path:
+        with open(path, "w") as f:
+            json.dump({"seeds": seeds, "commands": total, "comparisons": checked,
+                       "covered": cov.coverage, "bins": cov.size,
+                       "holes": [list(h) for h in holes],
+                       "hits": {"/".join(k): v for k, v in cov.detailed_coverage.items()}},
+                      f, indent=1)
