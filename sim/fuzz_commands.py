@@ -19,7 +19,7 @@ from exion.limits import MAX_HEAD_DIM, MAX_KEYS
 from exion.regmap import FLAGS, OPCODES, encode
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits
 
-__all__ = ["random_command", "FLAG_BINS", "flag_bin", "coverage_goal"]
+__all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal"]
 
 #: Flag bins of the coverage: GEMM's two flags; other opcodes ignore flags ("-").
 FLAG_BINS = ("none", "SPARSE", "FFN_MASK", "SPARSE+FFN_MASK", "-")
@@ -62,16 +62,26 @@ def _junk(rng) -> int:
     return int(rng.integers(0, 1 << 32))
 
 
+#: Opcode weights of the draw: GEMM has four flag bins to cover, so it comes more often.
+OP_WEIGHTS = {"LOAD_IMEM": 1.0, "LOAD_WMEM": 1.0, "GEMM": 3.0, "SCHEDULE": 1.0, "PREDICT": 1.0,
+              "READ_OMEM": 1.0}
+
+
 def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 0,
-                   p_bad: float = 0.25) -> tuple[dict[str, int], int]:
+                   p_bad: float = 0.25, op: str | None = None,
+                   flags: list[str] | None = None) -> tuple[dict[str, int], int]:
     """One command: ``(ARG0..ARG5 dict, command word)``. ``blocks``: the current ``BLOCKS``
-    (a legal sparse GEMM keeps ``wbase + blocks * kc`` inside WMEM)."""
+    (a legal sparse GEMM keeps ``wbase + blocks * kc`` inside WMEM); ``op`` / ``flags``: drawn
+    when not given."""
     k = Limits.of(cfg)
     R, L = k.rows, k.lanes
     Di, Dw, Do = k.imem_words, k.wmem_words, k.omem_words
-    ops = list(OPCODES)
-    op = ops[int(rng.integers(len(ops)))]
+    if op is None:
+        ops = list(OP_WEIGHTS)
+        p = np.array([OP_WEIGHTS[o] for o in ops])
+        op = ops[int(rng.choice(len(ops), p=p / p.sum()))]
     r = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
+    fixed_flags = flags
     flags = []
     v: dict[str, int] = {}
     if op == "LOAD_IMEM":
@@ -85,9 +95,11 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         count = r(1, Do)
         v = dict(buf=r(0, k.omem_buffers - 1), count=count, base=r(0, Do - count))
     elif op == "GEMM":
-        flags = [f for f in ("SPARSE", "FFN_MASK") if rng.random() < 0.3]
-        if len(flags) == 2 and rng.random() < 0.7:
+        flags = [f for f in ("SPARSE", "FFN_MASK") if rng.random() < 0.4]
+        if len(flags) == 2 and rng.random() < 0.6:
             flags = flags[:1]
+        if fixed_flags is not None:
+            flags = list(fixed_flags)
         kc = r(1, Di)
         blk_max = max(1, Dw // kc)
         n_ch = r(1, min(Do, blk_max * k.cols))

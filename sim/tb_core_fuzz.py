@@ -40,6 +40,10 @@ from sim.tb_common import pack, start, unpack
 from sim.tb_core import CoreTB
 
 _GOAL = sorted(coverage_goal())
+#: What the queue-full episodes issue as the refused command, in turn.
+_QF_TURNS = [(op, fl) for op, fb, cause in _GOAL if cause == "QUEUE_FULL"
+             for fl in [None if op != "GEMM" else
+                        [f for f in ("SPARSE", "FFN_MASK") if f in fb.split("+")]]]
 _CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
 
 
@@ -65,6 +69,7 @@ class Fuzz:
         self.seed = seed
         self.commands = 0
         self.checked = 0
+        self.episodes = int(seed)      # queue-full episodes (a different first turn per seed)
 
     def pauses(self, seed: int):
         prng = random.Random(seed)
@@ -168,7 +173,12 @@ class Fuzz:
             cmd, _ = await self.command(args, word, send=False)
             loads.append(cmd)
         assert (await self.tb.status())["queue_full"], f"{label}: queue not full"
-        args, word = random_command(rng, cfg, blocks=self.model.regs.blocks)
+        # the refused command: legal (so QUEUE_FULL is its cause), opcode and GEMM flags in
+        # turn over the episodes
+        op, flags = _QF_TURNS[self.episodes % len(_QF_TURNS)]
+        self.episodes += 1
+        args, word = random_command(rng, cfg, blocks=self.model.regs.blocks, p_bad=0.0,
+                                    op=op, flags=flags)
         await self.command(args, word, queue_full=True)
         for cmd in loads:
             await self.send(cmd)
@@ -185,10 +195,10 @@ class Fuzz:
             if what < 0.06:
                 await self.mask_write()
                 continue
-            if what < 0.09 and not model.regs.error:
+            if what < 0.11 and not model.regs.error:
                 await self.queue_full(label + " (queue full)")
                 continue
-            args, word = random_command(rng, self.cfg, blocks=model.regs.blocks)
+            args, word = random_command(rng, self.cfg, blocks=model.regs.blocks, p_bad=0.35)
             await self.command(args, word)
             await self.settle(label + f" word {word:#x} args "
                               + ",".join(f"{args[f'ARG{j}']:#x}" for j in range(6)))
@@ -206,7 +216,7 @@ class Fuzz:
 async def fuzz(dut):
     """Seeded random command streams, compared with the command-level model after each."""
     seeds = [int(s) for s in os.environ.get("EXION_FUZZ_SEEDS", "1").split(",") if s.strip()]
-    n = int(os.environ.get("EXION_FUZZ_COMMANDS", "120"))
+    n = int(os.environ.get("EXION_FUZZ_COMMANDS", "400"))
     tb = CoreTB(dut)
     for name in ("s_axil", "s_axis_imem", "s_axis_wmem", "m_axis"):
         logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)

@@ -27,7 +27,7 @@ SHORT = {"icarus": "1", "verilator": "2"}
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_core_fuzz(sim):
     env = {"EXION_FUZZ_SEEDS": os.environ.get("EXION_FUZZ_SEEDS", SHORT[sim]),
-           "EXION_FUZZ_COMMANDS": os.environ.get("EXION_FUZZ_COMMANDS", "120")}
+           "EXION_FUZZ_COMMANDS": os.environ.get("EXION_FUZZ_COMMANDS", "400")}
     for key in ("EXION_FUZZ_REPORT",):
         if key in os.environ:
             env[key] = os.environ[key]
