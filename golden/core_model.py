@@ -38,7 +38,7 @@ from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS
 
 from . import conmerge, cycle_model, eager, ffn_reuse, intsem
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
-from .core_state import CoreState, Registers
+from .core_state import CoreState, Registers, bits_of
 from .schedule import unpack_block
 
 __all__ = ["CoreModel", "Op", "OPS", "Outcome", "schedule_cycles"]
@@ -152,6 +152,12 @@ class CoreModel:
                 cv = sum(self._staging.get(i, 0) << (32 * i) for i in range(m.mask_words))
                 self.state.write_mask_cv(ch, cv)
         return 0
+
+    def reset(self) -> None:
+        """``rst``: registers, queue, streams and the mask-window staging reset; memories keep
+        their contents."""
+        self.state.reset()
+        self._staging.clear()
 
     def clear_error(self) -> None:
         self.write("CTRL", 1)
@@ -344,9 +350,9 @@ class CoreModel:
         st.mask[:words * CAU_BEAT] = False          # whole mask words are written
         st.mask[:n] = keep.T
         _, skip_k, skip_v = eager.skippable_rows(keep, dom)
-        st.regs.dominant = sum(1 << r for r in np.flatnonzero(dom))
-        st.regs.skip_k = sum(1 << j for j in np.flatnonzero(skip_k))
-        st.regs.skip_v = sum(1 << j for j in np.flatnonzero(skip_v))
+        st.regs.dominant = bits_of(dom)
+        st.regs.skip_k = bits_of(skip_k)
+        st.regs.skip_v = bits_of(skip_v)
         st.regs.cycles = cycle_model.predict_cycles(n, c.kc, CAU_BEAT)
 
     def _score_width(self) -> int:

@@ -25,7 +25,12 @@ from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from exion.regmap import RegisterMap
 
-__all__ = ["Registers", "CoreState"]
+__all__ = ["Registers", "CoreState", "bits_of"]
+
+
+def bits_of(flags) -> int:
+    """A boolean vector as a Python integer, element i at bit i (no int64 overflow at 64)."""
+    return sum(1 << int(i) for i in np.flatnonzero(np.asarray(flags)))
 
 
 @dataclass
@@ -107,7 +112,7 @@ class CoreState:
     # -- host windows ----------------------------------------------------------------------
     def mask_cv(self, ch: int) -> int:
         """Conflict vector of mask channel ``ch`` (bit r = row r keeps it)."""
-        return sum(1 << r for r in np.flatnonzero(self.mask[ch]))
+        return bits_of(self.mask[ch])
 
     def write_mask_cv(self, ch: int, cv: int) -> None:
         """A host write of channel ``ch``'s whole conflict vector through the mask window."""

@@ -70,6 +70,7 @@ class Fuzz:
         self.commands = 0
         self.checked = 0
         self.episodes = int(seed)      # queue-full episodes (a different first turn per seed)
+        self.bursts = 0
 
     def pauses(self, seed: int):
         prng = random.Random(seed)
@@ -198,10 +199,18 @@ class Fuzz:
             if what < 0.11 and not model.regs.error:
                 await self.queue_full(label + " (queue full)")
                 continue
-            args, word = random_command(rng, self.cfg, blocks=model.regs.blocks, p_bad=0.35)
-            await self.command(args, word)
-            await self.settle(label + f" word {word:#x} args "
-                              + ",".join(f"{args[f'ARG{j}']:#x}" for j in range(6)))
+            # a burst: up to QUEUE_DEPTH commands back to back (the queue cannot fill), the
+            # engines overlap; compared once all have finished
+            n_cmds = int(rng.integers(2, QUEUE_DEPTH + 1)) if what < 0.25 else 1
+            words = []
+            for _ in range(n_cmds):
+                args, word = random_command(rng, self.cfg, blocks=model.regs.blocks,
+                                            p_bad=0.35 if n_cmds == 1 else 0.1)
+                await self.command(args, word)
+                words.append(f"word {word:#x} args "
+                             + ",".join(f"{args[f'ARG{j}']:#x}" for j in range(6)))
+            self.bursts += n_cmds > 1
+            await self.settle(label + ": " + "; ".join(words))
         # every OMEM buffer, whole
         if model.regs.error:
             await tb.write("CTRL", 1)
@@ -222,7 +231,7 @@ async def fuzz(dut):
         logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
     await start(dut)
     await ClockCycles(dut.clk, 2)
-    total, checked = 0, 0
+    total, checked, bursts = 0, 0, 0
     for seed in seeds:
         # a fresh model per seed needs a core in the same state: reset it (memories keep
         # their contents, so the model inherits them from the previous seed's model)
@@ -234,18 +243,19 @@ async def fuzz(dut):
             tb.args = {}
         fz = Fuzz(tb, seed)
         if total:
-            prev.model.state.reset()
-            fz.model.state = prev.model.state
+            prev.model.reset()
+            fz.model = prev.model
         fz.pauses(seed)
         await fz.run_seed(n)
         total += fz.commands
         checked += fz.checked
+        bursts += fz.bursts
         prev = fz
     cov = coverage_db["core.op_flags_cause"]
     holes = [b for b, hits in cov.detailed_coverage.items() if hits == 0]
     log = dut._log
-    log.info("fuzz: %d commands issued over seeds %s, %d comparisons with the model",
-             total, seeds, checked)
+    log.info("fuzz: %d commands issued over seeds %s, %d comparisons with the model "
+             "(%d after bursts of back-to-back commands)", total, seeds, checked, bursts)
     coverage_db.report_coverage(log.info, bins=False)
     log.info("fuzz: (opcode, flags, cause) coverage %d of %d bins (%.1f %%)",
              cov.coverage, cov.size, cov.cover_percentage)
@@ -254,6 +264,7 @@ async def fuzz(dut):
     if path:
         with open(path, "w") as f:
             json.dump({"seeds": seeds, "commands": total, "comparisons": checked,
+                       "bursts": bursts,
                        "covered": cov.coverage, "bins": cov.size,
                        "holes": [list(h) for h in holes],
                        "hits": {"/".join(k): v for k, v in cov.detailed_coverage.items()}},

@@ -187,7 +187,7 @@ def test_predict(name, seed):
     full_dom = np.zeros(cfg.rows, bool)
     full_dom[:rows] = dom
     _, sk, sv = eager.skippable_rows(full_keep, full_dom)
-    bits = lambda v: sum(1 << i for i in np.flatnonzero(v))  # noqa: E731
+    bits = lambda v: sum(1 << int(i) for i in np.flatnonzero(v))  # noqa: E731
     assert (m.regs.dominant, m.regs.skip_k, m.regs.skip_v) == (bits(full_dom), bits(sk), bits(sv))
     assert m.regs.cycles == cycle_model.predict_cycles(n_keys, kc)
 
@@ -327,3 +327,14 @@ def test_every_opcode_has_a_row_and_docs_table():
     assert set(OPS) == set(OPCODES) == set(CHECKS)
     doc = (ROOT / "docs" / "core-model.md").read_text()
     assert markdown_table() in doc, "docs/core-model.md: regenerate the check table"
+
+
+def test_predict_64_keys_register_bits():
+    """64 keys: SKIP_V / SKIP_K bit 63 (a Python integer, not an int64 that overflows; the
+    random command streams found this)."""
+    cfg = CONFIGS["4x4"]
+    m = CoreModel(cfg)
+    _run(m, "PREDICT", kc=1, topk=2, n_keys=64, ibuf=0, wbuf=0, n_rows=cfg.rows, q_th=0)
+    kept = (1 << 2) - 1                     # all scores 0: no gap, keys 0 and 1 kept
+    assert m.regs.skip_v == m.regs.skip_k == ((1 << 64) - 1) ^ kept
+    assert m.read("SKIP_V_HI") == 0xFFFFFFFF and m.regs.dominant == 0
