@@ -13,6 +13,15 @@ Functional coverage of (opcode, flags, cause) with ``cocotb-coverage``: the goal
 triple the check tables allow (``sim.fuzz_commands.coverage_goal``); the report and the holes
 are printed.
 
+Known RTL bug, kept out of the random streams: the SDUE requantizes a GEMM's last block
+while it drains with the exec engine's *current* ``shift`` (``hw/core.py`` drives
+``sdue.shift`` from ``e_shift``, which the next exec command overwrites at its dispatch; the
+block's OMEM buffer is tagged, its shift is not). So an exec command issued right behind a
+GEMM with a different ``ARG0[31:16]`` corrupts the GEMM's last outputs. Bursts therefore put
+only loads and reads after a GEMM unless ``EXION_FUZZ_STRICT=1``; the test ``shift_hazard``
+reproduces the bug and is marked ``expect_fail`` (it will report a failure once the RTL is
+fixed: then drop the mark and the restriction).
+
 Environment: ``EXION_FUZZ_SEEDS`` (comma-separated seeds, default ``1``),
 ``EXION_FUZZ_COMMANDS`` (commands per seed, default 120), ``EXION_FUZZ_REPORT`` (a JSON file
 that receives the counts and the coverage).
@@ -20,6 +29,7 @@ that receives the counts and the coverage).
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -32,13 +42,15 @@ from cocotb_coverage.coverage import CoverPoint, coverage_db
 from cocotbext.axi import AxiStreamFrame
 
 from exion.limits import QUEUE_DEPTH
-from exion.regmap import CAUSES, encode
+from exion.regmap import CAUSES, FLAGS, OPCODES, encode
 from golden.core_checks import decode
 from golden.core_model import OPS, CoreModel
 from sim.fuzz_commands import coverage_goal, flag_bin, random_command
 from sim.tb_common import pack, start, unpack
 from sim.tb_core import CoreTB
 
+#: EXION_FUZZ_STRICT=1: bursts may put any command after a GEMM (see the module docstring).
+_STRICT = os.environ.get("EXION_FUZZ_STRICT", "") == "1"
 _GOAL = sorted(coverage_goal())
 #: What the queue-full episodes issue as the refused command, in turn.
 _QF_TURNS = [(op, fl) for op, fb, cause in _GOAL if cause == "QUEUE_FULL"
@@ -71,6 +83,7 @@ class Fuzz:
         self.checked = 0
         self.episodes = int(seed)      # queue-full episodes (a different first turn per seed)
         self.bursts = 0
+        self.history = collections.deque(maxlen=12)     # labels of the last commands
 
     def pauses(self, seed: int):
         prng = random.Random(seed)
@@ -118,9 +131,14 @@ class Fuzz:
                 frame = await tb.sink.recv()
                 got = np.array([unpack(int(v), self.cfg.data_width, self.cfg.rows)
                                 for v in frame.tdata], np.int64)
-                assert got.shape == o.frame.shape and np.array_equal(got, o.frame), (
-                    f"{label}: READ_OMEM frame differs: got {got.tolist()}, "
-                    f"model {o.frame.tolist()}")
+                assert got.shape == o.frame.shape, f"{label}: {got.shape} beats, model {o.frame.shape}"
+                bad = np.argwhere(got != o.frame)
+                assert not len(bad), (
+                    f"{label}: READ_OMEM frame differs in {len(bad)} outputs, first (beat, "
+                    f"bank) {[tuple(map(int, b)) for b in bad[:6]]}: got "
+                    f"{[int(got[tuple(b)]) for b in bad[:6]]}, model "
+                    f"{[int(o.frame[tuple(b)]) for b in bad[:6]]}; earlier commands:\n"
+                    + "\n".join(self.history))
         model.state.out.clear()
         s = await tb.wait_idle()
         regs = model.regs.as_dict()
@@ -140,6 +158,7 @@ class Fuzz:
             words = await tb.read_smem(model.regs.blocks)
             assert words == model.state.smem[:model.regs.blocks], f"{label}: SMEM differs"
         self.checked += 1
+        self.history.append(label)
 
     def context(self, outcomes) -> str:
         """What a failure message needs besides the command: the mask a SCHEDULE read."""
@@ -203,13 +222,24 @@ class Fuzz:
             # engines overlap; compared once all have finished
             n_cmds = int(rng.integers(2, QUEUE_DEPTH + 1)) if what < 0.25 else 1
             words = []
+            after_gemm = False
             for _ in range(n_cmds):
+                op = None
+                if after_gemm and not _STRICT:      # the known shift hazard (module doc)
+                    op = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")[int(rng.integers(3))]
                 args, word = random_command(rng, self.cfg, blocks=model.regs.blocks,
-                                            p_bad=0.35 if n_cmds == 1 else 0.1)
-                await self.command(args, word)
+                                            p_bad=0.35 if n_cmds == 1 else 0.1, op=op)
+                after_gemm |= (word & 0xFF) == OPCODES["GEMM"]
                 words.append(f"word {word:#x} args "
                              + ",".join(f"{args[f'ARG{j}']:#x}" for j in range(6)))
-            self.bursts += n_cmds > 1
+                await self.command(args, word)
+                # A run-time fault (SCHEDULE: SMEM_OVERFLOW; sparse GEMM: the dispatch check)
+                # refuses the commands written after it happened: which ones is a matter of
+                # time, which the model does not have. Such a command ends the burst.
+                if (word & 0xFF) == OPCODES["SCHEDULE"] or (
+                        (word & 0xFF) == OPCODES["GEMM"] and word & FLAGS["SPARSE"]):
+                    break
+            self.bursts += len(words) > 1
             await self.settle(label + ": " + "; ".join(words))
         # every OMEM buffer, whole
         if model.regs.error:
@@ -269,3 +299,37 @@ async def fuzz(dut):
                        "holes": [list(h) for h in holes],
                        "hits": {"/".join(k): v for k, v in cov.detailed_coverage.items()}},
                       f, indent=1)
+
+
+@cocotb.test(expect_fail=True)
+async def shift_hazard(dut):
+    """Two GEMMs back to back with different shifts: the first one's last block drains with
+    the second one's shift (the known RTL bug of the module docstring); fails the comparison
+    with the model while the bug is there."""
+    tb = CoreTB(dut)
+    await start(dut)
+    await ClockCycles(dut.clk, 2)
+    fz = Fuzz(tb, 5)
+    cfg = tb.cfg
+    kc = 4
+    rng = fz.rng
+    hi = cfg.data_max // 2
+    x = rng.integers(-hi, hi + 1, (cfg.rows * kc, cfg.lanes))
+    w = rng.integers(-hi, hi + 1, (cfg.cols * 2 * kc, cfg.lanes))
+    for op, data, kw in (("LOAD_IMEM", x, dict(buf=0, count=kc)),
+                         ("LOAD_WMEM", w, dict(buf=0, count=2 * kc, streams=1))):
+        args, word = encode(op, base=0, **kw)
+        fz.model.issue(args, word)
+        await tb.issue_raw(args, word, wait_room=False)
+        (fz.model.push_imem if op == "LOAD_IMEM" else fz.model.push_wmem)(data)
+        src = tb.src_i if op == "LOAD_IMEM" else tb.src_w
+        await src.send(AxiStreamFrame([pack(b, cfg.data_width) for b in data]))
+    await fz.settle("loads")
+    for obuf, shift in ((0, 14), (1, 0)):
+        args, word = encode("GEMM", kc=kc, shift=shift, n_ch=2 * cfg.cols, ibuf=0, wbuf=0,
+                            obuf=obuf, n_rows=cfg.rows)
+        await fz.command(args, word)
+    await fz.settle("two GEMMs back to back")
+    args, word = encode("READ_OMEM", base=0, count=2 * cfg.cols, buf=0)
+    await fz.command(args, word)
+    await fz.settle("READ_OMEM of the first GEMM's outputs")
