@@ -43,7 +43,7 @@ from cocotbext.axi import AxiStreamFrame
 
 from exion.limits import QUEUE_DEPTH
 from exion.regmap import CAUSES, FLAGS, OPCODES, encode
-from golden.core_checks import decode
+from golden.core_checks import CHECKS, decode, first_failure
 from golden.core_model import OPS, CoreModel
 from sim.fuzz_commands import coverage_goal, flag_bin, random_command
 from sim.tb_common import pack, start, unpack
@@ -204,8 +204,46 @@ class Fuzz:
             await self.send(cmd)
         await self.settle(label)
 
+    async def refusals(self):
+        """Directed part of a seed: for every (opcode, flags, cause) bin of a check at issue,
+        draw commands of that opcode and flags (one field pushed to an edge) until the check
+        table says it fails with that cause, then issue it: every refusal the short seed set
+        would otherwise reach only by luck; then a SCHEDULE of a full mask (SMEM_OVERFLOW
+        where SMEM holds fewer vectors than the mask needs)."""
+        rng, model = self.rng, self.model
+        for op, fb, cause in _GOAL:
+            if op not in CHECKS or cause in ("NONE", "QUEUE_FULL"):
+                continue
+            flags = None if op != "GEMM" else [f for f in ("SPARSE", "FFN_MASK")
+                                              if f in fb.split("+")]
+            for _ in range(400):
+                args, word = random_command(rng, self.cfg, blocks=model.regs.blocks,
+                                            p_bad=1.0, op=op, flags=flags)
+                cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
+                if cmd.op == op and flag_bin(op, word) == fb and \
+                        first_failure(cmd, model.limits) == cause:
+                    break
+            else:
+                continue            # not drawn: stays a hole unless the random part hits it
+            if model.regs.error:
+                await self.tb.write("CTRL", 1)
+                model.clear_error()
+            await self.command(args, word)
+            await self.settle(f"seed {self.seed} directed {op} {fb} {cause}")
+        # SMEM_OVERFLOW: a full mask of every channel (FUZZ_CONFIG: 16 vectors, SMEM of 8)
+        n = model.state.map.channels
+        await self.tb.write_mask(np.ones((self.cfg.rows, n), bool))
+        for ch in range(n):
+            model.state.write_mask_cv(ch, (1 << self.cfg.rows) - 1)
+        if model.regs.error:
+            await self.tb.write("CTRL", 1)
+            model.clear_error()
+        await self.command(*encode("SCHEDULE", n_ch=n))
+        await self.settle(f"seed {self.seed} directed SCHEDULE of a full mask")
+
     async def run_seed(self, n: int):
         rng, tb, model = self.rng, self.tb, self.model
+        await self.refusals()
         for i in range(n):
             label = f"seed {self.seed} command {i}"
             if model.regs.error and rng.random() < 0.85:
