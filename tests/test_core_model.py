@@ -1,0 +1,340 @@
+"""The command-level core model (golden/core_model.py) against the golden functions, on seeded
+random commands plus extremes: GEMM (dense, sparse, FFN_MASK), SCHEDULE, PREDICT, loads and
+reads; every check row of golden/core_checks.py and every cause code reachable; a refused
+command changes nothing but error, CAUSE and ERR_CMD. Pure Python (no simulator)."""
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exion.config import preset
+from exion.limits import QUEUE_DEPTH
+from exion.regmap import CAUSES, encode
+from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
+from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits, decode, markdown_table
+from golden.core_model import OPS, CoreModel, schedule_cycles
+from golden.sdue import wmem_image
+from sim.fuzz_commands import coverage_goal, flag_bin, random_command
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CONFIGS = {
+    "4x4": preset("exion", rows=4, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_bytes=768,
+                  omem_bank_bytes=96, schedule_depth=8, name="exion"),
+    "8x3": preset("toy", lanes=4, merge_degree=3, adder_stages=2, imem_bank_bytes=48,
+                  wmem_bank_bytes=1152, omem_bank_bytes=72, schedule_depth=16, ffn_reuse_n=1),
+    "16x16": preset("exion", name="exion"),
+}
+
+
+def _rand(rng, shape, cfg, scale=1.0):
+    hi = int(cfg.data_max * scale)
+    return rng.integers(-hi, hi + 1, size=shape, dtype=np.int64)
+
+
+def _run(m, op, *, imem=None, wmem=None, **fields):
+    cause, outs = m.step(*encode(op, **fields), imem=imem, wmem=wmem)
+    assert cause == 0 and not m.regs.error, f"{op} refused: cause {m.regs.cause}"
+    assert not m.state.queue, f"{op} did not run"
+    return outs
+
+
+def _load_x(m, buf, x):
+    cfg = m.cfg
+    kc = intsem.lane_chunks(x.shape[1], cfg.lanes)
+    full = np.zeros((cfg.rows, kc * cfg.lanes), np.int64)
+    full[:x.shape[0], :x.shape[1]] = x
+    _run(m, "LOAD_IMEM", base=0, count=kc, buf=buf, imem=full.reshape(-1, cfg.lanes))
+
+
+def _load_w(m, buf, img, streams=0):
+    """A WMEM image (cols, words, merge_degree, lanes) in stream order."""
+    s = streams or m.cfg.merge_degree
+    beats = np.asarray(img)[:, :, :s, :].transpose(0, 2, 1, 3).reshape(-1, m.cfg.lanes)
+    _run(m, "LOAD_WMEM", base=0, count=img.shape[1], buf=buf, streams=streams, wmem=beats)
+
+
+def _dense_img(cfg, w):
+    kc = intsem.lane_chunks(w.shape[0], cfg.lanes)
+    nb = -(-w.shape[1] // cfg.cols)
+    img = np.zeros((cfg.cols, nb * kc, cfg.merge_degree, cfg.lanes), np.int64)
+    pad = np.zeros((kc * cfg.lanes, w.shape[1]), np.int64)
+    pad[:w.shape[0]] = w
+    for n in range(w.shape[1]):
+        b, c = divmod(n, cfg.cols)
+        img[c, b * kc:(b + 1) * kc, 0, :] = pad[:, n].reshape(kc, cfg.lanes)
+    return img
+
+
+def _greedy(mask, cfg):
+    return conmerge.schedule(np.asarray(mask, bool), cfg, "greedy", token_sort="none")
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_dense_gemm_and_read(name, seed):
+    """Dense GEMMs (random shapes, offsets, partial row groups, shifts incl. 0 and the
+    extremes of the data range) equal golden.intsem; READ_OMEM returns them; CYCLES is
+    golden.cycle_model.compute_cycles."""
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(seed)
+    m = CoreModel(cfg)
+    k = Limits.of(cfg)
+    expect = np.zeros((cfg.omem_buffers, cfg.rows, k.omem_words), np.int64)
+    for t in range(4):
+        kc = int(rng.integers(1, min(k.imem_words, 8) + 1))
+        n = int(rng.integers(1, min(k.omem_words, (k.wmem_words // kc) * cfg.cols, 40) + 1))
+        ch_base = int(rng.integers(0, k.omem_words - n + 1))
+        rows = int(rng.integers(1, cfg.rows + 1))
+        extreme = t == 3
+        x = _rand(rng, (rows, kc * cfg.lanes), cfg, 1.0 if extreme else 0.5)
+        w = _rand(rng, (kc * cfg.lanes, n), cfg, 1.0 if extreme else 0.5)
+        if extreme:                          # saturating accumulation and requantization
+            x[:] = -cfg.data_max - 1
+            w[:, ::2] = -cfg.data_max - 1
+        shift = [0, cfg.acc_width - 1, int(rng.integers(0, 12)), 0][t]
+        ib, wb, ob = (int(rng.integers(b)) for b in (cfg.imem_buffers, cfg.wmem_buffers,
+                                                      cfg.omem_buffers))
+        _load_x(m, ib, x)
+        _load_w(m, wb, _dense_img(cfg, w), streams=1)
+        _run(m, "GEMM", kc=kc, shift=shift, ch_base=ch_base, n_ch=n, ibuf=ib, wbuf=wb, obuf=ob,
+             n_rows=rows)
+        acc = intsem.dpu_dot(x[:, None, :], w.T[None, :, :], cfg.lanes, cfg.acc_width)
+        expect[ob, :rows, ch_base:ch_base + n] = intsem.requantize(acc, shift, cfg.data_width)
+        assert m.regs.cycles == cycle_model.compute_cycles(-(-n // cfg.cols), kc * cfg.lanes,
+                                                           cfg)
+        outs = _run(m, "READ_OMEM", base=0, count=k.omem_words, buf=ob)
+        assert np.array_equal(outs[0].frame.T, expect[ob])
+    assert m.regs.done == 4 * 4
+
+
+@pytest.mark.parametrize("name", ["4x4", "8x3"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_ffn_reuse_iteration(name, seed):
+    """FFN_MASK GEMM -> keep_mask_int in the mask; SCHEDULE -> greedy ConMerge vectors in SMEM,
+    schedule_cycles; sparse GEMM -> reuse_fc1_int (OMEM is the cache)."""
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(seed)
+    m = CoreModel(cfg)
+    k = Limits.of(cfg)
+    kc = min(3, k.imem_words)
+    n = min(2 * cfg.cols + 1, k.omem_words)
+    x = _rand(rng, (cfg.rows, kc * cfg.lanes), cfg, 0.5)
+    w = _rand(rng, (kc * cfg.lanes, n), cfg, 0.5)
+    shift = 8
+    _load_x(m, 0, x)
+    _load_w(m, 0, _dense_img(cfg, w))
+    cache = intsem.requantize(intsem.int_matmul(x, w, cfg.lanes, cfg.acc_width), shift,
+                              cfg.data_width)
+    th_hi, th_lo = int(np.median(cache)), int(np.min(cache)) - 1 + seed
+    _run(m, "GEMM", flags=("FFN_MASK",), kc=kc, shift=shift, n_ch=n, ibuf=0, wbuf=0, obuf=0,
+         n_rows=cfg.rows, th_hi=th_hi, th_lo=th_lo)
+    mask = ffn_reuse.keep_mask_int(cache, th_hi, th_lo)
+    assert 0 < mask.sum() < mask.size
+    assert np.array_equal(m.state.mask[:n].T, mask)
+    _run(m, "SCHEDULE", n_ch=n)
+    sched = _greedy(mask, cfg)
+    blocks = min(len(sched.blocks), cfg.schedule_depth)
+    assert m.regs.blocks == blocks and m.state.smem[:blocks] == sched.words()[:blocks]
+    cvs = [sum(1 << r for r in range(cfg.rows) if mask[r, ch]) for ch in range(n)]
+    assert m.regs.cycles == cycle_model.schedule_cycles(cvs)
+    assert len(sched.blocks) <= cfg.schedule_depth, "test data must fit SMEM"
+    x2 = _rand(rng, x.shape, cfg, 0.5)
+    _load_x(m, 0, x2)
+    _load_w(m, 1, wmem_image(w, sched, cfg))
+    _run(m, "GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=0, wbuf=1, obuf=0,
+         n_rows=1)                       # n_rows does not limit a sparse GEMM
+    assert np.array_equal(m.state.omem[0, :, :n],
+                          ffn_reuse.reuse_fc1_int(x2, w, mask, cache, shift, cfg))
+    assert m.regs.cycles == cycle_model.compute_cycles(blocks, kc * cfg.lanes, cfg)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_predict(name, seed):
+    """PREDICT: golden.eager.shift_add_matmul scores, select (top-k count, gap test) and
+    skippable_rows; the mask words it writes; predict_cycles. Extremes: one key, topk above
+    the keys, q_th 0 and wider than the selector."""
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(seed)
+    m = CoreModel(cfg)
+    k = Limits.of(cfg)
+    m.state.mask[:] = True                       # the whole words PREDICT writes are cleared
+    kc = int(rng.integers(1, min(k.imem_words, 72 // cfg.lanes) + 1))
+    n_keys = [1, int(rng.integers(2, min(64, k.channels, (k.wmem_words // kc) * cfg.cols) + 1)),
+              min(64, k.channels, (k.wmem_words // kc) * cfg.cols)][seed - 1]
+    rows = int(rng.integers(1, cfg.rows + 1))
+    q = _rand(rng, (rows, kc * cfg.lanes), cfg, 0.3)
+    keys = _rand(rng, (n_keys, kc * cfg.lanes), cfg, 0.3)
+    keys[0] = q[0]
+    topk = [k.max_topk, 1, 2][seed - 1]
+    s = eager.shift_add_matmul(q, keys.T, cfg.lod_steps)
+    q_th = [0, (1 << 64) - 1, int(np.median(np.abs(s)))][seed - 1]
+    _load_x(m, 1 % cfg.imem_buffers, q)
+    _load_w(m, 0, _dense_img(cfg, keys.T), streams=1)
+    _run(m, "PREDICT", kc=kc, topk=topk, n_keys=n_keys, ibuf=1 % cfg.imem_buffers, wbuf=0,
+         n_rows=rows, q_th=q_th)
+    q_eff = q_th & ((1 << m._score_width()) - 1)
+    keep, dom = eager.select(s, q_eff, min(topk, n_keys) / n_keys)
+    got = m.state.mask[:n_keys].T
+    assert np.array_equal(got[:rows], keep) and not got[rows:].any()
+    words = -(-n_keys // 8) * 8
+    assert not m.state.mask[n_keys:words].any() and m.state.mask[words:].all()
+    full_keep = np.zeros((cfg.rows, n_keys), bool)
+    full_keep[:rows] = keep
+    full_dom = np.zeros(cfg.rows, bool)
+    full_dom[:rows] = dom
+    _, sk, sv = eager.skippable_rows(full_keep, full_dom)
+    bits = lambda v: sum(1 << int(i) for i in np.flatnonzero(v))  # noqa: E731
+    assert (m.regs.dominant, m.regs.skip_k, m.regs.skip_v) == (bits(full_dom), bits(sk), bits(sv))
+    assert m.regs.cycles == cycle_model.predict_cycles(n_keys, kc)
+
+
+def test_schedule_cycles_empty_mask():
+    """An all-zero mask: the CAU emits no block, one cycle less than the cycle model (the
+    one place the model departs from golden.cycle_model, docs/core-model.md)."""
+    assert schedule_cycles([0] * 41) == cycle_model.schedule_cycles([0] * 41) - 1
+    assert schedule_cycles([0, 3]) == cycle_model.schedule_cycles([0, 3])
+
+
+def _snapshot(m):
+    st = m.state
+    return (st.imem.copy(), st.wmem.copy(), st.omem.copy(), st.mask.copy(), list(st.smem),
+            len(st.queue), m.regs.cycles, m.regs.blocks, m.regs.done, m.regs.dominant,
+            m.regs.skip_k, m.regs.skip_v)
+
+
+def _same(a, b):
+    return all(np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
+               for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("name", ["4x4", "8x3"])
+def test_every_check_and_refusal_changes_nothing(name):
+    """Seeded random commands reach every row of the check table (and its cause); a refused
+    command changes only error, CAUSE, ERR_CMD; while error is set commands are dropped and
+    the first cause stays; a clear lets commands through again."""
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(7)
+    k = Limits.of(cfg)
+    m = CoreModel(cfg)
+    m.state.omem[:] = rng.integers(-5, 5, m.state.omem.shape)
+    hit = Counter()
+    for _ in range(4000):
+        args, word = random_command(rng, cfg, blocks=3, p_bad=0.6)
+        cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
+        before = _snapshot(m)
+        cause = m.issue(args, word)
+        if cmd.op is None:
+            hit["BAD_OPCODE"] += 1
+        else:
+            row = next((i for i, c in enumerate(CHECKS[cmd.op]) if c.fails(cmd, k)), None)
+            hit[(cmd.op, row)] += 1
+            assert cause == (0 if row is None else CAUSES[CHECKS[cmd.op][row].cause])
+        if cause:
+            assert _same(before, _snapshot(m)), f"refused {word:#x} changed the state"
+            assert (m.regs.error, m.regs.cause, m.regs.err_cmd) == (1, cause, word)
+            a2, w2 = encode("READ_OMEM", base=0, count=1, buf=0)
+            assert m.issue(a2, w2) == 0 and len(m.state.queue) == before[5]
+            assert m.regs.cause == cause, "the first cause must stay"
+            m.clear_error()
+            assert (m.regs.error, m.regs.cause) == (0, 0)
+        m.state.queue.clear()
+    # with one drain port every ch_base is a multiple of it: that row cannot fail
+    never = {"drain ports"} if cfg.drain_ports == 1 else set()
+    missing = [(op, i, c.cause) for op, checks in CHECKS.items() for i, c in enumerate(checks)
+               if hit[(op, i)] == 0 and not any(w in c.when for w in never)]
+    assert not missing and hit["BAD_OPCODE"], f"check rows never reached: {missing}"
+
+
+def test_queue_full_overflow_and_dispatch_check():
+    """The causes that need a sequence: QUEUE_FULL (stated by the caller), SMEM_OVERFLOW (a
+    dense mask larger than SMEM; BLOCKS = SMEM depth, the first vectors kept), the sparse
+    GEMM's dispatch check (dropped, ERR_CMD = opcode and flags, later commands still run)."""
+    cfg = CONFIGS["4x4"]
+    m = CoreModel(cfg)
+    a, w = encode("LOAD_IMEM", base=0, count=1, buf=0)
+    for _ in range(QUEUE_DEPTH + 1):
+        assert m.issue(a, w) == 0
+    assert m.run() == [] and len(m.state.queue) == QUEUE_DEPTH + 1     # no data yet
+    assert m.issue(a, w, queue_full=True) == CAUSES["QUEUE_FULL"]
+    assert len(m.state.queue) == QUEUE_DEPTH + 1
+    m.clear_error()
+    m.push_imem(np.ones((cfg.rows * (QUEUE_DEPTH + 1), cfg.lanes)))
+    assert len(m.run()) == QUEUE_DEPTH + 1 and m.regs.done == QUEUE_DEPTH + 1
+    n = m.state.map.channels
+    m.state.mask[:n] = True
+    cause, outs = m.step(*encode("SCHEDULE", n_ch=n))
+    assert cause == 0
+    sched = _greedy(np.ones((cfg.rows, n), bool), cfg)
+    assert len(sched.blocks) > cfg.schedule_depth
+    assert outs[0].fault == "SMEM_OVERFLOW"
+    assert m.regs.error and m.regs.cause == CAUSES["SMEM_OVERFLOW"]
+    assert m.regs.err_cmd == 0x11 and m.regs.blocks == cfg.schedule_depth
+    assert m.state.smem == sched.words()[:cfg.schedule_depth]
+    m.clear_error()
+    done = m.regs.done
+    a, w = encode("GEMM", flags=("SPARSE",), kc=2, n_rows=1,
+                  wbase=cfg.words("wmem") - cfg.schedule_depth * 2 + 1)
+    a2, w2 = encode("READ_OMEM", base=0, count=2, buf=1)
+    assert m.issue(a, w | 0xAB0000) == 0 and m.issue(a2, w2) == 0
+    outs = m.run()
+    assert [o.ran for o in outs] == [False, True] and outs[0].fault == "ADDR_RANGE"
+    assert m.regs.cause == CAUSES["ADDR_RANGE"] and m.regs.err_cmd == w & 0xFFFF
+    assert m.regs.done == done + 1
+
+
+def test_register_interface():
+    """The same command through register writes (ARGn, CMD), the mask window (multi-word
+    vectors written on their last word) and reads of registers and windows."""
+    cfg = preset("exion", rows=40, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_bytes=768,
+                 omem_bank_bytes=96, schedule_depth=8, name="exion")
+    m = CoreModel(cfg)
+    mp = m.state.map
+    assert mp.mask_words == 2
+    cv = (1 << 39) | 5
+    m.write(mp.mask_base + 4 * (3 * mp.mask_stride), cv & 0xFFFFFFFF)
+    assert m.state.mask_cv(3) == 0, "written only with its last word"
+    m.write(mp.mask_base + 4 * (3 * mp.mask_stride + 1), cv >> 32)
+    assert m.state.mask_cv(3) == cv
+    assert m.read(mp.mask_base + 4 * (3 * mp.mask_stride + 1)) == cv >> 32
+    args, word = encode("SCHEDULE", n_ch=4)
+    for name, v in args.items():
+        m.write(name, v)
+    assert m.write("CMD", word) == 0 and m.read("STATUS") & 1
+    m.run()
+    assert m.read("BLOCKS") == 1 and m.read("DONE") == 1 and m.read("STATUS") == 0
+    assert m.read(mp.smem_base) == m.state.smem[0] & 0xFFFFFFFF
+    assert m.read("ID") == 0x45584E01 and m.read("CFG_ROWS") == 40 and m.read(0x7C) == 0
+
+
+def test_coverage_goal_matches_tables():
+    """The coverage goal of the fuzzing is derived from the check tables: every cause of
+    every opcode's table appears, and no impossible pair (a load never gets TILE)."""
+    goal = coverage_goal()
+    for op, checks in CHECKS.items():
+        for c in checks:
+            assert any(g[0] == op and g[2] == c.cause for g in goal)
+    assert not any(g[0].startswith("LOAD") and g[2] == "TILE" for g in goal)
+    assert ("GEMM", "SPARSE", DISPATCH_CHECKS["GEMM"][0].cause) in goal
+    assert flag_bin("GEMM", 0x310) == "SPARSE+FFN_MASK" and flag_bin("SCHEDULE", 0x311) == "-"
+
+
+def test_every_opcode_has_a_row_and_docs_table():
+    from exion.regmap import OPCODES
+    assert set(OPS) == set(OPCODES) == set(CHECKS)
+    doc = (ROOT / "docs" / "core-model.md").read_text()
+    assert markdown_table() in doc, "docs/core-model.md: regenerate the check table"
+
+
+def test_predict_64_keys_register_bits():
+    """64 keys: SKIP_V / SKIP_K bit 63 (a Python integer, not an int64 that overflows; the
+    random command streams found this)."""
+    cfg = CONFIGS["4x4"]
+    m = CoreModel(cfg)
+    _run(m, "PREDICT", kc=1, topk=2, n_keys=64, ibuf=0, wbuf=0, n_rows=cfg.rows, q_th=0)
+    kept = (1 << 2) - 1                     # all scores 0: no gap, keys 0 and 1 kept
+    assert m.regs.skip_v == m.regs.skip_k == ((1 << 64) - 1) ^ kept
+    assert m.read("SKIP_V_HI") == 0xFFFFFFFF and m.regs.dominant == 0
