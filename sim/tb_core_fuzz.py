@@ -13,14 +13,12 @@ Functional coverage of (opcode, flags, cause) with ``cocotb-coverage``: the goal
 triple the check tables allow (``sim.fuzz_commands.coverage_goal``); the report and the holes
 are printed.
 
-Known RTL bug, kept out of the random streams: the SDUE requantizes a GEMM's last block
-while it drains with the exec engine's *current* ``shift`` (``hw/core.py`` drives
-``sdue.shift`` from ``e_shift``, which the next exec command overwrites at its dispatch; the
-block's OMEM buffer is tagged, its shift is not). So an exec command issued right behind a
-GEMM with a different ``ARG0[31:16]`` corrupts the GEMM's last outputs. Bursts therefore put
-only loads and reads after a GEMM unless ``EXION_FUZZ_STRICT=1``; the test ``shift_hazard``
-reproduces the bug and is marked ``expect_fail`` (it will report a failure once the RTL is
-fixed: then drop the mark and the restriction).
+A bug these streams found, now fixed: the SDUE requantized a GEMM's last block while it
+drained with the exec engine's *current* shift, so an exec command issued right behind a GEMM
+with a different ``ARG0[31:16]`` corrupted the GEMM's last outputs (the SDUE now takes the
+shift with each block). ``shift_hazard`` holds the fix. Bursts still put only loads and reads
+after a GEMM unless ``EXION_FUZZ_STRICT=1``: the model gives each command's ``CYCLES`` alone,
+and two overlapped execute commands finish in an order the model does not time.
 
 Environment: ``EXION_FUZZ_SEEDS`` (comma-separated seeds, default ``1``),
 ``EXION_FUZZ_COMMANDS`` (commands per seed, default 120), ``EXION_FUZZ_REPORT`` (a JSON file
@@ -263,7 +261,7 @@ class Fuzz:
             after_gemm = False
             for _ in range(n_cmds):
                 op = None
-                if after_gemm and not _STRICT:      # the known shift hazard (module doc)
+                if after_gemm and not _STRICT:      # overlapped exec commands (module doc)
                     op = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")[int(rng.integers(3))]
                 args, word = random_command(rng, self.cfg, blocks=model.regs.blocks,
                                             p_bad=0.35 if n_cmds == 1 else 0.1, op=op)
@@ -339,11 +337,11 @@ async def fuzz(dut):
                       f, indent=1)
 
 
-@cocotb.test(expect_fail=True)
+@cocotb.test()
 async def shift_hazard(dut):
-    """Two GEMMs back to back with different shifts: the first one's last block drains with
-    the second one's shift (the known RTL bug of the module docstring); fails the comparison
-    with the model while the bug is there."""
+    """Two GEMMs back to back with different shifts: the first one's last block drains while
+    the second one runs and must keep its own shift (the SDUE takes the shift with each
+    block; this bug was found by the random streams and fixed)."""
     tb = CoreTB(dut)
     await start(dut)
     await ClockCycles(dut.clk, 2)
@@ -366,7 +364,7 @@ async def shift_hazard(dut):
         args, word = encode("GEMM", kc=kc, shift=shift, n_ch=2 * cfg.cols, ibuf=0, wbuf=0,
                             obuf=obuf, n_rows=cfg.rows)
         await fz.command(args, word)
-    try:        # only the comparison of the outputs may fail (expect_fail counts asserts)
+    try:
         await fz.settle("loads and two GEMMs back to back")
     except AssertionError as e:
         raise RuntimeError(f"shift_hazard: unexpected difference before the read: {e}") from e
