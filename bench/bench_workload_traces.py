@@ -106,6 +106,9 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
                 if check:
                     check_schedule(sched, mask)
                 tot[(label, d)] = tot.get((label, d), 0) + len(sched.blocks)
+        for d in RULE_DEGREES:
+            lb = conmerge.lower_bound_blocks(mask, cfg.replace(merge_degree=d), token_sort)
+            tot[("lower bound", d)] = tot.get(("lower bound", d), 0) + lb
     print(f"\n== CAU rules on {kind.name}: {len(masks)} masks, every {cfg.rows}-token row group, "
           f"{cfg.rows}x{cfg.cols} SDUE, token sort {token_sort}"
           f"{', schedules checked' if check else ''}; ideal {ideal} blocks at every degree "
@@ -113,7 +116,7 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
     print(f"   {'rule':<20} " + " ".join(f"{'deg ' + str(d) + ' blocks':>13} {'effic.':>7}"
                                         for d in RULE_DEGREES))
     rows = []
-    for label, *_ in RULES:
+    for label in [r[0] for r in RULES] + ["lower bound"]:
         cells = []
         for d in RULE_DEGREES:
             nb = tot[(label, d)]
@@ -123,7 +126,7 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
         print(f"   {label:<20} " + " ".join(cells))
     print("   effic. = ideal / blocks, ideal = ceil(required outputs / (rows * cols)) per mask;"
           "\n   window W=k: the greedy rule with k open blocks; sort P: popcount-descending "
-          "within\n   each aligned run of P channels (golden/conmerge.py, docs/conmerge.md)")
+          "within\n   each aligned run of P channels (golden/conmerge.py, docs/conmerge.md); lower bound:\n   lower_bound_blocks, no merge schedule with this token order needs fewer blocks")
     return rows
 
 
