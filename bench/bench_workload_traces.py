@@ -15,7 +15,8 @@ output masks, 64 tokens x 512 channels, K = 128; ``eager``: eager-prediction ``Q
   (arXiv 2606.00567).
 
 Usage: ``python bench/bench_workload_traces.py [--all] [--max-masks N] [--check]
-[--token-sort none|popcount|signature] [--json PATH]``.
+[--token-sort none|popcount|signature] [--rules] [--json PATH]``. ``--rules`` prints only the
+block efficiency of the CAU rules (greedy, window, ffd) at merge degrees 2..4 on the ffn masks.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ except ImportError:  # the ConMerge golden model is not there yet
 
 PUBLISHED_DIT_COLUMN_REDUCTION = 0.124  # arXiv 2606.00567: pure-transformer DiT, column level
 DEGREES = (1, 2, 3, 4)
+MERGING = ("greedy", "window", "ffd")
+#: --rules: (label, strategy, open_blocks, sort_window); window W=1 without sort is greedy.
+RULES = (("greedy", "greedy", 1, 1), ("window W=2", "window", 2, 1),
+         ("window W=4", "window", 4, 1), ("window W=2 sort 8", "window", 2, 8),
+         ("window W=4 sort 8", "window", 4, 8), ("window W=4 sort 32", "window", 4, 32),
+         ("window W=8", "window", 8, 1), ("ffd", "ffd", 1, 1))
+RULE_DEGREES = (2, 3, 4)
 
 
 def column_sparsity(masks: np.ndarray, rows: int) -> tuple[float, float]:
@@ -67,7 +75,7 @@ def conmerge_stats(masks, k: int, base: ExionConfig, token_sort: str, check: boo
     for mask in masks:
         ideal = conmerge.ideal_blocks(mask, base)
         for strategy in conmerge.STRATEGIES:
-            degrees = DEGREES if strategy in ("greedy", "ffd") else (1,)
+            degrees = DEGREES if strategy in MERGING else (1,)
             for d in degrees:
                 cfg = base.replace(merge_degree=d)
                 sched = conmerge.schedule(mask, cfg, strategy, token_sort=token_sort)
@@ -79,6 +87,47 @@ def conmerge_stats(masks, k: int, base: ExionConfig, token_sort: str, check: boo
                 e["ideal"] += ideal
                 e["cycles"] += cycle_model.compute_cycles(nb, k, cfg)
     return out
+
+
+def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check) -> list:
+    """Block efficiency (ideal / blocks, summed over masks) of the CAU rules of :data:`RULES`
+    at merge degrees 2..4: every row group of every (sampled) mask."""
+    masks = kind.masks()[pick(kind.count, limit)]
+    t0 = time.time()
+    tot: dict[tuple[str, int], int] = {}
+    ideal = 0
+    for mask in masks:
+        ideal += conmerge.ideal_blocks(mask, cfg)
+        for label, strategy, w, p in RULES:
+            for d in RULE_DEGREES:
+                c = cfg.replace(merge_degree=d)
+                sched = conmerge.schedule(mask, c, strategy, token_sort=token_sort,
+                                          open_blocks=w, sort_window=p)
+                if check:
+                    check_schedule(sched, mask)
+                tot[(label, d)] = tot.get((label, d), 0) + len(sched.blocks)
+        for d in RULE_DEGREES:
+            lb = conmerge.lower_bound_blocks(mask, cfg.replace(merge_degree=d), token_sort)
+            tot[("lower bound", d)] = tot.get(("lower bound", d), 0) + lb
+    print(f"\n== CAU rules on {kind.name}: {len(masks)} masks, every {cfg.rows}-token row group, "
+          f"{cfg.rows}x{cfg.cols} SDUE, token sort {token_sort}"
+          f"{', schedules checked' if check else ''}; ideal {ideal} blocks at every degree "
+          f"({time.time() - t0:.1f} s)")
+    print(f"   {'rule':<20} " + " ".join(f"{'deg ' + str(d) + ' blocks':>13} {'effic.':>7}"
+                                        for d in RULE_DEGREES))
+    rows = []
+    for label in [r[0] for r in RULES] + ["lower bound"]:
+        cells = []
+        for d in RULE_DEGREES:
+            nb = tot[(label, d)]
+            cells.append(f"{nb:>13} {ideal / nb:>7.1%}")
+            rows.append({"rule": label, "degree": d, "blocks": nb, "ideal": ideal,
+                         "efficiency": ideal / nb})
+        print(f"   {label:<20} " + " ".join(cells))
+    print("   effic. = ideal / blocks, ideal = ceil(required outputs / (rows * cols)) per mask;"
+          "\n   window W=k: the greedy rule with k open blocks; sort P: popcount-descending "
+          "within\n   each aligned run of P channels (golden/conmerge.py, docs/conmerge.md); lower bound:\n   lower_bound_blocks, no merge schedule with this token order needs fewer blocks")
+    return rows
 
 
 def report_kind(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check) -> dict:
@@ -136,6 +185,8 @@ def main(argv=None) -> int:
     p.add_argument("--all", action="store_true", help="schedule every mask")
     p.add_argument("--check", action="store_true", help="prove every schedule correct")
     p.add_argument("--token-sort", default="none", choices=["none", "popcount", "signature"])
+    p.add_argument("--rules", action="store_true",
+                   help="only the CAU rule table (block efficiency) of the ffn masks")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
     tdir = Path(args.traces)
@@ -150,6 +201,15 @@ def main(argv=None) -> int:
           f"{run.get('q_th')} k={run.get('k')}, {run.get('iterations')} DDIM iterations, "
           f"{len(ts.info.get('samples', []))} samples)")
     limit = None if args.all else args.max_masks
+    if args.rules:
+        if conmerge is None:
+            print("golden/conmerge.py not available: no ConMerge figures")
+            return 0
+        out = {"rules": rule_table(ts.kinds["ffn"], cfg, limit, args.token_sort, args.check)}
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+        return 0
     out = {k: report_kind(v, cfg, limit, args.token_sort, args.check) for k, v in ts.kinds.items()}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

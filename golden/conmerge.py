@@ -16,6 +16,12 @@ that each occupy the ``rows x cols`` SDUE once (see ``golden/schedule.py`` and
 ``greedy``
     Condense + merge exactly as the ConMerge Assistant Unit (CAU) does it, word for word: see
     :func:`_greedy_group` and ``docs/conmerge.md``. ``merge_degree == 1`` equals ``condense``.
+``window``
+    The greedy rule with ``open_blocks`` (default :data:`WINDOW_BLOCKS`) blocks open at once
+    instead of one, and channels optionally placed in popcount-descending order within each
+    aligned run of ``sort_window`` channel indices (default 1: ascending order); see
+    :func:`_window_group` and ``docs/conmerge.md``. ``open_blocks=1, sort_window=1`` is
+    ``greedy``.
 ``ffd``
     First-fit-decreasing bin packing of the group's channels (by conflict-vector popcount,
     descending) over *all* slots of the group, then slots packed ``cols`` per block. A
@@ -34,15 +40,21 @@ from __future__ import annotations
 import numpy as np
 
 from exion.config import SORT_STRATEGIES, ExionConfig
+from exion.util import check_int
 from golden.schedule import Block, Schedule
 
 __all__ = [
     "STRATEGIES", "token_order", "group_masks", "conflict_vectors", "schedule",
-    "ideal_blocks", "lower_bound_blocks", "synthetic_mask",
+    "ideal_blocks", "lower_bound_blocks", "synthetic_mask", "WINDOW_BLOCKS",
 ]
 
 #: Scheduling strategies, in the order tables list them.
-STRATEGIES = ("dense", "skip_zero_tiles", "column", "condense", "greedy", "ffd")
+STRATEGIES = ("dense", "skip_zero_tiles", "column", "condense", "greedy", "window", "ffd")
+
+#: Open blocks of the ``window`` strategy unless ``schedule(open_blocks=...)`` says otherwise:
+#: on the FFN traces two open blocks give most of what unbounded first fit gives
+#: (``bench/bench_workload_traces.py --rules``, docs/conmerge.md).
+WINDOW_BLOCKS = 2
 
 
 # -- token ordering -----------------------------------------------------------------------
@@ -185,6 +197,57 @@ def _greedy_group(chs: list[int], cvs: list[int], cols: int, degree: int):
     return (blk + 1 if chs else 0), rb, rs, rd
 
 
+def _window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_blocks: int):
+    """The greedy rule over a window of ``open_blocks`` blocks (``W``), one group.
+
+    Window slot ``s`` (``0 <= s < W * cols``) is slot ``s % cols`` of open block ``s // cols``,
+    oldest block first; open slots form a prefix ``[0, nopen)``. A channel goes into the
+    lowest open slot with ``cnt < degree`` and ``ors & cv == 0`` (stream ``cnt``); else, if
+    ``nopen < W * cols``, into newly opened slot ``nopen``; else the oldest block (window slots
+    ``[0, cols)``) is emitted, the others move down one block, and the channel opens slot
+    ``(W - 1) * cols``. At group end the open blocks are emitted oldest first. Blocks are
+    emitted in the order they were opened, so block ids are ``emitted + s // cols``.
+    ``W = 1`` is :func:`_greedy_group`.
+
+    Returns ``(n_blocks, rec_block, rec_slot, rec_stream)`` aligned with ``chs``.
+    """
+    n = open_blocks * cols
+    ors = [0] * n
+    cnt = [0] * n
+    nopen = 0
+    base = 0  # blocks emitted so far in this group
+    rb: list[int] = []
+    rs: list[int] = []
+    rd: list[int] = []
+    for cv in cvs:
+        s = 0
+        while s < nopen:
+            if cnt[s] < degree and not (ors[s] & cv):
+                break
+            s += 1
+        else:
+            if nopen == n:
+                base += 1
+                ors = ors[cols:] + [0] * cols
+                cnt = cnt[cols:] + [0] * cols
+                nopen = n - cols
+            s = nopen
+            nopen += 1
+        d = cnt[s]
+        ors[s] |= cv
+        cnt[s] = d + 1
+        rb.append(base + s // cols)
+        rs.append(s % cols)
+        rd.append(d)
+    return base + -(-nopen // cols), rb, rs, rd
+
+
+def _popcounts(cvs: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(cvs).astype(np.int64)
+    return np.array([bin(v).count("1") for v in cvs.tolist()], np.int64)
+
+
 def _ffd_group(cvs: list[int], degree: int):
     """First-fit over all slots of the group; channels must come in the packing order.
 
@@ -289,11 +352,14 @@ def _nonzero_channels(gm: np.ndarray):
     return out
 
 
-def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = None) -> Schedule:
+def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = None,
+             open_blocks: int = WINDOW_BLOCKS, sort_window: int = 1) -> Schedule:
     """Schedule the outputs ``mask`` (tokens x channels, bool) keeps on the SDUE of ``cfg``.
 
     ``strategy`` is one of :data:`STRATEGIES`; ``token_sort`` (default ``cfg.token_sort``) one
-    of ``none``, ``popcount``, ``signature``. Every result passes
+    of ``none``, ``popcount``, ``signature``. ``open_blocks`` and ``sort_window`` (channels
+    ``[k * sort_window, (k + 1) * sort_window)`` are placed by popcount, descending, ties by
+    channel) apply to ``window`` only. Every result passes
     :func:`golden.schedule.check_schedule`.
     """
     mask = np.asarray(mask, dtype=bool)
@@ -301,6 +367,8 @@ def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = 
         raise ValueError(f"mask must be 2-D (tokens x channels), not shape {mask.shape}")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy = {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    check_int("open_blocks", open_blocks, 1, 64)
+    check_int("sort_window", sort_window, 1, 1 << 16)
     if cfg.rows > 64:
         raise ValueError("conflict vectors are packed into 64 bits: rows must be <= 64")
     R, C, D = cfg.rows, cfg.cols, cfg.merge_degree
@@ -341,10 +409,13 @@ def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = 
             if strategy == "greedy":
                 nb, b, s, d = _greedy_group(chs.tolist(), cvs.tolist(), C, D)
                 b = np.asarray(b, np.int64)
+            elif strategy == "window":
+                # popcount descending within each aligned run of sort_window channels
+                perm = np.lexsort((chs, -_popcounts(cvs), chs // sort_window))
+                chs, cvs = chs[perm], cvs[perm]
+                nb, b, s, d = _window_group(chs.tolist(), cvs.tolist(), C, D, open_blocks)
             else:  # ffd
-                pops = np.bitwise_count(cvs) if hasattr(np, "bitwise_count") \
-                    else np.array([bin(v).count("1") for v in cvs.tolist()], np.int64)
-                perm = np.lexsort((chs, -pops.astype(np.int64)))  # popcount desc, then channel
+                perm = np.lexsort((chs, -_popcounts(cvs)))  # popcount desc, then channel
                 chs = chs[perm]
                 nslots, s, d = _ffd_group(cvs[perm].tolist(), D)
                 s = np.asarray(s, np.int64)

@@ -77,6 +77,29 @@ def ref_ffd(mask, cfg, order):
     return out
 
 
+def ref_window(mask, cfg, order, open_blocks, sort_window):
+    """docs/conmerge.md, the window rule: a list of open blocks, the oldest emitted when full."""
+    R, C, D = cfg.rows, cfg.cols, cfg.merge_degree
+    out = []
+    for g in range(len(order) // R):
+        cv = ref_conflict_vectors(mask, order[g * R:(g + 1) * R])
+        key = (lambda c: (c // sort_window, -bin(cv[c]).count("1"), c))
+        window = []  # open blocks, oldest first; a block is a list of slots
+        for ch in sorted(cv, key=key):
+            slot = next((sl for blk in window for sl in blk
+                         if len(sl) < D and all(cv[o] & cv[ch] == 0 for o in sl)), None)
+            if slot is not None:
+                slot.append(ch)
+                continue
+            if not window or len(window[-1]) == C:
+                if len(window) == open_blocks:
+                    out.append((g, window.pop(0)))
+                window.append([])
+            window[-1].append([ch])
+        out += [(g, blk) for blk in window]
+    return out
+
+
 def as_slots(block, cfg):
     return [[int(ch) for ch in block.slots[c] if ch >= 0] for c in range(cfg.cols)
             if block.slots[c, 0] >= 0]
@@ -112,6 +135,7 @@ def test_block_counts(c):
     assert ideal_blocks(mask, cfg) <= lb
     assert lb <= n["greedy"] <= n["condense"]
     assert lb <= n["ffd"] <= n["condense"]
+    assert lb <= n["window"] <= n["condense"]
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
@@ -132,6 +156,40 @@ def test_greedy_matches_reference_rule(c, sort):
     s = schedule(mask, cfg, "greedy", token_sort=sort)
     ref = ref_greedy(mask, cfg, s.token_order.tolist())
     assert [(b.group, as_slots(b, cfg)) for b in s.blocks] == ref
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(case(), st.sampled_from(SORT_STRATEGIES), st.integers(1, 4), st.sampled_from([1, 2, 3, 8]))
+def test_window_matches_reference_rule(c, sort, open_blocks, sort_window):
+    # conflict freedom and exactly-once (check_schedule), and the rule as docs/conmerge.md words it
+    cfg, mask = c
+    s = schedule(mask, cfg, "window", token_sort=sort, open_blocks=open_blocks,
+                 sort_window=sort_window)
+    check_schedule(s, mask)
+    ref = ref_window(mask, cfg, s.token_order.tolist(), open_blocks, sort_window)
+    assert [(b.group, as_slots(b, cfg)) for b in s.blocks] == ref
+    if open_blocks == 1 and sort_window == 1:
+        assert s.words() == schedule(mask, cfg, "greedy", token_sort=sort).words()
+
+
+def test_window_example():
+    # rows 0/1 of one group; channels 0..3 need rows {0}, {0}, {0}, {1}; 1 column, degree 2.
+    # greedy: [0] then 1 conflicts -> emit; [1] ; [2,3]. window of 2 blocks: 0, 1 in two
+    # blocks, 2 conflicts with both and the window is full -> emit [0]; 3 joins slot of 1.
+    cfg = ExionConfig(rows=2, cols=1, merge_degree=2)
+    mask = np.array([[1, 1, 1, 0], [0, 0, 0, 1]], bool)
+    got = [as_slots(b, cfg) for b in schedule(mask, cfg, "window").blocks]
+    assert got == [[[0]], [[1, 3]], [[2]]]
+    assert [as_slots(b, cfg) for b in schedule(mask, cfg, "greedy").blocks] == \
+        [[[0]], [[1]], [[2, 3]]]
+
+
+def test_window_bad_arguments():
+    cfg = ExionConfig(rows=2, cols=2)
+    mask = np.ones((2, 2), bool)
+    for kw in ({"open_blocks": 0}, {"open_blocks": 65}, {"sort_window": 0}, {"open_blocks": 1.5}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            schedule(mask, cfg, "window", **kw)
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
