@@ -25,7 +25,7 @@ import numpy as np
 from . import paths
 from .golden_ops import RunSpec
 
-__all__ = ["PAPER_DIT", "default_specs", "quick_specs", "run_table", "format_markdown",
+__all__ = ["PAPER_DIT", "default_specs", "dit256_specs", "specs_for", "quick_specs", "run_table", "format_markdown",
            "save_grid", "plot_sparsity_psnr", "plot_gelu_cosine"]
 
 #: The DiT column of the EXION accuracy table (slides; DiT-XL/2 on ImageNet, 100 iterations).
@@ -58,6 +58,32 @@ def default_specs() -> list[RunSpec]:
     return s
 
 
+def dit256_specs() -> list[RunSpec]:
+    """The 256-token model's table: the paper's DiT rows (FFN-Reuse N = 2 at 80 %, + eager
+    prediction q_th = 0.15, k = 0.05, + INT12), one- against two-step LOD, and the sweep
+    around them (FFN-Reuse sparsity; eager prediction relaxed towards vanilla)."""
+    s = [RunSpec("vanilla-100", 100)]
+    s.append(RunSpec("reuse-n2-s0.8", 100, ffn_n=2, target_sparsity=0.8))
+    s.append(RunSpec("reuse-n2-s0.8-ep-0.15-0.05", 100, ffn_n=2, target_sparsity=0.8,
+                     ep=True, q_th=0.15, k=0.05))
+    s.append(RunSpec("reuse-n2-s0.8-ep-0.15-0.05-int12", 100, ffn_n=2, target_sparsity=0.8,
+                     ep=True, q_th=0.15, k=0.05, quant=True))
+    s.append(RunSpec("ep-0.15-0.05", 100, ep=True, q_th=0.15, k=0.05))
+    s.append(RunSpec("ep-0.15-0.05-lod1", 100, ep=True, q_th=0.15, k=0.05, lod_steps=1))
+    for n, sp in ((2, 0.5), (2, 0.9), (4, 0.8)):
+        s.append(RunSpec(f"reuse-n{n}-s{sp:g}", 100, ffn_n=n, target_sparsity=sp))
+    for q_th, k in ((0.15, 0.2), (0.5, 0.2), (1.0, 0.5)):
+        s.append(RunSpec(f"reuse-n2-s0.8-ep-{q_th:g}-{k:g}", 100, ffn_n=2, target_sparsity=0.8,
+                         ep=True, q_th=q_th, k=k))
+    s.append(RunSpec("int12", 100, quant=True))
+    return s
+
+
+def specs_for(model: str) -> list[RunSpec]:
+    """The table of ``model`` (a key of ``workload.paths.MODELS``)."""
+    return dit256_specs() if model == "dit256" else default_specs()
+
+
 def quick_specs(iterations: int = 10) -> list[RunSpec]:
     """A tiny table for smoke tests."""
     return [RunSpec("vanilla", iterations),
@@ -84,7 +110,7 @@ def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
     from . import sample
     from .sample import Scorer, labels_for, psnr, run
 
-    specs = default_specs() if specs is None else specs
+    specs = specs_for(paths.MODEL) if specs is None else specs
     out = Path(out) if out is not None else paths.build_dir()
     out.mkdir(parents=True, exist_ok=True)
     scorer = Scorer()
@@ -140,17 +166,18 @@ def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
         ref["psnr_vanilla50_vs_vanilla100"] = float(np.mean(psnr(images["vanilla-50"],
                                                                  images["vanilla-100"])))
     meta = {"samples": n, "seconds": round(time.time() - t_all, 1), "reference": ref,
-            "torch": torch.__version__, "guidance": sample.GUIDANCE, "seed": sample.SEED}
+            "torch": torch.__version__, "guidance": sample.GUIDANCE, "seed": sample.SEED,
+            "model": paths.MODEL}
     if merge and (out / "accuracy.json").exists():
         old = json.loads((out / "accuracy.json").read_text())
         if old["meta"].get("samples") == n:
             new = {r["config"]: r for r in rows}
             merged = {r["config"]: r for r in old["rows"]}
             merged.update(new)
-            names = [sp.name for sp in default_specs()]
+            names = [sp.name for sp in specs_for(paths.MODEL)]
             rows = sorted(merged.values(), key=lambda r: (names.index(r["config"])
                                                           if r["config"] in names else 999))
-            labels_now = {sp.name: sp.label() for sp in default_specs()}
+            labels_now = {sp.name: sp.label() for sp in specs_for(paths.MODEL)}
             for r in rows:
                 r["label"] = labels_now.get(r["config"], r["label"])
             meta["seconds"] = round(old["meta"].get("seconds", 0) + meta["seconds"], 1)
