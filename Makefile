@@ -217,7 +217,7 @@ workload-traces: $(WSTAMP)
 	$(WPY) -m workload traces --force $(WMODEL)
 
 workload-test: $(WSTAMP)
-	$(WPY) -m pytest -q tests/test_workload.py tests/test_workload_traces.py
+	$(WPY) -m pytest -q tests/test_workload.py tests/test_workload_dit256.py tests/test_workload_traces.py
 
 clean:
 	rm -rf $(BUILD) sim_build .pytest_cache .hypothesis
