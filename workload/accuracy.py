@@ -155,6 +155,8 @@ def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
             "seconds": round(secs, 1), "samples": n,
         }
         rows.append(row)
+        # rows so far, in case a long table is stopped (the final files are written below)
+        (out / "accuracy.partial.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
         log(f"      inter {_pct(row['inter'])}  intra {_pct(row['intra'])}  PSNR "
             f"{_num(ps)} dB  acc {sc['class_acc']:.2f}  FCD {sc['fcd']:.2f}  ({secs:.0f} s)")
         if grids:
@@ -232,7 +234,8 @@ def format_markdown(rows, meta) -> str:
         lines.append(f"| {p['config']} ({p['note']}) | {p['iterations']} | {_pct(p['inter'])} "
                      f"| - | {_pct(p['intra'])} | - | {p['psnr']:.2f} | - | - |")
     ref = meta.get("reference", {})
-    lines += ["", f"{meta.get('samples')} samples per configuration (ten per class), one "
+    per_class = (meta.get("samples") or 100) // 10
+    lines += ["", f"{meta.get('samples')} samples per configuration ({per_class} per class), one "
               f"fixed starting noise; PSNR against the vanilla run of the same iteration count. "
               f"Real digits: classifier held-out accuracy {ref.get('test_accuracy')}, FCD of 100 "
               f"real digits {ref.get('fcd_real100', float('nan')):.2f} (the floor of a "

@@ -23,12 +23,12 @@ TRACE_SPEC = RunSpec("trace-dit-row", 100, ffn_n=2, target_sparsity=0.8, ep=True
 
 #: Per model: samples, backend and subsampling of the exported traces. The 256-token model's
 #: masks are 16 times larger (256 x 576 FFN, 256 x 256 per head), so its traces keep one
-#: sample, every third dense iteration's FFN masks and every tenth iteration's eager masks
+#: sample, every second dense iteration's FFN masks and every fifth iteration's eager masks
 #: (about 1 MB); its run uses the torch backend, bit-identical to the golden model (``python
 #: -m workload check --model dit256``) and fast enough at 256 tokens.
 TRACE_SETTINGS = {
     "dit64": {"n": 2, "backend": "golden", "ffn_every": 1, "eager_every": 1},
-    "dit256": {"n": 1, "backend": "fast", "ffn_every": 3, "eager_every": 10},
+    "dit256": {"n": 1, "backend": "fast", "ffn_every": 2, "eager_every": 5},
 }
 
 

@@ -27,7 +27,7 @@ __all__ = ["setup_determinism", "train_dit", "train_classifier"]
 DEFAULT_STEPS = 1500
 
 #: Training settings per model (``workload.paths.MODELS``). ``dit256`` keeps DiT-XL/2's head
-#: dimension (72) and FFN ratio (4) at a width (144, two heads) and depth (4) that trains in
+#: dimension (72) and FFN ratio (4) at a width (144, two heads) and depth (4) that trains
 #: in under an hour on two CPU cores shared with other jobs: 0.7-1.1 s per step at batch 32
 #: measured with a load average of 6-9 (``OMP_WAIT_POLICY=PASSIVE``, see
 #: ``workload/__init__.py``), so 3,000 steps (53 epochs) take 35-55 minutes.
