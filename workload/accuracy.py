@@ -61,7 +61,8 @@ def default_specs() -> list[RunSpec]:
 def dit256_specs() -> list[RunSpec]:
     """The 256-token model's table: the paper's DiT rows (FFN-Reuse N = 2 at 80 %, + eager
     prediction q_th = 0.15, k = 0.05, + INT12), one- against two-step LOD, and the sweep
-    around them (FFN-Reuse sparsity; eager prediction relaxed towards vanilla)."""
+    around them (eager prediction relaxed towards vanilla; FFN-Reuse N and sparsity), in
+    that order of priority (rows are saved as they finish)."""
     s = [RunSpec("vanilla-100", 100)]
     s.append(RunSpec("reuse-n2-s0.8", 100, ffn_n=2, target_sparsity=0.8))
     s.append(RunSpec("reuse-n2-s0.8-ep-0.15-0.05", 100, ffn_n=2, target_sparsity=0.8,
@@ -70,12 +71,12 @@ def dit256_specs() -> list[RunSpec]:
                      ep=True, q_th=0.15, k=0.05, quant=True))
     s.append(RunSpec("ep-0.15-0.05", 100, ep=True, q_th=0.15, k=0.05))
     s.append(RunSpec("ep-0.15-0.05-lod1", 100, ep=True, q_th=0.15, k=0.05, lod_steps=1))
-    for n, sp in ((2, 0.5), (2, 0.9), (4, 0.8)):
-        s.append(RunSpec(f"reuse-n{n}-s{sp:g}", 100, ffn_n=n, target_sparsity=sp))
-    for q_th, k in ((0.15, 0.2), (0.5, 0.2), (1.0, 0.5)):
+    for q_th, k in ((1.0, 0.5), (0.5, 0.2), (0.15, 0.2)):
         s.append(RunSpec(f"reuse-n2-s0.8-ep-{q_th:g}-{k:g}", 100, ffn_n=2, target_sparsity=0.8,
                          ep=True, q_th=q_th, k=k))
     s.append(RunSpec("int12", 100, quant=True))
+    for n, sp in ((2, 0.5), (2, 0.9), (4, 0.8)):
+        s.append(RunSpec(f"reuse-n{n}-s{sp:g}", 100, ffn_n=n, target_sparsity=sp))
     return s
 
 
