@@ -4,7 +4,7 @@ DiT: all 1,797 digits, AdamW (lr 1e-3, 100 warm-up steps, cosine decay to 1e-4),
 clipping at 1.0, EMA of the weights (decay ``min(ema, (1 + s) / (10 + s))``); the EMA weights are
 saved (float16). The two models' settings are :data:`TRAIN_SETTINGS` (``dit64``: batch 64,
 1,500 steps, one thread, ``data/dit_digits.npz``; ``dit256``: patch 1, hidden 144, two heads
-of 72, batch 32, 3,000 steps, EMA 0.998, two threads, ``data/dit256_digits.npz``).
+of 72, batch 32, 1,200 steps, EMA 0.995, two threads, ``data/dit256_digits.npz``).
 Classifier: fixed 80 / 20 split, random +-1 pixel shifts, 40 epochs of Adam.
 """
 
@@ -28,14 +28,15 @@ DEFAULT_STEPS = 1500
 
 #: Training settings per model (``workload.paths.MODELS``). ``dit256`` keeps DiT-XL/2's head
 #: dimension (72) and FFN ratio (4) at a width (144, two heads) and depth (4) that trains
-#: in under an hour on two CPU cores shared with other jobs: 0.7-1.1 s per step at batch 32
-#: measured with a load average of 6-9 (``OMP_WAIT_POLICY=PASSIVE``, see
-#: ``workload/__init__.py``), so 3,000 steps (53 epochs) take 35-55 minutes.
+#: in well under an hour on two CPU cores shared with other jobs: 0.7 s per step at batch 32
+#: with a load average of 6, 1.7 s with 11 (``OMP_WAIT_POLICY=PASSIVE``, see
+#: ``workload/__init__.py``); a 3,000-step run was stopped at step 800 when the load rose,
+#: and 1,200 steps (21 epochs) were what the time left allowed.
 TRAIN_SETTINGS = {
     "dit64": {"cfg": DiTConfig(depth=4), "steps": DEFAULT_STEPS, "batch": 64, "lr": 1e-3,
               "ema": 0.995, "threads": 1},
-    "dit256": {"cfg": DiTConfig(patch=1, hidden=144, heads=2, depth=4), "steps": 3000,
-               "batch": 32, "lr": 1e-3, "ema": 0.998, "threads": 2},
+    "dit256": {"cfg": DiTConfig(patch=1, hidden=144, heads=2, depth=4), "steps": 1200,
+               "batch": 32, "lr": 1e-3, "ema": 0.995, "threads": 2},
 }
 
 
