@@ -143,8 +143,8 @@ def report_dir(tdir: Path, args) -> dict | None:
           f"({ts.info.get('model', {}).get('tokens')} tokens; FFN-Reuse N={run.get('ffn_n')} "
           f"s={run.get('target_sparsity')}, EP q_th={run.get('q_th')} k={run.get('k')}, "
           f"{run.get('iterations')} DDIM iterations, {len(ts.info.get('samples', []))} samples"
-          + (f"; masks of every {sub['ffn_every_dense_iteration']}th dense iteration (ffn) / "
-             f"{sub['eager_every_iteration']}th iteration (eager)" if sub else "") + ")")
+          + (f"; masks of one dense iteration in {sub['ffn_every_dense_iteration']} (ffn), "
+             f"one iteration in {sub['eager_every_iteration']} (eager)" if sub else "") + ")")
     limit = None if args.all else args.max_masks
     return {k: report_kind(v, cfg, limit, args.token_sort, args.check)
             for k, v in ts.kinds.items()}
