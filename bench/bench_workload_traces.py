@@ -1,8 +1,10 @@
-"""ConMerge on the real keep-masks of the trained DiT (``data/traces``, see docs/workload.md).
+"""ConMerge on the real keep-masks of the trained DiTs (``data/traces``: 64 tokens;
+``data/traces256``: 256 tokens; see docs/workload.md).
 
-numpy only (no torch): runs in the project venv. For each mask kind (``ffn``: FFN-Reuse FC1
-output masks, 64 tokens x 512 channels, K = 128; ``eager``: eager-prediction ``Q K^T`` masks,
-64 queries x 64 keys, K = 32) it reports
+numpy only (no torch): runs in the project venv. By default every committed trace folder is
+read; ``--traces DIR`` reads one. For each mask kind (``ffn``: FFN-Reuse FC1 output masks,
+tokens x FFN width, e.g. 64 x 512 with K = 128 or 256 x 576 with K = 144; ``eager``:
+eager-prediction ``Q K^T`` masks, queries x keys per head, K = the head dimension) it reports
 
 * element-level sparsity (fraction of outputs not computed);
 * column-level sparsity per row group of ``rows`` tokens (a channel of a group is needed if any
@@ -14,9 +16,10 @@ output masks, 64 tokens x 512 channels, K = 128; ``eager``: eager-prediction ``Q
 * the comparison with the published column-granular cycle reduction for DiT, 12.4 %
   (arXiv 2606.00567).
 
-Usage: ``python bench/bench_workload_traces.py [--all] [--max-masks N] [--check]
-[--token-sort none|popcount|signature] [--rules] [--json PATH]``. ``--rules`` prints only the
-block efficiency of the CAU rules (greedy, window, ffd) at merge degrees 2..4 on the ffn masks.
+Usage: ``python bench/bench_workload_traces.py [--traces DIR] [--all] [--max-masks N]
+[--check] [--token-sort none|popcount|signature] [--rules] [--json PATH]`` (``--json`` with
+several folders writes one object per folder name). ``--rules`` prints only the block
+efficiency of the CAU rules (greedy, window, ffd) at merge degrees 2..4 on the ffn masks.
 """
 
 from __future__ import annotations
@@ -177,9 +180,31 @@ def report_kind(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, chec
     return res
 
 
+def report_dir(tdir: Path, args) -> dict | None:
+    if not (tdir / "index.json").exists():
+        print(f"no traces in {tdir}: run `python -m workload traces` in the workload venv")
+        return None
+    ts = traces.load_traces(tdir)
+    cfg = ExionConfig()
+    run = ts.info.get("run", {})
+    sub = ts.info.get("subsampling")
+    print(f"traces: {tdir.relative_to(ROOT) if tdir.is_relative_to(ROOT) else tdir} "
+          f"({ts.info.get('model', {}).get('tokens')} tokens; FFN-Reuse N={run.get('ffn_n')} "
+          f"s={run.get('target_sparsity')}, EP q_th={run.get('q_th')} k={run.get('k')}, "
+          f"{run.get('iterations')} DDIM iterations, {len(ts.info.get('samples', []))} samples"
+          + (f"; masks of one dense iteration in {sub['ffn_every_dense_iteration']} (ffn), "
+             f"one iteration in {sub['eager_every_iteration']} (eager)" if sub else "") + ")")
+    limit = None if args.all else args.max_masks
+    if args.rules:
+        return {"rules": rule_table(ts.kinds["ffn"], cfg, limit, args.token_sort, args.check)}
+    return {k: report_kind(v, cfg, limit, args.token_sort, args.check)
+            for k, v in ts.kinds.items()}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--traces", default=str(paths.TRACES))
+    p.add_argument("--traces", default=None,
+                   help="one trace folder (default: every committed one, data/traces*)")
     p.add_argument("--max-masks", type=int, default=48,
                    help="masks per kind scheduled (evenly spaced; sparsity uses all)")
     p.add_argument("--all", action="store_true", help="schedule every mask")
@@ -189,31 +214,22 @@ def main(argv=None) -> int:
                    help="only the CAU rule table (block efficiency) of the ffn masks")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
-    tdir = Path(args.traces)
-    if not (tdir / "index.json").exists():
-        print(f"no traces in {tdir}: run `python -m workload traces` in the workload venv")
-        return 0
-    ts = traces.load_traces(tdir)
-    cfg = ExionConfig()
-    run = ts.info.get("run", {})
-    print(f"traces: {tdir.relative_to(ROOT) if tdir.is_relative_to(ROOT) else tdir} "
-          f"(FFN-Reuse N={run.get('ffn_n')} s={run.get('target_sparsity')}, EP q_th="
-          f"{run.get('q_th')} k={run.get('k')}, {run.get('iterations')} DDIM iterations, "
-          f"{len(ts.info.get('samples', []))} samples)")
-    limit = None if args.all else args.max_masks
-    if args.rules:
-        if conmerge is None:
-            print("golden/conmerge.py not available: no ConMerge figures")
-            return 0
-        out = {"rules": rule_table(ts.kinds["ffn"], cfg, limit, args.token_sort, args.check)}
-        if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
-        return 0
-    out = {k: report_kind(v, cfg, limit, args.token_sort, args.check) for k, v in ts.kinds.items()}
-    if args.json:
+    if args.traces is not None:
+        dirs = [Path(args.traces)]
+    else:
+        dirs = [paths.traces_for(m) for m in paths.MODELS]
+        dirs = [d for d in dirs if (d / "index.json").exists()] or dirs[:1]
+    out = {}
+    for i, tdir in enumerate(dirs):
+        if i:
+            print()
+        res = report_dir(tdir, args)
+        if res is not None:
+            out[tdir.name] = res
+    if args.json and out:
+        data = out[dirs[0].name] if len(dirs) == 1 else out
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+        Path(args.json).write_text(json.dumps(data, indent=1) + "\n")
     return 0
 
 

@@ -28,14 +28,15 @@ from workload.data import load_digits_16, upscale  # noqa: E402
 from workload.golden_ops import FastOps, RunSpec, lod_approx_t, quantize_t  # noqa: E402
 from workload.sample import compare_backends, load_model, psnr, run  # noqa: E402
 
-needs_weights = pytest.mark.skipif(not paths.WEIGHTS.exists(),
+WEIGHTS64 = paths.weights_for("dit64")
+needs_weights = pytest.mark.skipif(not WEIGHTS64.exists(),
                                    reason="data/dit_digits.npz missing: python -m workload train")
 
 
 @pytest.fixture(scope="module")
 def model():
     torch.set_num_threads(1)
-    m, _ = load_model()
+    m, _ = load_model(WEIGHTS64)
     return m
 
 
@@ -90,7 +91,7 @@ def test_metrics():
 def test_committed_weights(model):
     cfg = model.cfg
     assert (cfg.depth, cfg.hidden, cfg.heads, cfg.tokens) == (4, 128, 4, 64)
-    assert paths.WEIGHTS.stat().st_size < 8e6
+    assert WEIGHTS64.stat().st_size < 8e6
     out = model(torch.zeros(2, 1, 16, 16), torch.tensor([10, 900]), torch.tensor([3, 7]))
     assert out.shape == (2, 1, 16, 16) and torch.isfinite(out).all()
 

@@ -15,6 +15,9 @@ except ImportError:  # pytest run without the repository root on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from workload import paths, traces
 
+from golden.eager import topk_count  # noqa: E402  (numpy only)
+from golden.ffn_reuse import keep_count  # noqa: E402
+
 
 @pytest.mark.parametrize("cols", [1, 7, 8, 9, 64, 512])
 def test_pack_unpack_round_trip(cols):
@@ -73,9 +76,16 @@ def test_bad_inputs(tmp_path):
         traces.load_traces(tmp_path)
 
 
-@pytest.mark.skipif(not (paths.TRACES / "index.json").exists(), reason="no committed traces")
-def test_committed_traces_load():
-    ts = traces.load_traces(paths.TRACES)
+#: The committed traces of each model: (tokens, FFN width, head dimension, heads).
+SHAPES = {"dit64": (64, 512, 32, 4), "dit256": (256, 576, 72, 2)}
+
+
+@pytest.mark.parametrize("model", sorted(SHAPES))
+def test_committed_traces_load(model):
+    tdir = paths.traces_for(model)
+    if not (tdir / "index.json").exists():
+        pytest.skip(f"no committed traces for {model} in {tdir.name}")
+    ts = traces.load_traces(tdir)
     assert set(ts.kinds) == {"ffn", "eager"}
     for kind in ts.kinds.values():
         assert kind.count > 0
@@ -83,3 +93,15 @@ def test_committed_traces_load():
         assert m.shape == (kind.rows, kind.cols)
         assert {"M", "K", "N"} <= set(kind.gemm)
         assert (kind.rows, kind.cols) == (kind.gemm["M"], kind.gemm["N"])
+    tokens, d_ff, head_dim, heads = SHAPES[model]
+    ffn, eager = ts["ffn"], ts["eager"]
+    assert (ffn.rows, ffn.cols, ffn.gemm["K"]) == (tokens, d_ff, ts.info["model"]["hidden"])
+    assert (eager.rows, eager.cols, eager.gemm["K"]) == (tokens, tokens, head_dim)
+    assert ts.info["model"]["tokens"] == tokens
+    # FFN-Reuse at 80 %: every FFN mask keeps round(0.2 * size) elements (the quantile rule)
+    assert np.all(ffn.masks().sum(axis=(1, 2)) == keep_count(tokens * d_ff, 0.8))
+    # eager prediction keeps 1 (dominant query) or ceil(0.05 * tokens) keys per query
+    per_row = eager.masks().sum(axis=2)
+    assert set(np.unique(per_row)) <= {1, topk_count(0.05, tokens)}
+    heads_seen = {int(r[ts["eager"].meta_columns.index("head")]) for r in eager.meta}
+    assert heads_seen == set(range(heads))

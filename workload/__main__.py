@@ -10,6 +10,9 @@ Commands (default ``all``)::
     plots    redraw the plots from build/workload/accuracy.json and gelu_cosine.json
     traces   export the keep-mask traces to data/traces (golden backend by default)
     check    compare the torch backend with the golden model on a few samples
+    quality  class accuracy and FCD of vanilla samples with and without guidance, both models
+
+Option ``--model dit64|dit256`` (default ``$WORKLOAD_MODEL``, else dit64) selects the DiT.
 """
 
 from __future__ import annotations
@@ -37,8 +40,12 @@ def cmd_train(args):
     if paths.WEIGHTS.exists() and not args.force:
         print(f"weights exist: {paths.WEIGHTS.relative_to(paths.ROOT)} (use --force to retrain)")
     else:
-        print(f"training the DiT ({args.steps} steps, 1 thread)")
-        train.train_dit(steps=args.steps)
+        st = train.TRAIN_SETTINGS[paths.MODEL]
+        steps = st["steps"] if args.steps is None else args.steps
+        print(f"training {paths.MODEL} ({steps} steps, batch {st['batch']}, "
+              f"{st['threads']} thread(s), {st['cfg']})")
+        train.train_dit(steps=steps, batch=st["batch"], lr=st["lr"], cfg=st["cfg"],
+                        out=paths.WEIGHTS, ema_decay=st["ema"], threads=st["threads"])
     if paths.CLASSIFIER.exists() and not args.force:
         print(f"classifier exists: {paths.CLASSIFIER.relative_to(paths.ROOT)}")
     else:
@@ -47,9 +54,9 @@ def cmd_train(args):
 
 
 def _specs(args):
-    from .accuracy import default_specs, quick_specs
+    from .accuracy import quick_specs, specs_for
 
-    specs = quick_specs() if args.quick else default_specs()
+    specs = quick_specs() if args.quick else specs_for(paths.MODEL)
     if args.only:
         keep = set(args.only.split(","))
         specs = [s for s in specs if s.name in keep or s.name.startswith("vanilla")]
@@ -71,10 +78,10 @@ def cmd_table(args):
 
 
 def cmd_sample(args):
-    from .accuracy import default_specs, save_grid
+    from .accuracy import save_grid, specs_for
     from .sample import load_model, run
 
-    specs = {s.name: s for s in default_specs()}
+    specs = {s.name: s for s in specs_for(paths.MODEL)}
     if args.config not in specs:
         sys.exit(f"--config must be one of {', '.join(specs)}")
     model, _ = load_model()
@@ -107,9 +114,16 @@ def cmd_traces(args):
     if (paths.TRACES / "index.json").exists() and not args.force and args.command == "all":
         print(f"traces exist: {paths.TRACES.relative_to(paths.ROOT)}")
         return
+    from .export import TRACE_SETTINGS
+
+    st = TRACE_SETTINGS[paths.MODEL]
+    n = st["n"] if args.trace_samples is None else args.trace_samples
+    backend = st["backend"] if args.backend is None else args.backend
     model, _ = load_model()
-    print(f"exporting traces ({args.trace_samples} samples, {args.backend} backend)")
-    export_traces(model, n=args.trace_samples, backend=args.backend)
+    print(f"exporting traces of {paths.MODEL} ({n} samples, {backend} backend) to "
+          f"{paths.TRACES.relative_to(paths.ROOT)}")
+    export_traces(model, n=n, backend=backend, out=paths.TRACES, ffn_every=st["ffn_every"],
+                  eager_every=st["eager_every"])
 
 
 def cmd_check(args):
@@ -117,6 +131,7 @@ def cmd_check(args):
     from .sample import compare_backends, load_model
 
     model, _ = load_model()
+    args.iterations = 6 if args.iterations is None else args.iterations
     specs = [RunSpec("reuse-ep", args.iterations, ffn_n=2, target_sparsity=0.8, ep=True),
              RunSpec("reuse-ep-int12", args.iterations, ffn_n=2, target_sparsity=0.8,
                      ep=True, quant=True)]
@@ -128,25 +143,44 @@ def cmd_check(args):
               f"{r['max_abs_image_diff']:.2e} ({time.time() - t0:.0f} s)")
 
 
+def cmd_quality(args):
+    from .quality import main_quality
+
+    main_quality(args)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m workload", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", nargs="?", default="all",
-                   choices=["all", "train", "sample", "table", "plots", "traces", "check"])
+                   choices=["all", "train", "sample", "table", "plots", "traces", "check",
+                            "quality"])
     p.add_argument("--force", action="store_true", help="retrain / re-export")
-    p.add_argument("--steps", type=int, default=1500, help="DiT training steps")
+    p.add_argument("--model", default=None, choices=sorted(paths.MODELS),
+                   help="which DiT (default: $WORKLOAD_MODEL, else dit64): dit64 = 64 tokens, "
+                        "dit256 = 256 tokens")
+    p.add_argument("--steps", type=int, default=None,
+                   help="DiT training steps (default: the model's, workload.train.TRAIN_SETTINGS)")
     p.add_argument("--n", type=int, default=100, help="samples per configuration")
     p.add_argument("--quick", action="store_true", help="tiny table (10 iterations)")
     p.add_argument("--only", default="",
                    help="comma-separated configuration names (plus the vanilla runs); the rows "
                         "are merged into an existing build/workload/accuracy.json")
     p.add_argument("--config", default="vanilla-100", help="configuration for 'sample'")
-    p.add_argument("--trace-samples", type=int, default=2)
-    p.add_argument("--backend", default="golden", choices=["golden", "fast"])
-    p.add_argument("--iterations", type=int, default=6, help="iterations for 'check'")
+    p.add_argument("--trace-samples", type=int, default=None,
+                   help="samples traced (default: the model's, workload.export.TRACE_SETTINGS)")
+    p.add_argument("--backend", default=None, choices=["golden", "fast"],
+                   help="traces backend (default: the model's: golden for dit64, fast for "
+                        "dit256)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="iterations for 'check' (default 6) and 'quality' (default 100)")
+    p.add_argument("--scales", default="1,2,3",
+                   help="guidance scales for 'quality' (comma-separated)")
     p.add_argument("--guidance", type=float, default=None,
                    help="classifier-free guidance scale (default workload.sample.GUIDANCE = 1)")
     args = p.parse_args(argv)
+    if args.model is not None:
+        paths.select(args.model)
     _need_torch()
     if args.guidance is not None:
         from . import sample
@@ -165,6 +199,9 @@ def main(argv=None):
         cmd_traces(args)
     if args.command == "check":
         cmd_check(args)
+    if args.command == "quality":
+        args.iterations = 100 if args.iterations is None else args.iterations
+        cmd_quality(args)
     print(f"done in {time.time() - t0:.0f} s")
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from . import paths
 from .golden_ops import RunSpec
 
-__all__ = ["PAPER_DIT", "default_specs", "quick_specs", "run_table", "format_markdown",
+__all__ = ["PAPER_DIT", "default_specs", "dit256_specs", "specs_for", "quick_specs", "run_table", "format_markdown",
            "save_grid", "plot_sparsity_psnr", "plot_gelu_cosine"]
 
 #: The DiT column of the EXION accuracy table (slides; DiT-XL/2 on ImageNet, 100 iterations).
@@ -58,6 +58,33 @@ def default_specs() -> list[RunSpec]:
     return s
 
 
+def dit256_specs() -> list[RunSpec]:
+    """The 256-token model's table: the paper's DiT rows (FFN-Reuse N = 2 at 80 %, + eager
+    prediction q_th = 0.15, k = 0.05, + INT12), one- against two-step LOD, and the sweep
+    around them (eager prediction relaxed towards vanilla; FFN-Reuse N and sparsity), in
+    that order of priority (rows are saved as they finish)."""
+    s = [RunSpec("vanilla-100", 100)]
+    s.append(RunSpec("reuse-n2-s0.8", 100, ffn_n=2, target_sparsity=0.8))
+    s.append(RunSpec("reuse-n2-s0.8-ep-0.15-0.05", 100, ffn_n=2, target_sparsity=0.8,
+                     ep=True, q_th=0.15, k=0.05))
+    s.append(RunSpec("reuse-n2-s0.8-ep-0.15-0.05-int12", 100, ffn_n=2, target_sparsity=0.8,
+                     ep=True, q_th=0.15, k=0.05, quant=True))
+    s.append(RunSpec("ep-0.15-0.05", 100, ep=True, q_th=0.15, k=0.05))
+    s.append(RunSpec("ep-0.15-0.05-lod1", 100, ep=True, q_th=0.15, k=0.05, lod_steps=1))
+    for q_th, k in ((1.0, 0.5), (0.5, 0.2), (0.15, 0.2)):
+        s.append(RunSpec(f"reuse-n2-s0.8-ep-{q_th:g}-{k:g}", 100, ffn_n=2, target_sparsity=0.8,
+                         ep=True, q_th=q_th, k=k))
+    s.append(RunSpec("int12", 100, quant=True))
+    for n, sp in ((2, 0.5), (2, 0.9), (4, 0.8)):
+        s.append(RunSpec(f"reuse-n{n}-s{sp:g}", 100, ffn_n=n, target_sparsity=sp))
+    return s
+
+
+def specs_for(model: str) -> list[RunSpec]:
+    """The table of ``model`` (a key of ``workload.paths.MODELS``)."""
+    return dit256_specs() if model == "dit256" else default_specs()
+
+
 def quick_specs(iterations: int = 10) -> list[RunSpec]:
     """A tiny table for smoke tests."""
     return [RunSpec("vanilla", iterations),
@@ -84,7 +111,7 @@ def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
     from . import sample
     from .sample import Scorer, labels_for, psnr, run
 
-    specs = default_specs() if specs is None else specs
+    specs = specs_for(paths.MODEL) if specs is None else specs
     out = Path(out) if out is not None else paths.build_dir()
     out.mkdir(parents=True, exist_ok=True)
     scorer = Scorer()
@@ -129,6 +156,8 @@ def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
             "seconds": round(secs, 1), "samples": n,
         }
         rows.append(row)
+        # rows so far, in case a long table is stopped (the final files are written below)
+        (out / "accuracy.partial.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
         log(f"      inter {_pct(row['inter'])}  intra {_pct(row['intra'])}  PSNR "
             f"{_num(ps)} dB  acc {sc['class_acc']:.2f}  FCD {sc['fcd']:.2f}  ({secs:.0f} s)")
         if grids:
@@ -140,17 +169,18 @@ def run_table(model, specs: list[RunSpec] | None = None, n: int = 100, out=None,
         ref["psnr_vanilla50_vs_vanilla100"] = float(np.mean(psnr(images["vanilla-50"],
                                                                  images["vanilla-100"])))
     meta = {"samples": n, "seconds": round(time.time() - t_all, 1), "reference": ref,
-            "torch": torch.__version__, "guidance": sample.GUIDANCE, "seed": sample.SEED}
+            "torch": torch.__version__, "guidance": sample.GUIDANCE, "seed": sample.SEED,
+            "model": paths.MODEL}
     if merge and (out / "accuracy.json").exists():
         old = json.loads((out / "accuracy.json").read_text())
         if old["meta"].get("samples") == n:
             new = {r["config"]: r for r in rows}
             merged = {r["config"]: r for r in old["rows"]}
             merged.update(new)
-            names = [sp.name for sp in default_specs()]
+            names = [sp.name for sp in specs_for(paths.MODEL)]
             rows = sorted(merged.values(), key=lambda r: (names.index(r["config"])
                                                           if r["config"] in names else 999))
-            labels_now = {sp.name: sp.label() for sp in default_specs()}
+            labels_now = {sp.name: sp.label() for sp in specs_for(paths.MODEL)}
             for r in rows:
                 r["label"] = labels_now.get(r["config"], r["label"])
             meta["seconds"] = round(old["meta"].get("seconds", 0) + meta["seconds"], 1)
@@ -205,7 +235,8 @@ def format_markdown(rows, meta) -> str:
         lines.append(f"| {p['config']} ({p['note']}) | {p['iterations']} | {_pct(p['inter'])} "
                      f"| - | {_pct(p['intra'])} | - | {p['psnr']:.2f} | - | - |")
     ref = meta.get("reference", {})
-    lines += ["", f"{meta.get('samples')} samples per configuration (ten per class), one "
+    per_class = (meta.get("samples") or 100) // 10
+    lines += ["", f"{meta.get('samples')} samples per configuration ({per_class} per class), one "
               f"fixed starting noise; PSNR against the vanilla run of the same iteration count. "
               f"Real digits: classifier held-out accuracy {ref.get('test_accuracy')}, FCD of 100 "
               f"real digits {ref.get('fcd_real100', float('nan')):.2f} (the floor of a "

@@ -36,10 +36,11 @@ def labels_for(n: int) -> torch.Tensor:
 
 
 def run(model, spec: RunSpec, n: int = 100, seed: int = SEED, backend: str = "fast",
-        progress: bool = False, guidance: float | None = None, **ops_kw):
+        progress: bool = False, guidance: float | None = None, threads: int | None = None,
+        **ops_kw):
     """Denoise one sample set with ``spec``. Returns ``(images (n, 1, 16, 16) in [-1, 1], ops,
     seconds)``; ``ops.stats`` holds the sparsity statistics (see ``golden_ops.RunStats``)."""
-    torch.set_num_threads(1)
+    torch.set_num_threads(paths.MODELS[paths.MODEL]["threads"] if threads is None else threads)
     y = labels_for(n)
     noise = diffusion.initial_noise(len(y), seed)
     ops = make_ops(spec, backend, **ops_kw)

@@ -1,8 +1,10 @@
 """Deterministic training of the DiT and of the scoring classifier (one CPU thread).
 
-DiT: all 1,797 digits, batch 64, AdamW (lr 1e-3, 100 warm-up steps, cosine decay to 1e-4),
-gradient clipping at 1.0, EMA of the weights (decay ``min(0.995, (1 + s) / (10 + s))``); the EMA
-weights are saved (float16) to ``data/dit_digits.npz``.
+DiT: all 1,797 digits, AdamW (lr 1e-3, 100 warm-up steps, cosine decay to 1e-4), gradient
+clipping at 1.0, EMA of the weights (decay ``min(ema, (1 + s) / (10 + s))``); the EMA weights are
+saved (float16). The two models' settings are :data:`TRAIN_SETTINGS` (``dit64``: batch 64,
+1,500 steps, one thread, ``data/dit_digits.npz``; ``dit256``: patch 1, hidden 144, two heads
+of 72, batch 32, 1,200 steps, EMA 0.995, two threads, ``data/dit256_digits.npz``).
 Classifier: fixed 80 / 20 split, random +-1 pixel shifts, 40 epochs of Adam.
 """
 
@@ -24,16 +26,30 @@ __all__ = ["setup_determinism", "train_dit", "train_classifier"]
 
 DEFAULT_STEPS = 1500
 
+#: Training settings per model (``workload.paths.MODELS``). ``dit256`` keeps DiT-XL/2's head
+#: dimension (72) and FFN ratio (4) at a width (144, two heads) and depth (4) that trains
+#: in well under an hour on two CPU cores shared with other jobs: 0.7 s per step at batch 32
+#: with a load average of 6, 1.7 s with 11 (``OMP_WAIT_POLICY=PASSIVE``, see
+#: ``workload/__init__.py``); a 3,000-step run was stopped at step 800 when the load rose,
+#: and 1,200 steps (21 epochs) were what the time left allowed.
+TRAIN_SETTINGS = {
+    "dit64": {"cfg": DiTConfig(depth=4), "steps": DEFAULT_STEPS, "batch": 64, "lr": 1e-3,
+              "ema": 0.995, "threads": 1},
+    "dit256": {"cfg": DiTConfig(patch=1, hidden=144, heads=2, depth=4), "steps": 1200,
+               "batch": 32, "lr": 1e-3, "ema": 0.995, "threads": 2},
+}
 
-def setup_determinism(seed: int) -> None:
-    torch.set_num_threads(1)
+
+def setup_determinism(seed: int, threads: int = 1) -> None:
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
 
 
 def train_dit(steps: int = DEFAULT_STEPS, batch: int = 64, seed: int = 0, lr: float = 1e-3,
-              cfg: DiTConfig = DiTConfig(depth=4), out=paths.WEIGHTS, log=print):
-    setup_determinism(seed)
+              cfg: DiTConfig = DiTConfig(depth=4), out=paths.WEIGHTS, log=print,
+              ema_decay: float = 0.995, threads: int = 1):
+    setup_determinism(seed, threads)
     x, y = load_digits_16()
     x, y = torch.from_numpy(x), torch.from_numpy(y)
     model = DiT(cfg)
@@ -60,7 +76,7 @@ def train_dit(steps: int = DEFAULT_STEPS, batch: int = 64, seed: int = 0, lr: fl
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        decay = min(0.995, (1 + s) / (10 + s))
+        decay = min(ema_decay, (1 + s) / (10 + s))
         with torch.no_grad():
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.mul_(decay).add_(pm, alpha=1 - decay)
@@ -72,9 +88,9 @@ def train_dit(steps: int = DEFAULT_STEPS, batch: int = 64, seed: int = 0, lr: fl
     seconds = time.time() - t0
     meta = {"steps": steps, "batch": batch, "seed": seed, "lr": lr, "train_seconds": round(seconds, 1),
             "final_loss_avg50": round(float(np.mean(losses[-50:])), 5),
-            "torch": torch.__version__, "threads": 1, "ema": 0.995, "schedule": "cosine",
+            "torch": torch.__version__, "threads": threads, "ema": ema_decay, "schedule": "cosine",
             "loss": "eps MSE, min-SNR-5", "class_dropout": cfg.class_dropout,
-            "weights_dtype": "float16"}
+            "weights_dtype": "float16", "params": sum(p.numel() for p in model.parameters())}
     if out is not None:
         save_weights(ema, out, meta)
         log(f"  saved {out} ({out.stat().st_size / 1e6:.2f} MB) after {seconds:.0f} s")
