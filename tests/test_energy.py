@@ -11,6 +11,7 @@ import pytest
 from exion import energy_table as T
 from exion.config import preset
 from golden import conmerge
+from golden.cycle_model import PREDICT_OVERHEAD
 from golden.energy import (ActionCounts, EnergyError, EnergyModel, NODE_RANGE, VDD_RANGE,
                            dpu_ff_bits, energy, energy_scale, stillmaker, unit_transistors)
 from golden.energy_counts import (cfse_counts, dense_gemm_counts, dit_block_counts,
@@ -168,7 +169,8 @@ def test_predict_counts():
     c = predict_counts(64, 64, 32, CFG)
     assert c.counts[("predictor", "lane_op")] == 64 * 64 * 32
     assert c.counts[("selector", "key")] == 64 * 64
-    assert c.cycles == 4 * (64 * 2 + 3 + 8)  # four row groups of PREDICT, kc = 2
+    # four row groups of PREDICT, kc = 2: keys x kc + the overhead + one mask beat per 8 keys
+    assert c.cycles == 4 * (64 * 2 + PREDICT_OVERHEAD + 8)
     p = predict_counts(64, 64, 32, CFG, d_model=128)
     assert p.counts[("predictor", "lane_op")] == 64 * 64 * 32 + 2 * 64 * 32 * 128
     assert cfse_counts("gelu", 33, CFG).cycles == 3
