@@ -41,7 +41,7 @@ from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
 from .core_state import CoreState, Registers, bits_of
 from .schedule import unpack_block
 
-__all__ = ["CoreModel", "Op", "OPS", "Outcome", "schedule_cycles"]
+__all__ = ["CoreModel", "Op", "OPS", "Outcome"]
 
 _MASK32 = 0xFFFFFFFF
 
@@ -330,7 +330,7 @@ class CoreModel:
         st.smem_blocks[:n] = sched.blocks[:n]
         st.regs.blocks = n
         cvs = [st.mask_cv(ch) for ch in range(c.n_ch)]
-        st.regs.cycles = schedule_cycles(cvs)
+        st.regs.cycles = cycle_model.schedule_cycles(cvs, CAU_BEAT)
         if len(words) > n:
             self._fault = "SMEM_OVERFLOW"
             self._fail("SMEM_OVERFLOW", OPCODES["SCHEDULE"])
@@ -358,16 +358,6 @@ class CoreModel:
     def _score_width(self) -> int:
         # the selector's score width (hw/selector.py default: a MAX_HEAD_DIM product)
         return shift_add_acc_width(MAX_HEAD_DIM, self.cfg.data_width, self.cfg.lod_steps)
-
-
-def schedule_cycles(cvs) -> int:
-    """``CYCLES`` of a ``SCHEDULE``: :func:`golden.cycle_model.schedule_cycles`, one less when
-    every conflict vector is zero. The CAU then emits no block, so the "last SMEM write" cycle
-    of ``SCHEDULE_OVERHEAD`` does not happen (hw/cau.py: the flush of an empty group ends
-    without an output); ``golden.cycle_model`` does not have this case (found by the random
-    command streams, sim/tb_core_fuzz.py; docs/core-model.md)."""
-    cycles = cycle_model.schedule_cycles(cvs, CAU_BEAT)
-    return cycles - 1 if not any(cvs) else cycles
 
 
 def _load_beats_imem(model, c):

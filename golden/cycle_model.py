@@ -271,8 +271,11 @@ def cau_cycles(beats) -> int:
 def schedule_cycles(cvs, beat: int = CAU_BEAT) -> int:
     """Cycles of a core ``SCHEDULE`` of one group's conflict vectors ``cvs`` (one int per
     channel): :func:`cau_cycles` of its beats (the core does not drop empty beats) plus
-    :data:`SCHEDULE_OVERHEAD`."""
-    return cau_cycles(group_beats(cvs, beat)) + SCHEDULE_OVERHEAD
+    :data:`SCHEDULE_OVERHEAD`, one less when every conflict vector is zero: the CAU then
+    emits no block, so the overhead's last SMEM write cycle does not happen (hw/cau.py: the
+    flush of an empty group ends without an output; found by the random command streams)."""
+    cycles = cau_cycles(group_beats(cvs, beat)) + SCHEDULE_OVERHEAD
+    return cycles - 1 if not any(cvs) else cycles
 
 
 def predict_cycles(n_keys: int, kc: int, beat: int = CAU_BEAT) -> int:

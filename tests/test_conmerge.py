@@ -318,16 +318,14 @@ def test_bad_arguments():
         schedule(np.zeros(4, bool), cfg, "dense")
 
 
-def test_dit_sized_mask_is_fast():
-    import time
+def test_dit_sized_mask():
+    # A DiT-XL/2-sized FC1 mask schedules correctly; how long it takes is printed by
+    # bench/bench_conmerge.py, not asserted here.
     rng = np.random.default_rng(0)
     mask = rng.random((256, 4608)) >= 0.8
     cfg = ExionConfig()
     for strategy in ("greedy", "ffd"):
-        t = time.perf_counter()
-        s = schedule(mask, cfg, strategy)
-        assert time.perf_counter() - t < 2.0  # ~0.05 s / 0.2 s unloaded; bench prints them
-        check_schedule(s, mask)
+        check_schedule(schedule(mask, cfg, strategy), mask)
 
 
 def test_synthetic_masks():
