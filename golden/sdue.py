@@ -13,7 +13,7 @@ from exion.config import ExionConfig
 from . import intsem
 from .schedule import Schedule
 
-__all__ = ["dpu_step", "dpu_trace", "sdue_outputs", "wmem_image"]
+__all__ = ["dpu_step", "dpu_trace", "sdue_outputs", "dense_wmem_image", "wmem_image"]
 
 
 def dpu_step(acc: int, a, w_streams, sel: int, valid: bool, first: bool,
@@ -49,6 +49,22 @@ def sdue_outputs(x, w, schedule: Schedule, shift: int, cfg: ExionConfig):
     from .schedule import coverage
     written = coverage(schedule) > 0
     return np.where(written, y, 0), written
+
+
+def dense_wmem_image(w, cfg: ExionConfig):
+    """WMEM image ``(cols, words, merge_degree, lanes)`` of ``w`` (K, N) in the core's dense
+    layout (what a dense ``GEMM`` reads): channel ``n`` in bank ``n % cols`` at words
+    ``(n // cols) * kc ..``, stream 0, K padded with zeros to whole lane chunks."""
+    w = np.asarray(w, np.int64)
+    kc = intsem.lane_chunks(w.shape[0], cfg.lanes)
+    nb = -(-w.shape[1] // cfg.cols)
+    img = np.zeros((cfg.cols, nb * kc, cfg.merge_degree, cfg.lanes), np.int64)
+    pad = np.zeros((kc * cfg.lanes, w.shape[1]), np.int64)
+    pad[:w.shape[0]] = w
+    for n in range(w.shape[1]):
+        b, c = divmod(n, cfg.cols)
+        img[c, b * kc:(b + 1) * kc, 0, :] = pad[:, n].reshape(kc, cfg.lanes)
+    return img
 
 
 def wmem_image(w, schedule: Schedule, cfg: ExionConfig, blocks=None):

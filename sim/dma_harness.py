@@ -27,9 +27,9 @@ from exion.regmap import Cause
 from golden import dma as G
 from sim.tb_common import config, start
 
-__all__ = ["RAM_READ_LATENCY", "RAM_B_LATENCY", "MEM_SIZE", "REGION", "PayloadTransaction",
+__all__ = ["decerr_instead_of_slverr", "RAM_READ_LATENCY", "RAM_B_LATENCY", "MEM_SIZE", "REGION", "PayloadTransaction",
            "FaultMem", "pack_desc", "Bench", "random_desc", "fill_random", "stream_words",
-           "check_reads", "check_write"]
+           "check_reads", "check_write", "PayloadBus", "PayloadSource", "PayloadSink", "pauses"]
 
 #: AxiRam's cycles from an AR handshake to the first R beat handshake, and from a burst's last
 #: W handshake to its B handshake, with no pauses (measured: see the module docstring).
@@ -42,6 +42,18 @@ PERIOD_NS = 10
 
 (PayloadBus, PayloadTransaction, PayloadSource, PayloadSink, PayloadMonitor) = define_stream(
     "Payload", signals=["payload", "valid", "ready"])
+
+
+def decerr_instead_of_slverr(channel, field, owner):
+    """Make an ``AxiRam`` response ``channel`` (its R or B) answer DECERR where it would answer
+    SLVERR, while ``owner.decerr`` is set (AxiRam itself only answers SLVERR)."""
+    send = channel.send
+
+    async def send_resp(obj):
+        if owner.decerr and int(getattr(obj, field)) == AxiResp.SLVERR:
+            setattr(obj, field, AxiResp.DECERR)
+        await send(obj)
+    channel.send = send_resp
 
 
 class FaultMem(bytearray):
@@ -92,8 +104,8 @@ class Bench:
         self.delay = delay
         self.ar_ns, self.ar_taken = [], 0
         self._wrap_delay()
-        self._wrap_resp(self.ram.read_if.r_channel, "rresp")
-        self._wrap_resp(self.ram.write_if.b_channel, "bresp")
+        decerr_instead_of_slverr(self.ram.read_if.r_channel, "rresp", self)
+        decerr_instead_of_slverr(self.ram.write_if.b_channel, "bresp", self)
         self.log = {k: [] for k in ("ar", "r", "aw", "w", "b", "rd", "rd_cmd", "wr_cmd")}
         dut.region_base.value, dut.region_end.value = REGION
         dut.clear.value = 0
@@ -114,15 +126,6 @@ class Bench:
                 await RisingEdge(self.dut.clk)
             return ar
         sink.recv = delayed
-
-    def _wrap_resp(self, channel, field):
-        send = channel.send
-
-        async def send_resp(obj):
-            if self.decerr and int(getattr(obj, field)) == AxiResp.SLVERR:
-                setattr(obj, field, AxiResp.DECERR)
-            await send(obj)
-        channel.send = send_resp
 
     async def monitor(self):
         """Log every handshake (sampled at the rising edge, as the AXI models do) with its

@@ -20,13 +20,12 @@ import random
 import cocotb
 from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiBus, AxiRam
-from cocotbext.axi.constants import AxiResp
 
 from exion.regmap import Cause
 from golden import axi_arbiter as A
 from golden import dma as G
 from sim.dma_harness import (MEM_SIZE, REGION, FaultMem, PayloadBus, PayloadSink, PayloadSource,
-                             PayloadTransaction, pack_desc, pauses)
+                             PayloadTransaction, decerr_instead_of_slverr, pack_desc, pauses)
 from sim.tb_common import config, start
 
 
@@ -42,7 +41,7 @@ class ArbBench:
         logging.getLogger(f"cocotb.{dut._name}.m_axi").setLevel(logging.WARNING)
         for ch, field in ((self.ram.read_if.r_channel, "rresp"),
                           (self.ram.write_if.b_channel, "bresp")):
-            self._wrap_resp(ch, field)
+            decerr_instead_of_slverr(ch, field, self)
         self.ports = []
         for i in range(self.n):
             def bus(name, i=i):
@@ -59,15 +58,6 @@ class ArbBench:
         self.log = {"ar": [], "aw": []}
         self.bursts_done = 0
         dut.region_base.value, dut.region_end.value = REGION
-
-    def _wrap_resp(self, channel, field):
-        send = channel.send
-
-        async def send_resp(obj):
-            if self.decerr and int(getattr(obj, field)) == AxiResp.SLVERR:
-                setattr(obj, field, AxiResp.DECERR)
-            await send(obj)
-        channel.send = send_resp
 
     async def monitor(self):
         """Per cycle and address channel: the masters holding valid (bit mask), the slave-side

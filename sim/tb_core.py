@@ -32,7 +32,7 @@ from exion.fields import ARG_FIELDS
 from exion.regmap import (CAUSES, MAX_HEAD_DIM, OPCODES, QUEUE_DEPTH, REGISTERS, RESPONSES,
                           STATUS_BITS, RegisterMap, encode, ID_VALUE)
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
-from golden.sdue import wmem_image
+from golden.sdue import dense_wmem_image, wmem_image
 from sim.tb_common import config, pack, start, unpack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,17 +207,7 @@ class CoreTB:
     def dense_wmem(self, w):
         """WMEM image of ``w`` (K, N) in the dense layout: channel ``n`` in bank
         ``n % cols`` at words ``(n // cols) * kc ..``, stream 0."""
-        cfg = self.cfg
-        w = np.asarray(w, np.int64)
-        kc = intsem.lane_chunks(w.shape[0], cfg.lanes)
-        nb = -(-w.shape[1] // cfg.cols)
-        img = np.zeros((cfg.cols, nb * kc, cfg.merge_degree, cfg.lanes), np.int64)
-        pad = np.zeros((kc * cfg.lanes, w.shape[1]), np.int64)
-        pad[:w.shape[0]] = w
-        for n in range(w.shape[1]):
-            b, c = divmod(n, cfg.cols)
-            img[c, b * kc:(b + 1) * kc, 0, :] = pad[:, n].reshape(kc, cfg.lanes)
-        return img
+        return dense_wmem_image(w, self.cfg)
 
     async def read_omem(self, buf: int, base: int, count: int):
         """Issue a READ_OMEM and wait for its frame: (rows, count) ints."""

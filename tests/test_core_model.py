@@ -15,7 +15,7 @@ from exion.regmap import CAUSES, encode
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits, decode, markdown_table
 from golden.core_model import OPS, CoreModel
-from golden.sdue import wmem_image
+from golden.sdue import dense_wmem_image, wmem_image
 from sim.fuzz_commands import coverage_goal, flag_bin, random_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,18 +56,6 @@ def _load_w(m, buf, img, streams=0):
     _run(m, "LOAD_WMEM", base=0, count=img.shape[1], buf=buf, streams=streams, wmem=beats)
 
 
-def _dense_img(cfg, w):
-    kc = intsem.lane_chunks(w.shape[0], cfg.lanes)
-    nb = -(-w.shape[1] // cfg.cols)
-    img = np.zeros((cfg.cols, nb * kc, cfg.merge_degree, cfg.lanes), np.int64)
-    pad = np.zeros((kc * cfg.lanes, w.shape[1]), np.int64)
-    pad[:w.shape[0]] = w
-    for n in range(w.shape[1]):
-        b, c = divmod(n, cfg.cols)
-        img[c, b * kc:(b + 1) * kc, 0, :] = pad[:, n].reshape(kc, cfg.lanes)
-    return img
-
-
 def _greedy(mask, cfg):
     return conmerge.schedule(np.asarray(mask, bool), cfg, "greedy", token_sort="none")
 
@@ -98,7 +86,7 @@ def test_dense_gemm_and_read(name, seed):
         ib, wb, ob = (int(rng.integers(b)) for b in (cfg.imem_buffers, cfg.wmem_buffers,
                                                       cfg.omem_buffers))
         _load_x(m, ib, x)
-        _load_w(m, wb, _dense_img(cfg, w), streams=1)
+        _load_w(m, wb, dense_wmem_image(w, cfg), streams=1)
         _run(m, "GEMM", kc=kc, shift=shift, ch_base=ch_base, n_ch=n, ibuf=ib, wbuf=wb, obuf=ob,
              n_rows=rows)
         acc = intsem.dpu_dot(x[:, None, :], w.T[None, :, :], cfg.lanes, cfg.acc_width)
@@ -125,7 +113,7 @@ def test_ffn_reuse_iteration(name, seed):
     w = _rand(rng, (kc * cfg.lanes, n), cfg, 0.5)
     shift = 8
     _load_x(m, 0, x)
-    _load_w(m, 0, _dense_img(cfg, w))
+    _load_w(m, 0, dense_wmem_image(w, cfg))
     cache = intsem.requantize(intsem.int_matmul(x, w, cfg.lanes, cfg.acc_width), shift,
                               cfg.data_width)
     th_hi, th_lo = int(np.median(cache)), int(np.min(cache)) - 1 + seed
@@ -173,7 +161,7 @@ def test_predict(name, seed):
     s = eager.shift_add_matmul(q, keys.T, cfg.lod_steps)
     q_th = [0, (1 << 64) - 1, int(np.median(np.abs(s)))][seed - 1]
     _load_x(m, 1 % cfg.imem_buffers, q)
-    _load_w(m, 0, _dense_img(cfg, keys.T), streams=1)
+    _load_w(m, 0, dense_wmem_image(keys.T, cfg), streams=1)
     _run(m, "PREDICT", kc=kc, topk=topk, n_keys=n_keys, ibuf=1 % cfg.imem_buffers, wbuf=0,
          n_rows=rows, q_th=q_th)
     q_eff = q_th & ((1 << m._score_width()) - 1)
