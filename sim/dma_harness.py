@@ -25,11 +25,11 @@ from cocotbext.axi.stream import define_stream
 from exion.limits import DMA_ADDR_WIDTH, DMA_ROW_BYTES_BITS, DMA_ROWS_BITS
 from exion.regmap import Cause
 from golden import dma as G
-from sim.tb_common import config, start
+from sim.tb_common import config, pauses, start
 
 __all__ = ["decerr_instead_of_slverr", "RAM_READ_LATENCY", "RAM_B_LATENCY", "MEM_SIZE", "REGION", "PayloadTransaction",
            "FaultMem", "pack_desc", "Bench", "random_desc", "fill_random", "stream_words",
-           "check_reads", "check_write", "PayloadBus", "PayloadSource", "PayloadSink", "pauses"]
+           "check_reads", "check_write", "PayloadBus", "PayloadSource", "PayloadSink"]
 
 #: AxiRam's cycles from an AR handshake to the first R beat handshake, and from a burst's last
 #: W handshake to its B handshake, with no pauses (measured: see the module docstring).
@@ -81,11 +81,6 @@ def pack_desc(d: G.Descriptor) -> int:
     aw = DMA_ADDR_WIDTH
     return (d.base | d.row_bytes << aw | d.rows << (aw + DMA_ROW_BYTES_BITS)
             | d.stride << (aw + DMA_ROW_BYTES_BITS + DMA_ROWS_BITS))
-
-
-def pauses(rng: random.Random, p: float):
-    while True:
-        yield rng.random() < p
 
 
 class Bench:

@@ -124,12 +124,10 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         v = dict(kc=kc, topk=r(1, k.max_topk), n_keys=n_keys, ibuf=r(0, k.imem_buffers - 1),
                  wbuf=r(0, k.wmem_buffers - 1), n_rows=r(1, R),
                  wbase=r(0, Dw - k.dense_blocks(n_keys) * kc), q_th=q_th)
-    word_extra = 0
     if rng.random() < p_bad:
         what = rng.random()
         if what < 0.1:
-            word_extra = OPCODES[op]        # replaced below by an unknown opcode
-            op = None
+            op = None                       # replaced below by an unknown opcode
         elif what < 0.2 and op != "GEMM":
             flags = [f for f in FLAGS if rng.random() < 0.5]
         else:

@@ -25,8 +25,8 @@ from exion.regmap import Cause
 from golden import axi_arbiter as A
 from golden import dma as G
 from sim.dma_harness import (MEM_SIZE, REGION, FaultMem, PayloadBus, PayloadSink, PayloadSource,
-                             PayloadTransaction, decerr_instead_of_slverr, pack_desc, pauses)
-from sim.tb_common import config, start
+                             PayloadTransaction, decerr_instead_of_slverr, pack_desc)
+from sim.tb_common import config, pauses, start
 
 
 class ArbBench:

@@ -10,7 +10,7 @@ from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
 from exion.config import ExionConfig
 
-__all__ = ["config", "start", "pack", "unpack", "stream_words"]
+__all__ = ["config", "start", "pack", "unpack", "stream_words", "pauses"]
 
 
 def config() -> ExionConfig:
@@ -83,3 +83,9 @@ async def stream_words(dut, words, n_out: int, rng, gap: float, stall: float, *,
         cyc += 1
     dut.i__valid.value = 0
     return got
+
+
+def pauses(rng, p: float):
+    """A cocotbext-axi pause generator: paused each cycle with probability ``p``."""
+    while True:
+        yield rng.random() < p

@@ -44,8 +44,8 @@ from exion.regmap import CAUSES, FLAGS, OPCODES, encode
 from golden.core_checks import CHECKS, decode, first_failure
 from golden.core_model import OPS, CoreModel
 from sim.fuzz_commands import coverage_goal, flag_bin, random_command
-from sim.tb_common import pack, start, unpack
-from sim.tb_core import CoreTB
+from sim.tb_common import pack, pauses, start, unpack
+from sim.core_driver import CoreTB
 
 #: EXION_FUZZ_STRICT=1: bursts may put any command after a GEMM (see the module docstring).
 _STRICT = os.environ.get("EXION_FUZZ_STRICT", "") == "1"
@@ -62,11 +62,6 @@ _CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
 @CoverPoint("core.cause", xf=lambda op, fb, cause: cause, bins=sorted({g[2] for g in _GOAL}))
 def _sample(op, fb, cause):
     pass
-
-
-def _pauses(rng: random.Random, p: float):
-    while True:
-        yield rng.random() < p
 
 
 class Fuzz:
@@ -90,7 +85,7 @@ class Fuzz:
                  tb.axil.write_if.b_channel, tb.axil.read_if.ar_channel,
                  tb.axil.read_if.r_channel, tb.src_i, tb.src_w, tb.sink]
         for ch in chans:
-            ch.set_pause_generator(_pauses(prng, prng.choice([0.0, 0.2, 0.5])))
+            ch.set_pause_generator(pauses(prng, prng.choice([0.0, 0.2, 0.5])))
 
     # -- one command ------------------------------------------------------------------------
     async def command(self, args, word, *, queue_full: bool = False, send: bool = True):
