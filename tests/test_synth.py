@@ -163,7 +163,7 @@ TOP_UNITS = {"core": "ctrl", "sdue_top": "smem", "sdue": "sdue", "dpu": "dpu", "
              "selector": "predictor", "cau": "cau", "eager_units": "predictor",
              "cfse_gelu": "cfse", "cfse_softmax": "cfse", "cfse_layernorm": "cfse",
              "cfse_residual": "cfse", "dma": "dma", "cfse": "cfse",
-             **{f"axi_arbiter{n}": "arbiter" for n in (1, 2, 3, 4)}}
+             "multicore": "ctrl", **{f"axi_arbiter{n}": "arbiter" for n in (1, 2, 3, 4)}}
 
 
 def _units(top: str, cfg=TINY_CFG) -> dict:
