@@ -182,7 +182,8 @@ class ExecEngine(wiring.Component):
 
         # -- the front is done once every block is fetched: the next command is taken then, so
         # its first block is fetched the cycle the last one of this command is accepted and
-        # the SDUE never idles between commands (golden.cycle_model.gemm_sequence_cycles).
+        # the SDUE never idles between commands (golden.cycle_model.gemm_sequence_cycles; a
+        # block of fewer chunks waits in the SDUE for the longer one's capture, command_gap).
         # FFN_MASK: only when its blocks have drained too (the thresholds are its own).
         m.d.comb += front_done.eq(active & ~start & ~seq.fetching
                                   & ~(c_ffn & (seq.busy | ~sdue.blocks.ready | sdue.busy)))

@@ -35,13 +35,14 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, SimTimeoutError, with_timeout
 from cocotb_coverage.coverage import CoverPoint, coverage_db
 from cocotbext.axi import AxiStreamFrame
 
 from exion.limits import QUEUE_DEPTH
 from exion.regmap import CAUSES, FLAGS, OPCODES, encode
 from golden.core_checks import CHECKS, decode, first_failure
+from golden import cycle_model
 from golden.core_model import OPS, CoreModel
 from sim.fuzz_commands import coverage_goal, flag_bin, random_command
 from sim.tb_common import pack, pauses, start, unpack
@@ -55,6 +56,9 @@ _QF_TURNS = [(op, fl) for op, fb, cause in _GOAL if cause == "QUEUE_FULL"
              for fl in [None if op != "GEMM" else
                         [f for f in ("SPARSE", "FFN_MASK") if f in fb.split("+")]]]
 _CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
+#: A settle that takes longer (simulated) is a hang: the longest command of FUZZ_CONFIG runs
+#: a few hundred cycles, a queue of them with every stream paused half the time some 10 us.
+_WATCHDOG_NS = int(os.environ.get("EXION_FUZZ_WATCHDOG_NS", "200000"))
 
 
 @CoverPoint("core.op_flags_cause", xf=lambda op, fb, cause: (op, fb, cause), bins=_GOAL)
@@ -62,6 +66,21 @@ _CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
 @CoverPoint("core.cause", xf=lambda op, fb, cause: cause, bins=sorted({g[2] for g in _GOAL}))
 def _sample(op, fb, cause):
     pass
+
+
+def _dump(dut):
+    for path in ("exec", "exec.seq", "exec.sdue", "predict", "schedule", "dispatch", "read"):
+        h = dut
+        for p in path.split("."):
+            h = getattr(h, p)
+        vals = []
+        for c in h:
+            try:
+                v = c.value
+                vals.append(f"{c._name}={v.to_unsigned() if v.is_resolvable else str(v)}")
+            except Exception:
+                pass
+        dut._log.info("%s: %s", path, " ".join(sorted(vals)))
 
 
 class Fuzz:
@@ -115,6 +134,20 @@ class Fuzz:
         await src.send(AxiStreamFrame([pack(b, self.cfg.data_width) for b in beats]))
 
     async def settle(self, label: str):
+        """:meth:`compare` under a watchdog: a core that never finishes fails with the
+        commands that led there instead of hanging the run."""
+        try:
+            await with_timeout(self.compare(label), _WATCHDOG_NS, "ns")
+        except SimTimeoutError:
+            if os.environ.get("EXION_FUZZ_DUMP"):
+                _dump(self.tb.dut)
+            s = await self.tb.status()
+            raise AssertionError(
+                f"{label}: not finished after {_WATCHDOG_NS} ns (STATUS {s}, DONE "
+                f"{await self.tb.read('DONE')}, model DONE {self.model.regs.done}); earlier "
+                "commands:\n" + "\n".join(self.history)) from None
+
+    async def compare(self, label: str):
         """Run the model, take READ frames from both, wait idle, compare everything."""
         tb, model = self.tb, self.model
         outcomes = model.run()
@@ -366,3 +399,35 @@ async def shift_hazard(dut):
     args, word = encode("READ_OMEM", base=0, count=2 * cfg.cols, buf=0)
     await fz.command(args, word)
     await fz.settle("READ_OMEM of the first GEMM's outputs")
+
+
+@cocotb.test()
+async def short_after_long(dut):
+    """A GEMM of kc = 1 queued right behind one of the longest kc (both behind a load they
+    wait for, so the execute engine prefetches the second): the short command's block must
+    wait until the long one's last block is captured (golden.cycle_model.command_gap). Before
+    the SDUE waited for that, the short block's switch fields and tag replaced the long one's
+    before its capture: the long GEMM's outputs went to the wrong OMEM buffer and its
+    completion was never seen, so the core stayed busy (found by the overlapped streams)."""
+    tb = CoreTB(dut)
+    await start(dut)
+    await ClockCycles(dut.clk, 2)
+    fz = Fuzz(tb, 7)
+    cfg = tb.cfg
+    kc = cfg.words("imem")
+    args, word = encode("LOAD_WMEM", base=0, count=kc, buf=0, streams=1)
+    await fz.command(args, word)
+    await fz.settle("LOAD_WMEM")
+    busy0 = await tb.read("BUSY_CYCLES")
+    load, _ = await fz.command(*encode("LOAD_IMEM", base=0, count=kc, buf=0), send=False)
+    for obuf, k in ((0, kc), (1, 1)):
+        await fz.command(*encode("GEMM", kc=k, shift=3, n_ch=cfg.cols, ibuf=0, wbuf=0,
+                                 obuf=obuf, n_rows=cfg.rows))
+    await fz.send(load)
+    await fz.settle("LOAD_IMEM, then GEMMs of kc = %d and kc = 1 back to back" % kc)
+    busy = (await tb.read("BUSY_CYCLES") - busy0) & 0xFFFFFFFF
+    want = cycle_model.gemm_sequence_cycles([(1, kc * cfg.lanes), (1, cfg.lanes)], cfg)
+    assert busy == want, f"SDUE busy {busy} cycles for the two GEMMs, model {want}"
+    for obuf in range(2):
+        await fz.command(*encode("READ_OMEM", base=0, count=cfg.cols, buf=obuf))
+        await fz.settle(f"READ_OMEM of OMEM buffer {obuf}")

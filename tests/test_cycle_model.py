@@ -37,7 +37,11 @@ def test_compute_cycles_by_hand(blocks, k, expected):
     ([(5, 10)], 4 * 3 + 3 + 3 + 2),                   # one command: compute_cycles
     ([(2, 32), (1, 32)], 2 * 8 + 8 + 3 + 2),          # kc = 8 twice: blocks every 8 cycles
     ([(2, 4), (3, 40)], 2 * 3 + 2 * 10 + 10 + 3 + 2),  # II 3 (depth), then II 10
-    ([(3, 40), (0, 4), (2, 4)], 3 * 10 + 1 * 3 + 1 + 3 + 2),  # the empty one skipped
+    ([(3, 40), (0, 4), (2, 4)], 2 * 10 + 12 + 1 * 3 + 1 + 3 + 2),  # the empty one skipped;
+    # kc 10 then kc 1 < pipeline depth 3: the kc-1 block waits 10 + 3 - 1 = 12 cycles
+    ([(2, 40), (1, 4)], 1 * 10 + 12 + 1 + 3 + 2),
+    ([(1, 12), (1, 8)], 4 + 2 + 3 + 2),               # kc 3 then 2: gap 3 + 3 - 2 = 4
+    ([(1, 8), (1, 12)], 3 + 3 + 3 + 2),               # kc 2 then 3: II 3
 ])
 def test_gemm_sequence_by_hand(gemms, expected):
     assert gemm_sequence_cycles(gemms, SMALL) == expected
