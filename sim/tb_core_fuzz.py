@@ -44,12 +44,13 @@ from exion.regmap import CAUSES, FLAGS, OPCODES, encode
 from golden.core_checks import CHECKS, decode, first_failure
 from golden import cycle_model
 from golden.core_model import OPS, CoreModel
-from sim.fuzz_commands import coverage_goal, flag_bin, random_command
+from sim.fuzz_commands import buffer_goal, buffers_of, coverage_goal, flag_bin, random_command
 from sim.tb_common import pack, pauses, start, unpack
 from sim.core_driver import CoreTB
 
-#: EXION_FUZZ_STRICT=1: bursts may put any command after a GEMM (see the module docstring).
-_STRICT = os.environ.get("EXION_FUZZ_STRICT", "") == "1"
+#: Overlapped bursts (the default): any command may follow a GEMM in a burst;
+#: EXION_FUZZ_STRICT=0 puts only loads and reads after it (see the module docstring).
+_STRICT = os.environ.get("EXION_FUZZ_STRICT", "1") != "0"
 _GOAL = sorted(coverage_goal())
 #: What the queue-full episodes issue as the refused command, in turn.
 _QF_TURNS = [(op, fl) for op, fb, cause in _GOAL if cause == "QUEUE_FULL"
@@ -66,6 +67,21 @@ _WATCHDOG_NS = int(os.environ.get("EXION_FUZZ_WATCHDOG_NS", "200000"))
 @CoverPoint("core.cause", xf=lambda op, fb, cause: cause, bins=sorted({g[2] for g in _GOAL}))
 def _sample(op, fb, cause):
     pass
+
+
+_BUFFER_SAMPLER = []
+
+
+def _buffer_sampler(cfg):
+    """The (opcode, memory, buffer, state) cover point: its bins depend on the configuration,
+    so it is made once the bench knows it."""
+    if not _BUFFER_SAMPLER:
+        @CoverPoint("core.buffer_state", xf=lambda *b: tuple(b),
+                    bins=sorted(buffer_goal(cfg)))
+        def sample(op, mem, buf, state):
+            pass
+        _BUFFER_SAMPLER.append(sample)
+    return _BUFFER_SAMPLER[0]
 
 
 def _dump(dut):
@@ -96,6 +112,8 @@ class Fuzz:
         self.episodes = int(seed)      # queue-full episodes (a different first turn per seed)
         self.bursts = 0
         self.history = collections.deque(maxlen=12)     # labels of the last commands
+        self.resets = 0
+        self.sample_buffers = _buffer_sampler(tb.cfg)
 
     def pauses(self, seed: int):
         prng = random.Random(seed)
@@ -112,6 +130,7 @@ class Fuzz:
         (None if refused or dropped) and the refusal cause."""
         model, tb = self.model, self.tb
         before = len(model.state.queue)
+        ahead = set().union(*(buffers_of(c) for c in model.state.queue))
         was_error = model.regs.error
         cause = model.issue(args, word, queue_full=queue_full)
         await tb.issue_raw(args, word, wait_room=False)
@@ -120,6 +139,10 @@ class Fuzz:
         accepted = len(model.state.queue) > before
         if not was_error and cause:         # accepted ones are sampled when they have run
             _sample(cmd.op or "?", flag_bin(cmd.op, word), _CAUSE_NAMES[cause])
+        if accepted:
+            for mem, buf in sorted(buffers_of(cmd)):
+                self.sample_buffers(cmd.op, mem, buf,
+                                    "behind" if (mem, buf) in ahead else "free")
         if accepted and send and OPS[cmd.op].stream is not None:
             await self.send(cmd)
         return (cmd if accepted else None), cause
@@ -166,9 +189,9 @@ class Fuzz:
                     f"{[int(o.frame[tuple(b)]) for b in bad[:6]]}; earlier commands:\n"
                     + "\n".join(self.history))
         model.state.out.clear()
-        s = await tb.wait_idle()
+        await tb.wait_idle()
+        await self.compare_status(label)
         regs = model.regs.as_dict()
-        assert s["error"] == model.regs.error, f"{label}: STATUS.error {s['error']}, model {model.regs.error}"
         for name in ("CAUSE", "ERR_CMD", "DONE", "CYCLES", "BLOCKS", "DOMINANT_LO",
                      "DOMINANT_HI", "SKIP_K_LO", "SKIP_K_HI", "SKIP_V_LO", "SKIP_V_HI"):
             got = await tb.read(name)
@@ -194,12 +217,87 @@ class Fuzz:
         st = self.model.state
         return f"; mask cvs {[st.mask_cv(ch) for ch in range(max(sched))]}"
 
+    async def compare_status(self, label: str):
+        """Every STATUS bit and the queue level against the model's."""
+        got, want = await self.tb.status(), self.model.state.status()
+        assert got == want, f"{label}: STATUS {got}, model {want}"
+
     async def compare_mask(self, n: int, label: str):
         got = await self.tb.read_mask(n)
         exp = self.model.state.mask[:n].T
         assert np.array_equal(got, exp), f"{label}: mask window differs in channels < {n}"
 
     # -- episodes -----------------------------------------------------------------------------
+    async def reset_mid_command(self, label: str):
+        """Up to QUEUE_DEPTH legal commands, then ``rst`` 0..150 cycles later, in the middle
+        of whichever is running. Registers, STATUS, queue and engines must come back as the
+        model's reset gives them; the memories keep their contents, where a command was cut
+        short each word holds what the model had there after some prefix of the commands:
+        the OMEM buffers a GEMM wrote and the mask channels a PREDICT or FFN_MASK GEMM wrote
+        are read back and each word checked to be one of those (then the model takes the
+        RTL's);
+        the IMEM / WMEM words a load wrote (not readable) are loaded again on both."""
+        import copy
+        tb, model, rng, cfg = self.tb, self.model, self.rng, self.cfg
+        if model.regs.error:
+            await tb.write("CTRL", 1)
+            model.clear_error()
+        cmds = []
+        for _ in range(int(rng.integers(1, QUEUE_DEPTH + 1))):
+            args, word = random_command(rng, cfg, blocks=model.regs.blocks, p_bad=0.0)
+            cmd, _ = await self.command(args, word)
+            if cmd is not None:
+                cmds.append(cmd)
+        # the memories after each prefix of the commands: a word cut short is one of them
+        m = copy.deepcopy(model)
+        pending = list(m.state.queue)
+        m.state.queue.clear()
+        snaps = [(m.state.omem.copy(), m.state.mask.copy())]
+        for c in pending:
+            m.state.queue.append(c)
+            m.run()
+            snaps.append((m.state.omem.copy(), m.state.mask.copy()))
+        await ClockCycles(tb.dut.clk, int(rng.integers(0, 151)))
+        tb.dut.rst.value = 1
+        await ClockCycles(tb.dut.clk, 3)
+        tb.dut.rst.value = 0
+        for q in (tb.src_i, tb.src_w, tb.sink):
+            q.clear()
+        await ClockCycles(tb.dut.clk, 2)
+        tb.args = {}
+        model.reset()
+        self.resets += 1
+        await self.settle(label + ": registers after the reset")
+        for obuf in sorted({c.obuf for c in cmds if c.op == "GEMM"}):
+            n = cfg.words("omem")
+            await self.command(*encode("READ_OMEM", base=0, count=n, buf=obuf))
+            model.run()
+            model.state.out.clear()
+            frame = await tb.sink.recv()
+            got = np.array([unpack(int(v), cfg.data_width, cfg.rows) for v in frame.tdata],
+                           np.int64).T
+            ok = np.any([got == om[obuf] for om, _ in snaps], axis=0)
+            bad = np.argwhere(~ok)
+            assert not len(bad), (f"{label}: OMEM buffer {obuf} (bank, word) "
+                                  f"{[tuple(map(int, b)) for b in bad[:4]]} hold a value the "
+                                  f"model never had there")
+            model.state.omem[obuf] = got
+            await self.settle(f"{label}: OMEM buffer {obuf} read back")
+        if any(c.op == "PREDICT" or (c.op == "GEMM" and c.ffn) for c in cmds):
+            n = model.state.map.channels
+            got = await tb.read_mask(n)
+            bad = [ch for ch in range(n) if not any(np.array_equal(got[:, ch], mk[ch])
+                                                    for _, mk in snaps)]
+            assert not bad, f"{label}: mask channels {bad[:6]} hold a value the model never had"
+            model.state.mask[:n] = got.T
+        for c in cmds:
+            if c.op in ("LOAD_IMEM", "LOAD_WMEM"):
+                args, word = encode(c.op, base=c.base, count=c.count,
+                                    buf=c.ibuf if c.op == "LOAD_IMEM" else c.wbuf,
+                                    **({"streams": c.streams} if c.op == "LOAD_WMEM" else {}))
+                await self.command(args, word)
+                await self.settle(f"{label}: {c.op} again")
+
     async def mask_write(self):
         n = int(self.rng.integers(1, self.model.state.map.channels + 1))
         density = float(self.rng.choice([0.0, 0.1, 0.5, 0.9, 1.0]))
@@ -226,6 +324,8 @@ class Fuzz:
         args, word = random_command(rng, cfg, blocks=self.model.regs.blocks, p_bad=0.0,
                                     op=op, flags=flags)
         await self.command(args, word, queue_full=True)
+        self.model.run()            # nothing runs: the first load waits for its data
+        await self.compare_status(label + ", before the data")
         for cmd in loads:
             await self.send(cmd)
         await self.settle(label)
@@ -282,9 +382,12 @@ class Fuzz:
             if what < 0.11 and not model.regs.error:
                 await self.queue_full(label + " (queue full)")
                 continue
+            if what < 0.14:
+                await self.reset_mid_command(label + " (reset)")
+                continue
             # a burst: up to QUEUE_DEPTH commands back to back (the queue cannot fill), the
             # engines overlap; compared once all have finished
-            n_cmds = int(rng.integers(2, QUEUE_DEPTH + 1)) if what < 0.25 else 1
+            n_cmds = int(rng.integers(2, QUEUE_DEPTH + 1)) if what < 0.3 else 1
             words = []
             after_gemm = False
             for _ in range(n_cmds):
@@ -325,7 +428,7 @@ async def fuzz(dut):
         logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
     await start(dut)
     await ClockCycles(dut.clk, 2)
-    total, checked, bursts = 0, 0, 0
+    total, checked, bursts, resets = 0, 0, 0, 0
     for seed in seeds:
         # a fresh model per seed needs a core in the same state: reset it (memories keep
         # their contents, so the model inherits them from the previous seed's model)
@@ -344,21 +447,30 @@ async def fuzz(dut):
         total += fz.commands
         checked += fz.checked
         bursts += fz.bursts
+        resets += fz.resets
         prev = fz
     cov = coverage_db["core.op_flags_cause"]
     holes = [b for b, hits in cov.detailed_coverage.items() if hits == 0]
     log = dut._log
     log.info("fuzz: %d commands issued over seeds %s, %d comparisons with the model "
-             "(%d after bursts of back-to-back commands)", total, seeds, checked, bursts)
+             "(%d after bursts of back-to-back commands), %d resets mid-command%s", total,
+             seeds, checked, bursts, resets, " (overlapped bursts)" if _STRICT else "")
     coverage_db.report_coverage(log.info, bins=False)
     log.info("fuzz: (opcode, flags, cause) coverage %d of %d bins (%.1f %%)",
              cov.coverage, cov.size, cov.cover_percentage)
     log.info("fuzz: holes: %s", ", ".join(map(str, holes)) or "none")
+    bcov = coverage_db["core.buffer_state"]
+    bholes = [b for b, hits in bcov.detailed_coverage.items() if hits == 0]
+    log.info("fuzz: (opcode, memory, buffer, free / behind) coverage %d of %d bins (%.1f %%)",
+             bcov.coverage, bcov.size, bcov.cover_percentage)
+    log.info("fuzz: holes: %s", ", ".join(map(str, bholes)) or "none")
     path = os.environ.get("EXION_FUZZ_REPORT")
     if path:
         with open(path, "w") as f:
             json.dump({"seeds": seeds, "commands": total, "comparisons": checked,
-                       "bursts": bursts,
+                       "bursts": bursts, "resets": resets, "strict": _STRICT,
+                       "buffer_covered": bcov.coverage, "buffer_bins": bcov.size,
+                       "buffer_holes": [list(map(str, h)) for h in bholes],
                        "covered": cov.coverage, "bins": cov.size,
                        "holes": [list(h) for h in holes],
                        "hits": {"/".join(k): v for k, v in cov.detailed_coverage.items()}},
@@ -431,3 +543,24 @@ async def short_after_long(dut):
     for obuf in range(2):
         await fz.command(*encode("READ_OMEM", base=0, count=cfg.cols, buf=obuf))
         await fz.settle(f"READ_OMEM of OMEM buffer {obuf}")
+
+
+@cocotb.test()
+async def schedule_behind_gemm(dut):
+    """A SCHEDULE of an all-zero mask channel (the shortest execute command) queued right
+    behind a GEMM: it may start when the GEMM's last chunk is read, before that block has
+    drained; CYCLES must still be the SCHEDULE's, the last command in program order."""
+    tb = CoreTB(dut)
+    await start(dut)
+    await ClockCycles(dut.clk, 2)
+    fz = Fuzz(tb, 8)
+    cfg = tb.cfg
+    kc = cfg.words("imem")
+    await tb.write_mask(np.zeros((cfg.rows, 1), bool))
+    fz.model.state.write_mask_cv(0, 0)
+    load, _ = await fz.command(*encode("LOAD_IMEM", base=0, count=kc, buf=0), send=False)
+    await fz.command(*encode("GEMM", kc=kc, shift=3, n_ch=cfg.cols, ibuf=0, wbuf=0, obuf=0,
+                             n_rows=cfg.rows))
+    await fz.command(*encode("SCHEDULE", n_ch=1))
+    await fz.send(load)
+    await fz.settle("LOAD_IMEM, then a GEMM and a SCHEDULE of an all-zero mask")
