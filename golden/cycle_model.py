@@ -78,13 +78,19 @@ def gemm_sequence_cycles(gemms, cfg: ExionConfig) -> int:
         sum((n_i - 1) * II_i + gap(k_i, k_next) for every command but the last)
             + compute_cycles(n_last, k_last)
 
-    Commands of no blocks take no SDUE cycles and are skipped.
+    A command of no blocks (a sparse GEMM while ``BLOCKS`` = 0) takes no SDUE cycles but
+    waits until the commands before it have drained (it finishes after them, in program
+    order), so the SDUE goes idle there and the run after it starts afresh: busy cycles are
+    the sum over the runs between such commands.
     """
     runs = [(int(n), int(k)) for n, k in gemms]
     for n, k in runs:
         if n < 0 or k < 1:
             raise ValueError(f"n_blocks = {n} must be >= 0 and k = {k} >= 1")
-    runs = [(n, k) for n, k in runs if n]
+    if any(n == 0 for n, _ in runs):
+        cut = next(i for i, (n, _) in enumerate(runs) if n == 0)
+        return (gemm_sequence_cycles(runs[:cut], cfg)
+                + gemm_sequence_cycles(runs[cut + 1:], cfg))
     if not runs:
         return 0
     head = sum((n - 1) * issue_interval(k, cfg) + command_gap(k, k2, cfg)

@@ -20,7 +20,9 @@ are printed.
 Bugs these streams found, now fixed: the SDUE requantized a GEMM's last block while it
 drained with the exec engine's *current* shift (``shift_hazard``); a GEMM of few lane chunks
 right behind one of many replaced the long one's switch fields and tag before its capture, and
-the core never finished (``short_after_long``, golden.cycle_model.command_gap).
+the core never finished (``short_after_long``, golden.cycle_model.command_gap); a sparse GEMM
+of no blocks finished before the GEMM ahead of it, whose CYCLES then came last
+(``empty_behind_gemm``).
 
 Environment: ``EXION_FUZZ_SEEDS`` (comma-separated seeds, default ``1``),
 ``EXION_FUZZ_COMMANDS`` (commands per seed, default 400), ``EXION_FUZZ_STRICT`` (``0``: only
@@ -195,3 +197,31 @@ async def schedule_behind_gemm(dut):
     await fz.command(*encode("SCHEDULE", n_ch=1))
     await fz.send(load)
     await fz.settle("LOAD_IMEM, then a GEMM and a SCHEDULE of an all-zero mask")
+
+
+@cocotb.test()
+async def empty_behind_gemm(dut):
+    """A sparse GEMM while BLOCKS = 0 (no blocks) queued right behind a dense GEMM, then
+    another dense GEMM behind it: the empty one is done after the first has drained (CYCLES
+    0, the last command's in program order; it was written first and the dense GEMM's value
+    replaced it), and the SDUE's run restarts after it (BUSY_CYCLES as
+    golden.cycle_model.gemm_sequence_cycles gives)."""
+    tb = CoreTB(dut)
+    await start(dut)
+    await ClockCycles(dut.clk, 2)
+    fz = Fuzz(tb, 9)
+    cfg = tb.cfg
+    gemm = dict(shift=2, n_ch=2 * cfg.cols, ibuf=0, wbuf=0, n_rows=cfg.rows)
+    for tail in ([], [2]):
+        busy0 = await tb.read("BUSY_CYCLES")
+        load, _ = await fz.command(*encode("LOAD_IMEM", base=0, count=4, buf=0), send=False)
+        await fz.command(*encode("GEMM", kc=4, obuf=0, **gemm))
+        await fz.command(*encode("GEMM", kc=4, obuf=1, flags=["SPARSE"], **gemm))
+        for kc in tail:
+            await fz.command(*encode("GEMM", kc=kc, obuf=1, **gemm))
+        await fz.send(load)
+        await fz.settle(f"LOAD_IMEM, dense GEMM, sparse GEMM of no blocks, GEMMs of kc {tail}")
+        busy = (await tb.read("BUSY_CYCLES") - busy0) & 0xFFFFFFFF
+        runs = [(2, 4 * cfg.lanes), (0, 4 * cfg.lanes)] + [(2, k * cfg.lanes) for k in tail]
+        want = cycle_model.gemm_sequence_cycles(runs, cfg)
+        assert busy == want, f"SDUE busy {busy} cycles for GEMMs {runs}, model {want}"
