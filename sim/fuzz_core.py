@@ -63,18 +63,26 @@ def _buffer_sampler(cfg):
     return _BUFFER_SAMPLER[0]
 
 
+def _show(sig) -> str:
+    try:
+        v = sig.value
+        return f"{sig._name}={v.to_unsigned() if v.is_resolvable else v}"
+    except Exception:           # scopes, arrays: not one value
+        return ""
+
+
 def _dump(dut):
+    """Log the engines' signals (a hang's post-mortem, EXION_FUZZ_DUMP=1): Icarus shows every
+    signal; Verilator only the top's (sim/runner.py makes only those public)."""
     for path in ("exec", "exec.seq", "exec.sdue", "predict", "schedule", "dispatch", "read"):
-        h = dut
-        for p in path.split("."):
-            h = getattr(h, p)
-        vals = []
-        for c in h:
-            try:
-                v = c.value
-                vals.append(f"{c._name}={v.to_unsigned() if v.is_resolvable else str(v)}")
-            except Exception:
-                pass
+        try:
+            h = dut
+            for p in path.split("."):
+                h = getattr(h, p)
+            vals = [v for v in map(_show, h) if v]
+        except AttributeError as e:
+            dut._log.info("%s: not visible (%s)", path, e)
+            continue
         dut._log.info("%s: %s", path, " ".join(sorted(vals)))
 
 
