@@ -34,7 +34,7 @@ import numpy as np
 from exion.config import ExionConfig
 from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM
-from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS
+from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS
 
 from . import conmerge, cycle_model, eager, ffn_reuse, intsem
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
@@ -185,7 +185,7 @@ class CoreModel:
         name = next((n for n, a in REGISTERS.items() if a == addr), None)
         if name == "STATUS":
             s = st.status()
-            return s["busy"] | s["error"] << 1 | (s["level"] & 0xFF) << 8
+            return sum(s[k] << b for k, b in STATUS_BITS.items()) | (s["level"] & 0xFF) << 8
         if name == "ID":
             return ID_VALUE
         if name in regs:

@@ -30,7 +30,7 @@ from exion.limits import CAU_BEAT
 from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
 
-__all__ = ["issue_interval", "compute_cycles", "gemm_sequence_cycles", "GemmReport", "evaluate",
+__all__ = ["issue_interval", "compute_cycles", "gemm_sequence_cycles", "command_gap", "GemmReport", "evaluate",
            "compare_strategies", "format_table", "group_beats", "cau_cycles", "schedule_cycles", "predict_cycles",
            "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD", "cfse_gelu_cycles", "cfse_residual_cycles",
            "cfse_softmax_cycles", "cfse_layernorm_cycles", "beat_bytes", "stream_bytes"]
@@ -70,23 +70,49 @@ def gemm_sequence_cycles(gemms, cfg: ExionConfig) -> int:
     ``(n_blocks, k)``, each queued before the one ahead of it has issued its last block.
 
     The core's execute engine prefetches the next command (its first block is fetched while
-    the previous command's last block waits for the SDUE), so every block issues ``II`` of
-    its own command after the one before, across commands too: no idle cycle between them.
-    From the first block's acceptance to the last block's last drain cycle::
+    the previous command's last block waits for the SDUE), so blocks issue back to back across
+    commands too. Within a command blocks issue every ``II``; from a command's last block to
+    the next command's first block :func:`command_gap` cycles. From the first block's
+    acceptance to the last block's last drain cycle::
 
-        sum(n_i * II_i for every command but the last) + compute_cycles(n_last, k_last)
+        sum((n_i - 1) * II_i + gap(k_i, k_next) for every command but the last)
+            + compute_cycles(n_last, k_last)
 
-    Commands of no blocks take no SDUE cycles and are skipped.
+    A command of no blocks (a sparse GEMM while ``BLOCKS`` = 0) takes no SDUE cycles but
+    waits until the commands before it have drained (it finishes after them, in program
+    order), so the SDUE goes idle there and the run after it starts afresh: busy cycles are
+    the sum over the runs between such commands.
     """
     runs = [(int(n), int(k)) for n, k in gemms]
     for n, k in runs:
         if n < 0 or k < 1:
             raise ValueError(f"n_blocks = {n} must be >= 0 and k = {k} >= 1")
-    runs = [(n, k) for n, k in runs if n]
+    if any(n == 0 for n, _ in runs):
+        cut = next(i for i, (n, _) in enumerate(runs) if n == 0)
+        return (gemm_sequence_cycles(runs[:cut], cfg)
+                + gemm_sequence_cycles(runs[cut + 1:], cfg))
     if not runs:
         return 0
-    head = sum(n * issue_interval(k, cfg) for n, k in runs[:-1])
+    head = sum((n - 1) * issue_interval(k, cfg) + command_gap(k, k2, cfg)
+               for (n, k), (_, k2) in zip(runs[:-1], runs[1:]))
     return head + compute_cycles(*runs[-1], cfg)
+
+
+def command_gap(k: int, k_next: int, cfg: ExionConfig) -> int:
+    """Cycles from the acceptance of a block of reduction length ``k`` to that of the next
+    block, of reduction length ``k_next`` (another command's):
+    ``max(II(k), kc + max(pipeline_depth, drain) - kc_next)``.
+
+    The next block's last chunk read must come at least ``pipeline_depth`` cycles after this
+    block's (its switch fields and tag are kept from the last chunk read until the capture,
+    ``pipeline_depth`` cycles later) and at least ``drain`` cycles after it (its capture must
+    not overwrite the shadow register while this block drains). Within a command (``k_next =
+    k``) that is ``II`` itself; a next block of fewer chunks than ``max(pipeline_depth,
+    drain)`` after a longer one waits longer.
+    """
+    kc, kc_next = lane_chunks(k, cfg.lanes), lane_chunks(k_next, cfg.lanes)
+    settle = max(cfg.pipeline_depth, cfg.drain_cycles)
+    return max(issue_interval(k, cfg), kc + settle - kc_next)
 
 
 def _bytes(bits: int) -> int:

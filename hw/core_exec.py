@@ -13,7 +13,8 @@ the command holds the engine until its drain ends (the thresholds are its own).
 
 A command is done when its last block has drained: ``done`` counts it, ``cycles`` /
 ``cycles_we`` give its cycles from its first block's acceptance to its last drain cycle
-(``golden.cycle_model.compute_cycles``; 0 for a sparse GEMM of no blocks).
+(``golden.cycle_model.compute_cycles``; 0 for a sparse GEMM of no blocks, done once the
+commands before it have drained, so that commands finish in program order).
 
 Hazard outputs for the dispatcher: ``reads_i`` / ``reads_w`` (buffers whose chunks are still
 to be read), ``writes_o`` (OMEM buffers with outputs still to be written).
@@ -182,10 +183,16 @@ class ExecEngine(wiring.Component):
 
         # -- the front is done once every block is fetched: the next command is taken then, so
         # its first block is fetched the cycle the last one of this command is accepted and
-        # the SDUE never idles between commands (golden.cycle_model.gemm_sequence_cycles).
-        # FFN_MASK: only when its blocks have drained too (the thresholds are its own).
+        # the SDUE never idles between commands (golden.cycle_model.gemm_sequence_cycles; a
+        # block of fewer chunks waits in the SDUE for the longer one's capture, command_gap).
+        # FFN_MASK: only when its blocks have drained too (the thresholds are its own). A
+        # command of no blocks (a sparse GEMM while BLOCKS = 0) only when the commands before
+        # it have drained, so that it is done, and writes CYCLES, after them: in program order
+        # (golden.cycle_model.gemm_sequence_cycles: the run restarts after it).
+        older = Signal()            # a command taken before has outputs to drain
         m.d.comb += front_done.eq(active & ~start & ~seq.fetching
-                                  & ~(c_ffn & (seq.busy | ~sdue.blocks.ready | sdue.busy)))
+                                  & ~(c_ffn & (seq.busy | ~sdue.blocks.ready | sdue.busy))
+                                  & ~(empty & older))
         m.d.comb += [self.cmd.ready.eq(~active | front_done),
                      self.idle.eq(~active & ~seq.busy & sdue.blocks.ready),
                      self.busy_cycles.eq(sdue.cycles)]
@@ -212,7 +219,8 @@ class ExecEngine(wiring.Component):
         for b in range(Bw):
             m.d.comb += self.reads_w[b].eq((active & (c_wbuf == b)) | (seq.o_valid & (b_wbuf == b))
                                            | (reading & (i_wbuf == b)))
-        m.d.comb += self.busy.eq(active | Cat(*(d != 0 for d in drains)).any())
+        m.d.comb += [older.eq(Cat(*(d != 0 for d in drains)).any()),
+                     self.busy.eq(active | older)]
 
         # CYCLES of a GEMM: from its first block's acceptance to its last block's last drain
         # cycle, measured with a timestamp per command in flight

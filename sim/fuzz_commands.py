@@ -19,7 +19,8 @@ from exion.limits import MAX_HEAD_DIM, MAX_KEYS
 from exion.regmap import FLAGS, OPCODES, encode
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits
 
-__all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal"]
+__all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal",
+           "BUFFERS_USED", "buffers_of", "buffer_goal"]
 
 #: Flag bins of the coverage: GEMM's two flags; other opcodes ignore flags ("-").
 FLAG_BINS = ("none", "SPARSE", "FFN_MASK", "SPARSE+FFN_MASK", "-")
@@ -56,6 +57,28 @@ def coverage_goal() -> set[tuple[str, str, str]]:
             goal |= {(op, b, c) for c in causes}
     goal.add(("SCHEDULE", "-", "SMEM_OVERFLOW"))
     return goal
+
+
+#: The IMEM / WMEM / OMEM buffers an opcode uses (the field that names each); SCHEDULE uses
+#: none (the mask memory and SMEM have one buffer).
+BUFFERS_USED = {"LOAD_IMEM": {"imem": "ibuf"}, "LOAD_WMEM": {"wmem": "wbuf"},
+                "READ_OMEM": {"omem": "obuf"},
+                "GEMM": {"imem": "ibuf", "wmem": "wbuf", "omem": "obuf"},
+                "PREDICT": {"imem": "ibuf", "wmem": "wbuf"}}
+
+
+def buffers_of(cmd) -> set[tuple[str, int]]:
+    """``(memory, buffer)`` pairs a decoded command uses."""
+    return {(mem, getattr(cmd, fld)) for mem, fld in BUFFERS_USED.get(cmd.op, {}).items()}
+
+
+def buffer_goal(cfg: ExionConfig) -> set[tuple[str, str, int, str]]:
+    """Bins ``(opcode, memory, buffer, state)`` of an accepted command: ``state`` "behind"
+    when a command queued ahead of it and not yet finished uses the same buffer (the
+    dispatcher's hazards decide when it may start), else "free"."""
+    n = {"imem": cfg.imem_buffers, "wmem": cfg.wmem_buffers, "omem": cfg.omem_buffers}
+    return {(op, mem, b, st) for op, mems in BUFFERS_USED.items() for mem in mems
+            for b in range(n[mem]) for st in ("free", "behind")}
 
 
 def _junk(rng) -> int:
