@@ -241,10 +241,11 @@ class CfseEngine(wiring.Component):
         k = j[:lane_bits] if L > 1 else Const(0, 1)
         last = Signal()
         m.d.comb += last.eq(j + 1 == c["n_ch"])
-        held = [[Signal(W, name=f"held{r}_{i}") for i in range(L)] for r in range(R)]
+        held = [[Signal(W, name=f"held{r}_{i}") for i in range(L - 1)] for r in range(R)]
         word_done = out_valid & ((k == L - 1) | last)
         for r in range(R):
-            lanes = [Mux(k == i, code[r], Mux(k > i, held[r][i], 0)) for i in range(L)]
+            lanes = [Mux(k == i, code[r], Mux(k > i, held[r][i], 0)) for i in range(L - 1)]
+            lanes.append(Mux(k == L - 1, code[r], 0))
             m.d.comb += self.imem_wdata[r * L * W:(r + 1) * L * W].eq(Cat(*lanes))
             for i in range(L - 1):      # the last lane is never held: its beat writes
                 with m.If(out_valid & (k == i)):
