@@ -7,14 +7,15 @@
                 queue, windows)                   ├─exec────> ExecEngine (GEMM on the SDUE)
                   ^ fail, results                 ├─schedule> ScheduleEngine (mask -> CAU -> SMEM)
                   └─────────────── engines        ├─predict─> PredictEngine (IMEM/WMEM -> mask)
-                                                  └─read────> ReadEngine (OMEM -> m_axis)
+                                                  ├─read────> ReadEngine (OMEM -> m_axis)
+                                                  └─cfse────> CfseEngine (OMEM -> CFSE -> IMEM)
 
 Every engine is a component in its own file whose docstring states its contract
 (``hw/core_host.py``, ``hw/core_dispatch.py``, ``hw/core_load.py``, ``hw/core_exec.py``,
-``hw/core_schedule.py``, ``hw/core_predict.py``, ``hw/core_read.py``); those that turn a memory
-into a stream share one sequencer (``hw/sequencer.py``). This module holds the memories (one
-:class:`hw.mem.Bank` per IMEM / WMEM / OMEM bank, SMEM, the mask memory) and the muxes of
-their shared ports. The command set, register map and cause codes are :mod:`exion.regmap`
+``hw/core_schedule.py``, ``hw/core_predict.py``, ``hw/core_read.py``, ``hw/core_cfse.py``);
+those that turn a memory into a stream share one sequencer (``hw/sequencer.py``). This
+module holds the memories (one :class:`hw.mem.Bank` per IMEM / WMEM / OMEM bank, SMEM, the
+mask memory) and the muxes of their shared ports. The command set, register map and cause codes are :mod:`exion.regmap`
 (docs/core.md).
 """
 
