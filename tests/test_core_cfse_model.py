@@ -12,9 +12,27 @@ from exion.regmap import encode
 from golden import cfse, cycle_model, ffn_reuse, intsem
 from golden.core_model import CoreModel
 from golden.sdue import dense_wmem_image
-from tests.test_core_model import CONFIGS, _load_w, _load_x, _run
+from tests.test_core_model import CONFIGS
 
 OPS = ["GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX"]
+
+
+def _run(m, op, *, imem=None, wmem=None, **fields):
+    cause, _ = m.step(*encode(op, **fields), imem=imem, wmem=wmem)
+    assert cause == 0 and not m.regs.error and not m.state.queue, f"{op} did not run"
+
+
+def _load_x(m, buf, x):
+    """Rows ``x`` (rows, words * lanes) into IMEM ``buf`` from word 0."""
+    L = m.cfg.lanes
+    _run(m, "LOAD_IMEM", base=0, count=x.shape[1] // L, buf=buf, imem=x.reshape(-1, L))
+
+
+def _load_w(m, buf, w):
+    """Weights ``w`` (K, N) in the dense layout (stream 0) into WMEM ``buf``."""
+    img = dense_wmem_image(w, m.cfg)[:, :, :1, :]
+    _run(m, "LOAD_WMEM", base=0, count=img.shape[1], buf=buf, streams=1,
+         wmem=img.transpose(0, 2, 1, 3).reshape(-1, m.cfg.lanes))
 
 
 def test_conversions():
@@ -141,11 +159,11 @@ def test_ffn_chain_on_chip(name):
     w1 = rng.integers(-1000, 1001, (k1, hid))
     w2 = rng.integers(-1000, 1001, (hid, k1))
     _load_x(m, 0, x)
-    _load_w(m, 0, dense_wmem_image(w1, cfg))
+    _load_w(m, 0, w1)
     _run(m, "GEMM", kc=k1 // L, shift=12, n_ch=hid, ibuf=0, wbuf=0, obuf=0, n_rows=cfg.rows)
     _run(m, "GELU", ch_base=0, n_ch=hid, base=0, ibuf=1, obuf=0, n_rows=cfg.rows, in_shift=2,
          out_shift=2, ffn_mask=1, ffn_th=200)
-    _load_w(m, 1, dense_wmem_image(w2, cfg))
+    _load_w(m, 1, w2)
     _run(m, "GEMM", kc=hid // L, shift=12, n_ch=k1, ibuf=1, wbuf=1, obuf=1, n_rows=cfg.rows)
     fc1 = intsem.requantize(intsem.int_matmul(x, w1, L, cfg.acc_width), 12, cfg.data_width)
     h = cfse.gelu(cfse.code_to_act(fc1, 2))
