@@ -44,6 +44,10 @@ class Opcode(enum.IntEnum):
     SCHEDULE = 0x11    # CAU: mask channels [0, n_ch) -> ConMerge vectors in SMEM
     PREDICT = 0x12     # eager prediction: scores, selection, keep-mask into the mask memory
     READ_OMEM = 0x20   # OMEM buffer ARG2.obuf, addresses [base, base+count) -> m_axis
+    GELU = 0x30        # CFSE: OMEM channels -> GELU -> IMEM (optionally the FFN-Reuse keep-mask)
+    RESIDUAL = 0x31    # CFSE: sat(IMEM x + gate * OMEM f) -> IMEM
+    LAYERNORM = 0x32   # CFSE: LayerNorm + adaLN of OMEM rows -> IMEM
+    SOFTMAX = 0x33     # CFSE: softmax of OMEM rows (optionally key-masked) -> IMEM
 
 
 class Flag(enum.IntEnum):
