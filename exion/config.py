@@ -57,6 +57,8 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "iterations": (1, 10000),
     "lod_steps": (1, 2),
     "schedule_depth": (1, 4096),
+    "cau_window": (1, 8),
+    "cau_sort": (0, 1),
     "bus_width": (32, 1024),
     "cores": (1, 64),
 }
@@ -101,6 +103,12 @@ class ExionConfig:
         Buffer count per memory (2 = ping-pong, 3 = triple buffering).
     schedule_depth : int
         ConMerge vectors (blocks) the schedule memory holds for one SDUE run.
+    cau_window : int
+        Blocks the ConMerge Assistant Unit keeps open at once (``W`` of the ``window`` rule of
+        ``golden/conmerge.py``; 1 = the greedy rule).
+    cau_sort : int
+        1: the CAU places each mask beat's channels by conflict-vector popcount, descending
+        (the ``window`` rule's ``sort_window`` = the beat); 0: in ascending channel order.
     ffn_reuse_n : int
         FFN-Reuse: sparse iterations after each dense one.
     ffn_target_sparsity : float
@@ -146,6 +154,8 @@ class ExionConfig:
     wmem_buffers: int = 3
     omem_buffers: int = 2
     schedule_depth: int = 64
+    cau_window: int = 1
+    cau_sort: int = 0
     ffn_reuse_n: int = 2
     ffn_target_sparsity: float = 0.8
     iterations: int = 100

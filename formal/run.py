@@ -21,6 +21,9 @@ Checks and expected outcomes:
 * ``cau_reach_done``: asserts that the group never finishes; must FAIL (the solver finds a
   trace that completes the group), which shows that the coverage check at the end of the group
   is reached within the depth, i.e. the proof is not vacuous.
+* ``cau_w2`` / ``cau_w2_reach_done``: the same for the window CAU, two open blocks and the
+  popcount order (``cau_window = 2, cau_sort = 1``): emission of the oldest block, the block
+  shift and the multi-block flush.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ CHECKS = {
     "lod8_mutant": ("lod_bad", 0, "ok", False),
     "cau": ("cau", DEPTH, "ok", True),
     "cau_reach_done": ("cau", DEPTH, "~done", False),
+    "cau_w2": ("cau_w2", DEPTH, "ok", True),
+    "cau_w2_reach_done": ("cau_w2", DEPTH, "~done", False),
 }
 
 
@@ -62,7 +67,9 @@ def _harness(kind: str, channels: int = CHANNELS):
 
     if kind in ("lod", "lod_bad"):
         return LodHarness(8, mutant=kind == "lod_bad")
-    return CauHarness(ExionConfig(rows=4, cols=2, merge_degree=2), channels=channels, beat=2)
+    window = {"cau": {}, "cau_w2": {"cau_window": 2, "cau_sort": 1}}[kind]
+    return CauHarness(ExionConfig(rows=4, cols=2, merge_degree=2, **window), channels=channels,
+                      beat=2)
 
 
 def _wrapper(component, prop: str, harness_text: str) -> str:
@@ -95,7 +102,7 @@ def run_check(name: str, workdir: Path | None = None, verbose: bool = False,
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     kind, depth, prop, expected = CHECKS[name]
     channels = CHANNELS
-    if quick and kind == "cau":
+    if quick and kind.startswith("cau"):
         channels, depth = QUICK_CHANNELS, QUICK_DEPTH
     for tool in ("yosys", "yosys-abc"):
         if shutil.which(tool) is None:

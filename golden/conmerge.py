@@ -15,12 +15,12 @@ that each occupy the ``rows x cols`` SDUE once (see ``golden/schedule.py`` and
     rest are packed ``cols`` per block in ascending channel order, one per slot.
 ``greedy``
     Condense + merge exactly as the ConMerge Assistant Unit (CAU) does it, word for word: see
-    :func:`_greedy_group` and ``docs/conmerge.md``. ``merge_degree == 1`` equals ``condense``.
+    :func:`golden.conmerge_rules.greedy_group` and ``docs/conmerge.md``. ``merge_degree == 1`` equals ``condense``.
 ``window``
     The greedy rule with ``open_blocks`` (default :data:`WINDOW_BLOCKS`) blocks open at once
     instead of one, and channels optionally placed in popcount-descending order within each
     aligned run of ``sort_window`` channel indices (default 1: ascending order); see
-    :func:`_window_group` and ``docs/conmerge.md``. ``open_blocks=1, sort_window=1`` is
+    :func:`golden.conmerge_rules.window_group` and ``docs/conmerge.md``. ``open_blocks=1, sort_window=1`` is
     ``greedy``.
 ``ffd``
     First-fit-decreasing bin packing of the group's channels (by conflict-vector popcount,
@@ -40,12 +40,15 @@ from __future__ import annotations
 import numpy as np
 
 from exion.config import SORT_STRATEGIES, ExionConfig
+from exion.limits import CAU_BEAT
 from exion.util import check_int
+from golden.conmerge_rules import ffd_group, greedy_group, popcounts, window_group
 from golden.schedule import Block, Schedule
 
 __all__ = [
     "STRATEGIES", "token_order", "group_masks", "conflict_vectors", "schedule",
-    "ideal_blocks", "lower_bound_blocks", "synthetic_mask", "WINDOW_BLOCKS",
+    "ideal_blocks", "lower_bound_blocks", "synthetic_mask", "WINDOW_BLOCKS", "cau_schedule",
+    "cau_sort_window",
 ]
 
 #: Scheduling strategies, in the order tables list them.
@@ -147,152 +150,6 @@ def conflict_vectors(group_mask: np.ndarray) -> np.ndarray:
         cv |= packed[i].astype(np.uint64) << np.uint64(8 * i)
     assert r <= 64
     return cv
-
-
-# -- per-group packers (pure Python on Python ints; these define the CAU) -----------------
-
-def _greedy_group(chs: list[int], cvs: list[int], cols: int, degree: int):
-    """The CAU's merge rule, applied to one group's nonzero-cv channels in ascending order.
-
-    The current block has ``nopen`` open slots; slot ``s`` holds ``cnt[s] <= degree`` channels
-    whose conflict vectors OR to ``ors[s]``. A channel goes into the first (lowest) open slot
-    with ``cnt < degree`` and ``ors & cv == 0`` (its stream is ``cnt`` before insertion); else,
-    if ``nopen < cols``, into a newly opened slot ``nopen``; else the block is emitted and the
-    channel starts a new block in slot 0. The last non-empty block is emitted at group end.
-
-    Returns ``(n_blocks, rec_block, rec_slot, rec_stream)`` aligned with ``chs``.
-    """
-    rb: list[int] = []
-    rs: list[int] = []
-    rd: list[int] = []
-    blk = 0
-    ors = [0] * cols
-    cnt = [0] * cols
-    nopen = 0
-    lo = 0  # slots below lo are full (cnt == degree); they can never take a channel
-    for cv in cvs:
-        s = lo
-        while s < nopen:
-            if cnt[s] < degree and not (ors[s] & cv):
-                break
-            s += 1
-        else:
-            if nopen < cols:
-                s = nopen
-                nopen += 1
-            else:
-                blk += 1
-                ors = [0] * cols
-                cnt = [0] * cols
-                nopen, lo, s = 1, 0, 0
-        d = cnt[s]
-        ors[s] |= cv
-        cnt[s] = d + 1
-        if s == lo:
-            while lo < nopen and cnt[lo] == degree:
-                lo += 1
-        rb.append(blk)
-        rs.append(s)
-        rd.append(d)
-    return (blk + 1 if chs else 0), rb, rs, rd
-
-
-def _window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_blocks: int):
-    """The greedy rule over a window of ``open_blocks`` blocks (``W``), one group.
-
-    Window slot ``s`` (``0 <= s < W * cols``) is slot ``s % cols`` of open block ``s // cols``,
-    oldest block first; open slots form a prefix ``[0, nopen)``. A channel goes into the
-    lowest open slot with ``cnt < degree`` and ``ors & cv == 0`` (stream ``cnt``); else, if
-    ``nopen < W * cols``, into newly opened slot ``nopen``; else the oldest block (window slots
-    ``[0, cols)``) is emitted, the others move down one block, and the channel opens slot
-    ``(W - 1) * cols``. At group end the open blocks are emitted oldest first. Blocks are
-    emitted in the order they were opened, so block ids are ``emitted + s // cols``.
-    ``W = 1`` is :func:`_greedy_group`.
-
-    Returns ``(n_blocks, rec_block, rec_slot, rec_stream)`` aligned with ``chs``.
-    """
-    n = open_blocks * cols
-    ors = [0] * n
-    cnt = [0] * n
-    nopen = 0
-    base = 0  # blocks emitted so far in this group
-    rb: list[int] = []
-    rs: list[int] = []
-    rd: list[int] = []
-    for cv in cvs:
-        s = 0
-        while s < nopen:
-            if cnt[s] < degree and not (ors[s] & cv):
-                break
-            s += 1
-        else:
-            if nopen == n:
-                base += 1
-                ors = ors[cols:] + [0] * cols
-                cnt = cnt[cols:] + [0] * cols
-                nopen = n - cols
-            s = nopen
-            nopen += 1
-        d = cnt[s]
-        ors[s] |= cv
-        cnt[s] = d + 1
-        rb.append(base + s // cols)
-        rs.append(s % cols)
-        rd.append(d)
-    return base + -(-nopen // cols), rb, rs, rd
-
-
-def _popcounts(cvs: np.ndarray) -> np.ndarray:
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(cvs).astype(np.int64)
-    return np.array([bin(v).count("1") for v in cvs.tolist()], np.int64)
-
-
-def _ffd_group(cvs: list[int], degree: int):
-    """First-fit over all slots of the group; channels must come in the packing order.
-
-    Slot occupancy is kept as per-row bitsets over slots (Python ints): ``occ[r]`` has bit
-    ``s`` set iff slot ``s`` already holds a channel needed by row ``r``; ``full`` marks slots
-    holding ``degree`` channels. A channel with rows ``r1..rp`` fits the slots in
-    ``~(full | occ[r1] | ... | occ[rp])``; the lowest one is taken (else a new slot opens).
-
-    Returns ``(n_slots, rec_slot, rec_stream)`` aligned with ``cvs``.
-    """
-    occ: dict[int, int] = {}
-    full = 0
-    exists = 0
-    nslots = 0
-    cnt: list[int] = []
-    rs: list[int] = []
-    rd: list[int] = []
-    for cv in cvs:
-        conflict = full
-        bits = cv
-        while bits:
-            low = bits & -bits
-            conflict |= occ.get(low, 0)
-            bits ^= low
-        free = exists & ~conflict
-        if free:
-            s = (free & -free).bit_length() - 1
-        else:
-            s = nslots
-            nslots += 1
-            exists = (exists << 1) | 1
-            cnt.append(0)
-        sb = 1 << s
-        bits = cv
-        while bits:
-            low = bits & -bits
-            occ[low] = occ.get(low, 0) | sb
-            bits ^= low
-        d = cnt[s]
-        cnt[s] = d + 1
-        if d + 1 == degree:
-            full |= sb
-        rs.append(s)
-        rd.append(d)
-    return nslots, rs, rd
 
 
 # -- schedule assembly ----------------------------------------------------------------------
@@ -407,17 +264,17 @@ def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = 
     else:
         for g, (chs, cvs) in enumerate(_nonzero_channels(gm)):
             if strategy == "greedy":
-                nb, b, s, d = _greedy_group(chs.tolist(), cvs.tolist(), C, D)
+                nb, b, s, d = greedy_group(chs.tolist(), cvs.tolist(), C, D)
                 b = np.asarray(b, np.int64)
             elif strategy == "window":
                 # popcount descending within each aligned run of sort_window channels
-                perm = np.lexsort((chs, -_popcounts(cvs), chs // sort_window))
+                perm = np.lexsort((chs, -popcounts(cvs), chs // sort_window))
                 chs, cvs = chs[perm], cvs[perm]
-                nb, b, s, d = _window_group(chs.tolist(), cvs.tolist(), C, D, open_blocks)
+                nb, b, s, d = window_group(chs.tolist(), cvs.tolist(), C, D, open_blocks)
             else:  # ffd
-                perm = np.lexsort((chs, -_popcounts(cvs)))  # popcount desc, then channel
+                perm = np.lexsort((chs, -popcounts(cvs)))  # popcount desc, then channel
                 chs = chs[perm]
-                nslots, s, d = _ffd_group(cvs[perm].tolist(), D)
+                nslots, s, d = ffd_group(cvs[perm].tolist(), D)
                 s = np.asarray(s, np.int64)
                 nb = -(-nslots // C)
                 b, s = s // C, s % C
@@ -429,6 +286,19 @@ def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = 
     cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64))
     return _assemble(cfg, mask, order, gm, block_group, cat(rb), cat(rs), cat(rd), cat(rc),
                      strategy)
+
+
+def cau_sort_window(cfg: ExionConfig) -> int:
+    """The ``sort_window`` of the CAU of ``cfg``: its beat if ``cau_sort``, else 1."""
+    return CAU_BEAT if cfg.cau_sort else 1
+
+
+def cau_schedule(mask, cfg: ExionConfig, *, token_sort: str | None = None) -> Schedule:
+    """The schedule the ConMerge Assistant Unit of ``cfg`` (``hw/cau.py``) makes of ``mask``:
+    ``window`` with ``open_blocks = cfg.cau_window`` and ``sort_window`` from
+    :func:`cau_sort_window` (``cau_window = 1, cau_sort = 0``: ``greedy``, word for word)."""
+    return schedule(mask, cfg, "window", token_sort=token_sort, open_blocks=cfg.cau_window,
+                    sort_window=cau_sort_window(cfg))
 
 
 # -- bounds ------------------------------------------------------------------------------

@@ -323,14 +323,14 @@ class CoreModel:
     def _schedule(self, c: Command, beats):
         st, cfg = self.state, self.cfg
         mask = st.mask[:c.n_ch].T                                         # (rows, n_ch)
-        sched = conmerge.schedule(mask, cfg, "greedy", token_sort="none")
+        sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
         words = sched.words()
         n = min(len(words), cfg.schedule_depth)
         st.smem[:n] = words[:n]
         st.smem_blocks[:n] = sched.blocks[:n]
         st.regs.blocks = n
         cvs = [st.mask_cv(ch) for ch in range(c.n_ch)]
-        st.regs.cycles = cycle_model.schedule_cycles(cvs, CAU_BEAT)
+        st.regs.cycles = cycle_model.schedule_cycles(cvs, CAU_BEAT, cfg)
         if len(words) > n:
             self._fault = "SMEM_OVERFLOW"
             self._fail("SMEM_OVERFLOW", OPCODES["SCHEDULE"])

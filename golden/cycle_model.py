@@ -27,6 +27,7 @@ import numpy as np
 from exion import cfse_format as F
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
+from golden.conmerge_rules import window_blocks
 from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
 
@@ -288,19 +289,31 @@ def group_beats(cvs, beat: int = CAU_BEAT, *, skip_empty: bool = False):
     return out
 
 
-def cau_cycles(beats) -> int:
+def cau_cycles(beats, *, window: int = 1, blocks: int = 0) -> int:
     """Cycles the CAU spends on one group's ``beats`` (from :func:`group_beats`) when its
-    output is never stalled: ``sum(max(1, nonzero lanes)) + 1`` (the flush cycle)."""
-    return sum(max(1, sum(1 for v in lanes if v)) for _, lanes, _ in beats) + 1
+    output is never stalled: ``sum(max(1, nonzero lanes))`` plus the flush,
+    ``max(1, min(window, blocks))`` cycles: one per block still open at the group's end
+    (``window`` = ``cau_window``, ``blocks`` = the group's blocks; at most ``window`` are
+    open), at least one. With ``window = 1`` the flush is one cycle whatever ``blocks``."""
+    flush = max(1, min(window, blocks))
+    return sum(max(1, sum(1 for v in lanes if v)) for _, lanes, _ in beats) + flush
 
 
-def schedule_cycles(cvs, beat: int = CAU_BEAT) -> int:
+def schedule_cycles(cvs, beat: int = CAU_BEAT, cfg: ExionConfig | None = None) -> int:
     """Cycles of a core ``SCHEDULE`` of one group's conflict vectors ``cvs`` (one int per
-    channel): :func:`cau_cycles` of its beats (the core does not drop empty beats) plus
-    :data:`SCHEDULE_OVERHEAD`, one less when every conflict vector is zero: the CAU then
-    emits no block, so the overhead's last SMEM write cycle does not happen (hw/cau.py: the
-    flush of an empty group ends without an output; found by the random command streams)."""
-    cycles = cau_cycles(group_beats(cvs, beat)) + SCHEDULE_OVERHEAD
+    channel): :func:`cau_cycles` of its beats (the core does not drop empty beats; the flush
+    from the blocks the CAU rule of ``cfg`` makes, :func:`golden.conmerge_rules.window_blocks`;
+    without ``cfg`` the greedy CAU's one flush cycle) plus :data:`SCHEDULE_OVERHEAD`, one less
+    when every conflict vector is zero: the CAU then emits no block, so the overhead's last
+    SMEM write cycle does not happen (hw/cau.py: the flush of an empty group ends without an
+    output; found by the random command streams)."""
+    window, blocks = 1, 0
+    if cfg is not None and cfg.cau_window > 1:
+        window = cfg.cau_window
+        blocks = window_blocks(cvs, cfg.cols, cfg.merge_degree, window,
+                               beat if cfg.cau_sort else 1)
+    cycles = cau_cycles(group_beats(cvs, beat), window=window, blocks=blocks) \
+        + SCHEDULE_OVERHEAD
     return cycles - 1 if not any(cvs) else cycles
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from golden import conmerge, cycle_model
+from golden.conmerge_rules import window_blocks
 from golden.energy import ActionCounts, EnergyError, dpu_ff_bits
 from golden.gpu_roofline import DIT_SHAPES, dit_block_gemms
 from golden.intsem import lane_chunks
@@ -92,7 +93,8 @@ def dense_gemm_counts(m: int, k: int, n: int, cfg: ExionConfig, **kw):
 def schedule_counts(sched, mask) -> ActionCounts:
     """Counts of the core's ``SCHEDULE`` of every row group of ``mask`` as ``sched`` groups
     it: per group, one mask read per channel (beats of :data:`exion.limits.CAU_BEAT`), the
-    CAU's cycles (:func:`golden.cycle_model.cau_cycles`), one SMEM write per block; cycles:
+    CAU's cycles (:func:`golden.cycle_model.cau_cycles`; its flush from the blocks the CAU
+    rule of the configuration makes, ``cau_window``), one SMEM write per block; cycles:
     :func:`golden.cycle_model.schedule_cycles` per group."""
     cfg = sched.cfg
     gm = conmerge.group_masks(mask, sched.token_order, cfg.rows)
@@ -101,8 +103,11 @@ def schedule_counts(sched, mask) -> ActionCounts:
         cvs = conmerge.conflict_vectors(gm[g])
         beats = cycle_model.group_beats(cvs, CAU_BEAT)
         c.add("mask", "read", len(beats) * CAU_BEAT)
-        c.add("cau", "cycle", cycle_model.cau_cycles(beats))
-        c.cycles += cycle_model.schedule_cycles(cvs, CAU_BEAT)
+        w = cfg.cau_window
+        nb = window_blocks(cvs.tolist(), cfg.cols, cfg.merge_degree, w,
+                           conmerge.cau_sort_window(cfg)) if w > 1 else 0
+        c.add("cau", "cycle", cycle_model.cau_cycles(beats, window=w, blocks=nb))
+        c.cycles += cycle_model.schedule_cycles(cvs, CAU_BEAT, cfg)
     c.add("smem", "write", len(sched.blocks))
     return c
 

@@ -159,7 +159,8 @@ def _piece(cfg: ExionConfig, mask: np.ndarray, k: int, ffn_mask: bool, sched: bo
     if key in _CACHE:
         return _CACHE[key]
     dense = bool(mask.all())
-    s = conmerge.schedule(mask, cfg, "dense" if dense else "greedy")
+    # sparse: the blocks the core's CAU makes (greedy unless cfg.cau_window / cau_sort)
+    s = conmerge.schedule(mask, cfg, "dense") if dense else conmerge.cau_schedule(mask, cfg)
     c, rep = gemm_counts(s, mask, k, ffn_mask=ffn_mask, check=False)
     compute = rep.compute_cycles
     if sched and not dense:

@@ -1,4 +1,5 @@
-"""ConMerge Assistant Unit (CAU): the greedy condense + merge of ``golden.conmerge`` in RTL.
+"""ConMerge Assistant Unit (CAU): condense + merge of ``golden.conmerge`` in RTL, the
+``window`` rule with ``W = cfg.cau_window`` open blocks (``W = 1``: the greedy rule).
 
 Input: one row group's output mask, streamed as *beats* of ``P`` consecutive channels (see
 :func:`beat_layout`): each beat carries the group index, the channel index of its lane 0, the
@@ -8,14 +9,16 @@ ascending order within a group; lanes past the end of the mask carry a zero cv. 
 drop beats whose cvs are all zero.
 
 Per cycle the CAU places **one** nonzero-cv channel of the current beat (the lowest one not yet
-placed) and skips zero-cv channels for free, so a beat costs ``max(1, nonzero lanes)`` cycles.
-Placement is the golden greedy rule: the lowest open slot with fewer than ``merge_degree``
-streams whose OR is disjoint from the cv; else a newly opened slot; else the current block is
-emitted and the channel opens slot 0 of a new block. After a ``last`` beat one *flush* cycle
-emits the group's final non-empty block. Without back-pressure a group takes exactly
+placed; with ``cfg.cau_sort`` the one of most set cv bits, lowest on ties) and skips zero-cv
+channels for free, so a beat costs ``max(1, nonzero lanes)`` cycles. Placement is the golden
+``window`` rule (``golden.conmerge_rules.window_group``): the lowest open window slot with
+fewer than ``merge_degree`` streams whose OR is disjoint from the cv; else a newly opened
+slot; else the oldest open block is emitted, the others move down one block and the channel
+opens slot 0 of a new newest block. After a ``last`` beat the *flush* emits the open blocks,
+oldest first, one a cycle (at least one cycle). Without back-pressure a group takes exactly
 :func:`golden.cycle_model.cau_cycles` cycles.
 
-The working block is held in the output format itself (``hw.sdue.block_layout``): a slot is
+The open blocks are held in the output format itself (``hw.sdue.block_layout``): a slot is
 open iff its stream 0 is valid, has room iff its last stream is not, and its OR of cvs is the
 column ``sel[:, s] != 0``; so there are no other state registers but the beat position. Output:
 one ConMerge vector per block, bit for bit :func:`golden.schedule.pack_block`, on a stream with
@@ -24,7 +27,7 @@ a one-block output register. See ``docs/cau.md``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,12 +61,12 @@ def _lowest(m: Module, bits, name: str):
 
 
 class Cau(wiring.Component):
-    """ConMerge Assistant Unit, greedy rule (``golden.conmerge._greedy_group``).
+    """ConMerge Assistant Unit, ``window`` rule (``golden.conmerge_rules.window_group``).
 
     Parameters
     ----------
     cfg : ExionConfig
-        ``rows``, ``cols``, ``merge_degree``.
+        ``rows``, ``cols``, ``merge_degree``, ``cau_window``, ``cau_sort``.
     beat : int
         Channels per input beat (``P``).
 
@@ -90,16 +93,27 @@ class Cau(wiring.Component):
             "busy": Out(1),
         })
 
+    @property
+    def window(self) -> int:
+        """Open blocks ``W`` (``cfg.cau_window``)."""
+        return self._cfg.cau_window
+
+    @property
+    def sort(self) -> bool:
+        """Whether each beat's channels are placed by popcount, descending (``cfg.cau_sort``)."""
+        return bool(self._cfg.cau_sort)
+
     def elaborate(self, platform):
         cfg = self._cfg
-        R, C, D, P = cfg.rows, cfg.cols, cfg.merge_degree, self.beat
+        R, C, D, P, W = cfg.rows, cfg.cols, cfg.merge_degree, self.beat, cfg.cau_window
+        N = W * C                             # window slots
         m = Module()
 
-        blk = Signal(block_layout(cfg))       # working block
-        nonempty = Signal()                   # blk holds at least one channel
+        # The open blocks, oldest first; window slot s is slot s % C of blks[s // C].
+        blks = [Signal(block_layout(cfg), name=f"blk{w}") for w in range(W)]
         out = Signal(block_layout(cfg))       # output register
         out_valid = Signal()
-        flush = Signal()                      # the group's last beat is done: emit blk
+        flush = Signal()                      # the group's last beat is done: emit the blocks
         placed = Signal(P)                    # lanes of the current beat already placed
 
         m.d.comb += [self.blocks.valid.eq(out_valid), self.blocks.payload.eq(out)]
@@ -113,7 +127,10 @@ class Cau(wiring.Component):
         m.d.comb += nz.eq(Cat(*[beat.cv[i].any() for i in range(P)]))
         rem = Signal(P)
         m.d.comb += rem.eq(nz & ~placed)
-        pick = _lowest(m, rem, "pick")        # one-hot lane to place this cycle
+        if self.sort:
+            pick = _max_popcount(m, beat, rem, R, P)
+        else:
+            pick = _lowest(m, rem, "pick")    # one-hot lane to place this cycle
         rest = Signal(P)
         m.d.comb += rest.eq(rem & ~pick)
         cv = Signal(R)
@@ -123,21 +140,22 @@ class Cau(wiring.Component):
         m.d.comb += cv.eq(_or_all(cv_terms))
         m.d.comb += ch.eq(beat.base + _or_all(ch_terms))
 
-        # Slot state, derived from the block itself.
-        opened = Signal(C)
-        room = Signal(C)
-        fits = Signal(C)
-        for s in range(C):
-            ors = Cat(*[blk.sel[r][s] != 0 for r in range(R)])
-            m.d.comb += opened[s].eq(blk.slots[s][0].valid)
-            m.d.comb += room[s].eq(~blk.slots[s][D - 1].valid)
+        # Slot state, derived from the blocks themselves.
+        opened = Signal(N)
+        room = Signal(N)
+        fits = Signal(N)
+        for s in range(N):
+            b, c = blks[s // C], s % C
+            ors = Cat(*[b.sel[r][c] != 0 for r in range(R)])
+            m.d.comb += opened[s].eq(b.slots[c][0].valid)
+            m.d.comb += room[s].eq(~b.slots[c][D - 1].valid)
             m.d.comb += fits[s].eq(opened[s] & room[s] & ~(ors & cv).any())
         fit1 = _lowest(m, fits, "fit1")
         new1 = _lowest(m, ~opened, "new1")   # first closed slot (opened is a prefix)
         has_fit = fits.any()
-        can_open = ~opened[C - 1]
-        target = Signal(C)                  # one-hot slot in the block after this cycle
-        m.d.comb += target.eq(Mux(has_fit, fit1, Mux(can_open, new1, 1)))
+        can_open = ~opened[N - 1]
+        target = Signal(N)                  # one-hot window slot after this cycle
+        m.d.comb += target.eq(Mux(has_fit, fit1, Mux(can_open, new1, 0)))
         emit_full = Signal()                # no slot fits and all are open
         m.d.comb += emit_full.eq(~has_fit & ~can_open)
 
@@ -151,43 +169,88 @@ class Cau(wiring.Component):
         m.d.comb += self.busy.eq(self.masks.valid | flush | out_valid)
 
         # Stream index per slot: number of valid streams (they fill in order).
-        def stream_onehot(s):
-            return Cat(*[~blk.slots[s][d].valid & (blk.slots[s][d - 1].valid if d else 1)
+        def stream_onehot(b, c):
+            return Cat(*[~b.slots[c][d].valid & (b.slots[c][d - 1].valid if d else 1)
                          for d in range(D)])
+
+        def emit_oldest():
+            """The oldest block to the output register, the others down one block."""
+            m.d.sync += [out.eq(blks[0]), out_valid.eq(1)]
+            for w in range(W - 1):
+                m.d.sync += blks[w].eq(blks[w + 1])
+            m.d.sync += blks[W - 1].eq(0)
 
         with m.If(working):
             with m.If(emit_full):
-                m.d.sync += [out.eq(blk), out_valid.eq(1)]
-                # A fresh block holding only this channel (later statements win).
-                m.d.sync += blk.eq(0)
-                m.d.sync += [blk.group.eq(beat.group), blk.slots[0][0].valid.eq(1),
-                             blk.slots[0][0].channel.eq(ch)]
+                emit_oldest()
+                # The channel opens slot 0 of the newest block (later statements win).
+                new = blks[W - 1]
+                m.d.sync += [new.group.eq(beat.group), new.slots[0][0].valid.eq(1),
+                             new.slots[0][0].channel.eq(ch)]
                 for r in range(R):
-                    m.d.sync += blk.sel[r][0].eq(cv[r])
+                    m.d.sync += new.sel[r][0].eq(cv[r])
             with m.Else():
-                m.d.sync += [blk.group.eq(beat.group), nonempty.eq(1)]
-                for s in range(C):
+                m.d.sync += [b.group.eq(beat.group) for b in blks]
+                for s in range(N):
+                    b, c = blks[s // C], s % C
                     with m.If(target[s]):
-                        oh = stream_onehot(s)
+                        oh = stream_onehot(b, c)
                         for d in range(D):
                             with m.If(oh[d]):
-                                m.d.sync += [blk.slots[s][d].valid.eq(1),
-                                             blk.slots[s][d].channel.eq(ch)]
+                                m.d.sync += [b.slots[c][d].valid.eq(1),
+                                             b.slots[c][d].channel.eq(ch)]
                                 for r in range(R):
                                     with m.If(cv[r]):
-                                        m.d.sync += blk.sel[r][s].eq(d + 1)
+                                        m.d.sync += b.sel[r][c].eq(d + 1)
             m.d.sync += placed.eq(placed | pick)
         with m.If(advance):
             m.d.sync += placed.eq(0)
             with m.If(beat.last):
                 m.d.sync += flush.eq(1)
+        # Flush: one open block per cycle, oldest first (open blocks are a prefix).
         with m.If(flush):
-            with m.If(~nonempty):
+            with m.If(~blks[0].slots[0][0].valid):
                 m.d.sync += flush.eq(0)
             with m.Elif(out_free):
-                m.d.sync += [out.eq(blk), out_valid.eq(1), flush.eq(0), nonempty.eq(0),
-                             blk.eq(0)]
+                emit_oldest()
+                if W == 1:
+                    m.d.sync += flush.eq(0)
+                else:
+                    with m.If(~blks[1].slots[0][0].valid):
+                        m.d.sync += flush.eq(0)
         return m
+
+
+def _max_popcount(m: Module, beat, rem, rows: int, lanes: int):
+    """One-hot of the lane of ``rem`` whose cv has the most set bits, the lowest on ties
+    (a tree of pairwise comparisons; lanes outside ``rem`` count as 0, below any nonzero cv)."""
+    width = rows.bit_length()
+    keys = []
+    for i in range(lanes):
+        k = Signal(width, name=f"pop{i}")
+        m.d.comb += k.eq(Mux(rem[i], _bit_sum([beat.cv[i][r] for r in range(rows)], width), 0))
+        keys.append((k, Const(1 << i, lanes)))
+    while len(keys) > 1:
+        nxt = []
+        for j in range(0, len(keys) - 1, 2):
+            (ka, oa), (kb, ob) = keys[j], keys[j + 1]
+            hi = kb > ka                      # the higher lane wins only if strictly larger
+            nxt.append((Mux(hi, kb, ka), Mux(hi, ob, oa)))
+        if len(keys) % 2:
+            nxt.append(keys[-1])
+        keys = nxt
+    pick = Signal(lanes, name="pick")
+    m.d.comb += pick.eq(Mux(rem.any(), keys[0][1], 0))
+    return pick
+
+
+def _bit_sum(bits, width: int):
+    """Sum of single bits (an adder tree), as a ``width``-bit value."""
+    vals = list(bits)
+    while len(vals) > 1:
+        vals = [(vals[j] + vals[j + 1])[:width] if j + 1 < len(vals) else vals[j]
+                for j in range(0, len(vals), 2)]
+    return vals[0] if vals else Const(0, width)
 
 
 def _or_all(values):

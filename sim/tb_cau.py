@@ -1,6 +1,7 @@
 """cocotb bench of the ConMerge Assistant Unit (hw/cau.py): its ConMerge vectors must equal the
-golden greedy schedule's words (golden.conmerge.schedule(..., "greedy") packed by
-golden.schedule.pack_block), word for word, and, with no back-pressure, each group must take
+golden schedule of the configuration's CAU rule (golden.conmerge.cau_schedule: ``window`` with
+``cau_window`` open blocks and the ``cau_sort`` order; greedy for ``W = 1`` unsorted) packed by
+golden.schedule.pack_block, word for word, and, with no back-pressure, each group must take
 exactly golden.cycle_model.cau_cycles cycles."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
-from golden.conmerge import conflict_vectors, group_masks, schedule, synthetic_mask
+from golden.conmerge import cau_schedule, conflict_vectors, group_masks, synthetic_mask
 from golden.schedule import check_schedule
 from golden.cycle_model import cau_cycles, group_beats
 from hw.cau import DEFAULT_BEAT
@@ -21,8 +22,8 @@ class CauDriver:
     """Streams the beats of a mask's groups into the CAU and collects its words.
 
     ``gap`` / ``stall`` are probabilities of an idle input cycle and of ``blocks.ready = 0``.
-    Returns the words and, per group, the cycle index (from the first beat) in which the
-    group's last beat was accepted.
+    Returns the words, per group the cycle index (from the first beat) in which the group's
+    last beat was accepted, and per word the cycle index in which it left.
     """
 
     def __init__(self, dut, cfg, rng, beat=DEFAULT_BEAT):
@@ -35,7 +36,7 @@ class CauDriver:
     async def run(self, groups, gap=0.0, stall=0.0):
         d = self.dut
         seq = [(g, b) for g, beats in enumerate(groups) for b in beats]
-        words, accepted, i, cyc, idle = [], [], 0, 0, 0
+        words, accepted, left, i, cyc, idle = [], [], [], 0, 0, 0
         while i < len(seq) or idle < 4:
             present = i < len(seq) and not (self.rng.random() < gap)
             if present:
@@ -52,12 +53,13 @@ class CauDriver:
                 v = d.blocks__payload.value
                 assert v.is_resolvable, f"unresolved output word {v} (cycle {cyc})"
                 words.append(v.to_unsigned())
+                left.append(cyc)
             idle = 0 if (i < len(seq) or d.busy.value) else idle + 1
             await RisingEdge(d.clk)
             await FallingEdge(d.clk)
             cyc += 1
         d.masks__valid.value = 0
-        return words, accepted
+        return words, accepted, left
 
 
 def masks_for(cfg, rng):
@@ -73,15 +75,19 @@ def masks_for(cfg, rng):
     out.append(("all-zero", np.zeros((R, 20), bool)))
     out.append(("all-one", np.ones((R, 2 * cfg.cols + 1), bool)))
     out.append(("one-bit", np.eye(R, 3 * R, dtype=bool)[:, ::-1]))
+    # many blocks per group: the window fills and emits its oldest block mid-group
+    out.append(("wide", rng.random((R, 8 * cfg.cols * cfg.merge_degree + 5)) < 0.5))
     return out
 
 
 def golden_words(mask, cfg):
-    sched = schedule(mask, cfg, "greedy")
+    """The CAU rule's words, every group's conflict vectors and its block count."""
+    sched = cau_schedule(mask, cfg)
     check_schedule(sched, mask)
     gm = group_masks(mask, sched.token_order, cfg.rows)
     cvs = [conflict_vectors(gm[g]).tolist() for g in range(gm.shape[0])]
-    return sched.words(), cvs
+    blocks = [sum(1 for b in sched.blocks if b.group == g) for g in range(gm.shape[0])]
+    return sched.words(), cvs, blocks
 
 
 async def _setup(dut):
@@ -98,16 +104,22 @@ async def words_and_cycles(dut):
     rng = np.random.default_rng(2025)
     drv = CauDriver(dut, cfg, rng)
     for name, mask in masks_for(cfg, rng):
-        want, cvs = golden_words(mask, cfg)
+        want, cvs, blocks = golden_words(mask, cfg)
         groups = [group_beats(c) for c in cvs]
-        got, accepted = await drv.run(groups)
+        got, accepted, left = await drv.run(groups)
         assert got == want, f"{name}: {len(got)} words, want {len(want)}; first difference " \
             f"at {next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)}"
-        total = 0
+        total = words = 0
         for g, beats in enumerate(groups):
-            total += cau_cycles(beats)
-            assert accepted[g] + 2 == total, \
-                f"{name}: group {g} took {accepted[g] + 2} cycles, want {total}"
+            # beats up to the last one's acceptance, then the flush: min(W, blocks) cycles
+            flush = max(1, min(cfg.cau_window, blocks[g]))
+            total += cau_cycles(beats, window=cfg.cau_window, blocks=blocks[g])
+            assert accepted[g] + 1 + flush == total, \
+                f"{name}: group {g} took {accepted[g] + 1 + flush} cycles, want {total}"
+            words += blocks[g]
+            if blocks[g]:  # the flush's last block leaves the output register next cycle
+                assert left[words - 1] == total, \
+                    f"{name}: group {g}'s last block left in cycle {left[words - 1]}, not {total}"
 
 
 @cocotb.test()
@@ -117,7 +129,7 @@ async def backpressure_and_skipped_beats(dut):
     rng = np.random.default_rng(99)
     drv = CauDriver(dut, cfg, rng)
     for name, mask in masks_for(cfg, rng):
-        want, cvs = golden_words(mask, cfg)
+        want, cvs, _ = golden_words(mask, cfg)
         groups = [group_beats(c, skip_empty=True) for c in cvs]
-        got, _ = await drv.run(groups, gap=0.2, stall=0.4)
+        got, _, _ = await drv.run(groups, gap=0.2, stall=0.4)
         assert got == want, f"{name}: {len(got)} words, want {len(want)}"

@@ -69,7 +69,7 @@ async def _setup(dut) -> CoreTB:
 
 
 def _greedy(mask, cfg):
-    return conmerge.schedule(np.asarray(mask, bool), cfg, "greedy", token_sort="none")
+    return conmerge.cau_schedule(np.asarray(mask, bool), cfg, token_sort="none")
 
 
 # -- tests ---------------------------------------------------------------------------------
@@ -370,11 +370,11 @@ async def ffn_reuse_loop(dut):
             n_blocks = await tb.read("BLOCKS")
             assert n_blocks == len(sched.blocks), f"{n_blocks} blocks, golden {len(sched.blocks)}"
             words = await tb.read_smem(n_blocks)
-            assert words == sched.words(), "SMEM ConMerge vectors differ from golden greedy"
+            assert words == sched.words(), "SMEM ConMerge vectors differ from the golden CAU rule"
             cvs = [sum(1 << r for r in range(cfg.rows) if mask[r, ch]) for ch in range(n)]
             s_cycles = await tb.read("CYCLES")
-            assert s_cycles == cycle_model.schedule_cycles(cvs), \
-                f"SCHEDULE {s_cycles} cycles, model {cycle_model.schedule_cycles(cvs)}"
+            assert s_cycles == cycle_model.schedule_cycles(cvs, cfg=cfg), \
+                f"SCHEDULE {s_cycles} cycles, model {cycle_model.schedule_cycles(cvs, cfg=cfg)}"
             wbuf = 1 % cfg.wmem_buffers
             await tb.load_wmem(wbuf, wmem_image(w1, sched, cfg))
             await tb.issue("GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=ibuf, wbuf=wbuf,
@@ -486,8 +486,8 @@ async def eager_head(dut):
     await tb.expect_ok()
     cvs = [sum(1 << r for r in range(cfg.rows) if keep[r, j]) for j in range(n_keys)]
     s_cycles = await tb.read("CYCLES")
-    assert s_cycles == cycle_model.schedule_cycles(cvs), \
-        f"SCHEDULE {s_cycles} cycles, model {cycle_model.schedule_cycles(cvs)}"
+    assert s_cycles == cycle_model.schedule_cycles(cvs, cfg=cfg), \
+        f"SCHEDULE {s_cycles} cycles, model {cycle_model.schedule_cycles(cvs, cfg=cfg)}"
     sched = _greedy(keep, cfg)
     n_blocks = await tb.read("BLOCKS")
     assert await tb.read_smem(n_blocks) == sched.words(), "SMEM differs from golden greedy"

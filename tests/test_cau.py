@@ -1,5 +1,6 @@
-"""ConMerge Assistant Unit (hw/cau.py) against the golden greedy ConMerge, word for word, under
-Icarus and Verilator; plus its timing function."""
+"""ConMerge Assistant Unit (hw/cau.py) against the golden ConMerge rule of its configuration
+(greedy, or ``window`` with ``cau_window`` open blocks and the ``cau_sort`` order), word for
+word, under Icarus and Verilator; plus its timing function."""
 
 import os
 
@@ -13,13 +14,17 @@ CONFIGS = {
     "exion": preset("exion"),                       # 16 x 16, D = 2
     "toy_d1": preset("toy", merge_degree=1),        # 8 x 3, condense only
     "toy_d3": preset("toy", merge_degree=3),
+    "toy_w2_sort": preset("toy", cau_window=2, cau_sort=1),       # D = 2
+    "toy_w3_d3": preset("toy", merge_degree=3, cau_window=3),
+    "w4_sort": preset("toy", rows=4, cols=2, merge_degree=4, cau_window=4, cau_sort=1),
 }
 
 
-#: Every configuration under Icarus; the toy D = 3 one also under Verilator. A Verilator build
-#: costs 45 s (toy) to 80 s (16 x 16), mostly fixed cost, so one small design per extra
+#: Every configuration under Icarus; the sorted two-block window also under Verilator (the
+#: greedy CAU runs under Verilator inside the 4 x 4 core of tests/test_core.py). A Verilator
+#: build costs 45 s (toy) to 80 s (16 x 16), mostly fixed cost, so one small design per extra
 #: simulator keeps the regression inside its time budget.
-CASES = [(name, "icarus") for name in CONFIGS] + [("toy_d3", s) for s in SIMULATORS
+CASES = [(name, "icarus") for name in CONFIGS] + [("toy_w2_sort", s) for s in SIMULATORS
                                                   if s != "icarus"]
 if os.environ.get("EXION_CAU_ALL_SIMS"):  # every configuration under every simulator
     CASES = [(name, s) for name in CONFIGS for s in SIMULATORS]
@@ -36,3 +41,9 @@ def test_cau_cycles_formula():
     assert cau_cycles(group_beats([1, 0, 3] + [0] * 13, 8)) == 2 + 1 + 1
     assert cau_cycles(group_beats([0] * 16, 8, skip_empty=True)) == 1 + 1
     assert cau_cycles(group_beats([], 8)) == 2
+    # W open blocks: the flush emits min(W, blocks) of them, one a cycle, at least one cycle
+    beats = group_beats([1, 0, 3] + [0] * 13, 8)
+    assert cau_cycles(beats, window=1, blocks=5) == 2 + 1 + 1
+    assert cau_cycles(beats, window=4, blocks=0) == 2 + 1 + 1
+    assert cau_cycles(beats, window=4, blocks=3) == 2 + 1 + 3
+    assert cau_cycles(beats, window=2, blocks=3) == 2 + 1 + 2

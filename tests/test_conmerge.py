@@ -6,8 +6,11 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from exion.config import SORT_STRATEGIES, ExionConfig
-from golden.conmerge import (STRATEGIES, conflict_vectors, group_masks, ideal_blocks,
-                             lower_bound_blocks, schedule, synthetic_mask, token_order)
+from golden import cycle_model
+from golden.conmerge import (STRATEGIES, cau_schedule, conflict_vectors, group_masks,
+                             ideal_blocks, lower_bound_blocks, schedule, synthetic_mask,
+                             token_order)
+from golden.conmerge_rules import placement_order, window_blocks
 from golden.schedule import check_schedule, pack_block, unpack_block
 
 
@@ -170,6 +173,39 @@ def test_window_matches_reference_rule(c, sort, open_blocks, sort_window):
     assert [(b.group, as_slots(b, cfg)) for b in s.blocks] == ref
     if open_blocks == 1 and sort_window == 1:
         assert s.words() == schedule(mask, cfg, "greedy", token_sort=sort).words()
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(case(), st.integers(1, 4), st.integers(0, 1))
+def test_cau_rule_and_its_cycles(c, window, sort):
+    # cau_schedule is window with the configuration's W and the beat as sort window;
+    # window_blocks counts each group's blocks; schedule_cycles' flush follows min(W, blocks)
+    cfg, mask = c
+    cfg = cfg.replace(cau_window=window, cau_sort=sort)
+    s = cau_schedule(mask, cfg, token_sort="none")
+    w = schedule(mask, cfg, "window", token_sort="none", open_blocks=window,
+                 sort_window=8 if sort else 1)
+    assert s.words() == w.words()
+    if window == 1 and not sort:
+        assert s.words() == schedule(mask, cfg, "greedy", token_sort="none").words()
+    gm = group_masks(mask, s.token_order, cfg.rows)
+    for g in range(gm.shape[0]):
+        cvs = conflict_vectors(gm[g]).tolist()
+        nb = sum(1 for b in s.blocks if b.group == g)
+        assert window_blocks(cvs, cfg.cols, cfg.merge_degree, window, 8 if sort else 1) == nb
+        order = placement_order(cvs, 8 if sort else 1)
+        assert sorted(order) == [i for i, v in enumerate(cvs) if v]
+        beats = cycle_model.group_beats(cvs, 8)
+        want = cycle_model.cau_cycles(beats) + max(1, min(window, nb)) - 1 \
+            + cycle_model.SCHEDULE_OVERHEAD - (0 if any(cvs) else 1)
+        assert cycle_model.schedule_cycles(cvs, 8, cfg) == want
+
+
+def test_placement_order_sorts_within_aligned_runs():
+    cvs = [0b1, 0b111, 0, 0b11, 0b1111, 0b1, 0b11, 0]
+    assert placement_order(cvs, 1) == [0, 1, 3, 4, 5, 6]
+    assert placement_order(cvs, 4) == [1, 3, 0, 4, 6, 5]
+    assert placement_order(cvs, 8) == [4, 1, 3, 6, 0, 5]
 
 
 def test_window_example():

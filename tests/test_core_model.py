@@ -24,7 +24,8 @@ CONFIGS = {
     "4x4": preset("exion", rows=4, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_bytes=768,
                   omem_bank_bytes=96, schedule_depth=8, name="exion"),
     "8x3": preset("toy", lanes=4, merge_degree=3, adder_stages=2, imem_bank_bytes=48,
-                  wmem_bank_bytes=1152, omem_bank_bytes=72, schedule_depth=16, ffn_reuse_n=1),
+                  wmem_bank_bytes=1152, omem_bank_bytes=72, schedule_depth=16, ffn_reuse_n=1,
+                  cau_window=2, cau_sort=1),
     "16x16": preset("exion", name="exion"),
 }
 
@@ -57,7 +58,7 @@ def _load_w(m, buf, img, streams=0):
 
 
 def _greedy(mask, cfg):
-    return conmerge.schedule(np.asarray(mask, bool), cfg, "greedy", token_sort="none")
+    return conmerge.cau_schedule(np.asarray(mask, bool), cfg, token_sort="none")
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -127,7 +128,7 @@ def test_ffn_reuse_iteration(name, seed):
     blocks = min(len(sched.blocks), cfg.schedule_depth)
     assert m.regs.blocks == blocks and m.state.smem[:blocks] == sched.words()[:blocks]
     cvs = [sum(1 << r for r in range(cfg.rows) if mask[r, ch]) for ch in range(n)]
-    assert m.regs.cycles == cycle_model.schedule_cycles(cvs)
+    assert m.regs.cycles == cycle_model.schedule_cycles(cvs, cfg=cfg)
     assert len(sched.blocks) <= cfg.schedule_depth, "test data must fit SMEM"
     x2 = _rand(rng, x.shape, cfg, 0.5)
     _load_x(m, 0, x2)

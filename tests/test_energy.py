@@ -16,7 +16,7 @@ from golden.energy import (ActionCounts, EnergyError, EnergyModel, NODE_RANGE, V
                            dpu_ff_bits, energy, energy_scale, stillmaker, unit_transistors)
 from golden.energy_counts import (cfse_counts, dense_gemm_counts, dit_block_counts,
                                   ffn_dense_iteration_counts, ffn_sparse_iteration_counts,
-                                  predict_counts)
+                                  predict_counts, schedule_counts)
 from golden.gpu_roofline import Gemm, dit_block_gemms, roofline
 from hw.dpu import tree_register_levels
 
@@ -202,3 +202,19 @@ def test_dit_block_counts_cover_every_gemm():
     assert parts["qk"].counts[("dpu", "mult")] == 4 * 64 * 32 * 64  # four heads
     assert parts["cfse"].counts[("cfse", "gelu")] == 64 * 512
     assert set(parts) == {"qkv", "qk", "av", "proj", "fc1", "fc2", "cfse"}
+
+
+def test_schedule_counts_follow_the_cau_window():
+    # a CAU with W open blocks flushes min(W, blocks) of them at a group's end: the CAU's
+    # cycles and the SCHEDULE cycles grow by exactly that over the greedy CAU
+    rng = np.random.default_rng(3)
+    mask = rng.random((8, 200)) < 0.4
+    base = preset("toy", merge_degree=2)
+    wide = base.replace(cau_window=3, cau_sort=1)
+    c1 = schedule_counts(conmerge.cau_schedule(mask, base), mask)
+    c3 = schedule_counts(conmerge.cau_schedule(mask, wide), mask)
+    blocks = len(conmerge.cau_schedule(mask, wide).blocks)   # one group of 8 tokens
+    extra = min(3, blocks) - 1
+    assert blocks > 3 and extra == 2
+    assert c3.counts[("cau", "cycle")] == c1.counts[("cau", "cycle")] + extra
+    assert c3.cycles == c1.cycles + extra

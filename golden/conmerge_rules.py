@@ -1,0 +1,176 @@
+"""The per-group packers of ConMerge: the rules that place one row group's channels into slots.
+
+Pure Python on Python ints (a conflict vector per channel, bit ``r`` = row ``r`` of the group
+needs it); :mod:`golden.conmerge` orders the channels, calls these per group and assembles the
+:class:`~golden.schedule.Schedule`. :func:`greedy_group` and :func:`window_group` define the
+ConMerge Assistant Unit (``hw/cau.py``) word for word; :func:`ffd_group` is host-side only.
+See ``docs/conmerge.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["greedy_group", "window_group", "ffd_group", "popcounts", "placement_order",
+           "window_blocks"]
+
+
+
+def greedy_group(chs: list[int], cvs: list[int], cols: int, degree: int):
+    """The CAU's merge rule, applied to one group's nonzero-cv channels in ascending order.
+
+    The current block has ``nopen`` open slots; slot ``s`` holds ``cnt[s] <= degree`` channels
+    whose conflict vectors OR to ``ors[s]``. A channel goes into the first (lowest) open slot
+    with ``cnt < degree`` and ``ors & cv == 0`` (its stream is ``cnt`` before insertion); else,
+    if ``nopen < cols``, into a newly opened slot ``nopen``; else the block is emitted and the
+    channel starts a new block in slot 0. The last non-empty block is emitted at group end.
+
+    Returns ``(n_blocks, rec_block, rec_slot, rec_stream)`` aligned with ``chs``.
+    """
+    rb: list[int] = []
+    rs: list[int] = []
+    rd: list[int] = []
+    blk = 0
+    ors = [0] * cols
+    cnt = [0] * cols
+    nopen = 0
+    lo = 0  # slots below lo are full (cnt == degree); they can never take a channel
+    for cv in cvs:
+        s = lo
+        while s < nopen:
+            if cnt[s] < degree and not (ors[s] & cv):
+                break
+            s += 1
+        else:
+            if nopen < cols:
+                s = nopen
+                nopen += 1
+            else:
+                blk += 1
+                ors = [0] * cols
+                cnt = [0] * cols
+                nopen, lo, s = 1, 0, 0
+        d = cnt[s]
+        ors[s] |= cv
+        cnt[s] = d + 1
+        if s == lo:
+            while lo < nopen and cnt[lo] == degree:
+                lo += 1
+        rb.append(blk)
+        rs.append(s)
+        rd.append(d)
+    return (blk + 1 if chs else 0), rb, rs, rd
+
+
+def window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_blocks: int):
+    """The greedy rule over a window of ``open_blocks`` blocks (``W``), one group.
+
+    Window slot ``s`` (``0 <= s < W * cols``) is slot ``s % cols`` of open block ``s // cols``,
+    oldest block first; open slots form a prefix ``[0, nopen)``. A channel goes into the
+    lowest open slot with ``cnt < degree`` and ``ors & cv == 0`` (stream ``cnt``); else, if
+    ``nopen < W * cols``, into newly opened slot ``nopen``; else the oldest block (window slots
+    ``[0, cols)``) is emitted, the others move down one block, and the channel opens slot
+    ``(W - 1) * cols``. At group end the open blocks are emitted oldest first. Blocks are
+    emitted in the order they were opened, so block ids are ``emitted + s // cols``.
+    ``W = 1`` is :func:`greedy_group`.
+
+    Returns ``(n_blocks, rec_block, rec_slot, rec_stream)`` aligned with ``chs``.
+    """
+    n = open_blocks * cols
+    ors = [0] * n
+    cnt = [0] * n
+    nopen = 0
+    base = 0  # blocks emitted so far in this group
+    rb: list[int] = []
+    rs: list[int] = []
+    rd: list[int] = []
+    for cv in cvs:
+        s = 0
+        while s < nopen:
+            if cnt[s] < degree and not (ors[s] & cv):
+                break
+            s += 1
+        else:
+            if nopen == n:
+                base += 1
+                ors = ors[cols:] + [0] * cols
+                cnt = cnt[cols:] + [0] * cols
+                nopen = n - cols
+            s = nopen
+            nopen += 1
+        d = cnt[s]
+        ors[s] |= cv
+        cnt[s] = d + 1
+        rb.append(base + s // cols)
+        rs.append(s % cols)
+        rd.append(d)
+    return base + -(-nopen // cols), rb, rs, rd
+
+
+def popcounts(cvs: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(cvs).astype(np.int64)
+    return np.array([bin(v).count("1") for v in cvs.tolist()], np.int64)
+
+
+def ffd_group(cvs: list[int], degree: int):
+    """First-fit over all slots of the group; channels must come in the packing order.
+
+    Slot occupancy is kept as per-row bitsets over slots (Python ints): ``occ[r]`` has bit
+    ``s`` set iff slot ``s`` already holds a channel needed by row ``r``; ``full`` marks slots
+    holding ``degree`` channels. A channel with rows ``r1..rp`` fits the slots in
+    ``~(full | occ[r1] | ... | occ[rp])``; the lowest one is taken (else a new slot opens).
+
+    Returns ``(n_slots, rec_slot, rec_stream)`` aligned with ``cvs``.
+    """
+    occ: dict[int, int] = {}
+    full = 0
+    exists = 0
+    nslots = 0
+    cnt: list[int] = []
+    rs: list[int] = []
+    rd: list[int] = []
+    for cv in cvs:
+        conflict = full
+        bits = cv
+        while bits:
+            low = bits & -bits
+            conflict |= occ.get(low, 0)
+            bits ^= low
+        free = exists & ~conflict
+        if free:
+            s = (free & -free).bit_length() - 1
+        else:
+            s = nslots
+            nslots += 1
+            exists = (exists << 1) | 1
+            cnt.append(0)
+        sb = 1 << s
+        bits = cv
+        while bits:
+            low = bits & -bits
+            occ[low] = occ.get(low, 0) | sb
+            bits ^= low
+        d = cnt[s]
+        cnt[s] = d + 1
+        if d + 1 == degree:
+            full |= sb
+        rs.append(s)
+        rd.append(d)
+    return nslots, rs, rd
+
+
+def placement_order(cvs, sort_window: int = 1) -> list[int]:
+    """Indices of the nonzero entries of ``cvs`` (one conflict vector per channel, ascending
+    channel) in the ``window`` rule's placement order: ascending, except that within each
+    aligned run of ``sort_window`` channels they go by popcount, descending (ties ascending)."""
+    nz = [i for i, v in enumerate(cvs) if v]
+    return sorted(nz, key=lambda i: (i // sort_window, -bin(int(cvs[i])).count("1"), i))
+
+
+def window_blocks(cvs, cols: int, degree: int, open_blocks: int = 1,
+                  sort_window: int = 1) -> int:
+    """Blocks the ``window`` rule makes of one group whose channels have conflict vectors
+    ``cvs`` (ascending channel, zeros included)."""
+    order = placement_order(cvs, sort_window)
+    return window_group(order, [int(cvs[i]) for i in order], cols, degree, open_blocks)[0]

@@ -1,0 +1,118 @@
+"""golden/sparse_iteration.py: ConMerge overlapped with compute (a two-stage pipeline against an
+event-by-event reference) and the loop-order model (weights, activations, blocks)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from exion.config import ExionConfig, preset
+from golden import conmerge
+from golden.cycle_model import compute_cycles, issue_interval
+from golden.sparse_iteration import (dense_cycles, group_work, iteration, loop_order,
+                                     overlapped_cycles, serial_cycles, window_capacity)
+
+CFG = ExionConfig(rows=4, cols=4, lanes=4, merge_degree=2, cau_window=2)
+
+
+def ref_pipeline(work, k, cfg):
+    """Block by block: the CAU schedules group g once it finished g - 1 and the SMEM half of
+    group g - 2 is free (its last block issued, plus II: the block's own fetch slot); the
+    SDUE issues each block II after the one before it, not before its group's schedule is
+    done. End: the last block's issue plus its kc + pipeline + drain."""
+    ii = issue_interval(k, cfg)
+    issues = []                       # (group, issue time) of every block
+    cau_free, last_issue, sched_done, end = 0, None, [], 0
+    for g, (a, n) in enumerate(work):
+        mine = [t for gg, t in issues if gg == g - 2]
+        half_free = mine[-1] + ii if mine else 0
+        cau_free = max(cau_free, half_free if g >= 2 else 0) + a
+        sched_done.append(cau_free)
+        for _ in range(n):
+            t = cau_free if last_issue is None else max(cau_free, last_issue + ii)
+            issues.append((g, t))
+            last_issue = t
+            end = t + compute_cycles(1, k, cfg)
+        end = max(end, cau_free)
+    return end
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 12)), min_size=1, max_size=12),
+       st.sampled_from([16, 64, 384]))
+def test_overlapped_pipeline(work, k):
+    cfg = preset("exion")
+    ii = issue_interval(k, cfg)
+    o = overlapped_cycles(work, k, cfg)
+    assert o == ref_pipeline(work, k, cfg)
+    assert o <= serial_cycles(work, k, cfg)
+    # never faster than either stage alone
+    assert o >= sum(a for a, _ in work)
+    assert o >= sum(n for _, n in work) * ii if any(n for _, n in work) else True
+
+
+def test_overlap_examples():
+    cfg = preset("exion")
+    k = 384                                     # II = 24
+    # one group: nothing to overlap
+    assert overlapped_cycles([(100, 5)], k, cfg) == 100 + compute_cycles(5, k, cfg)
+    # CAU-bound: schedule 300 per group, 5 blocks = 120 SDUE cycles
+    work = [(300, 5)] * 4
+    assert overlapped_cycles(work, k, cfg) == 4 * 300 + compute_cycles(5, k, cfg)
+    # SDUE-bound: the first SCHEDULE, then every block back to back
+    work = [(50, 10)] * 4
+    assert overlapped_cycles(work, k, cfg) == 50 + 30 * 24 + compute_cycles(10, k, cfg)
+    assert serial_cycles(work, k, cfg) == 4 * (50 + compute_cycles(10, k, cfg))
+    assert overlapped_cycles([], k, cfg) == 0 == serial_cycles([], k, cfg)
+    assert overlapped_cycles([(7, 0), (9, 0)], k, cfg) == 16
+
+
+def test_group_work_and_iteration():
+    rng = np.random.default_rng(5)
+    mask = rng.random((10, 37)) < 0.3
+    work = group_work(mask, CFG)
+    sched = conmerge.cau_schedule(mask, CFG, token_sort="none")
+    assert sum(b for _, b in work) == len(sched.blocks) and len(work) == 3
+    r = iteration(mask, 32, CFG)
+    assert r.blocks == len(sched.blocks)
+    assert r.overlapped <= r.serial and r.steady <= r.overlapped
+    assert r.dense == dense_cycles(10, 37, 32, CFG)
+    assert r.ideal == pytest.approx(r.dense * mask.mean())
+    ffd = group_work(mask, CFG, strategy="ffd")
+    assert [a for a, _ in ffd] == [a for a, _ in work]   # the CAU's time stands in
+    empty = iteration(np.zeros((4, 9), bool), 32, CFG)
+    assert empty.blocks == 0 and empty.sdue == 0 and empty.overlapped == empty.cau
+
+
+def test_loop_order_traffic():
+    cfg = CFG
+    k = 16                                              # 4 lanes: kc 4
+    cap = window_capacity(k, cfg)
+    assert cap == cfg.wmem_bank_bytes * cfg.cols * 8 // (k * cfg.data_width)
+    rng = np.random.default_rng(9)
+    mask = rng.random((12, 3 * cap)) < 0.05
+    mask[:, 5] = False                                   # a channel no token needs
+    per_group = loop_order(mask, k, cfg)                 # one window: weights per group
+    assert not per_group.resident and per_group.window == 3 * cap
+    gm = conmerge.group_masks(mask, conmerge.token_order(mask, cfg, "none"), cfg.rows)
+    need = gm.any(axis=1)
+    assert per_group.weight_bytes == -(-int(need.sum()) * k * 12 // 8)
+    assert per_group.blocks == len(conmerge.cau_schedule(mask, cfg, token_sort="none").blocks)
+    win = loop_order(mask, k, cfg, cap)                  # resident windows: weights once
+    assert win.resident and win.window == cap
+    assert win.weight_bytes == -(-int(need.any(axis=0).sum()) * k * 12 // 8)
+    active = int(sum(gm[g].any() for g in range(len(gm))))
+    assert per_group.act_bytes == -(-active * cfg.rows * k * 12 // 8)
+    assert win.act_bytes >= per_group.act_bytes
+    assert win.ideal_blocks == per_group.ideal_blocks
+    assert win.total == max(win.compute, win.cau, win.memory)
+    dense = loop_order(mask, k, cfg, cap, strategy="dense")
+    assert dense.blocks == 3 * 3 * -(-cap // cfg.cols) and dense.cau == 0
+    assert dense.out_bytes == mask.size * 12 // 8
+    with pytest.raises(ValueError, match="window"):
+        loop_order(mask, k, cfg, 0)
+    # the extremes: all-zero (no blocks, no weights) and all-one masks
+    zero = loop_order(np.zeros((8, 40), bool), k, cfg, 8)
+    assert zero.blocks == 0 and zero.weight_bytes == 0 and zero.act_bytes == 0
+    ones = loop_order(np.ones((8, 40), bool), k, cfg, 8)
+    assert ones.blocks == 2 * 5 * 2 and ones.efficiency == pytest.approx(
+        ones.ideal_blocks / ones.blocks)
