@@ -12,12 +12,17 @@ import json
 import tempfile
 from pathlib import Path
 
-from exion.config import ExionConfig
+from exion.config import PRESETS, ExionConfig
 from exion.util import atomic_write
 
 from .backend import StreamLog
 
 __all__ = ["replay", "RTL_MAX_DPUS"]
+
+#: Fields the RTL does not depend on (algorithm settings the host applies, figures of the
+#: cycle model): set to the preset's before the build, so that runs share one simulation build.
+HOST_FIELDS = ("iterations", "ffn_reuse_n", "ffn_target_sparsity", "ep_q_th", "clock_mhz",
+               "offchip_bytes_per_cycle", "cores", "token_sort")
 
 #: Largest array (rows x cols) the rtl backend simulates: a 16 x 16 core under a cocotb
 #: simulator takes minutes to build and hours to run a whole model.
@@ -30,7 +35,7 @@ def replay(log: StreamLog, sim: str = "verilator") -> dict:
     ``AssertionError`` on the first difference."""
     from sim.runner import run_bench
 
-    cfg: ExionConfig = log.cfg
+    cfg: ExionConfig = log.cfg.replace(**{f: getattr(PRESETS["exion"], f) for f in HOST_FIELDS})
     with tempfile.TemporaryDirectory(prefix="exion_replay_") as tmp:
         lp, rp = Path(tmp) / "log.pkl", Path(tmp) / "result.json"
         atomic_write(lp, log.dumps())
