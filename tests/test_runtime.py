@@ -41,11 +41,11 @@ class GoldenHost:
         acc = intsem.int_matmul(x, w, self.cfg.lanes, self.cfg.acc_width)
         return intsem.requantize(acc, shift, self.cfg.data_width)
 
-    def gemm(self, x, w, shift, *, ffn_th=None):
+    def gemm(self, x, w, shift, *, ffn_th=None, k_macs=None):
         y = self._y(x, w, shift)
         return y if ffn_th is None else (y, ffn_reuse.keep_mask_int(y, *ffn_th))
 
-    def sparse_gemm(self, x, w, keep, shift):
+    def sparse_gemm(self, x, w, keep, shift, *, k_macs=None):
         return np.where(keep, self._y(x, w, shift), 0)
 
     def predict_ok(self, head_dim, keys):

@@ -23,7 +23,8 @@ from golden.energy import ActionCounts, dpu_ff_bits
 __all__ = ["LayerRow", "Stats", "COLUMNS"]
 
 #: Columns of the per-layer report (docs/runtime.md).
-COLUMNS = ("sample", "iteration", "block", "layer", "commands", "cycles", "stream_cycles",
+COLUMNS = ("sample", "iteration", "block", "layer", "commands", "cycles", "schedule_cycles",
+           "predict_cycles", "stream_cycles",
            "macs_done", "macs_skipped", "bytes_in", "bytes_out", "bytes_window",
            "host_elements", "utilization")
 
@@ -38,6 +39,8 @@ class LayerRow:
     layer: str
     commands: int = 0
     cycles: int = 0
+    schedule_cycles: int = 0
+    predict_cycles: int = 0
     imem_beats: int = 0
     wmem_beats: int = 0
     omem_beats: int = 0
@@ -131,10 +134,12 @@ class Stats:
                 c.add("ffn_mask", "compare", busy)
                 c.add("mask", "write", f["n_ch"])
         elif op == "SCHEDULE":
+            r.schedule_cycles += cycles
             c.add("mask", "read", -(-f["n_ch"] // CAU_BEAT) * CAU_BEAT)
             c.add("cau", "cycle", busy)
             c.add("smem", "write", blocks)
         elif op == "PREDICT":
+            r.predict_cycles += cycles
             n, kc, rows = f["n_keys"], f["kc"], f["n_rows"]
             c.add("predictor", "lane_op", rows * n * kc * cfg.lanes)
             c.add("predictor", "acc_add", rows * n * kc)
@@ -168,7 +173,7 @@ class Stats:
 
     def totals(self) -> dict:
         rs = list(self.rows.values())
-        keys = ("commands", "cycles", "stream_cycles", "macs_done", "macs_skipped",
+        keys = ("commands", "cycles", "schedule_cycles", "predict_cycles", "stream_cycles", "macs_done", "macs_skipped",
                 "bytes_in", "bytes_out", "bytes_window", "host_elements")
         t = {k: sum(getattr(r, k) for r in rs) for k in keys}
         t["utilization"] = (t["macs_done"] / (t["cycles"] * self.cfg.peak_macs_per_cycle)

@@ -94,14 +94,16 @@ class Host:
         return xp, kp // self.cfg.lanes
 
     # -- dense GEMM ------------------------------------------------------------------------
-    def gemm(self, x, w, shift: int, *, ffn_th=None):
+    def gemm(self, x, w, shift: int, *, ffn_th=None, k_macs=None):
         """Dense ``requantize(x @ w, shift)`` (``x`` (M, K), ``w`` (K, N), ``kc <= kc_max``).
         ``ffn_th = (th_hi, th_lo)``: with ``FFN_MASK``; returns ``(y, keep)`` then (the
-        keep-mask read back through the mask window), else ``y``."""
+        keep-mask read back through the mask window), else ``y``. ``k_macs``: the part of
+        ``K`` counted as MACs (default all; bias columns are not)."""
         cfg, lim = self.cfg, self.limits
         x = np.asarray(x, np.int64)
         w = np.asarray(w, np.int64)
         m, k = x.shape
+        k = k if k_macs is None else k_macs
         n = w.shape[1]
         xp, kc = self._pad_k(x, w)
         assert kc <= self.kc_max, f"kc {kc} > IMEM words {self.kc_max}: split K first"
@@ -135,7 +137,7 @@ class Host:
         return -(-self.cfg.rows // 32)
 
     # -- sparse GEMM -----------------------------------------------------------------------
-    def sparse_gemm(self, x, w, keep, shift: int) -> np.ndarray:
+    def sparse_gemm(self, x, w, keep, shift: int, *, k_macs=None) -> np.ndarray:
         """``requantize(x @ w, shift)`` where ``keep`` (M, N), 0 elsewhere: per row group and
         channel chunk, the host writes the keep-mask into the mask window, ``SCHEDULE``,
         reads the ConMerge vectors, streams the weights they name, ``GEMM SPARSE``."""
@@ -143,6 +145,7 @@ class Host:
         x = np.asarray(x, np.int64)
         keep = np.asarray(keep, bool)
         m, k = x.shape
+        k = k if k_macs is None else k_macs
         n = w.shape[1]
         xp, kc = self._pad_k(x, w)
         assert kc <= self.kc_max, f"kc {kc} > IMEM words {self.kc_max}: split K first"

@@ -81,7 +81,7 @@ class DiTRuntime:
         self.ep = mode in ("ep", "all")
         self.ffnr = mode in ("ffnr", "all")
         W = cfg.data_width
-        self.fo = max(0, W - 6)                         # fraction bits of GEMM outputs
+        self.fo = W - 6                                # fraction bits of GEMM outputs (W >= 8)
         sp, wt = self.spec, weights
         self.lin = {n: QLinear(*wt.linear(n), W) for n in
                     ("patch_embed", "t_mlp.0", "t_mlp.2", "ada_f", "out")}
@@ -125,8 +125,11 @@ class DiTRuntime:
         s = fw + 10 - sx - fo
         if s < 0:                                      # inputs too large: coarser weights
             w, fw, s = intsem.requantize(w, -s, W), fw + s, 0
+        # The bias rides in the GEMM only where the keep-mask must see it (FFN-Reuse's FC1);
+        # elsewhere the host adds it (one more K column would cost a lane chunk per block).
+        on_chip = ffn_th is not None or keep is not None
         bacc = ql.b * 2.0 ** (10 + fw - sx)           # bias in accumulator units
-        if np.any(bacc):
+        if on_chip and np.any(bacc):
             big = 1 << (W - 2)
             n_extra = max(1, math.ceil(float(np.max(np.abs(bacc))) / (intsem.qmax(W) * big)))
             wb = np.rint(bacc / (big * n_extra)).astype(np.int64)
@@ -136,18 +139,22 @@ class DiTRuntime:
         parts = [(k0, min(k0 + kmax, w.shape[0])) for k0 in range(0, w.shape[0], kmax)]
         y, mask = 0, None
         for k0, k1 in parts:
+            km = max(0, min(k1, ql.w.shape[0]) - k0)          # bias columns are no MACs
             if keep is not None:
-                p = self.host.sparse_gemm(xc[:, k0:k1], w[k0:k1], keep, s)
+                p = self.host.sparse_gemm(xc[:, k0:k1], w[k0:k1], keep, s, k_macs=km)
             elif ffn_th is not None and len(parts) == 1:
-                p, mask = self.host.gemm(xc[:, k0:k1], w[k0:k1], s, ffn_th=ffn_th)
+                p, mask = self.host.gemm(xc[:, k0:k1], w[k0:k1], s, ffn_th=ffn_th, k_macs=km)
             else:
-                p = self.host.gemm(xc[:, k0:k1], w[k0:k1], s)
+                p = self.host.gemm(xc[:, k0:k1], w[k0:k1], s, k_macs=km)
             y = y + p                                  # K split: partial outputs added here
         y = intsem.saturate(y, W)
         if ffn_th is not None and mask is None:
             mask = ffn_reuse.keep_mask_int(y, *ffn_th)
-        out = (y, y << (10 - fo)) if fo <= 10 else (y, y >> (fo - 10))
-        return out if ffn_th is None else (*out, mask)
+        y510 = y << (10 - fo)
+        if not on_chip and np.any(ql.b):
+            y510 = self.nonlinear("residual", y510, np.broadcast_to(q510(ql.b), y510.shape),
+                                  elements=y510.size)
+        return (y, y510) if ffn_th is None else (y, y510, mask)
 
     def attention(self, h, i: int):
         sp, W, fo, host = self.spec, self.cfg.data_width, self.fo, self.host
