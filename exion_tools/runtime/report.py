@@ -106,7 +106,8 @@ def summary(res: dict) -> str:
     lines = [f"{r['model']}: {r['images']} image(s), {r['iterations']} iterations, mode "
              f"{r['mode']}, backend {r['backend']}, {r['array']}",
              f"  core cycles {t['cycles']:,} ({res['time_us'] / 1e3:.3f} ms at "
-             f"{res['config']['clock_mhz']:g} MHz), utilization {t['utilization']:.1%}, "
+             f"{res['config']['clock_mhz']:g} MHz), utilization {t['utilization']:.1%}; "
+             f"of them SCHEDULE {t['schedule_cycles']:,}, PREDICT {t['predict_cycles']:,}; "
              f"stream-bound cycles {t['stream_cycles']:,}",
              f"  MACs done {done:,}, skipped {skip:,} ({skip / max(1, done + skip):.1%})",
              f"  bytes in {t['bytes_in']:,}, out {t['bytes_out']:,}, windows "
