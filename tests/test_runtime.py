@@ -220,3 +220,19 @@ def test_runtime_on_rtl(sim):
     assert r["commands"] == st.totals()["commands"]
     assert sum(r["cycles"]) == st.totals()["cycles"]
     assert r["compared"] > r["commands"] // 2
+
+
+def test_counts_match_energy_counts():
+    """The runtime's action counts of one dense GEMM (16 tokens, K = 256, 256 channels, with
+    FFN_MASK) equal golden.energy_counts' for its SDUE, memory reads and mask writes."""
+    from golden.energy_counts import dense_gemm_counts
+    cfg = preset("exion")
+    rng = np.random.default_rng(3)
+    st = Stats(cfg)
+    Host(cfg, make_backend("model", cfg), st).gemm(rng.integers(-9, 9, (16, 256)),
+                                                  rng.integers(-9, 9, (256, 256)), 4,
+                                                  ffn_th=(0, -9))
+    want, rep = dense_gemm_counts(16, 256, 256, cfg, ffn_mask=True, loads=False)
+    for key, n in want.counts.items():
+        assert st.counts.counts.get(key) == n, key
+    assert st.totals()["cycles"] == rep.compute_cycles
