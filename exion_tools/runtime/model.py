@@ -186,9 +186,12 @@ class DiTRuntime:
         st.layer = "predict"
         sx = eager.auto_shift(h, W)
         xc = intsem.requantize(h, sx, W)
-        q_acc = eager.shift_add_matmul(xc, qkv.w[:, cq], cfg.lod_steps)
-        k_acc = eager.shift_add_matmul(xc, qkv.w[:, ck], cfg.lod_steps)
-        st.eager_projection(2 * n * dh * d)
+        if PLACEMENT["eager_projection"] != "host":
+            q_acc, k_acc = host.eager_projection(xc, qkv.w[:, cq], qkv.w[:, ck])
+        else:
+            q_acc = eager.shift_add_matmul(xc, qkv.w[:, cq], cfg.lod_steps)
+            k_acc = eager.shift_add_matmul(xc, qkv.w[:, ck], cfg.lod_steps)
+            st.eager_projection(2 * n * dh * d)
         sq, sk = eager.auto_shift(q_acc, W), eager.auto_shift(k_acc, W)
         qp, kp = intsem.requantize(q_acc, sq, W), intsem.requantize(k_acc, sk, W)
         scale_s = 2.0 ** (2 * (sx - 10) - 2 * qkv.fw + sq + sk)
