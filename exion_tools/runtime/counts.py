@@ -176,8 +176,12 @@ class Stats:
         keys = ("commands", "cycles", "schedule_cycles", "predict_cycles", "stream_cycles", "macs_done", "macs_skipped",
                 "bytes_in", "bytes_out", "bytes_window", "host_elements")
         t = {k: sum(getattr(r, k) for r in rs) for k in keys}
-        t["utilization"] = (t["macs_done"] / (t["cycles"] * self.cfg.peak_macs_per_cycle)
-                            if t["cycles"] else 0.0)
+        peak = self.cfg.peak_macs_per_cycle
+        t["utilization"] = t["macs_done"] / (t["cycles"] * peak) if t["cycles"] else 0.0
+        # per layer the slower of the SDUE and the busiest data port (they overlap)
+        t["bound_cycles"] = sum(max(r.cycles, r.stream_cycles) for r in rs)
+        t["bound_utilization"] = (t["macs_done"] / (t["bound_cycles"] * peak)
+                                  if t["bound_cycles"] else 0.0)
         return t
 
     def per_iteration(self) -> list[dict]:

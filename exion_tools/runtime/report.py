@@ -36,6 +36,7 @@ def build(stats: Stats, cfg: ExionConfig, info: dict, images: int) -> dict:
     return {
         "run": info, "config": cfg.to_dict(), "totals": tot,
         "time_us": tot["cycles"] / cfg.clock_mhz,
+        "bound_time_us": tot["bound_cycles"] / cfg.clock_mhz,
         "energy": {"per_image_uj": e.total_pj / images * 1e-6,
                    "dynamic_uj": e.dynamic_pj * 1e-6, "leakage_uj": e.leakage_pj * 1e-6,
                    "by_component_uj": {k: v * 1e-6 for k, v in e.by_component().items()}},
@@ -107,8 +108,11 @@ def summary(res: dict) -> str:
              f"{r['mode']}, backend {r['backend']}, {r['array']}",
              f"  core cycles {t['cycles']:,} ({res['time_us'] / 1e3:.3f} ms at "
              f"{res['config']['clock_mhz']:g} MHz), utilization {t['utilization']:.1%}; "
-             f"of them SCHEDULE {t['schedule_cycles']:,}, PREDICT {t['predict_cycles']:,}; "
-             f"stream-bound cycles {t['stream_cycles']:,}",
+             f"of them SCHEDULE {t['schedule_cycles']:,}, PREDICT {t['predict_cycles']:,}",
+             f"  with the data ports: {t['bound_cycles']:,} cycles "
+             f"({res['bound_time_us'] / 1e3:.3f} ms), utilization "
+             f"{t['bound_utilization']:.1%} (per layer the slower of the SDUE and the busiest "
+             f"port)",
              f"  MACs done {done:,}, skipped {skip:,} ({skip / max(1, done + skip):.1%})",
              f"  bytes in {t['bytes_in']:,}, out {t['bytes_out']:,}, windows "
              f"{t['bytes_window']:,}; commands {t['commands']:,}; host elements "
