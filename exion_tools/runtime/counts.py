@@ -24,7 +24,7 @@ __all__ = ["LayerRow", "Stats", "COLUMNS"]
 
 #: Columns of the per-layer report (docs/runtime.md).
 COLUMNS = ("sample", "iteration", "block", "layer", "commands", "cycles", "schedule_cycles",
-           "predict_cycles", "stream_cycles",
+           "predict_cycles", "imem_beats", "wmem_beats", "omem_beats", "stream_cycles",
            "macs_done", "macs_skipped", "bytes_in", "bytes_out", "bytes_window",
            "host_elements", "utilization")
 
