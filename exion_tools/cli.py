@@ -9,6 +9,7 @@
     exion synth    [--preset P] [--rows N ...] [--top T] --out DIR  Yosys area report (+ SDC)
     exion sdc      [--preset P] [--rows N ...] [--top T] --out DIR  timing constraints (SDC)
     exion evaluate [--out DIR --partition P --iterations 50,100 ...] latency, energy vs GPUs
+    exion run      [--model M --mode base|ep|ffnr|all --backend model|rtl ...] images on the core
 
 Bad arguments print one line naming the parameter, the value and the allowed range, exit with
 status 2, and write nothing.
@@ -417,12 +418,14 @@ def build_parser() -> argparse.ArgumentParser:
 #: ``exion_tools.fpga.main([...])``.
 _FORWARDED = {"fpga": "FPGA build: yowasp Yosys + nextpnr-ecp5, utilisation, Fmax",
               "sweep": "design-space sweep: area (synthesis) against cycles, Pareto plot",
-              "evaluate": "the paper's evaluation: EXION4 / EXION24 against the GPU models"}
+              "evaluate": "the paper's evaluation: EXION4 / EXION24 against the GPU models",
+              "run": "sample images from a DiT on the core: cycles, MACs, bytes, energy"}
 
 
 def _forward(cmd: str, argv: list[str]) -> int:
     import importlib
-    return importlib.import_module(f"exion_tools.{cmd}").main(argv)
+    module = "exion_tools.runtime.cli" if cmd == "run" else f"exion_tools.{cmd}"
+    return importlib.import_module(module).main(argv)
 
 
 _COMMANDS = {"config": _cmd_config, "generate": _cmd_generate, "conmerge": _cmd_conmerge,

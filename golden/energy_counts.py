@@ -16,7 +16,8 @@ and ``PREDICT`` cycles) and ``golden/conmerge.py`` (the schedule):
 * :func:`dit_block_counts`: every GEMM and special function of one dense DiT block, in
   series on one core (a stand-in for the runtime's per-command counts).
 
-Whole models are counted by a runtime that issues these commands (not here yet).
+Whole models: ``exion_tools/runtime/counts.py`` counts the same actions per command the host
+runtime issues (docs/runtime.md).
 """
 
 from __future__ import annotations

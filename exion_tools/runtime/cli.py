@@ -1,0 +1,192 @@
+"""``exion run``: sample images from a DiT on the core (docs/runtime.md).
+
+    exion run [--model dit64|dit256|dit-xl/2|tiny|FILE.npz] [--mode base|ep|ffnr|all]
+              [--backend model|rtl] [--images N] [--iterations T] [config options] [--out DIR]
+
+Writes ``images.png``, ``images.npy``, ``run.json``, ``layers.csv`` and ``iterations.csv``
+into ``--out`` and prints a summary (cycles, utilization, MACs done and skipped, bytes,
+energy per image). Bad arguments: one line, exit status 2, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from exion.config import ConfigError, preset
+from exion.util import check_range
+
+__all__ = ["main", "MODELS"]
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Trained DiTs of workload/ (docs/workload.md).
+MODELS = {"dit64": ROOT / "data" / "dit_digits.npz", "dit256": ROOT / "data" / "dit256_digits.npz"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    from exion_tools.cli import add_config_args
+
+    from .backend import BACKENDS
+    from .dit import SHAPES
+    from .model import MODES
+    p = _Parser(prog=prog, description="Sample images from a DiT on the EXION core "
+                "(command-level model or RTL); per-layer cycles, MACs, bytes and energy.")
+    names = ", ".join([*MODELS, *SHAPES])
+    p.add_argument("--model", default="dit64",
+                   help=f"one of {names} (synthetic weights for the shapes) or a .npz of "
+                        "workload.model.save_weights (default dit64)")
+    p.add_argument("--mode", default="all",
+                   help=f"one of {', '.join(MODES)} (default all)")
+    p.add_argument("--backend", default="model",
+                   help=f"one of {', '.join(BACKENDS)} (default model; rtl replays the run on "
+                        "the RTL, arrays of at most 64 DPUs)")
+    p.add_argument("--sim", default="verilator",
+                   help="simulator of the rtl backend: verilator or icarus (default verilator)")
+    p.add_argument("--images", default="1", help="images; integer in [1, 64] (default 1)")
+    p.add_argument("--labels", default=None,
+                   help="comma-separated class labels, one per image (default 0, 1, 2, ...)")
+    p.add_argument("--blocks", default=None,
+                   help="run only the first N transformer blocks; integer in [1, depth] "
+                        "(default all)")
+    p.add_argument("--seed", default="0", help="initial-noise seed; integer in [0, 2**32) "
+                                               "(default 0)")
+    p.add_argument("--out", default="build/run", help="output folder (default build/run)")
+    p.add_argument("--no-png", action="store_true", help="do not draw images.png")
+    add_config_args(p)
+    return p
+
+
+def _int(name: str, text, lo: int, hi: int) -> int:
+    try:
+        v = int(str(text), 10)
+    except ValueError:
+        raise ConfigError(f"{name} = {text!r} is not an integer in [{lo}, {hi}]") from None
+    return check_range(name, v, lo, hi, error=ConfigError)
+
+
+def parse(args):
+    """Checked options: ``(cfg, weights, opts)``; raises ConfigError naming the option."""
+    from exion_tools.cli import config_overrides
+    from exion_tools.inputs import check_in_file, check_out_dir
+
+    from .backend import BACKENDS
+    from .dit import SHAPES, load_npz, synthetic
+    from .model import MODES
+    from .rtl import RTL_MAX_DPUS
+    if args.mode not in MODES:
+        raise ConfigError(f"--mode = {args.mode!r} is not one of {', '.join(MODES)}")
+    if args.backend not in BACKENDS:
+        raise ConfigError(f"--backend = {args.backend!r} is not one of {', '.join(BACKENDS)}")
+    if args.sim not in ("verilator", "icarus"):
+        raise ConfigError(f"--sim = {args.sim!r} is not one of verilator, icarus")
+    images = _int("--images", args.images, 1, 64)
+    seed = _int("--seed", args.seed, 0, (1 << 32) - 1)
+    cfg = preset(args.preset, **config_overrides(args))
+    if cfg.data_width < 8:
+        raise ConfigError(f"data_width = {cfg.data_width} is out of range [8, 16] for the "
+                          "runtime (GEMM outputs keep data_width - 6 fraction bits)")
+    if cfg.words("wmem") < cfg.words("imem"):
+        raise ConfigError(f"wmem_bank_bytes = {cfg.wmem_bank_bytes} holds "
+                          f"{cfg.words('wmem')} words, fewer than IMEM's {cfg.words('imem')}: "
+                          "a weight tile of the longest reduction would not fit")
+    if args.backend == "rtl" and cfg.rows * cfg.cols > RTL_MAX_DPUS:
+        raise ConfigError(f"--backend rtl: rows x cols = {cfg.rows * cfg.cols} is out of range "
+                          f"[1, {RTL_MAX_DPUS}] (simulation time)")
+    if args.model in MODELS:
+        weights = load_npz(MODELS[args.model])
+    elif args.model in SHAPES:
+        weights = synthetic(SHAPES[args.model], seed)
+    elif str(args.model).endswith(".npz"):
+        try:
+            weights = load_npz(check_in_file("--model", args.model))
+        except (KeyError, ValueError, OSError) as e:
+            raise ConfigError(f"--model {args.model!r}: not a DiT of workload.model "
+                              f"({e})") from None
+    else:
+        raise ConfigError(f"--model = {args.model!r} is not one of "
+                          f"{', '.join([*MODELS, *SHAPES])} or a .npz file")
+    sp = weights.spec
+    if args.blocks is not None:
+        n = _int("--blocks", args.blocks, 1, sp.depth)
+        weights = dataclasses.replace(weights, spec=dataclasses.replace(sp, depth=n))
+    if args.labels is None:
+        labels = [i % sp.num_classes for i in range(images)]
+    else:
+        labels = [_int("--labels", s.strip(), 0, sp.num_classes) for s in args.labels.split(",")]
+        if len(labels) != images:
+            raise ConfigError(f"--labels: {len(labels)} labels for --images = {images} "
+                              "(one per image)")
+    out = check_out_dir("--out", args.out)
+    return cfg, weights, {"images": images, "seed": seed, "labels": labels, "out": out}
+
+
+def _progress(t0: float):
+    def show(done: int, total: int) -> None:
+        n = 30 * done // total
+        print(f"\r  [{'#' * n}{'.' * (30 - n)}] {done}/{total} iterations "
+              f"{time.perf_counter() - t0:.1f} s", end="\n" if done == total else "",
+              file=sys.stderr, flush=True)
+    return show
+
+
+def main(argv=None, prog: str = "exion run") -> int:
+    args = build_parser(prog).parse_args(argv)
+    try:
+        cfg, weights, opts = parse(args)
+    except ConfigError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    from . import report
+    from .backend import make_backend
+    from .counts import Stats
+    from .lower import Host
+    from .model import DiTRuntime
+    t0 = time.perf_counter()
+    backend = make_backend(args.backend, cfg)
+    rt = DiTRuntime(weights, cfg, args.mode, Host(cfg, backend, Stats(cfg)))
+    sp = weights.spec
+    print(f"{prog}: {args.model} ({sp.tokens} tokens, hidden {sp.hidden}, {sp.depth} blocks), "
+          f"{opts['images']} image(s) x {cfg.iterations} iterations, mode {args.mode}",
+          file=sys.stderr, flush=True)
+    imgs = rt.sample(opts["labels"], opts["seed"], progress=_progress(t0))
+    wall = time.perf_counter() - t0
+    info = {"model": args.model, "mode": args.mode, "backend": args.backend,
+            "images": opts["images"], "labels": opts["labels"], "seed": opts["seed"],
+            "iterations": cfg.iterations, "blocks": sp.depth,
+            "array": f"{cfg.rows}x{cfg.cols} x {cfg.lanes} lanes", "wall_s": wall}
+    if args.backend == "rtl":
+        from .rtl import replay
+        try:
+            r = replay(backend.log, args.sim)
+        except AssertionError as e:
+            print(f"{prog}: rtl: the RTL differs from the model: {e}", file=sys.stderr)
+            return 1
+        info["rtl"] = {"sim": args.sim, "commands": r["commands"], "compared": r["compared"],
+                       "cycles": sum(r["cycles"]), "sim_cycles": r["sim_cycles"]}
+    res = report.build(rt.stats, cfg, info, opts["images"])
+    print(report.summary(res))
+    if "rtl" in info:
+        x = info["rtl"]
+        print(f"  rtl ({x['sim']}): {x['commands']} commands replayed, {x['compared']} reads "
+              f"identical, execute cycles {x['cycles']:,} (model {res['totals']['cycles']:,})")
+    try:
+        files = report.write(res, imgs, opts["labels"], opts["out"], png=not args.no_png)
+    except OSError as e:
+        print(f"{prog}: error: --out {str(opts['out'])!r}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    for f in files:
+        print(f"wrote {f}")
+    print(f"run: {time.perf_counter() - t0:.1f} s wall")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

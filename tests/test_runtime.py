@@ -1,0 +1,238 @@
+"""The host runtime (exion_tools/runtime, docs/runtime.md): command streams on the core's
+command-level model against a direct golden computation, the modes' work, the float DiT,
+``exion run``'s outputs and refusals, and the same stream replayed on the RTL."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from exion.config import preset
+from exion_tools.runtime import dit as D
+from exion_tools.runtime.backend import make_backend
+from exion_tools.runtime.counts import Stats
+from exion_tools.runtime.lower import Host
+from exion_tools.runtime.model import MODES, DiTRuntime
+from golden import eager, ffn_reuse, intsem
+from golden.core_checks import Limits
+from sim.runner import SIMULATORS
+
+from cli_helpers import run
+
+#: The 4x4 core of tests/test_core_fuzz.py (same fields: the Verilator build is shared).
+SMALL = preset("exion", rows=4, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_bytes=768,
+               omem_bank_bytes=96, schedule_depth=8, name="exion")
+#: A DiT small enough for the RTL: 16 tokens, hidden 16, 2 heads of 8, FFN 64, one block.
+MINI = D.DiTSpec(image_size=8, patch=2, hidden=16, depth=1, heads=2, freq_dim=16, name="mini")
+
+
+class GoldenHost:
+    """The GEMMs, sparse GEMMs and predictions of :class:`Host` computed directly with the
+    golden functions (no commands): what the core must give."""
+
+    def __init__(self, cfg, stats):
+        self.cfg, self.stats = cfg, stats
+        self.kc_max = cfg.words("imem")
+
+    def _y(self, x, w, shift):
+        acc = intsem.int_matmul(x, w, self.cfg.lanes, self.cfg.acc_width)
+        return intsem.requantize(acc, shift, self.cfg.data_width)
+
+    def gemm(self, x, w, shift, *, ffn_th=None, k_macs=None):
+        y = self._y(x, w, shift)
+        return y if ffn_th is None else (y, ffn_reuse.keep_mask_int(y, *ffn_th))
+
+    def sparse_gemm(self, x, w, keep, shift, *, k_macs=None):
+        return np.where(keep, self._y(x, w, shift), 0)
+
+    def predict_ok(self, head_dim, keys):
+        return -(-head_dim // self.cfg.lanes) * self.cfg.lanes <= 72
+
+    def predict(self, qp, kp, q_th, topk):
+        n = kp.shape[0]
+        k = min(topk, n, Limits.of(self.cfg).max_topk, 64)
+        assert n <= 64
+        return eager.select(eager.shift_add_matmul(qp, kp.T, self.cfg.lod_steps), q_th, k / n)
+
+
+def _sample(cfg, spec, mode, host_cls=None, iterations=3, seed=1):
+    cfg = cfg.replace(iterations=iterations, ffn_reuse_n=1, ep_k=0.25)
+    st = Stats(cfg)
+    host = host_cls(cfg, st) if host_cls else Host(cfg, make_backend("model", cfg), st)
+    rt = DiTRuntime(D.synthetic(spec, seed), cfg, mode, host)
+    return rt.sample([3, 7], seed), st
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_runtime_bit_exact_against_golden(mode):
+    """Whole samples (three iterations: dense, sparse, dense) through the commands equal the
+    same layers computed directly with the golden functions, bit for bit."""
+    got, st = _sample(SMALL, MINI, mode)
+    want, _ = _sample(SMALL, MINI, mode, GoldenHost)
+    assert np.array_equal(got, want)
+    assert st.totals()["commands"] > 0
+
+
+def test_host_gemm_tiles():
+    """Dense GEMMs over several weight tiles and a partial row group, FFN_MASK read back, and a
+    sparse GEMM over several mask chunks: equal to the golden functions."""
+    cfg = SMALL
+    rng = np.random.default_rng(5)
+    host = Host(cfg, make_backend("model", cfg), Stats(cfg))
+    x = rng.integers(-2047, 2048, (11, 37))
+    w = rng.integers(-2047, 2048, (37, 150))
+    y, keep = host.gemm(x, w, 14, ffn_th=(3, -5))
+    want = intsem.requantize(intsem.int_matmul(x, w, cfg.lanes, cfg.acc_width), 14, 12)
+    assert np.array_equal(y, want)
+    assert np.array_equal(keep, ffn_reuse.keep_mask_int(want, 3, -5))
+    m = rng.random((11, 150)) < 0.3
+    assert np.array_equal(host.sparse_gemm(x, w, m, 14), np.where(m, want, 0))
+    d = host.stats.totals()
+    assert d["macs_done"] == 11 * 150 * 37 + int(m.sum()) * 37
+    assert d["macs_skipped"] == int((~m).sum()) * 37
+
+
+def test_modes_skip_work():
+    """base skips nothing; ffnr skips FC1 MACs only; ep skips attention MACs only; every
+    mode's done + skipped MACs equal base's."""
+    totals, by_layer = {}, {}
+    for mode in MODES:
+        _, st = _sample(SMALL, MINI, mode)
+        totals[mode] = st.totals()
+        by_layer[mode] = {}
+        for r in st.table():
+            by_layer[mode][r["layer"]] = by_layer[mode].get(r["layer"], 0) + r["macs_skipped"]
+    assert totals["base"]["macs_skipped"] == 0
+    for mode in MODES:
+        t = totals[mode]
+        assert t["macs_done"] + t["macs_skipped"] == totals["base"]["macs_done"], mode
+    assert by_layer["ffnr"]["fc1"] > 0
+    assert set(k for k, v in by_layer["ffnr"].items() if v) == {"fc1"}
+    assert set(k for k, v in by_layer["ep"].items() if v) <= {"qkv", "qk", "pv"}
+    assert by_layer["ep"]["qk"] > 0
+    assert totals["all"]["macs_skipped"] > max(totals["ffnr"]["macs_skipped"],
+                                               totals["ep"]["macs_skipped"])
+
+
+def _float_eps(w, img, t, y):
+    """The DiT of workload/model.py in float64 numpy."""
+    sp = w.spec
+
+    def lin(n, x):
+        a, b = w.linear(n)
+        return x @ a + b
+
+    def ln(x):
+        return (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-6)
+
+    def silu(x):
+        return x / (1 + np.exp(-x))
+    c = lin("t_mlp.2", silu(lin("t_mlp.0", D.timestep_embedding(t, sp.freq_dim)[None])))
+    c = silu(c + w.w["y_embed.weight"][y])
+    x = lin("patch_embed", D.patchify(img, sp.patch)) \
+        + D.sincos_pos_embed(sp.hidden, sp.image_size // sp.patch)
+    d, dh = sp.hidden, sp.head_dim
+    for i in range(sp.depth):
+        b = f"blocks.{i}."
+        b1, s1, g1, b2, s2, g2 = lin(b + "ada", c)[0].reshape(6, d)
+        h = ln(x) * (1 + s1) + b1
+        q, k, v = (lin(b + "attn." + n, h) for n in "qkv")
+        o = []
+        for hd in range(sp.heads):
+            sl = slice(hd * dh, (hd + 1) * dh)
+            s = q[:, sl] @ k[:, sl].T / math.sqrt(dh)
+            p = np.exp(s - s.max(1, keepdims=True))
+            o.append(p / p.sum(1, keepdims=True) @ v[:, sl])
+        x = x + g1 * lin(b + "attn.proj", np.concatenate(o, 1))
+        h = ln(x) * (1 + s2) + b2
+        x = x + g2 * lin(b + "ffn.fc2", ffn_reuse.gelu(lin(b + "ffn.fc1", h)))
+    sh, sc = lin("ada_f", c)[0].reshape(2, d)
+    return D.unpatchify(lin("out", ln(x) * (1 + sc) + sh), sp.patch, sp.channels)
+
+
+def test_trained_dit_close_to_float():
+    """The trained dit64 at INT12 on the default core: the predicted noise within 5 % (relative
+    RMS) of the float model's at three timesteps (measured: 0.8 to 1.3 %)."""
+    cfg = preset("exion")
+    w = D.load_npz(D.__file__.rsplit("/", 3)[0] + "/data/dit_digits.npz")
+    img = D.initial_noise(w.spec, 0, 1)[0]
+    rt = DiTRuntime(w, cfg, "base", Host(cfg, make_backend("model", cfg), Stats(cfg)))
+    for t in (999, 500, 100):
+        ref = _float_eps(w, img, t, 3)
+        got = rt.forward(img, t, 3, 0, 0)
+        err = np.sqrt(np.mean((got - ref) ** 2) / np.mean(ref ** 2))
+        assert err < 0.05, (t, err)
+
+
+def test_run_cli_writes_report(capsys, tmp_path):
+    out = tmp_path / "run"
+    rc, so, se = run(capsys, "run", "--model", "tiny", "--iterations", "2", "--images", "2",
+                     "--rows", "4", "--cols", "4", "--lanes", "4", "--out", str(out))
+    assert rc == 0, se
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["images.npy", "images.png", "iterations.csv", "layers.csv", "run.json"]
+    res = json.loads((out / "run.json").read_text())
+    assert res["totals"]["cycles"] > 0 and res["energy"]["per_image_uj"] > 0
+    assert sum(r["cycles"] for r in res["layers"]) == res["totals"]["cycles"]
+    assert np.load(out / "images.npy").shape == (2, 1, 8, 8)
+    assert "energy per image" in so and "utilization" in so
+    assert "iterations" in se                                     # the progress bar
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--mode", "fast"], "--mode"),
+    (["--backend", "gpu"], "--backend"),
+    (["--images", "0"], "--images"),
+    (["--images", "x"], "--images"),
+    (["--model", "dit-zz"], "--model"),
+    (["--model", "missing.npz"], "--model"),
+    (["--labels", "1,2"], "--labels"),
+    (["--blocks", "9"], "--blocks"),
+    (["--data-width", "6", "--acc-width", "20"], "data_width"),
+    (["--backend", "rtl"], "--backend rtl"),
+    (["--rows", "0"], "rows"),
+    (["--sim", "xsim"], "--sim"),
+])
+def test_run_cli_refuses(capsys, tmp_path, argv, option):
+    out = tmp_path / "out"
+    rc, so, se = run(capsys, "run", "--model", "tiny", "--iterations", "1", "--out", str(out),
+                     *argv)
+    assert rc == 2 and so == ""
+    assert len(se.strip().splitlines()) == 1 and option in se and "Traceback" not in se
+    assert not out.exists()
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_runtime_on_rtl(sim):
+    """Two iterations of the mini DiT in mode ``all`` (PREDICT, sparse Q K^T, FFN_MASK, then
+    SCHEDULE + sparse FC1) replayed on the RTL: every frame, register, mask and SMEM read and
+    every CYCLES equal the model's."""
+    from exion_tools.runtime.rtl import replay
+    cfg = SMALL.replace(iterations=2, ffn_reuse_n=1)
+    be = make_backend("rtl", cfg)
+    st = Stats(cfg)
+    DiTRuntime(D.synthetic(MINI, 2), cfg, "all", Host(cfg, be, st)).sample([5], 0)
+    r = replay(be.log, sim)
+    assert r["commands"] == st.totals()["commands"]
+    assert sum(r["cycles"]) == st.totals()["cycles"]
+    assert r["compared"] > r["commands"] // 2
+
+
+def test_counts_match_energy_counts():
+    """The runtime's action counts of one dense GEMM (16 tokens, K = 256, 256 channels, with
+    FFN_MASK) equal golden.energy_counts' for its SDUE, memory reads and mask writes."""
+    from golden.energy_counts import dense_gemm_counts
+    cfg = preset("exion")
+    rng = np.random.default_rng(3)
+    st = Stats(cfg)
+    Host(cfg, make_backend("model", cfg), st).gemm(rng.integers(-9, 9, (16, 256)),
+                                                  rng.integers(-9, 9, (256, 256)), 4,
+                                                  ffn_th=(0, -9))
+    want, rep = dense_gemm_counts(16, 256, 256, cfg, ffn_mask=True, loads=False)
+    for key, n in want.counts.items():
+        assert st.counts.counts.get(key) == n, key
+    assert st.totals()["cycles"] == rep.compute_cycles
