@@ -8,6 +8,7 @@ tests/test_core_fuzz.py -k icarus`` (docs/core-model.md).
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +29,8 @@ SHORT = {"icarus": "1", "verilator": "2"}
 def test_core_fuzz(sim):
     env = {"EXION_FUZZ_SEEDS": os.environ.get("EXION_FUZZ_SEEDS", SHORT[sim]),
            "EXION_FUZZ_COMMANDS": os.environ.get("EXION_FUZZ_COMMANDS", "400")}
-    for key in ("EXION_FUZZ_REPORT",):
-        if key in os.environ:
-            env[key] = os.environ[key]
+    # the other EXION_FUZZ_* variables reach the bench with the environment; the report's
+    # path is made absolute because the bench runs in its own folder
+    if "EXION_FUZZ_REPORT" in os.environ:
+        env["EXION_FUZZ_REPORT"] = str(Path(os.environ["EXION_FUZZ_REPORT"]).resolve())
     run_bench(FUZZ_CONFIG, "core", sim, "sim.tb_core_fuzz", extra_env=env)
