@@ -341,6 +341,40 @@ def cfse_layernorm_cycles(c: int) -> int:
     return c + 5 + F.RSQRT_BITS // 2 + F.LN_RECIP_BITS + 1 + 7 * c
 
 
+# -- the core's CFSE commands (hw/core_cfse.py): CYCLES from the command's dispatch to its
+# last IMEM write, both counted.
+
+#: Cycles of a CFSE command before its first input transfer into the unit: dispatch, the
+#: first memory read (the sequencer's fetch).
+CFSE_CMD_START = 2
+#: LAYERNORM reads x, scale and shift of a channel one after another from OMEM (one read
+#: port per bank): a row's inputs come one every 3 cycles.
+LN_READS = 3
+
+
+def cfse_command_cycles(op: str, n: int, n_rows: int, kept=None) -> int:
+    """``CYCLES`` of a CFSE command (docs/cfse.md, "Core commands") on rows of ``n`` channels
+    (keys): ``GELU`` / ``RESIDUAL`` stream all rows at once, one channel a cycle
+    (:func:`cfse_gelu_cycles`, :func:`cfse_residual_cycles`); ``SOFTMAX`` runs its rows one
+    after another, the next row's first key taken the cycle after the last output
+    (:func:`cfse_softmax_cycles`; ``kept[r]``: row ``r`` keeps a key); ``LAYERNORM`` likewise,
+    its inputs one every :data:`LN_READS` cycles, each row's reads starting once the unit
+    is ready again."""
+    if n < 1 or n_rows < 1:
+        raise ValueError(f"n = {n} and n_rows = {n_rows} must be >= 1")
+    if op == "GELU":
+        return CFSE_CMD_START + cfse_gelu_cycles(n)
+    if op == "RESIDUAL":
+        return CFSE_CMD_START + cfse_residual_cycles(n)
+    if op == "SOFTMAX":
+        kept = [True] * n_rows if kept is None else list(kept)
+        return CFSE_CMD_START + sum(cfse_softmax_cycles(n, k) for k in kept)
+    if op == "LAYERNORM":
+        row = cfse_layernorm_cycles(n) + (LN_READS - 1) * (n - 1)
+        return CFSE_CMD_START + LN_READS - 1 + n_rows * row + (n_rows - 1) * (LN_READS + 1)
+    raise ValueError(f"op = {op!r} is not one of GELU, RESIDUAL, LAYERNORM, SOFTMAX")
+
+
 # -- bytes through the core's data ports (the BYTES_IN / BYTES_OUT registers) ---------------
 
 def beat_bytes(bits: int) -> int:
