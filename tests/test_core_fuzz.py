@@ -8,6 +8,7 @@ tests/test_core_fuzz.py -k icarus`` (docs/core-model.md).
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -25,10 +26,13 @@ SHORT = {"icarus": "1", "verilator": "2"}
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("sim", SIMULATORS)
-def test_core_fuzz(sim):
+def test_core_fuzz(sim, monkeypatch):
     env = {"EXION_FUZZ_SEEDS": os.environ.get("EXION_FUZZ_SEEDS", SHORT[sim]),
            "EXION_FUZZ_COMMANDS": os.environ.get("EXION_FUZZ_COMMANDS", "400")}
-    for key in ("EXION_FUZZ_REPORT",):
-        if key in os.environ:
-            env[key] = os.environ[key]
+    # the other EXION_FUZZ_* variables reach the bench with the environment (which the cocotb
+    # runner lays over extra_env); the report's path is made absolute there because the bench
+    # runs in its own folder
+    if "EXION_FUZZ_REPORT" in os.environ:
+        monkeypatch.setenv("EXION_FUZZ_REPORT",
+                           str(Path(os.environ["EXION_FUZZ_REPORT"]).resolve()))
     run_bench(FUZZ_CONFIG, "core", sim, "sim.tb_core_fuzz", extra_env=env)
