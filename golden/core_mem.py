@@ -31,7 +31,7 @@ from . import dma
 
 __all__ = ["MEM_OPS", "MemPort", "item_bytes", "mem_descriptor", "pack_lanes", "unpack_lanes",
            "lane_rows", "place_rows", "out_frame", "load_items", "write_rows", "load_cycles",
-           "read_cycles"]
+           "read_cycles", "mem_load", "mem_read"]
 
 #: Opcodes that take the ``MEM`` flag.
 MEM_OPS = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")
@@ -235,3 +235,29 @@ def read_cycles(desc: dma.Descriptor, bb: int, b_latency: int) -> int:
     (:func:`golden.dma.write_timing`, one burst outstanding); the read engine's beats, valid two
     cycles after the command is taken and one a cycle after, never hold it up."""
     return dma.write_timing(desc, bb, b_latency, 1).cycles
+
+
+def mem_load(port: MemPort, cmd, lim, data_width: int, lanes: int, regs):
+    """Run ``MEM`` load ``cmd`` (a :class:`golden.core_checks.Command`) against ``port``:
+    ``(lane vectors written in stream order, fault cause or None)``; adds the bytes delivered
+    to ``regs.bytes_in`` and, without a fault, sets ``regs.mem_rd_cycles``."""
+    desc = mem_descriptor(cmd.op, cmd, lim)
+    items, words, fault = load_items(port, desc, lim.bus_bytes, lim.lane_bytes, cmd.count)
+    regs.bytes_in += words * lim.bus_bytes
+    if not fault:
+        regs.mem_rd_cycles = load_cycles(desc, lim.bus_bytes, lim.lane_bytes, cmd.count,
+                                         port.read_latency)
+    return [unpack_lanes(v, data_width, lanes) for v in items], fault
+
+
+def mem_read(port: MemPort, cmd, lim, frame, data_width: int, regs) -> str | None:
+    """Run ``MEM`` read ``cmd`` of ``frame`` (``(count, rows)`` outputs) against ``port``:
+    returns the fault cause (None); adds the bytes written to ``regs.bytes_out`` and, without a
+    fault, sets ``regs.mem_wr_cycles``."""
+    desc = mem_descriptor("READ_OMEM", cmd, lim)
+    sent, fault = write_rows(port, desc, [pack_lanes(b, data_width) for b in frame],
+                             lim.bus_bytes)
+    regs.bytes_out += sent
+    if not fault:
+        regs.mem_wr_cycles = read_cycles(desc, lim.bus_bytes, port.b_latency)
+    return fault

@@ -291,31 +291,21 @@ class CoreModel:
         if not c.mem:
             self.state.regs.bytes_out += c.count * self.limits.out_bytes
             return frame
-        k, regs, port = self.limits, self.state.regs, self.port
-        desc = core_mem.mem_descriptor("READ_OMEM", c, k)
-        rows = [core_mem.pack_lanes(beat, self.cfg.data_width) for beat in frame]
-        sent, fault = core_mem.write_rows(port, desc, rows, k.bus_bytes)
-        regs.bytes_out += sent
-        if fault:
-            self._fault = fault
-            self._fail(fault, c.word & 0xFFFF)
-        else:
-            regs.mem_wr_cycles = core_mem.read_cycles(desc, k.bus_bytes, port.b_latency)
+        self._mem_fault(c, core_mem.mem_read(self.port, c, self.limits, frame,
+                                             self.cfg.data_width, self.state.regs))
         return None
 
     def _mem_load(self, c: Command) -> list:
         """Lane vectors a ``MEM`` load writes (stream order; fewer after a bus fault)."""
-        k, regs, port, cfg = self.limits, self.state.regs, self.port, self.cfg
-        desc = core_mem.mem_descriptor(c.op, c, k)
-        items, words, fault = core_mem.load_items(port, desc, k.bus_bytes, k.lane_bytes, c.count)
-        regs.bytes_in += words * k.bus_bytes
+        vectors, fault = core_mem.mem_load(self.port, c, self.limits, self.cfg.data_width,
+                                           self.cfg.lanes, self.state.regs)
+        self._mem_fault(c, fault)
+        return vectors
+
+    def _mem_fault(self, c: Command, fault: str | None):
         if fault:
             self._fault = fault
             self._fail(fault, c.word & 0xFFFF)
-        else:
-            regs.mem_rd_cycles = core_mem.load_cycles(desc, k.bus_bytes, k.lane_bytes, c.count,
-                                                      port.read_latency)
-        return [core_mem.unpack_lanes(v, cfg.data_width, cfg.lanes) for v in items]
 
     def _operands(self, c: Command, n: int):
         """IMEM rows (rows, kc * lanes) and the dense-layout weight columns of channels

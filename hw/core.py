@@ -9,6 +9,9 @@
                   └─────────────── engines        ├─predict─> PredictEngine (IMEM/WMEM -> mask)
                                                   └─read────> ReadEngine (OMEM -> m_axis)
 
+The load_i, load_w and read streams pass the master-port engine (``hw/core_dma.py``) on the
+way: a command with ``MEM`` takes its data from / to ``m_axi`` there instead of the streams.
+
 Every engine is a component in its own file whose docstring states its contract
 (``hw/core_host.py``, ``hw/core_dispatch.py``, ``hw/core_load.py``, ``hw/core_exec.py``,
 ``hw/core_schedule.py``, ``hw/core_predict.py``, ``hw/core_read.py``); those that turn a memory

@@ -330,7 +330,8 @@ class CoreDma(wiring.Component):
             # after a bus error the read engine's remaining beats are dropped
             self.beat.ready.eq(Mux(w_fail, 1, sp.i.ready)),
             w_err.eq(wr_on & wr.error & ~(rd_on & rd.error & ~up.o.valid)),
-            wr.clear.eq(w_err), sp.clear.eq(w_err), self.write_busy.eq(wr_on), self.done.eq(wr.done),
+            wr.clear.eq(w_err), sp.clear.eq(w_err),
+            self.write_busy.eq(wr_on), self.done.eq(wr.done),
         ]
         with m.If(wr_on):
             m.d.sync += wr_cyc.eq(wr_cyc + 1)

@@ -14,7 +14,9 @@ the AXI4-Lite channels (cocotbext-axi pause generators).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 
 import cocotb
@@ -38,10 +40,10 @@ _MODEL: list = []      # one model per simulation: the core's memories outlive a
 class MemTB:
     """The core, its memory on ``m_axi`` and the model, driven in step."""
 
-    def __init__(self, dut, pause: float, seed: int):
+    def __init__(self, dut, pause: float, seed: int, mem_size: int = MEM_SIZE):
         self.tb = tb = CoreTB(dut)
         self.cfg = cfg = tb.cfg
-        self.mem = FaultMem(MEM_SIZE)
+        self.mem = FaultMem(mem_size)
         self.decerr = False
         self.ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, mem=self.mem)
         self.ram.read_if.ar_channel.queue_occupancy_limit = 64    # takes every AR at once
@@ -53,7 +55,7 @@ class MemTB:
             _MODEL.append(CoreModel(cfg))
         self.model = _MODEL[0]
         self.model.reset()
-        self.model.port = core_mem.MemPort(bytearray(MEM_SIZE))
+        self.model.port = core_mem.MemPort(bytearray(mem_size))
         self.pause = pause
         rng = random.Random(seed)
         w, r = tb.axil.write_if, tb.axil.read_if
@@ -71,7 +73,7 @@ class MemTB:
         await start(self.tb.dut)
         await ClockCycles(self.tb.dut.clk, 2)
         await self.write("REGION_BASE", REGION[0])
-        await self.write("REGION_END", REGION[1])
+        await self.write("REGION_END", len(self.mem) - 0x1000)
 
     async def write(self, name: str, value: int):
         await self.tb.write(name, value)
@@ -114,7 +116,7 @@ class MemTB:
             assert got == regs[name], f"{label}: {name} = {got}, model {regs[name]}"
         got, want = bytes(self.mem), bytes(model.port.mem)
         if got != want:
-            diff = [a for a in range(MEM_SIZE) if got[a] != want[a]]
+            diff = [a for a in range(len(got)) if got[a] != want[a]]
             raise AssertionError(f"{label}: memory differs at {len(diff)} bytes, first "
                                  f"{[hex(a) for a in diff[:8]]}")
 
@@ -295,8 +297,8 @@ async def faults(dut):
     for decerr in (False, True):
         tag = "DECERR" if decerr else "SLVERR"
         d = t.desc("LOAD_IMEM", count=kc, addr=0x6000, stride=t.stride(kc * t.ib, 1))
-        t.fault(range(d.row_addr(cfg.rows // 2) + t.bb // 2, d.row_addr(cfg.rows // 2) + t.bb // 2 + 1),
-                decerr)
+        bad = d.row_addr(cfg.rows // 2) + t.bb // 2         # inside row rows/2's first word
+        t.fault(range(bad, bad + 1), decerr)
         await t.load_imem(0, _rand(rng, (cfg.rows, k), cfg), 0x6000, gap=1)
         await t.cmd("GEMM", kc=kc, shift=3, n_ch=cfg.cols, ibuf=0, wbuf=0, obuf=1,
                     n_rows=cfg.rows)        # reads what the faulted load left in IMEM
@@ -307,3 +309,59 @@ async def faults(dut):
         await t.read_omem(1, cfg.cols, 0x7000, gap=1)
         await t.check(f"read {tag}")
         await good(f"after {tag}")
+
+
+@cocotb.test(skip=not os.environ.get("EXION_CORE_REPORT"))   # bench only (bench_core_dma.py)
+async def throughput(dut):
+    """Weight-stationary dense GEMM, every operand and result through the master port, no
+    pauses: ``EXION_CORE_TILES`` weight tiles (2) x ``EXION_CORE_GROUPS`` row groups (6) of
+    ``kc`` = ``EXION_CORE_KC`` chunks; the next tile's weights, the next group's tokens and the
+    previous group's outputs move while the array computes (docs/core.md, "Master port").
+    Records the wall cycles (first GEMM issued to last output written) in the JSON file
+    ``EXION_CORE_REPORT``; outputs against golden.intsem, all state against the model."""
+    t = MemTB(dut, 0.0, cocotb.RANDOM_SEED + 4, mem_size=1 << 20)
+    cfg, tb = t.cfg, t.tb
+    await t.begin()
+    groups = int(os.environ.get("EXION_CORE_GROUPS", "6"))
+    tiles = int(os.environ.get("EXION_CORE_TILES", "2"))
+    kc = int(os.environ.get("EXION_CORE_KC", min(tb.kc_max, max(cfg.cols, 2))))
+    k = kc * cfg.lanes
+    n = min(cfg.words("omem"), (cfg.words("wmem") // kc) * cfg.cols)
+    rng = np.random.default_rng(9)
+    xs = [_rand(rng, (cfg.rows, k), cfg) for _ in range(groups)]
+    ws = [_rand(rng, (k, n), cfg) for _ in range(tiles)]
+    nbi, nbw, nbo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
+    # (room for the 16x16 preset: a 96 KiB tile, 6 KiB groups, 8 KiB outputs per GEMM)
+    w_at = [0x1000 + j * 0x20000 for j in range(tiles)]
+    x_at = [0x80000 + g * 0x2000 for g in range(groups)]
+    steps = [(j, g) for j in range(tiles) for g in range(groups)]
+    y_at = [0xA0000 + i * 0x2000 for i in range(len(steps))]
+    assert tiles <= 3 and groups <= 16 and len(steps) <= 32
+    await t.load_wmem(0, dense_wmem_image(ws[0], cfg), w_at[0], streams=1)
+    await t.load_imem(0, xs[0], x_at[0])
+    await tb.wait_idle()
+    t0, outs = tb.cycle, []
+    for i in range(len(steps) + 1):
+        if i < len(steps):
+            j, g = steps[i]
+            await t.cmd("GEMM", kc=kc, shift=12, n_ch=n, ibuf=i % nbi, wbuf=j % nbw,
+                        obuf=i % nbo, n_rows=cfg.rows)
+            if g == 0 and j + 1 < tiles:
+                await t.load_wmem((j + 1) % nbw, dense_wmem_image(ws[j + 1], cfg), w_at[j + 1],
+                                  streams=1)
+        if i + 1 < len(steps):
+            await t.load_imem((i + 1) % nbi, xs[steps[i + 1][1]], x_at[steps[i + 1][1]])
+        if i:
+            outs.append(await t.read_omem((i - 1) % nbo, n, y_at[i - 1]))
+    await tb.wait_idle()
+    wall = tb.cycle - t0
+    await t.check("throughput")
+    for (j, g), d in zip(steps, outs):
+        want = intsem.requantize(intsem.int_matmul(xs[g], ws[j], cfg.lanes, cfg.acc_width), 12,
+                                 cfg.data_width)
+        assert np.array_equal(t.outputs(d), want), f"(tile, group) {(j, g)}: outputs differ"
+    report = {"wall": wall, "macs": tiles * groups * cfg.rows * k * n, "k": k, "n": n,
+              "groups": groups, "tiles": tiles, "blocks": -(-n // cfg.cols),
+              "bytes_in": await tb.read("BYTES_IN_LO"), "bytes_out": await tb.read("BYTES_OUT_LO")}
+    with open(os.environ["EXION_CORE_REPORT"], "w") as f:
+        json.dump(report, f, indent=1)

@@ -49,7 +49,7 @@ def test_items_and_faults():
     assert items[2] == int.from_bytes(bytes(range(0x50, 0x56)), "little")
     port.fault, port.fault_cause = range(0x55, 0x56), "DMA_DECERR"   # row 1, word 1
     items, words, fault = core_mem.load_items(port, d, 4, 6, 2)
-    assert (len(items), words, fault) == (2, 4, "DMA_DECERR")        # row 1's first item lacks a byte
+    assert (len(items), words, fault) == (2, 4, "DMA_DECERR")   # row 1's 1st item lacks bytes
     port.fault = range(0x58, 0x59)                                    # row 1, word 2
     row1 = int.from_bytes(bytes(range(0x50, 0x56)), "little")          # its 1st item arrived
     assert core_mem.load_items(port, d, 4, 6, 2) == (items + [row1], 5, "DMA_DECERR")
