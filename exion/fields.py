@@ -21,6 +21,8 @@ ARG_REGISTERS = 6
 
 _LOADS = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")
 _EXEC = ("GEMM", "PREDICT")
+#: The special-function (CFSE) commands: OMEM in, IMEM out (docs/cfse.md, "Core commands").
+_CFSE = ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")
 
 
 @dataclass(frozen=True)
@@ -70,19 +72,20 @@ class ArgField:
 
 
 ARG_FIELDS: tuple[ArgField, ...] = (
-    ArgField("base", 0, 0, 16, _LOADS, "first word of each bank"),
+    ArgField("base", 0, 0, 16, _LOADS + _CFSE, "first word of each bank (CFSE: of IMEM written)"),
     ArgField("count", 0, 16, 16, _LOADS, "words per bank"),
     ArgField("kc", 0, 0, 16, _EXEC, "lane chunks of the reduction: `ceil(K / lanes)`"),
     ArgField("shift", 0, 16, 16, ("GEMM",), "requantization shift"),
     ArgField("topk", 0, 16, 16, ("PREDICT",), "keys kept by a non-dominant query"),
-    ArgField("ch_base", 1, 0, 16, _EXEC, "first output channel (= OMEM address)"),
-    ArgField("n_ch", 1, 16, 16, ("GEMM", "SCHEDULE"), "output channels (`SCHEDULE`: mask channels)"),
+    ArgField("ch_base", 1, 0, 16, _EXEC + _CFSE, "first output channel (= OMEM address)"),
+    ArgField("n_ch", 1, 16, 16, ("GEMM", "SCHEDULE") + _CFSE,
+             "output channels (`SCHEDULE`: mask channels; CFSE: channels or keys of a row)"),
     ArgField("n_keys", 1, 16, 16, ("PREDICT",), "keys (mask channels written)"),
-    ArgField("ibuf", 2, 0, 4, ("LOAD_IMEM",) + _EXEC, "IMEM buffer (absolute index)"),
+    ArgField("ibuf", 2, 0, 4, ("LOAD_IMEM",) + _EXEC + _CFSE, "IMEM buffer (absolute index)"),
     ArgField("wbuf", 2, 4, 4, ("LOAD_WMEM",) + _EXEC, "WMEM buffer"),
-    ArgField("obuf", 2, 8, 4, ("READ_OMEM",) + _EXEC, "OMEM buffer"),
+    ArgField("obuf", 2, 8, 4, ("READ_OMEM",) + _EXEC + _CFSE, "OMEM buffer"),
     ArgField("streams", 2, 12, 4, ("LOAD_WMEM",), "WMEM streams written, 0 = all `merge_degree`"),
-    ArgField("n_rows", 2, 16, 8, _EXEC, "tokens of the row group"),
+    ArgField("n_rows", 2, 16, 8, _EXEC + _CFSE, "tokens of the row group"),
     ArgField("wbase", 3, 0, 16, _EXEC, "first WMEM word"),
     ArgField("addr", 4, 0, 32, _LOADS,
              "`MEM`: byte address of the first row in memory (a multiple of `bus_width / 8`)"),
@@ -94,6 +97,20 @@ ARG_FIELDS: tuple[ArgField, ...] = (
     ArgField("q_th_lo", 4, 0, 32, ("PREDICT",),
              "integer gap threshold `q_th` (`golden.eager.logit_threshold_to_int`), bits 31:0"),
     ArgField("q_th_hi", 5, 0, 32, ("PREDICT",), "`q_th` bits 63:32"),
+    ArgField("in_shift", 0, 16, 4, _CFSE,
+             "code to Q5.10: `sat16(q << in_shift)` (`golden.cfse.code_to_act`)"),
+    ArgField("out_shift", 0, 20, 4, _CFSE,
+             "Q5.10 (softmax: Q1.15) to IMEM code: round by `out_shift`, saturate "
+             "(`golden.cfse.act_to_code`)"),
+    ArgField("xbuf", 2, 4, 4, ("RESIDUAL",), "IMEM buffer of the residual stream `x`"),
+    ArgField("mbuf", 2, 4, 4, ("LAYERNORM",), "OMEM buffer of the adaLN scale and shift (bank 0)"),
+    ArgField("ffn_mask", 2, 24, 1, ("GELU",), "also write the FFN-Reuse keep-mask"),
+    ArgField("key_mask", 2, 24, 1, ("SOFTMAX",), "mask keys with the mask memory"),
+    ArgField("ffn_th", 3, 0, 16, ("GELU",), "`ffn_mask`: keep iff `|GELU(x)| > ffn_th` (Q5.10)"),
+    ArgField("gate", 3, 0, 16, ("RESIDUAL",), "adaLN-Zero gate (Q5.10; 1024 = plain add)",
+             signed=True),
+    ArgField("sc_base", 3, 0, 16, ("LAYERNORM",), "OMEM address of `scale[0]` in `mbuf` bank 0"),
+    ArgField("sh_base", 3, 16, 16, ("LAYERNORM",), "OMEM address of `shift[0]` in `mbuf` bank 0"),
 )
 
 

@@ -44,6 +44,10 @@ class Opcode(enum.IntEnum):
     SCHEDULE = 0x11    # CAU: mask channels [0, n_ch) -> ConMerge vectors in SMEM
     PREDICT = 0x12     # eager prediction: scores, selection, keep-mask into the mask memory
     READ_OMEM = 0x20   # OMEM buffer ARG2.obuf, addresses [base, base+count) -> m_axis
+    GELU = 0x30        # CFSE: OMEM channels -> GELU -> IMEM (optionally the FFN-Reuse keep-mask)
+    RESIDUAL = 0x31    # CFSE: sat(IMEM x + gate * OMEM f) -> IMEM
+    LAYERNORM = 0x32   # CFSE: LayerNorm + adaLN of OMEM rows -> IMEM
+    SOFTMAX = 0x33     # CFSE: softmax of OMEM rows (optionally key-masked) -> IMEM
 
 
 class Flag(enum.IntEnum):
@@ -204,6 +208,18 @@ class RegisterMap:
         return clog2(self.smem_base + _pow2(self.cfg.schedule_depth * self.smem_stride * 4))
 
     @property
+    def core_stride(self) -> int:
+        """Bytes between two cores' register windows in the N-core top (``hw/multicore.py``):
+        core ``i`` answers at ``i * core_stride``."""
+        return 1 << self.addr_width
+
+    @property
+    def top_addr_width(self) -> int:
+        """Control-port address bits of the N-core top: a core's, plus the core select (at
+        least one bit)."""
+        return self.addr_width + max(1, clog2(self.cfg.cores))
+
+    @property
     def in_width(self) -> int:
         """``s_axis_tdata`` bits: one lane vector."""
         return self.cfg.lanes * self.cfg.data_width
@@ -233,6 +249,8 @@ class RegisterMap:
             "smem_base": self.smem_base, "smem_stride": self.smem_stride,
             "addr_width": self.addr_width, "s_axis_width": self.in_width,
             "m_axis_width": self.out_width,
+            "cores": self.cfg.cores, "core_stride": self.core_stride,
+            "top_addr_width": self.top_addr_width,
             # Added with the field table (spec layer): what a driver needs besides the above.
             "ctrl_bits": dict(CTRL_BITS), "cau_beat": CAU_BEAT, "max_topk": self.max_topk,
             "mask_channels": self.channels, "mask_words": self.mask_words,
@@ -282,6 +300,10 @@ class RegisterMap:
         for name in ("mask_base", "mask_stride", "smem_base", "smem_stride", "addr_width"):
             lines.append(f"#define EXION_{name.upper()} {getattr(self, name)}u")
         lines.append(f"#define EXION_ID_VALUE 0x{ID_VALUE:08X}u")
+        lines += ["/* N-core top (hw/multicore.py, EXION_CORES cores): core i at EXION_CORE_BASE(i). */",
+                  f"#define EXION_CORE_STRIDE 0x{self.core_stride:X}u",
+                  f"#define EXION_TOP_ADDR_WIDTH {self.top_addr_width}u",
+                  "#define EXION_CORE_BASE(i) ((unsigned long)(i) * EXION_CORE_STRIDE)"]
         return "\n".join(lines) + "\n" + self._c_driver()
 
     def _c_driver(self) -> str:

@@ -256,10 +256,10 @@ def synthesize_design(cfg: ExionConfig, top: str | None = None, *, flows=("asic"
 
 
 #: Units synthesized on their own when the design does not contain them: (unit, the top that
-#: holds it, the tops it is added for (None: every top), the ASIC flow only). The CFSE is not
-#: part of the core yet; its four units (top ``cfse``) are reported beside the core only, where
-#: its share of the core is the figure of interest (about 50 s of Yosys CPU, too much to add to
-#: every top), and in the ASIC flow only: Yosys 0.23's ``memory_libmap`` in ``synth_ecp5`` took
+#: holds it, the tops it is added for (None: every top), the ASIC flow only). The core holds
+#: the CFSE (its commands' engine), so it no longer gets top ``cfse`` standalone; the row
+#: stays for a core built without it (about 50 s of Yosys CPU, too much to add to every top),
+#: ASIC flow only: Yosys 0.23's ``memory_libmap`` in ``synth_ecp5`` took
 #: over 20 GB on the GELU's 16 table read ports (16 lanes) and was killed; its ECP5 figures
 #: come from ``make fpga``'s tools (docs/fpga.md).
 STANDALONE = (("cau", "cau", None, False), ("predictor", "eager_units", None, False),

@@ -19,7 +19,8 @@ import numpy as np
 from exion import cfse_format as F
 
 __all__ = ["gelu_phi", "gelu", "exp2_neg", "softmax_exp", "softmax", "isqrt_floor",
-           "layernorm_stats", "layernorm_adaln", "residual_add", "to_real"]
+           "layernorm_stats", "layernorm_adaln", "residual_add", "to_real", "code_to_act",
+           "act_to_code"]
 
 
 def _act(x, name="x"):
@@ -200,3 +201,30 @@ def residual_add(x, f, gate=None):
     if gate is not None:
         f = _round_shift(_act(gate, "gate") * f, F.ACT_FRAC)
     return np.clip(x + f, F.ACT_MIN, F.ACT_MAX)
+
+
+# ---- conversions at the core's memories (docs/cfse.md, "Core commands") ---------------------
+
+def code_to_act(q, in_shift: int):
+    """A memory code (an OMEM word: a requantized SDUE output; an IMEM lane) to the CFSE's
+    16-bit activation: ``sat16(q << in_shift)``.
+
+    ``in_shift`` in [0, 15]: codes with ``f`` fraction bits (``f <= 10``; the host picks the
+    GEMM's requantization shift so) become Q5.10 with ``in_shift = 10 - f``.
+    """
+    if not 0 <= int(in_shift) <= 15:
+        raise ValueError(f"in_shift = {in_shift} is out of range [0, 15]")
+    q = np.asarray(q, dtype=np.int64)
+    return np.clip(q << int(in_shift), F.ACT_MIN, F.ACT_MAX)
+
+
+def act_to_code(v, out_shift: int, width: int):
+    """A 16-bit CFSE output (Q5.10, or a softmax's Q1.15) to a ``width``-bit IMEM code:
+    ``(v + 2**(out_shift-1)) >> out_shift`` (none when ``out_shift`` = 0), saturated to signed
+    ``width`` bits: the rounding and saturation of ``golden.intsem.requantize``."""
+    if not 0 <= int(out_shift) <= 15:
+        raise ValueError(f"out_shift = {out_shift} is out of range [0, 15]")
+    v = np.asarray(v, dtype=np.int64)
+    if out_shift:
+        v = _round_shift(v, int(out_shift))
+    return np.clip(v, -(1 << (width - 1)), (1 << (width - 1)) - 1)

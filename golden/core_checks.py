@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from exion.cfse_format import MAX_LN_DIM
 from exion.config import ExionConfig
 from exion.fields import ARG_FIELDS
 from exion.formats import max_keep
@@ -144,6 +145,35 @@ def _rows_bad(c, k):
     return c.n_rows == 0 or c.n_rows > k.rows
 
 
+def _cfse(op: str) -> tuple[Check, ...]:
+    """The checks of a CFSE command (OMEM rows in, IMEM words out; docs/cfse.md)."""
+    second = {"RESIDUAL": (Check("BAD_BUFFER", "`xbuf` >= IMEM buffers",
+                                 lambda c, k: c.xbuf >= k.imem_buffers),),
+              "LAYERNORM": (Check("BAD_BUFFER", "`mbuf` >= OMEM buffers",
+                                  lambda c, k: c.mbuf >= k.omem_buffers),)}.get(op, ())
+    tile = {"SOFTMAX": (Check("TILE", f"`n_ch` > {MAX_KEYS} (softmax keys)",
+                              lambda c, k: c.n_ch > MAX_KEYS),),
+            "LAYERNORM": (Check("TILE", f"`n_ch` > min({MAX_LN_DIM}, OMEM words) (LayerNorm row)",
+                                lambda c, k: c.n_ch > min(MAX_LN_DIM, k.omem_words)),)}.get(op, ())
+    adaln = (Check("ADDR_RANGE", "`sc_base + n_ch` > OMEM words",
+                   lambda c, k: c.sc_base + c.n_ch > k.omem_words),
+             Check("ADDR_RANGE", "`sh_base + n_ch` > OMEM words",
+                   lambda c, k: c.sh_base + c.n_ch > k.omem_words)) if op == "LAYERNORM" else ()
+    return (
+        Check("BAD_BUFFER", "`ibuf` >= IMEM buffers", lambda c, k: c.ibuf >= k.imem_buffers),
+        Check("BAD_BUFFER", "`obuf` >= OMEM buffers", lambda c, k: c.obuf >= k.omem_buffers),
+        *second,
+        Check("BAD_FIELD", "`n_ch` = 0", lambda c, k: c.n_ch == 0),
+        Check("TILE", "`n_rows` = 0 or > rows", _rows_bad),
+        *tile,
+        Check("ADDR_RANGE", "`ch_base + n_ch` > OMEM words",
+              lambda c, k: c.ch_base + c.n_ch > k.omem_words),
+        Check("ADDR_RANGE", "`base + ceil(n_ch / lanes)` > IMEM words",
+              lambda c, k: c.base + -(-c.n_ch // k.lanes) > k.imem_words),
+        *adaln,
+    )
+
+
 #: Checks at the ``CMD`` write, per opcode, in the RTL's order. An opcode not in the table
 #: is refused with ``BAD_OPCODE``.
 CHECKS: dict[str, tuple[Check, ...]] = {
@@ -204,6 +234,7 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         Check("ADDR_RANGE", "`wbase + ceil(n_keys / cols) * kc` > WMEM words",
               lambda c, k: c.wbase + k.dense_blocks(c.n_keys) * c.kc > k.wmem_words),
     ),
+    **{op: _cfse(op) for op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")},
 }
 
 #: Checks when the command reaches its engine (fields that depend on an earlier command):

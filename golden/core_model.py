@@ -34,9 +34,9 @@ import numpy as np
 from exion.config import ExionConfig
 from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM
-from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS
+from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS
 
-from . import conmerge, core_mem, cycle_model, eager, ffn_reuse, intsem
+from . import conmerge, core_cfse, core_mem, cycle_model, eager, ffn_reuse, intsem
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
 from .core_state import CoreState, Registers, bits_of
 from .schedule import unpack_block
@@ -192,7 +192,7 @@ class CoreModel:
         name = next((n for n, a in REGISTERS.items() if a == addr), None)
         if name == "STATUS":
             s = st.status()
-            return s["busy"] | s["error"] << 1 | (s["level"] & 0xFF) << 8
+            return sum(s[k] << b for k, b in STATUS_BITS.items()) | (s["level"] & 0xFF) << 8
         if name == "ID":
             return ID_VALUE
         if name in regs:
@@ -412,5 +412,10 @@ OPS: dict[str, Op] = {
     "GEMM": Op(None, lambda m, c: 0, CoreModel._gemm),
     "SCHEDULE": Op(None, lambda m, c: 0, CoreModel._schedule),
     "PREDICT": Op(None, lambda m, c: 0, CoreModel._predict),
+    # the special-function engine (golden/core_cfse.py)
+    "GELU": Op(None, lambda m, c: 0, core_cfse.gelu),
+    "RESIDUAL": Op(None, lambda m, c: 0, core_cfse.residual),
+    "LAYERNORM": Op(None, lambda m, c: 0, core_cfse.layernorm),
+    "SOFTMAX": Op(None, lambda m, c: 0, core_cfse.softmax),
 }
 assert set(OPS) == set(OPCODES), "every opcode of exion.regmap needs a row in OPS"

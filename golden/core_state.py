@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from exion.config import ExionConfig
-from exion.limits import CAU_BEAT
+from exion.limits import CAU_BEAT, QUEUE_DEPTH
 from exion.regmap import RegisterMap
 
 __all__ = ["Registers", "CoreState", "bits_of"]
@@ -131,6 +131,11 @@ class CoreState:
         self.mask[ch] = [(cv >> r) & 1 for r in range(self.cfg.rows)]
 
     def status(self) -> dict[str, int]:
-        """``STATUS`` bits as the model knows them when every runnable command has run."""
+        """``STATUS`` (``exion.regmap.STATUS_BITS`` and ``level``) as the model knows it when
+        every runnable command has run: then a command still queued is held up by the one at
+        the head, a load waiting for its stream data in its engine (``load_busy``); the
+        others wait in the queue (``level``; ``queue_full`` at ``QUEUE_DEPTH``)."""
+        level = max(len(self.queue) - 1, 0)
         return {"busy": int(bool(self.queue)), "error": self.regs.error,
-                "level": len(self.queue)}
+                "load_busy": int(bool(self.queue)), "exec_busy": 0, "read_busy": 0,
+                "queue_full": int(level >= QUEUE_DEPTH), "level": level}

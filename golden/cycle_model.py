@@ -31,7 +31,7 @@ from golden import dma
 from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
 
-__all__ = ["issue_interval", "compute_cycles", "gemm_sequence_cycles", "GemmReport", "evaluate",
+__all__ = ["issue_interval", "compute_cycles", "gemm_sequence_cycles", "command_gap", "GemmReport", "evaluate",
            "compare_strategies", "format_table", "group_beats", "cau_cycles", "schedule_cycles", "predict_cycles",
            "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD", "cfse_gelu_cycles", "cfse_residual_cycles",
            "cfse_softmax_cycles", "cfse_layernorm_cycles", "beat_bytes", "stream_bytes"]
@@ -71,23 +71,49 @@ def gemm_sequence_cycles(gemms, cfg: ExionConfig) -> int:
     ``(n_blocks, k)``, each queued before the one ahead of it has issued its last block.
 
     The core's execute engine prefetches the next command (its first block is fetched while
-    the previous command's last block waits for the SDUE), so every block issues ``II`` of
-    its own command after the one before, across commands too: no idle cycle between them.
-    From the first block's acceptance to the last block's last drain cycle::
+    the previous command's last block waits for the SDUE), so blocks issue back to back across
+    commands too. Within a command blocks issue every ``II``; from a command's last block to
+    the next command's first block :func:`command_gap` cycles. From the first block's
+    acceptance to the last block's last drain cycle::
 
-        sum(n_i * II_i for every command but the last) + compute_cycles(n_last, k_last)
+        sum((n_i - 1) * II_i + gap(k_i, k_next) for every command but the last)
+            + compute_cycles(n_last, k_last)
 
-    Commands of no blocks take no SDUE cycles and are skipped.
+    A command of no blocks (a sparse GEMM while ``BLOCKS`` = 0) takes no SDUE cycles but
+    waits until the commands before it have drained (it finishes after them, in program
+    order), so the SDUE goes idle there and the run after it starts afresh: busy cycles are
+    the sum over the runs between such commands.
     """
     runs = [(int(n), int(k)) for n, k in gemms]
     for n, k in runs:
         if n < 0 or k < 1:
             raise ValueError(f"n_blocks = {n} must be >= 0 and k = {k} >= 1")
-    runs = [(n, k) for n, k in runs if n]
+    if any(n == 0 for n, _ in runs):
+        cut = next(i for i, (n, _) in enumerate(runs) if n == 0)
+        return (gemm_sequence_cycles(runs[:cut], cfg)
+                + gemm_sequence_cycles(runs[cut + 1:], cfg))
     if not runs:
         return 0
-    head = sum(n * issue_interval(k, cfg) for n, k in runs[:-1])
+    head = sum((n - 1) * issue_interval(k, cfg) + command_gap(k, k2, cfg)
+               for (n, k), (_, k2) in zip(runs[:-1], runs[1:]))
     return head + compute_cycles(*runs[-1], cfg)
+
+
+def command_gap(k: int, k_next: int, cfg: ExionConfig) -> int:
+    """Cycles from the acceptance of a block of reduction length ``k`` to that of the next
+    block, of reduction length ``k_next`` (another command's):
+    ``max(II(k), kc + max(pipeline_depth, drain) - kc_next)``.
+
+    The next block's last chunk read must come at least ``pipeline_depth`` cycles after this
+    block's (its switch fields and tag are kept from the last chunk read until the capture,
+    ``pipeline_depth`` cycles later) and at least ``drain`` cycles after it (its capture must
+    not overwrite the shadow register while this block drains). Within a command (``k_next =
+    k``) that is ``II`` itself; a next block of fewer chunks than ``max(pipeline_depth,
+    drain)`` after a longer one waits longer.
+    """
+    kc, kc_next = lane_chunks(k, cfg.lanes), lane_chunks(k_next, cfg.lanes)
+    settle = max(cfg.pipeline_depth, cfg.drain_cycles)
+    return max(issue_interval(k, cfg), kc + settle - kc_next)
 
 
 def _bytes(bits: int) -> int:
@@ -314,6 +340,40 @@ def cfse_layernorm_cycles(c: int) -> int:
     (``RSQRT_BITS / 2`` root bits), the division (``LN_RECIP_BITS + 1`` steps), output (7 per
     channel: read, u, two products with their shifts, round, output)."""
     return c + 5 + F.RSQRT_BITS // 2 + F.LN_RECIP_BITS + 1 + 7 * c
+
+
+# -- the core's CFSE commands (hw/core_cfse.py): CYCLES from the command's dispatch to its
+# last IMEM write, both counted.
+
+#: Cycles of a CFSE command before its first input transfer into the unit: dispatch, the
+#: first memory read (the sequencer's fetch).
+CFSE_CMD_START = 2
+#: LAYERNORM reads x, scale and shift of a channel one after another from OMEM (one read
+#: port per bank): a row's inputs come one every 3 cycles.
+LN_READS = 3
+
+
+def cfse_command_cycles(op: str, n: int, n_rows: int, kept=None) -> int:
+    """``CYCLES`` of a CFSE command (docs/cfse.md, "Core commands") on rows of ``n`` channels
+    (keys): ``GELU`` / ``RESIDUAL`` stream all rows at once, one channel a cycle
+    (:func:`cfse_gelu_cycles`, :func:`cfse_residual_cycles`); ``SOFTMAX`` runs its rows one
+    after another, the next row's first key taken the cycle after the last output
+    (:func:`cfse_softmax_cycles`; ``kept[r]``: row ``r`` keeps a key); ``LAYERNORM`` likewise,
+    its inputs one every :data:`LN_READS` cycles, each row's reads starting once the unit
+    is ready again."""
+    if n < 1 or n_rows < 1:
+        raise ValueError(f"n = {n} and n_rows = {n_rows} must be >= 1")
+    if op == "GELU":
+        return CFSE_CMD_START + cfse_gelu_cycles(n)
+    if op == "RESIDUAL":
+        return CFSE_CMD_START + cfse_residual_cycles(n)
+    if op == "SOFTMAX":
+        kept = [True] * n_rows if kept is None else list(kept)
+        return CFSE_CMD_START + sum(cfse_softmax_cycles(n, k) for k in kept)
+    if op == "LAYERNORM":
+        row = cfse_layernorm_cycles(n) + (LN_READS - 1) * (n - 1)
+        return CFSE_CMD_START + LN_READS - 1 + n_rows * row + (n_rows - 1) * (LN_READS + 1)
+    raise ValueError(f"op = {op!r} is not one of GELU, RESIDUAL, LAYERNORM, SOFTMAX")
 
 
 # -- bytes through the core's data ports (the BYTES_IN / BYTES_OUT registers) ---------------

@@ -7,17 +7,18 @@
                 queue, windows)                   ├─exec────> ExecEngine (GEMM on the SDUE)
                   ^ fail, results                 ├─schedule> ScheduleEngine (mask -> CAU -> SMEM)
                   └─────────────── engines        ├─predict─> PredictEngine (IMEM/WMEM -> mask)
-                                                  └─read────> ReadEngine (OMEM -> m_axis)
+                                                  ├─read────> ReadEngine (OMEM -> m_axis)
+                                                  └─cfse────> CfseEngine (OMEM -> CFSE -> IMEM)
 
 The load_i, load_w and read streams pass the master-port engine (``hw/core_dma.py``) on the
 way: a command with ``MEM`` takes its data from / to ``m_axi`` there instead of the streams.
 
 Every engine is a component in its own file whose docstring states its contract
 (``hw/core_host.py``, ``hw/core_dispatch.py``, ``hw/core_load.py``, ``hw/core_exec.py``,
-``hw/core_schedule.py``, ``hw/core_predict.py``, ``hw/core_read.py``); those that turn a memory
-into a stream share one sequencer (``hw/sequencer.py``). This module holds the memories (one
-:class:`hw.mem.Bank` per IMEM / WMEM / OMEM bank, SMEM, the mask memory) and the muxes of
-their shared ports. The command set, register map and cause codes are :mod:`exion.regmap`
+``hw/core_schedule.py``, ``hw/core_predict.py``, ``hw/core_read.py``, ``hw/core_cfse.py``);
+those that turn a memory into a stream share one sequencer (``hw/sequencer.py``). This
+module holds the memories (one :class:`hw.mem.Bank` per IMEM / WMEM / OMEM bank, SMEM, the
+mask memory) and the muxes of their shared ports. The command set, register map and cause codes are :mod:`exion.regmap`
 (docs/core.md).
 """
 
@@ -33,6 +34,7 @@ from exion.limits import CAU_BEAT, DMA_ADDR_WIDTH
 from exion.regmap import CAUSES, OPCODES, RegisterMap
 
 from .axil import axil_members
+from .core_cfse import CfseEngine
 from .core_dispatch import Dispatcher
 from .core_dma import CoreDma
 from .core_exec import ExecEngine
@@ -136,8 +138,9 @@ class ExionCore(wiring.Component):
         m.submodules.predict = pr = PredictEngine(cfg, mask_words=MW)
         m.submodules.read = rd = ReadEngine(depth=Do, buffers=Bo, width=R * W)
         m.submodules.dma = dma = CoreDma(cfg)
+        m.submodules.cfse = cf = CfseEngine(cfg, mask_words=MW)
         wiring.connect(m, host.cmd, disp.cmd)
-        for name, engine in (("exec", ex), ("schedule", sch), ("predict", pr)):
+        for name, engine in (("exec", ex), ("schedule", sch), ("predict", pr), ("cfse", cf)):
             wiring.connect(m, getattr(disp, name), engine.cmd)
         # loads and reads pass the master-port engine (MEM commands, hw/core_dma.py)
         for name, engine in (("load_i", li), ("load_w", lw), ("read", rd)):
@@ -165,6 +168,7 @@ class ExionCore(wiring.Component):
         mask_wp = mask.write_port(granularity=R)
         mask_rp = mask.read_port()          # SCHEDULE engine
         mask_hp = mask.read_port()          # host window
+        mask_cp = mask.read_port()          # CFSE engine (SOFTMAX key mask)
 
         # streams; a MEM load's items replace its stream, a MEM read's beats go to the port
         m.d.comb += [
@@ -185,10 +189,15 @@ class ExionCore(wiring.Component):
             dma.read_done.eq(rd.done), dma.read_busy.eq(rd.busy),
         ]
         # IMEM / WMEM: the load engines write; the execute or the PREDICT engine reads
+        # (the CFSE engine runs alone among the IMEM / OMEM users: core_dispatch.py)
+        LW = L * W
         for i, bank in enumerate(imem):
-            m.d.comb += [bank.w_addr.eq(li.w_addr), bank.w_data.eq(li.w_data),
-                         bank.w_en.eq(li.w_en[i]),
-                         bank.r_addr.eq(Mux(pr.busy, pr.imem_addr, ex.imem_addr))]
+            m.d.comb += [bank.w_addr.eq(Mux(cf.busy, cf.imem_waddr, li.w_addr)),
+                         bank.w_data.eq(Mux(cf.busy, cf.imem_wdata[i * LW:(i + 1) * LW],
+                                            li.w_data)),
+                         bank.w_en.eq(li.w_en[i] | cf.imem_we[i]),
+                         bank.r_addr.eq(Mux(pr.busy, pr.imem_addr,
+                                            Mux(cf.busy, cf.imem_raddr, ex.imem_addr)))]
         for i, bank in enumerate(wmem):
             m.d.comb += [bank.w_addr.eq(lw.w_addr), bank.w_data.eq(lw.w_data),
                          bank.w_en.eq(lw.w_en[i * D:(i + 1) * D]),
@@ -196,6 +205,7 @@ class ExionCore(wiring.Component):
         imem_data = Cat(*(b.r_data for b in imem))
         wmem_data = Cat(*(b.r_data for b in wmem))
         m.d.comb += [ex.imem_data.eq(imem_data), ex.wmem_data.eq(wmem_data),
+                     cf.imem_rdata.eq(imem_data),
                      pr.imem_data.eq(imem_data), pr.wmem_data.eq(wmem_data)]
         # OMEM: the execute engine writes, the read engine reads
         for r, bank in enumerate(omem):
@@ -203,8 +213,9 @@ class ExionCore(wiring.Component):
                 addr, wdata, en = bank.write(j)
                 m.d.comb += [en.eq(ex.omem_en[r * DP + j]), addr.eq(ex.omem_addr[r * DP + j]),
                              wdata.eq(ex.omem_data[r * DP + j])]
-            m.d.comb += bank.r_addr.eq(rd.r_addr)
-        m.d.comb += rd.r_data.eq(Cat(*(b.r_data for b in omem)))
+            m.d.comb += bank.r_addr.eq(Mux(cf.busy, cf.omem_addr, rd.r_addr))
+        m.d.comb += [rd.r_data.eq(Cat(*(b.r_data for b in omem))),
+                     cf.omem_data.eq(Cat(*(b.r_data for b in omem)))]
         # SMEM: the SCHEDULE engine writes, the execute engine and the host window read
         m.d.comb += [smem_wp.addr.eq(sch.smem_addr), smem_wp.data.eq(sch.smem_data),
                      smem_wp.en.eq(sch.smem_en),
@@ -215,13 +226,17 @@ class ExionCore(wiring.Component):
         # not write the window while an engine does, docs/core.md)
         m.d.comb += [mask_rp.addr.eq(sch.mask_addr), mask_rp.en.eq(sch.mask_en),
                      sch.mask_data.eq(mask_rp.data),
-                     mask_hp.addr.eq(host.mask_raddr), host.mask_rdata.eq(mask_hp.data)]
+                     mask_hp.addr.eq(host.mask_raddr), host.mask_rdata.eq(mask_hp.data),
+                     mask_cp.addr.eq(cf.mask_raddr), cf.mask_rdata.eq(mask_cp.data)]
         with m.If(pr.mask_we):
             m.d.comb += [mask_wp.addr.eq(pr.mask_addr), mask_wp.data.eq(pr.mask_data),
                          mask_wp.en.eq((1 << CAU_BEAT) - 1)]
         with m.Elif(ex.mask_we):
             m.d.comb += [mask_wp.addr.eq(ex.mask_addr), mask_wp.data.eq(ex.mask_data),
                          mask_wp.en.eq(ex.mask_en)]
+        with m.Elif(cf.mask_we):
+            m.d.comb += [mask_wp.addr.eq(cf.mask_addr), mask_wp.data.eq(cf.mask_data),
+                         mask_wp.en.eq(cf.mask_en)]
         with m.Elif(host.mask_we):
             m.d.comb += [mask_wp.addr.eq(host.mask_ch // CAU_BEAT),
                          mask_wp.data.eq(host.mask_cv.replicate(CAU_BEAT)),
@@ -232,8 +247,10 @@ class ExionCore(wiring.Component):
             disp.writes_i.eq(li.writes), disp.writes_w.eq(lw.writes),
             disp.reads_i.eq(ex.reads_i | pr.reads_i), disp.reads_w.eq(ex.reads_w | pr.reads_w),
             disp.writes_o.eq(ex.writes_o), disp.reads_o.eq(rd.reads), disp.exec_idle.eq(ex.idle),
+            disp.others_idle.eq(~(li.busy | ex.busy | sch.busy | pr.busy | rd.busy)),
             disp.blocks.eq(sch.blocks), ex.blocks.eq(sch.blocks),
-            host.busy_load.eq(li.busy | lw.busy), host.busy_exec.eq(ex.busy | sch.busy | pr.busy),
+            host.busy_load.eq(li.busy | lw.busy),
+            host.busy_exec.eq(ex.busy | sch.busy | pr.busy | cf.busy),
             host.busy_read.eq(rd.busy | dma.write_busy), host.busy_cycles.eq(ex.busy_cycles),
             host.in_beats.eq((self.s_axis_imem_tvalid & self.s_axis_imem_tready)
                              + (self.s_axis_wmem_tvalid & self.s_axis_wmem_tready)),
@@ -243,7 +260,7 @@ class ExionCore(wiring.Component):
             dma.region_base.eq(host.region_base), dma.region_end.eq(host.region_end),
             # a MEM read is done when its last write is answered, not when OMEM is read
             host.done.eq(li.done + lw.done + ex.done + sch.done + pr.done
-                         + (rd.done & ~dma.to_mem) + dma.done),
+                         + (rd.done & ~dma.to_mem) + dma.done + cf.done),
             host.blocks.eq(sch.blocks),
             host.dominant.eq(pr.dominant), host.skip_k.eq(pr.skip_k), host.skip_v.eq(pr.skip_v),
         ]
@@ -254,6 +271,8 @@ class ExionCore(wiring.Component):
             m.d.comb += [host.cycles_we.eq(1), host.cycles.eq(sch.cycles)]
         with m.Elif(pr.cycles_we):
             m.d.comb += [host.cycles_we.eq(1), host.cycles.eq(pr.cycles)]
+        with m.Elif(cf.cycles_we):
+            m.d.comb += [host.cycles_we.eq(1), host.cycles.eq(cf.cycles)]
         # a later error: SMEM overflow (run time) over a sparse GEMM dropped at dispatch (Mux,
         # not m.If: Icarus never runs an always @* block whose inputs keep their initial
         # values, and this one's would be constants)

@@ -10,7 +10,10 @@ uses a buffer the command touches:
   the read engine reads its ``obuf``;
 * ``READ_OMEM`` waits while a ``GEMM`` still writes its ``obuf``;
 * ``SCHEDULE`` and ``PREDICT`` wait until the execute engine is idle, and they and ``GEMM``
-  exclude each other (they share SMEM, the mask memory and the IMEM / WMEM read ports).
+  exclude each other (they share SMEM, the mask memory and the IMEM / WMEM read ports);
+* a CFSE command (``GELU``, ``RESIDUAL``, ``LAYERNORM``, ``SOFTMAX``: ``cfse``) waits until
+  every engine but the WMEM loader is idle (``others_idle``), and every command but
+  ``LOAD_WMEM`` waits while it runs (it uses the OMEM and IMEM ports and the mask memory).
 
 A sparse ``GEMM`` whose ``wbase + blocks * kc`` runs past WMEM (``blocks`` is final only when
 the ``SCHEDULE`` before it has run) is dropped when it would be dispatched, with ``fail``
@@ -32,7 +35,8 @@ __all__ = ["Dispatcher"]
 
 #: Engine command streams and the opcode each takes.
 ENGINES = {"load_i": "LOAD_IMEM", "load_w": "LOAD_WMEM", "exec": "GEMM",
-           "schedule": "SCHEDULE", "predict": "PREDICT", "read": "READ_OMEM"}
+           "schedule": "SCHEDULE", "predict": "PREDICT", "read": "READ_OMEM",
+           "cfse": ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")}
 
 
 class Dispatcher(wiring.Component):
@@ -46,7 +50,7 @@ class Dispatcher(wiring.Component):
     -------
     cmd : In(command_stream())
         The queue's head.
-    load_i, load_w, exec, schedule, predict, read : Out(command_stream())
+    load_i, load_w, exec, schedule, predict, read, cfse : Out(command_stream())
         One command stream per engine (:data:`ENGINES`).
     writes_i : In(imem_buffers) ; writes_w : In(wmem_buffers)
         Buffers the load engines write.
@@ -56,6 +60,8 @@ class Dispatcher(wiring.Component):
         OMEM buffers the execute engine writes and the read engine reads.
     exec_idle : In(1)
         The execute engine reads nothing (``SCHEDULE`` and ``PREDICT`` may start).
+    others_idle : In(1)
+        No engine but the WMEM loader (and the CFSE engine) is busy: a CFSE command may start.
     blocks : In(range(schedule_depth + 1))
     fail : Out(1) ; fail_cmd : Out(32)
         A sparse ``GEMM`` dropped at dispatch (cause ``ADDR_RANGE``).
@@ -70,7 +76,7 @@ class Dispatcher(wiring.Component):
             "cmd": In(command_stream()),
             **{name: Out(command_stream()) for name in ENGINES},
             "writes_i": In(Bi), "writes_w": In(Bw), "reads_i": In(Bi), "reads_w": In(Bw),
-            "writes_o": In(Bo), "reads_o": In(Bo), "exec_idle": In(1),
+            "writes_o": In(Bo), "reads_o": In(Bo), "exec_idle": In(1), "others_idle": In(1),
             "blocks": In(range(cfg.schedule_depth + 1)),
             "fail": Out(1), "fail_cmd": Out(32),
         })
@@ -90,14 +96,19 @@ class Dispatcher(wiring.Component):
             "schedule": self.predict.ready & self.exec_idle,
             "predict": self.schedule.ready & self.exec_idle & i_free & w_free,
             "read": ~self.writes_o.bit_select(f["obuf"], 1),
+            "cfse": self.others_idle,
         }
+        for name in ("load_i", "exec", "schedule", "predict", "read"):
+            clear[name] = clear[name] & self.cfse.ready
         late_bad = Signal()
         m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & command_flag(head, "SPARSE")
                                 & (f["wbase"] + self.blocks * f["kc"] > cfg.words("wmem")))
         taken = []
         for name, op in ENGINES.items():
             port = getattr(self, name)
-            valid = self.cmd.valid & (head.op == OPCODES[op]) & clear[name]
+            ops = (op,) if isinstance(op, str) else op
+            valid = (self.cmd.valid & Cat(*(head.op == OPCODES[o] for o in ops)).any()
+                     & clear[name])
             if name == "exec":
                 drop = valid & self.exec.ready & late_bad
                 valid = valid & ~late_bad

@@ -8,12 +8,14 @@ address 0. Each block travels with its command's context (buffers, ``wbase``, ``
 ``shift``, first / last marks) from its fetch through the SDUE to its drain, so one command's
 drain overlaps the next command's blocks; outputs are written to OMEM buffer ``obuf`` at the
 output's channel. With ``FFN_MASK`` each drained column also writes its keep-mask entry
-(``golden.ffn_reuse.keep_mask_int``; ``drain_ports`` entries of one mask word per cycle), and
-the command holds the engine until its drain ends (the thresholds are its own).
+(``golden.ffn_reuse.keep_mask_int``; ``drain_ports`` entries of one mask word per cycle, one
+cycle after their drain), and the command holds the engine until its drain ends (the
+thresholds are its own).
 
 A command is done when its last block has drained: ``done`` counts it, ``cycles`` /
 ``cycles_we`` give its cycles from its first block's acceptance to its last drain cycle
-(``golden.cycle_model.compute_cycles``; 0 for a sparse GEMM of no blocks).
+(``golden.cycle_model.compute_cycles``; 0 for a sparse GEMM of no blocks, done once the
+commands before it have drained, so that commands finish in program order).
 
 Hazard outputs for the dispatcher: ``reads_i`` / ``reads_w`` (buffers whose chunks are still
 to be read), ``writes_o`` (OMEM buffers with outputs still to be written).
@@ -126,6 +128,7 @@ class ExecEngine(wiring.Component):
                      n_blk.eq(Mux(sparse_f, self.blocks, (f["n_ch"] + (C - 1)) // C))]
         m.d.sync += start.eq(take)
         front_done = Signal()       # (below) every block of the command fetched
+        ffn = Signal()              # (below) a keep-mask write pending
         with m.If(front_done):      # before the take: a command taken in that cycle stays
             m.d.sync += active.eq(0)
         with m.If(take):
@@ -182,12 +185,18 @@ class ExecEngine(wiring.Component):
 
         # -- the front is done once every block is fetched: the next command is taken then, so
         # its first block is fetched the cycle the last one of this command is accepted and
-        # the SDUE never idles between commands (golden.cycle_model.gemm_sequence_cycles).
-        # FFN_MASK: only when its blocks have drained too (the thresholds are its own).
+        # the SDUE never idles between commands (golden.cycle_model.gemm_sequence_cycles; a
+        # block of fewer chunks waits in the SDUE for the longer one's capture, command_gap).
+        # FFN_MASK: only when its blocks have drained too (the thresholds are its own). A
+        # command of no blocks (a sparse GEMM while BLOCKS = 0) only when the commands before
+        # it have drained, so that it is done, and writes CYCLES, after them: in program order
+        # (golden.cycle_model.gemm_sequence_cycles: the run restarts after it).
+        older = Signal()            # a command taken before has outputs to drain
         m.d.comb += front_done.eq(active & ~start & ~seq.fetching
-                                  & ~(c_ffn & (seq.busy | ~sdue.blocks.ready | sdue.busy)))
+                                  & ~(c_ffn & (seq.busy | ~sdue.blocks.ready | sdue.busy))
+                                  & ~(empty & older))
         m.d.comb += [self.cmd.ready.eq(~active | front_done),
-                     self.idle.eq(~active & ~seq.busy & sdue.blocks.ready),
+                     self.idle.eq(~active & ~seq.busy & sdue.blocks.ready & ~ffn),
                      self.busy_cycles.eq(sdue.cycles)]
 
         # -- drain: OMEM writes, per-command completion, CYCLES -------------------------------
@@ -212,7 +221,8 @@ class ExecEngine(wiring.Component):
         for b in range(Bw):
             m.d.comb += self.reads_w[b].eq((active & (c_wbuf == b)) | (seq.o_valid & (b_wbuf == b))
                                            | (reading & (i_wbuf == b)))
-        m.d.comb += self.busy.eq(active | Cat(*(d != 0 for d in drains)).any())
+        m.d.comb += [older.eq(Cat(*(d != 0 for d in drains)).any()),
+                     self.busy.eq(active | older | ffn)]
 
         # CYCLES of a GEMM: from its first block's acceptance to its last block's last drain
         # cycle, measured with a timestamp per command in flight
@@ -230,16 +240,24 @@ class ExecEngine(wiring.Component):
         # write the same channel, so one mask entry per drained column; with drain_ports DP
         # the DP channels of a drain cycle are consecutive and, ch_base being a multiple of
         # DP for FFN_MASK, lie in one mask word: entries ffn_ch + j, j < DP)
-        ffn = sdue.omem_tag[5]
+        # The drained outputs are registered first and compared a cycle later, so the drain's
+        # requantizer and the compare are not one path (docs/fpga.md, timing); the engine stays
+        # busy (not idle) while that last mask write is pending.
+        ffn_en = Signal(R * DP)
+        ffn_v = [Signal.like(sdue.omem_data[p], name=f"ffn_v{p}") for p in range(R * DP)]
+        ffn_ch = Signal.like(sdue.omem_addr[0])
+        m.d.sync += [ffn.eq(sdue.omem_tag[5] & sdue.omem_en[0]),
+                     ffn_en.eq(Cat(*(sdue.omem_en[p] for p in range(R * DP)))),
+                     ffn_ch.eq(sdue.omem_addr[0])]
+        m.d.sync += [ffn_v[p].eq(sdue.omem_data[p]) for p in range(R * DP)]
         ffn_lanes = Signal(DP)
         ffn_cv = [Signal(R, name=f"ffn_cv{j}") for j in range(DP)]
         for j in range(DP):
-            m.d.comb += ffn_lanes[j].eq(ffn & sdue.omem_en[j])
+            m.d.comb += ffn_lanes[j].eq(ffn & ffn_en[j])
             for r in range(R):
-                v = sdue.omem_data[r * DP + j]
-                m.d.comb += ffn_cv[j][r].eq(sdue.omem_en[r * DP + j] & ((v > th_hi) | (v < th_lo)))
-        ffn_ch = sdue.omem_addr[0]
-        m.d.comb += [self.mask_we.eq(ffn & sdue.omem_en[0]),
+                v = ffn_v[r * DP + j]
+                m.d.comb += ffn_cv[j][r].eq(ffn_en[r * DP + j] & ((v > th_hi) | (v < th_lo)))
+        m.d.comb += [self.mask_we.eq(ffn),
                      self.mask_addr.eq(ffn_ch // CAU_BEAT),
                      self.mask_data.eq(Cat(*ffn_cv).replicate(CAU_BEAT // DP)),
                      self.mask_en.eq(ffn_lanes << (ffn_ch % CAU_BEAT))]

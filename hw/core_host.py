@@ -23,6 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from exion.cfse_format import MAX_LN_DIM
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS
 from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QUEUE_DEPTH,
@@ -154,8 +155,28 @@ class HostInterface(wiring.Component):
                       ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       ((f["n_keys"] == 0) | (f["n_keys"] > min(MAX_KEYS, CH)), "TILE"),
                       (f["wbase"] + n_blk * f["kc"] > Dw, "ADDR_RANGE"))
+            for name in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX"):
+                with m.Case(OPCODES[name]):
+                    self._check_cfse(check, name, f)
             with m.Default():
                 m.d.comb += bad.eq(CAUSES["BAD_OPCODE"])
+
+    def _check_cfse(self, check, name, f):
+        """The checks of a CFSE command, in ``golden.core_checks``' order."""
+        cfg = self._cfg
+        Di, Do, L = cfg.words("imem"), cfg.words("omem"), cfg.lanes
+        second = {"RESIDUAL": [(f["xbuf"] >= cfg.imem_buffers, "BAD_BUFFER")],
+                  "LAYERNORM": [(f["mbuf"] >= cfg.omem_buffers, "BAD_BUFFER")]}.get(name, [])
+        tile = {"SOFTMAX": [(f["n_ch"] > MAX_KEYS, "TILE")],
+                "LAYERNORM": [(f["n_ch"] > min(MAX_LN_DIM, Do), "TILE")]}.get(name, [])
+        adaln = ([(f["sc_base"] + f["n_ch"] > Do, "ADDR_RANGE"),
+                  (f["sh_base"] + f["n_ch"] > Do, "ADDR_RANGE")] if name == "LAYERNORM" else [])
+        check((f["ibuf"] >= cfg.imem_buffers, "BAD_BUFFER"),
+              (f["obuf"] >= cfg.omem_buffers, "BAD_BUFFER"), *second,
+              (f["n_ch"] == 0, "BAD_FIELD"),
+              ((f["n_rows"] == 0) | (f["n_rows"] > cfg.rows), "TILE"), *tile,
+              (f["ch_base"] + f["n_ch"] > Do, "ADDR_RANGE"),
+              (f["base"] + ((f["n_ch"] + (L - 1)) // L) > Di, "ADDR_RANGE"), *adaln)
 
     def elaborate(self, platform):
         cfg, rm = self._cfg, self._map

@@ -49,6 +49,7 @@ def tops() -> dict:
     from .dma import Dma
     from .cfse_units import CfseUnits
     from .axi_arbiter import DmaArbiterTop
+    from .multicore import ExionMulticore
     from exion.limits import MAX_KEYS
     from exion.cfse_format import MAX_LN_DIM
     return {
@@ -77,6 +78,7 @@ def tops() -> dict:
         "cfse_residual": lambda cfg: CfseResidual(lanes=cfg.lanes),
         "dma": Dma.from_config,
         "cfse": CfseUnits,
+        "multicore": ExionMulticore,
         **{f"axi_arbiter{n}": (lambda cfg, n=n: DmaArbiterTop(masters=n, bus_width=cfg.bus_width))
            for n in ARBITER_TOP_MASTERS},
     }
@@ -86,7 +88,7 @@ def tops() -> dict:
 TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
         "eager_units", "cfse_gelu", "cfse_softmax",
         "cfse_layernorm", "cfse_residual", "dma", "cfse", "axi_arbiter1", "axi_arbiter2",
-        "axi_arbiter3", "axi_arbiter4")
+        "axi_arbiter3", "axi_arbiter4", "multicore")
 
 #: Masters of the ``axi_arbiter<N>`` tops (N DMA masters on one port through the arbiter):
 #: the sizes the benches simulate and synthesize, until a core-count field sizes one top.

@@ -14,6 +14,9 @@ drained column, address = the output's channel) through ``drain_ports`` requanti
 while the next block computes. Block issue interval
 ``II = max(kc, cols / drain_ports, pipeline_depth)``; a run of ``n`` blocks is busy for
 ``(n - 1) * II + kc + pipeline_depth + cols / drain_ports`` cycles (``golden.cycle_model``).
+A block of a different ``kc`` (the next command's) follows ``golden.cycle_model.command_gap``
+cycles after the one before: a shorter one waits until the longer one's last chunk has been
+captured and its drain has room.
 """
 
 from __future__ import annotations
@@ -153,13 +156,22 @@ class Sdue(wiring.Component):
         k = Signal(16)          # next chunk of the current block
         issuing = Signal()      # chunks 1..kc-1 of the current block still to read
         accept = Signal()
-        m.d.comb += accept.eq(self.blocks.valid & (wait == 0) & ~issuing)
+        m.d.comb += accept.eq(self.blocks.valid & self.blocks.ready)
         cur_kc = Signal(16)     # kc of the block being read (sampled at its acceptance)
         kc = Signal(16)
         m.d.comb += kc.eq(Mux(accept, self.kc, cur_kc))
         with m.If(accept):
             m.d.sync += cur_kc.eq(self.kc)
-        m.d.comb += self.blocks.ready.eq((wait == 0) & ~issuing)
+        # A block's switch fields and tag are kept from its last chunk read to its capture,
+        # P cycles later, and its capture must not overwrite the shadow register while the
+        # block before drains (T cycles): the next block's last chunk read must come at least
+        # max(P, T) cycles after this one's. Blocks of one kc issue II >= max(P, T) apart; a
+        # block of fewer chunks behind a longer one (the next GEMM command) waits until
+        # ``kc > settle`` (golden.cycle_model.command_gap; ``settle`` 0: no wait, whatever
+        # ``kc`` holds while no block is offered).
+        settle = Signal(range(max(T, P)))
+        m.d.comb += self.blocks.ready.eq((wait == 0) & ~issuing
+                                         & ((settle == 0) | (self.kc > settle)))
         with m.If(wait != 0):
             m.d.sync += wait.eq(wait - 1)
 
@@ -177,6 +189,10 @@ class Sdue(wiring.Component):
             m.d.sync += [wait.eq(ii - 1), k.eq(1), issuing.eq(self.kc > 1)]
         with m.Elif(issuing):
             m.d.sync += [k.eq(k + 1), issuing.eq(k + 1 < kc)]
+        with m.If(rd_last):
+            m.d.sync += settle.eq(max(T, P) - 1)
+        with m.Elif(settle != 0):
+            m.d.sync += settle.eq(settle - 1)
 
         wptr = Signal(range(wdepth))
         waddr = Signal(range(wdepth))

@@ -31,23 +31,30 @@ __all__ = ["CoreTB"]
 class CoreTB:
     """Host-side driver: registers, commands, stream loads and reads, a mirror of OMEM."""
 
-    def __init__(self, dut):
+    def __init__(self, dut, *, core: int | None = None, axil: AxiLiteMaster | None = None):
+        """``core``: drive core ``core`` of the N-core top (``hw/multicore.py``: its streams
+        are prefixed ``c<core>_``, its registers at ``core * core_stride``), sharing the
+        control port's master ``axil`` with the other cores' drivers (None: create it)."""
         self.dut = dut
         self.cfg = cfg = config()
         self.map = RegisterMap(cfg)
-        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-        self.src_i = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_imem"), dut.clk,
-                                     dut.rst, byte_lanes=1)
-        self.src_w = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_wmem"), dut.clk,
-                                     dut.rst, byte_lanes=1)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst,
-                                  byte_lanes=1)
+        prefix = "" if core is None else f"c{core}_"
+        self.base = 0 if core is None else core * self.map.core_stride
+        own = axil is None
+        self.axil = axil if axil is not None else AxiLiteMaster(
+            AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
+        self.src_i = AxiStreamSource(AxiStreamBus.from_prefix(dut, prefix + "s_axis_imem"),
+                                     dut.clk, dut.rst, byte_lanes=1)
+        self.src_w = AxiStreamSource(AxiStreamBus.from_prefix(dut, prefix + "s_axis_wmem"),
+                                     dut.clk, dut.rst, byte_lanes=1)
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, prefix + "m_axis"), dut.clk,
+                                  dut.rst, byte_lanes=1)
         self.pause = float(os.environ.get("EXION_CORE_PAUSE", "0.2"))
         if self.pause:
-            rng = random.Random(1234)
+            rng = random.Random(1234 + (core or 0))
             w, r = self.axil.write_if, self.axil.read_if
-            for ch in (w.aw_channel, w.w_channel, w.b_channel, r.ar_channel, r.r_channel,
-                       self.src_i, self.src_w, self.sink):
+            chans = [w.aw_channel, w.w_channel, w.b_channel, r.ar_channel, r.r_channel] * own
+            for ch in chans + [self.src_i, self.src_w, self.sink]:
                 ch.set_pause_generator(pauses(random.Random(rng.random()), self.pause))
         self.kc_max = cfg.words("imem")
         # OMEM contents as the host expects them: (buffers, rows, words); memories power up 0
@@ -67,18 +74,18 @@ class CoreTB:
     # -- registers and commands -----------------------------------------------------------
     async def write(self, name_or_addr, value: int):
         addr = REGISTERS[name_or_addr] if isinstance(name_or_addr, str) else name_or_addr
-        await self.axil.write_dword(addr, value & 0xFFFFFFFF)
+        await self.axil.write_dword(self.base + addr, value & 0xFFFFFFFF)
 
     async def read(self, name_or_addr) -> int:
         addr = REGISTERS[name_or_addr] if isinstance(name_or_addr, str) else name_or_addr
-        return int(await self.axil.read_dword(addr))
+        return int(await self.axil.read_dword(self.base + addr))
 
     async def write_strobed(self, addr: int, value: int, strb: int) -> int:
         """One AXI4-Lite write with byte strobes ``strb`` (0 included, which the master's
         byte API cannot send) at ``addr``; returns BRESP."""
         w = self.axil.write_if
         await self.axil.wait()
-        await w.aw_channel.send(AxiLiteAWTransaction(awaddr=addr, awprot=0))
+        await w.aw_channel.send(AxiLiteAWTransaction(awaddr=self.base + addr, awprot=0))
         await w.w_channel.send(AxiLiteWTransaction(wdata=value & 0xFFFFFFFF, wstrb=strb))
         return int((await w.b_channel.recv()).bresp)
 

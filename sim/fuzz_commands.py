@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from exion.cfse_format import MAX_LN_DIM
 from exion.config import ExionConfig
 from exion.fields import ARG_FIELDS
 from exion.limits import MAX_HEAD_DIM, MAX_KEYS
 from exion.regmap import FLAGS, OPCODES, encode
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits
 
-__all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal"]
+__all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal",
+           "BUFFERS_USED", "buffers_of", "buffer_goal"]
 
 #: Flag bins of the coverage: GEMM's two flags; other opcodes ignore flags ("-").
 FLAG_BINS = ("none", "SPARSE", "FFN_MASK", "SPARSE+FFN_MASK", "-")
@@ -58,13 +60,40 @@ def coverage_goal() -> set[tuple[str, str, str]]:
     return goal
 
 
+#: The IMEM / WMEM / OMEM buffers an opcode uses (the field that names each); SCHEDULE uses
+#: none (the mask memory and SMEM have one buffer).
+BUFFERS_USED = {"LOAD_IMEM": {"imem": "ibuf"}, "LOAD_WMEM": {"wmem": "wbuf"},
+                "READ_OMEM": {"omem": "obuf"},
+                "GEMM": {"imem": "ibuf", "wmem": "wbuf", "omem": "obuf"},
+                "PREDICT": {"imem": "ibuf", "wmem": "wbuf"}}
+
+
+def buffers_of(cmd) -> set[tuple[str, int]]:
+    """``(memory, buffer)`` pairs a decoded command uses."""
+    return {(mem, getattr(cmd, fld)) for mem, fld in BUFFERS_USED.get(cmd.op, {}).items()}
+
+
+def buffer_goal(cfg: ExionConfig) -> set[tuple[str, str, int, str]]:
+    """Bins ``(opcode, memory, buffer, state)`` of an accepted command: ``state`` "behind"
+    when a command queued ahead of it and not yet finished uses the same buffer (the
+    dispatcher's hazards decide when it may start), else "free"."""
+    n = {"imem": cfg.imem_buffers, "wmem": cfg.wmem_buffers, "omem": cfg.omem_buffers}
+    return {(op, mem, b, st) for op, mems in BUFFERS_USED.items() for mem in mems
+            for b in range(n[mem]) for st in ("free", "behind")}
+
+
+#: Fields no check reads (every value is legal): not pushed to an edge.
+_UNCHECKED = ("in_shift", "out_shift", "ffn_mask", "key_mask", "ffn_th")
+
+
 def _junk(rng) -> int:
     return int(rng.integers(0, 1 << 32))
 
 
 #: Opcode weights of the draw: GEMM has four flag bins to cover, so it comes more often.
 OP_WEIGHTS = {"LOAD_IMEM": 1.0, "LOAD_WMEM": 1.0, "GEMM": 3.0, "SCHEDULE": 1.0, "PREDICT": 1.0,
-              "READ_OMEM": 1.0}
+              "READ_OMEM": 1.0, "GELU": 0.5, "RESIDUAL": 0.5, "LAYERNORM": 0.5,
+              "SOFTMAX": 0.5}
 
 
 def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 0,
@@ -124,6 +153,15 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         v = dict(kc=kc, topk=r(1, k.max_topk), n_keys=n_keys, ibuf=r(0, k.imem_buffers - 1),
                  wbuf=r(0, k.wmem_buffers - 1), n_rows=r(1, R),
                  wbase=r(0, Dw - k.dense_blocks(n_keys) * kc), q_th=q_th)
+    elif op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX"):
+        n_max = {"SOFTMAX": MAX_KEYS, "LAYERNORM": min(MAX_LN_DIM, Do)}.get(op, Do)
+        n_ch = r(1, min(n_max, Do, Di * L))
+        v = dict(n_ch=n_ch, ch_base=r(0, Do - n_ch), base=r(0, Di - -(-n_ch // L)),
+                 ibuf=r(0, k.imem_buffers - 1), obuf=r(0, k.omem_buffers - 1), n_rows=r(1, R),
+                 in_shift=r(0, 15), out_shift=r(0, 15), xbuf=r(0, k.imem_buffers - 1),
+                 mbuf=r(0, k.omem_buffers - 1), ffn_mask=r(0, 1), key_mask=r(0, 1),
+                 ffn_th=r(0, 1 << 15), gate=r(-(1 << 15), (1 << 15) - 1),
+                 sc_base=r(0, Do - n_ch), sh_base=r(0, Do - n_ch))
     if rng.random() < p_bad:
         what = rng.random()
         if what < 0.1:
@@ -133,7 +171,7 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
             flags = [f for f in FLAGS if f != "MEM" and rng.random() < 0.5]
         else:
             names = [f.name for f in ARG_FIELDS if op in f.ops and not f.signed
-                     and f.name not in ("q_th_lo", "q_th_hi")]
+                     and f.name not in ("q_th_lo", "q_th_hi") + _UNCHECKED]
             names = [{"ibuf": "buf", "wbuf": "buf", "obuf": "buf"}.get(n, n)
                      if op in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM") else n for n in names]
             name = names[int(rng.integers(len(names)))]
@@ -173,6 +211,7 @@ def _limit_of(name: str, op: str, k: Limits) -> int:
         "kc": k.imem_words if op == "GEMM" else MAX_HEAD_DIM // k.lanes,
         "shift": k.acc_width, "topk": k.max_topk, "ch_base": k.omem_words,
         "n_ch": k.channels, "n_keys": min(MAX_KEYS, k.channels), "n_rows": k.rows,
-        "wbase": k.wmem_words, "streams": k.merge_degree,
+        "wbase": k.wmem_words, "streams": k.merge_degree, "xbuf": k.imem_buffers,
+        "mbuf": k.omem_buffers, "sc_base": k.omem_words, "sh_base": k.omem_words,
     }.get(name, 1)
 

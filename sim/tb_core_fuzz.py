@@ -1,285 +1,54 @@
 """Random command streams on the core, held to the command-level model after every command.
 
 Seeded random sequences of legal and illegal commands (sim/fuzz_commands.py), random host
-mask writes, error clears and queue-full episodes, driven through ``CoreTB``
-(sim/tb_core.py) with random pauses on every AXI4-Lite channel and on the three streams. After
-each command the bench waits for the core to go idle and compares with
-:class:`golden.core_model.CoreModel`: the ``READ_OMEM`` frame, ``STATUS.error``, ``CAUSE``,
-``ERR_CMD``, ``DONE``, ``CYCLES``, ``BLOCKS``, ``DOMINANT`` / ``SKIP_K`` / ``SKIP_V``, and after
-a command that writes them the mask window and SMEM. At the end of a seed every OMEM buffer is
-read back.
+mask writes, error clears, queue-full episodes, resets in the middle of a burst and bursts of
+commands written back to back (any opcode after any other: loads, reads and execute commands
+overlap), driven through ``CoreTB`` (sim/core_driver.py) with random pauses on every AXI4-Lite
+channel and on the three streams. After each command or burst the bench waits for the core
+to go idle (a watchdog fails a hang) and compares with
+:class:`golden.core_model.CoreModel`: the ``READ_OMEM`` frames, every ``STATUS`` bit and the
+queue level, ``CAUSE``, ``ERR_CMD``, ``DONE``, ``CYCLES``, ``BLOCKS``, ``DOMINANT`` /
+``SKIP_K`` / ``SKIP_V``, and after a command that writes them the mask window and SMEM. At
+the end of a seed every OMEM buffer is read back. What an overlapped burst can and cannot be
+compared on is docs/core-model.md ("What an overlapped burst compares").
 
-Functional coverage of (opcode, flags, cause) with ``cocotb-coverage``: the goal is every
-triple the check tables allow (``sim.fuzz_commands.coverage_goal``); the report and the holes
+Functional coverage with ``cocotb-coverage``: (opcode, flags, cause), every triple the check
+tables allow (``sim.fuzz_commands.coverage_goal``), and (opcode, memory, buffer, free /
+behind) of accepted commands (``sim.fuzz_commands.buffer_goal``); the report and the holes
 are printed.
 
-A bug these streams found, now fixed: the SDUE requantized a GEMM's last block while it
-drained with the exec engine's *current* shift, so an exec command issued right behind a GEMM
-with a different ``ARG0[31:16]`` corrupted the GEMM's last outputs (the SDUE now takes the
-shift with each block). ``shift_hazard`` holds the fix. Bursts still put only loads and reads
-after a GEMM unless ``EXION_FUZZ_STRICT=1``: the model gives each command's ``CYCLES`` alone,
-and two overlapped execute commands finish in an order the model does not time.
+Bugs these streams found, now fixed: the SDUE requantized a GEMM's last block while it
+drained with the exec engine's *current* shift (``shift_hazard``); a GEMM of few lane chunks
+right behind one of many replaced the long one's switch fields and tag before its capture, and
+the core never finished (``short_after_long``, golden.cycle_model.command_gap); a sparse GEMM
+of no blocks finished before the GEMM ahead of it, whose CYCLES then came last
+(``empty_behind_gemm``).
 
 Environment: ``EXION_FUZZ_SEEDS`` (comma-separated seeds, default ``1``),
-``EXION_FUZZ_COMMANDS`` (commands per seed, default 120), ``EXION_FUZZ_REPORT`` (a JSON file
-that receives the counts and the coverage).
+``EXION_FUZZ_COMMANDS`` (commands per seed, default 400), ``EXION_FUZZ_STRICT`` (``0``: only
+loads and reads after a GEMM in a burst), ``EXION_FUZZ_WATCHDOG_NS`` (default 200000),
+``EXION_FUZZ_DUMP`` (``1``: on a hang, log the engines' internal signals; Icarus shows them
+all, Verilator only the top's), ``EXION_FUZZ_REPORT`` (a JSON file that receives the counts
+and the coverage).
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import os
-import random
 
 import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
-from cocotb_coverage.coverage import CoverPoint, coverage_db
+from cocotb_coverage.coverage import coverage_db
 from cocotbext.axi import AxiStreamFrame
 
-from exion.limits import QUEUE_DEPTH
-from exion.regmap import CAUSES, FLAGS, OPCODES, encode
-from golden.core_checks import CHECKS, decode, first_failure
-from golden.core_model import OPS, CoreModel
-from sim.fuzz_commands import coverage_goal, flag_bin, random_command
-from sim.tb_common import pack, pauses, start, unpack
+from exion.regmap import encode
+from golden import cycle_model
 from sim.core_driver import CoreTB
-
-#: EXION_FUZZ_STRICT=1: bursts may put any command after a GEMM (see the module docstring).
-_STRICT = os.environ.get("EXION_FUZZ_STRICT", "") == "1"
-_GOAL = sorted(coverage_goal())
-#: What the queue-full episodes issue as the refused command, in turn.
-_QF_TURNS = [(op, fl) for op, fb, cause in _GOAL if cause == "QUEUE_FULL"
-             for fl in [None if op != "GEMM" else
-                        [f for f in ("SPARSE", "FFN_MASK") if f in fb.split("+")]]]
-_CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
-
-
-@CoverPoint("core.op_flags_cause", xf=lambda op, fb, cause: (op, fb, cause), bins=_GOAL)
-@CoverPoint("core.op", xf=lambda op, fb, cause: op, bins=sorted({g[0] for g in _GOAL}))
-@CoverPoint("core.cause", xf=lambda op, fb, cause: cause, bins=sorted({g[2] for g in _GOAL}))
-def _sample(op, fb, cause):
-    pass
-
-
-class Fuzz:
-    """One simulation: the driver, the model, the counters."""
-
-    def __init__(self, tb: CoreTB, seed: int):
-        self.tb, self.cfg = tb, tb.cfg
-        self.model = CoreModel(tb.cfg)
-        self.rng = np.random.default_rng(seed)
-        self.seed = seed
-        self.commands = 0
-        self.checked = 0
-        self.episodes = int(seed)      # queue-full episodes (a different first turn per seed)
-        self.bursts = 0
-        self.history = collections.deque(maxlen=12)     # labels of the last commands
-
-    def pauses(self, seed: int):
-        prng = random.Random(seed)
-        tb = self.tb
-        chans = [tb.axil.write_if.aw_channel, tb.axil.write_if.w_channel,
-                 tb.axil.write_if.b_channel, tb.axil.read_if.ar_channel,
-                 tb.axil.read_if.r_channel, tb.src_i, tb.src_w, tb.sink]
-        for ch in chans:
-            ch.set_pause_generator(pauses(prng, prng.choice([0.0, 0.2, 0.5])))
-
-    # -- one command ------------------------------------------------------------------------
-    async def command(self, args, word, *, queue_full: bool = False, send: bool = True):
-        """Issue on both; send stream data for an accepted load; return the accepted Command
-        (None if refused or dropped) and the refusal cause."""
-        model, tb = self.model, self.tb
-        before = len(model.state.queue)
-        was_error = model.regs.error
-        cause = model.issue(args, word, queue_full=queue_full)
-        await tb.issue_raw(args, word, wait_room=False)
-        self.commands += 1
-        cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
-        accepted = len(model.state.queue) > before
-        if not was_error and cause:         # accepted ones are sampled when they have run
-            _sample(cmd.op or "?", flag_bin(cmd.op, word), _CAUSE_NAMES[cause])
-        if accepted and send and OPS[cmd.op].stream is not None:
-            await self.send(cmd)
-        return (cmd if accepted else None), cause
-
-    async def send(self, cmd):
-        op = OPS[cmd.op]
-        n = op.beats(self.model, cmd)
-        hi = self.cfg.data_max
-        beats = self.rng.integers(-hi - 1, hi + 1, size=(n, self.cfg.lanes))
-        (self.model.push_imem if op.stream == "imem" else self.model.push_wmem)(beats)
-        src = self.tb.src_i if op.stream == "imem" else self.tb.src_w
-        await src.send(AxiStreamFrame([pack(b, self.cfg.data_width) for b in beats]))
-
-    async def settle(self, label: str):
-        """Run the model, take READ frames from both, wait idle, compare everything."""
-        tb, model = self.tb, self.model
-        outcomes = model.run()
-        for o in outcomes:
-            _sample(o.cmd.op, flag_bin(o.cmd.op, o.cmd.word), o.fault or "NONE")
-            if o.frame is not None:
-                frame = await tb.sink.recv()
-                got = np.array([unpack(int(v), self.cfg.data_width, self.cfg.rows)
-                                for v in frame.tdata], np.int64)
-                assert got.shape == o.frame.shape, f"{label}: {got.shape} beats, model {o.frame.shape}"
-                bad = np.argwhere(got != o.frame)
-                assert not len(bad), (
-                    f"{label}: READ_OMEM frame differs in {len(bad)} outputs, first (beat, "
-                    f"bank) {[tuple(map(int, b)) for b in bad[:6]]}: got "
-                    f"{[int(got[tuple(b)]) for b in bad[:6]]}, model "
-                    f"{[int(o.frame[tuple(b)]) for b in bad[:6]]}; earlier commands:\n"
-                    + "\n".join(self.history))
-        model.state.out.clear()
-        s = await tb.wait_idle()
-        regs = model.regs.as_dict()
-        assert s["error"] == model.regs.error, f"{label}: STATUS.error {s['error']}, model {model.regs.error}"
-        for name in ("CAUSE", "ERR_CMD", "DONE", "CYCLES", "BLOCKS", "DOMINANT_LO",
-                     "DOMINANT_HI", "SKIP_K_LO", "SKIP_K_HI", "SKIP_V_LO", "SKIP_V_HI"):
-            got = await tb.read(name)
-            assert got == regs[name], (f"{label}: {name} = {got:#x}, model {regs[name]:#x}"
-                                       f"{self.context(outcomes)}")
-        # the mask channels a command wrote (FFN_MASK GEMM, PREDICT) or read (SCHEDULE)
-        touched = [o.cmd.ch_base + o.cmd.n_ch for o in outcomes
-                   if o.ran and o.cmd.op == "GEMM" and o.cmd.ffn]
-        touched += [o.cmd.n_ch for o in outcomes if o.ran and o.cmd.op in ("PREDICT", "SCHEDULE")]
-        if touched:
-            await self.compare_mask(max(touched), label)
-        if any(o.ran and o.cmd.op == "SCHEDULE" for o in outcomes):
-            words = await tb.read_smem(model.regs.blocks)
-            assert words == model.state.smem[:model.regs.blocks], f"{label}: SMEM differs"
-        self.checked += 1
-        self.history.append(label)
-
-    def context(self, outcomes) -> str:
-        """What a failure message needs besides the command: the mask a SCHEDULE read."""
-        sched = [o.cmd.n_ch for o in outcomes if o.cmd.op == "SCHEDULE"]
-        if not sched:
-            return ""
-        st = self.model.state
-        return f"; mask cvs {[st.mask_cv(ch) for ch in range(max(sched))]}"
-
-    async def compare_mask(self, n: int, label: str):
-        got = await self.tb.read_mask(n)
-        exp = self.model.state.mask[:n].T
-        assert np.array_equal(got, exp), f"{label}: mask window differs in channels < {n}"
-
-    # -- episodes -----------------------------------------------------------------------------
-    async def mask_write(self):
-        n = int(self.rng.integers(1, self.model.state.map.channels + 1))
-        density = float(self.rng.choice([0.0, 0.1, 0.5, 0.9, 1.0]))
-        mask = self.rng.random((self.cfg.rows, n)) < density
-        await self.tb.write_mask(mask)
-        for ch in range(n):
-            self.model.state.write_mask_cv(ch, sum(1 << r for r in np.flatnonzero(mask[:, ch])))
-
-    async def queue_full(self, label: str):
-        """A load engine waits for its data, QUEUE_DEPTH more loads queue behind it, then one
-        more random command: refused with QUEUE_FULL unless a check fails first."""
-        cfg, rng = self.cfg, self.rng
-        loads = []
-        for _ in range(QUEUE_DEPTH + 1):
-            args, word = encode("LOAD_IMEM", base=0, count=int(rng.integers(1, 3)),
-                                buf=int(rng.integers(cfg.imem_buffers)))
-            cmd, _ = await self.command(args, word, send=False)
-            loads.append(cmd)
-        assert (await self.tb.status())["queue_full"], f"{label}: queue not full"
-        # the refused command: legal (so QUEUE_FULL is its cause), opcode and GEMM flags in
-        # turn over the episodes
-        op, flags = _QF_TURNS[self.episodes % len(_QF_TURNS)]
-        self.episodes += 1
-        args, word = random_command(rng, cfg, blocks=self.model.regs.blocks, p_bad=0.0,
-                                    op=op, flags=flags)
-        await self.command(args, word, queue_full=True)
-        for cmd in loads:
-            await self.send(cmd)
-        await self.settle(label)
-
-    async def refusals(self):
-        """Directed part of a seed: for every (opcode, flags, cause) bin of a check at issue,
-        draw commands of that opcode and flags (one field pushed to an edge) until the check
-        table says it fails with that cause, then issue it: every refusal the short seed set
-        would otherwise reach only by luck; then a SCHEDULE of a full mask (SMEM_OVERFLOW
-        where SMEM holds fewer vectors than the mask needs)."""
-        rng, model = self.rng, self.model
-        for op, fb, cause in _GOAL:
-            if op not in CHECKS or cause in ("NONE", "QUEUE_FULL"):
-                continue
-            flags = None if op != "GEMM" else [f for f in ("SPARSE", "FFN_MASK")
-                                              if f in fb.split("+")]
-            for _ in range(400):
-                args, word = random_command(rng, self.cfg, blocks=model.regs.blocks,
-                                            p_bad=1.0, op=op, flags=flags)
-                cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
-                if cmd.op == op and flag_bin(op, word) == fb and \
-                        first_failure(cmd, model.limits) == cause:
-                    break
-            else:
-                continue            # not drawn: stays a hole unless the random part hits it
-            if model.regs.error:
-                await self.tb.write("CTRL", 1)
-                model.clear_error()
-            await self.command(args, word)
-            await self.settle(f"seed {self.seed} directed {op} {fb} {cause}")
-        # SMEM_OVERFLOW: a full mask of every channel (FUZZ_CONFIG: 16 vectors, SMEM of 8)
-        n = model.state.map.channels
-        await self.tb.write_mask(np.ones((self.cfg.rows, n), bool))
-        for ch in range(n):
-            model.state.write_mask_cv(ch, (1 << self.cfg.rows) - 1)
-        if model.regs.error:
-            await self.tb.write("CTRL", 1)
-            model.clear_error()
-        await self.command(*encode("SCHEDULE", n_ch=n))
-        await self.settle(f"seed {self.seed} directed SCHEDULE of a full mask")
-
-    async def run_seed(self, n: int):
-        rng, tb, model = self.rng, self.tb, self.model
-        await self.refusals()
-        for i in range(n):
-            label = f"seed {self.seed} command {i}"
-            if model.regs.error and rng.random() < 0.85:
-                await tb.write("CTRL", 1)
-                model.clear_error()
-            what = rng.random()
-            if what < 0.06:
-                await self.mask_write()
-                continue
-            if what < 0.11 and not model.regs.error:
-                await self.queue_full(label + " (queue full)")
-                continue
-            # a burst: up to QUEUE_DEPTH commands back to back (the queue cannot fill), the
-            # engines overlap; compared once all have finished
-            n_cmds = int(rng.integers(2, QUEUE_DEPTH + 1)) if what < 0.25 else 1
-            words = []
-            after_gemm = False
-            for _ in range(n_cmds):
-                op = None
-                if after_gemm and not _STRICT:      # overlapped exec commands (module doc)
-                    op = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")[int(rng.integers(3))]
-                args, word = random_command(rng, self.cfg, blocks=model.regs.blocks,
-                                            p_bad=0.35 if n_cmds == 1 else 0.1, op=op)
-                after_gemm |= (word & 0xFF) == OPCODES["GEMM"]
-                words.append(f"word {word:#x} args "
-                             + ",".join(f"{args[f'ARG{j}']:#x}" for j in range(6)))
-                await self.command(args, word)
-                # A run-time fault (SCHEDULE: SMEM_OVERFLOW; sparse GEMM: the dispatch check)
-                # refuses the commands written after it happened: which ones is a matter of
-                # time, which the model does not have. Such a command ends the burst.
-                if (word & 0xFF) == OPCODES["SCHEDULE"] or (
-                        (word & 0xFF) == OPCODES["GEMM"] and word & FLAGS["SPARSE"]):
-                    break
-            self.bursts += len(words) > 1
-            await self.settle(label + ": " + "; ".join(words))
-        # every OMEM buffer, whole
-        if model.regs.error:
-            await tb.write("CTRL", 1)
-            model.clear_error()
-        for buf in range(self.cfg.omem_buffers):
-            args, word = encode("READ_OMEM", base=0, count=self.cfg.words("omem"), buf=buf)
-            await self.command(args, word)
-            await self.settle(f"seed {self.seed}: final OMEM buffer {buf}")
+from sim.fuzz_core import STRICT, Fuzz
+from sim.tb_common import pack, start
 
 
 @cocotb.test()
@@ -292,7 +61,7 @@ async def fuzz(dut):
         logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
     await start(dut)
     await ClockCycles(dut.clk, 2)
-    total, checked, bursts = 0, 0, 0
+    total, checked, bursts, resets = 0, 0, 0, 0
     for seed in seeds:
         # a fresh model per seed needs a core in the same state: reset it (memories keep
         # their contents, so the model inherits them from the previous seed's model)
@@ -311,21 +80,30 @@ async def fuzz(dut):
         total += fz.commands
         checked += fz.checked
         bursts += fz.bursts
+        resets += fz.resets
         prev = fz
     cov = coverage_db["core.op_flags_cause"]
     holes = [b for b, hits in cov.detailed_coverage.items() if hits == 0]
     log = dut._log
     log.info("fuzz: %d commands issued over seeds %s, %d comparisons with the model "
-             "(%d after bursts of back-to-back commands)", total, seeds, checked, bursts)
+             "(%d after bursts of back-to-back commands), %d resets mid-command%s", total,
+             seeds, checked, bursts, resets, " (overlapped bursts)" if STRICT else "")
     coverage_db.report_coverage(log.info, bins=False)
     log.info("fuzz: (opcode, flags, cause) coverage %d of %d bins (%.1f %%)",
              cov.coverage, cov.size, cov.cover_percentage)
     log.info("fuzz: holes: %s", ", ".join(map(str, holes)) or "none")
+    bcov = coverage_db["core.buffer_state"]
+    bholes = [b for b, hits in bcov.detailed_coverage.items() if hits == 0]
+    log.info("fuzz: (opcode, memory, buffer, free / behind) coverage %d of %d bins (%.1f %%)",
+             bcov.coverage, bcov.size, bcov.cover_percentage)
+    log.info("fuzz: holes: %s", ", ".join(map(str, bholes)) or "none")
     path = os.environ.get("EXION_FUZZ_REPORT")
     if path:
         with open(path, "w") as f:
             json.dump({"seeds": seeds, "commands": total, "comparisons": checked,
-                       "bursts": bursts,
+                       "bursts": bursts, "resets": resets, "strict": STRICT,
+                       "buffer_covered": bcov.coverage, "buffer_bins": bcov.size,
+                       "buffer_holes": [list(map(str, h)) for h in bholes],
                        "covered": cov.coverage, "bins": cov.size,
                        "holes": [list(h) for h in holes],
                        "hits": {"/".join(k): v for k, v in cov.detailed_coverage.items()}},
@@ -366,3 +144,84 @@ async def shift_hazard(dut):
     args, word = encode("READ_OMEM", base=0, count=2 * cfg.cols, buf=0)
     await fz.command(args, word)
     await fz.settle("READ_OMEM of the first GEMM's outputs")
+
+
+@cocotb.test()
+async def short_after_long(dut):
+    """A GEMM of kc = 1 queued right behind one of the longest kc (both behind a load they
+    wait for, so the execute engine prefetches the second): the short command's block must
+    wait until the long one's last block is captured (golden.cycle_model.command_gap). Before
+    the SDUE waited for that, the short block's switch fields and tag replaced the long one's
+    before its capture: the long GEMM's outputs went to the wrong OMEM buffer and its
+    completion was never seen, so the core stayed busy (found by the overlapped streams)."""
+    tb = CoreTB(dut)
+    await start(dut)
+    await ClockCycles(dut.clk, 2)
+    fz = Fuzz(tb, 7)
+    cfg = tb.cfg
+    kc = cfg.words("imem")
+    args, word = encode("LOAD_WMEM", base=0, count=kc, buf=0, streams=1)
+    await fz.command(args, word)
+    await fz.settle("LOAD_WMEM")
+    busy0 = await tb.read("BUSY_CYCLES")
+    load, _ = await fz.command(*encode("LOAD_IMEM", base=0, count=kc, buf=0), send=False)
+    for obuf, k in ((0, kc), (1, 1)):
+        await fz.command(*encode("GEMM", kc=k, shift=3, n_ch=cfg.cols, ibuf=0, wbuf=0,
+                                 obuf=obuf, n_rows=cfg.rows))
+    await fz.send(load)
+    await fz.settle("LOAD_IMEM, then GEMMs of kc = %d and kc = 1 back to back" % kc)
+    busy = (await tb.read("BUSY_CYCLES") - busy0) & 0xFFFFFFFF
+    want = cycle_model.gemm_sequence_cycles([(1, kc * cfg.lanes), (1, cfg.lanes)], cfg)
+    assert busy == want, f"SDUE busy {busy} cycles for the two GEMMs, model {want}"
+    for obuf in range(2):
+        await fz.command(*encode("READ_OMEM", base=0, count=cfg.cols, buf=obuf))
+        await fz.settle(f"READ_OMEM of OMEM buffer {obuf}")
+
+
+@cocotb.test()
+async def schedule_behind_gemm(dut):
+    """A SCHEDULE of an all-zero mask channel (the shortest execute command) queued right
+    behind a GEMM: it may start when the GEMM's last chunk is read, before that block has
+    drained; CYCLES must still be the SCHEDULE's, the last command in program order."""
+    tb = CoreTB(dut)
+    await start(dut)
+    await ClockCycles(dut.clk, 2)
+    fz = Fuzz(tb, 8)
+    cfg = tb.cfg
+    kc = cfg.words("imem")
+    await tb.write_mask(np.zeros((cfg.rows, 1), bool))
+    fz.model.state.write_mask_cv(0, 0)
+    load, _ = await fz.command(*encode("LOAD_IMEM", base=0, count=kc, buf=0), send=False)
+    await fz.command(*encode("GEMM", kc=kc, shift=3, n_ch=cfg.cols, ibuf=0, wbuf=0, obuf=0,
+                             n_rows=cfg.rows))
+    await fz.command(*encode("SCHEDULE", n_ch=1))
+    await fz.send(load)
+    await fz.settle("LOAD_IMEM, then a GEMM and a SCHEDULE of an all-zero mask")
+
+
+@cocotb.test()
+async def empty_behind_gemm(dut):
+    """A sparse GEMM while BLOCKS = 0 (no blocks) queued right behind a dense GEMM, then
+    another dense GEMM behind it: the empty one is done after the first has drained (CYCLES
+    0, the last command's in program order; it was written first and the dense GEMM's value
+    replaced it), and the SDUE's run restarts after it (BUSY_CYCLES as
+    golden.cycle_model.gemm_sequence_cycles gives)."""
+    tb = CoreTB(dut)
+    await start(dut)
+    await ClockCycles(dut.clk, 2)
+    fz = Fuzz(tb, 9)
+    cfg = tb.cfg
+    gemm = dict(shift=2, n_ch=2 * cfg.cols, ibuf=0, wbuf=0, n_rows=cfg.rows)
+    for tail in ([], [2]):
+        busy0 = await tb.read("BUSY_CYCLES")
+        load, _ = await fz.command(*encode("LOAD_IMEM", base=0, count=4, buf=0), send=False)
+        await fz.command(*encode("GEMM", kc=4, obuf=0, **gemm))
+        await fz.command(*encode("GEMM", kc=4, obuf=1, flags=["SPARSE"], **gemm))
+        for kc in tail:
+            await fz.command(*encode("GEMM", kc=kc, obuf=1, **gemm))
+        await fz.send(load)
+        await fz.settle(f"LOAD_IMEM, dense GEMM, sparse GEMM of no blocks, GEMMs of kc {tail}")
+        busy = (await tb.read("BUSY_CYCLES") - busy0) & 0xFFFFFFFF
+        runs = [(2, 4 * cfg.lanes), (0, 4 * cfg.lanes)] + [(2, k * cfg.lanes) for k in tail]
+        want = cycle_model.gemm_sequence_cycles(runs, cfg)
+        assert busy == want, f"SDUE busy {busy} cycles for GEMMs {runs}, model {want}"

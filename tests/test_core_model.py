@@ -249,11 +249,16 @@ def test_queue_full_overflow_and_dispatch_check():
     for _ in range(QUEUE_DEPTH + 1):
         assert m.issue(a, w) == 0
     assert m.run() == [] and len(m.state.queue) == QUEUE_DEPTH + 1     # no data yet
+    # STATUS: the first load in its engine waiting for data, QUEUE_DEPTH behind it
+    assert m.state.status() == {"busy": 1, "error": 0, "load_busy": 1, "exec_busy": 0,
+                                "read_busy": 0, "queue_full": 1, "level": QUEUE_DEPTH}
+    assert m.read("STATUS") == 0b100101 | QUEUE_DEPTH << 8
     assert m.issue(a, w, queue_full=True) == CAUSES["QUEUE_FULL"]
     assert len(m.state.queue) == QUEUE_DEPTH + 1
     m.clear_error()
     m.push_imem(np.ones((cfg.rows * (QUEUE_DEPTH + 1), cfg.lanes)))
     assert len(m.run()) == QUEUE_DEPTH + 1 and m.regs.done == QUEUE_DEPTH + 1
+    assert m.read("STATUS") == 0
     n = m.state.map.channels
     m.state.mask[:n] = True
     cause, outs = m.step(*encode("SCHEDULE", n_ch=n))

@@ -37,7 +37,12 @@ def test_compute_cycles_by_hand(blocks, k, expected):
     ([(5, 10)], 4 * 3 + 3 + 3 + 2),                   # one command: compute_cycles
     ([(2, 32), (1, 32)], 2 * 8 + 8 + 3 + 2),          # kc = 8 twice: blocks every 8 cycles
     ([(2, 4), (3, 40)], 2 * 3 + 2 * 10 + 10 + 3 + 2),  # II 3 (depth), then II 10
-    ([(3, 40), (0, 4), (2, 4)], 3 * 10 + 1 * 3 + 1 + 3 + 2),  # the empty one skipped
+    # an empty command: the SDUE drains before it, the run after it starts afresh
+    ([(3, 40), (0, 4), (2, 4)], 2 * 10 + 10 + 3 + 2 + 1 * 3 + 1 + 3 + 2),
+    # kc 10 then kc 1 < pipeline depth 3: the kc-1 block waits 10 + 3 - 1 = 12 cycles
+    ([(2, 40), (1, 4)], 1 * 10 + 12 + 1 + 3 + 2),
+    ([(1, 12), (1, 8)], 4 + 2 + 3 + 2),               # kc 3 then 2: gap 3 + 3 - 2 = 4
+    ([(1, 8), (1, 12)], 3 + 3 + 3 + 2),               # kc 2 then 3: II 3
 ])
 def test_gemm_sequence_by_hand(gemms, expected):
     assert gemm_sequence_cycles(gemms, SMALL) == expected
@@ -46,10 +51,19 @@ def test_gemm_sequence_by_hand(gemms, expected):
 @given(st.lists(st.tuples(st.integers(0, 6), st.integers(1, 64)), min_size=1, max_size=5))
 @settings(max_examples=50, deadline=None)
 def test_gemm_sequence_is_one_run_when_commands_match(runs):
-    """Commands of one K back to back cost what one command of all their blocks costs."""
+    """Commands of one K back to back cost what one command of all their blocks costs; a
+    command of no blocks splits the sequence into runs that add up."""
     k = runs[0][1]
     same = [(n, k) for n, _ in runs]
-    assert gemm_sequence_cycles(same, SMALL) == compute_cycles(sum(n for n, _ in same), k, SMALL)
+    parts, cur = [], 0
+    for n, _ in same:
+        if n == 0:
+            parts.append(cur)
+            cur = 0
+        cur += n
+    parts.append(cur)
+    want = sum(compute_cycles(p, k, SMALL) for p in parts)
+    assert gemm_sequence_cycles(same, SMALL) == want
     with pytest.raises(ValueError):
         gemm_sequence_cycles([(1, 0)], SMALL)
 

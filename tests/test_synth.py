@@ -163,7 +163,7 @@ TOP_UNITS = {"core": "ctrl", "sdue_top": "smem", "sdue": "sdue", "dpu": "dpu", "
              "selector": "predictor", "cau": "cau", "eager_units": "predictor",
              "cfse_gelu": "cfse", "cfse_softmax": "cfse", "cfse_layernorm": "cfse",
              "cfse_residual": "cfse", "dma": "dma", "cfse": "cfse",
-             **{f"axi_arbiter{n}": "arbiter" for n in (1, 2, 3, 4)}}
+             "multicore": "ctrl", **{f"axi_arbiter{n}": "arbiter" for n in (1, 2, 3, 4)}}
 
 
 def _units(top: str, cfg=TINY_CFG) -> dict:
@@ -197,8 +197,9 @@ def test_core_modules_declared_units():
     assert d.units["exion_core.smem"] == "smem" and d.units["exion_core.mask"] == "cau"
     # the master port (hw/core_dma.py) and its AXI4 engines are the DMA's
     assert units["exion_core.dma"] == units["exion_core.dma.rd"] == {"dma"}
+    assert units["exion_core.cfse"] == units["exion_core.cfse.gelu"] == {"cfse"}
     assert {u for s in units.values() for u in s} == \
-        {"dpu", "sdue", "imem", "wmem", "omem", "cau", "predictor", "ctrl", "dma"}
+        {"dpu", "sdue", "imem", "wmem", "omem", "cau", "predictor", "ctrl", "cfse", "dma"}
 
 
 def test_one_bank_module_in_two_roles():
