@@ -15,8 +15,8 @@ from exion_tools.runtime import dit as D
 from exion_tools.runtime.backend import make_backend
 from exion_tools.runtime.counts import Stats
 from exion_tools.runtime.lower import Host
-from exion_tools.runtime.model import MODES, DiTRuntime
-from golden import eager, ffn_reuse, intsem
+from exion_tools.runtime.model import CFSE_PLACES, MODES, DiTRuntime
+from golden import cfse, eager, ffn_reuse, intsem
 from golden.core_checks import Limits
 from sim.runner import SIMULATORS
 
@@ -57,23 +57,56 @@ class GoldenHost:
         assert n <= 64
         return eager.select(eager.shift_add_matmul(qp, kp.T, self.cfg.lod_steps), q_th, k / n)
 
+    # The CFSE commands as golden.core_cfse defines them: data_width-bit operand codes with
+    # data_width - 6 fraction bits, code_to_act, the golden.cfse function, act_to_code.
+    def cfse_ok(self, op, n):
+        return True                                   # every MINI shape fits one command
 
-def _sample(cfg, spec, mode, host_cls=None, iterations=3, seed=1):
+    def _act(self, x):
+        s = 16 - self.cfg.data_width
+        return cfse.code_to_act(intsem.requantize(np.asarray(x), s, self.cfg.data_width), s)
+
+    def _back(self, y, s):
+        return cfse.act_to_code(y, s, self.cfg.data_width) << s
+
+    def gelu(self, x):
+        return self._back(cfse.gelu(self._act(x)), 16 - self.cfg.data_width)
+
+    def softmax(self, x, keep=None):
+        return self._back(cfse.softmax(self._act(x), keep), 16 - self.cfg.data_width)
+
+    def layernorm(self, x, scale, shift):
+        y = cfse.layernorm_adaln(self._act(x), self._act(scale), self._act(shift))
+        return self._back(y, 16 - self.cfg.data_width)
+
+    def residual(self, x, f, gate=None):
+        assert gate is None                           # the runtime folds gates into GEMMs
+        return self._back(cfse.residual_add(self._act(x), self._act(f)), 16 - self.cfg.data_width)
+
+
+def _sample(cfg, spec, mode, host_cls=None, iterations=3, seed=1, cfse_at="chip"):
     cfg = cfg.replace(iterations=iterations, ffn_reuse_n=1, ep_k=0.25)
     st = Stats(cfg)
     host = host_cls(cfg, st) if host_cls else Host(cfg, make_backend("model", cfg), st)
-    rt = DiTRuntime(D.synthetic(spec, seed), cfg, mode, host)
+    rt = DiTRuntime(D.synthetic(spec, seed), cfg, mode, host, cfse=cfse_at)
     return rt.sample([3, 7], seed), st
 
 
+@pytest.mark.parametrize("cfse_at", CFSE_PLACES)
 @pytest.mark.parametrize("mode", MODES)
-def test_runtime_bit_exact_against_golden(mode):
+def test_runtime_bit_exact_against_golden(mode, cfse_at):
     """Whole samples (three iterations: dense, sparse, dense) through the commands equal the
-    same layers computed directly with the golden functions, bit for bit."""
-    got, st = _sample(SMALL, MINI, mode)
-    want, _ = _sample(SMALL, MINI, mode, GoldenHost)
+    same layers computed directly with the golden functions, bit for bit; with the CFSE on
+    chip every GELU, softmax, LayerNorm and residual is a command (no host CFSE work)."""
+    got, st = _sample(SMALL, MINI, mode, cfse_at=cfse_at)
+    want, _ = _sample(SMALL, MINI, mode, GoldenHost, cfse_at=cfse_at)
     assert np.array_equal(got, want)
-    assert st.totals()["commands"] > 0
+    t = st.totals()
+    assert t["commands"] > 0
+    if cfse_at == "chip":
+        assert t["host_elements"] == 0 and t["cfse_cycles"] > 0
+    else:
+        assert t["host_elements"] > 0 and t["cfse_cycles"] == 0
 
 
 def test_host_gemm_tiles():
