@@ -269,3 +269,84 @@ def test_counts_match_energy_counts():
     for key, n in want.counts.items():
         assert st.counts.counts.get(key) == n, key
     assert st.totals()["cycles"] == rep.compute_cycles
+
+
+#: One block small enough for the RTL: 16 tokens, hidden 16, 2 heads of 8, FFN 32.
+BLOCK = D.DiTSpec(image_size=8, patch=2, hidden=16, depth=1, heads=2, mlp_ratio=2, freq_dim=16,
+                  name="block")
+
+
+def _golden_block(plan, x, cfg):
+    """The block of exion_tools.runtime.block computed directly: golden.intsem GEMMs and the
+    golden.cfse functions through golden.core_cfse's code conversions."""
+    W, L, fo = cfg.data_width, cfg.lanes, cfg.data_width - 6
+    s = 10 - fo
+
+    def act(q):
+        return cfse.code_to_act(q, s)
+
+    def code(v, sh=s):
+        return cfse.act_to_code(v, sh, W)
+
+    def mm(xc, w, shift, bias_word=False):
+        xp = np.zeros((xc.shape[0], w.shape[0]), np.int64)
+        xp[:, :xc.shape[1]] = xc
+        if bias_word:
+            xp[:, -L:] = 1 << (W - 2)
+        return intsem.requantize(intsem.int_matmul(xp, w, L, cfg.acc_width), shift, W)
+
+    def op(xc, o):
+        return mm(xc, o.w, o.shift, o.w.shape[0] > -(-o.k // L) * L)
+    n, d = x.shape
+    hd = d // plan.heads
+    m1, m2 = op(plan.c, plan.mod1)[0], op(plan.c, plan.mod2)[0]
+    qkv = op(code(cfse.layernorm_adaln(act(x), act(m1[:d]), act(m1[d:]))), plan.qkv)
+    o = []
+    for h in range(plan.heads):
+        q, k, v = (qkv[:, j * d + h * hd:j * d + (h + 1) * hd] for j in range(3))
+        p = code(cfse.softmax(act(mm(q, k.T, fo))), 16 - W)
+        o.append(mm(p, v, W - 1))
+    o = code(cfse.residual_add(np.zeros((n, d), np.int64), act(np.concatenate(o, 1)), 1024))
+    x1 = code(cfse.residual_add(act(x), act(op(o, plan.proj)), 1024))
+    h2 = code(cfse.layernorm_adaln(act(x1), act(m2[:d]), act(m2[d:])))
+    g = code(cfse.gelu(act(op(h2, plan.fc1))))
+    return code(cfse.residual_add(act(x1), act(op(g, plan.fc2)), 1024))
+
+
+def _block_run(backend, seed=4):
+    """One block of BLOCK on the SMALL core: (output codes, golden codes, stats)."""
+    from exion_tools.runtime.block import plan_block, run_block
+    cfg = SMALL
+    st = Stats(cfg)
+    host = Host(cfg, backend, st)
+    w = D.synthetic(BLOCK, seed)
+    rng = np.random.default_rng(seed)
+    c_act = rng.integers(-2048, 2048, (1, BLOCK.hidden))
+    x = rng.integers(-300, 300, (BLOCK.tokens, BLOCK.hidden))
+    plan = plan_block(w, 0, c_act, cfg, host)
+    st.layer = "block"
+    return run_block(host, plan, x), _golden_block(plan, x, cfg), st
+
+
+def test_block_on_chip_bit_exact():
+    """One DiT block as core commands only (LAYERNORM, GEMMs, SOFTMAX, RESIDUAL, GELU) equals
+    the direct golden computation; the CFSE work is all commands (no host elements)."""
+    got, want, st = _block_run(make_backend("model", SMALL))
+    assert np.array_equal(got, want)
+    assert np.abs(want).max() > 8                      # not a trivially small output
+    t = st.totals()
+    assert t["host_elements"] == 0 and t["cfse_cycles"] > t["cycles"] // 2
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_block_on_chip_rtl(sim):
+    """The same block replayed on the RTL: every frame, register and CYCLES equal the
+    model's, so the RTL's block output is the golden one."""
+    from exion_tools.runtime.rtl import replay
+    be = make_backend("rtl", SMALL)
+    got, want, st = _block_run(be)
+    assert np.array_equal(got, want)
+    r = replay(be.log, sim)
+    assert r["commands"] == st.totals()["commands"]
+    assert sum(r["cycles"]) == st.totals()["cycles"]

@@ -65,20 +65,26 @@ class Host(CfseCommands):
         return b
 
     # -- command helpers -------------------------------------------------------------------
+    def issue(self, op, *, imem=None, wmem=None, acc=None, **f):
+        """One command with fields ``f`` (``exion.regmap.encode``), accounted with ``acc``
+        (:meth:`Stats.command`'s keywords); returns its frame or None."""
+        return self._cmd(op, imem=imem, wmem=wmem, acc=acc, **f)
+
     def _cmd(self, op, *, imem=None, wmem=None, acc=None, **f):
         frame = self.backend.command(op, imem=imem, wmem=wmem, **f)
         cycles = self.backend.reg("CYCLES") if op in _TIMED else 0
         self.stats.command(op, f, cycles, **(acc or {}))
         return frame
 
-    def load_imem(self, x: np.ndarray) -> int:
-        """Rows ``x`` (<= rows, kc * lanes) into the next IMEM buffer; returns it."""
+    def load_imem(self, x: np.ndarray, buf: int | None = None, base: int = 0) -> int:
+        """Rows ``x`` (<= rows, kc * lanes) into IMEM buffer ``buf`` (default: the next one)
+        from word ``base``; returns the buffer."""
         cfg = self.cfg
         kc = x.shape[1] // cfg.lanes
         pad = np.zeros((cfg.rows, kc * cfg.lanes), np.int64)
         pad[:x.shape[0]] = x
-        buf = self._next("i", cfg.imem_buffers)
-        self._cmd("LOAD_IMEM", imem=_beats(pad, cfg.lanes), buf=buf, base=0, count=kc)
+        buf = self._next("i", cfg.imem_buffers) if buf is None else buf
+        self._cmd("LOAD_IMEM", imem=_beats(pad, cfg.lanes), buf=buf, base=base, count=kc)
         return buf
 
     def load_wmem(self, img: np.ndarray, streams: int) -> int:
