@@ -218,6 +218,7 @@ def test_run_cli_writes_report(capsys, tmp_path):
 @pytest.mark.parametrize("argv, option", [
     (["--mode", "fast"], "--mode"),
     (["--backend", "gpu"], "--backend"),
+    (["--cfse", "gpu"], "--cfse"),
     (["--images", "0"], "--images"),
     (["--images", "x"], "--images"),
     (["--model", "dit-zz"], "--model"),
@@ -243,12 +244,13 @@ def test_run_cli_refuses(capsys, tmp_path, argv, option):
 def test_runtime_on_rtl(sim):
     """Two iterations of the mini DiT in mode ``all`` (PREDICT, sparse Q K^T, FFN_MASK, then
     SCHEDULE + sparse FC1) replayed on the RTL: every frame, register, mask and SMEM read and
-    every CYCLES equal the model's."""
+    every CYCLES equal the model's. CFSE work on the host: the CFSE commands' replay is
+    test_block_on_chip_rtl's (with them this run takes 4 times as long under Icarus)."""
     from exion_tools.runtime.rtl import replay
     cfg = SMALL.replace(iterations=2, ffn_reuse_n=1)
     be = make_backend("rtl", cfg)
     st = Stats(cfg)
-    DiTRuntime(D.synthetic(MINI, 2), cfg, "all", Host(cfg, be, st)).sample([5], 0)
+    DiTRuntime(D.synthetic(MINI, 2), cfg, "all", Host(cfg, be, st), cfse="host").sample([5], 0)
     r = replay(be.log, sim)
     assert r["commands"] == st.totals()["commands"]
     assert sum(r["cycles"]) == st.totals()["cycles"]
