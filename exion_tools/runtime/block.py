@@ -149,16 +149,19 @@ class _Chip:
                   ibuf, word)
 
     def gemm(self, ibuf, w, kc, shift, obuf, g, *, ch_base=0, k=None, staging=False):
+        """Weight tiles of whole column blocks that fit one WMEM buffer, side by side in
+        ``obuf`` from ``ch_base``."""
         cfg = self.cfg
-        n = w.shape[1]
-        assert n <= self.h.limits.wmem_words // kc * cfg.cols, "one weight tile per GEMM"
-        wbuf = self.h.load_wmem(dense_wmem_image(w, cfg), 1)
-        blocks = -(-n // cfg.cols)
+        per = self.h.limits.wmem_words // kc * cfg.cols
         k = w.shape[0] if k is None else k
-        self.h.issue("GEMM", kc=kc, shift=shift, ch_base=ch_base, n_ch=n, ibuf=ibuf, wbuf=wbuf,
-                     obuf=obuf, n_rows=g, wbase=0,
-                     acc=dict(busy=g * n, k=0 if staging else k, blocks=blocks,
-                              busy_rows=g * blocks, busy_cols=n, staging=staging))
+        for c0 in range(0, w.shape[1], per):
+            n = min(per, w.shape[1] - c0)
+            wbuf = self.h.load_wmem(dense_wmem_image(w[:, c0:c0 + n], cfg), 1)
+            blocks = -(-n // cfg.cols)
+            self.h.issue("GEMM", kc=kc, shift=shift, ch_base=ch_base + c0, n_ch=n, ibuf=ibuf,
+                         wbuf=wbuf, obuf=obuf, n_rows=g, wbase=0,
+                         acc=dict(busy=g * n, k=0 if staging else k, blocks=blocks,
+                                  busy_rows=g * blocks, busy_cols=n, staging=staging))
 
     def op(self, opn, op: Operand, ibuf, obuf, g):
         self.gemm(ibuf, op.w, op.kc, op.shift, obuf, g, k=op.k)
@@ -178,8 +181,8 @@ class _Chip:
 
 def run_block(host, plan: BlockPlan, x) -> np.ndarray:
     """The block on ``x`` (codes with ``fo`` fraction bits, ``(tokens, hidden)``); returns
-    its output codes. Needs 2 IMEM and 2 OMEM buffers, ``tokens <= 64``, and every GEMM in
-    one weight tile and one IMEM buffer."""
+    its output codes. Needs 2 IMEM and 2 OMEM buffers, ``tokens <= 64``, every GEMM's input in
+    one IMEM buffer and its outputs in one OMEM buffer."""
     cfg = host.cfg
     ch = _Chip(host)
     fo, W, lanes = ch.fo, cfg.data_width, cfg.lanes
