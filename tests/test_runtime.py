@@ -273,7 +273,8 @@ def test_counts_match_energy_counts():
     assert st.totals()["cycles"] == rep.compute_cycles
 
 
-#: One block small enough for the RTL: 16 tokens, hidden 16, 2 heads of 8, FFN 32.
+#: One block small enough for the RTL: hidden 16, 2 heads of 8, FFN 32 (run on 8 tokens: two
+#: row groups of the 4x4 core).
 BLOCK = D.DiTSpec(image_size=8, patch=2, hidden=16, depth=1, heads=2, mlp_ratio=2, freq_dim=16,
                   name="block")
 
@@ -316,7 +317,7 @@ def _golden_block(plan, x, cfg):
 
 
 def _block_run(backend, seed=4):
-    """One block of BLOCK on the SMALL core: (output codes, golden codes, stats)."""
+    """One block of BLOCK on 8 tokens, SMALL core: (output codes, golden codes, stats)."""
     from exion_tools.runtime.block import plan_block, run_block
     cfg = SMALL
     st = Stats(cfg)
@@ -324,7 +325,7 @@ def _block_run(backend, seed=4):
     w = D.synthetic(BLOCK, seed)
     rng = np.random.default_rng(seed)
     c_act = rng.integers(-2048, 2048, (1, BLOCK.hidden))
-    x = rng.integers(-300, 300, (BLOCK.tokens, BLOCK.hidden))
+    x = rng.integers(-300, 300, (8, BLOCK.hidden))
     plan = plan_block(w, 0, c_act, cfg, host)
     st.layer = "block"
     return run_block(host, plan, x), _golden_block(plan, x, cfg), st
