@@ -163,7 +163,7 @@ class _Chip:
                          acc=dict(busy=g * n, k=0 if staging else k, blocks=blocks,
                                   busy_rows=g * blocks, busy_cols=n, staging=staging))
 
-    def op(self, opn, op: Operand, ibuf, obuf, g):
+    def op(self, op: Operand, ibuf, obuf, g):
         self.gemm(ibuf, op.w, op.kc, op.shift, obuf, g, k=op.k)
 
     def identity(self, ibuf, n, obuf, g):
@@ -195,7 +195,7 @@ def run_block(host, plan: BlockPlan, x) -> np.ndarray:
 
     def modulation(op: Operand):        # [scale | shift] into OMEM 1, bank 0
         ch.load(_with_bias_word(plan.c, op, cfg), 0)
-        ch.op("GEMM", op, 0, 1, 1)
+        ch.op(op, 0, 1, 1)
 
     # phase 1: LayerNorm 1 and QKV of every row group (K and V of all tokens are weights)
     modulation(plan.mod1)
@@ -207,7 +207,7 @@ def run_block(host, plan: BlockPlan, x) -> np.ndarray:
         ch.cfse("LAYERNORM", d, g, out_shift=so, obuf=0, mbuf=1, sc_base=0, sh_base=d, ibuf=1)
         if plan.qkv.kc > kd:
             ch.bias_word(1, kd)
-        ch.op("GEMM", plan.qkv, 1, 0, g)
+        ch.op(plan.qkv, 1, 0, g)
         qkv[g0:g1] = ch.read(0, 3 * d, g)
     # phase 2 per row group: attention, projection, residual, LayerNorm 2, FFN, residual
     out = np.zeros((n, d), np.int64)
@@ -227,7 +227,7 @@ def run_block(host, plan: BlockPlan, x) -> np.ndarray:
         ch.cfse("RESIDUAL", d, g, out_shift=so, obuf=1, xbuf=0, gate=1024, ibuf=1)
         if plan.proj.kc > kd:
             ch.bias_word(1, kd)
-        ch.op("GEMM", plan.proj, 1, 0, g)
+        ch.op(plan.proj, 1, 0, g)
         ch.load(_pad(x[g0:g1], kd * lanes), 0)
         ch.cfse("RESIDUAL", d, g, out_shift=so, obuf=0, xbuf=0, gate=1024, ibuf=1)
         modulation(plan.mod2)
@@ -235,12 +235,12 @@ def run_block(host, plan: BlockPlan, x) -> np.ndarray:
         ch.cfse("LAYERNORM", d, g, out_shift=so, obuf=0, mbuf=1, sc_base=0, sh_base=d, ibuf=0)
         if plan.fc1.kc > kd:
             ch.bias_word(0, kd)
-        ch.op("GEMM", plan.fc1, 0, 0, g)
+        ch.op(plan.fc1, 0, 0, g)
         nf = plan.fc1.w.shape[1]
         ch.cfse("GELU", nf, g, out_shift=so, obuf=0, ibuf=0)
         if plan.fc2.kc > -(-nf // lanes):
             ch.bias_word(0, -(-nf // lanes))
-        ch.op("GEMM", plan.fc2, 0, 1, g)
+        ch.op(plan.fc2, 0, 1, g)
         ch.cfse("RESIDUAL", d, g, out_shift=so, obuf=1, xbuf=1, gate=1024, ibuf=0)
         ch.identity(0, d, 0, g)
         out[g0:g1] = ch.read(0, d, g)

@@ -56,15 +56,15 @@ class CfseCommands:
         return self.cfg.data_width - 6
 
     # -- staging through identity GEMMs ------------------------------------------------------
-    def _identity_gemm(self, ibuf, kc, rows_in, c_first, n_out, obuf, ch_base, g):
+    def _identity_gemm(self, ibuf, kc, rows_in, n_out, obuf, ch_base):
         """``GEMM`` of IMEM ``ibuf`` words ``0..kc-1`` with the identity on input channels
-        ``c_first .. c_first + n_out - 1`` into ``obuf`` channels ``ch_base ..``."""
+        ``0 .. n_out - 1`` into ``obuf`` channels ``ch_base ..``."""
         cfg, lim = self.cfg, self.limits
         per = lim.wmem_words // kc * cfg.cols
         for c0 in range(0, n_out, per):
             nc = min(per, n_out - c0)
             w = np.zeros((kc * cfg.lanes, nc), np.int64)
-            w[c_first + c0 + np.arange(nc), np.arange(nc)] = 1
+            w[c0 + np.arange(nc), np.arange(nc)] = 1
             wbuf = self.load_wmem(dense_wmem_image(w, cfg), 1)
             blocks = -(-nc // cfg.cols)
             self._cmd("GEMM", kc=kc, shift=0, ch_base=ch_base + c0, n_ch=nc, ibuf=ibuf,
@@ -86,7 +86,7 @@ class CfseCommands:
             x = np.zeros((g, kc * cfg.lanes), np.int64)
             x[:, :part.shape[1]] = part
             ibuf = self.load_imem(x)
-            self._identity_gemm(ibuf, kc, g, 0, part.shape[1], obuf, c0, g)
+            self._identity_gemm(ibuf, kc, g, part.shape[1], obuf, c0)
 
     def _from_imem(self, ibuf, n, g, keep_obuf=None) -> np.ndarray:
         """Codes of IMEM ``ibuf`` words ``0..`` (``g`` rows, ``n`` channels) back to the host
@@ -95,7 +95,7 @@ class CfseCommands:
         obuf = self._next("o", self.cfg.omem_buffers)
         if obuf == keep_obuf:
             obuf = self._next("o", self.cfg.omem_buffers)
-        self._identity_gemm(ibuf, kc, g, 0, n, obuf, 0, g)
+        self._identity_gemm(ibuf, kc, g, n, obuf, 0)
         return self.read_omem(obuf, n)[:g]
 
     def _cfse(self, op, f, n, g):
