@@ -75,6 +75,19 @@ def main(argv=None) -> int:
     host.stats = blk
     run_block(host, plan, rng.integers(-64, 64, (sp.tokens, sp.hidden)))
     _print(f"{a.model} block 0 on chip (block.py), {sp.tokens} tokens", blk.by)
+    # per block: the runtime's layer-by-layer path (block 0 of the first iteration) and
+    # block.py; bytes through the data ports (energy is almost all off-chip bytes)
+    print(f"{a.model} one block: cycles, bytes in, bytes out")
+    img = np.random.default_rng(0).standard_normal((sp.channels, sp.image_size, sp.image_size))
+    for place in ("host", "chip"):
+        st = Stats(cfg)
+        DiTRuntime(w, cfg, "base", Host(cfg, make_backend("model", cfg), st),
+                   cfse=place).forward(img, 999, 0, 0, 0)
+        rows = [r for r in st.rows.values() if r.block == 0]
+        print(f"  runtime --cfse {place:<5}{sum(r.cycles for r in rows):>12,}"
+              f"{sum(r.bytes_in for r in rows):>14,}{sum(r.bytes_out for r in rows):>12,}")
+    t = blk.totals()
+    print(f"  block.py          {t['cycles']:>12,}{t['bytes_in']:>14,}{t['bytes_out']:>12,}")
     return 0
 
 
