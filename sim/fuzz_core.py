@@ -189,7 +189,11 @@ class Fuzz:
                    if o.ran and o.cmd.op == "GEMM" and o.cmd.ffn]
         touched += [o.cmd.n_ch for o in outcomes if o.ran and o.cmd.op in ("PREDICT", "SCHEDULE")]
         if touched:
-            await self.compare_mask(max(touched), label)
+            burst = "; burst: " + ", ".join(
+                f"{o.cmd.op} {o.cmd.word:#x} ran={o.ran} ch {o.cmd.ch_base}+{o.cmd.n_ch}"
+                for o in outcomes)
+            await self.compare_mask(max(touched), label + burst + "; earlier:\n"
+                                    + "\n".join(self.history))
         if any(o.ran and o.cmd.op == "SCHEDULE" for o in outcomes):
             words = await tb.read_smem(model.regs.blocks)
             assert words == model.state.smem[:model.regs.blocks], f"{label}: SMEM differs"
@@ -212,7 +216,10 @@ class Fuzz:
     async def compare_mask(self, n: int, label: str):
         got = await self.tb.read_mask(n)
         exp = self.model.state.mask[:n].T
-        assert np.array_equal(got, exp), f"{label}: mask window differs in channels < {n}"
+        bad = np.argwhere(got != exp)
+        assert not len(bad), (f"{label}: mask window differs in channels < {n}: {len(bad)} "
+                              f"entries, (row, channel) {[tuple(b) for b in bad[:8]]}, got "
+                              f"{[int(got[tuple(b)]) for b in bad[:8]]}")
 
     # -- episodes -----------------------------------------------------------------------------
     async def reset_mid_command(self, label: str):
