@@ -8,12 +8,14 @@ through the core bench's ``run_dense_gemm`` (sim/tb_core.py) and the cycle model
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, with_timeout
+from cocotb.triggers import ClockCycles, Event, with_timeout
 from cocotbext.axi import AxiBus, AxiRam
 
 from exion.regmap import CAUSES, ID_VALUE, RESPONSES, RegisterMap, encode
@@ -25,8 +27,7 @@ from sim.dma_harness import FaultMem
 from sim.tb_common import config, pauses, start
 from sim.tb_core import run_dense_gemm
 
-#: Memory behind the shared master port, and each core's slice of it (its region).
-MEM_SIZE = 1 << 16
+#: Each core's slice of the memory behind the shared master port (its region: slice i + 1).
 SLICE = 0x4000
 
 
@@ -34,7 +35,7 @@ async def _setup(dut) -> list[CoreTB]:
     """Drivers of every core (the first one's ``ram``: the memory behind the shared master
     port, cocotbext-axi's AxiRam, created before the reset, which its interfaces wait for)."""
     cfg = config()
-    ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, mem=FaultMem(MEM_SIZE))
+    ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, mem=FaultMem((cfg.cores + 1) * SLICE))
     logging.getLogger("cocotb.exion_multicore.s_axil").setLevel(logging.WARNING)
     for i in range(cfg.cores):
         for s in ("s_axis_imem", "s_axis_wmem", "m_axis"):
@@ -122,7 +123,14 @@ async def shared_memory_port(dut):
     rng_p = random.Random(5)
     for ch in (ram.read_if.ar_channel, ram.read_if.r_channel, ram.write_if.aw_channel,
                ram.write_if.w_channel, ram.write_if.b_channel):
-        ch.set_pause_generator(pauses(random.Random(rng_p.random()), tbs[0].pause or 0.0))
+        p = tbs[0].pause
+        ch.set_pause_generator(pauses(random.Random(rng_p.random()), p) if p else None)
+    # no pauses (the bench): the memory answers no AR until every core has its commands
+    # queued, so the cores' port spans measure the arbiter and memory, not the one host
+    # driving every core over AXI4-Lite
+    hold = not tbs[0].pause
+    ram.read_if.ar_channel.pause = hold
+    queued = [Event() for _ in tbs]
     lim = Limits.of(cfg)
     ib, _ob = core_mem.item_bytes(cfg.lanes, cfg.rows, cfg.data_width)
     bb = cfg.bus_bytes
@@ -133,7 +141,7 @@ async def shared_memory_port(dut):
         base = (i + 1) * SLICE
         await tb.write("REGION_BASE", base)
         await tb.write("REGION_END", base + SLICE)
-        kc = min(2, cfg.words("imem"))
+        kc = min(int(os.environ.get("EXION_MULTICORE_KC", "2")), cfg.words("imem"))
         k, n = kc * cfg.lanes, min(2 * cfg.cols, cfg.words("omem"))
         hi = cfg.data_max // 2
         x = rng.integers(-hi, hi + 1, (cfg.rows, k))
@@ -150,18 +158,43 @@ async def shared_memory_port(dut):
                                                cfg.data_width))
         fo = dict(base=0, count=n, addr=base + 0x2000, stride=stride(_ob))
         out = core_mem.mem_descriptor("READ_OMEM", fo, lim)
+        t0 = tb.cycle
         await tb.issue("LOAD_WMEM", flags=("MEM",), buf=0, **fw)
         await tb.issue("LOAD_IMEM", flags=("MEM",), buf=0, **fi)
         await tb.issue("GEMM", kc=kc, shift=4, n_ch=n, ibuf=0, wbuf=0, obuf=0, n_rows=cfg.rows)
         await tb.issue("READ_OMEM", flags=("MEM",), buf=0, **fo)
+        queued[i].set()
         await with_timeout(tb.expect_ok(), 500, "us")
+        wall = tb.cycle - t0
         got = np.array(core_mem.out_frame(ram.mem, out, cfg.rows, cfg.data_width)).T
         want = intsem.requantize(intsem.int_matmul(x, w, cfg.lanes, cfg.acc_width), 4,
                                  cfg.data_width)
         assert np.array_equal(got, want), f"core {i}: outputs through the shared port differ"
+        walls.append({"core": i, "cores": len(tbs), "bus_width": cfg.bus_width,
+                      "wall": wall, "macs": cfg.rows * k * n,
+                      "bytes": sum(d.rows * d.row_bytes for d in (
+                          core_mem.mem_descriptor("LOAD_WMEM", fw, lim),
+                          core_mem.mem_descriptor("LOAD_IMEM", fi, lim), out))})
         return out
 
+    walls: list[dict] = []
+    span: dict = {}           # core -> [first AR, last B] cycle on the shared port
+
+    async def port_monitor():
+        from cocotb.triggers import RisingEdge
+        cyc = 0
+        while True:
+            await RisingEdge(dut.clk)
+            cyc += 1
+            if dut.m_axi_arvalid.value and dut.m_axi_arready.value:
+                span.setdefault(int(dut.m_axi_arid.value) >> 1, [cyc, cyc])
+            if dut.m_axi_bvalid.value and dut.m_axi_bready.value:
+                span[int(dut.m_axi_bid.value) >> 1][1] = cyc
+    cocotb.start_soon(port_monitor())
     tasks = [cocotb.start_soon(run(i, tb)) for i, tb in enumerate(tbs)]
+    for e in queued:
+        await e.wait()
+    ram.read_if.ar_channel.pause = False
     outs = [await t for t in tasks]
     for tb in tbs:
         await tb.check_traffic()
@@ -173,5 +206,11 @@ async def shared_memory_port(dut):
     inputs = set()
     for i in range(len(tbs)):
         inputs.update(range((i + 1) * SLICE, (i + 1) * SLICE + 0x2000))
-    stray = [a for a in range(MEM_SIZE) if ram.mem[a] and a not in touched | inputs]
+    for w in walls:
+        w["first"], w["last"] = span[w["core"]]
+        w["port_span"] = w["last"] - w["first"] + 1
+    if os.environ.get("EXION_MULTICORE_REPORT"):      # bench/bench_multicore.py
+        with open(os.environ["EXION_MULTICORE_REPORT"], "a") as f:
+            f.writelines(json.dumps(w) + "\n" for w in walls)
+    stray = [a for a in range(len(ram.mem)) if ram.mem[a] and a not in touched | inputs]
     assert not stray, f"bytes written outside the output rows: {[hex(a) for a in stray[:8]]}"
