@@ -212,5 +212,6 @@ def _limit_of(name: str, op: str, k: Limits) -> int:
         "n_ch": k.channels, "n_keys": min(MAX_KEYS, k.channels), "n_rows": k.rows,
         "wbase": k.wmem_words, "streams": k.merge_degree, "xbuf": k.imem_buffers,
         "mbuf": k.omem_buffers, "sc_base": k.omem_words, "sh_base": k.omem_words,
+        "half": 3,      # SMEM part: 0 whole, 1 / 2 halves; 3 is refused
     }.get(name, 1)
 
