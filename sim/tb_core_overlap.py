@@ -17,7 +17,8 @@ last ``READ_OMEM`` frame, go to ``EXION_OVERLAP_REPORT`` (a JSON file) with the 
 ``SCHEDULE`` cycles and blocks, for bench/bench_core_overlap.py (run it with
 ``EXION_CORE_PAUSE=0``).
 
-Environment: ``EXION_OVERLAP_GROUPS`` (row groups, default 6), ``EXION_OVERLAP_REPORT``.
+Environment: ``EXION_OVERLAP_GROUPS`` (row groups, default 6), ``EXION_OVERLAP_KC`` (lane
+chunks of K, default 8), ``EXION_OVERLAP_REPORT``.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _data(cfg, rng, groups):
     """Weights, tokens per group, one keep-mask, shift: an FFN-Reuse FC1 whose schedule fits
     an SMEM half and whose blocks fit one WMEM buffer."""
     half = cfg.schedule_depth // 2
-    kc = min(8, cfg.words("imem"))
+    kc = min(int(os.environ.get("EXION_OVERLAP_KC", "8")), cfg.words("imem"))
     k = kc * cfg.lanes
     n = min(32, cfg.words("omem"))
     for _ in range(100):
