@@ -21,7 +21,8 @@ uses a buffer the command touches:
 
 A sparse ``GEMM`` whose ``wbase + blocks * kc`` runs past WMEM (``blocks`` is final only when
 the ``SCHEDULE`` before it has run) is dropped when it would be dispatched, with ``fail``
-(cause ``ADDR_RANGE``, its command word); the commands after it still run.
+(cause ``ADDR_RANGE``, its command word), once no ``SCHEDULE`` runs (so that a split
+``SCHEDULE`` ahead of it reports its overflow first); the commands after it still run.
 """
 
 from __future__ import annotations
@@ -126,7 +127,9 @@ class Dispatcher(wiring.Component):
             valid = (self.cmd.valid & Cat(*(head.op == OPCODES[o] for o in ops)).any()
                      & clear[name])
             if name == "exec":
-                drop = valid & self.exec.ready & late_bad
+                # dropped only once no SCHEDULE runs: a split one beside could still fail
+                # (SMEM_OVERFLOW), and the first cause must be the one of program order
+                drop = valid & self.exec.ready & late_bad & self.schedule.ready
                 valid = valid & ~late_bad
                 taken.append(drop)
             m.d.comb += [port.payload.eq(head), port.valid.eq(valid)]

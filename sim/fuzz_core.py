@@ -18,7 +18,7 @@ from cocotb_coverage.coverage import CoverPoint
 from cocotbext.axi import AxiStreamFrame
 
 from exion.limits import QUEUE_DEPTH
-from exion.regmap import CAUSES, FLAGS, OPCODES, encode
+from exion.regmap import CAUSES, FLAGS, OPCODES, encode, smem_half
 from golden.core_checks import CHECKS, decode, first_failure
 from golden.core_model import OPS, CoreModel
 from sim.fuzz_commands import buffer_goal, buffers_of, coverage_goal, flag_bin, random_command
@@ -85,6 +85,11 @@ def _dump(dut):
             continue
         dut._log.info("%s: %s", path, " ".join(sorted(vals)))
 
+
+
+def _counts(model) -> tuple[int, int, int]:
+    """``BLOCKS``, ``BLOCKS_H1``, ``BLOCKS_H2`` of the model (legal sparse GEMMs of each half)."""
+    return (model.regs.blocks, *model.regs.blocks_half)
 
 class Fuzz:
     """One simulation: the driver, the model, the counters."""
@@ -179,7 +184,8 @@ class Fuzz:
         await tb.wait_idle()
         await self.compare_status(label)
         regs = model.regs.as_dict()
-        for name in ("CAUSE", "ERR_CMD", "DONE", "CYCLES", "BLOCKS", "DOMINANT_LO",
+        for name in ("CAUSE", "ERR_CMD", "DONE", "CYCLES", "BLOCKS", "BLOCKS_H1", "BLOCKS_H2",
+                     "SCHED_CYCLES", "DOMINANT_LO",
                      "DOMINANT_HI", "SKIP_K_LO", "SKIP_K_HI", "SKIP_V_LO", "SKIP_V_HI"):
             got = await tb.read(name)
             assert got == regs[name], (f"{label}: {name} = {got:#x}, model {regs[name]:#x}"
@@ -190,9 +196,14 @@ class Fuzz:
         touched += [o.cmd.n_ch for o in outcomes if o.ran and o.cmd.op in ("PREDICT", "SCHEDULE")]
         if touched:
             await self.compare_mask(max(touched), label)
-        if any(o.ran and o.cmd.op == "SCHEDULE" for o in outcomes):
-            words = await tb.read_smem(model.regs.blocks)
-            assert words == model.state.smem[:model.regs.blocks], f"{label}: SMEM differs"
+        # the vectors each SCHEDULE wrote (whole SMEM or one half; an SMEM word past them may
+        # still hold what a SCHEDULE cut short by a reset left there)
+        for half in sorted({o.cmd.half for o in outcomes if o.ran and o.cmd.op == "SCHEDULE"}):
+            first, _ = smem_half(self.cfg.schedule_depth, half)
+            n = model.regs.blocks_of(half)
+            words = await tb.read_smem(first + n)
+            assert words[first:] == model.state.smem[first:first + n], \
+                f"{label}: SMEM (half {half}) differs"
         self.checked += 1
         self.history.append(label)
 
@@ -212,7 +223,10 @@ class Fuzz:
     async def compare_mask(self, n: int, label: str):
         got = await self.tb.read_mask(n)
         exp = self.model.state.mask[:n].T
-        assert np.array_equal(got, exp), f"{label}: mask window differs in channels < {n}"
+        assert np.array_equal(got, exp), (
+            f"{label}: mask window differs in channels < {n}: (row, channel) "
+            f"{[tuple(map(int, b)) for b in np.argwhere(got != exp)[:8]]}; earlier "
+            "commands:\n" + "\n".join(list(self.history)[-6:]))
 
     # -- episodes -----------------------------------------------------------------------------
     async def reset_mid_command(self, label: str):
@@ -220,20 +234,24 @@ class Fuzz:
         of whichever is running. Registers, STATUS, queue and engines must come back as the
         model's reset gives them; the memories keep their contents, where a command was cut
         short each word holds what the model had there after some prefix of the commands:
-        the OMEM buffers a GEMM wrote and the mask channels a PREDICT or FFN_MASK GEMM wrote
+        the OMEM buffers a GEMM wrote and the mask channels a PREDICT, FFN_MASK GEMM or GELU
+        with ``ffn_mask`` wrote
         are read back and each word checked to be one of those (then the model takes the
         RTL's);
-        the IMEM / WMEM words a load wrote (not readable) are loaded again on both."""
+        the IMEM / WMEM words a load wrote (not readable) are loaded again on both, and the
+        IMEM buffer a CFSE command wrote is loaded whole on both."""
         tb, model, rng, cfg = self.tb, self.model, self.rng, self.cfg
         if model.regs.error:
             await tb.write("CTRL", 1)
             model.clear_error()
         cmds = []
         for _ in range(int(rng.integers(1, QUEUE_DEPTH + 1))):
-            args, word = random_command(rng, cfg, blocks=model.regs.blocks, p_bad=0.0)
+            args, word = random_command(rng, cfg, blocks=_counts(model), p_bad=0.0)
             cmd, _ = await self.command(args, word)
             if cmd is not None:
                 cmds.append(cmd)
+        self.history.append(f"{label}: " + "; ".join(
+            f"word {c.word:#x} args {','.join(hex(a) for a in c.args)}" for c in cmds))
         # the memories after each prefix of the commands: a word cut short is one of them
         m = copy.deepcopy(model)
         pending = list(m.state.queue)
@@ -269,7 +287,8 @@ class Fuzz:
                                   f"model never had there")
             model.state.omem[obuf] = got
             await self.settle(f"{label}: OMEM buffer {obuf} read back")
-        if any(c.op == "PREDICT" or (c.op == "GEMM" and c.ffn) for c in cmds):
+        if any(c.op == "PREDICT" or (c.op == "GEMM" and c.ffn) or (c.op == "GELU" and c.ffn_mask)
+               for c in cmds):
             n = model.state.map.channels
             got = await tb.read_mask(n)
             bad = [ch for ch in range(n) if not any(np.array_equal(got[:, ch], mk[ch])
@@ -283,6 +302,11 @@ class Fuzz:
                                     **({"streams": c.streams} if c.op == "LOAD_WMEM" else {}))
                 await self.command(args, word)
                 await self.settle(f"{label}: {c.op} again")
+        # a CFSE command cut short left its IMEM buffer part written: load it whole on both
+        for ibuf in sorted({c.ibuf for c in cmds
+                            if c.op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")}):
+            await self.command(*encode("LOAD_IMEM", base=0, count=cfg.words("imem"), buf=ibuf))
+            await self.settle(f"{label}: IMEM buffer {ibuf} loaded after a CFSE command")
 
     async def mask_write(self):
         n = int(self.rng.integers(1, self.model.state.map.channels + 1))
@@ -307,7 +331,7 @@ class Fuzz:
         # turn over the episodes
         op, flags = _QF_TURNS[self.episodes % len(_QF_TURNS)]
         self.episodes += 1
-        args, word = random_command(rng, cfg, blocks=self.model.regs.blocks, p_bad=0.0,
+        args, word = random_command(rng, cfg, blocks=_counts(self.model), p_bad=0.0,
                                     op=op, flags=flags)
         await self.command(args, word, queue_full=True)
         self.model.run()            # nothing runs: the first load waits for its data
@@ -329,7 +353,7 @@ class Fuzz:
             flags = None if op != "GEMM" else [f for f in ("SPARSE", "FFN_MASK")
                                               if f in fb.split("+")]
             for _ in range(400):
-                args, word = random_command(rng, self.cfg, blocks=model.regs.blocks,
+                args, word = random_command(rng, self.cfg, blocks=_counts(model),
                                             p_bad=1.0, op=op, flags=flags)
                 cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
                 if cmd.op == op and flag_bin(op, word) == fb and \
@@ -380,7 +404,7 @@ class Fuzz:
                 op = None
                 if after_gemm and not STRICT:      # EXION_FUZZ_STRICT=0
                     op = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")[int(rng.integers(3))]
-                args, word = random_command(rng, self.cfg, blocks=model.regs.blocks,
+                args, word = random_command(rng, self.cfg, blocks=_counts(model),
                                             p_bad=0.35 if n_cmds == 1 else 0.1, op=op)
                 after_gemm |= (word & 0xFF) == OPCODES["GEMM"]
                 words.append(f"word {word:#x} args "
