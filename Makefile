@@ -47,9 +47,11 @@ FREQ       ?=
 FPGA_ARGS  ?=
 # Which trained DiT `make workload*` uses (docs/workload.md): dit64 (64 tokens) or dit256.
 MODEL      ?= dit64
-# `make run` (docs/runtime.md): sparsity mode (base, ep, ffnr, all) and backend (model, rtl).
+# `make run` (docs/runtime.md): sparsity mode (base, ep, ffnr, all), backend (model, rtl) and
+# where the CFSE operations run (chip, host).
 MODE       ?= all
 BACKEND    ?= model
+CFSE       ?= chip
 
 FIELD_VARS := ROWS COLS LANES DATA_WIDTH ACC_WIDTH MERGE_DEGREE ADDER_STAGES IMEM_BANK_BYTES \
 	WMEM_BANK_BYTES OMEM_BANK_BYTES IMEM_BUFFERS WMEM_BUFFERS OMEM_BUFFERS SCHEDULE_DEPTH \
@@ -111,11 +113,11 @@ help:
 	@echo "make sdc                       timing constraints (SDC) for the generated top"
 	@echo "make sweep                     design-space sweep on Dask: area vs DiT latency, Pareto plot (WORKERS= SCHEDULER= SWEEP_ARGS=)"
 	@echo "make evaluate                  EXION4 / EXION24 per mode vs the GPU models: latency, energy, charts"
-	@echo "make run                       sample a DiT on the core (MODEL, ITERATIONS, MODE, BACKEND): images, cycles, energy"
+	@echo "make run                       sample a DiT on the core (MODEL, ITERATIONS, MODE, CFSE, BACKEND): images, cycles, energy"
 	@echo "make setup                     create .venv and install tools (done by every target)"
 	@echo "variables: PRESET TOP BUILD, one per ExionConfig field ($(FIELD_VARS)), MERGE for"
 	@echo "  MERGE_DEGREE, BOARD FREQ FPGA_ARGS (make fpga), WORKERS SCHEDULER SWEEP_ARGS (make sweep),"
-	@echo "  MODEL (make workload, make run), MODE BACKEND (make run); unknown ones are refused (docs/config.md)"
+	@echo "  MODEL (make workload, make run), MODE CFSE BACKEND (make run); unknown ones are refused (docs/config.md)"
 
 setup: $(STAMP) tools
 
@@ -198,7 +200,8 @@ RUN_ARGS = --preset $(call q,$(value PRESET)) \
 
 run: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.runtime.cli $(RUN_ARGS) --model $(call q,$(value MODEL)) \
-		--mode $(call q,$(value MODE)) --backend $(call q,$(value BACKEND)) --out $(call q,$(value BUILD))/run
+		--mode $(call q,$(value MODE)) --cfse $(call q,$(value CFSE)) \
+		--backend $(call q,$(value BACKEND)) --out $(call q,$(value BUILD))/run
 
 lint: setup
 	@$(TOOLENV) $(VPY) -m exion_tools.cli generate $(GEN_ARGS) $(OUT_ARG) --lint

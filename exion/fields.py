@@ -90,6 +90,10 @@ ARG_FIELDS: tuple[ArgField, ...] = (
     ArgField("half", 2, 28, 2, ("GEMM", "SCHEDULE"),
              "SMEM part written (`SCHEDULE`) or read (sparse `GEMM`): 0 = the whole SMEM, "
              "1 = the lower half, 2 = the upper half (`exion.regmap.smem_half`); 3 is refused"),
+    ArgField("addr", 4, 0, 32, _LOADS,
+             "`MEM`: byte address of the first row in memory (a multiple of `bus_width / 8`)"),
+    ArgField("stride", 5, 0, 32, _LOADS,
+             "`MEM`: bytes from one row's start to the next (a multiple of `bus_width / 8`)"),
     ArgField("th_hi", 4, 0, 32, ("GEMM",), "`FFN_MASK`: keep iff `q > th_hi` or `q < th_lo`",
              signed=True),
     ArgField("th_lo", 5, 0, 32, ("GEMM",), "`FFN_MASK`: lower threshold", signed=True),

@@ -55,6 +55,8 @@ class Flag(enum.IntEnum):
 
     SPARSE = 1 << 8    # GEMM: execute the SCHEDULE result instead of dense blocks
     FFN_MASK = 1 << 9  # dense GEMM: build the FFN-Reuse keep-mask from its outputs
+    MEM = 1 << 10      # LOAD_IMEM / LOAD_WMEM / READ_OMEM: from / to memory at ARG4 (address)
+                       # with row stride ARG5 through the AXI4 master port, not the streams
 
 
 class Cause(enum.IntEnum):
@@ -117,6 +119,10 @@ REGISTERS = {
     "BUSY_CYCLES": 0x58,  # RO  cycles the SDUE was busy since reset (wraps)
     "BYTES_IN_LO": 0x60, "BYTES_IN_HI": 0x64,    # RO  bytes into the core's data ports
     "BYTES_OUT_LO": 0x68, "BYTES_OUT_HI": 0x6C,  # RO  bytes out of them (since reset)
+    "REGION_BASE": 0x70,  # RW  master port: first byte address MEM commands may touch
+    "REGION_END": 0x74,   # RW  master port: end (exclusive) of that region; 0 at reset
+    "MEM_RD_CYCLES": 0x78,  # RO  cycles of the last finished MEM load (take to done)
+    "MEM_WR_CYCLES": 0x7C,  # RO  cycles of the last finished MEM READ_OMEM (take to done)
     # SMEM halves (ARG2.half): vectors of the last SCHEDULE into each half, and the cycles of
     # the last SCHEDULE (a split one finishes out of order, so it leaves CYCLES alone)
     "BLOCKS_H1": 0xC0, "BLOCKS_H2": 0xC4,   # RO  blocks of the last SCHEDULE with half 1 / 2
@@ -137,7 +143,7 @@ REGISTERS = {
 RESPONSES = {"OKAY": 0, "SLVERR": 2, "DECERR": 3}
 
 #: Writable registers that merge the bytes a write enables.
-MERGED_REGISTERS = ("ARG0", "ARG1", "ARG2", "ARG3", "ARG4", "ARG5")
+MERGED_REGISTERS = ("ARG0", "ARG1", "ARG2", "ARG3", "ARG4", "ARG5", "REGION_BASE", "REGION_END")
 
 #: Writable registers whose write acts (issues a command, clears the error): whole words only.
 WORD_REGISTERS = ("CMD", "CTRL")

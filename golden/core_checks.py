@@ -25,8 +25,11 @@ from exion.formats import max_keep
 from exion.limits import MAX_HEAD_DIM, MAX_KEYS
 from exion.regmap import CAUSES, FLAGS, OPCODES, RegisterMap
 
-__all__ = ["Command", "Limits", "Check", "CHECKS", "DISPATCH_CHECKS", "decode", "first_failure",
-           "markdown_table"]
+from . import dma
+from .core_mem import MEM_OPS, item_bytes, mem_descriptor
+
+__all__ = ["Command", "Limits", "Check", "CHECKS", "DISPATCH_CHECKS", "MEM_CHECKS", "decode",
+           "first_failure", "markdown_table"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,11 @@ class Command:
     @property
     def ffn(self) -> bool:
         return bool(self.word & FLAGS["FFN_MASK"])
+
+    @property
+    def mem(self) -> bool:
+        """``MEM`` on a load or read: its data moves through the master port."""
+        return bool(self.word & FLAGS["MEM"]) and self.op in MEM_OPS
 
     def __getattr__(self, name):
         try:
@@ -103,6 +111,9 @@ class Limits:
     omem_words: int
     channels: int
     max_topk: int
+    bus_bytes: int = 32
+    lane_bytes: int = 1
+    out_bytes: int = 1
 
     @classmethod
     def of(cls, cfg: ExionConfig) -> "Limits":
@@ -111,7 +122,10 @@ class Limits:
                    imem_buffers=cfg.imem_buffers, wmem_buffers=cfg.wmem_buffers,
                    omem_buffers=cfg.omem_buffers, imem_words=cfg.words("imem"),
                    wmem_words=cfg.words("wmem"), omem_words=cfg.words("omem"),
-                   channels=RegisterMap(cfg).channels, max_topk=max_keep(cfg.ep_k, MAX_KEYS))
+                   channels=RegisterMap(cfg).channels, max_topk=max_keep(cfg.ep_k, MAX_KEYS),
+                   bus_bytes=cfg.bus_bytes,
+                   lane_bytes=item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[0],
+                   out_bytes=item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[1])
 
     def dense_blocks(self, n_ch: int) -> int:
         """Blocks of ``cols`` channels: a dense GEMM's blocks, the WMEM rows of PREDICT's keys."""
@@ -237,20 +251,40 @@ DISPATCH_CHECKS: dict[str, tuple[Check, ...]] = {
 }
 
 
-def first_failure(cmd: Command, lim: Limits) -> str | None:
-    """The cause name of the first failing check at issue, ``None`` if the command is good."""
+#: Checks at issue of a ``MEM`` load or read (``LOAD_IMEM``, ``LOAD_WMEM``, ``READ_OMEM`` with
+#: the ``MEM`` flag), after its opcode's: ``fails(cmd, lim, region)`` with ``region`` =
+#: ``(REGION_BASE, REGION_END)`` when ``CMD`` is written; the descriptor is
+#: :func:`golden.core_mem.mem_descriptor`, the rule :func:`golden.dma.cause`.
+MEM_CHECKS: tuple[Check, ...] = (
+    Check("DMA_ALIGN", "`MEM`: `addr` or `stride` not a multiple of `bus_width / 8`",
+          lambda c, k, region: (c.addr | c.stride) % k.bus_bytes != 0),
+    Check("DMA_REGION", "`MEM`: a bus word of the transfer outside `[REGION_BASE, REGION_END)`",
+          lambda c, k, region: dma.cause(mem_descriptor(c.op, c, k), k.bus_bytes, *region)
+          == CAUSES["DMA_REGION"]),
+)
+
+
+def first_failure(cmd: Command, lim: Limits, region: tuple[int, int] = (0, 0)) -> str | None:
+    """The cause name of the first failing check at issue, ``None`` if the command is good
+    (``region``: the ``REGION_BASE`` / ``REGION_END`` registers, for ``MEM`` commands)."""
     if cmd.op is None:
         return "BAD_OPCODE"
     for chk in CHECKS[cmd.op]:
         if chk.fails(cmd, lim):
             return chk.cause
+    if cmd.mem:
+        for chk in MEM_CHECKS:
+            if chk.fails(cmd, lim, region):
+                return chk.cause
     return None
 
 
 def markdown_table() -> str:
     """The table for the docs: opcode, order, cause, condition."""
     rows = ["| opcode | # | cause | refused when |", "| --- | --- | --- | --- |"]
-    for stage, table in (("", CHECKS), (" (dispatch)", DISPATCH_CHECKS)):
+    mem = {op: MEM_CHECKS for op in MEM_OPS}
+    for stage, table in (("", CHECKS), (" `MEM` (after the above)", mem),
+                         (" (dispatch)", DISPATCH_CHECKS)):
         for op, checks in table.items():
             for i, chk in enumerate(checks, 1):
                 rows.append(f"| `{op}`{stage} | {i} | `{chk.cause}` ({CAUSES[chk.cause]}) "

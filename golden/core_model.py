@@ -36,7 +36,7 @@ from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM
 from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS, smem_half
 
-from . import conmerge, core_cfse, cycle_model, eager, ffn_reuse, intsem
+from . import conmerge, core_cfse, core_mem, cycle_model, eager, ffn_reuse, intsem
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
 from .core_state import CoreState, Registers, bits_of
 from .schedule import unpack_block
@@ -105,6 +105,8 @@ class CoreModel:
     limits : Limits
     executed : int
         Commands run (or dropped at dispatch) since construction.
+    port : golden.core_mem.MemPort
+        The memory on the master port (``MEM`` commands; empty until the caller sets it).
     """
 
     def __init__(self, cfg: ExionConfig):
@@ -114,6 +116,7 @@ class CoreModel:
         self.executed = 0
         self._staging: dict[int, int] = {}     # mask-window words of a multi-word vector
         self._fault: str | None = None
+        self.port = core_mem.MemPort()
 
     # -- host interface --------------------------------------------------------------------
     @property
@@ -138,6 +141,10 @@ class CoreModel:
         for i in range(6):
             if addr == REGISTERS[f"ARG{i}"]:
                 regs.args[i] = value
+        if addr == REGISTERS["REGION_BASE"]:
+            regs.region_base = value
+        if addr == REGISTERS["REGION_END"]:
+            regs.region_end = value
         if addr == REGISTERS["CMD"]:
             return self._cmd(value, queue_full)
         if addr == REGISTERS["CTRL"] and value & 1:
@@ -198,7 +205,7 @@ class CoreModel:
         if regs.error:
             return 0
         cmd = decode(regs.args, word)
-        bad = first_failure(cmd, self.limits)
+        bad = first_failure(cmd, self.limits, (regs.region_base, regs.region_end))
         if bad is None and queue_full:
             bad = "QUEUE_FULL"
         if bad is not None:
@@ -228,7 +235,7 @@ class CoreModel:
                 self.executed += 1
                 continue
             beats = None
-            if op.stream is not None:
+            if op.stream is not None and not cmd.mem:
                 fifo = st.imem_in if op.stream == "imem" else st.wmem_in
                 n = op.beats(self, cmd)
                 if len(fifo) < n:
@@ -237,7 +244,7 @@ class CoreModel:
             st.queue.popleft()
             self._fault = None
             frame = op.execute(self, cmd, beats)
-            if op.counts:
+            if op.counts and not (cmd.mem and self._fault):     # a master-port fault: no DONE
                 st.regs.done = (st.regs.done + 1) & _MASK32
             done.append(Outcome(cmd, True, frame, self._fault))
             if frame is not None:
@@ -257,6 +264,11 @@ class CoreModel:
     # -- the engines ----------------------------------------------------------------------
     def _load_imem(self, c: Command, beats):
         st, k = self.state, self.limits
+        if c.mem:
+            for i, v in enumerate(self._mem_load(c)):       # bank by bank, word by word
+                st.imem[c.ibuf, i // c.count, c.base + i % c.count] = v
+            return
+        st.regs.bytes_in += len(beats) * k.lane_bytes
         data = beats.reshape(k.rows, c.count, self.cfg.lanes)       # bank by bank, word by word
         st.imem[c.ibuf, :, c.base:c.base + c.count, :] = data
 
@@ -265,11 +277,35 @@ class CoreModel:
 
     def _load_wmem(self, c: Command, beats):
         k, s = self.limits, self._streams(c)
+        if c.mem:
+            for i, v in enumerate(self._mem_load(c)):       # bank, stream, word
+                row, w = divmod(i, c.count)
+                self.state.wmem[c.wbuf, row // s, c.base + w, row % s] = v
+            return
+        self.state.regs.bytes_in += len(beats) * k.lane_bytes
         data = beats.reshape(k.cols, s, c.count, self.cfg.lanes)    # bank, stream, word
         self.state.wmem[c.wbuf, :, c.base:c.base + c.count, :s, :] = data.transpose(0, 2, 1, 3)
 
     def _read_omem(self, c: Command, beats):
-        return self.state.omem[c.obuf, :, c.base:c.base + c.count].T.copy()
+        frame = self.state.omem[c.obuf, :, c.base:c.base + c.count].T.copy()
+        if not c.mem:
+            self.state.regs.bytes_out += c.count * self.limits.out_bytes
+            return frame
+        self._mem_fault(c, core_mem.mem_read(self.port, c, self.limits, frame,
+                                             self.cfg.data_width, self.state.regs))
+        return None
+
+    def _mem_load(self, c: Command) -> list:
+        """Lane vectors a ``MEM`` load writes (stream order; fewer after a bus fault)."""
+        vectors, fault = core_mem.mem_load(self.port, c, self.limits, self.cfg.data_width,
+                                           self.cfg.lanes, self.state.regs)
+        self._mem_fault(c, fault)
+        return vectors
+
+    def _mem_fault(self, c: Command, fault: str | None):
+        if fault:
+            self._fault = fault
+            self._fail(fault, c.word & 0xFFFF)
 
     def _operands(self, c: Command, n: int):
         """IMEM rows (rows, kc * lanes) and the dense-layout weight columns of channels

@@ -49,6 +49,12 @@ class Registers:
     skip_k: int = 0
     skip_v: int = 0
     args: list = field(default_factory=lambda: [0] * 6)
+    region_base: int = 0
+    region_end: int = 0
+    mem_rd_cycles: int = 0
+    mem_wr_cycles: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
 
     def blocks_of(self, half: int) -> int:
         """The block count a sparse ``GEMM`` of SMEM part ``half`` runs: ``BLOCKS`` (0),
@@ -65,6 +71,10 @@ class Registers:
                         ("SKIP_V", self.skip_v)):
             d[f"{name}_LO"], d[f"{name}_HI"] = v & 0xFFFFFFFF, v >> 32
         d.update({f"ARG{i}": a for i, a in enumerate(self.args)})
+        d.update({"REGION_BASE": self.region_base, "REGION_END": self.region_end,
+                  "MEM_RD_CYCLES": self.mem_rd_cycles, "MEM_WR_CYCLES": self.mem_wr_cycles})
+        for name, v in (("BYTES_IN", self.bytes_in), ("BYTES_OUT", self.bytes_out)):
+            d[f"{name}_LO"], d[f"{name}_HI"] = v & 0xFFFFFFFF, (v >> 32) & 0xFFFFFFFF
         return d
 
 

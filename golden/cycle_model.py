@@ -27,6 +27,7 @@ import numpy as np
 from exion import cfse_format as F
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
+from golden import dma
 from golden.conmerge_rules import window_blocks
 from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
@@ -406,14 +407,26 @@ def stream_bytes(commands, cfg: ExionConfig) -> tuple[int, int]:
     ``LOAD_IMEM`` brings ``rows * count`` beats of one lane vector, ``LOAD_WMEM``
     ``cols * streams * count`` (``streams`` 0 = ``merge_degree``); out: ``READ_OMEM`` sends
     ``count`` beats of one word of every OMEM bank. Other commands move nothing through
-    the ports.
+    the ports. A command whose ``fields`` has ``mem`` true ran with the ``MEM`` flag: it moved
+    its descriptor's bytes through the master port instead (``golden.core_mem.mem_descriptor``;
+    ``golden.dma.bytes_read``: whole bus words, ``bytes_written``: the rows' bytes).
     """
+    from .core_checks import Limits      # (the checks import this module's neighbours)
+    from .core_mem import mem_descriptor
     lane = beat_bytes(cfg.lanes * cfg.data_width)
     word = beat_bytes(cfg.rows * cfg.data_width)
     b_in = b_out = 0
+    lim = None
     for op, f in commands:
         count = int(f.get("count", 0))
-        if op == "LOAD_IMEM":
+        if f.get("mem") and op in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM"):
+            lim = lim or Limits.of(cfg)
+            desc = mem_descriptor(op, f, lim)
+            if op == "READ_OMEM":
+                b_out += dma.bytes_written(desc)
+            else:
+                b_in += dma.bytes_read(desc, cfg.bus_bytes)
+        elif op == "LOAD_IMEM":
             b_in += cfg.rows * count * lane
         elif op == "LOAD_WMEM":
             streams = int(f.get("streams", 0)) or cfg.merge_degree

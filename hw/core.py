@@ -10,6 +10,9 @@
                                                   ├─read────> ReadEngine (OMEM -> m_axis)
                                                   └─cfse────> CfseEngine (OMEM -> CFSE -> IMEM)
 
+The load_i, load_w and read streams pass the master-port engine (``hw/core_dma.py``) on the
+way: a command with ``MEM`` takes its data from / to ``m_axi`` there instead of the streams.
+
 Every engine is a component in its own file whose docstring states its contract
 (``hw/core_host.py``, ``hw/core_dispatch.py``, ``hw/core_load.py``, ``hw/core_exec.py``,
 ``hw/core_schedule.py``, ``hw/core_predict.py``, ``hw/core_read.py``, ``hw/core_cfse.py``);
@@ -27,19 +30,21 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
-from exion.limits import CAU_BEAT
+from exion.limits import CAU_BEAT, DMA_ADDR_WIDTH
 from exion.regmap import CAUSES, OPCODES, RegisterMap
 
 from .axil import axil_members
 from .core_cfse import CfseEngine
 from .core_cmd import command_fields
 from .core_dispatch import Dispatcher
+from .core_dma import CoreDma
 from .core_exec import ExecEngine
 from .core_host import HostInterface
 from .core_load import LoadEngine
 from .core_predict import PredictEngine
 from .core_read import ReadEngine
 from .core_schedule import ScheduleEngine
+from .dma_burst import axi_read_members, axi_write_members
 from .library import declare_unit, place
 from .mem import Bank
 from .sdue import block_layout
@@ -65,6 +70,8 @@ class ExionCore(wiring.Component):
     m_axis_tready : In(1)
         Bulk output: one OMEM address of every bank per beat (bank 0 at the LSB); ``tlast`` on
         the last beat of a ``READ_OMEM``.
+    m_axi_* : AXI4 master port (``bus_width`` data bits, 32-bit addresses, one ID bit)
+        Bulk data of ``MEM`` commands (``hw/core_dma.py``).
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -83,6 +90,8 @@ class ExionCore(wiring.Component):
             "s_axis_wmem_tready": Out(1),
             "m_axis_tdata": Out(self._map.out_width), "m_axis_tvalid": Out(1),
             "m_axis_tlast": Out(1), "m_axis_tready": In(1),
+            **axi_read_members(DMA_ADDR_WIDTH, cfg.bus_width),
+            **axi_write_members(DMA_ADDR_WIDTH, cfg.bus_width),
         })
 
     @property
@@ -129,11 +138,22 @@ class ExionCore(wiring.Component):
         m.submodules.schedule = sch = ScheduleEngine(cfg, mask_words=MW)
         m.submodules.predict = pr = PredictEngine(cfg, mask_words=MW)
         m.submodules.read = rd = ReadEngine(depth=Do, buffers=Bo, width=R * W)
+        m.submodules.dma = dma = CoreDma(cfg)
         m.submodules.cfse = cf = CfseEngine(cfg, mask_words=MW)
         wiring.connect(m, host.cmd, disp.cmd)
-        for name, engine in (("load_i", li), ("load_w", lw), ("exec", ex), ("schedule", sch),
-                             ("predict", pr), ("read", rd), ("cfse", cf)):
+        for name, engine in (("exec", ex), ("schedule", sch), ("predict", pr), ("cfse", cf)):
             wiring.connect(m, getattr(disp, name), engine.cmd)
+        # loads and reads pass the master-port engine (MEM commands, hw/core_dma.py)
+        for name, engine in (("load_i", li), ("load_w", lw), ("read", rd)):
+            wiring.connect(m, getattr(disp, name), getattr(dma, f"{name}_in"))
+            wiring.connect(m, getattr(dma, name), engine.cmd)
+        for name in dma.signature.members:
+            if name.startswith("m_axi_"):
+                port, mine = getattr(dma, name), getattr(self, name)
+                if dma.signature.members[name].flow == Out:
+                    m.d.comb += mine.eq(port)
+                else:
+                    m.d.comb += port.eq(mine)
 
         # -- memories ---------------------------------------------------------------------------
         imem = self._banks(m, platform, "imem", R, L * W, Di, Bi)
@@ -151,14 +171,23 @@ class ExionCore(wiring.Component):
         mask_hp = mask.read_port()          # host window
         mask_cp = mask.read_port()          # CFSE engine (SOFTMAX key mask)
 
-        # streams
+        # streams; a MEM load's items replace its stream, a MEM read's beats go to the port
         m.d.comb += [
-            li.s_axis_tdata.eq(self.s_axis_imem_tdata), li.s_axis_tvalid.eq(self.s_axis_imem_tvalid),
-            self.s_axis_imem_tready.eq(li.s_axis_tready),
-            lw.s_axis_tdata.eq(self.s_axis_wmem_tdata), lw.s_axis_tvalid.eq(self.s_axis_wmem_tvalid),
-            self.s_axis_wmem_tready.eq(lw.s_axis_tready),
-            self.m_axis_tdata.eq(rd.m_axis_tdata), self.m_axis_tvalid.eq(rd.m_axis_tvalid),
-            self.m_axis_tlast.eq(rd.m_axis_tlast), rd.m_axis_tready.eq(self.m_axis_tready),
+            li.s_axis_tdata.eq(Mux(dma.to_i, dma.item.payload, self.s_axis_imem_tdata)),
+            li.s_axis_tvalid.eq(Mux(dma.to_i, dma.item.valid, self.s_axis_imem_tvalid)),
+            self.s_axis_imem_tready.eq(li.s_axis_tready & ~dma.to_i),
+            lw.s_axis_tdata.eq(Mux(dma.to_w, dma.item.payload, self.s_axis_wmem_tdata)),
+            lw.s_axis_tvalid.eq(Mux(dma.to_w, dma.item.valid, self.s_axis_wmem_tvalid)),
+            self.s_axis_wmem_tready.eq(lw.s_axis_tready & ~dma.to_w),
+            dma.item.ready.eq(Mux(dma.to_w, lw.s_axis_tready, li.s_axis_tready)),
+            dma.load_i_done.eq(li.done), dma.load_w_done.eq(lw.done),
+            li.abort.eq(dma.abort_i), lw.abort.eq(dma.abort_w),
+            self.m_axis_tdata.eq(rd.m_axis_tdata),
+            self.m_axis_tvalid.eq(rd.m_axis_tvalid & ~dma.to_mem),
+            self.m_axis_tlast.eq(rd.m_axis_tlast & ~dma.to_mem),
+            rd.m_axis_tready.eq(Mux(dma.to_mem, dma.beat.ready, self.m_axis_tready)),
+            dma.beat.payload.eq(rd.m_axis_tdata), dma.beat.valid.eq(rd.m_axis_tvalid & dma.to_mem),
+            dma.read_done.eq(rd.done), dma.read_busy.eq(rd.busy),
         ]
         # IMEM / WMEM: the load engines write; the execute or the PREDICT engine reads
         # (the CFSE engine runs alone among the IMEM / OMEM users: core_dispatch.py)
@@ -235,11 +264,16 @@ class ExionCore(wiring.Component):
             host.sched_cycles.eq(sch.sched_cycles),
             host.busy_load.eq(li.busy | lw.busy),
             host.busy_exec.eq(ex.busy | sch.busy | pr.busy | cf.busy),
-            host.busy_read.eq(rd.busy), host.busy_cycles.eq(ex.busy_cycles),
-            host.in_beats.eq((self.s_axis_imem_tvalid & li.s_axis_tready)
-                             + (self.s_axis_wmem_tvalid & lw.s_axis_tready)),
-            host.out_beats.eq(rd.m_axis_tvalid & self.m_axis_tready),
-            host.done.eq(li.done + lw.done + ex.done + sch.done + pr.done + rd.done + cf.done),
+            host.busy_read.eq(rd.busy | dma.write_busy), host.busy_cycles.eq(ex.busy_cycles),
+            host.in_beats.eq((self.s_axis_imem_tvalid & self.s_axis_imem_tready)
+                             + (self.s_axis_wmem_tvalid & self.s_axis_wmem_tready)),
+            host.out_beats.eq(self.m_axis_tvalid & self.m_axis_tready),
+            host.mem_in_bytes.eq(dma.in_bytes), host.mem_out_bytes.eq(dma.out_bytes),
+            host.mem_rd_cycles.eq(dma.rd_cycles), host.mem_wr_cycles.eq(dma.wr_cycles),
+            dma.region_base.eq(host.region_base), dma.region_end.eq(host.region_end),
+            # a MEM read is done when its last write is answered, not when OMEM is read
+            host.done.eq(li.done + lw.done + ex.done + sch.done + pr.done
+                         + (rd.done & ~dma.to_mem) + dma.done + cf.done),
             host.blocks.eq(sch.blocks),
             host.dominant.eq(pr.dominant), host.skip_k.eq(pr.skip_k), host.skip_v.eq(pr.skip_v),
         ]
@@ -255,8 +289,11 @@ class ExionCore(wiring.Component):
         # a later error: SMEM overflow (run time) over a sparse GEMM dropped at dispatch (Mux,
         # not m.If: Icarus never runs an always @* block whose inputs keep their initial
         # values, and this one's would be constants)
+        # (a master-port fault last)
         ov = sch.overflow
-        m.d.comb += [host.fail.eq(ov | disp.fail),
-                     host.fail_cause.eq(Mux(ov, CAUSES["SMEM_OVERFLOW"], CAUSES["ADDR_RANGE"])),
-                     host.fail_cmd.eq(Mux(ov, OPCODES["SCHEDULE"], disp.fail_cmd))]
+        m.d.comb += [host.fail.eq(ov | disp.fail | dma.fail),
+                     host.fail_cause.eq(Mux(ov, CAUSES["SMEM_OVERFLOW"],
+                                            Mux(disp.fail, CAUSES["ADDR_RANGE"], dma.fail_cause))),
+                     host.fail_cmd.eq(Mux(ov, OPCODES["SCHEDULE"],
+                                          Mux(disp.fail, disp.fail_cmd, dma.fail_cmd)))]
         return m

@@ -267,9 +267,12 @@ class ExecEngine(wiring.Component):
         ffn_en = Signal(R * DP)
         ffn_v = [Signal.like(sdue.omem_data[p], name=f"ffn_v{p}") for p in range(R * DP)]
         ffn_ch = Signal.like(sdue.omem_addr[0])
+        # the thresholds travel with the outputs: the next command may be taken in the cycle
+        # of this one's last drain and replace th_hi / th_lo before the compare
+        ffn_hi, ffn_lo = Signal.like(th_hi), Signal.like(th_lo)
         m.d.sync += [ffn.eq(sdue.omem_tag[5] & sdue.omem_en[0]),
                      ffn_en.eq(Cat(*(sdue.omem_en[p] for p in range(R * DP)))),
-                     ffn_ch.eq(sdue.omem_addr[0])]
+                     ffn_ch.eq(sdue.omem_addr[0]), ffn_hi.eq(th_hi), ffn_lo.eq(th_lo)]
         m.d.sync += [ffn_v[p].eq(sdue.omem_data[p]) for p in range(R * DP)]
         ffn_lanes = Signal(DP)
         ffn_cv = [Signal(R, name=f"ffn_cv{j}") for j in range(DP)]
@@ -277,7 +280,7 @@ class ExecEngine(wiring.Component):
             m.d.comb += ffn_lanes[j].eq(ffn & ffn_en[j])
             for r in range(R):
                 v = ffn_v[r * DP + j]
-                m.d.comb += ffn_cv[j][r].eq(ffn_en[r * DP + j] & ((v > th_hi) | (v < th_lo)))
+                m.d.comb += ffn_cv[j][r].eq(ffn_en[r * DP + j] & ((v > ffn_hi) | (v < ffn_lo)))
         m.d.comb += [self.mask_we.eq(ffn),
                      self.mask_addr.eq(ffn_ch // CAU_BEAT),
                      self.mask_data.eq(Cat(*ffn_cv).replicate(CAU_BEAT // DP)),

@@ -31,6 +31,7 @@ from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QU
 
 from .axil import AxiLiteSlave, axil_members
 from .core_cmd import COMMAND, command_fields, command_stream
+from .core_dma import mem_cause
 from .sdue import block_layout
 
 __all__ = ["HostInterface"]
@@ -67,6 +68,12 @@ class HostInterface(wiring.Component):
     blocks_half : In(32) ; sched_cycles : In(32)
         ``BLOCKS_H1`` (bits 15:0), ``BLOCKS_H2`` (31:16) and ``SCHED_CYCLES`` (held by the
         SCHEDULE engine).
+    mem_in_bytes, mem_out_bytes : In(16)
+        Bytes the master port moved this cycle (``BYTES_IN`` / ``BYTES_OUT`` add them).
+    mem_rd_cycles, mem_wr_cycles : In(32)
+        ``MEM_RD_CYCLES`` / ``MEM_WR_CYCLES``.
+    region_base, region_end : Out(32)
+        ``REGION_BASE`` / ``REGION_END`` (the master port checks its transfers against them).
     mask_we : Out(1) ; mask_ch : Out(16) ; mask_cv : Out(rows)
         Mask window write of channel ``mask_ch``.
     mask_raddr : Out(range(mask words)) ; mask_rdata : In(CAU_BEAT * rows)
@@ -89,6 +96,9 @@ class HostInterface(wiring.Component):
             "in_beats": In(2), "out_beats": In(1),
             "blocks": In(16), "dominant": In(64), "skip_k": In(64), "skip_v": In(64),
             "blocks_half": In(32), "sched_cycles": In(32),
+            "mem_in_bytes": In(16), "mem_out_bytes": In(16),
+            "mem_rd_cycles": In(32), "mem_wr_cycles": In(32),
+            "region_base": Out(32), "region_end": Out(32),
             "mask_we": Out(1), "mask_ch": Out(16), "mask_cv": Out(cfg.rows),
             "mask_raddr": Out(range(self._mw)), "mask_rdata": In(CAU_BEAT * cfg.rows),
             "smem_raddr": Out(range(cfg.schedule_depth)),
@@ -193,8 +203,10 @@ class HostInterface(wiring.Component):
         m.d.comb += whole.eq(strb == 0xF)
         partial = (strb != 0) & ~whole
         args = [Signal(32, name=f"arg{i}") for i in range(6)]
-        for i, a in enumerate(args):
-            with m.If(axil.wr_en & (wa == REGISTERS[f"ARG{i}"])):
+        region = [self.region_base, self.region_end]
+        for a, name in [*zip(args, (f"ARG{i}" for i in range(6))),
+                        *zip(region, ("REGION_BASE", "REGION_END"))]:
+            with m.If(axil.wr_en & (wa == REGISTERS[name])):
                 m.d.sync += a.eq(Cat(*(Mux(strb[b], axil.wr_data[8 * b:8 * b + 8], a[8 * b:8 * b + 8])
                                        for b in range(4))))
         error, cause, err_cmd = self.error, Signal(8), Signal(32)
@@ -203,8 +215,10 @@ class HostInterface(wiring.Component):
         with m.If(self.cycles_we):
             m.d.sync += cycles.eq(self.cycles)
         bytes_in, bytes_out = Signal(64), Signal(64)
-        m.d.sync += [bytes_in.eq(bytes_in + self.in_beats * -(-rm.in_width // 8)),
-                     bytes_out.eq(bytes_out + self.out_beats * -(-rm.out_width // 8))]
+        m.d.sync += [bytes_in.eq(bytes_in + self.in_beats * -(-rm.in_width // 8)
+                              + self.mem_in_bytes),
+                     bytes_out.eq(bytes_out + self.out_beats * -(-rm.out_width // 8)
+                               + self.mem_out_bytes)]
 
         # -- command check and queue ----------------------------------------------------------
         cmd_wr = Signal()
@@ -214,9 +228,12 @@ class HostInterface(wiring.Component):
         m.d.comb += entry.eq(Cat(op, flags, *args))
         bad = Signal(8)
         self._check(m, op, flags, command_fields(entry), bad)
+        # MEM commands (master port): alignment and region after the opcode's own checks
+        mem_bad = mem_cause(m, self._cfg, op, flags, command_fields(entry), *region)
         m.submodules.queue = queue = SyncFIFOBuffered(width=COMMAND.size, depth=QUEUE_DEPTH)
         refuse = Signal(8)
-        m.d.comb += [refuse.eq(Mux(bad != 0, bad, Mux(queue.w_rdy, 0, CAUSES["QUEUE_FULL"]))),
+        m.d.comb += [refuse.eq(Mux(bad != 0, bad, Mux(mem_bad != 0, mem_bad,
+                                                      Mux(queue.w_rdy, 0, CAUSES["QUEUE_FULL"])))),
                      queue.w_data.eq(entry), queue.w_en.eq(cmd_wr & ~error & (refuse == 0)),
                      self.cmd.payload.eq(queue.r_data), self.cmd.valid.eq(queue.r_rdy),
                      queue.r_en.eq(self.cmd.ready)]
@@ -280,6 +297,8 @@ class HostInterface(wiring.Component):
             "BYTES_IN_LO": bytes_in[:32], "BYTES_IN_HI": bytes_in[32:],
             "BYTES_OUT_LO": bytes_out[:32], "BYTES_OUT_HI": bytes_out[32:],
             **{f"ARG{i}": args[i] for i in range(6)},
+            "REGION_BASE": region[0], "REGION_END": region[1],
+            "MEM_RD_CYCLES": self.mem_rd_cycles, "MEM_WR_CYCLES": self.mem_wr_cycles,
             "DOMINANT_LO": self.dominant[:32], "DOMINANT_HI": self.dominant[32:],
             "SKIP_K_LO": self.skip_k[:32], "SKIP_K_HI": self.skip_k[32:],
             "SKIP_V_LO": self.skip_v[:32], "SKIP_V_HI": self.skip_v[32:],

@@ -46,6 +46,8 @@ class LoadEngine(wiring.Component):
     writes : Out(buffers)
         Buffers being written.
     busy, done : Out(1)
+    abort : In(1)
+        End the running command without ``done`` (a master-port fault, ``hw/core_dma.py``).
     """
 
     def __init__(self, *, banks: int, depth: int, buffers: int, width: int, lanes: int = 1,
@@ -63,7 +65,7 @@ class LoadEngine(wiring.Component):
             "s_axis_tdata": In(width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
             "w_addr": Out(range(buffers * depth)), "w_data": Out(width * lanes),
             "w_en": Out(banks * lanes),
-            "writes": Out(buffers), "busy": Out(1), "done": Out(1),
+            "writes": Out(buffers), "busy": Out(1), "done": Out(1), "abort": In(1),
         })
 
     def elaborate(self, platform):
@@ -106,6 +108,6 @@ class LoadEngine(wiring.Component):
                     m.d.sync += [lane.eq(0), bank.eq(bank + 1)]
                 with m.Else():
                     m.d.sync += lane.eq(lane + 1)
-        with m.If(self.done):
+        with m.If(self.done | self.abort):
             m.d.sync += active.eq(0)
         return m

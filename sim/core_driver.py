@@ -19,7 +19,7 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFra
 from cocotbext.axi.axil_channels import AxiLiteAWTransaction, AxiLiteWTransaction
 
 from exion.fields import ARG_FIELDS
-from exion.regmap import (OPCODES, QUEUE_DEPTH, REGISTERS, STATUS_BITS, RegisterMap, encode)
+from exion.regmap import (FLAGS, OPCODES, QUEUE_DEPTH, REGISTERS, STATUS_BITS, RegisterMap, encode)
 from golden import cycle_model, intsem
 from golden.sdue import dense_wmem_image
 from sim.tb_common import config, pack, pauses, unpack
@@ -120,7 +120,9 @@ class CoreTB:
     def record(self, args: dict, word: int):
         op = {v: k for k, v in OPCODES.items()}.get(word & 0xFF, "?")
         regs = [args.get(f"ARG{i}", self.args.get(f"ARG{i}", 0)) for i in range(6)]
-        self.commands.append((op, {f.name: (regs[f.reg] >> f.lo) & f.mask for f in ARG_FIELDS}))
+        fields = {f.name: (regs[f.reg] >> f.lo) & f.mask for f in ARG_FIELDS}
+        fields["mem"] = int(bool(word & FLAGS["MEM"]))      # through the master port
+        self.commands.append((op, fields))
 
     async def issue(self, op: str, record: bool = True, **fields):
         args, word = encode(op, **fields)

@@ -174,10 +174,12 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         if what < 0.1:
             op = None                       # replaced below by an unknown opcode
         elif what < 0.2 and op != "GEMM":
-            flags = [f for f in FLAGS if rng.random() < 0.5]
+            # (not MEM: the fuzz bench has no memory on the master port, docs/core-model.md)
+            flags = [f for f in FLAGS if f != "MEM" and rng.random() < 0.5]
         else:
             names = [f.name for f in ARG_FIELDS if op in f.ops and not f.signed
-                     and f.name not in ("q_th_lo", "q_th_hi") + _UNCHECKED]
+                     and f.name not in ("q_th_lo", "q_th_hi", "addr", "stride")   # (MEM only)
+                     + _UNCHECKED]
             names = [{"ibuf": "buf", "wbuf": "buf", "obuf": "buf"}.get(n, n)
                      if op in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM") else n for n in names]
             name = names[int(rng.integers(len(names)))]
@@ -195,13 +197,13 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
     if rng.random() < 0.1:                  # junk in bits the opcode does not use
         used = [0] * 6
         for f in ARG_FIELDS:
-            if op in f.ops:
+            if op in f.ops and f.name not in ("addr", "stride"):    # (MEM only: unused here)
                 used[f.reg] |= f.mask << f.lo
         for i in range(6):
             args[f"ARG{i}"] |= _junk(rng) & ~used[i] & 0xFFFFFFFF
         word |= int(rng.integers(0, 1 << 16)) << 16
-        if op != "GEMM":
-            word |= int(rng.integers(0, 256)) << 8
+        if op != "GEMM":        # (the MEM flag is no junk on a load or read: left out)
+            word |= (int(rng.integers(0, 256)) << 8) & ~FLAGS["MEM"]
     return args, word
 
 

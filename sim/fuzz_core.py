@@ -86,10 +86,16 @@ def _dump(dut):
         dut._log.info("%s: %s", path, " ".join(sorted(vals)))
 
 
+def _memories(st) -> dict:
+    """Copies of a model state's memories: what a reset mid-command is checked against."""
+    return {"imem": st.imem.copy(), "wmem": st.wmem.copy(), "omem": st.omem.copy(),
+            "mask": st.mask.copy()}
+
 
 def _counts(model) -> tuple[int, int, int]:
     """``BLOCKS``, ``BLOCKS_H1``, ``BLOCKS_H2`` of the model (legal sparse GEMMs of each half)."""
     return (model.regs.blocks, *model.regs.blocks_half)
+
 
 class Fuzz:
     """One simulation: the driver, the model, the counters."""
@@ -223,44 +229,38 @@ class Fuzz:
     async def compare_mask(self, n: int, label: str):
         got = await self.tb.read_mask(n)
         exp = self.model.state.mask[:n].T
-        assert np.array_equal(got, exp), (
-            f"{label}: mask window differs in channels < {n}: (row, channel) "
-            f"{[tuple(map(int, b)) for b in np.argwhere(got != exp)[:8]]}; earlier "
-            "commands:\n" + "\n".join(list(self.history)[-6:]))
+        bad = [ch for ch in range(n) if not np.array_equal(got[:, ch], exp[:, ch])]
+        cv = lambda m, ch: sum(1 << r for r in np.flatnonzero(m[:, ch]))  # noqa: E731
+        assert not bad, (f"{label}: mask channels {bad[:8]} differ: got "
+                         f"{[cv(got, ch) for ch in bad[:8]]}, model "
+                         f"{[cv(exp, ch) for ch in bad[:8]]}; earlier commands:\n"
+                         + "\n".join(self.history))
 
     # -- episodes -----------------------------------------------------------------------------
     async def reset_mid_command(self, label: str):
         """Up to QUEUE_DEPTH legal commands, then ``rst`` 0..150 cycles later, in the middle
         of whichever is running. Registers, STATUS, queue and engines must come back as the
-        model's reset gives them; the memories keep their contents, where a command was cut
-        short each word holds what the model had there after some prefix of the commands:
-        the OMEM buffers a GEMM wrote and the mask channels a PREDICT, FFN_MASK GEMM or GELU
-        with ``ffn_mask`` wrote
-        are read back and each word checked to be one of those (then the model takes the
-        RTL's);
-        the IMEM / WMEM words a load wrote (not readable) are loaded again on both, and the
-        IMEM buffer a CFSE command wrote is loaded whole on both."""
+        model's reset gives them. The memories keep their contents; where a command was cut
+        short each word holds what the model had there after some prefix of the commands.
+        Which memories the commands change the model says (snapshots after each prefix):
+        those OMEM buffers and mask channels are read back and each word checked to be one
+        of the snapshots' (then the model takes the RTL's); the IMEM / WMEM words (not
+        readable by the host) are loaded again on both sides."""
         tb, model, rng, cfg = self.tb, self.model, self.rng, self.cfg
         if model.regs.error:
             await tb.write("CTRL", 1)
             model.clear_error()
-        cmds = []
         for _ in range(int(rng.integers(1, QUEUE_DEPTH + 1))):
             args, word = random_command(rng, cfg, blocks=_counts(model), p_bad=0.0)
-            cmd, _ = await self.command(args, word)
-            if cmd is not None:
-                cmds.append(cmd)
-        self.history.append(f"{label}: " + "; ".join(
-            f"word {c.word:#x} args {','.join(hex(a) for a in c.args)}" for c in cmds))
-        # the memories after each prefix of the commands: a word cut short is one of them
+            await self.command(args, word)
         m = copy.deepcopy(model)
         pending = list(m.state.queue)
         m.state.queue.clear()
-        snaps = [(m.state.omem.copy(), m.state.mask.copy())]
+        snaps = [_memories(m.state)]
         for c in pending:
             m.state.queue.append(c)
             m.run()
-            snaps.append((m.state.omem.copy(), m.state.mask.copy()))
+            snaps.append(_memories(m.state))
         await ClockCycles(tb.dut.clk, int(rng.integers(0, 151)))
         tb.dut.rst.value = 1
         await ClockCycles(tb.dut.clk, 3)
@@ -272,41 +272,37 @@ class Fuzz:
         model.reset()
         self.resets += 1
         await self.settle(label + ": registers after the reset")
-        for obuf in sorted({c.obuf for c in cmds if c.op == "GEMM"}):
+        # (buffer, word) of IMEM / WMEM and OMEM buffers, mask channels some prefix changed
+        diff = {k: np.any([sn[k] != snaps[0][k] for sn in snaps[1:]], axis=0)
+                if len(snaps) > 1 else np.zeros_like(snaps[0][k], bool) for k in snaps[0]}
+        for obuf in np.flatnonzero(diff["omem"].any(axis=(1, 2))):
             n = cfg.words("omem")
-            await self.command(*encode("READ_OMEM", base=0, count=n, buf=obuf))
+            await self.command(*encode("READ_OMEM", base=0, count=n, buf=int(obuf)))
             model.run()
             model.state.out.clear()
             frame = await tb.sink.recv()
             got = np.array([unpack(int(v), cfg.data_width, cfg.rows) for v in frame.tdata],
                            np.int64).T
-            ok = np.any([got == om[obuf] for om, _ in snaps], axis=0)
-            bad = np.argwhere(~ok)
+            bad = np.argwhere(~np.any([got == sn["omem"][obuf] for sn in snaps], axis=0))
             assert not len(bad), (f"{label}: OMEM buffer {obuf} (bank, word) "
                                   f"{[tuple(map(int, b)) for b in bad[:4]]} hold a value the "
                                   f"model never had there")
             model.state.omem[obuf] = got
             await self.settle(f"{label}: OMEM buffer {obuf} read back")
-        if any(c.op == "PREDICT" or (c.op == "GEMM" and c.ffn) or (c.op == "GELU" and c.ffn_mask)
-               for c in cmds):
+        if diff["mask"].any():
             n = model.state.map.channels
             got = await tb.read_mask(n)
-            bad = [ch for ch in range(n) if not any(np.array_equal(got[:, ch], mk[ch])
-                                                    for _, mk in snaps)]
+            bad = [ch for ch in range(n) if not any(np.array_equal(got[:, ch], sn["mask"][ch])
+                                                    for sn in snaps)]
             assert not bad, f"{label}: mask channels {bad[:6]} hold a value the model never had"
             model.state.mask[:n] = got.T
-        for c in cmds:
-            if c.op in ("LOAD_IMEM", "LOAD_WMEM"):
-                args, word = encode(c.op, base=c.base, count=c.count,
-                                    buf=c.ibuf if c.op == "LOAD_IMEM" else c.wbuf,
-                                    **({"streams": c.streams} if c.op == "LOAD_WMEM" else {}))
+        for op, mem in (("LOAD_IMEM", "imem"), ("LOAD_WMEM", "wmem")):
+            words = diff[mem].any(axis=tuple(range(3, diff[mem].ndim)) + (1,))  # (buf, word)
+            for buf in np.flatnonzero(words.any(axis=1)):
+                lo, hi = np.flatnonzero(words[buf])[[0, -1]]
+                args, word = encode(op, base=int(lo), count=int(hi - lo + 1), buf=int(buf))
                 await self.command(args, word)
-                await self.settle(f"{label}: {c.op} again")
-        # a CFSE command cut short left its IMEM buffer part written: load it whole on both
-        for ibuf in sorted({c.ibuf for c in cmds
-                            if c.op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")}):
-            await self.command(*encode("LOAD_IMEM", base=0, count=cfg.words("imem"), buf=ibuf))
-            await self.settle(f"{label}: IMEM buffer {ibuf} loaded after a CFSE command")
+                await self.settle(f"{label}: {op} of words {lo}..{hi} again")
 
     async def mask_write(self):
         n = int(self.rng.integers(1, self.model.state.map.channels + 1))

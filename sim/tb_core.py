@@ -88,7 +88,7 @@ async def registers(dut):
     s = await tb.status()
     assert s["busy"] == 0 and s["error"] == 0 and s["level"] == 0
     assert await tb.read("DONE") == tb.cfg.omem_buffers     # the reads of _setup
-    assert await tb.read(0x7C) == 0   # unmapped
+    assert await tb.read(0x38) == 0   # unmapped
     await tb.check_traffic()            # the reads of _setup
 
 

@@ -9,19 +9,32 @@ through the core bench's ``run_dense_gemm`` (sim/tb_core.py) and the cycle model
 from __future__ import annotations
 
 import logging
+import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, with_timeout
+from cocotbext.axi import AxiBus, AxiRam
 
 from exion.regmap import CAUSES, ID_VALUE, RESPONSES, RegisterMap, encode
+from golden import core_mem, intsem
+from golden.core_checks import Limits
+from golden.sdue import dense_wmem_image
 from sim.core_driver import CoreTB
-from sim.tb_common import config, start
+from sim.dma_harness import FaultMem
+from sim.tb_common import config, pauses, start
 from sim.tb_core import run_dense_gemm
+
+#: Memory behind the shared master port, and each core's slice of it (its region).
+MEM_SIZE = 1 << 16
+SLICE = 0x4000
 
 
 async def _setup(dut) -> list[CoreTB]:
+    """Drivers of every core (the first one's ``ram``: the memory behind the shared master
+    port, cocotbext-axi's AxiRam, created before the reset, which its interfaces wait for)."""
     cfg = config()
+    ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, mem=FaultMem(MEM_SIZE))
     logging.getLogger("cocotb.exion_multicore.s_axil").setLevel(logging.WARNING)
     for i in range(cfg.cores):
         for s in ("s_axis_imem", "s_axis_wmem", "m_axis"):
@@ -29,6 +42,8 @@ async def _setup(dut) -> list[CoreTB]:
     # core 0's driver creates the shared AXI4-Lite master (and its pause generators)
     tbs = [CoreTB(dut, core=0)]
     tbs += [CoreTB(dut, core=i, axil=tbs[0].axil) for i in range(1, cfg.cores)]
+    tbs[0].ram = ram
+    logging.getLogger("cocotb.exion_multicore.m_axi").setLevel(logging.WARNING)
     await start(dut)
     await ClockCycles(dut.clk, 2)
     for tb in tbs:
@@ -91,3 +106,72 @@ async def error_stays_in_its_core(dut):
     await tbs[1].write("CTRL", 1)
     assert not (await tbs[1].status())["error"]
     await run_dense_gemm(tbs[1], np.random.default_rng(8), 1, k, n, 2, "core 1 after clear")
+
+
+@cocotb.test()
+async def shared_memory_port(dut):
+    """Every core runs a dense GEMM with its tokens and weights loaded and its outputs written
+    through its master port (``MEM`` commands), all cores at once: their ports share ``m_axi``
+    through the arbiter, one ``AxiRam`` with random pauses on its five channels. Each core
+    works in its own region; outputs bit-exact with golden.intsem, the byte counters equal to
+    the traffic model, nothing written outside a core's output rows."""
+    tbs = await _setup(dut)
+    cfg = tbs[0].cfg
+    ram = tbs[0].ram
+    ram.read_if.ar_channel.queue_occupancy_limit = 64
+    rng_p = random.Random(5)
+    for ch in (ram.read_if.ar_channel, ram.read_if.r_channel, ram.write_if.aw_channel,
+               ram.write_if.w_channel, ram.write_if.b_channel):
+        ch.set_pause_generator(pauses(random.Random(rng_p.random()), tbs[0].pause or 0.0))
+    lim = Limits.of(cfg)
+    ib, _ob = core_mem.item_bytes(cfg.lanes, cfg.rows, cfg.data_width)
+    bb = cfg.bus_bytes
+    stride = lambda n: -(-n // bb) * bb       # noqa: E731  gap-free rows
+
+    async def run(i: int, tb: CoreTB):
+        rng = np.random.default_rng(70 + i)
+        base = (i + 1) * SLICE
+        await tb.write("REGION_BASE", base)
+        await tb.write("REGION_END", base + SLICE)
+        kc = min(2, cfg.words("imem"))
+        k, n = kc * cfg.lanes, min(2 * cfg.cols, cfg.words("omem"))
+        hi = cfg.data_max // 2
+        x = rng.integers(-hi, hi + 1, (cfg.rows, k))
+        w = rng.integers(-hi, hi + 1, (k, n))
+        img = dense_wmem_image(w, cfg)[:, :, :1, :]            # dense blocks: stream 0 only
+        count_w = img.shape[1]
+        fw = dict(base=0, count=count_w, addr=base, streams=1, stride=stride(count_w * ib))
+        vec = img.transpose(0, 2, 1, 3).reshape(cfg.cols, count_w, cfg.lanes)
+        core_mem.place_rows(ram.mem, core_mem.mem_descriptor("LOAD_WMEM", fw, lim),
+                            core_mem.lane_rows(vec, cfg.data_width))
+        fi = dict(base=0, count=kc, addr=base + 0x1000, stride=stride(kc * ib))
+        core_mem.place_rows(ram.mem, core_mem.mem_descriptor("LOAD_IMEM", fi, lim),
+                            core_mem.lane_rows(x.reshape(cfg.rows, kc, cfg.lanes),
+                                               cfg.data_width))
+        fo = dict(base=0, count=n, addr=base + 0x2000, stride=stride(_ob))
+        out = core_mem.mem_descriptor("READ_OMEM", fo, lim)
+        await tb.issue("LOAD_WMEM", flags=("MEM",), buf=0, **fw)
+        await tb.issue("LOAD_IMEM", flags=("MEM",), buf=0, **fi)
+        await tb.issue("GEMM", kc=kc, shift=4, n_ch=n, ibuf=0, wbuf=0, obuf=0, n_rows=cfg.rows)
+        await tb.issue("READ_OMEM", flags=("MEM",), buf=0, **fo)
+        await with_timeout(tb.expect_ok(), 500, "us")
+        got = np.array(core_mem.out_frame(ram.mem, out, cfg.rows, cfg.data_width)).T
+        want = intsem.requantize(intsem.int_matmul(x, w, cfg.lanes, cfg.acc_width), 4,
+                                 cfg.data_width)
+        assert np.array_equal(got, want), f"core {i}: outputs through the shared port differ"
+        return out
+
+    tasks = [cocotb.start_soon(run(i, tb)) for i, tb in enumerate(tbs)]
+    outs = [await t for t in tasks]
+    for tb in tbs:
+        await tb.check_traffic()
+    # nothing but inputs and each core's output rows changed
+    touched = set()
+    for i, d in enumerate(outs):
+        for r in range(d.rows):
+            touched.update(range(d.row_addr(r), d.row_addr(r) + d.row_bytes))
+    inputs = set()
+    for i in range(len(tbs)):
+        inputs.update(range((i + 1) * SLICE, (i + 1) * SLICE + 0x2000))
+    stray = [a for a in range(MEM_SIZE) if ram.mem[a] and a not in touched | inputs]
+    assert not stray, f"bytes written outside the output rows: {[hex(a) for a in stray[:8]]}"

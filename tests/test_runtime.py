@@ -15,8 +15,8 @@ from exion_tools.runtime import dit as D
 from exion_tools.runtime.backend import make_backend
 from exion_tools.runtime.counts import Stats
 from exion_tools.runtime.lower import Host
-from exion_tools.runtime.model import MODES, DiTRuntime
-from golden import eager, ffn_reuse, intsem
+from exion_tools.runtime.model import CFSE_PLACES, MODES, DiTRuntime
+from golden import cfse, eager, ffn_reuse, intsem
 from golden.core_checks import Limits
 from sim.runner import SIMULATORS
 
@@ -57,23 +57,56 @@ class GoldenHost:
         assert n <= 64
         return eager.select(eager.shift_add_matmul(qp, kp.T, self.cfg.lod_steps), q_th, k / n)
 
+    # The CFSE commands as golden.core_cfse defines them: data_width-bit operand codes with
+    # data_width - 6 fraction bits, code_to_act, the golden.cfse function, act_to_code.
+    def cfse_ok(self, op, n):
+        return True                                   # every MINI shape fits one command
 
-def _sample(cfg, spec, mode, host_cls=None, iterations=3, seed=1):
+    def _act(self, x):
+        s = 16 - self.cfg.data_width
+        return cfse.code_to_act(intsem.requantize(np.asarray(x), s, self.cfg.data_width), s)
+
+    def _back(self, y, s):
+        return cfse.act_to_code(y, s, self.cfg.data_width) << s
+
+    def gelu(self, x):
+        return self._back(cfse.gelu(self._act(x)), 16 - self.cfg.data_width)
+
+    def softmax(self, x, keep=None):
+        return self._back(cfse.softmax(self._act(x), keep), 16 - self.cfg.data_width)
+
+    def layernorm(self, x, scale, shift):
+        y = cfse.layernorm_adaln(self._act(x), self._act(scale), self._act(shift))
+        return self._back(y, 16 - self.cfg.data_width)
+
+    def residual(self, x, f, gate=None):
+        assert gate is None                           # the runtime folds gates into GEMMs
+        return self._back(cfse.residual_add(self._act(x), self._act(f)), 16 - self.cfg.data_width)
+
+
+def _sample(cfg, spec, mode, host_cls=None, iterations=3, seed=1, cfse_at="chip"):
     cfg = cfg.replace(iterations=iterations, ffn_reuse_n=1, ep_k=0.25)
     st = Stats(cfg)
     host = host_cls(cfg, st) if host_cls else Host(cfg, make_backend("model", cfg), st)
-    rt = DiTRuntime(D.synthetic(spec, seed), cfg, mode, host)
+    rt = DiTRuntime(D.synthetic(spec, seed), cfg, mode, host, cfse=cfse_at)
     return rt.sample([3, 7], seed), st
 
 
+@pytest.mark.parametrize("cfse_at", CFSE_PLACES)
 @pytest.mark.parametrize("mode", MODES)
-def test_runtime_bit_exact_against_golden(mode):
+def test_runtime_bit_exact_against_golden(mode, cfse_at):
     """Whole samples (three iterations: dense, sparse, dense) through the commands equal the
-    same layers computed directly with the golden functions, bit for bit."""
-    got, st = _sample(SMALL, MINI, mode)
-    want, _ = _sample(SMALL, MINI, mode, GoldenHost)
+    same layers computed directly with the golden functions, bit for bit; with the CFSE on
+    chip every GELU, softmax, LayerNorm and residual is a command (no host CFSE work)."""
+    got, st = _sample(SMALL, MINI, mode, cfse_at=cfse_at)
+    want, _ = _sample(SMALL, MINI, mode, GoldenHost, cfse_at=cfse_at)
     assert np.array_equal(got, want)
-    assert st.totals()["commands"] > 0
+    t = st.totals()
+    assert t["commands"] > 0
+    if cfse_at == "chip":
+        assert t["host_elements"] == 0 and t["cfse_cycles"] > 0
+    else:
+        assert t["host_elements"] > 0 and t["cfse_cycles"] == 0
 
 
 def test_host_gemm_tiles():
@@ -185,6 +218,7 @@ def test_run_cli_writes_report(capsys, tmp_path):
 @pytest.mark.parametrize("argv, option", [
     (["--mode", "fast"], "--mode"),
     (["--backend", "gpu"], "--backend"),
+    (["--cfse", "gpu"], "--cfse"),
     (["--images", "0"], "--images"),
     (["--images", "x"], "--images"),
     (["--model", "dit-zz"], "--model"),
@@ -210,12 +244,13 @@ def test_run_cli_refuses(capsys, tmp_path, argv, option):
 def test_runtime_on_rtl(sim):
     """Two iterations of the mini DiT in mode ``all`` (PREDICT, sparse Q K^T, FFN_MASK, then
     SCHEDULE + sparse FC1) replayed on the RTL: every frame, register, mask and SMEM read and
-    every CYCLES equal the model's."""
+    every CYCLES equal the model's. CFSE work on the host: the CFSE commands' replay is
+    test_block_on_chip_rtl's (with them this run takes 4 times as long under Icarus)."""
     from exion_tools.runtime.rtl import replay
     cfg = SMALL.replace(iterations=2, ffn_reuse_n=1)
     be = make_backend("rtl", cfg)
     st = Stats(cfg)
-    DiTRuntime(D.synthetic(MINI, 2), cfg, "all", Host(cfg, be, st)).sample([5], 0)
+    DiTRuntime(D.synthetic(MINI, 2), cfg, "all", Host(cfg, be, st), cfse="host").sample([5], 0)
     r = replay(be.log, sim)
     assert r["commands"] == st.totals()["commands"]
     assert sum(r["cycles"]) == st.totals()["cycles"]
@@ -236,3 +271,85 @@ def test_counts_match_energy_counts():
     for key, n in want.counts.items():
         assert st.counts.counts.get(key) == n, key
     assert st.totals()["cycles"] == rep.compute_cycles
+
+
+#: One block small enough for the RTL: hidden 16, 2 heads of 8, FFN 32 (run on 8 tokens: two
+#: row groups of the 4x4 core).
+BLOCK = D.DiTSpec(image_size=8, patch=2, hidden=16, depth=1, heads=2, mlp_ratio=2, freq_dim=16,
+                  name="block")
+
+
+def _golden_block(plan, x, cfg):
+    """The block of exion_tools.runtime.block computed directly: golden.intsem GEMMs and the
+    golden.cfse functions through golden.core_cfse's code conversions."""
+    W, L, fo = cfg.data_width, cfg.lanes, cfg.data_width - 6
+    s = 10 - fo
+
+    def act(q):
+        return cfse.code_to_act(q, s)
+
+    def code(v, sh=s):
+        return cfse.act_to_code(v, sh, W)
+
+    def mm(xc, w, shift, bias_word=False):
+        xp = np.zeros((xc.shape[0], w.shape[0]), np.int64)
+        xp[:, :xc.shape[1]] = xc
+        if bias_word:
+            xp[:, -L:] = 1 << (W - 2)
+        return intsem.requantize(intsem.int_matmul(xp, w, L, cfg.acc_width), shift, W)
+
+    def op(xc, o):
+        return mm(xc, o.w, o.shift, o.w.shape[0] > -(-o.k // L) * L)
+    n, d = x.shape
+    hd = d // plan.heads
+    m1, m2 = op(plan.c, plan.mod1)[0], op(plan.c, plan.mod2)[0]
+    qkv = op(code(cfse.layernorm_adaln(act(x), act(m1[:d]), act(m1[d:]))), plan.qkv)
+    o = []
+    for h in range(plan.heads):
+        q, k, v = (qkv[:, j * d + h * hd:j * d + (h + 1) * hd] for j in range(3))
+        p = code(cfse.softmax(act(mm(q, k.T, fo))), 16 - W)
+        o.append(mm(p, v, W - 1))
+    o = code(cfse.residual_add(np.zeros((n, d), np.int64), act(np.concatenate(o, 1)), 1024))
+    x1 = code(cfse.residual_add(act(x), act(op(o, plan.proj)), 1024))
+    h2 = code(cfse.layernorm_adaln(act(x1), act(m2[:d]), act(m2[d:])))
+    g = code(cfse.gelu(act(op(h2, plan.fc1))))
+    return code(cfse.residual_add(act(x1), act(op(g, plan.fc2)), 1024))
+
+
+def _block_run(backend, seed=4):
+    """One block of BLOCK on 8 tokens, SMALL core: (output codes, golden codes, stats)."""
+    from exion_tools.runtime.block import plan_block, run_block
+    cfg = SMALL
+    st = Stats(cfg)
+    host = Host(cfg, backend, st)
+    w = D.synthetic(BLOCK, seed)
+    rng = np.random.default_rng(seed)
+    c_act = rng.integers(-2048, 2048, (1, BLOCK.hidden))
+    x = rng.integers(-300, 300, (8, BLOCK.hidden))
+    plan = plan_block(w, 0, c_act, cfg, host)
+    st.layer = "block"
+    return run_block(host, plan, x), _golden_block(plan, x, cfg), st
+
+
+def test_block_on_chip_bit_exact():
+    """One DiT block as core commands only (LAYERNORM, GEMMs, SOFTMAX, RESIDUAL, GELU) equals
+    the direct golden computation; the CFSE work is all commands (no host elements)."""
+    got, want, st = _block_run(make_backend("model", SMALL))
+    assert np.array_equal(got, want)
+    assert np.abs(want).max() > 8                      # not a trivially small output
+    t = st.totals()
+    assert t["host_elements"] == 0 and t["cfse_cycles"] > t["cycles"] // 2
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_block_on_chip_rtl(sim):
+    """The same block replayed on the RTL: every frame, register and CYCLES equal the
+    model's, so the RTL's block output is the golden one."""
+    from exion_tools.runtime.rtl import replay
+    be = make_backend("rtl", SMALL)
+    got, want, st = _block_run(be)
+    assert np.array_equal(got, want)
+    r = replay(be.log, sim)
+    assert r["commands"] == st.totals()["commands"]
+    assert sum(r["cycles"]) == st.totals()["cycles"]

@@ -1,7 +1,7 @@
 """``exion run``: sample images from a DiT on the core (docs/runtime.md).
 
     exion run [--model dit64|dit256|dit-xl/2|tiny|FILE.npz] [--mode base|ep|ffnr|all]
-              [--backend model|rtl] [--images N] [--iterations T] [config options] [--out DIR]
+              [--cfse chip|host] [--backend model|rtl] [--images N] [--iterations T] [config options] [--out DIR]
 
 Writes ``images.png``, ``images.npy``, ``run.json``, ``layers.csv`` and ``iterations.csv``
 into ``--out`` and prints a summary (cycles, utilization, MACs done and skipped, bytes,
@@ -36,7 +36,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
     from .backend import BACKENDS
     from .dit import SHAPES
-    from .model import MODES
+    from .model import CFSE_PLACES, MODES
     p = _Parser(prog=prog, description="Sample images from a DiT on the EXION core "
                 "(command-level model or RTL); per-layer cycles, MACs, bytes and energy.")
     names = ", ".join([*MODELS, *SHAPES])
@@ -45,6 +45,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                         "workload.model.save_weights (default dit64)")
     p.add_argument("--mode", default="all",
                    help=f"one of {', '.join(MODES)} (default all)")
+    p.add_argument("--cfse", default="chip",
+                   help=f"where GELU, softmax, LayerNorm and the residual add run: one of "
+                        f"{', '.join(CFSE_PLACES)} (default chip: the core's CFSE commands; "
+                        "host: golden.cfse on the host)")
     p.add_argument("--backend", default="model",
                    help=f"one of {', '.join(BACKENDS)} (default model; rtl replays the run on "
                         "the RTL, arrays of at most 64 DPUs)")
@@ -79,10 +83,12 @@ def parse(args):
 
     from .backend import BACKENDS
     from .dit import SHAPES, load_npz, synthetic
-    from .model import MODES
+    from .model import CFSE_PLACES, MODES
     from .rtl import RTL_MAX_DPUS
     if args.mode not in MODES:
         raise ConfigError(f"--mode = {args.mode!r} is not one of {', '.join(MODES)}")
+    if args.cfse not in CFSE_PLACES:
+        raise ConfigError(f"--cfse = {args.cfse!r} is not one of {', '.join(CFSE_PLACES)}")
     if args.backend not in BACKENDS:
         raise ConfigError(f"--backend = {args.backend!r} is not one of {', '.join(BACKENDS)}")
     if args.sim not in ("verilator", "icarus"):
@@ -151,14 +157,15 @@ def main(argv=None, prog: str = "exion run") -> int:
     from .model import DiTRuntime
     t0 = time.perf_counter()
     backend = make_backend(args.backend, cfg)
-    rt = DiTRuntime(weights, cfg, args.mode, Host(cfg, backend, Stats(cfg)))
+    rt = DiTRuntime(weights, cfg, args.mode, Host(cfg, backend, Stats(cfg)), cfse=args.cfse)
     sp = weights.spec
     print(f"{prog}: {args.model} ({sp.tokens} tokens, hidden {sp.hidden}, {sp.depth} blocks), "
-          f"{opts['images']} image(s) x {cfg.iterations} iterations, mode {args.mode}",
+          f"{opts['images']} image(s) x {cfg.iterations} iterations, mode {args.mode}, "
+          f"CFSE on {args.cfse}",
           file=sys.stderr, flush=True)
     imgs = rt.sample(opts["labels"], opts["seed"], progress=_progress(t0))
     wall = time.perf_counter() - t0
-    info = {"model": args.model, "mode": args.mode, "backend": args.backend,
+    info = {"model": args.model, "mode": args.mode, "cfse": args.cfse, "backend": args.backend,
             "images": opts["images"], "labels": opts["labels"], "seed": opts["seed"],
             "iterations": cfg.iterations, "blocks": sp.depth,
             "array": f"{cfg.rows}x{cfg.cols} x {cfg.lanes} lanes", "wall_s": wall}

@@ -24,7 +24,7 @@ __all__ = ["LayerRow", "Stats", "COLUMNS"]
 
 #: Columns of the per-layer report (docs/runtime.md).
 COLUMNS = ("sample", "iteration", "block", "layer", "commands", "cycles", "schedule_cycles",
-           "predict_cycles", "imem_beats", "wmem_beats", "omem_beats", "stream_cycles",
+           "predict_cycles", "cfse_cycles", "staging_cycles", "imem_beats", "wmem_beats", "omem_beats", "stream_cycles",
            "macs_done", "macs_skipped", "bytes_in", "bytes_out", "bytes_window",
            "host_elements", "utilization")
 
@@ -41,6 +41,8 @@ class LayerRow:
     cycles: int = 0
     schedule_cycles: int = 0
     predict_cycles: int = 0
+    cfse_cycles: int = 0
+    staging_cycles: int = 0
     imem_beats: int = 0
     wmem_beats: int = 0
     omem_beats: int = 0
@@ -90,10 +92,13 @@ class Stats:
 
     # -- per command -------------------------------------------------------------------------
     def command(self, op: str, f: dict, cycles: int = 0, *, busy: int = 0, k: int = 0,
-                blocks: int = 0, busy_rows: int = 0, busy_cols: int = 0) -> None:
+                blocks: int = 0, busy_rows: int = 0, busy_cols: int = 0, staging: bool = False,
+                cfse: tuple | None = None) -> None:
         """One command: ``busy`` DPUs (GEMM outputs computed) with reduction ``k``;
         ``busy_rows`` / ``busy_cols``: the summed IMEM / WMEM bank reads per chunk over its
-        blocks."""
+        blocks; ``staging``: an identity GEMM that moves CFSE operands (its cycles also in
+        ``staging_cycles``); ``cfse``: ``(op, elements)`` of a CFSE command (its cycles in
+        ``cfse_cycles``, its elements as CFSE work for the energy)."""
         cfg, r, c = self.cfg, self.row(), self.counts
         lane = cycle_model.beat_bytes(cfg.lanes * cfg.data_width)
         word = cycle_model.beat_bytes(cfg.rows * cfg.data_width)
@@ -118,7 +123,12 @@ class Stats:
             r.bytes_out += count * word
             c.add("omem", "read", count * cfg.rows)
             c.add("offchip", "byte", count * word)
-        elif op == "GEMM":
+        if staging:
+            r.staging_cycles += cycles
+        if cfse is not None:
+            r.cfse_cycles += cycles
+            c.add("cfse", cfse[0], int(cfse[1]))
+        if op == "GEMM":
             kc = f["kc"]
             r.macs_done += busy * k
             c.add("dpu", "mult", busy * k)
@@ -173,7 +183,8 @@ class Stats:
 
     def totals(self) -> dict:
         rs = list(self.rows.values())
-        keys = ("commands", "cycles", "schedule_cycles", "predict_cycles", "stream_cycles", "macs_done", "macs_skipped",
+        keys = ("commands", "cycles", "schedule_cycles", "predict_cycles", "cfse_cycles",
+                "staging_cycles", "stream_cycles", "macs_done", "macs_skipped",
                 "bytes_in", "bytes_out", "bytes_window", "host_elements")
         t = {k: sum(getattr(r, k) for r in rs) for k in keys}
         peak = self.cfg.peak_macs_per_cycle

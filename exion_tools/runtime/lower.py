@@ -4,7 +4,8 @@
 / ``GEMM`` / ``READ_OMEM`` commands on a backend (weight stationary: one weight tile per WMEM
 buffer, every row group of ``rows`` tokens through it; buffers rotate), a sparse GEMM into
 ``SCHEDULE`` + SMEM read + ``LOAD_WMEM`` of the ConMerge weight image + ``GEMM SPARSE``, and
-an eager prediction into ``PREDICT`` per row group. Every command is accounted in a
+an eager prediction into ``PREDICT`` per row group, and the CFSE operations into their
+commands (:class:`exion_tools.runtime.lower_cfse.CfseCommands`). Every command is accounted in a
 :class:`exion_tools.runtime.counts.Stats`.
 
 The results are the golden ones by construction of the backend (``golden.core_model`` is
@@ -23,15 +24,20 @@ from golden.schedule import unpack_block
 from golden.sdue import dense_wmem_image, wmem_image
 
 from .counts import Stats
+from .lower_cfse import CfseCommands
 
 __all__ = ["Host"]
+
+
+#: Commands whose ``CYCLES`` the host reads (the execute and CFSE commands).
+_TIMED = ("GEMM", "SCHEDULE", "PREDICT", "GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")
 
 
 def _beats(x: np.ndarray, lanes: int) -> np.ndarray:
     return np.asarray(x, np.int64).reshape(-1, lanes)
 
 
-class Host:
+class Host(CfseCommands):
     """Issues GEMMs, sparse GEMMs and predictions on ``backend``.
 
     Parameters
@@ -59,20 +65,26 @@ class Host:
         return b
 
     # -- command helpers -------------------------------------------------------------------
+    def issue(self, op, *, imem=None, wmem=None, acc=None, **f):
+        """One command with fields ``f`` (``exion.regmap.encode``), accounted with ``acc``
+        (:meth:`Stats.command`'s keywords); returns its frame or None."""
+        return self._cmd(op, imem=imem, wmem=wmem, acc=acc, **f)
+
     def _cmd(self, op, *, imem=None, wmem=None, acc=None, **f):
         frame = self.backend.command(op, imem=imem, wmem=wmem, **f)
-        cycles = self.backend.reg("CYCLES") if op in ("GEMM", "SCHEDULE", "PREDICT") else 0
+        cycles = self.backend.reg("CYCLES") if op in _TIMED else 0
         self.stats.command(op, f, cycles, **(acc or {}))
         return frame
 
-    def load_imem(self, x: np.ndarray) -> int:
-        """Rows ``x`` (<= rows, kc * lanes) into the next IMEM buffer; returns it."""
+    def load_imem(self, x: np.ndarray, buf: int | None = None, base: int = 0) -> int:
+        """Rows ``x`` (<= rows, kc * lanes) into IMEM buffer ``buf`` (default: the next one)
+        from word ``base``; returns the buffer."""
         cfg = self.cfg
         kc = x.shape[1] // cfg.lanes
         pad = np.zeros((cfg.rows, kc * cfg.lanes), np.int64)
         pad[:x.shape[0]] = x
-        buf = self._next("i", cfg.imem_buffers)
-        self._cmd("LOAD_IMEM", imem=_beats(pad, cfg.lanes), buf=buf, base=0, count=kc)
+        buf = self._next("i", cfg.imem_buffers) if buf is None else buf
+        self._cmd("LOAD_IMEM", imem=_beats(pad, cfg.lanes), buf=buf, base=base, count=kc)
         return buf
 
     def load_wmem(self, img: np.ndarray, streams: int) -> int:

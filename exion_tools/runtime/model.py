@@ -24,15 +24,20 @@ from . import dit as D
 from .counts import Stats
 from .lower import Host
 
-__all__ = ["MODES", "PLACEMENT", "QLinear", "DiTRuntime"]
+__all__ = ["MODES", "PLACEMENT", "CFSE_PLACES", "QLinear", "DiTRuntime"]
 
 MODES = ("base", "ep", "ffnr", "all")
 
-#: Where each non-GEMM operation runs. "host": ``golden.cfse`` / ``golden.eager`` on the
-#: host (counted as CFSE / predictor work for energy). An operation moves on chip by mapping
-#: it to a :class:`Host` method that issues the core's command instead.
-PLACEMENT = {"gelu": "host", "softmax": "host", "layernorm": "host", "residual": "host",
+#: Where each non-GEMM operation runs with ``cfse="chip"`` (the default): "chip" = the
+#: :class:`Host` method of that name, which issues the core's CFSE command
+#: (:mod:`exion_tools.runtime.lower_cfse`); "host" = ``golden.cfse`` / ``golden.eager`` on the
+#: host (counted as CFSE / predictor work for energy). With ``cfse="host"`` every operation
+#: runs on the host. A shape a command cannot take (``Host.cfse_ok``) runs on the host.
+PLACEMENT = {"gelu": "chip", "softmax": "chip", "layernorm": "chip", "residual": "chip",
              "eager_projection": "host"}
+
+#: Values of the ``cfse`` option (``exion run --cfse``).
+CFSE_PLACES = ("chip", "host")
 
 _HOST_FUNCS = {"gelu": cfse.gelu, "softmax": cfse.softmax, "layernorm": cfse.layernorm_adaln,
                "residual": cfse.residual_add}
@@ -71,11 +76,22 @@ class DiTRuntime:
     mode : str
         One of :data:`MODES`.
     host : Host
+    cfse : str
+        ``"chip"`` (default): the operations :data:`PLACEMENT` puts on chip run as CFSE
+        commands; ``"host"``: all on the host.
     """
 
-    def __init__(self, weights: D.DiTWeights, cfg: ExionConfig, mode: str, host: Host):
+    def __init__(self, weights: D.DiTWeights, cfg: ExionConfig, mode: str, host: Host,
+                 cfse: str = "chip"):
         if mode not in MODES:
             raise ValueError(f"mode = {mode!r} is not one of {', '.join(MODES)}")
+        if cfse not in CFSE_PLACES:
+            raise ValueError(f"cfse = {cfse!r} is not one of {', '.join(CFSE_PLACES)}")
+        self.placement = {k: (v if cfse == "chip" else "host") for k, v in PLACEMENT.items()}
+        # the RESIDUAL command has one scalar gate: per-channel gates and biases go into
+        # the GEMM before it (gate folded into the weights, biases as K columns)
+        self.gemm_epilogue = self.placement["residual"] != "host"
+        self.weights = weights
         self.spec, self.cfg, self.mode, self.host = weights.spec, cfg, mode, host
         self.stats: Stats = host.stats
         self.ep = mode in ("ep", "all")
@@ -108,7 +124,7 @@ class DiTRuntime:
 
     # -- placement ---------------------------------------------------------------------------
     def nonlinear(self, op: str, *args, elements: int, cfse_op: str | None = None, **kw):
-        if PLACEMENT[op] != "host":
+        if self.placement[op] != "host" and self.host.cfse_ok(op, np.shape(args[0])[-1]):
             return getattr(self.host, op)(*args, **kw)
         self.stats.host(cfse_op or op, elements)
         return _HOST_FUNCS[op](*args, **kw)
@@ -127,7 +143,7 @@ class DiTRuntime:
             w, fw, s = intsem.requantize(w, -s, W), fw + s, 0
         # The bias rides in the GEMM only where the keep-mask must see it (FFN-Reuse's FC1);
         # elsewhere the host adds it (one more K column would cost a lane chunk per block).
-        on_chip = ffn_th is not None or keep is not None
+        on_chip = ffn_th is not None or keep is not None or self.gemm_epilogue
         bacc = ql.b * 2.0 ** (10 + fw - sx)           # bias in accumulator units
         if on_chip and np.any(bacc):
             big = 1 << (W - 2)
@@ -156,7 +172,14 @@ class DiTRuntime:
                                   elements=y510.size)
         return (y, y510) if ffn_th is None else (y, y510, mask)
 
-    def attention(self, h, i: int):
+    def gated(self, name: str, gate) -> QLinear:
+        """``Linear`` ``name`` with the adaLN-Zero ``gate`` (Q5.10, per output channel) folded
+        into its weights and bias, requantized (what the scalar-gate ``RESIDUAL`` needs)."""
+        w, b = self.weights.linear(name)
+        g = np.asarray(gate, np.float64) / 1024
+        return QLinear(w * g, b * g, self.cfg.data_width)
+
+    def attention(self, h, i: int, gate=None):
         sp, W, fo, host = self.spec, self.cfg.data_width, self.fo, self.host
         d, dh, n = sp.hidden, sp.head_dim, h.shape[0]
         qkv = self.lin[f"blocks.{i}.qkv"]
@@ -177,7 +200,9 @@ class DiTRuntime:
             outs.append(host.gemm(intsem.requantize(p, 16 - W, W), v, W - 1))
         o = np.concatenate(outs, axis=1)
         self.stats.layer = "proj"
-        return self.linear(o << (10 - fo), self.lin[f"blocks.{i}.attn.proj"])[1]
+        name = f"blocks.{i}.attn.proj"
+        ql = self.lin[name] if gate is None else self.gated(name, gate)
+        return self.linear(o << (10 - fo), ql)[1]
 
     def _eager_head(self, h, qkv: QLinear, cq, ck, cv):
         cfg, W, fo, host, st = self.cfg, self.cfg.data_width, self.fo, self.host, self.stats
@@ -186,7 +211,7 @@ class DiTRuntime:
         st.layer = "predict"
         sx = eager.auto_shift(h, W)
         xc = intsem.requantize(h, sx, W)
-        if PLACEMENT["eager_projection"] != "host":
+        if self.placement["eager_projection"] != "host":
             q_acc, k_acc = host.eager_projection(xc, qkv.w[:, cq], qkv.w[:, ck])
         else:
             q_acc = eager.shift_add_matmul(xc, qkv.w[:, cq], cfg.lod_steps)
@@ -231,7 +256,7 @@ class DiTRuntime:
         st.skipped(int(dom.sum()) * n * dh * 2)        # Q K^T and P V of dominant queries
         return o
 
-    def ffn(self, h, i: int, sample: int, dense_iter: bool):
+    def ffn(self, h, i: int, sample: int, dense_iter: bool, gate=None):
         cfg, st = self.cfg, self.stats
         b = f"blocks.{i}."
         st.layer = "fc1"
@@ -257,7 +282,8 @@ class DiTRuntime:
                 y1 = yc << (10 - self.fo)
         g = self.nonlinear("gelu", y1, elements=y1.size)
         st.layer = "fc2"
-        return self.linear(g, self.lin[b + "ffn.fc2"])[1]
+        ql = self.lin[b + "ffn.fc2"] if gate is None else self.gated(b + "ffn.fc2", gate)
+        return self.linear(g, ql)[1]
 
     # -- the model ---------------------------------------------------------------------------
     def forward(self, img: np.ndarray, t: int, label: int, sample: int, it: int) -> np.ndarray:
@@ -277,12 +303,13 @@ class DiTRuntime:
             st.where, st.layer = (sample, it, i), "adaln"
             mod = self.linear(c_act, self.lin[f"blocks.{i}.ada"])[1][0].reshape(6, d)
             b1, s1, g1, b2, s2, g2 = (np.clip(m, -32768, 32767) for m in mod)
+            fold = self.gemm_epilogue
             h = self.nonlinear("layernorm", x, s1, b1, elements=n * d)
-            a = self.attention(h, i)
-            x = self.nonlinear("residual", x, a, g1, elements=n * d)
+            a = self.attention(h, i, gate=g1 if fold else None)
+            x = self.nonlinear("residual", x, a, None if fold else g1, elements=n * d)
             h = self.nonlinear("layernorm", x, s2, b2, elements=n * d)
-            f = self.ffn(h, i, sample, dense_iter)
-            x = self.nonlinear("residual", x, f, g2, elements=n * d)
+            f = self.ffn(h, i, sample, dense_iter, gate=g2 if fold else None)
+            x = self.nonlinear("residual", x, f, None if fold else g2, elements=n * d)
         st.where, st.layer = (sample, it, sp.depth), "final"
         mod = self.linear(c_act, self.lin["ada_f"])[1][0].reshape(2, d)
         h = self.nonlinear("layernorm", x, mod[1], mod[0], elements=n * d)

@@ -104,11 +104,15 @@ def summary(res: dict) -> str:
         d[0] += row["cycles"]
         d[1] += row["macs_done"]
         d[2] += row["macs_skipped"]
+    cyc = max(1, t["cycles"])
     lines = [f"{r['model']}: {r['images']} image(s), {r['iterations']} iterations, mode "
-             f"{r['mode']}, backend {r['backend']}, {r['array']}",
+             f"{r['mode']}, CFSE on {r.get('cfse', 'host')}, backend {r['backend']}, "
+             f"{r['array']}",
              f"  core cycles {t['cycles']:,} ({res['time_us'] / 1e3:.3f} ms at "
              f"{res['config']['clock_mhz']:g} MHz), utilization {t['utilization']:.1%}; "
-             f"of them SCHEDULE {t['schedule_cycles']:,}, PREDICT {t['predict_cycles']:,}",
+             f"of them SCHEDULE {t['schedule_cycles']:,}, PREDICT {t['predict_cycles']:,}, "
+             f"CFSE commands {t['cfse_cycles']:,} ({t['cfse_cycles'] / cyc:.1%}), staging "
+             f"GEMMs {t['staging_cycles']:,} ({t['staging_cycles'] / cyc:.1%})",
              f"  with the data ports: {t['bound_cycles']:,} cycles "
              f"({res['bound_time_us'] / 1e3:.3f} ms), utilization "
              f"{t['bound_utilization']:.1%} (per layer the slower of the SDUE and the busiest "

@@ -1,0 +1,352 @@
+"""The core's master-port engine: ``MEM`` loads and reads through an AXI4 master port.
+
+A ``LOAD_IMEM`` / ``LOAD_WMEM`` / ``READ_OMEM`` with the ``MEM`` flag moves its data between
+memory and the core's memories through ``m_axi`` instead of the AXI-Streams (docs/core.md,
+"Master port"). This engine sits between the dispatcher and the load / read engines:
+
+::
+
+    dispatcher ─load_i/load_w─> CoreDma ─load_i/load_w─> LoadEngine x2
+                                  │ DmaRead (AR/R) -> Unpacker -> item stream -> that engine
+    dispatcher ─read──────────> CoreDma ─read────────> ReadEngine
+                                  │ ReadEngine beats -> Splitter -> DmaWrite (AW/W/B)
+
+Contract:
+
+* A command passes through unchanged; one with ``MEM`` (:func:`mem_descriptor`) passes only
+  when its side of the master port is free (one ``MEM`` load at a time: IMEM and WMEM loads
+  share the read engine; one ``MEM`` read at a time), and its descriptor enters
+  :class:`~hw.dma_read.DmaRead` / :class:`~hw.dma_write.DmaWrite` in the same cycle.
+* Loads: each row of the descriptor (an IMEM bank, or a WMEM bank's stream) is ``count``
+  items of ``ceil(lanes * data_width / 8)`` bytes, back to back; :class:`Unpacker` cuts the
+  bus words into items, which go to the load engine in place of its stream (``to_i`` /
+  ``to_w`` select it). Reads: every OMEM beat (one address of every bank) is one row of
+  ``ceil(rows * data_width / 8)`` bytes; :class:`Splitter` cuts it into bus words.
+* A bus error (``SLVERR`` / ``DECERR``) ends the command: a load writes the items whose bytes
+  all arrived and is then aborted (``abort_i`` / ``abort_w``), a read drops the read engine's
+  remaining beats; ``fail`` pulses once with the cause and the command word, the master's
+  error is cleared at once, and the next command runs (the core's ``CAUSE`` keeps the fault).
+* ``rd_cycles`` / ``wr_cycles``: cycles of the last finished ``MEM`` load / read, from the
+  cycle its engine took it to the cycle of its ``done``, both counted.
+* ``in_bytes`` / ``out_bytes``: bytes the port moved this cycle (read words delivered, ``B``
+  each; written bytes, one cycle late), for ``BYTES_IN`` / ``BYTES_OUT``.
+
+The checks of a ``MEM`` command (alignment, region) are made at issue (:func:`mem_cause`,
+used by the host interface); the engines repeat them when they take the descriptor, which
+matters only if the host moves the region while ``MEM`` commands wait in the queue (the
+command then ends with ``fail`` at once, having moved nothing).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from exion.config import ExionConfig, clog2
+from exion.limits import DMA_ADDR_WIDTH
+from exion.regmap import CAUSES, FLAGS, OPCODES
+
+from .core_cmd import command_fields, command_flag, command_stream
+from .dma_burst import axi_read_members, axi_write_members, word_layout
+from .dma_read import DmaRead
+from .dma_write import DmaWrite
+
+__all__ = ["CoreDma", "Unpacker", "Splitter", "mem_cause", "item_bytes"]
+
+
+def item_bytes(cfg: ExionConfig) -> tuple[int, int]:
+    """Bytes of a load item (one lane vector) and of a read item (one OMEM beat)."""
+    return -(-cfg.lanes * cfg.data_width // 8), -(-cfg.rows * cfg.data_width // 8)
+
+
+def mem_descriptor(m: Module, cfg: ExionConfig, op, f) -> tuple[Signal, Signal]:
+    """Rows and row bytes of a ``MEM`` command (``golden.core_checks.mem_descriptor``)."""
+    ib, ob = item_bytes(cfg)
+    streams = Mux(f["streams"] == 0, cfg.merge_degree, f["streams"])
+    rows, row_bytes = Signal(17), Signal(24)
+    m.d.comb += [
+        rows.eq(Mux(op == OPCODES["LOAD_IMEM"], cfg.rows,
+                    Mux(op == OPCODES["LOAD_WMEM"], cfg.cols * streams, f["count"]))),
+        row_bytes.eq(Mux(op == OPCODES["READ_OMEM"], ob, f["count"] * ib)),
+    ]
+    return rows, row_bytes
+
+
+def mem_cause(m: Module, cfg: ExionConfig, op, flags, f, region_base, region_end) -> Signal:
+    """Cause code of a ``MEM`` command at issue (0: good, or not a ``MEM`` command):
+    ``DMA_ALIGN`` when ``addr`` or ``stride`` is not a multiple of ``bus_width / 8``, then
+    ``DMA_REGION`` when a bus word it touches lies outside ``[region_base, region_end)``
+    (:func:`golden.dma.cause`)."""
+    bb, shift = cfg.bus_bytes, clog2(cfg.bus_bytes)
+    rows, row_bytes = mem_descriptor(m, cfg, op, f)
+    is_mem = ((op == OPCODES["LOAD_IMEM"]) | (op == OPCODES["LOAD_WMEM"])
+              | (op == OPCODES["READ_OMEM"])) & ((flags & (FLAGS["MEM"] >> 8)) != 0)
+    end = Signal(DMA_ADDR_WIDTH + 18)
+    m.d.comb += end.eq(f["addr"] + (rows - 1) * f["stride"]
+                       + (((row_bytes + (bb - 1)) >> shift) << shift))
+    misaligned = ((f["addr"] | f["stride"]) & (bb - 1)) != 0
+    cause = Signal(8)
+    m.d.comb += cause.eq(Mux(~is_mem, 0, Mux(misaligned, CAUSES["DMA_ALIGN"],
+                         Mux((f["addr"] < region_base) | (end > region_end),
+                             CAUSES["DMA_REGION"], 0))))
+    return cause
+
+
+class Unpacker(wiring.Component):
+    """Bus words in, items of ``item_bytes`` bytes out: each row (``n_items`` items, padded
+    to whole words) is cut into its items; the padding is dropped.
+
+    ``o.valid`` rises when an item's bytes are all in; a word is taken while the buffer has
+    room (at most ``bus_bytes + item_bytes`` bytes) and, after a row's last word, only with
+    that row's last item. An item of at least a bus word never holds up the bus.
+
+    Members
+    -------
+    i : In(stream.Signature(word_layout(bus_bytes * 8)))
+    o : Out(stream.Signature(item_bytes * 8))
+    start : In(1) ; n_items : In(16)
+        A new transfer of rows of ``n_items`` items (read in the ``start`` cycle; also
+        empties the buffer).
+    clear : In(1)
+        Empties the buffer (after a bus error).
+    """
+
+    def __init__(self, *, bus_bytes: int, item_bytes: int):
+        self._bb, self._ib = bus_bytes, item_bytes
+        super().__init__({"i": In(stream.Signature(word_layout(bus_bytes * 8))),
+                          "o": Out(stream.Signature(item_bytes * 8)),
+                          "start": In(1), "n_items": In(16), "clear": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        bb, ib = self._bb, self._ib
+        cap = bb + ib
+        buf, fill = Signal(cap * 8), Signal(range(cap + 1))
+        left, seen = Signal(16), Signal()       # items left in the row; its last word is in
+        emit, row_last, accept = Signal(), Signal(), Signal()
+        fill_after, buf_after = Signal(range(cap + 1)), Signal(cap * 8)
+        m.d.comb += [
+            self.o.valid.eq(fill >= ib), self.o.payload.eq(buf[:ib * 8]),
+            emit.eq(self.o.valid & self.o.ready), row_last.eq(left == 1),
+            fill_after.eq(Mux(emit, Mux(row_last, 0, fill - ib), fill)),
+            buf_after.eq(Mux(emit, Mux(row_last, 0, buf >> (ib * 8)), buf)),
+            self.i.ready.eq((fill_after <= ib) & (~seen | (emit & row_last)) & ~self.clear),
+            accept.eq(self.i.valid & self.i.ready),
+        ]
+        with m.If(self.start | self.clear):
+            m.d.sync += [fill.eq(0), buf.eq(0), seen.eq(0)]
+        with m.Else():
+            m.d.sync += [
+                buf.eq(buf_after | (Mux(accept, self.i.payload.data, 0) << (fill_after * 8))),
+                fill.eq(fill_after + Mux(accept, bb, 0)),
+                seen.eq((seen & ~(emit & row_last)) | (accept & self.i.payload.row_end)),
+            ]
+        n_items = Signal(16)                    # held from `start` (an input for one cycle)
+        with m.If(self.start):
+            m.d.sync += [left.eq(self.n_items), n_items.eq(self.n_items)]
+        with m.Elif(emit):
+            m.d.sync += left.eq(Mux(row_last, n_items, left - 1))
+        return m
+
+
+class Splitter(wiring.Component):
+    """Items of ``item_bytes`` bytes in, each as ``ceil(item_bytes / bus_bytes)`` bus words out
+    (byte ``j`` of the item in byte ``j % B`` of word ``j // B``); no buffer, no latency.
+
+    Members
+    -------
+    i : In(stream.Signature(item_bytes * 8)) ; o : Out(stream.Signature(bus_bytes * 8))
+    clear : In(1)
+        Restart at an item's first word (after a bus error).
+    """
+
+    def __init__(self, *, bus_bytes: int, item_bytes: int):
+        self._bb, self._ib = bus_bytes, item_bytes
+        super().__init__({"i": In(stream.Signature(item_bytes * 8)),
+                          "o": Out(stream.Signature(bus_bytes * 8)), "clear": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        nw = -(-self._ib // self._bb)
+        if nw == 1:
+            m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid),
+                         self.i.ready.eq(self.o.ready)]
+            return m
+        idx = Signal(range(nw))
+        wide = Signal(nw * self._bb * 8)
+        m.d.comb += [wide.eq(self.i.payload),
+                     self.o.payload.eq(wide.word_select(idx, self._bb * 8)),
+                     self.o.valid.eq(self.i.valid),
+                     self.i.ready.eq(self.o.ready & (idx == nw - 1))]
+        with m.If(self.clear):
+            m.d.sync += idx.eq(0)
+        with m.Elif(self.o.valid & self.o.ready):
+            m.d.sync += idx.eq(Mux(idx == nw - 1, 0, idx + 1))
+        return m
+
+
+class CoreDma(wiring.Component):
+    """The master port of the core and the routing of ``MEM`` commands (module docstring).
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+
+    Members
+    -------
+    m_axi_* : AXI4 master port (all five channels, ``bus_width`` data bits, one ID bit).
+    load_i_in, load_w_in, read_in : In(command_stream()) ;
+    load_i, load_w, read : Out(command_stream())
+        Commands from the dispatcher, and on to the load and read engines.
+    item : Out(stream.Signature(lanes * data_width))
+        Load items; ``to_i`` / ``to_w``: a ``MEM`` load of IMEM / WMEM owns the load engine's
+        stream input (the core muxes ``item`` there).
+    load_i_done, load_w_done : In(1) ; abort_i, abort_w : Out(1)
+        The load engines' ``done``; end a load after a bus error.
+    beat : In(stream.Signature(rows * data_width))
+        The read engine's beats while ``to_mem`` (its command has ``MEM``).
+    read_done : In(1) ; read_busy : In(1)
+        The read engine's ``done`` and ``busy``.
+    load_busy, write_busy : Out(1)
+        A ``MEM`` load / read is running (``STATUS``).
+    done : Out(1)
+        A ``MEM`` read finished (its last write response; ``DONE``).
+    fail : Out(1) ; fail_cause : Out(8) ; fail_cmd : Out(32)
+    rd_cycles, wr_cycles : Out(32)
+    in_bytes, out_bytes : Out(16)
+    region_base, region_end : In(32)
+        ``REGION_BASE`` / ``REGION_END``: the engines check each descriptor again when they
+        take it (a region changed while ``MEM`` commands wait applies to them then).
+    """
+
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "dma"
+
+    def __init__(self, cfg: ExionConfig):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        self._cfg = cfg
+        aw, bw = DMA_ADDR_WIDTH, cfg.bus_width
+        super().__init__({
+            **axi_read_members(aw, bw), **axi_write_members(aw, bw),
+            **{n: In(command_stream()) for n in ("load_i_in", "load_w_in", "read_in")},
+            **{n: Out(command_stream()) for n in ("load_i", "load_w", "read")},
+            "item": Out(stream.Signature(cfg.lanes * cfg.data_width)),
+            "to_i": Out(1), "to_w": Out(1), "load_i_done": In(1), "load_w_done": In(1),
+            "abort_i": Out(1), "abort_w": Out(1),
+            "beat": In(stream.Signature(cfg.rows * cfg.data_width)), "to_mem": Out(1),
+            "read_done": In(1), "read_busy": In(1),
+            "load_busy": Out(1), "write_busy": Out(1), "done": Out(1),
+            "fail": Out(1), "fail_cause": Out(8), "fail_cmd": Out(32),
+            "rd_cycles": Out(32), "wr_cycles": Out(32),
+            "in_bytes": Out(16), "out_bytes": Out(16),
+            "region_base": In(32), "region_end": In(32),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        m = Module()
+        ib, ob = item_bytes(cfg)
+        m.submodules.rd = rd = DmaRead(bus_width=cfg.bus_width)
+        m.submodules.wr = wr = DmaWrite(bus_width=cfg.bus_width)
+        m.submodules.unpack = up = Unpacker(bus_bytes=cfg.bus_bytes, item_bytes=ib)
+        m.submodules.split = sp = Splitter(bus_bytes=cfg.bus_bytes, item_bytes=ob)
+        for eng in (rd, wr):
+            m.d.comb += [eng.region_base.eq(self.region_base), eng.region_end.eq(self.region_end)]
+            for name in eng.signature.members:
+                if name.startswith("m_axi_"):
+                    port, mine = getattr(eng, name), getattr(self, name)
+                    if eng.signature.members[name].flow == Out:
+                        m.d.comb += mine.eq(port)
+                    else:
+                        m.d.comb += port.eq(mine)
+
+        # -- loads: the read engine, one MEM load at a time --------------------------------------
+        rd_on, rd_to_w, rd_word, rd_cyc = Signal(), Signal(), Signal(32), Signal(32)
+        rd_free = Signal()
+        m.d.comb += rd_free.eq(~rd_on & rd.cmd.ready)
+        for name, to_w in (("load_i", 0), ("load_w", 1)):
+            src, dst = getattr(self, f"{name}_in"), getattr(self, name)
+            mem = command_flag(src.payload, "MEM")
+            go = Signal(name=f"{name}_mem_go")
+            m.d.comb += [dst.payload.eq(src.payload),
+                         dst.valid.eq(src.valid & (~mem | rd_free)),
+                         src.ready.eq(dst.ready & (~mem | rd_free)),
+                         go.eq(src.valid & mem & rd_free & dst.ready)]
+            f = command_fields(src.payload)
+            rows, row_bytes = mem_descriptor(m, cfg, src.payload.op, f)
+            with m.If(go):
+                m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.payload.base.eq(f["addr"]),
+                             rd.cmd.payload.stride.eq(f["stride"]),
+                             rd.cmd.payload.rows.eq(rows), rd.cmd.payload.row_bytes.eq(row_bytes),
+                             up.start.eq(1), up.n_items.eq(f["count"])]
+                m.d.sync += [rd_on.eq(1), rd_to_w.eq(to_w), rd_cyc.eq(1),
+                             rd_word.eq(Cat(src.payload.op, src.payload.flags))]
+        wiring.connect(m, rd.o, up.i)
+        load_done = Mux(rd_to_w, self.load_w_done, self.load_i_done)
+        abort = Signal()
+        m.d.comb += [
+            self.to_i.eq(rd_on & ~rd_to_w), self.to_w.eq(rd_on & rd_to_w),
+            self.item.payload.eq(up.o.payload), self.item.valid.eq(up.o.valid & rd_on),
+            up.o.ready.eq(self.item.ready & rd_on),
+            # a bus error: the items whose bytes all arrived are written first
+            abort.eq(rd_on & rd.error & ~up.o.valid),
+            self.abort_i.eq(abort & ~rd_to_w), self.abort_w.eq(abort & rd_to_w),
+            up.clear.eq(abort), rd.clear.eq(abort), self.load_busy.eq(rd_on),
+            self.in_bytes.eq(Mux(rd.o.valid & rd.o.ready, cfg.bus_bytes, 0)),
+        ]
+        with m.If(rd_on):
+            m.d.sync += rd_cyc.eq(rd_cyc + 1)
+            with m.If(load_done):
+                m.d.sync += [rd_on.eq(0), self.rd_cycles.eq(rd_cyc + 1)]
+            with m.If(abort):
+                m.d.sync += rd_on.eq(0)
+
+        # -- reads: the write engine, one MEM read at a time -------------------------------------
+        wr_on, w_fail, wr_word, wr_cyc = Signal(), Signal(), Signal(32), Signal(32)
+        src, dst = self.read_in, self.read
+        mem = command_flag(src.payload, "MEM")
+        wr_free, go = Signal(), Signal()
+        m.d.comb += [wr_free.eq(~wr_on & ~self.to_mem & wr.cmd.ready),
+                     dst.payload.eq(src.payload),
+                     dst.valid.eq(src.valid & (~mem | wr_free)),
+                     src.ready.eq(dst.ready & (~mem | wr_free)),
+                     go.eq(src.valid & mem & wr_free & dst.ready)]
+        f = command_fields(src.payload)
+        rows, row_bytes = mem_descriptor(m, cfg, src.payload.op, f)
+        with m.If(go):
+            m.d.comb += [wr.cmd.valid.eq(1), wr.cmd.payload.base.eq(f["addr"]),
+                         wr.cmd.payload.stride.eq(f["stride"]),
+                         wr.cmd.payload.rows.eq(rows), wr.cmd.payload.row_bytes.eq(row_bytes)]
+            m.d.sync += [wr_on.eq(1), self.to_mem.eq(1), wr_cyc.eq(1),
+                         wr_word.eq(Cat(src.payload.op, src.payload.flags))]
+        with m.If(self.read_done):
+            m.d.sync += [self.to_mem.eq(0), w_fail.eq(0)]
+        wiring.connect(m, sp.o, wr.i)
+        w_err = Signal()
+        m.d.comb += [
+            sp.i.payload.eq(self.beat.payload), sp.i.valid.eq(self.beat.valid & ~w_fail),
+            # after a bus error the read engine's remaining beats are dropped
+            self.beat.ready.eq(Mux(w_fail, 1, sp.i.ready)),
+            w_err.eq(wr_on & wr.error & ~(rd_on & rd.error & ~up.o.valid)),
+            wr.clear.eq(w_err), sp.clear.eq(w_err),
+            self.write_busy.eq(wr_on), self.done.eq(wr.done),
+        ]
+        with m.If(wr_on):
+            m.d.sync += wr_cyc.eq(wr_cyc + 1)
+            with m.If(wr.done):
+                m.d.sync += [wr_on.eq(0), self.wr_cycles.eq(wr_cyc + 1)]
+            with m.If(w_err):
+                m.d.sync += wr_on.eq(0)
+                with m.If(self.to_mem & ~self.read_done):
+                    m.d.sync += w_fail.eq(1)
+        wr_bytes_q = Signal(32)
+        m.d.sync += wr_bytes_q.eq(wr.bytes)
+        m.d.comb += self.out_bytes.eq(wr.bytes - wr_bytes_q)
+
+        # -- faults: one a cycle, the load's first ---------------------------------------------
+        m.d.comb += [self.fail.eq(abort | w_err),
+                     self.fail_cause.eq(Mux(abort, rd.cause, wr.cause)),
+                     self.fail_cmd.eq(Mux(abort, rd_word, wr_word))]
+        return m
