@@ -29,7 +29,7 @@ from .limits import CAU_BEAT, CHANNEL_BITS, GROUP_BITS, MAX_HEAD_DIM, MAX_KEYS, 
 from .util import check_int
 
 __all__ = ["Opcode", "Flag", "Cause", "OPCODES", "FLAGS", "CAUSES", "CTRL_BITS", "REGISTERS",
-           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "encode"]
+           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "smem_half", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "encode"]
 
 #: Value of the ``ID`` register: "EXN" and interface version 1.
 ID_VALUE = 0x45584E01
@@ -123,6 +123,10 @@ REGISTERS = {
     "REGION_END": 0x74,   # RW  master port: end (exclusive) of that region; 0 at reset
     "MEM_RD_CYCLES": 0x78,  # RO  cycles of the last finished MEM load (take to done)
     "MEM_WR_CYCLES": 0x7C,  # RO  cycles of the last finished MEM READ_OMEM (take to done)
+    # SMEM halves (ARG2.half): vectors of the last SCHEDULE into each half, and the cycles of
+    # the last SCHEDULE (a split one finishes out of order, so it leaves CYCLES alone)
+    "BLOCKS_H1": 0xC0, "BLOCKS_H2": 0xC4,   # RO  blocks of the last SCHEDULE with half 1 / 2
+    "SCHED_CYCLES": 0xC8,                    # RO  cycles of the last finished SCHEDULE
     # configuration, read-only
     "CFG_ROWS": 0x80, "CFG_COLS": 0x84, "CFG_LANES": 0x88, "CFG_DATA_WIDTH": 0x8C,
     "CFG_MERGE": 0x90, "CFG_IMEM_WORDS": 0x94, "CFG_WMEM_WORDS": 0x98, "CFG_OMEM_WORDS": 0x9C,
@@ -143,6 +147,17 @@ MERGED_REGISTERS = ("ARG0", "ARG1", "ARG2", "ARG3", "ARG4", "ARG5", "REGION_BASE
 
 #: Writable registers whose write acts (issues a command, clears the error): whole words only.
 WORD_REGISTERS = ("CMD", "CTRL")
+
+
+def smem_half(depth: int, half: int) -> tuple[int, int]:
+    """``(first vector, vectors)`` of the SMEM part a command's ``half`` field names: 0 = the
+    whole SMEM of ``depth`` vectors, 1 = the lower ``depth // 2``, 2 = the upper ``depth // 2``
+    (an odd depth leaves its last vector to whole-SMEM commands)."""
+    if half not in (0, 1, 2):
+        raise ValueError(f"half = {half!r} is out of range [0, 2]")
+    if half == 0:
+        return 0, depth
+    return (half - 1) * (depth // 2), depth // 2
 
 
 def _pow2(n: int) -> int:

@@ -204,6 +204,7 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         Check("BAD_FIELD", "`kc` = 0", lambda c, k: c.kc == 0),
         Check("BAD_FIELD", "`shift` >= acc width", lambda c, k: c.shift >= k.acc_width),
         Check("BAD_FIELD", "`SPARSE` with `FFN_MASK`", lambda c, k: c.sparse and c.ffn),
+        Check("BAD_FIELD", "`half` = 3", lambda c, k: c.half == 3),
         Check("BAD_FIELD", "dense with `n_ch` = 0", lambda c, k: not c.sparse and c.n_ch == 0),
         Check("BAD_FIELD", "`FFN_MASK` with `ch_base` not a multiple of drain ports",
               lambda c, k: c.ffn and c.ch_base % k.drain_ports != 0),
@@ -217,6 +218,7 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     ),
     "SCHEDULE": (
         Check("BAD_FIELD", "`n_ch` = 0", lambda c, k: c.n_ch == 0),
+        Check("BAD_FIELD", "`half` = 3", lambda c, k: c.half == 3),
         Check("ADDR_RANGE", "`n_ch` > mask channels", lambda c, k: c.n_ch > k.channels),
     ),
     "PREDICT": (
@@ -238,11 +240,12 @@ CHECKS: dict[str, tuple[Check, ...]] = {
 }
 
 #: Checks when the command reaches its engine (fields that depend on an earlier command):
-#: ``fails(cmd, lim, blocks)`` with ``blocks`` = the ``BLOCKS`` register at that time. A
+#: ``fails(cmd, lim, blocks)`` with ``blocks`` = the ``BLOCKS`` register of the command's SMEM
+#: part at that time (``BLOCKS``, or ``BLOCKS_H1`` / ``BLOCKS_H2`` for ``half`` 1 / 2). A
 #: failing command is dropped (not run, not counted); ``ERR_CMD`` gets its opcode and flags.
 DISPATCH_CHECKS: dict[str, tuple[Check, ...]] = {
     "GEMM": (
-        Check("ADDR_RANGE", "sparse: `wbase + BLOCKS * kc` > WMEM words",
+        Check("ADDR_RANGE", "sparse: `wbase + BLOCKS * kc` > WMEM words (BLOCKS of its half)",
               lambda c, k, blocks: c.sparse and c.wbase + blocks * c.kc > k.wmem_words),
     ),
 }

@@ -34,7 +34,7 @@ import numpy as np
 from exion.config import ExionConfig
 from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM
-from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS
+from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS, smem_half
 
 from . import conmerge, core_cfse, core_mem, cycle_model, eager, ffn_reuse, intsem
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
@@ -227,7 +227,7 @@ class CoreModel:
             cmd = st.queue[0]
             op = OPS[cmd.op]
             late = next((c for c in DISPATCH_CHECKS.get(cmd.op, ())
-                         if c.fails(cmd, self.limits, st.regs.blocks)), None)
+                         if c.fails(cmd, self.limits, st.regs.blocks_of(cmd.half))), None)
             if late is not None:
                 st.queue.popleft()
                 self._fail(late.cause, cmd.word & 0xFFFF)
@@ -341,12 +341,13 @@ class CoreModel:
     def _gemm_sparse(self, c: Command):
         st, k, cfg = self.state, self.limits, self.cfg
         L, D = cfg.lanes, cfg.merge_degree
-        n_blocks = st.regs.blocks
+        n_blocks = st.regs.blocks_of(c.half)
+        first, _ = smem_half(cfg.schedule_depth, c.half)
         x = st.imem[c.ibuf, :, :c.kc, :].reshape(k.rows, c.kc * L)
         for b in range(n_blocks):
-            blk = st.smem_blocks[b]
+            blk = st.smem_blocks[first + b]
             if blk is None:
-                blk = st.smem_blocks[b] = unpack_block(st.smem[b], cfg)
+                blk = st.smem_blocks[first + b] = unpack_block(st.smem[first + b], cfg)
             lo = c.wbase + b * c.kc
             w = st.wmem[c.wbuf, :, lo:lo + c.kc, :, :]                  # (cols, kc, D, L)
             w = w.transpose(0, 2, 1, 3).reshape(k.cols * D, c.kc * L).T
@@ -361,12 +362,17 @@ class CoreModel:
         mask = st.mask[:c.n_ch].T                                         # (rows, n_ch)
         sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
         words = sched.words()
-        n = min(len(words), cfg.schedule_depth)
-        st.smem[:n] = words[:n]
-        st.smem_blocks[:n] = sched.blocks[:n]
-        st.regs.blocks = n
+        first, size = smem_half(cfg.schedule_depth, c.half)
+        n = min(len(words), size)
+        st.smem[first:first + n] = words[:n]
+        st.smem_blocks[first:first + n] = sched.blocks[:n]
         cvs = [st.mask_cv(ch) for ch in range(c.n_ch)]
-        st.regs.cycles = cycle_model.schedule_cycles(cvs, CAU_BEAT, cfg)
+        cycles = cycle_model.schedule_cycles(cvs, CAU_BEAT, cfg)
+        st.regs.sched_cycles = cycles
+        if c.half == 0:
+            st.regs.blocks, st.regs.cycles = n, cycles
+        else:       # a split SCHEDULE runs beside a GEMM: it leaves CYCLES to the GEMMs
+            st.regs.blocks_half[c.half - 1] = n
         if len(words) > n:
             self._fault = "SMEM_OVERFLOW"
             self._fail("SMEM_OVERFLOW", OPCODES["SCHEDULE"])

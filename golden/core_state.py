@@ -42,6 +42,8 @@ class Registers:
     err_cmd: int = 0
     cycles: int = 0
     blocks: int = 0
+    blocks_half: list = field(default_factory=lambda: [0, 0])   # BLOCKS_H1, BLOCKS_H2
+    sched_cycles: int = 0
     done: int = 0
     dominant: int = 0
     skip_k: int = 0
@@ -54,10 +56,17 @@ class Registers:
     bytes_in: int = 0
     bytes_out: int = 0
 
+    def blocks_of(self, half: int) -> int:
+        """The block count a sparse ``GEMM`` of SMEM part ``half`` runs: ``BLOCKS`` (0),
+        ``BLOCKS_H1`` (1) or ``BLOCKS_H2`` (2)."""
+        return self.blocks if half == 0 else self.blocks_half[half - 1]
+
     def as_dict(self) -> dict[str, int]:
         """By register name (64-bit pairs split as the RTL shows them)."""
         d = {"CAUSE": self.cause, "ERR_CMD": self.err_cmd, "CYCLES": self.cycles,
-             "BLOCKS": self.blocks, "DONE": self.done}
+             "BLOCKS": self.blocks, "DONE": self.done,
+             "BLOCKS_H1": self.blocks_half[0], "BLOCKS_H2": self.blocks_half[1],
+             "SCHED_CYCLES": self.sched_cycles}
         for name, v in (("DOMINANT", self.dominant), ("SKIP_K", self.skip_k),
                         ("SKIP_V", self.skip_v)):
             d[f"{name}_LO"], d[f"{name}_HI"] = v & 0xFFFFFFFF, v >> 32

@@ -24,7 +24,7 @@ mask memory) and the muxes of their shared ports. The command set, register map 
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -35,6 +35,7 @@ from exion.regmap import CAUSES, OPCODES, RegisterMap
 
 from .axil import axil_members
 from .core_cfse import CfseEngine
+from .core_cmd import command_fields
 from .core_dispatch import Dispatcher
 from .core_dma import CoreDma
 from .core_exec import ExecEngine
@@ -243,12 +244,24 @@ class ExionCore(wiring.Component):
                          mask_wp.en.eq(Const(1, CAU_BEAT) << (host.mask_ch % CAU_BEAT))]
 
         # -- hazards, results, status -------------------------------------------------------------
+        # a sparse GEMM's block count: that of the SMEM part its half field names
+        head_half = command_fields(disp.exec.payload)["half"]
+        part_blocks = Signal(range(S + 1))
+        bh1 = Signal(16)
+        m.d.comb += [bh1.eq(sch.blocks_half[0]),
+                     part_blocks.eq(Mux(head_half == 0, sch.blocks,
+                                        Mux(head_half == 1, sch.blocks_half[0],
+                                            sch.blocks_half[1])))]
         m.d.comb += [
             disp.writes_i.eq(li.writes), disp.writes_w.eq(lw.writes),
             disp.reads_i.eq(ex.reads_i | pr.reads_i), disp.reads_w.eq(ex.reads_w | pr.reads_w),
             disp.writes_o.eq(ex.writes_o), disp.reads_o.eq(rd.reads), disp.exec_idle.eq(ex.idle),
             disp.others_idle.eq(~(li.busy | ex.busy | sch.busy | pr.busy | rd.busy)),
-            disp.blocks.eq(sch.blocks), ex.blocks.eq(sch.blocks),
+            disp.sched_writes.eq(sch.writes), disp.exec_smem.eq(ex.smem_reads),
+            disp.exec_mask.eq(ex.mask_busy),
+            disp.blocks.eq(part_blocks), ex.blocks.eq(part_blocks),
+            host.blocks_half.eq(Cat(bh1, sch.blocks_half[1])),
+            host.sched_cycles.eq(sch.sched_cycles),
             host.busy_load.eq(li.busy | lw.busy),
             host.busy_exec.eq(ex.busy | sch.busy | pr.busy | cf.busy),
             host.busy_read.eq(rd.busy | dma.write_busy), host.busy_cycles.eq(ex.busy_cycles),

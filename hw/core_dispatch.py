@@ -11,18 +11,23 @@ uses a buffer the command touches:
 * ``READ_OMEM`` waits while a ``GEMM`` still writes its ``obuf``;
 * ``SCHEDULE`` and ``PREDICT`` wait until the execute engine is idle, and they and ``GEMM``
   exclude each other (they share SMEM, the mask memory and the IMEM / WMEM read ports);
+  except with SMEM halves (``half`` 1 / 2): a split ``SCHEDULE`` waits only while the execute
+  engine reads its half (``exec_smem``) or writes the mask memory (``exec_mask``), and a
+  ``GEMM`` may start beside a running split ``SCHEDULE`` unless it reads that half (sparse;
+  half 0 reads both) or writes the mask memory (``FFN_MASK``);
 * a CFSE command (``GELU``, ``RESIDUAL``, ``LAYERNORM``, ``SOFTMAX``: ``cfse``) waits until
   every engine but the WMEM loader is idle (``others_idle``), and every command but
   ``LOAD_WMEM`` waits while it runs (it uses the OMEM and IMEM ports and the mask memory).
 
 A sparse ``GEMM`` whose ``wbase + blocks * kc`` runs past WMEM (``blocks`` is final only when
 the ``SCHEDULE`` before it has run) is dropped when it would be dispatched, with ``fail``
-(cause ``ADDR_RANGE``, its command word); the commands after it still run.
+(cause ``ADDR_RANGE``, its command word), once no ``SCHEDULE`` runs (so that a split
+``SCHEDULE`` ahead of it reports its overflow first); the commands after it still run.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -63,6 +68,10 @@ class Dispatcher(wiring.Component):
     others_idle : In(1)
         No engine but the WMEM loader (and the CFSE engine) is busy: a CFSE command may start.
     blocks : In(range(schedule_depth + 1))
+        The block count of the SMEM part the head names (``BLOCKS``, ``BLOCKS_H1/H2``).
+    sched_writes : In(2) ; exec_smem : In(2) ; exec_mask : In(1)
+        SMEM halves the SCHEDULE engine writes and the execute engine reads (bit 0 lower, bit
+        1 upper); the execute engine writes the mask memory.
     fail : Out(1) ; fail_cmd : Out(32)
         A sparse ``GEMM`` dropped at dispatch (cause ``ADDR_RANGE``).
     """
@@ -78,6 +87,7 @@ class Dispatcher(wiring.Component):
             "writes_i": In(Bi), "writes_w": In(Bw), "reads_i": In(Bi), "reads_w": In(Bw),
             "writes_o": In(Bo), "reads_o": In(Bo), "exec_idle": In(1), "others_idle": In(1),
             "blocks": In(range(cfg.schedule_depth + 1)),
+            "sched_writes": In(2), "exec_smem": In(2), "exec_mask": In(1),
             "fail": Out(1), "fail_cmd": Out(32),
         })
 
@@ -88,12 +98,19 @@ class Dispatcher(wiring.Component):
         f = command_fields(head)
         i_free = ~self.writes_i.bit_select(f["ibuf"], 1)
         w_free = ~self.writes_w.bit_select(f["wbuf"], 1)
+        sparse = command_flag(head, "SPARSE")
+        halves = Mux(f["half"] == 0, 3, f["half"])      # SMEM halves the head names
+        split = f["half"] != 0
+        # a GEMM beside a split SCHEDULE: neither its SMEM half nor the mask memory shared
+        beside = ((self.sched_writes != 3) & ~command_flag(head, "FFN_MASK")
+                  & ~(sparse & (self.sched_writes & halves).any()))
         clear = {       # hazards clear (the engine's own readiness aside)
             "load_i": ~self.reads_i.bit_select(f["ibuf"], 1),
             "load_w": ~self.reads_w.bit_select(f["wbuf"], 1),
-            "exec": (self.schedule.ready & self.predict.ready & i_free & w_free
+            "exec": ((self.schedule.ready | beside) & self.predict.ready & i_free & w_free
                      & ~self.reads_o.bit_select(f["obuf"], 1)),
-            "schedule": self.predict.ready & self.exec_idle,
+            "schedule": self.predict.ready & Mux(
+                split, ~(self.exec_smem & halves).any() & ~self.exec_mask, self.exec_idle),
             "predict": self.schedule.ready & self.exec_idle & i_free & w_free,
             "read": ~self.writes_o.bit_select(f["obuf"], 1),
             "cfse": self.others_idle,
@@ -110,7 +127,9 @@ class Dispatcher(wiring.Component):
             valid = (self.cmd.valid & Cat(*(head.op == OPCODES[o] for o in ops)).any()
                      & clear[name])
             if name == "exec":
-                drop = valid & self.exec.ready & late_bad
+                # dropped only once no SCHEDULE runs: a split one beside could still fail
+                # (SMEM_OVERFLOW), and the first cause must be the one of program order
+                drop = valid & self.exec.ready & late_bad & self.schedule.ready
                 valid = valid & ~late_bad
                 taken.append(drop)
             m.d.comb += [port.payload.eq(head), port.valid.eq(valid)]

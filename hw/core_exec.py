@@ -4,7 +4,8 @@ Contract: a ``GEMM`` command (:mod:`hw.core_cmd`) is taken when ``cmd.ready``. I
 from the shared sequencer (``hw/sequencer.py``): dense, block ``b`` of ``ceil(n_ch / cols)``
 is generated on the fly (channels ``ch_base + b * cols ..``, rows ``< n_rows``, WMEM words
 ``wbase + b * kc ..``, stream 0); ``SPARSE``, the ``blocks`` ConMerge vectors of SMEM from
-address 0. Each block travels with its command's context (buffers, ``wbase``, ``kc``,
+the first vector of the command's ``half`` (``exion.regmap.smem_half``; ``blocks`` is the
+count of that part). Each block travels with its command's context (buffers, ``wbase``, ``kc``,
 ``shift``, first / last marks) from its fetch through the SDUE to its drain, so one command's
 drain overlaps the next command's blocks; outputs are written to OMEM buffer ``obuf`` at the
 output's channel. With ``FFN_MASK`` each drained column also writes its keep-mask entry
@@ -18,7 +19,10 @@ A command is done when its last block has drained: ``done`` counts it, ``cycles`
 commands before it have drained, so that commands finish in program order).
 
 Hazard outputs for the dispatcher: ``reads_i`` / ``reads_w`` (buffers whose chunks are still
-to be read), ``writes_o`` (OMEM buffers with outputs still to be written).
+to be read), ``writes_o`` (OMEM buffers with outputs still to be written), ``smem_reads``
+(SMEM halves a sparse command's blocks are still fetched from: bit 0 lower, bit 1 upper, both
+for half 0) and ``mask_busy`` (an ``FFN_MASK`` command holds the engine or a keep-mask write is
+pending): a split ``SCHEDULE`` may run beside the engine when neither concerns it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
+from exion.regmap import smem_half
 
 from .core_cmd import command_fields, command_flag, command_stream
 from .sdue import Sdue, block_layout
@@ -51,7 +56,8 @@ class ExecEngine(wiring.Component):
     -------
     cmd : In(command_stream())
     blocks : In(range(schedule_depth + 1))
-        The ``BLOCKS`` register (a sparse GEMM's block count).
+        The block count of the SMEM part the command's ``half`` names (``BLOCKS``,
+        ``BLOCKS_H1`` or ``BLOCKS_H2``).
     smem_addr : Out(range(schedule_depth)) ; smem_en : Out(1) ; smem_data : In(block_layout)
     imem_addr, wmem_addr : Out ; imem_data, wmem_data : In
         IMEM / WMEM read ports (full addresses, buffer included; data one cycle later).
@@ -63,6 +69,8 @@ class ExecEngine(wiring.Component):
     cycles : Out(32) ; cycles_we : Out(1) ; done : Out(2)
         CYCLES of a finished command; commands finished this cycle.
     reads_i, reads_w, writes_o : Out(buffers)
+    smem_reads : Out(2) ; mask_busy : Out(1)
+        SMEM halves still read; the mask memory still written (``FFN_MASK``).
     idle : Out(1)
         No block of any command left to fetch or read (SCHEDULE and PREDICT may start).
     busy : Out(1)
@@ -96,6 +104,7 @@ class ExecEngine(wiring.Component):
             "cycles": Out(32), "cycles_we": Out(1), "done": Out(2),
             "reads_i": Out(Bi), "reads_w": Out(Bw), "writes_o": Out(Bo),
             "idle": Out(1), "busy": Out(1), "busy_cycles": Out(32),
+            "smem_reads": Out(2), "mask_busy": Out(1),
         })
 
     def elaborate(self, platform):
@@ -118,6 +127,7 @@ class ExecEngine(wiring.Component):
         c_shift = Signal(range(cfg.acc_width))
         c_rows = Signal(8)
         c_sparse, c_ffn = Signal(), Signal()
+        c_half = Signal(2)
         th_hi, th_lo = Signal(signed(32)), Signal(signed(32))
         dense_ch = Signal(16)
         dense_rem = Signal(17)
@@ -135,11 +145,13 @@ class ExecEngine(wiring.Component):
             m.d.sync += [active.eq(1), first.eq(1), empty.eq(n_blk == 0),
                          c_ibuf.eq(f["ibuf"]), c_wbuf.eq(f["wbuf"]), c_obuf.eq(f["obuf"]),
                          c_kc.eq(f["kc"]), c_wbase.eq(f["wbase"]), c_shift.eq(f["shift"]),
-                         c_rows.eq(f["n_rows"]), c_sparse.eq(sparse_f),
+                         c_rows.eq(f["n_rows"]), c_sparse.eq(sparse_f), c_half.eq(f["half"]),
                          c_ffn.eq(command_flag(self.cmd.payload, "FFN_MASK")),
                          th_hi.eq(f["th_hi"]), th_lo.eq(f["th_lo"]),
                          dense_ch.eq(f["ch_base"]), dense_rem.eq(f["n_ch"])]
-        m.d.comb += [seq.start.eq(take), seq.base.eq(0), seq.count.eq(n_blk),
+        upper = smem_half(cfg.schedule_depth, 2)[0]
+        m.d.comb += [seq.start.eq(take), seq.base.eq(Mux(sparse_f & (f["half"] == 2), upper, 0)),
+                     seq.count.eq(n_blk),
                      self.smem_addr.eq(seq.r_addr), self.smem_en.eq(seq.r_en)]
 
         # -- the fetched block and its command's context (the sequencer's prefetch) ----------
@@ -148,11 +160,13 @@ class ExecEngine(wiring.Component):
         b_kc, b_wbase = Signal(16), Signal(16)
         b_shift = Signal(range(cfg.acc_width))
         b_sparse, b_ffn, b_first = Signal(), Signal(), Signal()
+        b_half = Signal(2)
         fetch = seq.r_en
         with m.If(fetch):
             m.d.sync += [first.eq(0), b_ibuf.eq(c_ibuf), b_wbuf.eq(c_wbuf), b_obuf.eq(c_obuf),
                          b_kc.eq(c_kc), b_wbase.eq(c_wbase), b_shift.eq(c_shift),
                          b_sparse.eq(c_sparse), b_ffn.eq(c_ffn), b_first.eq(first),
+                         b_half.eq(c_half),
                          dense_ch.eq(dense_ch + C),
                          dense_rem.eq(Mux(dense_rem > C, dense_rem - C, 0))]
             for c in range(C):
@@ -221,6 +235,13 @@ class ExecEngine(wiring.Component):
         for b in range(Bw):
             m.d.comb += self.reads_w[b].eq((active & (c_wbuf == b)) | (seq.o_valid & (b_wbuf == b))
                                            | (reading & (i_wbuf == b)))
+        # SMEM halves: from the take to the last block's acceptance (its data is the read
+        # port's, which the SDUE samples then); half 0 reads both
+        def halves(h):
+            return Mux(h == 0, 3, h)
+        m.d.comb += [self.smem_reads.eq(Mux(active & c_sparse, halves(c_half), 0)
+                                        | Mux(seq.o_valid & b_sparse, halves(b_half), 0)),
+                     self.mask_busy.eq((active & c_ffn) | ffn)]
         m.d.comb += [older.eq(Cat(*(d != 0 for d in drains)).any()),
                      self.busy.eq(active | older | ffn)]
 

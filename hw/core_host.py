@@ -65,6 +65,9 @@ class HostInterface(wiring.Component):
         them times the beat's whole bytes, ``golden.cycle_model.stream_bytes``).
     blocks : In(16) ; dominant, skip_k, skip_v : In(64)
         Result registers.
+    blocks_half : In(32) ; sched_cycles : In(32)
+        ``BLOCKS_H1`` (bits 15:0), ``BLOCKS_H2`` (31:16) and ``SCHED_CYCLES`` (held by the
+        SCHEDULE engine).
     mem_in_bytes, mem_out_bytes : In(16)
         Bytes the master port moved this cycle (``BYTES_IN`` / ``BYTES_OUT`` add them).
     mem_rd_cycles, mem_wr_cycles : In(32)
@@ -92,6 +95,7 @@ class HostInterface(wiring.Component):
             "done": In(3), "cycles": In(32), "cycles_we": In(1), "busy_cycles": In(32),
             "in_beats": In(2), "out_beats": In(1),
             "blocks": In(16), "dominant": In(64), "skip_k": In(64), "skip_v": In(64),
+            "blocks_half": In(32), "sched_cycles": In(32),
             "mem_in_bytes": In(16), "mem_out_bytes": In(16),
             "mem_rd_cycles": In(32), "mem_wr_cycles": In(32),
             "region_base": Out(32), "region_end": Out(32),
@@ -140,13 +144,15 @@ class HostInterface(wiring.Component):
                 check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
                       (f["obuf"] >= Bo, "BAD_BUFFER"),
                       (f["kc"] == 0, "BAD_FIELD"), (f["shift"] >= cfg.acc_width, "BAD_FIELD"),
-                      (sparse & ffn, "BAD_FIELD"), (~sparse & (f["n_ch"] == 0), "BAD_FIELD"),
+                      (sparse & ffn, "BAD_FIELD"), (f["half"] == 3, "BAD_FIELD"),
+                      (~sparse & (f["n_ch"] == 0), "BAD_FIELD"),
                       (ffn & (f["ch_base"] % DP != 0), "BAD_FIELD"),
                       (f["kc"] > Di, "TILE"), ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       (~sparse & (f["ch_base"] + f["n_ch"] > Do), "ADDR_RANGE"),
                       (~sparse & (f["wbase"] + n_blk * f["kc"] > Dw), "ADDR_RANGE"))
             with m.Case(OPCODES["SCHEDULE"]):
-                check((f["n_ch"] == 0, "BAD_FIELD"), (f["n_ch"] > CH, "ADDR_RANGE"))
+                check((f["n_ch"] == 0, "BAD_FIELD"), (f["half"] == 3, "BAD_FIELD"),
+                      (f["n_ch"] > CH, "ADDR_RANGE"))
             with m.Case(OPCODES["PREDICT"]):
                 check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
                       (f["kc"] == 0, "BAD_FIELD"),
@@ -286,6 +292,8 @@ class HostInterface(wiring.Component):
             "ID": ID_VALUE, "STATUS": status, "CAUSE": cause, "CYCLES": cycles,
             "BLOCKS": self.blocks, "DONE": done_count, "ERR_CMD": err_cmd,
             "BUSY_CYCLES": self.busy_cycles,
+            "BLOCKS_H1": self.blocks_half[:16], "BLOCKS_H2": self.blocks_half[16:],
+            "SCHED_CYCLES": self.sched_cycles,
             "BYTES_IN_LO": bytes_in[:32], "BYTES_IN_HI": bytes_in[32:],
             "BYTES_OUT_LO": bytes_out[:32], "BYTES_OUT_HI": bytes_out[32:],
             **{f"ARG{i}": args[i] for i in range(6)},

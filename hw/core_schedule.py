@@ -3,21 +3,26 @@
 Contract: a ``SCHEDULE`` command (:mod:`hw.core_cmd`) is taken when ``cmd.ready``; the
 cycle after, the shared sequencer (``hw/sequencer.py``) starts reading the mask memory's
 words ``0 .. ceil(n_ch / CAU_BEAT) - 1``, one beat of ``CAU_BEAT`` channels each (channels
-past ``n_ch`` zeroed), into the CAU; every vector the CAU emits is written to SMEM from
-address 0. When the CAU is done, ``blocks`` holds their count, ``cycles`` (with
-``cycles_we``) the command's cycles from its dispatch (``golden.cycle_model.schedule_cycles``)
-and ``done`` pulses; a vector past the SMEM depth is dropped and ``overflow`` pulses with
-``done`` (cause ``SMEM_OVERFLOW``).
+past ``n_ch`` zeroed), into the CAU; every vector the CAU emits is written to the SMEM part
+the command's ``half`` field names (``exion.regmap.smem_half``: 0 = the whole SMEM from
+address 0, 1 / 2 = the lower / upper half). When the CAU is done, ``blocks`` (half 0) or
+``blocks_half`` (halves 1, 2) holds their count, ``sched_cycles`` the command's cycles from its
+dispatch (``golden.cycle_model.schedule_cycles``; also ``cycles`` with ``cycles_we`` for
+half 0: a split SCHEDULE runs beside a GEMM and finishes out of order, so it leaves ``CYCLES``
+to the GEMMs) and ``done`` pulses; a vector past its part is dropped and ``overflow`` pulses
+with ``done`` (cause ``SMEM_OVERFLOW``). ``writes`` tells the dispatcher which halves the
+running command writes (bit 0 lower, bit 1 upper; both for half 0).
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
+from exion.regmap import smem_half
 
 from .cau import Cau
 from .core_cmd import command_fields, command_stream
@@ -45,7 +50,13 @@ class ScheduleEngine(wiring.Component):
     smem_en : Out(1)
         SMEM write port.
     blocks : Out(range(schedule_depth + 1))
-        The ``BLOCKS`` register: vectors written by the last ``SCHEDULE``.
+        The ``BLOCKS`` register: vectors written by the last whole-SMEM ``SCHEDULE``.
+    blocks_half : Out(ArrayLayout(range(schedule_depth + 1), 2))
+        ``BLOCKS_H1``, ``BLOCKS_H2``: vectors of the last ``SCHEDULE`` into each half.
+    sched_cycles : Out(32)
+        ``SCHED_CYCLES``: cycles of the last ``SCHEDULE``.
+    writes : Out(2)
+        SMEM halves the running command writes.
     cycles : Out(32) ; cycles_we : Out(1)
     busy, done, overflow : Out(1)
     """
@@ -63,6 +74,8 @@ class ScheduleEngine(wiring.Component):
             "mask_data": In(CAU_BEAT * cfg.rows),
             "smem_addr": Out(range(S)), "smem_data": Out(block_layout(cfg)), "smem_en": Out(1),
             "blocks": Out(range(S + 1)),
+            "blocks_half": Out(data.ArrayLayout(range(S + 1), 2)), "sched_cycles": Out(32),
+            "writes": Out(2),
             "cycles": Out(32), "cycles_we": Out(1),
             "busy": Out(1), "done": Out(1), "overflow": Out(1),
         })
@@ -70,6 +83,7 @@ class ScheduleEngine(wiring.Component):
     def elaborate(self, platform):
         cfg = self._cfg
         R, S = cfg.rows, cfg.schedule_depth
+        H = smem_half(S, 2)[0]      # first vector of the upper half (= vectors per half)
         m = Module()
         m.submodules.cau = cau = Cau(cfg, CAU_BEAT)
         m.submodules.seq = seq = Sequencer(addr_width=16, count_width=17)
@@ -81,11 +95,15 @@ class ScheduleEngine(wiring.Component):
         over = Signal()
         cyc = Signal(32)
         take = Signal()
+        half = Signal(2)
+        first = Signal(range(S + 1))
+        size = Signal(range(S + 1))
         m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
                      self.busy.eq(active)]
         m.d.sync += start.eq(take)
         with m.If(take):
-            m.d.sync += [active.eq(1), n_ch.eq(f["n_ch"]), count.eq(0), over.eq(0), cyc.eq(0)]
+            m.d.sync += [active.eq(1), n_ch.eq(f["n_ch"]), count.eq(0), over.eq(0), cyc.eq(0),
+                         half.eq(f["half"])]
         with m.Elif(active):
             m.d.sync += cyc.eq(cyc + 1)
         m.d.comb += [seq.start.eq(start), seq.base.eq(0),
@@ -101,17 +119,26 @@ class ScheduleEngine(wiring.Component):
         for i in range(CAU_BEAT):
             m.d.comb += cau.masks.payload.cv[i].eq(
                 Mux(rem > i, self.mask_data[i * R:(i + 1) * R], 0))
+        m.d.comb += [first.eq(Mux(half == 2, H, 0)), size.eq(Mux(half == 0, S, H)),
+                     self.writes.eq(Mux(active, Mux(half == 0, 3, half), 0))]
         m.d.comb += [cau.blocks.ready.eq(1),
-                     self.smem_addr.eq(count), self.smem_data.eq(cau.blocks.payload),
-                     self.smem_en.eq(cau.blocks.valid & (count < S))]
+                     self.smem_addr.eq(first + count), self.smem_data.eq(cau.blocks.payload),
+                     self.smem_en.eq(cau.blocks.valid & (count < size))]
         with m.If(cau.blocks.valid):
-            with m.If(count < S):
+            with m.If(count < size):
                 m.d.sync += count.eq(count + 1)
             with m.Else():
                 m.d.sync += over.eq(1)
         m.d.comb += [self.done.eq(active & ~start & ~seq.busy & ~cau.busy),
                      self.overflow.eq(self.done & over),
-                     self.cycles.eq(cyc + 1), self.cycles_we.eq(self.done)]
+                     self.cycles.eq(cyc + 1), self.cycles_we.eq(self.done & (half == 0))]
         with m.If(self.done):
-            m.d.sync += [active.eq(0), self.blocks.eq(count)]
+            m.d.sync += [active.eq(0), self.sched_cycles.eq(cyc + 1)]
+            with m.Switch(half):
+                with m.Case(0):
+                    m.d.sync += self.blocks.eq(count)
+                with m.Case(1):
+                    m.d.sync += self.blocks_half[0].eq(count)
+                with m.Case(2):
+                    m.d.sync += self.blocks_half[1].eq(count)
         return m

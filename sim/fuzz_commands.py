@@ -100,8 +100,9 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
                    p_bad: float = 0.25, op: str | None = None,
                    flags: list[str] | None = None) -> tuple[dict[str, int], int]:
     """One command: ``(ARG0..ARG5 dict, command word)``. ``blocks``: the current ``BLOCKS``
-    (a legal sparse GEMM keeps ``wbase + blocks * kc`` inside WMEM); ``op`` / ``flags``: drawn
-    when not given."""
+    (a legal sparse GEMM keeps ``wbase + blocks * kc`` inside WMEM), or ``(BLOCKS, BLOCKS_H1,
+    BLOCKS_H2)``: then ``SCHEDULE`` and ``GEMM`` also draw an SMEM half (``half`` 1 / 2, a
+    third of the time); ``op`` / ``flags``: drawn when not given."""
     k = Limits.of(cfg)
     R, L = k.rows, k.lanes
     Di, Dw, Do = k.imem_words, k.wmem_words, k.omem_words
@@ -110,6 +111,12 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         p = np.array([OP_WEIGHTS[o] for o in ops])
         op = ops[int(rng.choice(len(ops), p=p / p.sum()))]
     r = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731
+    halves = not isinstance(blocks, int)
+    counts = tuple(blocks) if halves else (blocks, 0, 0)
+    half = 0
+    if halves and op in ("SCHEDULE", "GEMM") and rng.random() < 1 / 3:
+        half = r(1, 2)
+    blocks = counts[half]
     fixed_flags = flags
     flags = []
     v: dict[str, int] = {}
@@ -143,9 +150,9 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         v = dict(kc=kc, shift=r(0, min(k.acc_width - 1, 12)), ch_base=ch_base, n_ch=n_ch,
                  ibuf=r(0, k.imem_buffers - 1), wbuf=r(0, k.wmem_buffers - 1),
                  obuf=r(0, k.omem_buffers - 1), n_rows=r(1, R), wbase=wbase,
-                 th_hi=r(-hi // 4, hi // 2), th_lo=r(-hi, 0))
+                 th_hi=r(-hi // 4, hi // 2), th_lo=r(-hi, 0), half=half)
     elif op == "SCHEDULE":
-        v = dict(n_ch=r(1, k.channels))
+        v = dict(n_ch=r(1, k.channels), half=half)
     elif op == "PREDICT":
         kc = r(1, min(Di, MAX_HEAD_DIM // L))
         n_keys = r(1, min(MAX_KEYS, k.channels, (Dw // kc) * k.cols))
@@ -214,5 +221,6 @@ def _limit_of(name: str, op: str, k: Limits) -> int:
         "n_ch": k.channels, "n_keys": min(MAX_KEYS, k.channels), "n_rows": k.rows,
         "wbase": k.wmem_words, "streams": k.merge_degree, "xbuf": k.imem_buffers,
         "mbuf": k.omem_buffers, "sc_base": k.omem_words, "sh_base": k.omem_words,
+        "half": 3,      # SMEM part: 0 whole, 1 / 2 halves; 3 is refused
     }.get(name, 1)
 

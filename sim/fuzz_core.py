@@ -18,7 +18,7 @@ from cocotb_coverage.coverage import CoverPoint
 from cocotbext.axi import AxiStreamFrame
 
 from exion.limits import QUEUE_DEPTH
-from exion.regmap import CAUSES, FLAGS, OPCODES, encode
+from exion.regmap import CAUSES, FLAGS, OPCODES, encode, smem_half
 from golden.core_checks import CHECKS, decode, first_failure
 from golden.core_model import OPS, CoreModel
 from sim.fuzz_commands import buffer_goal, buffers_of, coverage_goal, flag_bin, random_command
@@ -90,6 +90,11 @@ def _memories(st) -> dict:
     """Copies of a model state's memories: what a reset mid-command is checked against."""
     return {"imem": st.imem.copy(), "wmem": st.wmem.copy(), "omem": st.omem.copy(),
             "mask": st.mask.copy()}
+
+
+def _counts(model) -> tuple[int, int, int]:
+    """``BLOCKS``, ``BLOCKS_H1``, ``BLOCKS_H2`` of the model (legal sparse GEMMs of each half)."""
+    return (model.regs.blocks, *model.regs.blocks_half)
 
 
 class Fuzz:
@@ -185,7 +190,8 @@ class Fuzz:
         await tb.wait_idle()
         await self.compare_status(label)
         regs = model.regs.as_dict()
-        for name in ("CAUSE", "ERR_CMD", "DONE", "CYCLES", "BLOCKS", "DOMINANT_LO",
+        for name in ("CAUSE", "ERR_CMD", "DONE", "CYCLES", "BLOCKS", "BLOCKS_H1", "BLOCKS_H2",
+                     "SCHED_CYCLES", "DOMINANT_LO",
                      "DOMINANT_HI", "SKIP_K_LO", "SKIP_K_HI", "SKIP_V_LO", "SKIP_V_HI"):
             got = await tb.read(name)
             assert got == regs[name], (f"{label}: {name} = {got:#x}, model {regs[name]:#x}"
@@ -196,9 +202,14 @@ class Fuzz:
         touched += [o.cmd.n_ch for o in outcomes if o.ran and o.cmd.op in ("PREDICT", "SCHEDULE")]
         if touched:
             await self.compare_mask(max(touched), label)
-        if any(o.ran and o.cmd.op == "SCHEDULE" for o in outcomes):
-            words = await tb.read_smem(model.regs.blocks)
-            assert words == model.state.smem[:model.regs.blocks], f"{label}: SMEM differs"
+        # the vectors each SCHEDULE wrote (whole SMEM or one half; an SMEM word past them may
+        # still hold what a SCHEDULE cut short by a reset left there)
+        for half in sorted({o.cmd.half for o in outcomes if o.ran and o.cmd.op == "SCHEDULE"}):
+            first, _ = smem_half(self.cfg.schedule_depth, half)
+            n = model.regs.blocks_of(half)
+            words = await tb.read_smem(first + n)
+            assert words[first:] == model.state.smem[first:first + n], \
+                f"{label}: SMEM (half {half}) differs"
         self.checked += 1
         self.history.append(label)
 
@@ -240,7 +251,7 @@ class Fuzz:
             await tb.write("CTRL", 1)
             model.clear_error()
         for _ in range(int(rng.integers(1, QUEUE_DEPTH + 1))):
-            args, word = random_command(rng, cfg, blocks=model.regs.blocks, p_bad=0.0)
+            args, word = random_command(rng, cfg, blocks=_counts(model), p_bad=0.0)
             await self.command(args, word)
         m = copy.deepcopy(model)
         pending = list(m.state.queue)
@@ -316,7 +327,7 @@ class Fuzz:
         # turn over the episodes
         op, flags = _QF_TURNS[self.episodes % len(_QF_TURNS)]
         self.episodes += 1
-        args, word = random_command(rng, cfg, blocks=self.model.regs.blocks, p_bad=0.0,
+        args, word = random_command(rng, cfg, blocks=_counts(self.model), p_bad=0.0,
                                     op=op, flags=flags)
         await self.command(args, word, queue_full=True)
         self.model.run()            # nothing runs: the first load waits for its data
@@ -338,7 +349,7 @@ class Fuzz:
             flags = None if op != "GEMM" else [f for f in ("SPARSE", "FFN_MASK")
                                               if f in fb.split("+")]
             for _ in range(400):
-                args, word = random_command(rng, self.cfg, blocks=model.regs.blocks,
+                args, word = random_command(rng, self.cfg, blocks=_counts(model),
                                             p_bad=1.0, op=op, flags=flags)
                 cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
                 if cmd.op == op and flag_bin(op, word) == fb and \
@@ -389,7 +400,7 @@ class Fuzz:
                 op = None
                 if after_gemm and not STRICT:      # EXION_FUZZ_STRICT=0
                     op = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")[int(rng.integers(3))]
-                args, word = random_command(rng, self.cfg, blocks=model.regs.blocks,
+                args, word = random_command(rng, self.cfg, blocks=_counts(model),
                                             p_bad=0.35 if n_cmds == 1 else 0.1, op=op)
                 after_gemm |= (word & 0xFF) == OPCODES["GEMM"]
                 words.append(f"word {word:#x} args "

@@ -7,7 +7,9 @@ overlap), driven through ``CoreTB`` (sim/core_driver.py) with random pauses on e
 channel and on the three streams. After each command or burst the bench waits for the core
 to go idle (a watchdog fails a hang) and compares with
 :class:`golden.core_model.CoreModel`: the ``READ_OMEM`` frames, every ``STATUS`` bit and the
-queue level, ``CAUSE``, ``ERR_CMD``, ``DONE``, ``CYCLES``, ``BLOCKS``, ``DOMINANT`` /
+queue level, ``CAUSE``, ``ERR_CMD``, ``DONE``, ``CYCLES``, ``BLOCKS``, ``BLOCKS_H1`` /
+``BLOCKS_H2``, ``SCHED_CYCLES`` (``SCHEDULE`` and ``GEMM`` name an SMEM half a third of the
+time, so a split ``SCHEDULE`` runs beside the ``GEMM`` ahead of it in bursts), ``DOMINANT`` /
 ``SKIP_K`` / ``SKIP_V``, and after a command that writes them the mask window and SMEM. At
 the end of a seed every OMEM buffer is read back. What an overlapped burst can and cannot be
 compared on is docs/core-model.md ("What an overlapped burst compares").

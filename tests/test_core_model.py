@@ -213,7 +213,7 @@ def test_every_check_and_refusal_changes_nothing(name):
     m = CoreModel(cfg)
     m.state.omem[:] = rng.integers(-5, 5, m.state.omem.shape)
     hit = Counter()
-    for _ in range(4000):
+    for _ in range(8000):       # the rarest rows (a CFSE n_ch = 0) come about 4 times
         args, word = random_command(rng, cfg, blocks=3, p_bad=0.6)
         cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
         before = _snapshot(m)
@@ -334,3 +334,72 @@ def test_predict_64_keys_register_bits():
     kept = (1 << 2) - 1                     # all scores 0: no gap, keys 0 and 1 kept
     assert m.regs.skip_v == m.regs.skip_k == ((1 << 64) - 1) ^ kept
     assert m.read("SKIP_V_HI") == 0xFFFFFFFF and m.regs.dominant == 0
+
+
+def test_smem_halves():
+    """SCHEDULE / sparse GEMM with the half field: each half holds schedule_depth // 2 vectors
+    from its first address, BLOCKS_H1 / BLOCKS_H2 count them, a split SCHEDULE writes
+    SCHED_CYCLES but not CYCLES, a GEMM of a half runs that half's vectors (the same outputs as
+    the whole-SMEM order), its dispatch check uses that half's count, a half overflows at
+    depth // 2, and the whole-SMEM commands keep their meaning."""
+    cfg = CONFIGS["8x3"]
+    rng = np.random.default_rng(17)
+    H = cfg.schedule_depth // 2
+    kc = 2
+    k, n = kc * cfg.lanes, 12
+    masks = [rng.random((cfg.rows, n)) < 0.3 for _ in range(2)]
+    scheds = [_greedy(mk, cfg) for mk in masks]
+    assert all(0 < len(s.blocks) <= H for s in scheds)
+    x = _rand(rng, (cfg.rows, k), cfg, 0.5)
+    w = _rand(rng, (k, n), cfg, 0.5)
+    serial, split = CoreModel(cfg), CoreModel(cfg)
+    for m in (serial, split):
+        _load_x(m, 0, x)
+    outs = {}
+    for half in (1, 2):
+        mk, sched = masks[half - 1], scheds[half - 1]
+        img = wmem_image(w, sched, cfg)
+        for m, h in ((serial, 0), (split, half)):
+            m.state.mask[:n] = mk.T
+            _run(m, "SCHEDULE", n_ch=n, half=h)
+            _load_w(m, half - 1, img)
+        cvs = [int(sum(1 << r for r in range(cfg.rows) if mk[r, c])) for c in range(n)]
+        assert split.regs.sched_cycles == cycle_model.schedule_cycles(cvs, cfg=cfg)
+        assert split.regs.blocks_of(half) == len(sched.blocks)
+        first = (half - 1) * H
+        assert split.state.smem[first:first + len(sched.blocks)] == sched.words()
+        # the serial model runs its GEMM now (one SMEM); the split one after both SCHEDULEs
+        _run(serial, "GEMM", flags=("SPARSE",), kc=kc, shift=4, n_rows=cfg.rows,
+             wbuf=half - 1, obuf=half - 1)
+        outs[half] = serial.state.omem[half - 1].copy()
+    assert split.regs.blocks == 0 and split.regs.cycles == 0, "split SCHEDULE left CYCLES"
+    assert split.read("BLOCKS_H1") == len(scheds[0].blocks)
+    assert split.read("BLOCKS_H2") == len(scheds[1].blocks)
+    assert split.read("SCHED_CYCLES") == split.regs.sched_cycles
+    for half in (1, 2):
+        _run(split, "GEMM", flags=("SPARSE",), kc=kc, shift=4, n_rows=cfg.rows,
+             wbuf=half - 1, obuf=half - 1, half=half)
+        assert split.regs.cycles == cycle_model.compute_cycles(len(scheds[half - 1].blocks),
+                                                               k, cfg)
+        assert np.array_equal(split.state.omem[half - 1], outs[half])
+        y = intsem.requantize(intsem.int_matmul(x, w, cfg.lanes, cfg.acc_width), 4,
+                              cfg.data_width)
+        mk = masks[half - 1]
+        assert np.array_equal(outs[half][:, :n][mk], y[mk])
+    # dispatch check with the half's count: BLOCKS_H2 * kc past WMEM from this wbase
+    nb = split.regs.blocks_of(2)
+    a, word = encode("GEMM", flags=("SPARSE",), kc=kc, n_rows=1, half=2,
+                     wbase=cfg.words("wmem") - nb * kc + 1)
+    assert split.issue(a, word) == 0
+    assert [o.fault for o in split.run()] == ["ADDR_RANGE"]
+    split.clear_error()
+    # a half overflows at depth // 2; the whole SMEM at depth
+    split.state.mask[:] = True
+    cause, outs_ = split.step(*encode("SCHEDULE", n_ch=split.state.map.channels, half=2))
+    assert outs_[0].fault == "SMEM_OVERFLOW" and split.regs.blocks_of(2) == H
+    assert split.state.smem[:len(scheds[0].blocks)] == scheds[0].words(), "lower half kept"
+    split.clear_error()
+    # half = 3 is refused for both commands
+    for op, f in (("SCHEDULE", dict(n_ch=n)), ("GEMM", dict(flags=("SPARSE",), kc=1, n_rows=1))):
+        assert split.issue(*encode(op, half=3, **f)) == CAUSES["BAD_FIELD"]
+        split.clear_error()
