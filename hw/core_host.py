@@ -110,8 +110,9 @@ class HostInterface(wiring.Component):
         """Words of the mask memory (``CAU_BEAT`` channels each)."""
         return self._mw
 
-    def _check(self, m, op, flags, f, bad):
-        """Comb ``bad`` = cause of the command (0 = good); the first failing check wins."""
+    def _check(self, m, op, flags, f, bad, w_over):
+        """Comb ``bad`` = cause of the command (0 = good); the first failing check wins.
+        ``w_over`` is the registered WMEM range rule of GEMM and PREDICT (see ``elaborate``)."""
         cfg, rm = self._cfg, self._map
         C, D = cfg.cols, cfg.merge_degree
         Di, Dw, Do = cfg.words("imem"), cfg.words("wmem"), cfg.words("omem")
@@ -119,8 +120,6 @@ class HostInterface(wiring.Component):
         DP, L, R, CH = cfg.drain_ports, cfg.lanes, cfg.rows, rm.channels
         sparse = (flags & (FLAGS["SPARSE"] >> 8)) != 0
         ffn = (flags & (FLAGS["FFN_MASK"] >> 8)) != 0
-        n_blk = Signal(17)      # dense blocks of a GEMM; WMEM rows of a PREDICT's keys
-        m.d.comb += n_blk.eq((f["n_ch"] + (C - 1)) // C)
 
         def check(*rules):
             with m.If(rules[0][0]):
@@ -149,7 +148,7 @@ class HostInterface(wiring.Component):
                       (ffn & (f["ch_base"] % DP != 0), "BAD_FIELD"),
                       (f["kc"] > Di, "TILE"), ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       (~sparse & (f["ch_base"] + f["n_ch"] > Do), "ADDR_RANGE"),
-                      (~sparse & (f["wbase"] + n_blk * f["kc"] > Dw), "ADDR_RANGE"))
+                      (~sparse & w_over, "ADDR_RANGE"))
             with m.Case(OPCODES["SCHEDULE"]):
                 check((f["n_ch"] == 0, "BAD_FIELD"), (f["half"] == 3, "BAD_FIELD"),
                       (f["n_ch"] > CH, "ADDR_RANGE"))
@@ -160,7 +159,7 @@ class HostInterface(wiring.Component):
                       (f["kc"] * L > MAX_HEAD_DIM, "TILE"), (f["kc"] > Di, "TILE"),
                       ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       ((f["n_keys"] == 0) | (f["n_keys"] > min(MAX_KEYS, CH)), "TILE"),
-                      (f["wbase"] + n_blk * f["kc"] > Dw, "ADDR_RANGE"))
+                      (w_over, "ADDR_RANGE"))
             for name in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX"):
                 with m.Case(OPCODES[name]):
                     self._check_cfse(check, name, f)
@@ -227,9 +226,20 @@ class HostInterface(wiring.Component):
         entry = Signal(COMMAND)
         m.d.comb += entry.eq(Cat(op, flags, *args))
         bad = Signal(8)
-        self._check(m, op, flags, command_fields(entry), bad)
+        f = command_fields(entry)
+        # The WMEM range rule of GEMM and PREDICT, wbase + ceil(n_ch / cols) * kc > WMEM words
+        # (n_blk: a GEMM's dense blocks, a PREDICT's WMEM rows of keys), reads only ARG
+        # registers, so it is registered from them: its multiplier and carry chains are then
+        # off the CMD write's path to the queue (the FPGA build's critical path, docs/fpga.md).
+        # Exact because writes are at least two cycles apart (hw/axil.py: no write while
+        # bvalid), so an ARG written just before CMD is in w_over by the CMD write's cycle.
+        n_blk = Signal(17)
+        w_over = Signal()
+        m.d.comb += n_blk.eq((f["n_ch"] + (cfg.cols - 1)) // cfg.cols)
+        m.d.sync += w_over.eq(f["wbase"] + n_blk * f["kc"] > cfg.words("wmem"))
+        self._check(m, op, flags, f, bad, w_over)
         # MEM commands (master port): alignment and region after the opcode's own checks
-        mem_bad = mem_cause(m, self._cfg, op, flags, command_fields(entry), *region)
+        mem_bad = mem_cause(m, self._cfg, op, flags, f, *region)
         m.submodules.queue = queue = SyncFIFOBuffered(width=COMMAND.size, depth=QUEUE_DEPTH)
         refuse = Signal(8)
         m.d.comb += [refuse.eq(Mux(bad != 0, bad, Mux(mem_bad != 0, mem_bad,
