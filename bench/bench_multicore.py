@@ -64,7 +64,7 @@ def area(n: int, tmp: Path) -> dict:
            str(folder)]
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     (report,) = folder.glob("*.json")
-    return json.loads(report.read_text())
+    return json.loads(report.read_text())["design"]
 
 
 def main(argv=None) -> int:
@@ -91,10 +91,15 @@ def main(argv=None) -> int:
             print(f"{bus:>5} {n:>5} {sp:>6.0f} {sp / a_sp:>8.2f} {wall:>6.0f} "
                   f"{wall / a_wall:>8.2f} {util:>8.1%} {rate:>13.1f} {rate / (2 * bus // 8):>6.1%}")
     if not args.no_synth:
+        print(f"{'cores':>5} {'total transistors':>18} {'per core':>10} {'arbiter':>9} "
+              f"{'arbiter share':>14}")
         with tempfile.TemporaryDirectory(prefix="exion-multicore-synth-") as tmp:
             for n in (1, 2, 4):
-                r = area(n, Path(tmp))
-                print(f"multicore top, {n} core(s): {json.dumps(r.get('total', r))[:200]}")
+                print(f"  synthesizing the {n}-core top ...", file=sys.stderr, flush=True)
+                d = area(n, Path(tmp))
+                tot = d["total"]["asic"]["total_tr"]
+                arb = d["units"].get("arbiter", {}).get("asic", {}).get("total_tr", 0)
+                print(f"{n:>5} {tot:>18,} {tot / n:>10,.0f} {arb:>9,} {arb / tot:>13.2%}")
     return 0
 
 

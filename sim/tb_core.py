@@ -68,7 +68,7 @@ async def _setup(dut) -> CoreTB:
     return tb
 
 
-def _greedy(mask, cfg):
+def _cau(mask, cfg):
     return conmerge.cau_schedule(np.asarray(mask, bool), cfg, token_sort="none")
 
 
@@ -366,7 +366,7 @@ async def ffn_reuse_loop(dut):
         else:
             await tb.issue("SCHEDULE", n_ch=n)
             await tb.expect_ok()
-            sched = _greedy(mask, cfg)
+            sched = _cau(mask, cfg)
             n_blocks = await tb.read("BLOCKS")
             assert n_blocks == len(sched.blocks), f"{n_blocks} blocks, golden {len(sched.blocks)}"
             words = await tb.read_smem(n_blocks)
@@ -423,9 +423,9 @@ async def trace_ffn(dut):
     await tb.issue("SCHEDULE", n_ch=n)
     await tb.expect_ok()
     sched_cycles = await tb.read("CYCLES")
-    sched = _greedy(mask, cfg)
+    sched = _cau(mask, cfg)
     n_blocks = await tb.read("BLOCKS")
-    assert await tb.read_smem(n_blocks) == sched.words(), "SMEM differs from golden greedy"
+    assert await tb.read_smem(n_blocks) == sched.words(), "SMEM differs from the golden CAU rule"
     wbuf, obuf = 1 % cfg.wmem_buffers, 1 % cfg.omem_buffers
     await tb.load_wmem(wbuf, wmem_image(w, sched, cfg))
     await tb.issue("GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=0, wbuf=wbuf, obuf=obuf,
@@ -488,9 +488,9 @@ async def eager_head(dut):
     s_cycles = await tb.read("CYCLES")
     assert s_cycles == cycle_model.schedule_cycles(cvs, cfg=cfg), \
         f"SCHEDULE {s_cycles} cycles, model {cycle_model.schedule_cycles(cvs, cfg=cfg)}"
-    sched = _greedy(keep, cfg)
+    sched = _cau(keep, cfg)
     n_blocks = await tb.read("BLOCKS")
-    assert await tb.read_smem(n_blocks) == sched.words(), "SMEM differs from golden greedy"
+    assert await tb.read_smem(n_blocks) == sched.words(), "SMEM differs from the golden CAU rule"
     await tb.load_wmem(wbuf, wmem_image(kx.T, sched, cfg))
     await tb.issue("GEMM", flags=("SPARSE",), kc=kc, shift=6, ibuf=ibuf, wbuf=wbuf, obuf=obuf,
                    n_rows=cfg.rows)

@@ -229,7 +229,7 @@ async def ffn_sparse(dut):
     await t.load_imem(1 % cfg.imem_buffers, x2, 0x5000, gap=2)
     await t.cmd("SCHEDULE", n_ch=n)
     await t.check("schedule")
-    sched = conmerge.schedule(mask, cfg, "greedy", token_sort="none")
+    sched = conmerge.cau_schedule(mask, cfg, token_sort="none")   # the configuration's CAU rule
     wb = 1 % cfg.wmem_buffers
     await t.load_wmem(wb, wmem_image(w1, sched, cfg), 0x6000, gap=1)
     await t.cmd("GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=1 % cfg.imem_buffers,
