@@ -21,7 +21,8 @@ Objectives (``OBJECTIVES``; each ``fn(cfg, opts, workdir) -> dict`` of columns):
     ``(64 x 128) @ (128 x 384)``, FC1 ``(64 x 128) @ (128 x 512)`` and FC2
     ``(64 x 512) @ (512 x 128)``. Dense: every GEMM on the ``dense`` schedule. FFN-Reuse:
     FC1 of the sparse iterations (``cfg.ffn_reuse_n`` after each dense one, over
-    ``cfg.iterations``) on the CAU's ``greedy`` ConMerge schedule of the exported keep-masks
+    ``cfg.iterations``) on the configuration's CAU schedule (``golden.conmerge.cau_schedule``:
+    ``greedy`` unless ``cau_window`` / ``cau_sort`` say otherwise) of the exported keep-masks
     (``data/traces``, kind ``ffn``, sample 0; the mean over the first ``opts["masks"]``
     of them, 0 = all). ``*_cycles``: SDUE compute cycles (what the RTL counts);
     ``*_total``: with the off-chip bound, ``max(compute, memory)`` per GEMM, at the smaller of
@@ -147,7 +148,7 @@ def ffn_masks(count: int) -> np.ndarray:
 
 def dit_cycles(cfg: ExionConfig, masks: np.ndarray) -> dict:
     """Cycles of the DiT workload on ``cfg`` (see the module docstring)."""
-    from golden.conmerge import schedule
+    from golden.conmerge import cau_schedule
     from golden.cycle_model import evaluate
     from golden.ffn_reuse import is_dense_iteration
     t, d, f = DIT["tokens"], DIT["hidden"], DIT["ffn"]
@@ -155,7 +156,7 @@ def dit_cycles(cfg: ExionConfig, masks: np.ndarray) -> dict:
     # smaller of it and the memory's (the port limit of golden/multicore.py).
     cfg = cfg.replace(offchip_bytes_per_cycle=min(cfg.offchip_bytes_per_cycle, cfg.bus_bytes))
     qkv, fc1, fc2 = _dense(t, d, 3 * d, cfg), _dense(t, d, f, cfg), _dense(t, f, d, cfg)
-    reuse = [evaluate(schedule(m, cfg, "greedy"), m, d, check=False) for m in masks]
+    reuse = [evaluate(cau_schedule(m, cfg), m, d, check=False) for m in masks]
     r_comp = float(np.mean([r.compute_cycles for r in reuse]))
     r_tot = float(np.mean([r.total_cycles for r in reuse]))
     dense_its = sum(is_dense_iteration(i, cfg.ffn_reuse_n) for i in range(cfg.iterations))
