@@ -14,9 +14,10 @@ Layout (see ``docs/workload.md``):
 ``train``       training of both networks (deterministic)
 ``accuracy``    the accuracy table, sample grids and plots
 ``traces``      numpy-only keep-mask trace format (no torch needed)
+``schedule``    the cosine schedule, DDIM timesteps, position embedding (numpy only)
 
-Only ``traces`` and ``paths`` are importable without torch; nothing here is imported by the
-generator or by ``make test``'s golden-model tests.
+Only ``traces``, ``paths`` and ``schedule`` are importable without torch; the generator does
+not import this package; the tools do (``exion sweep`` the traces, ``exion run`` the schedule).
 """
 
 import os

@@ -12,31 +12,13 @@
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
+
+from .schedule import T, alphas_cumprod, timesteps
 
 __all__ = ["T", "alphas_cumprod", "timesteps", "q_sample", "loss", "ddim_sample", "initial_noise"]
 
-T = 1000
-
-
-def alphas_cumprod(t_total: int = T, s: float = 0.008) -> np.ndarray:
-    """Cosine schedule: ``abar(t) = f(t) / f(0)``, ``f(t) = cos((t / T + s) / (1 + s) * pi / 2)^2``,
-    betas clipped to 0.999. Index ``t`` in ``[0, T)`` is the noise level after ``t + 1`` steps."""
-    x = np.arange(t_total + 1, dtype=np.float64)
-    f = np.cos((x / t_total + s) / (1 + s) * math.pi / 2) ** 2
-    betas = np.clip(1 - f[1:] / f[:-1], 0, 0.999)
-    return np.cumprod(1 - betas)
-
-
 ABAR = torch.from_numpy(alphas_cumprod()).float()
-
-
-def timesteps(steps: int, t_total: int = T) -> list[int]:
-    """The ``steps`` DDIM timesteps, from noisiest to cleanest (trailing spacing)."""
-    return [int(round(t_total - 1 - i * t_total / steps)) for i in range(steps)]
 
 
 def q_sample(x0, t, noise):

@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .schedule import sincos_pos_embed
+
 __all__ = ["DiTConfig", "DiT", "save_weights", "load_weights"]
 
 
@@ -62,18 +64,6 @@ class DiTConfig:
     @property
     def ffn_hidden(self) -> int:
         return self.hidden * self.mlp_ratio
-
-
-def sincos_pos_embed(hidden: int, grid: int) -> np.ndarray:
-    """DiT's fixed 2-D sin-cos position embedding, ``(grid * grid, hidden)``."""
-    def one_d(dim, pos):
-        omega = 1.0 / 10000 ** (np.arange(dim // 2, dtype=np.float64) / (dim / 2.0))
-        out = np.outer(pos.reshape(-1), omega)
-        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
-
-    gh, gw = np.meshgrid(np.arange(grid, dtype=np.float64), np.arange(grid, dtype=np.float64),
-                         indexing="ij")
-    return np.concatenate([one_d(hidden // 2, gw), one_d(hidden // 2, gh)], axis=1)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:

@@ -3,8 +3,10 @@
 (timestep embedding, position embedding, patches) and the DDIM schedule.
 
 The forward pass and the sampler reproduce ``workload/model.py`` and ``workload/diffusion.py``
-(which are torch based and not imported here): the same parameter names, the same cosine
-schedule, trailing DDIM timesteps, ``eta = 0`` and the clip of the predicted clean image.
+(which are torch based and not imported here): the same parameter names, trailing DDIM
+timesteps, ``eta = 0`` and the clip of the predicted clean image. The cosine schedule, the
+timesteps and the position embedding are ``workload/schedule.py``'s, which both use (numpy
+only).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from workload.schedule import T, sincos_pos_embed, timesteps     # numpy only
+from workload.schedule import alphas_cumprod as alphas_cumprod_f64
+
 __all__ = ["DiTSpec", "DiTWeights", "SHAPES", "load_npz", "synthetic", "timestep_embedding",
            "sincos_pos_embed", "patchify", "unpatchify", "alphas_cumprod", "timesteps",
            "ddim_step", "initial_noise", "T"]
 
-#: Training timesteps of workload/diffusion.py.
-T = 1000
 
 
 @dataclass(frozen=True)
@@ -143,17 +146,6 @@ def timestep_embedding(t: float, dim: int, max_period: float = 10000.0) -> np.nd
     return np.concatenate([np.cos(args), np.sin(args)]).astype(np.float64)
 
 
-def sincos_pos_embed(hidden: int, grid: int) -> np.ndarray:
-    """DiT's fixed 2-D sin-cos position embedding, ``(grid * grid, hidden)``."""
-    def one_d(dim, pos):
-        omega = 1.0 / 10000 ** (np.arange(dim // 2, dtype=np.float64) / (dim / 2.0))
-        out = np.outer(pos.reshape(-1), omega)
-        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
-    gh, gw = np.meshgrid(np.arange(grid, dtype=np.float64), np.arange(grid, dtype=np.float64),
-                         indexing="ij")
-    return np.concatenate([one_d(hidden // 2, gw), one_d(hidden // 2, gh)], axis=1)
-
-
 def patchify(x: np.ndarray, p: int) -> np.ndarray:
     """``(c, H, W)`` image to ``(tokens, p * p * c)`` (workload.model.DiT.patchify)."""
     c, h, w = x.shape
@@ -171,19 +163,12 @@ def unpatchify(x: np.ndarray, p: int, c: int) -> np.ndarray:
 # -- DDIM ----------------------------------------------------------------------------------
 
 def alphas_cumprod(t_total: int = T, s: float = 0.008) -> np.ndarray:
-    """Cosine schedule (workload/diffusion.py), betas clipped to 0.999, as float32."""
-    x = np.arange(t_total + 1, dtype=np.float64)
-    f = np.cos((x / t_total + s) / (1 + s) * math.pi / 2) ** 2
-    betas = np.clip(1 - f[1:] / f[:-1], 0, 0.999)
-    return np.cumprod(1 - betas).astype(np.float32).astype(np.float64)
+    """workload.schedule's cosine schedule rounded to float32, as the torch sampler holds it
+    (workload/diffusion.py's ``ABAR``)."""
+    return alphas_cumprod_f64(t_total, s).astype(np.float32).astype(np.float64)
 
 
 ABAR = alphas_cumprod()
-
-
-def timesteps(steps: int, t_total: int = T) -> list[int]:
-    """DDIM timesteps, noisiest first (trailing spacing)."""
-    return [int(round(t_total - 1 - i * t_total / steps)) for i in range(steps)]
 
 
 def ddim_step(x: np.ndarray, eps: np.ndarray, i: int, ts: list[int]) -> np.ndarray:
