@@ -14,7 +14,7 @@ Layout (see ``docs/workload.md``):
 ``train``       training of both networks (deterministic)
 ``accuracy``    the accuracy table, sample grids and plots
 ``traces``      numpy-only keep-mask trace format (no torch needed)
-``schedule``    the cosine schedule, DDIM timesteps, position embedding (numpy only)
+``schedule``    the DiT's shape, cosine schedule, DDIM timesteps, position embedding (numpy)
 
 Only ``traces``, ``paths`` and ``schedule`` are importable without torch; the generator does
 not import this package; the tools do (``exion sweep`` the traces, ``exion run`` the schedule).

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -31,39 +31,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .schedule import sincos_pos_embed
+from .schedule import DiTConfig, sincos_pos_embed
 
 __all__ = ["DiTConfig", "DiT", "save_weights", "load_weights"]
-
-
-@dataclass(frozen=True)
-class DiTConfig:
-    image_size: int = 16
-    patch: int = 2
-    channels: int = 1
-    hidden: int = 128
-    depth: int = 6
-    heads: int = 4
-    mlp_ratio: int = 4
-    num_classes: int = 10
-    freq_dim: int = 256
-    class_dropout: float = 0.1  # training: label replaced by the null class (index 10)
-
-    @property
-    def null_class(self) -> int:
-        return self.num_classes
-
-    @property
-    def tokens(self) -> int:
-        return (self.image_size // self.patch) ** 2
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden // self.heads
-
-    @property
-    def ffn_hidden(self) -> int:
-        return self.hidden * self.mlp_ratio
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from workload.schedule import T, sincos_pos_embed, timesteps     # numpy only
+from workload.schedule import DiTConfig, T, sincos_pos_embed, timesteps  # numpy only
 from workload.schedule import alphas_cumprod as alphas_cumprod_f64
 
 __all__ = ["DiTSpec", "DiTWeights", "SHAPES", "load_npz", "synthetic", "timestep_embedding",
@@ -28,41 +28,21 @@ __all__ = ["DiTSpec", "DiTWeights", "SHAPES", "load_npz", "synthetic", "timestep
 
 
 @dataclass(frozen=True)
-class DiTSpec:
-    """Shape of a DiT (the fields of ``workload.model.DiTConfig``).
+class DiTSpec(DiTConfig):
+    """Shape of a DiT: ``workload.schedule.DiTConfig`` (the workload's own) and a name.
 
     Members
     -------
-    image_size, patch, channels, hidden, depth, heads, mlp_ratio, num_classes, freq_dim : int
     name : str
+    ffn : int
+        FFN width (``ffn_hidden``).
     """
 
-    image_size: int = 16
-    patch: int = 2
-    channels: int = 1
-    hidden: int = 128
-    depth: int = 6
-    heads: int = 4
-    mlp_ratio: int = 4
-    num_classes: int = 10
-    freq_dim: int = 256
     name: str = "dit"
 
     @property
-    def tokens(self) -> int:
-        return (self.image_size // self.patch) ** 2
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden // self.heads
-
-    @property
     def ffn(self) -> int:
-        return self.hidden * self.mlp_ratio
-
-    @property
-    def null_class(self) -> int:
-        return self.num_classes
+        return self.ffn_hidden
 
 
 #: Shapes with synthetic weights. DiT-XL/2: 256 tokens (32 x 32 latents, patch 2, 4
@@ -101,9 +81,8 @@ def load_npz(path) -> DiTWeights:
         info = json.loads(bytes(z["__info__"]).decode())
         w = {k: z[k].astype(np.float64) for k in z.files if k != "__info__"}
     c = info["config"]
-    keys = ("image_size", "patch", "channels", "hidden", "depth", "heads", "mlp_ratio",
-            "num_classes", "freq_dim")
-    return DiTWeights(DiTSpec(**{k: int(c[k]) for k in keys}, name=Path(path).stem), w)
+    shape = {f.name: c[f.name] for f in fields(DiTConfig) if f.name in c}
+    return DiTWeights(DiTSpec(**shape, name=Path(path).stem), w)
 
 
 def synthetic(spec: DiTSpec, seed: int = 0) -> DiTWeights:
