@@ -21,7 +21,6 @@ import argparse
 import sys
 import time
 from dataclasses import fields
-from pathlib import Path
 
 from exion.config import PRESETS, ConfigError, ExionConfig, preset
 from exion.util import check_range

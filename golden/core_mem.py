@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exion.regmap import OPCODES
-
 from . import dma
 
 __all__ = ["MEM_OPS", "MemPort", "item_bytes", "mem_descriptor", "pack_lanes", "unpack_lanes",

@@ -45,7 +45,7 @@ from .core_predict import PredictEngine
 from .core_read import ReadEngine
 from .core_schedule import ScheduleEngine
 from .dma_burst import axi_read_members, axi_write_members
-from .library import declare_unit, place
+from .library import declare_unit, forward, place
 from .mem import Bank
 from .sdue import block_layout
 
@@ -123,12 +123,7 @@ class ExionCore(wiring.Component):
         # -- engines ----------------------------------------------------------------------------
         m.submodules.host = host = HostInterface(cfg)
         MW = host.mask_words
-        for name in axil_members(rm.addr_width):
-            port, mine = getattr(host, name), getattr(self, name)
-            if host.signature.members[name].flow == Out:
-                m.d.comb += mine.eq(port)
-            else:
-                m.d.comb += port.eq(mine)
+        forward(m, host, axil_members(rm.addr_width), self)
         m.submodules.dispatch = disp = Dispatcher(cfg)
         m.submodules.load_i = li = LoadEngine(banks=R, depth=Di, buffers=Bi, width=L * W,
                                               buffer_field="ibuf")
@@ -147,13 +142,7 @@ class ExionCore(wiring.Component):
         for name, engine in (("load_i", li), ("load_w", lw), ("read", rd)):
             wiring.connect(m, getattr(disp, name), getattr(dma, f"{name}_in"))
             wiring.connect(m, getattr(dma, name), engine.cmd)
-        for name in dma.signature.members:
-            if name.startswith("m_axi_"):
-                port, mine = getattr(dma, name), getattr(self, name)
-                if dma.signature.members[name].flow == Out:
-                    m.d.comb += mine.eq(port)
-                else:
-                    m.d.comb += port.eq(mine)
+        forward(m, dma, [n for n in dma.signature.members if n.startswith("m_axi_")], self)
 
         # -- memories ---------------------------------------------------------------------------
         imem = self._banks(m, platform, "imem", R, L * W, Di, Bi)

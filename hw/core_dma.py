@@ -47,6 +47,7 @@ from exion.config import ExionConfig, clog2
 from exion.limits import DMA_ADDR_WIDTH
 from exion.regmap import CAUSES, FLAGS, OPCODES
 
+from .library import forward
 from .core_cmd import command_fields, command_flag, command_stream
 from .dma_burst import axi_read_members, axi_write_members, word_layout
 from .dma_read import DmaRead
@@ -254,13 +255,7 @@ class CoreDma(wiring.Component):
         m.submodules.split = sp = Splitter(bus_bytes=cfg.bus_bytes, item_bytes=ob)
         for eng in (rd, wr):
             m.d.comb += [eng.region_base.eq(self.region_base), eng.region_end.eq(self.region_end)]
-            for name in eng.signature.members:
-                if name.startswith("m_axi_"):
-                    port, mine = getattr(eng, name), getattr(self, name)
-                    if eng.signature.members[name].flow == Out:
-                        m.d.comb += mine.eq(port)
-                    else:
-                        m.d.comb += port.eq(mine)
+            forward(m, eng, [n for n in eng.signature.members if n.startswith("m_axi_")], self)
 
         # -- loads: the read engine, one MEM load at a time --------------------------------------
         rd_on, rd_to_w, rd_word, rd_cyc = Signal(), Signal(), Signal(32), Signal(32)

@@ -32,6 +32,7 @@ from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QU
 from .axil import AxiLiteSlave, axil_members
 from .core_cmd import COMMAND, command_fields, command_stream
 from .core_dma import mem_cause
+from .library import forward
 from .sdue import block_layout
 
 __all__ = ["HostInterface"]
@@ -114,7 +115,7 @@ class HostInterface(wiring.Component):
         """Comb ``bad`` = cause of the command (0 = good); the first failing check wins.
         ``w_over`` is the registered WMEM range rule of GEMM and PREDICT (see ``elaborate``)."""
         cfg, rm = self._cfg, self._map
-        C, D = cfg.cols, cfg.merge_degree
+        D = cfg.merge_degree
         Di, Dw, Do = cfg.words("imem"), cfg.words("wmem"), cfg.words("omem")
         Bi, Bw, Bo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
         DP, L, R, CH = cfg.drain_ports, cfg.lanes, cfg.rows, rm.channels
@@ -188,12 +189,7 @@ class HostInterface(wiring.Component):
         R, S = cfg.rows, cfg.schedule_depth
         m = Module()
         m.submodules.axil = axil = AxiLiteSlave(addr_width=rm.addr_width)
-        for name in axil_members(rm.addr_width):
-            port, mine = getattr(axil, name), getattr(self, name)
-            if axil.signature.members[name].flow == Out:
-                m.d.comb += mine.eq(port)
-            else:
-                m.d.comb += port.eq(mine)
+        forward(m, axil, axil_members(rm.addr_width), self)
 
         # -- writes: the word holding the address; strobes per docs/core.md ------------------
         wa = Cat(Const(0, 2), axil.wr_addr[2:])

@@ -27,7 +27,7 @@ from amaranth.hdl import (ClockSignal, Fragment, Instance, ResetSignal, UnusedEl
                           Value, ValueCastable)
 from amaranth.lib import wiring
 
-__all__ = ["ModuleLibrary", "place", "declare_unit", "report_unit"]
+__all__ = ["ModuleLibrary", "place", "declare_unit", "report_unit", "forward"]
 
 
 def declare_unit(obj, unit: str | None):
@@ -154,3 +154,17 @@ def place(m, name: str, component: wiring.Component, platform, module_name: str)
         prefix = "i_" if member.flow == wiring.In else "o_"
         ports[prefix + port] = value
     m.submodules[name] = declare_unit(Instance(module_name, **ports), report_unit(component))
+
+
+def forward(m, inner: wiring.Component, names, outer) -> None:
+    """Wire ``inner``'s flat port members ``names`` to the signals ``outer`` gives for them,
+    each in the direction of ``inner``'s signature: a sub-component's port brought out to its
+    parent's port of the same role. ``outer``: an object whose attribute of the same name is
+    the signal, or a function of the name."""
+    get = outer if callable(outer) else (lambda name: getattr(outer, name))
+    for name in names:
+        port, mine = getattr(inner, name), get(name)
+        if inner.signature.members[name].flow == wiring.Out:
+            m.d.comb += mine.eq(port)
+        else:
+            m.d.comb += port.eq(mine)

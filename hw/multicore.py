@@ -27,6 +27,7 @@ from .axi_arbiter import AxiArbiter, axi_members
 from .axil import axil_members
 from .axil_demux import AxiLiteDemux
 from .core import ExionCore
+from .library import forward
 
 __all__ = ["ExionMulticore"]
 
@@ -87,22 +88,16 @@ class ExionMulticore(wiring.Component):
             m.submodules.arbiter = arb = self._arb
         for i, core in enumerate(self._cores):
             m.submodules[f"core{i}"] = core
-            for path, member, value in core.signature.flatten(core):
-                name = path[0]
+
+            def outer(name, i=i):
                 if name.startswith("s_axil_"):
-                    outer = getattr(demux, f"m{i}_axil_{name[7:]}")
-                elif name.startswith("m_axi_"):
-                    outer = getattr(arb, f"s{i}_axi_{name[6:]}")
-                else:
-                    outer = getattr(self, f"c{i}_{name}")
-                for p in path[1:]:
-                    outer = outer[p] if isinstance(p, int) else getattr(outer, p)
-                m.d.comb += value.eq(outer) if member.flow == wiring.In else outer.eq(value)
+                    return getattr(demux, f"m{i}_axil_{name[7:]}")
+                if name.startswith("m_axi_"):
+                    return getattr(arb, f"s{i}_axi_{name[6:]}")
+                return getattr(self, f"c{i}_{name}")
+            forward(m, core, core.signature.members, outer)
         for owner in (demux, self._arb):
-            if owner is None:
-                continue
-            for path, member, value in owner.signature.flatten(owner):
-                if path[0].startswith(("s_axil_", "m_axi_")):
-                    outer = getattr(self, path[0])
-                    m.d.comb += value.eq(outer) if member.flow == wiring.In else outer.eq(value)
+            if owner is not None:
+                forward(m, owner, [n for n in owner.signature.members
+                                   if n.startswith(("s_axil_", "m_axi_"))], self)
         return m

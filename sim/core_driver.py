@@ -8,12 +8,13 @@ seeded), each cycle with the probability ``EXION_CORE_PAUSE`` (default 0.2).
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
 from cocotbext.axi.axil_channels import AxiLiteAWTransaction, AxiLiteWTransaction
@@ -22,7 +23,7 @@ from exion.fields import ARG_FIELDS
 from exion.regmap import (FLAGS, OPCODES, QUEUE_DEPTH, REGISTERS, STATUS_BITS, RegisterMap, encode)
 from golden import cycle_model, intsem
 from golden.sdue import dense_wmem_image
-from sim.tb_common import config, pack, pauses, unpack
+from sim.tb_common import config, pack, pauses, start, unpack
 
 __all__ = ["CoreTB"]
 
@@ -65,6 +66,20 @@ class CoreTB:
         self.done = 0           # DONE as last read
         self.commands = []      # (opcode name, fields) of every command the core took
         cocotb.start_soon(self._count())
+
+    @classmethod
+    async def started(cls, dut, **kw) -> "CoreTB":
+        """A driver (``kw`` as for the constructor) of a core just reset: the cocotbext
+        components' loggers at WARNING, the clock started, reset held and released, two idle
+        cycles. The memories keep what earlier tests of the simulation left there."""
+        tb = cls(dut, **kw)
+        prefix = "" if kw.get("core") is None else f"c{kw['core']}_"
+        for name in ("s_axil", "m_axi", *(prefix + n for n in ("s_axis_imem", "s_axis_wmem",
+                                                                 "m_axis"))):
+            logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
+        await start(dut)
+        await ClockCycles(dut.clk, 2)
+        return tb
 
     async def _count(self):
         while True:

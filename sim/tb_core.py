@@ -16,7 +16,6 @@ results and the cycle registers must not depend on it.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from exion.regmap import CAUSES, ID_VALUE, MAX_HEAD_DIM, QUEUE_DEPTH, REGISTERS,
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.sdue import wmem_image
 from sim.core_driver import CoreTB
-from sim.tb_common import start
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,12 +55,7 @@ def _rand(rng, shape, cfg, scale=1.0):
 async def _setup(dut) -> CoreTB:
     """Reset, then read every OMEM buffer into the mirror (memories keep their contents
     across the tests of one simulation; reset clears registers only)."""
-    tb = CoreTB(dut)
-    for name in ("cocotb.exion_core.s_axil", "cocotb.exion_core.s_axis_imem",
-                 "cocotb.exion_core.s_axis_wmem", "cocotb.exion_core.m_axis"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    await start(dut)
-    await ClockCycles(dut.clk, 2)
+    tb = await CoreTB.started(dut)
     for buf in range(tb.cfg.omem_buffers):
         tb.omem[buf] = await tb.read_omem(buf, 0, tb.cfg.words("omem"))
     return tb

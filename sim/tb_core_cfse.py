@@ -14,19 +14,16 @@ Tests: ``chain`` (FC1 -> GELU with the FFN-Reuse keep-mask -> FC2 on chip), ``co
 
 from __future__ import annotations
 
-import logging
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamFrame
 
 from exion.regmap import CAUSES, encode
-from golden import intsem
 from golden.core_model import CoreModel
 from golden.sdue import dense_wmem_image
 from sim.core_driver import CoreTB
-from sim.tb_common import pack, start
+from sim.tb_common import pack
 
 #: IMEM words a readback covers (identity GEMM of READ_WORDS * lanes channels).
 READ_WORDS = 4
@@ -131,11 +128,7 @@ class Mirror:
 
 
 async def _setup(dut):
-    tb = CoreTB(dut)
-    for name in ("s_axil", "s_axis_imem", "s_axis_wmem", "m_axis"):
-        logging.getLogger(f"cocotb.exion_core.{name}").setLevel(logging.WARNING)
-    await start(dut)
-    await ClockCycles(dut.clk, 2)
+    tb = await CoreTB.started(dut)
     mir = Mirror(tb)
     cfg = tb.cfg
     assert cfg.words("imem") >= READ_WORDS and cfg.imem_buffers >= 2 and cfg.omem_buffers >= 2

@@ -24,7 +24,7 @@ import numpy as np
 from cocotb.triggers import ClockCycles, with_timeout
 from cocotbext.axi import AxiBus, AxiRam
 
-from exion.regmap import REGISTERS, encode
+from exion.regmap import encode
 from golden import conmerge, core_mem, cycle_model, dma, eager, ffn_reuse, intsem
 from golden.core_model import CoreModel
 from golden.sdue import dense_wmem_image, wmem_image

@@ -24,12 +24,10 @@ chunks of K, default 8), ``EXION_OVERLAP_REPORT``.
 from __future__ import annotations
 
 import json
-import logging
 import os
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamFrame
 
 from exion.regmap import CAUSES, encode
@@ -37,7 +35,7 @@ from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.core_model import CoreModel
 from golden.sdue import wmem_image
 from sim.core_driver import CoreTB
-from sim.tb_common import pack, start
+from sim.tb_common import pack
 
 #: Registers compared with the model after each order.
 COMPARED = ("BLOCKS", "BLOCKS_H1", "BLOCKS_H2", "CYCLES", "SCHED_CYCLES", "DONE", "CAUSE")
@@ -130,11 +128,7 @@ def _data(cfg, rng, groups):
 @cocotb.test()
 async def overlap(dut):
     """Serial and overlapped sparse iterations: outputs, registers and wall cycles."""
-    tb = CoreTB(dut)
-    for name in ("s_axil", "s_axis_imem", "s_axis_wmem", "m_axis"):
-        logging.getLogger(f"cocotb.exion_core.{name}").setLevel(logging.WARNING)
-    await start(dut)
-    await ClockCycles(dut.clk, 2)
+    tb = await CoreTB.started(dut)
     cfg = tb.cfg
     groups = int(os.environ.get("EXION_OVERLAP_GROUPS", "6"))
     rng = np.random.default_rng(31)

@@ -14,19 +14,17 @@ frames, ``CYCLES``, ``BLOCKS``, ``DOMINANT`` / ``SKIP_K`` / ``SKIP_V``, the mask
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamFrame
 
 from exion.util import atomic_write
 from exion_tools.runtime.backend import StreamLog
 from sim.core_driver import CoreTB
-from sim.tb_common import pack, start
+from sim.tb_common import pack
 
 
 async def _reg(tb: CoreTB, name: str) -> int:
@@ -38,11 +36,7 @@ async def _reg(tb: CoreTB, name: str) -> int:
 @cocotb.test()
 async def replay(dut):
     """Every recorded read equals the RTL's."""
-    tb = CoreTB(dut)
-    for name in ("s_axil", "s_axis_imem", "s_axis_wmem", "m_axis"):
-        logging.getLogger(f"cocotb.exion_core.{name}").setLevel(logging.WARNING)
-    await start(dut)
-    await ClockCycles(dut.clk, 2)
+    tb = await CoreTB.started(dut)
     log = StreamLog.loads(Path(os.environ["EXION_RUNTIME_LOG"]).read_bytes())
     w = tb.cfg.data_width
     counts = {"commands": 0, "compared": 0}

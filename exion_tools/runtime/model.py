@@ -181,7 +181,7 @@ class DiTRuntime:
 
     def attention(self, h, i: int, gate=None):
         sp, W, fo, host = self.spec, self.cfg.data_width, self.fo, self.host
-        d, dh, n = sp.hidden, sp.head_dim, h.shape[0]
+        d, dh = sp.hidden, sp.head_dim
         qkv = self.lin[f"blocks.{i}.qkv"]
         outs = []
         if not self.ep:
