@@ -14,10 +14,10 @@ from exion.config import preset
 from exion_tools.runtime import dit as D
 from exion_tools.runtime.backend import make_backend
 from exion_tools.runtime.counts import Stats
+from exion_tools.runtime.golden_host import GoldenHost
 from exion_tools.runtime.lower import Host
 from exion_tools.runtime.model import CFSE_PLACES, MODES, DiTRuntime
-from golden import cfse, eager, ffn_reuse, intsem
-from golden.core_checks import Limits
+from golden import cfse, ffn_reuse, intsem
 from sim.runner import SIMULATORS
 
 from cli_helpers import run
@@ -27,61 +27,6 @@ SMALL = preset("exion", rows=4, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_b
                omem_bank_bytes=96, schedule_depth=8, name="exion")
 #: A DiT small enough for the RTL: 16 tokens, hidden 16, 2 heads of 8, FFN 64, one block.
 MINI = D.DiTSpec(image_size=8, patch=2, hidden=16, depth=1, heads=2, freq_dim=16, name="mini")
-
-
-class GoldenHost:
-    """The GEMMs, sparse GEMMs and predictions of :class:`Host` computed directly with the
-    golden functions (no commands): what the core must give."""
-
-    def __init__(self, cfg, stats):
-        self.cfg, self.stats = cfg, stats
-        self.kc_max = cfg.words("imem")
-
-    def _y(self, x, w, shift):
-        acc = intsem.int_matmul(x, w, self.cfg.lanes, self.cfg.acc_width)
-        return intsem.requantize(acc, shift, self.cfg.data_width)
-
-    def gemm(self, x, w, shift, *, ffn_th=None, k_macs=None):
-        y = self._y(x, w, shift)
-        return y if ffn_th is None else (y, ffn_reuse.keep_mask_int(y, *ffn_th))
-
-    def sparse_gemm(self, x, w, keep, shift, *, k_macs=None):
-        return np.where(keep, self._y(x, w, shift), 0)
-
-    def predict_ok(self, head_dim, keys):
-        return -(-head_dim // self.cfg.lanes) * self.cfg.lanes <= 72
-
-    def predict(self, qp, kp, q_th, topk):
-        n = kp.shape[0]
-        k = min(topk, n, Limits.of(self.cfg).max_topk, 64)
-        assert n <= 64
-        return eager.select(eager.shift_add_matmul(qp, kp.T, self.cfg.lod_steps), q_th, k / n)
-
-    # The CFSE commands as golden.core_cfse defines them: data_width-bit operand codes with
-    # data_width - 6 fraction bits, code_to_act, the golden.cfse function, act_to_code.
-    def cfse_ok(self, op, n):
-        return True                                   # every MINI shape fits one command
-
-    def _act(self, x):
-        s = 16 - self.cfg.data_width
-        return cfse.code_to_act(intsem.requantize(np.asarray(x), s, self.cfg.data_width), s)
-
-    def _back(self, y, s):
-        return cfse.act_to_code(y, s, self.cfg.data_width) << s
-
-    def gelu(self, x):
-        return self._back(cfse.gelu(self._act(x)), 16 - self.cfg.data_width)
-
-    def softmax(self, x, keep=None):
-        return self._back(cfse.softmax(self._act(x), keep), 16 - self.cfg.data_width)
-
-    def layernorm(self, x, scale, shift):
-        y = cfse.layernorm_adaln(self._act(x), self._act(scale), self._act(shift))
-        return self._back(y, 16 - self.cfg.data_width)
-
-    def residual(self, x, f, gate=None):
-        assert gate is None                           # the runtime folds gates into GEMMs
-        return self._back(cfse.residual_add(self._act(x), self._act(f)), 16 - self.cfg.data_width)
 
 
 def _sample(cfg, spec, mode, host_cls=None, iterations=3, seed=1, cfse_at="chip"):

@@ -11,6 +11,8 @@ Commands (default ``all``)::
     traces   export the keep-mask traces to data/traces (golden backend by default)
     check    compare the torch backend with the golden model on a few samples
     quality  class accuracy and FCD of vanilla samples with and without guidance, both models
+    runtime-ref  record the runtime's reference tensors (data/runtime_ref/dit64_int.npz) from
+             the all-integer path (workload/runtime_ref.py)
 
 Option ``--model dit64|dit256`` (default ``$WORKLOAD_MODEL``, else dit64) selects the DiT.
 """
@@ -143,6 +145,18 @@ def cmd_check(args):
               f"{r['max_abs_image_diff']:.2e} ({time.time() - t0:.0f} s)")
 
 
+def cmd_runtime_ref(args):
+    from .runtime_ref import REF, record
+    from .sample import load_model
+
+    if paths.MODEL != "dit64":
+        raise SystemExit("runtime-ref records the dit64 model only")
+    model, _ = load_model()
+    r = record(model)
+    print(f"runtime reference tensors: {REF.relative_to(paths.ROOT)}, {r['bytes']:,} bytes, "
+          + ", ".join(f"{m} {n} operations" for m, n in r.items() if m != "bytes"))
+
+
 def cmd_quality(args):
     from .quality import main_quality
 
@@ -154,7 +168,7 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", nargs="?", default="all",
                    choices=["all", "train", "sample", "table", "plots", "traces", "check",
-                            "quality"])
+                            "quality", "runtime-ref"])
     p.add_argument("--force", action="store_true", help="retrain / re-export")
     p.add_argument("--model", default=None, choices=sorted(paths.MODELS),
                    help="which DiT (default: $WORKLOAD_MODEL, else dit64): dit64 = 64 tokens, "
@@ -199,6 +213,8 @@ def main(argv=None):
         cmd_traces(args)
     if args.command == "check":
         cmd_check(args)
+    if args.command == "runtime-ref":
+        cmd_runtime_ref(args)
     if args.command == "quality":
         args.iterations = 100 if args.iterations is None else args.iterations
         cmd_quality(args)

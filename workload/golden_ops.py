@@ -31,6 +31,8 @@ What a run does, per block and denoising iteration ``i`` (see ``docs/workload.md
   attention GEMMs (Q / K / V projections, ``Q K^T``, ``P V``, output projection) use the same
   symmetric per-tensor ``data_width``-bit quantization (inputs per sample, or per sample and
   head; weights per tensor). Softmax, GELU, layer norms and adaLN stay in float (the CFSE).
+* All-integer (``int_cfse``): the whole forward pass as the core runs it, non-linearities by
+  ``golden/cfse.py`` (``workload/int_ops.py``; ``make_ops`` returns its ``IntOps``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ class RunSpec:
     lod_steps: int = 2
     quant: bool = False
     data_width: int = 12
+    #: the all-integer path (workload/int_ops.py): GELU, softmax, LayerNorm + adaLN and the
+    #: residual adds by golden/cfse.py's integer functions, GEMMs as the core runs them
+    int_cfse: bool = False
+
+    def __post_init__(self):
+        if self.int_cfse and not self.quant:
+            raise ValueError(f"{self.name}: int_cfse = True needs quant = True (the integer "
+                             f"non-linearities take integer GEMM outputs)")
 
     @property
     def reuse(self) -> bool:
@@ -87,6 +97,8 @@ class RunSpec:
                          + (" (1-step LOD)" if self.lod_steps == 1 else ""))
         if self.quant:
             parts.append(f"INT{self.data_width}")
+        if self.int_cfse:
+            parts.append("integer CFSE")
         return " + ".join(parts) if parts else "vanilla"
 
 
@@ -546,6 +558,9 @@ class GoldenOps(_OpsBase):
 
 
 def make_ops(spec: RunSpec, backend: str = "fast", **kw):
+    if spec.int_cfse:                 # the whole forward pass and sampler: workload/int_ops.py
+        from .int_ops import IntOps
+        return IntOps(spec, backend, **kw)
     if backend == "fast":
         return FastOps(spec, **kw)
     if backend == "golden":

@@ -52,8 +52,13 @@ def run(model, spec: RunSpec, n: int = 100, seed: int = SEED, backend: str = "fa
             print(f"\r    {spec.name}: iteration {i:3d}/{n}  {el:5.1f} s", end="", flush=True)
 
     g = GUIDANCE if guidance is None else guidance
-    imgs = diffusion.ddim_sample(model, y, noise, spec.iterations, ops=ops, progress=prog,
-                                 guidance=g)
+    if spec.int_cfse:                 # the integer path runs its own (numpy) sampler
+        if g != 1.0:
+            raise ValueError(f"guidance = {g} is not supported by int_cfse runs (only 1.0)")
+        imgs = ops.sample(model, y, noise, progress=prog)
+    else:
+        imgs = diffusion.ddim_sample(model, y, noise, spec.iterations, ops=ops, progress=prog,
+                                     guidance=g)
     if progress:
         print()
     return imgs, ops, time.time() - t0

@@ -115,6 +115,9 @@ class DiTRuntime:
         grid = sp.image_size // sp.patch
         self.pos = q510(D.sincos_pos_embed(sp.hidden, grid))
         self.ffn_state: dict = {}                      # (sample, block) -> FFN-Reuse state
+        #: ``lod_approx(a) @ lod_approx(b)`` of the host-side eager projection; any exact
+        #: implementation (the workload's fast path swaps in a plain integer product)
+        self.shift_add = eager.shift_add_matmul
         g = ffn_reuse.gelu
         lo, hi = 0.0, 2.0                              # GELU^-1(0.17) by bisection
         for _ in range(60):
@@ -214,8 +217,8 @@ class DiTRuntime:
         if self.placement["eager_projection"] != "host":
             q_acc, k_acc = host.eager_projection(xc, qkv.w[:, cq], qkv.w[:, ck])
         else:
-            q_acc = eager.shift_add_matmul(xc, qkv.w[:, cq], cfg.lod_steps)
-            k_acc = eager.shift_add_matmul(xc, qkv.w[:, ck], cfg.lod_steps)
+            q_acc = self.shift_add(xc, qkv.w[:, cq], cfg.lod_steps)
+            k_acc = self.shift_add(xc, qkv.w[:, ck], cfg.lod_steps)
             st.eager_projection(2 * n * dh * d)
         sq, sk = eager.auto_shift(q_acc, W), eager.auto_shift(k_acc, W)
         qp, kp = intsem.requantize(q_acc, sq, W), intsem.requantize(k_acc, sk, W)
@@ -225,7 +228,7 @@ class DiTRuntime:
         if host.predict_ok(dh, n):
             keep, dom = host.predict(qp, kp, q_th, topk)
         else:                                          # PREDICT cannot take this head
-            keep, dom = eager.select(eager.shift_add_matmul(qp, kp.T, cfg.lod_steps), q_th,
+            keep, dom = eager.select(self.shift_add(qp, kp.T, cfg.lod_steps), q_th,
                                      cfg.ep_k)
             st.eager_projection(n * n * dh)
         skip_k = ~keep[~dom].any(axis=0)
@@ -316,10 +319,12 @@ class DiTRuntime:
         out = self.linear(h, self.lin["out"])[1] / 1024.0
         return D.unpatchify(out, sp.patch, sp.channels)
 
-    def sample(self, labels, seed: int, progress=None) -> np.ndarray:
-        """DDIM over ``cfg.iterations`` steps for each label; images ``(n, c, H, W)``."""
+    def sample(self, labels, seed: int, progress=None, noise=None) -> np.ndarray:
+        """DDIM over ``cfg.iterations`` steps for each label; images ``(n, c, H, W)``. The
+        starting noise is ``noise`` (e.g. the workload's) or ``D.initial_noise``'s of ``seed``."""
         ts = D.timesteps(self.cfg.iterations)
-        x = D.initial_noise(self.spec, seed, len(labels))
+        x = D.initial_noise(self.spec, seed, len(labels)) if noise is None else \
+            np.array(noise, np.float64)
         total, done = len(labels) * len(ts), 0
         for s, label in enumerate(labels):
             for i, t in enumerate(ts):
