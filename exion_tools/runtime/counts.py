@@ -127,19 +127,30 @@ class Stats:
             r.staging_cycles += cycles
         if cfse is not None:
             r.cfse_cycles += cycles
-            c.add("cfse", cfse[0], int(cfse[1]))
+            if cfse[0] in ("gelu", "residual"):
+                # one OMEM address of every bank per beat, through rows lanes; results
+                # written as whole IMEM words into the rows < n_rows
+                n = f["n_ch"]
+                c.add("cfse", cfse[0], cfg.rows * n)
+                c.add("omem", "read", cfg.rows * n)
+                c.add("imem", "write", f["n_rows"] * -(-n // cfg.lanes))
+            else:
+                c.add("cfse", cfse[0], int(cfse[1]))
         if op == "GEMM":
+            # What the RTL does (sim/tb_energy_activity.py counts it): every chunk of a block
+            # reads one word of every IMEM and WMEM bank (shared address, no read enable) and
+            # multiplies every lane of a busy DPU (padding and identity staging included);
+            # every block fetch reads SMEM, dense blocks too.
             kc = f["kc"]
             r.macs_done += busy * k
-            c.add("dpu", "mult", busy * k)
+            c.add("dpu", "mult", busy * kc * cfg.lanes)
             c.add("dpu", "tree_add", busy * kc)
             c.add("dpu", "acc_add", busy * kc)
             c.add("dpu", "ff_bit", busy * kc * dpu_ff_bits(cfg))
-            c.add("imem", "read", busy_rows * kc)
-            c.add("wmem", "read", busy_cols * kc)
+            c.add("imem", "read", cfg.rows * kc * blocks)
+            c.add("wmem", "read", cfg.cols * kc * blocks)
             c.add("omem", "write", busy)
-            if "SPARSE" in f.get("flags", ()):
-                c.add("smem", "read", blocks)
+            c.add("smem", "read", blocks)
             if "FFN_MASK" in f.get("flags", ()):
                 c.add("ffn_mask", "compare", busy)
                 c.add("mask", "write", f["n_ch"])
@@ -149,14 +160,17 @@ class Stats:
             c.add("cau", "cycle", busy)
             c.add("smem", "write", blocks)
         elif op == "PREDICT":
+            # every predictor and selector runs, whatever n_rows; every (key, chunk) cycle
+            # reads one word of every IMEM and WMEM bank; the mask is written in whole words
             r.predict_cycles += cycles
-            n, kc, rows = f["n_keys"], f["kc"], f["n_rows"]
+            n, kc = f["n_keys"], f["kc"]
+            rows = cfg.rows
             c.add("predictor", "lane_op", rows * n * kc * cfg.lanes)
             c.add("predictor", "acc_add", rows * n * kc)
             c.add("imem", "read", rows * n * kc)
-            c.add("wmem", "read", n * kc)
+            c.add("wmem", "read", cfg.cols * n * kc)
             c.add("selector", "key", rows * n)
-            c.add("mask", "write", n)
+            c.add("mask", "write", -(-n // CAU_BEAT) * CAU_BEAT)
 
     def window(self, nbytes: int) -> None:
         """Bytes through the AXI4-Lite windows (mask, SMEM)."""
