@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from exion.util import atomic_write
+from golden.energy_counts import dense_gemm_counts, predict_counts
 from exion_tools.runtime.backend import ModelBackend
 from exion_tools.runtime.counts import Stats
 from exion_tools.runtime.lower import Host
@@ -62,3 +63,25 @@ def run_activity(cfg, sim: str, pause: float, result: Path | None = None) -> dic
 def test_energy_activity(sim, pause):
     res = run_activity(CONFIGS["4x4"], sim, pause)
     assert res["rtl"]["dpu.mult"] > 0 and res["rtl"]["predictor.lane_op"] > 0
+
+
+def test_runtime_counts_equal_the_cycle_model_counts():
+    """The chain RTL = runtime = cycle model: a dense GEMM and a PREDICT issued by the
+    runtime count, on chip, what golden.energy_counts says for the same shapes."""
+    cfg = CONFIGS["4x4"]
+    rng = np.random.default_rng(3)
+    for m, k, n in [(cfg.rows + 2, 3 * cfg.lanes, 2 * cfg.cols + 1), (cfg.rows, 5, 3)]:
+        stats = Stats(cfg)
+        host = Host(cfg, ModelBackend(cfg), stats)
+        host.gemm(rng.integers(-9, 9, (m, k)), rng.integers(-9, 9, (k, n)), 2)
+        want, _ = dense_gemm_counts(m, k, n, cfg, loads=False)
+        for key in [("dpu", a) for a in ("mult", "tree_add", "acc_add", "ff_bit")] + [
+                ("imem", "read"), ("wmem", "read"), ("omem", "write"), ("smem", "read")]:
+            assert stats.counts.counts[key] == want.counts[key], (m, k, n, key)
+    stats = Stats(cfg)
+    host = Host(cfg, ModelBackend(cfg), stats)
+    q, keys, dh = cfg.rows + 2, cfg.cols + 3, 2 * cfg.lanes
+    host.predict(rng.integers(-9, 9, (q, dh)), rng.integers(-9, 9, (keys, dh)), 0, 3)
+    want = predict_counts(q, keys, dh, cfg)
+    for key, n in want.counts.items():
+        assert stats.counts.counts[key] == n, key
