@@ -3,8 +3,8 @@
 Part of the spec layer: data only, imports nothing of the project. Every figure is kept at
 the technology node and supply it was published for; ``golden.energy`` scales it to the
 model's node and supply with :data:`STILLMAKER_ENERGY` (see ``docs/energy.md``). A figure
-marked ``checked=False`` is a literature value quoted from memory: no copy of it (primary or
-secondary) could be read while this table was written.
+marked ``checked=False`` is a literature value quoted from memory or derived from a claim: no
+copy of it (primary or secondary) could be read while this table was written.
 
 Sources (short keys used in the ``source`` fields):
 
@@ -61,7 +61,8 @@ class Ref:
         Where the figure comes from (see the module docstring).
     checked : bool
         True if the figure was read while this table was written, from the project's
-        reference notes or a public table quoting the source; False if quoted from memory.
+        reference notes or a public table quoting the source; False if quoted from memory or
+        derived from a claim.
     """
 
     pj: float

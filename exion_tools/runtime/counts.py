@@ -2,11 +2,13 @@
 moved, and the action counts ``golden/energy.py`` prices, all from the commands issued.
 
 The counts follow ``golden/energy_counts.py`` (which derives them from the cycle model for
-one GEMM, SCHEDULE or PREDICT), but per command actually issued: a ``GEMM`` counts its busy
-DPUs (``n_rows * n_ch`` dense; the set slots of its SMEM vectors sparse) times ``K``
-multiplies, ``kc`` tree adds and accumulates; the operand reads of its blocks; one OMEM write
-per output. Loads count their memory writes and off-chip bytes, ``READ_OMEM`` its OMEM reads
-and bytes. Work the host does in place of the CFSE is counted as CFSE work
+one GEMM, SCHEDULE or PREDICT), but per command actually issued, and count what the RTL does
+(sim/tb_energy_activity.py holds them equal to activity counters of an RTL run): a ``GEMM``
+counts its busy DPUs (``n_rows * n_ch`` dense; the set slots of its SMEM vectors sparse)
+times ``kc * lanes`` multiplies (the MACs done are ``K`` per busy DPU), ``kc`` tree adds and
+accumulates; per block one SMEM read and ``kc`` reads of every IMEM and WMEM bank; one OMEM
+write per output. Loads count their memory writes and off-chip bytes, ``READ_OMEM`` its OMEM
+reads and bytes, ``GELU`` / ``RESIDUAL`` their OMEM reads and IMEM writes. Work the host does in place of the CFSE is counted as CFSE work
 (``golden.energy_counts.cfse_counts``), and the shift-add Q / K projections of eager
 prediction as predictor work (as ``golden.energy_counts.predict_counts`` with ``d_model``).
 """
@@ -94,9 +96,10 @@ class Stats:
     def command(self, op: str, f: dict, cycles: int = 0, *, busy: int = 0, k: int = 0,
                 blocks: int = 0, busy_rows: int = 0, busy_cols: int = 0, staging: bool = False,
                 cfse: tuple | None = None) -> None:
-        """One command: ``busy`` DPUs (GEMM outputs computed) with reduction ``k``;
-        ``busy_rows`` / ``busy_cols``: the summed IMEM / WMEM bank reads per chunk over its
-        blocks; ``staging``: an identity GEMM that moves CFSE operands (its cycles also in
+        """One command: ``busy`` DPUs (GEMM outputs computed) with reduction ``k`` (the MACs
+        done), ``blocks`` blocks; ``busy_rows`` / ``busy_cols``: the busy IMEM / WMEM banks
+        summed over its blocks (kept for the callers; the RTL reads every bank, so the counts
+        use ``rows`` / ``cols`` per block); ``staging``: an identity GEMM that moves CFSE operands (its cycles also in
         ``staging_cycles``); ``cfse``: ``(op, elements)`` of a CFSE command (its cycles in
         ``cfse_cycles``, its elements as CFSE work for the energy)."""
         cfg, r, c = self.cfg, self.row(), self.counts
