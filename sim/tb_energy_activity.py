@@ -57,7 +57,6 @@ COMPARED = ("imem.write", "imem.read", "wmem.write", "wmem.read", "omem.write", 
             "cau.cycle", "ffn_mask.compare", "cfse.gelu", "offchip.byte")
 
 
-
 def _ones(v) -> int:
     return bin(int(v)).count("1")
 
