@@ -1,8 +1,9 @@
 """Activity counters of an RTL run against the energy model's action counts
 (sim/tb_energy_activity.py), under Icarus and Verilator, with and without random pauses on
 every bus and stream: a runtime command stream of a dense GEMM, an FFN_MASK GEMM, SCHEDULE +
-sparse GEMMs, PREDICT and GELU, replayed on the 4 x 4 core; every counted action must equal
-the runtime's count for the same commands (exion_tools.runtime.counts), pauses or not."""
+sparse GEMMs, PREDICT and GELU, replayed on the 4 x 4 core (and on the 8 x 3 one: merge
+degree 3, one drain port, a CAU with two open blocks); every counted action must equal the
+runtime's count for the same commands (exion_tools.runtime.counts), pauses or not."""
 
 import json
 import tempfile
@@ -60,9 +61,9 @@ def run_activity(cfg, sim: str, pause: float, result: Path | None = None) -> dic
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("sim", SIMULATORS)
-@pytest.mark.parametrize("pause", [0.0, 0.3])
-def test_energy_activity(sim, pause):
-    res = run_activity(CONFIGS["4x4"], sim, pause)
+@pytest.mark.parametrize("name, pause", [("4x4", 0.0), ("4x4", 0.3), ("8x3", 0.3)])
+def test_energy_activity(sim, name, pause):
+    res = run_activity(CONFIGS[name], sim, pause)
     # the bench asserted equality; the stream exercises every compared action
     missing = [k for k in COMPARED if not res["model"].get(k)]
     assert not missing, f"the stream does not exercise {missing}"

@@ -160,7 +160,11 @@ class Stats:
         elif op == "SCHEDULE":
             r.schedule_cycles += cycles
             c.add("mask", "read", -(-f["n_ch"] // CAU_BEAT) * CAU_BEAT)
-            c.add("cau", "cycle", busy)
+            # ``busy`` is the CAU's cycles with a one-block flush; a CAU with cau_window > 1
+            # flushes up to that many blocks, which the SCHEDULE's cycles hold: the CAU's are
+            # those less the fixed overhead (golden.cycle_model.schedule_cycles; one less and
+            # then below ``busy`` when no block is made, where the flush is one cycle)
+            c.add("cau", "cycle", max(busy, cycles - cycle_model.SCHEDULE_OVERHEAD))
             c.add("smem", "write", blocks)
         elif op == "PREDICT":
             # every predictor and selector runs, whatever n_rows; every (key, chunk) cycle
