@@ -9,7 +9,8 @@ Waveforms: ``WAVES=1`` in the environment (or ``run_bench(..., waves=True)``) re
 signal of the design. A build with tracing lives in its own folder (``<sim>_waves`` next to
 ``<sim>``), so switching the option always rebuilds instead of silently reusing a build without
 it. Verilator writes FST, Icarus VCD, into that folder as ``<bench>_<testcase>.fst|vcd``; the
-path is printed after the run (open it with GTKWave or Surfer).
+path is printed after the run (open it with GTKWave or Surfer). A Verilator build of a top with
+:data:`MONITORED` signals carries their hash in its folder's name (``verilator_<hash>``).
 """
 
 from __future__ import annotations
