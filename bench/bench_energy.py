@@ -126,7 +126,7 @@ def main(argv=None):
           f"{cfg.wmem_bank_bytes} B bank)   {tab[('wmem', 'read')]:8.4f}")
     record("action", "IMEM read", imem, "pJ", f"{cfg.lanes * cfg.data_width}-bit word")
     for name, ref in T.DRAM_PJ_PER_BIT.items():
-        mark = "" if ref.checked else "  [quoted from memory, unverified]"
+        mark = "" if ref.checked else "  [unverified: no source read]"
         print(f"  off-chip byte, {name:<7} {8 * ref.pj:9.1f}   ({ref.source}){mark}")
         record("action", f"DRAM byte {name}", 8 * ref.pj, "pJ", ref.source)
 

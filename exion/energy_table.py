@@ -3,8 +3,8 @@
 Part of the spec layer: data only, imports nothing of the project. Every figure is kept at
 the technology node and supply it was published for; ``golden.energy`` scales it to the
 model's node and supply with :data:`STILLMAKER_ENERGY` (see ``docs/energy.md``). A figure
-marked ``checked=False`` is a literature value quoted from memory: no copy of it (primary or
-secondary) could be read while this table was written.
+marked ``checked=False`` is a literature value quoted from memory or derived from a claim: no
+copy of it (primary or secondary) could be read while this table was written.
 
 Sources (short keys used in the ``source`` fields):
 
@@ -18,11 +18,20 @@ Sources (short keys used in the ``source`` fields):
   of CMOS device performance from 180 nm to 7 nm", Integration 58 (2017), the energy
   polynomials as tabulated in the Accelergy project's ``hwcomponents`` package
   (``scaling/techscaling.py``).
-* ``oconnor17``: M. O'Connor et al., "Fine-Grained DRAM", MICRO 2017, Fig. 1 (HBM2:
-  activation 1.21 + I/O 0.22 + on-die data movement 2.54 = 3.97 pJ/bit; GDDR5 14.0 pJ/bit).
+* ``oconnor17``: M. O'Connor et al., "Fine-Grained DRAM: Energy-Efficient DRAM for Extreme
+  Bandwidth Systems", MICRO 2017, Fig. 1 (HBM2: activation 1.21 + I/O 0.22 + on-die data
+  movement 2.54 = 3.97 pJ/bit; GDDR5 14.0 pJ/bit),
+  https://research.nvidia.com/sites/default/files/pubs/2017-10_Fine-Grained-DRAM%3A-Energy-Efficient/oconnor_and_chatterjee.micro2017.pdf
+  (the breakdown as quoted in public tables and simulator configurations).
 * ``ha_lpddr4``: H. Ha, Stanford PhD thesis (DRAM design-space exploration), 32 Gb LPDDR4
-  single-die package, 14.0 pJ/bit (simulation), as tabulated in the public ``DRAM_info``
-  collection.
+  single-die package, 14.0 pJ/bit (simulation),
+  https://stacks.stanford.edu/file/yp843xn4828/Heonjae_Thesis-augmented.pdf, as tabulated in
+  the public ``DRAM_info`` collection (github.com/Dongyunkam/DRAM_info, README, section 4).
+* ``micron_ubs``: Micron, "Ultra-Bandwidth Solutions" memory comparison table,
+  https://www.micron.com/products/ultra-bandwidth-solutions: "Average Device Power (pJ/bit)"
+  GDDR6 7.5 (14-16 Gb/s per pin), GDDR6X 7.25, HBM2E 6.0 (read from a stored copy of the
+  page). Micron's GDDR6X announcement (2020) also says GDDR6X at 21 Gb/s uses 15 % less
+  power per bit than GDDR6 at 14 Gb/s: a different operating point, not used here.
 * ``cacti7_28nm``: CACTI 7 runs of small SRAMs at 28 nm (4-8 KB, 512-bit ports) tabulated in
   the same collection: write / read energy 1.15-1.40.
 """
@@ -52,7 +61,8 @@ class Ref:
         Where the figure comes from (see the module docstring).
     checked : bool
         True if the figure was read while this table was written, from the project's
-        reference notes or a public table quoting the source; False if quoted from memory.
+        reference notes or a public table quoting the source; False if quoted from memory or
+        derived from a claim.
     """
 
     pj: float
@@ -95,11 +105,11 @@ SRAM_WRITE_RATIO = 1.3
 DRAM_PJ_PER_BIT: dict[str, Ref] = {
     "hbm2": Ref(3.97, 1, 0, 0, "oconnor17: HBM2, Fig. 1"),
     "gddr5": Ref(14.0, 1, 0, 0, "oconnor17: GDDR5, Fig. 1"),
-    "gddr6": Ref(8.5, 1, 0, 0, "Micron GDDR6X announcement (2020): GDDR6X 7.25 pJ/bit, "
-                 "about 15 % below GDDR6", checked=False),
+    "gddr6": Ref(7.5, 1, 0, 0, "micron_ubs: GDDR6 average device power, 7.5 pJ/bit"),
     "lpddr4": Ref(14.0, 1, 0, 0, "ha_lpddr4: 32 Gb LPDDR4 SDP, simulated"),
     "lpddr5": Ref(11.2, 1, 0, 0, "lpddr4 x 0.8: vendor claims of about 20 % lower energy "
-                  "per bit than LPDDR4(X)", checked=False),
+                  "per bit than LPDDR4(X); no published LPDDR5 pJ/bit figure was found in the "
+                  "stored pages, documentation and code searched", checked=False),
     "ddr3": Ref(20.3, 1, 0, 0, "horowitz14: DRAM 64-bit access 1.3 nJ (low end of 1.3-2.6)"),
 }
 

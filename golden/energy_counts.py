@@ -49,10 +49,11 @@ def gemm_counts(sched, mask, k: int, *, ffn_mask: bool = False, loads: bool = Tr
                 check: bool = False) -> tuple[ActionCounts, cycle_model.GemmReport]:
     """Counts of the GEMM that ``sched`` computes for ``mask`` with reduction length ``k``.
 
-    SDUE: per busy DPU (``sel != 0``) of every block, ``k`` multiplies and, per lane chunk,
-    one adder-tree reduction, one accumulate and :func:`golden.energy.dpu_ff_bits` flip-flop
-    bits; memories: the IMEM / WMEM reads and OMEM writes of
-    :func:`golden.cycle_model.evaluate`, one SMEM read per block of a ConMerged schedule;
+    SDUE: per busy DPU (``sel != 0``) of every block and lane chunk, ``lanes`` multiplies
+    (``K`` padded to whole chunks), one adder-tree reduction, one accumulate and
+    :func:`golden.energy.dpu_ff_bits` flip-flop bits; memories: per block and chunk one read
+    of every IMEM and WMEM bank, the OMEM writes of :func:`golden.cycle_model.evaluate`, one
+    SMEM read per block (dense blocks too: the RTL fetches every block through SMEM's port);
     ``ffn_mask``: the keep-mask test of every output and one mask write per (row group,
     channel). ``loads``: the off-chip bytes of the traffic model and the on-chip writes and
     reads they cause (IMEM / WMEM words written, outputs read out of OMEM). Cycles: the
@@ -62,16 +63,19 @@ def gemm_counts(sched, mask, k: int, *, ffn_mask: bool = False, loads: bool = Tr
     rep = cycle_model.evaluate(sched, mask, k, check=check)
     kc = lane_chunks(k, cfg.lanes)
     busy = sum(b.active for b in sched.blocks)
+    blocks = len(sched.blocks)
     c = ActionCounts(cycles=rep.total_cycles)
-    c.add("dpu", "mult", busy * k)
+    # What the RTL does (sim/tb_energy_activity.py checks it): every lane of a busy DPU
+    # multiplies (K padded to whole chunks); every chunk reads one word of every IMEM and
+    # WMEM bank (one address, no read enable); every block fetch reads SMEM, dense too.
+    c.add("dpu", "mult", busy * kc * cfg.lanes)
     c.add("dpu", "tree_add", busy * kc)
     c.add("dpu", "acc_add", busy * kc)
     c.add("dpu", "ff_bit", busy * kc * dpu_ff_bits(cfg))
-    c.add("imem", "read", rep.imem_reads)
-    c.add("wmem", "read", rep.wmem_reads)
+    c.add("imem", "read", cfg.rows * kc * blocks)
+    c.add("wmem", "read", cfg.cols * kc * blocks)
     c.add("omem", "write", rep.omem_writes)
-    if sched.strategy != "dense":
-        c.add("smem", "read", len(sched.blocks))
+    c.add("smem", "read", blocks)
     if ffn_mask:
         c.add("ffn_mask", "compare", rep.omem_writes)
         c.add("mask", "write", sched.groups * sched.channels)
@@ -133,9 +137,10 @@ def ffn_sparse_iteration_counts(mask, d_model: int, cfg: ExionConfig, strategy: 
 def predict_counts(queries: int, keys: int, head_dim: int, cfg: ExionConfig, *,
                    d_model: int | None = None) -> ActionCounts:
     """Eager prediction of one head: the core's ``PREDICT`` per row group of ``cfg.rows``
-    queries (one predictor per row: per (key, chunk) it reads its query chunk from IMEM, the
-    key chunk is read once from WMEM and broadcast; every (query, key) enters the selector;
-    one mask write per (group, key); cycles :func:`golden.cycle_model.predict_cycles`).
+    queries (one predictor per row, all of them running: per (key, chunk) one word of every
+    IMEM bank (the queries) and of every WMEM bank (the key's bank among them); every (row,
+    key) enters the selector; the mask written in words of ``CAU_BEAT`` keys; cycles
+    :func:`golden.cycle_model.predict_cycles`).
 
     With ``d_model`` the shift-and-add projections ``X Wq`` and ``X Wk`` of the head
     (``2 * queries * head_dim * d_model`` lane operations on the same predictors) are
@@ -147,12 +152,16 @@ def predict_counts(queries: int, keys: int, head_dim: int, cfg: ExionConfig, *,
     kc = lane_chunks(dh, cfg.lanes)
     groups = -(-q // cfg.rows)
     c = ActionCounts(cycles=groups * cycle_model.predict_cycles(kk, kc))
-    c.add("predictor", "lane_op", q * kk * dh)
-    c.add("predictor", "acc_add", q * kk * kc)
-    c.add("imem", "read", q * kk * kc)
-    c.add("wmem", "read", groups * kk * kc)
-    c.add("selector", "key", q * kk)
-    c.add("mask", "write", groups * kk)
+    # What the RTL does: all rows' predictors and selectors run (a partial group too), every
+    # (key, chunk) cycle reads one word of every IMEM and WMEM bank, the keep-mask is
+    # written in whole mask words of CAU_BEAT keys.
+    rows = groups * cfg.rows
+    c.add("predictor", "lane_op", rows * kk * kc * cfg.lanes)
+    c.add("predictor", "acc_add", rows * kk * kc)
+    c.add("imem", "read", rows * kk * kc)
+    c.add("wmem", "read", groups * cfg.cols * kk * kc)
+    c.add("selector", "key", rows * kk)
+    c.add("mask", "write", groups * -(-kk // CAU_BEAT) * CAU_BEAT)
     if d_model is not None:
         d = _positive("d_model", d_model)
         ops = 2 * q * dh * d

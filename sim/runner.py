@@ -9,7 +9,8 @@ Waveforms: ``WAVES=1`` in the environment (or ``run_bench(..., waves=True)``) re
 signal of the design. A build with tracing lives in its own folder (``<sim>_waves`` next to
 ``<sim>``), so switching the option always rebuilds instead of silently reusing a build without
 it. Verilator writes FST, Icarus VCD, into that folder as ``<bench>_<testcase>.fst|vcd``; the
-path is printed after the run (open it with GTKWave or Surfer).
+path is printed after the run (open it with GTKWave or Surfer). A Verilator build of a top with
+:data:`MONITORED` signals carries their hash in its folder's name (``verilator_<hash>``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from exion.config import ExionConfig
 from exion.util import atomic_write
 from hw.generate import VERILATOR_WAIVERS
 
-__all__ = ["SIMULATORS", "run_bench", "design_dir", "waves_requested", "VERILATOR_WAIVERS"]
+__all__ = ["SIMULATORS", "run_bench", "design_dir", "waves_requested", "VERILATOR_WAIVERS",
+           "MONITORED"]
 
 SIMULATORS = ("icarus", "verilator")
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,17 +54,44 @@ class _IcarusVcd:
         return IcarusVcd()
 
 
-def _lean_verilator(top_module: str, folder: Path):
+#: Internal signals a bench reads by hierarchical name, per top: ``(Verilator module-name
+#: pattern, signal-name pattern)`` pairs made public in *every* Verilator build of that top, so
+#: that the bench shares the build of the others (a second build of the 4 x 4 core costs
+#: about two minutes). The core's are the activity monitor's (sim/tb_energy_activity.py).
+MONITORED = {
+    "core": (("exion_core.exec.sdue", "rd_valid"), ("exion_core.exec.sdue", "blocks__*"),
+             ("exion_core.exec", "ffn"), ("exion_core.exec", "mask_we"),
+             ("exion_core.predict", "mask_we"), ("exion_core.cfse", "mask_we"),
+             ("exion_core.read.seq", "r_en"), ("exion_core.cfse.seq", "r_en"),
+             ("exion_core.schedule.cau", "masks__valid"), ("exion_core.schedule.cau", "flush"),
+             ("exion_core.cfse.gelu", "i__valid"), ("exion_core.cfse.gelu", "advance"),
+             ("exion_predictor_*", "valid"), ("exion_selector_*", "scores__valid"),
+             ("exion_bank_*", "w_en"), ("exion_bank_*", "wp*_en")),
+}
+
+
+def _monitored_key(top: str) -> str:
+    """A short hash of the top's :data:`MONITORED` signals ('' if none): Verilator builds with
+    a different set live in different folders."""
+    pairs = MONITORED.get(top, ())
+    return hashlib.sha256(repr(pairs).encode()).hexdigest()[:8] if pairs else ""
+
+
+def _lean_verilator(top_module: str, folder: Path, top: str = ""):
     """cocotb's Verilator runner without its global ``--public-flat-rw``.
 
     Making every signal of a 16 x 16 array public (cocotb's default) produced 38 MB of C++ that
-    took over 9 minutes to compile on 2 cores; the benches touch only the top's ports, so only
-    the top module is made public, through a Verilator control file.
+    took over 9 minutes to compile on 2 cores; the benches touch only the top's ports and the
+    few signals of :data:`MONITORED`, so only those are made public, through a Verilator
+    control file.
     """
     from cocotb_tools.runner import Verilator
 
-    vlt = folder / "public_top.vlt"
-    vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{top_module}" -var "*"\n')
+    key = _monitored_key(top)
+    vlt = folder / (f"public_top_{key}.vlt" if key else "public_top.vlt")
+    lines = [f'public_flat_rw -module "{top_module}" -var "*"']
+    lines += [f'public_flat_rw -module "{mod}" -var "{var}"' for mod, var in MONITORED.get(top, ())]
+    vlt.write_text("`verilator_config\n" + "\n".join(lines) + "\n")
 
     class LeanVerilator(Verilator):
         def _build_command(self):
@@ -148,7 +177,9 @@ def run_bench(cfg: ExionConfig, top: str, sim: str, test_module: str,
     # shared folder would keep whichever kind of build came first.
     build_dir = folder / (f"{sim}_waves" if waves else sim)
     if sim == "verilator":
-        runner = _lean_verilator(module, folder)
+        if _monitored_key(top):
+            build_dir = build_dir.with_name(f"{build_dir.name}_{_monitored_key(top)}")
+        runner = _lean_verilator(module, folder, top)
     else:
         runner = _IcarusVcd() if waves else get_runner(sim)
     build_args = []

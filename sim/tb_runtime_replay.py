@@ -33,11 +33,11 @@ async def _reg(tb: CoreTB, name: str) -> int:
     return await tb.read(name)
 
 
-@cocotb.test()
-async def replay(dut):
-    """Every recorded read equals the RTL's."""
-    tb = await CoreTB.started(dut)
-    log = StreamLog.loads(Path(os.environ["EXION_RUNTIME_LOG"]).read_bytes())
+async def replay_log(tb: CoreTB, log: StreamLog) -> dict:
+    """Issue every command and host access of ``log`` through ``tb``, waiting for the core to
+    go idle after each command, and compare every recorded read with the RTL's (raises
+    ``AssertionError`` on the first difference); ends with ``BYTES_IN`` / ``BYTES_OUT``.
+    Returns ``{"commands", "compared", "cycles": [CYCLES read]}``."""
     w = tb.cfg.data_width
     counts = {"commands": 0, "compared": 0}
     cycles = []
@@ -77,6 +77,15 @@ async def replay(dut):
         counts["compared"] += 1
     await tb.check_traffic()
     counts["cycles"] = cycles
+    return counts
+
+
+@cocotb.test()
+async def replay(dut):
+    """Every recorded read equals the RTL's."""
+    tb = await CoreTB.started(dut)
+    log = StreamLog.loads(Path(os.environ["EXION_RUNTIME_LOG"]).read_bytes())
+    counts = await replay_log(tb, log)
     counts["sim_cycles"] = tb.cycle
     out = os.environ.get("EXION_RUNTIME_RESULT")
     if out:

@@ -2,11 +2,13 @@
 moved, and the action counts ``golden/energy.py`` prices, all from the commands issued.
 
 The counts follow ``golden/energy_counts.py`` (which derives them from the cycle model for
-one GEMM, SCHEDULE or PREDICT), but per command actually issued: a ``GEMM`` counts its busy
-DPUs (``n_rows * n_ch`` dense; the set slots of its SMEM vectors sparse) times ``K``
-multiplies, ``kc`` tree adds and accumulates; the operand reads of its blocks; one OMEM write
-per output. Loads count their memory writes and off-chip bytes, ``READ_OMEM`` its OMEM reads
-and bytes. Work the host does in place of the CFSE is counted as CFSE work
+one GEMM, SCHEDULE or PREDICT), but per command actually issued, and count what the RTL does
+(sim/tb_energy_activity.py holds them equal to activity counters of an RTL run): a ``GEMM``
+counts its busy DPUs (``n_rows * n_ch`` dense; the set slots of its SMEM vectors sparse)
+times ``kc * lanes`` multiplies (the MACs done are ``K`` per busy DPU), ``kc`` tree adds and
+accumulates; per block one SMEM read and ``kc`` reads of every IMEM and WMEM bank; one OMEM
+write per output. Loads count their memory writes and off-chip bytes, ``READ_OMEM`` its OMEM
+reads and bytes, ``GELU`` / ``RESIDUAL`` their OMEM reads and IMEM writes. Work the host does in place of the CFSE is counted as CFSE work
 (``golden.energy_counts.cfse_counts``), and the shift-add Q / K projections of eager
 prediction as predictor work (as ``golden.energy_counts.predict_counts`` with ``d_model``).
 """
@@ -94,9 +96,10 @@ class Stats:
     def command(self, op: str, f: dict, cycles: int = 0, *, busy: int = 0, k: int = 0,
                 blocks: int = 0, busy_rows: int = 0, busy_cols: int = 0, staging: bool = False,
                 cfse: tuple | None = None) -> None:
-        """One command: ``busy`` DPUs (GEMM outputs computed) with reduction ``k``;
-        ``busy_rows`` / ``busy_cols``: the summed IMEM / WMEM bank reads per chunk over its
-        blocks; ``staging``: an identity GEMM that moves CFSE operands (its cycles also in
+        """One command: ``busy`` DPUs (GEMM outputs computed) with reduction ``k`` (the MACs
+        done), ``blocks`` blocks; ``busy_rows`` / ``busy_cols``: the busy IMEM / WMEM banks
+        summed over its blocks (kept for the callers; the RTL reads every bank, so the counts
+        use ``rows`` / ``cols`` per block); ``staging``: an identity GEMM that moves CFSE operands (its cycles also in
         ``staging_cycles``); ``cfse``: ``(op, elements)`` of a CFSE command (its cycles in
         ``cfse_cycles``, its elements as CFSE work for the energy)."""
         cfg, r, c = self.cfg, self.row(), self.counts
@@ -127,36 +130,54 @@ class Stats:
             r.staging_cycles += cycles
         if cfse is not None:
             r.cfse_cycles += cycles
-            c.add("cfse", cfse[0], int(cfse[1]))
+            if cfse[0] in ("gelu", "residual"):
+                # one OMEM address of every bank per beat, through rows lanes; results
+                # written as whole IMEM words into the rows < n_rows
+                n = f["n_ch"]
+                c.add("cfse", cfse[0], cfg.rows * n)
+                c.add("omem", "read", cfg.rows * n)
+                c.add("imem", "write", f["n_rows"] * -(-n // cfg.lanes))
+            else:
+                c.add("cfse", cfse[0], int(cfse[1]))
         if op == "GEMM":
+            # What the RTL does (sim/tb_energy_activity.py counts it): every chunk of a block
+            # reads one word of every IMEM and WMEM bank (shared address, no read enable) and
+            # multiplies every lane of a busy DPU (padding and identity staging included);
+            # every block fetch reads SMEM, dense blocks too.
             kc = f["kc"]
             r.macs_done += busy * k
-            c.add("dpu", "mult", busy * k)
+            c.add("dpu", "mult", busy * kc * cfg.lanes)
             c.add("dpu", "tree_add", busy * kc)
             c.add("dpu", "acc_add", busy * kc)
             c.add("dpu", "ff_bit", busy * kc * dpu_ff_bits(cfg))
-            c.add("imem", "read", busy_rows * kc)
-            c.add("wmem", "read", busy_cols * kc)
+            c.add("imem", "read", cfg.rows * kc * blocks)
+            c.add("wmem", "read", cfg.cols * kc * blocks)
             c.add("omem", "write", busy)
-            if "SPARSE" in f.get("flags", ()):
-                c.add("smem", "read", blocks)
+            c.add("smem", "read", blocks)
             if "FFN_MASK" in f.get("flags", ()):
                 c.add("ffn_mask", "compare", busy)
                 c.add("mask", "write", f["n_ch"])
         elif op == "SCHEDULE":
             r.schedule_cycles += cycles
             c.add("mask", "read", -(-f["n_ch"] // CAU_BEAT) * CAU_BEAT)
-            c.add("cau", "cycle", busy)
+            # ``busy`` is the CAU's cycles with a one-block flush; a CAU with cau_window > 1
+            # flushes up to that many blocks, which the SCHEDULE's cycles hold: the CAU's are
+            # those less the fixed overhead (golden.cycle_model.schedule_cycles; one less and
+            # then below ``busy`` when no block is made, where the flush is one cycle)
+            c.add("cau", "cycle", max(busy, cycles - cycle_model.SCHEDULE_OVERHEAD))
             c.add("smem", "write", blocks)
         elif op == "PREDICT":
+            # every predictor and selector runs, whatever n_rows; every (key, chunk) cycle
+            # reads one word of every IMEM and WMEM bank; the mask is written in whole words
             r.predict_cycles += cycles
-            n, kc, rows = f["n_keys"], f["kc"], f["n_rows"]
+            n, kc = f["n_keys"], f["kc"]
+            rows = cfg.rows
             c.add("predictor", "lane_op", rows * n * kc * cfg.lanes)
             c.add("predictor", "acc_add", rows * n * kc)
             c.add("imem", "read", rows * n * kc)
-            c.add("wmem", "read", n * kc)
+            c.add("wmem", "read", cfg.cols * n * kc)
             c.add("selector", "key", rows * n)
-            c.add("mask", "write", n)
+            c.add("mask", "write", -(-n // CAU_BEAT) * CAU_BEAT)
 
     def window(self, nbytes: int) -> None:
         """Bytes through the AXI4-Lite windows (mask, SMEM)."""
