@@ -17,14 +17,19 @@ CONFIGS = {
     "toy_w2_sort": preset("toy", cau_window=2, cau_sort=1),       # D = 2
     "toy_w3_d3": preset("toy", merge_degree=3, cau_window=3),
     "w4_sort": preset("toy", rows=4, cols=2, merge_degree=4, cau_window=4, cau_sort=1),
+    # several channels a cycle: the same words, fewer cycles
+    "toy_r2": preset("toy", cau_rate=2),
+    "toy_w2_sort_r4": preset("toy", cau_window=2, cau_sort=1, cau_rate=4),
+    "w2_d3_r3": preset("toy", rows=4, cols=2, merge_degree=3, cau_window=2, cau_rate=3),
 }
 
 
-#: Every configuration under Icarus; the sorted two-block window also under Verilator (the
-#: greedy CAU runs under Verilator inside the 4 x 4 core of tests/test_core.py). A Verilator
+#: Every configuration under Icarus; the sorted two-block window placing four channels a cycle
+#: also under Verilator (the greedy CAU runs under Verilator inside the 4 x 4 core of
+#: tests/test_core.py, the sorted window at two a cycle inside its 8 x 3 core). A Verilator
 #: build costs 45 s (toy) to 80 s (16 x 16), mostly fixed cost, so one small design per extra
 #: simulator keeps the regression inside its time budget.
-CASES = [(name, "icarus") for name in CONFIGS] + [("toy_w2_sort", s) for s in SIMULATORS
+CASES = [(name, "icarus") for name in CONFIGS] + [("toy_w2_sort_r4", s) for s in SIMULATORS
                                                   if s != "icarus"]
 if os.environ.get("EXION_CAU_ALL_SIMS"):  # every configuration under every simulator
     CASES = [(name, s) for name in CONFIGS for s in SIMULATORS]
