@@ -8,9 +8,11 @@ channel; the columns of the mask) and ``last`` (the group's final beat). Channel
 ascending order within a group; lanes past the end of the mask carry a zero cv. The producer may
 drop beats whose cvs are all zero.
 
-Per cycle the CAU places **one** nonzero-cv channel of the current beat (the lowest one not yet
-placed; with ``cfg.cau_sort`` the one of most set cv bits, lowest on ties) and skips zero-cv
-channels for free, so a beat costs ``max(1, nonzero lanes)`` cycles. Placement is the golden
+Per cycle the CAU places up to ``Q = cfg.cau_rate`` nonzero-cv channels of the current beat, in
+placement order (ascending lane; with ``cfg.cau_sort`` most set cv bits first, lowest lane on
+ties), through a chain of ``Q`` placement stages, each on the state the previous one left; only
+the first stage may emit a block, so a placement that emits starts a cycle. Zero-cv channels
+are skipped for free; with ``Q = 1`` a beat costs ``max(1, nonzero lanes)`` cycles. Placement is the golden
 ``window`` rule (``golden.conmerge_rules.window_group``): the lowest open window slot with
 fewer than ``merge_degree`` streams whose OR is disjoint from the cv; else a newly opened
 slot; else the oldest open block is emitted, the others move down one block and the channel
@@ -66,7 +68,7 @@ class Cau(wiring.Component):
     Parameters
     ----------
     cfg : ExionConfig
-        ``rows``, ``cols``, ``merge_degree``, ``cau_window``, ``cau_sort``.
+        ``rows``, ``cols``, ``merge_degree``, ``cau_window``, ``cau_sort``, ``cau_rate``.
     beat : int
         Channels per input beat (``P``).
 
@@ -102,6 +104,11 @@ class Cau(wiring.Component):
     def sort(self) -> bool:
         """Whether each beat's channels are placed by popcount, descending (``cfg.cau_sort``)."""
         return bool(self._cfg.cau_sort)
+
+    @property
+    def rate(self) -> int:
+        """Channels placed per cycle, at most (``cfg.cau_rate``)."""
+        return self._cfg.cau_rate
 
     def elaborate(self, platform):
         cfg = self._cfg
