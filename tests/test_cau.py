@@ -52,3 +52,19 @@ def test_cau_cycles_formula():
     assert cau_cycles(beats, window=4, blocks=0) == 2 + 1 + 1
     assert cau_cycles(beats, window=4, blocks=3) == 2 + 1 + 3
     assert cau_cycles(beats, window=2, blocks=3) == 2 + 1 + 2
+
+
+def test_cau_cycles_rate():
+    from golden.conmerge_rules import window_emits
+    beats = group_beats([1, 2, 4, 8, 16, 0, 3, 5], 8)        # one beat, 7 nonzero lanes
+    assert cau_cycles(beats, rate=1) == 7 + 1
+    assert cau_cycles(beats, rate=2) == 4 + 1
+    assert cau_cycles(beats, rate=4) == 2 + 1
+    # an emitting placement starts a cycle: [0, 1] [2 3 4 5] [6]
+    assert cau_cycles(beats, rate=4, emits=[False, False, True] + [False] * 4) == 3 + 1
+    assert cau_cycles(beats, rate=4, emits=[True] + [False] * 6) == 2 + 1
+    assert cau_cycles(beats, rate=1, emits=[True] * 7) == 7 + 1
+    assert cau_cycles(group_beats([0] * 16, 8), rate=4) == 2 + 1
+    # one slot of one stream: every channel after the first emits the block before it
+    assert window_emits([1, 1, 0, 1], 1, 1) == [False, True, True]
+    assert window_emits([1, 2, 4], 2, 2, 1) == [False, False, False]
