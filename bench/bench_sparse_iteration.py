@@ -53,7 +53,9 @@ def sweep(masks, k: int, base, s: float) -> None:
     dense = [loop_order(mk, k, base, win, strategy="dense") for mk in masks]
     d_time = sum(r.iteration for r in dense)
     d_sdue = sum(r.compute for r in dense)
-    print(f"\nK {k}: {'one window, weights fetched once' if win is None else f'channel windows of {win} (one WMEM buffer), activations once per window'}; "
+    order = ("one window, weights fetched once" if win is None else
+             f"channel windows of {win} (one WMEM buffer), activations once per window")
+    print(f"\nK {k}: {order}; "
           f"{base.offchip_bytes_per_cycle:g} B/cycle; dense {d_time} cycles (SDUE {d_sdue}, "
           f"memory {sum(r.memory for r in dense)}), ideal {1 / (1 - s):.2f}x")
     head = (f"{'D':>2} {'W':>2} {'rate':>4} {'blocks':>7} {'effic':>6} {'SDUE':>8} {'CAU':>8} "
