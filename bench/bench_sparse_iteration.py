@@ -11,7 +11,17 @@ Masks: every FFN-Reuse FC1 keep-mask of ``data/traces`` (64 x 512) and ``data/tr
 (256 x 576) on the 16 x 16 ``exion`` array, at the trace's own K (128 / 144), at K = 384 (the
 core bench's, ``bench/bench_core.py``) and at DiT-XL/2's 1152.
 
-    .venv/bin/python bench/bench_sparse_iteration.py [--max-masks N]   (~1 min on one core)
+The sweep (``--part sweep``) adds the weight fetch: per CAU rate (``cau_rate``) 1 / 2 / 4,
+merge degree 2 / 3 / 4 and window (``cau_window``) 1 / 2 / 4, ``golden.sparse_iteration.
+loop_order`` gives the CAU / SDUE pipeline (``overlapped_cycles`` over every row group), the
+off-chip bytes at ``offchip_bytes_per_cycle`` (``--bandwidth``; the preset's 32 B/cycle) and
+the minimum bytes; iteration = ``max(pipeline, memory)`` against the dense order's
+``max(SDUE, memory)``. At the trace's K the weights fit WMEM (one window, fetched once); at
+K = 1152 (DiT-XL/2's FC1 reduction) they do not, so the order is per channel window of one
+WMEM buffer (``window_capacity``, whole column tiles), activations once per window.
+
+    .venv/bin/python bench/bench_sparse_iteration.py [--max-masks N] [--part P] [--bandwidth B]
+        (pipeline part ~1 min, sweep ~8 min with every mask, on one core)
 """
 
 from __future__ import annotations
@@ -27,18 +37,63 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exion.config import preset  # noqa: E402
-from golden.sparse_iteration import iteration  # noqa: E402
+from golden.sparse_iteration import iteration, loop_order, window_capacity  # noqa: E402
 from workload import traces  # noqa: E402
 
-RULES = (("greedy (W=1)", 1, 0), ("W=2", 2, 0), ("W=4 sort", 4, 1))
+RULES = (("greedy (W=1)", 1, 0, 1), ("W=2", 2, 0, 1), ("W=4 sort", 4, 1, 1),
+         ("W=2 rate 2", 2, 0, 2), ("W=2 rate 4", 2, 0, 4))
+RATES, DEGREES, WINDOWS = (1, 2, 4), (2, 3, 4), (1, 2, 4)
+DIT_K = 1152                        # DiT-XL/2 FC1 reduction (hidden size)
+
+
+def sweep(masks, k: int, base, s: float) -> None:
+    """One table: every (merge degree, window, rate) on ``masks`` at reduction ``k``."""
+    cap = window_capacity(k, base) // base.cols * base.cols
+    win = None if cap >= masks[0].shape[1] else cap
+    dense = [loop_order(mk, k, base, win, strategy="dense") for mk in masks]
+    d_time = sum(r.iteration for r in dense)
+    d_sdue = sum(r.compute for r in dense)
+    order = ("one window, weights fetched once" if win is None else
+             f"channel windows of {win} (one WMEM buffer), activations once per window")
+    print(f"\nK {k}: {order}; "
+          f"{base.offchip_bytes_per_cycle:g} B/cycle; dense {d_time} cycles (SDUE {d_sdue}, "
+          f"memory {sum(r.memory for r in dense)}), ideal {1 / (1 - s):.2f}x")
+    head = (f"{'D':>2} {'W':>2} {'rate':>4} {'blocks':>7} {'effic':>6} {'SDUE':>8} {'CAU':>8} "
+            f"{'pipeline':>9} {'memory':>9} {'bytes/min':>9} {'iter':>9} {'x dense':>7} "
+            f"{'of ideal':>8} {'x SDUE':>7} {'of ideal':>8} {'B/cyc':>6}")
+    print(head)
+    print("-" * len(head))
+    for deg in DEGREES:
+        for w in WINDOWS:
+            for rate in RATES:
+                cfg = base.replace(merge_degree=deg, cau_window=w, cau_rate=rate)
+                reps = [loop_order(mk, k, cfg, win) for mk in masks]
+                tot = {a: sum(getattr(r, a) for r in reps)
+                       for a in ("blocks", "ideal_blocks", "compute", "cau", "pipeline",
+                                 "memory", "offchip_bytes", "min_bytes", "iteration")}
+                x = d_time / tot["iteration"]
+                xp = d_sdue / tot["pipeline"]     # compute side alone (weights on chip)
+                print(f"{deg:>2} {w:>2} {rate:>4} {tot['blocks']:>7} "
+                      f"{tot['ideal_blocks'] / tot['blocks']:>6.1%} {tot['compute']:>8} "
+                      f"{tot['cau']:>8} {tot['pipeline']:>9} {tot['memory']:>9} "
+                      f"{tot['offchip_bytes'] / tot['min_bytes']:>9.3f} {tot['iteration']:>9} "
+                      f"{x:>6.2f}x {x * (1 - s):>8.1%} {xp:>6.2f}x {xp * (1 - s):>8.1%} "
+                      f"{tot['offchip_bytes'] / tot['pipeline']:>6.0f}")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--max-masks", type=int, default=0,
                    help="masks per folder, evenly spaced (default 0: all)")
+    p.add_argument("--part", choices=("pipeline", "sweep", "all"), default="all",
+                   help="pipeline: the serial / overlapped table; sweep: rate x degree x window "
+                        "with the weight fetch (default: both)")
+    p.add_argument("--bandwidth", type=float, default=None,
+                   help="off-chip bytes per cycle of the sweep (default: the preset's)")
     args = p.parse_args(argv)
     base = preset("exion")
+    if args.bandwidth is not None:
+        base = base.replace(offchip_bytes_per_cycle=args.bandwidth)
     print(f"# sparse FC1 iteration, {base.rows} x {base.cols} array, merge degree "
           f"{base.merge_degree}: cycles summed over the masks; x = dense / cycles")
     for folder in ("traces", "traces256"):
@@ -54,11 +109,21 @@ def main(argv=None) -> int:
         head = (f"{'K':>5} {'rule':<13} {'blocks':>7} {'SDUE':>8} {'CAU':>8} {'dense':>9} "
                 f"{'serial':>9} {'x':>6} {'overlap':>9} {'x':>6} {'steady':>9} {'x':>6} "
                 f"{'ideal x':>7}")
+        if args.part in ("sweep", "all"):
+            print("x dense = dense iteration / iteration (both max(compute, memory)); x SDUE = "
+                  "dense SDUE / pipeline (weights on chip); of ideal = x * (1 - s); effic = "
+                  "ideal blocks / blocks; bytes/min = off-chip bytes / minimum; B/cyc = the "
+                  "bandwidth at which the sparse iteration stops being memory-bound")
+            for k in (int(kind.gemm.get("K", 128)), DIT_K):
+                sweep(masks, k, base, s)
+        if args.part == "sweep":
+            continue
+        print()
         print(head)
         print("-" * len(head))
         for k in (int(kind.gemm.get("K", 128)), 384, 1152):
-            for label, w, srt in RULES:
-                cfg = base.replace(cau_window=w, cau_sort=srt)
+            for label, w, srt, rate in RULES:
+                cfg = base.replace(cau_window=w, cau_sort=srt, cau_rate=rate)
                 reps = [iteration(mk, k, cfg) for mk in masks]
                 tot = {a: sum(getattr(r, a) for r in reps)
                        for a in ("blocks", "sdue", "cau", "dense", "serial", "overlapped",
@@ -69,6 +134,8 @@ def main(argv=None) -> int:
                       f"{d:>9} {tot['serial']:>9} {d / tot['serial']:>5.2f}x "
                       f"{tot['overlapped']:>9} {d / tot['overlapped']:>5.2f}x {steady:>9} "
                       f"{d / steady:>5.2f}x {1 / (1 - s):>6.2f}x")
+    if args.part == "sweep":
+        return 0
     print("\nsteady = max(SCHEDULE, blocks * II) summed over every group: the pipeline without "
           "its fill (the first group's SCHEDULE) and drain, what consecutive layers or "
           "iterations queued back to back approach")

@@ -59,6 +59,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "schedule_depth": (1, 4096),
     "cau_window": (1, 8),
     "cau_sort": (0, 1),
+    "cau_rate": (1, 4),
     "bus_width": (32, 1024),
     "cores": (1, 64),
 }
@@ -109,6 +110,9 @@ class ExionConfig:
     cau_sort : int
         1: the CAU places each mask beat's channels by conflict-vector popcount, descending
         (the ``window`` rule's ``sort_window`` = the beat); 0: in ascending channel order.
+    cau_rate : int
+        Channels the CAU places per cycle (1 = one); the schedule is the same for every rate,
+        only the time differs (``docs/cau.md``).
     ffn_reuse_n : int
         FFN-Reuse: sparse iterations after each dense one.
     ffn_target_sparsity : float
@@ -156,6 +160,7 @@ class ExionConfig:
     schedule_depth: int = 64
     cau_window: int = 1
     cau_sort: int = 0
+    cau_rate: int = 1
     ffn_reuse_n: int = 2
     ffn_target_sparsity: float = 0.8
     iterations: int = 100

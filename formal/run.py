@@ -24,6 +24,9 @@ Checks and expected outcomes:
 * ``cau_w2`` / ``cau_w2_reach_done``: the same for the window CAU, two open blocks and the
   popcount order (``cau_window = 2, cau_sort = 1``): emission of the oldest block, the block
   shift and the multi-block flush.
+* ``cau_r2`` / ``cau_r2_reach_done``: the same for the window CAU placing two channels per
+  cycle (``cau_window = 2, cau_rate = 2``; a whole 2-channel beat in one cycle through the
+  chained placement stages, an emission deferring the second stage to the next cycle).
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ if str(ROOT) not in sys.path:
 
 CHANNELS = 6
 DEPTH = 16  # cycles: 3 beats of 2 channels need at least 7 cycles, more with stalls
+#: The two-a-cycle CAU's full size: its 3 beats need at least 5 cycles (one per beat and the
+#: two-block flush), so 12 leaves the same room for gaps and stalls as 16 at one a cycle, and
+#: its chained placement logic keeps the depth-16 run over the 600 s limit.
+R2_DEPTH = 12
 
 CHECKS = {
     # name: (harness factory, depth, property output, expected to pass)
@@ -52,6 +59,8 @@ CHECKS = {
     "cau_reach_done": ("cau", DEPTH, "~done", False),
     "cau_w2": ("cau_w2", DEPTH, "ok", True),
     "cau_w2_reach_done": ("cau_w2", DEPTH, "~done", False),
+    "cau_r2": ("cau_r2", R2_DEPTH, "ok", True),
+    "cau_r2_reach_done": ("cau_r2", R2_DEPTH, "~done", False),
 }
 
 
@@ -67,7 +76,8 @@ def _harness(kind: str, channels: int = CHANNELS):
 
     if kind in ("lod", "lod_bad"):
         return LodHarness(8, mutant=kind == "lod_bad")
-    window = {"cau": {}, "cau_w2": {"cau_window": 2, "cau_sort": 1}}[kind]
+    window = {"cau": {}, "cau_w2": {"cau_window": 2, "cau_sort": 1},
+              "cau_r2": {"cau_window": 2, "cau_rate": 2}}[kind]
     return CauHarness(ExionConfig(rows=4, cols=2, merge_degree=2, **window), channels=channels,
                       beat=2)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["greedy_group", "window_group", "ffd_group", "popcounts", "placement_order",
-           "window_blocks"]
+           "window_blocks", "window_emits"]
 
 
 
@@ -62,7 +62,8 @@ def greedy_group(chs: list[int], cvs: list[int], cols: int, degree: int):
     return (blk + 1 if chs else 0), rb, rs, rd
 
 
-def window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_blocks: int):
+def window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_blocks: int,
+                 emits: list[bool] | None = None):
     """The greedy rule over a window of ``open_blocks`` blocks (``W``), one group.
 
     Window slot ``s`` (``0 <= s < W * cols``) is slot ``s % cols`` of open block ``s // cols``,
@@ -72,7 +73,9 @@ def window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_bl
     ``[0, cols)``) is emitted, the others move down one block, and the channel opens slot
     ``(W - 1) * cols``. At group end the open blocks are emitted oldest first. Blocks are
     emitted in the order they were opened, so block ids are ``emitted + s // cols``.
-    ``W = 1`` is :func:`greedy_group`.
+    ``W = 1`` is :func:`greedy_group`. With a list ``emits``, one flag per channel is appended
+    to it: whether placing that channel emitted the oldest block (what the CAU's timing at
+    ``cau_rate > 1`` depends on, :func:`golden.cycle_model.cau_cycles`).
 
     Returns ``(n_blocks, rec_block, rec_slot, rec_stream)`` aligned with ``chs``.
     """
@@ -86,18 +89,22 @@ def window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_bl
     rd: list[int] = []
     for cv in cvs:
         s = 0
+        emitted = False
         while s < nopen:
             if cnt[s] < degree and not (ors[s] & cv):
                 break
             s += 1
         else:
             if nopen == n:
+                emitted = True
                 base += 1
                 ors = ors[cols:] + [0] * cols
                 cnt = cnt[cols:] + [0] * cols
                 nopen = n - cols
             s = nopen
             nopen += 1
+        if emits is not None:
+            emits.append(emitted)
         d = cnt[s]
         ors[s] |= cv
         cnt[s] = d + 1
@@ -174,3 +181,14 @@ def window_blocks(cvs, cols: int, degree: int, open_blocks: int = 1,
     ``cvs`` (ascending channel, zeros included)."""
     order = placement_order(cvs, sort_window)
     return window_group(order, [int(cvs[i]) for i in order], cols, degree, open_blocks)[0]
+
+
+def window_emits(cvs, cols: int, degree: int, open_blocks: int = 1,
+                 sort_window: int = 1) -> list[bool]:
+    """Per nonzero channel of one group (``cvs`` ascending, zeros included), in placement
+    order (:func:`placement_order`): whether the ``window`` rule emits the oldest open block
+    when it places that channel."""
+    order = placement_order(cvs, sort_window)
+    flags: list[bool] = []
+    window_group(order, [int(cvs[i]) for i in order], cols, degree, open_blocks, flags)
+    return flags

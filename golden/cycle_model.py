@@ -28,7 +28,7 @@ from exion import cfse_format as F
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from golden import dma
-from golden.conmerge_rules import window_blocks
+from golden.conmerge_rules import window_blocks, window_emits
 from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
 
@@ -290,31 +290,56 @@ def group_beats(cvs, beat: int = CAU_BEAT, *, skip_empty: bool = False):
     return out
 
 
-def cau_cycles(beats, *, window: int = 1, blocks: int = 0) -> int:
+def cau_cycles(beats, *, window: int = 1, blocks: int = 0, rate: int = 1,
+               emits=None) -> int:
     """Cycles the CAU spends on one group's ``beats`` (from :func:`group_beats`) when its
-    output is never stalled: ``sum(max(1, nonzero lanes))`` plus the flush,
+    output is never stalled: per beat ``max(1, placement cycles)`` plus the flush,
     ``max(1, min(window, blocks))`` cycles: one per block still open at the group's end
     (``window`` = ``cau_window``, ``blocks`` = the group's blocks; at most ``window`` are
-    open), at least one. With ``window = 1`` the flush is one cycle whatever ``blocks``."""
+    open), at least one. With ``window = 1`` the flush is one cycle whatever ``blocks``.
+
+    Placement cycles: with ``rate = 1`` (``cau_rate``) one per nonzero lane. With ``rate > 1``
+    the beat's nonzero lanes, in placement order, go ``rate`` to a cycle, except that a
+    placement that emits the oldest block (``emits``: one flag per nonzero channel of the
+    group in placement order, :func:`golden.conmerge_rules.window_emits`) starts a cycle of
+    its own run (only the first placement stage of ``hw/cau.py`` can emit)."""
     flush = max(1, min(window, blocks))
-    return sum(max(1, sum(1 for v in lanes if v)) for _, lanes, _ in beats) + flush
+    if rate == 1:
+        return sum(max(1, sum(1 for v in lanes if v)) for _, lanes, _ in beats) + flush
+    flags = iter(emits if emits is not None else ())
+    total = 0
+    for _, lanes, _ in beats:
+        cycles = run = 0
+        for _ in range(sum(1 for v in lanes if v)):
+            emit = next(flags, False)
+            if run == rate or (emit and run):
+                cycles += 1
+                run = 0
+            run += 1
+        total += max(1, cycles + (1 if run else 0))
+    return total + flush
 
 
 def schedule_cycles(cvs, beat: int = CAU_BEAT, cfg: ExionConfig | None = None) -> int:
     """Cycles of a core ``SCHEDULE`` of one group's conflict vectors ``cvs`` (one int per
     channel): :func:`cau_cycles` of its beats (the core does not drop empty beats; the flush
-    from the blocks the CAU rule of ``cfg`` makes, :func:`golden.conmerge_rules.window_blocks`;
-    without ``cfg`` the greedy CAU's one flush cycle) plus :data:`SCHEDULE_OVERHEAD`, one less
-    when every conflict vector is zero: the CAU then emits no block, so the overhead's last
-    SMEM write cycle does not happen (hw/cau.py: the flush of an empty group ends without an
-    output; found by the random command streams)."""
-    window, blocks = 1, 0
-    if cfg is not None and cfg.cau_window > 1:
-        window = cfg.cau_window
-        blocks = window_blocks(cvs, cfg.cols, cfg.merge_degree, window,
-                               beat if cfg.cau_sort else 1)
-    cycles = cau_cycles(group_beats(cvs, beat), window=window, blocks=blocks) \
-        + SCHEDULE_OVERHEAD
+    from the blocks the CAU rule of ``cfg`` makes, :func:`golden.conmerge_rules.window_blocks`,
+    and with ``cfg.cau_rate > 1`` the rule's emissions, :func:`golden.conmerge_rules.
+    window_emits`; without ``cfg`` the greedy CAU's one flush cycle) plus
+    :data:`SCHEDULE_OVERHEAD`, one less when every conflict vector is zero: the CAU then emits
+    no block, so the overhead's last SMEM write cycle does not happen (hw/cau.py: the flush of
+    an empty group ends without an output; found by the random command streams)."""
+    window, blocks, rate, emits = 1, 0, 1, None
+    if cfg is not None:
+        sort_window = beat if cfg.cau_sort else 1
+        if cfg.cau_window > 1:
+            window = cfg.cau_window
+            blocks = window_blocks(cvs, cfg.cols, cfg.merge_degree, window, sort_window)
+        if cfg.cau_rate > 1:
+            rate = cfg.cau_rate
+            emits = window_emits(cvs, cfg.cols, cfg.merge_degree, cfg.cau_window, sort_window)
+    cycles = cau_cycles(group_beats(cvs, beat), window=window, blocks=blocks, rate=rate,
+                        emits=emits) + SCHEDULE_OVERHEAD
     return cycles - 1 if not any(cvs) else cycles
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from golden import conmerge, cycle_model
-from golden.conmerge_rules import window_blocks
+from golden.conmerge_rules import window_blocks, window_emits
 from golden.energy import ActionCounts, EnergyError, dpu_ff_bits
 from golden.gpu_roofline import DIT_SHAPES, dit_block_gemms
 from golden.intsem import lane_chunks
@@ -99,7 +99,7 @@ def schedule_counts(sched, mask) -> ActionCounts:
     """Counts of the core's ``SCHEDULE`` of every row group of ``mask`` as ``sched`` groups
     it: per group, one mask read per channel (beats of :data:`exion.limits.CAU_BEAT`), the
     CAU's cycles (:func:`golden.cycle_model.cau_cycles`; its flush from the blocks the CAU
-    rule of the configuration makes, ``cau_window``), one SMEM write per block; cycles:
+    rule of the configuration makes, ``cau_window``; its placement cycles from ``cau_rate``), one SMEM write per block; cycles:
     :func:`golden.cycle_model.schedule_cycles` per group."""
     cfg = sched.cfg
     gm = conmerge.group_masks(mask, sched.token_order, cfg.rows)
@@ -111,7 +111,10 @@ def schedule_counts(sched, mask) -> ActionCounts:
         w = cfg.cau_window
         nb = window_blocks(cvs.tolist(), cfg.cols, cfg.merge_degree, w,
                            conmerge.cau_sort_window(cfg)) if w > 1 else 0
-        c.add("cau", "cycle", cycle_model.cau_cycles(beats, window=w, blocks=nb))
+        emits = window_emits(cvs.tolist(), cfg.cols, cfg.merge_degree, w,
+                             conmerge.cau_sort_window(cfg)) if cfg.cau_rate > 1 else None
+        c.add("cau", "cycle", cycle_model.cau_cycles(beats, window=w, blocks=nb,
+                                                     rate=cfg.cau_rate, emits=emits))
         c.cycles += cycle_model.schedule_cycles(cvs, CAU_BEAT, cfg)
     c.add("smem", "write", len(sched.blocks))
     return c

@@ -158,6 +158,19 @@ class LoopOrderReport:
     act_bytes: int
     out_bytes: int
     memory: int          # ceil(bytes / offchip_bytes_per_cycle)
+    pipeline: int = 0    # overlapped_cycles over every (window, group): CAU one group ahead
+    min_bytes: int = 0   # every needed weight, token and output moved once
+
+    @property
+    def iteration(self) -> int:
+        """``max(pipeline, memory)``: the CAU / SDUE pipeline with its fill and drain
+        (:func:`overlapped_cycles`), transfers overlapped with it (double / triple buffering)."""
+        return max(self.pipeline, self.memory)
+
+    @property
+    def bytes_ratio(self) -> float:
+        """Off-chip bytes over :attr:`min_bytes`."""
+        return self.offchip_bytes / self.min_bytes if self.min_bytes else 1.0
 
     @property
     def total(self) -> int:
@@ -184,7 +197,10 @@ def loop_order(mask, k: int, cfg: ExionConfig, window: int | None = None, *,
     window). Weights: a window that fits one WMEM buffer (:func:`window_capacity`) is fetched
     once, the channels some group needs; else each group fetches the window channels it needs.
     Activations: every real token of a group with blocks, ``k`` values, once per window.
-    Outputs: the mask's ``True`` s (all outputs for ``dense``), once.
+    Outputs: the mask's ``True`` s (all outputs for ``dense``), once. ``pipeline``: the
+    (window, group) pairs through :func:`overlapped_cycles` in loop order (the dense order:
+    no ``SCHEDULE``); ``min_bytes``: every weight channel some token needs, every token with
+    an output and every output, once.
     """
     mask = np.asarray(mask, dtype=bool)
     m, n = mask.shape
@@ -199,6 +215,7 @@ def loop_order(mask, k: int, cfg: ExionConfig, window: int | None = None, *,
     ideal = sum(-(-int(x) // cfg.dpus) for x in full.sum(axis=(1, 2)))
     blocks = cau = 0
     runs: list[tuple[int, int]] = []
+    works: list[tuple[int, int]] = []
     w_chan = a_tok = 0
     for w0 in range(0, n, w):
         sub = mask[:, w0:w0 + w]
@@ -213,6 +230,7 @@ def loop_order(mask, k: int, cfg: ExionConfig, window: int | None = None, *,
         gm = conmerge.group_masks(sub, order, cfg.rows)
         needed = gm.any(axis=1)                                  # (groups, window channels)
         w_chan += int(needed.any(axis=0).sum()) if resident else int(needed.sum())
+        works += work
         for g, (s, b) in enumerate(work):
             cau += s
             blocks += b
@@ -221,7 +239,11 @@ def loop_order(mask, k: int, cfg: ExionConfig, window: int | None = None, *,
                 a_tok += int((order[g * cfg.rows:(g + 1) * cfg.rows] >= 0).sum())
     outputs = m * n if strategy == "dense" else int(mask.sum())
     wb, ab, ob = (-(-x * dw // 8) for x in (w_chan * k, a_tok * k, outputs))
+    need = full.any(axis=1)                       # (groups, channels) with an output
+    least = (int(need.any(axis=0).sum()) * k + int(src.any(axis=1).sum()) * k) * dw
+    least = -(-least // 8) + -(-outputs * dw // 8)
     return LoopOrderReport(
         window=w, resident=resident, blocks=blocks, ideal_blocks=ideal,
         compute=gemm_sequence_cycles(runs, cfg), cau=cau, weight_bytes=wb, act_bytes=ab,
-        out_bytes=ob, memory=math.ceil((wb + ab + ob) / cfg.offchip_bytes_per_cycle))
+        out_bytes=ob, memory=math.ceil((wb + ab + ob) / cfg.offchip_bytes_per_cycle),
+        pipeline=overlapped_cycles(works, k, cfg), min_bytes=least)

@@ -8,9 +8,11 @@ channel; the columns of the mask) and ``last`` (the group's final beat). Channel
 ascending order within a group; lanes past the end of the mask carry a zero cv. The producer may
 drop beats whose cvs are all zero.
 
-Per cycle the CAU places **one** nonzero-cv channel of the current beat (the lowest one not yet
-placed; with ``cfg.cau_sort`` the one of most set cv bits, lowest on ties) and skips zero-cv
-channels for free, so a beat costs ``max(1, nonzero lanes)`` cycles. Placement is the golden
+Per cycle the CAU places up to ``Q = cfg.cau_rate`` nonzero-cv channels of the current beat, in
+placement order (ascending lane; with ``cfg.cau_sort`` most set cv bits first, lowest lane on
+ties), through a chain of ``Q`` placement stages, each on the state the previous one left; only
+the first stage may emit a block, so a placement that emits starts a cycle. Zero-cv channels
+are skipped for free; with ``Q = 1`` a beat costs ``max(1, nonzero lanes)`` cycles. Placement is the golden
 ``window`` rule (``golden.conmerge_rules.window_group``): the lowest open window slot with
 fewer than ``merge_degree`` streams whose OR is disjoint from the cv; else a newly opened
 slot; else the oldest open block is emitted, the others move down one block and the channel
@@ -66,7 +68,7 @@ class Cau(wiring.Component):
     Parameters
     ----------
     cfg : ExionConfig
-        ``rows``, ``cols``, ``merge_degree``, ``cau_window``, ``cau_sort``.
+        ``rows``, ``cols``, ``merge_degree``, ``cau_window``, ``cau_sort``, ``cau_rate``.
     beat : int
         Channels per input beat (``P``).
 
@@ -103,9 +105,15 @@ class Cau(wiring.Component):
         """Whether each beat's channels are placed by popcount, descending (``cfg.cau_sort``)."""
         return bool(self._cfg.cau_sort)
 
+    @property
+    def rate(self) -> int:
+        """Channels placed per cycle, at most (``cfg.cau_rate``)."""
+        return self._cfg.cau_rate
+
     def elaborate(self, platform):
         cfg = self._cfg
         R, C, D, P, W = cfg.rows, cfg.cols, cfg.merge_degree, self.beat, cfg.cau_window
+        Q = cfg.cau_rate                      # placement stages per cycle
         N = W * C                             # window slots
         m = Module()
 
@@ -127,51 +135,81 @@ class Cau(wiring.Component):
         m.d.comb += nz.eq(Cat(*[beat.cv[i].any() for i in range(P)]))
         rem = Signal(P)
         m.d.comb += rem.eq(nz & ~placed)
-        if self.sort:
-            pick = _max_popcount(m, beat, rem, R, P)
-        else:
-            pick = _lowest(m, rem, "pick")    # one-hot lane to place this cycle
-        rest = Signal(P)
-        m.d.comb += rest.eq(rem & ~pick)
-        cv = Signal(R)
-        ch = Signal(CHANNEL_BITS)
-        cv_terms = [Mux(pick[i], beat.cv[i], 0) for i in range(P)]
-        ch_terms = [Mux(pick[i], i, 0) for i in range(P)]
-        m.d.comb += cv.eq(_or_all(cv_terms))
-        m.d.comb += ch.eq(beat.base + _or_all(ch_terms))
 
-        # Slot state, derived from the blocks themselves.
-        opened = Signal(N)
-        room = Signal(N)
-        fits = Signal(N)
-        for s in range(N):
-            b, c = blks[s // C], s % C
-            ors = Cat(*[b.sel[r][c] != 0 for r in range(R)])
-            m.d.comb += opened[s].eq(b.slots[c][0].valid)
-            m.d.comb += room[s].eq(~b.slots[c][D - 1].valid)
-            m.d.comb += fits[s].eq(opened[s] & room[s] & ~(ors & cv).any())
-        fit1 = _lowest(m, fits, "fit1")
-        new1 = _lowest(m, ~opened, "new1")   # first closed slot (opened is a prefix)
-        has_fit = fits.any()
-        can_open = ~opened[N - 1]
-        target = Signal(N)                  # one-hot window slot after this cycle
-        m.d.comb += target.eq(Mux(has_fit, fit1, Mux(can_open, new1, 0)))
-        emit_full = Signal()                # no slot fits and all are open
-        m.d.comb += emit_full.eq(~has_fit & ~can_open)
+        # Stage i places the i-th remaining lane of the beat (in placement order) on the state
+        # stage i - 1 left: a chain of Q copies of the slot logic, so the schedule is the one
+        # of Q = 1, placed Q channels a cycle. Only stage 0 may emit (one output register, and
+        # no block shift in the later stages): a placement that emits starts a cycle.
+        state = blks
+        left = rem
+        placed_now = Const(0, P)
+        prev_act = None
+        emit = Signal()                       # stage 0 emits the oldest block this cycle
+        for i in range(Q):
+            if self.sort:
+                pick = _max_popcount(m, beat, left, R, P)
+            else:
+                pick = _lowest(m, left, f"pick{i}")   # one-hot lane this stage places
+            nleft = Signal(P, name=f"left{i}")
+            m.d.comb += nleft.eq(left & ~pick)
+            cv = Signal(R, name=f"cv{i}")
+            ch = Signal(CHANNEL_BITS, name=f"ch{i}")
+            m.d.comb += cv.eq(_or_all([Mux(pick[j], beat.cv[j], 0) for j in range(P)]))
+            m.d.comb += ch.eq(beat.base + _or_all([Mux(pick[j], j, 0) for j in range(P)]))
 
-        working = Signal()                  # this cycle places a channel
-        advance = Signal()                  # this cycle finishes the beat
-        m.d.comb += working.eq(self.masks.valid & ~flush & pick.any()
-                               & (~emit_full | out_free))
-        m.d.comb += advance.eq(self.masks.valid & ~flush
-                               & (~pick.any() | (working & (rest == 0))))
+            # Slot state, derived from the blocks themselves.
+            opened = Signal(N, name=f"opened{i}")
+            room = Signal(N, name=f"room{i}")
+            fits = Signal(N, name=f"fits{i}")
+            for s in range(N):
+                b, c = state[s // C], s % C
+                ors = Cat(*[b.sel[r][c] != 0 for r in range(R)])
+                m.d.comb += opened[s].eq(b.slots[c][0].valid)
+                m.d.comb += room[s].eq(~b.slots[c][D - 1].valid)
+                m.d.comb += fits[s].eq(opened[s] & room[s] & ~(ors & cv).any())
+            fit1 = _lowest(m, fits, f"fit{i}")
+            new1 = _lowest(m, ~opened, f"new{i}")   # first closed slot (opened is a prefix)
+            has_fit = fits.any()
+            can_open = ~opened[N - 1]
+            target = Signal(N, name=f"target{i}")   # one-hot window slot of the channel
+            m.d.comb += target.eq(Mux(has_fit, fit1, Mux(can_open, new1, 0)))
+            emit_full = Signal(name=f"emit_full{i}")  # no slot fits and all are open
+            m.d.comb += emit_full.eq(~has_fit & ~can_open)
+
+            act = Signal(name=f"act{i}")            # this stage places its channel
+            if i == 0:
+                m.d.comb += act.eq(self.masks.valid & ~flush & pick.any()
+                                   & (~emit_full | out_free))
+                m.d.comb += emit.eq(act & emit_full)
+            else:
+                m.d.comb += act.eq(prev_act & pick.any() & ~emit_full)
+
+            nxt = [Signal(block_layout(cfg), name=f"st{i + 1}_blk{w}") for w in range(W)]
+            m.d.comb += [nxt[w].eq(state[w]) for w in range(W)]
+            with m.If(act):
+                if i == 0:
+                    with m.If(emit_full):
+                        # The others move down one block; the channel opens slot 0 of a
+                        # fresh newest block.
+                        m.d.comb += [nxt[w].eq(state[w + 1]) for w in range(W - 1)]
+                        new = nxt[W - 1]
+                        m.d.comb += new.eq(0)
+                        m.d.comb += [new.group.eq(beat.group), new.slots[0][0].valid.eq(1),
+                                     new.slots[0][0].channel.eq(ch)]
+                        m.d.comb += [new.sel[r][0].eq(cv[r]) for r in range(R)]
+                    with m.Else():
+                        _insert(m, state, nxt, target, cv, ch, beat.group, C, D, R)
+                else:
+                    _insert(m, state, nxt, target, cv, ch, beat.group, C, D, R)
+            placed_now = placed_now | Mux(act, pick, 0)
+            state, left, prev_act = nxt, nleft, act
+
+        now = Signal(P)                       # lanes placed this cycle
+        m.d.comb += now.eq(placed_now)
+        advance = Signal()                    # this cycle finishes the beat
+        m.d.comb += advance.eq(self.masks.valid & ~flush & ((rem & ~now) == 0))
         m.d.comb += self.masks.ready.eq(advance)
         m.d.comb += self.busy.eq(self.masks.valid | flush | out_valid)
-
-        # Stream index per slot: number of valid streams (they fill in order).
-        def stream_onehot(b, c):
-            return Cat(*[~b.slots[c][d].valid & (b.slots[c][d - 1].valid if d else 1)
-                         for d in range(D)])
 
         def emit_oldest():
             """The oldest block to the output register, the others down one block."""
@@ -180,29 +218,10 @@ class Cau(wiring.Component):
                 m.d.sync += blks[w].eq(blks[w + 1])
             m.d.sync += blks[W - 1].eq(0)
 
-        with m.If(working):
-            with m.If(emit_full):
-                emit_oldest()
-                # The channel opens slot 0 of the newest block (later statements win).
-                new = blks[W - 1]
-                m.d.sync += [new.group.eq(beat.group), new.slots[0][0].valid.eq(1),
-                             new.slots[0][0].channel.eq(ch)]
-                for r in range(R):
-                    m.d.sync += new.sel[r][0].eq(cv[r])
-            with m.Else():
-                m.d.sync += [b.group.eq(beat.group) for b in blks]
-                for s in range(N):
-                    b, c = blks[s // C], s % C
-                    with m.If(target[s]):
-                        oh = stream_onehot(b, c)
-                        for d in range(D):
-                            with m.If(oh[d]):
-                                m.d.sync += [b.slots[c][d].valid.eq(1),
-                                             b.slots[c][d].channel.eq(ch)]
-                                for r in range(R):
-                                    with m.If(cv[r]):
-                                        m.d.sync += b.sel[r][c].eq(d + 1)
-            m.d.sync += placed.eq(placed | pick)
+        m.d.sync += [blks[w].eq(state[w]) for w in range(W)]
+        m.d.sync += placed.eq(placed | now)
+        with m.If(emit):
+            m.d.sync += [out.eq(blks[0]), out_valid.eq(1)]
         with m.If(advance):
             m.d.sync += placed.eq(0)
             with m.If(beat.last):
@@ -219,6 +238,22 @@ class Cau(wiring.Component):
                     with m.If(~blks[1].slots[0][0].valid):
                         m.d.sync += flush.eq(0)
         return m
+
+
+def _insert(m: Module, state, nxt, target, cv, ch, group, cols: int, degree: int, rows: int):
+    """Combinational: ``nxt`` = ``state`` with channel ``ch`` (conflict vector ``cv``) in the
+    next free stream of the one-hot window slot ``target``; every block takes ``group``."""
+    m.d.comb += [b.group.eq(group) for b in nxt]
+    for s in range(len(target)):
+        b, nb, c = state[s // cols], nxt[s // cols], s % cols
+        with m.If(target[s]):
+            # stream index: the number of valid streams (they fill in order)
+            for d in range(degree):
+                with m.If(~b.slots[c][d].valid & (b.slots[c][d - 1].valid if d else 1)):
+                    m.d.comb += [nb.slots[c][d].valid.eq(1), nb.slots[c][d].channel.eq(ch)]
+                    for r in range(rows):
+                        with m.If(cv[r]):
+                            m.d.comb += nb.sel[r][c].eq(d + 1)
 
 
 def _max_popcount(m: Module, beat, rem, rows: int, lanes: int):

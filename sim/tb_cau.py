@@ -2,7 +2,7 @@
 golden schedule of the configuration's CAU rule (golden.conmerge.cau_schedule: ``window`` with
 ``cau_window`` open blocks and the ``cau_sort`` order; greedy for ``W = 1`` unsorted) packed by
 golden.schedule.pack_block, word for word, and, with no back-pressure, each group must take
-exactly golden.cycle_model.cau_cycles cycles."""
+exactly golden.cycle_model.cau_cycles cycles (with ``cau_rate`` channels placed per cycle)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
-from golden.conmerge import cau_schedule, conflict_vectors, group_masks, synthetic_mask
+from golden.conmerge import (cau_schedule, cau_sort_window, conflict_vectors, group_masks,
+                             synthetic_mask)
+from golden.conmerge_rules import window_emits
 from golden.schedule import check_schedule
 from golden.cycle_model import cau_cycles, group_beats
 from hw.cau import DEFAULT_BEAT
@@ -113,7 +115,10 @@ async def words_and_cycles(dut):
         for g, beats in enumerate(groups):
             # beats up to the last one's acceptance, then the flush: min(W, blocks) cycles
             flush = max(1, min(cfg.cau_window, blocks[g]))
-            total += cau_cycles(beats, window=cfg.cau_window, blocks=blocks[g])
+            emits = window_emits(cvs[g], cfg.cols, cfg.merge_degree, cfg.cau_window,
+                                 cau_sort_window(cfg))
+            total += cau_cycles(beats, window=cfg.cau_window, blocks=blocks[g],
+                                rate=cfg.cau_rate, emits=emits)
             assert accepted[g] + 1 + flush == total, \
                 f"{name}: group {g} took {accepted[g] + 1 + flush} cycles, want {total}"
             words += blocks[g]

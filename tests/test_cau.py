@@ -17,14 +17,19 @@ CONFIGS = {
     "toy_w2_sort": preset("toy", cau_window=2, cau_sort=1),       # D = 2
     "toy_w3_d3": preset("toy", merge_degree=3, cau_window=3),
     "w4_sort": preset("toy", rows=4, cols=2, merge_degree=4, cau_window=4, cau_sort=1),
+    # several channels a cycle: the same words, fewer cycles
+    "toy_r2": preset("toy", cau_rate=2),
+    "toy_w2_sort_r4": preset("toy", cau_window=2, cau_sort=1, cau_rate=4),
+    "w2_d3_r3": preset("toy", rows=4, cols=2, merge_degree=3, cau_window=2, cau_rate=3),
 }
 
 
-#: Every configuration under Icarus; the sorted two-block window also under Verilator (the
-#: greedy CAU runs under Verilator inside the 4 x 4 core of tests/test_core.py). A Verilator
+#: Every configuration under Icarus; the sorted two-block window placing four channels a cycle
+#: also under Verilator (the greedy CAU runs under Verilator inside the 4 x 4 core of
+#: tests/test_core.py, the sorted window at two a cycle inside its 8 x 3 core). A Verilator
 #: build costs 45 s (toy) to 80 s (16 x 16), mostly fixed cost, so one small design per extra
 #: simulator keeps the regression inside its time budget.
-CASES = [(name, "icarus") for name in CONFIGS] + [("toy_w2_sort", s) for s in SIMULATORS
+CASES = [(name, "icarus") for name in CONFIGS] + [("toy_w2_sort_r4", s) for s in SIMULATORS
                                                   if s != "icarus"]
 if os.environ.get("EXION_CAU_ALL_SIMS"):  # every configuration under every simulator
     CASES = [(name, s) for name in CONFIGS for s in SIMULATORS]
@@ -47,3 +52,19 @@ def test_cau_cycles_formula():
     assert cau_cycles(beats, window=4, blocks=0) == 2 + 1 + 1
     assert cau_cycles(beats, window=4, blocks=3) == 2 + 1 + 3
     assert cau_cycles(beats, window=2, blocks=3) == 2 + 1 + 2
+
+
+def test_cau_cycles_rate():
+    from golden.conmerge_rules import window_emits
+    beats = group_beats([1, 2, 4, 8, 16, 0, 3, 5], 8)        # one beat, 7 nonzero lanes
+    assert cau_cycles(beats, rate=1) == 7 + 1
+    assert cau_cycles(beats, rate=2) == 4 + 1
+    assert cau_cycles(beats, rate=4) == 2 + 1
+    # an emitting placement starts a cycle: [0, 1] [2 3 4 5] [6]
+    assert cau_cycles(beats, rate=4, emits=[False, False, True] + [False] * 4) == 3 + 1
+    assert cau_cycles(beats, rate=4, emits=[True] + [False] * 6) == 2 + 1
+    assert cau_cycles(beats, rate=1, emits=[True] * 7) == 7 + 1
+    assert cau_cycles(group_beats([0] * 16, 8), rate=4) == 2 + 1
+    # one slot of one stream: every channel after the first emits the block before it
+    assert window_emits([1, 1, 0, 1], 1, 1) == [False, True, True]
+    assert window_emits([1, 2, 4], 2, 2, 1) == [False, False, False]

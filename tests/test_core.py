@@ -14,13 +14,13 @@ from sim.runner import SIMULATORS, run_bench
 #: cycles. "4x4" has merge degree 2, double buffers and the preset's drain ports (4: a whole
 #: column set per cycle, so II = max(kc, pipeline_depth)); "8x3" (the talk's toy array) has
 #: merge degree 3, two adder stages, triple-buffered WMEM, one drain port and a CAU with two open
-#: blocks and the popcount order (cau_window 2, cau_sort 1).
+#: blocks, the popcount order and two placements a cycle (cau_window 2, cau_sort 1, cau_rate 2).
 CONFIGS = {
     "4x4": preset("exion", rows=4, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_bytes=768,
                   omem_bank_bytes=96, schedule_depth=16, name="exion"),
     "8x3": preset("toy", lanes=4, merge_degree=3, adder_stages=2, imem_bank_bytes=48,
                   wmem_bank_bytes=1152, omem_bank_bytes=72, schedule_depth=16, ffn_reuse_n=1,
-                  cau_window=2, cau_sort=1),
+                  cau_window=2, cau_sort=1, cau_rate=2),
 }
 
 #: ``EXION_SIM_CONFIG`` names a configuration JSON file (a manifest, or what ``exion config``

@@ -25,7 +25,7 @@ CONFIGS = {
                   omem_bank_bytes=96, schedule_depth=8, name="exion"),
     "8x3": preset("toy", lanes=4, merge_degree=3, adder_stages=2, imem_bank_bytes=48,
                   wmem_bank_bytes=1152, omem_bank_bytes=72, schedule_depth=16, ffn_reuse_n=1,
-                  cau_window=2, cau_sort=1),
+                  cau_window=2, cau_sort=1, cau_rate=2),
     "16x16": preset("exion", name="exion"),
 }
 
