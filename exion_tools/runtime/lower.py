@@ -19,6 +19,8 @@ import numpy as np
 from exion.config import ExionConfig
 from exion.limits import MAX_HEAD_DIM
 from golden import cycle_model
+from golden.conmerge import cau_sort_window
+from golden.conmerge_rules import window_emits
 from golden.core_checks import Limits
 from golden.schedule import unpack_block
 from golden.sdue import dense_wmem_image, wmem_image
@@ -177,8 +179,10 @@ class Host(CfseCommands):
                 self.stats.window(4 * (c1 - c0) * mw)
                 cvs = [int(sum(1 << r for r in np.flatnonzero(km[:, j]))) for j in range(c1 - c0)]
                 beats = cycle_model.group_beats(cvs)
-                self._cmd("SCHEDULE", n_ch=c1 - c0,
-                          acc=dict(busy=cycle_model.cau_cycles(beats)))
+                emits = window_emits(cvs, cfg.cols, cfg.merge_degree, cfg.cau_window,
+                                     cau_sort_window(cfg))
+                self._cmd("SCHEDULE", n_ch=c1 - c0, acc=dict(busy=cycle_model.cau_cycles(
+                    beats, rate=cfg.cau_rate, emits=emits)))
                 nb = self.backend.reg("BLOCKS")
                 self.stats.counts.add("smem", "write", nb)
                 kept = int(km.sum())
