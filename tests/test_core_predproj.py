@@ -84,3 +84,35 @@ def test_cycles_formula():
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_core_predproj(sim):
     run_bench(CONFIGS["4x4"], "core", sim, "sim.tb_core_predproj")
+
+
+def test_runtime_eager_on_chip_bit_exact():
+    """The runtime with eager prediction on chip (exion_tools/runtime/lower_eager.py:
+    PREDICT_PROJ with the shift found from PROJ_SAT, then PREDICT on the core's buffers)
+    gives the same samples as with the projections on the host, bit for bit, and the
+    host computes no projection."""
+    from exion_tools.runtime import dit as D
+    from exion_tools.runtime import lower_eager
+    from exion_tools.runtime.backend import make_backend
+    from exion_tools.runtime.counts import Stats
+    from exion_tools.runtime.lower import Host
+    from exion_tools.runtime.model import DiTRuntime
+    from tests.test_runtime import MINI, SMALL
+
+    cfg = SMALL.replace(iterations=1, ffn_reuse_n=1, ep_k=0.25)
+    out, ops = {}, {}
+    for place in ("host", "chip"):
+        st = Stats(cfg)
+        host = Host(cfg, make_backend("model", cfg), st)
+        rt = DiTRuntime(D.synthetic(MINI, 1), cfg, "ep", host)
+        rt.placement["eager_projection"] = place
+        log = []
+        real = host.backend.command
+        host.backend.command = lambda op, **f: (log.append(op), real(op, **f))[1]
+        out[place] = rt.sample([3], 1)
+        ops[place] = log
+    assert lower_eager.chip_ok(Host(cfg, make_backend("model", cfg), Stats(cfg)),
+                               MINI.tokens, MINI.hidden, MINI.hidden // MINI.heads)
+    assert np.array_equal(out["chip"], out["host"])
+    assert "PREDICT_PROJ" in ops["chip"] and "PREDICT_PROJ" not in ops["host"]
+    assert ops["chip"].count("PREDICT") == ops["host"].count("PREDICT")
