@@ -82,8 +82,11 @@ def test_cycles_formula():
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("sim", SIMULATORS)
-def test_core_predproj(sim):
-    run_bench(CONFIGS["4x4"], "core", sim, "sim.tb_core_predproj")
+@pytest.mark.parametrize("name", ["4x4", "8x3"])
+def test_core_predproj(sim, name):
+    """4x4 (cols a power of two) and 8x3 (K' bank and word of a key by a division by 3, more
+    rows than columns); the builds are tests/test_core.py's."""
+    run_bench(CONFIGS[name], "core", sim, "sim.tb_core_predproj")
 
 
 def test_runtime_eager_on_chip_bit_exact():
