@@ -189,7 +189,9 @@ class PredictEngine(wiring.Component):
             m.d.sync += final.eq(0)
         with m.Elif(d2_push & d2_lastkey):
             m.d.sync += final.eq(1)
-        m.d.comb += [pw.cmd.eq(self.cmd.payload), pw.take.eq(take),
+        # (a PREDICT leaves the writer and PROJ_SAT alone)
+        m.d.comb += [pw.cmd.eq(self.cmd.payload),
+                     pw.take.eq(take & (self.cmd.payload.op == OPCODES["PREDICT_PROJ"])),
                      pw.acc.eq(Cat(*(p.acc for p in preds))),
                      pw.push.eq(active & proj & d2_push), pw.chunk_end.eq(d2_end),
                      self.imem_waddr.eq(pw.imem_addr), self.imem_wdata.eq(pw.imem_data),

@@ -177,7 +177,8 @@ async def predict_proj(dut):
 
 @cocotb.test()
 async def projection_then_predict(dut):
-    """Q' and K' by PREDICT_PROJ, then PREDICT on them: the host moves nothing between."""
+    """Q' and K' by PREDICT_PROJ, then PREDICT on them: the host moves nothing between.
+    The second K' saturates (shift 6): PROJ_SAT must stay through the PREDICT."""
     tb = await CoreTB.started(dut)
     cfg = tb.cfg
     tw = Twin(tb)
@@ -195,8 +196,11 @@ async def projection_then_predict(dut):
     n_keys = 0
     for g in range(2):      # two row groups of keys (the second reuses X, shifted keys)
         await tw.issue("PREDICT_PROJ", flags=("KEYS",), kc=kc, n_ch=dh, n_rows=R, ibuf=0,
-                       wbuf=1, dbuf=2 % cfg.wmem_buffers, dbase=0, key_base=g * R, shift=14)
+                       wbuf=1, dbuf=2 % cfg.wmem_buffers, dbase=0, key_base=g * R,
+                       shift=14 - 8 * g)
         n_keys += R
+    await tw.compare("projections")
+    assert tw.model.regs.proj_sat > 0, "the last K' should saturate (PREDICT must keep it)"
     await tw.issue("PREDICT", kc=-(-dh // L), topk=2, n_keys=n_keys, ibuf=1, wbuf=2 %
                    cfg.wmem_buffers, n_rows=R, wbase=0, q_th=1 << 12)
     await tw.compare("PREDICT on the projections")
