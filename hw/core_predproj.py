@@ -67,6 +67,9 @@ class ProjWriter(wiring.Component):
     sat : Out(32)
     """
 
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md): the predictor's output side.
+    report_unit = "predictor"
+
     def __init__(self, cfg: ExionConfig, *, acc_width: int):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
