@@ -24,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
 from exion.limits import MAX_HEAD_DIM
+from exion.util import check_int
 
 from .core_cmd import COMMAND, command_fields, command_flag
 
@@ -57,7 +58,6 @@ class ProjWriter(wiring.Component):
     -------
     cmd : In(COMMAND) ; take : In(1)
     acc : In(rows * acc_width) ; push, chunk_end : In(1)
-    shift_width : int (property)
     imem_addr : Out(range(imem_buffers * imem_words)) ; imem_data : Out(rows * lanes * W) ;
     imem_we : Out(rows)
     wmem_addr : Out(range(wmem_buffers * wmem_words)) ; wmem_data : Out(lanes * W) ;
@@ -73,7 +73,8 @@ class ProjWriter(wiring.Component):
     def __init__(self, cfg: ExionConfig, *, acc_width: int):
         if not isinstance(cfg, ExionConfig):
             raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
-        self._cfg, self._aw = cfg, int(acc_width)
+        self._cfg = cfg
+        self._aw = check_int("acc_width", acc_width, cfg.data_width + 1, 64)
         R, L, W = cfg.rows, cfg.lanes, cfg.data_width
         super().__init__({
             "cmd": In(COMMAND), "take": In(1),
@@ -84,6 +85,10 @@ class ProjWriter(wiring.Component):
             "wmem_data": Out(L * W), "wmem_we": Out(cfg.cols),
             "writing": Out(1), "wdone": Out(1), "sat": Out(32),
         })
+
+    @property
+    def acc_width(self) -> int:
+        return self._aw
 
     def elaborate(self, platform):
         cfg, AW = self._cfg, self._aw
