@@ -207,6 +207,14 @@ async def projection_then_predict(dut):
     got = await tb.read_mask(n_keys)
     exp = tw.model.state.mask[:n_keys].T
     assert np.array_equal(got, exp), "keep-mask differs from the model"
+    # the shortest projection right behind a GEMM still draining: CYCLES and DONE follow
+    # program order (the projection's), as in the model
+    for keys in (False, True):
+        await tw.issue("GEMM", kc=1, shift=0, ch_base=0, n_ch=1, ibuf=0, wbuf=0, obuf=0,
+                       n_rows=R, wbase=0)
+        await tw.issue("PREDICT_PROJ", flags=("KEYS",) if keys else (), kc=1, n_ch=1,
+                       n_rows=1, ibuf=0, wbuf=0, dbuf=1, dbase=0, key_base=0, shift=3)
+        await tw.compare(f"GEMM then PREDICT_PROJ (keys {keys})")
 
 
 @cocotb.test()
