@@ -23,6 +23,8 @@ _LOADS = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")
 _EXEC = ("GEMM", "PREDICT")
 #: The special-function (CFSE) commands: OMEM in, IMEM out (docs/cfse.md, "Core commands").
 _CFSE = ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")
+#: The eager predictor's projection (docs/core.md, "PREDICT_PROJ").
+_PROJ = ("PREDICT_PROJ",)
 
 
 @dataclass(frozen=True)
@@ -74,19 +76,21 @@ class ArgField:
 ARG_FIELDS: tuple[ArgField, ...] = (
     ArgField("base", 0, 0, 16, _LOADS + _CFSE, "first word of each bank (CFSE: of IMEM written)"),
     ArgField("count", 0, 16, 16, _LOADS, "words per bank"),
-    ArgField("kc", 0, 0, 16, _EXEC, "lane chunks of the reduction: `ceil(K / lanes)`"),
-    ArgField("shift", 0, 16, 16, ("GEMM",), "requantization shift"),
+    ArgField("kc", 0, 0, 16, _EXEC + _PROJ, "lane chunks of the reduction: `ceil(K / lanes)`"),
+    ArgField("shift", 0, 16, 16, ("GEMM",) + _PROJ, "requantization shift"),
     ArgField("topk", 0, 16, 16, ("PREDICT",), "keys kept by a non-dominant query"),
     ArgField("ch_base", 1, 0, 16, _EXEC + _CFSE, "first output channel (= OMEM address)"),
-    ArgField("n_ch", 1, 16, 16, ("GEMM", "SCHEDULE") + _CFSE,
-             "output channels (`SCHEDULE`: mask channels; CFSE: channels or keys of a row)"),
+    ArgField("n_ch", 1, 16, 16, ("GEMM", "SCHEDULE") + _CFSE + _PROJ,
+             "output channels (`SCHEDULE`: mask channels; CFSE: channels or keys of a row; "
+             "`PREDICT_PROJ`: the head dimension)"),
     ArgField("n_keys", 1, 16, 16, ("PREDICT",), "keys (mask channels written)"),
-    ArgField("ibuf", 2, 0, 4, ("LOAD_IMEM",) + _EXEC + _CFSE, "IMEM buffer (absolute index)"),
-    ArgField("wbuf", 2, 4, 4, ("LOAD_WMEM",) + _EXEC, "WMEM buffer"),
+    ArgField("ibuf", 2, 0, 4, ("LOAD_IMEM",) + _EXEC + _CFSE + _PROJ,
+             "IMEM buffer (absolute index)"),
+    ArgField("wbuf", 2, 4, 4, ("LOAD_WMEM",) + _EXEC + _PROJ, "WMEM buffer"),
     ArgField("obuf", 2, 8, 4, ("READ_OMEM",) + _EXEC + _CFSE, "OMEM buffer"),
     ArgField("streams", 2, 12, 4, ("LOAD_WMEM",), "WMEM streams written, 0 = all `merge_degree`"),
-    ArgField("n_rows", 2, 16, 8, _EXEC + _CFSE, "tokens of the row group"),
-    ArgField("wbase", 3, 0, 16, _EXEC, "first WMEM word"),
+    ArgField("n_rows", 2, 16, 8, _EXEC + _CFSE + _PROJ, "tokens of the row group"),
+    ArgField("wbase", 3, 0, 16, _EXEC + _PROJ, "first WMEM word"),
     ArgField("half", 2, 28, 2, ("GEMM", "SCHEDULE"),
              "SMEM part written (`SCHEDULE`) or read (sparse `GEMM`): 0 = the whole SMEM, "
              "1 = the lower half, 2 = the upper half (`exion.regmap.smem_half`); 3 is refused"),
@@ -114,6 +118,13 @@ ARG_FIELDS: tuple[ArgField, ...] = (
              signed=True),
     ArgField("sc_base", 3, 0, 16, ("LAYERNORM",), "OMEM address of `scale[0]` in `mbuf` bank 0"),
     ArgField("sh_base", 3, 16, 16, ("LAYERNORM",), "OMEM address of `shift[0]` in `mbuf` bank 0"),
+    ArgField("key_base", 1, 0, 16, _PROJ,
+             "`KEYS`: key index of row 0 (token `r`'s K' row is key `key_base + r`)"),
+    ArgField("dbuf", 2, 8, 4, _PROJ,
+             "destination buffer: IMEM (Q'), WMEM with `KEYS` (K'); not a buffer it reads"),
+    ArgField("dbase", 3, 16, 16, _PROJ,
+             "first word written: IMEM word of lane chunk 0 (Q'; `PREDICT` reads its queries "
+             "from word 0), the `wbase` of the `PREDICT` that reads the keys (K')"),
 )
 
 

@@ -7,7 +7,8 @@ head-dimension limits) is written here once; ``golden/`` and ``hw/`` import it f
 
 from __future__ import annotations
 
-__all__ = ["GROUP_BITS", "CHANNEL_BITS", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "QUEUE_DEPTH",
+__all__ = ["GROUP_BITS", "CHANNEL_BITS", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "MAX_PROJ_DIM",
+           "QUEUE_DEPTH",
            "AXI_MAX_BURST", "AXI_BOUNDARY", "DMA_ADDR_WIDTH", "DMA_ROW_BYTES_BITS",
            "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING",
            "ARBITER_MAX_MASTERS", "ARBITER_W_ORDER_DEPTH"]
@@ -24,6 +25,13 @@ CAU_BEAT = 8
 #: Keys per query row of the eager predictor's keep-mask; query dimension (kc * lanes) limit.
 MAX_KEYS = 64
 MAX_HEAD_DIM = 72
+
+#: Longest reduction (``kc * lanes``, the hidden size) of a ``PREDICT_PROJ`` (the predicted
+#: ``X Wq`` / ``X Wk``): DiT-XL's ``d_model`` (1152; the trained DiT of ``data/`` has 128), the
+#: ``k_max`` of ``hw.predictor.DEFAULT_K_MAX``. It sets the predictors' accumulator width
+#: (``shift_add_acc_width(MAX_PROJ_DIM, data_width, lod_steps)``: 34 bits at 12-bit data, two
+#: steps) and so the largest requantization shift of the command (that width minus one).
+MAX_PROJ_DIM = 1152
 
 #: Commands the core's queue holds besides the one each engine is executing.
 QUEUE_DEPTH = 4

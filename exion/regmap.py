@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from .config import ExionConfig, clog2
 from .fields import ARG_FIELDS, fields_of
 from .formats import block_bits, max_keep
-from .limits import CAU_BEAT, CHANNEL_BITS, GROUP_BITS, MAX_HEAD_DIM, MAX_KEYS, QUEUE_DEPTH
+from .limits import (CAU_BEAT, CHANNEL_BITS, GROUP_BITS, MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM,
+                     QUEUE_DEPTH)
 from .util import check_int
 
 __all__ = ["Opcode", "Flag", "Cause", "OPCODES", "FLAGS", "CAUSES", "CTRL_BITS", "REGISTERS",
-           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "smem_half", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "encode"]
+           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "smem_half", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "MAX_PROJ_DIM", "encode"]
 
 #: Value of the ``ID`` register: "EXN" and interface version 1.
 ID_VALUE = 0x45584E01
@@ -43,6 +44,8 @@ class Opcode(enum.IntEnum):
     GEMM = 0x10        # dense (generated blocks) or sparse (the SMEM schedule) GEMM
     SCHEDULE = 0x11    # CAU: mask channels [0, n_ch) -> ConMerge vectors in SMEM
     PREDICT = 0x12     # eager prediction: scores, selection, keep-mask into the mask memory
+    PREDICT_PROJ = 0x13  # eager prediction: predicted Q' (-> IMEM) or K' (KEYS: -> WMEM)
+                         # projection X W on the shift-add units, requantized
     READ_OMEM = 0x20   # OMEM buffer ARG2.obuf, addresses [base, base+count) -> m_axis
     GELU = 0x30        # CFSE: OMEM channels -> GELU -> IMEM (optionally the FFN-Reuse keep-mask)
     RESIDUAL = 0x31    # CFSE: sat(IMEM x + gate * OMEM f) -> IMEM
@@ -57,6 +60,8 @@ class Flag(enum.IntEnum):
     FFN_MASK = 1 << 9  # dense GEMM: build the FFN-Reuse keep-mask from its outputs
     MEM = 1 << 10      # LOAD_IMEM / LOAD_WMEM / READ_OMEM: from / to memory at ARG4 (address)
                        # with row stride ARG5 through the AXI4 master port, not the streams
+    KEYS = 1 << 11     # PREDICT_PROJ: write K' into WMEM buffer ARG2.dbuf in PREDICT's key
+                       # layout instead of Q' into IMEM buffer ARG2.dbuf
 
 
 class Cause(enum.IntEnum):
@@ -76,6 +81,7 @@ class Cause(enum.IntEnum):
     DMA_REGION = 9     # (master port) a transfer reaching outside the allowed address region
     DMA_SLVERR = 10    # (master port) the memory answered SLVERR
     DMA_DECERR = 11    # (master port) the memory answered DECERR (no slave at the address)
+    SAME_BUFFER = 12   # PREDICT_PROJ: the destination buffer is a buffer it reads
 
 
 #: The enums as name -> value tables (manifest, C header, tests).
@@ -127,6 +133,7 @@ REGISTERS = {
     # the last SCHEDULE (a split one finishes out of order, so it leaves CYCLES alone)
     "BLOCKS_H1": 0xC0, "BLOCKS_H2": 0xC4,   # RO  blocks of the last SCHEDULE with half 1 / 2
     "SCHED_CYCLES": 0xC8,                    # RO  cycles of the last finished SCHEDULE
+    "PROJ_SAT": 0xF0,     # RO  outputs the last PREDICT_PROJ saturated (its shift too small)
     # configuration, read-only
     "CFG_ROWS": 0x80, "CFG_COLS": 0x84, "CFG_LANES": 0x88, "CFG_DATA_WIDTH": 0x8C,
     "CFG_MERGE": 0x90, "CFG_IMEM_WORDS": 0x94, "CFG_WMEM_WORDS": 0x98, "CFG_OMEM_WORDS": 0x9C,
@@ -260,6 +267,7 @@ class RegisterMap:
             "registers": dict(REGISTERS), "opcodes": dict(OPCODES), "flags": dict(FLAGS),
             "causes": dict(CAUSES), "status_bits": dict(STATUS_BITS), "id": ID_VALUE,
             "queue_depth": QUEUE_DEPTH, "max_keys": MAX_KEYS, "max_head_dim": MAX_HEAD_DIM,
+            "max_proj_dim": MAX_PROJ_DIM,
             "mask_base": self.mask_base, "mask_stride": self.mask_stride,
             "smem_base": self.smem_base, "smem_stride": self.smem_stride,
             "addr_width": self.addr_width, "s_axis_width": self.in_width,
@@ -280,8 +288,8 @@ class RegisterMap:
         """Every capacity a host needs besides the register map: the mask memory's channels
         (smaller than its address window when ``mask_stride`` pads), the SMEM's vectors, both
         windows' byte sizes, the words per bank and buffer and buffer counts of IMEM / WMEM /
-        OMEM, the largest ``kc`` and ``n_rows``, the queue depth and the key / head-dimension /
-        ``topk`` limits of ``PREDICT``."""
+        OMEM, the largest ``kc`` and ``n_rows``, the queue depth, the key / head-dimension /
+        ``topk`` limits of ``PREDICT`` and the reduction limit of ``PREDICT_PROJ``."""
         c = self.cfg
         return {
             "mask_channels": self.channels,
@@ -294,7 +302,7 @@ class RegisterMap:
             "omem_buffers": c.omem_buffers,
             "max_kc": c.words("imem"), "max_rows": c.rows, "queue_depth": QUEUE_DEPTH,
             "max_keys": min(MAX_KEYS, self.channels), "max_head_dim": MAX_HEAD_DIM,
-            "max_topk": self.max_topk,
+            "max_topk": self.max_topk, "max_proj_dim": MAX_PROJ_DIM,
         }
 
     @property
@@ -350,6 +358,7 @@ class RegisterMap:
               f"#define EXION_QUEUE_DEPTH {QUEUE_DEPTH}u",
               f"#define EXION_MAX_KEYS {MAX_KEYS}u",
               f"#define EXION_MAX_HEAD_DIM {MAX_HEAD_DIM}u",
+              f"#define EXION_MAX_PROJ_DIM {MAX_PROJ_DIM}u",
               f"#define EXION_MAX_TOPK {self.max_topk}u",
               f"#define EXION_CAU_BEAT {CAU_BEAT}u",
               f"#define EXION_GROUP_BITS {GROUP_BITS}u",

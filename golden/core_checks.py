@@ -22,7 +22,8 @@ from exion.cfse_format import MAX_LN_DIM
 from exion.config import ExionConfig
 from exion.fields import ARG_FIELDS
 from exion.formats import max_keep
-from exion.limits import MAX_HEAD_DIM, MAX_KEYS
+from exion.formats import shift_add_acc_width
+from exion.limits import MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import CAUSES, FLAGS, OPCODES, RegisterMap
 
 from . import dma
@@ -61,6 +62,11 @@ class Command:
     @property
     def ffn(self) -> bool:
         return bool(self.word & FLAGS["FFN_MASK"])
+
+    @property
+    def keys(self) -> bool:
+        """``KEYS`` on a ``PREDICT_PROJ``: K' into WMEM instead of Q' into IMEM."""
+        return bool(self.word & FLAGS["KEYS"])
 
     @property
     def mem(self) -> bool:
@@ -111,6 +117,7 @@ class Limits:
     omem_words: int
     channels: int
     max_topk: int
+    proj_acc_width: int = 34
     bus_bytes: int = 32
     lane_bytes: int = 1
     out_bytes: int = 1
@@ -123,6 +130,8 @@ class Limits:
                    omem_buffers=cfg.omem_buffers, imem_words=cfg.words("imem"),
                    wmem_words=cfg.words("wmem"), omem_words=cfg.words("omem"),
                    channels=RegisterMap(cfg).channels, max_topk=max_keep(cfg.ep_k, MAX_KEYS),
+                   proj_acc_width=shift_add_acc_width(MAX_PROJ_DIM, cfg.data_width,
+                                                      cfg.lod_steps),
                    bus_bytes=cfg.bus_bytes,
                    lane_bytes=item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[0],
                    out_bytes=item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[1])
@@ -139,6 +148,11 @@ class Check:
     cause: str
     when: str
     fails: Callable[[Command, Limits], bool]
+
+
+def _proj_kc(c, k):
+    """Lane chunks of a ``PREDICT_PROJ``'s output rows (the ``kc`` of the ``PREDICT`` after)."""
+    return -(-c.n_ch // k.lanes)
 
 
 def _rows_bad(c, k):
@@ -235,6 +249,31 @@ CHECKS: dict[str, tuple[Check, ...]] = {
               lambda c, k: c.n_keys == 0 or c.n_keys > min(MAX_KEYS, k.channels)),
         Check("ADDR_RANGE", "`wbase + ceil(n_keys / cols) * kc` > WMEM words",
               lambda c, k: c.wbase + k.dense_blocks(c.n_keys) * c.kc > k.wmem_words),
+    ),
+    "PREDICT_PROJ": (
+        Check("BAD_BUFFER", "`ibuf` >= IMEM buffers", lambda c, k: c.ibuf >= k.imem_buffers),
+        Check("BAD_BUFFER", "`wbuf` >= WMEM buffers", lambda c, k: c.wbuf >= k.wmem_buffers),
+        Check("BAD_BUFFER", "`dbuf` >= IMEM buffers (`KEYS`: WMEM buffers)",
+              lambda c, k: c.dbuf >= (k.wmem_buffers if c.keys else k.imem_buffers)),
+        Check("SAME_BUFFER", "`dbuf` = `ibuf` (`KEYS`: `dbuf` = `wbuf`)",
+              lambda c, k: c.dbuf == (c.wbuf if c.keys else c.ibuf)),
+        Check("BAD_FIELD", "`kc` = 0", lambda c, k: c.kc == 0),
+        Check("BAD_FIELD", "`n_ch` = 0", lambda c, k: c.n_ch == 0),
+        Check("BAD_FIELD", "`shift` >= predictor accumulator width",
+              lambda c, k: c.shift >= k.proj_acc_width),
+        Check("TILE", f"`kc * lanes` > {MAX_PROJ_DIM} (hidden size)",
+              lambda c, k: c.kc * k.lanes > MAX_PROJ_DIM),
+        Check("TILE", "`kc` > IMEM words", lambda c, k: c.kc > k.imem_words),
+        Check("TILE", "`n_rows` = 0 or > rows", _rows_bad),
+        Check("TILE", f"`ceil(n_ch / lanes) * lanes` > {MAX_HEAD_DIM} (head dimension)",
+              lambda c, k: _proj_kc(c, k) * k.lanes > MAX_HEAD_DIM),
+        Check("ADDR_RANGE", "`wbase + ceil(n_ch / cols) * kc` > WMEM words",
+              lambda c, k: c.wbase + k.dense_blocks(c.n_ch) * c.kc > k.wmem_words),
+        Check("ADDR_RANGE", "Q': `dbase + ceil(n_ch / lanes)` > IMEM words; K' (`KEYS`): "
+              "`dbase + ceil((key_base + n_rows) / cols) * ceil(n_ch / lanes)` > WMEM words",
+              lambda c, k: (c.dbase + k.dense_blocks(c.key_base + c.n_rows) * _proj_kc(c, k)
+                            > k.wmem_words) if c.keys
+              else c.dbase + _proj_kc(c, k) > k.imem_words),
     ),
     **{op: _cfse(op) for op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")},
 }

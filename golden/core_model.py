@@ -397,6 +397,34 @@ class CoreModel:
         st.regs.skip_v = bits_of(skip_v)
         st.regs.cycles = cycle_model.predict_cycles(n, c.kc, CAU_BEAT)
 
+    def _predict_proj(self, c: Command, beats):
+        """Q' or K' = requantize(shift_add_matmul(X, W), shift): X = IMEM ``ibuf`` rows, W = the
+        dense-layout columns of channels ``0 .. n_ch - 1`` (PREDICT's key layout); each row's
+        ``n_ch`` outputs as ``ceil(n_ch / lanes)`` lane vectors (zero past ``n_ch``) into IMEM
+        ``dbuf`` bank ``r`` words ``dbase ..`` (Q') or, with ``KEYS``, as key ``key_base + r``
+        of WMEM ``dbuf`` (bank ``j % cols``, words ``dbase + (j // cols) * kcp ..``, stream 0;
+        the other streams keep their contents)."""
+        st, k, cfg = self.state, self.limits, self.cfg
+        L, W = cfg.lanes, cfg.data_width
+        x, w = self._operands(c, c.n_ch)
+        acc = eager.shift_add_matmul(x[:c.n_rows], w, cfg.lod_steps)
+        y = intsem.requantize(acc, c.shift, W)
+        kcp = -(-c.n_ch // L)
+        vec = np.zeros((c.n_rows, kcp * L), np.int64)
+        vec[:, :c.n_ch] = y
+        vec = vec.reshape(c.n_rows, kcp, L)
+        if c.keys:
+            for r in range(c.n_rows):
+                j = c.key_base + r
+                lo = c.dbase + (j // k.cols) * kcp
+                st.wmem[c.dbuf, j % k.cols, lo:lo + kcp, 0, :] = vec[r]
+        else:
+            st.imem[c.dbuf, :c.n_rows, c.dbase:c.dbase + kcp, :] = vec
+        shifted = (acc + (1 << (c.shift - 1))) >> c.shift if c.shift else acc
+        lim = 1 << (W - 1)
+        st.regs.proj_sat = int(np.count_nonzero((shifted < -lim) | (shifted >= lim)))
+        st.regs.cycles = cycle_model.predict_proj_cycles(c.n_ch, c.kc, L, c.n_rows, c.keys)
+
     def _score_width(self) -> int:
         # the selector's score width (hw/selector.py default: a MAX_HEAD_DIM product)
         return shift_add_acc_width(MAX_HEAD_DIM, self.cfg.data_width, self.cfg.lod_steps)
@@ -418,6 +446,7 @@ OPS: dict[str, Op] = {
     "GEMM": Op(None, lambda m, c: 0, CoreModel._gemm),
     "SCHEDULE": Op(None, lambda m, c: 0, CoreModel._schedule),
     "PREDICT": Op(None, lambda m, c: 0, CoreModel._predict),
+    "PREDICT_PROJ": Op(None, lambda m, c: 0, CoreModel._predict_proj),
     # the special-function engine (golden/core_cfse.py)
     "GELU": Op(None, lambda m, c: 0, core_cfse.gelu),
     "RESIDUAL": Op(None, lambda m, c: 0, core_cfse.residual),

@@ -55,6 +55,7 @@ class Registers:
     mem_wr_cycles: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    proj_sat: int = 0
 
     def blocks_of(self, half: int) -> int:
         """The block count a sparse ``GEMM`` of SMEM part ``half`` runs: ``BLOCKS`` (0),
@@ -66,7 +67,7 @@ class Registers:
         d = {"CAUSE": self.cause, "ERR_CMD": self.err_cmd, "CYCLES": self.cycles,
              "BLOCKS": self.blocks, "DONE": self.done,
              "BLOCKS_H1": self.blocks_half[0], "BLOCKS_H2": self.blocks_half[1],
-             "SCHED_CYCLES": self.sched_cycles}
+             "SCHED_CYCLES": self.sched_cycles, "PROJ_SAT": self.proj_sat}
         for name, v in (("DOMINANT", self.dominant), ("SKIP_K", self.skip_k),
                         ("SKIP_V", self.skip_v)):
             d[f"{name}_LO"], d[f"{name}_HI"] = v & 0xFFFFFFFF, v >> 32

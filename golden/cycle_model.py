@@ -34,7 +34,8 @@ from golden.schedule import Schedule, check_schedule
 
 __all__ = ["issue_interval", "compute_cycles", "gemm_sequence_cycles", "command_gap", "GemmReport", "evaluate",
            "compare_strategies", "format_table", "group_beats", "cau_cycles", "schedule_cycles", "predict_cycles",
-           "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD", "cfse_gelu_cycles", "cfse_residual_cycles",
+           "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD",
+           "PREDICT_PROJ_OVERHEAD", "predict_proj_cycles", "cfse_gelu_cycles", "cfse_residual_cycles",
            "cfse_softmax_cycles", "cfse_layernorm_cycles", "beat_bytes", "stream_bytes"]
 
 
@@ -341,6 +342,25 @@ def schedule_cycles(cvs, beat: int = CAU_BEAT, cfg: ExionConfig | None = None) -
     cycles = cau_cycles(group_beats(cvs, beat), window=window, blocks=blocks, rate=rate,
                         emits=emits) + SCHEDULE_OVERHEAD
     return cycles - 1 if not any(cvs) else cycles
+
+
+#: Cycles of a ``PREDICT_PROJ`` after the last (channel, chunk) of each lane chunk of output
+#: channels and before its writes: the memory read, the predictor's accumulate and the
+#: accumulator register (the requantizer then writes the output collector).
+PREDICT_PROJ_OVERHEAD = 3
+
+
+def predict_proj_cycles(n_ch: int, kc: int, lanes: int, n_rows: int, keys: bool) -> int:
+    """Cycles of a core ``PREDICT_PROJ`` (``CYCLES``) of ``n_ch`` output channels with ``kc``
+    lane chunks: one per (channel, chunk), and per lane chunk of outputs (``ceil(n_ch /
+    lanes)`` of them) :data:`PREDICT_PROJ_OVERHEAD` plus its writes, one IMEM write of every
+    row (Q') or one WMEM write per row, ``n_rows`` (K', ``keys``). The predictors wait while a
+    chunk is written (the writes do not overlap the next chunk's reduction)."""
+    for name, v in (("n_ch", n_ch), ("kc", kc), ("lanes", lanes), ("n_rows", n_rows)):
+        if v < 1:
+            raise ValueError(f"{name} = {v} must be >= 1")
+    writes = n_rows if keys else 1
+    return n_ch * kc + -(-n_ch // lanes) * (PREDICT_PROJ_OVERHEAD + writes)
 
 
 def predict_cycles(n_keys: int, kc: int, beat: int = CAU_BEAT) -> int:

@@ -181,16 +181,21 @@ class ExionCore(wiring.Component):
         # IMEM / WMEM: the load engines write; the execute or the PREDICT engine reads
         # (the CFSE engine runs alone among the IMEM / OMEM users: core_dispatch.py)
         LW = L * W
+        # (PREDICT_PROJ writes IMEM or WMEM only while that memory's loader is idle:
+        # core_dispatch.py)
         for i, bank in enumerate(imem):
-            m.d.comb += [bank.w_addr.eq(Mux(cf.busy, cf.imem_waddr, li.w_addr)),
+            m.d.comb += [bank.w_addr.eq(Mux(cf.busy, cf.imem_waddr,
+                                            Mux(pr.proj_i, pr.imem_waddr, li.w_addr))),
                          bank.w_data.eq(Mux(cf.busy, cf.imem_wdata[i * LW:(i + 1) * LW],
-                                            li.w_data)),
-                         bank.w_en.eq(li.w_en[i] | cf.imem_we[i]),
+                                            Mux(pr.proj_i, pr.imem_wdata[i * LW:(i + 1) * LW],
+                                                li.w_data))),
+                         bank.w_en.eq(li.w_en[i] | cf.imem_we[i] | pr.imem_we[i]),
                          bank.r_addr.eq(Mux(pr.busy, pr.imem_addr,
                                             Mux(cf.busy, cf.imem_raddr, ex.imem_addr)))]
         for i, bank in enumerate(wmem):
-            m.d.comb += [bank.w_addr.eq(lw.w_addr), bank.w_data.eq(lw.w_data),
-                         bank.w_en.eq(lw.w_en[i * D:(i + 1) * D]),
+            m.d.comb += [bank.w_addr.eq(Mux(pr.proj_w, pr.wmem_waddr, lw.w_addr)),
+                         bank.w_data.eq(Mux(pr.proj_w, pr.wmem_wdata, lw.w_data)),
+                         bank.w_en.eq(lw.w_en[i * D:(i + 1) * D] | pr.wmem_we[i]),
                          bank.r_addr.eq(Mux(pr.busy, pr.wmem_addr, ex.wmem_addr))]
         imem_data = Cat(*(b.r_data for b in imem))
         wmem_data = Cat(*(b.r_data for b in wmem))
@@ -248,9 +253,10 @@ class ExionCore(wiring.Component):
             disp.others_idle.eq(~(li.busy | ex.busy | sch.busy | pr.busy | rd.busy)),
             disp.sched_writes.eq(sch.writes), disp.exec_smem.eq(ex.smem_reads),
             disp.exec_mask.eq(ex.mask_busy),
+            disp.proj_i.eq(pr.proj_i), disp.proj_w.eq(pr.proj_w),
             disp.blocks.eq(part_blocks), ex.blocks.eq(part_blocks),
             host.blocks_half.eq(Cat(bh1, sch.blocks_half[1])),
-            host.sched_cycles.eq(sch.sched_cycles),
+            host.sched_cycles.eq(sch.sched_cycles), host.proj_sat.eq(pr.proj_sat),
             host.busy_load.eq(li.busy | lw.busy),
             host.busy_exec.eq(ex.busy | sch.busy | pr.busy | cf.busy),
             host.busy_read.eq(rd.busy | dma.write_busy), host.busy_cycles.eq(ex.busy_cycles),

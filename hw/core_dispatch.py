@@ -15,6 +15,10 @@ uses a buffer the command touches:
   engine reads its half (``exec_smem``) or writes the mask memory (``exec_mask``), and a
   ``GEMM`` may start beside a running split ``SCHEDULE`` unless it reads that half (sparse;
   half 0 reads both) or writes the mask memory (``FFN_MASK``);
+* ``PREDICT_PROJ`` (``predict`` too) waits as ``PREDICT`` does and, besides, while a load
+  into its destination memory (IMEM; WMEM with ``KEYS``) runs: the two share that memory's
+  write port; a load into that memory waits while it runs (``proj_i`` / ``proj_w``), and
+  one into its destination buffer while it runs (the engine's ``reads_i`` / ``reads_w``);
 * a CFSE command (``GELU``, ``RESIDUAL``, ``LAYERNORM``, ``SOFTMAX``: ``cfse``) waits until
   every engine but the WMEM loader is idle (``others_idle``), and every command but
   ``LOAD_WMEM`` waits while it runs (it uses the OMEM and IMEM ports and the mask memory).
@@ -40,7 +44,7 @@ __all__ = ["Dispatcher"]
 
 #: Engine command streams and the opcode each takes.
 ENGINES = {"load_i": "LOAD_IMEM", "load_w": "LOAD_WMEM", "exec": "GEMM",
-           "schedule": "SCHEDULE", "predict": "PREDICT", "read": "READ_OMEM",
+           "schedule": "SCHEDULE", "predict": ("PREDICT", "PREDICT_PROJ"), "read": "READ_OMEM",
            "cfse": ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")}
 
 
@@ -72,6 +76,8 @@ class Dispatcher(wiring.Component):
     sched_writes : In(2) ; exec_smem : In(2) ; exec_mask : In(1)
         SMEM halves the SCHEDULE engine writes and the execute engine reads (bit 0 lower, bit
         1 upper); the execute engine writes the mask memory.
+    proj_i, proj_w : In(1)
+        A ``PREDICT_PROJ`` writes IMEM / WMEM (loads into that memory wait).
     fail : Out(1) ; fail_cmd : Out(32)
         A sparse ``GEMM`` dropped at dispatch (cause ``ADDR_RANGE``).
     """
@@ -88,6 +94,7 @@ class Dispatcher(wiring.Component):
             "writes_o": In(Bo), "reads_o": In(Bo), "exec_idle": In(1), "others_idle": In(1),
             "blocks": In(range(cfg.schedule_depth + 1)),
             "sched_writes": In(2), "exec_smem": In(2), "exec_mask": In(1),
+            "proj_i": In(1), "proj_w": In(1),
             "fail": Out(1), "fail_cmd": Out(32),
         })
 
@@ -104,14 +111,17 @@ class Dispatcher(wiring.Component):
         # a GEMM beside a split SCHEDULE: neither its SMEM half nor the mask memory shared
         beside = ((self.sched_writes != 3) & ~command_flag(head, "FFN_MASK")
                   & ~(sparse & (self.sched_writes & halves).any()))
+        # PREDICT_PROJ: its destination memory's loader idle (they share the write port)
+        proj_port = ((head.op != OPCODES["PREDICT_PROJ"])
+                     | ~Mux(command_flag(head, "KEYS"), self.writes_w.any(), self.writes_i.any()))
         clear = {       # hazards clear (the engine's own readiness aside)
-            "load_i": ~self.reads_i.bit_select(f["ibuf"], 1),
-            "load_w": ~self.reads_w.bit_select(f["wbuf"], 1),
+            "load_i": ~self.reads_i.bit_select(f["ibuf"], 1) & ~self.proj_i,
+            "load_w": ~self.reads_w.bit_select(f["wbuf"], 1) & ~self.proj_w,
             "exec": ((self.schedule.ready | beside) & self.predict.ready & i_free & w_free
                      & ~self.reads_o.bit_select(f["obuf"], 1)),
             "schedule": self.predict.ready & Mux(
                 split, ~(self.exec_smem & halves).any() & ~self.exec_mask, self.exec_idle),
-            "predict": self.schedule.ready & self.exec_idle & i_free & w_free,
+            "predict": self.schedule.ready & self.exec_idle & i_free & w_free & proj_port,
             "read": ~self.writes_o.bit_select(f["obuf"], 1),
             "cfse": self.others_idle,
         }

@@ -25,7 +25,8 @@ from amaranth.lib.wiring import In, Out
 
 from exion.cfse_format import MAX_LN_DIM
 from exion.config import ExionConfig
-from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS
+from exion.formats import shift_add_acc_width
+from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QUEUE_DEPTH,
                           REGISTERS, RESPONSES, WORD_REGISTERS, RegisterMap)
 
@@ -69,6 +70,8 @@ class HostInterface(wiring.Component):
     blocks_half : In(32) ; sched_cycles : In(32)
         ``BLOCKS_H1`` (bits 15:0), ``BLOCKS_H2`` (31:16) and ``SCHED_CYCLES`` (held by the
         SCHEDULE engine).
+    proj_sat : In(32)
+        ``PROJ_SAT`` (held by the PREDICT engine).
     mem_in_bytes, mem_out_bytes : In(16)
         Bytes the master port moved this cycle (``BYTES_IN`` / ``BYTES_OUT`` add them).
     mem_rd_cycles, mem_wr_cycles : In(32)
@@ -88,6 +91,8 @@ class HostInterface(wiring.Component):
         self._cfg = cfg
         self._map = rm = RegisterMap(cfg)
         self._mw = -(-rm.channels // CAU_BEAT)
+        # the predictors' accumulator width: PREDICT_PROJ's shift must stay below it
+        self._proj_aw = shift_add_acc_width(MAX_PROJ_DIM, cfg.data_width, cfg.lod_steps)
         super().__init__({
             **axil_members(rm.addr_width),
             "cmd": Out(command_stream()),
@@ -96,7 +101,7 @@ class HostInterface(wiring.Component):
             "done": In(3), "cycles": In(32), "cycles_we": In(1), "busy_cycles": In(32),
             "in_beats": In(2), "out_beats": In(1),
             "blocks": In(16), "dominant": In(64), "skip_k": In(64), "skip_v": In(64),
-            "blocks_half": In(32), "sched_cycles": In(32),
+            "blocks_half": In(32), "sched_cycles": In(32), "proj_sat": In(32),
             "mem_in_bytes": In(16), "mem_out_bytes": In(16),
             "mem_rd_cycles": In(32), "mem_wr_cycles": In(32),
             "region_base": Out(32), "region_end": Out(32),
@@ -111,9 +116,10 @@ class HostInterface(wiring.Component):
         """Words of the mask memory (``CAU_BEAT`` channels each)."""
         return self._mw
 
-    def _check(self, m, op, flags, f, bad, w_over):
+    def _check(self, m, op, flags, f, bad, w_over, d_over):
         """Comb ``bad`` = cause of the command (0 = good); the first failing check wins.
-        ``w_over`` is the registered WMEM range rule of GEMM and PREDICT (see ``elaborate``)."""
+        ``w_over`` is the registered WMEM range rule of GEMM and PREDICT (see ``elaborate``),
+        ``d_over`` the registered destination range rules of PREDICT_PROJ (Q', K')."""
         cfg, rm = self._cfg, self._map
         D = cfg.merge_degree
         Di, Dw, Do = cfg.words("imem"), cfg.words("wmem"), cfg.words("omem")
@@ -121,6 +127,7 @@ class HostInterface(wiring.Component):
         DP, L, R, CH = cfg.drain_ports, cfg.lanes, cfg.rows, rm.channels
         sparse = (flags & (FLAGS["SPARSE"] >> 8)) != 0
         ffn = (flags & (FLAGS["FFN_MASK"] >> 8)) != 0
+        keys = (flags & (FLAGS["KEYS"] >> 8)) != 0
 
         def check(*rules):
             with m.If(rules[0][0]):
@@ -161,6 +168,17 @@ class HostInterface(wiring.Component):
                       ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       ((f["n_keys"] == 0) | (f["n_keys"] > min(MAX_KEYS, CH)), "TILE"),
                       (w_over, "ADDR_RANGE"))
+            with m.Case(OPCODES["PREDICT_PROJ"]):
+                kcp = (f["n_ch"] + (L - 1)) // L
+                check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
+                      (f["dbuf"] >= Mux(keys, Bw, Bi), "BAD_BUFFER"),
+                      (f["dbuf"] == Mux(keys, f["wbuf"], f["ibuf"]), "SAME_BUFFER"),
+                      (f["kc"] == 0, "BAD_FIELD"), (f["n_ch"] == 0, "BAD_FIELD"),
+                      (f["shift"] >= self._proj_aw, "BAD_FIELD"),
+                      (f["kc"] * L > MAX_PROJ_DIM, "TILE"), (f["kc"] > Di, "TILE"),
+                      ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
+                      (kcp * L > MAX_HEAD_DIM, "TILE"),
+                      (w_over, "ADDR_RANGE"), (Mux(keys, d_over[1], d_over[0]), "ADDR_RANGE"))
             for name in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX"):
                 with m.Case(OPCODES[name]):
                     self._check_cfse(check, name, f)
@@ -233,7 +251,15 @@ class HostInterface(wiring.Component):
         w_over = Signal()
         m.d.comb += n_blk.eq((f["n_ch"] + (cfg.cols - 1)) // cfg.cols)
         m.d.sync += w_over.eq(f["wbase"] + n_blk * f["kc"] > cfg.words("wmem"))
-        self._check(m, op, flags, f, bad, w_over)
+        # PREDICT_PROJ's destination ranges, registered for the same reason: Q' (IMEM),
+        # dbase + ceil(n_ch / lanes), and K' (WMEM), dbase + ceil((key_base + n_rows) / cols)
+        # * ceil(n_ch / lanes); the flag picks one at the CMD write
+        d_over = Signal(2)
+        kcp = (f["n_ch"] + (cfg.lanes - 1)) // cfg.lanes
+        k_blk = (f["key_base"] + f["n_rows"] + (cfg.cols - 1)) // cfg.cols
+        m.d.sync += d_over.eq(Cat(f["dbase"] + kcp > cfg.words("imem"),
+                                  f["dbase"] + k_blk * kcp > cfg.words("wmem")))
+        self._check(m, op, flags, f, bad, w_over, d_over)
         # MEM commands (master port): alignment and region after the opcode's own checks
         mem_bad = mem_cause(m, self._cfg, op, flags, f, *region)
         m.submodules.queue = queue = SyncFIFOBuffered(width=COMMAND.size, depth=QUEUE_DEPTH)
@@ -299,7 +325,7 @@ class HostInterface(wiring.Component):
             "BLOCKS": self.blocks, "DONE": done_count, "ERR_CMD": err_cmd,
             "BUSY_CYCLES": self.busy_cycles,
             "BLOCKS_H1": self.blocks_half[:16], "BLOCKS_H2": self.blocks_half[16:],
-            "SCHED_CYCLES": self.sched_cycles,
+            "SCHED_CYCLES": self.sched_cycles, "PROJ_SAT": self.proj_sat,
             "BYTES_IN_LO": bytes_in[:32], "BYTES_IN_HI": bytes_in[32:],
             "BYTES_OUT_LO": bytes_out[:32], "BYTES_OUT_HI": bytes_out[32:],
             **{f"ARG{i}": args[i] for i in range(6)},

@@ -16,7 +16,7 @@ import numpy as np
 from exion.cfse_format import MAX_LN_DIM
 from exion.config import ExionConfig
 from exion.fields import ARG_FIELDS
-from exion.limits import MAX_HEAD_DIM, MAX_KEYS
+from exion.limits import MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import FLAGS, OPCODES, encode
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits
 
@@ -92,7 +92,7 @@ def _junk(rng) -> int:
 
 #: Opcode weights of the draw: GEMM has four flag bins to cover, so it comes more often.
 OP_WEIGHTS = {"LOAD_IMEM": 1.0, "LOAD_WMEM": 1.0, "GEMM": 3.0, "SCHEDULE": 1.0, "PREDICT": 1.0,
-              "READ_OMEM": 1.0, "GELU": 0.5, "RESIDUAL": 0.5, "LAYERNORM": 0.5,
+              "READ_OMEM": 1.0, "PREDICT_PROJ": 1.0, "GELU": 0.5, "RESIDUAL": 0.5, "LAYERNORM": 0.5,
               "SOFTMAX": 0.5}
 
 
@@ -160,6 +160,9 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         v = dict(kc=kc, topk=r(1, k.max_topk), n_keys=n_keys, ibuf=r(0, k.imem_buffers - 1),
                  wbuf=r(0, k.wmem_buffers - 1), n_rows=r(1, R),
                  wbase=r(0, Dw - k.dense_blocks(n_keys) * kc), q_th=q_th)
+    elif op == "PREDICT_PROJ":
+        v = _predict_proj(rng, k, r)
+        flags = ["KEYS"] if v.pop("keys") else []
     elif op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX"):
         n_max = {"SOFTMAX": MAX_KEYS, "LAYERNORM": min(MAX_LN_DIM, Do)}.get(op, Do)
         n_ch = r(1, min(n_max, Do, Di * L))
@@ -207,6 +210,29 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
     return args, word
 
 
+def _predict_proj(rng, k: Limits, r) -> dict[str, int]:
+    """Legal ``PREDICT_PROJ`` fields (``keys``: the ``KEYS`` flag): the reduction, head and
+    destination range inside the capacities, the destination not a buffer it reads (where
+    the memory has a second buffer), shifts from 0 to the accumulator's top bit."""
+    L, C, Di, Dw = k.lanes, k.cols, k.imem_words, k.wmem_words
+    keys = bool(rng.random() < 0.5)
+    kc = r(1, max(1, min(Di, MAX_PROJ_DIM // L, Dw // 2)))
+    n_ch = r(1, max(1, min((MAX_HEAD_DIM // L) * L, (Dw // kc) * C, Di * L)))
+    kcp = -(-n_ch // L)
+    n_rows = r(1, k.rows)
+    ibuf, wbuf = r(0, k.imem_buffers - 1), r(0, k.wmem_buffers - 1)
+    nb = k.wmem_buffers if keys else k.imem_buffers
+    src = wbuf if keys else ibuf
+    dbuf = (src + r(1, nb - 1)) % nb if nb > 1 else src
+    key_base = r(0, max(0, (Dw // kcp) * C - n_rows)) if keys else r(0, 64)
+    span = k.dense_blocks(key_base + n_rows) * kcp if keys else kcp
+    dbase = r(0, max(0, (Dw if keys else Di) - span))
+    shift = [r(0, 4), r(5, 20), k.proj_acc_width - 1][r(0, 2)]
+    return dict(kc=kc, n_ch=n_ch, n_rows=n_rows, ibuf=ibuf, wbuf=wbuf, dbuf=dbuf,
+                key_base=key_base, dbase=dbase, shift=shift,
+                wbase=r(0, max(0, Dw - k.dense_blocks(n_ch) * kc)), keys=keys)
+
+
 def _limit_of(name: str, op: str, k: Limits) -> int:
     """The capacity a field is checked against (edge values are drawn around it)."""
     bufs = {"LOAD_IMEM": k.imem_buffers, "LOAD_WMEM": k.wmem_buffers,
@@ -216,9 +242,12 @@ def _limit_of(name: str, op: str, k: Limits) -> int:
         "obuf": k.omem_buffers, "count": {"LOAD_IMEM": k.imem_words,
                                           "LOAD_WMEM": k.wmem_words}.get(op, k.omem_words),
         "base": {"LOAD_IMEM": k.imem_words, "LOAD_WMEM": k.wmem_words}.get(op, k.omem_words),
-        "kc": k.imem_words if op == "GEMM" else MAX_HEAD_DIM // k.lanes,
-        "shift": k.acc_width, "topk": k.max_topk, "ch_base": k.omem_words,
-        "n_ch": k.channels, "n_keys": min(MAX_KEYS, k.channels), "n_rows": k.rows,
+        "kc": {"GEMM": k.imem_words, "PREDICT_PROJ": min(k.imem_words, MAX_PROJ_DIM // k.lanes)}
+        .get(op, MAX_HEAD_DIM // k.lanes),
+        "shift": k.proj_acc_width if op == "PREDICT_PROJ" else k.acc_width,
+        "topk": k.max_topk, "ch_base": k.omem_words,
+        "n_ch": MAX_HEAD_DIM if op == "PREDICT_PROJ" else k.channels,
+        "dbuf": k.imem_buffers, "dbase": k.imem_words, "key_base": MAX_KEYS, "n_keys": min(MAX_KEYS, k.channels), "n_rows": k.rows,
         "wbase": k.wmem_words, "streams": k.merge_degree, "xbuf": k.imem_buffers,
         "mbuf": k.omem_buffers, "sc_base": k.omem_words, "sh_base": k.omem_words,
         "half": 3,      # SMEM part: 0 whole, 1 / 2 halves; 3 is refused

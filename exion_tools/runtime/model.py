@@ -22,6 +22,7 @@ from golden import cfse, eager, ffn_reuse, intsem
 
 from . import dit as D
 from .counts import Stats
+from . import lower_eager
 from .lower import Host
 
 __all__ = ["MODES", "PLACEMENT", "CFSE_PLACES", "QLinear", "DiTRuntime"]
@@ -208,29 +209,50 @@ class DiTRuntime:
         return self.linear(o << (10 - fo), ql)[1]
 
     def _eager_head(self, h, qkv: QLinear, cq, ck, cv):
-        cfg, W, fo, host, st = self.cfg, self.cfg.data_width, self.fo, self.host, self.stats
+        cfg, W, host, st = self.cfg, self.cfg.data_width, self.host, self.stats
         n, d = h.shape
         dh = cq.stop - cq.start
         st.layer = "predict"
         sx = eager.auto_shift(h, W)
         xc = intsem.requantize(h, sx, W)
-        if self.placement["eager_projection"] != "host":
-            q_acc, k_acc = host.eager_projection(xc, qkv.w[:, cq], qkv.w[:, ck])
+        topk = topk_count(cfg.ep_k, n)
+
+        def q_th_of(sq, sk):
+            scale_s = 2.0 ** (2 * (sx - 10) - 2 * qkv.fw + sq + sk)
+            return eager.logit_threshold_to_int(cfg.ep_q_th, scale_s)
+
+        if self.placement["eager_projection"] != "host" and lower_eager.chip_ok(host, n, d, dh):
+            # PREDICT_PROJ + PREDICT: Q' / K' never leave the core (lower_eager.py)
+            keep, dom, _, _ = lower_eager.predict_head(host, xc, qkv.w[:, cq], qkv.w[:, ck],
+                                                       q_th_of, topk)
         else:
-            q_acc = self.shift_add(xc, qkv.w[:, cq], cfg.lod_steps)
-            k_acc = self.shift_add(xc, qkv.w[:, ck], cfg.lod_steps)
-            st.eager_projection(2 * n * dh * d)
+            keep, dom = self._eager_host(xc, qkv, cq, ck, q_th_of, topk)
+        return self._eager_rest(h, qkv, cq, ck, cv, keep, dom)
+
+    def _eager_host(self, xc, qkv: QLinear, cq, ck, q_th_of, topk):
+        """Q' / K' on the host (golden.eager), then PREDICT (or the host's select)."""
+        cfg, W, host, st = self.cfg, self.cfg.data_width, self.host, self.stats
+        n, d = xc.shape
+        dh = cq.stop - cq.start
+        q_acc = self.shift_add(xc, qkv.w[:, cq], cfg.lod_steps)
+        k_acc = self.shift_add(xc, qkv.w[:, ck], cfg.lod_steps)
+        st.eager_projection(2 * n * dh * d)
         sq, sk = eager.auto_shift(q_acc, W), eager.auto_shift(k_acc, W)
         qp, kp = intsem.requantize(q_acc, sq, W), intsem.requantize(k_acc, sk, W)
-        scale_s = 2.0 ** (2 * (sx - 10) - 2 * qkv.fw + sq + sk)
-        q_th = eager.logit_threshold_to_int(cfg.ep_q_th, scale_s)
-        topk = topk_count(cfg.ep_k, n)
+        q_th = q_th_of(sq, sk)
         if host.predict_ok(dh, n):
             keep, dom = host.predict(qp, kp, q_th, topk)
         else:                                          # PREDICT cannot take this head
             keep, dom = eager.select(self.shift_add(qp, kp.T, cfg.lod_steps), q_th,
                                      cfg.ep_k)
             st.eager_projection(n * n * dh)
+        return keep, dom
+
+    def _eager_rest(self, h, qkv: QLinear, cq, ck, cv, keep, dom):
+        """The QKV rows and attention of a head after its prediction."""
+        cfg, W, fo, host, st = self.cfg, self.cfg.data_width, self.fo, self.host, self.stats
+        n, d = h.shape
+        dh = cq.stop - cq.start
         skip_k = ~keep[~dom].any(axis=0)
         skip_v = ~keep.any(axis=0)
         nd = np.flatnonzero(~dom)
