@@ -57,6 +57,8 @@ class Flag(enum.IntEnum):
     FFN_MASK = 1 << 9  # dense GEMM: build the FFN-Reuse keep-mask from its outputs
     MEM = 1 << 10      # LOAD_IMEM / LOAD_WMEM / READ_OMEM: from / to memory at ARG4 (address)
                        # with row stride ARG5 through the AXI4 master port, not the streams
+    GATHER = 1 << 12   # LOAD_WMEM with MEM: the rows of the channels the SMEM vectors name
+                       # (channel n at ARG4 + n * ARG5), laid out as a sparse GEMM reads them
 
 
 class Cause(enum.IntEnum):

@@ -67,6 +67,11 @@ class Command:
         """``MEM`` on a load or read: its data moves through the master port."""
         return bool(self.word & FLAGS["MEM"]) and self.op in MEM_OPS
 
+    @property
+    def gather(self) -> bool:
+        """``GATHER`` on a ``MEM`` ``LOAD_WMEM``: the rows the SMEM vectors name."""
+        return bool(self.word & FLAGS["GATHER"]) and self.mem and self.op == "LOAD_WMEM"
+
     def __getattr__(self, name):
         try:
             return self.__dict__["fields"][name]
@@ -188,6 +193,7 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         Check("BAD_FIELD", "`count` = 0", lambda c, k: c.count == 0),
         Check("BAD_FIELD", "`streams` > merge degree",
               lambda c, k: c.streams > k.merge_degree),
+        Check("BAD_FIELD", "`GATHER` with `half` = 3", lambda c, k: c.gather and c.half == 3),
         Check("ADDR_RANGE", "`base + count` > WMEM words",
               lambda c, k: c.base + c.count > k.wmem_words),
     ),
@@ -248,6 +254,10 @@ DISPATCH_CHECKS: dict[str, tuple[Check, ...]] = {
         Check("ADDR_RANGE", "sparse: `wbase + BLOCKS * kc` > WMEM words (BLOCKS of its half)",
               lambda c, k, blocks: c.sparse and c.wbase + blocks * c.kc > k.wmem_words),
     ),
+    "LOAD_WMEM": (
+        Check("ADDR_RANGE", "`GATHER`: `base + BLOCKS * count` > WMEM words (BLOCKS of its half)",
+              lambda c, k, blocks: c.gather and c.base + blocks * c.count > k.wmem_words),
+    ),
 }
 
 
@@ -258,8 +268,10 @@ DISPATCH_CHECKS: dict[str, tuple[Check, ...]] = {
 MEM_CHECKS: tuple[Check, ...] = (
     Check("DMA_ALIGN", "`MEM`: `addr` or `stride` not a multiple of `bus_width / 8`",
           lambda c, k, region: (c.addr | c.stride) % k.bus_bytes != 0),
-    Check("DMA_REGION", "`MEM`: a bus word of the transfer outside `[REGION_BASE, REGION_END)`",
-          lambda c, k, region: dma.cause(mem_descriptor(c.op, c, k), k.bus_bytes, *region)
+    Check("DMA_REGION", "`MEM`: a bus word of the transfer outside `[REGION_BASE, REGION_END)` "
+          "(not `GATHER`: its rows are checked one by one as it runs)",
+          lambda c, k, region: not c.gather
+          and dma.cause(mem_descriptor(c.op, c, k), k.bus_bytes, *region)
           == CAUSES["DMA_REGION"]),
 )
 

@@ -15,6 +15,9 @@ uses a buffer the command touches:
   engine reads its half (``exec_smem``) or writes the mask memory (``exec_mask``), and a
   ``GEMM`` may start beside a running split ``SCHEDULE`` unless it reads that half (sparse;
   half 0 reads both) or writes the mask memory (``FFN_MASK``);
+* a gather (``LOAD_WMEM`` with ``MEM`` and ``GATHER``, hw/core_gather.py) waits while the
+  ``SCHEDULE`` engine writes the SMEM half it names (both for ``half`` 0), and a ``SCHEDULE``
+  while a gather reads its half (``gather_smem``);
 * a CFSE command (``GELU``, ``RESIDUAL``, ``LAYERNORM``, ``SOFTMAX``: ``cfse``) waits until
   every engine but the WMEM loader is idle (``others_idle``), and every command but
   ``LOAD_WMEM`` waits while it runs (it uses the OMEM and IMEM ports and the mask memory).
@@ -32,7 +35,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
-from exion.regmap import OPCODES
+from exion.regmap import FLAGS, OPCODES
 
 from .core_cmd import command_fields, command_flag, command_stream
 
@@ -72,6 +75,8 @@ class Dispatcher(wiring.Component):
     sched_writes : In(2) ; exec_smem : In(2) ; exec_mask : In(1)
         SMEM halves the SCHEDULE engine writes and the execute engine reads (bit 0 lower, bit
         1 upper); the execute engine writes the mask memory.
+    gather_smem : In(2)
+        SMEM halves a gather reads.
     fail : Out(1) ; fail_cmd : Out(32)
         A sparse ``GEMM`` dropped at dispatch (cause ``ADDR_RANGE``).
     """
@@ -88,6 +93,7 @@ class Dispatcher(wiring.Component):
             "writes_o": In(Bo), "reads_o": In(Bo), "exec_idle": In(1), "others_idle": In(1),
             "blocks": In(range(cfg.schedule_depth + 1)),
             "sched_writes": In(2), "exec_smem": In(2), "exec_mask": In(1),
+            "gather_smem": In(2),
             "fail": Out(1), "fail_cmd": Out(32),
         })
 
@@ -104,12 +110,15 @@ class Dispatcher(wiring.Component):
         # a GEMM beside a split SCHEDULE: neither its SMEM half nor the mask memory shared
         beside = ((self.sched_writes != 3) & ~command_flag(head, "FFN_MASK")
                   & ~(sparse & (self.sched_writes & halves).any()))
+        both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
+        gather = (head.flags & both) == both
         clear = {       # hazards clear (the engine's own readiness aside)
             "load_i": ~self.reads_i.bit_select(f["ibuf"], 1),
-            "load_w": ~self.reads_w.bit_select(f["wbuf"], 1),
+            "load_w": (~self.reads_w.bit_select(f["wbuf"], 1)
+                       & ~(gather & (self.sched_writes & halves).any())),
             "exec": ((self.schedule.ready | beside) & self.predict.ready & i_free & w_free
                      & ~self.reads_o.bit_select(f["obuf"], 1)),
-            "schedule": self.predict.ready & Mux(
+            "schedule": self.predict.ready & ~(self.gather_smem & halves).any() & Mux(
                 split, ~(self.exec_smem & halves).any() & ~self.exec_mask, self.exec_idle),
             "predict": self.schedule.ready & self.exec_idle & i_free & w_free,
             "read": ~self.writes_o.bit_select(f["obuf"], 1),
