@@ -127,6 +127,8 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         count = r(1, min(Dw, 6))
         v = dict(buf=r(0, k.wmem_buffers - 1), count=count, base=r(0, Dw - count),
                  streams=r(0, k.merge_degree))
+        if rng.random() < p_bad * 0.1:      # a gather with half 3, refused at issue (a good
+            flags, v["half"] = ["MEM", "GATHER"], 3     # one needs a memory: tb_core_gather)
     elif op == "READ_OMEM":
         count = r(1, Do)
         v = dict(buf=r(0, k.omem_buffers - 1), count=count, base=r(0, Do - count))

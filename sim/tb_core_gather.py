@@ -18,7 +18,7 @@ import numpy as np
 
 from golden import conmerge, core_mem, dma, intsem
 from golden.sdue import sdue_outputs
-from sim.tb_core_dma import REGION, MemTB, _rand
+from sim.tb_core_dma import REGION, MemTB
 
 W_AT = 0x2000       # the dense weight matrix, channel-major (row n = channel n)
 
@@ -72,6 +72,11 @@ class GatherTB(MemTB):
         got = self.outputs(d)
         assert np.array_equal(got[written], want[written]), f"{label}: outputs differ"
         return sched
+
+
+def _rand(rng, shape, cfg, scale=0.5):
+    hi = int(cfg.data_max * scale)
+    return rng.integers(-hi, hi + 1, size=shape, dtype=np.int64)
 
 
 def _case(rng, cfg, t):
