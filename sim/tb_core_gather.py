@@ -99,9 +99,9 @@ async def gather_masks(dut):
     kc_, stride = t.weights(w, gap=1)
     await t.load_imem(0, x, 0x9000)
     masks = [("empty", np.zeros((cfg.rows, n), bool)), ("full", np.ones((cfg.rows, n), bool))]
-    masks += [(f"p={p}", rng.random((cfg.rows, n)) < p) for p in (0.15, 0.4, 0.7)]
+    masks += [(f"p={p}", rng.random((cfg.rows, n)) < p) for p in (0.2, 0.6)]
     for i, (label, mask) in enumerate(masks):
-        half = (0, 0, 1, 2, 0)[i]
+        half = (0, 0, 1, 2)[i]
         sched = await t.iteration(label, x, w, mask, kc, stride, half=half,
                                   wbuf=i % cfg.wmem_buffers, obuf=i % cfg.omem_buffers)
         assert (len(sched.blocks) == 0) == (label == "empty")
@@ -132,7 +132,7 @@ async def gather_faults(dut):
     """A named row ending exactly at REGION_END (good), one word past it (DMA_REGION at run
     time, the slots before it written), SLVERR and DECERR inside a row mid-gather, a gather
     past WMEM (ADDR_RANGE at run time, nothing written), ``half`` 3 and a misaligned address
-    (refused at issue); after each, CTRL.clear_error and a good iteration."""
+    (refused at issue); CTRL.clear_error after each, then a gather or GEMM that runs."""
     t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 13)
     cfg = t.cfg
     rng = np.random.default_rng(47)
@@ -163,8 +163,7 @@ async def gather_faults(dut):
                 n_rows=cfg.rows)
     await t.read_omem(0, n, 0xC000)
     await t.check("GEMM on the partial gather")
-    await good("after the region fault")
-    for decerr in (False, True):
+    for decerr in (False, True):        # (the next gather runs after each clear)
         tag = "DECERR" if decerr else "SLVERR"
         ch = n // 2 + decerr
         bad = W_AT + ch * stride + t.bb // 2        # inside that row's first word
@@ -180,17 +179,17 @@ async def gather_faults(dut):
                     wbuf=1 % cfg.wmem_buffers, obuf=0, n_rows=cfg.rows)
         await t.read_omem(0, n, 0xC000)
         await t.check(f"GEMM after {tag}")
-        await good(f"after {tag}")
+    await good("after the bus faults")
     # past WMEM at run time: base + BLOCKS * kc > WMEM words (base + kc fits at issue)
     blocks = await t.tb.read("BLOCKS")
     assert blocks >= 2
     assert await t.gather(0, kc, stride, base=cfg.words("wmem") - kc) == 0
     await t.check("gather past WMEM")
     assert t.model.regs.cause == 2
-    await good("after past WMEM")
+    await t.write("CTRL", 1)
     assert await t.gather(0, kc, stride, half=3) == 5
     await t.check("half 3")
-    await good("after half 3")
+    await t.write("CTRL", 1)
     assert await t.gather(0, kc, stride, addr=W_AT + t.bb // 2 if t.bb > 1 else W_AT + 1) == 8
     await t.check("misaligned")
-    await good("after misaligned")
+    await good("after the refusals")
