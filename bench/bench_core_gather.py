@@ -53,7 +53,8 @@ def group_figures(mask, cfg, k: int) -> dict:
     sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
     nb, md = len(sched.blocks), cfg.merge_degree
     dense_blocks = -(-n // cfg.cols)
-    d_dense = dma.Descriptor(0, dense_blocks * kc * ib, cfg.cols, -(-dense_blocks * kc * ib // bb) * bb)
+    d_dense = dma.Descriptor(0, dense_blocks * kc * ib, cfg.cols,
+                             -(-dense_blocks * kc * ib // bb) * bb)
     d_image = dma.Descriptor(0, max(1, nb * kc) * ib, cfg.cols * md,
                              -(-max(1, nb * kc) * ib // bb) * bb)
     descs = [core_mem.gather_descriptor(0, row, ch, kc, ib)

@@ -347,9 +347,9 @@ def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int,
     """Cycles of a gather (``MEM_RD_CYCLES``) with a memory of read latency ``latency`` that
     never pauses, from the cycle the engine takes it (0) to the cycle its last item is
     written, both counted: 1 (the take, SMEM addressed) plus, slot after slot, ``count + 1``
-    for an unused one (its SMEM word, then a zero vector a cycle) and :func:`load_cycles` of its one-row descriptor for
-    one that names a channel (taken in the cycle its SMEM word is read, the next slot's word
-    read in the cycle of its last item). With no block: 1."""
+    for an unused one (its SMEM word, then a zero vector a cycle) and :func:`load_cycles` of
+    its one-row descriptor for one that names a channel (taken in the cycle its SMEM word is
+    read; the next slot's word is read in the cycle of its last item). With no block: 1."""
     it = iter(descriptors)
     total = 1
     for _c, _d, _b, ch in gather_slots(blocks, cols, merge_degree):
