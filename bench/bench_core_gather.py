@@ -15,7 +15,8 @@ included, with a memory of read latency 2 that never pauses):
 * ``image``: the host lays ``golden.sdue.wmem_image`` out in memory and loads it with a plain
   ``MEM`` load (every stream of every bank, unused slots' zeros included);
 * ``gather``: only the channels the vectors name, once per slot (``gather_bytes``,
-  ``gather_cycles``).
+  ``gather_cycles``); its bound is one lane vector a cycle into WMEM over every slot (what
+  overlapping the rows' fetches would approach).
 
 Bytes are whole bus words read; cycles are ``MEM_RD_CYCLES``. A group whose blocks do not fit
 one WMEM buffer (``blocks * kc`` > words) is counted as it is (the figures are per group).
@@ -69,6 +70,7 @@ def group_figures(mask, cfg, k: int) -> dict:
         "gather_cycles": core_mem.gather_cycles(sched.blocks, descs, cfg.cols, md, kc, bb, ib,
                                                 LATENCY),
         "matrix_bytes": n * row,
+        "bound_cycles": 1 + nb * cfg.cols * md * kc,     # one lane vector a cycle into WMEM
     }
 
 
@@ -112,7 +114,11 @@ def main(argv=None) -> int:
         b, c = tot[f"{name}_bytes"] / groups, tot[f"{name}_cycles"] / groups
         print(f"| {name} | {b:,.0f} | {b / (tot['dense_bytes'] / groups):.3f} | {c:,.0f} | "
               f"{c / (tot['dense_cycles'] / groups):.3f} |")
-    print(f"the dense weight matrix: {tot['matrix_bytes'] / groups:,.0f} bytes")
+    print(f"the dense weight matrix: {tot['matrix_bytes'] / groups:,.0f} bytes; the gather's "
+          f"bound (one lane vector a cycle into WMEM, every slot): "
+          f"{tot['bound_cycles'] / groups:,.0f} cycles per group "
+          f"({tot['bound_cycles'] / tot['dense_cycles']:.3f} of dense, "
+          f"the gather takes {tot['gather_cycles'] / tot['bound_cycles']:.2f}x it)")
     return 0
 
 
