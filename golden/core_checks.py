@@ -193,7 +193,6 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         Check("BAD_FIELD", "`count` = 0", lambda c, k: c.count == 0),
         Check("BAD_FIELD", "`streams` > merge degree",
               lambda c, k: c.streams > k.merge_degree),
-        Check("BAD_FIELD", "`GATHER` with `half` = 3", lambda c, k: c.gather and c.half == 3),
         Check("ADDR_RANGE", "`base + count` > WMEM words",
               lambda c, k: c.base + c.count > k.wmem_words),
     ),
@@ -266,6 +265,8 @@ DISPATCH_CHECKS: dict[str, tuple[Check, ...]] = {
 #: ``(REGION_BASE, REGION_END)`` when ``CMD`` is written; the descriptor is
 #: :func:`golden.core_mem.mem_descriptor`, the rule :func:`golden.dma.cause`.
 MEM_CHECKS: tuple[Check, ...] = (
+    Check("BAD_FIELD", "a gather (`LOAD_WMEM` with `GATHER`) with `half` = 3",
+          lambda c, k, region: c.gather and c.half == 3),
     Check("DMA_ALIGN", "`MEM`: `addr` or `stride` not a multiple of `bus_width / 8`",
           lambda c, k, region: (c.addr | c.stride) % k.bus_bytes != 0),
     Check("DMA_REGION", "`MEM`: a bus word of the transfer outside `[REGION_BASE, REGION_END)` "

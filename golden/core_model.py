@@ -226,8 +226,10 @@ class CoreModel:
         while st.queue:
             cmd = st.queue[0]
             op = OPS[cmd.op]
+            # (half 3 only as junk in a command that does not read it: a plain LOAD_WMEM)
+            blocks = st.regs.blocks_of(cmd.half) if cmd.half < 3 else 0
             late = next((c for c in DISPATCH_CHECKS.get(cmd.op, ())
-                         if c.fails(cmd, self.limits, st.regs.blocks_of(cmd.half))), None)
+                         if c.fails(cmd, self.limits, blocks)), None)
             if late is not None:
                 st.queue.popleft()
                 self._fail(late.cause, cmd.word & 0xFFFF)

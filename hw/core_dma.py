@@ -76,7 +76,7 @@ def mem_descriptor(m: Module, cfg: ExionConfig, op, f) -> tuple[Signal, Signal]:
 
 def mem_cause(m: Module, cfg: ExionConfig, op, flags, f, region_base, region_end) -> Signal:
     """Cause code of a ``MEM`` command at issue (0: good, or not a ``MEM`` command):
-    ``DMA_ALIGN`` when ``addr`` or ``stride`` is not a multiple of ``bus_width / 8``, then
+    ``BAD_FIELD`` for a gather with ``half`` = 3, then ``DMA_ALIGN`` when ``addr`` or ``stride`` is not a multiple of ``bus_width / 8``, then
     ``DMA_REGION`` when a bus word it touches lies outside ``[region_base, region_end)``
     (:func:`golden.dma.cause`; not for a gather, whose rows are checked as it runs)."""
     bb, shift = cfg.bus_bytes, clog2(cfg.bus_bytes)
@@ -91,9 +91,11 @@ def mem_cause(m: Module, cfg: ExionConfig, op, flags, f, region_base, region_end
     both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
     gather = (op == OPCODES["LOAD_WMEM"]) & ((flags & both) == both)
     cause = Signal(8)
-    m.d.comb += cause.eq(Mux(~is_mem, 0, Mux(misaligned, CAUSES["DMA_ALIGN"],
+    m.d.comb += cause.eq(Mux(~is_mem, 0,
+                         Mux(gather & (f["half"] == 3), CAUSES["BAD_FIELD"],
+                         Mux(misaligned, CAUSES["DMA_ALIGN"],
                          Mux(~gather & ((f["addr"] < region_base) | (end > region_end)),
-                             CAUSES["DMA_REGION"], 0))))
+                             CAUSES["DMA_REGION"], 0)))))
     return cause
 
 

@@ -121,8 +121,6 @@ class HostInterface(wiring.Component):
         DP, L, R, CH = cfg.drain_ports, cfg.lanes, cfg.rows, rm.channels
         sparse = (flags & (FLAGS["SPARSE"] >> 8)) != 0
         ffn = (flags & (FLAGS["FFN_MASK"] >> 8)) != 0
-        both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
-        gather = (flags & both) == both         # LOAD_WMEM's gather (hw/core_gather.py)
 
         def check(*rules):
             with m.If(rules[0][0]):
@@ -138,7 +136,6 @@ class HostInterface(wiring.Component):
             with m.Case(OPCODES["LOAD_WMEM"]):
                 check((f["wbuf"] >= Bw, "BAD_BUFFER"), (f["count"] == 0, "BAD_FIELD"),
                       (f["streams"] > D, "BAD_FIELD"),
-                      (gather & (f["half"] == 3), "BAD_FIELD"),
                       (f["base"] + f["count"] > Dw, "ADDR_RANGE"))
             with m.Case(OPCODES["READ_OMEM"]):
                 check((f["obuf"] >= Bo, "BAD_BUFFER"), (f["count"] == 0, "BAD_FIELD"),
