@@ -25,9 +25,9 @@ Contract:
 * A slot naming channel ``n`` is one descriptor (base ``addr + n * stride``, one row of
   ``count`` items; an address past 32 bits becomes the last bus word, which no region holds),
   issued in the cycle its SMEM word is read; its items come back through ``dma_item``. An
-  unused slot is ``count`` zero vectors, from the cycle after its word is read (an unused slot
-  costs ``count + 1`` cycles). The next
-  slot's word is read in the cycle of the previous slot's last item.
+  unused slot is ``count`` zero vectors, from the cycle after its word is read (``count + 1``
+  cycles). The next slot's word is read in the cycle of the previous slot's last item, so
+  slots follow each other without a gap (one row in flight at a time).
 * ``blocks`` = 0: done at once (``done``, ``cycles`` 1), nothing written. ``base + count *
   blocks`` past WMEM: ``fail`` with ``ADDR_RANGE`` at once, nothing written.
 * A master-port fault (a row outside the region, ``SLVERR`` / ``DECERR``): ``CoreDma``
