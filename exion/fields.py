@@ -91,11 +91,13 @@ ARG_FIELDS: tuple[ArgField, ...] = (
     ArgField("streams", 2, 12, 4, ("LOAD_WMEM",), "WMEM streams written, 0 = all `merge_degree`"),
     ArgField("n_rows", 2, 16, 8, _EXEC + _CFSE + _PROJ, "tokens of the row group"),
     ArgField("wbase", 3, 0, 16, _EXEC + _PROJ, "first WMEM word"),
-    ArgField("half", 2, 28, 2, ("GEMM", "SCHEDULE"),
-             "SMEM part written (`SCHEDULE`) or read (sparse `GEMM`): 0 = the whole SMEM, "
+    ArgField("half", 2, 28, 2, ("LOAD_WMEM", "GEMM", "SCHEDULE"),
+             "SMEM part written (`SCHEDULE`) or read (sparse `GEMM`, `LOAD_WMEM` with "
+             "`GATHER`): 0 = the whole SMEM, "
              "1 = the lower half, 2 = the upper half (`exion.regmap.smem_half`); 3 is refused"),
     ArgField("addr", 4, 0, 32, _LOADS,
-             "`MEM`: byte address of the first row in memory (a multiple of `bus_width / 8`)"),
+             "`MEM`: byte address of the first row in memory (a multiple of `bus_width / 8`; "
+             "`GATHER`: of channel 0's weight row)"),
     ArgField("stride", 5, 0, 32, _LOADS,
              "`MEM`: bytes from one row's start to the next (a multiple of `bus_width / 8`)"),
     ArgField("th_hi", 4, 0, 32, ("GEMM",), "`FFN_MASK`: keep iff `q > th_hi` or `q < th_lo`",

@@ -62,6 +62,8 @@ class Flag(enum.IntEnum):
                        # with row stride ARG5 through the AXI4 master port, not the streams
     KEYS = 1 << 11     # PREDICT_PROJ: write K' into WMEM buffer ARG2.dbuf in PREDICT's key
                        # layout instead of Q' into IMEM buffer ARG2.dbuf
+    GATHER = 1 << 12   # LOAD_WMEM with MEM: the rows of the channels the SMEM vectors name
+                       # (channel n at ARG4 + n * ARG5), laid out as a sparse GEMM reads them
 
 
 class Cause(enum.IntEnum):

@@ -73,6 +73,11 @@ class Command:
         """``MEM`` on a load or read: its data moves through the master port."""
         return bool(self.word & FLAGS["MEM"]) and self.op in MEM_OPS
 
+    @property
+    def gather(self) -> bool:
+        """``GATHER`` on a ``MEM`` ``LOAD_WMEM``: the rows the SMEM vectors name."""
+        return bool(self.word & FLAGS["GATHER"]) and self.mem and self.op == "LOAD_WMEM"
+
     def __getattr__(self, name):
         try:
             return self.__dict__["fields"][name]
@@ -287,6 +292,10 @@ DISPATCH_CHECKS: dict[str, tuple[Check, ...]] = {
         Check("ADDR_RANGE", "sparse: `wbase + BLOCKS * kc` > WMEM words (BLOCKS of its half)",
               lambda c, k, blocks: c.sparse and c.wbase + blocks * c.kc > k.wmem_words),
     ),
+    "LOAD_WMEM": (
+        Check("ADDR_RANGE", "`GATHER`: `base + BLOCKS * count` > WMEM words (BLOCKS of its half)",
+              lambda c, k, blocks: c.gather and c.base + blocks * c.count > k.wmem_words),
+    ),
 }
 
 
@@ -295,10 +304,14 @@ DISPATCH_CHECKS: dict[str, tuple[Check, ...]] = {
 #: ``(REGION_BASE, REGION_END)`` when ``CMD`` is written; the descriptor is
 #: :func:`golden.core_mem.mem_descriptor`, the rule :func:`golden.dma.cause`.
 MEM_CHECKS: tuple[Check, ...] = (
+    Check("BAD_FIELD", "a gather (`LOAD_WMEM` with `GATHER`) with `half` = 3",
+          lambda c, k, region: c.gather and c.half == 3),
     Check("DMA_ALIGN", "`MEM`: `addr` or `stride` not a multiple of `bus_width / 8`",
           lambda c, k, region: (c.addr | c.stride) % k.bus_bytes != 0),
-    Check("DMA_REGION", "`MEM`: a bus word of the transfer outside `[REGION_BASE, REGION_END)`",
-          lambda c, k, region: dma.cause(mem_descriptor(c.op, c, k), k.bus_bytes, *region)
+    Check("DMA_REGION", "`MEM`: a bus word of the transfer outside `[REGION_BASE, REGION_END)` "
+          "(not `GATHER`: its rows are checked one by one as it runs)",
+          lambda c, k, region: not c.gather
+          and dma.cause(mem_descriptor(c.op, c, k), k.bus_bytes, *region)
           == CAUSES["DMA_REGION"]),
 )
 

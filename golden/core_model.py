@@ -226,8 +226,10 @@ class CoreModel:
         while st.queue:
             cmd = st.queue[0]
             op = OPS[cmd.op]
+            # (half 3 only as junk in a command that does not read it: a plain LOAD_WMEM)
+            blocks = st.regs.blocks_of(cmd.half) if cmd.half < 3 else 0
             late = next((c for c in DISPATCH_CHECKS.get(cmd.op, ())
-                         if c.fails(cmd, self.limits, st.regs.blocks_of(cmd.half))), None)
+                         if c.fails(cmd, self.limits, blocks)), None)
             if late is not None:
                 st.queue.popleft()
                 self._fail(late.cause, cmd.word & 0xFFFF)
@@ -277,6 +279,8 @@ class CoreModel:
 
     def _load_wmem(self, c: Command, beats):
         k, s = self.limits, self._streams(c)
+        if c.gather:
+            return self._gather(c)
         if c.mem:
             for i, v in enumerate(self._mem_load(c)):       # bank, stream, word
                 row, w = divmod(i, c.count)
@@ -285,6 +289,30 @@ class CoreModel:
         self.state.regs.bytes_in += len(beats) * k.lane_bytes
         data = beats.reshape(k.cols, s, c.count, self.cfg.lanes)    # bank, stream, word
         self.state.wmem[c.wbuf, :, c.base:c.base + c.count, :s, :] = data.transpose(0, 2, 1, 3)
+
+    def _gather(self, c: Command):
+        """``LOAD_WMEM`` with ``MEM`` and ``GATHER``: ``golden.sdue.wmem_image`` of the blocks
+        of its SMEM part, fetched row by row (:func:`golden.core_mem.gather`)."""
+        st, k, cfg = self.state, self.limits, self.cfg
+        n_blocks = st.regs.blocks_of(c.half)
+        first, _ = smem_half(cfg.schedule_depth, c.half)
+        blocks = []
+        for b in range(first, first + n_blocks):
+            if st.smem_blocks[b] is None:
+                st.smem_blocks[b] = unpack_block(st.smem[b], cfg)
+            blocks.append(st.smem_blocks[b])
+        g = core_mem.gather(self.port, blocks, c.addr, c.stride, c.count,
+                            (st.regs.region_base, st.regs.region_end), k.cols,
+                            k.merge_degree, k.bus_bytes, k.lane_bytes)
+        st.regs.bytes_in += g.words * k.bus_bytes
+        n = c.count * n_blocks                     # words per bank and stream
+        for i, v in enumerate(g.items):            # bank, stream, word
+            row, w = divmod(i, n)
+            st.wmem[c.wbuf, row // k.merge_degree, c.base + w, row % k.merge_degree] = \
+                core_mem.unpack_lanes(v, cfg.data_width, cfg.lanes)
+        if g.fault is None:
+            st.regs.mem_rd_cycles = g.cycles
+        self._mem_fault(c, g.fault)
 
     def _read_omem(self, c: Command, beats):
         frame = self.state.omem[c.obuf, :, c.base:c.base + c.count].T.copy()

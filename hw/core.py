@@ -39,6 +39,7 @@ from .core_cmd import command_fields
 from .core_dispatch import Dispatcher
 from .core_dma import CoreDma
 from .core_exec import ExecEngine
+from .core_gather import CoreGather
 from .core_host import HostInterface
 from .core_load import LoadEngine
 from .core_predict import PredictEngine
@@ -135,12 +136,17 @@ class ExionCore(wiring.Component):
         m.submodules.read = rd = ReadEngine(depth=Do, buffers=Bo, width=R * W)
         m.submodules.dma = dma = CoreDma(cfg)
         m.submodules.cfse = cf = CfseEngine(cfg, mask_words=MW)
+        m.submodules.gather = g = CoreGather(cfg)
         wiring.connect(m, host.cmd, disp.cmd)
         for name, engine in (("exec", ex), ("schedule", sch), ("predict", pr), ("cfse", cf)):
             wiring.connect(m, getattr(disp, name), engine.cmd)
         # loads and reads pass the master-port engine (MEM commands, hw/core_dma.py)
+        # (LOAD_WMEM first passes the gather engine: MEM | GATHER, hw/core_gather.py)
+        wiring.connect(m, disp.load_w, g.cmd_in)
+        wiring.connect(m, g.cmd_out, dma.load_w_in)
         for name, engine in (("load_i", li), ("load_w", lw), ("read", rd)):
-            wiring.connect(m, getattr(disp, name), getattr(dma, f"{name}_in"))
+            if name != "load_w":
+                wiring.connect(m, getattr(disp, name), getattr(dma, f"{name}_in"))
             wiring.connect(m, getattr(dma, name), engine.cmd)
         forward(m, dma, [n for n in dma.signature.members if n.startswith("m_axi_")], self)
 
@@ -153,6 +159,7 @@ class ExionCore(wiring.Component):
         smem_wp = smem.write_port()
         smem_rp = smem.read_port()          # execute engine
         smem_hp = smem.read_port()          # host window
+        smem_gp = smem.read_port()          # gather engine
         m.submodules.mask = mask = declare_unit(      # the CAU's mask memory
             Memory(shape=CAU_BEAT * R, depth=MW, init=[]), "cau")
         mask_wp = mask.write_port(granularity=R)
@@ -165,12 +172,22 @@ class ExionCore(wiring.Component):
             li.s_axis_tdata.eq(Mux(dma.to_i, dma.item.payload, self.s_axis_imem_tdata)),
             li.s_axis_tvalid.eq(Mux(dma.to_i, dma.item.valid, self.s_axis_imem_tvalid)),
             self.s_axis_imem_tready.eq(li.s_axis_tready & ~dma.to_i),
-            lw.s_axis_tdata.eq(Mux(dma.to_w, dma.item.payload, self.s_axis_wmem_tdata)),
-            lw.s_axis_tvalid.eq(Mux(dma.to_w, dma.item.valid, self.s_axis_wmem_tvalid)),
-            self.s_axis_wmem_tready.eq(lw.s_axis_tready & ~dma.to_w),
-            dma.item.ready.eq(Mux(dma.to_w, lw.s_axis_tready, li.s_axis_tready)),
+            lw.s_axis_tdata.eq(Mux(g.busy, g.item.payload,
+                                   Mux(dma.to_w, dma.item.payload, self.s_axis_wmem_tdata))),
+            lw.s_axis_tvalid.eq(Mux(g.busy, g.item.valid,
+                                    Mux(dma.to_w, dma.item.valid, self.s_axis_wmem_tvalid))),
+            self.s_axis_wmem_tready.eq(lw.s_axis_tready & ~dma.to_w & ~g.busy),
+            g.item.ready.eq(lw.s_axis_tready),
+            dma.item.ready.eq(Mux(g.busy, g.dma_item.ready,
+                                  Mux(dma.to_w, lw.s_axis_tready, li.s_axis_tready))),
+            g.dma_item.payload.eq(dma.item.payload), g.dma_item.valid.eq(dma.item.valid),
+            dma.g_on.eq(g.busy), dma.g_valid.eq(g.desc_valid), dma.g_base.eq(g.desc_base),
+            dma.g_items.eq(g.desc_items), dma.g_word.eq(g.word), g.desc_ready.eq(dma.g_ready),
+            g.free.eq(dma.g_free), g.abort.eq(dma.g_abort), g.lw_done.eq(lw.done),
+            dma.g_cycles.eq(g.cycles), dma.g_cycles_we.eq(g.cycles_we),
+            smem_gp.addr.eq(g.smem_addr), g.smem_data.eq(smem_gp.data.as_value()),
             dma.load_i_done.eq(li.done), dma.load_w_done.eq(lw.done),
-            li.abort.eq(dma.abort_i), lw.abort.eq(dma.abort_w),
+            li.abort.eq(dma.abort_i), lw.abort.eq(dma.abort_w | g.lw_abort),
             self.m_axis_tdata.eq(rd.m_axis_tdata),
             self.m_axis_tvalid.eq(rd.m_axis_tvalid & ~dma.to_mem),
             self.m_axis_tlast.eq(rd.m_axis_tlast & ~dma.to_mem),
@@ -242,6 +259,9 @@ class ExionCore(wiring.Component):
         head_half = command_fields(disp.exec.payload)["half"]
         part_blocks = Signal(range(S + 1))
         bh1 = Signal(16)
+        g_half = command_fields(g.cmd_in.payload)["half"]
+        m.d.comb += g.blocks.eq(Mux(g_half == 0, sch.blocks,
+                                    Mux(g_half == 1, sch.blocks_half[0], sch.blocks_half[1])))
         m.d.comb += [bh1.eq(sch.blocks_half[0]),
                      part_blocks.eq(Mux(head_half == 0, sch.blocks,
                                         Mux(head_half == 1, sch.blocks_half[0],
@@ -252,12 +272,12 @@ class ExionCore(wiring.Component):
             disp.writes_o.eq(ex.writes_o), disp.reads_o.eq(rd.reads), disp.exec_idle.eq(ex.idle),
             disp.others_idle.eq(~(li.busy | ex.busy | sch.busy | pr.busy | rd.busy)),
             disp.sched_writes.eq(sch.writes), disp.exec_smem.eq(ex.smem_reads),
-            disp.exec_mask.eq(ex.mask_busy),
+            disp.exec_mask.eq(ex.mask_busy), disp.gather_smem.eq(g.smem_reads),
             disp.proj_i.eq(pr.proj_i), disp.proj_w.eq(pr.proj_w),
             disp.blocks.eq(part_blocks), ex.blocks.eq(part_blocks),
             host.blocks_half.eq(Cat(bh1, sch.blocks_half[1])),
             host.sched_cycles.eq(sch.sched_cycles), host.proj_sat.eq(pr.proj_sat),
-            host.busy_load.eq(li.busy | lw.busy),
+            host.busy_load.eq(li.busy | lw.busy | g.busy),
             host.busy_exec.eq(ex.busy | sch.busy | pr.busy | cf.busy),
             host.busy_read.eq(rd.busy | dma.write_busy), host.busy_cycles.eq(ex.busy_cycles),
             host.in_beats.eq((self.s_axis_imem_tvalid & self.s_axis_imem_tready)
@@ -268,7 +288,7 @@ class ExionCore(wiring.Component):
             dma.region_base.eq(host.region_base), dma.region_end.eq(host.region_end),
             # a MEM read is done when its last write is answered, not when OMEM is read
             host.done.eq(li.done + lw.done + ex.done + sch.done + pr.done
-                         + (rd.done & ~dma.to_mem) + dma.done + cf.done),
+                         + (rd.done & ~dma.to_mem) + dma.done + cf.done + g.done),
             host.blocks.eq(sch.blocks),
             host.dominant.eq(pr.dominant), host.skip_k.eq(pr.skip_k), host.skip_v.eq(pr.skip_v),
         ]
@@ -286,9 +306,12 @@ class ExionCore(wiring.Component):
         # values, and this one's would be constants)
         # (a master-port fault last)
         ov = sch.overflow
-        m.d.comb += [host.fail.eq(ov | disp.fail | dma.fail),
+        # (a gather past WMEM, ADDR_RANGE, like a dropped sparse GEMM)
+        late = disp.fail | g.fail
+        m.d.comb += [host.fail.eq(ov | late | dma.fail),
                      host.fail_cause.eq(Mux(ov, CAUSES["SMEM_OVERFLOW"],
-                                            Mux(disp.fail, CAUSES["ADDR_RANGE"], dma.fail_cause))),
+                                            Mux(late, CAUSES["ADDR_RANGE"], dma.fail_cause))),
                      host.fail_cmd.eq(Mux(ov, OPCODES["SCHEDULE"],
-                                          Mux(disp.fail, disp.fail_cmd, dma.fail_cmd)))]
+                                          Mux(disp.fail, disp.fail_cmd,
+                                              Mux(g.fail, g.fail_cmd, dma.fail_cmd))))]
         return m

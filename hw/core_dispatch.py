@@ -19,6 +19,9 @@ uses a buffer the command touches:
   into its destination memory (IMEM; WMEM with ``KEYS``) runs: the two share that memory's
   write port; a load into that memory waits while it runs (``proj_i`` / ``proj_w``), and
   one into its destination buffer while it runs (the engine's ``reads_i`` / ``reads_w``);
+* a gather (``LOAD_WMEM`` with ``MEM`` and ``GATHER``, hw/core_gather.py) waits while the
+  ``SCHEDULE`` engine writes the SMEM half it names (both for ``half`` 0), and a ``SCHEDULE``
+  while a gather reads its half (``gather_smem``);
 * a CFSE command (``GELU``, ``RESIDUAL``, ``LAYERNORM``, ``SOFTMAX``: ``cfse``) waits until
   every engine but the WMEM loader is idle (``others_idle``), and every command but
   ``LOAD_WMEM`` waits while it runs (it uses the OMEM and IMEM ports and the mask memory).
@@ -36,7 +39,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
-from exion.regmap import OPCODES
+from exion.regmap import FLAGS, OPCODES
 
 from .core_cmd import command_fields, command_flag, command_stream
 
@@ -78,6 +81,8 @@ class Dispatcher(wiring.Component):
         1 upper); the execute engine writes the mask memory.
     proj_i, proj_w : In(1)
         A ``PREDICT_PROJ`` writes IMEM / WMEM (loads into that memory wait).
+    gather_smem : In(2)
+        SMEM halves a gather reads.
     fail : Out(1) ; fail_cmd : Out(32)
         A sparse ``GEMM`` dropped at dispatch (cause ``ADDR_RANGE``).
     """
@@ -95,6 +100,7 @@ class Dispatcher(wiring.Component):
             "blocks": In(range(cfg.schedule_depth + 1)),
             "sched_writes": In(2), "exec_smem": In(2), "exec_mask": In(1),
             "proj_i": In(1), "proj_w": In(1),
+            "gather_smem": In(2),
             "fail": Out(1), "fail_cmd": Out(32),
         })
 
@@ -114,12 +120,15 @@ class Dispatcher(wiring.Component):
         # PREDICT_PROJ: its destination memory's loader idle (they share the write port)
         proj_port = ((head.op != OPCODES["PREDICT_PROJ"])
                      | ~Mux(command_flag(head, "KEYS"), self.writes_w.any(), self.writes_i.any()))
+        both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
+        gather = (head.flags & both) == both
         clear = {       # hazards clear (the engine's own readiness aside)
             "load_i": ~self.reads_i.bit_select(f["ibuf"], 1) & ~self.proj_i,
-            "load_w": ~self.reads_w.bit_select(f["wbuf"], 1) & ~self.proj_w,
+            "load_w": (~self.reads_w.bit_select(f["wbuf"], 1) & ~self.proj_w
+                       & ~(gather & (self.sched_writes & halves).any())),
             "exec": ((self.schedule.ready | beside) & self.predict.ready & i_free & w_free
                      & ~self.reads_o.bit_select(f["obuf"], 1)),
-            "schedule": self.predict.ready & Mux(
+            "schedule": self.predict.ready & ~(self.gather_smem & halves).any() & Mux(
                 split, ~(self.exec_smem & halves).any() & ~self.exec_mask, self.exec_idle),
             "predict": self.schedule.ready & self.exec_idle & i_free & w_free & proj_port,
             "read": ~self.writes_o.bit_select(f["obuf"], 1),

@@ -76,9 +76,9 @@ def mem_descriptor(m: Module, cfg: ExionConfig, op, f) -> tuple[Signal, Signal]:
 
 def mem_cause(m: Module, cfg: ExionConfig, op, flags, f, region_base, region_end) -> Signal:
     """Cause code of a ``MEM`` command at issue (0: good, or not a ``MEM`` command):
-    ``DMA_ALIGN`` when ``addr`` or ``stride`` is not a multiple of ``bus_width / 8``, then
+    ``BAD_FIELD`` for a gather with ``half`` = 3, then ``DMA_ALIGN`` when ``addr`` or ``stride`` is not a multiple of ``bus_width / 8``, then
     ``DMA_REGION`` when a bus word it touches lies outside ``[region_base, region_end)``
-    (:func:`golden.dma.cause`)."""
+    (:func:`golden.dma.cause`; not for a gather, whose rows are checked as it runs)."""
     bb, shift = cfg.bus_bytes, clog2(cfg.bus_bytes)
     rows, row_bytes = mem_descriptor(m, cfg, op, f)
     is_mem = ((op == OPCODES["LOAD_IMEM"]) | (op == OPCODES["LOAD_WMEM"])
@@ -87,10 +87,15 @@ def mem_cause(m: Module, cfg: ExionConfig, op, flags, f, region_base, region_end
     m.d.comb += end.eq(f["addr"] + (rows - 1) * f["stride"]
                        + (((row_bytes + (bb - 1)) >> shift) << shift))
     misaligned = ((f["addr"] | f["stride"]) & (bb - 1)) != 0
+    # a gather's rows are checked one by one as it runs (hw/core_gather.py)
+    both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
+    gather = (op == OPCODES["LOAD_WMEM"]) & ((flags & both) == both)
     cause = Signal(8)
-    m.d.comb += cause.eq(Mux(~is_mem, 0, Mux(misaligned, CAUSES["DMA_ALIGN"],
-                         Mux((f["addr"] < region_base) | (end > region_end),
-                             CAUSES["DMA_REGION"], 0))))
+    m.d.comb += cause.eq(Mux(~is_mem, 0,
+                         Mux(gather & (f["half"] == 3), CAUSES["BAD_FIELD"],
+                         Mux(misaligned, CAUSES["DMA_ALIGN"],
+                         Mux(~gather & ((f["addr"] < region_base) | (end > region_end)),
+                             CAUSES["DMA_REGION"], 0)))))
     return cause
 
 
@@ -219,6 +224,12 @@ class CoreDma(wiring.Component):
     region_base, region_end : In(32)
         ``REGION_BASE`` / ``REGION_END``: the engines check each descriptor again when they
         take it (a region changed while ``MEM`` commands wait applies to them then).
+    g_on, g_valid, g_base, g_items, g_word : In ; g_ready, g_free, g_abort : Out(1) ;
+    g_cycles : In(32) ; g_cycles_we : In(1)
+        The gather engine's hook (hw/core_gather.py): ``g_free``: no ``MEM`` load runs; while
+        ``g_on`` it owns the read engine: a row of ``g_items`` items at ``g_base`` per
+        ``g_valid & g_ready`` (the unpacker restarted), its items on ``item``; a fault ends
+        it with ``g_abort`` (``fail`` with ``g_word``); ``g_cycles`` sets ``rd_cycles``.
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -243,6 +254,9 @@ class CoreDma(wiring.Component):
             "rd_cycles": Out(32), "wr_cycles": Out(32),
             "in_bytes": Out(16), "out_bytes": Out(16),
             "region_base": In(32), "region_end": In(32),
+            "g_on": In(1), "g_valid": In(1), "g_base": In(DMA_ADDR_WIDTH), "g_items": In(16),
+            "g_word": In(32), "g_ready": Out(1), "g_free": Out(1), "g_abort": Out(1),
+            "g_cycles": In(32), "g_cycles_we": In(1),
         })
 
     def elaborate(self, platform):
@@ -260,7 +274,12 @@ class CoreDma(wiring.Component):
         # -- loads: the read engine, one MEM load at a time --------------------------------------
         rd_on, rd_to_w, rd_word, rd_cyc = Signal(), Signal(), Signal(32), Signal(32)
         rd_free = Signal()
-        m.d.comb += rd_free.eq(~rd_on & rd.cmd.ready)
+        m.d.comb += [rd_free.eq(~rd_on & ~self.g_on & rd.cmd.ready),
+                     self.g_free.eq(~rd_on & rd.cmd.ready), self.g_ready.eq(rd.cmd.ready)]
+        with m.If(self.g_on & self.g_valid):     # a gather's row (hw/core_gather.py)
+            m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.payload.base.eq(self.g_base),
+                         rd.cmd.payload.rows.eq(1), rd.cmd.payload.row_bytes.eq(self.g_items * ib),
+                         up.start.eq(rd.cmd.ready), up.n_items.eq(self.g_items)]
         for name, to_w in (("load_i", 0), ("load_w", 1)):
             src, dst = getattr(self, f"{name}_in"), getattr(self, name)
             mem = command_flag(src.payload, "MEM")
@@ -280,14 +299,16 @@ class CoreDma(wiring.Component):
                              rd_word.eq(Cat(src.payload.op, src.payload.flags))]
         wiring.connect(m, rd.o, up.i)
         load_done = Mux(rd_to_w, self.load_w_done, self.load_i_done)
-        abort = Signal()
+        abort, owned = Signal(), Signal()
         m.d.comb += [
+            owned.eq(rd_on | self.g_on),
             self.to_i.eq(rd_on & ~rd_to_w), self.to_w.eq(rd_on & rd_to_w),
-            self.item.payload.eq(up.o.payload), self.item.valid.eq(up.o.valid & rd_on),
-            up.o.ready.eq(self.item.ready & rd_on),
+            self.item.payload.eq(up.o.payload), self.item.valid.eq(up.o.valid & owned),
+            up.o.ready.eq(self.item.ready & owned),
             # a bus error: the items whose bytes all arrived are written first
-            abort.eq(rd_on & rd.error & ~up.o.valid),
-            self.abort_i.eq(abort & ~rd_to_w), self.abort_w.eq(abort & rd_to_w),
+            abort.eq(owned & rd.error & ~up.o.valid),
+            self.abort_i.eq(abort & rd_on & ~rd_to_w), self.abort_w.eq(abort & rd_on & rd_to_w),
+            self.g_abort.eq(abort & self.g_on),
             up.clear.eq(abort), rd.clear.eq(abort), self.load_busy.eq(rd_on),
             self.in_bytes.eq(Mux(rd.o.valid & rd.o.ready, cfg.bus_bytes, 0)),
         ]
@@ -297,6 +318,8 @@ class CoreDma(wiring.Component):
                 m.d.sync += [rd_on.eq(0), self.rd_cycles.eq(rd_cyc + 1)]
             with m.If(abort):
                 m.d.sync += rd_on.eq(0)
+        with m.If(self.g_cycles_we):
+            m.d.sync += self.rd_cycles.eq(self.g_cycles)
 
         # -- reads: the write engine, one MEM read at a time -------------------------------------
         wr_on, w_fail, wr_word, wr_cyc = Signal(), Signal(), Signal(32), Signal(32)
@@ -324,7 +347,7 @@ class CoreDma(wiring.Component):
             sp.i.payload.eq(self.beat.payload), sp.i.valid.eq(self.beat.valid & ~w_fail),
             # after a bus error the read engine's remaining beats are dropped
             self.beat.ready.eq(Mux(w_fail, 1, sp.i.ready)),
-            w_err.eq(wr_on & wr.error & ~(rd_on & rd.error & ~up.o.valid)),
+            w_err.eq(wr_on & wr.error & ~abort),
             wr.clear.eq(w_err), sp.clear.eq(w_err),
             self.write_busy.eq(wr_on), self.done.eq(wr.done),
         ]
@@ -343,5 +366,5 @@ class CoreDma(wiring.Component):
         # -- faults: one a cycle, the load's first ---------------------------------------------
         m.d.comb += [self.fail.eq(abort | w_err),
                      self.fail_cause.eq(Mux(abort, rd.cause, wr.cause)),
-                     self.fail_cmd.eq(Mux(abort, rd_word, wr_word))]
+                     self.fail_cmd.eq(Mux(abort, Mux(self.g_on, self.g_word, rd_word), wr_word))]
         return m

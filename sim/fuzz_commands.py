@@ -182,7 +182,7 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         else:
             names = [f.name for f in ARG_FIELDS if op in f.ops and not f.signed
                      and f.name not in ("q_th_lo", "q_th_hi", "addr", "stride")   # (MEM only)
-                     + _UNCHECKED]
+                     + _UNCHECKED and not _mem_only(f.name, op)]
             names = [{"ibuf": "buf", "wbuf": "buf", "obuf": "buf"}.get(n, n)
                      if op in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM") else n for n in names]
             name = names[int(rng.integers(len(names)))]
@@ -200,7 +200,7 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
     if rng.random() < 0.1:                  # junk in bits the opcode does not use
         used = [0] * 6
         for f in ARG_FIELDS:
-            if op in f.ops and f.name not in ("addr", "stride"):    # (MEM only: unused here)
+            if op in f.ops and f.name not in ("addr", "stride") and not _mem_only(f.name, op):
                 used[f.reg] |= f.mask << f.lo
         for i in range(6):
             args[f"ARG{i}"] |= _junk(rng) & ~used[i] & 0xFFFFFFFF
@@ -231,6 +231,12 @@ def _predict_proj(rng, k: Limits, r) -> dict[str, int]:
     return dict(kc=kc, n_ch=n_ch, n_rows=n_rows, ibuf=ibuf, wbuf=wbuf, dbuf=dbuf,
                 key_base=key_base, dbase=dbase, shift=shift,
                 wbase=r(0, max(0, Dw - k.dense_blocks(n_ch) * kc)), keys=keys)
+
+
+def _mem_only(name: str, op: str) -> bool:
+    """A field only a ``MEM`` command reads (the fuzz bench has no memory on the master port):
+    ``LOAD_WMEM``'s ``half`` (a gather's SMEM part)."""
+    return name == "half" and op == "LOAD_WMEM"
 
 
 def _limit_of(name: str, op: str, k: Limits) -> int:

@@ -1,0 +1,221 @@
+"""The gather engine: a sparse GEMM's weights fetched by the ConMerge vectors in SMEM.
+
+``LOAD_WMEM`` with ``MEM`` and ``GATHER`` (docs/core.md, "Gather") fills WMEM buffer ``wbuf``
+from word ``base`` with the layout a sparse ``GEMM`` of the same SMEM part reads
+(``golden.sdue.wmem_image``): the weight matrix lies in memory channel-major, channel ``n``'s
+row of ``count`` (= ``kc``) lane vectors at ``addr + n * stride``, and only the rows the
+vectors name are read. It sits on the dispatcher's ``load_w`` stream, before the master-port
+engine:
+
+::
+
+    dispatcher ─load_w─> CoreGather ─cmd_out─> CoreDma ─load_w─> LoadEngine (WMEM)
+                          │ SMEM read port: slot (bank c, stream d) of block b
+                          │ desc ─> CoreDma's read engine and unpacker (one row each)
+                          └ item <─ those rows' items, or zero vectors ─> the load engine
+
+Contract:
+
+* Other commands pass unchanged. A gather is taken when the master port's read side is free
+  (``free``) and ``cmd_out`` is ready (the load engine idle). In that cycle it goes on as a
+  plain ``LOAD_WMEM`` of ``count * blocks`` words per bank and stream, all ``merge_degree``
+  streams (``MEM`` and ``GATHER`` cleared), whose items this engine then supplies: bank by
+  bank, stream by stream, block by block, as the load engine writes. ``blocks`` is the
+  vector count of the SMEM part ``half`` names (``BLOCKS``, ``BLOCKS_H1`` / ``BLOCKS_H2``).
+* A slot naming channel ``n`` is one descriptor (base ``addr + n * stride``, one row of
+  ``count`` items; an address past 32 bits becomes the last bus word, which no region holds),
+  issued in the cycle its SMEM word is read; its items come back through ``dma_item``. An
+  unused slot is ``count`` zero vectors, from the cycle after its word is read (``count + 1``
+  cycles). The next slot's word is read in the cycle of the previous slot's last item, so
+  slots follow each other without a gap (one row in flight at a time).
+* ``blocks`` = 0: done at once (``done``, ``cycles`` 1), nothing written. ``base + count *
+  blocks`` past WMEM: ``fail`` with ``ADDR_RANGE`` at once, nothing written.
+* A master-port fault (a row outside the region, ``SLVERR`` / ``DECERR``): ``CoreDma``
+  raises ``abort`` once the items whose bytes arrived are written and reports the cause; the
+  gather ends, and ``lw_abort`` ends the load engine's command.
+* ``cycles`` (with ``cycles_we``): from the take (counted 1) to the load engine's ``done``,
+  ``golden.core_mem.gather_cycles`` with a memory that never pauses.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from exion.config import ExionConfig
+from exion.limits import CHANNEL_BITS, DMA_ADDR_WIDTH, GROUP_BITS
+from exion.regmap import FLAGS, OPCODES, smem_half
+from exion.formats import block_bits
+
+from .core_cmd import command_fields, command_stream
+
+__all__ = ["CoreGather"]
+
+
+class CoreGather(wiring.Component):
+    """``LOAD_WMEM`` ``MEM | GATHER``: WMEM from the rows the SMEM vectors name (module
+    docstring).
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+
+    Members
+    -------
+    cmd_in : In(command_stream()) ; cmd_out : Out(command_stream())
+        ``LOAD_WMEM`` commands from the dispatcher, and on to ``CoreDma`` / the load engine.
+    blocks : In(range(schedule_depth + 1))
+        Vectors in the SMEM part the head of ``cmd_in`` names.
+    smem_addr : Out(range(schedule_depth)) ; smem_data : In(block_bits(cfg))
+        A read port of SMEM (data one cycle after the address).
+    free : In(1)
+        The master port's read engine is free (no ``MEM`` load runs).
+    desc_valid : Out(1) ; desc_ready : In(1) ; desc_base : Out(32) ; desc_items : Out(16)
+        One row of ``desc_items`` items at ``desc_base`` (``CoreDma``'s gather hook).
+    dma_item : In(stream.Signature(lanes * data_width))
+        The rows' items, from ``CoreDma``'s unpacker.
+    item : Out(stream.Signature(lanes * data_width))
+        To the load engine's stream input while ``busy``.
+    abort : In(1)
+        A master-port fault ended the running row (``CoreDma``).
+    busy : Out(1) ; word : Out(32)
+        A gather runs; its opcode and flags (``CoreDma`` reports faults with it).
+    lw_done : In(1) ; lw_abort : Out(1)
+        The load engine's ``done``; end its command after a fault.
+    smem_reads : Out(2)
+        SMEM halves read (bit 0 lower, 1 upper): a ``SCHEDULE`` into them waits.
+    done : Out(1)
+        A gather of no block finished (others finish with the load engine's ``done``).
+    fail : Out(1) ; fail_cmd : Out(32)
+        ``ADDR_RANGE``: ``base + count * blocks`` past WMEM.
+    cycles : Out(32) ; cycles_we : Out(1)
+        ``MEM_RD_CYCLES`` of the gather just finished.
+    """
+
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "dma"
+
+    def __init__(self, cfg: ExionConfig):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        self._cfg = cfg
+        width = cfg.lanes * cfg.data_width
+        super().__init__({
+            "cmd_in": In(command_stream()), "cmd_out": Out(command_stream()),
+            "blocks": In(range(cfg.schedule_depth + 1)),
+            "smem_addr": Out(range(cfg.schedule_depth)), "smem_data": In(block_bits(cfg)),
+            "free": In(1), "desc_valid": Out(1), "desc_ready": In(1),
+            "desc_base": Out(DMA_ADDR_WIDTH), "desc_items": Out(16),
+            "dma_item": In(stream.Signature(width)), "item": Out(stream.Signature(width)),
+            "abort": In(1), "busy": Out(1), "word": Out(32),
+            "lw_done": In(1), "lw_abort": Out(1), "smem_reads": Out(2),
+            "done": Out(1), "fail": Out(1), "fail_cmd": Out(32),
+            "cycles": Out(32), "cycles_we": Out(1),
+        })
+
+    @property
+    def cfg(self) -> ExionConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        m = Module()
+        C, D, S = cfg.cols, cfg.merge_degree, cfg.schedule_depth
+        bb = cfg.bus_bytes
+        src, dst = self.cmd_in, self.cmd_out
+        f = command_fields(src.payload)
+        both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
+        is_g = (src.payload.op == OPCODES["LOAD_WMEM"]) & ((src.payload.flags & both) == both)
+
+        # -- take: the plain LOAD_WMEM the load engine runs, or done / ADDR_RANGE at once ------
+        words = Signal(17)
+        m.d.comb += words.eq(f["count"] * self.blocks)
+        over = f["base"] + words > cfg.words("wmem")
+        empty = self.blocks == 0
+        take = Signal()
+        m.d.comb += take.eq(src.valid & is_g & ~self.busy & self.free & dst.ready)
+        m.d.comb += [
+            dst.payload.eq(src.payload),
+            dst.valid.eq(src.valid & ~is_g),
+            src.ready.eq(Mux(is_g, take, dst.ready)),
+        ]
+        with m.If(is_g):
+            m.d.comb += [
+                dst.valid.eq(take & ~empty & ~over),
+                dst.payload.flags.eq(src.payload.flags & ~both),
+                dst.payload.a0.eq(Cat(f["base"], words[:16])),
+                dst.payload.a2.eq(src.payload.a2 & ~(0xF << 12)),     # streams: all
+            ]
+        word = Cat(src.payload.op, src.payload.flags)
+        m.d.comb += [self.fail.eq(take & over), self.fail_cmd.eq(word),
+                     self.done.eq(take & empty & ~over)]
+
+        # -- walk: bank c, stream d, block b ---------------------------------------------------
+        first = Signal(range(S))
+        n_blk = Signal(range(S + 1))
+        addr, stride, count = Signal(32), Signal(32), Signal(16)
+        c, d, b = Signal(range(C)), Signal(range(D)), Signal(range(S))
+        fetch, zero = Signal(), Signal()      # this cycle reads the slot's SMEM word; zeros
+        left = Signal(16)
+        halves = Signal(2)
+        cyc = Signal(32)
+        lo, _ = smem_half(S, 1)
+        hi, _ = smem_half(S, 2)
+        with m.If(take & ~empty & ~over):
+            m.d.sync += [self.busy.eq(1), first.eq(Mux(f["half"] == 2, hi, lo)),
+                         n_blk.eq(self.blocks), addr.eq(f["addr"]), stride.eq(f["stride"]),
+                         count.eq(f["count"]), c.eq(0), d.eq(0), b.eq(0), fetch.eq(1),
+                         zero.eq(0), left.eq(0), cyc.eq(1), self.word.eq(word),
+                         halves.eq(Mux(f["half"] == 0, 3, f["half"]))]
+        m.d.comb += self.smem_reads.eq(Mux(self.busy, halves, 0))
+
+        # the slot's entry: valid and channel of slot (c, d) of the word read
+        ent = 1 + CHANNEL_BITS
+        slot = Signal(ent)
+        entries = [self.smem_data[GROUP_BITS + i * ent:GROUP_BITS + (i + 1) * ent]
+                   for i in range(C * D)]
+        m.d.comb += slot.eq(Cat(*entries).word_select(c * D + d, ent))
+        used, ch = slot[0], slot[1:]
+        full = Signal(DMA_ADDR_WIDTH + CHANNEL_BITS + 1)
+        m.d.comb += full.eq(addr + ch * stride)
+        # past 32 bits: the last bus word, outside every region (REGION_END has 32 bits)
+        m.d.comb += [self.desc_base.eq(Mux(full >> DMA_ADDR_WIDTH != 0,
+                                           (1 << DMA_ADDR_WIDTH) - bb, full)),
+                     self.desc_items.eq(count),
+                     self.desc_valid.eq(self.busy & fetch & used)]
+
+        # items: the row's from the master port, or zeros
+        m.d.comb += [self.item.payload.eq(Mux(zero, 0, self.dma_item.payload)),
+                     self.item.valid.eq(self.busy & ~fetch & (zero | self.dma_item.valid)),
+                     self.dma_item.ready.eq(self.busy & ~fetch & ~zero & self.item.ready)]
+        step = Signal()
+        m.d.comb += step.eq(self.item.valid & self.item.ready & (left == 1))
+        last_b, last_d = b == n_blk - 1, d == D - 1
+        with m.If(self.busy):
+            m.d.sync += cyc.eq(cyc + 1)
+            with m.If(fetch):
+                with m.If(~used):
+                    m.d.sync += [fetch.eq(0), zero.eq(1), left.eq(count)]
+                with m.Elif(self.desc_ready):
+                    m.d.sync += [fetch.eq(0), zero.eq(0), left.eq(count)]
+            with m.Elif(self.item.valid & self.item.ready):
+                m.d.sync += left.eq(left - 1)
+                with m.If(left == 1):
+                    m.d.sync += [fetch.eq(1), b.eq(Mux(last_b, 0, b + 1))]
+                    with m.If(last_b):
+                        m.d.sync += d.eq(Mux(last_d, 0, d + 1))
+                        with m.If(last_d):
+                            m.d.sync += c.eq(c + 1)
+            with m.If(self.lw_done):
+                m.d.sync += self.busy.eq(0)
+            with m.If(self.abort):
+                m.d.sync += self.busy.eq(0)
+        # the next slot's word is read in the cycle of this slot's last item
+        # (the first slot's in the take cycle)
+        m.d.comb += self.smem_addr.eq(Mux(~self.busy, Mux(f["half"] == 2, hi, lo),
+                                          first + Mux(step & ~last_b, b + 1, Mux(step, 0, b))))
+        m.d.comb += [self.lw_abort.eq(self.abort & self.busy),
+                     self.cycles_we.eq((self.busy & self.lw_done) | self.done),
+                     self.cycles.eq(Mux(self.done, 1, cyc + 1))]
+        return m

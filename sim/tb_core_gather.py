@@ -1,0 +1,195 @@
+"""cocotb bench of the gather engine (hw/core_gather.py in hw/core.py): ``LOAD_WMEM`` with
+``MEM`` and ``GATHER`` fetches a sparse GEMM's weights by the ConMerge vectors in SMEM from a
+dense channel-major weight matrix in cocotbext-axi's ``AxiRam``.
+
+Built on sim/tb_core_dma.py's :class:`~sim.tb_core_dma.MemTB`: every command also runs on
+:class:`golden.core_model.CoreModel` (``golden.core_mem.gather``), and after each step the whole
+memory, ``STATUS.error``, ``CAUSE``, ``ERR_CMD``, ``DONE``, ``CYCLES``, ``BLOCKS`` and the byte
+counters equal the model's (with no pauses ``MEM_RD_CYCLES`` too). The sparse GEMM that follows
+each gather reads the gathered WMEM unchanged; its outputs, written back through the port, are
+also checked against ``golden.sdue.sdue_outputs`` directly. Random pauses: AxiRam's five
+channels and the AXI4-Lite channels.
+"""
+
+from __future__ import annotations
+
+import cocotb
+import numpy as np
+
+from golden import conmerge, core_mem, dma, intsem
+from golden.sdue import sdue_outputs
+from sim.tb_core_dma import REGION, MemTB
+
+W_AT = 0x2000       # the dense weight matrix, channel-major (row n = channel n)
+
+
+class GatherTB(MemTB):
+    """:class:`MemTB` with the weight matrix, the mask window and the gather command."""
+
+    def weights(self, w, gap: int = 1) -> tuple[int, int]:
+        """Store ``w`` (K, N) channel-major at :data:`W_AT`, rows ``kc`` lane vectors apart by
+        whole bus words plus ``gap``; returns ``(kc, stride)``."""
+        cfg = self.cfg
+        k, n = w.shape
+        kc = intsem.lane_chunks(k, cfg.lanes)
+        pad = np.zeros((kc * cfg.lanes, n), np.int64)
+        pad[:k] = w
+        stride = self.stride(kc * self.ib, gap)
+        rows = core_mem.lane_rows(pad.T.reshape(n, kc, cfg.lanes), cfg.data_width)
+        self.put(dma.Descriptor(W_AT, kc * self.ib, n, stride), rows)
+        return kc, stride
+
+    async def mask(self, mask):
+        """The keep-mask (rows, n) into the mask window (core and model)."""
+        m = self.tb.map
+        for ch in range(mask.shape[1]):
+            cv = sum(1 << r for r in range(mask.shape[0]) if mask[r, ch])
+            for i in range(m.mask_words):
+                await self.write(m.mask_base + 4 * (ch * m.mask_stride + i),
+                                 (cv >> (32 * i)) & 0xFFFFFFFF)
+
+    async def gather(self, wbuf: int, kc: int, stride: int, half: int = 0, base: int = 0,
+                     addr: int = W_AT) -> int:
+        return await self.cmd("LOAD_WMEM", flags=("MEM", "GATHER"), buf=wbuf, base=base,
+                              count=kc, addr=addr, stride=stride, half=half)
+
+    async def iteration(self, label, x, w, mask, kc, stride, *, half=0, wbuf=0, obuf=0,
+                        timing=False, shift=6, out_at=0xC000):
+        """SCHEDULE the mask, gather, sparse GEMM, read back: against the model and
+        golden.sdue.sdue_outputs."""
+        cfg = self.cfg
+        n = mask.shape[1]
+        await self.mask(mask)
+        assert await self.cmd("SCHEDULE", n_ch=n, half=half) == 0
+        assert await self.gather(wbuf, kc, stride, half) == 0
+        await self.check(f"{label}: gather", timing)
+        assert await self.cmd("GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=0, wbuf=wbuf,
+                              obuf=obuf, n_rows=cfg.rows, half=half) == 0
+        d = await self.read_omem(obuf, n, out_at)
+        await self.check(f"{label}: sparse GEMM")
+        sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
+        want, written = sdue_outputs(x, w, sched, shift, cfg)
+        got = self.outputs(d)
+        assert np.array_equal(got[written], want[written]), f"{label}: outputs differ"
+        return sched
+
+
+def _rand(rng, shape, cfg, scale=0.5):
+    hi = int(cfg.data_max * scale)
+    return rng.integers(-hi, hi + 1, size=shape, dtype=np.int64)
+
+
+def _case(rng, cfg, t):
+    k = min(2 * cfg.lanes + 3, t.tb.kc_max * cfg.lanes)
+    kc = intsem.lane_chunks(k, cfg.lanes)
+    n = min(3 * cfg.cols + 1, cfg.words("omem"), t.tb.map.channels)
+    return k, kc, n, _rand(rng, (k, n), cfg), _rand(rng, (cfg.rows, k), cfg)
+
+
+@cocotb.test()
+async def gather_masks(dut):
+    """Seeded random masks of several densities, the empty mask (no block: nothing moves) and
+    the full one (every channel), whole SMEM and both halves, random pauses; outputs of the
+    sparse GEMM on the gathered WMEM against golden.sdue and the model."""
+    t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 11)
+    cfg = t.cfg
+    rng = np.random.default_rng(41)
+    await t.begin()
+    k, kc, n, w, x = _case(rng, cfg, t)
+    kc_, stride = t.weights(w, gap=1)
+    await t.load_imem(0, x, 0x9000)
+    masks = [("empty", np.zeros((cfg.rows, n), bool)), ("full", np.ones((cfg.rows, n), bool))]
+    masks += [(f"p={p}", rng.random((cfg.rows, n)) < p) for p in (0.2, 0.6)]
+    for i, (label, mask) in enumerate(masks):
+        half = (0, 0, 1, 2)[i]
+        sched = await t.iteration(label, x, w, mask, kc, stride, half=half,
+                                  wbuf=i % cfg.wmem_buffers, obuf=i % cfg.omem_buffers)
+        assert (len(sched.blocks) == 0) == (label == "empty")
+
+
+@cocotb.test()
+async def gather_timing(dut):
+    """No pauses: MEM_RD_CYCLES of gathers = golden.core_mem.gather_cycles (AxiRam latency 2),
+    BYTES_IN = the named rows' whole bus words; rows without and with a gap."""
+    t = GatherTB(dut, 0.0, cocotb.RANDOM_SEED + 12)
+    cfg = t.cfg
+    rng = np.random.default_rng(43)
+    await t.begin()
+    k, kc, n, w, x = _case(rng, cfg, t)
+    await t.load_imem(0, x, 0x9000)
+    for gap, p in ((0, 0.3), (2, 0.6)):
+        kc, stride = t.weights(w, gap=gap)
+        mask = rng.random((cfg.rows, n)) < p
+        before = t.model.regs.bytes_in
+        sched = await t.iteration(f"gap {gap}", x, w, mask, kc, stride, timing=True)
+        moved = t.model.regs.bytes_in - before
+        assert moved == core_mem.gather_bytes(sched.blocks, kc, cfg.cols, cfg.merge_degree,
+                                              t.bb, t.ib)
+
+
+@cocotb.test()
+async def gather_faults(dut):
+    """A named row ending exactly at REGION_END (good), one word past it (DMA_REGION at run
+    time, the slots before it written), SLVERR and DECERR inside a row mid-gather, a gather
+    past WMEM (ADDR_RANGE at run time, nothing written), ``half`` 3 and a misaligned address
+    (refused at issue); CTRL.clear_error after each, then a gather or GEMM that runs."""
+    t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 13)
+    cfg = t.cfg
+    rng = np.random.default_rng(47)
+    await t.begin()
+    k, kc, n, w, x = _case(rng, cfg, t)
+    kc, stride = t.weights(w, gap=1)
+    await t.load_imem(0, x, 0x9000)
+    full = np.ones((cfg.rows, n), bool)
+    end = W_AT + (n - 1) * stride + -(-kc * t.ib // t.bb) * t.bb     # last row's end
+
+    async def good(label):
+        await t.write("CTRL", 1)
+        t.fault(range(0))
+        await t.write("REGION_END", REGION[1])
+        await t.iteration(label, x, w, rng.random((cfg.rows, n)) < 0.5, kc, stride)
+
+    await t.write("REGION_END", end)
+    # (outputs below the weights: inside the shortened region)
+    await t.iteration("row at the region's end", x, w, full, kc, stride, out_at=REGION[0])
+    await t.write("REGION_END", end - t.bb)
+    assert await t.gather(0, kc, stride) == 0
+    await t.check("row past the region")
+    assert t.model.regs.cause == 9
+    # the partial WMEM a later sparse GEMM reads: the same in the core and the model
+    await t.write("CTRL", 1)
+    await t.write("REGION_END", REGION[1])
+    await t.cmd("GEMM", flags=("SPARSE",), kc=kc, shift=6, ibuf=0, wbuf=0, obuf=0,
+                n_rows=cfg.rows)
+    await t.read_omem(0, n, 0xC000)
+    await t.check("GEMM on the partial gather")
+    for decerr in (False, True):        # (the next gather runs after each clear)
+        tag = "DECERR" if decerr else "SLVERR"
+        ch = n // 2 + decerr
+        bad = W_AT + ch * stride + t.bb // 2        # inside that row's first word
+        t.fault(range(bad, bad + 1), decerr)
+        await t.mask(full)
+        await t.cmd("SCHEDULE", n_ch=n)
+        assert await t.gather(1 % cfg.wmem_buffers, kc, stride) == 0
+        await t.check(f"gather {tag}")
+        assert t.model.regs.cause == (11 if decerr else 10)
+        await t.write("CTRL", 1)
+        t.fault(range(0))
+        await t.cmd("GEMM", flags=("SPARSE",), kc=kc, shift=6, ibuf=0,
+                    wbuf=1 % cfg.wmem_buffers, obuf=0, n_rows=cfg.rows)
+        await t.read_omem(0, n, 0xC000)
+        await t.check(f"GEMM after {tag}")
+    await good("after the bus faults")
+    # past WMEM at run time: base + BLOCKS * kc > WMEM words (base + kc fits at issue)
+    blocks = await t.tb.read("BLOCKS")
+    assert blocks >= 2
+    assert await t.gather(0, kc, stride, base=cfg.words("wmem") - kc) == 0
+    await t.check("gather past WMEM")
+    assert t.model.regs.cause == 2
+    await t.write("CTRL", 1)
+    assert await t.gather(0, kc, stride, half=3) == 5
+    await t.check("half 3")
+    await t.write("CTRL", 1)
+    assert await t.gather(0, kc, stride, addr=W_AT + t.bb // 2 if t.bb > 1 else W_AT + 1) == 8
+    await t.check("misaligned")
+    await good("after the refusals")
