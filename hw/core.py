@@ -162,13 +162,13 @@ class ExionCore(wiring.Component):
 
         # streams; a MEM load's items replace its stream, a MEM read's beats go to the port
         m.d.comb += [
-            li.s_axis_tdata.eq(Mux(dma.to_i, dma.item.payload, self.s_axis_imem_tdata)),
-            li.s_axis_tvalid.eq(Mux(dma.to_i, dma.item.valid, self.s_axis_imem_tvalid)),
+            li.s_axis_tdata.eq(Mux(dma.to_i, dma.item_i.payload, self.s_axis_imem_tdata)),
+            li.s_axis_tvalid.eq(Mux(dma.to_i, dma.item_i.valid, self.s_axis_imem_tvalid)),
             self.s_axis_imem_tready.eq(li.s_axis_tready & ~dma.to_i),
-            lw.s_axis_tdata.eq(Mux(dma.to_w, dma.item.payload, self.s_axis_wmem_tdata)),
-            lw.s_axis_tvalid.eq(Mux(dma.to_w, dma.item.valid, self.s_axis_wmem_tvalid)),
+            lw.s_axis_tdata.eq(Mux(dma.to_w, dma.item_w.payload, self.s_axis_wmem_tdata)),
+            lw.s_axis_tvalid.eq(Mux(dma.to_w, dma.item_w.valid, self.s_axis_wmem_tvalid)),
             self.s_axis_wmem_tready.eq(lw.s_axis_tready & ~dma.to_w),
-            dma.item.ready.eq(Mux(dma.to_w, lw.s_axis_tready, li.s_axis_tready)),
+            dma.item_i.ready.eq(li.s_axis_tready), dma.item_w.ready.eq(lw.s_axis_tready),
             dma.load_i_done.eq(li.done), dma.load_w_done.eq(lw.done),
             li.abort.eq(dma.abort_i), lw.abort.eq(dma.abort_w),
             self.m_axis_tdata.eq(rd.m_axis_tdata),
