@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exion.config import preset  # noqa: E402
-from golden import cycle_model  # noqa: E402
+from exion.limits import CORE_READ_BURST  # noqa: E402
+from golden import core_mem, cycle_model, dma  # noqa: E402
 from sim.runner import run_bench  # noqa: E402
 
 CONFIGS = {
@@ -87,6 +88,21 @@ def main(argv=None) -> int:
           f"({r['sdue_busy'] / wall:.1%}); R beats {r_beats} ({r_beats / wall:.1%}: tokens "
           f"{r['r_token']}, weights {r['r_weight']}); W beats {r['w']} ({r['w'] / wall:.1%}); "
           f"both loads in flight {r['both_in_flight']} ({r['both_in_flight'] / wall:.1%})")
+    # each command alone (golden.core_mem: the cycles MEM_RD_CYCLES / MEM_WR_CYCLES would show)
+    kc, ob = r["k"] // cfg.lanes, -(-cfg.rows * cfg.data_width // 8)
+    bb, lat = cfg.bus_bytes, 2 + core_mem.READ_FIFO_DELAY
+    row = lambda nbytes: -(-nbytes // bb) * bb                    # noqa: E731
+    x_load = core_mem.load_cycles(dma.Descriptor(0, kc * ib, cfg.rows, row(kc * ib)), bb, ib,
+                                  kc, lat, max_burst=CORE_READ_BURST)
+    w_load = core_mem.load_cycles(dma.Descriptor(0, r["blocks"] * kc * ib, cfg.cols,
+                                                 row(r["blocks"] * kc * ib)), bb, ib,
+                                  r["blocks"] * kc, lat, max_burst=CORE_READ_BURST)
+    y_read = core_mem.read_cycles(dma.Descriptor(0, ob, r["n"], row(ob)), bb, 2)
+    gemm = cycle_model.compute_cycles(r["blocks"], r["k"], cfg)
+    print(f"  per GEMM, each alone: compute {gemm} cycles; its tokens' MEM load {x_load} "
+          f"({x_load / gemm:.2f} x); its outputs' MEM read {y_read} ({y_read / gemm:.2f} x); "
+          f"a weight tile's load {w_load} ({w_load / (gemm * r['groups']):.2f} x the "
+          f"{r['groups']} GEMMs it serves)")
     return 0
 
 

@@ -30,7 +30,7 @@ from golden.core_model import CoreModel
 from golden.sdue import dense_wmem_image, wmem_image
 from sim.core_driver import CoreTB
 from sim.dma_harness import FaultMem, decerr_instead_of_slverr
-from sim.tb_common import pauses, start
+from sim.tb_common import config, pauses, start
 
 MEM_SIZE = 1 << 16
 REGION = (0x1000, 0xF000)
@@ -347,23 +347,28 @@ async def throughput(dut):
     previous group's outputs move while the array computes (docs/core.md, "Master port").
     Records the wall cycles (first GEMM issued to last output written) in the JSON file
     ``EXION_CORE_REPORT``; outputs against golden.intsem, all state against the model."""
-    t = MemTB(dut, 0.0, cocotb.RANDOM_SEED + 4, mem_size=1 << 20)
-    cfg, tb = t.cfg, t.tb
-    await t.begin()
     groups = int(os.environ.get("EXION_CORE_GROUPS", "6"))
     tiles = int(os.environ.get("EXION_CORE_TILES", "2"))
-    kc = int(os.environ.get("EXION_CORE_KC", min(tb.kc_max, max(cfg.cols, 2))))
+    cfg = config()
+    kc = int(os.environ.get("EXION_CORE_KC", min(cfg.words("imem"), max(cfg.cols, 2))))
     k = kc * cfg.lanes
     n = min(cfg.words("omem"), (cfg.words("wmem") // kc) * cfg.cols)
+    # each GEMM's outputs in its own 4 KB-aligned space (n rows of a bus word or more)
+    out_row = -(-core_mem.item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[1] // cfg.bus_bytes)
+    y_step = -(-n * out_row * cfg.bus_bytes // 0x1000) * 0x1000
+    t = MemTB(dut, 0.0, cocotb.RANDOM_SEED + 4,
+              mem_size=max(1 << 20, 0xA0000 + tiles * groups * y_step + 0x1000))
+    tb = t.tb
+    await t.begin()
     rng = np.random.default_rng(9)
     xs = [_rand(rng, (cfg.rows, k), cfg) for _ in range(groups)]
     ws = [_rand(rng, (k, n), cfg) for _ in range(tiles)]
     nbi, nbw, nbo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
-    # (room for the 16x16 preset: a 96 KiB tile, 6 KiB groups, 8 KiB outputs per GEMM)
+    # (room for the 16x16 preset: a 96 KiB tile, 6 KiB groups; outputs: y_step per GEMM)
     w_at = [0x1000 + j * 0x20000 for j in range(tiles)]
     x_at = [0x80000 + g * 0x2000 for g in range(groups)]
     steps = [(j, g) for j in range(tiles) for g in range(groups)]
-    y_at = [0xA0000 + i * 0x2000 for i in range(len(steps))]
+    y_at = [0xA0000 + i * y_step for i in range(len(steps))]
     assert tiles <= 3 and groups <= 16 and len(steps) <= 32
     await t.load_wmem(0, dense_wmem_image(ws[0], cfg), w_at[0], streams=1)
     await t.load_imem(0, xs[0], x_at[0])
