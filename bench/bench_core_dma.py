@@ -3,12 +3,15 @@ master port (``MEM`` commands, hw/core_dma.py), Verilator, against cocotbext-axi
 (read latency 2 cycles, write response 2: sim/dma_harness.py), no pauses.
 
     .venv/bin/python bench/bench_core_dma.py [--config 4x4|exion] [--groups G] [--tiles T]
+        [--bus-width BITS]
 
 The case is sim/tb_core_dma.py's ``throughput`` (weight-stationary: the next tile's weights,
 the next group's tokens and the previous group's outputs move while the array computes; the
 outputs and every register are checked against the golden model). The baseline is the same
 case through the AXI-Streams (bench/bench_core.py, ``throughput``); the bound is the SDUE with
-every block back to back (golden.cycle_model.compute_cycles).
+every block back to back (golden.cycle_model.compute_cycles). The breakdown says where the
+port's cycles go: R beats of token (IMEM) and weight (WMEM) bursts, W beats, cycles with both
+loads' bursts in flight, and the SDUE's busy cycles (BUSY_CYCLES) against the wall.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exion.config import preset  # noqa: E402
-from golden import cycle_model  # noqa: E402
+from exion.limits import CORE_READ_BURST  # noqa: E402
+from golden import core_mem, cycle_model, dma  # noqa: E402
 from sim.runner import run_bench  # noqa: E402
 
 CONFIGS = {
@@ -40,12 +44,20 @@ def main(argv=None) -> int:
                     help="core configuration (exion: the 16x16 preset; 4x4: the small test one)")
     ap.add_argument("--groups", type=int, default=6, help="row groups per weight tile (6)")
     ap.add_argument("--tiles", type=int, default=2, help="weight tiles (2)")
+    ap.add_argument("--bus-width", type=int, default=None,
+                    help="AXI data bits of the master port (the configuration's: 256)")
     a = ap.parse_args(argv)
     if not 1 <= a.groups <= 16 or not 1 <= a.tiles <= 3:
         print(f"bench_core_dma: groups = {a.groups} must be in [1, 16] and tiles = {a.tiles} "
               f"in [1, 3]", file=sys.stderr)
         return 2
     cfg = CONFIGS[a.config]
+    if a.bus_width is not None:
+        try:
+            cfg = cfg.replace(bus_width=a.bus_width)
+        except ValueError as e:
+            print(f"bench_core_dma: {e}", file=sys.stderr)
+            return 2
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "dma.json"
         env = {"EXION_CORE_REPORT": str(report), "EXION_CORE_PAUSE": "0",
@@ -63,6 +75,7 @@ def main(argv=None) -> int:
     ib = -(-cfg.lanes * cfg.data_width // 8)
     print(f"## {a.config}: {cfg.rows}x{cfg.cols}, {cfg.lanes} lanes, bus {cfg.bus_width} bits "
           f"({cfg.bus_bytes} B/beat), load item {ib} B, memory latency 2 cycles (AxiRam)")
+    wall = r["wall"]
     print(f"dense GEMM {r['groups'] * cfg.rows} tokens x K {r['k']} x N {r['tiles'] * r['n']}: "
           f"{r['tiles']} tiles x {r['groups']} groups = {steps} GEMMs of {r['blocks']} blocks, "
           f"all data through m_axi")
@@ -70,6 +83,26 @@ def main(argv=None) -> int:
           f"{r['macs'] / (r['wall'] * peak):.1%} (SDUE alone: {sdue} cycles, "
           f"{r['macs'] / (sdue * peak):.1%}); port bytes in {r['bytes_in']}, out "
           f"{r['bytes_out']} ({(r['bytes_in'] + r['bytes_out']) / r['wall']:.1f} B/cycle)")
+    r_beats = r["r_token"] + r["r_weight"]
+    print(f"  where the cycles go (of {wall}): SDUE busy {r['sdue_busy']} "
+          f"({r['sdue_busy'] / wall:.1%}); R beats {r_beats} ({r_beats / wall:.1%}: tokens "
+          f"{r['r_token']}, weights {r['r_weight']}); W beats {r['w']} ({r['w'] / wall:.1%}); "
+          f"both loads in flight {r['both_in_flight']} ({r['both_in_flight'] / wall:.1%})")
+    # each command alone (golden.core_mem: the cycles MEM_RD_CYCLES / MEM_WR_CYCLES would show)
+    kc, ob = r["k"] // cfg.lanes, -(-cfg.rows * cfg.data_width // 8)
+    bb, lat = cfg.bus_bytes, 2 + core_mem.READ_FIFO_DELAY
+    row = lambda nbytes: -(-nbytes // bb) * bb                    # noqa: E731
+    x_load = core_mem.load_cycles(dma.Descriptor(0, kc * ib, cfg.rows, row(kc * ib)), bb, ib,
+                                  kc, lat, max_burst=CORE_READ_BURST)
+    w_load = core_mem.load_cycles(dma.Descriptor(0, r["blocks"] * kc * ib, cfg.cols,
+                                                 row(r["blocks"] * kc * ib)), bb, ib,
+                                  r["blocks"] * kc, lat, max_burst=CORE_READ_BURST)
+    y_read = core_mem.read_cycles(dma.Descriptor(0, ob, r["n"], row(ob)), bb, 2)
+    gemm = cycle_model.compute_cycles(r["blocks"], r["k"], cfg)
+    print(f"  per GEMM, each alone: compute {gemm} cycles; its tokens' MEM load {x_load} "
+          f"({x_load / gemm:.2f} x); its outputs' MEM read {y_read} ({y_read / gemm:.2f} x); "
+          f"a weight tile's load {w_load} ({w_load / (gemm * r['groups']):.2f} x the "
+          f"{r['groups']} GEMMs it serves)")
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = ["GROUP_BITS", "CHANNEL_BITS", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "MAX_PROJ_DIM",
            "QUEUE_DEPTH",
            "AXI_MAX_BURST", "AXI_BOUNDARY", "DMA_ADDR_WIDTH", "DMA_ROW_BYTES_BITS",
-           "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING",
+           "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING", "CORE_READ_BURST",
            "ARBITER_MAX_MASTERS", "ARBITER_W_ORDER_DEPTH"]
 
 #: Schedule format (docs/schedule.md): bits of a block's row-group index and of each slot's
@@ -53,6 +53,12 @@ DMA_ROWS_BITS = 16
 #: error response arrives before any later burst is issued ("nothing written past the fault").
 DMA_READ_OUTSTANDING = 4
 DMA_WRITE_OUTSTANDING = 1
+
+#: Beats per read burst at most on the core's master port (hw/core_dma.py): each of its read
+#: engines has an R FIFO of ``DMA_READ_OUTSTANDING * CORE_READ_BURST`` words (hw/dma_share.py)
+#: so that it never fills; 8 beats keep the FIFO at 32 words and, with 4 bursts in flight,
+#: the bus busy up to a memory latency of 24 cycles (``outstanding * B >= L + B``, docs/dma.md).
+CORE_READ_BURST = 8
 
 #: AXI4 arbiter (hw/axi_arbiter.py, docs/axi-arbiter.md): masters on one port at most (the
 #: range of the core count, 1..64), and write bursts whose AW was granted and whose W beats

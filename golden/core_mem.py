@@ -25,15 +25,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from exion.limits import AXI_MAX_BURST, CORE_READ_BURST, DMA_READ_OUTSTANDING
+
 from . import dma
 
-__all__ = ["MEM_OPS", "MemPort", "item_bytes", "mem_descriptor", "pack_lanes", "unpack_lanes",
+__all__ = ["MEM_OPS", "READ_FIFO_DELAY", "MemPort", "item_bytes", "mem_descriptor", "pack_lanes", "unpack_lanes",
            "lane_rows", "place_rows", "out_frame", "load_items", "write_rows", "load_cycles",
            "read_cycles", "mem_load", "mem_read", "gather_slots", "gather_descriptor",
            "Gather", "gather", "gather_cycles", "gather_bytes"]
 
 #: Opcodes that take the ``MEM`` flag.
 MEM_OPS = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")
+
+#: Cycles an R beat spends in its read engine's FIFO (hw/dma_share.py: a SyncFIFO shows a word
+#: the cycle after it is written; the FIFO never fills), added to the memory's read latency.
+READ_FIFO_DELAY = 1
 
 
 def item_bytes(lanes: int, rows: int, data_width: int) -> tuple[int, int]:
@@ -185,7 +191,8 @@ def write_rows(port: MemPort, desc: dma.Descriptor, rows: list[int],
 
 
 def load_cycles(desc: dma.Descriptor, bb: int, ib: int, n_items: int, latency: int,
-                outstanding: int = 4) -> int:
+                outstanding: int = DMA_READ_OUTSTANDING,
+                max_burst: int = AXI_MAX_BURST) -> int:
     """Cycles of a ``MEM`` load (``MEM_RD_CYCLES``): from the cycle the engine takes it (0) to
     the cycle its last item is written, both counted, with a memory of read latency ``latency``
     that never pauses. A cycle-by-cycle model of the read engine (the issue rule of
@@ -194,9 +201,10 @@ def load_cycles(desc: dma.Descriptor, bb: int, ib: int, n_items: int, latency: i
     next cycle; a burst's data from ``latency`` cycles after its AR, one word a cycle) and the
     unpacker (an item out in the cycle after its last byte came; a word taken while at most one
     item's bytes stay after this cycle's item, a row's first word only with the previous row's
-    last item)."""
+    last item). The core's engines: ``max_burst`` = ``CORE_READ_BURST`` and ``latency`` the
+    memory's plus :data:`READ_FIFO_DELAY` (:func:`mem_load`)."""
     ends, acc = [], 0
-    for _a, beats in dma.bursts(desc, bb):
+    for _a, beats in dma.bursts(desc, bb, max_burst):
         acc += beats
         ends.append(acc)            # words delivered once burst k is complete
     row_words, n_words = dma.row_words(desc, bb), acc
@@ -245,7 +253,8 @@ def mem_load(port: MemPort, cmd, lim, data_width: int, lanes: int, regs):
     regs.bytes_in += words * lim.bus_bytes
     if not fault:
         regs.mem_rd_cycles = load_cycles(desc, lim.bus_bytes, lim.lane_bytes, cmd.count,
-                                         port.read_latency)
+                                         port.read_latency + READ_FIFO_DELAY,
+                                         max_burst=CORE_READ_BURST)
     return [unpack_lanes(v, data_width, lanes) for v in items], fault
 
 

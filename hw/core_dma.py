@@ -6,17 +6,22 @@ memory and the core's memories through ``m_axi`` instead of the AXI-Streams (doc
 
 ::
 
-    dispatcher ─load_i/load_w─> CoreDma ─load_i/load_w─> LoadEngine x2
-                                  │ DmaRead (AR/R) -> Unpacker -> item stream -> that engine
-    dispatcher ─read──────────> CoreDma ─read────────> ReadEngine
-                                  │ ReadEngine beats -> Splitter -> DmaWrite (AW/W/B)
+    dispatcher ─load_i─> CoreDma ─load_i─> LoadEngine (IMEM)
+                           │ DmaRead -> Unpacker -> item_i ─┐ ReadShare: both on AR / R
+    dispatcher ─load_w─> CoreDma ─load_w─> LoadEngine (WMEM)
+                           │ DmaRead -> Unpacker -> item_w ─┘
+    dispatcher ─read───> CoreDma ─read───> ReadEngine
+                           │ ReadEngine beats -> Splitter -> DmaWrite (AW/W/B)
 
 Contract:
 
 * A command passes through unchanged; one with ``MEM`` (:func:`mem_descriptor`) passes only
-  when its side of the master port is free (one ``MEM`` load at a time: IMEM and WMEM loads
-  share the read engine; one ``MEM`` read at a time), and its descriptor enters
-  :class:`~hw.dma_read.DmaRead` / :class:`~hw.dma_write.DmaWrite` in the same cycle.
+  when its side of the master port is free (one ``MEM`` load at a time on each of the two
+  read engines, IMEM's and WMEM's, so an IMEM and a WMEM load run side by side; one ``MEM``
+  read at a time), and its descriptor enters its :class:`~hw.dma_read.DmaRead` /
+  :class:`~hw.dma_write.DmaWrite` in the same cycle. The read engines issue bursts of at most
+  ``CORE_READ_BURST`` beats and share AR / R through :class:`~hw.dma_share.ReadShare`
+  (round robin, an R FIFO each that never fills, so a slow load never holds up the other).
 * Loads: each row of the descriptor (an IMEM bank, or a WMEM bank's stream) is ``count``
   items of ``ceil(lanes * data_width / 8)`` bytes, back to back; :class:`Unpacker` cuts the
   bus words into items, which go to the load engine in place of its stream (``to_i`` /
@@ -27,9 +32,10 @@ Contract:
   remaining beats; ``fail`` pulses once with the cause and the command word, the master's
   error is cleared at once, and the next command runs (the core's ``CAUSE`` keeps the fault).
 * ``rd_cycles`` / ``wr_cycles``: cycles of the last finished ``MEM`` load / read, from the
-  cycle its engine took it to the cycle of its ``done``, both counted.
-* ``in_bytes`` / ``out_bytes``: bytes the port moved this cycle (read words delivered, ``B``
-  each; written bytes, one cycle late), for ``BYTES_IN`` / ``BYTES_OUT``.
+  cycle its engine took it to the cycle of its ``done``, both counted (an IMEM and a WMEM
+  load finishing in one cycle: the WMEM load's).
+* ``in_bytes`` / ``out_bytes``: bytes the port moved this cycle (read words delivered by
+  either engine, ``B`` each; written bytes, one cycle late), for ``BYTES_IN`` / ``BYTES_OUT``.
 
 The checks of a ``MEM`` command (alignment, region) are made at issue (:func:`mem_cause`,
 used by the host interface); the engines repeat them when they take the descriptor, which
@@ -44,13 +50,14 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
-from exion.limits import DMA_ADDR_WIDTH
+from exion.limits import CORE_READ_BURST, DMA_ADDR_WIDTH
 from exion.regmap import CAUSES, FLAGS, OPCODES
 
 from .library import forward
 from .core_cmd import command_fields, command_flag, command_stream
 from .dma_burst import axi_read_members, axi_write_members, word_layout
 from .dma_read import DmaRead
+from .dma_share import ReadShare
 from .dma_write import DmaWrite
 
 __all__ = ["CoreDma", "Unpacker", "Splitter", "mem_cause", "item_bytes"]
@@ -205,11 +212,13 @@ class CoreDma(wiring.Component):
     load_i_in, load_w_in, read_in : In(command_stream()) ;
     load_i, load_w, read : Out(command_stream())
         Commands from the dispatcher, and on to the load and read engines.
-    item : Out(stream.Signature(lanes * data_width))
-        Load items; ``to_i`` / ``to_w``: a ``MEM`` load of IMEM / WMEM owns the load engine's
-        stream input (the core muxes ``item`` there).
+    item_i, item_w : Out(stream.Signature(lanes * data_width))
+        Load items of the IMEM / WMEM engine; ``to_i`` / ``to_w``: a ``MEM`` load of IMEM /
+        WMEM owns that load engine's stream input (the core muxes ``item_i`` / ``item_w``
+        there).
     load_i_done, load_w_done : In(1) ; abort_i, abort_w : Out(1)
-        The load engines' ``done``; end a load after a bus error.
+        The load engines' ``done``; end a load after a bus error (one fault a cycle: an
+        IMEM load's first, then a WMEM load's, then a read's).
     beat : In(stream.Signature(rows * data_width))
         The read engine's beats while ``to_mem`` (its command has ``MEM``).
     read_done : In(1) ; read_busy : In(1)
@@ -227,8 +236,8 @@ class CoreDma(wiring.Component):
     g_on, g_valid, g_base, g_items, g_word : In ; g_ready, g_free, g_abort : Out(1) ;
     g_cycles : In(32) ; g_cycles_we : In(1)
         The gather engine's hook (hw/core_gather.py): ``g_free``: no ``MEM`` load runs; while
-        ``g_on`` it owns the read engine: a row of ``g_items`` items at ``g_base`` per
-        ``g_valid & g_ready`` (the unpacker restarted), its items on ``item``; a fault ends
+        ``g_on`` it owns the WMEM side's read engine: a row of ``g_items`` items at ``g_base``
+        per ``g_valid & g_ready`` (the unpacker restarted), its items on ``item_w``; a fault ends
         it with ``g_abort`` (``fail`` with ``g_word``); ``g_cycles`` sets ``rd_cycles``.
     """
 
@@ -244,7 +253,8 @@ class CoreDma(wiring.Component):
             **axi_read_members(aw, bw), **axi_write_members(aw, bw),
             **{n: In(command_stream()) for n in ("load_i_in", "load_w_in", "read_in")},
             **{n: Out(command_stream()) for n in ("load_i", "load_w", "read")},
-            "item": Out(stream.Signature(cfg.lanes * cfg.data_width)),
+            "item_i": Out(stream.Signature(cfg.lanes * cfg.data_width)),
+            "item_w": Out(stream.Signature(cfg.lanes * cfg.data_width)),
             "to_i": Out(1), "to_w": Out(1), "load_i_done": In(1), "load_w_done": In(1),
             "abort_i": Out(1), "abort_w": Out(1),
             "beat": In(stream.Signature(cfg.rows * cfg.data_width)), "to_mem": Out(1),
@@ -263,31 +273,42 @@ class CoreDma(wiring.Component):
         cfg = self._cfg
         m = Module()
         ib, ob = item_bytes(cfg)
-        m.submodules.rd = rd = DmaRead(bus_width=cfg.bus_width)
+        rds = [DmaRead(bus_width=cfg.bus_width, max_burst=CORE_READ_BURST) for _ in range(2)]
+        ups = [Unpacker(bus_bytes=cfg.bus_bytes, item_bytes=ib) for _ in range(2)]
+        m.submodules.rd_i, m.submodules.rd_w = rds
+        m.submodules.unpack_i, m.submodules.unpack_w = ups
+        m.submodules.share = share = ReadShare(bus_width=cfg.bus_width, engines=2,
+                                               max_burst=CORE_READ_BURST)
         m.submodules.wr = wr = DmaWrite(bus_width=cfg.bus_width)
-        m.submodules.unpack = up = Unpacker(bus_bytes=cfg.bus_bytes, item_bytes=ib)
         m.submodules.split = sp = Splitter(bus_bytes=cfg.bus_bytes, item_bytes=ob)
-        for eng in (rd, wr):
+        for eng in (*rds, wr):
             m.d.comb += [eng.region_base.eq(self.region_base), eng.region_end.eq(self.region_end)]
-            forward(m, eng, [n for n in eng.signature.members if n.startswith("m_axi_")], self)
+        forward(m, wr, [n for n in wr.signature.members if n.startswith("m_axi_")], self)
+        forward(m, share, [n for n in share.signature.members if n.startswith("m_axi_")], self)
+        for i, rd in enumerate(rds):
+            for n in rd.signature.members:
+                if n.startswith("m_axi_"):
+                    a, b = getattr(rd, n), getattr(share, f"e{i}_{n[6:]}")
+                    m.d.comb += (b.eq(a) if rd.signature.members[n].flow == wiring.Out
+                                 else a.eq(b))
 
-        # -- loads: the read engine, one MEM load at a time --------------------------------------
-        rd_on, rd_to_w, rd_word, rd_cyc = Signal(), Signal(), Signal(32), Signal(32)
-        rd_free = Signal()
-        m.d.comb += [rd_free.eq(~rd_on & ~self.g_on & rd.cmd.ready),
-                     self.g_free.eq(~rd_on & rd.cmd.ready), self.g_ready.eq(rd.cmd.ready)]
-        with m.If(self.g_on & self.g_valid):     # a gather's row (hw/core_gather.py)
-            m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.payload.base.eq(self.g_base),
-                         rd.cmd.payload.rows.eq(1), rd.cmd.payload.row_bytes.eq(self.g_items * ib),
-                         up.start.eq(rd.cmd.ready), up.n_items.eq(self.g_items)]
+        # -- loads: a read engine each for IMEM and WMEM, one MEM load at a time on each -------
+        # (a gather, hw/core_gather.py, owns the WMEM side's engine and waits for both sides to
+        # be idle; neither side takes a MEM load while it runs, as with one shared engine)
+        abort_i, abort_w = Signal(), Signal()
+        sides = []
         for name, to_w in (("load_i", 0), ("load_w", 1)):
+            rd, up = rds[to_w], ups[to_w]
+            on, word, cyc = Signal(name=f"{name}_on"), Signal(32, name=f"{name}_word"), \
+                Signal(32, name=f"{name}_cyc")
             src, dst = getattr(self, f"{name}_in"), getattr(self, name)
             mem = command_flag(src.payload, "MEM")
-            go = Signal(name=f"{name}_mem_go")
-            m.d.comb += [dst.payload.eq(src.payload),
-                         dst.valid.eq(src.valid & (~mem | rd_free)),
-                         src.ready.eq(dst.ready & (~mem | rd_free)),
-                         go.eq(src.valid & mem & rd_free & dst.ready)]
+            free, go = Signal(name=f"{name}_free"), Signal(name=f"{name}_mem_go")
+            m.d.comb += [free.eq(~on & ~self.g_on & rd.cmd.ready),
+                         dst.payload.eq(src.payload),
+                         dst.valid.eq(src.valid & (~mem | free)),
+                         src.ready.eq(dst.ready & (~mem | free)),
+                         go.eq(src.valid & mem & free & dst.ready)]
             f = command_fields(src.payload)
             rows, row_bytes = mem_descriptor(m, cfg, src.payload.op, f)
             with m.If(go):
@@ -295,31 +316,46 @@ class CoreDma(wiring.Component):
                              rd.cmd.payload.stride.eq(f["stride"]),
                              rd.cmd.payload.rows.eq(rows), rd.cmd.payload.row_bytes.eq(row_bytes),
                              up.start.eq(1), up.n_items.eq(f["count"])]
-                m.d.sync += [rd_on.eq(1), rd_to_w.eq(to_w), rd_cyc.eq(1),
-                             rd_word.eq(Cat(src.payload.op, src.payload.flags))]
-        wiring.connect(m, rd.o, up.i)
-        load_done = Mux(rd_to_w, self.load_w_done, self.load_i_done)
-        abort, owned = Signal(), Signal()
-        m.d.comb += [
-            owned.eq(rd_on | self.g_on),
-            self.to_i.eq(rd_on & ~rd_to_w), self.to_w.eq(rd_on & rd_to_w),
-            self.item.payload.eq(up.o.payload), self.item.valid.eq(up.o.valid & owned),
-            up.o.ready.eq(self.item.ready & owned),
-            # a bus error: the items whose bytes all arrived are written first
-            abort.eq(owned & rd.error & ~up.o.valid),
-            self.abort_i.eq(abort & rd_on & ~rd_to_w), self.abort_w.eq(abort & rd_on & rd_to_w),
-            self.g_abort.eq(abort & self.g_on),
-            up.clear.eq(abort), rd.clear.eq(abort), self.load_busy.eq(rd_on),
-            self.in_bytes.eq(Mux(rd.o.valid & rd.o.ready, cfg.bus_bytes, 0)),
-        ]
-        with m.If(rd_on):
-            m.d.sync += rd_cyc.eq(rd_cyc + 1)
-            with m.If(load_done):
-                m.d.sync += [rd_on.eq(0), self.rd_cycles.eq(rd_cyc + 1)]
-            with m.If(abort):
-                m.d.sync += rd_on.eq(0)
+                m.d.sync += [on.eq(1), cyc.eq(1),
+                             word.eq(Cat(src.payload.op, src.payload.flags))]
+            wiring.connect(m, rd.o, up.i)
+            item = getattr(self, f"item_{name[-1]}")
+            abort = abort_w if to_w else abort_i
+            done = self.load_w_done if to_w else self.load_i_done
+            owned = (on | self.g_on) if to_w else on
+            if to_w:
+                with m.If(self.g_on & self.g_valid):     # a gather's row (hw/core_gather.py)
+                    m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.payload.base.eq(self.g_base),
+                                 rd.cmd.payload.rows.eq(1),
+                                 rd.cmd.payload.row_bytes.eq(self.g_items * ib),
+                                 up.start.eq(rd.cmd.ready), up.n_items.eq(self.g_items)]
+            m.d.comb += [
+                getattr(self, f"to_{name[-1]}").eq(on),
+                item.payload.eq(up.o.payload), item.valid.eq(up.o.valid & owned),
+                up.o.ready.eq(item.ready & owned),
+                # a bus error: the items whose bytes all arrived are written first (and one
+                # fault a cycle: IMEM's first)
+                abort.eq(owned & rd.error & ~up.o.valid & (~abort_i if to_w else 1)),
+                getattr(self, f"abort_{name[-1]}").eq(abort & on),
+                up.clear.eq(abort), rd.clear.eq(abort),
+            ]
+            with m.If(on):
+                m.d.sync += cyc.eq(cyc + 1)
+                with m.If(done):
+                    m.d.sync += [on.eq(0), self.rd_cycles.eq(cyc + 1)]
+                with m.If(abort):
+                    m.d.sync += on.eq(0)
+            sides.append((on, word, rd))
+        (on_i, word_i, rd_i), (on_w, word_w, rd_w) = sides
         with m.If(self.g_cycles_we):
             m.d.sync += self.rd_cycles.eq(self.g_cycles)
+        m.d.comb += [
+            self.g_free.eq(~on_i & ~on_w & rd_i.cmd.ready & rd_w.cmd.ready),
+            self.g_ready.eq(rd_w.cmd.ready), self.g_abort.eq(abort_w & self.g_on),
+            self.load_busy.eq(on_i | on_w),
+            self.in_bytes.eq(Mux(rd_i.o.valid & rd_i.o.ready, cfg.bus_bytes, 0)
+                             + Mux(rd_w.o.valid & rd_w.o.ready, cfg.bus_bytes, 0)),
+        ]
 
         # -- reads: the write engine, one MEM read at a time -------------------------------------
         wr_on, w_fail, wr_word, wr_cyc = Signal(), Signal(), Signal(32), Signal(32)
@@ -347,7 +383,7 @@ class CoreDma(wiring.Component):
             sp.i.payload.eq(self.beat.payload), sp.i.valid.eq(self.beat.valid & ~w_fail),
             # after a bus error the read engine's remaining beats are dropped
             self.beat.ready.eq(Mux(w_fail, 1, sp.i.ready)),
-            w_err.eq(wr_on & wr.error & ~abort),
+            w_err.eq(wr_on & wr.error & ~abort_i & ~abort_w),
             wr.clear.eq(w_err), sp.clear.eq(w_err),
             self.write_busy.eq(wr_on), self.done.eq(wr.done),
         ]
@@ -363,8 +399,11 @@ class CoreDma(wiring.Component):
         m.d.sync += wr_bytes_q.eq(wr.bytes)
         m.d.comb += self.out_bytes.eq(wr.bytes - wr_bytes_q)
 
-        # -- faults: one a cycle, the load's first ---------------------------------------------
-        m.d.comb += [self.fail.eq(abort | w_err),
-                     self.fail_cause.eq(Mux(abort, rd.cause, wr.cause)),
-                     self.fail_cmd.eq(Mux(abort, Mux(self.g_on, self.g_word, rd_word), wr_word))]
+        # -- faults: one a cycle, the loads' first ---------------------------------------------
+        m.d.comb += [self.fail.eq(abort_i | abort_w | w_err),
+                     self.fail_cause.eq(Mux(abort_i, rd_i.cause,
+                                            Mux(abort_w, rd_w.cause, wr.cause))),
+                     self.fail_cmd.eq(Mux(abort_i, word_i,
+                                          Mux(abort_w, Mux(self.g_on, self.g_word, word_w),
+                                              wr_word)))]
         return m

@@ -21,7 +21,7 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, with_timeout
+from cocotb.triggers import ClockCycles, RisingEdge, ReadOnly, with_timeout
 from cocotbext.axi import AxiBus, AxiRam
 
 from exion.regmap import encode
@@ -30,7 +30,7 @@ from golden.core_model import CoreModel
 from golden.sdue import dense_wmem_image, wmem_image
 from sim.core_driver import CoreTB
 from sim.dma_harness import FaultMem, decerr_instead_of_slverr
-from sim.tb_common import pauses, start
+from sim.tb_common import config, pauses, start
 
 MEM_SIZE = 1 << 16
 REGION = (0x1000, 0xF000)
@@ -159,6 +159,31 @@ class MemTB:
         """(rows, count) outputs a MEM read left in memory."""
         return np.array(core_mem.out_frame(self.mem, desc, self.cfg.rows, self.cfg.data_width),
                         np.int64).T
+
+
+async def _bus_monitor(dut, split: int, tally: dict):
+    """Count, each cycle, R beats of token bursts (AR address >= ``split``), of weight bursts,
+    W beats, cycles with an R beat of either and cycles with both engines' bursts in flight:
+    where the port's cycles go (bench_core_dma.py's breakdown)."""
+    pending = []            # [is_token, beats left] of every AR, in order (one ID)
+    while True:
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        if not tally["on"]:
+            continue
+        if int(dut.m_axi_rvalid.value) and int(dut.m_axi_rready.value) and pending:
+            kind = "r_token" if pending[0][0] else "r_weight"
+            tally[kind] += 1
+            pending[0][1] -= 1
+            if not pending[0][1]:
+                pending.pop(0)
+        if int(dut.m_axi_arvalid.value) and int(dut.m_axi_arready.value):
+            pending.append([int(dut.m_axi_araddr.value) >= split,
+                            int(dut.m_axi_arlen.value) + 1])
+        if int(dut.m_axi_wvalid.value) and int(dut.m_axi_wready.value):
+            tally["w"] += 1
+        kinds = {k for k, _ in pending}
+        tally["both_in_flight"] += len(kinds) == 2
 
 
 def _rand(rng, shape, cfg, scale=0.5):
@@ -322,27 +347,35 @@ async def throughput(dut):
     previous group's outputs move while the array computes (docs/core.md, "Master port").
     Records the wall cycles (first GEMM issued to last output written) in the JSON file
     ``EXION_CORE_REPORT``; outputs against golden.intsem, all state against the model."""
-    t = MemTB(dut, 0.0, cocotb.RANDOM_SEED + 4, mem_size=1 << 20)
-    cfg, tb = t.cfg, t.tb
-    await t.begin()
     groups = int(os.environ.get("EXION_CORE_GROUPS", "6"))
     tiles = int(os.environ.get("EXION_CORE_TILES", "2"))
-    kc = int(os.environ.get("EXION_CORE_KC", min(tb.kc_max, max(cfg.cols, 2))))
+    cfg = config()
+    kc = int(os.environ.get("EXION_CORE_KC", min(cfg.words("imem"), max(cfg.cols, 2))))
     k = kc * cfg.lanes
     n = min(cfg.words("omem"), (cfg.words("wmem") // kc) * cfg.cols)
+    # each GEMM's outputs in its own 4 KB-aligned space (n rows of a bus word or more)
+    out_row = -(-core_mem.item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[1] // cfg.bus_bytes)
+    y_step = -(-n * out_row * cfg.bus_bytes // 0x1000) * 0x1000
+    t = MemTB(dut, 0.0, cocotb.RANDOM_SEED + 4,
+              mem_size=max(1 << 20, 0xA0000 + tiles * groups * y_step + 0x1000))
+    tb = t.tb
+    await t.begin()
     rng = np.random.default_rng(9)
     xs = [_rand(rng, (cfg.rows, k), cfg) for _ in range(groups)]
     ws = [_rand(rng, (k, n), cfg) for _ in range(tiles)]
     nbi, nbw, nbo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
-    # (room for the 16x16 preset: a 96 KiB tile, 6 KiB groups, 8 KiB outputs per GEMM)
+    # (room for the 16x16 preset: a 96 KiB tile, 6 KiB groups; outputs: y_step per GEMM)
     w_at = [0x1000 + j * 0x20000 for j in range(tiles)]
     x_at = [0x80000 + g * 0x2000 for g in range(groups)]
     steps = [(j, g) for j in range(tiles) for g in range(groups)]
-    y_at = [0xA0000 + i * 0x2000 for i in range(len(steps))]
+    y_at = [0xA0000 + i * y_step for i in range(len(steps))]
     assert tiles <= 3 and groups <= 16 and len(steps) <= 32
     await t.load_wmem(0, dense_wmem_image(ws[0], cfg), w_at[0], streams=1)
     await t.load_imem(0, xs[0], x_at[0])
     await tb.wait_idle()
+    tally = dict(on=True, r_token=0, r_weight=0, w=0, both_in_flight=0)
+    cocotb.start_soon(_bus_monitor(dut, x_at[0], tally))
+    busy0 = await tb.read("BUSY_CYCLES")
     t0, outs = tb.cycle, []
     for i in range(len(steps) + 1):
         if i < len(steps):
@@ -358,6 +391,8 @@ async def throughput(dut):
             outs.append(await t.read_omem((i - 1) % nbo, n, y_at[i - 1]))
     await tb.wait_idle()
     wall = tb.cycle - t0
+    tally["on"] = False
+    busy = await tb.read("BUSY_CYCLES") - busy0
     await t.check("throughput")
     for (j, g), d in zip(steps, outs):
         want = intsem.requantize(intsem.int_matmul(xs[g], ws[j], cfg.lanes, cfg.acc_width), 12,
@@ -365,6 +400,7 @@ async def throughput(dut):
         assert np.array_equal(t.outputs(d), want), f"(tile, group) {(j, g)}: outputs differ"
     report = {"wall": wall, "macs": tiles * groups * cfg.rows * k * n, "k": k, "n": n,
               "groups": groups, "tiles": tiles, "blocks": -(-n // cfg.cols),
-              "bytes_in": await tb.read("BYTES_IN_LO"), "bytes_out": await tb.read("BYTES_OUT_LO")}
+              "bytes_in": await tb.read("BYTES_IN_LO"), "bytes_out": await tb.read("BYTES_OUT_LO"),
+              "sdue_busy": busy, **{k: v for k, v in tally.items() if k != "on"}}
     with open(os.environ["EXION_CORE_REPORT"], "w") as f:
         json.dump(report, f, indent=1)

@@ -196,7 +196,8 @@ def test_core_modules_declared_units():
     # memories: the core's SMEM and mask memory are declared, a bank's is its module's
     assert d.units["exion_core.smem"] == "smem" and d.units["exion_core.mask"] == "cau"
     # the master port (hw/core_dma.py) and its AXI4 engines are the DMA's
-    assert units["exion_core.dma"] == units["exion_core.dma.rd"] == {"dma"}
+    assert units["exion_core.dma"] == units["exion_core.dma.rd_i"] \
+        == units["exion_core.dma.rd_w"] == units["exion_core.dma.share"] == {"dma"}
     assert units["exion_core.cfse"] == units["exion_core.cfse.gelu"] == {"cfse"}
     assert {u for s in units.values() for u in s} == \
         {"dpu", "sdue", "imem", "wmem", "omem", "cau", "predictor", "ctrl", "cfse", "dma"}
