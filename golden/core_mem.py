@@ -347,13 +347,14 @@ def gather(port: MemPort, blocks, addr: int, stride: int, count: int, region, co
             out.fault = fault
             return out
     out.cycles = gather_cycles(blocks, out.descriptors, cols, merge_degree, count, bb, ib,
-                               port.read_latency)
+                               port.read_latency + READ_FIFO_DELAY)
     return out
 
 
 def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int, bb: int,
                   ib: int, latency: int) -> int:
-    """Cycles of a gather (``MEM_RD_CYCLES``) with a memory of read latency ``latency`` that
+    """Cycles of a gather (``MEM_RD_CYCLES``) with a read latency ``latency`` (the memory's plus
+    :data:`READ_FIFO_DELAY`, as :func:`mem_load` counts it) that
     never pauses, from the cycle the engine takes it (0) to the cycle its last item is
     written, both counted: 1 (the take, SMEM addressed) plus, slot after slot, ``count + 1``
     for an unused one (its SMEM word, then a zero vector a cycle) and :func:`load_cycles` of
@@ -362,7 +363,8 @@ def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int,
     it = iter(descriptors)
     total = 1
     for _c, _d, _b, ch in gather_slots(blocks, cols, merge_degree):
-        total += count + 1 if ch < 0 else load_cycles(next(it), bb, ib, count, latency)
+        total += count + 1 if ch < 0 else load_cycles(next(it), bb, ib, count, latency,
+                                                      max_burst=CORE_READ_BURST)
     return total
 
 
