@@ -362,6 +362,8 @@ def cfse_layernorm_cycles(c: int) -> int:
 #: Cycles of a CFSE command before its first input transfer into the unit: dispatch, the
 #: first memory read (the sequencer's fetch).
 CFSE_CMD_START = 2
+#: RESIDUAL registers its IMEM read address (the x of a channel): the OMEM word waits a cycle.
+RESIDUAL_X_WAIT = 1
 #: The row units (hw/cfse_rows.py) of SOFTMAX and LAYERNORM take every row of a command at
 #: once (row r = OMEM bank r): one OMEM address per cycle gives one channel (key) of every row.
 #: Cycles from a read to the IMEM write of its result: LayerNorm (u, u*r, the rounding shift,
@@ -400,7 +402,8 @@ def cfse_softmax_rows_cycles(n: int) -> int:
 def cfse_command_cycles(op: str, n: int, n_rows: int) -> int:
     """``CYCLES`` of a CFSE command (docs/cfse.md, "Core commands") on rows of ``n`` channels
     (keys): ``GELU`` / ``RESIDUAL`` stream all rows at once, one channel a cycle
-    (:func:`cfse_gelu_cycles`, :func:`cfse_residual_cycles`); ``SOFTMAX`` and ``LAYERNORM``
+    (:func:`cfse_gelu_cycles`, :func:`cfse_residual_cycles`; ``RESIDUAL`` :data:`RESIDUAL_X_WAIT`
+    later); ``SOFTMAX`` and ``LAYERNORM``
     take all rows at once too, in passes over the channels (:func:`cfse_softmax_rows_cycles`,
     :func:`cfse_layernorm_rows_cycles`): the cycles do not depend on ``n_rows``."""
     if n < 1 or n_rows < 1:
@@ -408,7 +411,7 @@ def cfse_command_cycles(op: str, n: int, n_rows: int) -> int:
     if op == "GELU":
         return CFSE_CMD_START + cfse_gelu_cycles(n)
     if op == "RESIDUAL":
-        return CFSE_CMD_START + cfse_residual_cycles(n)
+        return CFSE_CMD_START + RESIDUAL_X_WAIT + cfse_residual_cycles(n)
     if op == "SOFTMAX":
         return CFSE_CMD_START - 1 + cfse_softmax_rows_cycles(n)
     if op == "LAYERNORM":

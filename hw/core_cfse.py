@@ -155,21 +155,30 @@ class CfseEngine(wiring.Component):
         act = [code_to_act(q[r], c["in_shift"]) for r in range(R)]
         idx = Signal(16)                # channel of the presented word
         m.d.comb += idx.eq(seq.o_addr - c["ch_base"])
-        # RESIDUAL: x of the fetched channel (its IMEM word read with the OMEM word)
+        # RESIDUAL: x of the fetched channel from its IMEM word. The read address is registered
+        # (it fed the IMEM banks and the predictor's input register through two carry chains
+        # in one cycle: the FPGA build's critical path, docs/fpga.md), so the OMEM word waits
+        # a cycle for x: RESIDUAL_X_WAIT in golden.cycle_model.
         lane_bits = (L - 1).bit_length()
-        m.d.comb += self.imem_raddr.eq(c["xbuf"] * Di + c["base"]
+        m.d.sync += self.imem_raddr.eq(c["xbuf"] * Di + c["base"]
                                        + ((seq.r_addr - c["ch_base"])[:16] >> lane_bits))
-        x_res = [self.imem_rdata[r * L * W:(r + 1) * L * W].word_select(idx[:lane_bits], W)
+        f_d, idx_d, res_v = Signal(R * W), Signal(16), Signal()
+        m.d.sync += [f_d.eq(self.omem_data), idx_d.eq(idx),
+                     res_v.eq(seq.o_valid & active & is_op["RESIDUAL"])]
+        x_res = [self.imem_rdata[r * L * W:(r + 1) * L * W].word_select(idx_d[:lane_bits], W)
                  if L > 1 else self.imem_rdata[r * W:(r + 1) * W] for r in range(R)]
         m.d.comb += [
             gelu.i.valid.eq(seq.o_valid & active & is_op["GELU"]),
-            res.i.valid.eq(seq.o_valid & active & is_op["RESIDUAL"]),
-            seq.o_ready.eq(Mux(is_op["GELU"], gelu.i.ready, res.i.ready)),
+            res.i.valid.eq(res_v),
+            # the residual unit never stalls here (its output is always taken): the delayed
+            # word needs no back-pressure
+            seq.o_ready.eq(Mux(is_op["GELU"], gelu.i.ready, 1)),
         ]
         for r in range(R):
             m.d.comb += [gelu.i.payload[r].eq(act[r]),
                          res.i.payload[r].x.eq(code_to_act(x_res[r], c["in_shift"])),
-                         res.i.payload[r].f.eq(act[r]),
+                         res.i.payload[r].f.eq(code_to_act(f_d[r * W:(r + 1) * W],
+                                                           c["in_shift"])),
                          res.i.payload[r].gate.eq(c["gate"])]
 
         # -- LAYERNORM, SOFTMAX: the row units ask for channels of every row ---------------------
