@@ -23,10 +23,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from exion import cfse_format as F
+from exion.config import ExionConfig
+from exion.limits import MAX_KEYS
 
 from .cfse import exp_rom_words
 
-__all__ = ["CfseLayerNormRows", "CfseSoftmaxRows", "X", "SCALE", "SHIFT"]
+__all__ = ["CfseLayerNormRows", "CfseSoftmaxRows", "CfseRowUnits", "X", "SCALE", "SHIFT"]
 
 #: ``rd_sel`` of the LayerNorm: the operand asked for.
 X, SCALE, SHIFT = 0, 1, 2
@@ -441,4 +443,38 @@ class CfseSoftmaxRows(wiring.Component):
             m.d.sync += [prod.eq(e * recip[:33]),
                          p.eq(Mux(pr > F.PROB_MAX, F.PROB_MAX, pr))]
             m.d.comb += self.o_p[r].eq(p)
+        return m
+
+
+class CfseRowUnits(wiring.Component):
+    """The two row units side by side, unconnected (top ``cfse_rows``, for their bench):
+    :class:`CfseLayerNormRows` (``MAX_LN_DIM`` channels) and :class:`CfseSoftmaxRows`
+    (``exion.limits.MAX_KEYS`` keys), ``rows`` datapaths each, ports prefixed ``layernorm__``
+    and ``softmax__``.
+
+    Parameters
+    ----------
+    cfg : ExionConfig
+        Supplies ``rows``.
+
+    Members
+    -------
+    layernorm, softmax : Out(the unit's signature)
+    """
+
+    #: Synthesis report unit (hw/library.py, docs/synthesis.md).
+    report_unit = "cfse"
+
+    def __init__(self, cfg: ExionConfig):
+        if not isinstance(cfg, ExionConfig):
+            raise TypeError(f"cfg must be an ExionConfig, not {cfg!r}")
+        self._parts = {"layernorm": CfseLayerNormRows(rows=cfg.rows, max_dim=F.MAX_LN_DIM),
+                       "softmax": CfseSoftmaxRows(rows=cfg.rows, max_keys=MAX_KEYS)}
+        super().__init__({n: Out(c.signature) for n, c in self._parts.items()})
+
+    def elaborate(self, platform):
+        m = Module()
+        for name, part in self._parts.items():
+            m.submodules[name] = part
+            wiring.connect(m, wiring.flipped(getattr(self, name)), part)
         return m
