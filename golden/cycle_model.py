@@ -366,18 +366,19 @@ CFSE_CMD_START = 2
 RESIDUAL_X_WAIT = 1
 #: The row units (hw/cfse_rows.py) of SOFTMAX and LAYERNORM take every row of a command at
 #: once (row r = OMEM bank r): one OMEM address per cycle gives one channel (key) of every row.
-#: Cycles from a read to the IMEM write of its result: LayerNorm (u, u*r, the rounding shift,
-#: n*g, round + shift + saturate), softmax (z, the table and interpolation, the shift by q,
-#: e*R, round + clip).
-LN_OUT_LATENCY = 6
-SOFTMAX_OUT_LATENCY = 5
-#: LayerNorm statistics from the last x read to the first output read: its data, the last
-#: square into s2, the 5 statistics cycles, the square root (RSQRT_BITS / 2 root bits) and the
-#: division (LN_RECIP_BITS + 1 steps).
-LN_STATS = 2 + 5 + F.RSQRT_BITS // 2 + F.LN_RECIP_BITS + 1
-#: Softmax: from the last exp read to the first normalize read: the 4 cycles of data, z,
-#: table and the sum, then the division (RECIP_BITS + 1 steps), all rows at once.
-SOFTMAX_DIVIDE = 4 + F.RECIP_BITS + 1
+#: Cycles from a read to the IMEM write of its result: the data, its register, then LayerNorm
+#: u, u*r, the rounding shift, n*g, round + shift + saturate; softmax z, the table and
+#: interpolation, the shift by q, e*R, round + clip.
+LN_OUT_LATENCY = 7
+SOFTMAX_OUT_LATENCY = 7
+#: LayerNorm statistics from the last x read to the first output read: its data and register,
+#: the last square into s2, the 5 statistics cycles, the square root (RSQRT_BITS / 2 root
+#: bits) and the division (LN_RECIP_BITS + 1 steps).
+LN_STATS = 3 + 5 + F.RSQRT_BITS // 2 + F.LN_RECIP_BITS + 1
+#: Softmax: from the last exp read to the first normalize read: the 6 cycles of data, its
+#: register, z, table, shift and the sum, then the division (RECIP_BITS + 1 steps), all rows
+#: at once.
+SOFTMAX_DIVIDE = 6 + F.RECIP_BITS + 1
 
 
 def cfse_layernorm_rows_cycles(n: int) -> int:

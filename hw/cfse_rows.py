@@ -6,7 +6,9 @@ one OMEM address gives channel ``c`` of every row: the units read channel after 
 run one datapath per row. They own their schedule and ask for the data: ``rd_en`` with a
 channel (``rd_ch``) and, for the LayerNorm, which operand (``rd_sel``: x, scale, shift); the
 memory's data comes back the next cycle (``rd_x``: every row, ``rd_m``: bank 0,
-``rd_keep``: every row's keep bit). Results come out one channel of every row per cycle
+``rd_keep``: every row's keep bit) and is registered before any arithmetic (the memory's
+output and the core's code conversion take that cycle). Results come out one channel of
+every row per cycle
 (``o_valid``, no back-pressure: the IMEM write port takes a word each cycle).
 
 Bit for bit :func:`golden.cfse.layernorm_adaln` and :func:`golden.cfse.softmax` (the same
@@ -55,7 +57,8 @@ class CfseLayerNormRows(wiring.Component):
     buffer) while the **statistics** of every row run (``C*s2 - s1**2 + C**2 EPS_Q``, bit
     length, even normalization, 24-step square root, 48-step division), **output** (``n``
     x reads through a 5-register pipeline per row: ``u = C*x - s1``, ``u*r``, the rounding
-    shift by ``31 - j``, the product with ``1 + scale``, round, add the shift, saturate).
+    shift by ``31 - j``, the product with ``1 + scale``, round, add the shift, saturate), each
+    read's data registered first.
 
     Parameters
     ----------
@@ -113,10 +116,16 @@ class CfseLayerNormRows(wiring.Component):
         sub = Signal()
         last = Signal()
         m.d.comb += last.eq(ch + 1 == count)
-        # the read of the previous cycle: its data is presented now
+        # a read (cycle t), its data presented (t + 1) and registered (t + 2: the d_ signals)
+        q_en, q_sel, q_ch, q_last = Signal(), Signal(2), Signal(range(N)), Signal()
         d_en, d_sel, d_ch, d_last = Signal(), Signal(2), Signal(range(N)), Signal()
-        m.d.sync += [d_en.eq(self.rd_en), d_sel.eq(self.rd_sel), d_ch.eq(self.rd_ch),
-                     d_last.eq(last)]
+        m.d.sync += [q_en.eq(self.rd_en), q_sel.eq(self.rd_sel), q_ch.eq(self.rd_ch),
+                     q_last.eq(last), d_en.eq(q_en), d_sel.eq(q_sel), d_ch.eq(q_ch),
+                     d_last.eq(q_last)]
+        xin = [Signal(signed(W), name=f"xin{r}") for r in range(R)]
+        m_in = Signal(signed(W))
+        m.d.sync += [xin[r].eq(self.rd_x[r]) for r in range(R)]
+        m.d.sync += m_in.eq(self.rd_m)
 
         stats_ready = Signal()
         with m.FSM(name="ln_pass") as fsm:
@@ -146,16 +155,17 @@ class CfseLayerNormRows(wiring.Component):
                 m.d.sync += ch.eq(Mux(last, 0, ch + 1))
                 with m.If(last):
                     m.next = "IDLE"
-        m.d.comb += [self.rd_ch.eq(ch), br.addr.eq(ch),
+        # the buffer is read a cycle after the OMEM so that scale and shift come with x
+        m.d.comb += [self.rd_ch.eq(ch), br.addr.eq(q_ch),
                      self.busy.eq(~fsm.ongoing("IDLE"))]
-        out_rd = Signal()
-        m.d.sync += out_rd.eq(fsm.ongoing("OUT"))
+        out_q, out_rd = Signal(), Signal()
+        m.d.sync += [out_q.eq(fsm.ongoing("OUT")), out_rd.eq(out_q)]
 
         # the modulation buffer: scale held until its shift arrives, then one word a channel
         sc_hold = Signal(signed(W))
         with m.If(d_en & (d_sel == SCALE)):
-            m.d.sync += sc_hold.eq(self.rd_m)
-        m.d.comb += [bw.addr.eq(d_ch), bw.data.eq(Cat(sc_hold, self.rd_m)),
+            m.d.sync += sc_hold.eq(m_in)
+        m.d.comb += [bw.addr.eq(d_ch), bw.data.eq(Cat(sc_hold, m_in)),
                      bw.en.eq(d_en & (d_sel == SHIFT))]
 
         # statistics control, shared by the rows
@@ -210,7 +220,7 @@ class CfseLayerNormRows(wiring.Component):
 
         start = fsm.ongoing("IDLE") & self.start
         for r in range(R):
-            x = self.rd_x[r]
+            x = xin[r]
             s1 = Signal(signed(32), name=f"s1_{r}")
             s2 = Signal(unsigned(44), name=f"s2_{r}")
             sq = Signal(unsigned(2 * W), name=f"sq_{r}")
@@ -292,8 +302,9 @@ class CfseSoftmaxRows(wiring.Component):
     """Softmax over the kept keys of ``rows`` rows of ``n`` keys at once.
 
     Passes: **maximum** (``n`` reads; per row the running maximum over kept keys), **exp**
-    (``n`` reads through a 3-register pipeline per row: ``z`` from ``m - x``, the 2**(-r)
-    table and interpolation, the shift by ``q``; the numerator into the 32-bit row sum),
+    (``n`` reads through a 4-register pipeline per row: the read's data, ``z`` from ``m - x``,
+    the 2**(-r) table and interpolation, the shift by ``q``; the numerator into the 32-bit row
+    sum),
     **divide** (``floor(2**47 / S)`` of every row, restoring, 48 steps), **normalize** (``n``
     reads through the same exp pipeline, then ``min((e * R + 2**31) >> 32, 32767)``): the
     numerators are computed again instead of buffered.
@@ -364,7 +375,7 @@ class CfseSoftmaxRows(wiring.Component):
                     m.d.comb += self.rd_en.eq(1)
                     m.d.sync += ch.eq(Mux(last, 0, ch + 1))
                     with m.If(last):
-                        m.d.sync += step.eq(2)
+                        m.d.sync += step.eq(4)
                         m.next = nxt
             with m.State("SUM"):                # the last numerators enter the sums
                 m.d.sync += step.eq(step - 1)
@@ -380,20 +391,26 @@ class CfseSoftmaxRows(wiring.Component):
         in_div = fsm.ongoing("DIV")
         first_step = step == F.RECIP_BITS
 
-        # the read of the previous cycle (its data is presented now) and the pipeline
-        d_max, d_exp, d_norm, d_last = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [d_max.eq(fsm.ongoing("MAX")), d_exp.eq(fsm.ongoing("EXP")),
-                     d_norm.eq(fsm.ongoing("NORM")), d_last.eq(last)]
-        e2, n2, n3, n4 = Signal(), Signal(), Signal(), Signal()     # exp / normalize stages
-        e3 = Signal()
-        l2, l3, l4, l5 = Signal(), Signal(), Signal(), Signal()
-        o_v = Signal()
-        m.d.sync += [e2.eq(d_exp), e3.eq(e2), n2.eq(d_norm), n3.eq(n2), n4.eq(n3),
-                     o_v.eq(n4), l2.eq(d_last), l3.eq(l2), l4.eq(l3), l5.eq(l4)]
-        m.d.comb += [self.o_valid.eq(o_v), self.o_last.eq(l5)]
+        # a read (cycle t), its data presented (t + 1), registered (t + 2: d_), z (t + 3),
+        # the interpolated 2**(-r) (t + 4), the numerator e (t + 5: into the sum, or e * R at
+        # t + 6 and the probability at t + 7)
+        q_pass, d_pass = Signal(3), Signal(3)       # MAX, EXP, NORM bits
+        q_last = Signal()
+        m.d.sync += [q_pass.eq(Cat(fsm.ongoing("MAX"), fsm.ongoing("EXP"), fsm.ongoing("NORM"))),
+                     d_pass.eq(q_pass), q_last.eq(last)]
+        d_max = d_pass[0]
+        ex = [Signal(name=f"ex{k}") for k in range(3, 6)]          # t + 3 .. t + 5
+        nv = [Signal(name=f"nv{k}") for k in range(3, 8)]          # t + 3 .. t + 7
+        lv = [Signal(name=f"lv{k}") for k in range(2, 8)]          # t + 2 .. t + 7
+        m.d.sync += [ex[0].eq(d_pass[1]), nv[0].eq(d_pass[2]), lv[0].eq(q_last)]
+        m.d.sync += [ex[k].eq(ex[k - 1]) for k in range(1, 3)]
+        m.d.sync += [nv[k].eq(nv[k - 1]) for k in range(1, 5)]
+        m.d.sync += [lv[k].eq(lv[k - 1]) for k in range(1, 6)]
+        m.d.comb += [self.o_valid.eq(nv[4]), self.o_last.eq(lv[5])]
 
         for r in range(R):
-            x, keep = self.rd_x[r], self.rd_keep[r]
+            x, keep = Signal(signed(W), name=f"xin{r}"), Signal(name=f"kin{r}")
+            m.d.sync += [x.eq(self.rd_x[r]), keep.eq(self.rd_keep[r])]
             mx = Signal(signed(W), name=f"mx_{r}")
             any_kept = Signal(name=f"kept_{r}")
             with m.If(start):
@@ -420,11 +437,11 @@ class CfseSoftmaxRows(wiring.Component):
             # (e + 2**(q-1)) >> q for q >= 1, e for q = 0, as ((2 e + 2**q) >> (q + 1))
             e = Signal(unsigned(F.EXP_FRAC + 1), name=f"e_{r}")
             shifted = (Cat(Const(0, 1), e_lin) + (Const(1, 18) << q)) >> (q + 1)
-            m.d.comb += e.eq(Mux(k2 & (q < 17), shifted, 0))
+            m.d.sync += e.eq(Mux(k2 & (q < 17), shifted, 0))
             total = Signal(F.SOFTMAX_SUM_BITS, name=f"total_{r}")
             with m.If(start):
                 m.d.sync += total.eq(0)
-            with m.Elif(e3):
+            with m.Elif(ex[2]):
                 m.d.sync += total.eq(total + e)
             # restoring division of 2**47 by the sum, one quotient bit a cycle
             recip = Signal(F.RECIP_BITS + 1, name=f"recip_{r}")
