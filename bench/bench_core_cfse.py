@@ -1,8 +1,8 @@
 """Cycles of the core's CFSE commands (golden.cycle_model.cfse_command_cycles, which the RTL's
 CYCLES equals in tests/test_core_cfse.py) at the ``exion`` preset (16 x 16, 16 lanes, 1024
-OMEM words), with two ratios: to the ideal of the command's unit (GELU / residual: one OMEM
-address of every row per cycle, ``n`` cycles; softmax / LayerNorm: one element per cycle,
-``rows * n``) and to the SDUE cycles of the GEMM that produced the command's input (a row
+OMEM words), with two ratios: to the ideal of one OMEM address of every row per cycle (``n``
+cycles; softmax and LayerNorm read every channel three and four times: 3 or 4 x ideal is
+their read-bound floor) and to the SDUE cycles of the GEMM that produced the command's input (a row
 group of 16 tokens, ``n`` output channels, K = 256: golden.cycle_model.compute_cycles).
 Run: ``python bench/bench_core_cfse.py``.
 """
@@ -32,7 +32,7 @@ def main() -> None:
           f"{'GEMM':>6} {'x GEMM':>7}  input")
     for op, n, what in cases:
         cyc = cycle_model.cfse_command_cycles(op, n, R)
-        ideal = n if op in ("GELU", "RESIDUAL") else R * n
+        ideal = n
         gemm = cycle_model.compute_cycles(-(-n // cfg.cols), K, cfg)
         print(f"{op:<10} {n:>5} {R:>4} {cyc:>7} {ideal:>6} {cyc / ideal:>8.2f} "
               f"{gemm:>6} {cyc / gemm:>7.2f}  {what}")

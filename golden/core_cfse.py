@@ -98,5 +98,4 @@ def softmax(model, c, beats):
         keep = st.mask[c.ch_base:c.ch_base + c.n_ch, :c.n_rows].T
     p = cfse.softmax(x, keep)
     _write(model, c, p)
-    kept = [True] * c.n_rows if keep is None else [bool(k.any()) for k in keep]
-    st.regs.cycles = cycle_model.cfse_command_cycles("SOFTMAX", c.n_ch, c.n_rows, kept)
+    st.regs.cycles = cycle_model.cfse_command_cycles("SOFTMAX", c.n_ch, c.n_rows)

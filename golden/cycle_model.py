@@ -34,9 +34,10 @@ from golden.schedule import Schedule, check_schedule
 
 __all__ = ["issue_interval", "compute_cycles", "gemm_sequence_cycles", "command_gap", "GemmReport", "evaluate",
            "compare_strategies", "format_table", "group_beats", "cau_cycles", "schedule_cycles", "predict_cycles",
-           "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD",
-           "PREDICT_PROJ_OVERHEAD", "predict_proj_cycles", "cfse_gelu_cycles", "cfse_residual_cycles",
-           "cfse_softmax_cycles", "cfse_layernorm_cycles", "beat_bytes", "stream_bytes"]
+           "SCHEDULE_OVERHEAD", "PREDICT_OVERHEAD", "PREDICT_PROJ_OVERHEAD", "predict_proj_cycles",
+           "cfse_gelu_cycles", "cfse_residual_cycles", "cfse_softmax_cycles",
+           "cfse_layernorm_cycles", "cfse_softmax_rows_cycles", "cfse_layernorm_rows_cycles",
+           "cfse_command_cycles", "beat_bytes", "stream_bytes"]
 
 
 def issue_interval(k: int, cfg: ExionConfig) -> int:
@@ -406,31 +407,61 @@ def cfse_layernorm_cycles(c: int) -> int:
 #: Cycles of a CFSE command before its first input transfer into the unit: dispatch, the
 #: first memory read (the sequencer's fetch).
 CFSE_CMD_START = 2
-#: LAYERNORM reads x, scale and shift of a channel one after another from OMEM (one read
-#: port per bank): a row's inputs come one every 3 cycles.
-LN_READS = 3
+#: RESIDUAL registers its IMEM read address (the x of a channel): the OMEM word waits a cycle.
+RESIDUAL_X_WAIT = 1
+#: The row units (hw/cfse_rows.py) of SOFTMAX and LAYERNORM take every row of a command at
+#: once (row r = OMEM bank r): one OMEM address per cycle gives one channel (key) of every row.
+#: Cycles from a read to the IMEM write of its result: the data, its register, then LayerNorm
+#: u, u*r, the rounding shift, n*g, round + shift + saturate; softmax z, the table and
+#: interpolation, the shift by q, e*R, round + clip.
+LN_OUT_LATENCY = 7
+SOFTMAX_OUT_LATENCY = 7
+#: LayerNorm statistics from the last x read to the first output read: its data and register,
+#: the last square into s2, the 5 statistics cycles, the square root (RSQRT_BITS / 2 root
+#: bits) and the division (LN_RECIP_BITS + 1 steps).
+LN_STATS = 3 + 5 + F.RSQRT_BITS // 2 + F.LN_RECIP_BITS + 1
+#: Softmax: from the last exp read to the first normalize read: the 6 cycles of data, its
+#: register, z, table, shift and the sum, then the division (RECIP_BITS + 1 steps), all rows
+#: at once.
+SOFTMAX_DIVIDE = 6 + F.RECIP_BITS + 1
 
 
-def cfse_command_cycles(op: str, n: int, n_rows: int, kept=None) -> int:
+def cfse_layernorm_rows_cycles(n: int) -> int:
+    """A LayerNorm + adaLN command on rows of ``n`` channels in the row unit, from the first
+    read to the last result (both counted): a pass of ``n`` x reads (the sums s1, s2 of every
+    row), ``2 n`` reads of the adaLN scale and shift into the unit's channel buffer while the
+    statistics, square root and division of every row run (:data:`LN_STATS` after the last x
+    read, whichever is later), a second pass of ``n`` x reads through the output pipeline
+    (:data:`LN_OUT_LATENCY`)."""
+    return max(3 * n, n - 1 + LN_STATS) + n + LN_OUT_LATENCY
+
+
+def cfse_softmax_rows_cycles(n: int) -> int:
+    """A softmax command on rows of ``n`` keys in the row unit (every row at once), from the
+    first read to the last result: a pass of ``n`` reads (the row maxima), a pass of ``n``
+    reads through the exp pipeline into the sums, the row reciprocals
+    (:data:`SOFTMAX_DIVIDE` after the last exp read), a pass of ``n`` reads recomputing each
+    numerator and normalizing it (:data:`SOFTMAX_OUT_LATENCY`)."""
+    return 2 * n - 1 + SOFTMAX_DIVIDE + n + SOFTMAX_OUT_LATENCY
+
+
+def cfse_command_cycles(op: str, n: int, n_rows: int) -> int:
     """``CYCLES`` of a CFSE command (docs/cfse.md, "Core commands") on rows of ``n`` channels
     (keys): ``GELU`` / ``RESIDUAL`` stream all rows at once, one channel a cycle
-    (:func:`cfse_gelu_cycles`, :func:`cfse_residual_cycles`); ``SOFTMAX`` runs its rows one
-    after another, the next row's first key taken the cycle after the last output
-    (:func:`cfse_softmax_cycles`; ``kept[r]``: row ``r`` keeps a key); ``LAYERNORM`` likewise,
-    its inputs one every :data:`LN_READS` cycles, each row's reads starting once the unit
-    is ready again."""
+    (:func:`cfse_gelu_cycles`, :func:`cfse_residual_cycles`; ``RESIDUAL`` :data:`RESIDUAL_X_WAIT`
+    later); ``SOFTMAX`` and ``LAYERNORM``
+    take all rows at once too, in passes over the channels (:func:`cfse_softmax_rows_cycles`,
+    :func:`cfse_layernorm_rows_cycles`): the cycles do not depend on ``n_rows``."""
     if n < 1 or n_rows < 1:
         raise ValueError(f"n = {n} and n_rows = {n_rows} must be >= 1")
     if op == "GELU":
         return CFSE_CMD_START + cfse_gelu_cycles(n)
     if op == "RESIDUAL":
-        return CFSE_CMD_START + cfse_residual_cycles(n)
+        return CFSE_CMD_START + RESIDUAL_X_WAIT + cfse_residual_cycles(n)
     if op == "SOFTMAX":
-        kept = [True] * n_rows if kept is None else list(kept)
-        return CFSE_CMD_START + sum(cfse_softmax_cycles(n, k) for k in kept)
+        return CFSE_CMD_START - 1 + cfse_softmax_rows_cycles(n)
     if op == "LAYERNORM":
-        row = cfse_layernorm_cycles(n) + (LN_READS - 1) * (n - 1)
-        return CFSE_CMD_START + LN_READS - 1 + n_rows * row + (n_rows - 1) * (LN_READS + 1)
+        return CFSE_CMD_START - 1 + cfse_layernorm_rows_cycles(n)
     raise ValueError(f"op = {op!r} is not one of GELU, RESIDUAL, LAYERNORM, SOFTMAX")
 
 

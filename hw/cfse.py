@@ -150,7 +150,8 @@ class CfseSoftmax(wiring.Component):
     ``min((e * R + 2**31) >> 32, 32767)``, 3 cycles per key plus the output handshake).
     Every multiplier has registers on both sides. A row of ``N`` keys costs ``9 N + 1`` cycles,
     plus 48 when a key is kept (:func:`golden.cycle_model.cfse_softmax_cycles`, held equal
-    in the bench); the pipelined version is left for the integration.
+    in the bench). The core runs softmax on the row unit of ``hw/cfse_rows.py`` instead (every
+    row at once, pipelined).
 
     Parameters
     ----------

@@ -17,13 +17,14 @@ Contract (the command-level spec is :mod:`golden.core_cfse`; docs/cfse.md, "Core
   :class:`~hw.cfse.CfseGelu` / :class:`~hw.cfse.CfseResidual` (``RESIDUAL``'s ``x`` from IMEM
   buffer ``xbuf``, read at the word of the channel in flight, its gate a scalar); with
   ``ffn_mask``, ``GELU`` writes mask channel ``ch_base + c`` with ``|h| > ffn_th`` per row.
-* ``SOFTMAX`` / ``LAYERNORM``: row after row through :class:`~hw.cfse.CfseSoftmax` (keep bits
-  from the mask memory with ``key_mask``) or :class:`~hw.cfse.CfseLayerNorm` (per channel three
-  OMEM reads: ``x``, then ``scale`` and ``shift`` from buffer ``mbuf``, bank 0, addresses
-  ``sc_base + c`` / ``sh_base + c``).
-* The memory-to-stream side of ``GELU``, ``RESIDUAL`` and ``SOFTMAX`` is the shared
-  sequencer (``hw/sequencer.py``); its first word is fetched the cycle after the command is
-  taken. ``done`` and ``cycles_we`` pulse with the last write; ``cycles`` counts from the take
+* ``SOFTMAX`` / ``LAYERNORM``: every row at once through the row units of
+  ``hw/cfse_rows.py``, which ask for channels (keys) of every row: :class:`~hw.cfse_rows.
+  CfseSoftmaxRows` (keep bits from the mask memory with ``key_mask``) or
+  :class:`~hw.cfse_rows.CfseLayerNormRows` (``x``; ``scale`` and ``shift`` from buffer
+  ``mbuf``, bank 0, addresses ``sc_base + c`` / ``sh_base + c``).
+* The memory-to-stream side of ``GELU`` and ``RESIDUAL`` is the shared sequencer
+  (``hw/sequencer.py``); its first word is fetched the cycle after the command is taken, as
+  the row units' first read. ``done`` and ``cycles_we`` pulse with the last write; ``cycles`` counts from the take
   to that write, both included (``golden.cycle_model.cfse_command_cycles``).
 """
 
@@ -38,7 +39,10 @@ from exion.config import ExionConfig
 from exion.limits import CAU_BEAT, MAX_KEYS
 from exion.regmap import OPCODES
 
-from .cfse import CfseGelu, CfseLayerNorm, CfseResidual, CfseSoftmax
+from .cfse import CfseGelu, CfseResidual
+from .cfse_rows import SCALE as LN_SCALE
+from .cfse_rows import X as LN_X
+from .cfse_rows import CfseLayerNormRows, CfseSoftmaxRows
 from .core_cmd import command_fields, command_stream
 from .sequencer import Sequencer
 
@@ -120,8 +124,8 @@ class CfseEngine(wiring.Component):
         m = Module()
         m.submodules.gelu = gelu = CfseGelu(lanes=R)
         m.submodules.res = res = CfseResidual(lanes=R)
-        m.submodules.softmax = sm = CfseSoftmax(max_keys=MAX_KEYS)
-        m.submodules.layernorm = ln = CfseLayerNorm(max_dim=min(F.MAX_LN_DIM, Do))
+        m.submodules.softmax = sm = CfseSoftmaxRows(rows=R, max_keys=MAX_KEYS)
+        m.submodules.layernorm = ln = CfseLayerNormRows(rows=R, max_dim=min(F.MAX_LN_DIM, Do))
         m.submodules.seq = seq = Sequencer(addr_width=16, count_width=17)
 
         # -- the command, held while it runs ---------------------------------------------------
@@ -138,92 +142,69 @@ class CfseEngine(wiring.Component):
             m.d.sync += [active.eq(1), op.eq(self.cmd.payload.op)]
             m.d.sync += [c[n].eq(f[n]) for n in keep]
         is_op = {n: op == OPCODES[n] for n in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")}
-        vector = is_op["GELU"] | is_op["RESIDUAL"]
         new_op = self.cmd.payload.op
         count = Signal(32)
         m.d.sync += count.eq(Mux(take, 1, count + 1))
 
-        # rows: the one being fed (SOFTMAX, LAYERNORM) and the one being written
-        row_in, row_out = Signal(8), Signal(8)
-        with m.If(take):
-            m.d.sync += [row_in.eq(0), row_out.eq(0)]
-
-        # -- OMEM through the sequencer (GELU, RESIDUAL, SOFTMAX) --------------------------------
-        seq_more = Signal()             # SOFTMAX: the last key of a row taken, rows remain
-        m.d.comb += [seq.start.eq((take & (new_op != OPCODES["LAYERNORM"])) | seq_more),
+        # -- OMEM through the sequencer (GELU, RESIDUAL) ----------------------------------------
+        row_op = (new_op == OPCODES["LAYERNORM"]) | (new_op == OPCODES["SOFTMAX"])
+        m.d.comb += [seq.start.eq(take & ~row_op),
                      seq.base.eq(Mux(take, f["ch_base"], c["ch_base"])),
                      seq.count.eq(Mux(take, f["n_ch"], c["n_ch"]))]
         q = [self.omem_data[r * W:(r + 1) * W] for r in range(R)]
         act = [code_to_act(q[r], c["in_shift"]) for r in range(R)]
-        q_row = Signal(W)
-        m.d.comb += q_row.eq(Cat(*q).word_select(row_in, W))
         idx = Signal(16)                # channel of the presented word
         m.d.comb += idx.eq(seq.o_addr - c["ch_base"])
-        # RESIDUAL: x of the fetched channel (its IMEM word read with the OMEM word)
+        # RESIDUAL: x of the fetched channel from its IMEM word. The read address is registered
+        # (it fed the IMEM banks and the predictor's input register through two carry chains
+        # in one cycle: the FPGA build's critical path, docs/fpga.md), so the OMEM word waits
+        # a cycle for x: RESIDUAL_X_WAIT in golden.cycle_model.
         lane_bits = (L - 1).bit_length()
-        m.d.comb += self.imem_raddr.eq(c["xbuf"] * Di + c["base"]
+        m.d.sync += self.imem_raddr.eq(c["xbuf"] * Di + c["base"]
                                        + ((seq.r_addr - c["ch_base"])[:16] >> lane_bits))
-        x_res = [self.imem_rdata[r * L * W:(r + 1) * L * W].word_select(idx[:lane_bits], W)
+        f_d, idx_d, res_v = Signal(R * W), Signal(16), Signal()
+        m.d.sync += [f_d.eq(self.omem_data), idx_d.eq(idx),
+                     res_v.eq(seq.o_valid & active & is_op["RESIDUAL"])]
+        x_res = [self.imem_rdata[r * L * W:(r + 1) * L * W].word_select(idx_d[:lane_bits], W)
                  if L > 1 else self.imem_rdata[r * W:(r + 1) * W] for r in range(R)]
-        # SOFTMAX: the mask memory word of the fetched channel
-        m.d.comb += self.mask_raddr.eq(seq.r_addr // CAU_BEAT)
-        kbit = (self.mask_rdata.word_select(seq.o_addr % CAU_BEAT, R)).bit_select(row_in, 1)
         m.d.comb += [
             gelu.i.valid.eq(seq.o_valid & active & is_op["GELU"]),
-            res.i.valid.eq(seq.o_valid & active & is_op["RESIDUAL"]),
-            sm.i.valid.eq(seq.o_valid & active & is_op["SOFTMAX"]),
-            sm.i.payload.x.eq(code_to_act(q_row, c["in_shift"])),
-            sm.i.payload.keep.eq(~c["key_mask"] | kbit),
-            sm.i.payload.last.eq(seq.o_last),
-            seq.o_ready.eq(Mux(is_op["GELU"], gelu.i.ready,
-                               Mux(is_op["RESIDUAL"], res.i.ready, sm.i.ready))),
-            seq_more.eq(is_op["SOFTMAX"] & sm.i.valid & sm.i.ready & seq.o_last
-                        & (row_in + 1 < c["n_rows"])),
+            res.i.valid.eq(res_v),
+            # the residual unit never stalls here (its output is always taken): the delayed
+            # word needs no back-pressure
+            seq.o_ready.eq(Mux(is_op["GELU"], gelu.i.ready, 1)),
         ]
         for r in range(R):
             m.d.comb += [gelu.i.payload[r].eq(act[r]),
                          res.i.payload[r].x.eq(code_to_act(x_res[r], c["in_shift"])),
-                         res.i.payload[r].f.eq(act[r]),
+                         res.i.payload[r].f.eq(code_to_act(f_d[r * W:(r + 1) * W],
+                                                           c["in_shift"])),
                          res.i.payload[r].gate.eq(c["gate"])]
-        with m.If(seq_more):
-            m.d.sync += row_in.eq(row_in + 1)
 
-        # -- LAYERNORM: x, scale, shift of a channel in three OMEM reads --------------------------
-        ph = Signal(range(4))           # 0 idle, 1 x read, 2 scale read, 3 shift read
-        ch = Signal(16)
-        pend = Signal()                 # the shift read's data is presented this cycle
-        x_reg, sc_reg = Signal(F.ACT_BITS), Signal(F.ACT_BITS)
-        ln_last = Signal()
-        m.d.sync += pend.eq(0)
-        with m.If(take & (new_op == OPCODES["LAYERNORM"])):
-            m.d.sync += [ph.eq(1), ch.eq(0)]
-        with m.Elif(ph == 1):
-            m.d.sync += ph.eq(2)
-        with m.Elif(ph == 2):
-            m.d.sync += [ph.eq(3), x_reg.eq(code_to_act(q_row, c["in_shift"]))]
-        with m.Elif(ph == 3):
-            m.d.sync += [sc_reg.eq(act[0]), pend.eq(1), ln_last.eq(ch + 1 == c["n_ch"]),
-                         ch.eq(ch + 1), ph.eq(Mux(ch + 1 == c["n_ch"], 0, 1))]
-        with m.Elif(is_op["LAYERNORM"] & active & ~pend & (row_in < c["n_rows"])
-                    & (ch == c["n_ch"]) & ln.i.ready & ~ln.busy):
-            # the next row's reads start once the unit is ready again
-            m.d.sync += [ph.eq(1), ch.eq(0)]
-        with m.If(pend & ln_last & (row_in + 1 < c["n_rows"])):
-            m.d.sync += row_in.eq(row_in + 1)
-        with m.Elif(pend & ln_last):
-            m.d.sync += row_in.eq(c["n_rows"])        # every row fed
-        m.d.comb += [ln.i.valid.eq(pend), ln.i.payload.x.eq(x_reg),
-                     ln.i.payload.scale.eq(sc_reg), ln.i.payload.shift.eq(act[0]),
-                     ln.i.payload.last.eq(ln_last)]
-        ln_addr = Mux(ph == 1, c["obuf"] * Do + c["ch_base"] + ch,
-                      Mux(ph == 2, mbuf * Do + c["sc_base"] + ch, mbuf * Do + c["sh_base"] + ch))
-        m.d.comb += self.omem_addr.eq(Mux(is_op["LAYERNORM"], ln_addr,
-                                          c["obuf"] * Do + seq.r_addr))
+        # -- LAYERNORM, SOFTMAX: the row units ask for channels of every row ---------------------
+        m.d.comb += [ln.start.eq(take & (new_op == OPCODES["LAYERNORM"])),
+                     sm.start.eq(take & (new_op == OPCODES["SOFTMAX"])),
+                     ln.n.eq(f["n_ch"]), sm.n.eq(f["n_ch"]),
+                     ln.rd_m.eq(act[0])]
+        for r in range(R):
+            m.d.comb += [ln.rd_x[r].eq(act[r]), sm.rd_x[r].eq(act[r])]
+        ln_addr = Mux(ln.rd_sel == LN_X, c["obuf"] * Do + c["ch_base"] + ln.rd_ch,
+                      Mux(ln.rd_sel == LN_SCALE, mbuf * Do + c["sc_base"] + ln.rd_ch,
+                          mbuf * Do + c["sh_base"] + ln.rd_ch))
+        m.d.comb += self.omem_addr.eq(
+            Mux(is_op["LAYERNORM"], ln_addr,
+                c["obuf"] * Do + Mux(is_op["SOFTMAX"], c["ch_base"] + sm.rd_ch, seq.r_addr)))
+        # SOFTMAX: keep bits of every row from the mask word of the key (data a cycle later)
+        kch, kch_d = Signal(16), Signal(16)
+        m.d.comb += [kch.eq(c["ch_base"] + sm.rd_ch), self.mask_raddr.eq(kch // CAU_BEAT)]
+        m.d.sync += kch_d.eq(kch)
+        m.d.comb += sm.rd_keep.eq(~c["key_mask"].replicate(R)
+                                  | self.mask_rdata.word_select(kch_d % CAU_BEAT, R))
 
         # -- results: codes into IMEM words, a word per lanes channels ---------------------------
         out_valid = Signal()
         out_act = [Signal(F.ACT_BITS, name=f"out_act{r}") for r in range(R)]
-        m.d.comb += [gelu.o.ready.eq(1), res.o.ready.eq(1), sm.o.ready.eq(1), ln.o.ready.eq(1)]
+        m.d.comb += [gelu.o.ready.eq(1), res.o.ready.eq(1)]
         with m.If(is_op["GELU"]):
             m.d.comb += [out_valid.eq(gelu.o.valid)] + [out_act[r].eq(gelu.o.payload[r])
                                                          for r in range(R)]
@@ -231,10 +212,10 @@ class CfseEngine(wiring.Component):
             m.d.comb += [out_valid.eq(res.o.valid)] + [out_act[r].eq(res.o.payload[r])
                                                         for r in range(R)]
         with m.Elif(is_op["SOFTMAX"]):
-            m.d.comb += [out_valid.eq(sm.o.valid)] + [out_act[r].eq(sm.o.payload.p)
+            m.d.comb += [out_valid.eq(sm.o_valid)] + [out_act[r].eq(sm.o_p[r])
                                                        for r in range(R)]
         with m.Else():
-            m.d.comb += [out_valid.eq(ln.o.valid)] + [out_act[r].eq(ln.o.payload.y)
+            m.d.comb += [out_valid.eq(ln.o_valid)] + [out_act[r].eq(ln.o_y[r])
                                                        for r in range(R)]
         code = [act_to_code(out_act[r], c["out_shift"], W) for r in range(R)]
         j = Signal(16)                  # channel of the result
@@ -251,9 +232,8 @@ class CfseEngine(wiring.Component):
                 with m.If(out_valid & (k == i)):
                     m.d.sync += held[r][i].eq(code[r])
         row_en = Cat(*((Const(r, 8) < c["n_rows"]) for r in range(R)))
-        one_row = Cat(*(row_out == r for r in range(R)))
         m.d.comb += [self.imem_waddr.eq(c["ibuf"] * Di + c["base"] + (j >> lane_bits)),
-                     self.imem_we.eq(Mux(word_done, Mux(vector, row_en, one_row), 0))]
+                     self.imem_we.eq(Mux(word_done, row_en, 0))]
         with m.If(out_valid):
             m.d.sync += j.eq(Mux(last, 0, j + 1))
         with m.If(take):
@@ -266,11 +246,9 @@ class CfseEngine(wiring.Component):
                      self.mask_addr.eq(mch // CAU_BEAT),
                      self.mask_data.eq(kept.replicate(CAU_BEAT)),
                      self.mask_en.eq(Const(1, CAU_BEAT) << (mch % CAU_BEAT))]
-        # the end: the last channel of every row (vector ops: of the one pass)
+        # the end: the last channel (of every row at once)
         fin = Signal()
-        m.d.comb += fin.eq(out_valid & last & (vector | (row_out + 1 == c["n_rows"])))
-        with m.If(out_valid & last):
-            m.d.sync += row_out.eq(row_out + 1)
+        m.d.comb += fin.eq(out_valid & last)
         m.d.comb += [self.done.eq(active & fin), self.cycles_we.eq(active & fin),
                      self.cycles.eq(count + 1)]
         with m.If(active & fin):

@@ -48,6 +48,7 @@ def tops() -> dict:
     from .cfse import CfseGelu, CfseLayerNorm, CfseResidual, CfseSoftmax
     from .dma import Dma
     from .cfse_units import CfseUnits
+    from .cfse_rows import CfseRowUnits
     from .axi_arbiter import DmaArbiterTop
     from .multicore import ExionMulticore
     from exion.limits import MAX_KEYS
@@ -78,6 +79,7 @@ def tops() -> dict:
         "cfse_residual": lambda cfg: CfseResidual(lanes=cfg.lanes),
         "dma": Dma.from_config,
         "cfse": CfseUnits,
+        "cfse_rows": CfseRowUnits,
         "multicore": ExionMulticore,
         **{f"axi_arbiter{n}": (lambda cfg, n=n: DmaArbiterTop(masters=n, bus_width=cfg.bus_width))
            for n in ARBITER_TOP_MASTERS},
@@ -87,7 +89,7 @@ def tops() -> dict:
 #: Units that can be emitted as a top, by name.
 TOPS = ("core", "sdue_top", "sdue", "dpu", "imem", "wmem", "omem", "lod", "predictor", "selector", "cau",
         "eager_units", "cfse_gelu", "cfse_softmax",
-        "cfse_layernorm", "cfse_residual", "dma", "cfse", "axi_arbiter1", "axi_arbiter2",
+        "cfse_layernorm", "cfse_residual", "dma", "cfse", "cfse_rows", "axi_arbiter1", "axi_arbiter2",
         "axi_arbiter3", "axi_arbiter4", "multicore")
 
 #: Masters of the ``axi_arbiter<N>`` tops (N DMA masters on one port through the arbiter):

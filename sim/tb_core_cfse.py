@@ -202,15 +202,20 @@ def _fields(rng, cfg, op):
 @cocotb.test()
 async def commands(dut):
     """Seeded random commands of every CFSE opcode, plus extremes (one channel, one row,
-    saturating shifts, all keys masked), each bit-exact and with the model's CYCLES."""
+    saturating shifts, all keys masked, whole 64-channel rows), each bit-exact and with the model's CYCLES."""
     mir = await _setup(dut)
     cfg = mir.cfg
     rng = np.random.default_rng(11)
-    n = READ_WORDS * cfg.lanes
+    n, Do = READ_WORDS * cfg.lanes, cfg.words("omem")
     extremes = [("GELU", dict(n_ch=1, n_rows=1, in_shift=15, out_shift=0)),
                 ("SOFTMAX", dict(n_ch=n, key_mask=1, n_rows=cfg.rows)),
                 ("RESIDUAL", dict(in_shift=4, out_shift=0, gate=-32768)),
-                ("LAYERNORM", dict(n_ch=1, n_rows=cfg.rows))]
+                ("LAYERNORM", dict(n_ch=1, n_rows=cfg.rows)),
+                # whole rows: the LayerNorm's modulation reads outlast its statistics
+                ("LAYERNORM", dict(n_ch=Do, n_rows=cfg.rows, ch_base=0, sc_base=0, sh_base=0,
+                                   in_shift=4)),
+                ("SOFTMAX", dict(n_ch=min(64, Do), n_rows=cfg.rows, ch_base=0, in_shift=4,
+                                 key_mask=0))]
     plan = extremes + [(op, {}) for _ in range(2)
                        for op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")]
     cycles = {}
@@ -218,7 +223,7 @@ async def commands(dut):
         f = _fields(rng, cfg, op)
         f.update(over)
         f["n_rows"] = min(f["n_rows"], cfg.rows)
-        f["base"] = min(f["base"], READ_WORDS - (-(-f["n_ch"] // cfg.lanes)))
+        f["base"] = max(0, min(f["base"], READ_WORDS - (-(-f["n_ch"] // cfg.lanes))))
         await _fill_omem(mir, rng, 0, f["ch_base"], scale=float(rng.choice([0.05, 1.0])))
         if op == "LAYERNORM":
             await _fill_omem(mir, rng, 1, 0, 0.3)

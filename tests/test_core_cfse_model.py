@@ -127,19 +127,19 @@ def test_command_against_golden(name, op):
             assert np.array_equal(m.state.mask[f["ch_base"]:f["ch_base"] + n].T, want)
         else:
             assert np.array_equal(m.state.mask, mask_before), f"{op} wrote the mask"
-        kept = None
-        if op == "SOFTMAX" and f["key_mask"]:
-            kept = mask_before[f["ch_base"]:f["ch_base"] + n, :f["n_rows"]].any(axis=0)
-        assert m.regs.cycles == cycle_model.cfse_command_cycles(op, n, f["n_rows"], kept)
+        assert m.regs.cycles == cycle_model.cfse_command_cycles(op, n, f["n_rows"])
 
 
 def test_cycles_formulas():
     c = cycle_model.cfse_command_cycles
-    assert c("GELU", 16, 4) == 22 and c("RESIDUAL", 8, 1) == 12
-    assert c("SOFTMAX", 16, 4, [False] * 4) == 2 + 4 * 145
-    assert c("SOFTMAX", 64, 1) == 2 + 625
-    assert c("LAYERNORM", 1, 1) == 4 + 85
-    assert c("LAYERNORM", 11, 3) == 567       # measured on the RTL (tests/test_core_cfse.py)
+    assert c("GELU", 16, 4) == 22 and c("RESIDUAL", 8, 1) == 13
+    # the row units take every row at once: SOFTMAX 3 n + 61, LAYERNORM max(3 n, n + 79) + n + 8
+    assert c("SOFTMAX", 16, 4) == c("SOFTMAX", 16, 1) == 109
+    assert c("SOFTMAX", 64, 16) == 253
+    assert c("LAYERNORM", 1, 1) == 89
+    assert c("LAYERNORM", 11, 3) == c("LAYERNORM", 11, 1) == 109   # statistics bound
+    assert c("LAYERNORM", 39, 4) == 165 and c("LAYERNORM", 40, 4) == 168   # reads bound
+    assert c("LAYERNORM", 256, 16) == 1032
     with pytest.raises(ValueError, match="n = 0"):
         c("GELU", 0, 1)
     with pytest.raises(ValueError, match="op = 'EXP'"):

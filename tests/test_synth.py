@@ -162,7 +162,7 @@ TOP_UNITS = {"core": "ctrl", "sdue_top": "smem", "sdue": "sdue", "dpu": "dpu", "
              "wmem": "wmem", "omem": "omem", "lod": "predictor", "predictor": "predictor",
              "selector": "predictor", "cau": "cau", "eager_units": "predictor",
              "cfse_gelu": "cfse", "cfse_softmax": "cfse", "cfse_layernorm": "cfse",
-             "cfse_residual": "cfse", "dma": "dma", "cfse": "cfse",
+             "cfse_residual": "cfse", "dma": "dma", "cfse": "cfse", "cfse_rows": "cfse",
              "multicore": "ctrl", **{f"axi_arbiter{n}": "arbiter" for n in (1, 2, 3, 4)}}
 
 
