@@ -20,6 +20,7 @@ from exion.config import ExionConfig
 from exion.limits import MAX_HEAD_DIM
 from golden import cycle_model
 from golden.core_checks import Limits
+from golden.core_state import bits_of_rows
 from golden.schedule import unpack_block
 from golden.sdue import dense_wmem_image, wmem_image
 
@@ -58,6 +59,7 @@ class Host(CfseCommands):
         self.limits = Limits.of(cfg)
         self.kc_max = self.limits.imem_words
         self._buf = {"i": 0, "w": 0, "o": 0}
+        self._identity_images: dict = {}        # (kc, channels, first) -> WMEM image
 
     def _next(self, kind: str, count: int) -> int:
         b = self._buf[kind]
@@ -175,7 +177,7 @@ class Host(CfseCommands):
                 km[:g1 - g0] = keep[g0:g1, c0:c1]
                 self.backend.write_mask(km)
                 self.stats.window(4 * (c1 - c0) * mw)
-                cvs = [int(sum(1 << r for r in np.flatnonzero(km[:, j]))) for j in range(c1 - c0)]
+                cvs = bits_of_rows(km.T)
                 beats = cycle_model.group_beats(cvs)
                 self._cmd("SCHEDULE", n_ch=c1 - c0,
                           acc=dict(busy=cycle_model.cau_cycles(beats)))
