@@ -5,7 +5,7 @@ stacked bar plot (PNG).
 
     .venv/bin/python bench/bench_runtime_modes.py [--models dit64,dit-xl/2]
         [--iterations 50,100] [--modes base,ep,ffnr,all] [--cfse chip] [--blocks N]
-        [--png build/bench_runtime_modes.png]
+        [--shape-iterations 3] [--shape-blocks 1] [--png build/bench_runtime_modes.png]
 
 One image of class 0, seed 0, the ``exion`` preset (16 x 16, 16 lanes), as ``exion run
 --model M --mode X --cfse C --iterations T``. Cycles are the sum of every execute and CFSE
@@ -13,8 +13,11 @@ command's ``CYCLES`` (docs/runtime.md, "The report"), whatever ``golden/cycle_mo
 says today: the script reads them from the run. A layer kind is the report's ``layer``
 column (the CFSE work is counted in the layer that issued it: LayerNorm in ``adaln`` and
 ``fc1``... as ``layers.csv`` has it). DiT-XL/2 has synthetic weights (seeded): its sparse
-modes select on values no trained model gives. ``--blocks N`` runs only the first N
-transformer blocks (``exion run --blocks``). The plot is written when matplotlib is there.
+modes select on values no trained model gives; a whole run of it is out of reach of the
+command-level model on this machine (about 20,000 commands per block and iteration), so a
+synthetic shape runs ``--shape-blocks`` blocks for ``--shape-iterations`` iterations (default
+one block, 3 iterations: one FFN-Reuse period). ``--blocks N`` runs only the first N blocks of
+a trained model (``exion run --blocks``). The plot is written when matplotlib is there.
 """
 
 from __future__ import annotations
@@ -122,7 +125,12 @@ def main(argv=None) -> int:
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--cfse", default="chip", choices=CFSE_PLACES)
     p.add_argument("--blocks", type=int, default=None,
-                   help="only the first N transformer blocks (default all)")
+                   help="only the first N transformer blocks of a trained model (default all)")
+    p.add_argument("--shape-iterations", default="3",
+                   help="iterations of a synthetic shape (dit-xl/2: about 200 s of CPU per "
+                        "iteration of its 28 blocks; default 3)")
+    p.add_argument("--shape-blocks", type=int, default=1,
+                   help="transformer blocks of a synthetic shape (default 1)")
     p.add_argument("--png", default=str(ROOT / "build" / "bench_runtime_modes.png"))
     a = p.parse_args(argv)
     models = a.models.split(",")
@@ -132,11 +140,11 @@ def main(argv=None) -> int:
     modes = a.modes.split(",")
     if any(m not in MODES for m in modes):
         p.error(f"--modes: one of {', '.join(MODES)} each")
-    iters = [int(s) for s in a.iterations.split(",")]
     runs = {}
     for model in models:
-        w = weights_of(model, a.blocks)
-        for it in iters:
+        shape = model in SHAPES
+        w = weights_of(model, a.shape_blocks if shape else a.blocks)
+        for it in [int(s) for s in (a.shape_iterations if shape else a.iterations).split(",")]:
             res = runs[(model, it)] = {}
             for mode in modes:
                 res[mode] = run_one(w, mode, it, a.cfse)
