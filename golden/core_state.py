@@ -25,12 +25,72 @@ from exion.config import ExionConfig
 from exion.limits import CAU_BEAT, QUEUE_DEPTH
 from exion.regmap import RegisterMap
 
-__all__ = ["Registers", "CoreState", "bits_of"]
+__all__ = ["Registers", "CoreState", "BeatFifo", "bits_of", "bits_of_rows"]
 
 
 def bits_of(flags) -> int:
     """A boolean vector as a Python integer, element i at bit i (no int64 overflow at 64)."""
     return sum(1 << int(i) for i in np.flatnonzero(np.asarray(flags)))
+
+
+def bits_of_rows(flags) -> list[int]:
+    """:func:`bits_of` of each row of a 2-D boolean array (at once where a row has at most 63
+    elements: exact in int64)."""
+    f = np.asarray(flags, bool)
+    if f.ndim != 2 or f.shape[1] > 63:
+        return [bits_of(r) for r in f]
+    return (f.astype(np.int64) @ (np.int64(1) << np.arange(f.shape[1], dtype=np.int64))).tolist()
+
+
+class BeatFifo:
+    """Lane vectors sent on a stream and not yet consumed, kept as the arrays they came in
+    (a deque of single beats cost more than the commands' arithmetic on long streams).
+
+    Parameters
+    ----------
+    lanes : int
+
+    Members
+    -------
+    lanes : int
+    """
+
+    def __init__(self, lanes: int):
+        self.lanes = lanes
+        self._parts: deque = deque()
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def extend(self, beats) -> None:
+        """Append ``(n, lanes)`` beats."""
+        a = np.asarray(beats, np.int64).reshape(-1, self.lanes)
+        if len(a):
+            self._parts.append(a)
+            self._len += len(a)
+
+    def take(self, n: int) -> np.ndarray:
+        """The first ``n`` beats ``(n, lanes)``, removed (``n <= len``)."""
+        if n > self._len:
+            raise ValueError(f"n = {n} beats asked, {self._len} held")
+        got, need = [], n
+        while need:
+            a = self._parts[0]
+            if len(a) <= need:
+                got.append(self._parts.popleft())
+                need -= len(a)
+            else:
+                got.append(a[:need])
+                self._parts[0] = a[need:]
+                need = 0
+        self._len -= n
+        return (np.concatenate(got) if len(got) != 1 else got[0].copy()) if got else \
+            np.zeros((0, self.lanes), np.int64)
+
+    def clear(self) -> None:
+        self._parts.clear()
+        self._len = 0
 
 
 @dataclass
@@ -95,7 +155,7 @@ class CoreState:
     regs : Registers
     queue : collections.deque of Command
         Accepted commands not yet executed (in order).
-    imem_in, wmem_in : collections.deque of numpy.ndarray
+    imem_in, wmem_in : BeatFifo
         Lane vectors sent on ``s_axis_imem`` / ``s_axis_wmem`` and not yet consumed.
     out : collections.deque of numpy.ndarray
         ``READ_OMEM`` frames, ``(count, rows)`` each, not yet taken by the host.
@@ -117,8 +177,8 @@ class CoreState:
         self.smem_blocks = [None] * c.schedule_depth
         self.regs = Registers()
         self.queue: deque = deque()
-        self.imem_in: deque = deque()
-        self.wmem_in: deque = deque()
+        self.imem_in = BeatFifo(c.lanes)
+        self.wmem_in = BeatFifo(c.lanes)
         self.out: deque = deque()
 
     def reset(self) -> None:

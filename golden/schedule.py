@@ -107,9 +107,10 @@ def pack_block(block: Block, cfg: ExionConfig) -> int:
             ch = int(block.slots[c, d])
             put(1 if ch >= 0 else 0, 1)
             put(ch if ch >= 0 else 0, CHANNEL_BITS)
+    sw = cfg.sel_width
     for r in range(cfg.rows):
         for c in range(cfg.cols):
-            put(int(block.sel[r, c]), cfg.sel_width)
+            put(int(block.sel[r, c]), sw)
     return word
 
 
@@ -130,9 +131,10 @@ def unpack_block(word: int, cfg: ExionConfig) -> Block:
             if valid:
                 slots[c, d] = ch
     sel = np.zeros((cfg.rows, cfg.cols), np.int64)
+    sw = cfg.sel_width
     for r in range(cfg.rows):
         for c in range(cfg.cols):
-            sel[r, c] = get(cfg.sel_width)
+            sel[r, c] = get(sw)
     return Block(group, slots, sel)
 
 

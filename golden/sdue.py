@@ -59,11 +59,11 @@ def dense_wmem_image(w, cfg: ExionConfig):
     kc = intsem.lane_chunks(w.shape[0], cfg.lanes)
     nb = -(-w.shape[1] // cfg.cols)
     img = np.zeros((cfg.cols, nb * kc, cfg.merge_degree, cfg.lanes), np.int64)
-    pad = np.zeros((kc * cfg.lanes, w.shape[1]), np.int64)
-    pad[:w.shape[0]] = w
-    for n in range(w.shape[1]):
-        b, c = divmod(n, cfg.cols)
-        img[c, b * kc:(b + 1) * kc, 0, :] = pad[:, n].reshape(kc, cfg.lanes)
+    pad = np.zeros((kc * cfg.lanes, nb * cfg.cols), np.int64)
+    pad[:w.shape[0], :w.shape[1]] = w
+    # channel n = b * cols + c: (K, nb, cols) -> bank c, words b * kc .. (all at once)
+    cols = pad.reshape(kc, cfg.lanes, nb, cfg.cols).transpose(3, 2, 0, 1)
+    img[:, :, 0, :] = cols.reshape(cfg.cols, nb * kc, cfg.lanes)
     return img
 
 

@@ -21,7 +21,7 @@ from exion.regmap import FLAGS, OPCODES, encode
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits
 
 __all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal",
-           "BUFFERS_USED", "buffers_of", "buffer_goal"]
+           "BUFFERS_USED", "buffers_of", "buffer_fields", "buffer_label", "buffer_goal"]
 
 #: Flag bins of the coverage: GEMM's two flags; other opcodes ignore flags ("-").
 FLAG_BINS = ("none", "SPARSE", "FFN_MASK", "SPARSE+FFN_MASK", "-")
@@ -60,26 +60,46 @@ def coverage_goal() -> set[tuple[str, str, str]]:
     return goal
 
 
-#: The IMEM / WMEM / OMEM buffers an opcode uses (the field that names each); SCHEDULE uses
-#: none (the mask memory and SMEM have one buffer).
-BUFFERS_USED = {"LOAD_IMEM": {"imem": "ibuf"}, "LOAD_WMEM": {"wmem": "wbuf"},
-                "READ_OMEM": {"omem": "obuf"},
-                "GEMM": {"imem": "ibuf", "wmem": "wbuf", "omem": "obuf"},
-                "PREDICT": {"imem": "ibuf", "wmem": "wbuf"}}
+#: The IMEM / WMEM / OMEM buffers an opcode uses: ``(memory, field)`` pairs. SCHEDULE uses
+#: none (the mask memory and SMEM have one buffer); a CFSE command reads OMEM ``obuf`` and
+#: writes IMEM ``ibuf``, ``RESIDUAL`` also reads IMEM ``xbuf``, ``LAYERNORM`` OMEM ``mbuf``.
+BUFFERS_USED = {"LOAD_IMEM": (("imem", "ibuf"),), "LOAD_WMEM": (("wmem", "wbuf"),),
+                "READ_OMEM": (("omem", "obuf"),),
+                "GEMM": (("imem", "ibuf"), ("wmem", "wbuf"), ("omem", "obuf")),
+                "PREDICT": (("imem", "ibuf"), ("wmem", "wbuf")),
+                "GELU": (("imem", "ibuf"), ("omem", "obuf")),
+                "SOFTMAX": (("imem", "ibuf"), ("omem", "obuf")),
+                "RESIDUAL": (("imem", "ibuf"), ("imem", "xbuf"), ("omem", "obuf")),
+                "LAYERNORM": (("imem", "ibuf"), ("omem", "obuf"), ("omem", "mbuf"))}
+
+#: The cover point's name of a buffer field: its memory; a command's second buffer of the
+#: same memory (``xbuf``, ``mbuf``) apart, as "memory.field".
+_MAIN = ("ibuf", "wbuf", "obuf")
+
+
+def buffer_label(mem: str, fld: str) -> str:
+    return mem if fld in _MAIN else f"{mem}.{fld}"
+
+
+def buffer_fields(cmd) -> list[tuple[str, str, int]]:
+    """``(label, memory, buffer)`` of each buffer field of a decoded command."""
+    return [(buffer_label(mem, fld), mem, getattr(cmd, fld))
+            for mem, fld in BUFFERS_USED.get(cmd.op, ())]
 
 
 def buffers_of(cmd) -> set[tuple[str, int]]:
     """``(memory, buffer)`` pairs a decoded command uses."""
-    return {(mem, getattr(cmd, fld)) for mem, fld in BUFFERS_USED.get(cmd.op, {}).items()}
+    return {(mem, b) for _, mem, b in buffer_fields(cmd)}
 
 
 def buffer_goal(cfg: ExionConfig) -> set[tuple[str, str, int, str]]:
-    """Bins ``(opcode, memory, buffer, state)`` of an accepted command: ``state`` "behind"
-    when a command queued ahead of it and not yet finished uses the same buffer (the
-    dispatcher's hazards decide when it may start), else "free"."""
+    """Bins ``(opcode, memory, buffer, state)`` of an accepted command (``memory``:
+    :func:`buffer_label`): ``state`` "behind" when a command queued ahead of it and not yet
+    finished uses the same buffer (the dispatcher's hazards decide when it may start), else
+    "free"."""
     n = {"imem": cfg.imem_buffers, "wmem": cfg.wmem_buffers, "omem": cfg.omem_buffers}
-    return {(op, mem, b, st) for op, mems in BUFFERS_USED.items() for mem in mems
-            for b in range(n[mem]) for st in ("free", "behind")}
+    return {(op, buffer_label(mem, fld), b, st) for op, used in BUFFERS_USED.items()
+            for mem, fld in used for b in range(n[mem]) for st in ("free", "behind")}
 
 
 #: Fields no check reads (every value is legal): not pushed to an edge.

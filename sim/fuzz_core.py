@@ -21,7 +21,8 @@ from exion.limits import QUEUE_DEPTH
 from exion.regmap import CAUSES, FLAGS, OPCODES, encode, smem_half
 from golden.core_checks import CHECKS, decode, first_failure
 from golden.core_model import OPS, CoreModel
-from sim.fuzz_commands import buffer_goal, buffers_of, coverage_goal, flag_bin, random_command
+from sim.fuzz_commands import (buffer_fields, buffer_goal, buffers_of, coverage_goal, flag_bin,
+                               random_command)
 from sim.tb_common import pack, pauses, unpack
 from sim.core_driver import CoreTB
 
@@ -138,8 +139,8 @@ class Fuzz:
         if not was_error and cause:         # accepted ones are sampled when they have run
             _sample(cmd.op or "?", flag_bin(cmd.op, word), _CAUSE_NAMES[cause])
         if accepted:
-            for mem, buf in sorted(buffers_of(cmd)):
-                self.sample_buffers(cmd.op, mem, buf,
+            for label, mem, buf in buffer_fields(cmd):
+                self.sample_buffers(cmd.op, label, buf,
                                     "behind" if (mem, buf) in ahead else "free")
         if accepted and send and OPS[cmd.op].stream is not None:
             await self.send(cmd)

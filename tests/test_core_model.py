@@ -15,8 +15,10 @@ from exion.regmap import CAUSES, encode
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits, decode, markdown_table
 from golden.core_model import OPS, CoreModel
+from golden.core_state import BeatFifo, bits_of, bits_of_rows
 from golden.sdue import dense_wmem_image, wmem_image
-from sim.fuzz_commands import coverage_goal, flag_bin, random_command
+from sim.fuzz_commands import (BUFFERS_USED, buffer_fields, buffer_goal, coverage_goal, flag_bin,
+                               random_command)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -316,6 +318,53 @@ def test_coverage_goal_matches_tables():
     assert not any(g[0].startswith("LOAD") and g[2] == "TILE" for g in goal)
     assert ("GEMM", "SPARSE", DISPATCH_CHECKS["GEMM"][0].cause) in goal
     assert flag_bin("GEMM", 0x310) == "SPARSE+FFN_MASK" and flag_bin("SCHEDULE", 0x311) == "-"
+
+
+def test_buffer_goal_covers_every_buffer_field():
+    """The (opcode, memory, buffer, state) bins name every buffer field of every opcode that
+    has one (the CFSE commands' ``ibuf`` / ``obuf`` / ``xbuf`` / ``mbuf`` too), for every
+    buffer of the configuration, and a sampled command names the same bins."""
+    from exion.fields import ARG_FIELDS
+    cfg = CONFIGS["4x4"]
+    goal = buffer_goal(cfg)
+    bufs = {"ibuf", "wbuf", "obuf", "xbuf", "mbuf"}
+    for op in OPS:
+        used = {f.name for f in ARG_FIELDS if op in f.ops and f.name in bufs}
+        if op in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM"):
+            used = {fld for _, fld in BUFFERS_USED[op]}          # the one ``buf`` field
+        if op == "PREDICT":
+            used.discard("obuf")        # an exec field PREDICT ignores (it writes the mask)
+        assert {fld for _, fld in BUFFERS_USED.get(op, ())} == used, op
+    for op in ("GELU", "SOFTMAX", "RESIDUAL", "LAYERNORM"):
+        assert ("RESIDUAL", "imem.xbuf", 1, "behind") in goal
+        assert all((op, "omem", b, s) in goal for b in range(cfg.omem_buffers)
+                   for s in ("free", "behind"))
+    assert len(goal) == 2 * sum(
+        {"imem": cfg.imem_buffers, "wmem": cfg.wmem_buffers, "omem": cfg.omem_buffers}[mem]
+        for used in BUFFERS_USED.values() for mem, _ in used)
+    args, word = encode("LAYERNORM", n_ch=4, n_rows=1, ibuf=1, obuf=0, mbuf=1)
+    got = buffer_fields(decode([args[f"ARG{i}"] for i in range(6)], word))
+    assert got == [("imem", "imem", 1), ("omem", "omem", 0), ("omem.mbuf", "omem", 1)]
+
+
+def test_beat_fifo_and_bits_of_rows():
+    """The stream FIFO gives beats back in order across the arrays they came in; the
+    conflict vectors of many mask rows at once equal one by one (64 rows: bit 63)."""
+    f = BeatFifo(2)
+    f.extend(np.arange(6).reshape(3, 2))
+    f.extend(np.zeros((0, 2), np.int64))
+    f.extend(np.arange(6, 10))
+    assert len(f) == 5
+    assert f.take(2).tolist() == [[0, 1], [2, 3]]
+    assert f.take(2).tolist() == [[4, 5], [6, 7]] and len(f) == 1
+    with pytest.raises(ValueError):
+        f.take(2)
+    assert f.take(0).shape == (0, 2) and f.take(1).tolist() == [[8, 9]] and len(f) == 0
+    rng = np.random.default_rng(4)
+    for rows in (1, 4, 16, 63, 64):
+        m = rng.random((9, rows)) < 0.5
+        m[0] = True
+        assert bits_of_rows(m) == [bits_of(r) for r in m]
 
 
 def test_every_opcode_has_a_row_and_docs_table():

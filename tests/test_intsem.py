@@ -248,6 +248,10 @@ def test_int_matmul_paths_explicitly():
     assert got[:, 0].tolist() == [_hi(32)] * 2 and got[:, 2].tolist() == [_hi(32)] * 2
     assert got[:, 1].tolist() == [_lo(32)] * 2
     assert np.array_equal(got, _matmul_loop(xs, ws, 16, 32))
+    # fast path in column slices (a product larger than one BLAS thread's): still exact
+    xl = rng.integers(-2048, 2048, size=(16, 512))
+    wl = rng.integers(-2048, 2048, size=(512, 300))
+    assert np.array_equal(int_matmul(xl, wl, 16, 40), xl @ wl)
 
 
 # -- requantization --------------------------------------------------------------------------

@@ -54,6 +54,28 @@ def test_runtime_bit_exact_against_golden(mode, cfse_at):
         assert t["host_elements"] > 0 and t["cfse_cycles"] == 0
 
 
+def test_shift_add_equals_golden():
+    """The runtime's eager projections (``DiTRuntime.shift_add``: ``lod_approx`` operands
+    through an exact integer matmul, weights' approximations kept) equal
+    ``golden.eager.shift_add_matmul`` term by term, on random codes and the extremes."""
+    rng = np.random.default_rng(3)
+    qm = intsem.qmax(SMALL.data_width)
+    for steps in (1, 2):
+        cfg = SMALL.replace(iterations=2, lod_steps=steps)
+        rt = DiTRuntime(D.synthetic(MINI, 0), cfg, "ep",
+                        Host(cfg, make_backend("model", cfg), Stats(cfg)))
+        for k, n in ((16, 8), (128, 32), (5, 1)):
+            a = rng.integers(-qm - 1, qm + 1, (7, k))
+            a[0] = -qm - 1
+            a[1] = qm
+            a[2] = 0
+            b = rng.integers(-qm, qm + 1, (k, n))
+            want = eager.shift_add_matmul(a, b, steps)
+            assert np.array_equal(rt.shift_add(a, b), want)
+            assert np.array_equal(rt.shift_add(a, b, key=("t", k)), want)
+            assert np.array_equal(rt.shift_add(a, b, key=("t", k)), want)   # cached weights
+
+
 def test_host_gemm_tiles():
     """Dense GEMMs over several weight tiles and a partial row group, FFN_MASK read back, and a
     sparse GEMM over several mask chunks: equal to the golden functions."""

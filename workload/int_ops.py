@@ -11,9 +11,10 @@ spec's algorithm fields, the DDIM step ``exion_tools.runtime.dit.ddim_step`` (fl
 the workload's starting noise. So the runtime's commands must give these very numbers
 (tests/test_runtime_ref.py holds it on recorded reference tensors).
 
-Backends: ``golden`` computes ``PREDICT``'s scores and the eager Q' / K' projections with
-``golden.eager.shift_add_matmul`` term by term; ``fast`` with the plain integer product of
-the ``lod_approx`` operands (``lod_product``, the same integers, a few times faster). Both
+Backends: ``golden`` computes ``PREDICT``'s scores with ``golden.eager.shift_add_matmul``
+term by term; ``fast`` with the plain integer product of the ``lod_approx`` operands
+(``lod_product``, the same integers, a few times faster). The eager Q' / K' projections are
+the runtime's own (``DiTRuntime.shift_add``, that exact integer product) in both. Both
 call the golden CFSE functions through numpy (fast enough: about 0.1 s per image and
 iteration in mode ``all``). tests/test_workload.py checks one against the other.
 """
@@ -145,9 +146,9 @@ class IntOps:
         if self.record is not None:
             host = self.recorder = Recorder(host, self.record)
         host = _Tally(host, self.stats, self.spec, (sp.tokens, sp.hidden, sp.ffn_hidden))
+        # the runtime's own eager projection (DiTRuntime.shift_add) is already the exact
+        # integer product of the lod_approx operands: both backends use it
         rt = DiTRuntime(w, self.cfg, self.mode, host, cfse="chip")
-        if self.backend == "fast":
-            rt.shift_add = lod_product
         labels = [int(v) for v in torch.as_tensor(y).tolist()]
         x = rt.sample(labels, 0, progress=progress,
                       noise=torch.as_tensor(noise).double().numpy())

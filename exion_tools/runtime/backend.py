@@ -86,11 +86,18 @@ class ModelBackend:
         self.cfg = cfg
         self.model = CoreModel(cfg)
         self.log = StreamLog(cfg, enabled=record)
+        self._encoded: dict = {}
 
     def command(self, op: str, *, imem=None, wmem=None, **fields):
         """Issue one command with its stream data and run it; returns its ``READ_OMEM``
         frame ``(count, rows)`` or None. Raises :class:`CoreError` on any error."""
-        args, word = encode(op, **fields)
+        key = (op, *sorted(fields.items()))
+        enc = self._encoded.get(key)
+        if enc is None:                 # the same commands recur: encode each once
+            if len(self._encoded) > 1 << 16:
+                self._encoded.clear()
+            enc = self._encoded[key] = encode(op, **fields)
+        args, word = enc
         m = self.model
         cause = m.issue(args, word)
         if imem is not None:

@@ -22,6 +22,7 @@ from golden import cycle_model
 from golden.conmerge import cau_sort_window
 from golden.conmerge_rules import window_emits
 from golden.core_checks import Limits
+from golden.core_state import bits_of_rows
 from golden.schedule import unpack_block
 from golden.sdue import dense_wmem_image, wmem_image
 
@@ -60,6 +61,7 @@ class Host(CfseCommands):
         self.limits = Limits.of(cfg)
         self.kc_max = self.limits.imem_words
         self._buf = {"i": 0, "w": 0, "o": 0}
+        self._identity_images: dict = {}        # (kc, channels, first) -> WMEM image
 
     def _next(self, kind: str, count: int) -> int:
         b = self._buf[kind]
@@ -177,7 +179,7 @@ class Host(CfseCommands):
                 km[:g1 - g0] = keep[g0:g1, c0:c1]
                 self.backend.write_mask(km)
                 self.stats.window(4 * (c1 - c0) * mw)
-                cvs = [int(sum(1 << r for r in np.flatnonzero(km[:, j]))) for j in range(c1 - c0)]
+                cvs = bits_of_rows(km.T)
                 beats = cycle_model.group_beats(cvs)
                 emits = window_emits(cvs, cfg.cols, cfg.merge_degree, cfg.cau_window,
                                      cau_sort_window(cfg))

@@ -32,7 +32,8 @@ MAX_SOFTMAX_KEYS_CHIP = 64
 
 class CfseCommands:
     """The CFSE operations of a :class:`Host` (``cfg``, ``limits``, ``backend``, ``stats``,
-    ``_cmd``, ``load_imem``, ``load_wmem``, ``read_omem`` come from it)."""
+    ``_cmd``, ``load_imem``, ``load_wmem``, ``read_omem``, ``_identity_images`` come from
+    it)."""
 
     # -- which shapes the commands take --------------------------------------------------
     def cfse_ok(self, op: str, n: int) -> bool:
@@ -61,11 +62,15 @@ class CfseCommands:
         ``0 .. n_out - 1`` into ``obuf`` channels ``ch_base ..``."""
         cfg, lim = self.cfg, self.limits
         per = lim.wmem_words // kc * cfg.cols
+        cache = self._identity_images
         for c0 in range(0, n_out, per):
             nc = min(per, n_out - c0)
-            w = np.zeros((kc * cfg.lanes, nc), np.int64)
-            w[c0 + np.arange(nc), np.arange(nc)] = 1
-            wbuf = self.load_wmem(dense_wmem_image(w, cfg), 1)
+            img = cache.get((kc, nc, c0))
+            if img is None:                   # the same few tiles again and again
+                w = np.zeros((kc * cfg.lanes, nc), np.int64)
+                w[c0 + np.arange(nc), np.arange(nc)] = 1
+                img = cache[(kc, nc, c0)] = dense_wmem_image(w, cfg)
+            wbuf = self.load_wmem(img, 1)
             blocks = -(-nc // cfg.cols)
             self._cmd("GEMM", kc=kc, shift=0, ch_base=ch_base + c0, n_ch=nc, ibuf=ibuf,
                       wbuf=wbuf, obuf=obuf, n_rows=rows_in, wbase=0,

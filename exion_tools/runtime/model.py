@@ -116,9 +116,7 @@ class DiTRuntime:
         grid = sp.image_size // sp.patch
         self.pos = q510(D.sincos_pos_embed(sp.hidden, grid))
         self.ffn_state: dict = {}                      # (sample, block) -> FFN-Reuse state
-        #: ``lod_approx(a) @ lod_approx(b)`` of the host-side eager projection; any exact
-        #: implementation (the workload's fast path swaps in a plain integer product)
-        self.shift_add = eager.shift_add_matmul
+        self._lod_cache: dict = {}                     # weights' lod_approx (eager projection)
         g = ffn_reuse.gelu
         lo, hi = 0.0, 2.0                              # GELU^-1(0.17) by bisection
         for _ in range(60):
@@ -234,8 +232,8 @@ class DiTRuntime:
         cfg, W, host, st = self.cfg, self.cfg.data_width, self.host, self.stats
         n, d = xc.shape
         dh = cq.stop - cq.start
-        q_acc = self.shift_add(xc, qkv.w[:, cq], cfg.lod_steps)
-        k_acc = self.shift_add(xc, qkv.w[:, ck], cfg.lod_steps)
+        q_acc = self.shift_add(xc, qkv.w[:, cq], ("w", id(qkv), cq.start))
+        k_acc = self.shift_add(xc, qkv.w[:, ck], ("w", id(qkv), ck.start))
         st.eager_projection(2 * n * dh * d)
         sq, sk = eager.auto_shift(q_acc, W), eager.auto_shift(k_acc, W)
         qp, kp = intsem.requantize(q_acc, sq, W), intsem.requantize(k_acc, sk, W)
@@ -243,8 +241,7 @@ class DiTRuntime:
         if host.predict_ok(dh, n):
             keep, dom = host.predict(qp, kp, q_th, topk)
         else:                                          # PREDICT cannot take this head
-            keep, dom = eager.select(self.shift_add(qp, kp.T, cfg.lod_steps), q_th,
-                                     cfg.ep_k)
+            keep, dom = eager.select(self.shift_add(qp, kp.T), q_th, cfg.ep_k)
             st.eager_projection(n * n * dh)
         return keep, dom
 
@@ -280,6 +277,23 @@ class DiTRuntime:
                 st.skipped(len(rows) * (n - len(used)) * dh)
         st.skipped(int(dom.sum()) * n * dh * 2)        # Q K^T and P V of dominant queries
         return o
+
+    def shift_add(self, a, b, key=None):
+        """``golden.eager.shift_add_matmul(a, b, lod_steps)``: the sum of the terms' products
+        is ``lod_approx(a) @ lod_approx(b)``, an exact integer matmul (``intsem.int_matmul``
+        where no partial sum can reach ``2**47``, its exact fast path; else the term-by-term
+        function itself); ``key``: ``b`` is a weight, its approximation kept."""
+        steps = self.cfg.lod_steps
+        lb = self._lod_cache.get(key) if key is not None else None
+        if lb is None:
+            lb = eager.lod_approx(b, steps)
+            if key is not None:
+                self._lod_cache[key] = lb
+        la = eager.lod_approx(a, steps)
+        bound = a.shape[1] * int(np.max(np.abs(la), initial=0)) * int(np.max(np.abs(lb), initial=0))
+        if bound < 1 << 47:
+            return intsem.int_matmul(la, lb, self.cfg.lanes, 48)
+        return eager.shift_add_matmul(a, b, steps)
 
     def ffn(self, h, i: int, sample: int, dense_iter: bool, gate=None):
         cfg, st = self.cfg, self.stats

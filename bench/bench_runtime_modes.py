@@ -1,0 +1,166 @@
+"""Whole sampling runs of a DiT on the command-level model, per mode: total core cycles, the
+speedup of ``ep`` / ``ffnr`` / ``all`` over ``base``, the ideal speedup (``base``'s MACs over
+the MACs the mode actually did) and the ratio of the two; the cycles per layer kind as a
+stacked bar plot (PNG).
+
+    .venv/bin/python bench/bench_runtime_modes.py [--models dit64,dit-xl/2]
+        [--iterations 50,100] [--modes base,ep,ffnr,all] [--cfse chip] [--blocks N]
+        [--shape-iterations 3] [--shape-blocks 1] [--png build/bench_runtime_modes.png]
+
+One image of class 0, seed 0, the ``exion`` preset (16 x 16, 16 lanes), as ``exion run
+--model M --mode X --cfse C --iterations T``. Cycles are the sum of every execute and CFSE
+command's ``CYCLES`` (docs/runtime.md, "The report"), whatever ``golden/cycle_model.py``
+says today: the script reads them from the run. A layer kind is the report's ``layer``
+column (the CFSE work is counted in the layer that issued it: LayerNorm in ``adaln`` and
+``fc1``... as ``layers.csv`` has it). DiT-XL/2 has synthetic weights (seeded): its sparse
+modes select on values no trained model gives; a whole run of it is out of reach of the
+command-level model on this machine (about 20,000 commands per block and iteration), so a
+synthetic shape runs ``--shape-blocks`` blocks for ``--shape-iterations`` iterations (default
+one block, 3 iterations: one FFN-Reuse period). ``--blocks N`` runs only the first N blocks of
+a trained model (``exion run --blocks``). The plot is written when matplotlib is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from exion.config import preset  # noqa: E402
+from exion_tools.runtime.backend import make_backend  # noqa: E402
+from exion_tools.runtime.cli import MODELS  # noqa: E402
+from exion_tools.runtime.counts import Stats  # noqa: E402
+from exion_tools.runtime.dit import SHAPES, load_npz, synthetic  # noqa: E402
+from exion_tools.runtime.lower import Host  # noqa: E402
+from exion_tools.runtime.model import CFSE_PLACES, MODES, DiTRuntime  # noqa: E402
+
+#: Layer kinds in forward order (the report's ``layer`` column).
+KINDS = ("embed", "adaln", "predict", "qkv", "qk", "pv", "proj", "fc1", "fc2", "final")
+
+
+def weights_of(name: str, blocks: int | None):
+    w = load_npz(MODELS[name]) if name in MODELS else synthetic(SHAPES[name], 0)
+    if blocks is not None and blocks < w.spec.depth:
+        w = dataclasses.replace(w, spec=dataclasses.replace(w.spec, depth=blocks))
+    return w
+
+
+def run_one(w, mode: str, iterations: int, cfse: str) -> dict:
+    cfg = preset("exion", iterations=iterations)
+    st = Stats(cfg)
+    t0, c0 = time.perf_counter(), time.process_time()
+    DiTRuntime(w, cfg, mode, Host(cfg, make_backend("model", cfg), st), cfse=cfse).sample([0], 0)
+    t = st.totals()
+    by = collections.Counter()
+    for r in st.rows.values():
+        by[r.layer] += r.cycles
+    return {"cycles": t["cycles"], "macs": t["macs_done"], "skipped": t["macs_skipped"],
+            "cfse": t["cfse_cycles"], "by_layer": by, "wall": time.perf_counter() - t0,
+            "cpu": time.process_time() - c0}
+
+
+def table(model: str, iterations: int, res: dict) -> list[str]:
+    base = res.get("base")
+    out = [f"{model}, {iterations} iterations, 1 image (vs base)",
+           f"  {'mode':<6}{'cycles':>15}{'speedup':>9}{'ideal':>8}{'ratio':>8}"
+           f"{'MACs done':>17}{'skipped':>9}{'CFSE':>7}{'wall s':>8}{'CPU s':>8}"]
+    for mode, r in res.items():
+        sp = base["cycles"] / r["cycles"] if base and r["cycles"] else float("nan")
+        ideal = base["macs"] / r["macs"] if base and r["macs"] else float("nan")
+        sk = r["skipped"] / max(1, r["macs"] + r["skipped"])
+        out.append(f"  {mode:<6}{r['cycles']:>15,}{sp:>9.3f}{ideal:>8.3f}{sp / ideal:>8.3f}"
+                   f"{r['macs']:>17,}{sk:>9.1%}{r['cfse'] / max(1, r['cycles']):>7.1%}"
+                   f"{r['wall']:>8.1f}{r['cpu']:>8.1f}")
+    out.append(f"  cycles per layer kind ({', '.join(res)}):")
+    for k in KINDS:
+        if any(r["by_layer"][k] for r in res.values()):
+            out.append(f"    {k:<8}" + "".join(f"{r['by_layer'][k]:>15,}" for r in res.values()))
+    return out
+
+
+def plot(runs: dict, path: Path) -> bool:
+    """Stacked bars: one per (model, iterations, mode), cycles per layer kind."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = len(runs)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4), squeeze=False)
+    for ax, ((model, iters), res) in zip(axes[0], runs.items()):
+        modes = list(res)
+        bottom = [0.0] * len(modes)
+        for k in KINDS:
+            vals = [res[m]["by_layer"][k] / 1e6 for m in modes]
+            if any(vals):               # one colour per kind in every panel
+                ax.bar(modes, vals, bottom=bottom, label=k, color=f"C{KINDS.index(k)}")
+                bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.set_title(f"{model}, {iters} iterations", fontsize=9)
+        ax.set_ylabel("core cycles (millions)")
+    seen = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    labels = [k for k in KINDS if k in seen]
+    axes[0][-1].legend([seen[k] for k in labels], labels, fontsize=7, loc="upper left",
+                       bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default="dit64,dit-xl/2")
+    p.add_argument("--iterations", default="50,100")
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--cfse", default="chip", choices=CFSE_PLACES)
+    p.add_argument("--blocks", type=int, default=None,
+                   help="only the first N transformer blocks of a trained model (default all)")
+    p.add_argument("--shape-iterations", default="3",
+                   help="iterations of a synthetic shape (dit-xl/2: about 200 s of CPU per "
+                        "iteration of its 28 blocks; default 3)")
+    p.add_argument("--shape-blocks", type=int, default=1,
+                   help="transformer blocks of a synthetic shape (default 1)")
+    p.add_argument("--png", default=str(ROOT / "build" / "bench_runtime_modes.png"))
+    a = p.parse_args(argv)
+    models = a.models.split(",")
+    for m in models:
+        if m not in MODELS and m not in SHAPES:
+            p.error(f"--models: {m!r} is not one of {', '.join([*MODELS, *SHAPES])}")
+    modes = a.modes.split(",")
+    if any(m not in MODES for m in modes):
+        p.error(f"--modes: one of {', '.join(MODES)} each")
+    runs = {}
+    for model in models:
+        shape = model in SHAPES
+        w = weights_of(model, a.shape_blocks if shape else a.blocks)
+        for it in [int(s) for s in (a.shape_iterations if shape else a.iterations).split(",")]:
+            res = runs[(model, it)] = {}
+            for mode in modes:
+                res[mode] = run_one(w, mode, it, a.cfse)
+                print(f"  {model} {it} iterations {mode}: {res[mode]['wall']:.1f} s",
+                      file=sys.stderr, flush=True)
+            sp = w.spec
+            name = (f"{model} ({sp.tokens} tokens, hidden {sp.hidden}, {sp.depth} blocks), "
+                    f"CFSE on {a.cfse}")
+            print("\n".join(table(name, it, res)), flush=True)
+    png = Path(a.png)
+    if plot(runs, png):
+        print(f"wrote {png}")
+    else:
+        print("matplotlib is not installed: no plot")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
