@@ -67,6 +67,8 @@ BUFFERS_USED = {"LOAD_IMEM": (("imem", "ibuf"),), "LOAD_WMEM": (("wmem", "wbuf")
                 "READ_OMEM": (("omem", "obuf"),),
                 "GEMM": (("imem", "ibuf"), ("wmem", "wbuf"), ("omem", "obuf")),
                 "PREDICT": (("imem", "ibuf"), ("wmem", "wbuf")),
+                # its sources; the destination ``dbuf`` is IMEM or WMEM by the KEYS flag
+                "PREDICT_PROJ": (("imem", "ibuf"), ("wmem", "wbuf")),
                 "GELU": (("imem", "ibuf"), ("omem", "obuf")),
                 "SOFTMAX": (("imem", "ibuf"), ("omem", "obuf")),
                 "RESIDUAL": (("imem", "ibuf"), ("imem", "xbuf"), ("omem", "obuf")),

@@ -17,7 +17,7 @@ from exion_tools.runtime.counts import Stats
 from exion_tools.runtime.golden_host import GoldenHost
 from exion_tools.runtime.lower import Host
 from exion_tools.runtime.model import CFSE_PLACES, MODES, DiTRuntime
-from golden import cfse, ffn_reuse, intsem
+from golden import cfse, eager, ffn_reuse, intsem
 from sim.runner import SIMULATORS
 
 from cli_helpers import run
