@@ -9,7 +9,8 @@ data over three AXI-Streams: ``s_axis_imem`` and ``s_axis_wmem`` (one IMEM or WM
 per beat, into the core) and ``m_axis`` (one OMEM address of every bank per beat, out of it).
 
 A command is issued by writing its argument registers ``ARG0..ARG5`` and then the command word
-to ``CMD`` (opcode in bits 7:0, flags in bits 15:8). The core checks the fields at once: a bad
+to ``CMD`` (opcode in bits 7:0, flags in bits 15:8). The core checks the fields in the cycle
+after the write, before the write's response can reach the host and before any next write: a bad
 command is not queued, ``STATUS.error`` rises with a ``CAUSE`` code and the command word in
 ``ERR_CMD``; nothing else changes. While ``error`` is set every further command is refused
 (with the cause of the first kept); writing ``CTRL.clear_error`` clears it. Good commands enter

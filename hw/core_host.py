@@ -3,7 +3,8 @@
 Contract (the host's view is ``docs/core.md``; every name is :mod:`exion.regmap`):
 
 * Registers: ``ARG0..ARG5`` hold what the host writes; a write of ``CMD`` checks the command
-  (opcode, fields against this configuration; the first failing check gives the cause) and
+  in the next cycle (opcode, fields against this configuration; the first failing check gives
+  the cause) and
   either queues it (``QUEUE_DEPTH`` entries, in order; the head is ``cmd``, taken when
   ``cmd.ready``) or refuses it: ``error`` rises with ``CAUSE`` and ``ERR_CMD``. While
   ``error`` is set every command is refused; ``CTRL.clear_error`` clears it.
@@ -234,9 +235,16 @@ class HostInterface(wiring.Component):
                                + self.mem_out_bytes)]
 
         # -- command check and queue ----------------------------------------------------------
-        cmd_wr = Signal()
-        m.d.comb += cmd_wr.eq(axil.wr_en & (wa == REGISTERS["CMD"]) & whole)
-        op, flags = axil.wr_data[0:8], axil.wr_data[8:16]
+        # The CMD write is registered and checked in the next cycle: the checks' opcode decode
+        # and cause priority are then off the path from the AXI4-Lite inputs (the FPGA build's
+        # critical path, docs/fpga.md). Writes are at least two cycles apart (hw/axil.py: no
+        # write while bvalid), so no ARG or CTRL write falls between the write and its check.
+        cmd_in, cmd_wr, cmd_word = Signal(), Signal(), Signal(32)
+        m.d.comb += cmd_in.eq(axil.wr_en & (wa == REGISTERS["CMD"]) & whole)
+        m.d.sync += cmd_wr.eq(cmd_in)
+        with m.If(cmd_in):
+            m.d.sync += cmd_word.eq(axil.wr_data)
+        op, flags = cmd_word[0:8], cmd_word[8:16]
         entry = Signal(COMMAND)
         m.d.comb += entry.eq(Cat(op, flags, *args))
         bad = Signal(8)
@@ -246,7 +254,7 @@ class HostInterface(wiring.Component):
         # registers, so it is registered from them: its multiplier and carry chains are then
         # off the CMD write's path to the queue (the FPGA build's critical path, docs/fpga.md).
         # Exact because writes are at least two cycles apart (hw/axil.py: no write while
-        # bvalid), so an ARG written just before CMD is in w_over by the CMD write's cycle.
+        # bvalid), so an ARG written just before CMD is in w_over by the CMD's check.
         n_blk = Signal(17)
         w_over = Signal()
         m.d.comb += n_blk.eq((f["n_ch"] + (cfg.cols - 1)) // cfg.cols)
@@ -270,7 +278,7 @@ class HostInterface(wiring.Component):
                      self.cmd.payload.eq(queue.r_data), self.cmd.valid.eq(queue.r_rdy),
                      queue.r_en.eq(self.cmd.ready)]
         with m.If(cmd_wr & ~error & (refuse != 0)):
-            m.d.sync += [error.eq(1), cause.eq(refuse), err_cmd.eq(axil.wr_data)]
+            m.d.sync += [error.eq(1), cause.eq(refuse), err_cmd.eq(cmd_word)]
         with m.If(axil.wr_en & (wa == REGISTERS["CTRL"]) & whole & axil.wr_data[0]):
             m.d.sync += [error.eq(0), cause.eq(0)]
         with m.If(self.fail & ~error):
