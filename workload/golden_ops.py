@@ -47,7 +47,7 @@ from exion.config import ExionConfig
 from golden import eager as g_eager
 from golden import ffn_reuse as g_ffn
 
-__all__ = ["RunSpec", "FastOps", "GoldenOps", "make_ops", "quantize_t", "lod_approx_t",
+__all__ = ["RunSpec", "FastOps", "GoldenOps", "make_ops", "count_ffn", "quantize_t", "lod_approx_t",
            "keep_mask_t"]
 
 
@@ -326,19 +326,7 @@ class _OpsBase:
         self._prev_gelu[index] = hgelu.detach().clone()
 
     def _count_ffn(self, dense: bool, kept: int, size: int, tokens: int, d, f, o):
-        full = g_ffn.dense_macs(tokens, d, f, o)
-        st = self.stats
-        st.ffn_macs_dense += full
-        if dense:
-            st.ffn_dense_calls += 1
-            st.ffn_macs += full
-            st.ffn_macs_delta += full
-        else:
-            st.ffn_sparse_calls += 1
-            st.ffn_sparse_kept += kept
-            st.ffn_sparse_size += size
-            st.ffn_macs += sum(g_ffn.sparse_macs(kept, tokens, d, f, o, self.spec.fc2_mode))
-            st.ffn_macs_delta += sum(g_ffn.sparse_macs(kept, tokens, d, f, o, "delta"))
+        count_ffn(self.stats, self.spec, dense, kept, size, tokens, d, f, o)
 
     def _count_ep(self, keep: np.ndarray, dominant: np.ndarray, skip_q, skip_k, skip_v,
                   hits: int = 0, top1_hits: int = 0):
@@ -555,6 +543,23 @@ class GoldenOps(_OpsBase):
         if self.record_masks:
             self.eager_masks.append((self._meta(index), keep.copy()))
         return torch.from_numpy(keep)
+
+
+def count_ffn(st, spec: RunSpec, dense: bool, kept: int, size: int, tokens: int, d, f, o):
+    """Add one FFN call to the run statistics ``st``: its MACs dense, as run (``spec.fc2_mode``)
+    and in ``delta`` mode, and for a sparse call the kept GELU outputs of ``size``."""
+    full = g_ffn.dense_macs(tokens, d, f, o)
+    st.ffn_macs_dense += full
+    if dense:
+        st.ffn_dense_calls += 1
+        st.ffn_macs += full
+        st.ffn_macs_delta += full
+    else:
+        st.ffn_sparse_calls += 1
+        st.ffn_sparse_kept += kept
+        st.ffn_sparse_size += size
+        st.ffn_macs += sum(g_ffn.sparse_macs(kept, tokens, d, f, o, spec.fc2_mode))
+        st.ffn_macs_delta += sum(g_ffn.sparse_macs(kept, tokens, d, f, o, "delta"))
 
 
 def make_ops(spec: RunSpec, backend: str = "fast", **kw):

@@ -31,7 +31,6 @@ from exion_tools.runtime import dit as D
 from exion_tools.runtime.counts import Stats
 from exion_tools.runtime.golden_host import GoldenHost, Recorder, lod_product
 from exion_tools.runtime.model import DiTRuntime
-from golden import ffn_reuse as g_ffn
 
 __all__ = ["runtime_config", "runtime_mode", "weights_of", "IntOps"]
 
@@ -68,20 +67,9 @@ class _Tally:
         return getattr(self._host, name)
 
     def _ffn(self, dense, kept, size):
+        from .golden_ops import count_ffn       # golden_ops imports this module lazily
         n, d, f = self._shape
-        st = self._st
-        full = g_ffn.dense_macs(n, d, f, d)
-        st.ffn_macs_dense += full
-        if dense:
-            st.ffn_dense_calls += 1
-            st.ffn_macs += full
-            st.ffn_macs_delta += full
-        else:
-            st.ffn_sparse_calls += 1
-            st.ffn_sparse_kept += kept
-            st.ffn_sparse_size += size
-            st.ffn_macs += sum(g_ffn.sparse_macs(kept, n, d, f, d, self._spec.fc2_mode))
-            st.ffn_macs_delta += sum(g_ffn.sparse_macs(kept, n, d, f, d, "delta"))
+        count_ffn(self._st, self._spec, dense, kept, size, n, d, f, d)
 
     def gemm(self, x, w, shift, **kw):
         out = self._host.gemm(x, w, shift, **kw)
