@@ -3,8 +3,8 @@
 Contract (the host's view is ``docs/core.md``; every name is :mod:`exion.regmap`):
 
 * Registers: ``ARG0..ARG5`` hold what the host writes; a write of ``CMD`` checks the command
-  in the next cycle (opcode, fields against this configuration; the first failing check gives
-  the cause) and
+  in the next cycle and queues or refuses it in the one after (opcode, fields against this
+  configuration; the first failing check gives the cause) and
   either queues it (``QUEUE_DEPTH`` entries, in order; the head is ``cmd``, taken when
   ``cmd.ready``) or refuses it: ``error`` rises with ``CAUSE`` and ``ERR_CMD``. While
   ``error`` is set every command is refused; ``CTRL.clear_error`` clears it.
@@ -235,10 +235,13 @@ class HostInterface(wiring.Component):
                                + self.mem_out_bytes)]
 
         # -- command check and queue ----------------------------------------------------------
-        # The CMD write is registered and checked in the next cycle: the checks' opcode decode
-        # and cause priority are then off the path from the AXI4-Lite inputs (the FPGA build's
-        # critical path, docs/fpga.md). Writes are at least two cycles apart (hw/axil.py: no
-        # write while bvalid), so no ARG or CTRL write falls between the write and its check.
+        # A CMD write takes two cycles before it is queued or refused: registered, then checked
+        # (the opcode's checks and the master port's, registered with the command), then the
+        # queue and error decision. Each stage is then off the others' paths and the AXI4-Lite
+        # inputs' (the FPGA build's critical paths, docs/fpga.md). Writes are at least two
+        # cycles apart (hw/axil.py: no write while bvalid), so the check sees the ARG registers
+        # of its CMD and a CTRL write after the CMD acts after its decision (the last
+        # statement below wins), as in program order.
         cmd_in, cmd_wr, cmd_word = Signal(), Signal(), Signal(32)
         m.d.comb += cmd_in.eq(axil.wr_en & (wa == REGISTERS["CMD"]) & whole)
         m.d.sync += cmd_wr.eq(cmd_in)
@@ -270,15 +273,19 @@ class HostInterface(wiring.Component):
         self._check(m, op, flags, f, bad, w_over, d_over)
         # MEM commands (master port): alignment and region after the opcode's own checks
         mem_bad = mem_cause(m, self._cfg, op, flags, f, *region)
+        chk_on, chk_bad, chk_entry, chk_word = Signal(), Signal(8), Signal(COMMAND), Signal(32)
+        m.d.sync += [chk_on.eq(cmd_wr), chk_entry.eq(entry), chk_word.eq(cmd_word),
+                     chk_bad.eq(Mux(bad != 0, bad, mem_bad))]
         m.submodules.queue = queue = SyncFIFOBuffered(width=COMMAND.size, depth=QUEUE_DEPTH)
         refuse = Signal(8)
-        m.d.comb += [refuse.eq(Mux(bad != 0, bad, Mux(mem_bad != 0, mem_bad,
-                                                      Mux(queue.w_rdy, 0, CAUSES["QUEUE_FULL"])))),
-                     queue.w_data.eq(entry), queue.w_en.eq(cmd_wr & ~error & (refuse == 0)),
+        m.d.comb += [refuse.eq(Mux(chk_bad != 0, chk_bad,
+                                   Mux(queue.w_rdy, 0, CAUSES["QUEUE_FULL"]))),
+                     queue.w_data.eq(chk_entry),
+                     queue.w_en.eq(chk_on & ~error & (refuse == 0)),
                      self.cmd.payload.eq(queue.r_data), self.cmd.valid.eq(queue.r_rdy),
                      queue.r_en.eq(self.cmd.ready)]
-        with m.If(cmd_wr & ~error & (refuse != 0)):
-            m.d.sync += [error.eq(1), cause.eq(refuse), err_cmd.eq(cmd_word)]
+        with m.If(chk_on & ~error & (refuse != 0)):
+            m.d.sync += [error.eq(1), cause.eq(refuse), err_cmd.eq(chk_word)]
         with m.If(axil.wr_en & (wa == REGISTERS["CTRL"]) & whole & axil.wr_data[0]):
             m.d.sync += [error.eq(0), cause.eq(0)]
         with m.If(self.fail & ~error):
