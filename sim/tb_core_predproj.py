@@ -95,7 +95,7 @@ def _data(rng, cfg, shape, kind: str):
 async def _project(tw: Twin, rng, *, kc, n_ch, n_rows, keys, shift, kind, label,
                    dbase=0, key_base=0, beside=False):
     """One PREDICT_PROJ on fresh X / W, compared and read back."""
-    cfg, lim = tw.cfg, tw.lim
+    cfg = tw.cfg
     L, R, C = cfg.lanes, cfg.rows, cfg.cols
     ibuf, wbuf = 0, 0
     dbuf = 1

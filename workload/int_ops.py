@@ -29,7 +29,7 @@ import torch
 from exion.config import ExionConfig, preset
 from exion_tools.runtime import dit as D
 from exion_tools.runtime.counts import Stats
-from exion_tools.runtime.golden_host import GoldenHost, Recorder, lod_product
+from exion_tools.runtime.golden_host import GoldenHost, Recorder
 from exion_tools.runtime.model import DiTRuntime
 
 __all__ = ["runtime_config", "runtime_mode", "weights_of", "IntOps"]
