@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from exion.config import preset  # noqa: E402
+from exion.limits import CORE_READ_BURST  # noqa: E402
 from golden import conmerge, core_mem, dma, intsem  # noqa: E402
 from workload import traces  # noqa: E402
 
@@ -43,6 +44,9 @@ CONFIGS = {
     "exion": preset("exion"),
 }
 LATENCY = 2         # AxiRam's read latency (sim/dma_harness.py)
+#: What the core's read engines see: the memory's latency plus their R FIFO's cycle, bursts of
+#: at most CORE_READ_BURST beats (golden.core_mem.mem_load)
+CORE_LATENCY = LATENCY + core_mem.READ_FIFO_DELAY
 
 
 def group_figures(mask, cfg, k: int) -> dict:
@@ -63,12 +67,14 @@ def group_figures(mask, cfg, k: int) -> dict:
     return {
         "blocks": nb, "named": len(descs),
         "dense_bytes": dma.bytes_read(d_dense, bb),
-        "dense_cycles": core_mem.load_cycles(d_dense, bb, ib, dense_blocks * kc, LATENCY),
+        "dense_cycles": core_mem.load_cycles(d_dense, bb, ib, dense_blocks * kc, CORE_LATENCY,
+                                            max_burst=CORE_READ_BURST),
         "image_bytes": dma.bytes_read(d_image, bb) if nb else 0,
-        "image_cycles": core_mem.load_cycles(d_image, bb, ib, nb * kc, LATENCY) if nb else 0,
+        "image_cycles": core_mem.load_cycles(d_image, bb, ib, nb * kc, CORE_LATENCY,
+                                            max_burst=CORE_READ_BURST) if nb else 0,
         "gather_bytes": core_mem.gather_bytes(sched.blocks, kc, cfg.cols, md, bb, ib),
         "gather_cycles": core_mem.gather_cycles(sched.blocks, descs, cfg.cols, md, kc, bb, ib,
-                                                LATENCY),
+                                                CORE_LATENCY),
         "matrix_bytes": n * row,
         "bound_cycles": 1 + nb * cfg.cols * md * kc,     # one lane vector a cycle into WMEM
     }
