@@ -33,16 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from exion.config import preset  # noqa: E402
 from exion.limits import CORE_READ_BURST  # noqa: E402
 from golden import conmerge, core_mem, dma, intsem  # noqa: E402
 from workload import traces  # noqa: E402
 
-CONFIGS = {
-    "4x4": preset("exion", rows=4, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_bytes=768,
-                  omem_bank_bytes=96, schedule_depth=16, name="exion"),
-    "exion": preset("exion"),
-}
+from bench.bench_core_dma import CONFIGS  # noqa: E402  (the master-port bench's configurations)
 LATENCY = 2         # AxiRam's read latency (sim/dma_harness.py)
 #: What the core's read engines see: the memory's latency plus their R FIFO's cycle, bursts of
 #: at most CORE_READ_BURST beats (golden.core_mem.mem_load)
