@@ -10,7 +10,8 @@ from __future__ import annotations
 __all__ = ["GROUP_BITS", "CHANNEL_BITS", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "MAX_PROJ_DIM",
            "QUEUE_DEPTH",
            "AXI_MAX_BURST", "AXI_BOUNDARY", "DMA_ADDR_WIDTH", "DMA_ROW_BYTES_BITS",
-           "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING", "CORE_READ_BURST",
+           "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING",
+           "CORE_WRITE_OUTSTANDING", "CORE_READ_BURST",
            "ARBITER_MAX_MASTERS", "ARBITER_W_ORDER_DEPTH"]
 
 #: Schedule format (docs/schedule.md): bits of a block's row-group index and of each slot's
@@ -53,6 +54,13 @@ DMA_ROWS_BITS = 16
 #: error response arrives before any later burst is issued ("nothing written past the fault").
 DMA_READ_OUTSTANDING = 4
 DMA_WRITE_OUTSTANDING = 1
+
+#: Write bursts in flight on the core's master port (hw/core_dma.py): 2, so that the W channel
+#: carries the next burst's beats while the previous burst's response is on its way (a row
+#: run of several 4 KB bursts, an output read, otherwise waits the response latency at every
+#: boundary). After a failing burst, the beats of the one burst issued behind it that left
+#: before the error response came may have been written (golden.core_mem.write_rows).
+CORE_WRITE_OUTSTANDING = 2
 
 #: Beats per read burst at most on the core's master port (hw/core_dma.py): each of its read
 #: engines has an R FIFO of ``DMA_READ_OUTSTANDING * CORE_READ_BURST`` words (hw/dma_share.py)

@@ -18,14 +18,19 @@ complement), as on the streams. The rows are thus the stream beats in stream ord
 Bus faults: the memory (cocotbext-axi's ``AxiRam`` in the benches) answers a bus word that
 touches a faulty byte with an error. A read delivers the words before the first faulty one;
 the load writes the items whose bytes all arrived. A write stops after the first burst with a
-faulty word; the memory writes that burst's other words (the slave's choice; AxiRam does).
+faulty word; the memory writes that burst's other words (the slave's choice; AxiRam does). The
+core's write engine has ``CORE_WRITE_OUTSTANDING`` bursts in flight: the bursts issued behind
+the failing one before its error response came back send their beats with the strobes low from
+then on, so their earlier words may or may not be in memory (:attr:`MemPort.maybe`); the bytes
+counted (``BYTES_OUT``) are those of the bursts up to the failing one, whatever the timing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exion.limits import AXI_MAX_BURST, CORE_READ_BURST, DMA_READ_OUTSTANDING
+from exion.limits import AXI_MAX_BURST, CORE_READ_BURST, CORE_WRITE_OUTSTANDING, \
+    DMA_READ_OUTSTANDING
 
 from . import dma
 
@@ -122,6 +127,11 @@ class MemPort:
     read_latency, b_latency : int
         Cycles from an AR handshake to its first R beat, from a burst's last W beat to its B
         (``golden.dma.read_timing`` / ``write_timing``; AxiRam: 2 and 2).
+    maybe : dict[int, int]
+        Bytes a failed write may or may not have written (address: the byte it would have
+        written; ``mem`` keeps the old one): the words of the bursts issued behind the failing
+        one (:func:`write_rows`). A bench compares them with either value and then takes the
+        memory's.
     """
 
     mem: bytearray = field(default_factory=bytearray)
@@ -129,6 +139,7 @@ class MemPort:
     fault_cause: str = "DMA_SLVERR"
     read_latency: int = 2
     b_latency: int = 2
+    maybe: dict = field(default_factory=dict)
 
     def bad(self, addr: int, n: int) -> bool:
         return (addr + n > len(self.mem)
@@ -164,10 +175,12 @@ def load_items(port: MemPort, desc: dma.Descriptor, bb: int, ib: int,
     return items, good, fault
 
 
-def write_rows(port: MemPort, desc: dma.Descriptor, rows: list[int],
-               bb: int) -> tuple[int, str | None]:
+def write_rows(port: MemPort, desc: dma.Descriptor, rows: list[int], bb: int,
+               outstanding: int = CORE_WRITE_OUTSTANDING) -> tuple[int, str | None]:
     """Write ``rows`` (one integer of ``desc.row_bytes`` bytes each) to ``port.mem`` as the
-    write engine does; returns ``(bytes sent with their strobe high, fault cause)``."""
+    write engine does with ``outstanding`` bursts in flight; returns ``(bytes of the bursts up
+    to the failing one, fault cause)``. After a failing burst, the words of the
+    ``outstanding - 1`` bursts behind it go to ``port.maybe``."""
     n_row = dma.row_words(desc, bb)
     stream = []                     # (address, bytes) of every word, stream order
     for r, v in enumerate(rows):
@@ -176,7 +189,8 @@ def write_rows(port: MemPort, desc: dma.Descriptor, rows: list[int],
             keep = min(bb, desc.row_bytes - w * bb)
             stream.append((desc.row_addr(r) + w * bb, data[w * bb:w * bb + keep]))
     sent, k = 0, 0
-    for _addr, beats in dma.bursts(desc, bb):
+    bursts = dma.bursts(desc, bb)
+    for i, (_addr, beats) in enumerate(bursts):
         failed = False
         for a, data in stream[k:k + beats]:
             sent += len(data)
@@ -186,6 +200,10 @@ def write_rows(port: MemPort, desc: dma.Descriptor, rows: list[int],
                 port.mem[a:a + len(data)] = data
         k += beats
         if failed:
+            for _a, more in bursts[i + 1:i + outstanding]:
+                for a, data in stream[k:k + more]:
+                    port.maybe.update((a + j, b) for j, b in enumerate(data))
+                k += more
             return sent, port.fault_cause
     return sent, None
 
@@ -239,9 +257,10 @@ def load_cycles(desc: dma.Descriptor, bb: int, ib: int, n_items: int, latency: i
 
 def read_cycles(desc: dma.Descriptor, bb: int, b_latency: int) -> int:
     """Cycles of a ``MEM`` read (``MEM_WR_CYCLES``): the write engine's
-    (:func:`golden.dma.write_timing`, one burst outstanding); the read engine's beats, valid two
-    cycles after the command is taken and one a cycle after, never hold it up."""
-    return dma.write_timing(desc, bb, b_latency, 1).cycles
+    (:func:`golden.dma.write_timing`, ``CORE_WRITE_OUTSTANDING`` bursts in flight); the read
+    engine's beats, valid two cycles after the command is taken and one a cycle after, never
+    hold it up."""
+    return dma.write_timing(desc, bb, b_latency, CORE_WRITE_OUTSTANDING).cycles
 
 
 def mem_load(port: MemPort, cmd, lim, data_width: int, lanes: int, regs):

@@ -26,16 +26,20 @@ Contract:
   items of ``ceil(lanes * data_width / 8)`` bytes, back to back; :class:`Unpacker` cuts the
   bus words into items, which go to the load engine in place of its stream (``to_i`` /
   ``to_w`` select it). Reads: every OMEM beat (one address of every bank) is one row of
-  ``ceil(rows * data_width / 8)`` bytes; :class:`Splitter` cuts it into bus words.
+  ``ceil(rows * data_width / 8)`` bytes; :class:`Splitter` cuts it into bus words, and the
+  write engine keeps ``CORE_WRITE_OUTSTANDING`` bursts in flight (no W gap at a 4 KB burst
+  boundary while a response is on its way).
 * A bus error (``SLVERR`` / ``DECERR``) ends the command: a load writes the items whose bytes
   all arrived and is then aborted (``abort_i`` / ``abort_w``), a read drops the read engine's
-  remaining beats; ``fail`` pulses once with the cause and the command word, the master's
+  remaining beats (the burst in flight behind the failing one may have written the words it
+  sent before the error came: ``golden.core_mem.write_rows``); ``fail`` pulses once with the cause and the command word, the master's
   error is cleared at once, and the next command runs (the core's ``CAUSE`` keeps the fault).
 * ``rd_cycles`` / ``wr_cycles``: cycles of the last finished ``MEM`` load / read, from the
   cycle its engine took it to the cycle of its ``done``, both counted (an IMEM and a WMEM
   load finishing in one cycle: the WMEM load's).
 * ``in_bytes`` / ``out_bytes``: bytes the port moved this cycle (read words delivered by
-  either engine, ``B`` each; written bytes, one cycle late), for ``BYTES_IN`` / ``BYTES_OUT``.
+  either engine, ``B`` each; written bytes, counted with each burst's response, one cycle
+  late), for ``BYTES_IN`` / ``BYTES_OUT``.
 
 The checks of a ``MEM`` command (alignment, region) are made at issue (:func:`mem_cause`,
 used by the host interface); the engines repeat them when they take the descriptor, which
@@ -50,7 +54,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
-from exion.limits import CORE_READ_BURST, DMA_ADDR_WIDTH
+from exion.limits import CORE_READ_BURST, CORE_WRITE_OUTSTANDING, DMA_ADDR_WIDTH
 from exion.regmap import CAUSES, FLAGS, OPCODES
 
 from .library import forward
@@ -279,7 +283,8 @@ class CoreDma(wiring.Component):
         m.submodules.unpack_i, m.submodules.unpack_w = ups
         m.submodules.share = share = ReadShare(bus_width=cfg.bus_width, engines=2,
                                                max_burst=CORE_READ_BURST)
-        m.submodules.wr = wr = DmaWrite(bus_width=cfg.bus_width)
+        m.submodules.wr = wr = DmaWrite(bus_width=cfg.bus_width,
+                                        outstanding=CORE_WRITE_OUTSTANDING)
         m.submodules.split = sp = Splitter(bus_bytes=cfg.bus_bytes, item_bytes=ob)
         for eng in (*rds, wr):
             m.d.comb += [eng.region_base.eq(self.region_base), eng.region_end.eq(self.region_end)]

@@ -36,6 +36,9 @@ class DmaWrite(wiring.Component):
     * AW: the bursts of :func:`golden.dma.bursts`, one AXI ID, at most ``outstanding`` bursts
       whose B response has not arrived. W beats of a burst follow its AW.
     * ``done`` pulses when the last B response of the descriptor arrived (all OKAY).
+    * ``bytes`` grows by a burst's bytes (strobes high) when its B response arrives: every
+      burst up to and including the first failing one, none after it, so that the count does
+      not depend on how many beats of a later burst left before the error came back.
     * An ``SLVERR`` / ``DECERR`` response sets ``error`` with ``DMA_SLVERR`` / ``DMA_DECERR``:
       no burst is issued after it, bursts already issued are finished with all strobes low
       (with ``outstanding = 1`` there are none: nothing is written past the failed burst),
@@ -59,7 +62,8 @@ class DmaWrite(wiring.Component):
     clear : In(1)
     busy : Out(1) ; done : Out(1) ; error : Out(1) ; cause : Out(8)
     bytes : Out(32)
-        Bytes written (strobes high) since reset; wraps.
+        Bytes of the answered bursts up to the first failing one (strobes high) since reset;
+        wraps.
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -96,6 +100,9 @@ class DmaWrite(wiring.Component):
                                                    max_burst=self._max)
         # Lengths of issued bursts whose W beats are still due.
         m.submodules.lens = lens = SyncFIFO(width=8, depth=self._n)
+        # Bytes of bursts whose W beats are all out, until their B response.
+        sent_bits = 9 + shift
+        m.submodules.sent = sent = SyncFIFO(width=sent_bits, depth=self._n)
         desc = Signal(descriptor_layout(self._aw))
         checking, running, fault = Signal(), Signal(), Signal()
         bad = descriptor_cause(m, desc, self.region_base, self.region_end, bb)
@@ -166,8 +173,15 @@ class DmaWrite(wiring.Component):
                 m.d.sync += [w_left.eq(w_row_beats), w_rows.eq(w_rows - 1)]
             with m.Else():
                 m.d.sync += w_left.eq(w_left - 1)
-            with m.If(~fault):
-                m.d.sync += self.bytes.eq(self.bytes + Mux(row_end, w_tail, bb))
+        # a burst's bytes, counted when its response arrives (bursts after a failing one: 0)
+        acc, beat_bytes = Signal(sent_bits), Signal(sent_bits)
+        m.d.comb += [beat_bytes.eq(Mux(row_end, w_tail, bb)),
+                     sent.w_en.eq(w_hs & self.m_axi_wlast),
+                     sent.w_data.eq(acc + beat_bytes), sent.r_en.eq(b_hs)]
+        with m.If(w_hs):
+            m.d.sync += acc.eq(Mux(self.m_axi_wlast, 0, acc + beat_bytes))
+        with m.If(b_hs & ~fault):
+            m.d.sync += self.bytes.eq(self.bytes + sent.r_data)
 
         # -- completion and errors -----------------------------------------------------------
         idle = Signal()

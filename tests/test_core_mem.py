@@ -66,6 +66,14 @@ def test_write_rows_stops_after_the_failing_burst():
     assert (sent, fault) == (12, "DMA_SLVERR")      # rows 0 and 1 sent, row 1's 2nd word fails
     assert port.mem[0x10:0x16] == bytes([1] * 6) and port.mem[0x20:0x24] == bytes([2] * 4)
     assert port.mem[0x24:0x26] == bytes(2) and port.mem[0x30:0x50] == bytes(32)
+    # the core's two bursts in flight: row 2's burst may have gone out before the error came
+    assert port.maybe == {a: 3 for a in range(0x30, 0x36)}
+    port = core_mem.MemPort(bytearray(256), fault=range(0x24, 0x25))
+    assert core_mem.write_rows(port, d, rows, 4, outstanding=1) == (12, "DMA_SLVERR")
+    assert port.maybe == {} and port.mem[0x30:0x50] == bytes(32)
+    port = core_mem.MemPort(bytearray(256), fault=range(0x40, 0x41))    # the last burst fails
+    assert core_mem.write_rows(port, d, rows, 4, outstanding=3) == (24, "DMA_SLVERR")
+    assert port.maybe == {}
 
 
 @pytest.mark.parametrize("ib, bb, stride", [(4, 4, 64), (6, 4, 48), (8, 4, 96), (32, 32, 32)])
