@@ -11,7 +11,7 @@ __all__ = ["GROUP_BITS", "CHANNEL_BITS", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM",
            "QUEUE_DEPTH",
            "AXI_MAX_BURST", "AXI_BOUNDARY", "DMA_ADDR_WIDTH", "DMA_ROW_BYTES_BITS",
            "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING",
-           "CORE_WRITE_OUTSTANDING", "CORE_WRITE_FIFO", "CORE_READ_BURST",
+           "CORE_WRITE_OUTSTANDING", "CORE_READ_BURST",
            "ARBITER_MAX_MASTERS", "ARBITER_W_ORDER_DEPTH"]
 
 #: Schedule format (docs/schedule.md): bits of a block's row-group index and of each slot's
@@ -61,13 +61,6 @@ DMA_WRITE_OUTSTANDING = 1
 #: boundary). After a failing burst, the beats of the one burst issued behind it that left
 #: before the error response came may have been written (golden.core_mem.write_rows).
 CORE_WRITE_OUTSTANDING = 2
-
-#: OMEM beats a ``MEM`` read holds between the read engine and the write engine
-#: (hw/core_dma.py): the read engine's first beat is valid two cycles after it takes the
-#: command, the write engine takes its first word four cycles after (golden.dma
-#: WRITE_ISSUE_DELAY + 1); 4 beats let the read engine finish with OMEM that much earlier (the
-#: next GEMM into that buffer waits for it) and ride out short W pauses.
-CORE_WRITE_FIFO = 4
 
 #: Beats per read burst at most on the core's master port (hw/core_dma.py): each of its read
 #: engines has an R FIFO of ``DMA_READ_OUTSTANDING * CORE_READ_BURST`` words (hw/dma_share.py)

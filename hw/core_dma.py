@@ -26,9 +26,7 @@ Contract:
   items of ``ceil(lanes * data_width / 8)`` bytes, back to back; :class:`Unpacker` cuts the
   bus words into items, which go to the load engine in place of its stream (``to_i`` /
   ``to_w`` select it). Reads: every OMEM beat (one address of every bank) is one row of
-  ``ceil(rows * data_width / 8)`` bytes; the beats wait in a FIFO of ``CORE_WRITE_FIFO``
-  beats (the read engine is done with OMEM without waiting for the write engine's start or its
-  pauses), :class:`Splitter` cuts each into bus words, and the
+  ``ceil(rows * data_width / 8)`` bytes; :class:`Splitter` cuts it into bus words, and the
   write engine keeps ``CORE_WRITE_OUTSTANDING`` bursts in flight (no W gap at a 4 KB burst
   boundary while a response is on its way).
 * A bus error (``SLVERR`` / ``DECERR``) ends the command: a load writes the items whose bytes
@@ -51,14 +49,12 @@ command then ends with ``fail`` at once, having moved nothing).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
-from exion.limits import CORE_READ_BURST, CORE_WRITE_FIFO, CORE_WRITE_OUTSTANDING, \
-    DMA_ADDR_WIDTH
+from exion.limits import CORE_READ_BURST, CORE_WRITE_OUTSTANDING, DMA_ADDR_WIDTH
 from exion.regmap import CAUSES, FLAGS, OPCODES
 
 from .library import forward
@@ -388,16 +384,10 @@ class CoreDma(wiring.Component):
             m.d.sync += [self.to_mem.eq(0), w_fail.eq(0)]
         wiring.connect(m, sp.o, wr.i)
         w_err = Signal()
-        # The read engine's beats wait in a FIFO, so that it is done with OMEM (which the next
-        # GEMM then writes) without waiting for the write engine's start; emptied by a fault.
-        beats = SyncFIFO(width=cfg.rows * cfg.data_width, depth=CORE_WRITE_FIFO)
-        m.submodules.beats = ResetInserter(w_err)(beats)
         m.d.comb += [
-            beats.w_data.eq(self.beat.payload), beats.w_en.eq(self.beat.valid & ~w_fail),
+            sp.i.payload.eq(self.beat.payload), sp.i.valid.eq(self.beat.valid & ~w_fail),
             # after a bus error the read engine's remaining beats are dropped
-            self.beat.ready.eq(Mux(w_fail, 1, beats.w_rdy)),
-            sp.i.payload.eq(beats.r_data), sp.i.valid.eq(beats.r_rdy),
-            beats.r_en.eq(sp.i.ready),
+            self.beat.ready.eq(Mux(w_fail, 1, sp.i.ready)),
             w_err.eq(wr_on & wr.error & ~abort_i & ~abort_w),
             wr.clear.eq(w_err), sp.clear.eq(w_err),
             self.write_busy.eq(wr_on), self.done.eq(wr.done),
