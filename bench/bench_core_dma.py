@@ -49,9 +49,11 @@ def main(argv=None) -> int:
     ap.add_argument("--bus-width", type=int, default=None,
                     help="AXI data bits of the master port (the configuration's: 256)")
     a = ap.parse_args(argv)
-    if not 1 <= a.groups <= 16 or not 1 <= a.tiles <= 3:
-        print(f"bench_core_dma: groups = {a.groups} must be in [1, 16] and tiles = {a.tiles} "
-              f"in [1, 3]", file=sys.stderr)
+    if not 1 <= a.groups <= 16 or not 1 <= a.tiles <= 3 or a.groups * a.tiles > 32:
+        # (sim/tb_core_dma.py's memory layout: at most 32 GEMMs' outputs)
+        print(f"bench_core_dma: groups = {a.groups} must be in [1, 16], tiles = {a.tiles} "
+              f"in [1, 3] and groups * tiles = {a.groups * a.tiles} in [1, 32]",
+              file=sys.stderr)
         return 2
     cfg = CONFIGS[a.config]
     if a.bus_width is not None:
