@@ -21,7 +21,8 @@ from exion.regmap import FLAGS, OPCODES, encode
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits
 
 __all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal",
-           "BUFFERS_USED", "buffers_of", "buffer_fields", "buffer_label", "buffer_goal"]
+           "BUFFERS_USED", "DEST_BUFFERS", "buffers_of", "buffer_fields", "buffer_label",
+           "buffer_goal"]
 
 #: Flag bins of the coverage: GEMM's two flags; other opcodes ignore flags ("-").
 FLAG_BINS = ("none", "SPARSE", "FFN_MASK", "SPARSE+FFN_MASK", "-")
@@ -74,6 +75,10 @@ BUFFERS_USED = {"LOAD_IMEM": (("imem", "ibuf"),), "LOAD_WMEM": (("wmem", "wbuf")
                 "RESIDUAL": (("imem", "ibuf"), ("imem", "xbuf"), ("omem", "obuf")),
                 "LAYERNORM": (("imem", "ibuf"), ("omem", "obuf"), ("omem", "mbuf"))}
 
+#: A destination whose memory a flag picks: ``PREDICT_PROJ`` writes IMEM buffer ``dbuf``, or
+#: WMEM buffer ``dbuf`` with ``KEYS``; both are bins of the cover point.
+DEST_BUFFERS = {"PREDICT_PROJ": (("imem", "dbuf"), ("wmem", "dbuf"))}
+
 #: The cover point's name of a buffer field: its memory; a command's second buffer of the
 #: same memory (``xbuf``, ``mbuf``) apart, as "memory.field".
 _MAIN = ("ibuf", "wbuf", "obuf")
@@ -84,9 +89,14 @@ def buffer_label(mem: str, fld: str) -> str:
 
 
 def buffer_fields(cmd) -> list[tuple[str, str, int]]:
-    """``(label, memory, buffer)`` of each buffer field of a decoded command."""
-    return [(buffer_label(mem, fld), mem, getattr(cmd, fld))
-            for mem, fld in BUFFERS_USED.get(cmd.op, ())]
+    """``(label, memory, buffer)`` of each buffer field of a decoded command (its
+    destination of :data:`DEST_BUFFERS` last)."""
+    out = [(buffer_label(mem, fld), mem, getattr(cmd, fld))
+           for mem, fld in BUFFERS_USED.get(cmd.op, ())]
+    if cmd.op == "PREDICT_PROJ":
+        mem = "wmem" if cmd.keys else "imem"
+        out.append((buffer_label(mem, "dbuf"), mem, cmd.dbuf))
+    return out
 
 
 def buffers_of(cmd) -> set[tuple[str, int]]:
@@ -100,8 +110,10 @@ def buffer_goal(cfg: ExionConfig) -> set[tuple[str, str, int, str]]:
     finished uses the same buffer (the dispatcher's hazards decide when it may start), else
     "free"."""
     n = {"imem": cfg.imem_buffers, "wmem": cfg.wmem_buffers, "omem": cfg.omem_buffers}
-    return {(op, buffer_label(mem, fld), b, st) for op, used in BUFFERS_USED.items()
-            for mem, fld in used for b in range(n[mem]) for st in ("free", "behind")}
+    fields = [(op, mem, fld) for table in (BUFFERS_USED, DEST_BUFFERS)
+              for op, used in table.items() for mem, fld in used]
+    return {(op, buffer_label(mem, fld), b, st) for op, mem, fld in fields
+            for b in range(n[mem]) for st in ("free", "behind")}
 
 
 #: Fields no check reads (every value is legal): not pushed to an edge.
@@ -120,11 +132,14 @@ OP_WEIGHTS = {"LOAD_IMEM": 1.0, "LOAD_WMEM": 1.0, "GEMM": 3.0, "SCHEDULE": 1.0, 
 
 def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 0,
                    p_bad: float = 0.25, op: str | None = None,
-                   flags: list[str] | None = None) -> tuple[dict[str, int], int]:
+                   flags: list[str] | None = None,
+                   fix: dict[str, int] | None = None) -> tuple[dict[str, int], int]:
     """One command: ``(ARG0..ARG5 dict, command word)``. ``blocks``: the current ``BLOCKS``
     (a legal sparse GEMM keeps ``wbase + blocks * kc`` inside WMEM), or ``(BLOCKS, BLOCKS_H1,
     BLOCKS_H2)``: then ``SCHEDULE`` and ``GEMM`` also draw an SMEM half (``half`` 1 / 2, a
-    third of the time); ``op`` / ``flags``: drawn when not given."""
+    third of the time); ``op`` / ``flags``: drawn when not given; ``fix``: fields set to these
+    values after the legal draw (a buffer steered to a coverage hole; the result may then
+    fail a check)."""
     k = Limits.of(cfg)
     R, L = k.rows, k.lanes
     Di, Dw, Do = k.imem_words, k.wmem_words, k.omem_words
@@ -194,6 +209,8 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
                  mbuf=r(0, k.omem_buffers - 1), ffn_mask=r(0, 1), key_mask=r(0, 1),
                  ffn_th=r(0, 1 << 15), gate=r(-(1 << 15), (1 << 15) - 1),
                  sc_base=r(0, Do - n_ch), sh_base=r(0, Do - n_ch))
+    if fix:
+        v.update(fix)
     if rng.random() < p_bad:
         what = rng.random()
         if what < 0.1:
