@@ -418,8 +418,9 @@ class Fuzz:
         mem = lab.partition(".")[0]
         cmds = []
         if state == "behind":
+            # (EXION_FUZZ_STRICT=0: only loads and reads after a GEMM, so no GEMM first)
             users = [o for o, used in BUFFERS_USED.items() if o != "SCHEDULE"
-                     and any(m == mem for m, _ in used)]
+                     and (STRICT or o != "GEMM") and any(m == mem for m, _ in used)]
             first = _LOADER[mem] if rng.random() < 0.5 else users[int(rng.integers(len(users)))]
             fld = next(f for m, f in BUFFERS_USED[first] if m == mem)
             cmds.append(self.aimed(first, buffer_label(mem, fld), buf))

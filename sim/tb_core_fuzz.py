@@ -34,7 +34,8 @@ of no blocks finished before the GEMM ahead of it, whose CYCLES then came last
 Environment: ``EXION_FUZZ_SEEDS`` (comma-separated seeds, default ``1``),
 ``EXION_FUZZ_COMMANDS`` (commands per seed, default 400), ``EXION_FUZZ_STRICT`` (``0``: only
 loads and reads after a GEMM in a burst), ``EXION_FUZZ_WATCHDOG_NS`` (default 200000),
-``EXION_FUZZ_DUMP`` (``1``: on a hang, log the engines' internal signals; Icarus shows them
+``EXION_FUZZ_EXPECT_FULL`` (``1``: fail on any hole; tests/test_core_fuzz.py sets it
+for the short seed set), ``EXION_FUZZ_DUMP`` (``1``: on a hang, log the engines' internal signals; Icarus shows them
 all, Verilator only the top's), ``EXION_FUZZ_REPORT`` (a JSON file that receives the counts
 and the coverage).
 """
@@ -106,6 +107,11 @@ async def fuzz(dut):
     log.info("fuzz: (opcode, memory, buffer, free / behind) coverage %d of %d bins (%.1f %%)",
              bcov.coverage, bcov.size, bcov.cover_percentage)
     log.info("fuzz: holes: %s", ", ".join(map(str, bholes)) or "none")
+    if os.environ.get("EXION_FUZZ_EXPECT_FULL") == "1":
+        # the short seed set of make test (tests/test_core_fuzz.py): the stream is a function
+        # of the seed and the model alone, so it reaches every bin on every run
+        assert not holes and not bholes, (f"coverage holes: {holes + bholes}; the stream's "
+                                           "bias (sim/fuzz_core.py) no longer reaches them")
     path = os.environ.get("EXION_FUZZ_REPORT")
     if path:
         with open(path, "w") as f:
