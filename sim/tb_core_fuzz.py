@@ -35,8 +35,8 @@ Environment: ``EXION_FUZZ_SEEDS`` (comma-separated seeds, default ``1``),
 ``EXION_FUZZ_COMMANDS`` (commands per seed, default 400), ``EXION_FUZZ_STRICT`` (``0``: only
 loads and reads after a GEMM in a burst), ``EXION_FUZZ_WATCHDOG_NS`` (default 200000),
 ``EXION_FUZZ_EXPECT_FULL`` (``1``: fail on any hole; tests/test_core_fuzz.py sets it
-for the short seed set), ``EXION_FUZZ_DUMP`` (``1``: on a hang, log the engines' internal signals; Icarus shows them
-all, Verilator only the top's), ``EXION_FUZZ_REPORT`` (a JSON file that receives the counts
+for the short seed set), ``EXION_FUZZ_DUMP`` (``1``: on a hang, log the engines' internal
+signals; Icarus shows them all, Verilator only the top's), ``EXION_FUZZ_REPORT`` (a JSON file that receives the counts
 and the coverage).
 """
 

@@ -17,8 +17,8 @@ from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits, decode, markdown
 from golden.core_model import OPS, CoreModel
 from golden.core_state import BeatFifo, bits_of, bits_of_rows
 from golden.sdue import dense_wmem_image, wmem_image
-from sim.fuzz_commands import (BUFFERS_USED, DEST_BUFFERS, buffer_fields, buffer_goal, coverage_goal, flag_bin,
-                               random_command)
+from sim.fuzz_commands import (BUFFERS_USED, DEST_BUFFERS, buffer_fields, buffer_goal,
+                               coverage_goal, flag_bin, random_command)
 
 ROOT = Path(__file__).resolve().parent.parent
 
