@@ -40,10 +40,10 @@ _CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
 #: Refused commands per queue-full episode (the error cleared between them): the turns come
 #: round in a few episodes, so that the short seed set refuses every opcode and flag bin.
 _QF_REFUSED = (2, 4)
-#: The loads and the read that name one buffer of a memory (the command put ahead of an
-#: aimed one, so that it is "behind").
 #: Of the bursts, those aimed at a hole of the buffer cover point while it has one.
 _STEER = 0.5
+#: The loads and the read that name one buffer of a memory (the command put ahead of an
+#: aimed one, so that it is "behind").
 _LOADER = {"imem": "LOAD_IMEM", "wmem": "LOAD_WMEM", "omem": "READ_OMEM"}
 #: A settle that takes longer (simulated) is a hang: the longest command of FUZZ_CONFIG runs
 #: a few hundred cycles, a queue of them with every stream paused half the time some 10 us.
@@ -389,9 +389,10 @@ class Fuzz:
         await self.settle(f"seed {self.seed} directed SCHEDULE of a full mask")
 
     # -- bursts aimed at the buffer cover point's holes ---------------------------------------
-    def aimed(self, op: str, label: str, buf: int):
+    def aimed(self, op: str, label: str, buf: int, *, lead: bool = False):
         """A legal command of ``op`` that names buffer ``buf`` in the field of cover-point
-        label ``label`` (``(args, word)``), or None when a few draws give none."""
+        label ``label`` (``(args, word)``), or None when a few draws give none. ``lead``: it
+        goes ahead of another in a burst, so not a sparse GEMM (which ends a burst)."""
         mem, _, fld = label.partition(".")
         fld = fld or {"imem": "ibuf", "wmem": "wbuf", "omem": "obuf"}[mem]
         key = "buf" if op in _LOADER.values() else fld
@@ -399,8 +400,9 @@ class Fuzz:
             args, word = random_command(self.rng, self.cfg, blocks=_counts(self.model),
                                         p_bad=0.0, op=op, fix={key: buf})
             cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
+            sparse = op == "GEMM" and word & FLAGS["SPARSE"]
             if cmd.op == op and (label, mem, buf) in buffer_fields(cmd) and \
-                    first_failure(cmd, self.model.limits) is None:
+                    not (lead and sparse) and first_failure(cmd, self.model.limits) is None:
                 return args, word
         return None
 
@@ -423,7 +425,7 @@ class Fuzz:
                      and (STRICT or o != "GEMM") and any(m == mem for m, _ in used)]
             first = _LOADER[mem] if rng.random() < 0.5 else users[int(rng.integers(len(users)))]
             fld = next(f for m, f in BUFFERS_USED[first] if m == mem)
-            cmds.append(self.aimed(first, buffer_label(mem, fld), buf))
+            cmds.append(self.aimed(first, buffer_label(mem, fld), buf, lead=True))
         cmds.append(self.aimed(op, lab, buf))
         if None in cmds:
             return False
