@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from exion.limits import CORE_READ_BURST  # noqa: E402
-from golden import conmerge, core_mem, dma, intsem  # noqa: E402
+from golden import conmerge, core_gather, core_mem, dma, intsem  # noqa: E402
 from workload import traces  # noqa: E402
 
 from bench.bench_core_dma import CONFIGS  # noqa: E402  (the master-port bench's configurations)
@@ -57,8 +57,8 @@ def group_figures(mask, cfg, k: int) -> dict:
                              -(-dense_blocks * kc * ib // bb) * bb)
     d_image = dma.Descriptor(0, max(1, nb * kc) * ib, cfg.cols * md,
                              -(-max(1, nb * kc) * ib // bb) * bb)
-    descs = [core_mem.gather_descriptor(0, row, ch, kc, ib)
-             for *_x, ch in core_mem.gather_slots(sched.blocks, cfg.cols, md) if ch >= 0]
+    descs = [core_gather.gather_descriptor(0, row, ch, kc, ib)
+             for *_x, ch in core_gather.gather_slots(sched.blocks, cfg.cols, md) if ch >= 0]
     return {
         "blocks": nb, "named": len(descs),
         "dense_bytes": dma.bytes_read(d_dense, bb),
@@ -67,8 +67,8 @@ def group_figures(mask, cfg, k: int) -> dict:
         "image_bytes": dma.bytes_read(d_image, bb) if nb else 0,
         "image_cycles": core_mem.load_cycles(d_image, bb, ib, nb * kc, CORE_LATENCY,
                                             max_burst=CORE_READ_BURST) if nb else 0,
-        "gather_bytes": core_mem.gather_bytes(sched.blocks, kc, cfg.cols, md, bb, ib),
-        "gather_cycles": core_mem.gather_cycles(sched.blocks, descs, cfg.cols, md, kc, bb, ib,
+        "gather_bytes": core_gather.gather_bytes(sched.blocks, kc, cfg.cols, md, bb, ib),
+        "gather_cycles": core_gather.gather_cycles(sched.blocks, descs, cfg.cols, md, kc, bb, ib,
                                                 CORE_LATENCY),
         "matrix_bytes": n * row,
         "bound_cycles": 1 + nb * cfg.cols * md * kc,     # one lane vector a cycle into WMEM

@@ -183,6 +183,7 @@ class ExionCore(wiring.Component):
             g.dma_item.payload.eq(dma.item_w.payload), g.dma_item.valid.eq(dma.item_w.valid),
             dma.g_on.eq(g.busy), dma.g_valid.eq(g.desc_valid), dma.g_base.eq(g.desc_base),
             dma.g_items.eq(g.desc_items), dma.g_word.eq(g.word), g.desc_ready.eq(dma.g_ready),
+            dma.g_first.eq(g.desc_first), dma.g_head.eq(g.head),
             g.free.eq(dma.g_free), g.abort.eq(dma.g_abort), g.lw_done.eq(lw.done),
             dma.g_cycles.eq(g.cycles), dma.g_cycles_we.eq(g.cycles_we),
             smem_gp.addr.eq(g.smem_addr), g.smem_data.eq(smem_gp.data.as_value()),

@@ -237,8 +237,10 @@ class CoreDma(wiring.Component):
     g_cycles : In(32) ; g_cycles_we : In(1)
         The gather engine's hook (hw/core_gather.py): ``g_free``: no ``MEM`` load runs; while
         ``g_on`` it owns the WMEM side's read engine: a row of ``g_items`` items at ``g_base``
-        per ``g_valid & g_ready`` (the unpacker restarted), its items on ``item_w``; a fault ends
-        it with ``g_abort`` (``fail`` with ``g_word``); ``g_cycles`` sets ``rd_cycles``.
+        per ``g_valid & g_ready`` (the unpacker started with the first, ``g_first``: the rows
+        follow each other in its stream), its items on ``item_w``; a fault ends it with
+        ``g_abort`` (``fail`` with ``g_word``) once the engine is idle and ``g_head`` (the slot
+        it writes is the faulting row); ``g_cycles`` sets ``rd_cycles``.
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -265,6 +267,7 @@ class CoreDma(wiring.Component):
             "in_bytes": Out(16), "out_bytes": Out(16),
             "region_base": In(32), "region_end": In(32),
             "g_on": In(1), "g_valid": In(1), "g_base": In(DMA_ADDR_WIDTH), "g_items": In(16),
+            "g_first": In(1), "g_head": In(1),
             "g_word": In(32), "g_ready": Out(1), "g_free": Out(1), "g_abort": Out(1),
             "g_cycles": In(32), "g_cycles_we": In(1),
         })
@@ -328,14 +331,18 @@ class CoreDma(wiring.Component):
                     m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.payload.base.eq(self.g_base),
                                  rd.cmd.payload.rows.eq(1),
                                  rd.cmd.payload.row_bytes.eq(self.g_items * ib),
-                                 up.start.eq(rd.cmd.ready), up.n_items.eq(self.g_items)]
+                                 up.start.eq(rd.cmd.ready & self.g_first),
+                                 up.n_items.eq(self.g_items)]
             m.d.comb += [
                 getattr(self, f"to_{name[-1]}").eq(on),
                 item.payload.eq(up.o.payload), item.valid.eq(up.o.valid & owned),
                 up.o.ready.eq(item.ready & owned),
                 # a bus error: the items whose bytes all arrived are written first (and one
                 # fault a cycle: IMEM's first)
-                abort.eq(owned & rd.error & ~up.o.valid & (~abort_i if to_w else 1)),
+                abort.eq(owned & rd.error & ~up.o.valid & (~abort_i if to_w else 1)
+                         # a gather's rows are requested ahead: it ends once the rows before
+                         # the fault are all in and the slot being written is the faulting row
+                         & ((~self.g_on | (self.g_head & ~rd.busy)) if to_w else 1)),
                 getattr(self, f"abort_{name[-1]}").eq(abort & on),
                 up.clear.eq(abort), rd.clear.eq(abort),
             ]

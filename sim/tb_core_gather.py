@@ -3,7 +3,7 @@
 dense channel-major weight matrix in cocotbext-axi's ``AxiRam``.
 
 Built on sim/tb_core_dma.py's :class:`~sim.tb_core_dma.MemTB`: every command also runs on
-:class:`golden.core_model.CoreModel` (``golden.core_mem.gather``), and after each step the whole
+:class:`golden.core_model.CoreModel` (``golden.core_gather.gather``), and after each step the whole
 memory, ``STATUS.error``, ``CAUSE``, ``ERR_CMD``, ``DONE``, ``CYCLES``, ``BLOCKS`` and the byte
 counters equal the model's (with no pauses ``MEM_RD_CYCLES`` too). The sparse GEMM that follows
 each gather reads the gathered WMEM unchanged; its outputs, written back through the port, are
@@ -16,7 +16,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
-from golden import conmerge, core_mem, dma, intsem
+from golden import conmerge, core_gather, core_mem, dma, intsem
 from golden.sdue import sdue_outputs
 from sim.tb_core_dma import REGION, MemTB
 
@@ -109,7 +109,7 @@ async def gather_masks(dut):
 
 @cocotb.test()
 async def gather_timing(dut):
-    """No pauses: MEM_RD_CYCLES of gathers = golden.core_mem.gather_cycles (AxiRam latency 2),
+    """No pauses: MEM_RD_CYCLES of gathers = golden.core_gather.gather_cycles (AxiRam latency 2),
     BYTES_IN = the named rows' whole bus words; rows without and with a gap."""
     t = GatherTB(dut, 0.0, cocotb.RANDOM_SEED + 12)
     cfg = t.cfg
@@ -123,7 +123,7 @@ async def gather_timing(dut):
         before = t.model.regs.bytes_in
         sched = await t.iteration(f"gap {gap}", x, w, mask, kc, stride, timing=True)
         moved = t.model.regs.bytes_in - before
-        assert moved == core_mem.gather_bytes(sched.blocks, kc, cfg.cols, cfg.merge_degree,
+        assert moved == core_gather.gather_bytes(sched.blocks, kc, cfg.cols, cfg.merge_degree,
                                               t.bb, t.ib)
 
 

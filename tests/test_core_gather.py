@@ -2,12 +2,12 @@
 port by the ConMerge vectors in SMEM, under Icarus and Verilator on the two small
 configurations of tests/test_core.py (shared builds), against cocotbext-axi's AxiRam with
 random pauses on every channel (sim/tb_core_gather.py); and the golden gather
-(golden.core_mem.gather) against golden.sdue.wmem_image on seeded random masks."""
+(golden.core_gather.gather) against golden.sdue.wmem_image on seeded random masks."""
 
 import numpy as np
 import pytest
 
-from golden import conmerge, core_mem, dma, intsem
+from golden import conmerge, core_gather, core_mem, dma, intsem
 from golden.sdue import wmem_image
 from sim.runner import SIMULATORS, run_bench
 from tests.test_core import CONFIGS
@@ -44,13 +44,13 @@ def test_golden_gather_is_wmem_image(name, p):
     words), once per slot; cycles are the per-slot sum."""
     cfg = CONFIGS[name]
     w, sched, kc, stride, port, ib, bb = _setup(cfg, 7, p)
-    g = core_mem.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, 0x8000), cfg.cols,
+    g = core_gather.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, 0x8000), cfg.cols,
                         cfg.merge_degree, bb, ib)
     assert g.fault is None
     nb = len(sched.blocks)
     named = sum(int((b.slots >= 0).sum()) for b in sched.blocks)
     assert len(g.descriptors) == named
-    assert g.words * bb == core_mem.gather_bytes(sched.blocks, kc, cfg.cols, cfg.merge_degree,
+    assert g.words * bb == core_gather.gather_bytes(sched.blocks, kc, cfg.cols, cfg.merge_degree,
                                                  bb, ib) == named * -(-kc * ib // bb) * bb
     if nb:
         assert np.array_equal(_image(g.items, cfg, nb, kc), wmem_image(w, sched, cfg))
@@ -66,20 +66,20 @@ def test_golden_gather_faults():
     n = w.shape[1]
     last_end = 0x1000 + (n - 1) * stride + -(-kc * ib // bb) * bb
     args = (cfg.cols, cfg.merge_degree, bb, ib)
-    ok = core_mem.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, last_end), *args)
+    ok = core_gather.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, last_end), *args)
     assert ok.fault is None
-    bad = core_mem.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, last_end - bb),
+    bad = core_gather.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, last_end - bb),
                           *args)
-    slots = core_mem.gather_slots(sched.blocks, cfg.cols, cfg.merge_degree)
+    slots = core_gather.gather_slots(sched.blocks, cfg.cols, cfg.merge_degree)
     stop = next(i for i, s in enumerate(slots) if s[3] == n - 1)
     assert bad.fault == "DMA_REGION" and len(bad.items) == stop * kc
     assert bad.items == ok.items[:stop * kc]
     port.fault = range(0x1000 + 2 * stride + ib, 0x1000 + 2 * stride + ib + 1)
-    f = core_mem.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, 0x8000), *args)
+    f = core_gather.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, 0x8000), *args)
     assert f.fault == "DMA_SLVERR" and f.items == ok.items[:len(f.items)]
     assert len(f.items) < len(ok.items)
     # an address past 32 bits lies outside every region
-    assert core_mem.gather_descriptor(0xFFFFFF00, 0x100, 1, kc, ib) is None
+    assert core_gather.gather_descriptor(0xFFFFFF00, 0x100, 1, kc, ib) is None
 
 
 @pytest.mark.rtl
