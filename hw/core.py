@@ -279,6 +279,7 @@ class ExionCore(wiring.Component):
             host.blocks_half.eq(Cat(bh1, sch.blocks_half[1])),
             host.sched_cycles.eq(sch.sched_cycles), host.proj_sat.eq(pr.proj_sat),
             host.busy_load.eq(li.busy | lw.busy | g.busy),
+            host.mem_busy.eq(dma.load_busy | dma.write_busy | g.busy),
             host.busy_exec.eq(ex.busy | sch.busy | pr.busy | cf.busy),
             host.busy_read.eq(rd.busy | dma.write_busy), host.busy_cycles.eq(ex.busy_cycles),
             host.in_beats.eq((self.s_axis_imem_tvalid & self.s_axis_imem_tready)

@@ -31,9 +31,11 @@ Contract:
   all arrived and is then aborted (``abort_i`` / ``abort_w``), a read drops the read engine's
   remaining beats; ``fail`` pulses once with the cause and the command word, the master's
   error is cleared at once, and the next command runs (the core's ``CAUSE`` keeps the fault).
-* ``rd_cycles`` / ``wr_cycles``: cycles of the last finished ``MEM`` load / read, from the
-  cycle its engine took it to the cycle of its ``done``, both counted (an IMEM and a WMEM
-  load finishing in one cycle: the WMEM load's).
+* ``rd_cycles`` / ``wr_cycles``: cycles of the last ``MEM`` load / read in program order that
+  finished without a fault, from the cycle its engine took it to the cycle of its ``done``,
+  both counted. Of an IMEM and a WMEM load running side by side, the one taken later (later
+  in program order: the dispatcher hands commands out in order) sets ``rd_cycles`` even when
+  the earlier one finishes after it.
 * ``in_bytes`` / ``out_bytes``: bytes the port moved this cycle (read words delivered by
   either engine, ``B`` each; written bytes, one cycle late), for ``BYTES_IN`` / ``BYTES_OUT``.
 
@@ -300,9 +302,15 @@ class CoreDma(wiring.Component):
         # be idle; neither side takes a MEM load while it runs, as with one shared engine)
         abort_i, abort_w = Signal(), Signal()
         sides = []
+        ons = [Signal(name="load_i_on"), Signal(name="load_w_on")]
+        # rd_cycles follows program order (the model's): the later of two loads running side by
+        # side is the one taken later (the dispatcher hands commands out in order); the earlier
+        # one finishing after it leaves rd_cycles alone
+        later = [Signal(name="load_i_later"), Signal(name="load_w_later")]
+        passed = [Signal(name="load_i_passed"), Signal(name="load_w_passed")]
         for name, to_w in (("load_i", 0), ("load_w", 1)):
             rd, up = rds[to_w], ups[to_w]
-            on, word, cyc = Signal(name=f"{name}_on"), Signal(32, name=f"{name}_word"), \
+            on, word, cyc = ons[to_w], Signal(32, name=f"{name}_word"), \
                 Signal(32, name=f"{name}_cyc")
             src, dst = getattr(self, f"{name}_in"), getattr(self, name)
             mem = command_flag(src.payload, "MEM")
@@ -319,7 +327,8 @@ class CoreDma(wiring.Component):
                              rd.cmd.payload.stride.eq(f["stride"]),
                              rd.cmd.payload.rows.eq(rows), rd.cmd.payload.row_bytes.eq(row_bytes),
                              up.start.eq(1), up.n_items.eq(f["count"])]
-                m.d.sync += [on.eq(1), cyc.eq(1),
+                m.d.sync += [on.eq(1), cyc.eq(1), later[to_w].eq(ons[1 - to_w]),
+                             passed[to_w].eq(0),
                              word.eq(Cat(src.payload.op, src.payload.flags))]
             wiring.connect(m, rd.o, up.i)
             item = getattr(self, f"item_{name[-1]}")
@@ -349,7 +358,13 @@ class CoreDma(wiring.Component):
             with m.If(on):
                 m.d.sync += cyc.eq(cyc + 1)
                 with m.If(done):
-                    m.d.sync += [on.eq(0), self.rd_cycles.eq(cyc + 1)]
+                    m.d.sync += on.eq(0)
+                    other_done = (self.load_w_done if not to_w else self.load_i_done) \
+                        & ons[1 - to_w] & later[1 - to_w]
+                    with m.If(~passed[to_w] & ~other_done):
+                        m.d.sync += self.rd_cycles.eq(cyc + 1)
+                    with m.If(later[to_w] & ons[1 - to_w]):
+                        m.d.sync += passed[1 - to_w].eq(1)
                 with m.If(abort):
                     m.d.sync += on.eq(0)
             sides.append((on, word, rd))

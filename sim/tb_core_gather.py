@@ -16,6 +16,8 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
+from exion.limits import CORE_READ_BURST, DMA_READ_OUTSTANDING
+from exion.regmap import REGISTERS, RESPONSES
 from golden import conmerge, core_gather, core_mem, dma, intsem
 from golden.sdue import sdue_outputs
 from sim.tb_core_dma import REGION, MemTB
@@ -38,6 +40,12 @@ class GatherTB(MemTB):
         rows = core_mem.lane_rows(pad.T.reshape(n, kc, cfg.lanes), cfg.data_width)
         self.put(dma.Descriptor(W_AT, kc * self.ib, n, stride), rows)
         return kc, stride
+
+    async def region(self, name: str, value: int):
+        """A region register once no ``MEM`` command is pending (writes are refused until
+        then: docs/core.md, "Master port")."""
+        await self.tb.wait_idle()
+        await self.write(name, value)
 
     async def mask(self, mask):
         """The keep-mask (rows, n) into the mask window (core and model)."""
@@ -146,19 +154,19 @@ async def gather_faults(dut):
     async def good(label):
         await t.write("CTRL", 1)
         t.fault(range(0))
-        await t.write("REGION_END", REGION[1])
+        await t.region("REGION_END", REGION[1])
         await t.iteration(label, x, w, rng.random((cfg.rows, n)) < 0.5, kc, stride)
 
-    await t.write("REGION_END", end)
+    await t.region("REGION_END", end)
     # (outputs below the weights: inside the shortened region)
     await t.iteration("row at the region's end", x, w, full, kc, stride, out_at=REGION[0])
-    await t.write("REGION_END", end - t.bb)
+    await t.region("REGION_END", end - t.bb)
     assert await t.gather(0, kc, stride) == 0
     await t.check("row past the region")
     assert t.model.regs.cause == 9
     # the partial WMEM a later sparse GEMM reads: the same in the core and the model
     await t.write("CTRL", 1)
-    await t.write("REGION_END", REGION[1])
+    await t.region("REGION_END", REGION[1])
     await t.cmd("GEMM", flags=("SPARSE",), kc=kc, shift=6, ibuf=0, wbuf=0, obuf=0,
                 n_rows=cfg.rows)
     await t.read_omem(0, n, 0xC000)
@@ -193,3 +201,68 @@ async def gather_faults(dut):
     assert await t.gather(0, kc, stride, addr=W_AT + t.bb // 2 if t.bb > 1 else W_AT + 1) == 8
     await t.check("misaligned")
     await good("after the refusals")
+
+
+@cocotb.test()
+async def concurrent_loads(dut):
+    """An IMEM and a WMEM ``MEM`` load side by side, the later one in program order short and
+    done first: MEM_RD_CYCLES is the later one's (the model's), not the one that finished
+    last; both orders, no pauses. After a long IMEM load (its bursts all answered when the
+    WMEM load starts) the value is the model's exactly; behind a long WMEM load, whose bursts
+    in flight come first on the one read ID, the short load's one burst waits for at most
+    those (``DMA_READ_OUTSTANDING * CORE_READ_BURST`` beats, docs/core.md)."""
+    t = GatherTB(dut, 0.0, cocotb.RANDOM_SEED + 14)
+    cfg = t.cfg
+    rng = np.random.default_rng(53)
+    await t.begin()
+    ki, kw = cfg.words("imem"), cfg.words("wmem")
+    md = cfg.merge_degree
+    for first in ("imem", "wmem"):
+        x = _rand(rng, (cfg.rows, (ki if first == "imem" else 1) * cfg.lanes), cfg)
+        img = _rand(rng, (cfg.cols, kw if first == "wmem" else 1, md, cfg.lanes), cfg)
+        loads = [lambda: t.load_imem(0, x, 0x3000),
+                 lambda: t.load_wmem(0, img, 0x8000, streams=0 if first == "wmem" else 1)]
+        cycles = []
+        for load in (loads if first == "imem" else loads[::-1]):
+            assert await load() == 0
+            cycles.append(t.model.regs.mem_rd_cycles)       # (the model runs it at once)
+        # the first, long load still runs when the second was issued
+        assert (await t.tb.status())["load_busy"], f"{first} first: the loads did not overlap"
+        await t.check(f"{first} first", timing=first == "imem")
+        got = await t.tb.read("MEM_RD_CYCLES")
+        assert cycles[1] < cycles[0] // 4, "the second load must be the short one"
+        wait = 0 if first == "imem" else DMA_READ_OUTSTANDING * CORE_READ_BURST + 1
+        assert cycles[1] <= got <= cycles[1] + wait, \
+            f"{first} first: MEM_RD_CYCLES {got}, the later load alone {cycles[1]}"
+
+
+@cocotb.test()
+async def region_locked(dut):
+    """REGION_BASE / REGION_END written while ``MEM`` commands run or wait in the queue: SLVERR,
+    the register unchanged, and the queued command runs against the region it was checked
+    with (had the write been taken, it would fail with DMA_REGION at run time); taken once
+    none is pending, and while only a non-``MEM`` command runs. Random pauses."""
+    t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 15)
+    cfg = t.cfg
+    rng = np.random.default_rng(59)
+    await t.begin()
+    kw, md = cfg.words("wmem"), cfg.merge_degree
+    img = _rand(rng, (cfg.cols, kw, md, cfg.lanes), cfg)
+    base, end = await t.tb.read("REGION_BASE"), await t.tb.read("REGION_END")
+    for name, value in (("REGION_BASE", end - t.bb), ("REGION_END", base + t.bb)):
+        assert await t.load_wmem(0, img, 0x3000) == 0        # long: runs
+        assert await t.load_wmem(1 % cfg.wmem_buffers, img, 0x3000) == 0     # waits
+        resp = await t.tb.write_strobed(REGISTERS[name], value, 0xF)
+        assert resp == RESPONSES["SLVERR"], f"{name}: response {resp} while MEM loads pend"
+        assert await t.tb.read(name) == (base if name == "REGION_BASE" else end)
+        await t.check(f"{name} refused")
+    # idle: taken (and the model follows)
+    await t.region("REGION_END", end - t.bb)
+    assert await t.tb.read("REGION_END") == end - t.bb
+    # only a non-MEM command runs: taken
+    assert await t.cmd("GEMM", kc=1, shift=6, n_ch=cfg.cols, ibuf=0, wbuf=0, obuf=0,
+                       n_rows=cfg.rows) == 0
+    assert await t.tb.write_strobed(REGISTERS["REGION_END"], end, 0xF) == RESPONSES["OKAY"]
+    t.model.write("REGION_END", end)
+    await t.check("region written beside a GEMM")
+    assert await t.tb.read("REGION_END") == end
