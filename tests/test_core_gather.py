@@ -7,6 +7,7 @@ random pauses on every channel (sim/tb_core_gather.py); and the golden gather
 import numpy as np
 import pytest
 
+from exion.limits import CORE_READ_BURST, GATHER_AHEAD
 from golden import conmerge, core_gather, core_mem, dma, intsem
 from golden.sdue import wmem_image
 from sim.runner import SIMULATORS, run_bench
@@ -41,7 +42,7 @@ def _image(items, cfg, n_blocks, kc):
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 1.0])
 def test_golden_gather_is_wmem_image(name, p):
     """The gathered WMEM is golden.sdue.wmem_image; only named rows are read (their whole bus
-    words), once per slot; cycles are the per-slot sum."""
+    words), once per slot; no block: 1 cycle."""
     cfg = CONFIGS[name]
     w, sched, kc, stride, port, ib, bb = _setup(cfg, 7, p)
     g = core_gather.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, 0x8000), cfg.cols,
@@ -56,6 +57,36 @@ def test_golden_gather_is_wmem_image(name, p):
         assert np.array_equal(_image(g.items, cfg, nb, kc), wmem_image(w, sched, cfg))
     else:
         assert g.items == [] and g.cycles == 1
+
+
+@pytest.mark.parametrize("name", ["4x4", "8x3"])
+@pytest.mark.parametrize("p", [0.1, 0.5, 1.0])
+@pytest.mark.parametrize("gap", [0, 3])
+def test_golden_gather_cycles(name, p, gap):
+    """The overlapped gather's cycles lie between its bound (one lane vector a cycle into
+    WMEM after the take) and the rows fetched one after the other (each row's
+    golden.core_mem.load_cycles, an unused slot count + 1); a deeper slot FIFO never costs
+    cycles, and one slot ahead is slower than GATHER_AHEAD where rows are named."""
+    cfg = CONFIGS[name]
+    ib, _ = core_mem.item_bytes(cfg.lanes, cfg.rows, cfg.data_width)
+    bb, lat = cfg.bus_bytes, 2 + core_mem.READ_FIFO_DELAY
+    for kc in (1, 3, 16):
+        rng = np.random.default_rng(kc)
+        mask = rng.random((cfg.rows, 3 * cfg.cols + 1)) < p
+        sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
+        slots = core_gather.gather_slots(sched.blocks, cfg.cols, cfg.merge_degree)
+        stride = (-(-kc * ib // bb) + gap) * bb
+        descs = [core_gather.gather_descriptor(0x1000, stride, ch, kc, ib)
+                 for *_x, ch in slots if ch >= 0]
+        args = (sched.blocks, descs, cfg.cols, cfg.merge_degree, kc, bb, ib, lat)
+        got = core_gather.gather_cycles(*args)
+        serial = 1 + sum(kc + 1 if ch < 0 else
+                         core_mem.load_cycles(descs[sum(s[3] >= 0 for s in slots[:i])], bb,
+                                              ib, kc, lat, max_burst=CORE_READ_BURST)
+                         for i, (*_x, ch) in enumerate(slots))
+        assert 1 + len(slots) * kc <= got < serial
+        depths = [core_gather.gather_cycles(*args, ahead=a) for a in (1, 2, 4, GATHER_AHEAD)]
+        assert depths == sorted(depths, reverse=True) and depths[0] > depths[-1]
 
 
 def test_golden_gather_faults():
