@@ -124,8 +124,9 @@ def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int,
       (its SMEM word read the cycle before); a named slot waits until the read engine takes
       its descriptor. The slot enters the FIFO then, seen by the write side the next cycle;
     * read engine (:func:`golden.dma.read_timing`'s rules): a descriptor taken in cycle ``t``
-      is checked in ``t + 1`` (its row info into a FIFO of :data:`READ_INFO_DEPTH`, seen the
-      next cycle), its bursts registered from ``t + 2`` one a cycle with fewer than
+      is checked in ``t + 1`` (``READ_ISSUE_DELAY - 2`` cycles; its row info then into a FIFO
+      of :data:`READ_INFO_DEPTH`, seen the next cycle), its bursts registered from ``t + 2``
+      (``t + READ_ISSUE_DELAY - 1``) one a cycle with fewer than
       ``outstanding`` unanswered (or in the cycle the oldest one's last beat is taken), AR the
       next cycle; the next descriptor is taken once the last burst is registered, the check
       is over and the row-info FIFO has room. A burst's words are there from ``latency``
@@ -187,11 +188,13 @@ def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int,
                 walker = None
         count_out += load - r_last_hs
         if checking is not None:
-            walker = list(bursts_of[checking])
-            info.append(checking)
-            checking = None
+            row, left_chk = checking
+            checking = (row, left_chk - 1) if left_chk > 1 else None
+            if checking is None:
+                walker = list(bursts_of[row])
+                info.append(row)
         if take:
-            checking = acc
+            checking = (acc, dma.READ_ISSUE_DELAY - 2)     # the check's cycles (1)
             acc += 1
         if load_info:
             r_active = info.popleft()
