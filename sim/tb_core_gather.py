@@ -262,7 +262,8 @@ async def region_locked(dut):
     """REGION_BASE / REGION_END written while ``MEM`` commands run or wait in the queue: SLVERR,
     the register unchanged, and the queued command runs against the region it was checked
     with (had the write been taken, it would fail with DMA_REGION at run time); taken once
-    none is pending, and while only a non-``MEM`` command runs. Random pauses."""
+    none is pending, after a ``MEM`` command refused at issue, and while only a non-``MEM``
+    command runs. Random pauses."""
     t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 15)
     cfg = t.cfg
     rng = np.random.default_rng(59)
@@ -280,6 +281,14 @@ async def region_locked(dut):
     # idle: taken (and the model follows)
     await t.region("REGION_END", end - t.bb)
     assert await t.tb.read("REGION_END") == end - t.bb
+    # a MEM command refused at issue (DMA_ALIGN) leaves the region free
+    assert await t.cmd("LOAD_WMEM", flags=("MEM",), buf=0, base=0, count=1,
+                       addr=0x3000 + max(1, t.bb // 2), stride=t.bb) == 8
+    await t.write("CTRL", 1)
+    assert await t.tb.write_strobed(REGISTERS["REGION_END"], end - 2 * t.bb, 0xF) \
+        == RESPONSES["OKAY"]
+    t.model.write("REGION_END", end - 2 * t.bb)
+    await t.check("region written after a refused MEM command")
     # only a non-MEM command runs: taken
     assert await t.cmd("GEMM", kc=1, shift=6, n_ch=cfg.cols, ibuf=0, wbuf=0, obuf=0,
                        n_rows=cfg.rows) == 0
