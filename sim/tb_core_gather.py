@@ -278,6 +278,17 @@ async def region_locked(dut):
         assert resp == RESPONSES["SLVERR"], f"{name}: response {resp} while MEM loads pend"
         assert await t.tb.read(name) == (base if name == "REGION_BASE" else end)
         await t.check(f"{name} refused")
+    # queued only: a MEM load into the buffer a long GEMM reads waits in the queue
+    kc = cfg.words("imem")
+    n_ch = min(cfg.words("wmem") // kc * cfg.cols, cfg.words("omem"))
+    assert await t.cmd("GEMM", kc=kc, shift=6, n_ch=n_ch, ibuf=0, wbuf=0, obuf=0,
+                       n_rows=cfg.rows) == 0
+    assert await t.load_wmem(0, img, 0x3000) == 0
+    resp = await t.tb.write_strobed(REGISTERS["REGION_END"], base + t.bb, 0xF)
+    s = await t.tb.status()
+    queued = s["exec_busy"] and not s["load_busy"]      # (the load had not started)
+    assert resp == RESPONSES["SLVERR"], f"response {resp} while a MEM load waits"
+    await t.check("region refused while a MEM load waits in the queue")
     # idle: taken (and the model follows)
     await t.region("REGION_END", end - t.bb)
     assert await t.tb.read("REGION_END") == end - t.bb
@@ -296,3 +307,4 @@ async def region_locked(dut):
     t.model.write("REGION_END", end)
     await t.check("region written beside a GEMM")
     assert await t.tb.read("REGION_END") == end
+    assert queued, "the GEMM ended before the refused write: the queue alone was not held"
