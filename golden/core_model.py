@@ -36,7 +36,7 @@ from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM
 from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS, smem_half
 
-from . import conmerge, core_cfse, core_mem, cycle_model, eager, ffn_reuse, intsem
+from . import conmerge, core_cfse, core_gather, core_mem, cycle_model, eager, ffn_reuse, intsem
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
 from .core_state import CoreState, Registers, bits_of, bits_of_rows
 from .schedule import unpack_block
@@ -302,7 +302,7 @@ class CoreModel:
 
     def _gather(self, c: Command):
         """``LOAD_WMEM`` with ``MEM`` and ``GATHER``: ``golden.sdue.wmem_image`` of the blocks
-        of its SMEM part, fetched row by row (:func:`golden.core_mem.gather`)."""
+        of its SMEM part, fetched row by row (:func:`golden.core_gather.gather`)."""
         st, k, cfg = self.state, self.limits, self.cfg
         n_blocks = st.regs.blocks_of(c.half)
         first, _ = smem_half(cfg.schedule_depth, c.half)
@@ -311,7 +311,7 @@ class CoreModel:
             if st.smem_blocks[b] is None:
                 st.smem_blocks[b] = unpack_block(st.smem[b], cfg)
             blocks.append(st.smem_blocks[b])
-        g = core_mem.gather(self.port, blocks, c.addr, c.stride, c.count,
+        g = core_gather.gather(self.port, blocks, c.addr, c.stride, c.count,
                             (st.regs.region_base, st.regs.region_end), k.cols,
                             k.merge_degree, k.bus_bytes, k.lane_bytes)
         st.regs.bytes_in += g.words * k.bus_bytes

@@ -183,6 +183,7 @@ class ExionCore(wiring.Component):
             g.dma_item.payload.eq(dma.item_w.payload), g.dma_item.valid.eq(dma.item_w.valid),
             dma.g_on.eq(g.busy), dma.g_valid.eq(g.desc_valid), dma.g_base.eq(g.desc_base),
             dma.g_items.eq(g.desc_items), dma.g_word.eq(g.word), g.desc_ready.eq(dma.g_ready),
+            dma.g_first.eq(g.desc_first), dma.g_head.eq(g.head),
             g.free.eq(dma.g_free), g.abort.eq(dma.g_abort), g.lw_done.eq(lw.done),
             dma.g_cycles.eq(g.cycles), dma.g_cycles_we.eq(g.cycles_we),
             smem_gp.addr.eq(g.smem_addr), g.smem_data.eq(smem_gp.data.as_value()),
@@ -278,6 +279,7 @@ class ExionCore(wiring.Component):
             host.blocks_half.eq(Cat(bh1, sch.blocks_half[1])),
             host.sched_cycles.eq(sch.sched_cycles), host.proj_sat.eq(pr.proj_sat),
             host.busy_load.eq(li.busy | lw.busy | g.busy),
+            host.mem_busy.eq(dma.load_busy | dma.write_busy | g.busy),
             host.busy_exec.eq(ex.busy | sch.busy | pr.busy | cf.busy),
             host.busy_read.eq(rd.busy | dma.write_busy), host.busy_cycles.eq(ex.busy_cycles),
             host.in_beats.eq((self.s_axis_imem_tvalid & self.s_axis_imem_tready)

@@ -79,6 +79,11 @@ class HostInterface(wiring.Component):
         ``MEM_RD_CYCLES`` / ``MEM_WR_CYCLES``.
     region_base, region_end : Out(32)
         ``REGION_BASE`` / ``REGION_END`` (the master port checks its transfers against them).
+        A write to either is refused (``SLVERR``, the register unchanged) while a ``MEM``
+        command is being checked, waits in the queue or runs (``mem_busy``): every ``MEM``
+        command runs against the region it was checked against at issue.
+    mem_busy : In(1)
+        A ``MEM`` load, read or gather runs (hw/core_dma.py, hw/core_gather.py).
     mask_we : Out(1) ; mask_ch : Out(16) ; mask_cv : Out(rows)
         Mask window write of channel ``mask_ch``.
     mask_raddr : Out(range(mask words)) ; mask_rdata : In(CAU_BEAT * rows)
@@ -105,7 +110,7 @@ class HostInterface(wiring.Component):
             "blocks_half": In(32), "sched_cycles": In(32), "proj_sat": In(32),
             "mem_in_bytes": In(16), "mem_out_bytes": In(16),
             "mem_rd_cycles": In(32), "mem_wr_cycles": In(32),
-            "region_base": Out(32), "region_end": Out(32),
+            "region_base": Out(32), "region_end": Out(32), "mem_busy": In(1),
             "mask_we": Out(1), "mask_ch": Out(16), "mask_cv": Out(cfg.rows),
             "mask_raddr": Out(range(self._mw)), "mask_rdata": In(CAU_BEAT * cfg.rows),
             "smem_raddr": Out(range(cfg.schedule_depth)),
@@ -218,9 +223,13 @@ class HostInterface(wiring.Component):
         partial = (strb != 0) & ~whole
         args = [Signal(32, name=f"arg{i}") for i in range(6)]
         region = [self.region_base, self.region_end]
+        # MEM commands being checked, queued (counted) or running: the region is locked
+        mem_locked = Signal()
+        in_region = (wa == REGISTERS["REGION_BASE"]) | (wa == REGISTERS["REGION_END"])
         for a, name in [*zip(args, (f"ARG{i}" for i in range(6))),
                         *zip(region, ("REGION_BASE", "REGION_END"))]:
-            with m.If(axil.wr_en & (wa == REGISTERS[name])):
+            with m.If(axil.wr_en & (wa == REGISTERS[name])
+                      & (~mem_locked if name.startswith("REGION") else 1)):
                 m.d.sync += a.eq(Cat(*(Mux(strb[b], axil.wr_data[8 * b:8 * b + 8], a[8 * b:8 * b + 8])
                                        for b in range(4))))
         error, cause, err_cmd = self.error, Signal(8), Signal(32)
@@ -284,6 +293,19 @@ class HostInterface(wiring.Component):
                      queue.w_en.eq(chk_on & ~error & (refuse == 0)),
                      self.cmd.payload.eq(queue.r_data), self.cmd.valid.eq(queue.r_rdy),
                      queue.r_en.eq(self.cmd.ready)]
+        # MEM commands in the check stages and the queue (hw/core_dma.py's flag rule)
+        mem_bit = FLAGS["MEM"] >> 8
+        is_mem = Signal()
+        m.d.comb += is_mem.eq(((op == OPCODES["LOAD_IMEM"]) | (op == OPCODES["LOAD_WMEM"])
+                               | (op == OPCODES["READ_OMEM"])) & ((flags & mem_bit) != 0))
+        chk_mem = Signal()
+        mem_q = Signal(range(QUEUE_DEPTH + 2))
+        m.d.sync += [chk_mem.eq(cmd_wr & is_mem),
+                     mem_q.eq(mem_q + (queue.w_en & chk_mem)
+                              - (queue.r_en & queue.r_rdy
+                                 & ((self.cmd.payload.flags & mem_bit) != 0)))]
+        m.d.comb += mem_locked.eq((cmd_wr & is_mem) | (chk_on & chk_mem) | (mem_q != 0)
+                                  | self.mem_busy)
         with m.If(chk_on & ~error & (refuse != 0)):
             m.d.sync += [error.eq(1), cause.eq(refuse), err_cmd.eq(chk_word)]
         with m.If(axil.wr_en & (wa == REGISTERS["CTRL"]) & whole & axil.wr_data[0]):
@@ -314,7 +336,8 @@ class HostInterface(wiring.Component):
         word = Cat(*(wa == REGISTERS[n] for n in WORD_REGISTERS)).any() | in_mask_w
         ro = Cat(*(wa == a for n, a in REGISTERS.items()
                    if n not in MERGED_REGISTERS + WORD_REGISTERS)).any() | in_smem_w
-        m.d.comb += axil.wr_resp.eq(Mux(merged, RESPONSES["OKAY"],
+        m.d.comb += axil.wr_resp.eq(Mux(merged, Mux(in_region & mem_locked, RESPONSES["SLVERR"],
+                                                    RESPONSES["OKAY"]),
                                     Mux(word, Mux(partial, RESPONSES["SLVERR"], RESPONSES["OKAY"]),
                                     Mux(ro, RESPONSES["SLVERR"], RESPONSES["DECERR"]))))
 
