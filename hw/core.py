@@ -273,6 +273,7 @@ class ExionCore(wiring.Component):
             disp.others_idle.eq(~(li.busy | ex.busy | sch.busy | pr.busy | rd.busy)),
             disp.sched_writes.eq(sch.writes), disp.exec_smem.eq(ex.smem_reads),
             disp.exec_mask.eq(ex.mask_busy), disp.gather_smem.eq(g.smem_reads),
+            disp.sched_mask.eq(sch.mask_reads), disp.pred_mask.eq(pr.mask_writes),
             disp.proj_i.eq(pr.proj_i), disp.proj_w.eq(pr.proj_w),
             disp.blocks.eq(part_blocks), ex.blocks.eq(part_blocks),
             host.blocks_half.eq(Cat(bh1, sch.blocks_half[1])),

@@ -1,0 +1,162 @@
+"""A whole FFN-Reuse loop on the core (hw/core.py) with the CAU overlapped: mask-memory halves.
+
+Per row group ``g`` (halves ``A = 1 + g % 2``, ``B = 1 + (g + 1) % 2``) the core runs the
+dense FC1 ``GEMM`` with ``FFN_MASK`` of group ``g + 1`` into mask half ``B`` while the
+``SCHEDULE`` of group ``g`` reads mask half ``A``; then the ``SCHEDULE`` of group ``g + 1``
+(SMEM half ``B``, mask half ``B``) runs beside the sparse ``GEMM`` of group ``g`` (SMEM half
+``A``), whose weights (``golden.sdue.wmem_image`` of the group's schedule) were loaded into
+WMEM buffer ``A`` while the previous group computed. The sparse GEMM writes the kept outputs
+of the group's next-iteration tokens into the OMEM buffer that holds its dense outputs (the
+FFN-Reuse cache), and a ``READ_OMEM`` returns them (docs/core.md, "Mask-memory halves").
+
+Every command also goes to the command-level model (:class:`golden.core_model.CoreModel`):
+every ``READ_OMEM`` frame must be bit-exact with it, ``BLOCKS_H1``, ``BLOCKS_H2``,
+``CYCLES``, ``SCHED_CYCLES``, ``DONE``, ``CAUSE`` equal to it and ``BYTES_IN`` /
+``BYTES_OUT`` to ``golden.cycle_model.stream_bytes``; the model's outputs are checked
+against ``golden.ffn_reuse.reuse_fc1_int``, both mask halves (mask window) against the
+golden keep-masks (``golden.ffn_reuse.keep_mask_int``) and both SMEM halves against the
+ConMerge vectors of ``golden.conmerge.cau_schedule`` of the last two groups. ``mhalf`` = 3
+is refused (``BAD_FIELD``) as the model says.
+
+Environment: ``EXION_ITER_GROUPS`` (row groups, default 5), ``EXION_ITER_KC`` (lane chunks
+of K, default 4), ``EXION_ITER_REPORT`` (a JSON file: wall cycles of the loop and the
+per-group SCHEDULE cycles and blocks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cocotb
+import numpy as np
+
+from exion.regmap import CAUSES, encode, mask_half
+from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
+from golden.sdue import dense_wmem_image, wmem_image
+from sim.core_driver import CoreTB
+from sim.tb_core_overlap import Twin
+
+#: Registers compared with the model after the loop.
+COMPARED = ("BLOCKS_H1", "BLOCKS_H2", "CYCLES", "SCHED_CYCLES", "DONE", "CAUSE")
+
+
+def _data(cfg, rng, groups, kc, n):
+    """Weights, dense and next-iteration tokens per group, shift, thresholds and the golden
+    keep-mask and schedule of every group (each fits an SMEM half and a WMEM buffer)."""
+    k = kc * cfg.lanes
+    hi = cfg.data_max // 2
+    half = cfg.schedule_depth // 2
+    w = rng.integers(-hi, hi + 1, (k, n))
+    for _ in range(100):
+        xs = [rng.integers(-hi, hi + 1, (cfg.rows, k)) for _ in range(groups)]
+        xps = [np.clip(x + rng.integers(-2, 3, x.shape), -hi, hi) for x in xs]
+        ys0 = intsem.int_matmul(xs[0], w, cfg.lanes, cfg.acc_width)
+        shift = eager.auto_shift(ys0, cfg.data_width)
+        ys = [intsem.requantize(intsem.int_matmul(x, w, cfg.lanes, cfg.acc_width), shift,
+                                cfg.data_width) for x in xs]
+        q = np.quantile(np.concatenate([y.ravel() for y in ys]), [0.2, 0.75])
+        th_lo, th_hi = int(q[0]), int(q[1])
+        masks = [ffn_reuse.keep_mask_int(y, th_hi, th_lo) for y in ys]
+        scheds = [conmerge.cau_schedule(mk, cfg, token_sort="none") for mk in masks]
+        if all(0 < len(s.blocks) <= half and len(s.blocks) * kc <= cfg.words("wmem")
+               for s in scheds):
+            return w, xs, xps, shift, th_hi, th_lo, masks, scheds
+    raise AssertionError("no data whose schedules fit an SMEM half")
+
+
+def _cv(mask, c):
+    return sum(1 << r for r in range(mask.shape[0]) if mask[r, c])
+
+
+@cocotb.test()
+async def ffn_loop(dut):
+    """FFN-Reuse loop, CAU overlapped: outputs, registers, mask halves, SMEM halves, bytes."""
+    tb = await CoreTB.started(dut)
+    cfg = tb.cfg
+    groups = int(os.environ.get("EXION_ITER_GROUPS", "5"))
+    kc = min(int(os.environ.get("EXION_ITER_KC", "4")), cfg.words("imem"))
+    part = mask_half(tb.map.channels, 1)[1]
+    n = min(16, part)
+    assert cfg.wmem_buffers >= 3 and cfg.imem_buffers >= 2 and cfg.omem_buffers >= 2
+    rng = np.random.default_rng(53)
+    w, xs, xps, shift, th_hi, th_lo, masks, scheds = _data(cfg, rng, groups, kc, n)
+    twin = Twin(tb)
+
+    def ffn(g):
+        return dict(flags=("FFN_MASK",), kc=kc, shift=shift, ch_base=0, n_ch=n, ibuf=0,
+                    wbuf=0, obuf=g % 2, n_rows=cfg.rows, wbase=0, th_hi=th_hi, th_lo=th_lo,
+                    mhalf=1 + g % 2)
+
+    def sparse(g):
+        return dict(flags=("SPARSE",), kc=kc, shift=shift, ibuf=1, wbuf=1 + g % 2,
+                    obuf=g % 2, n_rows=cfg.rows, wbase=0, half=1 + g % 2)
+
+    def sched(g):
+        return dict(n_ch=n, half=1 + g % 2, mhalf=1 + g % 2)
+
+    report = {"groups": groups, "k": kc * cfg.lanes, "n_ch": n, "pause": tb.pause,
+              "schedule": [cycle_model.schedule_cycles([_cv(mk, c) for c in range(n)],
+                                                       cfg=cfg) for mk in masks],
+              "blocks": [len(s.blocks) for s in scheds]}
+    t0 = tb.cycle
+    await twin.load_wmem(0, dense_wmem_image(w, cfg))
+    await twin.load_imem(0, xs[0])
+    await twin.issue("GEMM", **ffn(0))
+    await twin.load_wmem(1, wmem_image(w, scheds[0], cfg))
+    await twin.load_imem(1, xps[0])
+    await twin.issue("SCHEDULE", **sched(0))
+    for g in range(groups):
+        if g + 1 < groups:
+            await twin.load_imem(0, xs[g + 1])
+            await twin.issue("GEMM", **ffn(g + 1))          # beside SCHEDULE g: mask half B
+            await twin.issue("SCHEDULE", **sched(g + 1))    # beside GEMM g: SMEM half B
+        await twin.issue("GEMM", **sparse(g))
+        await twin.read_omem(g % 2, n)
+        if g + 1 < groups:
+            await twin.load_wmem(1 + (g + 1) % 2, wmem_image(w, scheds[g + 1], cfg))
+            await twin.load_imem(1, xps[g + 1])
+    await twin.frames(n, "ffn loop")
+    report["wall"] = tb.cycle - t0
+    await twin.compare("ffn loop")
+    for name in COMPARED:
+        want = twin.model.regs.as_dict()[name]
+        assert await tb.read(name) == want, f"{name} differs from the model"
+    # the model is golden.ffn_reuse's FFN-Reuse FC1 on the dense iteration's cache
+    for g in (groups - 2, groups - 1):
+        y = intsem.requantize(intsem.int_matmul(xs[g], w, cfg.lanes, cfg.acc_width), shift,
+                              cfg.data_width)
+        exp = ffn_reuse.reuse_fc1_int(xps[g], w, masks[g], y, shift, cfg)
+        got = twin.model.state.omem[g % 2, :, :n]
+        assert np.array_equal(got, exp), f"group {g}: model != reuse_fc1_int"
+    # mask halves hold the last two groups' keep-masks, SMEM halves their ConMerge vectors
+    m = tb.map
+    for g in (groups - 2, groups - 1):
+        first = mask_half(m.channels, 1 + g % 2)[0]
+        for c in range(n):
+            cv = 0
+            for i in range(m.mask_words):
+                cv |= await tb.read(m.mask_base + 4 * ((first + c) * m.mask_stride + i)) << (32 * i)
+            assert cv == _cv(masks[g], c), f"group {g}: mask channel {c}"
+        sfirst = (g % 2) * (cfg.schedule_depth // 2)
+        for b, want in enumerate(scheds[g].words()):
+            v = 0
+            for i in range(m.smem_words):
+                v |= await tb.read(m.smem_base + 4 * ((sfirst + b) * m.smem_stride + i)) << (32 * i)
+            assert v & ((1 << m.block_bits) - 1) == want, f"group {g}: SMEM vector {b}"
+    # mhalf = 3 is refused, as the model says; nothing else changes
+    for op, fields in (("SCHEDULE", dict(n_ch=n, mhalf=3)), ("GEMM", dict(ffn(0), mhalf=3))):
+        args, word = encode(op, **fields)
+        await tb.issue_raw(args, word, record=False)
+        assert twin.model.issue(args, word) == CAUSES["BAD_FIELD"]
+        s = await tb.wait_idle()
+        assert s["error"] and await tb.read("CAUSE") == CAUSES["BAD_FIELD"]
+        await tb.write("CTRL", 1)
+        twin.model.clear_error()
+    await twin.compare("after mhalf = 3")
+    await tb.check_traffic()
+    path = os.environ.get("EXION_ITER_REPORT")
+    if path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1, sort_keys=True)
+    tb.dut._log.info("ffn loop: %s", report)
