@@ -31,6 +31,7 @@ import os
 import cocotb
 import numpy as np
 
+from exion.limits import MAX_HEAD_DIM
 from exion.regmap import CAUSES, encode, mask_half
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.sdue import dense_wmem_image, wmem_image
@@ -67,6 +68,24 @@ def _data(cfg, rng, groups, kc, n):
 
 def _cv(mask, c):
     return sum(1 << r for r in range(mask.shape[0]) if mask[r, c])
+
+
+async def check_halves(tb, half: int, mask, sched, label: str):
+    """Mask half ``half`` (window) holds ``mask`` and SMEM half ``half`` the ConMerge vectors
+    of ``sched`` (golden.schedule's packing)."""
+    m, cfg = tb.map, tb.cfg
+    first = mask_half(m.channels, half)[0]
+    for c in range(mask.shape[1]):
+        cv = 0
+        for i in range(m.mask_words):
+            cv |= await tb.read(m.mask_base + 4 * ((first + c) * m.mask_stride + i)) << (32 * i)
+        assert cv == _cv(mask, c), f"{label}: mask channel {c}"
+    sfirst = (half - 1) * (cfg.schedule_depth // 2)
+    for b, want in enumerate(sched.words()):
+        v = 0
+        for i in range(m.smem_words):
+            v |= await tb.read(m.smem_base + 4 * ((sfirst + b) * m.smem_stride + i)) << (32 * i)
+        assert v & ((1 << m.block_bits) - 1) == want, f"{label}: SMEM vector {b}"
 
 
 @cocotb.test()
@@ -129,21 +148,8 @@ async def ffn_loop(dut):
         exp = ffn_reuse.reuse_fc1_int(xps[g], w, masks[g], y, shift, cfg)
         got = twin.model.state.omem[g % 2, :, :n]
         assert np.array_equal(got, exp), f"group {g}: model != reuse_fc1_int"
-    # mask halves hold the last two groups' keep-masks, SMEM halves their ConMerge vectors
-    m = tb.map
     for g in (groups - 2, groups - 1):
-        first = mask_half(m.channels, 1 + g % 2)[0]
-        for c in range(n):
-            cv = 0
-            for i in range(m.mask_words):
-                cv |= await tb.read(m.mask_base + 4 * ((first + c) * m.mask_stride + i)) << (32 * i)
-            assert cv == _cv(masks[g], c), f"group {g}: mask channel {c}"
-        sfirst = (g % 2) * (cfg.schedule_depth // 2)
-        for b, want in enumerate(scheds[g].words()):
-            v = 0
-            for i in range(m.smem_words):
-                v |= await tb.read(m.smem_base + 4 * ((sfirst + b) * m.smem_stride + i)) << (32 * i)
-            assert v & ((1 << m.block_bits) - 1) == want, f"group {g}: SMEM vector {b}"
+        await check_halves(tb, 1 + g % 2, masks[g], scheds[g], f"group {g}")
     # mhalf = 3 is refused, as the model says; nothing else changes
     for op, fields in (("SCHEDULE", dict(n_ch=n, mhalf=3)), ("GEMM", dict(ffn(0), mhalf=3))):
         args, word = encode(op, **fields)
@@ -160,3 +166,98 @@ async def ffn_loop(dut):
         with open(path, "w") as f:
             json.dump(report, f, indent=1, sort_keys=True)
     tb.dut._log.info("ffn loop: %s", report)
+
+
+def _head(cfg, rng, kc, n_keys, topk):
+    """Predicted queries and keys of one head whose predicted keep-mask's schedule fits an SMEM
+    half, with that mask, its schedule and the PREDICT threshold."""
+    d = kc * cfg.lanes
+    hi = cfg.data_max // 3
+    for _ in range(100):
+        qp = rng.integers(-hi, hi + 1, (cfg.rows, d))
+        kp = rng.integers(-hi, hi + 1, (n_keys, d))
+        kp[int(rng.integers(n_keys))] = qp[0] * 2 // 3          # a dominant query
+        s = eager.shift_add_matmul(qp, kp.T, cfg.lod_steps)
+        srt = -np.sort(-s, axis=1)
+        q_th = int(np.median(srt[:, 0] - srt[:, 1]))
+        keep, _ = eager.select(s, q_th, topk / n_keys)
+        sched = conmerge.cau_schedule(keep, cfg, token_sort="none")
+        if 0 < len(sched.blocks) <= cfg.schedule_depth // 2:
+            return qp, kp, q_th, keep, sched
+    raise AssertionError("no head whose schedule fits an SMEM half")
+
+
+@cocotb.test()
+async def eager_heads(dut):
+    """Eager heads, CAU overlapped: PREDICT of head h + 1 into one mask half beside the
+    SCHEDULE of head h from the other, the SCHEDULE of h + 1 beside the sparse QK^T GEMM of h;
+    outputs, registers, mask and SMEM halves, bytes against the model."""
+    tb = await CoreTB.started(dut)
+    cfg = tb.cfg
+    heads = int(os.environ.get("EXION_ITER_GROUPS", "5"))
+    kc = max(1, min(4, cfg.words("imem"), MAX_HEAD_DIM // cfg.lanes))
+    n_keys = min(16, mask_half(tb.map.channels, 1)[1])
+    topk = 3
+    rng = np.random.default_rng(61)
+    data = [_head(cfg, rng, kc, n_keys, topk) for _ in range(heads)]
+    shift = eager.auto_shift(intsem.int_matmul(data[0][0], data[0][1].T, cfg.lanes,
+                                               cfg.acc_width), cfg.data_width)
+    twin = Twin(tb)
+    # the sparse GEMMs write only kept outputs: the model starts from the RTL's OMEM (what
+    # the test before this one left there)
+    for buf in range(cfg.omem_buffers):
+        twin.model.state.omem[buf] = await tb.read_omem(buf, 0, cfg.words("omem"))
+        twin.model.regs.done += 1           # (that read, outside the model, counts in DONE)
+
+    def predict(h):
+        return dict(kc=kc, topk=topk, n_keys=n_keys, ibuf=h % 2, wbuf=0, n_rows=cfg.rows,
+                    wbase=0, q_th=data[h][2], mhalf=1 + h % 2)
+
+    def load_keys(h):       # PREDICT's key layout: key j in bank j % cols, stream 0
+        return twin.load_wmem(0, dense_wmem_image(data[h][1].T, cfg))
+
+    def load_image(h):      # the sparse GEMM's: the keys by the head's ConMerge vectors
+        return twin.load_wmem(1 + h % 2, wmem_image(data[h][1].T, data[h][4], cfg))
+
+    t0 = tb.cycle
+    await twin.load_imem(0, data[0][0])
+    await load_keys(0)
+    await twin.issue("PREDICT", **predict(0))
+    await load_image(0)
+    await twin.issue("SCHEDULE", n_ch=n_keys, half=1, mhalf=1)
+    for h in range(heads):
+        if h + 1 < heads:
+            await twin.load_imem((h + 1) % 2, data[h + 1][0])
+            await load_keys(h + 1)
+            await twin.issue("PREDICT", **predict(h + 1))       # beside SCHEDULE h
+        await twin.issue("GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=h % 2,
+                         wbuf=1 + h % 2, obuf=h % 2, n_rows=cfg.rows, wbase=0, half=1 + h % 2)
+        if h + 1 < heads:
+            await load_image(h + 1)
+            await twin.issue("SCHEDULE", n_ch=n_keys, half=1 + (h + 1) % 2,
+                             mhalf=1 + (h + 1) % 2)            # beside GEMM h
+        await twin.read_omem(h % 2, n_keys)
+    await twin.frames(n_keys, "eager heads")
+    wall = tb.cycle - t0
+    await twin.compare("eager heads")
+    want = twin.model.regs.as_dict()
+    for name in COMPARED + ("DOMINANT_LO", "SKIP_K_LO", "SKIP_V_LO"):
+        assert await tb.read(name) == want[name], f"{name} differs from the model"
+    # the model's outputs are QK^T's kept entries (golden.intsem)
+    h = heads - 1
+    qp, kp, _, keep, sched = data[h]
+    y = intsem.requantize(intsem.int_matmul(qp, kp.T, cfg.lanes, cfg.acc_width), shift,
+                          cfg.data_width)
+    assert np.array_equal(twin.model.state.omem[h % 2, :, :n_keys][keep], y[keep])
+    for h in (heads - 2, heads - 1):
+        await check_halves(tb, 1 + h % 2, data[h][3], data[h][4], f"head {h}")
+    args, word = encode("PREDICT", **dict(predict(0), mhalf=3))
+    await tb.issue_raw(args, word, record=False)
+    assert twin.model.issue(args, word) == CAUSES["BAD_FIELD"]
+    s = await tb.wait_idle()
+    assert s["error"] and await tb.read("CAUSE") == CAUSES["BAD_FIELD"]
+    await tb.write("CTRL", 1)
+    twin.model.clear_error()
+    await twin.compare("after mhalf = 3")
+    await tb.check_traffic()
+    tb.dut._log.info("eager heads: %d heads, %d keys, wall %d cycles", heads, n_keys, wall)
