@@ -63,6 +63,8 @@ class HostInterface(wiring.Component):
         ``CYCLES``, written when ``cycles_we``.
     busy_cycles : In(32)
         ``BUSY_CYCLES``.
+    cau_beside : In(32)
+        ``CAU_BESIDE``.
     in_beats : In(2) ; out_beats : In(1)
         Stream beats into and out of the core this cycle (``BYTES_IN`` / ``BYTES_OUT`` add
         them times the beat's whole bytes, ``golden.cycle_model.stream_bytes``).
@@ -100,6 +102,7 @@ class HostInterface(wiring.Component):
             "fail": In(1), "fail_cause": In(8), "fail_cmd": In(32), "error": Out(1),
             "busy_load": In(1), "busy_exec": In(1), "busy_read": In(1),
             "done": In(3), "cycles": In(32), "cycles_we": In(1), "busy_cycles": In(32),
+            "cau_beside": In(32),
             "in_beats": In(2), "out_beats": In(1),
             "blocks": In(16), "dominant": In(64), "skip_k": In(64), "skip_v": In(64),
             "blocks_half": In(32), "sched_cycles": In(32), "proj_sat": In(32),
@@ -343,7 +346,7 @@ class HostInterface(wiring.Component):
         fixed = {
             "ID": ID_VALUE, "STATUS": status, "CAUSE": cause, "CYCLES": cycles,
             "BLOCKS": self.blocks, "DONE": done_count, "ERR_CMD": err_cmd,
-            "BUSY_CYCLES": self.busy_cycles,
+            "BUSY_CYCLES": self.busy_cycles, "CAU_BESIDE": self.cau_beside,
             "BLOCKS_H1": self.blocks_half[:16], "BLOCKS_H2": self.blocks_half[16:],
             "SCHED_CYCLES": self.sched_cycles, "PROJ_SAT": self.proj_sat,
             "BYTES_IN_LO": bytes_in[:32], "BYTES_IN_HI": bytes_in[32:],

@@ -10,7 +10,8 @@ of the group's next-iteration tokens into the OMEM buffer that holds its dense o
 FFN-Reuse cache), and a ``READ_OMEM`` returns them (docs/core.md, "Mask-memory halves").
 
 Every command also goes to the command-level model (:class:`golden.core_model.CoreModel`):
-every ``READ_OMEM`` frame must be bit-exact with it, ``BLOCKS_H1``, ``BLOCKS_H2``,
+every ``READ_OMEM`` frame must be bit-exact with it, ``CAU_BESIDE`` must grow (a
+``SCHEDULE`` did run beside a ``GEMM`` / ``PREDICT``), ``BLOCKS_H1``, ``BLOCKS_H2``,
 ``CYCLES``, ``SCHED_CYCLES``, ``DONE``, ``CAUSE`` equal to it and ``BYTES_IN`` /
 ``BYTES_OUT`` to ``golden.cycle_model.stream_bytes``; the model's outputs are checked
 against ``golden.ffn_reuse.reuse_fc1_int``, both mask halves (mask window) against the
@@ -118,7 +119,7 @@ async def ffn_loop(dut):
               "schedule": [cycle_model.schedule_cycles([_cv(mk, c) for c in range(n)],
                                                        cfg=cfg) for mk in masks],
               "blocks": [len(s.blocks) for s in scheds]}
-    t0 = tb.cycle
+    t0, beside0 = tb.cycle, await tb.read("CAU_BESIDE")
     await twin.load_wmem(0, dense_wmem_image(w, cfg))
     await twin.load_imem(0, xs[0])
     await twin.issue("GEMM", **ffn(0))
@@ -129,8 +130,9 @@ async def ffn_loop(dut):
         if g + 1 < groups:
             await twin.load_imem(0, xs[g + 1])
             await twin.issue("GEMM", **ffn(g + 1))          # beside SCHEDULE g: mask half B
-            await twin.issue("SCHEDULE", **sched(g + 1))    # beside GEMM g: SMEM half B
         await twin.issue("GEMM", **sparse(g))
+        if g + 1 < groups:
+            await twin.issue("SCHEDULE", **sched(g + 1))    # beside GEMM g: SMEM half B
         await twin.read_omem(g % 2, n)
         if g + 1 < groups:
             await twin.load_wmem(1 + (g + 1) % 2, wmem_image(w, scheds[g + 1], cfg))
@@ -138,6 +140,8 @@ async def ffn_loop(dut):
     await twin.frames(n, "ffn loop")
     report["wall"] = tb.cycle - t0
     await twin.compare("ffn loop")
+    report["cau_beside"] = await tb.read("CAU_BESIDE") - beside0
+    assert report["cau_beside"] > 0, "no SCHEDULE ran beside a GEMM"
     for name in COMPARED:
         want = twin.model.regs.as_dict()[name]
         assert await tb.read(name) == want, f"{name} differs from the model"
@@ -219,7 +223,7 @@ async def eager_heads(dut):
     def load_image(h):      # the sparse GEMM's: the keys by the head's ConMerge vectors
         return twin.load_wmem(1 + h % 2, wmem_image(data[h][1].T, data[h][4], cfg))
 
-    t0 = tb.cycle
+    t0, beside0 = tb.cycle, await tb.read("CAU_BESIDE")
     await twin.load_imem(0, data[0][0])
     await load_keys(0)
     await twin.issue("PREDICT", **predict(0))
@@ -240,6 +244,8 @@ async def eager_heads(dut):
     await twin.frames(n_keys, "eager heads")
     wall = tb.cycle - t0
     await twin.compare("eager heads")
+    beside = await tb.read("CAU_BESIDE") - beside0
+    assert beside > 0, "no SCHEDULE ran beside a GEMM or PREDICT"
     want = twin.model.regs.as_dict()
     for name in COMPARED + ("DOMINANT_LO", "SKIP_K_LO", "SKIP_V_LO"):
         assert await tb.read(name) == want[name], f"{name} differs from the model"
@@ -260,4 +266,5 @@ async def eager_heads(dut):
     twin.model.clear_error()
     await twin.compare("after mhalf = 3")
     await tb.check_traffic()
-    tb.dut._log.info("eager heads: %d heads, %d keys, wall %d cycles", heads, n_keys, wall)
+    tb.dut._log.info("eager heads: %d heads, %d keys, wall %d cycles, CAU beside %d",
+                     heads, n_keys, wall, beside)
