@@ -26,7 +26,8 @@ and mask-memory halves) beside the sparse ``GEMM`` of group g, and each group's 
 gathered from memory by its SMEM vectors (``LOAD_WMEM`` with ``GATHER``) at the off-chip
 bandwidth, against the dense GEMM (weights fetched once when they fit one WMEM buffer); per
 merge degree / window (``--degree`` / ``--window``, at ``--rate``, default 4) on
-``--max-masks`` FC1 masks of ``data/traces`` (default 8), every 16-token row group of each.
+``--max-masks`` FC1 masks (default 8) of ``data/traces`` and ``data/traces256``, every
+16-token row group of each.
 The per-command cycles it composes (``schedule_cycles``, ``compute_cycles``) are those the RTL
 equals (tests/test_core_sparse_iter.py, tests/test_core_overlap.py).
 
@@ -92,13 +93,13 @@ def sweep(masks, k: int, base, s: float) -> None:
                       f"{tot['offchip_bytes'] / tot['pipeline']:>6.0f}")
 
 
-def core_part(base, max_masks: int, degrees, windows, rate: int) -> None:
+def core_part(base, folder: str, max_masks: int, degrees, windows, rate: int) -> None:
     """The core's whole FC1 iteration (``core_iteration``) per merge degree and window."""
-    kind = traces.load_traces(ROOT / "data" / "traces")["ffn"]
+    kind = traces.load_traces(ROOT / "data" / folder)["ffn"]
     idx = np.unique(np.linspace(0, kind.count - 1, max_masks or kind.count).astype(int))
     masks = [kind.mask(int(i)) for i in idx]
     s = 1.0 - float(np.mean([mk.mean() for mk in masks]))
-    print(f"\n## core: data/traces, {len(masks)} FC1 masks of {kind.rows} x {kind.cols} "
+    print(f"\n## core: data/{folder}, {len(masks)} FC1 masks of {kind.rows} x {kind.cols} "
           f"({-(-kind.rows // base.rows)} row groups each), sparsity {s:.1%}, ideal "
           f"{1 / (1 - s):.2f}x; CAU rate {rate}; {base.offchip_bytes_per_cycle:g} B/cycle")
     print("compute: SCHEDULE g+1 beside GEMM g, weights on chip (overlapped_cycles); fill = "
@@ -160,7 +161,8 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.part == "core":
-        core_part(base, args.max_masks or 8, args.degree, args.window, args.rate)
+        for folder in ("traces", "traces256"):
+            core_part(base, folder, args.max_masks or 8, args.degree, args.window, args.rate)
         return 0
     print(f"# sparse FC1 iteration, {base.rows} x {base.cols} array, merge degree "
           f"{base.merge_degree}: cycles summed over the masks; x = dense / cycles")
