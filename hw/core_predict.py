@@ -8,10 +8,10 @@ words ``wbase + (j // cols) * kc ..``, stream 0. The keep-mask of keys ``0 .. n_
 transposed to per-key conflict vectors, is then written into the mask memory, one word of
 ``CAU_BEAT`` keys per cycle, from word 0 of the part the command's ``mhalf`` names
 (``exion.regmap.mask_half``: word ``mask_words // 2`` for the upper half, whose channels
-``mask_writes`` names while the command runs); ``dominant``, ``skip_k``, ``skip_v`` are updated, ``cycles``
-(``golden.cycle_model.predict_cycles``) written and ``done`` pulses. ``reads_i`` /
-``reads_w`` name the buffers read while the engine runs (it owns the IMEM and WMEM read
-ports then).
+``mask_writes`` names while the command runs); ``dominant``, ``skip_k``, ``skip_v`` are
+updated, ``cycles`` (``golden.cycle_model.predict_cycles``) written and ``done`` pulses.
+``reads_i`` / ``reads_w`` name the buffers read while the engine runs (it owns the IMEM and
+WMEM read ports then).
 
 A ``PREDICT_PROJ`` runs the same loop with output channel ``c`` (``0 .. n_ch - 1``) as the
 "key": the predictors sum ``X`` (IMEM ``ibuf``) against channel ``c``'s weights (WMEM

@@ -3,10 +3,11 @@
 Contract: a ``SCHEDULE`` command (:mod:`hw.core_cmd`) is taken when ``cmd.ready``; the
 cycle after, the shared sequencer (``hw/sequencer.py``) starts reading the mask memory's
 words ``0 .. ceil(n_ch / CAU_BEAT) - 1`` of the part the command's ``mhalf`` field names
-(``exion.regmap.mask_half``: 0 and 1 from word 0, 2 from word ``mask_words // 2``), one beat of ``CAU_BEAT`` channels each (channels
-past ``n_ch`` zeroed), into the CAU; every vector the CAU emits is written to the SMEM part
-the command's ``half`` field names (``exion.regmap.smem_half``: 0 = the whole SMEM from
-address 0, 1 / 2 = the lower / upper half). When the CAU is done, ``blocks`` (half 0) or
+(``exion.regmap.mask_half``: 0 and 1 from word 0, 2 from word ``mask_words // 2``), one
+beat of ``CAU_BEAT`` channels each (channels past ``n_ch`` zeroed), into the CAU; every
+vector the CAU emits is written to the SMEM part the command's ``half`` field names
+(``exion.regmap.smem_half``: 0 = the whole SMEM from address 0, 1 / 2 = the lower / upper
+half). When the CAU is done, ``blocks`` (half 0) or
 ``blocks_half`` (halves 1, 2) holds their count, ``sched_cycles`` the command's cycles from its
 dispatch (``golden.cycle_model.schedule_cycles``; also ``cycles`` with ``cycles_we`` for
 half 0: a split SCHEDULE runs beside a GEMM and finishes out of order, so it leaves ``CYCLES``

@@ -156,7 +156,8 @@ def test_fetch_pipeline(work, k):
 
 def test_core_iteration_extremes():
     """A full mask: the dense blocks (full columns do not merge), every weight row gathered
-    once per group (bytes three groups over the minimum); an empty one: no blocks, no bytes, only the SCHEDULEs."""
+    once per group (bytes three groups over the minimum); an empty one: no blocks, no bytes,
+    only the SCHEDULEs."""
     rng = np.random.default_rng(3)
     full = np.ones((12, 10), bool)
     r = core_iteration(full, 16, CFG)
