@@ -29,7 +29,7 @@ from exion.config import ExionConfig
 from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QUEUE_DEPTH,
-                          REGISTERS, RESPONSES, WORD_REGISTERS, RegisterMap)
+                          REGISTERS, RESPONSES, WORD_REGISTERS, RegisterMap, mask_half)
 
 from .axil import AxiLiteSlave, axil_members
 from .core_cmd import COMMAND, command_fields, command_stream
@@ -63,6 +63,8 @@ class HostInterface(wiring.Component):
         ``CYCLES``, written when ``cycles_we``.
     busy_cycles : In(32)
         ``BUSY_CYCLES``.
+    cau_beside : In(32)
+        ``CAU_BESIDE``.
     in_beats : In(2) ; out_beats : In(1)
         Stream beats into and out of the core this cycle (``BYTES_IN`` / ``BYTES_OUT`` add
         them times the beat's whole bytes, ``golden.cycle_model.stream_bytes``).
@@ -105,6 +107,7 @@ class HostInterface(wiring.Component):
             "fail": In(1), "fail_cause": In(8), "fail_cmd": In(32), "error": Out(1),
             "busy_load": In(1), "busy_exec": In(1), "busy_read": In(1),
             "done": In(3), "cycles": In(32), "cycles_we": In(1), "busy_cycles": In(32),
+            "cau_beside": In(32),
             "in_beats": In(2), "out_beats": In(1),
             "blocks": In(16), "dominant": In(64), "skip_k": In(64), "skip_v": In(64),
             "blocks_half": In(32), "sched_cycles": In(32), "proj_sat": In(32),
@@ -134,6 +137,8 @@ class HostInterface(wiring.Component):
         sparse = (flags & (FLAGS["SPARSE"] >> 8)) != 0
         ffn = (flags & (FLAGS["FFN_MASK"] >> 8)) != 0
         keys = (flags & (FLAGS["KEYS"] >> 8)) != 0
+        # channels of the mask-memory part mhalf names (exion.regmap.mask_half; 3 refused first)
+        part = Mux(f["mhalf"] == 0, CH, mask_half(CH, 1)[1])
 
         def check(*rules):
             with m.If(rules[0][0]):
@@ -158,22 +163,25 @@ class HostInterface(wiring.Component):
                       (f["obuf"] >= Bo, "BAD_BUFFER"),
                       (f["kc"] == 0, "BAD_FIELD"), (f["shift"] >= cfg.acc_width, "BAD_FIELD"),
                       (sparse & ffn, "BAD_FIELD"), (f["half"] == 3, "BAD_FIELD"),
+                      (ffn & (f["mhalf"] == 3), "BAD_FIELD"),
                       (~sparse & (f["n_ch"] == 0), "BAD_FIELD"),
                       (ffn & (f["ch_base"] % DP != 0), "BAD_FIELD"),
                       (f["kc"] > Di, "TILE"), ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       (~sparse & (f["ch_base"] + f["n_ch"] > Do), "ADDR_RANGE"),
-                      (~sparse & w_over, "ADDR_RANGE"))
+                      (~sparse & w_over, "ADDR_RANGE"),
+                      (ffn & (f["ch_base"] + f["n_ch"] > part), "ADDR_RANGE"))
             with m.Case(OPCODES["SCHEDULE"]):
                 check((f["n_ch"] == 0, "BAD_FIELD"), (f["half"] == 3, "BAD_FIELD"),
-                      (f["n_ch"] > CH, "ADDR_RANGE"))
+                      (f["mhalf"] == 3, "BAD_FIELD"), (f["n_ch"] > part, "ADDR_RANGE"))
             with m.Case(OPCODES["PREDICT"]):
                 check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
                       (f["kc"] == 0, "BAD_FIELD"),
                       ((f["topk"] == 0) | (f["topk"] > rm.max_topk), "BAD_FIELD"),
+                      (f["mhalf"] == 3, "BAD_FIELD"),
                       (f["kc"] * L > MAX_HEAD_DIM, "TILE"), (f["kc"] > Di, "TILE"),
                       ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       ((f["n_keys"] == 0) | (f["n_keys"] > min(MAX_KEYS, CH)), "TILE"),
-                      (w_over, "ADDR_RANGE"))
+                      (f["n_keys"] > part, "ADDR_RANGE"), (w_over, "ADDR_RANGE"))
             with m.Case(OPCODES["PREDICT_PROJ"]):
                 kcp = (f["n_ch"] + (L - 1)) // L
                 check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
@@ -361,7 +369,7 @@ class HostInterface(wiring.Component):
         fixed = {
             "ID": ID_VALUE, "STATUS": status, "CAUSE": cause, "CYCLES": cycles,
             "BLOCKS": self.blocks, "DONE": done_count, "ERR_CMD": err_cmd,
-            "BUSY_CYCLES": self.busy_cycles,
+            "BUSY_CYCLES": self.busy_cycles, "CAU_BESIDE": self.cau_beside,
             "BLOCKS_H1": self.blocks_half[:16], "BLOCKS_H2": self.blocks_half[16:],
             "SCHED_CYCLES": self.sched_cycles, "PROJ_SAT": self.proj_sat,
             "BYTES_IN_LO": bytes_in[:32], "BYTES_IN_HI": bytes_in[32:],

@@ -17,7 +17,7 @@ from exion.cfse_format import MAX_LN_DIM
 from exion.config import ExionConfig
 from exion.fields import ARG_FIELDS
 from exion.limits import MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
-from exion.regmap import FLAGS, OPCODES, encode
+from exion.regmap import FLAGS, OPCODES, encode, mask_half
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits
 
 __all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal",
@@ -177,7 +177,9 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         blk_max = max(1, Dw // kc)
         n_ch = r(1, min(Do, blk_max * k.cols))
         dp = k.drain_ports if "FFN_MASK" in flags else 1
-        ch_base = r(0, (Do - n_ch) // dp) * dp
+        mhalf, part = _mask_part(rng, k, r) if "FFN_MASK" in flags else (0, Do)
+        n_ch = min(n_ch, part) if part else n_ch
+        ch_base = r(0, max(0, min(Do, part) - n_ch) // dp) * dp
         nb = k.dense_blocks(n_ch)
         wb_hi = Dw - (blocks if "SPARSE" in flags else nb) * kc
         wbase = r(0, wb_hi) if wb_hi >= 0 else r(0, Dw)
@@ -187,16 +189,18 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         v = dict(kc=kc, shift=r(0, min(k.acc_width - 1, 12)), ch_base=ch_base, n_ch=n_ch,
                  ibuf=r(0, k.imem_buffers - 1), wbuf=r(0, k.wmem_buffers - 1),
                  obuf=r(0, k.omem_buffers - 1), n_rows=r(1, R), wbase=wbase,
-                 th_hi=r(-hi // 4, hi // 2), th_lo=r(-hi, 0), half=half)
+                 th_hi=r(-hi // 4, hi // 2), th_lo=r(-hi, 0), half=half, mhalf=mhalf)
     elif op == "SCHEDULE":
-        v = dict(n_ch=r(1, k.channels), half=half)
+        mhalf, part = _mask_part(rng, k, r)
+        v = dict(n_ch=r(1, max(1, part)), half=half, mhalf=mhalf)
     elif op == "PREDICT":
         kc = r(1, min(Di, MAX_HEAD_DIM // L))
-        n_keys = r(1, min(MAX_KEYS, k.channels, (Dw // kc) * k.cols))
+        mhalf, part = _mask_part(rng, k, r)
+        n_keys = r(1, max(1, min(MAX_KEYS, part, (Dw // kc) * k.cols)))
         q_th = [0, r(0, 64), r(0, 1 << 12), (1 << 64) - 1 - r(0, 3)][r(0, 3)]
         v = dict(kc=kc, topk=r(1, k.max_topk), n_keys=n_keys, ibuf=r(0, k.imem_buffers - 1),
                  wbuf=r(0, k.wmem_buffers - 1), n_rows=r(1, R),
-                 wbase=r(0, Dw - k.dense_blocks(n_keys) * kc), q_th=q_th)
+                 wbase=r(0, Dw - k.dense_blocks(n_keys) * kc), q_th=q_th, mhalf=mhalf)
     elif op == "PREDICT_PROJ":
         v = _predict_proj(rng, k, r)
         flags = ["KEYS"] if v.pop("keys") else []
@@ -227,6 +231,8 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
             name = names[int(rng.integers(len(names)))]
             fld = next(f for f in ARG_FIELDS if f.name == {"buf": "ibuf"}.get(name, name))
             limit = _limit_of(name, op, k)
+            if name in ("n_ch", "n_keys", "ch_base") and v.get("mhalf") in (1, 2):
+                limit = mask_half(k.channels, v["mhalf"])[1]    # the mask part's edge
             v[name] = [0, limit, limit + 1, limit + r(2, 40), fld.mask][r(0, 4)]
             v[name] = min(v[name], fld.mask)
     if op is None:
@@ -247,6 +253,12 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         if op != "GEMM":        # (the MEM flag is no junk on a load or read: left out)
             word |= (int(rng.integers(0, 256)) << 8) & ~FLAGS["MEM"]
     return args, word
+
+
+def _mask_part(rng, k: Limits, r) -> tuple[int, int]:
+    """``(mhalf, channels of that part)``: a mask-memory half a third of the time."""
+    mhalf = r(1, 2) if rng.random() < 1 / 3 else 0
+    return mhalf, mask_half(k.channels, mhalf)[1]
 
 
 def _predict_proj(rng, k: Limits, r) -> dict[str, int]:
@@ -296,5 +308,6 @@ def _limit_of(name: str, op: str, k: Limits) -> int:
         "wbase": k.wmem_words, "streams": k.merge_degree, "xbuf": k.imem_buffers,
         "mbuf": k.omem_buffers, "sc_base": k.omem_words, "sh_base": k.omem_words,
         "half": 3,      # SMEM part: 0 whole, 1 / 2 halves; 3 is refused
+        "mhalf": 3,     # mask-memory part, likewise
     }.get(name, 1)
 
