@@ -30,7 +30,8 @@ import numpy as np
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from golden import conmerge
-from golden.core_mem import gather_bytes, item_bytes
+from golden.core_gather import gather_bytes
+from golden.core_mem import item_bytes
 from golden.cycle_model import (compute_cycles, gemm_sequence_cycles, issue_interval,
                                 schedule_cycles)
 

@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 from exion.config import ExionConfig, preset
 from golden import conmerge
 from golden.cycle_model import compute_cycles, issue_interval
-from golden.core_mem import gather_bytes, item_bytes
+from golden.core_gather import gather_bytes
+from golden.core_mem import item_bytes
 from golden.sparse_iteration import (core_iteration, dense_cycles, fetch_pipeline_cycles,
                                      group_work, iteration, loop_order, overlapped_cycles,
                                      serial_cycles, window_capacity)
