@@ -6,6 +6,7 @@ did) and the ratio of the two; the cycles per layer kind as a stacked bar plot (
         [--iterations 50,100] [--modes base,ep,ffnr,all] [--cfse chip] [--blocks N]
         [--path auto|model|fast|count] [--overlap on|off] [--cau-rate R] [--merge-degree D]
         [--shape-blocks N] [--png build/bench_runtime_modes.png]
+    .venv/bin/python bench/bench_runtime_modes.py --check dit-xl/2 --iterations 2 [--cau-rate 4]
 
 One image of class 0, seed 0, the ``exion`` preset (16 x 16, 16 lanes) with the overrides
 given, as ``exion run --model M --mode X --cfse C --iterations T --backend B``. Cycles are the
@@ -71,6 +72,34 @@ def run_one(w, mode: str, cfg, cfse: str, path: str, overlap: bool, depth=None,
             "cfse": t["cfse_cycles"], "sched": t["schedule_cycles"],
             "pred": t["predict_cycles"], "by_layer": by, "wall": time.perf_counter() - t0,
             "cpu": time.process_time() - c0}
+
+
+def check(model: str, cfg, cfse: str, overlap: bool) -> bool:
+    """One block, ``cfg.iterations`` iterations, mode ``all`` on the model backend (masks
+    recorded) and on the count-only path (the same masks): every counter compared."""
+    from exion_tools.runtime.backend import make_backend
+    from exion_tools.runtime.count_only import (CountHost, CountRuntime, MaskLog,
+                                                RecordingRuntime, ReplayMasks)
+    from exion_tools.runtime.lower import Host
+    w = weights_of(model, 1)
+    st, sc, log = Stats(cfg), Stats(cfg), MaskLog()
+    t0 = time.process_time()
+    RecordingRuntime(w, cfg, "all", Host(cfg, make_backend("model", cfg), st, overlap=overlap),
+                     cfse=cfse, log=log).sample([0], 0)
+    t1 = time.process_time()
+    CountRuntime(w, cfg, "all", CountHost(cfg, sc, overlap=overlap), cfse=cfse,
+                 masks=ReplayMasks(log)).sample([0], 0)
+    t2 = time.process_time()
+    rows = [k for k in st.rows if st.rows[k] != sc.rows.get(k)]
+    same = (not rows and st.totals() == sc.totals() and st.counts.counts == sc.counts.counts
+            and st.counts.cycles == sc.counts.cycles)
+    print(f"check {model}, 1 block, {cfg.iterations} iterations, mode all: model backend "
+          f"{st.totals()['cycles']:,} cycles, {st.totals()['macs_done']:,} MACs, "
+          f"{st.totals()['bytes_in']:,} bytes in ({t1 - t0:.1f} s CPU); count-only "
+          f"{sc.totals()['cycles']:,}, {sc.totals()['macs_done']:,}, "
+          f"{sc.totals()['bytes_in']:,} ({t2 - t1:.1f} s CPU): "
+          f"{'identical' if same else f'DIFFERENT rows {rows[:4]}'}")
+    return same
 
 
 def table(model: str, iterations: int, res: dict) -> list[str]:
@@ -148,8 +177,16 @@ def main(argv=None) -> int:
                    help="merge_degree override (default the preset's)")
     p.add_argument("--shape-blocks", type=int, default=None,
                    help="transformer blocks of a synthetic shape (default all)")
+    p.add_argument("--check", default=None, metavar="MODEL",
+                   help="only compare the count-only path with the model backend on one "
+                        "block of MODEL in mode all (--iterations: its first value)")
     p.add_argument("--png", default=str(ROOT / "build" / "bench_runtime_modes.png"))
     a = p.parse_args(argv)
+    over = {k: v for k, v in (("cau_rate", a.cau_rate), ("merge_degree", a.merge_degree))
+            if v is not None}
+    if a.check:
+        cfg = preset("exion", iterations=int(a.iterations.split(",")[0]), **over)
+        return 0 if check(a.check, cfg, a.cfse, a.overlap == "on") else 1
     models = a.models.split(",")
     for m in models:
         if m not in MODELS and m not in SHAPES:
@@ -157,8 +194,6 @@ def main(argv=None) -> int:
     modes = a.modes.split(",")
     if any(m not in MODES for m in modes):
         p.error(f"--modes: one of {', '.join(MODES)} each")
-    over = {k: v for k, v in (("cau_rate", a.cau_rate), ("merge_degree", a.merge_degree))
-            if v is not None}
     runs = {}
     for model in models:
         shape = model in SHAPES

@@ -107,3 +107,35 @@ def test_trace_masks_block_memo():
     _same(*out)
     t = out[0].totals()
     assert t["macs_skipped"] > 0 and t["schedule_cycles"] > 0
+
+
+def test_run_cli_backends(capsys, tmp_path):
+    """``exion run --backend fast`` writes the model backend's totals; ``--backend count``
+    runs a shape from the trace masks and draws no images."""
+    import json
+
+    from cli_helpers import run
+    tot = {}
+    for be in ("model", "fast", "count"):
+        out = tmp_path / be
+        rc, so, se = run(capsys, "run", "--model", "tiny", "--iterations", "3", "--mode", "all",
+                         "--backend", be, "--out", str(out))
+        assert rc == 0, se
+        tot[be] = json.loads((out / "run.json").read_text())["totals"]
+        assert (out / "images.png").exists() == (be != "count")
+    assert tot["model"] == tot["fast"]
+    assert tot["count"]["cycles"] > 0 and tot["count"]["macs_skipped"] > 0
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--overlap", "maybe"], "--overlap"),
+    (["--backend", "rtl", "--overlap", "on"], "--overlap on"),
+])
+def test_run_cli_refuses_overlap(capsys, tmp_path, argv, option):
+    from cli_helpers import run
+    out = tmp_path / "out"
+    rc, so, se = run(capsys, "run", "--model", "tiny", "--iterations", "1", "--out", str(out),
+                     *argv)
+    assert rc == 2 and so == ""
+    assert len(se.strip().splitlines()) == 1 and option in se and "Traceback" not in se
+    assert not out.exists()

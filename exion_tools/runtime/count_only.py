@@ -284,8 +284,9 @@ class TraceMasks:
     onto another model: iteration ``i`` of ``T`` to the last trace iteration at or before
     ``i / T`` of the trace's run, block ``b`` of ``D`` to trace block ``b * 4 // D``, head
     ``h`` to trace head ``h % 2``; masks tiled (``numpy.resize`` per row) to the model's
-    tokens and channels. The trace keeps no dominant flags: a query with exactly one kept key
-    is taken as dominant (what ``golden.eager.select`` makes of a dominant query)."""
+    tokens and channels (a query left with no key keeps one). The trace keeps no dominant
+    flags: a query with exactly one kept key is taken as dominant (what
+    ``golden.eager.select`` makes of a dominant query)."""
 
     def __init__(self, iterations: int, depth: int, path=None):
         from workload import traces
@@ -328,6 +329,8 @@ class TraceMasks:
         key = ("e", i, shape)
         if key not in self._cache:
             keep = self._fit(self._ek.mask(i), shape)
+            none = ~keep.any(axis=1)            # cut to fewer keys: keep one (a dominant query)
+            keep[np.flatnonzero(none), np.flatnonzero(none) % shape[1]] = True
             self._cache[key] = (keep, keep.sum(axis=1) == 1)
         return self._cache[key]
 
