@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import numpy as np
 
-from exion.limits import CAU_BEAT
-from exion.regmap import smem_half
-from golden import conmerge, cycle_model, intsem
-from golden.core_checks import Limits
-from golden.core_state import bits_of_rows
+from golden import intsem
 
-from .backend import CoreError, StreamLog
+from .count_backend import CountBackend, zero_operand
+from .count_masks import MaskLog, ReplayMasks, TraceMasks
 from .counts import LayerRow, Stats
 from .lower import Host
 from .model import DiTRuntime
@@ -39,98 +35,6 @@ __all__ = ["PATHS", "make_runtime", "CountBackend", "CountHost", "FastHost", "Co
 
 _ROW_FIELDS = [f.name for f in dataclasses.fields(LayerRow)
                if f.name not in ("sample", "iteration", "block", "layer")]
-
-
-def _zeros(shape) -> np.ndarray:
-    """A read-only int64 array of zeros that takes no memory (operands whose values do not
-    matter to the counters)."""
-    return np.broadcast_to(np.int64(0), tuple(shape))
-
-
-class CountBackend:
-    """The host's view of a core without its data path (``ModelBackend``'s methods): no
-    checks, no memories but the mask window, SMEM as vector counts, frames of zeros.
-
-    Members
-    -------
-    cfg : ExionConfig
-    log : StreamLog
-        Always disabled (nothing to replay).
-    """
-
-    name = "count"
-
-    def __init__(self, cfg):
-        self.cfg = cfg
-        self.limits = Limits.of(cfg)
-        self.log = StreamLog(cfg, enabled=False)
-        self.mask = np.zeros((self.limits.channels, cfg.rows), bool)
-        self.regs = {"CYCLES": 0, "BLOCKS": 0, "BLOCKS_H1": 0, "BLOCKS_H2": 0,
-                     "SCHED_CYCLES": 0}
-        self._sched: dict = {}          # (mask bytes, n_ch) -> (cycles, words)
-
-    def command(self, op: str, *, imem=None, wmem=None, **f):
-        cfg, lim, r = self.cfg, self.limits, self.regs
-        if op == "READ_OMEM":
-            return np.zeros((f["count"], cfg.rows), np.int64)
-        if op == "GEMM":
-            k = f["kc"] * cfg.lanes
-            if "SPARSE" in f.get("flags", ()):
-                half = f.get("half", 0)
-                n = r["BLOCKS"] if half == 0 else r[f"BLOCKS_H{half}"]
-            else:
-                n = lim.dense_blocks(f["n_ch"])
-                if "FFN_MASK" in f.get("flags", ()):
-                    self.mask[f["ch_base"]:f["ch_base"] + f["n_ch"]] = False
-            r["CYCLES"] = cycle_model.compute_cycles(n, k, cfg)
-        elif op == "SCHEDULE":
-            self._schedule(f["n_ch"], f.get("half", 0))
-        elif op == "PREDICT":
-            n = f["n_keys"]
-            self.mask[:-(-n // CAU_BEAT) * CAU_BEAT] = False
-            r["CYCLES"] = cycle_model.predict_cycles(n, f["kc"], CAU_BEAT)
-        elif op == "PREDICT_PROJ":
-            r["CYCLES"] = cycle_model.predict_proj_cycles(
-                f["n_ch"], f["kc"], cfg.lanes, f["n_rows"], "KEYS" in f.get("flags", ()))
-        elif op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX"):
-            r["CYCLES"] = cycle_model.cfse_command_cycles(op, f["n_ch"], f["n_rows"])
-        return None
-
-    def _schedule(self, n_ch: int, half: int) -> None:
-        """``CoreModel._schedule``'s cycles and vectors (``golden.conmerge.cau_schedule``)."""
-        cfg, r = self.cfg, self.regs
-        m = self.mask[:n_ch]
-        key = (m.tobytes(), n_ch)
-        hit = self._sched.get(key)
-        if hit is None:
-            cycles = cycle_model.schedule_cycles(bits_of_rows(m), CAU_BEAT, cfg)
-            n = len(conmerge.cau_schedule(m.T, cfg, token_sort="none").blocks)
-            if len(self._sched) > 1 << 14:
-                self._sched.clear()
-            hit = self._sched[key] = (cycles, n)
-        cycles, n = hit
-        _, size = smem_half(cfg.schedule_depth, half)
-        if n > size:
-            raise CoreError(f"SCHEDULE of {n_ch} channels: {n} vectors, SMEM part holds "
-                            f"{size} (SMEM_OVERFLOW)")
-        r["SCHED_CYCLES"] = cycles
-        if half == 0:
-            r["BLOCKS"], r["CYCLES"] = n, cycles
-        else:
-            r[f"BLOCKS_H{half}"] = n
-
-    def reg(self, name: str) -> int:
-        return int(self.regs.get(name, 0))
-
-    def write_mask(self, mask) -> None:
-        mask = np.asarray(mask, bool)
-        self.mask[:mask.shape[1]] = mask.T
-
-    def read_mask(self, n: int) -> np.ndarray:
-        return self.mask[:n, :self.cfg.rows].T.copy()
-
-    def read_smem(self, n: int, first: int = 0) -> list[int]:
-        return [0] * n                  # the vectors' contents are not kept
 
 
 class CountHost(Host):
@@ -178,7 +82,7 @@ class CountHost(Host):
 
     def _sparse_image(self, w, words):
         kc = -(-np.shape(w)[0] // self.cfg.lanes)
-        return _zeros((self.cfg.cols, len(words) * kc, self.cfg.merge_degree,
+        return zero_operand((self.cfg.cols, len(words) * kc, self.cfg.merge_degree,
                        self.cfg.lanes)), 0, 0
 
     def load_wmem(self, img, streams: int) -> int:
@@ -239,107 +143,6 @@ class CountHost(Host):
         self._delta(("softmax", np.shape(s), keep is not None),
                     lambda: Host.softmax(self, s, keep))
         return np.zeros(np.shape(s), np.int64)
-
-
-# -- mask sources --------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class MaskLog:
-    """Masks an executing run used, in order: ``eager`` ``(keep, dominant)`` per (block,
-    head), ``ffn`` the FC1 keep-mask of each sparse iteration's (block).
-
-    Members
-    -------
-    eager, ffn : list
-    """
-
-    eager: list = dataclasses.field(default_factory=list)
-    ffn: list = dataclasses.field(default_factory=list)
-
-
-class ReplayMasks:
-    """The masks of a :class:`MaskLog`, handed out in the order they were recorded."""
-
-    def __init__(self, log: MaskLog):
-        self._eager, self._ffn = iter(log.eager), iter(log.ffn)
-
-    def eager(self, where, head, shape):
-        keep, dom = next(self._eager)
-        assert keep.shape == shape, (keep.shape, shape)
-        return keep, dom
-
-    def block_key(self, where, heads):
-        return None                     # every block's masks are its own: no reuse
-
-    def ffn(self, where, shape):
-        keep = next(self._ffn)
-        assert keep.shape == shape, (keep.shape, shape)
-        return keep
-
-
-class TraceMasks:
-    """Masks of a recorded workload trace (``workload/export.py``'s format, default
-    ``data/traces256``: the trained dit256, 256 tokens, 4 blocks, 2 heads, FFN 576, 100
-    iterations, eager masks every 5th iteration, FFN masks every other dense iteration) mapped
-    onto another model: iteration ``i`` of ``T`` to the last trace iteration at or before
-    ``i / T`` of the trace's run, block ``b`` of ``D`` to trace block ``b * 4 // D``, head
-    ``h`` to trace head ``h % 2``; masks tiled (``numpy.resize`` per row) to the model's
-    tokens and channels (a query left with no key keeps one). The trace keeps no dominant
-    flags: a query with exactly one kept key is taken as dominant (what
-    ``golden.eager.select`` makes of a dominant query)."""
-
-    def __init__(self, iterations: int, depth: int, path=None):
-        from workload import traces
-        root = Path(__file__).resolve().parents[2]
-        ts = traces.load_traces(root / "data" / "traces256" if path is None else path,
-                                verify=False)
-        self.iterations, self.depth = iterations, depth
-        self.run_iters = int(ts.info["run"]["iterations"])
-        self.blocks = int(ts.info["model"]["depth"])
-        self.heads = int(ts.info["model"]["heads"])
-        e, f = ts.kinds["eager"], ts.kinds["ffn"]
-        self._e = {(int(m[1]), int(m[3]), int(m[4])): i for i, m in enumerate(e.meta)}
-        self._f = {(int(m[1]), int(m[3])): i for i, m in enumerate(f.meta)}
-        self._ek, self._fk = e, f
-        self._cache: dict = {}
-        self._picked: dict = {}
-
-    def _pick(self, table, it: int, rest):
-        t = it * self.run_iters // self.iterations
-        key = (id(table), t, rest)
-        hit = self._picked.get(key)
-        if hit is None:
-            hit = self._picked[key] = table[max(k for k in table if k[1:] == rest and k[0] <= t)]
-        return hit
-
-    def _fit(self, m: np.ndarray, shape) -> np.ndarray:
-        rows = np.resize(np.arange(m.shape[0]), shape[0])
-        cols = np.resize(np.arange(m.shape[1]), shape[1])
-        return m[np.ix_(rows, cols)]
-
-    def block_key(self, where, heads):
-        """The trace masks block ``where`` uses: blocks with the same key count the same."""
-        b = where[2] * self.blocks // self.depth
-        return (tuple(self._pick(self._e, where[1], (b, h % self.heads)) for h in range(heads)),
-                self._pick(self._f, where[1], (b,)))
-
-    def eager(self, where, head, shape):
-        i = self._pick(self._e, where[1], (where[2] * self.blocks // self.depth,
-                                           head % self.heads))
-        key = ("e", i, shape)
-        if key not in self._cache:
-            keep = self._fit(self._ek.mask(i), shape)
-            none = ~keep.any(axis=1)            # cut to fewer keys: keep one (a dominant query)
-            keep[np.flatnonzero(none), np.flatnonzero(none) % shape[1]] = True
-            self._cache[key] = (keep, keep.sum(axis=1) == 1)
-        return self._cache[key]
-
-    def ffn(self, where, shape):
-        i = self._pick(self._f, where[1], (where[2] * self.blocks // self.depth,))
-        key = ("f", i, shape)
-        if key not in self._cache:
-            self._cache[key] = self._fit(self._fk.mask(i), shape)
-        return self._cache[key]
 
 
 # -- the runtimes --------------------------------------------------------------------------
@@ -431,7 +234,7 @@ class CountRuntime(DiTRuntime):
         return self.lin[name]                   # the same shapes and bias columns
 
     def shift_add(self, a, b, key=None):
-        return _zeros((np.shape(a)[0], np.shape(b)[1]))
+        return zero_operand((np.shape(a)[0], np.shape(b)[1]))
 
     def nonlinear(self, op, *args, elements, cfse_op=None, **kw):
         if self.placement[op] != "host" and self.host.cfse_ok(op, np.shape(args[0])[-1]):
@@ -440,10 +243,10 @@ class CountRuntime(DiTRuntime):
         return np.zeros(np.shape(args[0]), np.int64)
 
     def _bias_columns(self, ql) -> int:
-        """``DiTRuntime.linear``'s bias K columns for inputs whose shift ``auto_shift`` is 0
-        (activations of magnitude below ``2**(W - 1)`` codes at ``fo``... as the zeros here):
-        a larger input shift can only need fewer columns, which changes the counters only
-        where it drops a whole lane chunk (not in dit64 or DiT-XL/2: the equality test)."""
+        """``DiTRuntime.linear``'s bias K columns with the input shift (``auto_shift``) of
+        the zero activations here, 0: a larger input shift can only need fewer columns, which
+        changes the counters only where that drops a whole lane chunk (not in dit64 or
+        DiT-XL/2: tests/test_runtime_count.py, ``bench_runtime_modes.py --check``)."""
         if not np.any(ql.b):
             return 0
         W = self.cfg.data_width
@@ -463,7 +266,7 @@ class CountRuntime(DiTRuntime):
         for k0 in range(0, kt, kmax):
             k1 = min(k0 + kmax, kt)
             km = max(0, min(k1, k) - k0)
-            xs, ws = _zeros((m, k1 - k0)), _zeros((k1 - k0, n))
+            xs, ws = zero_operand((m, k1 - k0)), zero_operand((k1 - k0, n))
             if keep is not None:
                 self.host.sparse_gemm(xs, ws, keep, 0, k_macs=km)
             elif ffn_th is not None and kt <= kmax:
@@ -472,7 +275,7 @@ class CountRuntime(DiTRuntime):
                 self.host.gemm(xs, ws, 0, k_macs=km)
         y = np.zeros((m, n), np.int64)
         if not on_chip and np.any(ql.b):
-            self.nonlinear("residual", y, _zeros(y.shape), elements=y.size)
+            self.nonlinear("residual", y, zero_operand(y.shape), elements=y.size)
         return (y, y) if ffn_th is None else (y, y, np.zeros((m, n), bool))
 
     def _eager_rest(self, h, qkv, cq, ck, cv, keep, dom):
