@@ -37,6 +37,10 @@ _ROW_FIELDS = [f.name for f in dataclasses.fields(LayerRow)
                if f.name not in ("sample", "iteration", "block", "layer")]
 
 
+#: Memoized operation deltas per (configuration, overlap), shared by every CountHost.
+_MEMOS: dict = {}
+
+
 class CountHost(Host):
     """A :class:`Host` on a :class:`CountBackend` whose operations are memoized by signature
     (shapes; a sparse GEMM's keep-mask per row group); results are zeros.
@@ -49,7 +53,10 @@ class CountHost(Host):
 
     def __init__(self, cfg, stats: Stats, *, overlap: bool = False):
         super().__init__(cfg, CountBackend(cfg), stats, overlap=overlap)
-        self._memo: dict = {}
+        # the deltas depend on the configuration and the overlap only: runs share them
+        self._memo: dict = _MEMOS.setdefault((cfg, self.overlap), {})
+        if len(_MEMOS) > 16:
+            _MEMOS.clear()
 
     def _delta(self, key, run, extra=lambda: None):
         """Counters of ``run()`` (recorded once per ``key``) added to :attr:`stats`;
