@@ -106,15 +106,15 @@ def check(model: str, cfg, cfse: str, overlap: bool) -> bool:
 def table(model: str, iterations: int, res: dict) -> list[str]:
     base = res.get("base")
     out = [f"{model}, {iterations} iterations, 1 image (vs base)",
-           f"  {'mode':<6}{'cycles':>15}{'speedup':>9}{'ideal':>8}{'ratio':>8}"
-           f"{'MACs done':>17}{'skipped':>9}{'CFSE':>7}{'SCHED':>7}{'PRED':>7}"
+           f"  {'mode':<6}{'cycles':>16}{'speedup':>9}{'ideal':>8}{'ratio':>8}"
+           f"{'MACs done':>22}{'skipped':>9}{'CFSE':>7}{'SCHED':>7}{'PRED':>7}"
            f"{'wall s':>8}{'CPU s':>8}"]
     for mode, r in res.items():
         sp = base["cycles"] / r["cycles"] if base and r["cycles"] else float("nan")
         ideal = base["macs"] / r["macs"] if base and r["macs"] else float("nan")
         sk = r["skipped"] / max(1, r["macs"] + r["skipped"])
-        out.append(f"  {mode:<6}{r['cycles']:>15,}{sp:>9.3f}{ideal:>8.3f}{sp / ideal:>8.3f}"
-                   f"{r['macs']:>17,}{sk:>9.1%}{r['cfse'] / max(1, r['cycles']):>7.1%}"
+        out.append(f"  {mode:<6}{r['cycles']:>16,}{sp:>9.3f}{ideal:>8.3f}{sp / ideal:>8.3f}"
+                   f"{r['macs']:>22,}{sk:>9.1%}{r['cfse'] / max(1, r['cycles']):>7.1%}"
                    f"{r['sched'] / max(1, r['cycles']):>7.1%}"
                    f"{r['pred'] / max(1, r['cycles']):>7.1%}"
                    f"{r['wall']:>8.1f}{r['cpu']:>8.1f}")
