@@ -76,7 +76,7 @@ class CountBackend:
         """``CoreModel._schedule``'s cycles and vectors (``golden.conmerge.cau_schedule``)."""
         cfg, r = self.cfg, self.regs
         m = self.mask[:n_ch]
-        key = (m.tobytes(), n_ch)
+        key = (np.packbits(m).tobytes(), n_ch)
         hit = self._sched.get(key)
         if hit is None:
             cycles = cycle_model.schedule_cycles(bits_of_rows(m), CAU_BEAT, cfg)

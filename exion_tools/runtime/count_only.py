@@ -113,7 +113,8 @@ class CountHost(Host):
             g1 = min(g0 + self.cfg.rows, m)
             kg = keep[g0:g1]
             first, last = self._delta(
-                ("sparse", kg.shape, kg.tobytes(), np.shape(x)[1], np.shape(w), k_macs),
+                ("sparse", kg.shape, np.packbits(kg).tobytes(), np.shape(x)[1], np.shape(w),
+                 k_macs),
                 lambda: Host.sparse_gemm(self, x[g0:g1], w, kg, shift, k_macs=k_macs),
                 lambda: self._sparse_edges)
             if self.overlap and before is not None:
