@@ -15,8 +15,10 @@ included, with a memory of read latency 2 that never pauses):
 * ``image``: the host lays ``golden.sdue.wmem_image`` out in memory and loads it with a plain
   ``MEM`` load (every stream of every bank, unused slots' zeros included);
 * ``gather``: only the channels the vectors name, once per slot (``gather_bytes``,
-  ``gather_cycles``); its bound is one lane vector a cycle into WMEM over every slot (what
-  overlapping the rows' fetches would approach).
+  ``golden.core_gather.gather_cycles``: the rows requested up to ``GATHER_AHEAD`` slots ahead,
+  their fetches overlapped); its bound is one lane vector a cycle into WMEM over every slot;
+* ``serial``: the same rows fetched one after the other (the engine before its slot FIFO,
+  :func:`serial_cycles`), the baseline of the overlap.
 
 Bytes are whole bus words read; cycles are ``MEM_RD_CYCLES``. A group whose blocks do not fit
 one WMEM buffer (``blocks * kc`` > words) is counted as it is (the figures are per group).
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from exion.limits import CORE_READ_BURST  # noqa: E402
-from golden import conmerge, core_mem, dma, intsem  # noqa: E402
+from golden import conmerge, core_gather, core_mem, dma, intsem  # noqa: E402
 from workload import traces  # noqa: E402
 
 from bench.bench_core_dma import CONFIGS  # noqa: E402  (the master-port bench's configurations)
@@ -42,6 +44,18 @@ LATENCY = 2         # AxiRam's read latency (sim/dma_harness.py)
 #: What the core's read engines see: the memory's latency plus their R FIFO's cycle, bursts of
 #: at most CORE_READ_BURST beats (golden.core_mem.mem_load)
 CORE_LATENCY = LATENCY + core_mem.READ_FIFO_DELAY
+
+
+def serial_cycles(blocks, descs, cfg, kc: int, bb: int, ib: int) -> int:
+    """The baseline: the rows fetched one after the other, as the engine did before its slot
+    FIFO (the next row requested in the cycle of the previous one's last item): 1 (the
+    take) plus, slot after slot, ``kc + 1`` for an unused one and the row's
+    ``golden.core_mem.load_cycles`` for a named one."""
+    it = iter(descs)
+    return 1 + sum(kc + 1 if ch < 0 else
+                   core_mem.load_cycles(next(it), bb, ib, kc, CORE_LATENCY,
+                                        max_burst=CORE_READ_BURST)
+                   for *_x, ch in core_gather.gather_slots(blocks, cfg.cols, cfg.merge_degree))
 
 
 def group_figures(mask, cfg, k: int) -> dict:
@@ -57,8 +71,8 @@ def group_figures(mask, cfg, k: int) -> dict:
                              -(-dense_blocks * kc * ib // bb) * bb)
     d_image = dma.Descriptor(0, max(1, nb * kc) * ib, cfg.cols * md,
                              -(-max(1, nb * kc) * ib // bb) * bb)
-    descs = [core_mem.gather_descriptor(0, row, ch, kc, ib)
-             for *_x, ch in core_mem.gather_slots(sched.blocks, cfg.cols, md) if ch >= 0]
+    descs = [core_gather.gather_descriptor(0, row, ch, kc, ib)
+             for *_x, ch in core_gather.gather_slots(sched.blocks, cfg.cols, md) if ch >= 0]
     return {
         "blocks": nb, "named": len(descs),
         "dense_bytes": dma.bytes_read(d_dense, bb),
@@ -67,9 +81,10 @@ def group_figures(mask, cfg, k: int) -> dict:
         "image_bytes": dma.bytes_read(d_image, bb) if nb else 0,
         "image_cycles": core_mem.load_cycles(d_image, bb, ib, nb * kc, CORE_LATENCY,
                                             max_burst=CORE_READ_BURST) if nb else 0,
-        "gather_bytes": core_mem.gather_bytes(sched.blocks, kc, cfg.cols, md, bb, ib),
-        "gather_cycles": core_mem.gather_cycles(sched.blocks, descs, cfg.cols, md, kc, bb, ib,
-                                                CORE_LATENCY),
+        "gather_bytes": core_gather.gather_bytes(sched.blocks, kc, cfg.cols, md, bb, ib),
+        "gather_cycles": core_gather.gather_cycles(sched.blocks, descs, cfg.cols, md, kc, bb,
+                                                   ib, CORE_LATENCY),
+        "serial_cycles": serial_cycles(sched.blocks, descs, cfg, kc, bb, ib),
         "matrix_bytes": n * row,
         "bound_cycles": 1 + nb * cfg.cols * md * kc,     # one lane vector a cycle into WMEM
     }
@@ -111,7 +126,8 @@ def main(argv=None) -> int:
           f"named slots ({tot['named'] / groups / kind.cols:.2f} per channel)")
     print("| fetch | bytes per group | vs dense | MEM_RD_CYCLES per group | vs dense |")
     print("| --- | --- | --- | --- | --- |")
-    for name in ("dense", "image", "gather"):
+    tot["serial_bytes"] = tot["gather_bytes"]
+    for name in ("dense", "image", "serial", "gather"):
         b, c = tot[f"{name}_bytes"] / groups, tot[f"{name}_cycles"] / groups
         print(f"| {name} | {b:,.0f} | {b / (tot['dense_bytes'] / groups):.3f} | {c:,.0f} | "
               f"{c / (tot['dense_cycles'] / groups):.3f} |")
@@ -119,7 +135,8 @@ def main(argv=None) -> int:
           f"bound (one lane vector a cycle into WMEM, every slot): "
           f"{tot['bound_cycles'] / groups:,.0f} cycles per group "
           f"({tot['bound_cycles'] / tot['dense_cycles']:.3f} of dense, "
-          f"the gather takes {tot['gather_cycles'] / tot['bound_cycles']:.2f}x it)")
+          f"the gather takes {tot['gather_cycles'] / tot['bound_cycles']:.3f}x it, "
+          f"its rows one at a time {tot['serial_cycles'] / tot['bound_cycles']:.3f}x)")
     return 0
 
 

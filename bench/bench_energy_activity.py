@@ -1,7 +1,8 @@
 """Energy of the actions an RTL run performed against the energy model's, for the same commands.
 
 The command stream of tests/test_energy_activity.py (dense GEMM, FFN_MASK GEMM, SCHEDULE +
-sparse GEMMs, PREDICT, GELU and the READ_OMEMs, on the 4 x 4 or 8 x 3 core of tests/test_core.py) is
+sparse GEMMs, PREDICT, GELU, SOFTMAX with and without key mask, LAYERNORM, RESIDUAL, their
+staging GEMMs and the READ_OMEMs, on the 4 x 4 or 8 x 3 core of tests/test_core.py) is
 replayed on the RTL with the activity monitor of sim/tb_energy_activity.py; every action is
 priced with ``golden.energy`` (14 nm, 0.8 V, LPDDR4: the defaults) on both sides. Printed: per
 action the RTL's count, the model's (the runtime's ``exion_tools.runtime.counts.Stats``), both

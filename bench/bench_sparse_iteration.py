@@ -20,8 +20,19 @@ the minimum bytes; iteration = ``max(pipeline, memory)`` against the dense order
 K = 1152 (DiT-XL/2's FC1 reduction) they do not, so the order is per channel window of one
 WMEM buffer (``window_capacity``, whole column tiles), activations once per window.
 
+The core part (``--part core``) runs the whole FC1 iteration as the core does it, row group by
+row group (``golden.sparse_iteration.core_iteration``): the ``SCHEDULE`` of group g + 1 (SMEM
+and mask-memory halves) beside the sparse ``GEMM`` of group g, and each group's weights
+gathered from memory by its SMEM vectors (``LOAD_WMEM`` with ``GATHER``) at the off-chip
+bandwidth, against the dense GEMM (weights fetched once when they fit one WMEM buffer); per
+merge degree / window (``--degree`` / ``--window``, at ``--rate``, default 4) on
+``--max-masks`` FC1 masks (default 8) of ``data/traces`` and ``data/traces256``, every
+16-token row group of each.
+The per-command cycles it composes (``schedule_cycles``, ``compute_cycles``) are those the RTL
+equals (tests/test_core_sparse_iter.py, tests/test_core_overlap.py).
+
     .venv/bin/python bench/bench_sparse_iteration.py [--max-masks N] [--part P] [--bandwidth B]
-        (pipeline part ~1 min, sweep ~8 min with every mask, on one core)
+        (pipeline part ~1 min, sweep ~8 min with every mask, core ~10 s, on one core)
 """
 
 from __future__ import annotations
@@ -37,7 +48,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exion.config import preset  # noqa: E402
-from golden.sparse_iteration import iteration, loop_order, window_capacity  # noqa: E402
+from golden.sparse_iteration import (core_iteration, iteration, loop_order,  # noqa: E402
+                                     window_capacity)
 from workload import traces  # noqa: E402
 
 RULES = (("greedy (W=1)", 1, 0, 1), ("W=2", 2, 0, 1), ("W=4 sort", 4, 1, 1),
@@ -81,19 +93,77 @@ def sweep(masks, k: int, base, s: float) -> None:
                       f"{tot['offchip_bytes'] / tot['pipeline']:>6.0f}")
 
 
+def core_part(base, folder: str, max_masks: int, degrees, windows, rate: int) -> None:
+    """The core's whole FC1 iteration (``core_iteration``) per merge degree and window."""
+    kind = traces.load_traces(ROOT / "data" / folder)["ffn"]
+    idx = np.unique(np.linspace(0, kind.count - 1, max_masks or kind.count).astype(int))
+    masks = [kind.mask(int(i)) for i in idx]
+    s = 1.0 - float(np.mean([mk.mean() for mk in masks]))
+    print(f"\n## core: data/{folder}, {len(masks)} FC1 masks of {kind.rows} x {kind.cols} "
+          f"({-(-kind.rows // base.rows)} row groups each), sparsity {s:.1%}, ideal "
+          f"{1 / (1 - s):.2f}x; CAU rate {rate}; {base.offchip_bytes_per_cycle:g} B/cycle")
+    print("compute: SCHEDULE g+1 beside GEMM g, weights on chip (overlapped_cycles); fill = "
+          "compute - steady (first SCHEDULE, last drain); gathered: every group's weights "
+          "gathered from memory (fetch_pipeline_cycles) against the dense GEMM with its "
+          "weight fetch; bytes/min = gathered bytes / every needed weight row once; "
+          "B/cyc = bandwidth at which the gather stops binding")
+    head = (f"{'K':>5} {'D':>2} {'W':>2} {'blocks':>6} {'effic':>6} {'CAU':>6} {'SDUE':>7} "
+            f"{'steady':>7} {'fill':>5} {'compute':>7} {'dense':>7} {'x':>6} {'of ideal':>8} "
+            f"{'gathered':>8} {'dense+w':>8} {'x':>6} {'of ideal':>8} {'bytes/min':>9} "
+            f"{'B/cyc':>6}")
+    for k in (int(kind.gemm.get("K", 128)), DIT_K):
+        print()
+        print(head)
+        print("-" * len(head))
+        for deg in degrees:
+            for w in windows:
+                cfg = base.replace(merge_degree=deg, cau_window=w, cau_rate=rate)
+                reps = [core_iteration(mk, k, cfg) for mk in masks]
+                t = {a: sum(getattr(r, a) for r in reps)
+                     for a in ("blocks", "ideal_blocks", "cau", "sdue", "steady", "compute",
+                               "dense_compute", "dense", "gathered", "gather_bytes",
+                               "min_bytes")}
+                x = t["dense_compute"] / t["compute"]
+                xg = t["dense"] / t["gathered"]
+                print(f"{k:>5} {deg:>2} {w:>2} {t['blocks']:>6} "
+                      f"{t['ideal_blocks'] / t['blocks']:>6.1%} {t['cau']:>6} {t['sdue']:>7} "
+                      f"{t['steady']:>7} {t['compute'] - t['steady']:>5} {t['compute']:>7} "
+                      f"{t['dense_compute']:>7} {x:>5.2f}x {x * (1 - s):>8.2f} "
+                      f"{t['gathered']:>8} {t['dense']:>8} {xg:>5.2f}x {xg * (1 - s):>8.2f} "
+                      f"{t['gather_bytes'] / t['min_bytes']:>9.2f} "
+                      f"{t['gather_bytes'] / t['compute']:>6.0f}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--max-masks", type=int, default=0,
                    help="masks per folder, evenly spaced (default 0: all)")
-    p.add_argument("--part", choices=("pipeline", "sweep", "all"), default="all",
+    p.add_argument("--part", choices=("pipeline", "sweep", "core", "all"), default="all",
                    help="pipeline: the serial / overlapped table; sweep: rate x degree x window "
-                        "with the weight fetch (default: both)")
+                        "with the weight fetch; core: the core's whole iteration with the "
+                        "gather (default: pipeline and sweep)")
+    p.add_argument("--degree", type=int, nargs="+", default=[2, 3, 4],
+                   help="core part: merge degrees (default 2 3 4)")
+    p.add_argument("--window", type=int, nargs="+", default=[1, 2, 4],
+                   help="core part: CAU windows (default 1 2 4)")
+    p.add_argument("--rate", type=int, default=4, help="core part: CAU rate (default 4)")
     p.add_argument("--bandwidth", type=float, default=None,
                    help="off-chip bytes per cycle of the sweep (default: the preset's)")
     args = p.parse_args(argv)
     base = preset("exion")
-    if args.bandwidth is not None:
-        base = base.replace(offchip_bytes_per_cycle=args.bandwidth)
+    try:
+        if args.bandwidth is not None:
+            base = base.replace(offchip_bytes_per_cycle=args.bandwidth)
+        for d in args.degree:
+            for w in args.window:
+                base.replace(merge_degree=d, cau_window=w, cau_rate=args.rate)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.part == "core":
+        for folder in ("traces", "traces256"):
+            core_part(base, folder, args.max_masks or 8, args.degree, args.window, args.rate)
+        return 0
     print(f"# sparse FC1 iteration, {base.rows} x {base.cols} array, merge degree "
           f"{base.merge_degree}: cycles summed over the masks; x = dense / cycles")
     for folder in ("traces", "traces256"):

@@ -95,6 +95,11 @@ ARG_FIELDS: tuple[ArgField, ...] = (
              "SMEM part written (`SCHEDULE`) or read (sparse `GEMM`, `LOAD_WMEM` with "
              "`GATHER`): 0 = the whole SMEM, "
              "1 = the lower half, 2 = the upper half (`exion.regmap.smem_half`); 3 is refused"),
+    ArgField("mhalf", 2, 30, 2, ("GEMM", "SCHEDULE", "PREDICT"),
+             "mask-memory part read (`SCHEDULE`) or written (`PREDICT`, `GEMM` with `FFN_MASK`): "
+             "0 = the whole mask memory, 1 = the lower half, 2 = the upper half "
+             "(`exion.regmap.mask_half`; channel `c` of the part is mask channel `first + c`); "
+             "3 is refused"),
     ArgField("addr", 4, 0, 32, _LOADS,
              "`MEM`: byte address of the first row in memory (a multiple of `bus_width / 8`; "
              "`GATHER`: of channel 0's weight row)"),

@@ -11,7 +11,7 @@ __all__ = ["GROUP_BITS", "CHANNEL_BITS", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM",
            "QUEUE_DEPTH",
            "AXI_MAX_BURST", "AXI_BOUNDARY", "DMA_ADDR_WIDTH", "DMA_ROW_BYTES_BITS",
            "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING",
-           "CORE_WRITE_OUTSTANDING", "CORE_READ_BURST",
+           "CORE_WRITE_OUTSTANDING", "CORE_READ_BURST", "GATHER_AHEAD",
            "ARBITER_MAX_MASTERS", "ARBITER_W_ORDER_DEPTH"]
 
 #: Schedule format (docs/schedule.md): bits of a block's row-group index and of each slot's
@@ -67,6 +67,12 @@ CORE_WRITE_OUTSTANDING = 2
 #: so that it never fills; 8 beats keep the FIFO at 32 words and, with 4 bursts in flight,
 #: the bus busy up to a memory latency of 24 cycles (``outstanding * B >= L + B``, docs/dma.md).
 CORE_READ_BURST = 8
+
+#: Slots the gather engine (hw/core_gather.py) reads from SMEM ahead of the one whose items it
+#: writes: its slot FIFO, so that named rows are requested while earlier slots' items are
+#: written. With a one-burst row issued every 3 cycles and about 7 cycles from a row's request
+#: to its first item (golden.core_gather.gather_cycles), 8 slots cover rows of one lane vector.
+GATHER_AHEAD = 8
 
 #: AXI4 arbiter (hw/axi_arbiter.py, docs/axi-arbiter.md): masters on one port at most (the
 #: range of the core count, 1..64), and write bursts whose AW was granted and whose W beats

@@ -31,7 +31,7 @@ from .limits import (CAU_BEAT, CHANNEL_BITS, GROUP_BITS, MAX_HEAD_DIM, MAX_KEYS,
 from .util import check_int
 
 __all__ = ["Opcode", "Flag", "Cause", "OPCODES", "FLAGS", "CAUSES", "CTRL_BITS", "REGISTERS",
-           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "smem_half", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "MAX_PROJ_DIM", "encode"]
+           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "smem_half", "mask_half", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "MAX_PROJ_DIM", "encode"]
 
 #: Value of the ``ID`` register: "EXN" and interface version 1.
 ID_VALUE = 0x45584E01
@@ -136,6 +136,7 @@ REGISTERS = {
     # the last SCHEDULE (a split one finishes out of order, so it leaves CYCLES alone)
     "BLOCKS_H1": 0xC0, "BLOCKS_H2": 0xC4,   # RO  blocks of the last SCHEDULE with half 1 / 2
     "SCHED_CYCLES": 0xC8,                    # RO  cycles of the last finished SCHEDULE
+    "CAU_BESIDE": 0xE0,   # RO  cycles a SCHEDULE ran beside the exec or PREDICT engine (wraps)
     "PROJ_SAT": 0xF0,     # RO  outputs the last PREDICT_PROJ saturated (its shift too small)
     # configuration, read-only
     "CFG_ROWS": 0x80, "CFG_COLS": 0x84, "CFG_LANES": 0x88, "CFG_DATA_WIDTH": 0x8C,
@@ -168,6 +169,19 @@ def smem_half(depth: int, half: int) -> tuple[int, int]:
     if half == 0:
         return 0, depth
     return (half - 1) * (depth // 2), depth // 2
+
+
+def mask_half(channels: int, half: int) -> tuple[int, int]:
+    """``(first channel, channels)`` of the mask-memory part a command's ``mhalf`` field names:
+    0 = the whole mask memory of ``channels`` channels, 1 / 2 = the lower / upper half, each
+    ``(mask words // 2) * CAU_BEAT`` channels (whole words of ``CAU_BEAT`` channels, the
+    memory's width; an odd word count leaves its last word to whole-memory commands)."""
+    if half not in (0, 1, 2):
+        raise ValueError(f"mhalf = {half!r} is out of range [0, 2]")
+    if half == 0:
+        return 0, channels
+    size = (-(-channels // CAU_BEAT) // 2) * CAU_BEAT
+    return (half - 1) * size, size
 
 
 def _pow2(n: int) -> int:

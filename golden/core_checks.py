@@ -24,7 +24,7 @@ from exion.fields import ARG_FIELDS
 from exion.formats import max_keep
 from exion.formats import shift_add_acc_width
 from exion.limits import MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
-from exion.regmap import CAUSES, FLAGS, OPCODES, RegisterMap
+from exion.regmap import CAUSES, FLAGS, OPCODES, RegisterMap, mask_half
 
 from . import dma
 from .core_mem import MEM_OPS, item_bytes, mem_descriptor
@@ -160,6 +160,12 @@ def _proj_kc(c, k):
     return -(-c.n_ch // k.lanes)
 
 
+def _mask_part(c, k):
+    """Channels of the mask-memory part the command's ``mhalf`` names (0 for ``mhalf`` = 3,
+    which an earlier row refuses)."""
+    return mask_half(k.channels, c.mhalf)[1] if c.mhalf < 3 else 0
+
+
 def _rows_bad(c, k):
     return c.n_rows == 0 or c.n_rows > k.rows
 
@@ -224,6 +230,7 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         Check("BAD_FIELD", "`shift` >= acc width", lambda c, k: c.shift >= k.acc_width),
         Check("BAD_FIELD", "`SPARSE` with `FFN_MASK`", lambda c, k: c.sparse and c.ffn),
         Check("BAD_FIELD", "`half` = 3", lambda c, k: c.half == 3),
+        Check("BAD_FIELD", "`FFN_MASK` with `mhalf` = 3", lambda c, k: c.ffn and c.mhalf == 3),
         Check("BAD_FIELD", "dense with `n_ch` = 0", lambda c, k: not c.sparse and c.n_ch == 0),
         Check("BAD_FIELD", "`FFN_MASK` with `ch_base` not a multiple of drain ports",
               lambda c, k: c.ffn and c.ch_base % k.drain_ports != 0),
@@ -234,11 +241,15 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         Check("ADDR_RANGE", "dense: `wbase + ceil(n_ch / cols) * kc` > WMEM words",
               lambda c, k: (not c.sparse
                             and c.wbase + k.dense_blocks(c.n_ch) * c.kc > k.wmem_words)),
+        Check("ADDR_RANGE", "`FFN_MASK`: `ch_base + n_ch` > channels of its `mhalf` part",
+              lambda c, k: c.ffn and c.ch_base + c.n_ch > _mask_part(c, k)),
     ),
     "SCHEDULE": (
         Check("BAD_FIELD", "`n_ch` = 0", lambda c, k: c.n_ch == 0),
         Check("BAD_FIELD", "`half` = 3", lambda c, k: c.half == 3),
-        Check("ADDR_RANGE", "`n_ch` > mask channels", lambda c, k: c.n_ch > k.channels),
+        Check("BAD_FIELD", "`mhalf` = 3", lambda c, k: c.mhalf == 3),
+        Check("ADDR_RANGE", "`n_ch` > channels of its `mhalf` part",
+              lambda c, k: c.n_ch > _mask_part(c, k)),
     ),
     "PREDICT": (
         Check("BAD_BUFFER", "`ibuf` >= IMEM buffers", lambda c, k: c.ibuf >= k.imem_buffers),
@@ -246,12 +257,15 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         Check("BAD_FIELD", "`kc` = 0", lambda c, k: c.kc == 0),
         Check("BAD_FIELD", "`topk` = 0 or > max top-k",
               lambda c, k: c.topk == 0 or c.topk > k.max_topk),
+        Check("BAD_FIELD", "`mhalf` = 3", lambda c, k: c.mhalf == 3),
         Check("TILE", f"`kc * lanes` > {MAX_HEAD_DIM} (head dimension)",
               lambda c, k: c.kc * k.lanes > MAX_HEAD_DIM),
         Check("TILE", "`kc` > IMEM words", lambda c, k: c.kc > k.imem_words),
         Check("TILE", "`n_rows` = 0 or > rows", _rows_bad),
         Check("TILE", f"`n_keys` = 0 or > min({MAX_KEYS}, mask channels)",
               lambda c, k: c.n_keys == 0 or c.n_keys > min(MAX_KEYS, k.channels)),
+        Check("ADDR_RANGE", "`n_keys` > channels of its `mhalf` part",
+              lambda c, k: c.n_keys > _mask_part(c, k)),
         Check("ADDR_RANGE", "`wbase + ceil(n_keys / cols) * kc` > WMEM words",
               lambda c, k: c.wbase + k.dense_blocks(c.n_keys) * c.kc > k.wmem_words),
     ),

@@ -36,8 +36,7 @@ from . import dma
 
 __all__ = ["MEM_OPS", "READ_FIFO_DELAY", "MemPort", "item_bytes", "mem_descriptor", "pack_lanes", "unpack_lanes",
            "lane_rows", "place_rows", "out_frame", "load_items", "write_rows", "load_cycles",
-           "read_cycles", "mem_load", "mem_read", "gather_slots", "gather_descriptor",
-           "Gather", "gather", "gather_cycles", "gather_bytes"]
+           "read_cycles", "mem_load", "mem_read"]
 
 #: Opcodes that take the ``MEM`` flag.
 MEM_OPS = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")
@@ -288,107 +287,3 @@ def mem_read(port: MemPort, cmd, lim, frame, data_width: int, regs) -> str | Non
     if not fault:
         regs.mem_wr_cycles = read_cycles(desc, lim.bus_bytes, port.b_latency)
     return fault
-
-
-# -- gather: a sparse GEMM's weights fetched by the ConMerge vectors ---------------------------
-#
-# ``LOAD_WMEM`` with ``MEM`` and ``GATHER`` fills WMEM buffer ``wbuf`` from word ``base`` with
-# exactly :func:`golden.sdue.wmem_image` of the blocks in SMEM (those of its ``half``): the
-# weight matrix lies in memory channel-major, channel ``n``'s row (its ``count`` = ``kc`` lane
-# chunks, ``count * lane_bytes`` bytes) at ``addr + n * stride``. The load writes in the load
-# engine's order (bank ``c``, stream ``d``, block ``b``): a slot that names channel ``n`` is
-# one one-row descriptor of that row; an unused slot is ``count`` zero vectors, no bus traffic.
-
-
-def gather_slots(blocks, cols: int, merge_degree: int) -> list[tuple[int, int, int, int]]:
-    """``(bank, stream, block, channel)`` of every slot in write order; channel ``-1``: an
-    unused stream (written with zeros)."""
-    return [(c, d, b, int(blk.slots[c, d])) for c in range(cols) for d in range(merge_degree)
-            for b, blk in enumerate(blocks)]
-
-
-def gather_descriptor(addr: int, stride: int, channel: int, count: int,
-                      lane_bytes: int) -> dma.Descriptor | None:
-    """The one-row descriptor of ``channel``'s weight row; ``None`` when its address does not
-    fit the master port's 32 address bits (it lies outside every region: ``DMA_REGION``)."""
-    a = addr + channel * stride
-    if a >= 1 << 32:
-        return None
-    return dma.Descriptor(a, count * lane_bytes, 1, stride)
-
-
-@dataclass
-class Gather:
-    """What a gather moves and writes (:func:`gather`).
-
-    Members
-    -------
-    items : list[int]
-        The lane vectors written, in write order (packed; fewer after a fault).
-    words : int
-        Bus words delivered (``BYTES_IN`` grows by ``words * bus_bytes``).
-    fault : str | None
-        ``DMA_REGION`` (a named row outside the region), ``DMA_SLVERR`` / ``DMA_DECERR``.
-    cycles : int | None
-        ``MEM_RD_CYCLES`` without a fault (:func:`gather_cycles`).
-    descriptors : list[dma.Descriptor]
-        The rows read, in order.
-    """
-
-    items: list = field(default_factory=list)
-    words: int = 0
-    fault: str | None = None
-    cycles: int | None = None
-    descriptors: list = field(default_factory=list)
-
-
-def gather(port: MemPort, blocks, addr: int, stride: int, count: int, region, cols: int,
-           merge_degree: int, bb: int, ib: int) -> Gather:
-    """Run a gather of ``blocks`` (:class:`golden.schedule.Block`, SMEM order) against
-    ``port``: rows of ``count`` lane vectors of ``ib`` bytes at ``addr + n * stride``; region
-    ``(base, end)``; ``bb`` bytes per bus word. A row outside the region (the rule of
-    :func:`golden.dma.cause`) stops the gather before it is read; a bus fault inside a row
-    leaves that row's items whose bytes all arrived (:func:`load_items`)."""
-    out = Gather()
-    for _c, _d, _b, ch in gather_slots(blocks, cols, merge_degree):
-        if ch < 0:
-            out.items += [0] * count
-            continue
-        desc = gather_descriptor(addr, stride, ch, count, ib)
-        if desc is None or dma.cause(desc, bb, *region) != 0:
-            out.fault = "DMA_REGION"
-            return out
-        out.descriptors.append(desc)
-        items, words, fault = load_items(port, desc, bb, ib, count)
-        out.items += items
-        out.words += words
-        if fault:
-            out.fault = fault
-            return out
-    out.cycles = gather_cycles(blocks, out.descriptors, cols, merge_degree, count, bb, ib,
-                               port.read_latency + READ_FIFO_DELAY)
-    return out
-
-
-def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int, bb: int,
-                  ib: int, latency: int) -> int:
-    """Cycles of a gather (``MEM_RD_CYCLES``) with a read latency ``latency`` (the memory's plus
-    :data:`READ_FIFO_DELAY`, as :func:`mem_load` counts it) that
-    never pauses, from the cycle the engine takes it (0) to the cycle its last item is
-    written, both counted: 1 (the take, SMEM addressed) plus, slot after slot, ``count + 1``
-    for an unused one (its SMEM word, then a zero vector a cycle) and :func:`load_cycles` of
-    its one-row descriptor for one that names a channel (taken in the cycle its SMEM word is
-    read; the next slot's word is read in the cycle of its last item). With no block: 1."""
-    it = iter(descriptors)
-    total = 1
-    for _c, _d, _b, ch in gather_slots(blocks, cols, merge_degree):
-        total += count + 1 if ch < 0 else load_cycles(next(it), bb, ib, count, latency,
-                                                      max_burst=CORE_READ_BURST)
-    return total
-
-
-def gather_bytes(blocks, count: int, cols: int, merge_degree: int, bb: int,
-                 ib: int) -> int:
-    """Bytes a complete gather reads (whole bus words of every named row)."""
-    words = -(-count * ib // bb)
-    return sum(words * bb for *_x, ch in gather_slots(blocks, cols, merge_degree) if ch >= 0)

@@ -34,9 +34,9 @@ import numpy as np
 from exion.config import ExionConfig
 from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM
-from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS, smem_half
+from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS, mask_half, smem_half
 
-from . import conmerge, core_cfse, core_mem, cycle_model, eager, ffn_reuse, intsem
+from . import conmerge, core_cfse, core_gather, core_mem, cycle_model, eager, ffn_reuse, intsem
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
 from .core_state import CoreState, Registers, bits_of, bits_of_rows
 from .schedule import unpack_block
@@ -302,7 +302,7 @@ class CoreModel:
 
     def _gather(self, c: Command):
         """``LOAD_WMEM`` with ``MEM`` and ``GATHER``: ``golden.sdue.wmem_image`` of the blocks
-        of its SMEM part, fetched row by row (:func:`golden.core_mem.gather`)."""
+        of its SMEM part, fetched row by row (:func:`golden.core_gather.gather`)."""
         st, k, cfg = self.state, self.limits, self.cfg
         n_blocks = st.regs.blocks_of(c.half)
         first, _ = smem_half(cfg.schedule_depth, c.half)
@@ -311,7 +311,7 @@ class CoreModel:
             if st.smem_blocks[b] is None:
                 st.smem_blocks[b] = unpack_block(st.smem[b], cfg)
             blocks.append(st.smem_blocks[b])
-        g = core_mem.gather(self.port, blocks, c.addr, c.stride, c.count,
+        g = core_gather.gather(self.port, blocks, c.addr, c.stride, c.count,
                             (st.regs.region_base, st.regs.region_end), k.cols,
                             k.merge_degree, k.bus_bytes, k.lane_bytes)
         st.regs.bytes_in += g.words * k.bus_bytes
@@ -372,7 +372,8 @@ class CoreModel:
         if c.ffn:
             keep = np.zeros((k.rows, c.n_ch), bool)
             keep[:c.n_rows] = ffn_reuse.keep_mask_int(y, c.th_hi, c.th_lo)
-            st.mask[c.ch_base:c.ch_base + c.n_ch] = keep.T
+            m0 = self._mask_first(c) + c.ch_base
+            st.mask[m0:m0 + c.n_ch] = keep.T
         st.regs.cycles = cycle_model.compute_cycles(k.dense_blocks(c.n_ch), c.kc * cfg.lanes, cfg)
         return None
 
@@ -395,16 +396,21 @@ class CoreModel:
             st.omem[c.obuf, r, blk.slots[col, d]] = y[r, col * D + d]
         st.regs.cycles = cycle_model.compute_cycles(n_blocks, c.kc * L, cfg)
 
+    def _mask_first(self, c: Command) -> int:
+        """First mask channel of the part ``c.mhalf`` names (``exion.regmap.mask_half``)."""
+        return mask_half(self.limits.channels, c.mhalf)[0]
+
     def _schedule(self, c: Command, beats):
         st, cfg = self.state, self.cfg
-        mask = st.mask[:c.n_ch].T                                         # (rows, n_ch)
+        m0 = self._mask_first(c)
+        mask = st.mask[m0:m0 + c.n_ch].T                                  # (rows, n_ch)
         sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
         words = sched.words()
         first, size = smem_half(cfg.schedule_depth, c.half)
         n = min(len(words), size)
         st.smem[first:first + n] = words[:n]
         st.smem_blocks[first:first + n] = sched.blocks[:n]
-        cvs = bits_of_rows(st.mask[:c.n_ch])
+        cvs = bits_of_rows(st.mask[m0:m0 + c.n_ch])
         cycles = cycle_model.schedule_cycles(cvs, CAU_BEAT, cfg)
         st.regs.sched_cycles = cycles
         if c.half == 0:
@@ -427,8 +433,9 @@ class CoreModel:
         dom = np.zeros(k.rows, bool)
         keep[:c.n_rows], dom[:c.n_rows] = keep_r, dom_r
         words = -(-n // CAU_BEAT)
-        st.mask[:words * CAU_BEAT] = False          # whole mask words are written
-        st.mask[:n] = keep.T
+        m0 = self._mask_first(c)
+        st.mask[m0:m0 + words * CAU_BEAT] = False   # whole mask words are written
+        st.mask[m0:m0 + n] = keep.T
         _, skip_k, skip_v = eager.skippable_rows(keep, dom)
         st.regs.dominant = bits_of(dom)
         st.regs.skip_k = bits_of(skip_k)

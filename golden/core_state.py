@@ -7,7 +7,8 @@ Layouts (one array per memory, every buffer of it):
 * ``wmem[wbuf, bank, word, stream, lane]`` - ``cols`` banks, ``merge_degree`` streams;
 * ``omem[obuf, bank, word]`` - ``rows`` banks of ``omem_words`` outputs;
 * ``mask[channel, row]`` - the mask memory, whole words of ``CAU_BEAT`` channels (the window
-  shows the first ``RegisterMap.channels``);
+  shows the first ``RegisterMap.channels``; a command's ``mhalf`` part starts at channel
+  ``exion.regmap.mask_half(channels, mhalf)[0]``);
 * ``smem`` - ``schedule_depth`` packed ConMerge vectors (``golden.schedule.pack_block``).
 
 Every memory powers up zero (the RTL's memories have no other initial value); a reset

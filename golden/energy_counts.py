@@ -13,6 +13,8 @@ and ``PREDICT`` cycles) and ``golden/conmerge.py`` (the schedule):
   (``SCHEDULE`` then the sparse GEMM of the kept outputs);
 * :func:`predict_counts`: eager prediction of one attention head (``PREDICT``);
 * :func:`cfse_counts`: special functions per element;
+* :func:`cfse_command_counts`: one CFSE command of the core (``GELU``, ``RESIDUAL``,
+  ``SOFTMAX``, ``LAYERNORM``): its units' operations and memory accesses;
 * :func:`dit_block_counts`: every GEMM and special function of one dense DiT block, in
   series on one core (a stand-in for the runtime's per-command counts).
 
@@ -33,8 +35,8 @@ from golden.gpu_roofline import DIT_SHAPES, dit_block_gemms
 from golden.intsem import lane_chunks
 
 __all__ = ["gemm_counts", "dense_gemm_counts", "schedule_counts", "ffn_dense_iteration_counts",
-           "ffn_sparse_iteration_counts", "predict_counts", "cfse_counts", "dit_block_counts",
-           "CFSE_OPS"]
+           "ffn_sparse_iteration_counts", "predict_counts", "cfse_counts", "cfse_command_counts",
+           "dit_block_counts", "CFSE_OPS", "CFSE_OMEM_PASSES"]
 
 CFSE_OPS = ("gelu", "softmax", "layernorm", "residual")
 
@@ -181,6 +183,52 @@ def cfse_counts(op: str, elements: int, cfg: ExionConfig) -> ActionCounts:
         raise EnergyError(f"op = {op!r} is not one of {', '.join(CFSE_OPS)}")
     n = _positive("elements", elements, 0)
     return ActionCounts(cycles=-(-n // cfg.rows)).add("cfse", op, n)
+
+
+#: Reads of each channel's OMEM word per CFSE command (hw/core_cfse.py, hw/cfse_rows.py):
+#: ``GELU`` / ``RESIDUAL`` stream it once through the sequencer; the softmax row unit reads
+#: every key three times (the row maxima, the exp into the sums, the normalization, which
+#: computes the numerators again instead of buffering them); the LayerNorm row unit four
+#: times (x for the sums, the adaLN scale and shift from ``mbuf``, x for the output).
+CFSE_OMEM_PASSES = {"gelu": 1, "residual": 1, "softmax": 3, "layernorm": 4}
+
+
+def cfse_command_counts(op: str, n_ch: int, n_rows: int, cfg: ExionConfig, *,
+                        key_mask: bool = False, ffn_mask: bool = False) -> ActionCounts:
+    """Counts of one CFSE command of the core on ``n_rows`` rows of ``n_ch`` channels
+    (keys), as the RTL does it (sim/tb_energy_activity.py counts it):
+
+    * every row's datapath runs (``cfg.rows`` of them, rows ``>= n_rows`` too): ``rows *
+      n_ch`` operations ``cfse.<op>``;
+    * every OMEM read gives one word of every bank (one address, no read enable):
+      ``rows * n_ch`` reads per pass of :data:`CFSE_OMEM_PASSES` (the LayerNorm's scale and
+      shift reads too, though only bank 0's word is used);
+    * the results are written as whole IMEM words into the rows ``< n_rows``: ``n_rows *
+      ceil(n_ch / lanes)`` writes;
+    * ``RESIDUAL`` reads its ``x`` from IMEM, one word of every bank per channel;
+    * ``SOFTMAX`` with ``key_mask`` reads the keep bits with every OMEM read, one mask word
+      (``CAU_BEAT`` channel vectors) each; ``GELU`` with ``ffn_mask`` writes one mask channel
+      vector per channel.
+
+    Cycles: :func:`golden.cycle_model.cfse_command_cycles`."""
+    if op not in CFSE_OPS:
+        raise EnergyError(f"op = {op!r} is not one of {', '.join(CFSE_OPS)}")
+    n = _positive("n_ch", n_ch)
+    g = _positive("n_rows", n_rows)
+    if g > cfg.rows:
+        raise EnergyError(f"n_rows = {g} is out of range [1, {cfg.rows}] (rows)")
+    R = cfg.rows
+    c = ActionCounts(cycles=cycle_model.cfse_command_cycles(op.upper(), n, g))
+    c.add("cfse", op, R * n)
+    c.add("omem", "read", CFSE_OMEM_PASSES[op] * R * n)
+    c.add("imem", "write", g * -(-n // cfg.lanes))
+    if op == "residual":
+        c.add("imem", "read", R * n)
+    if op == "softmax" and key_mask:
+        c.add("mask", "read", CFSE_OMEM_PASSES[op] * n * CAU_BEAT)
+    if op == "gelu" and ffn_mask:
+        c.add("mask", "write", n)
+    return c
 
 
 def dit_block_counts(shape, cfg: ExionConfig) -> dict[str, ActionCounts]:

@@ -30,12 +30,14 @@ import numpy as np
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from golden import conmerge
+from golden.core_gather import gather_bytes
+from golden.core_mem import item_bytes
 from golden.cycle_model import (compute_cycles, gemm_sequence_cycles, issue_interval,
                                 schedule_cycles)
 
 __all__ = ["group_work", "serial_cycles", "overlapped_cycles", "dense_cycles",
            "IterationReport", "iteration", "LoopOrderReport", "loop_order",
-           "window_capacity"]
+           "window_capacity", "fetch_pipeline_cycles", "CoreIteration", "core_iteration"]
 
 
 def group_work(mask, cfg: ExionConfig, *, strategy: str = "cau",
@@ -247,3 +249,112 @@ def loop_order(mask, k: int, cfg: ExionConfig, window: int | None = None, *,
         compute=gemm_sequence_cycles(runs, cfg), cau=cau, weight_bytes=wb, act_bytes=ab,
         out_bytes=ob, memory=math.ceil((wb + ab + ob) / cfg.offchip_bytes_per_cycle),
         pipeline=overlapped_cycles(works, k, cfg), min_bytes=least)
+
+
+# -- the core's sparse iteration with the weight fetch ---------------------------------------
+
+def fetch_pipeline_cycles(work, k: int, cfg: ExionConfig) -> int:
+    """Cycles of the groups through the core's three stages, ``SCHEDULE`` (CAU) -> weight
+    fetch (the gather of the group's weights by its SMEM vectors, ``LOAD_WMEM`` with
+    ``GATHER``) -> sparse ``GEMM`` (SDUE), with two SMEM halves and two WMEM buffers.
+
+    ``work``: ``(A_g, F_g, n_g)`` per group (schedule cycles, fetch cycles, blocks)::
+
+        a_end[g]   = max(a_end[g-1], b_free[g-2]) + A_g       # CAU free, its SMEM half free
+        f_end[g]   = max(a_end[g], f_end[g-1]) + F_g          # vectors ready, loader free
+        b_start[g] = max(f_end[g], b_free[g-1])
+        b_free[g]  = b_start[g] + n_g * II
+        total      = b_start[last] + compute_cycles(n_last, k)
+
+    With every ``F_g`` = 0 it is :func:`overlapped_cycles`; in the steady state a group costs
+    ``max(n_g * II, A_{g+1} + F_{g+1})`` (the CAU and the fetch of the next group share the
+    SMEM half's lifetime)."""
+    ii = issue_interval(k, cfg)
+    a_end = f_end = end = 0
+    b_free = [0, 0]
+    for a, f, n in work:
+        a_end = max(a_end, b_free[0]) + a
+        f_end = max(a_end, f_end) + f
+        start = max(f_end, b_free[1])
+        free = start + n * ii
+        if n:
+            end = start + compute_cycles(n, k, cfg)
+        end = max(end, f_end)
+        b_free = [b_free[1], free]
+    return end
+
+
+@dataclass(frozen=True)
+class CoreIteration:
+    """One sparse FC1 iteration on the core against its dense GEMM, with the weight fetch.
+
+    Cycles: ``compute`` (weights on chip: :func:`overlapped_cycles`), ``steady`` (its sum of
+    ``max(SCHEDULE, blocks * II)``: no fill, no drain), ``gathered`` (the core as built: every
+    group's weights gathered from memory at ``offchip_bytes_per_cycle``,
+    :func:`fetch_pipeline_cycles`), ``dense_compute`` (the dense GEMM back to back) and
+    ``dense`` (its weights fetched once when they fit one WMEM buffer, else per group, the
+    fetch not overlapped with compute for the resident case: ``fetch + compute``; per group:
+    ``max(compute, fetch)``). Bytes: ``gather_bytes`` (every group's named weight rows, whole
+    bus words), ``dense_bytes`` (the dense order's weight bytes) and ``min_bytes`` (every weight
+    row some group needs, once)."""
+
+    sparsity: float
+    blocks: int
+    ideal_blocks: int
+    cau: int
+    sdue: int
+    compute: int
+    steady: int
+    gathered: int
+    dense_compute: int
+    dense: int
+    gather_bytes: int
+    dense_bytes: int
+    min_bytes: int
+
+    @property
+    def ideal(self) -> float:
+        """The ideal speedup ``1 / (1 - s)``."""
+        return 1.0 / (1.0 - self.sparsity) if self.sparsity < 1 else float("inf")
+
+
+def core_iteration(mask, k: int, cfg: ExionConfig) -> CoreIteration:
+    """:class:`CoreIteration` of the FC1 GEMM ``(tokens x k) @ (k x channels)`` under ``mask``
+    on the core of ``cfg`` (the CAU rule of ``cfg``, row groups in token order)."""
+    mask = np.asarray(mask, dtype=bool)
+    m, n = mask.shape
+    sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
+    gm = conmerge.group_masks(mask, sched.token_order, cfg.rows)
+    per = [[] for _ in range(gm.shape[0])]
+    for b in sched.blocks:
+        per[b.group].append(b)
+    kc = -(-k // cfg.lanes)
+    ib = item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[0]
+    bb = cfg.bus_bytes
+    row_bytes = -(-kc * ib // bb) * bb
+    bw = cfg.offchip_bytes_per_cycle
+    work, gbytes = [], 0
+    for g in range(gm.shape[0]):
+        a = schedule_cycles(conmerge.conflict_vectors(gm[g]).tolist(), CAU_BEAT, cfg)
+        nb = gather_bytes(per[g], kc, cfg.cols, cfg.merge_degree, bb, ib)
+        gbytes += nb
+        work.append((a, math.ceil(nb / bw), len(per[g])))
+    ii = issue_interval(k, cfg)
+    groups = gm.shape[0]
+    dense_compute = dense_cycles(m, n, k, cfg)
+    dense_bytes = n * row_bytes
+    if -(-n // cfg.cols) * kc <= cfg.words("wmem"):
+        dense = math.ceil(dense_bytes / bw) + dense_compute
+    else:
+        dense_bytes *= groups
+        dense = max(dense_compute, math.ceil(dense_bytes / bw))
+    ideal = sum(-(-int(x) // cfg.dpus) for x in gm.sum(axis=(1, 2)))
+    return CoreIteration(
+        sparsity=1.0 - float(mask.mean()) if mask.size else 0.0,
+        blocks=len(sched.blocks), ideal_blocks=ideal, cau=sum(a for a, _, _ in work),
+        sdue=gemm_sequence_cycles([(nb, k) for _, _, nb in work], cfg),
+        compute=overlapped_cycles([(a, nb) for a, _, nb in work], k, cfg),
+        steady=sum(max(a, nb * ii) for a, _, nb in work),
+        gathered=fetch_pipeline_cycles(work, k, cfg), dense_compute=dense_compute,
+        dense=dense, gather_bytes=gbytes, dense_bytes=dense_bytes,
+        min_bytes=int(mask.any(axis=0).sum()) * row_bytes)

@@ -183,6 +183,7 @@ class ExionCore(wiring.Component):
             g.dma_item.payload.eq(dma.item_w.payload), g.dma_item.valid.eq(dma.item_w.valid),
             dma.g_on.eq(g.busy), dma.g_valid.eq(g.desc_valid), dma.g_base.eq(g.desc_base),
             dma.g_items.eq(g.desc_items), dma.g_word.eq(g.word), g.desc_ready.eq(dma.g_ready),
+            dma.g_first.eq(g.desc_first), dma.g_head.eq(g.head),
             g.free.eq(dma.g_free), g.abort.eq(dma.g_abort), g.lw_done.eq(lw.done),
             dma.g_cycles.eq(g.cycles), dma.g_cycles_we.eq(g.cycles_we),
             smem_gp.addr.eq(g.smem_addr), g.smem_data.eq(smem_gp.data.as_value()),
@@ -255,6 +256,9 @@ class ExionCore(wiring.Component):
                          mask_wp.en.eq(Const(1, CAU_BEAT) << (host.mask_ch % CAU_BEAT))]
 
         # -- hazards, results, status -------------------------------------------------------------
+        # CAU_BESIDE: the CAU overlapped with the SDUE or the predictor (mask / SMEM halves)
+        cau_beside = Signal(32)
+        m.d.sync += cau_beside.eq(cau_beside + (sch.busy & (ex.busy | pr.busy)))
         # a sparse GEMM's block count: that of the SMEM part its half field names
         head_half = command_fields(disp.exec.payload)["half"]
         part_blocks = Signal(range(S + 1))
@@ -273,13 +277,16 @@ class ExionCore(wiring.Component):
             disp.others_idle.eq(~(li.busy | ex.busy | sch.busy | pr.busy | rd.busy)),
             disp.sched_writes.eq(sch.writes), disp.exec_smem.eq(ex.smem_reads),
             disp.exec_mask.eq(ex.mask_busy), disp.gather_smem.eq(g.smem_reads),
+            disp.sched_mask.eq(sch.mask_reads), disp.pred_mask.eq(pr.mask_writes),
             disp.proj_i.eq(pr.proj_i), disp.proj_w.eq(pr.proj_w),
             disp.blocks.eq(part_blocks), ex.blocks.eq(part_blocks),
             host.blocks_half.eq(Cat(bh1, sch.blocks_half[1])),
             host.sched_cycles.eq(sch.sched_cycles), host.proj_sat.eq(pr.proj_sat),
             host.busy_load.eq(li.busy | lw.busy | g.busy),
+            host.mem_busy.eq(dma.load_busy | dma.write_busy | g.busy),
             host.busy_exec.eq(ex.busy | sch.busy | pr.busy | cf.busy),
             host.busy_read.eq(rd.busy | dma.write_busy), host.busy_cycles.eq(ex.busy_cycles),
+            host.cau_beside.eq(cau_beside),
             host.in_beats.eq((self.s_axis_imem_tvalid & self.s_axis_imem_tready)
                              + (self.s_axis_wmem_tvalid & self.s_axis_wmem_tready)),
             host.out_beats.eq(self.m_axis_tvalid & self.m_axis_tready),

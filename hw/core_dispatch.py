@@ -12,9 +12,12 @@ uses a buffer the command touches:
 * ``SCHEDULE`` and ``PREDICT`` wait until the execute engine is idle, and they and ``GEMM``
   exclude each other (they share SMEM, the mask memory and the IMEM / WMEM read ports);
   except with SMEM halves (``half`` 1 / 2): a split ``SCHEDULE`` waits only while the execute
-  engine reads its half (``exec_smem``) or writes the mask memory (``exec_mask``), and a
-  ``GEMM`` may start beside a running split ``SCHEDULE`` unless it reads that half (sparse;
-  half 0 reads both) or writes the mask memory (``FFN_MASK``);
+  engine reads its half (``exec_smem``) or writes the mask-memory half it reads
+  (``exec_mask``; ``mhalf`` 0 is both halves), and a ``GEMM`` may start beside a running split
+  ``SCHEDULE`` unless it reads that SMEM half (sparse; half 0 reads both) or writes the mask
+  half the ``SCHEDULE`` reads (``FFN_MASK``, ``sched_mask``); likewise a split ``SCHEDULE`` and
+  a ``PREDICT`` (or ``PREDICT_PROJ``, which writes no mask) run side by side unless the
+  ``PREDICT`` writes the mask half the ``SCHEDULE`` reads (``pred_mask``);
 * ``PREDICT_PROJ`` (``predict`` too) waits as ``PREDICT`` does and, besides, while a load
   into its destination memory (IMEM; WMEM with ``KEYS``) runs: the two share that memory's
   write port; a load into that memory waits while it runs (``proj_i`` / ``proj_w``), and
@@ -76,9 +79,11 @@ class Dispatcher(wiring.Component):
         No engine but the WMEM loader (and the CFSE engine) is busy: a CFSE command may start.
     blocks : In(range(schedule_depth + 1))
         The block count of the SMEM part the head names (``BLOCKS``, ``BLOCKS_H1/H2``).
-    sched_writes : In(2) ; exec_smem : In(2) ; exec_mask : In(1)
+    sched_writes : In(2) ; exec_smem : In(2) ; exec_mask : In(2)
         SMEM halves the SCHEDULE engine writes and the execute engine reads (bit 0 lower, bit
-        1 upper); the execute engine writes the mask memory.
+        1 upper); mask-memory halves the execute engine writes.
+    sched_mask : In(2) ; pred_mask : In(2)
+        Mask-memory halves the SCHEDULE engine reads and the PREDICT engine writes.
     proj_i, proj_w : In(1)
         A ``PREDICT_PROJ`` writes IMEM / WMEM (loads into that memory wait).
     gather_smem : In(2)
@@ -98,7 +103,8 @@ class Dispatcher(wiring.Component):
             "writes_i": In(Bi), "writes_w": In(Bw), "reads_i": In(Bi), "reads_w": In(Bw),
             "writes_o": In(Bo), "reads_o": In(Bo), "exec_idle": In(1), "others_idle": In(1),
             "blocks": In(range(cfg.schedule_depth + 1)),
-            "sched_writes": In(2), "exec_smem": In(2), "exec_mask": In(1),
+            "sched_writes": In(2), "exec_smem": In(2), "exec_mask": In(2),
+            "sched_mask": In(2), "pred_mask": In(2),
             "proj_i": In(1), "proj_w": In(1),
             "gather_smem": In(2),
             "fail": Out(1), "fail_cmd": Out(32),
@@ -114,9 +120,15 @@ class Dispatcher(wiring.Component):
         sparse = command_flag(head, "SPARSE")
         halves = Mux(f["half"] == 0, 3, f["half"])      # SMEM halves the head names
         split = f["half"] != 0
-        # a GEMM beside a split SCHEDULE: neither its SMEM half nor the mask memory shared
-        beside = ((self.sched_writes != 3) & ~command_flag(head, "FFN_MASK")
+        mhalves = Mux(f["mhalf"] == 0, 3, f["mhalf"])    # mask-memory halves the head names
+        # a GEMM beside a split SCHEDULE: neither its SMEM half nor its mask half shared
+        beside = ((self.sched_writes != 3)
+                  & ~(command_flag(head, "FFN_MASK") & (self.sched_mask & mhalves).any())
                   & ~(sparse & (self.sched_writes & halves).any()))
+        # a PREDICT beside a split SCHEDULE (and the reverse): no mask half shared (a
+        # PREDICT_PROJ writes none); a whole-SMEM SCHEDULE writes CYCLES, so it stays alone
+        p_mask = Mux(head.op == OPCODES["PREDICT"], mhalves, 0)
+        p_beside = (self.sched_writes != 3) & ~(self.sched_mask & p_mask).any()
         # PREDICT_PROJ: its destination memory's loader idle (they share the write port)
         proj_port = ((head.op != OPCODES["PREDICT_PROJ"])
                      | ~Mux(command_flag(head, "KEYS"), self.writes_w.any(), self.writes_i.any()))
@@ -128,9 +140,12 @@ class Dispatcher(wiring.Component):
                        & ~(gather & (self.sched_writes & halves).any())),
             "exec": ((self.schedule.ready | beside) & self.predict.ready & i_free & w_free
                      & ~self.reads_o.bit_select(f["obuf"], 1)),
-            "schedule": self.predict.ready & ~(self.gather_smem & halves).any() & Mux(
-                split, ~(self.exec_smem & halves).any() & ~self.exec_mask, self.exec_idle),
-            "predict": self.schedule.ready & self.exec_idle & i_free & w_free & proj_port,
+            "schedule": ((self.predict.ready | (split & ~(self.pred_mask & mhalves).any()))
+                         & ~(self.gather_smem & halves).any()
+                         & Mux(split, ~(self.exec_smem & halves).any()
+                               & ~(self.exec_mask & mhalves).any(), self.exec_idle)),
+            "predict": ((self.schedule.ready | p_beside) & self.exec_idle & i_free & w_free
+                        & proj_port),
             "read": ~self.writes_o.bit_select(f["obuf"], 1),
             "cfse": self.others_idle,
         }

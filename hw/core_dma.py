@@ -34,9 +34,11 @@ Contract:
   remaining beats (the burst in flight behind the failing one may have written the words it
   sent before the error came: ``golden.core_mem.write_rows``); ``fail`` pulses once with the cause and the command word, the master's
   error is cleared at once, and the next command runs (the core's ``CAUSE`` keeps the fault).
-* ``rd_cycles`` / ``wr_cycles``: cycles of the last finished ``MEM`` load / read, from the
-  cycle its engine took it to the cycle of its ``done``, both counted (an IMEM and a WMEM
-  load finishing in one cycle: the WMEM load's).
+* ``rd_cycles`` / ``wr_cycles``: cycles of the last ``MEM`` load / read in program order that
+  finished without a fault, from the cycle its engine took it to the cycle of its ``done``,
+  both counted. Of an IMEM and a WMEM load running side by side, the one taken later (later
+  in program order: the dispatcher hands commands out in order) sets ``rd_cycles`` even when
+  the earlier one finishes after it.
 * ``in_bytes`` / ``out_bytes``: bytes the port moved this cycle (read words delivered by
   either engine, ``B`` each; written bytes, counted with each burst's response, one cycle
   late), for ``BYTES_IN`` / ``BYTES_OUT``.
@@ -241,8 +243,10 @@ class CoreDma(wiring.Component):
     g_cycles : In(32) ; g_cycles_we : In(1)
         The gather engine's hook (hw/core_gather.py): ``g_free``: no ``MEM`` load runs; while
         ``g_on`` it owns the WMEM side's read engine: a row of ``g_items`` items at ``g_base``
-        per ``g_valid & g_ready`` (the unpacker restarted), its items on ``item_w``; a fault ends
-        it with ``g_abort`` (``fail`` with ``g_word``); ``g_cycles`` sets ``rd_cycles``.
+        per ``g_valid & g_ready`` (the unpacker started with the first, ``g_first``: the rows
+        follow each other in its stream), its items on ``item_w``; a fault ends it with
+        ``g_abort`` (``fail`` with ``g_word``) once the engine is idle and ``g_head`` (the slot
+        it writes is the faulting row); ``g_cycles`` sets ``rd_cycles``.
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -269,6 +273,7 @@ class CoreDma(wiring.Component):
             "in_bytes": Out(16), "out_bytes": Out(16),
             "region_base": In(32), "region_end": In(32),
             "g_on": In(1), "g_valid": In(1), "g_base": In(DMA_ADDR_WIDTH), "g_items": In(16),
+            "g_first": In(1), "g_head": In(1),
             "g_word": In(32), "g_ready": Out(1), "g_free": Out(1), "g_abort": Out(1),
             "g_cycles": In(32), "g_cycles_we": In(1),
         })
@@ -302,9 +307,15 @@ class CoreDma(wiring.Component):
         # be idle; neither side takes a MEM load while it runs, as with one shared engine)
         abort_i, abort_w = Signal(), Signal()
         sides = []
+        ons = [Signal(name="load_i_on"), Signal(name="load_w_on")]
+        # rd_cycles follows program order (the model's): the later of two loads running side by
+        # side is the one taken later (the dispatcher hands commands out in order); the earlier
+        # one finishing after it leaves rd_cycles alone
+        later = [Signal(name="load_i_later"), Signal(name="load_w_later")]
+        passed = [Signal(name="load_i_passed"), Signal(name="load_w_passed")]
         for name, to_w in (("load_i", 0), ("load_w", 1)):
             rd, up = rds[to_w], ups[to_w]
-            on, word, cyc = Signal(name=f"{name}_on"), Signal(32, name=f"{name}_word"), \
+            on, word, cyc = ons[to_w], Signal(32, name=f"{name}_word"), \
                 Signal(32, name=f"{name}_cyc")
             src, dst = getattr(self, f"{name}_in"), getattr(self, name)
             mem = command_flag(src.payload, "MEM")
@@ -321,7 +332,8 @@ class CoreDma(wiring.Component):
                              rd.cmd.payload.stride.eq(f["stride"]),
                              rd.cmd.payload.rows.eq(rows), rd.cmd.payload.row_bytes.eq(row_bytes),
                              up.start.eq(1), up.n_items.eq(f["count"])]
-                m.d.sync += [on.eq(1), cyc.eq(1),
+                m.d.sync += [on.eq(1), cyc.eq(1), later[to_w].eq(ons[1 - to_w]),
+                             passed[to_w].eq(0),
                              word.eq(Cat(src.payload.op, src.payload.flags))]
             wiring.connect(m, rd.o, up.i)
             item = getattr(self, f"item_{name[-1]}")
@@ -333,21 +345,31 @@ class CoreDma(wiring.Component):
                     m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.payload.base.eq(self.g_base),
                                  rd.cmd.payload.rows.eq(1),
                                  rd.cmd.payload.row_bytes.eq(self.g_items * ib),
-                                 up.start.eq(rd.cmd.ready), up.n_items.eq(self.g_items)]
+                                 up.start.eq(rd.cmd.ready & self.g_first),
+                                 up.n_items.eq(self.g_items)]
             m.d.comb += [
                 getattr(self, f"to_{name[-1]}").eq(on),
                 item.payload.eq(up.o.payload), item.valid.eq(up.o.valid & owned),
                 up.o.ready.eq(item.ready & owned),
                 # a bus error: the items whose bytes all arrived are written first (and one
                 # fault a cycle: IMEM's first)
-                abort.eq(owned & rd.error & ~up.o.valid & (~abort_i if to_w else 1)),
+                abort.eq(owned & rd.error & ~up.o.valid & (~abort_i if to_w else 1)
+                         # a gather's rows are requested ahead: it ends once the rows before
+                         # the fault are all in and the slot being written is the faulting row
+                         & ((~self.g_on | (self.g_head & ~rd.busy)) if to_w else 1)),
                 getattr(self, f"abort_{name[-1]}").eq(abort & on),
                 up.clear.eq(abort), rd.clear.eq(abort),
             ]
             with m.If(on):
                 m.d.sync += cyc.eq(cyc + 1)
                 with m.If(done):
-                    m.d.sync += [on.eq(0), self.rd_cycles.eq(cyc + 1)]
+                    m.d.sync += on.eq(0)
+                    other_done = (self.load_w_done if not to_w else self.load_i_done) \
+                        & ons[1 - to_w] & later[1 - to_w]
+                    with m.If(~passed[to_w] & ~other_done):
+                        m.d.sync += self.rd_cycles.eq(cyc + 1)
+                    with m.If(later[to_w] & ons[1 - to_w]):
+                        m.d.sync += passed[1 - to_w].eq(1)
                 with m.If(abort):
                     m.d.sync += on.eq(0)
             sides.append((on, word, rd))

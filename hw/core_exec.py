@@ -21,8 +21,10 @@ commands before it have drained, so that commands finish in program order).
 Hazard outputs for the dispatcher: ``reads_i`` / ``reads_w`` (buffers whose chunks are still
 to be read), ``writes_o`` (OMEM buffers with outputs still to be written), ``smem_reads``
 (SMEM halves a sparse command's blocks are still fetched from: bit 0 lower, bit 1 upper, both
-for half 0) and ``mask_busy`` (an ``FFN_MASK`` command holds the engine or a keep-mask write is
-pending): a split ``SCHEDULE`` may run beside the engine when neither concerns it.
+for half 0) and ``mask_busy`` (the mask-memory halves an ``FFN_MASK`` command writes, from its
+take to its last keep-mask write: ``mhalf`` 1 / 2 one half, 0 both): a split ``SCHEDULE`` may
+run beside the engine when neither concerns it. With ``mhalf`` 2 the keep-mask entries go to
+the upper half of the mask memory (``exion.regmap.mask_half``: word ``mask_words // 2`` on).
 """
 
 from __future__ import annotations
@@ -69,8 +71,8 @@ class ExecEngine(wiring.Component):
     cycles : Out(32) ; cycles_we : Out(1) ; done : Out(2)
         CYCLES of a finished command; commands finished this cycle.
     reads_i, reads_w, writes_o : Out(buffers)
-    smem_reads : Out(2) ; mask_busy : Out(1)
-        SMEM halves still read; the mask memory still written (``FFN_MASK``).
+    smem_reads : Out(2) ; mask_busy : Out(2)
+        SMEM halves still read; mask-memory halves still written (``FFN_MASK``).
     idle : Out(1)
         No block of any command left to fetch or read (SCHEDULE and PREDICT may start).
     busy : Out(1)
@@ -104,7 +106,7 @@ class ExecEngine(wiring.Component):
             "cycles": Out(32), "cycles_we": Out(1), "done": Out(2),
             "reads_i": Out(Bi), "reads_w": Out(Bw), "writes_o": Out(Bo),
             "idle": Out(1), "busy": Out(1), "busy_cycles": Out(32),
-            "smem_reads": Out(2), "mask_busy": Out(1),
+            "smem_reads": Out(2), "mask_busy": Out(2),
         })
 
     def elaborate(self, platform):
@@ -127,7 +129,7 @@ class ExecEngine(wiring.Component):
         c_shift = Signal(range(cfg.acc_width))
         c_rows = Signal(8)
         c_sparse, c_ffn = Signal(), Signal()
-        c_half = Signal(2)
+        c_half, c_mhalf = Signal(2), Signal(2)
         th_hi, th_lo = Signal(signed(32)), Signal(signed(32))
         dense_ch = Signal(16)
         dense_rem = Signal(17)
@@ -139,6 +141,7 @@ class ExecEngine(wiring.Component):
         m.d.sync += start.eq(take)
         front_done = Signal()       # (below) every block of the command fetched
         ffn = Signal()              # (below) a keep-mask write pending
+        ffn_mh = Signal(2)          # its mask half (the command holds the engine until then)
         with m.If(front_done):      # before the take: a command taken in that cycle stays
             m.d.sync += active.eq(0)
         with m.If(take):
@@ -146,6 +149,7 @@ class ExecEngine(wiring.Component):
                          c_ibuf.eq(f["ibuf"]), c_wbuf.eq(f["wbuf"]), c_obuf.eq(f["obuf"]),
                          c_kc.eq(f["kc"]), c_wbase.eq(f["wbase"]), c_shift.eq(f["shift"]),
                          c_rows.eq(f["n_rows"]), c_sparse.eq(sparse_f), c_half.eq(f["half"]),
+                         c_mhalf.eq(f["mhalf"]),
                          c_ffn.eq(command_flag(self.cmd.payload, "FFN_MASK")),
                          th_hi.eq(f["th_hi"]), th_lo.eq(f["th_lo"]),
                          dense_ch.eq(f["ch_base"]), dense_rem.eq(f["n_ch"])]
@@ -241,7 +245,8 @@ class ExecEngine(wiring.Component):
             return Mux(h == 0, 3, h)
         m.d.comb += [self.smem_reads.eq(Mux(active & c_sparse, halves(c_half), 0)
                                         | Mux(seq.o_valid & b_sparse, halves(b_half), 0)),
-                     self.mask_busy.eq((active & c_ffn) | ffn)]
+                     self.mask_busy.eq(Mux(active & c_ffn, halves(c_mhalf), 0)
+                                       | Mux(ffn, halves(ffn_mh), 0))]
         m.d.comb += [older.eq(Cat(*(d != 0 for d in drains)).any()),
                      self.busy.eq(active | older | ffn)]
 
@@ -270,7 +275,7 @@ class ExecEngine(wiring.Component):
         # the thresholds travel with the outputs: the next command may be taken in the cycle
         # of this one's last drain and replace th_hi / th_lo before the compare
         ffn_hi, ffn_lo = Signal.like(th_hi), Signal.like(th_lo)
-        m.d.sync += [ffn.eq(sdue.omem_tag[5] & sdue.omem_en[0]),
+        m.d.sync += [ffn.eq(sdue.omem_tag[5] & sdue.omem_en[0]), ffn_mh.eq(c_mhalf),
                      ffn_en.eq(Cat(*(sdue.omem_en[p] for p in range(R * DP)))),
                      ffn_ch.eq(sdue.omem_addr[0]), ffn_hi.eq(th_hi), ffn_lo.eq(th_lo)]
         m.d.sync += [ffn_v[p].eq(sdue.omem_data[p]) for p in range(R * DP)]
@@ -282,7 +287,8 @@ class ExecEngine(wiring.Component):
                 v = ffn_v[r * DP + j]
                 m.d.comb += ffn_cv[j][r].eq(ffn_en[r * DP + j] & ((v > ffn_hi) | (v < ffn_lo)))
         m.d.comb += [self.mask_we.eq(ffn),
-                     self.mask_addr.eq(ffn_ch // CAU_BEAT),
+                     self.mask_addr.eq(ffn_ch // CAU_BEAT
+                                       + Mux(ffn_mh == 2, self._mw // 2, 0)),
                      self.mask_data.eq(Cat(*ffn_cv).replicate(CAU_BEAT // DP)),
                      self.mask_en.eq(ffn_lanes << (ffn_ch % CAU_BEAT))]
         return m

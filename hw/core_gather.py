@@ -22,19 +22,25 @@ Contract:
   streams (``MEM`` and ``GATHER`` cleared), whose items this engine then supplies: bank by
   bank, stream by stream, block by block, as the load engine writes. ``blocks`` is the
   vector count of the SMEM part ``half`` names (``BLOCKS``, ``BLOCKS_H1`` / ``BLOCKS_H2``).
-* A slot naming channel ``n`` is one descriptor (base ``addr + n * stride``, one row of
-  ``count`` items; an address past 32 bits becomes the last bus word, which no region holds),
-  issued in the cycle its SMEM word is read; its items come back through ``dma_item``. An
-  unused slot is ``count`` zero vectors, from the cycle after its word is read (``count + 1``
-  cycles). The next slot's word is read in the cycle of the previous slot's last item, so
-  slots follow each other without a gap (one row in flight at a time).
+* Issue side: from the cycle after the take, one slot a cycle in write order, while the slot
+  FIFO holds fewer than ``GATHER_AHEAD`` (exion/limits.py) slots; the slot's SMEM word is read
+  in the cycle before. A slot naming channel ``n`` is one descriptor (base ``addr + n *
+  stride``, one row of ``count`` items; an address past 32 bits becomes the last bus word,
+  which no region holds) and enters the FIFO when ``CoreDma``'s read engine takes it; an
+  unused slot enters at once. Rows are thus requested while earlier slots' items are still
+  written (the read engine takes a descriptor while the previous one's data arrives).
+* Write side: the FIFO's head slot, ``count`` items one a cycle: the row's items from
+  ``dma_item`` (the unpacker, started once with the first row: every row has ``count``
+  items), or zeros. Slots follow each other without a gap.
 * ``blocks`` = 0: done at once (``done``, ``cycles`` 1), nothing written. ``base + count *
   blocks`` past WMEM: ``fail`` with ``ADDR_RANGE`` at once, nothing written.
 * A master-port fault (a row outside the region, ``SLVERR`` / ``DECERR``): ``CoreDma``
-  raises ``abort`` once the items whose bytes arrived are written and reports the cause; the
-  gather ends, and ``lw_abort`` ends the load engine's command.
+  raises ``abort`` once the read engine is idle, the items whose bytes arrived are written and
+  the head slot (``head``) is a named one, i.e. the faulting row: every slot before it is
+  written, none after (rows requested past the fault deliver nothing: the read engine refuses
+  or drops them). The gather ends, and ``lw_abort`` ends the load engine's command.
 * ``cycles`` (with ``cycles_we``): from the take (counted 1) to the load engine's ``done``,
-  ``golden.core_mem.gather_cycles`` with a memory that never pauses.
+  ``golden.core_gather.gather_cycles`` with a memory that never pauses.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
-from exion.limits import CHANNEL_BITS, DMA_ADDR_WIDTH, GROUP_BITS
+from exion.limits import CHANNEL_BITS, DMA_ADDR_WIDTH, GATHER_AHEAD, GROUP_BITS
 from exion.regmap import FLAGS, OPCODES, smem_half
 from exion.formats import block_bits
 
@@ -73,12 +79,16 @@ class CoreGather(wiring.Component):
         The master port's read engine is free (no ``MEM`` load runs).
     desc_valid : Out(1) ; desc_ready : In(1) ; desc_base : Out(32) ; desc_items : Out(16)
         One row of ``desc_items`` items at ``desc_base`` (``CoreDma``'s gather hook).
+    desc_first : Out(1)
+        The descriptor is the gather's first row (``CoreDma`` starts the unpacker with it).
     dma_item : In(stream.Signature(lanes * data_width))
         The rows' items, from ``CoreDma``'s unpacker.
     item : Out(stream.Signature(lanes * data_width))
         To the load engine's stream input while ``busy``.
     abort : In(1)
-        A master-port fault ended the running row (``CoreDma``).
+        A master-port fault ended the gather (``CoreDma``).
+    head : Out(1)
+        The slot being written is a named row (a fault may end the gather now).
     busy : Out(1) ; word : Out(32)
         A gather runs; its opcode and flags (``CoreDma`` reports faults with it).
     lw_done : In(1) ; lw_abort : Out(1)
@@ -106,9 +116,9 @@ class CoreGather(wiring.Component):
             "blocks": In(range(cfg.schedule_depth + 1)),
             "smem_addr": Out(range(cfg.schedule_depth)), "smem_data": In(block_bits(cfg)),
             "free": In(1), "desc_valid": Out(1), "desc_ready": In(1),
-            "desc_base": Out(DMA_ADDR_WIDTH), "desc_items": Out(16),
+            "desc_base": Out(DMA_ADDR_WIDTH), "desc_items": Out(16), "desc_first": Out(1),
             "dma_item": In(stream.Signature(width)), "item": Out(stream.Signature(width)),
-            "abort": In(1), "busy": Out(1), "word": Out(32),
+            "abort": In(1), "head": Out(1), "busy": Out(1), "word": Out(32),
             "lw_done": In(1), "lw_abort": Out(1), "smem_reads": Out(2),
             "done": Out(1), "fail": Out(1), "fail_cmd": Out(32),
             "cycles": Out(32), "cycles_we": Out(1),
@@ -151,13 +161,13 @@ class CoreGather(wiring.Component):
         m.d.comb += [self.fail.eq(take & over), self.fail_cmd.eq(word),
                      self.done.eq(take & empty & ~over)]
 
-        # -- walk: bank c, stream d, block b ---------------------------------------------------
+        # -- issue side: slot (c, d, b) whose SMEM word is on smem_data ------------------------
         first = Signal(range(S))
         n_blk = Signal(range(S + 1))
         addr, stride, count = Signal(32), Signal(32), Signal(16)
         c, d, b = Signal(range(C)), Signal(range(D)), Signal(range(S))
-        fetch, zero = Signal(), Signal()      # this cycle reads the slot's SMEM word; zeros
-        left = Signal(16)
+        idone = Signal()                    # every slot issued
+        started = Signal()                  # a row was requested (the unpacker started)
         halves = Signal(2)
         cyc = Signal(32)
         lo, _ = smem_half(S, 1)
@@ -165,10 +175,19 @@ class CoreGather(wiring.Component):
         with m.If(take & ~empty & ~over):
             m.d.sync += [self.busy.eq(1), first.eq(Mux(f["half"] == 2, hi, lo)),
                          n_blk.eq(self.blocks), addr.eq(f["addr"]), stride.eq(f["stride"]),
-                         count.eq(f["count"]), c.eq(0), d.eq(0), b.eq(0), fetch.eq(1),
-                         zero.eq(0), left.eq(0), cyc.eq(1), self.word.eq(word),
+                         count.eq(f["count"]), c.eq(0), d.eq(0), b.eq(0), idone.eq(0),
+                         started.eq(0), cyc.eq(1), self.word.eq(word),
                          halves.eq(Mux(f["half"] == 0, 3, f["half"]))]
         m.d.comb += self.smem_reads.eq(Mux(self.busy, halves, 0))
+
+        # the slot FIFO: kinds (1: named) of the slots issued and not yet written
+        kinds = Signal(GATHER_AHEAD)
+        q_head, q_tail = Signal(range(GATHER_AHEAD)), Signal(range(GATHER_AHEAD))
+        level = Signal(range(GATHER_AHEAD + 1))
+        q_full, q_rdy, q_kind = Signal(), Signal(), Signal()
+        push, pop = Signal(), Signal()
+        m.d.comb += [q_full.eq(level == GATHER_AHEAD), q_rdy.eq(level != 0),
+                     q_kind.eq(kinds.bit_select(q_head, 1))]
 
         # the slot's entry: valid and channel of slot (c, d) of the word read
         ent = 1 + CHANNEL_BITS
@@ -179,42 +198,54 @@ class CoreGather(wiring.Component):
         used, ch = slot[0], slot[1:]
         full = Signal(DMA_ADDR_WIDTH + CHANNEL_BITS + 1)
         m.d.comb += full.eq(addr + ch * stride)
+        issuing = Signal()
+        m.d.comb += issuing.eq(self.busy & ~idone & ~q_full)
         # past 32 bits: the last bus word, outside every region (REGION_END has 32 bits)
         m.d.comb += [self.desc_base.eq(Mux(full >> DMA_ADDR_WIDTH != 0,
                                            (1 << DMA_ADDR_WIDTH) - bb, full)),
-                     self.desc_items.eq(count),
-                     self.desc_valid.eq(self.busy & fetch & used)]
+                     self.desc_items.eq(count), self.desc_first.eq(~started),
+                     self.desc_valid.eq(issuing & used),
+                     push.eq(issuing & (~used | self.desc_ready))]
+        last_b, last_d, last_c = b == n_blk - 1, d == D - 1, c == C - 1
+        with m.If(push):
+            m.d.sync += [kinds.bit_select(q_tail, 1).eq(used),
+                         q_tail.eq(Mux(q_tail == GATHER_AHEAD - 1, 0, q_tail + 1)),
+                         b.eq(Mux(last_b, 0, b + 1))]
+            with m.If(used):
+                m.d.sync += started.eq(1)
+            with m.If(last_b):
+                m.d.sync += d.eq(Mux(last_d, 0, d + 1))
+                with m.If(last_d):
+                    m.d.sync += c.eq(c + 1)
+                    with m.If(last_c):
+                        m.d.sync += idone.eq(1)
+        # the next slot's word is read in the cycle this one is issued (the first slot's in
+        # the take cycle)
+        m.d.comb += self.smem_addr.eq(Mux(~self.busy, Mux(f["half"] == 2, hi, lo),
+                                          first + Mux(push & ~last_b, b + 1,
+                                                      Mux(push, 0, b))))
 
-        # items: the row's from the master port, or zeros
-        m.d.comb += [self.item.payload.eq(Mux(zero, 0, self.dma_item.payload)),
-                     self.item.valid.eq(self.busy & ~fetch & (zero | self.dma_item.valid)),
-                     self.dma_item.ready.eq(self.busy & ~fetch & ~zero & self.item.ready)]
-        step = Signal()
-        m.d.comb += step.eq(self.item.valid & self.item.ready & (left == 1))
-        last_b, last_d = b == n_blk - 1, d == D - 1
+        # -- write side: the head slot's items, the row's from the master port or zeros -------
+        o_cnt = Signal(16)
+        h = Signal()
+        m.d.comb += [self.item.payload.eq(Mux(q_kind, self.dma_item.payload, 0)),
+                     self.item.valid.eq(self.busy & q_rdy & (~q_kind | self.dma_item.valid)),
+                     self.dma_item.ready.eq(self.busy & q_rdy & q_kind & self.item.ready),
+                     h.eq(self.item.valid & self.item.ready),
+                     pop.eq(h & (o_cnt == count - 1)),
+                     self.head.eq(self.busy & q_rdy & q_kind)]
+        with m.If(h):
+            m.d.sync += o_cnt.eq(Mux(pop, 0, o_cnt + 1))
+        with m.If(pop):
+            m.d.sync += q_head.eq(Mux(q_head == GATHER_AHEAD - 1, 0, q_head + 1))
+        m.d.sync += level.eq(level + push - pop)
+
         with m.If(self.busy):
             m.d.sync += cyc.eq(cyc + 1)
-            with m.If(fetch):
-                with m.If(~used):
-                    m.d.sync += [fetch.eq(0), zero.eq(1), left.eq(count)]
-                with m.Elif(self.desc_ready):
-                    m.d.sync += [fetch.eq(0), zero.eq(0), left.eq(count)]
-            with m.Elif(self.item.valid & self.item.ready):
-                m.d.sync += left.eq(left - 1)
-                with m.If(left == 1):
-                    m.d.sync += [fetch.eq(1), b.eq(Mux(last_b, 0, b + 1))]
-                    with m.If(last_b):
-                        m.d.sync += d.eq(Mux(last_d, 0, d + 1))
-                        with m.If(last_d):
-                            m.d.sync += c.eq(c + 1)
-            with m.If(self.lw_done):
-                m.d.sync += self.busy.eq(0)
-            with m.If(self.abort):
-                m.d.sync += self.busy.eq(0)
-        # the next slot's word is read in the cycle of this slot's last item
-        # (the first slot's in the take cycle)
-        m.d.comb += self.smem_addr.eq(Mux(~self.busy, Mux(f["half"] == 2, hi, lo),
-                                          first + Mux(step & ~last_b, b + 1, Mux(step, 0, b))))
+            with m.If(self.lw_done | self.abort):
+                # (the FIFO emptied for the next gather)
+                m.d.sync += [self.busy.eq(0), level.eq(0), q_head.eq(0), q_tail.eq(0),
+                             o_cnt.eq(0)]
         m.d.comb += [self.lw_abort.eq(self.abort & self.busy),
                      self.cycles_we.eq((self.busy & self.lw_done) | self.done),
                      self.cycles.eq(Mux(self.done, 1, cyc + 1))]

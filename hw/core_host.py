@@ -29,7 +29,7 @@ from exion.config import ExionConfig
 from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QUEUE_DEPTH,
-                          REGISTERS, RESPONSES, WORD_REGISTERS, RegisterMap)
+                          REGISTERS, RESPONSES, WORD_REGISTERS, RegisterMap, mask_half)
 
 from .axil import AxiLiteSlave, axil_members
 from .core_cmd import COMMAND, command_fields, command_stream
@@ -63,6 +63,8 @@ class HostInterface(wiring.Component):
         ``CYCLES``, written when ``cycles_we``.
     busy_cycles : In(32)
         ``BUSY_CYCLES``.
+    cau_beside : In(32)
+        ``CAU_BESIDE``.
     in_beats : In(2) ; out_beats : In(1)
         Stream beats into and out of the core this cycle (``BYTES_IN`` / ``BYTES_OUT`` add
         them times the beat's whole bytes, ``golden.cycle_model.stream_bytes``).
@@ -79,6 +81,11 @@ class HostInterface(wiring.Component):
         ``MEM_RD_CYCLES`` / ``MEM_WR_CYCLES``.
     region_base, region_end : Out(32)
         ``REGION_BASE`` / ``REGION_END`` (the master port checks its transfers against them).
+        A write to either is refused (``SLVERR``, the register unchanged) while a ``MEM``
+        command is being checked, waits in the queue or runs (``mem_busy``): every ``MEM``
+        command runs against the region it was checked against at issue.
+    mem_busy : In(1)
+        A ``MEM`` load, read or gather runs (hw/core_dma.py, hw/core_gather.py).
     mask_we : Out(1) ; mask_ch : Out(16) ; mask_cv : Out(rows)
         Mask window write of channel ``mask_ch``.
     mask_raddr : Out(range(mask words)) ; mask_rdata : In(CAU_BEAT * rows)
@@ -100,12 +107,13 @@ class HostInterface(wiring.Component):
             "fail": In(1), "fail_cause": In(8), "fail_cmd": In(32), "error": Out(1),
             "busy_load": In(1), "busy_exec": In(1), "busy_read": In(1),
             "done": In(3), "cycles": In(32), "cycles_we": In(1), "busy_cycles": In(32),
+            "cau_beside": In(32),
             "in_beats": In(2), "out_beats": In(1),
             "blocks": In(16), "dominant": In(64), "skip_k": In(64), "skip_v": In(64),
             "blocks_half": In(32), "sched_cycles": In(32), "proj_sat": In(32),
             "mem_in_bytes": In(16), "mem_out_bytes": In(16),
             "mem_rd_cycles": In(32), "mem_wr_cycles": In(32),
-            "region_base": Out(32), "region_end": Out(32),
+            "region_base": Out(32), "region_end": Out(32), "mem_busy": In(1),
             "mask_we": Out(1), "mask_ch": Out(16), "mask_cv": Out(cfg.rows),
             "mask_raddr": Out(range(self._mw)), "mask_rdata": In(CAU_BEAT * cfg.rows),
             "smem_raddr": Out(range(cfg.schedule_depth)),
@@ -129,6 +137,8 @@ class HostInterface(wiring.Component):
         sparse = (flags & (FLAGS["SPARSE"] >> 8)) != 0
         ffn = (flags & (FLAGS["FFN_MASK"] >> 8)) != 0
         keys = (flags & (FLAGS["KEYS"] >> 8)) != 0
+        # channels of the mask-memory part mhalf names (exion.regmap.mask_half; 3 refused first)
+        part = Mux(f["mhalf"] == 0, CH, mask_half(CH, 1)[1])
 
         def check(*rules):
             with m.If(rules[0][0]):
@@ -153,22 +163,25 @@ class HostInterface(wiring.Component):
                       (f["obuf"] >= Bo, "BAD_BUFFER"),
                       (f["kc"] == 0, "BAD_FIELD"), (f["shift"] >= cfg.acc_width, "BAD_FIELD"),
                       (sparse & ffn, "BAD_FIELD"), (f["half"] == 3, "BAD_FIELD"),
+                      (ffn & (f["mhalf"] == 3), "BAD_FIELD"),
                       (~sparse & (f["n_ch"] == 0), "BAD_FIELD"),
                       (ffn & (f["ch_base"] % DP != 0), "BAD_FIELD"),
                       (f["kc"] > Di, "TILE"), ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       (~sparse & (f["ch_base"] + f["n_ch"] > Do), "ADDR_RANGE"),
-                      (~sparse & w_over, "ADDR_RANGE"))
+                      (~sparse & w_over, "ADDR_RANGE"),
+                      (ffn & (f["ch_base"] + f["n_ch"] > part), "ADDR_RANGE"))
             with m.Case(OPCODES["SCHEDULE"]):
                 check((f["n_ch"] == 0, "BAD_FIELD"), (f["half"] == 3, "BAD_FIELD"),
-                      (f["n_ch"] > CH, "ADDR_RANGE"))
+                      (f["mhalf"] == 3, "BAD_FIELD"), (f["n_ch"] > part, "ADDR_RANGE"))
             with m.Case(OPCODES["PREDICT"]):
                 check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
                       (f["kc"] == 0, "BAD_FIELD"),
                       ((f["topk"] == 0) | (f["topk"] > rm.max_topk), "BAD_FIELD"),
+                      (f["mhalf"] == 3, "BAD_FIELD"),
                       (f["kc"] * L > MAX_HEAD_DIM, "TILE"), (f["kc"] > Di, "TILE"),
                       ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       ((f["n_keys"] == 0) | (f["n_keys"] > min(MAX_KEYS, CH)), "TILE"),
-                      (w_over, "ADDR_RANGE"))
+                      (f["n_keys"] > part, "ADDR_RANGE"), (w_over, "ADDR_RANGE"))
             with m.Case(OPCODES["PREDICT_PROJ"]):
                 kcp = (f["n_ch"] + (L - 1)) // L
                 check((f["ibuf"] >= Bi, "BAD_BUFFER"), (f["wbuf"] >= Bw, "BAD_BUFFER"),
@@ -218,9 +231,13 @@ class HostInterface(wiring.Component):
         partial = (strb != 0) & ~whole
         args = [Signal(32, name=f"arg{i}") for i in range(6)]
         region = [self.region_base, self.region_end]
+        # MEM commands being checked, queued (counted) or running: the region is locked
+        mem_locked = Signal()
+        in_region = (wa == REGISTERS["REGION_BASE"]) | (wa == REGISTERS["REGION_END"])
         for a, name in [*zip(args, (f"ARG{i}" for i in range(6))),
                         *zip(region, ("REGION_BASE", "REGION_END"))]:
-            with m.If(axil.wr_en & (wa == REGISTERS[name])):
+            with m.If(axil.wr_en & (wa == REGISTERS[name])
+                      & (~mem_locked if name.startswith("REGION") else 1)):
                 m.d.sync += a.eq(Cat(*(Mux(strb[b], axil.wr_data[8 * b:8 * b + 8], a[8 * b:8 * b + 8])
                                        for b in range(4))))
         error, cause, err_cmd = self.error, Signal(8), Signal(32)
@@ -284,6 +301,19 @@ class HostInterface(wiring.Component):
                      queue.w_en.eq(chk_on & ~error & (refuse == 0)),
                      self.cmd.payload.eq(queue.r_data), self.cmd.valid.eq(queue.r_rdy),
                      queue.r_en.eq(self.cmd.ready)]
+        # MEM commands in the check stages and the queue (hw/core_dma.py's flag rule)
+        mem_bit = FLAGS["MEM"] >> 8
+        is_mem = Signal()
+        m.d.comb += is_mem.eq(((op == OPCODES["LOAD_IMEM"]) | (op == OPCODES["LOAD_WMEM"])
+                               | (op == OPCODES["READ_OMEM"])) & ((flags & mem_bit) != 0))
+        chk_mem = Signal()
+        mem_q = Signal(range(QUEUE_DEPTH + 2))
+        m.d.sync += [chk_mem.eq(cmd_wr & is_mem),
+                     mem_q.eq(mem_q + (queue.w_en & chk_mem)
+                              - (queue.r_en & queue.r_rdy
+                                 & ((self.cmd.payload.flags & mem_bit) != 0)))]
+        m.d.comb += mem_locked.eq((cmd_wr & is_mem) | (chk_on & chk_mem) | (mem_q != 0)
+                                  | self.mem_busy)
         with m.If(chk_on & ~error & (refuse != 0)):
             m.d.sync += [error.eq(1), cause.eq(refuse), err_cmd.eq(chk_word)]
         with m.If(axil.wr_en & (wa == REGISTERS["CTRL"]) & whole & axil.wr_data[0]):
@@ -314,7 +344,8 @@ class HostInterface(wiring.Component):
         word = Cat(*(wa == REGISTERS[n] for n in WORD_REGISTERS)).any() | in_mask_w
         ro = Cat(*(wa == a for n, a in REGISTERS.items()
                    if n not in MERGED_REGISTERS + WORD_REGISTERS)).any() | in_smem_w
-        m.d.comb += axil.wr_resp.eq(Mux(merged, RESPONSES["OKAY"],
+        m.d.comb += axil.wr_resp.eq(Mux(merged, Mux(in_region & mem_locked, RESPONSES["SLVERR"],
+                                                    RESPONSES["OKAY"]),
                                     Mux(word, Mux(partial, RESPONSES["SLVERR"], RESPONSES["OKAY"]),
                                     Mux(ro, RESPONSES["SLVERR"], RESPONSES["DECERR"]))))
 
@@ -338,7 +369,7 @@ class HostInterface(wiring.Component):
         fixed = {
             "ID": ID_VALUE, "STATUS": status, "CAUSE": cause, "CYCLES": cycles,
             "BLOCKS": self.blocks, "DONE": done_count, "ERR_CMD": err_cmd,
-            "BUSY_CYCLES": self.busy_cycles,
+            "BUSY_CYCLES": self.busy_cycles, "CAU_BESIDE": self.cau_beside,
             "BLOCKS_H1": self.blocks_half[:16], "BLOCKS_H2": self.blocks_half[16:],
             "SCHED_CYCLES": self.sched_cycles, "PROJ_SAT": self.proj_sat,
             "BYTES_IN_LO": bytes_in[:32], "BYTES_IN_HI": bytes_in[32:],

@@ -6,10 +6,12 @@ score every key, one (key, chunk) per cycle: queries are IMEM buffer ``ibuf`` (r
 bank ``r``, chunks ``0 .. kc - 1``), key ``j`` is WMEM buffer ``wbuf`` bank ``j % cols``,
 words ``wbase + (j // cols) * kc ..``, stream 0. The keep-mask of keys ``0 .. n_keys - 1``,
 transposed to per-key conflict vectors, is then written into the mask memory, one word of
-``CAU_BEAT`` keys per cycle; ``dominant``, ``skip_k``, ``skip_v`` are updated, ``cycles``
-(``golden.cycle_model.predict_cycles``) written and ``done`` pulses. ``reads_i`` /
-``reads_w`` name the buffers read while the engine runs (it owns the IMEM and WMEM read
-ports then).
+``CAU_BEAT`` keys per cycle, from word 0 of the part the command's ``mhalf`` names
+(``exion.regmap.mask_half``: word ``mask_words // 2`` for the upper half, whose channels
+``mask_writes`` names while the command runs); ``dominant``, ``skip_k``, ``skip_v`` are
+updated, ``cycles`` (``golden.cycle_model.predict_cycles``) written and ``done`` pulses.
+``reads_i`` / ``reads_w`` name the buffers read while the engine runs (it owns the IMEM and
+WMEM read ports then).
 
 A ``PREDICT_PROJ`` runs the same loop with output channel ``c`` (``0 .. n_ch - 1``) as the
 "key": the predictors sum ``X`` (IMEM ``ibuf``) against channel ``c``'s weights (WMEM
@@ -57,6 +59,8 @@ class PredictEngine(wiring.Component):
         IMEM / WMEM read ports (every bank at one address, data one cycle later).
     mask_addr : Out(range(mask_words)) ; mask_data : Out(CAU_BEAT * rows) ; mask_we : Out(1)
         Whole-word mask memory writes.
+    mask_writes : Out(2)
+        Mask-memory halves a running ``PREDICT`` writes (bit 0 lower, bit 1 upper).
     dominant, skip_k, skip_v : Out(64)
     cycles : Out(32) ; cycles_we : Out(1)
     reads_i : Out(imem_buffers) ; reads_w : Out(wmem_buffers)
@@ -87,7 +91,7 @@ class PredictEngine(wiring.Component):
             "wmem_addr": Out(range(cfg.wmem_buffers * self._Dw)),
             "wmem_data": In(cfg.cols * cfg.merge_degree * L * W),
             "mask_addr": Out(range(mask_words)), "mask_data": Out(CAU_BEAT * cfg.rows),
-            "mask_we": Out(1),
+            "mask_we": Out(1), "mask_writes": Out(2),
             "dominant": Out(64), "skip_k": Out(64), "skip_v": Out(64),
             "cycles": Out(32), "cycles_we": Out(1),
             "reads_i": Out(cfg.imem_buffers), "reads_w": Out(cfg.wmem_buffers),
@@ -129,6 +133,7 @@ class PredictEngine(wiring.Component):
         cyc = Signal(32)
         take = Signal()
         proj, keys, dbuf = Signal(), Signal(), Signal(4)
+        mhalf = Signal(2)
         m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
                      self.busy.eq(active)]
         p_issue = Signal()
@@ -147,7 +152,8 @@ class PredictEngine(wiring.Component):
                          p_issue.eq(1), p_k.eq(0), p_j.eq(0), p_col.eq(0),
                          p_wrow.eq(f["wbase"]), p_wait.eq(0), p_write.eq(0), p_w.eq(0),
                          p_lane.eq(0), proj.eq(self.cmd.payload.op == OPCODES["PREDICT_PROJ"]),
-                         keys.eq(command_flag(self.cmd.payload, "KEYS")), dbuf.eq(f["dbuf"])]
+                         keys.eq(command_flag(self.cmd.payload, "KEYS")), dbuf.eq(f["dbuf"]),
+                         mhalf.eq(f["mhalf"])]
         with m.Elif(active):
             m.d.sync += cyc.eq(cyc + 1)
         # a PREDICT_PROJ's destination counts as read: a load into it waits
@@ -240,7 +246,9 @@ class PredictEngine(wiring.Component):
         p_words = Signal(range(MAX_KEYS // CAU_BEAT + 1))
         m.d.comb += p_words.eq((nk + (CAU_BEAT - 1)) // CAU_BEAT)
         we = active & p_write & ~proj
-        m.d.comb += [self.mask_we.eq(we), self.mask_addr.eq(p_w)]
+        m.d.comb += [self.mask_we.eq(we),
+                     self.mask_addr.eq(p_w + Mux(mhalf == 2, self._mw // 2, 0)),
+                     self.mask_writes.eq(Mux(active & ~proj, Mux(mhalf == 0, 3, mhalf), 0))]
         with m.If(we):
             m.d.sync += p_w.eq(p_w + 1)
         pred_done = we & (p_w == p_words - 1)

@@ -2,16 +2,19 @@
 
 Contract: a ``SCHEDULE`` command (:mod:`hw.core_cmd`) is taken when ``cmd.ready``; the
 cycle after, the shared sequencer (``hw/sequencer.py``) starts reading the mask memory's
-words ``0 .. ceil(n_ch / CAU_BEAT) - 1``, one beat of ``CAU_BEAT`` channels each (channels
-past ``n_ch`` zeroed), into the CAU; every vector the CAU emits is written to the SMEM part
-the command's ``half`` field names (``exion.regmap.smem_half``: 0 = the whole SMEM from
-address 0, 1 / 2 = the lower / upper half). When the CAU is done, ``blocks`` (half 0) or
+words ``0 .. ceil(n_ch / CAU_BEAT) - 1`` of the part the command's ``mhalf`` field names
+(``exion.regmap.mask_half``: 0 and 1 from word 0, 2 from word ``mask_words // 2``), one
+beat of ``CAU_BEAT`` channels each (channels past ``n_ch`` zeroed), into the CAU; every
+vector the CAU emits is written to the SMEM part the command's ``half`` field names
+(``exion.regmap.smem_half``: 0 = the whole SMEM from address 0, 1 / 2 = the lower / upper
+half). When the CAU is done, ``blocks`` (half 0) or
 ``blocks_half`` (halves 1, 2) holds their count, ``sched_cycles`` the command's cycles from its
 dispatch (``golden.cycle_model.schedule_cycles``; also ``cycles`` with ``cycles_we`` for
 half 0: a split SCHEDULE runs beside a GEMM and finishes out of order, so it leaves ``CYCLES``
 to the GEMMs) and ``done`` pulses; a vector past its part is dropped and ``overflow`` pulses
 with ``done`` (cause ``SMEM_OVERFLOW``). ``writes`` tells the dispatcher which halves the
-running command writes (bit 0 lower, bit 1 upper; both for half 0).
+running command writes (bit 0 lower, bit 1 upper; both for half 0), ``mask_reads`` which
+mask-memory halves it reads (the same encoding, from ``mhalf``).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class ScheduleEngine(wiring.Component):
         ``SCHED_CYCLES``: cycles of the last ``SCHEDULE``.
     writes : Out(2)
         SMEM halves the running command writes.
+    mask_reads : Out(2)
+        Mask-memory halves the running command reads.
     cycles : Out(32) ; cycles_we : Out(1)
     busy, done, overflow : Out(1)
     """
@@ -75,7 +80,7 @@ class ScheduleEngine(wiring.Component):
             "smem_addr": Out(range(S)), "smem_data": Out(block_layout(cfg)), "smem_en": Out(1),
             "blocks": Out(range(S + 1)),
             "blocks_half": Out(data.ArrayLayout(range(S + 1), 2)), "sched_cycles": Out(32),
-            "writes": Out(2),
+            "writes": Out(2), "mask_reads": Out(2),
             "cycles": Out(32), "cycles_we": Out(1),
             "busy": Out(1), "done": Out(1), "overflow": Out(1),
         })
@@ -95,7 +100,7 @@ class ScheduleEngine(wiring.Component):
         over = Signal()
         cyc = Signal(32)
         take = Signal()
-        half = Signal(2)
+        half, mhalf = Signal(2), Signal(2)
         first = Signal(range(S + 1))
         size = Signal(range(S + 1))
         m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
@@ -103,12 +108,13 @@ class ScheduleEngine(wiring.Component):
         m.d.sync += start.eq(take)
         with m.If(take):
             m.d.sync += [active.eq(1), n_ch.eq(f["n_ch"]), count.eq(0), over.eq(0), cyc.eq(0),
-                         half.eq(f["half"])]
+                         half.eq(f["half"]), mhalf.eq(f["mhalf"])]
         with m.Elif(active):
             m.d.sync += cyc.eq(cyc + 1)
         m.d.comb += [seq.start.eq(start), seq.base.eq(0),
                      seq.count.eq((n_ch + (CAU_BEAT - 1)) // CAU_BEAT),
-                     self.mask_addr.eq(seq.r_addr), self.mask_en.eq(seq.r_en),
+                     self.mask_addr.eq(seq.r_addr + Mux(mhalf == 2, self._mw // 2, 0)),
+                     self.mask_en.eq(seq.r_en),
                      seq.o_ready.eq(cau.masks.ready)]
         # beat b: channels 8b .. of which those below n_ch are real
         base = Signal(16)
@@ -120,7 +126,8 @@ class ScheduleEngine(wiring.Component):
             m.d.comb += cau.masks.payload.cv[i].eq(
                 Mux(rem > i, self.mask_data[i * R:(i + 1) * R], 0))
         m.d.comb += [first.eq(Mux(half == 2, H, 0)), size.eq(Mux(half == 0, S, H)),
-                     self.writes.eq(Mux(active, Mux(half == 0, 3, half), 0))]
+                     self.writes.eq(Mux(active, Mux(half == 0, 3, half), 0)),
+                     self.mask_reads.eq(Mux(active, Mux(mhalf == 0, 3, mhalf), 0))]
         m.d.comb += [cau.blocks.ready.eq(1),
                      self.smem_addr.eq(first + count), self.smem_data.eq(cau.blocks.payload),
                      self.smem_en.eq(cau.blocks.valid & (count < size))]

@@ -17,11 +17,12 @@ from exion.cfse_format import MAX_LN_DIM
 from exion.config import ExionConfig
 from exion.fields import ARG_FIELDS
 from exion.limits import MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
-from exion.regmap import FLAGS, OPCODES, encode
+from exion.regmap import FLAGS, OPCODES, encode, mask_half
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits
 
 __all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal",
-           "BUFFERS_USED", "buffers_of", "buffer_fields", "buffer_label", "buffer_goal"]
+           "BUFFERS_USED", "DEST_BUFFERS", "buffers_of", "buffer_fields", "buffer_label",
+           "buffer_goal"]
 
 #: Flag bins of the coverage: GEMM's two flags; other opcodes ignore flags ("-").
 FLAG_BINS = ("none", "SPARSE", "FFN_MASK", "SPARSE+FFN_MASK", "-")
@@ -74,6 +75,10 @@ BUFFERS_USED = {"LOAD_IMEM": (("imem", "ibuf"),), "LOAD_WMEM": (("wmem", "wbuf")
                 "RESIDUAL": (("imem", "ibuf"), ("imem", "xbuf"), ("omem", "obuf")),
                 "LAYERNORM": (("imem", "ibuf"), ("omem", "obuf"), ("omem", "mbuf"))}
 
+#: A destination whose memory a flag picks: ``PREDICT_PROJ`` writes IMEM buffer ``dbuf``, or
+#: WMEM buffer ``dbuf`` with ``KEYS``; both are bins of the cover point.
+DEST_BUFFERS = {"PREDICT_PROJ": (("imem", "dbuf"), ("wmem", "dbuf"))}
+
 #: The cover point's name of a buffer field: its memory; a command's second buffer of the
 #: same memory (``xbuf``, ``mbuf``) apart, as "memory.field".
 _MAIN = ("ibuf", "wbuf", "obuf")
@@ -84,9 +89,14 @@ def buffer_label(mem: str, fld: str) -> str:
 
 
 def buffer_fields(cmd) -> list[tuple[str, str, int]]:
-    """``(label, memory, buffer)`` of each buffer field of a decoded command."""
-    return [(buffer_label(mem, fld), mem, getattr(cmd, fld))
-            for mem, fld in BUFFERS_USED.get(cmd.op, ())]
+    """``(label, memory, buffer)`` of each buffer field of a decoded command (its
+    destination of :data:`DEST_BUFFERS` last)."""
+    out = [(buffer_label(mem, fld), mem, getattr(cmd, fld))
+           for mem, fld in BUFFERS_USED.get(cmd.op, ())]
+    if cmd.op == "PREDICT_PROJ":
+        mem = "wmem" if cmd.keys else "imem"
+        out.append((buffer_label(mem, "dbuf"), mem, cmd.dbuf))
+    return out
 
 
 def buffers_of(cmd) -> set[tuple[str, int]]:
@@ -100,8 +110,10 @@ def buffer_goal(cfg: ExionConfig) -> set[tuple[str, str, int, str]]:
     finished uses the same buffer (the dispatcher's hazards decide when it may start), else
     "free"."""
     n = {"imem": cfg.imem_buffers, "wmem": cfg.wmem_buffers, "omem": cfg.omem_buffers}
-    return {(op, buffer_label(mem, fld), b, st) for op, used in BUFFERS_USED.items()
-            for mem, fld in used for b in range(n[mem]) for st in ("free", "behind")}
+    fields = [(op, mem, fld) for table in (BUFFERS_USED, DEST_BUFFERS)
+              for op, used in table.items() for mem, fld in used]
+    return {(op, buffer_label(mem, fld), b, st) for op, mem, fld in fields
+            for b in range(n[mem]) for st in ("free", "behind")}
 
 
 #: Fields no check reads (every value is legal): not pushed to an edge.
@@ -120,11 +132,14 @@ OP_WEIGHTS = {"LOAD_IMEM": 1.0, "LOAD_WMEM": 1.0, "GEMM": 3.0, "SCHEDULE": 1.0, 
 
 def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 0,
                    p_bad: float = 0.25, op: str | None = None,
-                   flags: list[str] | None = None) -> tuple[dict[str, int], int]:
+                   flags: list[str] | None = None,
+                   fix: dict[str, int] | None = None) -> tuple[dict[str, int], int]:
     """One command: ``(ARG0..ARG5 dict, command word)``. ``blocks``: the current ``BLOCKS``
     (a legal sparse GEMM keeps ``wbase + blocks * kc`` inside WMEM), or ``(BLOCKS, BLOCKS_H1,
     BLOCKS_H2)``: then ``SCHEDULE`` and ``GEMM`` also draw an SMEM half (``half`` 1 / 2, a
-    third of the time); ``op`` / ``flags``: drawn when not given."""
+    third of the time); ``op`` / ``flags``: drawn when not given; ``fix``: fields set to these
+    values after the legal draw (a buffer steered to a coverage hole; the result may then
+    fail a check)."""
     k = Limits.of(cfg)
     R, L = k.rows, k.lanes
     Di, Dw, Do = k.imem_words, k.wmem_words, k.omem_words
@@ -162,7 +177,9 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         blk_max = max(1, Dw // kc)
         n_ch = r(1, min(Do, blk_max * k.cols))
         dp = k.drain_ports if "FFN_MASK" in flags else 1
-        ch_base = r(0, (Do - n_ch) // dp) * dp
+        mhalf, part = _mask_part(rng, k, r) if "FFN_MASK" in flags else (0, Do)
+        n_ch = min(n_ch, part) if part else n_ch
+        ch_base = r(0, max(0, min(Do, part) - n_ch) // dp) * dp
         nb = k.dense_blocks(n_ch)
         wb_hi = Dw - (blocks if "SPARSE" in flags else nb) * kc
         wbase = r(0, wb_hi) if wb_hi >= 0 else r(0, Dw)
@@ -172,16 +189,18 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         v = dict(kc=kc, shift=r(0, min(k.acc_width - 1, 12)), ch_base=ch_base, n_ch=n_ch,
                  ibuf=r(0, k.imem_buffers - 1), wbuf=r(0, k.wmem_buffers - 1),
                  obuf=r(0, k.omem_buffers - 1), n_rows=r(1, R), wbase=wbase,
-                 th_hi=r(-hi // 4, hi // 2), th_lo=r(-hi, 0), half=half)
+                 th_hi=r(-hi // 4, hi // 2), th_lo=r(-hi, 0), half=half, mhalf=mhalf)
     elif op == "SCHEDULE":
-        v = dict(n_ch=r(1, k.channels), half=half)
+        mhalf, part = _mask_part(rng, k, r)
+        v = dict(n_ch=r(1, max(1, part)), half=half, mhalf=mhalf)
     elif op == "PREDICT":
         kc = r(1, min(Di, MAX_HEAD_DIM // L))
-        n_keys = r(1, min(MAX_KEYS, k.channels, (Dw // kc) * k.cols))
+        mhalf, part = _mask_part(rng, k, r)
+        n_keys = r(1, max(1, min(MAX_KEYS, part, (Dw // kc) * k.cols)))
         q_th = [0, r(0, 64), r(0, 1 << 12), (1 << 64) - 1 - r(0, 3)][r(0, 3)]
         v = dict(kc=kc, topk=r(1, k.max_topk), n_keys=n_keys, ibuf=r(0, k.imem_buffers - 1),
                  wbuf=r(0, k.wmem_buffers - 1), n_rows=r(1, R),
-                 wbase=r(0, Dw - k.dense_blocks(n_keys) * kc), q_th=q_th)
+                 wbase=r(0, Dw - k.dense_blocks(n_keys) * kc), q_th=q_th, mhalf=mhalf)
     elif op == "PREDICT_PROJ":
         v = _predict_proj(rng, k, r)
         flags = ["KEYS"] if v.pop("keys") else []
@@ -194,6 +213,8 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
                  mbuf=r(0, k.omem_buffers - 1), ffn_mask=r(0, 1), key_mask=r(0, 1),
                  ffn_th=r(0, 1 << 15), gate=r(-(1 << 15), (1 << 15) - 1),
                  sc_base=r(0, Do - n_ch), sh_base=r(0, Do - n_ch))
+    if fix:
+        v.update(fix)
     if rng.random() < p_bad:
         what = rng.random()
         if what < 0.1:
@@ -210,6 +231,8 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
             name = names[int(rng.integers(len(names)))]
             fld = next(f for f in ARG_FIELDS if f.name == {"buf": "ibuf"}.get(name, name))
             limit = _limit_of(name, op, k)
+            if name in ("n_ch", "n_keys", "ch_base") and v.get("mhalf") in (1, 2):
+                limit = mask_half(k.channels, v["mhalf"])[1]    # the mask part's edge
             v[name] = [0, limit, limit + 1, limit + r(2, 40), fld.mask][r(0, 4)]
             v[name] = min(v[name], fld.mask)
     if op is None:
@@ -230,6 +253,12 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         if op != "GEMM":        # (the MEM flag is no junk on a load or read: left out)
             word |= (int(rng.integers(0, 256)) << 8) & ~FLAGS["MEM"]
     return args, word
+
+
+def _mask_part(rng, k: Limits, r) -> tuple[int, int]:
+    """``(mhalf, channels of that part)``: a mask-memory half a third of the time."""
+    mhalf = r(1, 2) if rng.random() < 1 / 3 else 0
+    return mhalf, mask_half(k.channels, mhalf)[1]
 
 
 def _predict_proj(rng, k: Limits, r) -> dict[str, int]:
@@ -279,5 +308,6 @@ def _limit_of(name: str, op: str, k: Limits) -> int:
         "wbase": k.wmem_words, "streams": k.merge_degree, "xbuf": k.imem_buffers,
         "mbuf": k.omem_buffers, "sc_base": k.omem_words, "sh_base": k.omem_words,
         "half": 3,      # SMEM part: 0 whole, 1 / 2 halves; 3 is refused
+        "mhalf": 3,     # mask-memory part, likewise
     }.get(name, 1)
 

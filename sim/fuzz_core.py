@@ -14,15 +14,15 @@ import random
 
 import numpy as np
 from cocotb.triggers import ClockCycles, SimTimeoutError, with_timeout
-from cocotb_coverage.coverage import CoverPoint
+from cocotb_coverage.coverage import CoverPoint, coverage_db
 from cocotbext.axi import AxiStreamFrame
 
 from exion.limits import QUEUE_DEPTH
 from exion.regmap import CAUSES, FLAGS, OPCODES, encode, smem_half
 from golden.core_checks import CHECKS, decode, first_failure
 from golden.core_model import OPS, CoreModel
-from sim.fuzz_commands import (buffer_fields, buffer_goal, buffers_of, coverage_goal, flag_bin,
-                               random_command)
+from sim.fuzz_commands import (BUFFERS_USED, buffer_fields, buffer_goal, buffer_label, buffers_of,
+                               coverage_goal, flag_bin, random_command)
 from sim.tb_common import pack, pauses, unpack
 from sim.core_driver import CoreTB
 
@@ -37,6 +37,14 @@ _QF_TURNS = [(op, fl) for op, fb, cause in _GOAL if cause == "QUEUE_FULL"
              for fl in [None if op != "GEMM" else
                         [f for f in ("SPARSE", "FFN_MASK") if f in fb.split("+")]]]
 _CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
+#: Refused commands per queue-full episode (the error cleared between them): the turns come
+#: round in a few episodes, so that the short seed set refuses every opcode and flag bin.
+_QF_REFUSED = (2, 4)
+#: Of the bursts, those aimed at a hole of the buffer cover point while it has one.
+_STEER = 0.5
+#: The loads and the read that name one buffer of a memory (the command put ahead of an
+#: aimed one, so that it is "behind").
+_LOADER = {"imem": "LOAD_IMEM", "wmem": "LOAD_WMEM", "omem": "READ_OMEM"}
 #: A settle that takes longer (simulated) is a hang: the longest command of FUZZ_CONFIG runs
 #: a few hundred cycles, a queue of them with every stream paused half the time some 10 us.
 _WATCHDOG_NS = int(os.environ.get("EXION_FUZZ_WATCHDOG_NS", "200000"))
@@ -112,6 +120,7 @@ class Fuzz:
         self.bursts = 0
         self.history = collections.deque(maxlen=12)     # labels of the last commands
         self.resets = 0
+        self.steers = 0         # bursts aimed at a buffer cover-point hole
         self.sample_buffers = _buffer_sampler(tb.cfg)
 
     def pauses(self, seed: int):
@@ -314,8 +323,9 @@ class Fuzz:
             self.model.state.write_mask_cv(ch, sum(1 << r for r in np.flatnonzero(mask[:, ch])))
 
     async def queue_full(self, label: str):
-        """A load engine waits for its data, QUEUE_DEPTH more loads queue behind it, then one
-        more random command: refused with QUEUE_FULL unless a check fails first."""
+        """A load engine waits for its data, QUEUE_DEPTH more loads queue behind it, then a
+        few more random commands written while the queue is full: each refused with
+        QUEUE_FULL unless a check fails first."""
         cfg, rng = self.cfg, self.rng
         loads = []
         for _ in range(QUEUE_DEPTH + 1):
@@ -324,13 +334,17 @@ class Fuzz:
             cmd, _ = await self.command(args, word, send=False)
             loads.append(cmd)
         assert (await self.tb.status())["queue_full"], f"{label}: queue not full"
-        # the refused command: legal (so QUEUE_FULL is its cause), opcode and GEMM flags in
-        # turn over the episodes
-        op, flags = _QF_TURNS[self.episodes % len(_QF_TURNS)]
-        self.episodes += 1
-        args, word = random_command(rng, cfg, blocks=_counts(self.model), p_bad=0.0,
-                                    op=op, flags=flags)
-        await self.command(args, word, queue_full=True)
+        # the refused commands: legal (so QUEUE_FULL is their cause), opcode and GEMM flags in
+        # turn over the episodes, the error cleared before each but the first
+        for t in range(int(rng.integers(_QF_REFUSED[0], _QF_REFUSED[1] + 1))):
+            if t:
+                await self.tb.write("CTRL", 1)
+                self.model.clear_error()
+            op, flags = _QF_TURNS[self.episodes % len(_QF_TURNS)]
+            self.episodes += 1
+            args, word = random_command(rng, cfg, blocks=_counts(self.model), p_bad=0.0,
+                                        op=op, flags=flags)
+            await self.command(args, word, queue_full=True)
         self.model.run()            # nothing runs: the first load waits for its data
         await self.compare_status(label + ", before the data")
         for cmd in loads:
@@ -374,6 +388,63 @@ class Fuzz:
         await self.command(*encode("SCHEDULE", n_ch=n))
         await self.settle(f"seed {self.seed} directed SCHEDULE of a full mask")
 
+    # -- bursts aimed at the buffer cover point's holes ---------------------------------------
+    def aimed(self, op: str, label: str, buf: int, *, lead: bool = False):
+        """A legal command of ``op`` that names buffer ``buf`` in the field of cover-point
+        label ``label`` (``(args, word)``), or None when a few draws give none. ``lead``: it
+        goes ahead of another in a burst, so not a sparse GEMM (which ends a burst)."""
+        mem, _, fld = label.partition(".")
+        fld = fld or {"imem": "ibuf", "wmem": "wbuf", "omem": "obuf"}[mem]
+        key = "buf" if op in _LOADER.values() else fld
+        for _ in range(40):
+            args, word = random_command(self.rng, self.cfg, blocks=_counts(self.model),
+                                        p_bad=0.0, op=op, fix={key: buf})
+            cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
+            sparse = op == "GEMM" and word & FLAGS["SPARSE"]
+            if cmd.op == op and (label, mem, buf) in buffer_fields(cmd) and \
+                    not (lead and sparse) and first_failure(cmd, self.model.limits) is None:
+                return args, word
+        return None
+
+    async def steered(self, label: str) -> bool:
+        """A burst aimed at a hole of the (opcode, memory, buffer, state) cover point: for a
+        "behind" bin first a legal command that uses the buffer (a load or read of it, or
+        any opcode that names it), then a legal command of the hole's opcode naming it in the
+        hole's field. False (nothing issued) when the cover point has no hole."""
+        rng, model = self.rng, self.model
+        holes = [b for b, hits in coverage_db["core.buffer_state"].detailed_coverage.items()
+                 if hits == 0]
+        if not holes:
+            return False
+        op, lab, buf, state = holes[int(rng.integers(len(holes)))]
+        mem = lab.partition(".")[0]
+        cmds = []
+        if state == "behind":
+            # (EXION_FUZZ_STRICT=0: only loads and reads after a GEMM, so no GEMM first)
+            users = [o for o, used in BUFFERS_USED.items() if o != "SCHEDULE"
+                     and (STRICT or o != "GEMM") and any(m == mem for m, _ in used)]
+            first = _LOADER[mem] if rng.random() < 0.5 else users[int(rng.integers(len(users)))]
+            fld = next(f for m, f in BUFFERS_USED[first] if m == mem)
+            cmds.append(self.aimed(first, buffer_label(mem, fld), buf, lead=True))
+        cmds.append(self.aimed(op, lab, buf))
+        if None in cmds:
+            return False
+        if model.regs.error:
+            await self.tb.write("CTRL", 1)
+            model.clear_error()
+        words = []
+        for args, word in cmds:
+            words.append(f"word {word:#x} args " + ",".join(f"{args[f'ARG{j}']:#x}"
+                                                            for j in range(6)))
+            await self.command(args, word)
+            if (word & 0xFF) == OPCODES["SCHEDULE"] or (
+                    (word & 0xFF) == OPCODES["GEMM"] and word & FLAGS["SPARSE"]):
+                break           # (as in a random burst: a run-time fault ends it)
+        self.bursts += len(words) > 1
+        self.steers += 1
+        await self.settle(f"{label} (aimed at {op} {lab} {buf} {state}): " + "; ".join(words))
+        return True
+
     async def run_seed(self, n: int):
         rng, tb, model = self.rng, self.tb, self.model
         await self.refusals()
@@ -391,6 +462,8 @@ class Fuzz:
                 continue
             if what < 0.14:
                 await self.reset_mid_command(label + " (reset)")
+                continue
+            if what < 0.3 and rng.random() < _STEER and await self.steered(label):
                 continue
             # a burst: up to QUEUE_DEPTH commands back to back (the queue cannot fill), the
             # engines overlap; compared once all have finished

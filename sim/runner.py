@@ -65,6 +65,9 @@ MONITORED = {
              ("exion_core.read.seq", "r_en"), ("exion_core.cfse.seq", "r_en"),
              ("exion_core.schedule.cau", "masks__valid"), ("exion_core.schedule.cau", "flush"),
              ("exion_core.cfse.gelu", "i__valid"), ("exion_core.cfse.gelu", "advance"),
+             ("exion_core.cfse.res", "i__valid"), ("exion_core.cfse", "c_key_mask"),
+             ("exion_core.cfse.softmax", "rd_en"), ("exion_core.cfse.softmax", "o_valid"),
+             ("exion_core.cfse.layernorm", "rd_en"), ("exion_core.cfse.layernorm", "o_valid"),
              ("exion_predictor_*", "valid"), ("exion_selector_*", "scores__valid"),
              ("exion_bank_*", "w_en"), ("exion_bank_*", "wp*_en")),
 }

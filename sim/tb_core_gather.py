@@ -3,7 +3,7 @@
 dense channel-major weight matrix in cocotbext-axi's ``AxiRam``.
 
 Built on sim/tb_core_dma.py's :class:`~sim.tb_core_dma.MemTB`: every command also runs on
-:class:`golden.core_model.CoreModel` (``golden.core_mem.gather``), and after each step the whole
+:class:`golden.core_model.CoreModel` (``golden.core_gather.gather``), and after each step the whole
 memory, ``STATUS.error``, ``CAUSE``, ``ERR_CMD``, ``DONE``, ``CYCLES``, ``BLOCKS`` and the byte
 counters equal the model's (with no pauses ``MEM_RD_CYCLES`` too). The sparse GEMM that follows
 each gather reads the gathered WMEM unchanged; its outputs, written back through the port, are
@@ -16,11 +16,16 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
-from golden import conmerge, core_mem, dma, intsem
+from exion.limits import CORE_READ_BURST, DMA_READ_OUTSTANDING
+from exion.regmap import REGISTERS, RESPONSES
+from golden import conmerge, core_gather, core_mem, dma, intsem
 from golden.sdue import sdue_outputs
 from sim.tb_core_dma import REGION, MemTB
 
 W_AT = 0x2000       # the dense weight matrix, channel-major (row n = channel n)
+#: Cycles a load's burst may wait beside the other read engine's: its bursts in flight, each
+#: of at most CORE_READ_BURST beats, and one cycle of the AR round robin
+WAIT = DMA_READ_OUTSTANDING * CORE_READ_BURST + 1
 
 
 class GatherTB(MemTB):
@@ -38,6 +43,12 @@ class GatherTB(MemTB):
         rows = core_mem.lane_rows(pad.T.reshape(n, kc, cfg.lanes), cfg.data_width)
         self.put(dma.Descriptor(W_AT, kc * self.ib, n, stride), rows)
         return kc, stride
+
+    async def region(self, name: str, value: int):
+        """A region register once no ``MEM`` command is pending (writes are refused until
+        then: docs/core.md, "Master port")."""
+        await self.tb.wait_idle()
+        await self.write(name, value)
 
     async def mask(self, mask):
         """The keep-mask (rows, n) into the mask window (core and model)."""
@@ -109,28 +120,35 @@ async def gather_masks(dut):
 
 @cocotb.test()
 async def gather_timing(dut):
-    """No pauses: MEM_RD_CYCLES of gathers = golden.core_mem.gather_cycles (AxiRam latency 2),
-    BYTES_IN = the named rows' whole bus words; rows without and with a gap."""
+    """No pauses: MEM_RD_CYCLES of gathers = golden.core_gather.gather_cycles (AxiRam latency 2),
+    BYTES_IN = the named rows' whole bus words; rows without and with a gap, of several lane
+    vectors and of one, random masks and the full one."""
     t = GatherTB(dut, 0.0, cocotb.RANDOM_SEED + 12)
     cfg = t.cfg
     rng = np.random.default_rng(43)
     await t.begin()
     k, kc, n, w, x = _case(rng, cfg, t)
     await t.load_imem(0, x, 0x9000)
-    for gap, p in ((0, 0.3), (2, 0.6)):
-        kc, stride = t.weights(w, gap=gap)
+    # (rows of one lane vector: the read engine takes a row every 3 cycles, the slot FIFO and
+    # its row-info FIFO fill; the full mask: no zero slot between the rows)
+    for gap, p, kw in ((0, 0.3, k), (2, 0.6, k), (0, 1.0, cfg.lanes), (1, 0.5, cfg.lanes)):
+        wk, xk = w[:kw], x[:, :kw]
+        kc, stride = t.weights(wk, gap=gap)
         mask = rng.random((cfg.rows, n)) < p
         before = t.model.regs.bytes_in
-        sched = await t.iteration(f"gap {gap}", x, w, mask, kc, stride, timing=True)
+        sched = await t.iteration(f"gap {gap}, p {p}, K {kw}", xk, wk, mask, kc, stride,
+                                  timing=True)
         moved = t.model.regs.bytes_in - before
-        assert moved == core_mem.gather_bytes(sched.blocks, kc, cfg.cols, cfg.merge_degree,
-                                              t.bb, t.ib)
+        assert moved == core_gather.gather_bytes(sched.blocks, kc, cfg.cols, cfg.merge_degree,
+                                                 t.bb, t.ib)
 
 
 @cocotb.test()
 async def gather_faults(dut):
     """A named row ending exactly at REGION_END (good), one word past it (DMA_REGION at run
-    time, the slots before it written), SLVERR and DECERR inside a row mid-gather, a gather
+    time, the slots before it written), the upper half of the channels past it under a random
+    mask, SLVERR and DECERR inside a row mid-gather (full and random masks: rows requested
+    past the fault write nothing), a gather
     past WMEM (ADDR_RANGE at run time, nothing written), ``half`` 3 and a misaligned address
     (refused at issue); CTRL.clear_error after each, then a gather or GEMM that runs."""
     t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 13)
@@ -146,29 +164,42 @@ async def gather_faults(dut):
     async def good(label):
         await t.write("CTRL", 1)
         t.fault(range(0))
-        await t.write("REGION_END", REGION[1])
+        await t.region("REGION_END", REGION[1])
         await t.iteration(label, x, w, rng.random((cfg.rows, n)) < 0.5, kc, stride)
 
-    await t.write("REGION_END", end)
+    await t.region("REGION_END", end)
     # (outputs below the weights: inside the shortened region)
     await t.iteration("row at the region's end", x, w, full, kc, stride, out_at=REGION[0])
-    await t.write("REGION_END", end - t.bb)
+    await t.region("REGION_END", end - t.bb)
     assert await t.gather(0, kc, stride) == 0
     await t.check("row past the region")
     assert t.model.regs.cause == 9
     # the partial WMEM a later sparse GEMM reads: the same in the core and the model
     await t.write("CTRL", 1)
-    await t.write("REGION_END", REGION[1])
+    await t.region("REGION_END", REGION[1])
     await t.cmd("GEMM", flags=("SPARSE",), kc=kc, shift=6, ibuf=0, wbuf=0, obuf=0,
                 n_rows=cfg.rows)
     await t.read_omem(0, n, 0xC000)
     await t.check("GEMM on the partial gather")
-    for decerr in (False, True):        # (the next gather runs after each clear)
-        tag = "DECERR" if decerr else "SLVERR"
-        ch = n // 2 + decerr
+    # a random mask: zero slots between the named ones, rows requested ahead of a fault
+    half_mask = rng.random((cfg.rows, n)) < 0.5
+    half_mask[:, n - 1] = True
+    await t.region("REGION_END", W_AT + (n // 2) * stride)
+    await t.mask(half_mask)
+    await t.cmd("SCHEDULE", n_ch=n)
+    assert await t.gather(0, kc, stride) == 0
+    await t.check("random mask, rows past the region")
+    assert t.model.regs.cause == 9
+    await t.write("CTRL", 1)
+    await t.region("REGION_END", REGION[1])
+    named = [c for c in range(n // 2, n) if half_mask[:, c].any()]
+    cases = [(False, full, n // 2), (True, full, n // 2 + 1),
+             (False, half_mask, named[0]), (True, half_mask, named[len(named) // 2])]
+    for decerr, mask, ch in cases:          # (the next gather runs after each clear)
+        tag = ("DECERR" if decerr else "SLVERR") + (", full" if mask is full else ", random")
         bad = W_AT + ch * stride + t.bb // 2        # inside that row's first word
         t.fault(range(bad, bad + 1), decerr)
-        await t.mask(full)
+        await t.mask(mask)
         await t.cmd("SCHEDULE", n_ch=n)
         assert await t.gather(1 % cfg.wmem_buffers, kc, stride) == 0
         await t.check(f"gather {tag}")
@@ -193,3 +224,87 @@ async def gather_faults(dut):
     assert await t.gather(0, kc, stride, addr=W_AT + t.bb // 2 if t.bb > 1 else W_AT + 1) == 8
     await t.check("misaligned")
     await good("after the refusals")
+
+
+@cocotb.test()
+async def concurrent_loads(dut):
+    """An IMEM and a WMEM ``MEM`` load side by side, the later one in program order short and
+    done first: MEM_RD_CYCLES is the later one's (the model's), not the one that finished
+    last; both orders, no pauses. Its value is the model's (the load alone) plus at most
+    :data:`WAIT`: the short load's one burst may wait for the other engine's bursts in flight,
+    which come first on the one read ID, and for the AR round robin (docs/core.md)."""
+    t = GatherTB(dut, 0.0, cocotb.RANDOM_SEED + 14)
+    cfg = t.cfg
+    rng = np.random.default_rng(53)
+    await t.begin()
+    ki, kw = cfg.words("imem"), cfg.words("wmem")
+    md = cfg.merge_degree
+    for first in ("imem", "wmem"):
+        x = _rand(rng, (cfg.rows, (ki if first == "imem" else 1) * cfg.lanes), cfg)
+        img = _rand(rng, (cfg.cols, kw if first == "wmem" else 1, md, cfg.lanes), cfg)
+        loads = [lambda: t.load_imem(0, x, 0x3000),
+                 lambda: t.load_wmem(0, img, 0x8000, streams=0 if first == "wmem" else 1)]
+        cycles = []
+        for load in (loads if first == "imem" else loads[::-1]):
+            assert await load() == 0
+            cycles.append(t.model.regs.mem_rd_cycles)       # (the model runs it at once)
+        # the first, long load still runs when the second was issued
+        assert (await t.tb.status())["load_busy"], f"{first} first: the loads did not overlap"
+        await t.check(f"{first} first")
+        got = await t.tb.read("MEM_RD_CYCLES")
+        assert cycles[1] + WAIT < cycles[0], "the second load must be the short one"
+        assert cycles[1] <= got <= cycles[1] + WAIT, \
+            f"{first} first: MEM_RD_CYCLES {got}, the later load alone {cycles[1]}"
+
+
+@cocotb.test()
+async def region_locked(dut):
+    """REGION_BASE / REGION_END written while ``MEM`` commands run or wait in the queue: SLVERR,
+    the register unchanged, and the queued command runs against the region it was checked
+    with (had the write been taken, it would fail with DMA_REGION at run time); taken once
+    none is pending, after a ``MEM`` command refused at issue, and while only a non-``MEM``
+    command runs. Random pauses."""
+    t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 15)
+    cfg = t.cfg
+    rng = np.random.default_rng(59)
+    await t.begin()
+    kw, md = cfg.words("wmem"), cfg.merge_degree
+    img = _rand(rng, (cfg.cols, kw, md, cfg.lanes), cfg)
+    base, end = await t.tb.read("REGION_BASE"), await t.tb.read("REGION_END")
+    for name, value in (("REGION_BASE", end - t.bb), ("REGION_END", base + t.bb)):
+        assert await t.load_wmem(0, img, 0x3000) == 0        # long: runs
+        assert await t.load_wmem(1 % cfg.wmem_buffers, img, 0x3000) == 0     # waits
+        resp = await t.tb.write_strobed(REGISTERS[name], value, 0xF)
+        assert resp == RESPONSES["SLVERR"], f"{name}: response {resp} while MEM loads pend"
+        assert await t.tb.read(name) == (base if name == "REGION_BASE" else end)
+        await t.check(f"{name} refused")
+    # queued only: a MEM load into the buffer a long GEMM reads waits in the queue
+    kc = cfg.words("imem")
+    n_ch = min(cfg.words("wmem") // kc * cfg.cols, cfg.words("omem"))
+    assert await t.cmd("GEMM", kc=kc, shift=6, n_ch=n_ch, ibuf=0, wbuf=0, obuf=0,
+                       n_rows=cfg.rows) == 0
+    assert await t.load_wmem(0, img, 0x3000) == 0
+    resp = await t.tb.write_strobed(REGISTERS["REGION_END"], base + t.bb, 0xF)
+    s = await t.tb.status()
+    queued = s["exec_busy"] and not s["load_busy"]      # (the load had not started)
+    assert resp == RESPONSES["SLVERR"], f"response {resp} while a MEM load waits"
+    await t.check("region refused while a MEM load waits in the queue")
+    # idle: taken (and the model follows)
+    await t.region("REGION_END", end - t.bb)
+    assert await t.tb.read("REGION_END") == end - t.bb
+    # a MEM command refused at issue (DMA_ALIGN) leaves the region free
+    assert await t.cmd("LOAD_WMEM", flags=("MEM",), buf=0, base=0, count=1,
+                       addr=0x3000 + max(1, t.bb // 2), stride=t.bb) == 8
+    await t.write("CTRL", 1)
+    assert await t.tb.write_strobed(REGISTERS["REGION_END"], end - 2 * t.bb, 0xF) \
+        == RESPONSES["OKAY"]
+    t.model.write("REGION_END", end - 2 * t.bb)
+    await t.check("region written after a refused MEM command")
+    # only a non-MEM command runs: taken
+    assert await t.cmd("GEMM", kc=1, shift=6, n_ch=cfg.cols, ibuf=0, wbuf=0, obuf=0,
+                       n_rows=cfg.rows) == 0
+    assert await t.tb.write_strobed(REGISTERS["REGION_END"], end, 0xF) == RESPONSES["OKAY"]
+    t.model.write("REGION_END", end)
+    await t.check("region written beside a GEMM")
+    assert await t.tb.read("REGION_END") == end
+    assert queued, "the GEMM ended before the refused write: the queue alone was not held"

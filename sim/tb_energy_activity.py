@@ -1,8 +1,9 @@
 """Activity counters of an RTL run against the energy model's action counts.
 
 A runtime command stream (``exion_tools.runtime``: dense ``GEMM``, ``GEMM FFN_MASK``,
-``SCHEDULE`` + sparse ``GEMM``, ``PREDICT``, ``GELU`` with its staging ``GEMM`` s, the
-``READ_OMEM`` s of all of them), recorded on the command-level model together with the
+``SCHEDULE`` + sparse ``GEMM``, ``PREDICT``, ``GELU``, ``SOFTMAX`` with and without key mask,
+``LAYERNORM`` and ``RESIDUAL`` with their staging ``GEMM`` s, the ``READ_OMEM`` s of all of
+them), recorded on the command-level model together with the
 runtime's :class:`golden.energy.ActionCounts` (``exion_tools.runtime.counts.Stats``), is
 replayed on the core (``sim.tb_runtime_replay.replay_log``: every frame, register, mask and
 SMEM read compared) while a monitor samples RTL signals by hierarchical name once per cycle
@@ -13,14 +14,19 @@ component did:
   stream written), SMEM's write port, the mask memory's write lanes (one per channel vector).
 * SRAM reads: every chunk the SDUE reads (``rd_valid``) reads one word of every IMEM bank and
   every WMEM bank (the banks share one address and have no read enable), as does every
-  (key, chunk) cycle of ``PREDICT`` (the predictors' ``valid``); the read engine's and the
-  CFSE's sequencer fetches (``r_en``) read one word of every OMEM bank; SMEM's and the mask
-  memory's engine read ports (``en``; one mask word holds ``CAU_BEAT`` channel vectors).
+  (key, chunk) cycle of ``PREDICT`` (the predictors' ``valid``), and every ``RESIDUAL`` beat
+  (the residual unit's ``i.valid``: its x from IMEM); the read engine's and the CFSE's
+  sequencer fetches (``r_en``) and the row units' reads (``rd_en`` of the softmax and
+  LayerNorm units: three and four passes over the channels) read one word of every OMEM bank;
+  SMEM's and the mask memory's engine read ports (``en``; one mask word holds ``CAU_BEAT``
+  channel vectors), and a ``SOFTMAX`` with ``key_mask`` one mask word per read of its row
+  unit (the keep bits).
 * Compute: per SDUE chunk read the DPUs whose switch field is set (``sel != 0``, from the
   block the SDUE took): one tree reduction, one accumulate, ``lanes`` multiplies each; the predictors' valid cycles
   (``lanes`` lane operations and one accumulate each); the selectors' score inputs; the CAU's
-  cycles with a beat or a flush (not the output register's last cycle); the ``FFN_MASK`` keep-mask tests (outputs drained with the flag); GELU beats
-  (``rows`` elements each).
+  cycles with a beat or a flush (not the output register's last cycle); the ``FFN_MASK``
+  keep-mask tests (outputs drained with the flag); GELU and RESIDUAL beats and the row units'
+  results (``o_valid``), ``rows`` elements each.
 * Off-chip bytes: stream handshakes times the beat's bytes.
 
 Host-window accesses (mask writes and reads, SMEM reads through AXI4-Lite) are counted apart
@@ -54,11 +60,19 @@ from sim.tb_runtime_replay import replay_log
 COMPARED = ("imem.write", "imem.read", "wmem.write", "wmem.read", "omem.write", "omem.read",
             "smem.write", "smem.read", "mask.write", "mask.read", "dpu.mult", "dpu.tree_add",
             "dpu.acc_add", "predictor.lane_op", "predictor.acc_add", "selector.key",
-            "cau.cycle", "ffn_mask.compare", "cfse.gelu", "offchip.byte")
+            "cau.cycle", "ffn_mask.compare", "cfse.gelu", "cfse.residual", "cfse.softmax",
+            "cfse.layernorm", "offchip.byte")
 
 
 def _ones(v) -> int:
     return bin(int(v)).count("1")
+
+
+def _bit(sig) -> int:
+    """A combinational enable: 0 while undriven (Icarus evaluates such a block only once an
+    input changes, so a row unit's ``rd_en`` is X until its first command)."""
+    v = sig.value
+    return int(v) if v.is_resolvable else 0
 
 
 class ActivityMonitor:
@@ -106,9 +120,15 @@ class ActivityMonitor:
                 busy = sum(1 for o in self.sel_at if (blk >> o) & self.sel_mask)
             sdue_rd = int(sdue.rd_valid.value)
             pred_rd = int(self.pred[0].value)       # all predictors run in step
-            add("imem.read", R * (sdue_rd + pred_rd))
+            cf = d.cfse
+            res_v = int(cf.res.i__valid.value)      # a RESIDUAL beat: x from IMEM
+            add("imem.read", R * (sdue_rd + pred_rd + res_v))
             add("wmem.read", C * (sdue_rd + pred_rd))
-            add("omem.read", R * (int(d.read.seq.r_en.value) + int(d.cfse.seq.r_en.value)))
+            sm_rd, ln_rd = _bit(cf.softmax.rd_en), _bit(cf.layernorm.rd_en)
+            add("omem.read", R * (int(d.read.seq.r_en.value) + int(cf.seq.r_en.value)
+                                  + sm_rd + ln_rd))
+            # the keep bits of a SOFTMAX with key_mask: a mask word with every key read
+            add("mask.read", CAU_BEAT * sm_rd * int(cf.c_key_mask.value))
             add("smem.write", int(d.smem_wp__en.value))
             add("smem.read", int(d.smem_rp__en.value))
             add("mask.read", CAU_BEAT * int(d.mask_rp__en.value))
@@ -130,8 +150,11 @@ class ActivityMonitor:
             if int(d.exec.ffn.value):
                 add("ffn_mask.compare", prev_omem)
             prev_omem = omem_w
-            if int(d.cfse.gelu.i__valid.value) and int(d.cfse.gelu.advance.value):
+            if int(cf.gelu.i__valid.value) and int(cf.gelu.advance.value):
                 add("cfse.gelu", R)
+            add("cfse.residual", R * res_v)
+            add("cfse.softmax", R * int(cf.softmax.o_valid.value))
+            add("cfse.layernorm", R * int(cf.layernorm.o_valid.value))
             beats_in = (int(d.s_axis_imem_tvalid.value) & int(d.s_axis_imem_tready.value)) \
                 + (int(d.s_axis_wmem_tvalid.value) & int(d.s_axis_wmem_tready.value))
             beats_out = int(d.m_axis_tvalid.value) & int(d.m_axis_tready.value)

@@ -2,12 +2,13 @@
 port by the ConMerge vectors in SMEM, under Icarus and Verilator on the two small
 configurations of tests/test_core.py (shared builds), against cocotbext-axi's AxiRam with
 random pauses on every channel (sim/tb_core_gather.py); and the golden gather
-(golden.core_mem.gather) against golden.sdue.wmem_image on seeded random masks."""
+(golden.core_gather.gather) against golden.sdue.wmem_image on seeded random masks."""
 
 import numpy as np
 import pytest
 
-from golden import conmerge, core_mem, dma, intsem
+from exion.limits import CORE_READ_BURST, GATHER_AHEAD
+from golden import conmerge, core_gather, core_mem, dma, intsem
 from golden.sdue import wmem_image
 from sim.runner import SIMULATORS, run_bench
 from tests.test_core import CONFIGS
@@ -41,21 +42,51 @@ def _image(items, cfg, n_blocks, kc):
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 1.0])
 def test_golden_gather_is_wmem_image(name, p):
     """The gathered WMEM is golden.sdue.wmem_image; only named rows are read (their whole bus
-    words), once per slot; cycles are the per-slot sum."""
+    words), once per slot; no block: 1 cycle."""
     cfg = CONFIGS[name]
     w, sched, kc, stride, port, ib, bb = _setup(cfg, 7, p)
-    g = core_mem.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, 0x8000), cfg.cols,
+    g = core_gather.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, 0x8000), cfg.cols,
                         cfg.merge_degree, bb, ib)
     assert g.fault is None
     nb = len(sched.blocks)
     named = sum(int((b.slots >= 0).sum()) for b in sched.blocks)
     assert len(g.descriptors) == named
-    assert g.words * bb == core_mem.gather_bytes(sched.blocks, kc, cfg.cols, cfg.merge_degree,
+    assert g.words * bb == core_gather.gather_bytes(sched.blocks, kc, cfg.cols, cfg.merge_degree,
                                                  bb, ib) == named * -(-kc * ib // bb) * bb
     if nb:
         assert np.array_equal(_image(g.items, cfg, nb, kc), wmem_image(w, sched, cfg))
     else:
         assert g.items == [] and g.cycles == 1
+
+
+@pytest.mark.parametrize("name", ["4x4", "8x3"])
+@pytest.mark.parametrize("p", [0.1, 0.5, 1.0])
+@pytest.mark.parametrize("gap", [0, 3])
+def test_golden_gather_cycles(name, p, gap):
+    """The overlapped gather's cycles lie between its bound (one lane vector a cycle into
+    WMEM after the take) and the rows fetched one after the other (each row's
+    golden.core_mem.load_cycles, an unused slot count + 1); a deeper slot FIFO never costs
+    cycles, and one slot ahead is slower than GATHER_AHEAD where rows are named."""
+    cfg = CONFIGS[name]
+    ib, _ = core_mem.item_bytes(cfg.lanes, cfg.rows, cfg.data_width)
+    bb, lat = cfg.bus_bytes, 2 + core_mem.READ_FIFO_DELAY
+    for kc in (1, 3, 16):
+        rng = np.random.default_rng(kc)
+        mask = rng.random((cfg.rows, 3 * cfg.cols + 1)) < p
+        sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
+        slots = core_gather.gather_slots(sched.blocks, cfg.cols, cfg.merge_degree)
+        stride = (-(-kc * ib // bb) + gap) * bb
+        descs = [core_gather.gather_descriptor(0x1000, stride, ch, kc, ib)
+                 for *_x, ch in slots if ch >= 0]
+        args = (sched.blocks, descs, cfg.cols, cfg.merge_degree, kc, bb, ib, lat)
+        got = core_gather.gather_cycles(*args)
+        serial = 1 + sum(kc + 1 if ch < 0 else
+                         core_mem.load_cycles(descs[sum(s[3] >= 0 for s in slots[:i])], bb,
+                                              ib, kc, lat, max_burst=CORE_READ_BURST)
+                         for i, (*_x, ch) in enumerate(slots))
+        assert 1 + len(slots) * kc <= got < serial
+        depths = [core_gather.gather_cycles(*args, ahead=a) for a in (1, 2, 4, GATHER_AHEAD)]
+        assert depths == sorted(depths, reverse=True) and depths[0] > depths[-1]
 
 
 def test_golden_gather_faults():
@@ -66,20 +97,20 @@ def test_golden_gather_faults():
     n = w.shape[1]
     last_end = 0x1000 + (n - 1) * stride + -(-kc * ib // bb) * bb
     args = (cfg.cols, cfg.merge_degree, bb, ib)
-    ok = core_mem.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, last_end), *args)
+    ok = core_gather.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, last_end), *args)
     assert ok.fault is None
-    bad = core_mem.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, last_end - bb),
+    bad = core_gather.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, last_end - bb),
                           *args)
-    slots = core_mem.gather_slots(sched.blocks, cfg.cols, cfg.merge_degree)
+    slots = core_gather.gather_slots(sched.blocks, cfg.cols, cfg.merge_degree)
     stop = next(i for i, s in enumerate(slots) if s[3] == n - 1)
     assert bad.fault == "DMA_REGION" and len(bad.items) == stop * kc
     assert bad.items == ok.items[:stop * kc]
     port.fault = range(0x1000 + 2 * stride + ib, 0x1000 + 2 * stride + ib + 1)
-    f = core_mem.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, 0x8000), *args)
+    f = core_gather.gather(port, sched.blocks, 0x1000, stride, kc, (0x1000, 0x8000), *args)
     assert f.fault == "DMA_SLVERR" and f.items == ok.items[:len(f.items)]
     assert len(f.items) < len(ok.items)
     # an address past 32 bits lies outside every region
-    assert core_mem.gather_descriptor(0xFFFFFF00, 0x100, 1, kc, ib) is None
+    assert core_gather.gather_descriptor(0xFFFFFF00, 0x100, 1, kc, ib) is None
 
 
 @pytest.mark.rtl

@@ -17,8 +17,8 @@ from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits, decode, markdown
 from golden.core_model import OPS, CoreModel
 from golden.core_state import BeatFifo, bits_of, bits_of_rows
 from golden.sdue import dense_wmem_image, wmem_image
-from sim.fuzz_commands import (BUFFERS_USED, buffer_fields, buffer_goal, coverage_goal, flag_bin,
-                               random_command)
+from sim.fuzz_commands import (BUFFERS_USED, DEST_BUFFERS, buffer_fields, buffer_goal,
+                               coverage_goal, flag_bin, random_command)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -323,28 +323,40 @@ def test_coverage_goal_matches_tables():
 def test_buffer_goal_covers_every_buffer_field():
     """The (opcode, memory, buffer, state) bins name every buffer field of every opcode that
     has one (the CFSE commands' ``ibuf`` / ``obuf`` / ``xbuf`` / ``mbuf`` too), for every
-    buffer of the configuration, and a sampled command names the same bins."""
+    buffer of the configuration (``PREDICT_PROJ``'s destination ``dbuf`` in IMEM or WMEM
+    by its ``KEYS`` flag), and a sampled command names the same bins."""
     from exion.fields import ARG_FIELDS
     cfg = CONFIGS["4x4"]
     goal = buffer_goal(cfg)
-    bufs = {"ibuf", "wbuf", "obuf", "xbuf", "mbuf"}
+    bufs = {"ibuf", "wbuf", "obuf", "xbuf", "mbuf", "dbuf"}
     for op in OPS:
         used = {f.name for f in ARG_FIELDS if op in f.ops and f.name in bufs}
         if op in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM"):
             used = {fld for _, fld in BUFFERS_USED[op]}          # the one ``buf`` field
         if op == "PREDICT":
             used.discard("obuf")        # an exec field PREDICT ignores (it writes the mask)
+        if op in DEST_BUFFERS:          # PREDICT_PROJ's destination, IMEM or WMEM
+            assert {fld for _, fld in DEST_BUFFERS[op]} == {"dbuf"} and "dbuf" in used
+            used.discard("dbuf")
         assert {fld for _, fld in BUFFERS_USED.get(op, ())} == used, op
+    assert all(("PREDICT_PROJ", f"{mem}.dbuf", b, s) in goal for mem in ("imem", "wmem")
+               for b in range(2) for s in ("free", "behind"))
     for op in ("GELU", "SOFTMAX", "RESIDUAL", "LAYERNORM"):
         assert ("RESIDUAL", "imem.xbuf", 1, "behind") in goal
         assert all((op, "omem", b, s) in goal for b in range(cfg.omem_buffers)
                    for s in ("free", "behind"))
     assert len(goal) == 2 * sum(
         {"imem": cfg.imem_buffers, "wmem": cfg.wmem_buffers, "omem": cfg.omem_buffers}[mem]
-        for used in BUFFERS_USED.values() for mem, _ in used)
+        for table in (BUFFERS_USED, DEST_BUFFERS)
+        for used in table.values() for mem, _ in used)
     args, word = encode("LAYERNORM", n_ch=4, n_rows=1, ibuf=1, obuf=0, mbuf=1)
     got = buffer_fields(decode([args[f"ARG{i}"] for i in range(6)], word))
     assert got == [("imem", "imem", 1), ("omem", "omem", 0), ("omem.mbuf", "omem", 1)]
+    for keys, mem in ((False, "imem"), (True, "wmem")):
+        args, word = encode("PREDICT_PROJ", kc=1, n_ch=4, n_rows=1, ibuf=0, wbuf=0, dbuf=1,
+                            flags=["KEYS"] if keys else [])
+        got = buffer_fields(decode([args[f"ARG{i}"] for i in range(6)], word))
+        assert got[-1] == (f"{mem}.dbuf", mem, 1)
 
 
 def test_beat_fifo_and_bits_of_rows():

@@ -8,8 +8,11 @@ from hypothesis import given, settings, strategies as st
 from exion.config import ExionConfig, preset
 from golden import conmerge
 from golden.cycle_model import compute_cycles, issue_interval
-from golden.sparse_iteration import (dense_cycles, group_work, iteration, loop_order,
-                                     overlapped_cycles, serial_cycles, window_capacity)
+from golden.core_gather import gather_bytes
+from golden.core_mem import item_bytes
+from golden.sparse_iteration import (core_iteration, dense_cycles, fetch_pipeline_cycles,
+                                     group_work, iteration, loop_order, overlapped_cycles,
+                                     serial_cycles, window_capacity)
 
 CFG = ExionConfig(rows=4, cols=4, lanes=4, merge_degree=2, cau_window=2)
 
@@ -116,3 +119,61 @@ def test_loop_order_traffic():
     ones = loop_order(np.ones((8, 40), bool), k, cfg, 8)
     assert ones.blocks == 2 * 5 * 2 and ones.efficiency == pytest.approx(
         ones.ideal_blocks / ones.blocks)
+
+
+def ref_fetch_pipeline(work, k, cfg):
+    """Event by event: the CAU schedules group g after g - 1 once the SMEM half of g - 2 is
+    free (its last block issued); the loader gathers g after g - 1 once g's vectors are in
+    SMEM; each block issues II after the one before it, not before its group's gather."""
+    ii = issue_interval(k, cfg)
+    issued = {}                        # group -> issue time of its last block
+    cau = load = 0
+    last, end = None, 0
+    for g, (a, f, n) in enumerate(work):
+        cau = max(cau, issued.get(g - 2, 0) + (ii if g - 2 in issued else 0)) + a
+        load = max(load, cau) + f
+        for _ in range(n):
+            t = load if last is None else max(load, last + ii)
+            last = issued[g] = t
+            end = t + compute_cycles(1, k, cfg)
+        if not n:
+            issued[g] = issued.get(g - 1, 0) if last is None else last
+            # (a group of no blocks frees its half at once: the previous block's issue)
+        end = max(end, load)
+    return end
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 400), st.integers(1, 12)),
+                min_size=1, max_size=12),
+       st.sampled_from([4, 16, 64, 384]))
+def test_fetch_pipeline(work, k):
+    """The three-stage recurrence against the event-by-event reference; with no fetch it is
+    the two-stage overlapped pipeline."""
+    assert fetch_pipeline_cycles(work, k, CFG) == ref_fetch_pipeline(work, k, CFG)
+    assert (fetch_pipeline_cycles([(a, 0, n) for a, _, n in work], k, CFG)
+            == overlapped_cycles([(a, n) for a, _, n in work], k, CFG))
+
+
+def test_core_iteration_extremes():
+    """A full mask: the dense blocks (full columns do not merge), every weight row gathered
+    once per group (bytes three groups over the minimum); an empty one: no blocks, no bytes,
+    only the SCHEDULEs."""
+    rng = np.random.default_rng(3)
+    full = np.ones((12, 10), bool)
+    r = core_iteration(full, 16, CFG)
+    kc, ib = 4, item_bytes(CFG.lanes, CFG.rows, CFG.data_width)[0]
+    row = -(-kc * ib // CFG.bus_bytes) * CFG.bus_bytes
+    assert r.sparsity == 0 and r.blocks == r.ideal_blocks == 3 * -(-10 // CFG.cols)
+    assert r.gather_bytes == 3 * 10 * row == 3 * r.min_bytes
+    assert r.dense_compute == dense_cycles(12, 10, 16, CFG)
+    empty = core_iteration(np.zeros((12, 10), bool), 16, CFG)
+    assert empty.blocks == empty.gather_bytes == empty.min_bytes == empty.sdue == 0
+    assert empty.gathered == empty.compute == empty.cau
+    mask = rng.random((20, 24)) < 0.3
+    r = core_iteration(mask, 32, CFG)
+    sched = conmerge.cau_schedule(mask, CFG, token_sort="none")
+    assert r.blocks == len(sched.blocks)
+    assert r.gather_bytes == gather_bytes(sched.blocks, 8, CFG.cols, CFG.merge_degree,
+                                          CFG.bus_bytes, ib)
+    assert r.compute <= r.gathered and r.steady <= r.compute

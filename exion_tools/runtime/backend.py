@@ -141,8 +141,11 @@ class ModelBackend:
         self.log.add("mask_read", m)
         return m
 
-    def read_smem(self, n: int) -> list[int]:
-        words = [int(w) for w in self.model.state.smem[:n]]
+    def read_smem(self, n: int, first: int = 0) -> list[int]:
+        """``n`` ConMerge vectors from SMEM vector ``first`` (an SMEM half's start)."""
+        if first and self.log.enabled:
+            raise CoreError("the stream log records SMEM reads from vector 0 only")
+        words = [int(w) for w in self.model.state.smem[first:first + n]]
         self.log.add("smem", words)
         return words
 

@@ -1,7 +1,8 @@
 """``exion run``: sample images from a DiT on the core (docs/runtime.md).
 
     exion run [--model dit64|dit256|dit-xl/2|tiny|FILE.npz] [--mode base|ep|ffnr|all]
-              [--cfse chip|host] [--backend model|rtl] [--images N] [--iterations T] [config options] [--out DIR]
+              [--cfse chip|host] [--backend model|rtl|fast|count] [--overlap on|off|auto]
+              [--images N] [--iterations T] [config options] [--out DIR]
 
 Writes ``images.png``, ``images.npy``, ``run.json``, ``layers.csv`` and ``iterations.csv``
 into ``--out`` and prints a summary (cycles, utilization, MACs done and skipped, bytes,
@@ -50,8 +51,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                         f"{', '.join(CFSE_PLACES)} (default chip: the core's CFSE commands; "
                         "host: golden.cfse on the host)")
     p.add_argument("--backend", default="model",
-                   help=f"one of {', '.join(BACKENDS)} (default model; rtl replays the run on "
-                        "the RTL, arrays of at most 64 DPUs)")
+                   help=f"one of {', '.join(BACKENDS)}, fast, count (default model; rtl replays "
+                        "the run on the RTL, arrays of at most 64 DPUs; fast: the golden "
+                        "functions' results with every command counted, the model's images "
+                        "and counters; count: counters only, masks from data/traces256, for "
+                        "synthetic shapes such as dit-xl/2: docs/runtime.md)")
+    p.add_argument("--overlap", default="auto",
+                   help="SCHEDULE of the next sparse unit into the other SMEM half beside each "
+                        "sparse GEMM: on, off or auto (default auto: on except --backend rtl, "
+                        "whose replay reads SMEM from vector 0)")
     p.add_argument("--sim", default="verilator",
                    help="simulator of the rtl backend: verilator or icarus (default verilator)")
     p.add_argument("--images", default="1", help="images; integer in [1, 64] (default 1)")
@@ -82,6 +90,7 @@ def parse(args):
     from exion_tools.inputs import check_in_file, check_out_dir
 
     from .backend import BACKENDS
+    from .count_only import PATHS
     from .dit import SHAPES, load_npz, synthetic
     from .model import CFSE_PLACES, MODES
     from .rtl import RTL_MAX_DPUS
@@ -89,8 +98,14 @@ def parse(args):
         raise ConfigError(f"--mode = {args.mode!r} is not one of {', '.join(MODES)}")
     if args.cfse not in CFSE_PLACES:
         raise ConfigError(f"--cfse = {args.cfse!r} is not one of {', '.join(CFSE_PLACES)}")
-    if args.backend not in BACKENDS:
-        raise ConfigError(f"--backend = {args.backend!r} is not one of {', '.join(BACKENDS)}")
+    if args.backend not in (*BACKENDS, *PATHS):
+        raise ConfigError(f"--backend = {args.backend!r} is not one of "
+                          f"{', '.join(dict.fromkeys((*BACKENDS, *PATHS)))}")
+    if args.overlap not in ("on", "off", "auto"):
+        raise ConfigError(f"--overlap = {args.overlap!r} is not one of on, off, auto")
+    if args.overlap == "on" and args.backend == "rtl":
+        raise ConfigError("--overlap on: the rtl backend's replay reads SMEM from vector 0 "
+                          "(use off or auto)")
     if args.sim not in ("verilator", "icarus"):
         raise ConfigError(f"--sim = {args.sim!r} is not one of verilator, icarus")
     images = _int("--images", args.images, 1, 64)
@@ -108,6 +123,9 @@ def parse(args):
                           f"[1, {RTL_MAX_DPUS}] (simulation time)")
     if args.model in MODELS:
         weights = load_npz(MODELS[args.model])
+    elif args.model in SHAPES and args.backend == "count":
+        # every block has block 0's shapes: one block of weights serves them all
+        weights = synthetic(dataclasses.replace(SHAPES[args.model], depth=1), seed)
     elif args.model in SHAPES:
         weights = synthetic(SHAPES[args.model], seed)
     elif str(args.model).endswith(".npz"):
@@ -120,9 +138,11 @@ def parse(args):
         raise ConfigError(f"--model = {args.model!r} is not one of "
                           f"{', '.join([*MODELS, *SHAPES])} or a .npz file")
     sp = weights.spec
+    depth = SHAPES[args.model].depth if args.model in SHAPES else sp.depth
     if args.blocks is not None:
-        n = _int("--blocks", args.blocks, 1, sp.depth)
-        weights = dataclasses.replace(weights, spec=dataclasses.replace(sp, depth=n))
+        depth = _int("--blocks", args.blocks, 1, depth)
+        if depth < sp.depth:
+            weights = dataclasses.replace(weights, spec=dataclasses.replace(sp, depth=depth))
     if args.labels is None:
         labels = [i % sp.num_classes for i in range(images)]
     else:
@@ -131,7 +151,9 @@ def parse(args):
             raise ConfigError(f"--labels: {len(labels)} labels for --images = {images} "
                               "(one per image)")
     out = check_out_dir("--out", args.out)
-    return cfg, weights, {"images": images, "seed": seed, "labels": labels, "out": out}
+    overlap = args.overlap == "on" or (args.overlap == "auto" and args.backend != "rtl")
+    return cfg, weights, {"images": images, "seed": seed, "labels": labels, "out": out,
+                          "depth": depth, "overlap": overlap}
 
 
 def _progress(t0: float):
@@ -152,13 +174,14 @@ def main(argv=None, prog: str = "exion run") -> int:
         return 2
     from . import report
     from .backend import make_backend
+    from .count_only import make_runtime
     from .counts import Stats
-    from .lower import Host
-    from .model import DiTRuntime
     t0 = time.perf_counter()
-    backend = make_backend(args.backend, cfg)
-    rt = DiTRuntime(weights, cfg, args.mode, Host(cfg, backend, Stats(cfg)), cfse=args.cfse)
-    sp = weights.spec
+    backend = make_backend(args.backend, cfg) if args.backend in ("model", "rtl") else None
+    rt = make_runtime("model" if backend else args.backend, weights, cfg, args.mode, Stats(cfg),
+                      cfse=args.cfse, overlap=opts["overlap"], depth=opts["depth"],
+                      backend=backend)
+    sp = rt.spec
     print(f"{prog}: {args.model} ({sp.tokens} tokens, hidden {sp.hidden}, {sp.depth} blocks), "
           f"{opts['images']} image(s) x {cfg.iterations} iterations, mode {args.mode}, "
           f"CFSE on {args.cfse}",
@@ -167,7 +190,7 @@ def main(argv=None, prog: str = "exion run") -> int:
     wall = time.perf_counter() - t0
     info = {"model": args.model, "mode": args.mode, "cfse": args.cfse, "backend": args.backend,
             "images": opts["images"], "labels": opts["labels"], "seed": opts["seed"],
-            "iterations": cfg.iterations, "blocks": sp.depth,
+            "iterations": cfg.iterations, "blocks": sp.depth, "overlap": opts["overlap"],
             "array": f"{cfg.rows}x{cfg.cols} x {cfg.lanes} lanes", "wall_s": wall}
     if args.backend == "rtl":
         from .rtl import replay
@@ -185,7 +208,9 @@ def main(argv=None, prog: str = "exion run") -> int:
         print(f"  rtl ({x['sim']}): {x['commands']} commands replayed, {x['compared']} reads "
               f"identical, execute cycles {x['cycles']:,} (model {res['totals']['cycles']:,})")
     try:
-        files = report.write(res, imgs, opts["labels"], opts["out"], png=not args.no_png)
+        # a count run computes no images (its "images" are the sampler on zeros)
+        files = report.write(res, imgs, opts["labels"], opts["out"],
+                             png=not args.no_png and args.backend != "count")
     except OSError as e:
         print(f"{prog}: error: --out {str(opts['out'])!r}: {e.strerror or e}", file=sys.stderr)
         return 2

@@ -8,7 +8,9 @@ counts its busy DPUs (``n_rows * n_ch`` dense; the set slots of its SMEM vectors
 times ``kc * lanes`` multiplies (the MACs done are ``K`` per busy DPU), ``kc`` tree adds and
 accumulates; per block one SMEM read and ``kc`` reads of every IMEM and WMEM bank; one OMEM
 write per output. Loads count their memory writes and off-chip bytes, ``READ_OMEM`` its OMEM
-reads and bytes, ``GELU`` / ``RESIDUAL`` their OMEM reads and IMEM writes. Work the host does in place of the CFSE is counted as CFSE work
+reads and bytes, a CFSE command its units' operations, OMEM reads (three passes for
+``SOFTMAX``, four for ``LAYERNORM``), IMEM writes, ``RESIDUAL``'s IMEM reads and a masked
+``SOFTMAX``'s mask reads (``golden.energy_counts.cfse_command_counts``). Work the host does in place of the CFSE is counted as CFSE work
 (``golden.energy_counts.cfse_counts``), and the shift-add Q / K projections of eager
 prediction as predictor work (as ``golden.energy_counts.predict_counts`` with ``d_model``).
 """
@@ -21,6 +23,7 @@ from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from golden import cycle_model
 from golden.energy import ActionCounts, dpu_ff_bits
+from golden.energy_counts import cfse_command_counts
 
 __all__ = ["LayerRow", "Stats", "COLUMNS"]
 
@@ -129,16 +132,14 @@ class Stats:
         if staging:
             r.staging_cycles += cycles
         if cfse is not None:
+            # every row's unit runs, OMEM read in passes (softmax 3, LayerNorm 4), results
+            # as whole IMEM words of the rows < n_rows (golden.energy_counts)
             r.cfse_cycles += cycles
-            if cfse[0] in ("gelu", "residual"):
-                # one OMEM address of every bank per beat, through rows lanes; results
-                # written as whole IMEM words into the rows < n_rows
-                n = f["n_ch"]
-                c.add("cfse", cfse[0], cfg.rows * n)
-                c.add("omem", "read", cfg.rows * n)
-                c.add("imem", "write", f["n_rows"] * -(-n // cfg.lanes))
-            else:
-                c.add("cfse", cfse[0], int(cfse[1]))
+            cc = cfse_command_counts(cfse[0], f["n_ch"], f["n_rows"], cfg,
+                                     key_mask=bool(f.get("key_mask")),
+                                     ffn_mask=bool(f.get("ffn_mask")))
+            for (comp, act), n in cc.counts.items():
+                c.add(comp, act, n)
         if op == "GEMM":
             # What the RTL does (sim/tb_energy_activity.py counts it): every chunk of a block
             # reads one word of every IMEM and WMEM bank (shared address, no read enable) and

@@ -18,6 +18,7 @@ import numpy as np
 
 from exion.config import ExionConfig
 from exion.limits import MAX_HEAD_DIM
+from exion.regmap import smem_half
 from golden import cycle_model
 from golden.conmerge import cau_sort_window
 from golden.conmerge_rules import window_emits
@@ -56,8 +57,12 @@ class Host(CfseCommands):
         Largest ``kc`` one GEMM takes (IMEM words per bank).
     """
 
-    def __init__(self, cfg: ExionConfig, backend, stats: Stats):
+    def __init__(self, cfg: ExionConfig, backend, stats: Stats, *, overlap: bool = False):
         self.cfg, self.backend, self.stats = cfg, backend, stats
+        # the SMEM halves need two IMEM and two WMEM buffers and a vector in each half
+        self.overlap = bool(overlap and cfg.schedule_depth >= 2 and cfg.imem_buffers >= 2
+                            and cfg.wmem_buffers >= 2)
+        self._last_cycles = 0
         self.limits = Limits.of(cfg)
         self.kc_max = self.limits.imem_words
         self._buf = {"i": 0, "w": 0, "o": 0}
@@ -77,6 +82,7 @@ class Host(CfseCommands):
     def _cmd(self, op, *, imem=None, wmem=None, acc=None, **f):
         frame = self.backend.command(op, imem=imem, wmem=wmem, **f)
         cycles = self.backend.reg("CYCLES") if op in _TIMED else 0
+        self._last_cycles = cycles
         self.stats.command(op, f, cycles, **(acc or {}))
         return frame
 
@@ -155,8 +161,11 @@ class Host(CfseCommands):
     # -- sparse GEMM -----------------------------------------------------------------------
     def sparse_gemm(self, x, w, keep, shift: int, *, k_macs=None) -> np.ndarray:
         """``requantize(x @ w, shift)`` where ``keep`` (M, N), 0 elsewhere: per row group and
-        channel chunk, the host writes the keep-mask into the mask window, ``SCHEDULE``,
-        reads the ConMerge vectors, streams the weights they name, ``GEMM SPARSE``."""
+        channel chunk (a unit), the host writes the keep-mask into the mask window,
+        ``SCHEDULE``, reads the ConMerge vectors, streams the weights they name, ``GEMM
+        SPARSE``. With :attr:`overlap` the units alternate between the SMEM halves and the
+        ``SCHEDULE`` of unit ``u + 1`` is issued before the ``GEMM`` of unit ``u``, which it
+        runs beside (docs/core.md, "ConMerge overlapped with compute")."""
         cfg, lim = self.cfg, self.limits
         x = np.asarray(x, np.int64)
         keep = np.asarray(keep, bool)
@@ -165,49 +174,101 @@ class Host(CfseCommands):
         n = w.shape[1]
         xp, kc = self._pad_k(x, w)
         assert kc <= self.kc_max, f"kc {kc} > IMEM words {self.kc_max}: split K first"
-        # a chunk whose every channel needs its own column still fits SMEM and WMEM
-        chunk = min(cfg.cols * min(cfg.schedule_depth, lim.wmem_words // kc), lim.channels,
-                    lim.omem_words)
+        split = self.overlap
+        # a chunk whose every channel needs its own column still fits SMEM (its half) and WMEM
+        depth = cfg.schedule_depth // 2 if split else cfg.schedule_depth
+        chunk = min(cfg.cols * min(depth, lim.wmem_words // kc), lim.channels, lim.omem_words)
         y = np.zeros((m, n), np.int64)
-        mw = self.backend_mask_words()
-        for g0 in range(0, m, cfg.rows):
-            g1 = min(g0 + cfg.rows, m)
-            ibuf = None
-            for c0 in range(0, n, chunk):
-                c1 = min(c0 + chunk, n)
-                km = np.zeros((cfg.rows, c1 - c0), bool)
-                km[:g1 - g0] = keep[g0:g1, c0:c1]
-                self.backend.write_mask(km)
-                self.stats.window(4 * (c1 - c0) * mw)
-                cvs = bits_of_rows(km.T)
-                beats = cycle_model.group_beats(cvs)
-                emits = window_emits(cvs, cfg.cols, cfg.merge_degree, cfg.cau_window,
-                                     cau_sort_window(cfg))
-                self._cmd("SCHEDULE", n_ch=c1 - c0, acc=dict(busy=cycle_model.cau_cycles(
-                    beats, rate=cfg.cau_rate, emits=emits)))
-                nb = self.backend.reg("BLOCKS")
-                self.stats.counts.add("smem", "write", nb)
-                kept = int(km.sum())
-                self.stats.skipped(((g1 - g0) * (c1 - c0) - kept) * k)
-                if nb == 0:
-                    continue
-                words = self.backend.read_smem(nb)
-                self.stats.window(4 * nb * -(-_block_bits(cfg) // 32))
-                blks = [unpack_block(wd, cfg) for wd in words]
-                img = wmem_image(w[:, c0:c1], None, cfg, blocks=blks)
-                wbuf = self.load_wmem(img, cfg.merge_degree)
-                if ibuf is None:
-                    ibuf = self.load_imem(xp[g0:g1])
-                obuf = self._next("o", cfg.omem_buffers)
-                busy_rows = sum(int((b.sel != 0).any(axis=1).sum()) for b in blks)
-                busy_cols = sum(int((b.sel != 0).any(axis=0).sum()) for b in blks)
-                self._cmd("GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=ibuf, wbuf=wbuf,
-                          obuf=obuf, n_rows=cfg.rows, wbase=0,
-                          acc=dict(busy=kept, k=k, blocks=nb, busy_rows=busy_rows,
-                                   busy_cols=busy_cols))
+        units = [(g0, min(g0 + cfg.rows, m), c0, min(c0 + chunk, n))
+                 for g0 in range(0, m, cfg.rows) for c0 in range(0, n, chunk)]
+        ibufs: dict = {}
+        nxt = self._sparse_prepare(units[0], 1 if split else 0, w, xp, keep, k, ibufs)
+        for u in range(len(units)):
+            cur = nxt
+            if split and u + 1 < len(units):    # its SCHEDULE runs beside this unit's GEMM
+                nxt = self._sparse_prepare(units[u + 1], 1 + (u + 1) % 2, w, xp, keep, k,
+                                           ibufs)
+            gemm = 0
+            if cur["nb"]:
+                (g0, g1, c0, c1), obuf = units[u], self._next("o", cfg.omem_buffers)
+                self._cmd("GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=ibufs[g0],
+                          wbuf=cur["wbuf"], obuf=obuf, n_rows=cfg.rows, wbase=0,
+                          **({"half": cur["half"]} if cur["half"] else {}),
+                          acc=dict(busy=cur["kept"], k=k, blocks=cur["nb"],
+                                   busy_rows=cur["busy"][0], busy_cols=cur["busy"][1]))
+                gemm = self._last_cycles
                 out = self.read_omem(obuf, c1 - c0)[:g1 - g0]
                 y[g0:g1, c0:c1] = np.where(keep[g0:g1, c0:c1], out, 0)
+            if u == 0:
+                self._first_sched = cur.get("sched", 0)
+                if cur["half"]:
+                    self._sched_account(cur, 0)     # nothing ran beside the first
+            if u + 1 < len(units) and split:
+                self._sched_account(nxt, gemm)
+            elif u + 1 < len(units):            # one SMEM: after this unit's GEMM
+                nxt = self._sparse_prepare(units[u + 1], 0, w, xp, keep, k, ibufs)
+        # the first split SCHEDULE's cycles and the last GEMM's (count_only.CountHost
+        # chains row groups it ran one by one)
+        self._sparse_edges = (self._first_sched, gemm)
         return y
+
+    def _sparse_prepare(self, unit, half: int, w, xp, keep, k: int, ibufs: dict) -> dict:
+        """Mask window, ``SCHEDULE`` into SMEM ``half``, vectors, weight image and the row
+        group's IMEM load of one sparse unit; a split ``SCHEDULE``'s cycles are accounted by
+        :meth:`_sched_account` once the ``GEMM`` beside it is known."""
+        cfg = self.cfg
+        g0, g1, c0, c1 = unit
+        km = np.zeros((cfg.rows, c1 - c0), bool)
+        km[:g1 - g0] = keep[g0:g1, c0:c1]
+        self.backend.write_mask(km)
+        self.stats.window(4 * (c1 - c0) * self.backend_mask_words())
+        cvs = bits_of_rows(km.T)
+        emits = window_emits(cvs, cfg.cols, cfg.merge_degree, cfg.cau_window,
+                             cau_sort_window(cfg))
+        busy = cycle_model.cau_cycles(cycle_model.group_beats(cvs), rate=cfg.cau_rate,
+                                      emits=emits)
+        p = {"half": half, "kept": int(km.sum()), "n_ch": c1 - c0, "cau": busy}
+        if half == 0:
+            self._cmd("SCHEDULE", n_ch=c1 - c0, acc=dict(busy=busy))
+            p["nb"] = self.backend.reg("BLOCKS")
+        else:
+            self.backend.command("SCHEDULE", n_ch=c1 - c0, half=half)
+            p["sched"] = self.backend.reg("SCHED_CYCLES")
+            p["nb"] = self.backend.reg(f"BLOCKS_H{half}")
+        nb = p["nb"]
+        self.stats.counts.add("smem", "write", nb)
+        self.stats.skipped(((g1 - g0) * (c1 - c0) - p["kept"]) * k)
+        if nb:
+            first, _ = smem_half(cfg.schedule_depth, half)
+            words = self.backend.read_smem(nb, first)
+            self.stats.window(4 * nb * -(-_block_bits(cfg) // 32))
+            img, *p["busy"] = self._sparse_image(w[:, c0:c1], words)
+            p["wbuf"] = self.load_wmem(img, cfg.merge_degree)
+            if g0 not in ibufs:
+                ibufs[g0] = self.load_imem(xp[g0:g1])
+        return p
+
+    def _sched_account(self, p: dict, beside: int) -> None:
+        """A split ``SCHEDULE`` (``SCHED_CYCLES`` = ``S``) that ran beside a ``GEMM`` of
+        ``beside`` cycles: its energy counts in full, its cycles only where they exceed the
+        ``GEMM``'s (``max(0, S - beside)``: the pair takes ``max(S, beside)``; the next
+        ``GEMM`` may start no earlier than the ``SCHEDULE``'s end)."""
+        s, st = p["sched"], self.stats
+        st.command("SCHEDULE", {"n_ch": p["n_ch"], "half": p["half"]}, s, busy=p["cau"])
+        hidden = min(s, beside)
+        r = st.row()
+        r.cycles -= hidden
+        r.schedule_cycles -= hidden
+        st.counts.cycles -= hidden
+
+    def _sparse_image(self, w, words):
+        """The WMEM image of the ConMerge vectors ``words`` over weights ``w`` (K, chunk), and
+        the busy IMEM / WMEM banks summed over the blocks."""
+        blks = [unpack_block(wd, self.cfg) for wd in words]
+        img = wmem_image(w, None, self.cfg, blocks=blks)
+        busy_rows = sum(int((b.sel != 0).any(axis=1).sum()) for b in blks)
+        busy_cols = sum(int((b.sel != 0).any(axis=0).sum()) for b in blks)
+        return img, busy_rows, busy_cols
 
     # -- eager prediction ------------------------------------------------------------------
     def predict_ok(self, head_dim: int, keys: int) -> bool:

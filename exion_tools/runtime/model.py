@@ -340,20 +340,25 @@ class DiTRuntime:
         n, d = x.shape
         for i in range(sp.depth):
             st.where, st.layer = (sample, it, i), "adaln"
-            mod = self.linear(c_act, self.lin[f"blocks.{i}.ada"])[1][0].reshape(6, d)
-            b1, s1, g1, b2, s2, g2 = (np.clip(m, -32768, 32767) for m in mod)
-            fold = self.gemm_epilogue
-            h = self.nonlinear("layernorm", x, s1, b1, elements=n * d)
-            a = self.attention(h, i, gate=g1 if fold else None)
-            x = self.nonlinear("residual", x, a, None if fold else g1, elements=n * d)
-            h = self.nonlinear("layernorm", x, s2, b2, elements=n * d)
-            f = self.ffn(h, i, sample, dense_iter, gate=g2 if fold else None)
-            x = self.nonlinear("residual", x, f, None if fold else g2, elements=n * d)
+            x = self.block(x, c_act, i, sample, dense_iter)
         st.where, st.layer = (sample, it, sp.depth), "final"
         mod = self.linear(c_act, self.lin["ada_f"])[1][0].reshape(2, d)
         h = self.nonlinear("layernorm", x, mod[1], mod[0], elements=n * d)
         out = self.linear(h, self.lin["out"])[1] / 1024.0
         return D.unpatchify(out, sp.patch, sp.channels)
+
+    def block(self, x, c_act, i: int, sample: int, dense_iter: bool) -> np.ndarray:
+        """Transformer block ``i`` on the residual stream ``x`` (Q5.10, tokens x hidden)."""
+        n, d = x.shape
+        mod = self.linear(c_act, self.lin[f"blocks.{i}.ada"])[1][0].reshape(6, d)
+        b1, s1, g1, b2, s2, g2 = (np.clip(m, -32768, 32767) for m in mod)
+        fold = self.gemm_epilogue
+        h = self.nonlinear("layernorm", x, s1, b1, elements=n * d)
+        a = self.attention(h, i, gate=g1 if fold else None)
+        x = self.nonlinear("residual", x, a, None if fold else g1, elements=n * d)
+        h = self.nonlinear("layernorm", x, s2, b2, elements=n * d)
+        f = self.ffn(h, i, sample, dense_iter, gate=g2 if fold else None)
+        return self.nonlinear("residual", x, f, None if fold else g2, elements=n * d)
 
     def sample(self, labels, seed: int, progress=None, noise=None) -> np.ndarray:
         """DDIM over ``cfg.iterations`` steps for each label; images ``(n, c, H, W)``. The

@@ -123,7 +123,7 @@ def summary(res: dict) -> str:
              f"{t['host_elements']:,}",
              f"  energy per image {e['per_image_uj']:.2f} uJ (dynamic {e['dynamic_uj']:.2f}, "
              f"leakage {e['leakage_uj']:.2f} uJ in all)",
-             f"  {'layer':<8}{'cycles':>12}{'MACs done':>15}{'skipped':>15}"]
+             f"  {'layer':<8}{'cycles':>16}{'MACs done':>20}{'skipped':>20}"]
     for name, (c, d, s) in by_layer.items():
-        lines.append(f"  {name:<8}{c:>12,}{d:>15,}{s:>15,}")
+        lines.append(f"  {name:<8}{c:>16,}{d:>20,}{s:>20,}")
     return "\n".join(lines)
