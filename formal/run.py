@@ -27,6 +27,10 @@ Checks and expected outcomes:
 * ``cau_r2`` / ``cau_r2_reach_done``: the same for the window CAU placing two channels per
   cycle (``cau_window = 2, cau_rate = 2``; a whole 2-channel beat in one cycle through the
   chained placement stages, an emission deferring the second stage to the next cycle).
+* ``cau_best`` / ``cau_best_reach_done``: the same for the best-fit window CAU (``cau_window =
+  2, cau_sort = 1, cau_fit = 1``: the fitting slot whose OR has the most rows, ``bestfit``):
+  the slot choice moves channels between slots, so conflict freedom (property 1) and
+  exactly-once coverage (2, 3) are checked again for it.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ CHECKS = {
     "cau_w2_reach_done": ("cau_w2", DEPTH, "~done", False),
     "cau_r2": ("cau_r2", R2_DEPTH, "ok", True),
     "cau_r2_reach_done": ("cau_r2", R2_DEPTH, "~done", False),
+    "cau_best": ("cau_best", DEPTH, "ok", True),
+    "cau_best_reach_done": ("cau_best", DEPTH, "~done", False),
 }
 
 
@@ -77,7 +83,8 @@ def _harness(kind: str, channels: int = CHANNELS):
     if kind in ("lod", "lod_bad"):
         return LodHarness(8, mutant=kind == "lod_bad")
     window = {"cau": {}, "cau_w2": {"cau_window": 2, "cau_sort": 1},
-              "cau_r2": {"cau_window": 2, "cau_rate": 2}}[kind]
+              "cau_r2": {"cau_window": 2, "cau_rate": 2},
+              "cau_best": {"cau_window": 2, "cau_sort": 1, "cau_fit": 1}}[kind]
     return CauHarness(ExionConfig(rows=4, cols=2, merge_degree=2, **window), channels=channels,
                       beat=2)
 

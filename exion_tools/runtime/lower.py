@@ -19,7 +19,7 @@ import numpy as np
 from exion.config import ExionConfig
 from exion.limits import MAX_HEAD_DIM
 from golden import cycle_model
-from golden.conmerge import cau_sort_window
+from golden.conmerge import cau_fit, cau_sort_window
 from golden.conmerge_rules import window_emits
 from golden.core_checks import Limits
 from golden.core_state import bits_of_rows
@@ -182,7 +182,7 @@ class Host(CfseCommands):
                 cvs = bits_of_rows(km.T)
                 beats = cycle_model.group_beats(cvs)
                 emits = window_emits(cvs, cfg.cols, cfg.merge_degree, cfg.cau_window,
-                                     cau_sort_window(cfg))
+                                     cau_sort_window(cfg), cau_fit(cfg))
                 self._cmd("SCHEDULE", n_ch=c1 - c0, acc=dict(busy=cycle_model.cau_cycles(
                     beats, rate=cfg.cau_rate, emits=emits)))
                 nb = self.backend.reg("BLOCKS")
