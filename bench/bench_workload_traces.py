@@ -47,12 +47,16 @@ except ImportError:  # the ConMerge golden model is not there yet
 
 PUBLISHED_DIT_COLUMN_REDUCTION = 0.124  # arXiv 2606.00567: pure-transformer DiT, column level
 DEGREES = (1, 2, 3, 4)
-MERGING = ("greedy", "window", "ffd")
-#: --rules: (label, strategy, open_blocks, sort_window); window W=1 without sort is greedy.
+MERGING = ("greedy", "window", "bestfit", "ffd")
+#: --rules: (label, strategy, open_blocks, sort_window); window W=1 without sort is greedy;
+#: bestfit is the window with the best-fit slot choice (the CAU with cau_fit = 1).
 RULES = (("greedy", "greedy", 1, 1), ("window W=2", "window", 2, 1),
          ("window W=4", "window", 4, 1), ("window W=2 sort 8", "window", 2, 8),
          ("window W=4 sort 8", "window", 4, 8), ("window W=4 sort 32", "window", 4, 32),
-         ("window W=8", "window", 8, 1), ("ffd", "ffd", 1, 1))
+         ("window W=8", "window", 8, 1), ("bestfit W=2", "bestfit", 2, 1),
+         ("bestfit W=4", "bestfit", 4, 1), ("bestfit W=4 sort 8", "bestfit", 4, 8),
+         ("bestfit W=8", "bestfit", 8, 1), ("bestfit W=8 sort 8", "bestfit", 8, 8),
+         ("ffd", "ffd", 1, 1))
 RULE_DEGREES = (2, 3, 4)
 
 
@@ -98,9 +102,10 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
     masks = kind.masks()[pick(kind.count, limit)]
     t0 = time.time()
     tot: dict[tuple[str, int], int] = {}
-    ideal = 0
+    ideal = gideal = 0
     for mask in masks:
         ideal += conmerge.ideal_blocks(mask, cfg)
+        gideal += group_ideal_blocks(mask, cfg, token_sort)
         for label, strategy, w, p in RULES:
             for d in RULE_DEGREES:
                 c = cfg.replace(merge_degree=d)
@@ -115,22 +120,34 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
     print(f"\n== CAU rules on {kind.name}: {len(masks)} masks, every {cfg.rows}-token row group, "
           f"{cfg.rows}x{cfg.cols} SDUE, token sort {token_sort}"
           f"{', schedules checked' if check else ''}; ideal {ideal} blocks at every degree "
-          f"({time.time() - t0:.1f} s)")
-    print(f"   {'rule':<20} " + " ".join(f"{'deg ' + str(d) + ' blocks':>13} {'effic.':>7}"
-                                        for d in RULE_DEGREES))
+          f"({time.time() - t0:.1f} s); per-group ideal {gideal}")
+    print(f"   {'rule':<20} " + " ".join(f"{'deg ' + str(d) + ' blocks':>13} {'effic.':>7} "
+                                        f"{'grp eff':>7}" for d in RULE_DEGREES))
     rows = []
     for label in [r[0] for r in RULES] + ["lower bound"]:
         cells = []
         for d in RULE_DEGREES:
             nb = tot[(label, d)]
-            cells.append(f"{nb:>13} {ideal / nb:>7.1%}")
+            cells.append(f"{nb:>13} {ideal / nb:>7.1%} {gideal / nb:>7.1%}")
             rows.append({"rule": label, "degree": d, "blocks": nb, "ideal": ideal,
-                         "efficiency": ideal / nb})
+                         "efficiency": ideal / nb, "group_ideal": gideal,
+                         "group_efficiency": gideal / nb})
         print(f"   {label:<20} " + " ".join(cells))
     print("   effic. = ideal / blocks, ideal = ceil(required outputs / (rows * cols)) per mask;"
-          "\n   window W=k: the greedy rule with k open blocks; sort P: popcount-descending "
+          "\n   grp eff = per-group ideal / blocks, per-group ideal = ceil(outputs of the row "
+          "group / (rows * cols))\n   summed over the row groups (golden.sparse_iteration's "
+          "ideal_blocks, bench/bench_sparse_iteration.py's effic);"
+          "\n   window W=k: the greedy rule with k open blocks; bestfit W=k: the same with "
+          "the best-fit\n   slot choice (cau_fit = 1); sort P: popcount-descending "
           "within\n   each aligned run of P channels (golden/conmerge.py, docs/conmerge.md); lower bound:\n   lower_bound_blocks, no merge schedule with this token order needs fewer blocks")
     return rows
+
+
+def group_ideal_blocks(mask, cfg: ExionConfig, token_sort: str) -> int:
+    """``ceil(outputs / (rows * cols))`` per row group (in the ``token_sort`` order), summed:
+    no schedule of these groups needs fewer blocks (``golden.sparse_iteration``'s ideal)."""
+    gm = conmerge.group_masks(mask, conmerge.token_order(mask, cfg, token_sort), cfg.rows)
+    return sum(-(-int(x) // cfg.dpus) for x in gm.sum(axis=(1, 2)))
 
 
 def report_kind(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check) -> dict:

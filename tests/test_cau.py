@@ -23,17 +23,18 @@ CONFIGS = {
     "w2_d3_r3": preset("toy", rows=4, cols=2, merge_degree=3, cau_window=2, cau_rate=3),
     # best fit (cau_fit = 1): the fullest fitting slot
     "toy_best_d3": preset("toy", merge_degree=3, cau_fit=1),
+    "toy_w2_sort_best_r4": preset("toy", cau_window=2, cau_sort=1, cau_fit=1, cau_rate=4),
     "w4_d4_sort_best_r4": preset("toy", rows=4, cols=2, merge_degree=4, cau_window=4, cau_sort=1,
                                  cau_fit=1, cau_rate=4),
 }
 
 
-#: Every configuration under Icarus; the sorted two-block window placing four channels a cycle
-#: also under Verilator (the greedy CAU runs under Verilator inside the 4 x 4 core of
+#: Every configuration under Icarus; the sorted best-fit two-block window placing four channels
+#: a cycle also under Verilator (the greedy CAU runs under Verilator inside the 4 x 4 core of
 #: tests/test_core.py, the sorted window at two a cycle inside its 8 x 3 core). A Verilator
 #: build costs 45 s (toy) to 80 s (16 x 16), mostly fixed cost, so one small design per extra
 #: simulator keeps the regression inside its time budget.
-CASES = [(name, "icarus") for name in CONFIGS] + [("toy_w2_sort_r4", s) for s in SIMULATORS
+CASES = [(name, "icarus") for name in CONFIGS] + [("toy_w2_sort_best_r4", s) for s in SIMULATORS
                                                   if s != "icarus"]
 if os.environ.get("EXION_CAU_ALL_SIMS"):  # every configuration under every simulator
     CASES = [(name, s) for name in CONFIGS for s in SIMULATORS]
