@@ -17,10 +17,11 @@ eager-prediction ``Q K^T`` masks, queries x keys per head, K = the head dimensio
   (arXiv 2606.00567).
 
 Usage: ``python bench/bench_workload_traces.py [--traces DIR] [--all] [--max-masks N]
-[--check] [--token-sort none|popcount|signature] [--rules] [--area] [--json PATH]`` (``--json``
-with several folders writes one object per folder name). ``--rules`` prints only the block
-efficiency of the CAU rules (greedy, window, bestfit, ffd) at merge degrees 2..4 on the ffn
-masks; ``--area`` only the CAU's synthesized area for some of them (Yosys).
+[--check] [--token-sort none|popcount|signature] [--rules] [--area] [--area-small]
+[--json PATH]`` (``--json`` with several folders writes one object per folder name).
+``--rules`` prints only the block efficiency of the CAU rules (greedy, window, bestfit, ffd) at
+merge degrees 2..4 on the ffn masks; ``--area`` (``--area-small``: the 4 x 4 points only) only
+the CAU's synthesized area for some of them (Yosys).
 """
 
 from __future__ import annotations
@@ -144,45 +145,58 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
     return rows
 
 
-#: --area: CAU configurations synthesized on the ``exion`` preset's 16 x 16 array, as
-#: (label, merge_degree, cau_window, cau_sort, cau_fit, cau_rate); the first is the preset's.
-AREA_POINTS = (("preset (greedy, D2)", 2, 1, 0, 0, 1), ("window W=4 sort, D4", 4, 4, 1, 0, 1),
-               ("bestfit W=4 sort, D4", 4, 4, 1, 1, 1), ("bestfit W=8 sort, D4", 4, 8, 1, 1, 1),
-               ("bestfit W=4 sort, D4, rate 4", 4, 4, 1, 1, 4))
+#: --area: CAU configurations synthesized on an array (``exion`` preset overrides), as
+#: (label, rows x cols and lanes or None for the preset's 16 x 16, merge_degree, cau_window,
+#: cau_sort, cau_fit, cau_rate); each array's first point is its baseline (the preset's CAU).
+SMALL = dict(rows=4, cols=4, lanes=4)
+AREA_POINTS = (("4x4 greedy, D2", SMALL, 2, 1, 0, 0, 1),
+               ("4x4 window W=4 sort, D2", SMALL, 2, 4, 1, 0, 1),
+               ("4x4 bestfit W=4 sort, D2", SMALL, 2, 4, 1, 1, 1),
+               ("4x4 window W=4 sort, D4", SMALL, 4, 4, 1, 0, 1),
+               ("4x4 bestfit W=4 sort, D4", SMALL, 4, 4, 1, 1, 1),
+               ("4x4 bestfit W=8 sort, D4", SMALL, 4, 8, 1, 1, 1),
+               ("16x16 greedy, D2 (preset)", None, 2, 1, 0, 0, 1),
+               ("16x16 window W=4 sort, D4", None, 4, 4, 1, 0, 1),
+               ("16x16 bestfit W=4 sort, D4", None, 4, 4, 1, 1, 1),
+               ("16x16 bestfit W=8 sort, D4", None, 4, 8, 1, 1, 1))
 #: Total transistors of the 16 x 16 core at merge degree 2 (docs/synthesis.md, "Measured:
 #: EXION 16 x 16"), the yardstick of the CAU's share.
 CORE_TR_16X16 = 87.4e6
 
 
-def area_table(points=AREA_POINTS) -> list:
+def area_table(small_only: bool = False) -> list:
     """CAU area (ASIC flow, ``exion_tools.synth.synth_report`` of top ``cau``, no ECP5, no
-    standalone units) and WMEM read width per configuration of :data:`AREA_POINTS`."""
+    standalone units) and WMEM read width per point of :data:`AREA_POINTS` (``small_only``:
+    the 4 x 4 ones, seconds each; the 16 x 16 ones take minutes)."""
     from exion.config import preset
     from exion_tools.synth import synth_report
 
-    print("\n== CAU area on the exion preset's 16 x 16 array (Yosys ASIC flow, top cau; "
-          "one Yosys run each)")
-    head = (f"   {'point':<30} {'gates':>9} {'FFs':>7} {'CAU Tr':>10} {'x preset':>8} "
+    print("\n== CAU area (Yosys generic gates, ASIC flow of docs/synthesis.md, top cau; the CAU "
+          "alone, without the mask memory)")
+    head = (f"   {'point':<30} {'cells':>9} {'FFs':>7} {'CAU Tr':>10} {'x base':>7} "
             f"{'of core':>7} {'WMEM bits/bank/cyc':>18}")
     print(head)
-    rows, base = [], None
-    for label, d, w, srt, fit, rate in points:
-        cfg = preset("exion", merge_degree=d, cau_window=w, cau_sort=srt, cau_fit=fit,
-                     cau_rate=rate)
+    rows, base = [], {}
+    for label, arr, d, w, srt, fit, rate in AREA_POINTS:
+        if small_only and arr is None:
+            continue
+        cfg = preset("exion", **(arr or {}), merge_degree=d, cau_window=w, cau_sort=srt,
+                     cau_fit=fit, cau_rate=rate)
         t0 = time.time()
         rep = synth_report(cfg, "cau", jobs=1, ecp5=False, sparsity=False, standalone=False)
         a = rep["design"]["total"]["asic"]
         tr = a["total_tr"]
-        base = base or tr
+        b = base.setdefault(arr is None, tr)
+        share = f"{tr / CORE_TR_16X16:>7.2%}" if arr is None else f"{'':>7}"
         wbits = d * cfg.lanes * cfg.data_width   # one weight per stream, lane and bank
         print(f"   {label:<30} {a.get('cells', 0):>9} {a.get('ffs', 0):>7} {tr:>10,.0f} "
-              f"{tr / base:>7.2f}x {tr / CORE_TR_16X16:>7.2%} {wbits:>18} "
-              f"({time.time() - t0:.0f} s)", flush=True)
-        rows.append({"point": label, "merge_degree": d, "cau_window": w, "cau_sort": srt,
-                     "cau_fit": fit, "cau_rate": rate, "cau_tr": tr,
-                     "wmem_read_bits_per_bank": wbits})
-    print(f"   of core = CAU Tr / {CORE_TR_16X16 / 1e6:.1f} M (the 16 x 16 core at D2, "
-          "docs/synthesis.md); WMEM bits/bank/cyc = merge_degree * lanes * data_width")
+              f"{tr / b:>6.2f}x {share} {wbits:>18}   ({time.time() - t0:.0f} s)", flush=True)
+        rows.append({"point": label, "array": arr or "exion", "merge_degree": d,
+                     "cau_window": w, "cau_sort": srt, "cau_fit": fit, "cau_rate": rate,
+                     "cau_tr": tr, "wmem_read_bits_per_bank": wbits})
+    print(f"   x base = against the array's first point; of core = CAU Tr / "
+          f"{CORE_TR_16X16 / 1e6:.1f} M (the 16 x 16 core at D2, docs/synthesis.md); WMEM "
+          "bits/bank/cyc = merge_degree * lanes * data_width")
     return rows
 
 
@@ -274,10 +288,12 @@ def main(argv=None) -> int:
                    help="only the CAU rule table (block efficiency) of the ffn masks")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     p.add_argument("--area", action="store_true",
-                   help="only the CAU area of the rules (Yosys, minutes per point)")
+                   help="only the CAU area of the rules (Yosys, minutes per 16 x 16 point)")
+    p.add_argument("--area-small", action="store_true",
+                   help="only the CAU area on the 4 x 4 array (seconds per point)")
     args = p.parse_args(argv)
-    if args.area:
-        rows = area_table()
+    if args.area or args.area_small:
+        rows = area_table(small_only=args.area_small)
         if args.json:
             Path(args.json).write_text(json.dumps({"area": rows}, indent=1) + "\n")
         return 0
