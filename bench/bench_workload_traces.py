@@ -20,7 +20,7 @@ Usage: ``python bench/bench_workload_traces.py [--traces DIR] [--all] [--max-mas
 [--check] [--token-sort none|popcount|signature] [--rules] [--area] [--area-small]
 [--json PATH]`` (``--json`` with several folders writes one object per folder name).
 ``--rules`` prints only the block efficiency of the CAU rules (greedy, window, bestfit, ffd) at
-merge degrees 2..4 on the ffn masks; ``--area`` (``--area-small``: the 4 x 4 points only) only
+merge degrees 2..4 on the ffn masks; ``--area`` (``--area-small``: on a 4 x 4 array) only
 the CAU's synthesized area for some of them (Yosys).
 """
 
@@ -164,10 +164,10 @@ AREA_POINTS = (("4x4 greedy, D2", SMALL, 2, 1, 0, 0, 1),
 CORE_TR_16X16 = 87.4e6
 
 
-def area_table(small_only: bool = False) -> list:
+def area_table(small: bool) -> list:
     """CAU area (ASIC flow, ``exion_tools.synth.synth_report`` of top ``cau``, no ECP5, no
-    standalone units) and WMEM read width per point of :data:`AREA_POINTS` (``small_only``:
-    the 4 x 4 ones, seconds each; the 16 x 16 ones take minutes)."""
+    standalone units) and WMEM read width per point of :data:`AREA_POINTS`: the 4 x 4 ones
+    (``small``, about a minute each) or the 16 x 16 ones (about 3 CPU minutes each)."""
     from exion.config import preset
     from exion_tools.synth import synth_report
 
@@ -178,7 +178,7 @@ def area_table(small_only: bool = False) -> list:
     print(head)
     rows, base = [], {}
     for label, arr, d, w, srt, fit, rate in AREA_POINTS:
-        if small_only and arr is None:
+        if small != (arr is not None):
             continue
         cfg = preset("exion", **(arr or {}), merge_degree=d, cau_window=w, cau_sort=srt,
                      cau_fit=fit, cau_rate=rate)
@@ -288,12 +288,13 @@ def main(argv=None) -> int:
                    help="only the CAU rule table (block efficiency) of the ffn masks")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     p.add_argument("--area", action="store_true",
-                   help="only the CAU area of the rules (Yosys, minutes per 16 x 16 point)")
+                   help="only the CAU area of the rules on the 16 x 16 exion array (Yosys, "
+                        "minutes per point)")
     p.add_argument("--area-small", action="store_true",
-                   help="only the CAU area on the 4 x 4 array (seconds per point)")
+                   help="only the CAU area of the rules on a 4 x 4 array (Yosys)")
     args = p.parse_args(argv)
     if args.area or args.area_small:
-        rows = area_table(small_only=args.area_small)
+        rows = area_table(small=args.area_small)
         if args.json:
             Path(args.json).write_text(json.dumps({"area": rows}, indent=1) + "\n")
         return 0
