@@ -42,6 +42,7 @@ CORES ?=
 CAU_WINDOW ?=
 CAU_SORT ?=
 CAU_RATE ?=
+CAU_FIT ?=
 # FPGA build: board (see exion_tools/fpga.py), clock target in MHz, any other exion_tools.fpga options.
 BOARD      ?= ulx3s-85f
 FREQ       ?=
@@ -57,7 +58,7 @@ CFSE       ?= chip
 FIELD_VARS := ROWS COLS LANES DATA_WIDTH ACC_WIDTH MERGE_DEGREE ADDER_STAGES IMEM_BANK_BYTES \
 	WMEM_BANK_BYTES OMEM_BANK_BYTES IMEM_BUFFERS WMEM_BUFFERS OMEM_BUFFERS SCHEDULE_DEPTH \
 	FFN_REUSE_N FFN_TARGET_SPARSITY ITERATIONS EP_Q_TH EP_K LOD_STEPS TOKEN_SORT CLOCK_MHZ \
-	OFFCHIP_BYTES_PER_CYCLE DRAIN_PORTS BUS_WIDTH CORES CAU_WINDOW CAU_SORT CAU_RATE
+	OFFCHIP_BYTES_PER_CYCLE DRAIN_PORTS BUS_WIDTH CORES CAU_WINDOW CAU_SORT CAU_RATE CAU_FIT
 
 # Values reach the shell as one single-quoted word each: $(call q,TEXT) wraps TEXT in '...' and
 # writes each ' inside as '"'"', so no value (quotes, ;, $, backticks) can leave its argument.

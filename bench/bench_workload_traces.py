@@ -17,9 +17,11 @@ eager-prediction ``Q K^T`` masks, queries x keys per head, K = the head dimensio
   (arXiv 2606.00567).
 
 Usage: ``python bench/bench_workload_traces.py [--traces DIR] [--all] [--max-masks N]
-[--check] [--token-sort none|popcount|signature] [--rules] [--json PATH]`` (``--json`` with
-several folders writes one object per folder name). ``--rules`` prints only the block
-efficiency of the CAU rules (greedy, window, ffd) at merge degrees 2..4 on the ffn masks.
+[--check] [--token-sort none|popcount|signature] [--rules] [--area] [--area-small]
+[--json PATH]`` (``--json`` with several folders writes one object per folder name).
+``--rules`` prints only the block efficiency of the CAU rules (greedy, window, bestfit, ffd) at
+merge degrees 2..4 on the ffn masks; ``--area`` (``--area-small``: on a 4 x 4 array) only
+the CAU's synthesized area for some of them (Yosys).
 """
 
 from __future__ import annotations
@@ -47,12 +49,16 @@ except ImportError:  # the ConMerge golden model is not there yet
 
 PUBLISHED_DIT_COLUMN_REDUCTION = 0.124  # arXiv 2606.00567: pure-transformer DiT, column level
 DEGREES = (1, 2, 3, 4)
-MERGING = ("greedy", "window", "ffd")
-#: --rules: (label, strategy, open_blocks, sort_window); window W=1 without sort is greedy.
+MERGING = ("greedy", "window", "bestfit", "ffd")
+#: --rules: (label, strategy, open_blocks, sort_window); window W=1 without sort is greedy;
+#: bestfit is the window with the best-fit slot choice (the CAU with cau_fit = 1).
 RULES = (("greedy", "greedy", 1, 1), ("window W=2", "window", 2, 1),
          ("window W=4", "window", 4, 1), ("window W=2 sort 8", "window", 2, 8),
          ("window W=4 sort 8", "window", 4, 8), ("window W=4 sort 32", "window", 4, 32),
-         ("window W=8", "window", 8, 1), ("ffd", "ffd", 1, 1))
+         ("window W=8", "window", 8, 1), ("bestfit W=2", "bestfit", 2, 1),
+         ("bestfit W=4", "bestfit", 4, 1), ("bestfit W=4 sort 8", "bestfit", 4, 8),
+         ("bestfit W=8", "bestfit", 8, 1), ("bestfit W=8 sort 8", "bestfit", 8, 8),
+         ("ffd", "ffd", 1, 1))
 RULE_DEGREES = (2, 3, 4)
 
 
@@ -98,9 +104,10 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
     masks = kind.masks()[pick(kind.count, limit)]
     t0 = time.time()
     tot: dict[tuple[str, int], int] = {}
-    ideal = 0
+    ideal = gideal = 0
     for mask in masks:
         ideal += conmerge.ideal_blocks(mask, cfg)
+        gideal += group_ideal_blocks(mask, cfg, token_sort)
         for label, strategy, w, p in RULES:
             for d in RULE_DEGREES:
                 c = cfg.replace(merge_degree=d)
@@ -115,22 +122,89 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
     print(f"\n== CAU rules on {kind.name}: {len(masks)} masks, every {cfg.rows}-token row group, "
           f"{cfg.rows}x{cfg.cols} SDUE, token sort {token_sort}"
           f"{', schedules checked' if check else ''}; ideal {ideal} blocks at every degree "
-          f"({time.time() - t0:.1f} s)")
-    print(f"   {'rule':<20} " + " ".join(f"{'deg ' + str(d) + ' blocks':>13} {'effic.':>7}"
-                                        for d in RULE_DEGREES))
+          f"({time.time() - t0:.1f} s); per-group ideal {gideal}")
+    print(f"   {'rule':<20} " + " ".join(f"{'deg ' + str(d) + ' blocks':>13} {'effic.':>7} "
+                                        f"{'grp eff':>7}" for d in RULE_DEGREES))
     rows = []
     for label in [r[0] for r in RULES] + ["lower bound"]:
         cells = []
         for d in RULE_DEGREES:
             nb = tot[(label, d)]
-            cells.append(f"{nb:>13} {ideal / nb:>7.1%}")
+            cells.append(f"{nb:>13} {ideal / nb:>7.1%} {gideal / nb:>7.1%}")
             rows.append({"rule": label, "degree": d, "blocks": nb, "ideal": ideal,
-                         "efficiency": ideal / nb})
+                         "efficiency": ideal / nb, "group_ideal": gideal,
+                         "group_efficiency": gideal / nb})
         print(f"   {label:<20} " + " ".join(cells))
     print("   effic. = ideal / blocks, ideal = ceil(required outputs / (rows * cols)) per mask;"
-          "\n   window W=k: the greedy rule with k open blocks; sort P: popcount-descending "
+          "\n   grp eff = per-group ideal / blocks, per-group ideal = ceil(outputs of the row "
+          "group / (rows * cols))\n   summed over the row groups (golden.sparse_iteration's "
+          "ideal_blocks, bench/bench_sparse_iteration.py's effic);"
+          "\n   window W=k: the greedy rule with k open blocks; bestfit W=k: the same with "
+          "the best-fit\n   slot choice (cau_fit = 1); sort P: popcount-descending "
           "within\n   each aligned run of P channels (golden/conmerge.py, docs/conmerge.md); lower bound:\n   lower_bound_blocks, no merge schedule with this token order needs fewer blocks")
     return rows
+
+
+#: --area: CAU configurations synthesized on an array (``exion`` preset overrides), as
+#: (label, rows x cols and lanes or None for the preset's 16 x 16, merge_degree, cau_window,
+#: cau_sort, cau_fit, cau_rate); each array's first point is its baseline (the preset's CAU).
+SMALL = dict(rows=4, cols=4, lanes=4)
+AREA_POINTS = (("4x4 greedy, D2", SMALL, 2, 1, 0, 0, 1),
+               ("4x4 window W=4 sort, D2", SMALL, 2, 4, 1, 0, 1),
+               ("4x4 bestfit W=4 sort, D2", SMALL, 2, 4, 1, 1, 1),
+               ("4x4 window W=4 sort, D4", SMALL, 4, 4, 1, 0, 1),
+               ("4x4 bestfit W=4 sort, D4", SMALL, 4, 4, 1, 1, 1),
+               ("4x4 bestfit W=8 sort, D4", SMALL, 4, 8, 1, 1, 1),
+               ("16x16 greedy, D2 (preset)", None, 2, 1, 0, 0, 1),
+               ("16x16 window W=4 sort, D4", None, 4, 4, 1, 0, 1),
+               ("16x16 bestfit W=4 sort, D4", None, 4, 4, 1, 1, 1),
+               ("16x16 bestfit W=8 sort, D4", None, 4, 8, 1, 1, 1))
+#: Total transistors of the 16 x 16 core at merge degree 2 (docs/synthesis.md, "Measured:
+#: EXION 16 x 16"), the yardstick of the CAU's share.
+CORE_TR_16X16 = 87.4e6
+
+
+def area_table(small: bool) -> list:
+    """CAU area (ASIC flow, ``exion_tools.synth.synth_report`` of top ``cau``, no ECP5, no
+    standalone units) and WMEM read width per point of :data:`AREA_POINTS`: the 4 x 4 ones
+    (``small``, about a minute each) or the 16 x 16 ones (about 3 CPU minutes each)."""
+    from exion.config import preset
+    from exion_tools.synth import synth_report
+
+    print("\n== CAU area (Yosys generic gates, ASIC flow of docs/synthesis.md, top cau; the CAU "
+          "alone, without the mask memory)")
+    head = (f"   {'point':<30} {'cells':>9} {'FFs':>7} {'CAU Tr':>10} {'x base':>7} "
+            f"{'of core':>7} {'WMEM bits/bank/cyc':>18}")
+    print(head)
+    rows, base = [], {}
+    for label, arr, d, w, srt, fit, rate in AREA_POINTS:
+        if small != (arr is not None):
+            continue
+        cfg = preset("exion", **(arr or {}), merge_degree=d, cau_window=w, cau_sort=srt,
+                     cau_fit=fit, cau_rate=rate)
+        t0 = time.time()
+        rep = synth_report(cfg, "cau", jobs=1, ecp5=False, sparsity=False, standalone=False)
+        a = rep["design"]["total"]["asic"]
+        tr = a["total_tr"]
+        b = base.setdefault(arr is None, tr)
+        share = f"{tr / CORE_TR_16X16:>7.2%}" if arr is None else f"{'':>7}"
+        wbits = d * cfg.lanes * cfg.data_width   # one weight per stream, lane and bank
+        print(f"   {label:<30} {a.get('cells', 0):>9} {a.get('ffs', 0):>7} {tr:>10,.0f} "
+              f"{tr / b:>6.2f}x {share} {wbits:>18}   ({time.time() - t0:.0f} s)", flush=True)
+        rows.append({"point": label, "array": arr or "exion", "merge_degree": d,
+                     "cau_window": w, "cau_sort": srt, "cau_fit": fit, "cau_rate": rate,
+                     "cau_tr": tr, "wmem_read_bits_per_bank": wbits})
+    print(f"   x base = against the array's first point; of core = CAU Tr / "
+          f"{CORE_TR_16X16 / 1e6:.1f} M (the 16 x 16 core at D2, docs/synthesis.md); WMEM "
+          "bits/bank/cyc = merge_degree * lanes * data_width")
+    return rows
+
+
+def group_ideal_blocks(mask, cfg: ExionConfig, token_sort: str) -> int:
+    """``ceil(outputs / (rows * cols))`` per row group (in the ``token_sort`` order), summed:
+    no schedule of these groups needs fewer blocks (``golden.sparse_iteration``'s ideal)."""
+    gm = conmerge.group_masks(mask, conmerge.token_order(mask, cfg, token_sort), cfg.rows)
+    return sum(-(-int(x) // cfg.dpus) for x in gm.sum(axis=(1, 2)))
 
 
 def report_kind(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check) -> dict:
@@ -213,7 +287,17 @@ def main(argv=None) -> int:
     p.add_argument("--rules", action="store_true",
                    help="only the CAU rule table (block efficiency) of the ffn masks")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.add_argument("--area", action="store_true",
+                   help="only the CAU area of the rules on the 16 x 16 exion array (Yosys, "
+                        "minutes per point)")
+    p.add_argument("--area-small", action="store_true",
+                   help="only the CAU area of the rules on a 4 x 4 array (Yosys)")
     args = p.parse_args(argv)
+    if args.area or args.area_small:
+        rows = area_table(small=args.area_small)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"area": rows}, indent=1) + "\n")
+        return 0
     if args.traces is not None:
         dirs = [Path(args.traces)]
     else:

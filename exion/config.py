@@ -60,6 +60,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "cau_window": (1, 8),
     "cau_sort": (0, 1),
     "cau_rate": (1, 4),
+    "cau_fit": (0, 1),
     "bus_width": (32, 1024),
     "cores": (1, 64),
 }
@@ -113,6 +114,9 @@ class ExionConfig:
     cau_rate : int
         Channels the CAU places per cycle (1 = one); the schedule is the same for every rate,
         only the time differs (``docs/cau.md``).
+    cau_fit : int
+        Which fitting window slot the CAU places a channel in: 0 the lowest (first fit), 1 the
+        one whose OR of conflict vectors has the most set bits, lowest on ties (best fit).
     ffn_reuse_n : int
         FFN-Reuse: sparse iterations after each dense one.
     ffn_target_sparsity : float
@@ -161,6 +165,7 @@ class ExionConfig:
     cau_window: int = 1
     cau_sort: int = 0
     cau_rate: int = 1
+    cau_fit: int = 0
     ffn_reuse_n: int = 2
     ffn_target_sparsity: float = 0.8
     iterations: int = 100

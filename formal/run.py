@@ -27,6 +27,10 @@ Checks and expected outcomes:
 * ``cau_r2`` / ``cau_r2_reach_done``: the same for the window CAU placing two channels per
   cycle (``cau_window = 2, cau_rate = 2``; a whole 2-channel beat in one cycle through the
   chained placement stages, an emission deferring the second stage to the next cycle).
+* ``cau_best`` / ``cau_best_reach_done``: the same for the best-fit window CAU (``cau_window =
+  2, cau_sort = 1, cau_fit = 1``: the fitting slot whose OR has the most rows, ``bestfit``):
+  the slot choice moves channels between slots, so conflict freedom (property 1) and
+  exactly-once coverage (2, 3) are checked again for it (full size at depth 12, ``BEST_DEPTH``).
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ DEPTH = 16  # cycles: 3 beats of 2 channels need at least 7 cycles, more with st
 #: two-block flush), so 12 leaves the same room for gaps and stalls as 16 at one a cycle, and
 #: its chained placement logic keeps the depth-16 run over the 600 s limit.
 R2_DEPTH = 12
+#: The best-fit CAU's full size: its per-slot popcounts and max tree kept the depth-16 run
+#: over the 600 s limit on a loaded machine (depth 12: 22-42 s); its 3 beats need at least 8
+#: cycles (6 placements and the two-block flush), so 12 leaves 4 for gaps and stalls.
+BEST_DEPTH = 12
 
 CHECKS = {
     # name: (harness factory, depth, property output, expected to pass)
@@ -61,6 +69,8 @@ CHECKS = {
     "cau_w2_reach_done": ("cau_w2", DEPTH, "~done", False),
     "cau_r2": ("cau_r2", R2_DEPTH, "ok", True),
     "cau_r2_reach_done": ("cau_r2", R2_DEPTH, "~done", False),
+    "cau_best": ("cau_best", BEST_DEPTH, "ok", True),
+    "cau_best_reach_done": ("cau_best", BEST_DEPTH, "~done", False),
 }
 
 
@@ -77,7 +87,8 @@ def _harness(kind: str, channels: int = CHANNELS):
     if kind in ("lod", "lod_bad"):
         return LodHarness(8, mutant=kind == "lod_bad")
     window = {"cau": {}, "cau_w2": {"cau_window": 2, "cau_sort": 1},
-              "cau_r2": {"cau_window": 2, "cau_rate": 2}}[kind]
+              "cau_r2": {"cau_window": 2, "cau_rate": 2},
+              "cau_best": {"cau_window": 2, "cau_sort": 1, "cau_fit": 1}}[kind]
     return CauHarness(ExionConfig(rows=4, cols=2, merge_degree=2, **window), channels=channels,
                       beat=2)
 

@@ -22,6 +22,11 @@ that each occupy the ``rows x cols`` SDUE once (see ``golden/schedule.py`` and
     aligned run of ``sort_window`` channel indices (default 1: ascending order); see
     :func:`golden.conmerge_rules.window_group` and ``docs/conmerge.md``. ``open_blocks=1, sort_window=1`` is
     ``greedy``.
+``bestfit``
+    ``window`` with the best-fit slot choice: a channel goes into the fitting open slot whose
+    OR of conflict vectors has the most set bits (the fullest rows; the lowest slot on ties)
+    instead of the lowest fitting one; opening and emission as in ``window``. What the CAU does
+    with ``cau_fit = 1`` (:func:`golden.conmerge_rules.window_group` with ``fit="best"``).
 ``ffd``
     First-fit-decreasing bin packing of the group's channels (by conflict-vector popcount,
     descending) over *all* slots of the group, then slots packed ``cols`` per block. A
@@ -42,17 +47,18 @@ import numpy as np
 from exion.config import SORT_STRATEGIES, ExionConfig
 from exion.limits import CAU_BEAT
 from exion.util import check_int
-from golden.conmerge_rules import ffd_group, greedy_group, popcounts, window_group
+from golden.conmerge_rules import FITS, ffd_group, greedy_group, popcounts, window_group
 from golden.schedule import Block, Schedule
 
 __all__ = [
     "STRATEGIES", "token_order", "group_masks", "conflict_vectors", "schedule",
     "ideal_blocks", "lower_bound_blocks", "synthetic_mask", "WINDOW_BLOCKS", "cau_schedule",
-    "cau_sort_window",
+    "cau_sort_window", "cau_fit",
 ]
 
 #: Scheduling strategies, in the order tables list them.
-STRATEGIES = ("dense", "skip_zero_tiles", "column", "condense", "greedy", "window", "ffd")
+STRATEGIES = ("dense", "skip_zero_tiles", "column", "condense", "greedy", "window", "bestfit",
+              "ffd")
 
 #: Open blocks of the ``window`` strategy unless ``schedule(open_blocks=...)`` says otherwise:
 #: on the FFN traces two open blocks give most of what unbounded first fit gives
@@ -216,7 +222,7 @@ def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = 
     ``strategy`` is one of :data:`STRATEGIES`; ``token_sort`` (default ``cfg.token_sort``) one
     of ``none``, ``popcount``, ``signature``. ``open_blocks`` and ``sort_window`` (channels
     ``[k * sort_window, (k + 1) * sort_window)`` are placed by popcount, descending, ties by
-    channel) apply to ``window`` only. Every result passes
+    channel) apply to ``window`` and ``bestfit`` only. Every result passes
     :func:`golden.schedule.check_schedule`.
     """
     mask = np.asarray(mask, dtype=bool)
@@ -266,11 +272,13 @@ def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = 
             if strategy == "greedy":
                 nb, b, s, d = greedy_group(chs.tolist(), cvs.tolist(), C, D)
                 b = np.asarray(b, np.int64)
-            elif strategy == "window":
+            elif strategy in ("window", "bestfit"):
                 # popcount descending within each aligned run of sort_window channels
                 perm = np.lexsort((chs, -popcounts(cvs), chs // sort_window))
                 chs, cvs = chs[perm], cvs[perm]
-                nb, b, s, d = window_group(chs.tolist(), cvs.tolist(), C, D, open_blocks)
+                fit = "best" if strategy == "bestfit" else "first"
+                nb, b, s, d = window_group(chs.tolist(), cvs.tolist(), C, D, open_blocks,
+                                           fit=fit)
             else:  # ffd
                 perm = np.lexsort((chs, -popcounts(cvs)))  # popcount desc, then channel
                 chs = chs[perm]
@@ -293,12 +301,19 @@ def cau_sort_window(cfg: ExionConfig) -> int:
     return CAU_BEAT if cfg.cau_sort else 1
 
 
+def cau_fit(cfg: ExionConfig) -> str:
+    """The slot choice of the CAU of ``cfg`` (:data:`golden.conmerge_rules.FITS`):
+    ``first``, or ``best`` if ``cfg.cau_fit``."""
+    return FITS[cfg.cau_fit]
+
+
 def cau_schedule(mask, cfg: ExionConfig, *, token_sort: str | None = None) -> Schedule:
     """The schedule the ConMerge Assistant Unit of ``cfg`` (``hw/cau.py``) makes of ``mask``:
-    ``window`` with ``open_blocks = cfg.cau_window`` and ``sort_window`` from
-    :func:`cau_sort_window` (``cau_window = 1, cau_sort = 0``: ``greedy``, word for word)."""
-    return schedule(mask, cfg, "window", token_sort=token_sort, open_blocks=cfg.cau_window,
-                    sort_window=cau_sort_window(cfg))
+    ``window`` (``bestfit`` if ``cfg.cau_fit``) with ``open_blocks = cfg.cau_window`` and
+    ``sort_window`` from :func:`cau_sort_window` (``cau_window = 1, cau_sort = 0,
+    cau_fit = 0``: ``greedy``, word for word)."""
+    return schedule(mask, cfg, "bestfit" if cfg.cau_fit else "window", token_sort=token_sort,
+                    open_blocks=cfg.cau_window, sort_window=cau_sort_window(cfg))
 
 
 # -- bounds ------------------------------------------------------------------------------

@@ -12,8 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["greedy_group", "window_group", "ffd_group", "popcounts", "placement_order",
-           "window_blocks", "window_emits"]
+           "window_blocks", "window_emits", "FITS"]
 
+#: Slot choices of :func:`window_group`, indexed by ``cfg.cau_fit``: ``first`` (the lowest
+#: fitting window slot) and ``best`` (the fitting slot whose OR of conflict vectors has the most
+#: set bits, the lowest on ties).
+FITS = ("first", "best")
 
 
 def greedy_group(chs: list[int], cvs: list[int], cols: int, degree: int):
@@ -63,7 +67,7 @@ def greedy_group(chs: list[int], cvs: list[int], cols: int, degree: int):
 
 
 def window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_blocks: int,
-                 emits: list[bool] | None = None):
+                 emits: list[bool] | None = None, fit: str = "first"):
     """The greedy rule over a window of ``open_blocks`` blocks (``W``), one group.
 
     Window slot ``s`` (``0 <= s < W * cols``) is slot ``s % cols`` of open block ``s // cols``,
@@ -77,8 +81,15 @@ def window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_bl
     to it: whether placing that channel emitted the oldest block (what the CAU's timing at
     ``cau_rate > 1`` depends on, :func:`golden.cycle_model.cau_cycles`).
 
+    ``fit = "best"`` (the ``bestfit`` rule, ``cau_fit = 1``) changes only the slot choice among
+    the fitting ones: the one whose ``ors`` has the most set bits (the fullest rows), the lowest
+    on ties; a channel that fits nowhere opens or emits exactly as with ``fit = "first"``.
+
     Returns ``(n_blocks, rec_block, rec_slot, rec_stream)`` aligned with ``chs``.
     """
+    if fit not in FITS:
+        raise ValueError(f"fit = {fit!r} is not one of {', '.join(FITS)}")
+    best = fit == "best"
     n = open_blocks * cols
     ors = [0] * n
     cnt = [0] * n
@@ -90,11 +101,21 @@ def window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_bl
     for cv in cvs:
         s = 0
         emitted = False
-        while s < nopen:
-            if cnt[s] < degree and not (ors[s] & cv):
-                break
-            s += 1
+        if best:
+            key = -1
+            for t in range(nopen):
+                if cnt[t] < degree and not (ors[t] & cv):
+                    k = bin(ors[t]).count("1")
+                    if k > key:
+                        key, s = k, t
+            found = key >= 0
         else:
+            while s < nopen:
+                if cnt[s] < degree and not (ors[s] & cv):
+                    break
+                s += 1
+            found = s < nopen
+        if not found:
             if nopen == n:
                 emitted = True
                 base += 1
@@ -176,19 +197,20 @@ def placement_order(cvs, sort_window: int = 1) -> list[int]:
 
 
 def window_blocks(cvs, cols: int, degree: int, open_blocks: int = 1,
-                  sort_window: int = 1) -> int:
-    """Blocks the ``window`` rule makes of one group whose channels have conflict vectors
-    ``cvs`` (ascending channel, zeros included)."""
+                  sort_window: int = 1, fit: str = "first") -> int:
+    """Blocks the ``window`` rule (slot choice ``fit``, :data:`FITS`) makes of one group whose
+    channels have conflict vectors ``cvs`` (ascending channel, zeros included)."""
     order = placement_order(cvs, sort_window)
-    return window_group(order, [int(cvs[i]) for i in order], cols, degree, open_blocks)[0]
+    return window_group(order, [int(cvs[i]) for i in order], cols, degree, open_blocks,
+                        fit=fit)[0]
 
 
 def window_emits(cvs, cols: int, degree: int, open_blocks: int = 1,
-                 sort_window: int = 1) -> list[bool]:
+                 sort_window: int = 1, fit: str = "first") -> list[bool]:
     """Per nonzero channel of one group (``cvs`` ascending, zeros included), in placement
-    order (:func:`placement_order`): whether the ``window`` rule emits the oldest open block
-    when it places that channel."""
+    order (:func:`placement_order`): whether the ``window`` rule (slot choice ``fit``) emits
+    the oldest open block when it places that channel."""
     order = placement_order(cvs, sort_window)
     flags: list[bool] = []
-    window_group(order, [int(cvs[i]) for i in order], cols, degree, open_blocks, flags)
+    window_group(order, [int(cvs[i]) for i in order], cols, degree, open_blocks, flags, fit)
     return flags

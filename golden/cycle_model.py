@@ -28,7 +28,7 @@ from exion import cfse_format as F
 from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from golden import dma
-from golden.conmerge_rules import window_blocks, window_emits
+from golden.conmerge_rules import FITS, window_blocks, window_emits
 from golden.intsem import lane_chunks
 from golden.schedule import Schedule, check_schedule
 
@@ -334,12 +334,14 @@ def schedule_cycles(cvs, beat: int = CAU_BEAT, cfg: ExionConfig | None = None) -
     window, blocks, rate, emits = 1, 0, 1, None
     if cfg is not None:
         sort_window = beat if cfg.cau_sort else 1
+        fit = FITS[cfg.cau_fit]
         if cfg.cau_window > 1:
             window = cfg.cau_window
-            blocks = window_blocks(cvs, cfg.cols, cfg.merge_degree, window, sort_window)
+            blocks = window_blocks(cvs, cfg.cols, cfg.merge_degree, window, sort_window, fit)
         if cfg.cau_rate > 1:
             rate = cfg.cau_rate
-            emits = window_emits(cvs, cfg.cols, cfg.merge_degree, cfg.cau_window, sort_window)
+            emits = window_emits(cvs, cfg.cols, cfg.merge_degree, cfg.cau_window, sort_window,
+                                 fit)
     cycles = cau_cycles(group_beats(cvs, beat), window=window, blocks=blocks, rate=rate,
                         emits=emits) + SCHEDULE_OVERHEAD
     return cycles - 1 if not any(cvs) else cycles

@@ -112,9 +112,10 @@ def schedule_counts(sched, mask) -> ActionCounts:
         c.add("mask", "read", len(beats) * CAU_BEAT)
         w = cfg.cau_window
         nb = window_blocks(cvs.tolist(), cfg.cols, cfg.merge_degree, w,
-                           conmerge.cau_sort_window(cfg)) if w > 1 else 0
+                           conmerge.cau_sort_window(cfg), conmerge.cau_fit(cfg)) if w > 1 else 0
         emits = window_emits(cvs.tolist(), cfg.cols, cfg.merge_degree, w,
-                             conmerge.cau_sort_window(cfg)) if cfg.cau_rate > 1 else None
+                             conmerge.cau_sort_window(cfg),
+                             conmerge.cau_fit(cfg)) if cfg.cau_rate > 1 else None
         c.add("cau", "cycle", cycle_model.cau_cycles(beats, window=w, blocks=nb,
                                                      rate=cfg.cau_rate, emits=emits))
         c.cycles += cycle_model.schedule_cycles(cvs, CAU_BEAT, cfg)

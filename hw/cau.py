@@ -14,7 +14,9 @@ ties), through a chain of ``Q`` placement stages, each on the state the previous
 the first stage may emit a block, so a placement that emits starts a cycle. Zero-cv channels
 are skipped for free; with ``Q = 1`` a beat costs ``max(1, nonzero lanes)`` cycles. Placement is the golden
 ``window`` rule (``golden.conmerge_rules.window_group``): the lowest open window slot with
-fewer than ``merge_degree`` streams whose OR is disjoint from the cv; else a newly opened
+fewer than ``merge_degree`` streams whose OR is disjoint from the cv (with ``cfg.cau_fit``,
+of those the one whose OR has the most set bits, the lowest on ties: best fit, the golden
+``bestfit`` rule); else a newly opened
 slot; else the oldest open block is emitted, the others move down one block and the channel
 opens slot 0 of a new newest block. After a ``last`` beat the *flush* emits the open blocks,
 oldest first, one a cycle (at least one cycle). Without back-pressure a group takes exactly
@@ -68,7 +70,8 @@ class Cau(wiring.Component):
     Parameters
     ----------
     cfg : ExionConfig
-        ``rows``, ``cols``, ``merge_degree``, ``cau_window``, ``cau_sort``, ``cau_rate``.
+        ``rows``, ``cols``, ``merge_degree``, ``cau_window``, ``cau_sort``, ``cau_rate``,
+        ``cau_fit``.
     beat : int
         Channels per input beat (``P``).
 
@@ -104,6 +107,11 @@ class Cau(wiring.Component):
     def sort(self) -> bool:
         """Whether each beat's channels are placed by popcount, descending (``cfg.cau_sort``)."""
         return bool(self._cfg.cau_sort)
+
+    @property
+    def best_fit(self) -> bool:
+        """Whether a channel goes into the fullest fitting slot (``cfg.cau_fit``)."""
+        return bool(self._cfg.cau_fit)
 
     @property
     def rate(self) -> int:
@@ -167,7 +175,19 @@ class Cau(wiring.Component):
                 m.d.comb += opened[s].eq(b.slots[c][0].valid)
                 m.d.comb += room[s].eq(~b.slots[c][D - 1].valid)
                 m.d.comb += fits[s].eq(opened[s] & room[s] & ~(ors & cv).any())
-            fit1 = _lowest(m, fits, f"fit{i}")
+            if cfg.cau_fit:
+                # best fit: the fitting slot whose OR has the most set bits, lowest on ties
+                # (an open slot's OR is nonzero, so a fitting slot's key is at least 1)
+                keys = []
+                for s in range(N):
+                    b, c = state[s // C], s % C
+                    k = Signal(R.bit_length(), name=f"fitkey{i}_{s}")
+                    pop = _bit_sum([b.sel[r][c] != 0 for r in range(R)], R.bit_length())
+                    m.d.comb += k.eq(Mux(fits[s], pop, 0))
+                    keys.append(k)
+                fit1 = _argmax(m, keys, f"fit{i}")
+            else:
+                fit1 = _lowest(m, fits, f"fit{i}")
             new1 = _lowest(m, ~opened, f"new{i}")   # first closed slot (opened is a prefix)
             has_fit = fits.any()
             can_open = ~opened[N - 1]
@@ -258,25 +278,33 @@ def _insert(m: Module, state, nxt, target, cv, ch, group, cols: int, degree: int
 
 def _max_popcount(m: Module, beat, rem, rows: int, lanes: int):
     """One-hot of the lane of ``rem`` whose cv has the most set bits, the lowest on ties
-    (a tree of pairwise comparisons; lanes outside ``rem`` count as 0, below any nonzero cv)."""
+    (lanes outside ``rem`` count as 0, below any nonzero cv)."""
     width = rows.bit_length()
     keys = []
     for i in range(lanes):
         k = Signal(width, name=f"pop{i}")
         m.d.comb += k.eq(Mux(rem[i], _bit_sum([beat.cv[i][r] for r in range(rows)], width), 0))
-        keys.append((k, Const(1 << i, lanes)))
-    while len(keys) > 1:
+        keys.append(k)
+    return _argmax(m, keys, "pick")
+
+
+def _argmax(m: Module, keys, name: str):
+    """One-hot of the largest of ``keys``, the lowest index on ties; 0 if every key is 0
+    (a tree of pairwise comparisons)."""
+    n = len(keys)
+    pairs = [(k, Const(1 << i, n)) for i, k in enumerate(keys)]
+    while len(pairs) > 1:
         nxt = []
-        for j in range(0, len(keys) - 1, 2):
-            (ka, oa), (kb, ob) = keys[j], keys[j + 1]
-            hi = kb > ka                      # the higher lane wins only if strictly larger
+        for j in range(0, len(pairs) - 1, 2):
+            (ka, oa), (kb, ob) = pairs[j], pairs[j + 1]
+            hi = kb > ka                      # the higher index wins only if strictly larger
             nxt.append((Mux(hi, kb, ka), Mux(hi, ob, oa)))
-        if len(keys) % 2:
-            nxt.append(keys[-1])
-        keys = nxt
-    pick = Signal(lanes, name="pick")
-    m.d.comb += pick.eq(Mux(rem.any(), keys[0][1], 0))
-    return pick
+        if len(pairs) % 2:
+            nxt.append(pairs[-1])
+        pairs = nxt
+    out = Signal(n, name=name)
+    m.d.comb += out.eq(Mux(pairs[0][0] != 0, pairs[0][1], 0))
+    return out
 
 
 def _bit_sum(bits, width: int):

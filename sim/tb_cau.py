@@ -1,6 +1,7 @@
 """cocotb bench of the ConMerge Assistant Unit (hw/cau.py): its ConMerge vectors must equal the
 golden schedule of the configuration's CAU rule (golden.conmerge.cau_schedule: ``window`` with
-``cau_window`` open blocks and the ``cau_sort`` order; greedy for ``W = 1`` unsorted) packed by
+``cau_window`` open blocks, the ``cau_sort`` order and, with ``cau_fit``, best fit: ``bestfit``;
+greedy for ``W = 1`` unsorted first fit) packed by
 golden.schedule.pack_block, word for word, and, with no back-pressure, each group must take
 exactly golden.cycle_model.cau_cycles cycles (with ``cau_rate`` channels placed per cycle)."""
 
@@ -10,8 +11,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
-from golden.conmerge import (cau_schedule, cau_sort_window, conflict_vectors, group_masks,
-                             synthetic_mask)
+from golden.conmerge import (cau_fit, cau_schedule, cau_sort_window, conflict_vectors,
+                             group_masks, synthetic_mask)
 from golden.conmerge_rules import window_emits
 from golden.schedule import check_schedule
 from golden.cycle_model import cau_cycles, group_beats
@@ -116,7 +117,7 @@ async def words_and_cycles(dut):
             # beats up to the last one's acceptance, then the flush: min(W, blocks) cycles
             flush = max(1, min(cfg.cau_window, blocks[g]))
             emits = window_emits(cvs[g], cfg.cols, cfg.merge_degree, cfg.cau_window,
-                                 cau_sort_window(cfg))
+                                 cau_sort_window(cfg), cau_fit(cfg))
             total += cau_cycles(beats, window=cfg.cau_window, blocks=blocks[g],
                                 rate=cfg.cau_rate, emits=emits)
             assert accepted[g] + 1 + flush == total, \

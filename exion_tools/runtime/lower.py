@@ -20,7 +20,7 @@ from exion.config import ExionConfig
 from exion.limits import MAX_HEAD_DIM
 from exion.regmap import smem_half
 from golden import cycle_model
-from golden.conmerge import cau_sort_window
+from golden.conmerge import cau_fit, cau_sort_window
 from golden.conmerge_rules import window_emits
 from golden.core_checks import Limits
 from golden.core_state import bits_of_rows
@@ -224,7 +224,7 @@ class Host(CfseCommands):
         self.stats.window(4 * (c1 - c0) * self.backend_mask_words())
         cvs = bits_of_rows(km.T)
         emits = window_emits(cvs, cfg.cols, cfg.merge_degree, cfg.cau_window,
-                             cau_sort_window(cfg))
+                             cau_sort_window(cfg), cau_fit(cfg))
         busy = cycle_model.cau_cycles(cycle_model.group_beats(cvs), rate=cfg.cau_rate,
                                       emits=emits)
         p = {"half": half, "kept": int(km.sum()), "n_ch": c1 - c0, "cau": busy}
