@@ -42,6 +42,9 @@ _CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
 _QF_REFUSED = (2, 4)
 #: Of the bursts, those aimed at a hole of the buffer cover point while it has one.
 _STEER = 0.5
+#: Aimed bursts after a seed's stream while the buffer cover point still has holes: an aimed
+#: "behind" burst misses when its leading command ends before the aimed one is written.
+_MOPUP = 48
 #: The loads and the read that name one buffer of a memory (the command put ahead of an
 #: aimed one, so that it is "behind").
 _LOADER = {"imem": "LOAD_IMEM", "wmem": "LOAD_WMEM", "omem": "READ_OMEM"}
@@ -488,6 +491,14 @@ class Fuzz:
                     break
             self.bursts += len(words) > 1
             await self.settle(label + ": " + "; ".join(words))
+        for i in range(_MOPUP):
+            if model.regs.error:
+                await tb.write("CTRL", 1)
+                model.clear_error()
+            if not any(h == 0 for h in
+                       coverage_db["core.buffer_state"].detailed_coverage.values()):
+                break
+            await self.steered(f"seed {self.seed} mop-up {i}")
         # every OMEM buffer, whole
         if model.regs.error:
             await tb.write("CTRL", 1)
