@@ -9,7 +9,7 @@ is split into bursts of at most ``max_burst`` beats that never cross a 4 KB boun
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +20,7 @@ from exion.regmap import Cause
 from exion.util import check_int
 
 __all__ = ["descriptor_layout", "burst_layout", "word_layout", "axi_read_members", "axi_write_members",
-           "descriptor_cause", "check_dma_params", "BurstWalker", "CAUSE_BITS"]
+           "descriptor_cause", "descriptor_cause_staged", "check_dma_params", "BurstWalker", "CAUSE_BITS"]
 
 #: Width of a cause output (the core's ``CAUSE`` register holds it).
 CAUSE_BITS = 8
@@ -102,6 +102,41 @@ def descriptor_cause(m: Module, desc, region_base, region_end, bus_bytes: int) -
         Mux((desc.rows == 0) | (desc.row_bytes == 0), int(Cause.BAD_FIELD),
             Mux(misaligned, int(Cause.DMA_ALIGN),
                 Mux((desc.base < region_base) | (end > region_end), int(Cause.DMA_REGION), 0))))
+    return cause
+
+
+def descriptor_cause_staged(m: Module, desc, region_base, region_end, bus_bytes: int) -> Signal:
+    """:func:`descriptor_cause` in two stages, for a ``desc`` that holds for two cycles: the
+    cause of the descriptor ``desc`` held in the previous cycle.
+
+    The first stage registers ``(rows - 1) * stride`` (a multiplier), the room
+    ``region_end - (base + ceil(row_bytes / B) * B)`` and the causes that need no product; the
+    second compares the product with the room. No path then holds the multiplier and the
+    comparison's carry chains together (docs/fpga.md)."""
+    shift = clog2(bus_bytes)
+    aw = len(desc.base)
+    row_beats = Signal(DMA_ROW_BYTES_BITS + 1 - shift)
+    m.d.comb += row_beats.eq((desc.row_bytes + (bus_bytes - 1)) >> shift)
+    prod = Signal(aw + DMA_ROWS_BITS)
+    # signed, wide enough for region_end (aw + 1 bits) and for base + row size past it
+    width = max(aw, DMA_ROW_BYTES_BITS + 1) + 3
+    s_end, s_base, s_size = Signal(signed(width)), Signal(signed(width)), Signal(signed(width))
+    room = Signal(signed(width))
+    m.d.comb += [s_end.eq(region_end), s_base.eq(desc.base), s_size.eq(row_beats << shift)]
+    early = Signal(CAUSE_BITS)
+    misaligned = ((desc.base | desc.stride) & (bus_bytes - 1)) != 0
+    m.d.sync += [
+        prod.eq((desc.rows - 1)[:DMA_ROWS_BITS] * desc.stride),
+        room.eq(s_end - s_base - s_size),
+        early.eq(Mux((desc.rows == 0) | (desc.row_bytes == 0), int(Cause.BAD_FIELD),
+                     Mux(misaligned, int(Cause.DMA_ALIGN),
+                         Mux(desc.base < region_base, int(Cause.DMA_REGION), 0)))),
+    ]
+    # end > region_end  <=>  prod > room; a negative room is exceeded by any product
+    over = Signal()
+    m.d.comb += over.eq((room < 0) | (prod > room[:len(room) - 1]))
+    cause = Signal(CAUSE_BITS)
+    m.d.comb += cause.eq(Mux(early != 0, early, Mux(over, int(Cause.DMA_REGION), 0)))
     return cause
 
 
