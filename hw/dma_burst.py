@@ -143,7 +143,11 @@ def descriptor_cause_staged(m: Module, desc, region_base, region_end, bus_bytes:
 class BurstWalker(wiring.Component):
     """Splits a descriptor into INCR bursts, one per cycle.
 
-    ``start`` (one cycle) loads ``desc``, which must have passed :func:`descriptor_cause`.
+    ``start`` (one cycle) loads ``desc``, which must have passed :func:`descriptor_cause` and
+    must hold until the first burst's handshake: a run's beat count ``rows * ceil(row_bytes /
+    B)`` is a product registered from ``desc`` in every cycle and taken in the cycle after
+    ``start``, so that no path holds the multiplier and the burst arithmetic together
+    (docs/fpga.md).
     Bursts then leave on ``burst`` in address order: a row at a time (rows that follow each
     other without a gap, ``stride == ceil(row_bytes / B) * B``, as one run), each burst as long
     as ``max_burst``, the run's remaining beats and the next 4 KB boundary allow. ``stop`` drops
@@ -175,8 +179,14 @@ class BurstWalker(wiring.Component):
         bb, shift = self._bb, clog2(self._bb)
         addr, row, stride = Signal(self._aw), Signal(self._aw), Signal(self._aw)
         beats_bits = DMA_ROW_BYTES_BITS + 1 - shift
-        rem, row_beats = Signal(beats_bits + DMA_ROWS_BITS), Signal(beats_bits)
+        rem = Signal(beats_bits + DMA_ROWS_BITS)
+        row_beats = Signal(beats_bits)
         rows = Signal(DMA_ROWS_BITS)
+        # run_beats: the contiguous run's beats, registered from desc every cycle; first: the
+        # run's first burst is not taken yet, so its beats come from run_beats, not rem
+        run_beats = Signal(beats_bits + DMA_ROWS_BITS)
+        first = Signal()
+        left = Signal(beats_bits + DMA_ROWS_BITS)
         # Rows that follow each other without a gap are one run: bursts then span rows.
         rb, contig = Signal(beats_bits), Signal()
         m.d.comb += [rb.eq((self.desc.row_bytes + (bb - 1)) >> shift),
@@ -187,11 +197,13 @@ class BurstWalker(wiring.Component):
         m.d.comb += to_bound.eq((AXI_BOUNDARY - addr[:page]) >> shift)
         cap = Signal(range(self._max + 1))
         m.d.comb += cap.eq(Mux(to_bound < self._max, to_bound, self._max))
+        m.d.sync += run_beats.eq(self.desc.rows * rb)
+        m.d.comb += left.eq(Mux(first, run_beats, rem))
         n = Signal(range(self._max + 1))
-        m.d.comb += n.eq(Mux(rem < cap, rem, cap))
+        m.d.comb += n.eq(Mux(left < cap, left, cap))
         row_done = Signal()
         m.d.comb += [
-            row_done.eq(n == rem),
+            row_done.eq(n == left),
             self.burst.payload.addr.eq(addr), self.burst.payload.len.eq(n - 1),
             self.burst.payload.last.eq(row_done & (rows == 1)),
             self.busy.eq(self.burst.valid),
@@ -199,17 +211,17 @@ class BurstWalker(wiring.Component):
         with m.If(self.start):
             m.d.sync += [addr.eq(self.desc.base), row.eq(self.desc.base),
                          stride.eq(self.desc.stride),
-                         rows.eq(Mux(contig, 1, self.desc.rows)),
-                         rem.eq(Mux(contig, self.desc.rows * rb, rb)), row_beats.eq(rb),
-                         self.burst.valid.eq(1)]
+                         rows.eq(Mux(contig, 1, self.desc.rows)), first.eq(contig),
+                         rem.eq(rb), row_beats.eq(rb), self.burst.valid.eq(1)]
         with m.Elif(self.stop):
-            m.d.sync += self.burst.valid.eq(0)
+            m.d.sync += [self.burst.valid.eq(0), first.eq(0)]
         with m.Elif(self.burst.valid & self.burst.ready):
+            m.d.sync += first.eq(0)
             with m.If(row_done):
                 with m.If(rows == 1):
                     m.d.sync += self.burst.valid.eq(0)
                 m.d.sync += [row.eq(row + stride), addr.eq(row + stride), rem.eq(row_beats),
                              rows.eq(rows - 1)]
             with m.Else():
-                m.d.sync += [addr.eq(addr + (n << shift)), rem.eq(rem - n)]
+                m.d.sync += [addr.eq(addr + (n << shift)), rem.eq(left - n)]
         return m
