@@ -83,25 +83,49 @@ def check_dma_params(bus_width, addr_width, outstanding, max_burst,
     check_int("max_burst", max_burst, 1, AXI_MAX_BURST)
 
 
+def _room(m: Module, desc, region_end, bus_bytes: int):
+    """``(room, row_beats)``: ``region_end - (base + ceil(row_bytes / B) * B)`` (signed, wide
+    enough for every operand), so that ``end > region_end`` is ``(rows - 1) * stride > room``:
+    one comparison after the product, the subtractions beside the multiplier."""
+    shift = clog2(bus_bytes)
+    aw = len(desc.base)
+    row_beats = Signal(DMA_ROW_BYTES_BITS + 1 - shift)
+    m.d.comb += row_beats.eq((desc.row_bytes + (bus_bytes - 1)) >> shift)
+    width = max(aw, DMA_ROW_BYTES_BITS + 1) + 3
+    s_end, s_base, s_size = Signal(signed(width)), Signal(signed(width)), Signal(signed(width))
+    room = Signal(signed(width))
+    m.d.comb += [s_end.eq(region_end), s_base.eq(desc.base), s_size.eq(row_beats << shift),
+                 room.eq(s_end - s_base - s_size)]
+    return room
+
+
+def _early_cause(desc, region_base, bus_bytes: int):
+    # the causes that need no product, in priority order
+    misaligned = ((desc.base | desc.stride) & (bus_bytes - 1)) != 0
+    return Mux((desc.rows == 0) | (desc.row_bytes == 0), int(Cause.BAD_FIELD),
+               Mux(misaligned, int(Cause.DMA_ALIGN),
+                   Mux(desc.base < region_base, int(Cause.DMA_REGION), 0)))
+
+
+def _over(prod, room):
+    # end > region_end  <=>  prod > room; a negative room is exceeded by any product
+    return (room < 0) | (prod > room[:len(room) - 1])
+
+
 def descriptor_cause(m: Module, desc, region_base, region_end, bus_bytes: int) -> Signal:
     """The cause code a descriptor is refused with (0: good), combinational.
 
     In order: ``BAD_FIELD`` (zero rows or zero bytes), ``DMA_ALIGN`` (``base`` or ``stride`` not
     a multiple of ``bus_bytes``), ``DMA_REGION`` (a word the transfer touches lies outside
     ``[region_base, region_end)``)."""
-    shift = clog2(bus_bytes)
-    row_beats = Signal(DMA_ROW_BYTES_BITS + 1 - shift)
-    rows_m1 = Signal(DMA_ROWS_BITS)
-    m.d.comb += [row_beats.eq((desc.row_bytes + (bus_bytes - 1)) >> shift),
-                 rows_m1.eq(desc.rows - 1)]
-    end = Signal(len(desc.base) + DMA_ROWS_BITS + 2)
-    m.d.comb += end.eq(desc.base + rows_m1 * desc.stride + (row_beats << shift))
+    prod = Signal(len(desc.base) + DMA_ROWS_BITS)
+    m.d.comb += prod.eq((desc.rows - 1)[:DMA_ROWS_BITS] * desc.stride)
+    room = _room(m, desc, region_end, bus_bytes)
+    early = Signal(CAUSE_BITS)
+    m.d.comb += early.eq(_early_cause(desc, region_base, bus_bytes))
     cause = Signal(CAUSE_BITS)
-    misaligned = ((desc.base | desc.stride) & (bus_bytes - 1)) != 0
-    m.d.comb += cause.eq(
-        Mux((desc.rows == 0) | (desc.row_bytes == 0), int(Cause.BAD_FIELD),
-            Mux(misaligned, int(Cause.DMA_ALIGN),
-                Mux((desc.base < region_base) | (end > region_end), int(Cause.DMA_REGION), 0))))
+    m.d.comb += cause.eq(Mux(early != 0, early,
+                             Mux(_over(prod, room), int(Cause.DMA_REGION), 0)))
     return cause
 
 
@@ -112,31 +136,16 @@ def descriptor_cause_staged(m: Module, desc, region_base, region_end, bus_bytes:
     The first stage registers ``(rows - 1) * stride`` (a multiplier), the room
     ``region_end - (base + ceil(row_bytes / B) * B)`` and the causes that need no product; the
     second compares the product with the room. No path then holds the multiplier and the
-    comparison's carry chains together (docs/fpga.md)."""
-    shift = clog2(bus_bytes)
-    aw = len(desc.base)
-    row_beats = Signal(DMA_ROW_BYTES_BITS + 1 - shift)
-    m.d.comb += row_beats.eq((desc.row_bytes + (bus_bytes - 1)) >> shift)
-    prod = Signal(aw + DMA_ROWS_BITS)
-    # signed, wide enough for region_end (aw + 1 bits) and for base + row size past it
-    width = max(aw, DMA_ROW_BYTES_BITS + 1) + 3
-    s_end, s_base, s_size = Signal(signed(width)), Signal(signed(width)), Signal(signed(width))
-    room = Signal(signed(width))
-    m.d.comb += [s_end.eq(region_end), s_base.eq(desc.base), s_size.eq(row_beats << shift)]
+    comparison's carry chain together (docs/fpga.md)."""
+    prod = Signal(len(desc.base) + DMA_ROWS_BITS)
+    room_c = _room(m, desc, region_end, bus_bytes)
+    room = Signal.like(room_c)
     early = Signal(CAUSE_BITS)
-    misaligned = ((desc.base | desc.stride) & (bus_bytes - 1)) != 0
-    m.d.sync += [
-        prod.eq((desc.rows - 1)[:DMA_ROWS_BITS] * desc.stride),
-        room.eq(s_end - s_base - s_size),
-        early.eq(Mux((desc.rows == 0) | (desc.row_bytes == 0), int(Cause.BAD_FIELD),
-                     Mux(misaligned, int(Cause.DMA_ALIGN),
-                         Mux(desc.base < region_base, int(Cause.DMA_REGION), 0)))),
-    ]
-    # end > region_end  <=>  prod > room; a negative room is exceeded by any product
-    over = Signal()
-    m.d.comb += over.eq((room < 0) | (prod > room[:len(room) - 1]))
+    m.d.sync += [prod.eq((desc.rows - 1)[:DMA_ROWS_BITS] * desc.stride), room.eq(room_c),
+                 early.eq(_early_cause(desc, region_base, bus_bytes))]
     cause = Signal(CAUSE_BITS)
-    m.d.comb += cause.eq(Mux(early != 0, early, Mux(over, int(Cause.DMA_REGION), 0)))
+    m.d.comb += cause.eq(Mux(early != 0, early,
+                             Mux(_over(prod, room), int(Cause.DMA_REGION), 0)))
     return cause
 
 
