@@ -213,8 +213,8 @@ def load_cycles(desc: dma.Descriptor, bb: int, ib: int, n_items: int, latency: i
     """Cycles of a ``MEM`` load (``MEM_RD_CYCLES``): from the cycle the engine takes it (0) to
     the cycle its last item is written, both counted, with a memory of read latency ``latency``
     that never pauses. A cycle-by-cycle model of the read engine (the issue rule of
-    :func:`golden.dma.read_timing`: a burst registered at cycle 2 at the earliest, one a cycle,
-    fewer than ``outstanding`` unanswered or the oldest one's last beat in that cycle; AR the
+    :func:`golden.dma.read_timing`: a burst registered at cycle ``READ_ISSUE_DELAY - 1`` (3) at
+    the earliest, one a cycle, fewer than ``outstanding`` unanswered or the oldest one's last beat in that cycle; AR the
     next cycle; a burst's data from ``latency`` cycles after its AR, one word a cycle) and the
     unpacker (an item out in the cycle after its last byte came; a word taken while at most one
     item's bytes stay after this cycle's item, a row's first word only with the previous row's

@@ -9,7 +9,7 @@ is split into bursts of at most ``max_burst`` beats that never cross a 4 KB boun
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +20,7 @@ from exion.regmap import Cause
 from exion.util import check_int
 
 __all__ = ["descriptor_layout", "burst_layout", "word_layout", "axi_read_members", "axi_write_members",
-           "descriptor_cause", "check_dma_params", "BurstWalker", "CAUSE_BITS"]
+           "descriptor_cause", "descriptor_cause_staged", "check_dma_params", "BurstWalker", "CAUSE_BITS"]
 
 #: Width of a cause output (the core's ``CAUSE`` register holds it).
 CAUSE_BITS = 8
@@ -83,32 +83,80 @@ def check_dma_params(bus_width, addr_width, outstanding, max_burst,
     check_int("max_burst", max_burst, 1, AXI_MAX_BURST)
 
 
+def _room(m: Module, desc, region_end, bus_bytes: int):
+    """``(room, row_beats)``: ``region_end - (base + ceil(row_bytes / B) * B)`` (signed, wide
+    enough for every operand), so that ``end > region_end`` is ``(rows - 1) * stride > room``:
+    one comparison after the product, the subtractions beside the multiplier."""
+    shift = clog2(bus_bytes)
+    aw = len(desc.base)
+    row_beats = Signal(DMA_ROW_BYTES_BITS + 1 - shift)
+    m.d.comb += row_beats.eq((desc.row_bytes + (bus_bytes - 1)) >> shift)
+    width = max(aw, DMA_ROW_BYTES_BITS + 1) + 3
+    s_end, s_base, s_size = Signal(signed(width)), Signal(signed(width)), Signal(signed(width))
+    room = Signal(signed(width))
+    m.d.comb += [s_end.eq(region_end), s_base.eq(desc.base), s_size.eq(row_beats << shift),
+                 room.eq(s_end - s_base - s_size)]
+    return room
+
+
+def _early_cause(desc, region_base, bus_bytes: int):
+    # the causes that need no product, in priority order
+    misaligned = ((desc.base | desc.stride) & (bus_bytes - 1)) != 0
+    return Mux((desc.rows == 0) | (desc.row_bytes == 0), int(Cause.BAD_FIELD),
+               Mux(misaligned, int(Cause.DMA_ALIGN),
+                   Mux(desc.base < region_base, int(Cause.DMA_REGION), 0)))
+
+
+def _over(prod, room):
+    # end > region_end  <=>  prod > room; a negative room is exceeded by any product
+    return (room < 0) | (prod > room[:len(room) - 1])
+
+
 def descriptor_cause(m: Module, desc, region_base, region_end, bus_bytes: int) -> Signal:
     """The cause code a descriptor is refused with (0: good), combinational.
 
     In order: ``BAD_FIELD`` (zero rows or zero bytes), ``DMA_ALIGN`` (``base`` or ``stride`` not
     a multiple of ``bus_bytes``), ``DMA_REGION`` (a word the transfer touches lies outside
     ``[region_base, region_end)``)."""
-    shift = clog2(bus_bytes)
-    row_beats = Signal(DMA_ROW_BYTES_BITS + 1 - shift)
-    rows_m1 = Signal(DMA_ROWS_BITS)
-    m.d.comb += [row_beats.eq((desc.row_bytes + (bus_bytes - 1)) >> shift),
-                 rows_m1.eq(desc.rows - 1)]
-    end = Signal(len(desc.base) + DMA_ROWS_BITS + 2)
-    m.d.comb += end.eq(desc.base + rows_m1 * desc.stride + (row_beats << shift))
+    prod = Signal(len(desc.base) + DMA_ROWS_BITS)
+    m.d.comb += prod.eq((desc.rows - 1)[:DMA_ROWS_BITS] * desc.stride)
+    room = _room(m, desc, region_end, bus_bytes)
+    early = Signal(CAUSE_BITS)
+    m.d.comb += early.eq(_early_cause(desc, region_base, bus_bytes))
     cause = Signal(CAUSE_BITS)
-    misaligned = ((desc.base | desc.stride) & (bus_bytes - 1)) != 0
-    m.d.comb += cause.eq(
-        Mux((desc.rows == 0) | (desc.row_bytes == 0), int(Cause.BAD_FIELD),
-            Mux(misaligned, int(Cause.DMA_ALIGN),
-                Mux((desc.base < region_base) | (end > region_end), int(Cause.DMA_REGION), 0))))
+    m.d.comb += cause.eq(Mux(early != 0, early,
+                             Mux(_over(prod, room), int(Cause.DMA_REGION), 0)))
+    return cause
+
+
+def descriptor_cause_staged(m: Module, desc, region_base, region_end, bus_bytes: int) -> Signal:
+    """:func:`descriptor_cause` in two stages, for a ``desc`` that holds for two cycles: the
+    cause of the descriptor ``desc`` held in the previous cycle.
+
+    The first stage registers ``(rows - 1) * stride`` (a multiplier), the room
+    ``region_end - (base + ceil(row_bytes / B) * B)`` and the causes that need no product; the
+    second compares the product with the room. No path then holds the multiplier and the
+    comparison's carry chain together (docs/fpga.md)."""
+    prod = Signal(len(desc.base) + DMA_ROWS_BITS)
+    room_c = _room(m, desc, region_end, bus_bytes)
+    room = Signal.like(room_c)
+    early = Signal(CAUSE_BITS)
+    m.d.sync += [prod.eq((desc.rows - 1)[:DMA_ROWS_BITS] * desc.stride), room.eq(room_c),
+                 early.eq(_early_cause(desc, region_base, bus_bytes))]
+    cause = Signal(CAUSE_BITS)
+    m.d.comb += cause.eq(Mux(early != 0, early,
+                             Mux(_over(prod, room), int(Cause.DMA_REGION), 0)))
     return cause
 
 
 class BurstWalker(wiring.Component):
     """Splits a descriptor into INCR bursts, one per cycle.
 
-    ``start`` (one cycle) loads ``desc``, which must have passed :func:`descriptor_cause`.
+    ``start`` (one cycle) loads ``desc``, which must have passed :func:`descriptor_cause` and
+    must hold until the first burst's handshake: a run's beat count ``rows * ceil(row_bytes /
+    B)`` is a product registered from ``desc`` in every cycle and taken in the cycle after
+    ``start``, so that no path holds the multiplier and the burst arithmetic together
+    (docs/fpga.md).
     Bursts then leave on ``burst`` in address order: a row at a time (rows that follow each
     other without a gap, ``stride == ceil(row_bytes / B) * B``, as one run), each burst as long
     as ``max_burst``, the run's remaining beats and the next 4 KB boundary allow. ``stop`` drops
@@ -140,8 +188,14 @@ class BurstWalker(wiring.Component):
         bb, shift = self._bb, clog2(self._bb)
         addr, row, stride = Signal(self._aw), Signal(self._aw), Signal(self._aw)
         beats_bits = DMA_ROW_BYTES_BITS + 1 - shift
-        rem, row_beats = Signal(beats_bits + DMA_ROWS_BITS), Signal(beats_bits)
+        rem = Signal(beats_bits + DMA_ROWS_BITS)
+        row_beats = Signal(beats_bits)
         rows = Signal(DMA_ROWS_BITS)
+        # run_beats: the contiguous run's beats, registered from desc every cycle; first: the
+        # run's first burst is not taken yet, so its beats come from run_beats, not rem
+        run_beats = Signal(beats_bits + DMA_ROWS_BITS)
+        first = Signal()
+        left = Signal(beats_bits + DMA_ROWS_BITS)
         # Rows that follow each other without a gap are one run: bursts then span rows.
         rb, contig = Signal(beats_bits), Signal()
         m.d.comb += [rb.eq((self.desc.row_bytes + (bb - 1)) >> shift),
@@ -152,11 +206,13 @@ class BurstWalker(wiring.Component):
         m.d.comb += to_bound.eq((AXI_BOUNDARY - addr[:page]) >> shift)
         cap = Signal(range(self._max + 1))
         m.d.comb += cap.eq(Mux(to_bound < self._max, to_bound, self._max))
+        m.d.sync += run_beats.eq(self.desc.rows * rb)
+        m.d.comb += left.eq(Mux(first, run_beats, rem))
         n = Signal(range(self._max + 1))
-        m.d.comb += n.eq(Mux(rem < cap, rem, cap))
+        m.d.comb += n.eq(Mux(left < cap, left, cap))
         row_done = Signal()
         m.d.comb += [
-            row_done.eq(n == rem),
+            row_done.eq(n == left),
             self.burst.payload.addr.eq(addr), self.burst.payload.len.eq(n - 1),
             self.burst.payload.last.eq(row_done & (rows == 1)),
             self.busy.eq(self.burst.valid),
@@ -164,17 +220,17 @@ class BurstWalker(wiring.Component):
         with m.If(self.start):
             m.d.sync += [addr.eq(self.desc.base), row.eq(self.desc.base),
                          stride.eq(self.desc.stride),
-                         rows.eq(Mux(contig, 1, self.desc.rows)),
-                         rem.eq(Mux(contig, self.desc.rows * rb, rb)), row_beats.eq(rb),
-                         self.burst.valid.eq(1)]
+                         rows.eq(Mux(contig, 1, self.desc.rows)), first.eq(contig),
+                         rem.eq(rb), row_beats.eq(rb), self.burst.valid.eq(1)]
         with m.Elif(self.stop):
-            m.d.sync += self.burst.valid.eq(0)
+            m.d.sync += [self.burst.valid.eq(0), first.eq(0)]
         with m.Elif(self.burst.valid & self.burst.ready):
+            m.d.sync += first.eq(0)
             with m.If(row_done):
                 with m.If(rows == 1):
                     m.d.sync += self.burst.valid.eq(0)
                 m.d.sync += [row.eq(row + stride), addr.eq(row + stride), rem.eq(row_beats),
                              rows.eq(rows - 1)]
             with m.Else():
-                m.d.sync += [addr.eq(addr + (n << shift)), rem.eq(rem - n)]
+                m.d.sync += [addr.eq(addr + (n << shift)), rem.eq(left - n)]
         return m

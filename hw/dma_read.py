@@ -13,7 +13,7 @@ from exion.limits import AXI_MAX_BURST, DMA_ADDR_WIDTH, DMA_READ_OUTSTANDING, DM
 from exion.regmap import Cause
 
 from .dma_burst import (CAUSE_BITS, BurstWalker, axi_read_members, check_dma_params,
-                        descriptor_cause, descriptor_layout, word_layout)
+                        descriptor_cause_staged, descriptor_layout, word_layout)
 
 __all__ = ["DmaRead"]
 
@@ -32,8 +32,9 @@ class DmaRead(wiring.Component):
       or failed transfer is being wound down, and while the previous descriptor is still being
       checked or split into bursts; a second descriptor is taken while the first one's data is
       still arriving, so back-to-back descriptors keep the bus busy.
-    * The descriptor is checked in the cycle after it is taken (:func:`descriptor_cause`):
-      zero rows or bytes (``BAD_FIELD``), ``base`` or ``stride`` not a multiple of
+    * The descriptor is checked in the two cycles after it is taken
+      (:func:`~hw.dma_burst.descriptor_cause_staged`: the product and the region's room
+      registered, then compared; ``golden.dma.READ_ISSUE_DELAY``): zero rows or bytes (``BAD_FIELD``), ``base`` or ``stride`` not a multiple of
       ``bus_width / 8`` (``DMA_ALIGN``), a word outside ``[region_base, region_end)``
       (``DMA_REGION``). A refused descriptor issues no bus transaction; descriptors taken
       before it complete normally.
@@ -116,8 +117,9 @@ class DmaRead(wiring.Component):
         m.submodules.info = info = SyncFIFO(width=beats_bits + DMA_ROWS_BITS + shift + 1,
                                             depth=INFO_DEPTH)
         desc = Signal(descriptor_layout(self._aw))
-        checking, drain = Signal(), Signal()
-        bad = descriptor_cause(m, desc, self.region_base, self.region_end, bb)
+        # checking: the check's first stage (desc just taken); checked: its result, acted on
+        checking, checked, drain = Signal(), Signal(), Signal()
+        bad = descriptor_cause_staged(m, desc, self.region_base, self.region_end, bb)
         row_beats, tail = Signal(beats_bits), Signal(shift + 1)
         m.d.comb += [row_beats.eq((desc.row_bytes + (bb - 1)) >> shift),
                      tail.eq((desc.row_bytes - 1)[:shift] + 1)]
@@ -134,13 +136,13 @@ class DmaRead(wiring.Component):
         ]
 
         # -- accept and check ----------------------------------------------------------------
-        m.d.comb += self.cmd.ready.eq(~checking & ~walker.busy & ~self.error & ~drain
-                                      & info.w_rdy)
+        m.d.comb += self.cmd.ready.eq(~checking & ~checked & ~walker.busy & ~self.error
+                                      & ~drain & info.w_rdy)
+        m.d.sync += [checked.eq(checking), checking.eq(0)]
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [desc.eq(self.cmd.payload), checking.eq(1)]
         m.d.comb += walker.desc.eq(desc)
-        with m.If(checking):
-            m.d.sync += checking.eq(0)
+        with m.If(checked):
             with m.If(~bus_err & ~drain):
                 with m.If(bad != 0):
                     m.d.sync += [self.error.eq(1), self.cause.eq(bad)]
@@ -207,6 +209,6 @@ class DmaRead(wiring.Component):
                                            int(Cause.DMA_DECERR)))]
         with m.Elif(drain & (count == 0) & ~info.r_rdy):
             m.d.sync += drain.eq(0)
-        m.d.comb += self.busy.eq(checking | walker.busy | (count != 0) | r_active | info.r_rdy
+        m.d.comb += self.busy.eq(checking | checked | walker.busy | (count != 0) | r_active | info.r_rdy
                                  | drain)
         return m

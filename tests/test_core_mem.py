@@ -88,14 +88,14 @@ def test_load_cycles_when_the_bus_never_waits(ib, bb, stride):
 def test_load_cycles_of_the_core_engines():
     """The core's loads (mem_load): bursts of at most CORE_READ_BURST beats and one more cycle of
     latency (the R FIFO of hw/dma_share.py). A 20-beat row of 32-byte items on a 32-bit bus: three
-    bursts (8, 8, 4) where the plain engine issues one; by hand: first beat at AR (3) +
-    latency (2 + 1) = 6, the 20 beats back to back to 25 (the bus never waits), the last item
-    written the cycle after (26), cycles 0..26 counted: 27."""
+    bursts (8, 8, 4) where the plain engine issues one; by hand: first beat at AR (4) +
+    latency (2 + 1) = 7, the 20 beats back to back to 26 (the bus never waits), the last item
+    written the cycle after (27), cycles 0..27 counted: 28."""
     from exion.limits import CORE_READ_BURST
     assert CORE_READ_BURST == 8 and core_mem.READ_FIFO_DELAY == 1
     d = dma.Descriptor(0x1000, 80, 1, 80)
     assert [b for _a, b in dma.bursts(d, 4, CORE_READ_BURST)] == [8, 8, 4]
-    assert core_mem.load_cycles(d, 4, 4, 20, 3, max_burst=CORE_READ_BURST) == 27
+    assert core_mem.load_cycles(d, 4, 4, 20, 3, max_burst=CORE_READ_BURST) == 28
     m = CoreModel(CFG)
     m.port = core_mem.MemPort(bytearray(1 << 14))
     m.write("REGION_BASE", 0)
@@ -110,7 +110,7 @@ def test_load_cycles_of_the_core_engines():
 def test_load_cycles_item_bound():
     """Items smaller than a word: one item a cycle from the first word on."""
     d = dma.Descriptor(0x1000, 16 * 6, 4, 96)          # 3 words of 32 bytes per row, no gap
-    assert core_mem.load_cycles(d, 32, 6, 16, 2) == 5 + 1 + 64
+    assert core_mem.load_cycles(d, 32, 6, 16, 2) == 6 + 1 + 64
 
 
 def test_model_bytes_and_stream_bytes_agree():

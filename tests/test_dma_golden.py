@@ -67,12 +67,13 @@ def test_words_and_write_round_trip():
 
 
 def test_read_timing_by_hand():
-    # Two bursts of 4 beats, latency 5, 4 outstanding: ARs at 3, 4; beats 8..11, 12..15.
+    # Two bursts of 4 beats, latency 5, 4 outstanding: ARs at 4, 5; beats 9..12, 13..16.
+    assert G.READ_ISSUE_DELAY == 4
     t = G.read_timing(D(0, 128, 2, 4096), 32, 5, 4)
-    assert (t.ar, t.first, t.last, t.cycles) == ([3, 4], [8, 12], [11, 15], 16)
-    # One outstanding: the second AR waits for the first burst's last beat (cycle 11).
+    assert (t.ar, t.first, t.last, t.cycles) == ([4, 5], [9, 13], [12, 16], 17)
+    # One outstanding: the second AR waits for the first burst's last beat (cycle 12).
     t = G.read_timing(D(0, 128, 2, 4096), 32, 5, 1)
-    assert (t.ar, t.first, t.last) == ([3, 12], [8, 17], [11, 20])
+    assert (t.ar, t.first, t.last) == ([4, 13], [9, 18], [12, 21])
 
 
 def test_write_timing_by_hand():
