@@ -54,6 +54,18 @@ class Twin:
         await self.tb.issue_raw(args, word)
         self.model.issue(args, word)
 
+    async def refused(self, op: str, cause: str, **fields):
+        """Issue a command both sides refuse with ``cause``, then clear the error; the core
+        and the model must be equal after it (nothing else changed)."""
+        args, word = encode(op, **fields)
+        await self.tb.issue_raw(args, word, record=False)
+        assert self.model.issue(args, word) == CAUSES[cause]
+        s = await self.tb.wait_idle()
+        assert s["error"] and await self.tb.read("CAUSE") == CAUSES[cause]
+        await self.tb.write("CTRL", 1)
+        self.model.clear_error()
+        await self.compare(f"after refused {op} ({cause})")
+
     async def load_imem(self, buf: int, x):
         cfg = self.cfg
         kc = intsem.lane_chunks(x.shape[1], cfg.lanes)
@@ -200,14 +212,7 @@ async def overlap(dut):
             assert v & ((1 << tb.map.block_bits) - 1) == want, f"SMEM vector {first + b}"
 
     # half = 3 is refused, as the model says; nothing else changes
-    args, word = encode("SCHEDULE", n_ch=n, half=3)
-    await tb.issue_raw(args, word, record=False)
-    assert twin.model.issue(args, word) == CAUSES["BAD_FIELD"]
-    s = await tb.wait_idle()
-    assert s["error"] and await tb.read("CAUSE") == CAUSES["BAD_FIELD"]
-    await tb.write("CTRL", 1)
-    twin.model.clear_error()
-    await twin.compare("after half = 3")
+    await twin.refused("SCHEDULE", "BAD_FIELD", n_ch=n, half=3)
     await tb.check_traffic()
     path = os.environ.get("EXION_OVERLAP_REPORT")
     if path:

@@ -33,7 +33,7 @@ import cocotb
 import numpy as np
 
 from exion.limits import MAX_HEAD_DIM
-from exion.regmap import CAUSES, encode, mask_half
+from exion.regmap import mask_half
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.sdue import dense_wmem_image, wmem_image
 from sim.core_driver import CoreTB
@@ -156,14 +156,7 @@ async def ffn_loop(dut):
         await check_halves(tb, 1 + g % 2, masks[g], scheds[g], f"group {g}")
     # mhalf = 3 is refused, as the model says; nothing else changes
     for op, fields in (("SCHEDULE", dict(n_ch=n, mhalf=3)), ("GEMM", dict(ffn(0), mhalf=3))):
-        args, word = encode(op, **fields)
-        await tb.issue_raw(args, word, record=False)
-        assert twin.model.issue(args, word) == CAUSES["BAD_FIELD"]
-        s = await tb.wait_idle()
-        assert s["error"] and await tb.read("CAUSE") == CAUSES["BAD_FIELD"]
-        await tb.write("CTRL", 1)
-        twin.model.clear_error()
-    await twin.compare("after mhalf = 3")
+        await twin.refused(op, "BAD_FIELD", **fields)
     await tb.check_traffic()
     path = os.environ.get("EXION_ITER_REPORT")
     if path:
@@ -257,14 +250,7 @@ async def eager_heads(dut):
     assert np.array_equal(twin.model.state.omem[h % 2, :, :n_keys][keep], y[keep])
     for h in (heads - 2, heads - 1):
         await check_halves(tb, 1 + h % 2, data[h][3], data[h][4], f"head {h}")
-    args, word = encode("PREDICT", **dict(predict(0), mhalf=3))
-    await tb.issue_raw(args, word, record=False)
-    assert twin.model.issue(args, word) == CAUSES["BAD_FIELD"]
-    s = await tb.wait_idle()
-    assert s["error"] and await tb.read("CAUSE") == CAUSES["BAD_FIELD"]
-    await tb.write("CTRL", 1)
-    twin.model.clear_error()
-    await twin.compare("after mhalf = 3")
+    await twin.refused("PREDICT", "BAD_FIELD", **dict(predict(0), mhalf=3))
     await tb.check_traffic()
     tb.dut._log.info("eager heads: %d heads, %d keys, wall %d cycles, CAU beside %d",
                      heads, n_keys, wall, beside)

@@ -41,6 +41,20 @@ _ROW_FIELDS = [f.name for f in dataclasses.fields(LayerRow)
 _MEMOS: dict = {}
 
 
+
+def _add(st, rows, counts: dict, cycles: int) -> None:
+    """Add recorded counters to the run's statistics ``st``: per-layer ``rows`` as
+    ``(layer, [(field, value), ...])`` (None: no row), the action ``counts`` and ``cycles``."""
+    for layer, fields in rows or ():
+        st.layer = layer
+        r = st.row()
+        for f, v in fields:
+            setattr(r, f, getattr(r, f) + v)
+    c = st.counts
+    for k, v in counts.items():
+        c.counts[k] = c.counts.get(k, 0) + v
+    c.cycles += cycles
+
 class CountHost(Host):
     """A :class:`Host` on a :class:`CountBackend` whose operations are memoized by signature
     (shapes; a sparse GEMM's keep-mask per row group); results are zeros.
@@ -77,14 +91,7 @@ class CountHost(Host):
                                     if getattr(row, f)],
                                    dict(tmp.counts.counts), tmp.counts.cycles, extra())
         fields, counts, cycles, out = d
-        if fields is not None:
-            r = st.row()
-            for f, v in fields:
-                setattr(r, f, getattr(r, f) + v)
-        c = st.counts
-        for k, v in counts.items():
-            c.counts[k] = c.counts.get(k, 0) + v
-        c.cycles += cycles
+        _add(st, None if fields is None else [(st.layer, fields)], counts, cycles)
         return out
 
     def _sparse_image(self, w, words):
@@ -225,15 +232,7 @@ class CountRuntime(DiTRuntime):
             if key is not None:
                 self._blocks[key] = d
         rows, counts, cycles = d
-        for layer, fields in rows:
-            st.layer = layer
-            r = st.row()
-            for f, v in fields:
-                setattr(r, f, getattr(r, f) + v)
-        c = st.counts
-        for k, v in counts.items():
-            c.counts[k] = c.counts.get(k, 0) + v
-        c.cycles += cycles
+        _add(st, rows, counts, cycles)
         if self.ffnr:
             self.ffn_state[(sample, i)] = True
         return x
