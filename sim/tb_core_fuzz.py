@@ -70,17 +70,18 @@ async def fuzz(dut):
     await start(dut)
     await ClockCycles(dut.clk, 2)
     total, checked, bursts, resets, steers = 0, 0, 0, 0, 0
+    prev = None             # the previous seed's Fuzz: its model goes on with the next seed
     for seed in seeds:
         # a fresh model per seed needs a core in the same state: reset it (memories keep
         # their contents, so the model inherits them from the previous seed's model)
-        if total:
+        if prev is not None:
             dut.rst.value = 1
             await ClockCycles(dut.clk, 3)
             dut.rst.value = 0
             await ClockCycles(dut.clk, 2)
             tb.args = {}
         fz = Fuzz(tb, seed)
-        if total:
+        if prev is not None:
             prev.model.reset()
             fz.model = prev.model
         fz.pauses(seed)
