@@ -1,7 +1,9 @@
-"""Shared pieces of the cocotb benches: configuration, clock and reset, lane packing."""
+"""Shared pieces of the cocotb benches: configuration, clock and reset, lane packing, the
+bench reports."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import cocotb
@@ -10,7 +12,7 @@ from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
 from exion.config import ExionConfig
 
-__all__ = ["config", "start", "pack", "unpack", "stream_words", "pauses"]
+__all__ = ["config", "start", "pack", "unpack", "stream_words", "pauses", "write_report"]
 
 
 def config() -> ExionConfig:
@@ -89,3 +91,12 @@ def pauses(rng, p: float):
     """A cocotbext-axi pause generator: paused each cycle with probability ``p``."""
     while True:
         yield rng.random() < p
+
+
+def write_report(env: str, report: dict, *, sort_keys: bool = True) -> None:
+    """Write ``report`` as JSON to the file the environment variable ``env`` names (a bench
+    script in bench/ sets it and reads the figures back); nothing when it is not set."""
+    path = os.environ.get(env)
+    if path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1, sort_keys=sort_keys)

@@ -15,7 +15,6 @@ results and the cycle registers must not depend on it.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from exion.regmap import CAUSES, ID_VALUE, MAX_HEAD_DIM, QUEUE_DEPTH, REGISTERS,
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.sdue import wmem_image
 from sim.core_driver import CoreTB
+from sim.tb_common import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,10 +41,7 @@ def _selected(name: str) -> bool:
 
 def _record(key, value):
     _REPORT[key] = value
-    path = os.environ.get("EXION_CORE_REPORT")
-    if path:
-        with open(path, "w") as f:
-            json.dump(_REPORT, f, indent=1, sort_keys=True)
+    write_report("EXION_CORE_REPORT", _REPORT)
 
 
 def _rand(rng, shape, cfg, scale=1.0):

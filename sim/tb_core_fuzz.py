@@ -42,7 +42,6 @@ and the coverage).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
@@ -56,7 +55,7 @@ from exion.regmap import encode
 from golden import cycle_model
 from sim.core_driver import CoreTB
 from sim.fuzz_core import STRICT, Fuzz
-from sim.tb_common import pack, start
+from sim.tb_common import pack, start, write_report
 
 
 @cocotb.test()
@@ -113,17 +112,13 @@ async def fuzz(dut):
         # of the seed and the model alone, so it reaches every bin on every run
         assert not holes and not bholes, (f"coverage holes: {holes + bholes}; the stream's "
                                            "bias (sim/fuzz_core.py) no longer reaches them")
-    path = os.environ.get("EXION_FUZZ_REPORT")
-    if path:
-        with open(path, "w") as f:
-            json.dump({"seeds": seeds, "commands": total, "comparisons": checked,
-                       "bursts": bursts, "aimed": steers, "resets": resets, "strict": STRICT,
-                       "buffer_covered": bcov.coverage, "buffer_bins": bcov.size,
-                       "buffer_holes": [list(map(str, h)) for h in bholes],
-                       "covered": cov.coverage, "bins": cov.size,
-                       "holes": [list(h) for h in holes],
-                       "hits": {"/".join(k): v for k, v in cov.detailed_coverage.items()}},
-                      f, indent=1)
+    write_report("EXION_FUZZ_REPORT", {
+        "seeds": seeds, "commands": total, "comparisons": checked, "bursts": bursts,
+        "aimed": steers, "resets": resets, "strict": STRICT,
+        "buffer_covered": bcov.coverage, "buffer_bins": bcov.size,
+        "buffer_holes": [list(map(str, h)) for h in bholes],
+        "covered": cov.coverage, "bins": cov.size, "holes": [list(h) for h in holes],
+        "hits": {"/".join(k): v for k, v in cov.detailed_coverage.items()}}, sort_keys=False)
 
 
 @cocotb.test()

@@ -23,7 +23,6 @@ chunks of K, default 8), ``EXION_OVERLAP_REPORT``.
 
 from __future__ import annotations
 
-import json
 import os
 
 import cocotb
@@ -35,7 +34,7 @@ from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.core_model import CoreModel
 from golden.sdue import wmem_image
 from sim.core_driver import CoreTB
-from sim.tb_common import pack
+from sim.tb_common import pack, write_report
 
 #: Registers compared with the model after each order.
 COMPARED = ("BLOCKS", "BLOCKS_H1", "BLOCKS_H2", "CYCLES", "SCHED_CYCLES", "DONE", "CAUSE")
@@ -214,8 +213,5 @@ async def overlap(dut):
     # half = 3 is refused, as the model says; nothing else changes
     await twin.refused("SCHEDULE", "BAD_FIELD", n_ch=n, half=3)
     await tb.check_traffic()
-    path = os.environ.get("EXION_OVERLAP_REPORT")
-    if path:
-        with open(path, "w") as f:
-            json.dump(report, f, indent=1, sort_keys=True)
+    write_report("EXION_OVERLAP_REPORT", report)
     tb.dut._log.info("overlap: %s", report)

@@ -26,7 +26,6 @@ per-group SCHEDULE cycles and blocks).
 
 from __future__ import annotations
 
-import json
 import os
 
 import cocotb
@@ -37,6 +36,7 @@ from exion.regmap import mask_half
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
 from golden.sdue import dense_wmem_image, wmem_image
 from sim.core_driver import CoreTB
+from sim.tb_common import write_report
 from sim.tb_core_overlap import Twin
 
 #: Registers compared with the model after the loop.
@@ -158,10 +158,7 @@ async def ffn_loop(dut):
     for op, fields in (("SCHEDULE", dict(n_ch=n, mhalf=3)), ("GEMM", dict(ffn(0), mhalf=3))):
         await twin.refused(op, "BAD_FIELD", **fields)
     await tb.check_traffic()
-    path = os.environ.get("EXION_ITER_REPORT")
-    if path:
-        with open(path, "w") as f:
-            json.dump(report, f, indent=1, sort_keys=True)
+    write_report("EXION_ITER_REPORT", report)
     tb.dut._log.info("ffn loop: %s", report)
 
 
