@@ -62,6 +62,7 @@ if str(ROOT) not in sys.path:
 from exion.config import preset  # noqa: E402
 from golden.sparse_iteration import (core_iteration, iteration, loop_order,  # noqa: E402
                                      window_capacity)
+from golden.conmerge import resident_permutation  # noqa: E402
 from golden.sparse_iteration import (dense_window_cycles, resident_iteration,  # noqa: E402
                                      resident_window)
 from workload import traces  # noqa: E402
@@ -149,18 +150,19 @@ def core_part(base, folder: str, max_masks: int, degrees, windows, rate: int) ->
 
 
 def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort: int,
-                  buffers: int = 1) -> None:
+                  buffers: int = 1, permute: bool = False) -> None:
     """The resident loop order against the per-group gather and weights on chip, per merge
     degree, window and slot choice, on ``masks`` at each reduction of ``ks``."""
     s = 1.0 - float(np.mean([mk.mean() for mk in masks]))
     print(f"\n## resident: {label}, {len(masks)} FC1 masks of {masks[0].shape[0]} x "
           f"{masks[0].shape[1]}, sparsity {s:.1%}, ideal {1 / (1 - s):.2f}x; CAU rate {rate}, "
           f"sort {sort}; {base.offchip_bytes_per_cycle:g} B/cycle; a window = {buffers} WMEM "
-          f"buffer(s)")
+          f"buffer(s)" + ("; channels in golden.conmerge.resident_permutation's order per "
+                          "window (resident columns)" if permute else ""))
     head = (f"{'K':>5} {'D':>2} {'W':>2} {'fit':>5} {'win':>4} {'blocks':>6} {'effic':>6} "
             f"{'on-chip':>8} {'of id':>5} {'resident':>9} {'x':>6} {'of id':>5} {'B/min':>5} "
             f"{'gathered':>9} {'x':>6} {'of id':>5} {'B/min':>5} {'unconstr':>8} {'of id':>5} "
-            f"{'dense*':>9}")
+            f"{'dense*':>9} {'dense+w':>9} {'res':>5} {'gath':>5}")
     m, n = masks[0].shape
     for k in ks:
         print()
@@ -172,7 +174,12 @@ def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort
                     cfg = base.replace(merge_degree=deg, cau_window=w, cau_rate=rate,
                                        cau_fit=fit, cau_sort=sort)
                     win = buffers * resident_window(k, cfg)
-                    res = [resident_iteration(mk, k, cfg, win) for mk in masks]
+                    if permute:
+                        res = [resident_iteration(
+                            mk[:, resident_permutation(mk, cfg, win)], k, cfg, win)
+                            for mk in masks]
+                    else:
+                        res = [resident_iteration(mk, k, cfg, win) for mk in masks]
                     core = [core_iteration(mk, k, cfg) for mk in masks]
                     r = {a: sum(getattr(x, a) for x in res)
                          for a in ("blocks", "ideal_blocks", "compute", "cycles",
@@ -194,15 +201,18 @@ def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort
                           f"{x_res * (1 - s):>5.2f} {r['offchip_bytes'] / least:>5.2f} "
                           f"{c['gathered']:>9} {x_g:>5.2f}x {x_g * (1 - s):>5.2f} "
                           f"{(c['gather_bytes'] + r['act_once']) / least:>5.2f} "
-                          f"{c['compute']:>8} {x_u * (1 - s):>5.2f} {dense:>9}",
+                          f"{c['compute']:>8} {x_u * (1 - s):>5.2f} {dense:>9} "
+                          f"{c['dense']:>9} {c['dense'] / r['cycles'] * (1 - s):>5.2f} "
+                          f"{c['dense'] / c['gathered'] * (1 - s):>5.2f}",
                           flush=True)
     print("on-chip: the resident rule's blocks, weights on chip (CAU / SDUE pipeline); "
           "resident: with the window's weights fetched once and the activations per window "
           "(resident_iteration); gathered: every group's weights gathered (core_iteration); "
           "unconstr: the CAU's own rule, weights on chip; dense* = the faster dense order "
           "with its weight fetch: per row group (core_iteration's dense) or per channel window "
-          "(dense_window_cycles); x = dense* (or the dense SDUE for the on-chip columns) / "
-          "cycles; of id = x * (1 - s); B/min = off-chip bytes / "
+          "(dense_window_cycles); dense+w = the per-row-group one alone (--part core's), res / "
+          "gath = resident / gathered of ideal against it; x = dense* (or the dense SDUE for "
+          "the on-chip columns) / cycles; of id = x * (1 - s); B/min = off-chip bytes / "
           "(every needed weight row + every token, once)")
 
 
@@ -221,6 +231,9 @@ def main(argv=None) -> int:
     p.add_argument("--window-buffers", type=int, choices=(1, 2), default=1,
                    help="resident part: WMEM buffers one channel window fills (default 1; "
                         "the next window's weights load into another)")
+    p.add_argument("--permute", action="store_true",
+                   help="resident part: each window's channels in resident_permutation's "
+                        "order (host-side, chosen from the mask)")
     p.add_argument("--sort", type=int, choices=(0, 1), default=0,
                    help="resident part: cau_sort (default 0: ascending channels)")
     p.add_argument("--degree", type=int, nargs="+", default=[2, 3, 4],
@@ -249,11 +262,13 @@ def main(argv=None) -> int:
             idx = np.unique(np.linspace(0, kind.count - 1, n).astype(int))
             resident_part(base, f"data/{folder}", [kind.mask(int(i)) for i in idx],
                           (int(kind.gemm.get("K", 128)), DIT_K), args.degree, args.window,
-                          args.rate, args.sort, args.window_buffers)
+                          args.rate, args.sort, args.window_buffers,
+                          args.permute)
         kind = traces.load_traces(ROOT / "data" / "traces256")["ffn"]
         resident_part(base, "DiT-XL/2 FC1 shape (data/traces256 tiled)",
                       composite_masks(kind, args.composite), (DIT_K,), args.degree,
-                      args.window, args.rate, args.sort, args.window_buffers)
+                      args.window, args.rate, args.sort, args.window_buffers,
+                      args.permute)
         return 0
     if args.part == "core":
         for folder in ("traces", "traces256"):

@@ -116,3 +116,27 @@ def test_resident_extremes():
             check_classes(s, cfg)
     assert schedule(np.zeros((5, 7), bool), cfg, "resident").blocks == []
     assert schedule_cycles([0] * 9, 8, cfg, resident=True) == schedule_cycles([0] * 9, 8, cfg)
+
+
+def test_resident_permutation():
+    """A permutation per window; the classes' loads (row groups needing their channels)
+    differ by at most one channel's load (longest-processing-time first)."""
+    from golden.conmerge import resident_permutation
+    cfg = ExionConfig(rows=4, cols=3, merge_degree=2)
+    rng = np.random.default_rng(11)
+    mask = rng.random((13, 40)) < np.linspace(0.02, 0.6, 40)[None, :]
+    for window in (12, 40, 7):
+        perm = resident_permutation(mask, cfg, window)
+        for w0 in range(0, 40, window):
+            assert sorted(perm[w0:w0 + window].tolist()) == list(range(w0, min(40, w0 + window)))
+        need = group_masks(mask, np.r_[np.arange(13), [-1, -1, -1]], 4).any(axis=1).sum(axis=0)
+        if window == 12:
+            for w0 in range(0, 36, 12):
+                loads = [sum(int(need[perm[w0 + p]]) for p in range(12)
+                             if (p % 3, (p // 3) % 2) == (c, d)) for c in range(3)
+                         for d in range(2)]
+                assert max(loads) - min(loads) <= max(int(need[c]) for c in perm[w0:w0 + 12])
+        s = schedule(mask[:, perm], cfg, "resident", token_sort="none", open_blocks=2)
+        check_schedule(s, mask[:, perm])
+    with pytest.raises(ValueError, match="window"):
+        resident_permutation(mask, cfg, 0)
