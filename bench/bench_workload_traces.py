@@ -130,7 +130,7 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
           f"{cfg.rows}x{cfg.cols} SDUE, token sort {token_sort}"
           f"{', schedules checked' if check else ''}; ideal {ideal} blocks at every degree "
           f"({time.time() - t0:.1f} s); per-group ideal {gideal}")
-    print(f"   {'rule':<20} " + " ".join(f"{'deg ' + str(d) + ' blocks':>13} {'effic.':>7} "
+    print(f"   {'rule':<24} " + " ".join(f"{'deg ' + str(d) + ' blocks':>13} {'effic.':>7} "
                                         f"{'grp eff':>7}" for d in RULE_DEGREES))
     rows = []
     for label in [r[0] for r in RULES] + ["lower bound"]:
@@ -141,7 +141,7 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
             rows.append({"rule": label, "degree": d, "blocks": nb, "ideal": ideal,
                          "efficiency": ideal / nb, "group_ideal": gideal,
                          "group_efficiency": gideal / nb})
-        print(f"   {label:<20} " + " ".join(cells))
+        print(f"   {label:<24} " + " ".join(cells))
     print("   effic. = ideal / blocks, ideal = ceil(required outputs / (rows * cols)) per mask;"
           "\n   grp eff = per-group ideal / blocks, per-group ideal = ceil(outputs of the row "
           "group / (rows * cols))\n   summed over the row groups (golden.sparse_iteration's "
