@@ -189,7 +189,8 @@ def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort
                                    "gather_bytes")}
                     least = r["min_weight_bytes"] + r["act_once"]
                     # the faster dense order: per row group (core_iteration) or per window
-                    dense = min(c["dense"], len(masks) * dense_window_cycles(m, n, k, cfg)[0])
+                    dense = min(c["dense"],
+                                len(masks) * dense_window_cycles(m, n, k, cfg, buffers)[0])
                     x_on = c["dense_compute"] / r["compute"]
                     x_res = dense / r["cycles"]
                     x_g = dense / c["gathered"]

@@ -478,9 +478,11 @@ def resident_iteration(mask, k: int, cfg: ExionConfig, window: int | None = None
         min_weight_bytes=int(mask.any(axis=0).sum()) * row_bytes)
 
 
-def dense_window_cycles(tokens: int, channels: int, k: int, cfg: ExionConfig) -> tuple[int, int]:
+def dense_window_cycles(tokens: int, channels: int, k: int, cfg: ExionConfig,
+                        buffers: int = 1) -> tuple[int, int]:
     """``(cycles, off-chip bytes)`` of the dense GEMM in the channel-window order: windows of
-    :func:`window_capacity` channels (whole column tiles, at least one), each window's weights
+    ``buffers`` times :func:`window_capacity` channels (whole column tiles, at least one; the
+    resident order's window of as many WMEM buffers), each window's weights
     fetched once, every group's tokens again per window; timed as
     :func:`resident_iteration` (:func:`fetch_pipeline_cycles`, no ``SCHEDULE``, the first
     window's weights as fill, the next window's in shares behind each group's tokens). The
@@ -490,7 +492,7 @@ def dense_window_cycles(tokens: int, channels: int, k: int, cfg: ExionConfig) ->
     bb = cfg.bus_bytes
     row_bytes = -(-kc * ib // bb) * bb
     bw = cfg.offchip_bytes_per_cycle
-    w = max(cfg.cols, window_capacity(k, cfg) // cfg.cols * cfg.cols)
+    w = max(cfg.cols, buffers * window_capacity(k, cfg) // cfg.cols * cfg.cols)
     G = -(-tokens // cfg.rows)
     real = [min(cfg.rows, tokens - g * cfg.rows) for g in range(G)]
     starts = list(range(0, channels, w))
