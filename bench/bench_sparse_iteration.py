@@ -41,10 +41,16 @@ CAU's unconstrained rule, and the dense GEMM with its weight fetch; per merge de
 and slot choice (``--degree`` / ``--window``, first and best fit) on ``--max-masks`` FC1
 masks of ``data/traces`` and ``data/traces256`` at their own K and K = 1152, and on
 ``--composite`` 256 x 4608 masks tiled from ``data/traces256`` (bench/bench_loop_order.py's
-``composite_masks``) at K = 1152: DiT-XL/2's FC1 shape.
+``composite_masks``) at K = 1152: DiT-XL/2's FC1 shape. The dense baseline ``dense*`` is the
+faster of the per-group dense order (``--part core``'s, ``dense+w``) and the dense GEMM in the
+window order (``dense_window_cycles``); ``--window-buffers 2`` puts a window in two WMEM
+buffers (both orders), ``--permute`` stores each window's channels in
+``golden.conmerge.resident_permutation``'s order.
 
     .venv/bin/python bench/bench_sparse_iteration.py [--max-masks N] [--part P] [--bandwidth B]
-        (pipeline part ~1 min, sweep ~8 min with every mask, core ~10 s, on one core)
+        [--degree D ...] [--window W ...] [--window-buffers 1|2] [--permute] [--composite N]
+        (pipeline part ~1 min, sweep ~8 min with every mask, core ~10 s, resident ~3 min with
+        the default 8 masks, degrees 2 4 and windows 1 4 8, on one core)
 """
 
 from __future__ import annotations
@@ -162,7 +168,7 @@ def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort
     head = (f"{'K':>5} {'D':>2} {'W':>2} {'fit':>5} {'win':>4} {'blocks':>6} {'effic':>6} "
             f"{'on-chip':>8} {'of id':>5} {'resident':>9} {'x':>6} {'of id':>5} {'B/min':>5} "
             f"{'gathered':>9} {'x':>6} {'of id':>5} {'B/min':>5} {'unconstr':>8} {'of id':>5} "
-            f"{'dense*':>9} {'dense+w':>9} {'res':>5} {'gath':>5}")
+            f"{'dense*':>9} {'dense+w':>9} {'res':>5} {'gath':>5} {'w-eff':>6}")
     m, n = masks[0].shape
     for k in ks:
         print()
@@ -188,6 +194,9 @@ def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort
                          for a in ("compute", "gathered", "dense", "dense_compute",
                                    "gather_bytes")}
                     least = r["min_weight_bytes"] + r["act_once"]
+                    # the same windows with the CAU's own rule: what windowing alone costs
+                    free = sum(resident_iteration(mk, k, cfg, win, rule="cau").blocks
+                               for mk in masks)
                     # the faster dense order: per row group (core_iteration) or per window
                     dense = min(c["dense"],
                                 len(masks) * dense_window_cycles(m, n, k, cfg, buffers)[0])
@@ -204,7 +213,8 @@ def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort
                           f"{(c['gather_bytes'] + r['act_once']) / least:>5.2f} "
                           f"{c['compute']:>8} {x_u * (1 - s):>5.2f} {dense:>9} "
                           f"{c['dense']:>9} {c['dense'] / r['cycles'] * (1 - s):>5.2f} "
-                          f"{c['dense'] / c['gathered'] * (1 - s):>5.2f}",
+                          f"{c['dense'] / c['gathered'] * (1 - s):>5.2f} "
+                          f"{r['ideal_blocks'] / free:>6.1%}",
                           flush=True)
     print("on-chip: the resident rule's blocks, weights on chip (CAU / SDUE pipeline); "
           "resident: with the window's weights fetched once and the activations per window "
@@ -214,7 +224,8 @@ def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort
           "(dense_window_cycles); dense+w = the per-row-group one alone (--part core's), res / "
           "gath = resident / gathered of ideal against it; x = dense* (or the dense SDUE for "
           "the on-chip columns) / cycles; of id = x * (1 - s); B/min = off-chip bytes / "
-          "(every needed weight row + every token, once)")
+          "(every needed weight row + every token, once); w-eff = block efficiency of the same "
+          "windows with the CAU's own rule (the cost of the windows alone)")
 
 
 def main(argv=None) -> int:
