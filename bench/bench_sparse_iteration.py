@@ -32,7 +32,7 @@ The per-command cycles it composes (``schedule_cycles``, ``compute_cycles``) are
 equals (tests/test_core_sparse_iter.py, tests/test_core_overlap.py).
 
 The resident part (``--part resident``) runs the resident loop order
-(``golden.sparse_iteration.resident_iteration``): per channel window of one WMEM buffer in the
+(``golden.sparse_resident.resident_iteration``): per channel window of one WMEM buffer in the
 resident layout (``resident_window``), its weights fetched once and read in place, every row
 group's blocks from the CAU's resident rule (a ``SCHEDULE`` with ``RESIDENT``), activations
 fetched again per window; against, in the same run, the per-group gather order
@@ -45,7 +45,7 @@ masks of ``data/traces`` and ``data/traces256`` at their own K and K = 1152, and
 faster of the per-group dense order (``--part core``'s, ``dense+w``) and the dense GEMM in the
 window order (``dense_window_cycles``); ``--window-buffers 2`` puts a window in two WMEM
 buffers (both orders), ``--permute`` stores each window's channels in
-``golden.conmerge.resident_permutation``'s order.
+``golden.sparse_resident.resident_permutation``'s order.
 
     .venv/bin/python bench/bench_sparse_iteration.py [--max-masks N] [--part P] [--bandwidth B]
         [--degree D ...] [--window W ...] [--window-buffers 1|2] [--permute] [--composite N]
@@ -68,9 +68,8 @@ if str(ROOT) not in sys.path:
 from exion.config import preset  # noqa: E402
 from golden.sparse_iteration import (core_iteration, iteration, loop_order,  # noqa: E402
                                      window_capacity)
-from golden.conmerge import resident_permutation  # noqa: E402
-from golden.sparse_iteration import (dense_window_cycles, resident_iteration,  # noqa: E402
-                                     resident_window)
+from golden.sparse_resident import (dense_window_cycles, resident_iteration,  # noqa: E402
+                                    resident_permutation, resident_window)
 from workload import traces  # noqa: E402
 
 RULES = (("greedy (W=1)", 1, 0, 1), ("W=2", 2, 0, 1), ("W=4 sort", 4, 1, 1),
@@ -163,7 +162,7 @@ def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort
     print(f"\n## resident: {label}, {len(masks)} FC1 masks of {masks[0].shape[0]} x "
           f"{masks[0].shape[1]}, sparsity {s:.1%}, ideal {1 / (1 - s):.2f}x; CAU rate {rate}, "
           f"sort {sort}; {base.offchip_bytes_per_cycle:g} B/cycle; a window = {buffers} WMEM "
-          f"buffer(s)" + ("; channels in golden.conmerge.resident_permutation's order per "
+          f"buffer(s)" + ("; channels in golden.sparse_resident.resident_permutation's order per "
                           "window (resident columns)" if permute else ""))
     head = (f"{'K':>5} {'D':>2} {'W':>2} {'fit':>5} {'win':>4} {'blocks':>6} {'effic':>6} "
             f"{'on-chip':>8} {'of id':>5} {'resident':>9} {'x':>6} {'of id':>5} {'B/min':>5} "
@@ -239,7 +238,8 @@ def main(argv=None) -> int:
                         "gather; resident: the resident loop order against the gather and "
                         "weights on chip (default: pipeline and sweep)")
     p.add_argument("--composite", type=int, default=1,
-                   help="resident part: 256 x 4608 masks tiled from data/traces256 (default 1)")
+                   help="resident part: 256 x 4608 masks tiled from data/traces256 (default 1; "
+                        "0: none)")
     p.add_argument("--window-buffers", type=int, choices=(1, 2), default=1,
                    help="resident part: WMEM buffers one channel window fills (default 1; "
                         "the next window's weights load into another)")
@@ -277,10 +277,11 @@ def main(argv=None) -> int:
                           args.rate, args.sort, args.window_buffers,
                           args.permute)
         kind = traces.load_traces(ROOT / "data" / "traces256")["ffn"]
-        resident_part(base, "DiT-XL/2 FC1 shape (data/traces256 tiled)",
-                      composite_masks(kind, args.composite), (DIT_K,), args.degree,
-                      args.window, args.rate, args.sort, args.window_buffers,
-                      args.permute)
+        if args.composite > 0:
+            resident_part(base, "DiT-XL/2 FC1 shape (data/traces256 tiled)",
+                          composite_masks(kind, args.composite), (DIT_K,), args.degree,
+                          args.window, args.rate, args.sort, args.window_buffers,
+                          args.permute)
         return 0
     if args.part == "core":
         for folder in ("traces", "traces256"):

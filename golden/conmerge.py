@@ -60,7 +60,7 @@ from golden.schedule import Block, Schedule
 __all__ = [
     "STRATEGIES", "token_order", "group_masks", "conflict_vectors", "schedule",
     "ideal_blocks", "lower_bound_blocks", "synthetic_mask", "WINDOW_BLOCKS", "cau_schedule",
-    "cau_sort_window", "cau_fit", "resident_permutation",
+    "cau_sort_window", "cau_fit",
 ]
 
 #: Scheduling strategies, in the order tables list them.
@@ -388,44 +388,3 @@ def synthetic_mask(m: int, n: int, sparsity: float, kind: str = "uniform", *,
     p = rng.random(n) * 2 * q * alive
     return rng.random((m, n)) < p[None, :]
 
-
-# -- host-side channel order for the resident rule ----------------------------------------
-
-def resident_permutation(mask, cfg: ExionConfig, window: int, *,
-                         token_sort: str | None = "none") -> np.ndarray:
-    """A host-side channel order for the resident rule: ``perm`` with ``mask[:, perm]`` the
-    mask in the order the resident layout stores the channels (position ``p`` of a window is
-    window channel ``p``, class ``(p % cols, (p // cols) % merge_degree)``).
-
-    The resident rule places at most one channel of a class per block, so a group needs at
-    least as many blocks as its busiest class has needed channels. Per window of ``window``
-    channels (a multiple of ``cols * merge_degree`` keeps every class the same size), the
-    channels go, by the number of row groups that need them (descending, ties by channel), each
-    to the class with the least such load so far that still has room (longest-processing-time
-    first): every class carries about the same expected number of needed channels per group.
-    Chosen from the mask itself (FFN-Reuse reuses the dense iteration's mask, so the host has
-    it before the sparse iterations it schedules)."""
-    mask = np.asarray(mask, dtype=bool)
-    n = mask.shape[1]
-    check_int("window", window, 1, 1 << 16)
-    C, D = cfg.cols, cfg.merge_degree
-    order = token_order(mask, cfg, token_sort)
-    need = group_masks(mask, order, cfg.rows).any(axis=1).sum(axis=0)   # groups per channel
-    perm = np.empty(n, np.int64)
-    for w0 in range(0, n, window):
-        chs = np.arange(w0, min(n, w0 + window))
-        size = len(chs)
-        classes = min(C * D, size)
-        # positions of each class inside the window, ascending
-        pos = [[p for p in range(size) if (p % C) + C * ((p // C) % D) == k]
-               for k in range(C * D)]
-        pos = [p for p in pos if p][:classes] if size < C * D else pos
-        load = [0] * len(pos)
-        used = [0] * len(pos)
-        for ch in sorted(chs.tolist(), key=lambda c: (-int(need[c]), c)):
-            k = min((i for i in range(len(pos)) if used[i] < len(pos[i])),
-                    key=lambda i: (load[i], i))
-            perm[w0 + pos[k][used[k]]] = ch
-            used[k] += 1
-            load[k] += int(need[ch])
-    return perm

@@ -121,7 +121,7 @@ def test_resident_extremes():
 def test_resident_permutation():
     """A permutation per window; the classes' loads (row groups needing their channels)
     differ by at most one channel's load (longest-processing-time first)."""
-    from golden.conmerge import resident_permutation
+    from golden.sparse_resident import resident_permutation
     cfg = ExionConfig(rows=4, cols=3, merge_degree=2)
     rng = np.random.default_rng(11)
     mask = rng.random((13, 40)) < np.linspace(0.02, 0.6, 40)[None, :]

@@ -183,8 +183,8 @@ def test_resident_iteration():
     """The resident loop order: window size, bytes, blocks against the resident rule per
     (window, group), the unconstrained rule with one window equal to core_iteration's blocks,
     and the fetch pipeline never faster than the on-chip one."""
-    from golden.sparse_iteration import (dense_window_cycles, resident_iteration,
-                                         resident_window)
+    from golden.sparse_resident import (dense_window_cycles, resident_iteration,
+                                        resident_window)
     cfg = preset("toy", merge_degree=2, cau_window=2, cau_rate=2)
     kc = 3
     k = kc * cfg.lanes
