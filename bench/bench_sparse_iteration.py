@@ -31,8 +31,26 @@ merge degree / window (``--degree`` / ``--window``, at ``--rate``, default 4) on
 The per-command cycles it composes (``schedule_cycles``, ``compute_cycles``) are those the RTL
 equals (tests/test_core_sparse_iter.py, tests/test_core_overlap.py).
 
+The resident part (``--part resident``) runs the resident loop order
+(``golden.sparse_resident.resident_iteration``): per channel window of one WMEM buffer in the
+resident layout (``resident_window``), its weights fetched once and read in place, every row
+group's blocks from the CAU's resident rule (a ``SCHEDULE`` with ``RESIDENT``), activations
+fetched again per window; against, in the same run, the per-group gather order
+(``core_iteration``'s ``gathered``) and the weights on chip (its ``compute``), both with the
+CAU's unconstrained rule, and the dense GEMM with its weight fetch; per merge degree, window
+and slot choice (``--degree`` / ``--window``, first and best fit) on ``--max-masks`` FC1
+masks of ``data/traces`` and ``data/traces256`` at their own K and K = 1152, and on
+``--composite`` 256 x 4608 masks tiled from ``data/traces256`` (bench/bench_loop_order.py's
+``composite_masks``) at K = 1152: DiT-XL/2's FC1 shape. The dense baseline ``dense*`` is the
+faster of the per-group dense order (``--part core``'s, ``dense+w``) and the dense GEMM in the
+window order (``dense_window_cycles``); ``--window-buffers 2`` puts a window in two WMEM
+buffers (both orders), ``--permute`` stores each window's channels in
+``golden.sparse_resident.resident_permutation``'s order.
+
     .venv/bin/python bench/bench_sparse_iteration.py [--max-masks N] [--part P] [--bandwidth B]
-        (pipeline part ~1 min, sweep ~8 min with every mask, core ~10 s, on one core)
+        [--degree D ...] [--window W ...] [--window-buffers 1|2] [--permute] [--composite N]
+        (pipeline part ~1 min, sweep ~8 min with every mask, core ~10 s, resident ~3 min with
+        the default 8 masks, degrees 2 4 and windows 1 4 8, on one core)
 """
 
 from __future__ import annotations
@@ -50,6 +68,8 @@ if str(ROOT) not in sys.path:
 from exion.config import preset  # noqa: E402
 from golden.sparse_iteration import (core_iteration, iteration, loop_order,  # noqa: E402
                                      window_capacity)
+from golden.sparse_resident import (dense_window_cycles, resident_iteration,  # noqa: E402
+                                    resident_permutation, resident_window)
 from workload import traces  # noqa: E402
 
 RULES = (("greedy (W=1)", 1, 0, 1), ("W=2", 2, 0, 1), ("W=4 sort", 4, 1, 1),
@@ -134,14 +154,100 @@ def core_part(base, folder: str, max_masks: int, degrees, windows, rate: int) ->
                       f"{t['gather_bytes'] / t['compute']:>6.0f}")
 
 
+def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort: int,
+                  buffers: int = 1, permute: bool = False) -> None:
+    """The resident loop order against the per-group gather and weights on chip, per merge
+    degree, window and slot choice, on ``masks`` at each reduction of ``ks``."""
+    s = 1.0 - float(np.mean([mk.mean() for mk in masks]))
+    print(f"\n## resident: {label}, {len(masks)} FC1 masks of {masks[0].shape[0]} x "
+          f"{masks[0].shape[1]}, sparsity {s:.1%}, ideal {1 / (1 - s):.2f}x; CAU rate {rate}, "
+          f"sort {sort}; {base.offchip_bytes_per_cycle:g} B/cycle; a window = {buffers} WMEM "
+          f"buffer(s)" + ("; channels in golden.sparse_resident.resident_permutation's order per "
+                          "window (resident columns)" if permute else ""))
+    head = (f"{'K':>5} {'D':>2} {'W':>2} {'fit':>5} {'win':>4} {'blocks':>6} {'effic':>6} "
+            f"{'on-chip':>8} {'of id':>5} {'resident':>9} {'x':>6} {'of id':>5} {'B/min':>5} "
+            f"{'gathered':>9} {'x':>6} {'of id':>5} {'B/min':>5} {'unconstr':>8} {'of id':>5} "
+            f"{'dense*':>9} {'dense+w':>9} {'res':>5} {'gath':>5} {'w-eff':>6}")
+    m, n = masks[0].shape
+    for k in ks:
+        print()
+        print(head)
+        print("-" * len(head))
+        for deg in degrees:
+            for w in windows:
+                for fit in (0, 1):
+                    cfg = base.replace(merge_degree=deg, cau_window=w, cau_rate=rate,
+                                       cau_fit=fit, cau_sort=sort)
+                    win = buffers * resident_window(k, cfg)
+                    if permute:
+                        res = [resident_iteration(
+                            mk[:, resident_permutation(mk, cfg, win)], k, cfg, win)
+                            for mk in masks]
+                    else:
+                        res = [resident_iteration(mk, k, cfg, win) for mk in masks]
+                    core = [core_iteration(mk, k, cfg) for mk in masks]
+                    r = {a: sum(getattr(x, a) for x in res)
+                         for a in ("blocks", "ideal_blocks", "compute", "cycles",
+                                   "offchip_bytes", "act_once", "min_weight_bytes")}
+                    c = {a: sum(getattr(x, a) for x in core)
+                         for a in ("compute", "gathered", "dense", "dense_compute",
+                                   "gather_bytes")}
+                    least = r["min_weight_bytes"] + r["act_once"]
+                    # the same windows with the CAU's own rule: what windowing alone costs
+                    free = sum(resident_iteration(mk, k, cfg, win, rule="cau").blocks
+                               for mk in masks)
+                    # the faster dense order: per row group (core_iteration) or per window
+                    dense = min(c["dense"],
+                                len(masks) * dense_window_cycles(m, n, k, cfg, buffers)[0])
+                    x_on = c["dense_compute"] / r["compute"]
+                    x_res = dense / r["cycles"]
+                    x_g = dense / c["gathered"]
+                    x_u = c["dense_compute"] / c["compute"]
+                    print(f"{k:>5} {deg:>2} {w:>2} {('first', 'best')[fit]:>5} "
+                          f"{res[0].window:>4} {r['blocks']:>6} "
+                          f"{r['ideal_blocks'] / r['blocks']:>6.1%} {r['compute']:>8} "
+                          f"{x_on * (1 - s):>5.2f} {r['cycles']:>9} {x_res:>5.2f}x "
+                          f"{x_res * (1 - s):>5.2f} {r['offchip_bytes'] / least:>5.2f} "
+                          f"{c['gathered']:>9} {x_g:>5.2f}x {x_g * (1 - s):>5.2f} "
+                          f"{(c['gather_bytes'] + r['act_once']) / least:>5.2f} "
+                          f"{c['compute']:>8} {x_u * (1 - s):>5.2f} {dense:>9} "
+                          f"{c['dense']:>9} {c['dense'] / r['cycles'] * (1 - s):>5.2f} "
+                          f"{c['dense'] / c['gathered'] * (1 - s):>5.2f} "
+                          f"{r['ideal_blocks'] / free:>6.1%}",
+                          flush=True)
+    print("on-chip: the resident rule's blocks, weights on chip (CAU / SDUE pipeline); "
+          "resident: with the window's weights fetched once and the activations per window "
+          "(resident_iteration); gathered: every group's weights gathered (core_iteration); "
+          "unconstr: the CAU's own rule, weights on chip; dense* = the faster dense order "
+          "with its weight fetch: per row group (core_iteration's dense) or per channel window "
+          "(dense_window_cycles); dense+w = the per-row-group one alone (--part core's), res / "
+          "gath = resident / gathered of ideal against it; x = dense* (or the dense SDUE for "
+          "the on-chip columns) / cycles; of id = x * (1 - s); B/min = off-chip bytes / "
+          "(every needed weight row + every token, once); w-eff = block efficiency of the same "
+          "windows with the CAU's own rule (the cost of the windows alone)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--max-masks", type=int, default=0,
                    help="masks per folder, evenly spaced (default 0: all)")
-    p.add_argument("--part", choices=("pipeline", "sweep", "core", "all"), default="all",
+    p.add_argument("--part", choices=("pipeline", "sweep", "core", "resident", "all"),
+                   default="all",
                    help="pipeline: the serial / overlapped table; sweep: rate x degree x window "
                         "with the weight fetch; core: the core's whole iteration with the "
-                        "gather (default: pipeline and sweep)")
+                        "gather; resident: the resident loop order against the gather and "
+                        "weights on chip (default: pipeline and sweep)")
+    p.add_argument("--composite", type=int, default=1,
+                   help="resident part: 256 x 4608 masks tiled from data/traces256 (default 1; "
+                        "0: none)")
+    p.add_argument("--window-buffers", type=int, choices=(1, 2), default=1,
+                   help="resident part: WMEM buffers one channel window fills (default 1; "
+                        "the next window's weights load into another)")
+    p.add_argument("--permute", action="store_true",
+                   help="resident part: each window's channels in resident_permutation's "
+                        "order (host-side, chosen from the mask)")
+    p.add_argument("--sort", type=int, choices=(0, 1), default=0,
+                   help="resident part: cau_sort (default 0: ascending channels)")
     p.add_argument("--degree", type=int, nargs="+", default=[2, 3, 4],
                    help="core part: merge degrees (default 2 3 4)")
     p.add_argument("--window", type=int, nargs="+", default=[1, 2, 4],
@@ -160,6 +266,23 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.part == "resident":
+        from bench_loop_order import composite_masks
+        for folder in ("traces", "traces256"):
+            kind = traces.load_traces(ROOT / "data" / folder)["ffn"]
+            n = args.max_masks or 8
+            idx = np.unique(np.linspace(0, kind.count - 1, n).astype(int))
+            resident_part(base, f"data/{folder}", [kind.mask(int(i)) for i in idx],
+                          (int(kind.gemm.get("K", 128)), DIT_K), args.degree, args.window,
+                          args.rate, args.sort, args.window_buffers,
+                          args.permute)
+        kind = traces.load_traces(ROOT / "data" / "traces256")["ffn"]
+        if args.composite > 0:
+            resident_part(base, "DiT-XL/2 FC1 shape (data/traces256 tiled)",
+                          composite_masks(kind, args.composite), (DIT_K,), args.degree,
+                          args.window, args.rate, args.sort, args.window_buffers,
+                          args.permute)
+        return 0
     if args.part == "core":
         for folder in ("traces", "traces256"):
             core_part(base, folder, args.max_masks or 8, args.degree, args.window, args.rate)

@@ -19,7 +19,8 @@ eager-prediction ``Q K^T`` masks, queries x keys per head, K = the head dimensio
 Usage: ``python bench/bench_workload_traces.py [--traces DIR] [--all] [--max-masks N]
 [--check] [--token-sort none|popcount|signature] [--rules] [--area] [--area-small]
 [--json PATH]`` (``--json`` with several folders writes one object per folder name).
-``--rules`` prints only the block efficiency of the CAU rules (greedy, window, bestfit, ffd) at
+``--rules`` prints only the block efficiency of the CAU rules (greedy, window, bestfit, the
+resident rule of the CAU's ``RESIDENT`` mode with first and best fit, ffd) at
 merge degrees 2..4 on the ffn masks; ``--area`` (``--area-small``: on a 4 x 4 array) only
 the CAU's synthesized area for some of them (Yosys).
 """
@@ -58,6 +59,10 @@ RULES = (("greedy", "greedy", 1, 1), ("window W=2", "window", 2, 1),
          ("window W=8", "window", 8, 1), ("bestfit W=2", "bestfit", 2, 1),
          ("bestfit W=4", "bestfit", 4, 1), ("bestfit W=4 sort 8", "bestfit", 4, 8),
          ("bestfit W=8", "bestfit", 8, 1), ("bestfit W=8 sort 8", "bestfit", 8, 8),
+         ("resident W=1", "resident", 1, 1), ("resident W=4", "resident", 4, 1),
+         ("resident W=8", "resident", 8, 1), ("resident best W=4", "resident best", 4, 1),
+         ("resident best W=8", "resident best", 8, 1),
+         ("resident best W=8 sort 8", "resident best", 8, 8),
          ("ffd", "ffd", 1, 1))
 RULE_DEGREES = (2, 3, 4)
 
@@ -111,8 +116,10 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
         for label, strategy, w, p in RULES:
             for d in RULE_DEGREES:
                 c = cfg.replace(merge_degree=d)
-                sched = conmerge.schedule(mask, c, strategy, token_sort=token_sort,
-                                          open_blocks=w, sort_window=p)
+                # "resident best": the resident rule with the best-fit block choice
+                fit = "best" if strategy.endswith(" best") else "first"
+                sched = conmerge.schedule(mask, c, strategy.split()[0], token_sort=token_sort,
+                                          open_blocks=w, sort_window=p, fit=fit)
                 if check:
                     check_schedule(sched, mask)
                 tot[(label, d)] = tot.get((label, d), 0) + len(sched.blocks)
@@ -123,7 +130,7 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
           f"{cfg.rows}x{cfg.cols} SDUE, token sort {token_sort}"
           f"{', schedules checked' if check else ''}; ideal {ideal} blocks at every degree "
           f"({time.time() - t0:.1f} s); per-group ideal {gideal}")
-    print(f"   {'rule':<20} " + " ".join(f"{'deg ' + str(d) + ' blocks':>13} {'effic.':>7} "
+    print(f"   {'rule':<24} " + " ".join(f"{'deg ' + str(d) + ' blocks':>13} {'effic.':>7} "
                                         f"{'grp eff':>7}" for d in RULE_DEGREES))
     rows = []
     for label in [r[0] for r in RULES] + ["lower bound"]:
@@ -134,14 +141,15 @@ def rule_table(kind: traces.MaskKind, cfg: ExionConfig, limit, token_sort, check
             rows.append({"rule": label, "degree": d, "blocks": nb, "ideal": ideal,
                          "efficiency": ideal / nb, "group_ideal": gideal,
                          "group_efficiency": gideal / nb})
-        print(f"   {label:<20} " + " ".join(cells))
+        print(f"   {label:<24} " + " ".join(cells))
     print("   effic. = ideal / blocks, ideal = ceil(required outputs / (rows * cols)) per mask;"
           "\n   grp eff = per-group ideal / blocks, per-group ideal = ceil(outputs of the row "
           "group / (rows * cols))\n   summed over the row groups (golden.sparse_iteration's "
           "ideal_blocks, bench/bench_sparse_iteration.py's effic);"
           "\n   window W=k: the greedy rule with k open blocks; bestfit W=k: the same with "
           "the best-fit\n   slot choice (cau_fit = 1); sort P: popcount-descending "
-          "within\n   each aligned run of P channels (golden/conmerge.py, docs/conmerge.md); lower bound:\n   lower_bound_blocks, no merge schedule with this token order needs fewer blocks")
+          "within\n   each aligned run of P channels; resident W=k: the resident rule (channel j "
+          "only in slot\n   j % cols, stream (j // cols) % D; best: the fullest fitting block) (golden/conmerge.py, docs/conmerge.md); lower bound:\n   lower_bound_blocks, no merge schedule with this token order needs fewer blocks")
     return rows
 
 

@@ -65,6 +65,9 @@ class Flag(enum.IntEnum):
                        # layout instead of Q' into IMEM buffer ARG2.dbuf
     GATHER = 1 << 12   # LOAD_WMEM with MEM: the rows of the channels the SMEM vectors name
                        # (channel n at ARG4 + n * ARG5), laid out as a sparse GEMM reads them
+    RESIDENT = 1 << 13  # SCHEDULE: the resident rule (channel j only in slot j % cols, stream
+                        # (j // cols) % merge_degree); GEMM with SPARSE: weights read in place
+                        # from the resident layout
 
 
 class Cause(enum.IntEnum):

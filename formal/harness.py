@@ -83,12 +83,17 @@ class CauHarness(wiring.Component):
     2. no channel is emitted twice;
     3. once the group is done (last beat accepted, the CAU idle), every channel with a nonzero
        cv has been emitted: every required (token, channel) is in exactly one block.
+    4. with ``resident`` (the CAU's ``resident`` input held at 1): every valid stream ``d`` of
+       slot ``c`` holds a channel of its class, ``ch % cols == c``,
+       ``(ch // cols) % merge_degree == d`` (the resident weight layout).
 
     ``done`` (an output) marks the end state, for a reachability check.
     """
 
-    def __init__(self, cfg: ExionConfig, channels: int = 6, beat: int = 2):
-        self.cfg, self.channels, self.beat = cfg, channels, beat
+    def __init__(self, cfg: ExionConfig, channels: int = 6, beat: int = 2,
+                 resident: bool = False, mutant: bool = False):
+        self.cfg, self.channels, self.beat, self.resident = cfg, channels, beat, resident
+        self.mutant = mutant    # property 4 with a wrong stream class: must fail
         super().__init__({
             "offer": In(1), "cv_in": In(data.ArrayLayout(cfg.rows, beat)),
             "ready_in": In(1), "ok": Out(1), "done": Out(1),
@@ -99,6 +104,7 @@ class CauHarness(wiring.Component):
         R, C, D = cfg.rows, cfg.cols, cfg.merge_degree
         m = Module()
         cau = m.submodules.cau = Cau(cfg, P)
+        m.d.comb += cau.resident.eq(int(self.resident))
         nbeats = -(-N // P)
         cv_of = Array(Signal(R, name=f"cv_of{i}") for i in range(nbeats * P))
         emitted = Signal(nbeats * P)
@@ -137,6 +143,9 @@ class CauHarness(wiring.Component):
                 m.d.comb += cv.eq(cv_of[ch[:max(1, clog2(nbeats * P))]])
                 rows_ok = Cat(*[(blk.sel[r][c] == d + 1) == cv[r] for r in range(R)]).all()
                 checks.append(~fire | ~e.valid | (in_range & (cv != 0) & rows_ok))
+                if self.resident:
+                    dd = (d + 1) % D if self.mutant else d
+                    checks.append(~fire | ~e.valid | ((ch % C == c) & ((ch // C) % D == dd)))
                 # not emitted before, and not twice in this block
                 was = Signal(name=f"was_c{c}_d{d}")
                 m.d.comb += was.eq((emitted >> ch[:max(1, clog2(nbeats * P))])[0])

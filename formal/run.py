@@ -31,6 +31,13 @@ Checks and expected outcomes:
   2, cau_sort = 1, cau_fit = 1``: the fitting slot whose OR has the most rows, ``bestfit``):
   the slot choice moves channels between slots, so conflict freedom (property 1) and
   exactly-once coverage (2, 3) are checked again for it (full size at depth 12, ``BEST_DEPTH``).
+* ``cau_res`` / ``cau_res_reach_done``: the resident mode (the CAU's ``resident`` input at 1,
+  a ``SCHEDULE`` with ``RESIDENT``) of the sorted best-fit window CAU (``cau_window = 2,
+  cau_sort = 1, cau_fit = 1``): properties 1 to 3 and the class rule (4: channel ``j`` only in
+  slot ``j % 2``, stream ``(j // 2) % 2``); 6 channels cover every class once and two classes
+  twice, so blocks open and are emitted by class (full size at depth ``RES_DEPTH``).
+* ``cau_res_mutant``: the same harness checking a wrong class rule (stream ``(j // 2 + 1) %
+  2``): must FAIL (property 4 can fail).
 """
 
 from __future__ import annotations
@@ -58,6 +65,10 @@ R2_DEPTH = 12
 #: over the 600 s limit on a loaded machine (depth 12: 22-42 s); its 3 beats need at least 8
 #: cycles (6 placements and the two-block flush), so 12 leaves 4 for gaps and stalls.
 BEST_DEPTH = 12
+#: The resident CAU's full size: the best-fit window's logic plus the class muxes; its 3 beats
+#: need at least 8 cycles (6 placements and the two-block flush), so 12 leaves 4 for gaps and
+#: stalls, as for ``cau_best``.
+RES_DEPTH = 12
 
 CHECKS = {
     # name: (harness factory, depth, property output, expected to pass)
@@ -71,6 +82,9 @@ CHECKS = {
     "cau_r2_reach_done": ("cau_r2", R2_DEPTH, "~done", False),
     "cau_best": ("cau_best", BEST_DEPTH, "ok", True),
     "cau_best_reach_done": ("cau_best", BEST_DEPTH, "~done", False),
+    "cau_res": ("cau_res", RES_DEPTH, "ok", True),
+    "cau_res_reach_done": ("cau_res", RES_DEPTH, "~done", False),
+    "cau_res_mutant": ("cau_res_bad", RES_DEPTH, "ok", False),
 }
 
 
@@ -86,11 +100,12 @@ def _harness(kind: str, channels: int = CHANNELS):
 
     if kind in ("lod", "lod_bad"):
         return LodHarness(8, mutant=kind == "lod_bad")
+    best = {"cau_window": 2, "cau_sort": 1, "cau_fit": 1}
     window = {"cau": {}, "cau_w2": {"cau_window": 2, "cau_sort": 1},
               "cau_r2": {"cau_window": 2, "cau_rate": 2},
-              "cau_best": {"cau_window": 2, "cau_sort": 1, "cau_fit": 1}}[kind]
+              "cau_best": best, "cau_res": best, "cau_res_bad": best}[kind]
     return CauHarness(ExionConfig(rows=4, cols=2, merge_degree=2, **window), channels=channels,
-                      beat=2)
+                      beat=2, resident=kind.startswith("cau_res"), mutant=kind == "cau_res_bad")
 
 
 def _wrapper(component, prop: str, harness_text: str) -> str:

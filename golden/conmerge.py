@@ -27,6 +27,12 @@ that each occupy the ``rows x cols`` SDUE once (see ``golden/schedule.py`` and
     OR of conflict vectors has the most set bits (the fullest rows; the lowest slot on ties)
     instead of the lowest fitting one; opening and emission as in ``window``. What the CAU does
     with ``cau_fit = 1`` (:func:`golden.conmerge_rules.window_group` with ``fit="best"``).
+``resident``
+    The rule of resident weights (the CAU's ``RESIDENT`` mode): a channel window's weights sit
+    in WMEM in a fixed layout, so channel ``j`` may only go into slot ``j % cols``, stream
+    ``(j // cols) % merge_degree``; ``open_blocks`` blocks open, the oldest fitting one taken
+    (``fit = "best"``: the one whose slot OR has the most set bits). See
+    :func:`golden.conmerge_rules.resident_group` and ``docs/conmerge.md``.
 ``ffd``
     First-fit-decreasing bin packing of the group's channels (by conflict-vector popcount,
     descending) over *all* slots of the group, then slots packed ``cols`` per block. A
@@ -47,7 +53,8 @@ import numpy as np
 from exion.config import SORT_STRATEGIES, ExionConfig
 from exion.limits import CAU_BEAT
 from exion.util import check_int
-from golden.conmerge_rules import FITS, ffd_group, greedy_group, popcounts, window_group
+from golden.conmerge_rules import (FITS, ffd_group, greedy_group, popcounts, resident_group,
+                                   window_group)
 from golden.schedule import Block, Schedule
 
 __all__ = [
@@ -58,7 +65,7 @@ __all__ = [
 
 #: Scheduling strategies, in the order tables list them.
 STRATEGIES = ("dense", "skip_zero_tiles", "column", "condense", "greedy", "window", "bestfit",
-              "ffd")
+              "resident", "ffd")
 
 #: Open blocks of the ``window`` strategy unless ``schedule(open_blocks=...)`` says otherwise:
 #: on the FFN traces two open blocks give most of what unbounded first fit gives
@@ -216,14 +223,16 @@ def _nonzero_channels(gm: np.ndarray):
 
 
 def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = None,
-             open_blocks: int = WINDOW_BLOCKS, sort_window: int = 1) -> Schedule:
+             open_blocks: int = WINDOW_BLOCKS, sort_window: int = 1,
+             fit: str = "first") -> Schedule:
     """Schedule the outputs ``mask`` (tokens x channels, bool) keeps on the SDUE of ``cfg``.
 
     ``strategy`` is one of :data:`STRATEGIES`; ``token_sort`` (default ``cfg.token_sort``) one
     of ``none``, ``popcount``, ``signature``. ``open_blocks`` and ``sort_window`` (channels
     ``[k * sort_window, (k + 1) * sort_window)`` are placed by popcount, descending, ties by
-    channel) apply to ``window`` and ``bestfit`` only. Every result passes
-    :func:`golden.schedule.check_schedule`.
+    channel) apply to ``window``, ``bestfit`` and ``resident`` only; ``fit`` (``first`` or
+    ``best``) to ``resident`` only (its class rule takes the mask's channel indices, from 0).
+    Every result passes :func:`golden.schedule.check_schedule`.
     """
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
@@ -232,6 +241,8 @@ def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = 
         raise ValueError(f"strategy = {strategy!r} is not one of {', '.join(STRATEGIES)}")
     check_int("open_blocks", open_blocks, 1, 64)
     check_int("sort_window", sort_window, 1, 1 << 16)
+    if fit not in FITS:
+        raise ValueError(f"fit = {fit!r} is not one of {', '.join(FITS)}")
     if cfg.rows > 64:
         raise ValueError("conflict vectors are packed into 64 bits: rows must be <= 64")
     R, C, D = cfg.rows, cfg.cols, cfg.merge_degree
@@ -272,13 +283,16 @@ def schedule(mask, cfg: ExionConfig, strategy: str, *, token_sort: str | None = 
             if strategy == "greedy":
                 nb, b, s, d = greedy_group(chs.tolist(), cvs.tolist(), C, D)
                 b = np.asarray(b, np.int64)
-            elif strategy in ("window", "bestfit"):
+            elif strategy in ("window", "bestfit", "resident"):
                 # popcount descending within each aligned run of sort_window channels
                 perm = np.lexsort((chs, -popcounts(cvs), chs // sort_window))
                 chs, cvs = chs[perm], cvs[perm]
-                fit = "best" if strategy == "bestfit" else "first"
-                nb, b, s, d = window_group(chs.tolist(), cvs.tolist(), C, D, open_blocks,
-                                           fit=fit)
+                if strategy == "resident":
+                    nb, b, s, d = resident_group(chs.tolist(), cvs.tolist(), C, D, open_blocks,
+                                                 fit=fit)
+                else:
+                    nb, b, s, d = window_group(chs.tolist(), cvs.tolist(), C, D, open_blocks,
+                                               fit="best" if strategy == "bestfit" else "first")
             else:  # ffd
                 perm = np.lexsort((chs, -popcounts(cvs)))  # popcount desc, then channel
                 chs = chs[perm]
@@ -307,11 +321,17 @@ def cau_fit(cfg: ExionConfig) -> str:
     return FITS[cfg.cau_fit]
 
 
-def cau_schedule(mask, cfg: ExionConfig, *, token_sort: str | None = None) -> Schedule:
+def cau_schedule(mask, cfg: ExionConfig, *, token_sort: str | None = None,
+                 resident: bool = False) -> Schedule:
     """The schedule the ConMerge Assistant Unit of ``cfg`` (``hw/cau.py``) makes of ``mask``:
     ``window`` (``bestfit`` if ``cfg.cau_fit``) with ``open_blocks = cfg.cau_window`` and
     ``sort_window`` from :func:`cau_sort_window` (``cau_window = 1, cau_sort = 0,
-    cau_fit = 0``: ``greedy``, word for word)."""
+    cau_fit = 0``: ``greedy``, word for word). With ``resident`` (a ``SCHEDULE`` with the
+    ``RESIDENT`` flag): ``resident`` with the same window, order and slot choice."""
+    if resident:
+        return schedule(mask, cfg, "resident", token_sort=token_sort,
+                        open_blocks=cfg.cau_window, sort_window=cau_sort_window(cfg),
+                        fit=cau_fit(cfg))
     return schedule(mask, cfg, "bestfit" if cfg.cau_fit else "window", token_sort=token_sort,
                     open_blocks=cfg.cau_window, sort_window=cau_sort_window(cfg))
 
@@ -367,3 +387,4 @@ def synthetic_mask(m: int, n: int, sparsity: float, kind: str = "uniform", *,
     alive = rng.random(n) < alive_frac
     p = rng.random(n) * 2 * q * alive
     return rng.random((m, n)) < p[None, :]
+

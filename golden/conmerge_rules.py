@@ -3,7 +3,9 @@
 Pure Python on Python ints (a conflict vector per channel, bit ``r`` = row ``r`` of the group
 needs it); :mod:`golden.conmerge` orders the channels, calls these per group and assembles the
 :class:`~golden.schedule.Schedule`. :func:`greedy_group` and :func:`window_group` define the
-ConMerge Assistant Unit (``hw/cau.py``) word for word; :func:`ffd_group` is host-side only.
+ConMerge Assistant Unit (``hw/cau.py``) word for word, and :func:`resident_group` its
+``RESIDENT`` mode (every channel in the one slot and stream its weights live in);
+:func:`ffd_group` is host-side only.
 See ``docs/conmerge.md``.
 """
 
@@ -11,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["greedy_group", "window_group", "ffd_group", "popcounts", "placement_order",
-           "window_blocks", "window_emits", "FITS"]
+__all__ = ["greedy_group", "window_group", "resident_group", "resident_class", "ffd_group",
+           "popcounts", "placement_order", "window_blocks", "window_emits", "FITS"]
 
 #: Slot choices of :func:`window_group`, indexed by ``cfg.cau_fit``: ``first`` (the lowest
 #: fitting window slot) and ``best`` (the fitting slot whose OR of conflict vectors has the most
@@ -135,6 +137,69 @@ def window_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_bl
     return base + -(-nopen // cols), rb, rs, rd
 
 
+def resident_class(channel: int, cols: int, degree: int) -> tuple[int, int]:
+    """``(slot, stream)`` of ``channel`` in the resident weight layout: window channel ``j``
+    lives in WMEM bank ``j % cols``, stream ``(j // cols) % degree`` (docs/conmerge.md)."""
+    return channel % cols, (channel // cols) % degree
+
+
+def resident_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_blocks: int,
+                   emits: list[bool] | None = None, fit: str = "first"):
+    """The resident rule over a window of ``open_blocks`` blocks (``W``), one group.
+
+    With the weights of a channel window resident in WMEM in a fixed layout, bank ``c``
+    stream ``d`` can only deliver the channels of its class, so channel ``j`` may only go into
+    slot ``c, d = resident_class(j)``. Open blocks are kept oldest first; channel ``j`` with
+    conflict vector ``cv`` fits open block ``b`` if stream ``d`` of slot ``c`` is empty in
+    ``b`` and ``ors_b[c] & cv == 0``. ``fit = "first"``: the oldest fitting block;
+    ``"best"``: the fitting block whose ``ors_b[c]`` has the most set bits, the oldest on ties.
+    No fit: a new block is opened if fewer than ``W`` are open, else the oldest open block is
+    emitted and a new one opened. At group end the open blocks are emitted oldest first;
+    blocks are emitted in opening order, so block ids are ``emitted + position``. ``emits``
+    as in :func:`window_group`.
+
+    Returns ``(n_blocks, rec_block, rec_slot, rec_stream)`` aligned with ``chs``.
+    """
+    if fit not in FITS:
+        raise ValueError(f"fit = {fit!r} is not one of {', '.join(FITS)}")
+    best = fit == "best"
+    ors: list[list[int]] = []       # per open block, oldest first: OR of cvs per slot
+    used: list[list[int]] = []      # per open block: bit d of used[b][c] = stream d taken
+    base = 0
+    rb: list[int] = []
+    rs: list[int] = []
+    rd: list[int] = []
+    for j, cv in zip(chs, cvs):
+        c, d = resident_class(int(j), cols, degree)
+        pick, key = -1, -1
+        for b in range(len(ors)):
+            if not (used[b][c] >> d) & 1 and not (ors[b][c] & cv):
+                if not best:
+                    pick = b
+                    break
+                k = bin(ors[b][c]).count("1")
+                if k > key:
+                    key, pick = k, b
+        emitted = False
+        if pick < 0:
+            if len(ors) == open_blocks:
+                emitted = True
+                base += 1
+                ors.pop(0)
+                used.pop(0)
+            ors.append([0] * cols)
+            used.append([0] * cols)
+            pick = len(ors) - 1
+        if emits is not None:
+            emits.append(emitted)
+        ors[pick][c] |= cv
+        used[pick][c] |= 1 << d
+        rb.append(base + pick)
+        rs.append(c)
+        rd.append(d)
+    return base + len(ors), rb, rs, rd
+
+
 def popcounts(cvs: np.ndarray) -> np.ndarray:
     if hasattr(np, "bitwise_count"):
         return np.bitwise_count(cvs).astype(np.int64)
@@ -197,20 +262,22 @@ def placement_order(cvs, sort_window: int = 1) -> list[int]:
 
 
 def window_blocks(cvs, cols: int, degree: int, open_blocks: int = 1,
-                  sort_window: int = 1, fit: str = "first") -> int:
-    """Blocks the ``window`` rule (slot choice ``fit``, :data:`FITS`) makes of one group whose
-    channels have conflict vectors ``cvs`` (ascending channel, zeros included)."""
+                  sort_window: int = 1, fit: str = "first", resident: bool = False) -> int:
+    """Blocks the ``window`` rule (slot choice ``fit``, :data:`FITS`; with ``resident`` the
+    resident rule, :func:`resident_group`) makes of one group whose channels have conflict
+    vectors ``cvs`` (ascending channel from 0, zeros included)."""
     order = placement_order(cvs, sort_window)
-    return window_group(order, [int(cvs[i]) for i in order], cols, degree, open_blocks,
-                        fit=fit)[0]
+    rule = resident_group if resident else window_group
+    return rule(order, [int(cvs[i]) for i in order], cols, degree, open_blocks, fit=fit)[0]
 
 
 def window_emits(cvs, cols: int, degree: int, open_blocks: int = 1,
-                 sort_window: int = 1, fit: str = "first") -> list[bool]:
+                 sort_window: int = 1, fit: str = "first", resident: bool = False) -> list[bool]:
     """Per nonzero channel of one group (``cvs`` ascending, zeros included), in placement
-    order (:func:`placement_order`): whether the ``window`` rule (slot choice ``fit``) emits
-    the oldest open block when it places that channel."""
+    order (:func:`placement_order`): whether the ``window`` rule (slot choice ``fit``; with
+    ``resident`` the resident rule) emits the oldest open block when it places that channel."""
     order = placement_order(cvs, sort_window)
     flags: list[bool] = []
-    window_group(order, [int(cvs[i]) for i in order], cols, degree, open_blocks, flags, fit)
+    rule = resident_group if resident else window_group
+    rule(order, [int(cvs[i]) for i in order], cols, degree, open_blocks, flags, fit)
     return flags

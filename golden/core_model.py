@@ -35,6 +35,7 @@ from exion.config import ExionConfig
 from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM
 from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS, mask_half, smem_half
+from exion.regmap import FLAGS
 
 from . import conmerge, core_cfse, core_gather, core_mem, cycle_model, eager, ffn_reuse, intsem
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
@@ -404,14 +405,15 @@ class CoreModel:
         st, cfg = self.state, self.cfg
         m0 = self._mask_first(c)
         mask = st.mask[m0:m0 + c.n_ch].T                                  # (rows, n_ch)
-        sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
+        resident = bool(c.word & FLAGS["RESIDENT"])     # the resident rule
+        sched = conmerge.cau_schedule(mask, cfg, token_sort="none", resident=resident)
         words = sched.words()
         first, size = smem_half(cfg.schedule_depth, c.half)
         n = min(len(words), size)
         st.smem[first:first + n] = words[:n]
         st.smem_blocks[first:first + n] = sched.blocks[:n]
         cvs = bits_of_rows(st.mask[m0:m0 + c.n_ch])
-        cycles = cycle_model.schedule_cycles(cvs, CAU_BEAT, cfg)
+        cycles = cycle_model.schedule_cycles(cvs, CAU_BEAT, cfg, resident=resident)
         st.regs.sched_cycles = cycles
         if c.half == 0:
             st.regs.blocks, st.regs.cycles = n, cycles

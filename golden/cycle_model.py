@@ -322,7 +322,8 @@ def cau_cycles(beats, *, window: int = 1, blocks: int = 0, rate: int = 1,
     return total + flush
 
 
-def schedule_cycles(cvs, beat: int = CAU_BEAT, cfg: ExionConfig | None = None) -> int:
+def schedule_cycles(cvs, beat: int = CAU_BEAT, cfg: ExionConfig | None = None, *,
+                    resident: bool = False) -> int:
     """Cycles of a core ``SCHEDULE`` of one group's conflict vectors ``cvs`` (one int per
     channel): :func:`cau_cycles` of its beats (the core does not drop empty beats; the flush
     from the blocks the CAU rule of ``cfg`` makes, :func:`golden.conmerge_rules.window_blocks`,
@@ -330,18 +331,22 @@ def schedule_cycles(cvs, beat: int = CAU_BEAT, cfg: ExionConfig | None = None) -
     window_emits`; without ``cfg`` the greedy CAU's one flush cycle) plus
     :data:`SCHEDULE_OVERHEAD`, one less when every conflict vector is zero: the CAU then emits
     no block, so the overhead's last SMEM write cycle does not happen (hw/cau.py: the flush of
-    an empty group ends without an output; found by the random command streams)."""
+    an empty group ends without an output; found by the random command streams). With
+    ``resident`` (the ``RESIDENT`` flag) the blocks and emissions are the resident rule's
+    (:func:`golden.conmerge_rules.resident_group`): the CAU's timing is the same function of
+    them."""
     window, blocks, rate, emits = 1, 0, 1, None
     if cfg is not None:
         sort_window = beat if cfg.cau_sort else 1
         fit = FITS[cfg.cau_fit]
         if cfg.cau_window > 1:
             window = cfg.cau_window
-            blocks = window_blocks(cvs, cfg.cols, cfg.merge_degree, window, sort_window, fit)
+            blocks = window_blocks(cvs, cfg.cols, cfg.merge_degree, window, sort_window, fit,
+                                   resident)
         if cfg.cau_rate > 1:
             rate = cfg.cau_rate
             emits = window_emits(cvs, cfg.cols, cfg.merge_degree, cfg.cau_window, sort_window,
-                                 fit)
+                                 fit, resident)
     cycles = cau_cycles(group_beats(cvs, beat), window=window, blocks=blocks, rate=rate,
                         emits=emits) + SCHEDULE_OVERHEAD
     return cycles - 1 if not any(cvs) else cycles

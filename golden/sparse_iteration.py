@@ -17,7 +17,8 @@ schedule_cycles`) and the SDUE computes the group's blocks (``II`` cycles each,
 Loop orders (:func:`loop_order`) for weights that do not fit WMEM: per row group over all
 channels (full merge freedom, weights re-fetched for every group) against per channel window
 (the window's weights resident in one WMEM buffer while every group passes, merging only
-within the window, activations re-fetched per window).
+within the window, activations re-fetched per window). The resident weight layout and its loop
+order are in :mod:`golden.sparse_resident`.
 """
 
 from __future__ import annotations
@@ -358,3 +359,4 @@ def core_iteration(mask, k: int, cfg: ExionConfig) -> CoreIteration:
         gathered=fetch_pipeline_cycles(work, k, cfg), dense_compute=dense_compute,
         dense=dense, gather_bytes=gbytes, dense_bytes=dense_bytes,
         min_bytes=int(mask.any(axis=0).sum()) * row_bytes)
+

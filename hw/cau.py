@@ -26,7 +26,16 @@ The open blocks are held in the output format itself (``hw.sdue.block_layout``):
 open iff its stream 0 is valid, has room iff its last stream is not, and its OR of cvs is the
 column ``sel[:, s] != 0``; so there are no other state registers but the beat position. Output:
 one ConMerge vector per block, bit for bit :func:`golden.schedule.pack_block`, on a stream with
-a one-block output register. See ``docs/cau.md``.
+a one-block output register.
+
+``resident`` (a run-time mode: the ``SCHEDULE`` command's ``RESIDENT`` flag, held for the whole
+command) switches to the resident rule, ``golden.conmerge_rules.resident_group``: channel ``j``
+may only go into slot ``j % cols``, stream ``(j // cols) % merge_degree`` (where a resident
+weight layout keeps its weights), of the oldest open block where that stream is empty and the
+slot's OR is disjoint from the cv (best fit: the one whose OR has the most set bits), else of a
+newly opened block, else of a new block after the oldest is emitted. A block is then open iff
+any of its streams is valid (open blocks stay a prefix of the window); the timing is the same
+function of the rule's blocks and emissions. See ``docs/cau.md``.
 """
 
 from __future__ import annotations
@@ -79,6 +88,8 @@ class Cau(wiring.Component):
     -------
     masks : In(stream.Signature(beat_layout(cfg, beat)))
     blocks : Out(stream.Signature(block_layout(cfg)))
+    resident : In(1)
+        The resident rule instead of the window rule (hold it while a group is scheduled).
     busy : Out(1)
         A beat is being processed or a block is in the output register.
     """
@@ -95,6 +106,7 @@ class Cau(wiring.Component):
         super().__init__({
             "masks": In(stream.Signature(beat_layout(cfg, beat))),
             "blocks": Out(stream.Signature(block_layout(cfg))),
+            "resident": In(1),
             "busy": Out(1),
         })
 
@@ -127,6 +139,7 @@ class Cau(wiring.Component):
 
         # The open blocks, oldest first; window slot s is slot s % C of blks[s // C].
         blks = [Signal(block_layout(cfg), name=f"blk{w}") for w in range(W)]
+        res = self.resident
         out = Signal(block_layout(cfg))       # output register
         out_valid = Signal()
         flush = Signal()                      # the group's last beat is done: emit the blocks
@@ -164,33 +177,48 @@ class Cau(wiring.Component):
             ch = Signal(CHANNEL_BITS, name=f"ch{i}")
             m.d.comb += cv.eq(_or_all([Mux(pick[j], beat.cv[j], 0) for j in range(P)]))
             m.d.comb += ch.eq(beat.base + _or_all([Mux(pick[j], j, 0) for j in range(P)]))
+            # the channel's class in the resident layout: slot ch % C, stream (ch // C) % D
+            col1 = Signal(C, name=f"col{i}")
+            str1 = Signal(D, name=f"str{i}")
+            cls_c, cls_d = _mod(ch, C), _mod(_div(ch, C), D)
+            m.d.comb += [col1[c].eq(cls_c == c) for c in range(C)]
+            m.d.comb += [str1[d].eq(cls_d == d) for d in range(D)]
 
             # Slot state, derived from the blocks themselves.
             opened = Signal(N, name=f"opened{i}")
             room = Signal(N, name=f"room{i}")
             fits = Signal(N, name=f"fits{i}")
+            bopen = _block_open(m, state, C, D, f"bopen{i}")
             for s in range(N):
-                b, c = state[s // C], s % C
+                w, b, c = s // C, state[s // C], s % C
                 ors = Cat(*[b.sel[r][c] != 0 for r in range(R)])
                 m.d.comb += opened[s].eq(b.slots[c][0].valid)
                 m.d.comb += room[s].eq(~b.slots[c][D - 1].valid)
-                m.d.comb += fits[s].eq(opened[s] & room[s] & ~(ors & cv).any())
+                free = ~Cat(*[b.slots[c][d].valid & str1[d] for d in range(D)]).any()
+                m.d.comb += fits[s].eq(Mux(res, col1[c] & bopen[w] & free,
+                                           opened[s] & room[s]) & ~(ors & cv).any())
             if cfg.cau_fit:
                 # best fit: the fitting slot whose OR has the most set bits, lowest on ties
-                # (an open slot's OR is nonzero, so a fitting slot's key is at least 1)
+                # (key = popcount + 1 for a fitting slot, 0 otherwise: a resident slot may
+                # fit with an empty OR)
                 keys = []
                 for s in range(N):
                     b, c = state[s // C], s % C
-                    k = Signal(R.bit_length(), name=f"fitkey{i}_{s}")
+                    k = Signal((R + 1).bit_length(), name=f"fitkey{i}_{s}")
                     pop = _bit_sum([b.sel[r][c] != 0 for r in range(R)], R.bit_length())
-                    m.d.comb += k.eq(Mux(fits[s], pop, 0))
+                    m.d.comb += k.eq(Mux(fits[s], pop + 1, 0))
                     keys.append(k)
                 fit1 = _argmax(m, keys, f"fit{i}")
             else:
                 fit1 = _lowest(m, fits, f"fit{i}")
-            new1 = _lowest(m, ~opened, f"new{i}")   # first closed slot (opened is a prefix)
+            # first closed slot (opened is a prefix); resident: the channel's slot of the first
+            # closed block (open blocks are a prefix)
+            newb = _lowest(m, ~bopen, f"newb{i}")
+            new1 = Signal(N, name=f"new{i}")
+            m.d.comb += new1.eq(Mux(res, Cat(*[newb[s // C] & col1[s % C] for s in range(N)]),
+                                    (~opened) & (-(~opened))[:N]))
             has_fit = fits.any()
-            can_open = ~opened[N - 1]
+            can_open = Mux(res, ~bopen[W - 1], ~opened[N - 1])
             target = Signal(N, name=f"target{i}")   # one-hot window slot of the channel
             m.d.comb += target.eq(Mux(has_fit, fit1, Mux(can_open, new1, 0)))
             emit_full = Signal(name=f"emit_full{i}")  # no slot fits and all are open
@@ -213,14 +241,20 @@ class Cau(wiring.Component):
                         # fresh newest block.
                         m.d.comb += [nxt[w].eq(state[w + 1]) for w in range(W - 1)]
                         new = nxt[W - 1]
-                        m.d.comb += new.eq(0)
-                        m.d.comb += [new.group.eq(beat.group), new.slots[0][0].valid.eq(1),
-                                     new.slots[0][0].channel.eq(ch)]
-                        m.d.comb += [new.sel[r][0].eq(cv[r]) for r in range(R)]
+                        m.d.comb += [new.eq(0), new.group.eq(beat.group)]
+                        # slot 0 stream 0; resident: the channel's slot and stream
+                        for c in range(C):
+                            for d in range(D):
+                                with m.If(Mux(res, col1[c] & str1[d],
+                                              int(c == 0 and d == 0))):
+                                    m.d.comb += [new.slots[c][d].valid.eq(1),
+                                                 new.slots[c][d].channel.eq(ch)]
+                                    m.d.comb += [new.sel[r][c].eq(Mux(cv[r], d + 1, 0))
+                                                 for r in range(R)]
                     with m.Else():
-                        _insert(m, state, nxt, target, cv, ch, beat.group, C, D, R)
+                        _insert(m, state, nxt, target, cv, ch, beat.group, C, D, R, res, str1)
                 else:
-                    _insert(m, state, nxt, target, cv, ch, beat.group, C, D, R)
+                    _insert(m, state, nxt, target, cv, ch, beat.group, C, D, R, res, str1)
             placed_now = placed_now | Mux(act, pick, 0)
             state, left, prev_act = nxt, nleft, act
 
@@ -247,29 +281,56 @@ class Cau(wiring.Component):
             with m.If(beat.last):
                 m.d.sync += flush.eq(1)
         # Flush: one open block per cycle, oldest first (open blocks are a prefix).
+        ropen = _block_open(m, blks, C, D, "ropen")
         with m.If(flush):
-            with m.If(~blks[0].slots[0][0].valid):
+            with m.If(~ropen[0]):
                 m.d.sync += flush.eq(0)
             with m.Elif(out_free):
                 emit_oldest()
                 if W == 1:
                     m.d.sync += flush.eq(0)
                 else:
-                    with m.If(~blks[1].slots[0][0].valid):
+                    with m.If(~ropen[1]):
                         m.d.sync += flush.eq(0)
         return m
 
 
-def _insert(m: Module, state, nxt, target, cv, ch, group, cols: int, degree: int, rows: int):
+def _block_open(m: Module, blocks, cols: int, degree: int, name: str):
+    """Per block: whether any of its streams is valid (the block is open)."""
+    out = Signal(len(blocks), name=name)
+    m.d.comb += [out[w].eq(Cat(*[b.slots[c][d].valid for c in range(cols)
+                                 for d in range(degree)]).any()) for w, b in enumerate(blocks)]
+    return out
+
+
+def _mod(v, n: int):
+    """``v % n`` for a constant ``n`` (a bit slice when ``n`` is a power of two)."""
+    if n & (n - 1) == 0:
+        return v[:max(1, (n - 1).bit_length())] if n > 1 else Const(0, 1)
+    return v % n
+
+
+def _div(v, n: int):
+    """``v // n`` for a constant ``n`` (a shift when ``n`` is a power of two)."""
+    if n & (n - 1) == 0:
+        return v >> (n.bit_length() - 1)
+    return v // n
+
+
+def _insert(m: Module, state, nxt, target, cv, ch, group, cols: int, degree: int, rows: int,
+            res, streams):
     """Combinational: ``nxt`` = ``state`` with channel ``ch`` (conflict vector ``cv``) in the
-    next free stream of the one-hot window slot ``target``; every block takes ``group``."""
+    next free stream of the one-hot window slot ``target`` (with ``res``: the stream of the
+    one-hot ``streams``); every block takes ``group``."""
     m.d.comb += [b.group.eq(group) for b in nxt]
     for s in range(len(target)):
         b, nb, c = state[s // cols], nxt[s // cols], s % cols
         with m.If(target[s]):
-            # stream index: the number of valid streams (they fill in order)
+            # stream index: the number of valid streams (they fill in order); resident: the
+            # channel's class
             for d in range(degree):
-                with m.If(~b.slots[c][d].valid & (b.slots[c][d - 1].valid if d else 1)):
+                nxt_free = ~b.slots[c][d].valid & (b.slots[c][d - 1].valid if d else 1)
+                with m.If(Mux(res, streams[d], nxt_free)):
                     m.d.comb += [nb.slots[c][d].valid.eq(1), nb.slots[c][d].channel.eq(ch)]
                     for r in range(rows):
                         with m.If(cv[r]):

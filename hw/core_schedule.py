@@ -14,7 +14,8 @@ half 0: a split SCHEDULE runs beside a GEMM and finishes out of order, so it lea
 to the GEMMs) and ``done`` pulses; a vector past its part is dropped and ``overflow`` pulses
 with ``done`` (cause ``SMEM_OVERFLOW``). ``writes`` tells the dispatcher which halves the
 running command writes (bit 0 lower, bit 1 upper; both for half 0), ``mask_reads`` which
-mask-memory halves it reads (the same encoding, from ``mhalf``).
+mask-memory halves it reads (the same encoding, from ``mhalf``). The ``RESIDENT`` flag puts
+the CAU in its resident mode for the command (``golden.conmerge.cau_schedule(resident=True)``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from exion.limits import CAU_BEAT
 from exion.regmap import smem_half
 
 from .cau import Cau
-from .core_cmd import command_fields, command_stream
+from .core_cmd import command_fields, command_flag, command_stream
 from .sdue import block_layout
 from .sequencer import Sequencer
 
@@ -101,6 +102,7 @@ class ScheduleEngine(wiring.Component):
         cyc = Signal(32)
         take = Signal()
         half, mhalf = Signal(2), Signal(2)
+        resident = Signal()         # the command's RESIDENT flag, held while it runs
         first = Signal(range(S + 1))
         size = Signal(range(S + 1))
         m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
@@ -108,7 +110,8 @@ class ScheduleEngine(wiring.Component):
         m.d.sync += start.eq(take)
         with m.If(take):
             m.d.sync += [active.eq(1), n_ch.eq(f["n_ch"]), count.eq(0), over.eq(0), cyc.eq(0),
-                         half.eq(f["half"]), mhalf.eq(f["mhalf"])]
+                         half.eq(f["half"]), mhalf.eq(f["mhalf"]),
+                         resident.eq(command_flag(self.cmd.payload, "RESIDENT"))]
         with m.Elif(active):
             m.d.sync += cyc.eq(cyc + 1)
         m.d.comb += [seq.start.eq(start), seq.base.eq(0),
@@ -120,7 +123,8 @@ class ScheduleEngine(wiring.Component):
         base = Signal(16)
         rem = Signal(16)
         m.d.comb += [base.eq(seq.o_addr * CAU_BEAT), rem.eq(n_ch - base)]
-        m.d.comb += [cau.masks.valid.eq(seq.o_valid), cau.masks.payload.group.eq(0),
+        m.d.comb += [cau.resident.eq(resident),
+                     cau.masks.valid.eq(seq.o_valid), cau.masks.payload.group.eq(0),
                      cau.masks.payload.base.eq(base), cau.masks.payload.last.eq(seq.o_last)]
         for i in range(CAU_BEAT):
             m.d.comb += cau.masks.payload.cv[i].eq(

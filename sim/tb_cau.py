@@ -3,9 +3,15 @@ golden schedule of the configuration's CAU rule (golden.conmerge.cau_schedule: `
 ``cau_window`` open blocks, the ``cau_sort`` order and, with ``cau_fit``, best fit: ``bestfit``;
 greedy for ``W = 1`` unsorted first fit) packed by
 golden.schedule.pack_block, word for word, and, with no back-pressure, each group must take
-exactly golden.cycle_model.cau_cycles cycles (with ``cau_rate`` channels placed per cycle)."""
+exactly golden.cycle_model.cau_cycles cycles (with ``cau_rate`` channels placed per cycle).
+
+``EXION_CAU_RESIDENT=1`` runs the same tests with the CAU's ``resident`` input set: the golden
+rule is then the resident rule (``cau_schedule(..., resident=True)``), whose class rule the
+words check (every channel in slot ``j % cols``, stream ``(j // cols) % merge_degree``)."""
 
 from __future__ import annotations
+
+import os
 
 import cocotb
 import numpy as np
@@ -69,6 +75,12 @@ def masks_for(cfg, rng):
     """Random, column-structured, all-zero and all-one masks (with ragged shapes)."""
     R = cfg.rows
     out = []
+    # resident rule: many channels of one class (slot 0, stream 0) that conflict, so blocks
+    # open and emit by class while the other slots stay empty
+    step = cfg.cols * cfg.merge_degree
+    cls = np.zeros((R, 6 * step + 1), bool)
+    cls[:, ::step] = True
+    out.append(("one-class", cls))
     for density in (0.03, 0.1, 0.3, 0.6):
         out.append(("uniform", rng.random((2 * R, 40)) < density))
     for sp in (0.8, 0.97):
@@ -83,10 +95,22 @@ def masks_for(cfg, rng):
     return out
 
 
+def resident_mode() -> bool:
+    return os.environ.get("EXION_CAU_RESIDENT", "0") == "1"
+
+
 def golden_words(mask, cfg):
     """The CAU rule's words, every group's conflict vectors and its block count."""
-    sched = cau_schedule(mask, cfg)
+    res = resident_mode()
+    sched = cau_schedule(mask, cfg, resident=res)
     check_schedule(sched, mask)
+    if res:  # the class rule, checked on the golden schedule itself
+        C, D = cfg.cols, cfg.merge_degree
+        for b in sched.blocks:
+            for c in range(C):
+                for d in range(D):
+                    j = int(b.slots[c, d])
+                    assert j < 0 or (j % C, (j // C) % D) == (c, d), (j, c, d)
     gm = group_masks(mask, sched.token_order, cfg.rows)
     cvs = [conflict_vectors(gm[g]).tolist() for g in range(gm.shape[0])]
     blocks = [sum(1 for b in sched.blocks if b.group == g) for g in range(gm.shape[0])]
@@ -95,6 +119,7 @@ def golden_words(mask, cfg):
 
 async def _setup(dut):
     cfg = config()
+    dut.resident.value = int(resident_mode())
     await start(dut)
     await FallingEdge(dut.clk)
     return cfg
@@ -117,7 +142,7 @@ async def words_and_cycles(dut):
             # beats up to the last one's acceptance, then the flush: min(W, blocks) cycles
             flush = max(1, min(cfg.cau_window, blocks[g]))
             emits = window_emits(cvs[g], cfg.cols, cfg.merge_degree, cfg.cau_window,
-                                 cau_sort_window(cfg), cau_fit(cfg))
+                                 cau_sort_window(cfg), cau_fit(cfg), resident_mode())
             total += cau_cycles(beats, window=cfg.cau_window, blocks=blocks[g],
                                 rate=cfg.cau_rate, emits=emits)
             assert accepted[g] + 1 + flush == total, \

@@ -21,7 +21,9 @@ is refused (``BAD_FIELD``) as the model says.
 
 Environment: ``EXION_ITER_GROUPS`` (row groups, default 5), ``EXION_ITER_KC`` (lane chunks
 of K, default 4), ``EXION_ITER_REPORT`` (a JSON file: wall cycles of the loop and the
-per-group SCHEDULE cycles and blocks).
+per-group SCHEDULE cycles and blocks), ``EXION_ITER_RESIDENT=1`` (every ``SCHEDULE`` of the
+FFN loop with the ``RESIDENT`` flag: the CAU's resident rule, ``cau_schedule(...,
+resident=True)``, whose schedules the sparse GEMMs then run from their own weight images).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from sim.tb_core_overlap import Twin
 
 #: Registers compared with the model after the loop.
 COMPARED = ("BLOCKS_H1", "BLOCKS_H2", "CYCLES", "SCHED_CYCLES", "DONE", "CAUSE")
+#: The FFN loop's SCHEDULEs with the RESIDENT flag (the resident rule).
+RESIDENT = os.environ.get("EXION_ITER_RESIDENT", "0") == "1"
 
 
 def _data(cfg, rng, groups, kc, n):
@@ -60,7 +64,8 @@ def _data(cfg, rng, groups, kc, n):
         q = np.quantile(np.concatenate([y.ravel() for y in ys]), [0.2, 0.75])
         th_lo, th_hi = int(q[0]), int(q[1])
         masks = [ffn_reuse.keep_mask_int(y, th_hi, th_lo) for y in ys]
-        scheds = [conmerge.cau_schedule(mk, cfg, token_sort="none") for mk in masks]
+        scheds = [conmerge.cau_schedule(mk, cfg, token_sort="none", resident=RESIDENT)
+                  for mk in masks]
         if all(0 < len(s.blocks) <= half and len(s.blocks) * kc <= cfg.words("wmem")
                for s in scheds):
             return w, xs, xps, shift, th_hi, th_lo, masks, scheds
@@ -113,11 +118,14 @@ async def ffn_loop(dut):
                     obuf=g % 2, n_rows=cfg.rows, wbase=0, half=1 + g % 2)
 
     def sched(g):
-        return dict(n_ch=n, half=1 + g % 2, mhalf=1 + g % 2)
+        return dict(n_ch=n, half=1 + g % 2, mhalf=1 + g % 2,
+                    flags=("RESIDENT",) if RESIDENT else ())
 
     report = {"groups": groups, "k": kc * cfg.lanes, "n_ch": n, "pause": tb.pause,
+              "resident": RESIDENT,
               "schedule": [cycle_model.schedule_cycles([_cv(mk, c) for c in range(n)],
-                                                       cfg=cfg) for mk in masks],
+                                                       cfg=cfg, resident=RESIDENT)
+                           for mk in masks],
               "blocks": [len(s.blocks) for s in scheds]}
     t0, beside0 = tb.cycle, await tb.read("CAU_BESIDE")
     await twin.load_wmem(0, dense_wmem_image(w, cfg))

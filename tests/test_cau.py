@@ -36,14 +36,29 @@ CONFIGS = {
 #: simulator keeps the regression inside its time budget.
 CASES = [(name, "icarus") for name in CONFIGS] + [("toy_w2_sort_best_r4", s) for s in SIMULATORS
                                                   if s != "icarus"]
+#: The resident mode (the ``resident`` input, a SCHEDULE's ``RESIDENT`` flag) on the same
+#: builds: first and best fit, one and several open blocks, merge degree 1 to 4, several
+#: channels a cycle, a non-power-of-two column count (the 8 x 3 toy: ``j % 3`` in RTL).
+RESIDENT = ["toy_d1", "toy_w2_sort", "toy_w3_d3", "w4_sort", "toy_w2_sort_r4",
+            "toy_w2_sort_best_r4", "w4_d4_sort_best_r4"]
+RES_CASES = [(name, "icarus") for name in RESIDENT] + [("toy_w2_sort_best_r4", s)
+                                                       for s in SIMULATORS if s != "icarus"]
 if os.environ.get("EXION_CAU_ALL_SIMS"):  # every configuration under every simulator
     CASES = [(name, s) for name in CONFIGS for s in SIMULATORS]
+    RES_CASES = [(name, s) for name in CONFIGS for s in SIMULATORS]
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("name,sim", CASES)
 def test_cau(sim, name):
     run_bench(CONFIGS[name], "cau", sim, "sim.tb_cau")
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("name,sim", RES_CASES)
+def test_cau_resident(sim, name):
+    """The resident rule, word for word and cycle for cycle (sim/tb_cau.py)."""
+    run_bench(CONFIGS[name], "cau", sim, "sim.tb_cau", extra_env={"EXION_CAU_RESIDENT": "1"})
 
 
 def test_cau_cycles_formula():

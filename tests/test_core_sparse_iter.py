@@ -13,3 +13,11 @@ from tests.test_core import CONFIGS
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_core_sparse_iter(sim):
     run_bench(CONFIGS["4x4"], "core", sim, "sim.tb_core_sparse_iter")
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_core_sparse_iter_resident(sim):
+    """The FFN loop with RESIDENT SCHEDULEs (the CAU's resident rule), three groups."""
+    run_bench(CONFIGS["4x4"], "core", sim, "sim.tb_core_sparse_iter", testcase="ffn_loop",
+              extra_env={"EXION_ITER_RESIDENT": "1", "EXION_ITER_GROUPS": "3"})

@@ -177,3 +177,47 @@ def test_core_iteration_extremes():
     assert r.gather_bytes == gather_bytes(sched.blocks, 8, CFG.cols, CFG.merge_degree,
                                           CFG.bus_bytes, ib)
     assert r.compute <= r.gathered and r.steady <= r.compute
+
+
+def test_resident_iteration():
+    """The resident loop order: window size, bytes, blocks against the resident rule per
+    (window, group), the unconstrained rule with one window equal to core_iteration's blocks,
+    and the fetch pipeline never faster than the on-chip one."""
+    from golden.sparse_resident import (dense_window_cycles, resident_iteration,
+                                        resident_window)
+    cfg = preset("toy", merge_degree=2, cau_window=2, cau_rate=2)
+    kc = 3
+    k = kc * cfg.lanes
+    assert resident_window(k, cfg) == cfg.cols * 2 * (cfg.words("wmem") // kc)
+    rng = np.random.default_rng(5)
+    mask = rng.random((3 * cfg.rows + 2, 50)) < 0.2
+    mask[:, 7] = False                                   # a channel nobody needs
+    ib = item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[0]
+    row = -(-kc * ib // cfg.bus_bytes) * cfg.bus_bytes
+    for win in (12, 50):
+        r = resident_iteration(mask, k, cfg, win)
+        assert r.windows == -(-50 // win) and r.window == win
+        assert r.weight_bytes == r.min_weight_bytes == int(mask.any(axis=0).sum()) * row
+        assert r.act_once == mask.shape[0] * kc * ib
+        want = 0
+        for w0 in range(0, 50, win):
+            want += len(conmerge.cau_schedule(mask[:, w0:w0 + win], cfg, token_sort="none",
+                                              resident=True).blocks)
+        assert r.blocks == want
+        assert r.cycles >= r.compute > 0
+        assert r.act_bytes >= (r.act_once if win == 50 else 0)
+    # one window, the unconstrained rule: core_iteration's blocks and on-chip pipeline
+    one = resident_iteration(mask, k, cfg, 50, rule="cau")
+    core = core_iteration(mask, k, cfg)
+    assert (one.blocks, one.compute) == (core.blocks, core.compute)
+    assert resident_iteration(mask, k, cfg, 50).blocks >= one.blocks
+    # bandwidth: more bytes per cycle is never slower
+    fast = resident_iteration(mask, k, cfg.replace(offchip_bytes_per_cycle=1024.0), 12)
+    assert fast.cycles <= resident_iteration(mask, k, cfg, 12).cycles
+    with pytest.raises(ValueError, match="rule"):
+        resident_iteration(mask, k, cfg, rule="ffd")
+    with pytest.raises(ValueError, match="window"):
+        resident_iteration(mask, k, cfg, 0)
+    cyc, nbytes = dense_window_cycles(mask.shape[0], 50, k, cfg)
+    assert nbytes >= 50 * row + mask.shape[0] * kc * ib
+    assert cyc >= dense_cycles(mask.shape[0], 50, k, cfg) - compute_cycles(1, k, cfg)
