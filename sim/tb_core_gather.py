@@ -16,11 +16,13 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
+from cocotbext.axi import AxiStreamFrame
 
 from exion.limits import CORE_READ_BURST, DMA_READ_OUTSTANDING
-from exion.regmap import REGISTERS, RESPONSES
+from exion.regmap import REGISTERS, RESPONSES, encode
 from golden import conmerge, core_gather, core_mem, dma, intsem
 from golden.sdue import sdue_outputs
+from sim.tb_common import pack
 from sim.tb_core_dma import REGION, MemTB
 
 W_AT = 0x2000       # the dense weight matrix, channel-major (row n = channel n)
@@ -332,7 +334,8 @@ async def region_locked(dut):
     the register unchanged, and the queued command runs against the region it was checked
     with (had the write been taken, it would fail with DMA_REGION at run time); taken once
     none is pending, after a ``MEM`` command refused at issue, and while only a non-``MEM``
-    command runs. Random pauses."""
+    command runs; a ``MEM`` load queued behind a stream load without its beats locks the
+    model's region too (``CoreModel.region_locked``). Random pauses."""
     t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 15)
     cfg = t.cfg
     rng = np.random.default_rng(59)
@@ -377,3 +380,22 @@ async def region_locked(dut):
     await t.check("region written beside a GEMM")
     assert await t.tb.read("REGION_END") == end
     assert queued, "the GEMM ended before the refused write: the queue alone was not held"
+    # queued in the model too (golden.core_model.CoreModel.region_locked): a MEM load behind a
+    # stream load that waits for its beats; refused by both, taken by both once it has run
+    args, word = encode("LOAD_IMEM", base=0, count=1, buf=0)
+    await t.tb.issue_raw(args, word)
+    assert t.model.issue(args, word) == 0
+    assert await t.load_wmem(0, img, 0x3000) == 0
+    assert t.model.region_locked, "the model's queue must hold the MEM load"
+    resp = await t.tb.write_strobed(REGISTERS["REGION_END"], end - t.bb, 0xF)
+    t.model.write("REGION_END", end - t.bb)
+    assert resp == RESPONSES["SLVERR"], f"response {resp} while a MEM load waits behind a load"
+    assert await t.tb.read("REGION_END") == t.model.regs.region_end == end
+    x = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.rows, cfg.lanes))
+    t.model.push_imem(x)
+    t.model.run()
+    assert not t.model.region_locked
+    await t.tb.src_i.send(AxiStreamFrame([pack(v, cfg.data_width) for v in x]))
+    await t.check("the MEM load behind a stream load")
+    await t.region("REGION_END", end - t.bb)
+    assert await t.tb.read("REGION_END") == t.model.regs.region_end == end - t.bb
