@@ -139,7 +139,8 @@ class CfseEngine(wiring.Component):
         active, take = Signal(), Signal()
         op = Signal(8)
         keep = ("ibuf", "obuf", "xbuf", "base", "ch_base", "n_ch", "n_rows", "in_shift",
-                "out_shift", "ffn_mask", "key_mask", "ffn_th", "gate", "sc_base", "sh_base", "mhalf")
+                "out_shift", "ffn_mask", "key_mask", "ffn_th", "gate", "sc_base", "sh_base",
+                "mhalf")
         c = {n: Signal.like(f[n], name=f"c_{n}") for n in keep}
         mbuf = c["xbuf"]                    # the same bits (exion/fields.py)
         m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
