@@ -95,8 +95,9 @@ ARG_FIELDS: tuple[ArgField, ...] = (
              "SMEM part written (`SCHEDULE`) or read (sparse `GEMM`, `LOAD_WMEM` with "
              "`GATHER`): 0 = the whole SMEM, "
              "1 = the lower half, 2 = the upper half (`exion.regmap.smem_half`); 3 is refused"),
-    ArgField("mhalf", 2, 30, 2, ("GEMM", "SCHEDULE", "PREDICT"),
-             "mask-memory part read (`SCHEDULE`) or written (`PREDICT`, `GEMM` with `FFN_MASK`): "
+    ArgField("mhalf", 2, 30, 2, ("GEMM", "SCHEDULE", "PREDICT", "GELU", "SOFTMAX"),
+             "mask-memory part read (`SCHEDULE`, `SOFTMAX` with `key_mask`) or written "
+             "(`PREDICT`, `GEMM` with `FFN_MASK`, `GELU` with `ffn_mask`): "
              "0 = the whole mask memory, 1 = the lower half, 2 = the upper half "
              "(`exion.regmap.mask_half`; channel `c` of the part is mask channel `first + c`); "
              "3 is refused"),

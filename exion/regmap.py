@@ -139,7 +139,7 @@ REGISTERS = {
     # the last SCHEDULE (a split one finishes out of order, so it leaves CYCLES alone)
     "BLOCKS_H1": 0xC0, "BLOCKS_H2": 0xC4,   # RO  blocks of the last SCHEDULE with half 1 / 2
     "SCHED_CYCLES": 0xC8,                    # RO  cycles of the last finished SCHEDULE
-    "CAU_BESIDE": 0xE0,   # RO  cycles a SCHEDULE ran beside the exec or PREDICT engine (wraps)
+    "CAU_BESIDE": 0xE0,   # RO  cycles a SCHEDULE ran beside the exec, PREDICT or CFSE engine (wraps)
     "PROJ_SAT": 0xF0,     # RO  outputs the last PREDICT_PROJ saturated (its shift too small)
     # configuration, read-only
     "CFG_ROWS": 0x80, "CFG_COLS": 0x84, "CFG_LANES": 0x88, "CFG_DATA_WIDTH": 0x8C,

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from exion.regmap import mask_half
+
 from . import cfse, cycle_model, ffn_reuse
 
 __all__ = ["gelu", "residual", "layernorm", "softmax", "imem_words"]
@@ -37,6 +39,11 @@ def _rows(model, c):
     return cfse.code_to_act(q, c.in_shift)
 
 
+def _mask_first(model, c):
+    """First mask channel of the part ``c.mhalf`` names (``exion.regmap.mask_half``)."""
+    return mask_half(model.limits.channels, c.mhalf)[0]
+
+
 def _write(model, c, y):
     """Results ``y`` (rows < n_rows, n_ch) to IMEM buffer ``ibuf`` from word ``base``."""
     cfg = model.cfg
@@ -48,15 +55,17 @@ def _write(model, c, y):
 def gelu(model, c, beats):
     """``GELU``: every OMEM row through :func:`golden.cfse.gelu`. With ``ffn_mask``, the
     FFN-Reuse keep-mask of the GELU output by :func:`golden.ffn_reuse.build_keep_mask`'s
-    absolute rule on the Q5.10 codes (keep iff ``|h| > ffn_th``) into mask channels
-    ``ch_base .. ch_base + n_ch - 1`` (rows ``>= n_rows``: not kept)."""
+    absolute rule on the Q5.10 codes (keep iff ``|h| > ffn_th``) into channels
+    ``ch_base .. ch_base + n_ch - 1`` of the mask-memory part ``mhalf`` names (rows
+    ``>= n_rows``: not kept)."""
     st, k = model.state, model.limits
     h = cfse.gelu(_rows(model, c))[:c.n_rows]
     _write(model, c, h)
     if c.ffn_mask:
         keep = np.zeros((k.rows, c.n_ch), bool)
         keep[:c.n_rows] = ffn_reuse.build_keep_mask(h, threshold=c.ffn_th)
-        st.mask[c.ch_base:c.ch_base + c.n_ch] = keep.T
+        m0 = _mask_first(model, c) + c.ch_base
+        st.mask[m0:m0 + c.n_ch] = keep.T
     st.regs.cycles = cycle_model.cfse_command_cycles("GELU", c.n_ch, c.n_rows)
 
 
@@ -90,12 +99,14 @@ def layernorm(model, c, beats):
 def softmax(model, c, beats):
     """``SOFTMAX``: :func:`golden.cfse.softmax` of each row (Q1.15 probabilities, then
     ``out_shift``); with ``key_mask`` key ``j`` of row ``r`` counts only where the mask memory
-    keeps channel ``ch_base + j`` for row ``r`` (a ``PREDICT``'s keep-mask)."""
+    keeps channel ``ch_base + j`` of the part ``mhalf`` names for row ``r`` (a ``PREDICT``'s
+    keep-mask)."""
     st = model.state
     x = _rows(model, c)[:c.n_rows]
     keep = None
     if c.key_mask:
-        keep = st.mask[c.ch_base:c.ch_base + c.n_ch, :c.n_rows].T
+        m0 = _mask_first(model, c) + c.ch_base
+        keep = st.mask[m0:m0 + c.n_ch, :c.n_rows].T
     p = cfse.softmax(x, keep)
     _write(model, c, p)
     st.regs.cycles = cycle_model.cfse_command_cycles("SOFTMAX", c.n_ch, c.n_rows)

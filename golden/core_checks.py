@@ -180,6 +180,13 @@ def _cfse(op: str) -> tuple[Check, ...]:
                               lambda c, k: c.n_ch > MAX_KEYS),),
             "LAYERNORM": (Check("TILE", f"`n_ch` > min({MAX_LN_DIM}, OMEM words) (LayerNorm row)",
                                 lambda c, k: c.n_ch > min(MAX_LN_DIM, k.omem_words)),)}.get(op, ())
+    # GELU's keep-mask and SOFTMAX's key mask: channel ch_base + c of the mhalf part
+    flag = {"GELU": "ffn_mask", "SOFTMAX": "key_mask"}.get(op)
+    mfield = (Check("BAD_FIELD", f"`{flag}` with `mhalf` = 3",
+                    lambda c, k: getattr(c, flag) and c.mhalf == 3),) if flag else ()
+    mrange = (Check("ADDR_RANGE", f"`{flag}`: `ch_base + n_ch` > channels of its `mhalf` part",
+                    lambda c, k: getattr(c, flag) and c.ch_base + c.n_ch > _mask_part(c, k)),
+              ) if flag else ()
     adaln = (Check("ADDR_RANGE", "`sc_base + n_ch` > OMEM words",
                    lambda c, k: c.sc_base + c.n_ch > k.omem_words),
              Check("ADDR_RANGE", "`sh_base + n_ch` > OMEM words",
@@ -189,6 +196,7 @@ def _cfse(op: str) -> tuple[Check, ...]:
         Check("BAD_BUFFER", "`obuf` >= OMEM buffers", lambda c, k: c.obuf >= k.omem_buffers),
         *second,
         Check("BAD_FIELD", "`n_ch` = 0", lambda c, k: c.n_ch == 0),
+        *mfield,
         Check("TILE", "`n_rows` = 0 or > rows", _rows_bad),
         *tile,
         Check("ADDR_RANGE", "`ch_base + n_ch` > OMEM words",
@@ -196,6 +204,7 @@ def _cfse(op: str) -> tuple[Check, ...]:
         Check("ADDR_RANGE", "`base + ceil(n_ch / lanes)` > IMEM words",
               lambda c, k: c.base + -(-c.n_ch // k.lanes) > k.imem_words),
         *adaln,
+        *mrange,
     )
 
 

@@ -136,18 +136,28 @@ class CoreModel:
         self.state.regs.args = [int(a) & _MASK32 for a in args]
         return self._cmd(int(word) & _MASK32, queue_full)
 
+    @property
+    def region_locked(self) -> bool:
+        """A ``MEM`` command waits in the queue (issued, not yet run): a write to
+        ``REGION_BASE`` / ``REGION_END`` is refused (``SLVERR`` in the RTL, the register
+        unchanged). The RTL also locks the region while such a command runs, which the model,
+        without time, cannot see: once :meth:`run` has run it, the caller writes the region
+        when the core is idle."""
+        return any(c.mem for c in self.state.queue)
+
     def write(self, addr, value: int, *, queue_full: bool = False) -> int:
         """An AXI4-Lite write (register name or byte address): ARGn, CMD, CTRL, the mask
-        window; anything else is ignored, as in the RTL. Returns the refusal cause of a CMD."""
+        window, ``REGION_BASE`` / ``REGION_END`` unless :attr:`region_locked`; anything else
+        is ignored, as in the RTL. Returns the refusal cause of a CMD."""
         addr = REGISTERS[addr] if isinstance(addr, str) else int(addr)
         value = int(value) & _MASK32
         regs, m = self.state.regs, self.state.map
         for i in range(6):
             if addr == REGISTERS[f"ARG{i}"]:
                 regs.args[i] = value
-        if addr == REGISTERS["REGION_BASE"]:
+        if addr == REGISTERS["REGION_BASE"] and not self.region_locked:
             regs.region_base = value
-        if addr == REGISTERS["REGION_END"]:
+        if addr == REGISTERS["REGION_END"] and not self.region_locked:
             regs.region_end = value
         if addr == REGISTERS["CMD"]:
             return self._cmd(value, queue_full)

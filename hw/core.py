@@ -256,9 +256,10 @@ class ExionCore(wiring.Component):
                          mask_wp.en.eq(Const(1, CAU_BEAT) << (host.mask_ch % CAU_BEAT))]
 
         # -- hazards, results, status -------------------------------------------------------------
-        # CAU_BESIDE: the CAU overlapped with the SDUE or the predictor (mask / SMEM halves)
+        # CAU_BESIDE: the CAU overlapped with the SDUE, the predictor or the CFSE (mask / SMEM
+        # halves)
         cau_beside = Signal(32)
-        m.d.sync += cau_beside.eq(cau_beside + (sch.busy & (ex.busy | pr.busy)))
+        m.d.sync += cau_beside.eq(cau_beside + (sch.busy & (ex.busy | pr.busy | cf.busy)))
         # a sparse GEMM's block count: that of the SMEM part its half field names
         head_half = command_fields(disp.exec.payload)["half"]
         part_blocks = Signal(range(S + 1))
@@ -274,10 +275,11 @@ class ExionCore(wiring.Component):
             disp.writes_i.eq(li.writes), disp.writes_w.eq(lw.writes),
             disp.reads_i.eq(ex.reads_i | pr.reads_i), disp.reads_w.eq(ex.reads_w | pr.reads_w),
             disp.writes_o.eq(ex.writes_o), disp.reads_o.eq(rd.reads), disp.exec_idle.eq(ex.idle),
-            disp.others_idle.eq(~(li.busy | ex.busy | sch.busy | pr.busy | rd.busy)),
+            disp.others_idle.eq(~(li.busy | ex.busy | pr.busy | rd.busy)),
             disp.sched_writes.eq(sch.writes), disp.exec_smem.eq(ex.smem_reads),
             disp.exec_mask.eq(ex.mask_busy), disp.gather_smem.eq(g.smem_reads),
             disp.sched_mask.eq(sch.mask_reads), disp.pred_mask.eq(pr.mask_writes),
+            disp.cfse_mask.eq(cf.mask_writes),
             disp.proj_i.eq(pr.proj_i), disp.proj_w.eq(pr.proj_w),
             disp.blocks.eq(part_blocks), ex.blocks.eq(part_blocks),
             host.blocks_half.eq(Cat(bh1, sch.blocks_half[1])),

@@ -17,6 +17,10 @@ Contract (the command-level spec is :mod:`golden.core_cfse`; docs/cfse.md, "Core
   :class:`~hw.cfse.CfseGelu` / :class:`~hw.cfse.CfseResidual` (``RESIDUAL``'s ``x`` from IMEM
   buffer ``xbuf``, read at the word of the channel in flight, its gate a scalar); with
   ``ffn_mask``, ``GELU`` writes mask channel ``ch_base + c`` with ``|h| > ffn_th`` per row.
+* The mask channels (``GELU``'s keep-mask, ``SOFTMAX``'s ``key_mask``) are those of the part
+  the command's ``mhalf`` field names (``exion.regmap.mask_half``: 0 and 1 from word 0, 2 from
+  word ``mask_words // 2``); ``mask_writes`` names the halves a running ``GELU`` with
+  ``ffn_mask`` writes (bit 0 lower, bit 1 upper; both for ``mhalf`` 0), for the dispatcher.
 * ``SOFTMAX`` / ``LAYERNORM``: every row at once through the row units of
   ``hw/cfse_rows.py``, which ask for channels (keys) of every row: :class:`~hw.cfse_rows.
   CfseSoftmaxRows` (keep bits from the mask memory with ``key_mask``) or
@@ -87,6 +91,8 @@ class CfseEngine(wiring.Component):
     mask_we : Out(1) ; mask_addr : Out(range(mask_words)) ; mask_data : Out(CAU_BEAT * rows) ;
     mask_en : Out(CAU_BEAT)
         Keep-mask writes (``GELU`` with ``ffn_mask``), one channel a write.
+    mask_writes : Out(2)
+        Mask-memory halves a running ``GELU`` with ``ffn_mask`` writes.
     busy, done : Out(1) ; cycles : Out(32) ; cycles_we : Out(1)
     """
 
@@ -109,7 +115,7 @@ class CfseEngine(wiring.Component):
             "imem_waddr": Out(ia), "imem_wdata": Out(R * L * W), "imem_we": Out(R),
             "mask_raddr": Out(range(mask_words)), "mask_rdata": In(CAU_BEAT * R),
             "mask_we": Out(1), "mask_addr": Out(range(mask_words)),
-            "mask_data": Out(CAU_BEAT * R), "mask_en": Out(CAU_BEAT),
+            "mask_data": Out(CAU_BEAT * R), "mask_en": Out(CAU_BEAT), "mask_writes": Out(2),
             "busy": Out(1), "done": Out(1), "cycles": Out(32), "cycles_we": Out(1),
         })
 
@@ -133,7 +139,8 @@ class CfseEngine(wiring.Component):
         active, take = Signal(), Signal()
         op = Signal(8)
         keep = ("ibuf", "obuf", "xbuf", "base", "ch_base", "n_ch", "n_rows", "in_shift",
-                "out_shift", "ffn_mask", "key_mask", "ffn_th", "gate", "sc_base", "sh_base")
+                "out_shift", "ffn_mask", "key_mask", "ffn_th", "gate", "sc_base", "sh_base",
+                "mhalf")
         c = {n: Signal.like(f[n], name=f"c_{n}") for n in keep}
         mbuf = c["xbuf"]                    # the same bits (exion/fields.py)
         m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
@@ -196,7 +203,10 @@ class CfseEngine(wiring.Component):
                 c["obuf"] * Do + Mux(is_op["SOFTMAX"], c["ch_base"] + sm.rd_ch, seq.r_addr)))
         # SOFTMAX: keep bits of every row from the mask word of the key (data a cycle later)
         kch, kch_d = Signal(16), Signal(16)
-        m.d.comb += [kch.eq(c["ch_base"] + sm.rd_ch), self.mask_raddr.eq(kch // CAU_BEAT)]
+        # the mhalf part's first word: channel ch_base + c of the part (exion.regmap.mask_half)
+        moff = Mux(c["mhalf"] == 2, self._mw // 2, 0)
+        m.d.comb += [kch.eq(c["ch_base"] + sm.rd_ch),
+                     self.mask_raddr.eq(kch // CAU_BEAT + moff)]
         m.d.sync += kch_d.eq(kch)
         m.d.comb += sm.rd_keep.eq(~c["key_mask"].replicate(R)
                                   | self.mask_rdata.word_select(kch_d % CAU_BEAT, R))
@@ -243,9 +253,11 @@ class CfseEngine(wiring.Component):
         m.d.comb += mch.eq(c["ch_base"] + j)
         kept = Cat(*((abs(out_act[r].as_signed()) > c["ffn_th"]) & row_en[r] for r in range(R)))
         m.d.comb += [self.mask_we.eq(out_valid & is_op["GELU"] & c["ffn_mask"]),
-                     self.mask_addr.eq(mch // CAU_BEAT),
+                     self.mask_addr.eq(mch // CAU_BEAT + moff),
                      self.mask_data.eq(kept.replicate(CAU_BEAT)),
-                     self.mask_en.eq(Const(1, CAU_BEAT) << (mch % CAU_BEAT))]
+                     self.mask_en.eq(Const(1, CAU_BEAT) << (mch % CAU_BEAT)),
+                     self.mask_writes.eq(Mux(active & is_op["GELU"] & c["ffn_mask"],
+                                             Mux(c["mhalf"] == 0, 3, c["mhalf"]), 0))]
         # the end: the last channel (of every row at once)
         fin = Signal()
         m.d.comb += fin.eq(out_valid & last)

@@ -26,8 +26,13 @@ uses a buffer the command touches:
   ``SCHEDULE`` engine writes the SMEM half it names (both for ``half`` 0), and a ``SCHEDULE``
   while a gather reads its half (``gather_smem``);
 * a CFSE command (``GELU``, ``RESIDUAL``, ``LAYERNORM``, ``SOFTMAX``: ``cfse``) waits until
-  every engine but the WMEM loader is idle (``others_idle``), and every command but
-  ``LOAD_WMEM`` waits while it runs (it uses the OMEM and IMEM ports and the mask memory).
+  every engine but the WMEM loader and the SCHEDULE engine is idle (``others_idle``), and
+  every command but ``LOAD_WMEM`` waits while it runs (it uses the OMEM and IMEM ports and the
+  mask memory's write port); except that a CFSE command and a split ``SCHEDULE`` run side by
+  side unless a ``GELU`` with ``ffn_mask`` writes the mask half the ``SCHEDULE`` reads
+  (``cfse_mask`` / ``sched_mask``; the CFSE engine reads the mask through a port of its own, so
+  ``SOFTMAX``'s ``key_mask`` never conflicts); a whole-SMEM ``SCHEDULE`` writes ``CYCLES`` as
+  a CFSE command does, so the two stay serial.
 
 A sparse ``GEMM`` whose ``wbase + blocks * kc`` runs past WMEM (``blocks`` is final only when
 the ``SCHEDULE`` before it has run) is dropped when it would be dispatched, with ``fail``
@@ -76,14 +81,14 @@ class Dispatcher(wiring.Component):
     exec_idle : In(1)
         The execute engine reads nothing (``SCHEDULE`` and ``PREDICT`` may start).
     others_idle : In(1)
-        No engine but the WMEM loader (and the CFSE engine) is busy: a CFSE command may start.
+        No engine but the WMEM loader, the SCHEDULE engine (and the CFSE engine) is busy.
     blocks : In(range(schedule_depth + 1))
         The block count of the SMEM part the head names (``BLOCKS``, ``BLOCKS_H1/H2``).
     sched_writes : In(2) ; exec_smem : In(2) ; exec_mask : In(2)
         SMEM halves the SCHEDULE engine writes and the execute engine reads (bit 0 lower, bit
         1 upper); mask-memory halves the execute engine writes.
-    sched_mask : In(2) ; pred_mask : In(2)
-        Mask-memory halves the SCHEDULE engine reads and the PREDICT engine writes.
+    sched_mask : In(2) ; pred_mask : In(2) ; cfse_mask : In(2)
+        Mask-memory halves the SCHEDULE engine reads, the PREDICT and the CFSE engine write.
     proj_i, proj_w : In(1)
         A ``PREDICT_PROJ`` writes IMEM / WMEM (loads into that memory wait).
     gather_smem : In(2)
@@ -104,7 +109,7 @@ class Dispatcher(wiring.Component):
             "writes_o": In(Bo), "reads_o": In(Bo), "exec_idle": In(1), "others_idle": In(1),
             "blocks": In(range(cfg.schedule_depth + 1)),
             "sched_writes": In(2), "exec_smem": In(2), "exec_mask": In(2),
-            "sched_mask": In(2), "pred_mask": In(2),
+            "sched_mask": In(2), "pred_mask": In(2), "cfse_mask": In(2),
             "proj_i": In(1), "proj_w": In(1),
             "gather_smem": In(2),
             "fail": Out(1), "fail_cmd": Out(32),
@@ -129,6 +134,10 @@ class Dispatcher(wiring.Component):
         # PREDICT_PROJ writes none); a whole-SMEM SCHEDULE writes CYCLES, so it stays alone
         p_mask = Mux(head.op == OPCODES["PREDICT"], mhalves, 0)
         p_beside = (self.sched_writes != 3) & ~(self.sched_mask & p_mask).any()
+        # a CFSE command beside a split SCHEDULE (and the reverse): no mask half shared (only a
+        # GELU with ffn_mask writes one)
+        c_mask = Mux((head.op == OPCODES["GELU"]) & f["ffn_mask"], mhalves, 0)
+        c_beside = (self.sched_writes != 3) & ~(self.sched_mask & c_mask).any()
         # PREDICT_PROJ: its destination memory's loader idle (they share the write port)
         proj_port = ((head.op != OPCODES["PREDICT_PROJ"])
                      | ~Mux(command_flag(head, "KEYS"), self.writes_w.any(), self.writes_i.any()))
@@ -147,10 +156,11 @@ class Dispatcher(wiring.Component):
             "predict": ((self.schedule.ready | p_beside) & self.exec_idle & i_free & w_free
                         & proj_port),
             "read": ~self.writes_o.bit_select(f["obuf"], 1),
-            "cfse": self.others_idle,
+            "cfse": self.others_idle & (self.schedule.ready | c_beside),
         }
-        for name in ("load_i", "exec", "schedule", "predict", "read"):
+        for name in ("load_i", "exec", "predict", "read"):
             clear[name] = clear[name] & self.cfse.ready
+        clear["schedule"] &= self.cfse.ready | (split & ~(self.cfse_mask & mhalves).any())
         late_bad = Signal()
         m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & command_flag(head, "SPARSE")
                                 & (f["wbase"] + self.blocks * f["kc"] > cfg.words("wmem")))

@@ -209,12 +209,17 @@ class HostInterface(wiring.Component):
                 "LAYERNORM": [(f["n_ch"] > min(MAX_LN_DIM, Do), "TILE")]}.get(name, [])
         adaln = ([(f["sc_base"] + f["n_ch"] > Do, "ADDR_RANGE"),
                   (f["sh_base"] + f["n_ch"] > Do, "ADDR_RANGE")] if name == "LAYERNORM" else [])
+        # GELU's keep-mask / SOFTMAX's key mask: channels of the mhalf part (mask_half)
+        flag = {"GELU": "ffn_mask", "SOFTMAX": "key_mask"}.get(name)
+        part = Mux(f["mhalf"] == 0, self._map.channels, mask_half(self._map.channels, 1)[1])
+        mfield = [(f[flag] & (f["mhalf"] == 3), "BAD_FIELD")] if flag else []
+        mrange = [(f[flag] & (f["ch_base"] + f["n_ch"] > part), "ADDR_RANGE")] if flag else []
         check((f["ibuf"] >= cfg.imem_buffers, "BAD_BUFFER"),
               (f["obuf"] >= cfg.omem_buffers, "BAD_BUFFER"), *second,
-              (f["n_ch"] == 0, "BAD_FIELD"),
+              (f["n_ch"] == 0, "BAD_FIELD"), *mfield,
               ((f["n_rows"] == 0) | (f["n_rows"] > cfg.rows), "TILE"), *tile,
               (f["ch_base"] + f["n_ch"] > Do, "ADDR_RANGE"),
-              (f["base"] + ((f["n_ch"] + (L - 1)) // L) > Di, "ADDR_RANGE"), *adaln)
+              (f["base"] + ((f["n_ch"] + (L - 1)) // L) > Di, "ADDR_RANGE"), *adaln, *mrange)
 
     def elaborate(self, platform):
         cfg, rm = self._cfg, self._map

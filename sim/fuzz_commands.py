@@ -207,12 +207,19 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
     elif op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX"):
         n_max = {"SOFTMAX": MAX_KEYS, "LAYERNORM": min(MAX_LN_DIM, Do)}.get(op, Do)
         n_ch = r(1, min(n_max, Do, Di * L))
-        v = dict(n_ch=n_ch, ch_base=r(0, Do - n_ch), base=r(0, Di - -(-n_ch // L)),
+        # GELU's keep-mask / SOFTMAX's key mask: channels inside the mhalf part (only the
+        # opcode's own flag reads it)
+        use_mask = r(0, 1)
+        mhalf, part = _mask_part(rng, k, r) if op in ("GELU", "SOFTMAX") else (0, Do)
+        if use_mask:
+            n_ch = min(n_ch, part)
+        ch_hi = (min(Do, part) if use_mask else Do) - n_ch
+        v = dict(n_ch=n_ch, ch_base=r(0, ch_hi), base=r(0, Di - -(-n_ch // L)),
                  ibuf=r(0, k.imem_buffers - 1), obuf=r(0, k.omem_buffers - 1), n_rows=r(1, R),
                  in_shift=r(0, 15), out_shift=r(0, 15), xbuf=r(0, k.imem_buffers - 1),
-                 mbuf=r(0, k.omem_buffers - 1), ffn_mask=r(0, 1), key_mask=r(0, 1),
+                 mbuf=r(0, k.omem_buffers - 1), ffn_mask=use_mask, key_mask=use_mask,
                  ffn_th=r(0, 1 << 15), gate=r(-(1 << 15), (1 << 15) - 1),
-                 sc_base=r(0, Do - n_ch), sh_base=r(0, Do - n_ch))
+                 sc_base=r(0, Do - n_ch), sh_base=r(0, Do - n_ch), mhalf=mhalf)
     if fix:
         v.update(fix)
     if rng.random() < p_bad:

@@ -127,7 +127,7 @@ class Mirror:
         assert np.array_equal(got, want), f"{label}: keep-mask differs from golden"
 
 
-async def _setup(dut):
+async def setup_mirror(dut):
     tb = await CoreTB.started(dut)
     mir = Mirror(tb)
     cfg = tb.cfg
@@ -137,17 +137,17 @@ async def _setup(dut):
     return mir
 
 
-def _rand(rng, shape, cfg, scale=1.0):
+def rand_codes(rng, shape, cfg, scale=1.0):
     hi = int(cfg.data_max * scale)
     return rng.integers(-hi, hi + 1, size=shape, dtype=np.int64)
 
 
-async def _fill_omem(mir, rng, obuf, ch_base, scale=1.0):
+async def fill_omem(mir, rng, obuf, ch_base, scale=1.0):
     """Random codes into OMEM ``obuf`` channels ``ch_base ..`` (READ_WORDS * lanes of them):
     random IMEM rows through the identity."""
     cfg = mir.cfg
     n = READ_WORDS * cfg.lanes
-    await mir.load_imem(0, _rand(rng, (cfg.rows, n), cfg, scale))
+    await mir.load_imem(0, rand_codes(rng, (cfg.rows, n), cfg, scale))
     await mir.gemm(kc=READ_WORDS, shift=0, n_ch=n, ch_base=ch_base, ibuf=0, wbuf=1, obuf=obuf,
                    n_rows=cfg.rows)
 
@@ -155,15 +155,15 @@ async def _fill_omem(mir, rng, obuf, ch_base, scale=1.0):
 @cocotb.test()
 async def chain(dut):
     """FC1 -> GELU (with the FFN-Reuse keep-mask from the GELU output) -> FC2, on chip."""
-    mir = await _setup(dut)
+    mir = await setup_mirror(dut)
     cfg = mir.cfg
     rng = np.random.default_rng(7)
     L = cfg.lanes
     k1, hid = 2 * L, READ_WORDS * L                 # FC1: k1 -> hid, FC2: hid -> k1
     x = np.zeros((cfg.rows, k1), np.int64)
-    x[:] = _rand(rng, x.shape, cfg, 0.5)
+    x[:] = rand_codes(rng, x.shape, cfg, 0.5)
     await mir.load_imem(0, x)
-    await mir.load_wmem(0, _rand(rng, (k1, hid), cfg, 0.5))
+    await mir.load_wmem(0, rand_codes(rng, (k1, hid), cfg, 0.5))
     await mir.gemm(kc=k1 // L, shift=12, n_ch=hid, ibuf=0, wbuf=0, obuf=0, n_rows=cfg.rows)
     # FC1 codes read with 8 fraction bits -> Q5.10: in_shift 2; GELU output back to 8 fraction bits
     await mir.cmd("GELU", ch_base=0, n_ch=hid, ibuf=1, obuf=0, base=0, n_rows=cfg.rows,
@@ -173,7 +173,7 @@ async def chain(dut):
     await mir.check_mask(hid, "GELU keep-mask")
     keep = mir.model.state.mask[:hid, :cfg.rows]
     assert 0 < keep.sum() < keep.size, "test data must give a mixed keep-mask"
-    await mir.load_wmem(0, _rand(rng, (hid, k1), cfg, 0.5))
+    await mir.load_wmem(0, rand_codes(rng, (hid, k1), cfg, 0.5))
     await mir.gemm(kc=READ_WORDS, shift=12, n_ch=k1, ibuf=1, wbuf=0, obuf=1, n_rows=cfg.rows)
     await mir.read_omem(1, 0, k1, "FC2 after on-chip GELU")
     await mir.read_imem(1, "GELU output in IMEM", 1, 0)
@@ -203,7 +203,7 @@ def _fields(rng, cfg, op):
 async def commands(dut):
     """Seeded random commands of every CFSE opcode, plus extremes (one channel, one row,
     saturating shifts, all keys masked, whole 64-channel rows), each bit-exact and with the model's CYCLES."""
-    mir = await _setup(dut)
+    mir = await setup_mirror(dut)
     cfg = mir.cfg
     rng = np.random.default_rng(11)
     n, Do = READ_WORDS * cfg.lanes, cfg.words("omem")
@@ -224,14 +224,14 @@ async def commands(dut):
         f.update(over)
         f["n_rows"] = min(f["n_rows"], cfg.rows)
         f["base"] = max(0, min(f["base"], READ_WORDS - (-(-f["n_ch"] // cfg.lanes))))
-        await _fill_omem(mir, rng, 0, f["ch_base"], scale=float(rng.choice([0.05, 1.0])))
+        await fill_omem(mir, rng, 0, f["ch_base"], scale=float(rng.choice([0.05, 1.0])))
         if op == "LAYERNORM":
-            await _fill_omem(mir, rng, 1, 0, 0.3)
+            await fill_omem(mir, rng, 1, 0, 0.3)
         if op == "SOFTMAX" and f["key_mask"]:
             mask = rng.random((cfg.rows, cfg.words("omem"))) < (0.0 if i == 1 else 0.6)
             await mir.write_mask(mask)
         if op == "RESIDUAL":
-            await mir.load_imem(f["xbuf"], _rand(rng, (cfg.rows, n), cfg))
+            await mir.load_imem(f["xbuf"], rand_codes(rng, (cfg.rows, n), cfg))
         await mir.cmd(op, **f)
         cycles[f"{op} {f['n_ch']}x{f['n_rows']}"] = await mir.check_cycles(f"{op} {f}")
         if op == "GELU" and f["ffn_mask"]:
@@ -245,7 +245,7 @@ async def commands(dut):
 async def errors(dut):
     """Every check of the CFSE opcodes refused with its cause (golden.core_checks order);
     the model refuses the same; a refused command changes nothing."""
-    mir = await _setup(dut)
+    mir = await setup_mirror(dut)
     cfg = mir.cfg
     Do, Di, L = cfg.words("omem"), cfg.words("imem"), cfg.lanes
     good = dict(n_ch=L, n_rows=1, ibuf=0, obuf=0)

@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
+from cocotb.triggers import ReadOnly, RisingEdge
+from cocotbext.axi import AxiStreamFrame
 
 from exion.limits import CORE_READ_BURST, DMA_READ_OUTSTANDING
-from exion.regmap import REGISTERS, RESPONSES
+from exion.regmap import REGISTERS, RESPONSES, encode
 from golden import conmerge, core_gather, core_mem, dma, intsem
 from golden.sdue import sdue_outputs
+from sim.tb_common import pack
 from sim.tb_core_dma import REGION, MemTB
 
 W_AT = 0x2000       # the dense weight matrix, channel-major (row n = channel n)
+PAGE = 4096         # AXI4: no burst crosses a 4 KB boundary (golden.dma.bursts splits a row)
 #: Cycles a load's burst may wait beside the other read engine's: its bursts in flight, each
 #: of at most CORE_READ_BURST beats, and one cycle of the AR round robin
 WAIT = DMA_READ_OUTSTANDING * CORE_READ_BURST + 1
@@ -31,17 +35,18 @@ WAIT = DMA_READ_OUTSTANDING * CORE_READ_BURST + 1
 class GatherTB(MemTB):
     """:class:`MemTB` with the weight matrix, the mask window and the gather command."""
 
-    def weights(self, w, gap: int = 1) -> tuple[int, int]:
-        """Store ``w`` (K, N) channel-major at :data:`W_AT`, rows ``kc`` lane vectors apart by
-        whole bus words plus ``gap``; returns ``(kc, stride)``."""
+    def weights(self, w, gap: int = 1, at: int = W_AT,
+                stride: int | None = None) -> tuple[int, int]:
+        """Store ``w`` (K, N) channel-major at ``at``, rows ``kc`` lane vectors apart by whole
+        bus words plus ``gap`` (or ``stride`` bytes); returns ``(kc, stride)``."""
         cfg = self.cfg
         k, n = w.shape
         kc = intsem.lane_chunks(k, cfg.lanes)
         pad = np.zeros((kc * cfg.lanes, n), np.int64)
         pad[:k] = w
-        stride = self.stride(kc * self.ib, gap)
+        stride = stride or self.stride(kc * self.ib, gap)
         rows = core_mem.lane_rows(pad.T.reshape(n, kc, cfg.lanes), cfg.data_width)
-        self.put(dma.Descriptor(W_AT, kc * self.ib, n, stride), rows)
+        self.put(dma.Descriptor(at, kc * self.ib, n, stride), rows)
         return kc, stride
 
     async def region(self, name: str, value: int):
@@ -65,14 +70,14 @@ class GatherTB(MemTB):
                               count=kc, addr=addr, stride=stride, half=half)
 
     async def iteration(self, label, x, w, mask, kc, stride, *, half=0, wbuf=0, obuf=0,
-                        timing=False, shift=6, out_at=0xC000):
+                        timing=False, shift=6, out_at=0xC000, addr=W_AT):
         """SCHEDULE the mask, gather, sparse GEMM, read back: against the model and
         golden.sdue.sdue_outputs."""
         cfg = self.cfg
         n = mask.shape[1]
         await self.mask(mask)
         assert await self.cmd("SCHEDULE", n_ch=n, half=half) == 0
-        assert await self.gather(wbuf, kc, stride, half) == 0
+        assert await self.gather(wbuf, kc, stride, half, addr=addr) == 0
         await self.check(f"{label}: gather", timing)
         assert await self.cmd("GEMM", flags=("SPARSE",), kc=kc, shift=shift, ibuf=0, wbuf=wbuf,
                               obuf=obuf, n_rows=cfg.rows, half=half) == 0
@@ -141,6 +146,72 @@ async def gather_timing(dut):
         moved = t.model.regs.bytes_in - before
         assert moved == core_gather.gather_bytes(sched.blocks, kc, cfg.cols, cfg.merge_degree,
                                                  t.bb, t.ib)
+
+
+async def _watch_ar(dut, ars: list):
+    """Every read burst the core's master port requests: ``(address, beats)``."""
+    while True:
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        if dut.m_axi_arvalid.value and dut.m_axi_arready.value:
+            ars.append((int(dut.m_axi_araddr.value), int(dut.m_axi_arlen.value) + 1))
+
+
+async def _straddle(t, rng, timing: bool):
+    """Weight rows of several bus words every other one of which straddles a 4 KB boundary
+    (the first at the last bus word below 0x2000, rows PAGE / 2 apart): the full mask and a
+    random one (the straddling rows of two channels named). The gather's read bursts are
+    those of golden.dma.bursts (each row split at the boundary, none crossing one), the
+    gathered WMEM feeds the sparse GEMM bit-exactly, memory and registers equal the model's
+    (``timing``: ``MEM_RD_CYCLES`` too), ``BYTES_IN`` grows by golden.core_gather.gather_bytes."""
+    cfg = t.cfg
+    kc = min(t.tb.kc_max, 11)
+    k = kc * cfg.lanes - 1
+    n = min(3 * cfg.cols + 1, cfg.words("omem"), t.tb.map.channels)
+    w, x = _rand(rng, (k, n), cfg), _rand(rng, (cfg.rows, k), cfg)
+    at, stride = W_AT - t.bb, PAGE // 2
+    row = -(-kc * t.ib // t.bb) * t.bb                   # a row's whole bus words
+    cross = [c for c in range(n) if (at + c * stride) % PAGE + row > PAGE]
+    assert row > t.bb and len(cross) >= 3, "the rows must straddle 4 KB boundaries"
+    assert t.weights(w, at=at, stride=stride) == (kc, stride)
+    assert at + (n - 1) * stride + row <= 0x9000     # below the IMEM rows and the outputs
+    await t.load_imem(0, x, 0x9000)
+    await t.check("4 KB: IMEM rows")            # (their bursts before the watch)
+    ars: list = []
+    watch = cocotb.start_soon(_watch_ar(t.tb.dut, ars))
+    for label, mask in (("full", np.ones((cfg.rows, n), bool)),
+                        ("random", rng.random((cfg.rows, n)) < 0.4)):
+        mask[rng.integers(cfg.rows), cross[:2]] = True
+        first, before = len(ars), t.model.regs.bytes_in
+        sched = await t.iteration(f"4 KB, {label}", x, w, mask, kc, stride, addr=at,
+                                  timing=timing)
+        named = [ch for *_x, ch in core_gather.gather_slots(sched.blocks, cfg.cols,
+                                                            cfg.merge_degree) if ch >= 0]
+        want = [b for ch in named for b in dma.bursts(core_gather.gather_descriptor(
+            at, stride, ch, kc, t.ib), t.bb, CORE_READ_BURST)]
+        got = ars[first:]
+        assert got == want, f"4 KB, {label}: read bursts {got}, model {want}"
+        assert all(a % PAGE + beats * t.bb <= PAGE for a, beats in got)
+        assert len(want) > len(named), f"4 KB, {label}: no row was split"
+        assert t.model.regs.bytes_in - before == core_gather.gather_bytes(
+            sched.blocks, kc, cfg.cols, cfg.merge_degree, t.bb, t.ib)
+    watch.cancel()
+
+
+@cocotb.test()
+async def gather_4k(dut):
+    """Gathered rows straddling 4 KB boundaries, random pauses (:func:`_straddle`)."""
+    t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 16)
+    await t.begin()
+    await _straddle(t, np.random.default_rng(61), timing=False)
+
+
+@cocotb.test()
+async def gather_4k_timing(dut):
+    """Gathered rows straddling 4 KB boundaries, no pauses: ``MEM_RD_CYCLES`` = the model's."""
+    t = GatherTB(dut, 0.0, cocotb.RANDOM_SEED + 17)
+    await t.begin()
+    await _straddle(t, np.random.default_rng(67), timing=True)
 
 
 @cocotb.test()
@@ -263,7 +334,8 @@ async def region_locked(dut):
     the register unchanged, and the queued command runs against the region it was checked
     with (had the write been taken, it would fail with DMA_REGION at run time); taken once
     none is pending, after a ``MEM`` command refused at issue, and while only a non-``MEM``
-    command runs. Random pauses."""
+    command runs; a ``MEM`` load queued behind a stream load without its beats locks the
+    model's region too (``CoreModel.region_locked``). Random pauses."""
     t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 15)
     cfg = t.cfg
     rng = np.random.default_rng(59)
@@ -308,3 +380,22 @@ async def region_locked(dut):
     await t.check("region written beside a GEMM")
     assert await t.tb.read("REGION_END") == end
     assert queued, "the GEMM ended before the refused write: the queue alone was not held"
+    # queued in the model too (golden.core_model.CoreModel.region_locked): a MEM load behind a
+    # stream load that waits for its beats; refused by both, taken by both once it has run
+    args, word = encode("LOAD_IMEM", base=0, count=1, buf=0)
+    await t.tb.issue_raw(args, word)
+    assert t.model.issue(args, word) == 0
+    assert await t.load_wmem(0, img, 0x3000) == 0
+    assert t.model.region_locked, "the model's queue must hold the MEM load"
+    resp = await t.tb.write_strobed(REGISTERS["REGION_END"], end - t.bb, 0xF)
+    t.model.write("REGION_END", end - t.bb)
+    assert resp == RESPONSES["SLVERR"], f"response {resp} while a MEM load waits behind a load"
+    assert await t.tb.read("REGION_END") == t.model.regs.region_end == end
+    x = rng.integers(cfg.data_min, cfg.data_max + 1, (cfg.rows, cfg.lanes))
+    t.model.push_imem(x)
+    t.model.run()
+    assert not t.model.region_locked
+    await t.tb.src_i.send(AxiStreamFrame([pack(v, cfg.data_width) for v in x]))
+    await t.check("the MEM load behind a stream load")
+    await t.region("REGION_END", end - t.bb)
+    assert await t.tb.read("REGION_END") == t.model.regs.region_end == end - t.bb

@@ -13,3 +13,11 @@ from tests.test_core import CONFIGS
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_core_cfse(sim):
     run_bench(CONFIGS["4x4"], "core", sim, "sim.tb_core_cfse")
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_core_cfse_mhalf(sim):
+    """Mask-memory halves of GELU's keep-mask and SOFTMAX's key mask (sim/tb_core_cfse_mhalf.py):
+    each half bit-exact, the refusals, a split SCHEDULE beside a GELU on the other half."""
+    run_bench(CONFIGS["4x4"], "core", sim, "sim.tb_core_cfse_mhalf")

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from exion.limits import CORE_READ_BURST, GATHER_AHEAD
+from exion.regmap import encode
 from golden import conmerge, core_gather, core_mem, dma, intsem
+from golden.core_model import CoreModel
 from golden.sdue import wmem_image
 from sim.runner import SIMULATORS, run_bench
 from tests.test_core import CONFIGS
@@ -118,3 +120,34 @@ def test_golden_gather_faults():
 @pytest.mark.parametrize("name", ["4x4", "8x3"])
 def test_core_gather(sim, name):
     run_bench(CONFIGS[name], "core", sim, "sim.tb_core_gather")
+
+
+def test_model_region_lock():
+    """The command-level model refuses REGION_BASE / REGION_END writes while a MEM command
+    waits in its queue (behind a stream load without its beats), takes them once it has run;
+    a MEM command refused at issue locks nothing."""
+    cfg = CONFIGS["4x4"]
+    m = CoreModel(cfg)
+    m.port = core_mem.MemPort(bytearray(1 << 16))
+    bb = cfg.bus_bytes
+    m.write("REGION_BASE", 0x1000)
+    m.write("REGION_END", 0x8000)
+    assert m.issue(*encode("LOAD_IMEM", base=0, count=1, buf=0)) == 0
+    mem = dict(flags=("MEM",), buf=0, base=0, count=1, stride=bb)
+    assert m.issue(*encode("LOAD_WMEM", addr=0x1000, **mem)) == 0
+    m.run()
+    assert m.region_locked
+    for name in ("REGION_BASE", "REGION_END"):
+        m.write(name, 0x2000)
+    assert (m.regs.region_base, m.regs.region_end) == (0x1000, 0x8000)
+    m.push_imem(np.zeros((cfg.rows, cfg.lanes), np.int64))
+    m.run()
+    assert not m.region_locked and not m.state.queue
+    m.write("REGION_END", 0x4000)
+    assert m.regs.region_end == 0x4000
+    assert m.issue(*encode("LOAD_IMEM", base=0, count=1, buf=0)) == 0
+    assert m.issue(*encode("LOAD_WMEM", addr=0x1000 + bb // 2, **mem)) != 0     # DMA_ALIGN
+    m.clear_error()
+    assert not m.region_locked
+    m.write("REGION_END", 0x5000)
+    assert m.regs.region_end == 0x5000
