@@ -65,6 +65,9 @@ class Flag(enum.IntEnum):
                        # layout instead of Q' into IMEM buffer ARG2.dbuf
     GATHER = 1 << 12   # LOAD_WMEM with MEM: the rows of the channels the SMEM vectors name
                        # (channel n at ARG4 + n * ARG5), laid out as a sparse GEMM reads them
+    RESIDENT = 1 << 13  # SCHEDULE: the resident rule (channel j only into slot j % cols, stream
+                        # (j // cols) % merge_degree); GEMM with SPARSE: weights read in place
+                        # from the resident layout (golden.sdue.resident_wmem_image)
 
 
 class Cause(enum.IntEnum):
@@ -76,7 +79,7 @@ class Cause(enum.IntEnum):
     TILE = 3           # a tile larger than the array or a unit (rows, kc, keys, head dim)
     BAD_BUFFER = 4     # a buffer index >= the memory's buffer count
     BAD_FIELD = 5      # a zero count, shift >= acc_width, SPARSE with FFN_MASK, top-k count,
-                       # streams > merge_degree
+                       # streams > merge_degree, RESIDENT outside GEMM SPARSE / SCHEDULE
     QUEUE_FULL = 6     # CMD written while STATUS.queue_full
     SMEM_OVERFLOW = 7  # (run time) SCHEDULE produced more blocks than SMEM holds
     DMA_ALIGN = 8      # (master port) a base address or row stride not a multiple of the bus

@@ -36,7 +36,8 @@ from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM
 from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS, mask_half, smem_half
 
-from . import conmerge, core_cfse, core_gather, core_mem, cycle_model, eager, ffn_reuse, intsem
+from . import (conmerge, core_cfse, core_gather, core_mem, cycle_model, eager, ffn_reuse, intsem,
+               sdue)
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
 from .core_state import CoreState, Registers, bits_of, bits_of_rows
 from .schedule import unpack_block
@@ -387,12 +388,16 @@ class CoreModel:
             blk = st.smem_blocks[first + b]
             if blk is None:
                 blk = st.smem_blocks[first + b] = unpack_block(st.smem[first + b], cfg)
-            lo = c.wbase + b * c.kc
-            w = st.wmem[c.wbuf, :, lo:lo + c.kc, :, :]                  # (cols, kc, D, L)
-            w = w.transpose(0, 2, 1, 3).reshape(k.cols * D, c.kc * L).T
+            # RESIDENT: each stream at its slot's class of the window (golden.sdue)
+            w, ok = sdue.block_weights(st.wmem[c.wbuf], blk.slots, c.wbase, c.kc, cfg,
+                                       block=b, resident=c.resident, n_ch=c.n_ch)
             y = self._requant(x, w, c.shift)                             # (rows, cols * D)
             r, col = np.nonzero(blk.sel)
             d = blk.sel[r, col] - 1
+            if c.resident:      # a sel naming an idle stream (or none) writes nothing
+                on = d < D
+                on[on] = ok[col[on], d[on]]
+                r, col, d = r[on], col[on], d[on]
             st.omem[c.obuf, r, blk.slots[col, d]] = y[r, col * D + d]
         st.regs.cycles = cycle_model.compute_cycles(n_blocks, c.kc * L, cfg)
 
