@@ -31,7 +31,7 @@ from .limits import (CAU_BEAT, CHANNEL_BITS, GROUP_BITS, MAX_HEAD_DIM, MAX_KEYS,
 from .util import check_int
 
 __all__ = ["Opcode", "Flag", "Cause", "OPCODES", "FLAGS", "CAUSES", "CTRL_BITS", "REGISTERS",
-           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "smem_half", "mask_half", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "MAX_PROJ_DIM", "encode"]
+           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "RESIDENT_OPS", "smem_half", "mask_half", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "MAX_PROJ_DIM", "encode"]
 
 #: Value of the ``ID`` register: "EXN" and interface version 1.
 ID_VALUE = 0x45584E01
@@ -89,6 +89,9 @@ class Cause(enum.IntEnum):
     DMA_DECERR = 11    # (master port) the memory answered DECERR (no slave at the address)
     SAME_BUFFER = 12   # PREDICT_PROJ: the destination buffer is a buffer it reads
 
+
+#: Opcodes the ``RESIDENT`` flag means something on; any other opcode refuses it (BAD_FIELD).
+RESIDENT_OPS = ("GEMM", "SCHEDULE")
 
 #: The enums as name -> value tables (manifest, C header, tests).
 OPCODES = {m.name: int(m) for m in Opcode}

@@ -24,13 +24,13 @@ from exion.fields import ARG_FIELDS
 from exion.formats import max_keep
 from exion.formats import shift_add_acc_width
 from exion.limits import MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
-from exion.regmap import CAUSES, FLAGS, OPCODES, RegisterMap, mask_half
+from exion.regmap import CAUSES, FLAGS, OPCODES, RESIDENT_OPS, RegisterMap, mask_half
 
 from . import dma
 from .core_mem import MEM_OPS, item_bytes, mem_descriptor
 
 __all__ = ["Command", "Limits", "Check", "CHECKS", "DISPATCH_CHECKS", "MEM_CHECKS",
-           "RESIDENT_CHECKS", "RESIDENT_OPS", "decode", "first_failure", "markdown_table"]
+           "RESIDENT_CHECKS", "decode", "first_failure", "markdown_table"]
 
 
 @dataclass(frozen=True)
@@ -167,9 +167,7 @@ class Check:
     fails: Callable[[Command, Limits], bool]
 
 
-#: Opcodes ``RESIDENT`` means something on; any other refuses it (its first check row).
-RESIDENT_OPS = ("GEMM", "SCHEDULE")
-
+# RESIDENT_OPS (exion.regmap): any other opcode refuses RESIDENT (its first check row)
 _NOT_RESIDENT = Check("BAD_FIELD", "`RESIDENT` (a flag of `GEMM` and `SCHEDULE` only)",
                       lambda c, k: c.resident)
 
@@ -322,11 +320,14 @@ CHECKS = {op: rows if op in RESIDENT_OPS else (_NOT_RESIDENT, *rows)
 
 #: Checks at issue of a ``GEMM`` with ``RESIDENT``, after its opcode's: the weights of a
 #: resident window of ``n_ch`` channels lie at ``wbase .. wbase + ceil(n_ch / (cols *
-#: merge_degree)) * kc`` (:func:`golden.sdue.resident_wmem_image`); a slot naming a channel
-#: ``>= n_ch`` is idle, so no slot reads past that range whatever SMEM holds.
+#: merge_degree)) * kc`` (:func:`golden.sdue.resident_wmem_image`), its outputs at OMEM
+#: ``0 .. n_ch``; a slot naming a channel ``>= n_ch`` is idle, so no slot reads or writes
+#: past those ranges whatever SMEM holds.
 RESIDENT_CHECKS: tuple[Check, ...] = (
     Check("BAD_FIELD", "`RESIDENT` without `SPARSE`", lambda c, k: not c.sparse),
     Check("BAD_FIELD", "`RESIDENT` with `n_ch` = 0", lambda c, k: c.n_ch == 0),
+    Check("ADDR_RANGE", "`RESIDENT`: `n_ch` > OMEM words (outputs at their channel)",
+          lambda c, k: c.n_ch > k.omem_words),
     Check("ADDR_RANGE", "`RESIDENT`: `wbase + ceil(n_ch / (cols * merge_degree)) * kc` > "
           "WMEM words", lambda c, k: c.wbase + k.resident_classes(c.n_ch) * c.kc > k.wmem_words),
 )

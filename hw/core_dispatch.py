@@ -153,6 +153,7 @@ class Dispatcher(wiring.Component):
             clear[name] = clear[name] & self.cfse.ready
         late_bad = Signal()
         m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & command_flag(head, "SPARSE")
+                                & ~command_flag(head, "RESIDENT")   # (its range: at issue)
                                 & (f["wbase"] + self.blocks * f["kc"] > cfg.words("wmem")))
         taken = []
         for name, op in ENGINES.items():
