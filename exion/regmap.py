@@ -65,9 +65,8 @@ class Flag(enum.IntEnum):
                        # layout instead of Q' into IMEM buffer ARG2.dbuf
     GATHER = 1 << 12   # LOAD_WMEM with MEM: the rows of the channels the SMEM vectors name
                        # (channel n at ARG4 + n * ARG5), laid out as a sparse GEMM reads them
-    RESIDENT = 1 << 13  # SCHEDULE: the resident rule (channel j only into slot j % cols, stream
-                        # (j // cols) % merge_degree); GEMM with SPARSE: weights read in place
-                        # from the resident layout (golden.sdue.resident_wmem_image)
+    RESIDENT = 1 << 13  # SCHEDULE: the resident rule; GEMM with SPARSE: weights read in place
+                        # from the resident layout
 
 
 class Cause(enum.IntEnum):
@@ -79,7 +78,7 @@ class Cause(enum.IntEnum):
     TILE = 3           # a tile larger than the array or a unit (rows, kc, keys, head dim)
     BAD_BUFFER = 4     # a buffer index >= the memory's buffer count
     BAD_FIELD = 5      # a zero count, shift >= acc_width, SPARSE with FFN_MASK, top-k count,
-                       # streams > merge_degree, RESIDENT outside GEMM SPARSE / SCHEDULE
+                       # streams > merge_degree, RESIDENT outside GEMM SPARSE / SCHEDULE / gather
     QUEUE_FULL = 6     # CMD written while STATUS.queue_full
     SMEM_OVERFLOW = 7  # (run time) SCHEDULE produced more blocks than SMEM holds
     DMA_ALIGN = 8      # (master port) a base address or row stride not a multiple of the bus
@@ -90,7 +89,8 @@ class Cause(enum.IntEnum):
     SAME_BUFFER = 12   # PREDICT_PROJ: the destination buffer is a buffer it reads
 
 
-#: Opcodes the ``RESIDENT`` flag means something on; any other opcode refuses it (BAD_FIELD).
+#: Opcodes the ``RESIDENT`` flag means something on; any other opcode refuses it (BAD_FIELD),
+#: ``LOAD_WMEM`` too unless it is a gather (``MEM | GATHER``: the identity window).
 RESIDENT_OPS = ("GEMM", "SCHEDULE")
 
 #: The enums as name -> value tables (manifest, C header, tests).

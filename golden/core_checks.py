@@ -317,6 +317,10 @@ CHECKS: dict[str, tuple[Check, ...]] = {
 # RESIDENT is refused first by every opcode it means nothing on
 CHECKS = {op: rows if op in RESIDENT_OPS else (_NOT_RESIDENT, *rows)
           for op, rows in CHECKS.items()}
+# ... but a gather (LOAD_WMEM with MEM | GATHER) of the identity window
+CHECKS["LOAD_WMEM"] = (Check("BAD_FIELD", "`RESIDENT` without `MEM | GATHER`",
+                             lambda c, k: c.resident and not c.gather),
+                       *CHECKS["LOAD_WMEM"][1:])
 
 #: Checks at issue of a ``GEMM`` with ``RESIDENT``, after its opcode's: the weights of a
 #: resident window of ``n_ch`` channels lie at ``wbase .. wbase + ceil(n_ch / (cols *
@@ -344,8 +348,11 @@ DISPATCH_CHECKS: dict[str, tuple[Check, ...]] = {
                                     and c.wbase + blocks * c.kc > k.wmem_words)),
     ),
     "LOAD_WMEM": (
-        Check("ADDR_RANGE", "`GATHER`: `base + BLOCKS * count` > WMEM words (BLOCKS of its half)",
-              lambda c, k, blocks: c.gather and c.base + blocks * c.count > k.wmem_words),
+        Check("ADDR_RANGE", "`GATHER`: `base + BLOCKS * count` > WMEM words (BLOCKS of its half; "
+              "`RESIDENT`: `ceil(n_ch / (cols * merge_degree))` instead)",
+              lambda c, k, blocks: c.gather and c.base + (k.resident_classes(c.n_ch)
+                                                          if c.resident else blocks)
+              * c.count > k.wmem_words),
     ),
 }
 

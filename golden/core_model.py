@@ -303,15 +303,21 @@ class CoreModel:
 
     def _gather(self, c: Command):
         """``LOAD_WMEM`` with ``MEM`` and ``GATHER``: ``golden.sdue.wmem_image`` of the blocks
-        of its SMEM part, fetched row by row (:func:`golden.core_gather.gather`)."""
+        of its SMEM part (``RESIDENT``: of the identity window of ``n_ch`` channels,
+        ``golden.core_gather.resident_blocks``), fetched row by row
+        (:func:`golden.core_gather.gather`)."""
         st, k, cfg = self.state, self.limits, self.cfg
-        n_blocks = st.regs.blocks_of(c.half)
-        first, _ = smem_half(cfg.schedule_depth, c.half)
-        blocks = []
-        for b in range(first, first + n_blocks):
-            if st.smem_blocks[b] is None:
-                st.smem_blocks[b] = unpack_block(st.smem[b], cfg)
-            blocks.append(st.smem_blocks[b])
+        if c.resident:      # the identity window: the resident layout of channels 0..n_ch-1
+            blocks = core_gather.resident_blocks(c.n_ch, k.rows, k.cols, k.merge_degree)
+            n_blocks = len(blocks)
+        else:
+            n_blocks = st.regs.blocks_of(c.half)
+            first, _ = smem_half(cfg.schedule_depth, c.half)
+            blocks = []
+            for b in range(first, first + n_blocks):
+                if st.smem_blocks[b] is None:
+                    st.smem_blocks[b] = unpack_block(st.smem[b], cfg)
+                blocks.append(st.smem_blocks[b])
         g = core_gather.gather(self.port, blocks, c.addr, c.stride, c.count,
                             (st.regs.region_base, st.regs.region_end), k.cols,
                             k.merge_degree, k.bus_bytes, k.lane_bytes)

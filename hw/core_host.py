@@ -205,9 +205,11 @@ class HostInterface(wiring.Component):
             with m.Default():
                 m.d.comb += bad.eq(CAUSES["BAD_OPCODE"])
         # RESIDENT where it means nothing: the first row of those opcodes' checks (this later
-        # assignment wins; golden.core_checks.RESIDENT_OPS)
+        # assignment wins; exion.regmap.RESIDENT_OPS, and a LOAD_WMEM gather)
+        both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
         others = Cat(*(op == v for n, v in OPCODES.items() if n not in RESIDENT_OPS)).any()
-        with m.If(resident & others):
+        gather = (op == OPCODES["LOAD_WMEM"]) & ((flags & both) == both)
+        with m.If(resident & others & ~gather):
             m.d.comb += bad.eq(CAUSES["BAD_FIELD"])
 
     def _check_cfse(self, check, name, f):

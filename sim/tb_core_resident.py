@@ -9,6 +9,11 @@ class (``golden.sdue.block_weights``). Every command also goes to the command-le
 and ``BLOCKS``, ``CYCLES``, ``SCHED_CYCLES``, ``DONE``, ``CAUSE`` and ``BYTES_IN`` /
 ``BYTES_OUT`` (``golden.cycle_model.stream_bytes``) equal to it.
 
+* ``gather_window``: the window loaded from a plain channel-major matrix through the master
+  port in one ``LOAD_WMEM MEM | GATHER | RESIDENT`` (``golden.core_gather.resident_blocks``):
+  the model's WMEM equals the resident image, memory and registers equal the model's after
+  every step, the row groups' outputs the dense product at the kept positions; without
+  ``GATHER`` it is refused, past WMEM dropped at its take (``ADDR_RANGE``).
 * ``window``: masks whose ConMerge schedule happens to obey the resident rule (channel ``j``
   kept on the rows ``r % merge_degree == (j // cols) % merge_degree`` only, whole classes
   kept: the CAU merges the streams of a class into one block in order); the model's outputs
@@ -28,12 +33,13 @@ import cocotb
 import numpy as np
 from cocotbext.axi import AxiStreamFrame
 
-from exion.regmap import encode
+from exion.regmap import CAUSES, encode
 from golden import conmerge
 from golden.core_model import CoreModel
-from golden.sdue import resident_beats, sdue_outputs
+from golden.sdue import resident_beats, resident_wmem_image, sdue_outputs
 from sim.core_driver import CoreTB
 from sim.tb_common import pack
+from sim.tb_core_gather import W_AT, GatherTB
 from sim.tb_core_overlap import Twin
 
 RES = ("SPARSE", "RESIDENT")
@@ -75,6 +81,54 @@ def obeys_rule(sched, cfg) -> bool:
     return all(ch < 0 or (ch % C == c and (ch // C) % D == d)
                for b in sched.blocks for c in range(C) for d in range(D)
                for ch in (b.slots[c, d],))
+
+
+@cocotb.test()
+async def gather_window(dut):
+    """``LOAD_WMEM MEM | GATHER | RESIDENT`` lays a plain channel-major matrix out resident in
+    one command (first in the simulation: the model and the core start from zero memories);
+    two row groups' sparse GEMMs read it, outputs through the master port."""
+    t = GatherTB(dut, 0.3, cocotb.RANDOM_SEED + 21)
+    cfg = t.cfg
+    C, D, R, L = cfg.cols, cfg.merge_degree, cfg.rows, cfg.lanes
+    rng = np.random.default_rng(79)
+    await t.begin()
+    hi = cfg.data_max // 2
+    k = min(2 * L + 3, t.tb.kc_max * L)
+    n = min(2 * C * D + 3, cfg.words("omem"), t.tb.map.channels)
+    w = rng.integers(-hi, hi + 1, (k, n))
+    kc, stride = t.weights(w, gap=1)
+    nq = -(-n // (C * D))
+    wbase = cfg.words("wmem") - nq * kc
+    assert await t.cmd("LOAD_WMEM", flags=("MEM", "GATHER", "RESIDENT"), buf=1, base=wbase,
+                       count=kc, addr=W_AT, stride=stride, n_ch=n) == 0
+    await t.check("resident gather")
+    assert np.array_equal(t.model.state.wmem[1, :, wbase:], resident_wmem_image(w, cfg)), \
+        "the model's gather is not the resident image"
+    shift = 6
+    for g, classes in enumerate(({1}, {0, 2})):
+        x = rng.integers(-hi, hi + 1, (R, k))
+        await t.load_imem(g % 2, x, 0x9000)
+        mask = rule_mask(cfg, n, {q for q in classes if q < nq}, 1 + g % 2)
+        sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
+        assert obeys_rule(sched, cfg), f"group {g}: the schedule breaks the resident rule"
+        await t.mask(mask)
+        assert await t.cmd("SCHEDULE", n_ch=n) == 0
+        assert await t.cmd("GEMM", flags=RES, kc=kc, shift=shift, n_ch=n, ibuf=g % 2, wbuf=1,
+                           obuf=g % 2, n_rows=R, wbase=wbase) == 0
+        desc = await t.read_omem(g % 2, n, 0xC000)
+        await t.check(f"group {g}")
+        y, on = sdue_outputs(x, w, sched, shift, cfg)
+        assert np.array_equal(t.outputs(desc)[on], y[on]), f"group {g}: outputs differ"
+    # without GATHER, and past WMEM (at its take, as a gather's BLOCKS)
+    assert await t.cmd("LOAD_WMEM", flags=("MEM", "RESIDENT"), buf=1, base=0, count=kc,
+                       addr=W_AT, stride=stride, n_ch=n) == CAUSES["BAD_FIELD"]
+    await t.check("refused")
+    await t.write("CTRL", 1)
+    assert await t.cmd("LOAD_WMEM", flags=("MEM", "GATHER", "RESIDENT"), buf=1,
+                       base=wbase + 1, count=kc, addr=W_AT, stride=stride, n_ch=n) == 0
+    await t.check("dropped")
+    assert t.model.regs.cause == CAUSES["ADDR_RANGE"]
 
 
 @cocotb.test()
