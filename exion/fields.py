@@ -80,9 +80,10 @@ ARG_FIELDS: tuple[ArgField, ...] = (
     ArgField("shift", 0, 16, 16, ("GEMM",) + _PROJ, "requantization shift"),
     ArgField("topk", 0, 16, 16, ("PREDICT",), "keys kept by a non-dominant query"),
     ArgField("ch_base", 1, 0, 16, _EXEC + _CFSE, "first output channel (= OMEM address)"),
-    ArgField("n_ch", 1, 16, 16, ("GEMM", "SCHEDULE") + _CFSE + _PROJ,
+    ArgField("n_ch", 1, 16, 16, ("GEMM", "SCHEDULE", "LOAD_WMEM") + _CFSE + _PROJ,
              "output channels (`SCHEDULE`: mask channels; CFSE: channels or keys of a row; "
-             "`PREDICT_PROJ`: the head dimension)"),
+             "`PREDICT_PROJ`: the head dimension; sparse `GEMM` with `RESIDENT`, `LOAD_WMEM` "
+             "with `MEM | GATHER | RESIDENT`: channels of the resident window)"),
     ArgField("n_keys", 1, 16, 16, ("PREDICT",), "keys (mask channels written)"),
     ArgField("ibuf", 2, 0, 4, ("LOAD_IMEM",) + _EXEC + _CFSE + _PROJ,
              "IMEM buffer (absolute index)"),

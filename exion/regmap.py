@@ -31,7 +31,7 @@ from .limits import (CAU_BEAT, CHANNEL_BITS, GROUP_BITS, MAX_HEAD_DIM, MAX_KEYS,
 from .util import check_int
 
 __all__ = ["Opcode", "Flag", "Cause", "OPCODES", "FLAGS", "CAUSES", "CTRL_BITS", "REGISTERS",
-           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "smem_half", "mask_half", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "MAX_PROJ_DIM", "encode"]
+           "STATUS_BITS", "RESPONSES", "MERGED_REGISTERS", "WORD_REGISTERS", "RegisterMap", "RESIDENT_OPS", "smem_half", "mask_half", "core_header", "ID_VALUE", "QUEUE_DEPTH", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM", "MAX_PROJ_DIM", "encode"]
 
 #: Value of the ``ID`` register: "EXN" and interface version 1.
 ID_VALUE = 0x45584E01
@@ -79,7 +79,7 @@ class Cause(enum.IntEnum):
     TILE = 3           # a tile larger than the array or a unit (rows, kc, keys, head dim)
     BAD_BUFFER = 4     # a buffer index >= the memory's buffer count
     BAD_FIELD = 5      # a zero count, shift >= acc_width, SPARSE with FFN_MASK, top-k count,
-                       # streams > merge_degree
+                       # streams > merge_degree, RESIDENT outside GEMM SPARSE / SCHEDULE / gather
     QUEUE_FULL = 6     # CMD written while STATUS.queue_full
     SMEM_OVERFLOW = 7  # (run time) SCHEDULE produced more blocks than SMEM holds
     DMA_ALIGN = 8      # (master port) a base address or row stride not a multiple of the bus
@@ -89,6 +89,10 @@ class Cause(enum.IntEnum):
     DMA_DECERR = 11    # (master port) the memory answered DECERR (no slave at the address)
     SAME_BUFFER = 12   # PREDICT_PROJ: the destination buffer is a buffer it reads
 
+
+#: Opcodes the ``RESIDENT`` flag means something on; any other opcode refuses it (BAD_FIELD),
+#: ``LOAD_WMEM`` too unless it is a gather (``MEM | GATHER``: the identity window).
+RESIDENT_OPS = ("GEMM", "SCHEDULE")
 
 #: The enums as name -> value tables (manifest, C header, tests).
 OPCODES = {m.name: int(m) for m in Opcode}

@@ -24,13 +24,13 @@ from exion.fields import ARG_FIELDS
 from exion.formats import max_keep
 from exion.formats import shift_add_acc_width
 from exion.limits import MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
-from exion.regmap import CAUSES, FLAGS, OPCODES, RegisterMap, mask_half
+from exion.regmap import CAUSES, FLAGS, OPCODES, RESIDENT_OPS, RegisterMap, mask_half
 
 from . import dma
 from .core_mem import MEM_OPS, item_bytes, mem_descriptor
 
-__all__ = ["Command", "Limits", "Check", "CHECKS", "DISPATCH_CHECKS", "MEM_CHECKS", "decode",
-           "first_failure", "markdown_table"]
+__all__ = ["Command", "Limits", "Check", "CHECKS", "DISPATCH_CHECKS", "MEM_CHECKS",
+           "RESIDENT_CHECKS", "decode", "first_failure", "markdown_table"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,12 @@ class Command:
     @property
     def ffn(self) -> bool:
         return bool(self.word & FLAGS["FFN_MASK"])
+
+    @property
+    def resident(self) -> bool:
+        """``RESIDENT``: on a sparse ``GEMM``, weights read in place from the resident layout
+        (:func:`golden.sdue.resident_wmem_image`); on ``SCHEDULE``, the resident rule."""
+        return bool(self.word & FLAGS["RESIDENT"])
 
     @property
     def keys(self) -> bool:
@@ -141,6 +147,12 @@ class Limits:
                    lane_bytes=item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[0],
                    out_bytes=item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[1])
 
+    def resident_classes(self, n_ch: int) -> int:
+        """Classes of ``cols * merge_degree`` channels of a resident window of ``n_ch``
+        channels: its WMEM words are ``wbase .. wbase + classes * kc``
+        (:func:`golden.sdue.resident_wmem_image`)."""
+        return -(-n_ch // (self.cols * self.merge_degree))
+
     def dense_blocks(self, n_ch: int) -> int:
         """Blocks of ``cols`` channels: a dense GEMM's blocks, the WMEM rows of PREDICT's keys."""
         return -(-n_ch // self.cols)
@@ -153,6 +165,11 @@ class Check:
     cause: str
     when: str
     fails: Callable[[Command, Limits], bool]
+
+
+# RESIDENT_OPS (exion.regmap): any other opcode refuses RESIDENT (its first check row)
+_NOT_RESIDENT = Check("BAD_FIELD", "`RESIDENT` (a flag of `GEMM` and `SCHEDULE` only)",
+                      lambda c, k: c.resident)
 
 
 def _proj_kc(c, k):
@@ -306,18 +323,45 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     **{op: _cfse(op) for op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")},
 }
 
+# RESIDENT is refused first by every opcode it means nothing on
+CHECKS = {op: rows if op in RESIDENT_OPS else (_NOT_RESIDENT, *rows)
+          for op, rows in CHECKS.items()}
+# ... but a gather (LOAD_WMEM with MEM | GATHER) of the identity window
+CHECKS["LOAD_WMEM"] = (Check("BAD_FIELD", "`RESIDENT` without `MEM | GATHER`",
+                             lambda c, k: c.resident and not c.gather),
+                       *CHECKS["LOAD_WMEM"][1:])
+
+#: Checks at issue of a ``GEMM`` with ``RESIDENT``, after its opcode's: the weights of a
+#: resident window of ``n_ch`` channels lie at ``wbase .. wbase + ceil(n_ch / (cols *
+#: merge_degree)) * kc`` (:func:`golden.sdue.resident_wmem_image`), its outputs at OMEM
+#: ``0 .. n_ch``; a slot naming a channel ``>= n_ch`` is idle, so no slot reads or writes
+#: past those ranges whatever SMEM holds.
+RESIDENT_CHECKS: tuple[Check, ...] = (
+    Check("BAD_FIELD", "`RESIDENT` without `SPARSE`", lambda c, k: not c.sparse),
+    Check("BAD_FIELD", "`RESIDENT` with `n_ch` = 0", lambda c, k: c.n_ch == 0),
+    Check("ADDR_RANGE", "`RESIDENT`: `n_ch` > OMEM words (outputs at their channel)",
+          lambda c, k: c.n_ch > k.omem_words),
+    Check("ADDR_RANGE", "`RESIDENT`: `wbase + ceil(n_ch / (cols * merge_degree)) * kc` > "
+          "WMEM words", lambda c, k: c.wbase + k.resident_classes(c.n_ch) * c.kc > k.wmem_words),
+)
+
 #: Checks when the command reaches its engine (fields that depend on an earlier command):
 #: ``fails(cmd, lim, blocks)`` with ``blocks`` = the ``BLOCKS`` register of the command's SMEM
 #: part at that time (``BLOCKS``, or ``BLOCKS_H1`` / ``BLOCKS_H2`` for ``half`` 1 / 2). A
 #: failing command is dropped (not run, not counted); ``ERR_CMD`` gets its opcode and flags.
 DISPATCH_CHECKS: dict[str, tuple[Check, ...]] = {
     "GEMM": (
-        Check("ADDR_RANGE", "sparse: `wbase + BLOCKS * kc` > WMEM words (BLOCKS of its half)",
-              lambda c, k, blocks: c.sparse and c.wbase + blocks * c.kc > k.wmem_words),
+        Check("ADDR_RANGE", "sparse, not `RESIDENT`: `wbase + BLOCKS * kc` > WMEM words "
+              "(BLOCKS of its half)",
+              lambda c, k, blocks: (c.sparse and not c.resident
+                                    and c.wbase + blocks * c.kc > k.wmem_words)),
     ),
     "LOAD_WMEM": (
-        Check("ADDR_RANGE", "`GATHER`: `base + BLOCKS * count` > WMEM words (BLOCKS of its half)",
-              lambda c, k, blocks: c.gather and c.base + blocks * c.count > k.wmem_words),
+        Check("ADDR_RANGE", "`GATHER`: `base + BLOCKS * count` > WMEM words (BLOCKS of its half; "
+              "`RESIDENT`: `ceil(n_ch / (cols * merge_degree))` instead)",
+              lambda c, k, blocks: c.gather and c.base + (k.resident_classes(c.n_ch)
+                                                          if c.resident else blocks)
+              * c.count > k.wmem_words),
     ),
 }
 
@@ -347,6 +391,10 @@ def first_failure(cmd: Command, lim: Limits, region: tuple[int, int] = (0, 0)) -
     for chk in CHECKS[cmd.op]:
         if chk.fails(cmd, lim):
             return chk.cause
+    if cmd.resident and cmd.op == "GEMM":
+        for chk in RESIDENT_CHECKS:
+            if chk.fails(cmd, lim):
+                return chk.cause
     if cmd.mem:
         for chk in MEM_CHECKS:
             if chk.fails(cmd, lim, region):
@@ -358,7 +406,9 @@ def markdown_table() -> str:
     """The table for the docs: opcode, order, cause, condition."""
     rows = ["| opcode | # | cause | refused when |", "| --- | --- | --- | --- |"]
     mem = {op: MEM_CHECKS for op in MEM_OPS}
-    for stage, table in (("", CHECKS), (" `MEM` (after the above)", mem),
+    for stage, table in (("", CHECKS), (" `RESIDENT` (after the above)",
+                                         {"GEMM": RESIDENT_CHECKS}),
+                         (" `MEM` (after the above)", mem),
                          (" (dispatch)", DISPATCH_CHECKS)):
         for op, checks in table.items():
             for i, chk in enumerate(checks, 1):

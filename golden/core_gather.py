@@ -2,7 +2,8 @@
 ConMerge vectors, what it moves and writes, what a fault leaves behind, and its cycles.
 
 ``LOAD_WMEM`` with ``MEM`` and ``GATHER`` fills WMEM buffer ``wbuf`` from word ``base`` with
-exactly :func:`golden.sdue.wmem_image` of the blocks in SMEM (those of its ``half``): the weight
+exactly :func:`golden.sdue.wmem_image` of the blocks in SMEM (those of its ``half``; with
+``RESIDENT`` the identity window's, :func:`resident_blocks`, which give the resident layout): the weight
 matrix lies in memory channel-major, channel ``n``'s row (its ``count`` = ``kc`` lane chunks,
 ``count * lane_bytes`` bytes) at ``addr + n * stride``. The load writes in the load engine's
 order (bank ``c``, stream ``d``, block ``b``): a slot that names channel ``n`` is one one-row
@@ -16,17 +17,31 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from exion.limits import CORE_READ_BURST, DMA_READ_OUTSTANDING, GATHER_AHEAD
 
 from . import dma
 from .core_mem import READ_FIFO_DELAY, MemPort, load_items
+from .schedule import Block
 
-__all__ = ["READ_INFO_DEPTH", "gather_slots", "gather_descriptor", "Gather", "gather",
+__all__ = ["READ_INFO_DEPTH", "resident_blocks", "gather_slots", "gather_descriptor", "Gather", "gather",
            "gather_cycles", "gather_bytes"]
 
 #: Descriptors the read engine holds for its R side (hw/dma_read.py, ``INFO_DEPTH``): it takes
 #: no further one while they wait.
 READ_INFO_DEPTH = 2
+
+
+def resident_blocks(n_ch: int, rows: int, cols: int, merge_degree: int) -> list[Block]:
+    """The vectors a ``LOAD_WMEM`` with ``MEM | GATHER | RESIDENT`` gathers instead of SMEM's:
+    block ``q`` (``ceil(n_ch / (cols * merge_degree))`` of them) names channel ``q * cols *
+    merge_degree + d * cols + c`` in slot ``(c, d)`` while it is below ``n_ch``, so the gather
+    writes the resident layout of the window (:func:`golden.sdue.resident_wmem_image`)."""
+    cd = cols * merge_degree
+    j = np.arange(cd).reshape(merge_degree, cols).T              # (cols, D): d * cols + c
+    return [Block(0, np.where(q * cd + j < n_ch, q * cd + j, -1),
+                  np.zeros((rows, cols), np.int64)) for q in range(-(-n_ch // cd))]
 
 
 def gather_slots(blocks, cols: int, merge_degree: int) -> list[tuple[int, int, int, int]]:

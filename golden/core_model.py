@@ -37,7 +37,8 @@ from exion.limits import CAU_BEAT, MAX_HEAD_DIM
 from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS, mask_half, smem_half
 from exion.regmap import FLAGS
 
-from . import conmerge, core_cfse, core_gather, core_mem, cycle_model, eager, ffn_reuse, intsem
+from . import (conmerge, core_cfse, core_gather, core_mem, cycle_model, eager, ffn_reuse, intsem,
+               sdue)
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
 from .core_state import CoreState, Registers, bits_of, bits_of_rows
 from .schedule import unpack_block
@@ -313,15 +314,21 @@ class CoreModel:
 
     def _gather(self, c: Command):
         """``LOAD_WMEM`` with ``MEM`` and ``GATHER``: ``golden.sdue.wmem_image`` of the blocks
-        of its SMEM part, fetched row by row (:func:`golden.core_gather.gather`)."""
+        of its SMEM part (``RESIDENT``: of the identity window of ``n_ch`` channels,
+        ``golden.core_gather.resident_blocks``), fetched row by row
+        (:func:`golden.core_gather.gather`)."""
         st, k, cfg = self.state, self.limits, self.cfg
-        n_blocks = st.regs.blocks_of(c.half)
-        first, _ = smem_half(cfg.schedule_depth, c.half)
-        blocks = []
-        for b in range(first, first + n_blocks):
-            if st.smem_blocks[b] is None:
-                st.smem_blocks[b] = unpack_block(st.smem[b], cfg)
-            blocks.append(st.smem_blocks[b])
+        if c.resident:      # the identity window: the resident layout of channels 0..n_ch-1
+            blocks = core_gather.resident_blocks(c.n_ch, k.rows, k.cols, k.merge_degree)
+            n_blocks = len(blocks)
+        else:
+            n_blocks = st.regs.blocks_of(c.half)
+            first, _ = smem_half(cfg.schedule_depth, c.half)
+            blocks = []
+            for b in range(first, first + n_blocks):
+                if st.smem_blocks[b] is None:
+                    st.smem_blocks[b] = unpack_block(st.smem[b], cfg)
+                blocks.append(st.smem_blocks[b])
         g = core_gather.gather(self.port, blocks, c.addr, c.stride, c.count,
                             (st.regs.region_base, st.regs.region_end), k.cols,
                             k.merge_degree, k.bus_bytes, k.lane_bytes)
@@ -398,12 +405,16 @@ class CoreModel:
             blk = st.smem_blocks[first + b]
             if blk is None:
                 blk = st.smem_blocks[first + b] = unpack_block(st.smem[first + b], cfg)
-            lo = c.wbase + b * c.kc
-            w = st.wmem[c.wbuf, :, lo:lo + c.kc, :, :]                  # (cols, kc, D, L)
-            w = w.transpose(0, 2, 1, 3).reshape(k.cols * D, c.kc * L).T
+            # RESIDENT: each stream at its slot's class of the window (golden.sdue)
+            w, ok = sdue.block_weights(st.wmem[c.wbuf], blk.slots, c.wbase, c.kc, cfg,
+                                       block=b, resident=c.resident, n_ch=c.n_ch)
             y = self._requant(x, w, c.shift)                             # (rows, cols * D)
             r, col = np.nonzero(blk.sel)
             d = blk.sel[r, col] - 1
+            if c.resident:      # a sel naming an idle stream (or none) writes nothing
+                on = d < D
+                on[on] = ok[col[on], d[on]]
+                r, col, d = r[on], col[on], d[on]
             st.omem[c.obuf, r, blk.slots[col, d]] = y[r, col * D + d]
         st.regs.cycles = cycle_model.compute_cycles(n_blocks, c.kc * L, cfg)
 

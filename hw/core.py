@@ -152,7 +152,9 @@ class ExionCore(wiring.Component):
 
         # -- memories ---------------------------------------------------------------------------
         imem = self._banks(m, platform, "imem", R, L * W, Di, Bi)
-        wmem = self._banks(m, platform, "wmem", C, D * L * W, Dw, Bw, lanes=D)
+        # one WMEM RAM per bank and stream (entry c * D + d), each with its own read address:
+        # a RESIDENT sparse GEMM reads each stream at its slot's class (hw/core_exec.py)
+        wmem = self._banks(m, platform, "wmem", C * D, L * W, Dw, Bw)
         omem = self._banks(m, platform, "omem", R, W, Do, Bo, ports=DP)
         m.submodules.smem = smem = declare_unit(
             Memory(shape=block_layout(cfg), depth=S, init=[]), "smem")
@@ -211,10 +213,13 @@ class ExionCore(wiring.Component):
                          bank.r_addr.eq(Mux(pr.busy, pr.imem_addr,
                                             Mux(cf.busy, cf.imem_raddr, ex.imem_addr)))]
         for i, bank in enumerate(wmem):
+            c, d = divmod(i, D)
+            # (PREDICT_PROJ's K' goes to stream 0)
             m.d.comb += [bank.w_addr.eq(Mux(pr.proj_w, pr.wmem_waddr, lw.w_addr)),
-                         bank.w_data.eq(Mux(pr.proj_w, pr.wmem_wdata, lw.w_data)),
-                         bank.w_en.eq(lw.w_en[i * D:(i + 1) * D] | pr.wmem_we[i]),
-                         bank.r_addr.eq(Mux(pr.busy, pr.wmem_addr, ex.wmem_addr))]
+                         bank.w_data.eq(Mux(pr.proj_w, pr.wmem_wdata,
+                                            lw.w_data[d * LW:(d + 1) * LW])),
+                         bank.w_en.eq(lw.w_en[i] | (pr.wmem_we[c] if d == 0 else 0)),
+                         bank.r_addr.eq(Mux(pr.busy, pr.wmem_addr, ex.wmem_addr[i]))]
         imem_data = Cat(*(b.r_data for b in imem))
         wmem_data = Cat(*(b.r_data for b in wmem))
         m.d.comb += [ex.imem_data.eq(imem_data), ex.wmem_data.eq(wmem_data),

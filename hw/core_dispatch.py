@@ -163,6 +163,7 @@ class Dispatcher(wiring.Component):
         clear["schedule"] &= self.cfse.ready | (split & ~(self.cfse_mask & mhalves).any())
         late_bad = Signal()
         m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & command_flag(head, "SPARSE")
+                                & ~command_flag(head, "RESIDENT")   # (its range: at issue)
                                 & (f["wbase"] + self.blocks * f["kc"] > cfg.words("wmem")))
         taken = []
         for name, op in ENGINES.items():

@@ -13,6 +13,15 @@ output's channel. With ``FFN_MASK`` each drained column also writes its keep-mas
 cycle after their drain), and the command holds the engine until its drain ends (the
 thresholds are its own).
 
+With ``SPARSE | RESIDENT`` the weights are read in place from the resident layout
+(``golden.sdue.block_weights``): stream ``d`` of bank ``c`` reads words ``wbase +
+(slots[c, d].channel // (cols * merge_degree)) * kc ..`` (its own WMEM read address,
+``wmem_addr`` entry ``c * merge_degree + d``) where the slot is valid and names a channel below
+the command's ``n_ch`` (the window); a ``sel`` naming any other stream is cleared (the DPU
+idles, nothing is written). The class is a shift when ``cols * merge_degree`` is a power of
+two, else a multiplication by a constant reciprocal (:func:`channel_class`); the offset
+``class * kc`` one small multiplier per stream, all formed as the block is accepted.
+
 A command is done when its last block has drained: ``done`` counts it, ``cycles`` /
 ``cycles_we`` give its cycles from its first block's acceptance to its last drain cycle
 (``golden.cycle_model.compute_cycles``; 0 for a sparse GEMM of no blocks, done once the
@@ -42,7 +51,22 @@ from .core_cmd import command_fields, command_flag, command_stream
 from .sdue import Sdue, block_layout
 from .sequencer import Sequencer
 
-__all__ = ["ExecEngine"]
+__all__ = ["ExecEngine", "channel_class"]
+
+
+def channel_class(ch, cd: int, width: int):
+    """``ch // cd`` for an unsigned ``ch`` of ``width`` bits: a shift when ``cd`` is a power of
+    two, else ``(ch * M) >> s`` with ``M = ceil(2**s / cd)``, ``s = width + bits(cd)``: a
+    constant multiplier, exact for every ``ch < 2**width`` since the error ``e = M * cd -
+    2**s < cd`` keeps ``e * 2**width <= 2**s`` (checked)."""
+    if cd & (cd - 1) == 0:
+        return ch >> (cd.bit_length() - 1)
+    s = width + cd.bit_length()
+    mul = -(-(1 << s) // cd)
+    # exact when mul * cd - 2**s <= 2**s / 2**width (the error stays below one step)
+    if (mul * cd - (1 << s)) << width > 1 << s:
+        raise ValueError(f"no exact reciprocal of cd = {cd} for {width}-bit channels")
+    return (ch * mul) >> s
 
 
 class ExecEngine(wiring.Component):
@@ -62,7 +86,9 @@ class ExecEngine(wiring.Component):
         ``BLOCKS_H1`` or ``BLOCKS_H2``).
     smem_addr : Out(range(schedule_depth)) ; smem_en : Out(1) ; smem_data : In(block_layout)
     imem_addr, wmem_addr : Out ; imem_data, wmem_data : In
-        IMEM / WMEM read ports (full addresses, buffer included; data one cycle later).
+        IMEM / WMEM read ports (full addresses, buffer included; data one cycle later);
+        ``wmem_addr`` one address per WMEM bank and stream (entry ``c * merge_degree + d``),
+        all equal unless a ``RESIDENT`` block is read.
     omem_en : Out(rows * drain_ports) ; omem_addr, omem_data : Out(ArrayLayout)
         OMEM writes, entry ``r * drain_ports + j`` = port ``j`` of bank ``r``.
     mask_we : Out(1) ; mask_addr : Out(range(mask_words)) ; mask_data : Out(CAU_BEAT * rows) ;
@@ -96,7 +122,8 @@ class ExecEngine(wiring.Component):
             "smem_addr": Out(range(cfg.schedule_depth)), "smem_en": Out(1),
             "smem_data": In(block_layout(cfg)),
             "imem_addr": Out(range(Bi * cfg.words("imem"))), "imem_data": In(R * L * W),
-            "wmem_addr": Out(range(Bw * cfg.words("wmem"))),
+            "wmem_addr": Out(data.ArrayLayout(range(Bw * cfg.words("wmem")),
+                                              cfg.cols * cfg.merge_degree)),
             "wmem_data": In(cfg.cols * cfg.merge_degree * L * W),
             "omem_en": Out(R * DP),
             "omem_addr": Out(data.ArrayLayout(range(Bo * Do), R * DP)),
@@ -128,7 +155,8 @@ class ExecEngine(wiring.Component):
         c_kc, c_wbase = Signal(16), Signal(16)
         c_shift = Signal(range(cfg.acc_width))
         c_rows = Signal(8)
-        c_sparse, c_ffn = Signal(), Signal()
+        c_sparse, c_ffn, c_res = Signal(), Signal(), Signal()
+        c_nch = Signal(16)
         c_half, c_mhalf = Signal(2), Signal(2)
         th_hi, th_lo = Signal(signed(32)), Signal(signed(32))
         dense_ch = Signal(16)
@@ -151,6 +179,8 @@ class ExecEngine(wiring.Component):
                          c_rows.eq(f["n_rows"]), c_sparse.eq(sparse_f), c_half.eq(f["half"]),
                          c_mhalf.eq(f["mhalf"]),
                          c_ffn.eq(command_flag(self.cmd.payload, "FFN_MASK")),
+                         c_res.eq(sparse_f & command_flag(self.cmd.payload, "RESIDENT")),
+                         c_nch.eq(f["n_ch"]),
                          th_hi.eq(f["th_hi"]), th_lo.eq(f["th_lo"]),
                          dense_ch.eq(f["ch_base"]), dense_rem.eq(f["n_ch"])]
         upper = smem_half(cfg.schedule_depth, 2)[0]
@@ -163,14 +193,15 @@ class ExecEngine(wiring.Component):
         b_ibuf, b_wbuf, b_obuf = Signal(4), Signal(4), Signal(4)
         b_kc, b_wbase = Signal(16), Signal(16)
         b_shift = Signal(range(cfg.acc_width))
-        b_sparse, b_ffn, b_first = Signal(), Signal(), Signal()
+        b_sparse, b_ffn, b_first, b_res = Signal(), Signal(), Signal(), Signal()
         b_half = Signal(2)
+        b_nch = Signal(16)
         fetch = seq.r_en
         with m.If(fetch):
             m.d.sync += [first.eq(0), b_ibuf.eq(c_ibuf), b_wbuf.eq(c_wbuf), b_obuf.eq(c_obuf),
                          b_kc.eq(c_kc), b_wbase.eq(c_wbase), b_shift.eq(c_shift),
                          b_sparse.eq(c_sparse), b_ffn.eq(c_ffn), b_first.eq(first),
-                         b_half.eq(c_half),
+                         b_half.eq(c_half), b_res.eq(c_res), b_nch.eq(c_nch),
                          dense_ch.eq(dense_ch + C),
                          dense_rem.eq(Mux(dense_rem > C, dense_rem - C, 0))]
             for c in range(C):
@@ -179,9 +210,30 @@ class ExecEngine(wiring.Component):
                              dense_blk.slots[c][0].channel.eq(dense_ch + c)]
                 for r in range(R):
                     m.d.sync += dense_blk.sel[r][c].eq(on & (c_rows > r))
+        # RESIDENT: the streams in the window (valid, channel < n_ch) and their word offsets
+        # class * kc; a sel naming another stream is cleared, so its DPU idles
+        D = cfg.merge_degree
+        aw = (Dw - 1).bit_length() or 1
+        kw = Di.bit_length()
+        sp_blk = Signal(block_layout(cfg))
+        res_ok = Signal(C * D)
+        res_off = Signal(data.ArrayLayout(aw, C * D))
+        m.d.comb += sp_blk.eq(self.smem_data)
+        for c in range(C):
+            for d in range(D):
+                slot = self.smem_data.slots[c][d]
+                cls = channel_class(slot.channel, C * D, len(slot.channel))
+                m.d.comb += [
+                    res_ok[c * D + d].eq(b_res & slot.valid & (slot.channel < b_nch)),
+                    res_off[c * D + d].eq(Mux(res_ok[c * D + d], cls[:aw] * b_kc[:kw], 0)),
+                ]
+            for r in range(R):
+                sel = self.smem_data.sel[r][c]
+                on = Cat(*(res_ok[c * D + d] & (sel == d + 1) for d in range(D))).any()
+                m.d.comb += sp_blk.sel[r][c].eq(Mux(b_res & ~on, 0, sel))
         accept = Signal()
         m.d.comb += [
-            sdue.blocks.payload.eq(Mux(b_sparse, self.smem_data, dense_blk)),
+            sdue.blocks.payload.eq(Mux(b_sparse, sp_blk, dense_blk)),
             sdue.blocks.valid.eq(seq.o_valid), seq.o_ready.eq(sdue.blocks.ready),
             accept.eq(seq.o_valid & sdue.blocks.ready),
             sdue.kc.eq(b_kc), sdue.shift.eq(b_shift), sdue.restart.eq(b_first),
@@ -191,13 +243,22 @@ class ExecEngine(wiring.Component):
         # -- chunk reads: the context of the block being read ---------------------------------
         i_ibuf, i_wbuf = Signal(4), Signal(4)
         i_wbase = Signal(16)
+        i_res = Signal()
+        i_off = Signal.like(res_off)
         with m.If(accept):
-            m.d.sync += [i_ibuf.eq(b_ibuf), i_wbuf.eq(b_wbuf), i_wbase.eq(b_wbase)]
+            m.d.sync += [i_ibuf.eq(b_ibuf), i_wbuf.eq(b_wbuf), i_wbase.eq(b_wbase),
+                         i_res.eq(b_res), i_off.eq(res_off)]
         r_ibuf = Mux(accept, b_ibuf, i_ibuf)
         r_wbuf = Mux(accept, b_wbuf, i_wbuf)
         r_wbase = Mux(accept, b_wbase, i_wbase)
+        r_res = Mux(accept, b_res, i_res)
+        # RESIDENT: chunk k (the IMEM address) of each stream's own class; else the SDUE's
+        # pointer (block b of the run at words b * kc ..)
+        for i in range(C * D):
+            r_off = Mux(accept, res_off[i], i_off[i])
+            m.d.comb += self.wmem_addr[i].eq(
+                r_wbuf * Dw + r_wbase + Mux(r_res, r_off + sdue.imem_addr, sdue.wmem_addr))
         m.d.comb += [self.imem_addr.eq(r_ibuf * Di + sdue.imem_addr),
-                     self.wmem_addr.eq(r_wbuf * Dw + r_wbase + sdue.wmem_addr),
                      sdue.imem_data.eq(self.imem_data), sdue.wmem_data.eq(self.wmem_data)]
         reading = ~sdue.blocks.ready            # chunks of the accepted block still to read
 

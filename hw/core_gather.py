@@ -22,6 +22,12 @@ Contract:
   streams (``MEM`` and ``GATHER`` cleared), whose items this engine then supplies: bank by
   bank, stream by stream, block by block, as the load engine writes. ``blocks`` is the
   vector count of the SMEM part ``half`` names (``BLOCKS``, ``BLOCKS_H1`` / ``BLOCKS_H2``).
+* With ``RESIDENT`` the vectors are not SMEM's but the identity window of ``n_ch`` channels
+  (``golden.core_gather.resident_blocks``): ``blocks`` = ``ceil(n_ch / (cols *
+  merge_degree))``, slot ``(c, d)`` of block ``q`` names channel ``q * cols * merge_degree +
+  d * cols + c`` while it is below ``n_ch`` (a counter product, no SMEM read), which writes
+  the resident layout a ``GEMM`` with ``SPARSE | RESIDENT`` reads (``golden.sdue.
+  resident_wmem_image``); SMEM is not read (``smem_reads`` stays 0).
 * Issue side: from the cycle after the take, one slot a cycle in write order, while the slot
   FIFO holds fewer than ``GATHER_AHEAD`` (exion/limits.py) slots; the slot's SMEM word is read
   in the cycle before. A slot naming channel ``n`` is one descriptor (base ``addr + n *
@@ -137,12 +143,19 @@ class CoreGather(wiring.Component):
         f = command_fields(src.payload)
         both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
         is_g = (src.payload.op == OPCODES["LOAD_WMEM"]) & ((src.payload.flags & both) == both)
+        # RESIDENT: the identity window of n_ch channels (golden.core_gather.resident_blocks):
+        # block q names channel q * C * D + d * C + c in slot (c, d) while it is below n_ch
+        res = (src.payload.flags & (FLAGS["RESIDENT"] >> 8)) != 0
+        Dw = cfg.words("wmem")
+        nb = Signal(range(max(S, Dw + 1) + 1))  # blocks; Dw + 1: past WMEM whatever count
+        n_cls = (f["n_ch"] + (C * D - 1)) // (C * D)
+        m.d.comb += nb.eq(Mux(res, Mux(n_cls > Dw, Dw + 1, n_cls), self.blocks))
 
         # -- take: the plain LOAD_WMEM the load engine runs, or done / ADDR_RANGE at once ------
-        words = Signal(17)
-        m.d.comb += words.eq(f["count"] * self.blocks)
-        over = f["base"] + words > cfg.words("wmem")
-        empty = self.blocks == 0
+        words = Signal(34)
+        m.d.comb += words.eq(f["count"] * nb)
+        over = f["base"] + words > Dw
+        empty = nb == 0
         take = Signal()
         m.d.comb += take.eq(src.valid & is_g & ~self.busy & self.free & dst.ready)
         m.d.comb += [
@@ -163,9 +176,10 @@ class CoreGather(wiring.Component):
 
         # -- issue side: slot (c, d, b) whose SMEM word is on smem_data ------------------------
         first = Signal(range(S))
-        n_blk = Signal(range(S + 1))
+        n_blk = Signal.like(nb)
         addr, stride, count = Signal(32), Signal(32), Signal(16)
-        c, d, b = Signal(range(C)), Signal(range(D)), Signal(range(S))
+        c, d, b = Signal(range(C)), Signal(range(D)), Signal.like(nb)
+        c_res, c_nch = Signal(), Signal(16)
         idone = Signal()                    # every slot issued
         started = Signal()                  # a row was requested (the unpacker started)
         halves = Signal(2)
@@ -174,11 +188,12 @@ class CoreGather(wiring.Component):
         hi, _ = smem_half(S, 2)
         with m.If(take & ~empty & ~over):
             m.d.sync += [self.busy.eq(1), first.eq(Mux(f["half"] == 2, hi, lo)),
-                         n_blk.eq(self.blocks), addr.eq(f["addr"]), stride.eq(f["stride"]),
+                         n_blk.eq(nb), c_res.eq(res), c_nch.eq(f["n_ch"]),
+                         addr.eq(f["addr"]), stride.eq(f["stride"]),
                          count.eq(f["count"]), c.eq(0), d.eq(0), b.eq(0), idone.eq(0),
                          started.eq(0), cyc.eq(1), self.word.eq(word),
                          halves.eq(Mux(f["half"] == 0, 3, f["half"]))]
-        m.d.comb += self.smem_reads.eq(Mux(self.busy, halves, 0))
+        m.d.comb += self.smem_reads.eq(Mux(self.busy & ~c_res, halves, 0))
 
         # the slot FIFO: kinds (1: named) of the slots issued and not yet written
         kinds = Signal(GATHER_AHEAD)
@@ -194,7 +209,10 @@ class CoreGather(wiring.Component):
         slot = Signal(ent)
         entries = [self.smem_data[GROUP_BITS + i * ent:GROUP_BITS + (i + 1) * ent]
                    for i in range(C * D)]
-        m.d.comb += slot.eq(Cat(*entries).word_select(c * D + d, ent))
+        r_ch = Signal(len(b) + (C * D).bit_length())
+        m.d.comb += [r_ch.eq(b * (C * D) + d * C + c),
+                     slot.eq(Mux(c_res, Cat(r_ch < c_nch, r_ch[:CHANNEL_BITS]),
+                                 Cat(*entries).word_select(c * D + d, ent)))]
         used, ch = slot[0], slot[1:]
         full = Signal(DMA_ADDR_WIDTH + CHANNEL_BITS + 1)
         m.d.comb += full.eq(addr + ch * stride)

@@ -29,7 +29,8 @@ from exion.config import ExionConfig
 from exion.formats import shift_add_acc_width
 from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QUEUE_DEPTH,
-                          REGISTERS, RESPONSES, WORD_REGISTERS, RegisterMap, mask_half)
+                          REGISTERS, RESIDENT_OPS, RESPONSES, WORD_REGISTERS, RegisterMap,
+                          mask_half)
 
 from .axil import AxiLiteSlave, axil_members
 from .core_cmd import COMMAND, command_fields, command_stream
@@ -125,7 +126,7 @@ class HostInterface(wiring.Component):
         """Words of the mask memory (``CAU_BEAT`` channels each)."""
         return self._mw
 
-    def _check(self, m, op, flags, f, bad, w_over, d_over):
+    def _check(self, m, op, flags, f, bad, w_over, d_over, r_over):
         """Comb ``bad`` = cause of the command (0 = good); the first failing check wins.
         ``w_over`` is the registered WMEM range rule of GEMM and PREDICT (see ``elaborate``),
         ``d_over`` the registered destination range rules of PREDICT_PROJ (Q', K')."""
@@ -137,6 +138,7 @@ class HostInterface(wiring.Component):
         sparse = (flags & (FLAGS["SPARSE"] >> 8)) != 0
         ffn = (flags & (FLAGS["FFN_MASK"] >> 8)) != 0
         keys = (flags & (FLAGS["KEYS"] >> 8)) != 0
+        resident = (flags & (FLAGS["RESIDENT"] >> 8)) != 0
         # channels of the mask-memory part mhalf names (exion.regmap.mask_half; 3 refused first)
         part = Mux(f["mhalf"] == 0, CH, mask_half(CH, 1)[1])
 
@@ -169,7 +171,11 @@ class HostInterface(wiring.Component):
                       (f["kc"] > Di, "TILE"), ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
                       (~sparse & (f["ch_base"] + f["n_ch"] > Do), "ADDR_RANGE"),
                       (~sparse & w_over, "ADDR_RANGE"),
-                      (ffn & (f["ch_base"] + f["n_ch"] > part), "ADDR_RANGE"))
+                      (ffn & (f["ch_base"] + f["n_ch"] > part), "ADDR_RANGE"),
+                      (resident & ~sparse, "BAD_FIELD"),
+                      (resident & (f["n_ch"] == 0), "BAD_FIELD"),
+                      (resident & (f["n_ch"] > Do), "ADDR_RANGE"),
+                      (resident & r_over, "ADDR_RANGE"))
             with m.Case(OPCODES["SCHEDULE"]):
                 check((f["n_ch"] == 0, "BAD_FIELD"), (f["half"] == 3, "BAD_FIELD"),
                       (f["mhalf"] == 3, "BAD_FIELD"), (f["n_ch"] > part, "ADDR_RANGE"))
@@ -198,6 +204,13 @@ class HostInterface(wiring.Component):
                     self._check_cfse(check, name, f)
             with m.Default():
                 m.d.comb += bad.eq(CAUSES["BAD_OPCODE"])
+        # RESIDENT where it means nothing: the first row of those opcodes' checks (this later
+        # assignment wins; exion.regmap.RESIDENT_OPS, and a LOAD_WMEM gather)
+        both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
+        others = Cat(*(op == v for n, v in OPCODES.items() if n not in RESIDENT_OPS)).any()
+        gather = (op == OPCODES["LOAD_WMEM"]) & ((flags & both) == both)
+        with m.If(resident & others & ~gather):
+            m.d.comb += bad.eq(CAUSES["BAD_FIELD"])
 
     def _check_cfse(self, check, name, f):
         """The checks of a CFSE command, in ``golden.core_checks``' order."""
@@ -292,7 +305,12 @@ class HostInterface(wiring.Component):
         k_blk = (f["key_base"] + f["n_rows"] + (cfg.cols - 1)) // cfg.cols
         m.d.sync += d_over.eq(Cat(f["dbase"] + kcp > cfg.words("imem"),
                                   f["dbase"] + k_blk * kcp > cfg.words("wmem")))
-        self._check(m, op, flags, f, bad, w_over, d_over)
+        # the resident window's range, wbase + ceil(n_ch / (cols * merge_degree)) * kc > WMEM
+        # words (GEMM with RESIDENT), registered for the same reason
+        r_over = Signal()
+        n_cls = (f["n_ch"] + (cfg.cols * cfg.merge_degree - 1)) // (cfg.cols * cfg.merge_degree)
+        m.d.sync += r_over.eq(f["wbase"] + n_cls * f["kc"] > cfg.words("wmem"))
+        self._check(m, op, flags, f, bad, w_over, d_over, r_over)
         # MEM commands (master port): alignment and region after the opcode's own checks
         mem_bad = mem_cause(m, self._cfg, op, flags, f, *region)
         chk_on, chk_bad, chk_entry, chk_word = Signal(), Signal(8), Signal(COMMAND), Signal(32)

@@ -227,7 +227,7 @@ async def refusals(dut):
     L, R, C, Di, Dw = cfg.lanes, cfg.rows, cfg.cols, cfg.words("imem"), cfg.words("wmem")
     good = dict(kc=2, n_ch=L, n_rows=R, ibuf=0, wbuf=0, dbuf=1, dbase=0, key_base=0, shift=3)
     bad = [  # (flags, changed fields), in the table's order
-        ((), dict(ibuf=cfg.imem_buffers)), ((), dict(wbuf=15)),
+        (("RESIDENT",), {}), ((), dict(ibuf=cfg.imem_buffers)), ((), dict(wbuf=15)),
         ((), dict(dbuf=cfg.imem_buffers)), (("KEYS",), dict(dbuf=cfg.wmem_buffers)),
         ((), dict(dbuf=0)), (("KEYS",), dict(dbuf=0)),
         ((), dict(kc=0)), ((), dict(n_ch=0)), ((), dict(shift=lim.proj_acc_width)),
