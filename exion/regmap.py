@@ -65,6 +65,8 @@ class Flag(enum.IntEnum):
                        # layout instead of Q' into IMEM buffer ARG2.dbuf
     GATHER = 1 << 12   # LOAD_WMEM with MEM: the rows of the channels the SMEM vectors name
                        # (channel n at ARG4 + n * ARG5), laid out as a sparse GEMM reads them
+    PACK = 1 << 14     # READ_OMEM with MEM: the beats back to back from ARG4 (one row of
+                       # count * ceil(rows * data_width / 8) bytes; ARG5 unused), not one per row
 
 
 class Cause(enum.IntEnum):

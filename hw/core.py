@@ -30,7 +30,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
-from exion.limits import CAU_BEAT, DMA_ADDR_WIDTH
+from exion.limits import CAU_BEAT, CORE_MEM_WAYS, DMA_ADDR_WIDTH
 from exion.regmap import CAUSES, OPCODES, RegisterMap
 
 from .axil import axil_members
@@ -104,11 +104,11 @@ class ExionCore(wiring.Component):
         return self._map
 
     @staticmethod
-    def _banks(m, platform, prefix, n, width, depth, buffers, lanes=1, ports=1):
+    def _banks(m, platform, prefix, n, width, depth, buffers, lanes=1, ports=1, rports=1):
         banks = []
         for i in range(n):
             bank = Bank(width=width, depth=buffers * depth, write_lanes=lanes, write_ports=ports,
-                        unit=prefix)
+                        read_ports=rports, unit=prefix)
             place(m, f"{prefix}{i}", bank, platform, bank.module_name)
             banks.append(bank)
         return banks
@@ -127,13 +127,14 @@ class ExionCore(wiring.Component):
         forward(m, host, axil_members(rm.addr_width), self)
         m.submodules.dispatch = disp = Dispatcher(cfg)
         m.submodules.load_i = li = LoadEngine(banks=R, depth=Di, buffers=Bi, width=L * W,
-                                              buffer_field="ibuf")
+                                              buffer_field="ibuf", ways=CORE_MEM_WAYS)
         m.submodules.load_w = lw = LoadEngine(banks=C, depth=Dw, buffers=Bw, width=L * W,
                                               lanes=D, buffer_field="wbuf")
         m.submodules.exec = ex = ExecEngine(cfg, mask_words=MW)
         m.submodules.schedule = sch = ScheduleEngine(cfg, mask_words=MW)
         m.submodules.predict = pr = PredictEngine(cfg, mask_words=MW)
-        m.submodules.read = rd = ReadEngine(depth=Do, buffers=Bo, width=R * W)
+        m.submodules.read = rd = ReadEngine(depth=Do, buffers=Bo, width=R * W,
+                                            ways=CORE_MEM_WAYS)
         m.submodules.dma = dma = CoreDma(cfg)
         m.submodules.cfse = cf = CfseEngine(cfg, mask_words=MW)
         m.submodules.gather = g = CoreGather(cfg)
@@ -151,9 +152,11 @@ class ExionCore(wiring.Component):
         forward(m, dma, [n for n in dma.signature.members if n.startswith("m_axi_")], self)
 
         # -- memories ---------------------------------------------------------------------------
-        imem = self._banks(m, platform, "imem", R, L * W, Di, Bi)
+        # (a second write port on IMEM, a second read port on OMEM: MEM loads and packed MEM
+        # reads move CORE_MEM_WAYS words a cycle, hw/core_dma.py)
+        imem = self._banks(m, platform, "imem", R, L * W, Di, Bi, ports=CORE_MEM_WAYS)
         wmem = self._banks(m, platform, "wmem", C, D * L * W, Dw, Bw, lanes=D)
-        omem = self._banks(m, platform, "omem", R, W, Do, Bo, ports=DP)
+        omem = self._banks(m, platform, "omem", R, W, Do, Bo, ports=DP, rports=CORE_MEM_WAYS)
         m.submodules.smem = smem = declare_unit(
             Memory(shape=block_layout(cfg), depth=S, init=[]), "smem")
         smem_wp = smem.write_port()
@@ -194,6 +197,9 @@ class ExionCore(wiring.Component):
             self.m_axis_tlast.eq(rd.m_axis_tlast & ~dma.to_mem),
             rd.m_axis_tready.eq(Mux(dma.to_mem, dma.beat.ready, self.m_axis_tready)),
             dma.beat.payload.eq(rd.m_axis_tdata), dma.beat.valid.eq(rd.m_axis_tvalid & dma.to_mem),
+            dma.beat2.eq(rd.m_axis_tdata2), dma.beat_two.eq(rd.m_axis_two),
+            dma.beat_last.eq(rd.m_axis_tlast),
+            li.s_data2.eq(dma.item_i2), li.s_two.eq(dma.to_i & dma.item_i_two),
             dma.read_done.eq(rd.done), dma.read_busy.eq(rd.busy),
         ]
         # IMEM / WMEM: the load engines write; the execute or the PREDICT engine reads
@@ -210,6 +216,8 @@ class ExionCore(wiring.Component):
                          bank.w_en.eq(li.w_en[i] | cf.imem_we[i] | pr.imem_we[i]),
                          bank.r_addr.eq(Mux(pr.busy, pr.imem_addr,
                                             Mux(cf.busy, cf.imem_raddr, ex.imem_addr)))]
+            addr, wdata, en = bank.write(1)
+            m.d.comb += [addr.eq(li.w_addr2), wdata.eq(li.w_data2), en.eq(li.w_en2[i])]
         for i, bank in enumerate(wmem):
             m.d.comb += [bank.w_addr.eq(Mux(pr.proj_w, pr.wmem_waddr, lw.w_addr)),
                          bank.w_data.eq(Mux(pr.proj_w, pr.wmem_wdata, lw.w_data)),
@@ -226,8 +234,10 @@ class ExionCore(wiring.Component):
                 addr, wdata, en = bank.write(j)
                 m.d.comb += [en.eq(ex.omem_en[r * DP + j]), addr.eq(ex.omem_addr[r * DP + j]),
                              wdata.eq(ex.omem_data[r * DP + j])]
-            m.d.comb += bank.r_addr.eq(Mux(cf.busy, cf.omem_addr, rd.r_addr))
+            m.d.comb += [bank.r_addr.eq(Mux(cf.busy, cf.omem_addr, rd.r_addr)),
+                         bank.rp1_addr.eq(rd.r_addr2)]
         m.d.comb += [rd.r_data.eq(Cat(*(b.r_data for b in omem))),
+                     rd.r_data2.eq(Cat(*(b.rp1_data for b in omem))),
                      cf.omem_data.eq(Cat(*(b.r_data for b in omem)))]
         # SMEM: the SCHEDULE engine writes, the execute engine and the host window read
         m.d.comb += [smem_wp.addr.eq(sch.smem_addr), smem_wp.data.eq(sch.smem_data),

@@ -42,7 +42,8 @@ class _BufferRotation:
 
 
 class Bank(wiring.Component):
-    """One bank: a RAM of ``buffers * depth`` words with one write and one read port.
+    """One bank: a RAM of ``buffers * depth`` words with one write and one read port (or
+    ``write_ports`` / ``read_ports`` of them).
 
     The write port has ``granularity`` (``width / lanes`` bits per enable bit); the read port
     is synchronous (data one cycle after the address). Addresses are the full RAM address.
@@ -52,10 +53,12 @@ class Bank(wiring.Component):
     w_addr, w_data, w_en : In
     r_addr : In
     r_data : Out(width)
+    wp<i>_addr, wp<i>_data, wp<i>_en : In ; rp<i>_addr : In ; rp<i>_data : Out(width)
+        Further write / read ports ``i`` >= 1.
     """
 
     def __init__(self, *, width: int, depth: int, write_lanes: int = 1, write_ports: int = 1,
-                 unit: str | None = None):
+                 read_ports: int = 1, unit: str | None = None):
         #: Synthesis report unit (hw/library.py): set by the creator, a bank's role (IMEM,
         #: WMEM, OMEM); ``None``: the unit of the module that holds it.
         self.report_unit = unit
@@ -63,10 +66,11 @@ class Bank(wiring.Component):
         _check("depth", depth, 1)
         _check("write_lanes", write_lanes, 1)
         _check("write_ports", write_ports, 1)
+        _check("read_ports", read_ports, 1)
         if width % write_lanes:
             raise ValueError(f"width = {width} is not a multiple of write_lanes = {write_lanes}")
         self._width, self._depth, self._lanes = width, depth, write_lanes
-        self._ports = write_ports
+        self._ports, self._rports = write_ports, read_ports
         sig = {
             "w_addr": In(range(depth)),
             "w_data": In(width),
@@ -79,11 +83,15 @@ class Bank(wiring.Component):
         for i in range(1, write_ports):
             sig.update({f"wp{i}_addr": In(range(depth)), f"wp{i}_data": In(width),
                         f"wp{i}_en": In(write_lanes)})
+        # Further read ports (OMEM: a packed MEM read takes two addresses a cycle)
+        for i in range(1, read_ports):
+            sig.update({f"rp{i}_addr": In(range(depth)), f"rp{i}_data": Out(width)})
         super().__init__(sig)
 
     @property
     def module_name(self) -> str:
         ports = f"_p{self._ports}" if self._ports > 1 else ""
+        ports += f"_r{self._rports}" if self._rports > 1 else ""
         return f"exion_bank_w{self._width}_d{self._depth}_g{self._lanes}{ports}"
 
     def write(self, i: int):
@@ -100,8 +108,11 @@ class Bank(wiring.Component):
             wp = mem.write_port(granularity=self._width // self._lanes if self._lanes > 1 else None)
             addr, wdata, en = self.write(i)
             m.d.comb += [wp.addr.eq(addr), wp.data.eq(wdata), wp.en.eq(en)]
-        rp = mem.read_port()
-        m.d.comb += [rp.addr.eq(self.r_addr), self.r_data.eq(rp.data)]
+        for i in range(self._rports):
+            rp = mem.read_port()
+            addr, rdata = ((self.r_addr, self.r_data) if i == 0 else
+                           (getattr(self, f"rp{i}_addr"), getattr(self, f"rp{i}_data")))
+            m.d.comb += [rp.addr.eq(addr), rdata.eq(rp.data)]
         return m
 
 

@@ -157,15 +157,17 @@ class MemTB:
         self.put(self.desc("LOAD_WMEM", **f), core_mem.lane_rows(vec, cfg.data_width))
         return await self.cmd("LOAD_WMEM", flags=("MEM",), buf=buf, **f)
 
-    async def read_omem(self, buf: int, count: int, addr: int, gap: int = 0):
-        f = dict(base=0, count=count, addr=addr, stride=self.stride(self.ob, gap))
-        await self.cmd("READ_OMEM", flags=("MEM",), buf=buf, **f)
-        return self.desc("READ_OMEM", **f)
+    async def read_omem(self, buf: int, count: int, addr: int, gap: int = 0, pack: bool = False):
+        """A MEM read (``pack``: with PACK, the beats back to back; ``gap`` then unused)."""
+        f = dict(base=0, count=count, addr=addr, stride=0 if pack else self.stride(self.ob, gap))
+        await self.cmd("READ_OMEM", flags=("MEM", "PACK") if pack else ("MEM",), buf=buf, **f)
+        return self.desc("READ_OMEM", pack=pack, **f)
 
     def outputs(self, desc: dma.Descriptor) -> np.ndarray:
-        """(rows, count) outputs a MEM read left in memory."""
-        return np.array(core_mem.out_frame(self.mem, desc, self.cfg.rows, self.cfg.data_width),
-                        np.int64).T
+        """(rows, count) outputs a MEM read left in memory (with PACK: one row of beats)."""
+        pack = desc.rows == 1 and desc.row_bytes > self.ob
+        return np.array(core_mem.out_frame(self.mem, desc, self.cfg.rows, self.cfg.data_width,
+                                           pack), np.int64).T
 
 
 async def _bus_monitor(dut, split: int, tally: dict):
@@ -220,13 +222,14 @@ async def dense_gemm(dut):
         assert await t.load_imem(g % cfg.imem_buffers, x, 0x4000 + 0x800 * g, gap=g) == 0
         assert await t.cmd("GEMM", kc=kc, shift=5, n_ch=n, ibuf=g % cfg.imem_buffers, wbuf=0,
                            obuf=g % cfg.omem_buffers, n_rows=len(x)) == 0
-        outs.append(await t.read_omem(g % cfg.omem_buffers, n, 0x8000 + 0x1000 * g, gap=1 - g))
+        outs.append(await t.read_omem(g % cfg.omem_buffers, n, 0x8000 + 0x1000 * g, gap=1 - g,
+                                      pack=g == 1))
     await t.check("dense")
     for x, d in zip(xs, outs):
         want = intsem.requantize(intsem.int_matmul(x, w, cfg.lanes, cfg.acc_width), 5,
                                  cfg.data_width)
         assert np.array_equal(t.outputs(d)[:len(x)], want), "dense GEMM outputs differ"
-    t.tb.commands = [(op, dict(f, mem=1)) for op, f in
+    t.tb.commands = [(op, dict(f, mem=1)) for op, f in   # (PACK moves the same bytes)
                      [("LOAD_WMEM", dict(count=kc * -(-n // cfg.cols), streams=1))]
                      + [("LOAD_IMEM", dict(count=kc))] * 2 + [("READ_OMEM", dict(count=n))] * 2]
     await t.tb.check_traffic()     # golden.cycle_model.stream_bytes of the MEM commands
@@ -291,6 +294,11 @@ async def timing(dut):
         await t.check(f"WMEM load, gap {gap}", timing=True)
         await t.read_omem(0, min(cfg.words("omem"), 9), 0x5000, gap=gap)
         await t.check(f"OMEM read, gap {gap}", timing=True)
+        # packed: an odd and an even count, one across a 4 KB boundary
+        for count, at in ((min(cfg.words("omem"), 7 + gap), 0x6000 + gap * t.bb),
+                          (min(cfg.words("omem"), 2 * cfg.rows), 0x7000 - t.bb)):
+            await t.read_omem(1 % cfg.omem_buffers, count, at, pack=True)
+            await t.check(f"packed OMEM read of {count}, at {at:#x}", timing=True)
     # a read of rows back to back across a 4 KB boundary (two bursts) failing in its first
     # burst, without pauses: the second burst's first beats leave before the error comes
     # back (golden.core_mem.write_rows' maybe bytes: written here)
@@ -359,6 +367,11 @@ async def faults(dut):
         t.fault(range(d.row_addr(bad_row), d.row_addr(bad_row) + 1), decerr)
         await t.read_omem(1, cfg.cols, 0x7000, gap=1)
         await t.check(f"read {tag}")
+        await t.write("CTRL", 1)
+        d = t.desc("READ_OMEM", count=cfg.cols, addr=0x7800, stride=0, pack=True)
+        t.fault(range(d.base + d.row_bytes // 2, d.base + d.row_bytes // 2 + 1), decerr)
+        await t.read_omem(1, cfg.cols, 0x7800, pack=True)
+        await t.check(f"packed read {tag}")
         await good(f"after {tag}")
 
 
@@ -366,11 +379,13 @@ async def faults(dut):
 async def throughput(dut):
     """Weight-stationary dense GEMM, every operand and result through the master port, no
     pauses: ``EXION_CORE_TILES`` weight tiles (2) x ``EXION_CORE_GROUPS`` row groups (6) of
-    ``kc`` = ``EXION_CORE_KC`` chunks; the next tile's weights, the next group's tokens and the
+    ``kc`` = ``EXION_CORE_KC`` chunks, outputs packed (``PACK``) unless ``EXION_CORE_PACK`` =
+    0; the next tile's weights, the next group's tokens and the
     previous group's outputs move while the array computes (docs/core.md, "Master port").
     Records the wall cycles (first GEMM issued to last output written) in the JSON file
     ``EXION_CORE_REPORT``; outputs against golden.intsem, all state against the model."""
     groups = int(os.environ.get("EXION_CORE_GROUPS", "6"))
+    pack = os.environ.get("EXION_CORE_PACK", "1") == "1"
     tiles = int(os.environ.get("EXION_CORE_TILES", "2"))
     cfg = config()
     kc = int(os.environ.get("EXION_CORE_KC", min(cfg.words("imem"), max(cfg.cols, 2))))
@@ -411,7 +426,7 @@ async def throughput(dut):
         if i + 1 < len(steps):
             await t.load_imem((i + 1) % nbi, xs[steps[i + 1][1]], x_at[steps[i + 1][1]])
         if i:
-            outs.append(await t.read_omem((i - 1) % nbo, n, y_at[i - 1]))
+            outs.append(await t.read_omem((i - 1) % nbo, n, y_at[i - 1], pack=pack))
     await tb.wait_idle()
     wall = tb.cycle - t0
     tally["on"] = False
@@ -424,6 +439,6 @@ async def throughput(dut):
     report = {"wall": wall, "macs": tiles * groups * cfg.rows * k * n, "k": k, "n": n,
               "groups": groups, "tiles": tiles, "blocks": -(-n // cfg.cols),
               "bytes_in": await tb.read("BYTES_IN_LO"), "bytes_out": await tb.read("BYTES_OUT_LO"),
-              "sdue_busy": busy, **{k: v for k, v in tally.items() if k != "on"}}
+              "sdue_busy": busy, "pack": pack, **{k: v for k, v in tally.items() if k != "on"}}
     with open(os.environ["EXION_CORE_REPORT"], "w") as f:
         json.dump(report, f, indent=1)
