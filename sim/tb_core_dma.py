@@ -394,20 +394,21 @@ async def throughput(dut):
     # each GEMM's outputs in its own 4 KB-aligned space (n rows of a bus word or more)
     out_row = -(-core_mem.item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[1] // cfg.bus_bytes)
     y_step = -(-n * out_row * cfg.bus_bytes // 0x1000) * 0x1000
+    y_base = 0x80000 + groups * 0x2000
     t = MemTB(dut, 0.0, cocotb.RANDOM_SEED + 4,
-              mem_size=max(1 << 20, 0xA0000 + tiles * groups * y_step + 0x1000))
+              mem_size=max(1 << 20, y_base + tiles * groups * y_step + 0x1000))
     tb = t.tb
     await t.begin()
     rng = np.random.default_rng(9)
     xs = [_rand(rng, (cfg.rows, k), cfg) for _ in range(groups)]
     ws = [_rand(rng, (k, n), cfg) for _ in range(tiles)]
     nbi, nbw, nbo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
-    # (room for the 16x16 preset: a 96 KiB tile, 6 KiB groups; outputs: y_step per GEMM)
+    # (room for the 16x16 preset: 96 KiB tiles, 6 KiB groups, then y_step per GEMM's outputs)
     w_at = [0x1000 + j * 0x20000 for j in range(tiles)]
     x_at = [0x80000 + g * 0x2000 for g in range(groups)]
     steps = [(j, g) for j in range(tiles) for g in range(groups)]
-    y_at = [0xA0000 + i * y_step for i in range(len(steps))]
-    assert tiles <= 3 and groups <= 16 and len(steps) <= 32
+    y_at = [y_base + i * y_step for i in range(len(steps))]
+    assert tiles <= 3 and groups <= 64
     await t.load_wmem(0, dense_wmem_image(ws[0], cfg), w_at[0], streams=1)
     await t.load_imem(0, xs[0], x_at[0])
     await tb.wait_idle()
