@@ -10,7 +10,9 @@ the next group's tokens and the previous group's outputs move while the array co
 outputs and every register are checked against the golden model). The baseline is the same
 case through the AXI-Streams (bench/bench_core.py, ``throughput``); the ideal is the SDUE with
 every block back to back (golden.cycle_model.compute_cycles), the compute-bound cycle count, and
-the bench prints the whole run's ratio to it. The breakdown says where the
+the bench prints the whole run's ratio to it. The whole run also holds, once, the host's
+AXI4-Lite writes of the first GEMM, the last GEMM's drain and the last group's output read:
+a run of more groups (``--groups 64``) spreads them thinner. The breakdown says where the
 port's cycles go: R beats of token (IMEM) and weight (WMEM) bursts, W beats, cycles with both
 loads' bursts in flight, and the SDUE's busy cycles (BUSY_CYCLES) against the wall.
 """
