@@ -104,11 +104,11 @@ class ExionCore(wiring.Component):
         return self._map
 
     @staticmethod
-    def _banks(m, platform, prefix, n, width, depth, buffers, lanes=1, ports=1, rports=1):
+    def _banks(m, platform, prefix, n, width, depth, buffers, lanes=1, ports=1, **pair):
         banks = []
         for i in range(n):
             bank = Bank(width=width, depth=buffers * depth, write_lanes=lanes, write_ports=ports,
-                        read_ports=rports, unit=prefix)
+                        unit=prefix, **pair)
             place(m, f"{prefix}{i}", bank, platform, bank.module_name)
             banks.append(bank)
         return banks
@@ -152,11 +152,12 @@ class ExionCore(wiring.Component):
         forward(m, dma, [n for n in dma.signature.members if n.startswith("m_axi_")], self)
 
         # -- memories ---------------------------------------------------------------------------
-        # (a second write port on IMEM, a second read port on OMEM: MEM loads and packed MEM
+        # (IMEM writes and OMEM reads two neighbouring words a cycle: MEM loads and packed MEM
         # reads move CORE_MEM_WAYS words a cycle, hw/core_dma.py)
-        imem = self._banks(m, platform, "imem", R, L * W, Di, Bi, ports=CORE_MEM_WAYS)
+        pair = CORE_MEM_WAYS == 2
+        imem = self._banks(m, platform, "imem", R, L * W, Di, Bi, pair_write=pair)
         wmem = self._banks(m, platform, "wmem", C, D * L * W, Dw, Bw, lanes=D)
-        omem = self._banks(m, platform, "omem", R, W, Do, Bo, ports=DP, rports=CORE_MEM_WAYS)
+        omem = self._banks(m, platform, "omem", R, W, Do, Bo, ports=DP, pair_read=pair)
         m.submodules.smem = smem = declare_unit(
             Memory(shape=block_layout(cfg), depth=S, init=[]), "smem")
         smem_wp = smem.write_port()
@@ -216,8 +217,7 @@ class ExionCore(wiring.Component):
                          bank.w_en.eq(li.w_en[i] | cf.imem_we[i] | pr.imem_we[i]),
                          bank.r_addr.eq(Mux(pr.busy, pr.imem_addr,
                                             Mux(cf.busy, cf.imem_raddr, ex.imem_addr)))]
-            addr, wdata, en = bank.write(1)
-            m.d.comb += [addr.eq(li.w_addr2), wdata.eq(li.w_data2), en.eq(li.w_en2[i])]
+            m.d.comb += [bank.w2_data.eq(li.w_data2), bank.w2_en.eq(li.w_en2[i])]
         for i, bank in enumerate(wmem):
             m.d.comb += [bank.w_addr.eq(Mux(pr.proj_w, pr.wmem_waddr, lw.w_addr)),
                          bank.w_data.eq(Mux(pr.proj_w, pr.wmem_wdata, lw.w_data)),
@@ -234,10 +234,9 @@ class ExionCore(wiring.Component):
                 addr, wdata, en = bank.write(j)
                 m.d.comb += [en.eq(ex.omem_en[r * DP + j]), addr.eq(ex.omem_addr[r * DP + j]),
                              wdata.eq(ex.omem_data[r * DP + j])]
-            m.d.comb += [bank.r_addr.eq(Mux(cf.busy, cf.omem_addr, rd.r_addr)),
-                         bank.rp1_addr.eq(rd.r_addr2)]
+            m.d.comb += bank.r_addr.eq(Mux(cf.busy, cf.omem_addr, rd.r_addr))
         m.d.comb += [rd.r_data.eq(Cat(*(b.r_data for b in omem))),
-                     rd.r_data2.eq(Cat(*(b.rp1_data for b in omem))),
+                     rd.r_data2.eq(Cat(*(b.r2_data for b in omem))),
                      cf.omem_data.eq(Cat(*(b.r_data for b in omem)))]
         # SMEM: the SCHEDULE engine writes, the execute engine and the host window read
         m.d.comb += [smem_wp.addr.eq(sch.smem_addr), smem_wp.data.eq(sch.smem_data),

@@ -10,7 +10,7 @@ high exactly while the command runs. ``done`` pulses with the last beat. ``write
 ``b`` set while buffer ``b`` is being written (the dispatcher's hazard input). With ``ways`` =
 2 (IMEM, one write lane), a beat with ``s_two`` carries a second item, ``s_data2``: the next
 word of the same bank (the master port's unpacker never pairs items of two banks), written
-through the banks' second write port (``w_addr2`` / ``w_data2`` / ``w_en2``).
+at ``w_addr + 1`` (``w_data2`` / ``w_en2``: the banks' pair write, hw/mem.py).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ class LoadEngine(wiring.Component):
         Buffers being written.
     s_data2 : In(width) ; s_two : In(1)
         (``ways`` = 2) the beat's second item, and that it has one.
-    w_addr2 : Out(range(buffers * depth)) ; w_data2 : Out(width) ; w_en2 : Out(banks)
-        (``ways`` = 2) the second item's write.
+    w_data2 : Out(width) ; w_en2 : Out(banks)
+        (``ways`` = 2) the second item's write, at ``w_addr + 1``.
     busy, done : Out(1)
     abort : In(1)
         End the running command without ``done`` (a master-port fault, ``hw/core_dma.py``).
@@ -73,8 +73,7 @@ class LoadEngine(wiring.Component):
         self._width, self._lanes, self._field = width, lanes, buffer_field
         self._ways = ways
         two = {} if ways == 1 else {
-            "s_data2": In(width), "s_two": In(1), "w_addr2": Out(range(buffers * depth)),
-            "w_data2": Out(width), "w_en2": Out(banks)}
+            "s_data2": In(width), "s_two": In(1), "w_data2": Out(width), "w_en2": Out(banks)}
         super().__init__({**two,
             "cmd": In(command_stream()),
             "s_axis_tdata": In(width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
@@ -113,8 +112,7 @@ class LoadEngine(wiring.Component):
             m.d.comb += self.writes[b].eq(active & (buf == b))
         two = Signal()
         if self._ways == 2:
-            m.d.comb += [two.eq(self.s_two),
-                         self.w_addr2.eq(self.w_addr + 1), self.w_data2.eq(self.s_data2)]
+            m.d.comb += [two.eq(self.s_two), self.w_data2.eq(self.s_data2)]
             for i in range(n_banks):
                 m.d.comb += self.w_en2[i].eq(beat & two & (bank == i))
         last_off = off + two == count - 1

@@ -8,8 +8,8 @@ shared sequencer, ``hw/sequencer.py``, prefetches one word). ``done`` pulses wit
 beat's transfer. ``reads`` has bit ``b`` set while buffer ``b`` is read.
 
 With ``ways`` = 2, a command with ``MEM`` and ``PACK`` (its beats leave packed into bus words,
-hw/core_dma.py) reads two addresses a cycle, the second through the banks' second read port
-(``r_addr2``): each beat then carries the next address's word too (``m_axis_tdata2``,
+hw/core_dma.py) reads two addresses a cycle (the banks' pair read, hw/mem.py: ``r_data2`` holds the word at
+``r_addr + 1``): each beat then carries the next address's word too (``m_axis_tdata2``,
 ``m_axis_two``), but the last when ``count`` is odd; ``count`` beats take
 ``ceil(count / 2)`` transfers.
 """
@@ -45,9 +45,8 @@ class ReadEngine(wiring.Component):
         OMEM read (every bank at one address; data one cycle later, no enable needed: the
         address is held while a beat waits).
     m_axis_tdata : Out(width) ; m_axis_tvalid, m_axis_tlast : Out(1) ; m_axis_tready : In(1)
-    r_addr2 : Out(range(buffers * depth)) ; r_data2 : In(width) ;
-    m_axis_tdata2 : Out(width) ; m_axis_two : Out(1)
-        (``ways`` = 2) the second read port and the beat's second word.
+    r_data2 : In(width) ; m_axis_tdata2 : Out(width) ; m_axis_two : Out(1)
+        (``ways`` = 2) the word at ``r_addr + 1``, and the beat's second word.
     reads : Out(buffers)
     busy, done : Out(1)
     """
@@ -60,8 +59,7 @@ class ReadEngine(wiring.Component):
             raise ValueError(f"ways = {ways!r} must be 1 or 2")
         self._depth, self._buffers, self._width, self._ways = depth, buffers, width, ways
         two = {} if ways == 1 else {
-            "r_addr2": Out(range(buffers * depth)), "r_data2": In(width),
-            "m_axis_tdata2": Out(width), "m_axis_two": Out(1)}
+            "r_data2": In(width), "m_axis_tdata2": Out(width), "m_axis_two": Out(1)}
         super().__init__({**two,
             "cmd": In(command_stream()),
             "r_addr": Out(range(buffers * depth)), "r_data": In(width),
@@ -89,8 +87,7 @@ class ReadEngine(wiring.Component):
                          pack.eq(new_pack), odd.eq(f["count"][0])]
         m.d.comb += self.r_addr.eq(buf * self._depth + base + (seq.r_addr << pack))
         if self._ways == 2:
-            m.d.comb += [self.r_addr2.eq(self.r_addr + 1),
-                         self.m_axis_tdata2.eq(self.r_data2),
+            m.d.comb += [self.m_axis_tdata2.eq(self.r_data2),
                          self.m_axis_two.eq(pack & ~(seq.o_last & odd))]
         m.d.comb += [
             seq.o_ready.eq(self.m_axis_tready),

@@ -134,7 +134,8 @@ class MemTB:
     def stride(self, row_bytes: int, gap: int) -> int:
         return (-(-row_bytes // self.bb) + gap) * self.bb
 
-    async def load_imem(self, buf: int, x, addr: int, gap: int = 0):
+    async def load_imem(self, buf: int, x, addr: int, gap: int = 0, base: int = 0):
+        """A MEM load of ``x`` (its lane chunks into words ``base ..`` of every bank)."""
         cfg = self.cfg
         full = np.zeros((cfg.rows, x.shape[1]), np.int64)
         full[:x.shape[0]] = x
@@ -142,7 +143,7 @@ class MemTB:
         pad = np.zeros((cfg.rows, kc * cfg.lanes), np.int64)
         pad[:, :x.shape[1]] = full
         vec = pad.reshape(cfg.rows, kc, cfg.lanes)
-        f = dict(base=0, count=kc, addr=addr, stride=self.stride(kc * self.ib, gap))
+        f = dict(base=base, count=kc, addr=addr, stride=self.stride(kc * self.ib, gap))
         self.put(self.desc("LOAD_IMEM", **f), core_mem.lane_rows(vec, cfg.data_width))
         return await self.cmd("LOAD_IMEM", flags=("MEM",), buf=buf, **f)
 
@@ -157,9 +158,11 @@ class MemTB:
         self.put(self.desc("LOAD_WMEM", **f), core_mem.lane_rows(vec, cfg.data_width))
         return await self.cmd("LOAD_WMEM", flags=("MEM",), buf=buf, **f)
 
-    async def read_omem(self, buf: int, count: int, addr: int, gap: int = 0, pack: bool = False):
+    async def read_omem(self, buf: int, count: int, addr: int, gap: int = 0, pack: bool = False,
+                        base: int = 0):
         """A MEM read (``pack``: with PACK, the beats back to back; ``gap`` then unused)."""
-        f = dict(base=0, count=count, addr=addr, stride=0 if pack else self.stride(self.ob, gap))
+        f = dict(base=base, count=count, addr=addr,
+                 stride=0 if pack else self.stride(self.ob, gap))
         await self.cmd("READ_OMEM", flags=("MEM", "PACK") if pack else ("MEM",), buf=buf, **f)
         return self.desc("READ_OMEM", pack=pack, **f)
 
@@ -220,6 +223,13 @@ async def dense_gemm(dut):
     outs = []
     for g, x in enumerate(xs):
         assert await t.load_imem(g % cfg.imem_buffers, x, 0x4000 + 0x800 * g, gap=g) == 0
+        if g == 1 and kc > 1:
+            # chunks 1.. again from another matrix, from word 1: two lane vectors a cycle
+            # written from an odd word (the odd half of a bank first, hw/mem.py)
+            x3 = _rand(rng, x.shape, cfg)
+            assert await t.load_imem(1 % cfg.imem_buffers, x3[:, cfg.lanes:], 0x6000,
+                                     base=1) == 0
+            xs[1] = x = np.concatenate([x[:, :cfg.lanes], x3[:, cfg.lanes:]], axis=1)
         assert await t.cmd("GEMM", kc=kc, shift=5, n_ch=n, ibuf=g % cfg.imem_buffers, wbuf=0,
                            obuf=g % cfg.omem_buffers, n_rows=len(x)) == 0
         outs.append(await t.read_omem(g % cfg.omem_buffers, n, 0x8000 + 0x1000 * g, gap=1 - g,
@@ -231,7 +241,9 @@ async def dense_gemm(dut):
         assert np.array_equal(t.outputs(d)[:len(x)], want), "dense GEMM outputs differ"
     t.tb.commands = [(op, dict(f, mem=1)) for op, f in   # (PACK moves the same bytes)
                      [("LOAD_WMEM", dict(count=kc * -(-n // cfg.cols), streams=1))]
-                     + [("LOAD_IMEM", dict(count=kc))] * 2 + [("READ_OMEM", dict(count=n))] * 2]
+                     + [("LOAD_IMEM", dict(count=kc))] * 2
+                     + [("LOAD_IMEM", dict(count=kc - 1))] * (kc > 1)
+                     + [("READ_OMEM", dict(count=n))] * 2]
     await t.tb.check_traffic()     # golden.cycle_model.stream_bytes of the MEM commands
 
 
@@ -295,10 +307,12 @@ async def timing(dut):
         await t.read_omem(0, min(cfg.words("omem"), 9), 0x5000, gap=gap)
         await t.check(f"OMEM read, gap {gap}", timing=True)
         # packed: an odd and an even count, one across a 4 KB boundary
-        for count, at in ((min(cfg.words("omem"), 7 + gap), 0x6000 + gap * t.bb),
-                          (min(cfg.words("omem"), 2 * cfg.rows), 0x7000 - t.bb)):
-            await t.read_omem(1 % cfg.omem_buffers, count, at, pack=True)
-            await t.check(f"packed OMEM read of {count}, at {at:#x}", timing=True)
+        # packed: an odd and an even count, from an odd and an even OMEM address (the pairs
+        # from either half first, hw/mem.py), one across a 4 KB boundary
+        for count, at, base in ((min(cfg.words("omem") - 1, 7 + gap), 0x6000 + gap * t.bb, 1),
+                                (min(cfg.words("omem"), 2 * cfg.rows), 0x7000 - t.bb, 0)):
+            await t.read_omem(1 % cfg.omem_buffers, count, at, pack=True, base=base)
+            await t.check(f"packed OMEM read of {count} from {base}, at {at:#x}", timing=True)
     # a read of rows back to back across a 4 KB boundary (two bursts) failing in its first
     # burst, without pauses: the second burst's first beats leave before the error comes
     # back (golden.core_mem.write_rows' maybe bytes: written here)
