@@ -69,8 +69,8 @@ CORE_WRITE_OUTSTANDING = 2
 CORE_READ_BURST = 8
 
 #: Lane vectors a ``MEM`` ``LOAD_IMEM`` writes per cycle, and OMEM addresses a ``MEM``
-#: ``READ_OMEM`` with ``PACK`` reads per cycle, at most (hw/core_dma.py: a second write port on
-#: every IMEM bank, a second read port on every OMEM bank): 2, so that a row group's tokens
+#: ``READ_OMEM`` with ``PACK`` reads per cycle, at most (hw/core_dma.py; every IMEM and
+#: OMEM bank is two RAMs, the even and the odd addresses: hw/mem.py): 2, so that a row group's tokens
 #: (16 x 16 core, 24-byte items) load, and its outputs leave, in about half the 256 cycles of
 #: its GEMM at a 512-bit port (docs/core.md, "Master port").
 CORE_MEM_WAYS = 2

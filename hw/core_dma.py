@@ -26,10 +26,10 @@ Contract:
   items of ``ceil(lanes * data_width / 8)`` bytes, back to back; :class:`Unpacker` cuts the
   bus words into items (hw/core_pack.py), which go to the load engine in place of its stream (``to_i`` /
   ``to_w`` select it); IMEM's takes ``CORE_MEM_WAYS`` items of a row a cycle (``item_i2``,
-  ``item_i_two``: the IMEM banks' second write port). Reads: every OMEM beat (one address of
+  ``item_i_two``: the IMEM banks' pair write, hw/mem.py). Reads: every OMEM beat (one address of
   every bank) is one row of ``ceil(rows * data_width / 8)`` bytes, or with ``PACK`` all beats
   are one row, back to back, read ``CORE_MEM_WAYS`` a cycle (``beat2``, ``beat_two``: the
-  OMEM banks' second read port); :class:`Packer` turns them into bus words, and the write
+  OMEM banks' pair read); :class:`Packer` turns them into bus words, and the write
   engine keeps ``CORE_WRITE_OUTSTANDING`` bursts in flight (no W gap at a 4 KB burst
   boundary while a response is on its way).
 * A bus error (``SLVERR`` / ``DECERR``) ends the command: a load writes the items whose bytes
