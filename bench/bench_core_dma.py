@@ -3,14 +3,16 @@ master port (``MEM`` commands, hw/core_dma.py), Verilator, against cocotbext-axi
 (read latency 2 cycles, write response 2: sim/dma_harness.py), no pauses.
 
     .venv/bin/python bench/bench_core_dma.py [--config 4x4|exion] [--groups G] [--tiles T]
-        [--bus-width BITS]
+        [--bus-width BITS] [--no-pack]
 
 The case is sim/tb_core_dma.py's ``throughput`` (weight-stationary: the next tile's weights,
 the next group's tokens and the previous group's outputs move while the array computes; the
 outputs and every register are checked against the golden model). The baseline is the same
 case through the AXI-Streams (bench/bench_core.py, ``throughput``); the ideal is the SDUE with
 every block back to back (golden.cycle_model.compute_cycles), the compute-bound cycle count, and
-the bench prints the whole run's ratio to it. The breakdown says where the
+the bench prints the whole run's ratio to it. The whole run also holds, once, the host's
+AXI4-Lite writes of the first GEMM, the last GEMM's drain and the last group's output read:
+a run of more groups (``--groups 64``) spreads them thinner. The breakdown says where the
 port's cycles go: R beats of token (IMEM) and weight (WMEM) bursts, W beats, cycles with both
 loads' bursts in flight, and the SDUE's busy cycles (BUSY_CYCLES) against the wall.
 """
@@ -28,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exion.config import preset  # noqa: E402
-from exion.limits import (CORE_READ_BURST, CORE_WRITE_OUTSTANDING,  # noqa: E402
-                          DMA_READ_OUTSTANDING)
+from exion.limits import (CORE_MEM_WAYS, CORE_READ_BURST,  # noqa: E402
+                          CORE_WRITE_OUTSTANDING, DMA_READ_OUTSTANDING)
 from golden import core_mem, cycle_model, dma  # noqa: E402
 from sim.runner import run_bench  # noqa: E402
 
@@ -48,12 +50,13 @@ def main(argv=None) -> int:
     ap.add_argument("--tiles", type=int, default=2, help="weight tiles (2)")
     ap.add_argument("--bus-width", type=int, default=None,
                     help="AXI data bits of the master port (the configuration's: 256)")
+    ap.add_argument("--no-pack", action="store_true",
+                    help="outputs one per bus-word row (READ_OMEM without PACK)")
     a = ap.parse_args(argv)
-    if not 1 <= a.groups <= 16 or not 1 <= a.tiles <= 3 or a.groups * a.tiles > 32:
-        # (sim/tb_core_dma.py's memory layout: at most 32 GEMMs' outputs)
-        print(f"bench_core_dma: groups = {a.groups} must be in [1, 16], tiles = {a.tiles} "
-              f"in [1, 3] and groups * tiles = {a.groups * a.tiles} in [1, 32]",
-              file=sys.stderr)
+    if not 1 <= a.groups <= 64 or not 1 <= a.tiles <= 3:
+        # (sim/tb_core_dma.py's memory layout: 3 weight tiles, 64 groups' tokens)
+        print(f"bench_core_dma: groups = {a.groups} must be in [1, 64] and tiles = {a.tiles} "
+              f"in [1, 3]", file=sys.stderr)
         return 2
     cfg = CONFIGS[a.config]
     if a.bus_width is not None:
@@ -65,7 +68,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "dma.json"
         env = {"EXION_CORE_REPORT": str(report), "EXION_CORE_PAUSE": "0",
-               "EXION_CORE_GROUPS": str(a.groups), "EXION_CORE_TILES": str(a.tiles)}
+               "EXION_CORE_GROUPS": str(a.groups), "EXION_CORE_TILES": str(a.tiles),
+               "EXION_CORE_PACK": "0" if a.no_pack else "1"}
         t0 = time.perf_counter()
         print(f"[{a.config}] building (Verilator) and running the core ...", file=sys.stderr,
               flush=True)
@@ -82,7 +86,7 @@ def main(argv=None) -> int:
     wall = r["wall"]
     print(f"dense GEMM {r['groups'] * cfg.rows} tokens x K {r['k']} x N {r['tiles'] * r['n']}: "
           f"{r['tiles']} tiles x {r['groups']} groups = {steps} GEMMs of {r['blocks']} blocks, "
-          f"all data through m_axi")
+          f"all data through m_axi; outputs {'packed (PACK)' if r['pack'] else 'one per row'}")
     print(f"  whole run: {r['wall']} cycles, MAC utilization "
           f"{r['macs'] / (r['wall'] * peak):.1%}; ideal (compute-bound, the SDUE alone): "
           f"{sdue} cycles, {r['macs'] / (sdue * peak):.1%}; ideal / whole run "
@@ -101,11 +105,13 @@ def main(argv=None) -> int:
     bb, lat = cfg.bus_bytes, 2 + core_mem.READ_FIFO_DELAY
     row = lambda nbytes: -(-nbytes // bb) * bb                    # noqa: E731
     x_load = core_mem.load_cycles(dma.Descriptor(0, kc * ib, cfg.rows, row(kc * ib)), bb, ib,
-                                  kc, lat, max_burst=CORE_READ_BURST)
+                                  kc, lat, max_burst=CORE_READ_BURST, ways=CORE_MEM_WAYS)
     w_load = core_mem.load_cycles(dma.Descriptor(0, r["blocks"] * kc * ib, cfg.cols,
                                                  row(r["blocks"] * kc * ib)), bb, ib,
                                   r["blocks"] * kc, lat, max_burst=CORE_READ_BURST)
-    y_read = core_mem.read_cycles(dma.Descriptor(0, ob, r["n"], row(ob)), bb, 2)
+    y_read = (core_mem.read_cycles(dma.Descriptor(0, r["n"] * ob, 1, 0), bb, 2, ob, r["n"],
+                                   CORE_MEM_WAYS) if r["pack"] else
+              core_mem.read_cycles(dma.Descriptor(0, ob, r["n"], row(ob)), bb, 2))
     gemm = cycle_model.compute_cycles(r["blocks"], r["k"], cfg)
     print(f"  per GEMM, each alone: compute {gemm} cycles; its tokens' MEM load {x_load} "
           f"({x_load / gemm:.2f} x); its outputs' MEM read {y_read} ({y_read / gemm:.2f} x); "

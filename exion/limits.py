@@ -11,7 +11,7 @@ __all__ = ["GROUP_BITS", "CHANNEL_BITS", "CAU_BEAT", "MAX_KEYS", "MAX_HEAD_DIM",
            "QUEUE_DEPTH",
            "AXI_MAX_BURST", "AXI_BOUNDARY", "DMA_ADDR_WIDTH", "DMA_ROW_BYTES_BITS",
            "DMA_ROWS_BITS", "DMA_READ_OUTSTANDING", "DMA_WRITE_OUTSTANDING",
-           "CORE_WRITE_OUTSTANDING", "CORE_READ_BURST", "GATHER_AHEAD",
+           "CORE_WRITE_OUTSTANDING", "CORE_READ_BURST", "GATHER_AHEAD", "CORE_MEM_WAYS",
            "ARBITER_MAX_MASTERS", "ARBITER_W_ORDER_DEPTH"]
 
 #: Schedule format (docs/schedule.md): bits of a block's row-group index and of each slot's
@@ -67,6 +67,13 @@ CORE_WRITE_OUTSTANDING = 2
 #: so that it never fills; 8 beats keep the FIFO at 32 words and, with 4 bursts in flight,
 #: the bus busy up to a memory latency of 24 cycles (``outstanding * B >= L + B``, docs/dma.md).
 CORE_READ_BURST = 8
+
+#: Lane vectors a ``MEM`` ``LOAD_IMEM`` writes per cycle, and OMEM addresses a ``MEM``
+#: ``READ_OMEM`` with ``PACK`` reads per cycle, at most (hw/core_dma.py; every IMEM and
+#: OMEM bank is two RAMs, the even and the odd addresses: hw/mem.py): 2, so that a row group's tokens
+#: (16 x 16 core, 24-byte items) load, and its outputs leave, in about half the 256 cycles of
+#: its GEMM at a 512-bit port (docs/core.md, "Master port").
+CORE_MEM_WAYS = 2
 
 #: Slots the gather engine (hw/core_gather.py) reads from SMEM ahead of the one whose items it
 #: writes: its slot FIFO, so that named rows are requested while earlier slots' items are

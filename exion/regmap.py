@@ -68,6 +68,8 @@ class Flag(enum.IntEnum):
     RESIDENT = 1 << 13  # SCHEDULE: the resident rule (channel j only in slot j % cols, stream
                         # (j // cols) % merge_degree); GEMM with SPARSE: weights read in place
                         # from the resident layout
+    PACK = 1 << 14     # READ_OMEM with MEM: the beats back to back from ARG4 (one row of
+                       # count * ceil(rows * data_width / 8) bytes; ARG5 unused), not one per row
 
 
 class Cause(enum.IntEnum):

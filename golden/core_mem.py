@@ -10,7 +10,9 @@ A ``LOAD_IMEM`` / ``LOAD_WMEM`` / ``READ_OMEM`` with the ``MEM`` flag moves one 
 * ``LOAD_WMEM``: ``cols * streams`` rows (row ``c * streams + d`` = bank ``c``, stream ``d``),
   each ``count`` lane vectors;
 * ``READ_OMEM``: ``count`` rows (row ``i`` = OMEM address ``base + i`` of every bank, bank 0
-  at the least significant bits), each ``out_bytes = ceil(rows * data_width / 8)`` bytes.
+  at the least significant bits), each ``out_bytes = ceil(rows * data_width / 8)`` bytes;
+  with ``PACK``, one row of ``count * out_bytes`` bytes (the beats back to back, ``stride``
+  unused).
 
 Items are little-endian; a lane vector holds lane ``l`` at bits ``l * data_width`` (two's
 complement), as on the streams. The rows are thus the stream beats in stream order, grouped.
@@ -29,14 +31,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exion.limits import AXI_MAX_BURST, CORE_READ_BURST, CORE_WRITE_OUTSTANDING, \
-    DMA_READ_OUTSTANDING
+from exion.limits import AXI_MAX_BURST, CORE_MEM_WAYS, CORE_READ_BURST, \
+    CORE_WRITE_OUTSTANDING, DMA_READ_OUTSTANDING
+from exion.regmap import FLAGS
 
 from . import dma
 
 __all__ = ["MEM_OPS", "READ_FIFO_DELAY", "MemPort", "item_bytes", "mem_descriptor", "pack_lanes", "unpack_lanes",
            "lane_rows", "place_rows", "out_frame", "load_items", "write_rows", "load_cycles",
-           "read_cycles", "mem_load", "mem_read"]
+           "read_cycles", "mem_load", "mem_read", "packed",
+           "READ_BEAT_DELAY"]
 
 #: Opcodes that take the ``MEM`` flag.
 MEM_OPS = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")
@@ -45,17 +49,33 @@ MEM_OPS = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")
 #: the cycle after it is written; the FIFO never fills), added to the memory's read latency.
 READ_FIFO_DELAY = 1
 
+#: Cycles from a ``MEM`` read's start to its first OMEM beat (hw/core_read.py).
+READ_BEAT_DELAY = 2
+
 
 def item_bytes(lanes: int, rows: int, data_width: int) -> tuple[int, int]:
     """``(lane_bytes, out_bytes)``: bytes of a load item and of a read item."""
     return -(-lanes * data_width // 8), -(-rows * data_width // 8)
 
 
+def packed(op: str, f) -> bool:
+    """A ``READ_OMEM`` with ``MEM`` and ``PACK`` (``f``: a mapping with ``pack``, or a
+    :class:`golden.core_checks.Command`)."""
+    if op != "READ_OMEM":
+        return False
+    if hasattr(f, "get"):
+        return bool(f.get("pack", 0))
+    return bool(getattr(f, "mem", 0)) and bool(int(getattr(f, "word", 0)) & FLAGS["PACK"])
+
+
 def mem_descriptor(op: str, f, lim) -> dma.Descriptor:
     """The descriptor of ``MEM`` command ``op`` with fields ``f`` (a mapping or an object with
-    the field attributes) on a core of capacities ``lim`` (:class:`golden.core_checks.Limits`)."""
+    the field attributes; :func:`packed`) on a core of capacities ``lim``
+    (:class:`golden.core_checks.Limits`)."""
     get = (lambda n: int(f.get(n, 0))) if hasattr(f, "get") else (lambda n: int(getattr(f, n)))
     count = get("count")
+    if packed(op, f):
+        return dma.Descriptor(get("addr"), count * lim.out_bytes, 1, get("stride"))
     if op == "LOAD_IMEM":
         rows, row_bytes = lim.rows, count * lim.lane_bytes
     elif op == "LOAD_WMEM":
@@ -103,12 +123,15 @@ def place_rows(mem: bytearray, desc: dma.Descriptor, rows) -> None:
         mem[a:a + len(data)] = data
 
 
-def out_frame(mem, desc: dma.Descriptor, rows: int, data_width: int) -> list[list[int]]:
-    """A ``MEM`` read's outputs back from memory: ``count`` beats of ``rows`` values."""
-    raw = bytes(mem)
-    return [unpack_lanes(int.from_bytes(raw[desc.row_addr(i):desc.row_addr(i) + desc.row_bytes],
-                                        "little"), data_width, rows)
-            for i in range(desc.rows)]
+def out_frame(mem, desc: dma.Descriptor, rows: int, data_width: int,
+              pack: bool = False) -> list[list[int]]:
+    """A ``MEM`` read's outputs back from memory: ``count`` beats of ``rows`` values (``pack``:
+    the beats back to back in the descriptor's one row)."""
+    raw, ob = bytes(mem), -(-rows * data_width // 8)
+    spans = ([(desc.base + i * ob, ob) for i in range(desc.row_bytes // ob)] if pack
+             else [(desc.row_addr(i), desc.row_bytes) for i in range(desc.rows)])
+    return [unpack_lanes(int.from_bytes(raw[a:a + n], "little"), data_width, rows)
+            for a, n in spans]
 
 
 @dataclass
@@ -209,17 +232,18 @@ def write_rows(port: MemPort, desc: dma.Descriptor, rows: list[int], bb: int,
 
 def load_cycles(desc: dma.Descriptor, bb: int, ib: int, n_items: int, latency: int,
                 outstanding: int = DMA_READ_OUTSTANDING,
-                max_burst: int = AXI_MAX_BURST) -> int:
+                max_burst: int = AXI_MAX_BURST, ways: int = 1) -> int:
     """Cycles of a ``MEM`` load (``MEM_RD_CYCLES``): from the cycle the engine takes it (0) to
     the cycle its last item is written, both counted, with a memory of read latency ``latency``
     that never pauses. A cycle-by-cycle model of the read engine (the issue rule of
     :func:`golden.dma.read_timing`: a burst registered at cycle ``READ_ISSUE_DELAY - 1`` (3) at
     the earliest, one a cycle, fewer than ``outstanding`` unanswered or the oldest one's last beat in that cycle; AR the
     next cycle; a burst's data from ``latency`` cycles after its AR, one word a cycle) and the
-    unpacker (an item out in the cycle after its last byte came; a word taken while at most one
-    item's bytes stay after this cycle's item, a row's first word only with the previous row's
-    last item). The core's engines: ``max_burst`` = ``CORE_READ_BURST`` and ``latency`` the
-    memory's plus :data:`READ_FIFO_DELAY` (:func:`mem_load`)."""
+    unpacker (up to ``ways`` items of one row out in the cycle after their last byte came; a
+    word taken while at most ``ways`` items' bytes stay after this cycle's items, a row's first
+    word only with the previous row's last item). The core's engines: ``max_burst`` =
+    ``CORE_READ_BURST``, ``latency`` the memory's plus :data:`READ_FIFO_DELAY`, ``ways``
+    ``CORE_MEM_WAYS`` for ``LOAD_IMEM`` and 1 for ``LOAD_WMEM`` (:func:`mem_load`)."""
     ends, acc = [], 0
     for _a, beats in dma.bursts(desc, bb, max_burst):
         acc += beats
@@ -231,9 +255,10 @@ def load_cycles(desc: dma.Descriptor, bb: int, ib: int, n_items: int, latency: i
     while written < desc.rows * n_items:
         t += 1
         emit = fill >= ib
-        last = left == 1
-        after = (0 if last else fill - ib) if emit else fill
-        ready = after <= ib and (not seen or (emit and last))
+        n = min(ways, fill // ib, left) if emit else 0
+        last = left == n
+        after = (0 if last else fill - n * ib) if emit else fill
+        ready = after <= ways * ib and (not seen or (emit and last))
         k = next(i for i, e in enumerate(ends) if e > got) if got < n_words else None
         take = ready and k is not None and k < loaded and t >= ar[k] + latency
         last_beat = take and got + 1 == ends[k]
@@ -242,8 +267,8 @@ def load_cycles(desc: dma.Descriptor, bb: int, ib: int, n_items: int, latency: i
             ar.append(t + 1)
             loaded += 1
         if emit:
-            written += 1
-            left = n_items if last else left - 1
+            written += n
+            left = n_items if last else left - n
             seen = seen and not last
         if take:
             got += 1
@@ -254,12 +279,51 @@ def load_cycles(desc: dma.Descriptor, bb: int, ib: int, n_items: int, latency: i
     return t + 1
 
 
-def read_cycles(desc: dma.Descriptor, bb: int, b_latency: int) -> int:
-    """Cycles of a ``MEM`` read (``MEM_WR_CYCLES``): the write engine's
-    (:func:`golden.dma.write_timing`, ``CORE_WRITE_OUTSTANDING`` bursts in flight); the read
-    engine's beats, valid two cycles after the command is taken and one a cycle after, never
-    hold it up."""
-    return dma.write_timing(desc, bb, b_latency, CORE_WRITE_OUTSTANDING).cycles
+def read_cycles(desc: dma.Descriptor, bb: int, b_latency: int, ob: int | None = None,
+                beats: int | None = None, ways: int = 1) -> int:
+    """Cycles of a ``MEM`` read (``MEM_WR_CYCLES``) of ``beats`` OMEM beats of ``ob`` bytes
+    (``None``: one per row of ``desc``, ``desc.row_bytes``), from the cycle it is taken (0) to
+    the cycle of its ``done``, both counted, with a memory that answers B ``b_latency`` cycles
+    after a burst's last W beat and never pauses. A cycle-by-cycle model of
+
+    * the read engine: up to ``ways`` beats (``PACK``: ``CORE_MEM_WAYS``; else 1) valid from
+      cycle :data:`READ_BEAT_DELAY`, the next ones the cycle after they are taken;
+    * the packer (hw/core_dma.py): beats taken while at most a bus word's bytes stay after
+      this cycle's word and no partial word waits to leave; a word out while a whole one is
+      in, or the rest of a row (one beat without ``PACK``; all of them with it) is;
+    * the write engine (:func:`golden.dma.write_timing`'s issue rule,
+      ``CORE_WRITE_OUTSTANDING`` bursts in flight): burst ``k`` registered at
+      ``max(previous + 1, B of burst k - outstanding)``, the first at
+      ``WRITE_ISSUE_DELAY - 1``; its W beats from two cycles after that and after the previous
+      burst's last, each as the packer has it."""
+    if beats is None:
+        beats, ob = desc.rows, desc.row_bytes
+    pack = desc.rows == 1 and beats > 1
+    n_out, lim = CORE_WRITE_OUTSTANDING, [b for _a, b in dma.bursts(desc, bb)]
+    load, wl = [], []
+    kb, wb = 0, 0                   # burst whose W beats are due, its beats sent
+    s, fill, flush, t = 0, 0, False, -1
+    while kb < len(lim):
+        t += 1
+        if len(load) == kb:         # burst kb registered (known once the one n_out back ended)
+            load.append(max(load[-1] + 1 if load else dma.WRITE_ISSUE_DELAY - 1,
+                            wl[kb - n_out] + b_latency if kb >= n_out else 0))
+        out = (fill >= bb or (flush and fill > 0)) and t >= load[kb] + 2 \
+            and (not kb or t > wl[kb - 1])
+        after = max(0, fill - bb) if out else fill
+        flush = flush and after > 0
+        if out:
+            wb += 1
+            if wb == lim[kb]:
+                wl.append(t)
+                kb, wb = kb + 1, 0
+        if not flush and after <= bb and t >= READ_BEAT_DELAY and s < beats:
+            n = min(ways, beats - s)
+            s += n
+            after += n * ob
+            flush = not pack or s == beats
+        fill = after
+    return wl[-1] + b_latency + 2
 
 
 def mem_load(port: MemPort, cmd, lim, data_width: int, lanes: int, regs):
@@ -272,7 +336,8 @@ def mem_load(port: MemPort, cmd, lim, data_width: int, lanes: int, regs):
     if not fault:
         regs.mem_rd_cycles = load_cycles(desc, lim.bus_bytes, lim.lane_bytes, cmd.count,
                                          port.read_latency + READ_FIFO_DELAY,
-                                         max_burst=CORE_READ_BURST)
+                                         max_burst=CORE_READ_BURST,
+                                         ways=CORE_MEM_WAYS if cmd.op == "LOAD_IMEM" else 1)
     return [unpack_lanes(v, data_width, lanes) for v in items], fault
 
 
@@ -280,10 +345,14 @@ def mem_read(port: MemPort, cmd, lim, frame, data_width: int, regs) -> str | Non
     """Run ``MEM`` read ``cmd`` of ``frame`` (``(count, rows)`` outputs) against ``port``:
     returns the fault cause (None); adds the bytes written to ``regs.bytes_out`` and, without a
     fault, sets ``regs.mem_wr_cycles``."""
-    desc = mem_descriptor("READ_OMEM", cmd, lim)
-    sent, fault = write_rows(port, desc, [pack_lanes(b, data_width) for b in frame],
-                             lim.bus_bytes)
+    desc, pack = mem_descriptor("READ_OMEM", cmd, lim), packed("READ_OMEM", cmd)
+    rows = [pack_lanes(b, data_width) for b in frame]
+    if pack:                        # the beats back to back: one row
+        rows = [int.from_bytes(b"".join(v.to_bytes(lim.out_bytes, "little") for v in rows),
+                               "little")]
+    sent, fault = write_rows(port, desc, rows, lim.bus_bytes)
     regs.bytes_out += sent
     if not fault:
-        regs.mem_wr_cycles = read_cycles(desc, lim.bus_bytes, port.b_latency)
+        regs.mem_wr_cycles = read_cycles(desc, lim.bus_bytes, port.b_latency, lim.out_bytes,
+                                         len(frame), CORE_MEM_WAYS if pack else 1)
     return fault

@@ -30,7 +30,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
-from exion.limits import CAU_BEAT, DMA_ADDR_WIDTH
+from exion.limits import CAU_BEAT, CORE_MEM_WAYS, DMA_ADDR_WIDTH
 from exion.regmap import CAUSES, OPCODES, RegisterMap
 
 from .axil import axil_members
@@ -104,11 +104,11 @@ class ExionCore(wiring.Component):
         return self._map
 
     @staticmethod
-    def _banks(m, platform, prefix, n, width, depth, buffers, lanes=1, ports=1):
+    def _banks(m, platform, prefix, n, width, depth, buffers, lanes=1, ports=1, **pair):
         banks = []
         for i in range(n):
             bank = Bank(width=width, depth=buffers * depth, write_lanes=lanes, write_ports=ports,
-                        unit=prefix)
+                        unit=prefix, **pair)
             place(m, f"{prefix}{i}", bank, platform, bank.module_name)
             banks.append(bank)
         return banks
@@ -127,13 +127,14 @@ class ExionCore(wiring.Component):
         forward(m, host, axil_members(rm.addr_width), self)
         m.submodules.dispatch = disp = Dispatcher(cfg)
         m.submodules.load_i = li = LoadEngine(banks=R, depth=Di, buffers=Bi, width=L * W,
-                                              buffer_field="ibuf")
+                                              buffer_field="ibuf", ways=CORE_MEM_WAYS)
         m.submodules.load_w = lw = LoadEngine(banks=C, depth=Dw, buffers=Bw, width=L * W,
                                               lanes=D, buffer_field="wbuf")
         m.submodules.exec = ex = ExecEngine(cfg, mask_words=MW)
         m.submodules.schedule = sch = ScheduleEngine(cfg, mask_words=MW)
         m.submodules.predict = pr = PredictEngine(cfg, mask_words=MW)
-        m.submodules.read = rd = ReadEngine(depth=Do, buffers=Bo, width=R * W)
+        m.submodules.read = rd = ReadEngine(depth=Do, buffers=Bo, width=R * W,
+                                            ways=CORE_MEM_WAYS)
         m.submodules.dma = dma = CoreDma(cfg)
         m.submodules.cfse = cf = CfseEngine(cfg, mask_words=MW)
         m.submodules.gather = g = CoreGather(cfg)
@@ -151,11 +152,14 @@ class ExionCore(wiring.Component):
         forward(m, dma, [n for n in dma.signature.members if n.startswith("m_axi_")], self)
 
         # -- memories ---------------------------------------------------------------------------
-        imem = self._banks(m, platform, "imem", R, L * W, Di, Bi)
+        # (IMEM writes and OMEM reads two neighbouring words a cycle: MEM loads and packed MEM
+        # reads move CORE_MEM_WAYS words a cycle, hw/core_dma.py)
+        pair = CORE_MEM_WAYS == 2
+        imem = self._banks(m, platform, "imem", R, L * W, Di, Bi, pair_write=pair)
         # one WMEM RAM per bank and stream (entry c * D + d), each with its own read address:
         # a RESIDENT sparse GEMM reads each stream at its slot's class (hw/core_exec.py)
         wmem = self._banks(m, platform, "wmem", C * D, L * W, Dw, Bw)
-        omem = self._banks(m, platform, "omem", R, W, Do, Bo, ports=DP)
+        omem = self._banks(m, platform, "omem", R, W, Do, Bo, ports=DP, pair_read=pair)
         m.submodules.smem = smem = declare_unit(
             Memory(shape=block_layout(cfg), depth=S, init=[]), "smem")
         smem_wp = smem.write_port()
@@ -196,6 +200,9 @@ class ExionCore(wiring.Component):
             self.m_axis_tlast.eq(rd.m_axis_tlast & ~dma.to_mem),
             rd.m_axis_tready.eq(Mux(dma.to_mem, dma.beat.ready, self.m_axis_tready)),
             dma.beat.payload.eq(rd.m_axis_tdata), dma.beat.valid.eq(rd.m_axis_tvalid & dma.to_mem),
+            dma.beat2.eq(rd.m_axis_tdata2), dma.beat_two.eq(rd.m_axis_two),
+            dma.beat_last.eq(rd.m_axis_tlast),
+            li.s_data2.eq(dma.item_i2), li.s_two.eq(dma.to_i & dma.item_i_two),
             dma.read_done.eq(rd.done), dma.read_busy.eq(rd.busy),
         ]
         # IMEM / WMEM: the load engines write; the execute or the PREDICT engine reads
@@ -212,6 +219,7 @@ class ExionCore(wiring.Component):
                          bank.w_en.eq(li.w_en[i] | cf.imem_we[i] | pr.imem_we[i]),
                          bank.r_addr.eq(Mux(pr.busy, pr.imem_addr,
                                             Mux(cf.busy, cf.imem_raddr, ex.imem_addr)))]
+            m.d.comb += [bank.w2_data.eq(li.w_data2), bank.w2_en.eq(li.w_en2[i])]
         for i, bank in enumerate(wmem):
             c, d = divmod(i, D)
             # (PREDICT_PROJ's K' goes to stream 0)
@@ -233,6 +241,7 @@ class ExionCore(wiring.Component):
                              wdata.eq(ex.omem_data[r * DP + j])]
             m.d.comb += bank.r_addr.eq(Mux(cf.busy, cf.omem_addr, rd.r_addr))
         m.d.comb += [rd.r_data.eq(Cat(*(b.r_data for b in omem))),
+                     rd.r_data2.eq(Cat(*(b.r2_data for b in omem))),
                      cf.omem_data.eq(Cat(*(b.r_data for b in omem)))]
         # SMEM: the SCHEDULE engine writes, the execute engine and the host window read
         m.d.comb += [smem_wp.addr.eq(sch.smem_addr), smem_wp.data.eq(sch.smem_data),

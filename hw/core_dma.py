@@ -11,7 +11,7 @@ memory and the core's memories through ``m_axi`` instead of the AXI-Streams (doc
     dispatcher ─load_w─> CoreDma ─load_w─> LoadEngine (WMEM)
                            │ DmaRead -> Unpacker -> item_w ─┘
     dispatcher ─read───> CoreDma ─read───> ReadEngine
-                           │ ReadEngine beats -> Splitter -> DmaWrite (AW/W/B)
+                           │ ReadEngine beats -> Packer -> DmaWrite (AW/W/B)
 
 Contract:
 
@@ -24,10 +24,13 @@ Contract:
   (round robin, an R FIFO each that never fills, so a slow load never holds up the other).
 * Loads: each row of the descriptor (an IMEM bank, or a WMEM bank's stream) is ``count``
   items of ``ceil(lanes * data_width / 8)`` bytes, back to back; :class:`Unpacker` cuts the
-  bus words into items, which go to the load engine in place of its stream (``to_i`` /
-  ``to_w`` select it). Reads: every OMEM beat (one address of every bank) is one row of
-  ``ceil(rows * data_width / 8)`` bytes; :class:`Splitter` cuts it into bus words, and the
-  write engine keeps ``CORE_WRITE_OUTSTANDING`` bursts in flight (no W gap at a 4 KB burst
+  bus words into items (hw/core_pack.py), which go to the load engine in place of its stream (``to_i`` /
+  ``to_w`` select it); IMEM's takes ``CORE_MEM_WAYS`` items of a row a cycle (``item_i2``,
+  ``item_i_two``: the IMEM banks' pair write, hw/mem.py). Reads: every OMEM beat (one address of
+  every bank) is one row of ``ceil(rows * data_width / 8)`` bytes, or with ``PACK`` all beats
+  are one row, back to back, read ``CORE_MEM_WAYS`` a cycle (``beat2``, ``beat_two``: the
+  OMEM banks' pair read); :class:`Packer` turns them into bus words, and the write
+  engine keeps ``CORE_WRITE_OUTSTANDING`` bursts in flight (no W gap at a 4 KB burst
   boundary while a response is on its way).
 * A bus error (``SLVERR`` / ``DECERR``) ends the command: a load writes the items whose bytes
   all arrived and is then aborted (``abort_i`` / ``abort_w``), a read drops the read engine's
@@ -51,22 +54,24 @@ command then ends with ``fail`` at once, having moved nothing).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
-from exion.limits import CORE_READ_BURST, CORE_WRITE_OUTSTANDING, DMA_ADDR_WIDTH
+from exion.limits import CORE_MEM_WAYS, CORE_READ_BURST, CORE_WRITE_OUTSTANDING, \
+    DMA_ADDR_WIDTH
 from exion.regmap import CAUSES, FLAGS, OPCODES
 
 from .library import forward
 from .core_cmd import command_fields, command_flag, command_stream
-from .dma_burst import axi_read_members, axi_write_members, word_layout
+from .core_pack import Packer, Unpacker
+from .dma_burst import axi_read_members, axi_write_members
 from .dma_read import DmaRead
 from .dma_share import ReadShare
 from .dma_write import DmaWrite
 
-__all__ = ["CoreDma", "Unpacker", "Splitter", "mem_cause", "item_bytes"]
+__all__ = ["CoreDma", "mem_cause", "item_bytes", "packed"]
 
 
 def item_bytes(cfg: ExionConfig) -> tuple[int, int]:
@@ -74,15 +79,24 @@ def item_bytes(cfg: ExionConfig) -> tuple[int, int]:
     return -(-cfg.lanes * cfg.data_width // 8), -(-cfg.rows * cfg.data_width // 8)
 
 
-def mem_descriptor(m: Module, cfg: ExionConfig, op, f) -> tuple[Signal, Signal]:
-    """Rows and row bytes of a ``MEM`` command (``golden.core_checks.mem_descriptor``)."""
+def packed(op, flags):
+    """A ``READ_OMEM`` with ``MEM`` and ``PACK`` (``golden.core_mem.packed``)."""
+    both = (FLAGS["MEM"] | FLAGS["PACK"]) >> 8
+    return (op == OPCODES["READ_OMEM"]) & ((flags & both) == both)
+
+
+def mem_descriptor(m: Module, cfg: ExionConfig, op, f, pack=0) -> tuple[Signal, Signal]:
+    """Rows and row bytes of a ``MEM`` command (``golden.core_mem.mem_descriptor``; ``pack``:
+    :func:`packed`)."""
     ib, ob = item_bytes(cfg)
     streams = Mux(f["streams"] == 0, cfg.merge_degree, f["streams"])
     rows, row_bytes = Signal(17), Signal(24)
     m.d.comb += [
         rows.eq(Mux(op == OPCODES["LOAD_IMEM"], cfg.rows,
-                    Mux(op == OPCODES["LOAD_WMEM"], cfg.cols * streams, f["count"]))),
-        row_bytes.eq(Mux(op == OPCODES["READ_OMEM"], ob, f["count"] * ib)),
+                    Mux(op == OPCODES["LOAD_WMEM"], cfg.cols * streams,
+                        Mux(pack, 1, f["count"])))),
+        row_bytes.eq(Mux(op == OPCODES["READ_OMEM"], Mux(pack, f["count"] * ob, ob),
+                         f["count"] * ib)),
     ]
     return rows, row_bytes
 
@@ -93,7 +107,7 @@ def mem_cause(m: Module, cfg: ExionConfig, op, flags, f, region_base, region_end
     ``DMA_REGION`` when a bus word it touches lies outside ``[region_base, region_end)``
     (:func:`golden.dma.cause`; not for a gather, whose rows are checked as it runs)."""
     bb, shift = cfg.bus_bytes, clog2(cfg.bus_bytes)
-    rows, row_bytes = mem_descriptor(m, cfg, op, f)
+    rows, row_bytes = mem_descriptor(m, cfg, op, f, packed(op, flags))
     is_mem = ((op == OPCODES["LOAD_IMEM"]) | (op == OPCODES["LOAD_WMEM"])
               | (op == OPCODES["READ_OMEM"])) & ((flags & (FLAGS["MEM"] >> 8)) != 0)
     end = Signal(DMA_ADDR_WIDTH + 18)
@@ -110,99 +124,6 @@ def mem_cause(m: Module, cfg: ExionConfig, op, flags, f, region_base, region_end
                          Mux(~gather & ((f["addr"] < region_base) | (end > region_end)),
                              CAUSES["DMA_REGION"], 0)))))
     return cause
-
-
-class Unpacker(wiring.Component):
-    """Bus words in, items of ``item_bytes`` bytes out: each row (``n_items`` items, padded
-    to whole words) is cut into its items; the padding is dropped.
-
-    ``o.valid`` rises when an item's bytes are all in; a word is taken while the buffer has
-    room (at most ``bus_bytes + item_bytes`` bytes) and, after a row's last word, only with
-    that row's last item. An item of at least a bus word never holds up the bus.
-
-    Members
-    -------
-    i : In(stream.Signature(word_layout(bus_bytes * 8)))
-    o : Out(stream.Signature(item_bytes * 8))
-    start : In(1) ; n_items : In(16)
-        A new transfer of rows of ``n_items`` items (read in the ``start`` cycle; also
-        empties the buffer).
-    clear : In(1)
-        Empties the buffer (after a bus error).
-    """
-
-    def __init__(self, *, bus_bytes: int, item_bytes: int):
-        self._bb, self._ib = bus_bytes, item_bytes
-        super().__init__({"i": In(stream.Signature(word_layout(bus_bytes * 8))),
-                          "o": Out(stream.Signature(item_bytes * 8)),
-                          "start": In(1), "n_items": In(16), "clear": In(1)})
-
-    def elaborate(self, platform):
-        m = Module()
-        bb, ib = self._bb, self._ib
-        cap = bb + ib
-        buf, fill = Signal(cap * 8), Signal(range(cap + 1))
-        left, seen = Signal(16), Signal()       # items left in the row; its last word is in
-        emit, row_last, accept = Signal(), Signal(), Signal()
-        fill_after, buf_after = Signal(range(cap + 1)), Signal(cap * 8)
-        m.d.comb += [
-            self.o.valid.eq(fill >= ib), self.o.payload.eq(buf[:ib * 8]),
-            emit.eq(self.o.valid & self.o.ready), row_last.eq(left == 1),
-            fill_after.eq(Mux(emit, Mux(row_last, 0, fill - ib), fill)),
-            buf_after.eq(Mux(emit, Mux(row_last, 0, buf >> (ib * 8)), buf)),
-            self.i.ready.eq((fill_after <= ib) & (~seen | (emit & row_last)) & ~self.clear),
-            accept.eq(self.i.valid & self.i.ready),
-        ]
-        with m.If(self.start | self.clear):
-            m.d.sync += [fill.eq(0), buf.eq(0), seen.eq(0)]
-        with m.Else():
-            m.d.sync += [
-                buf.eq(buf_after | (Mux(accept, self.i.payload.data, 0) << (fill_after * 8))),
-                fill.eq(fill_after + Mux(accept, bb, 0)),
-                seen.eq((seen & ~(emit & row_last)) | (accept & self.i.payload.row_end)),
-            ]
-        n_items = Signal(16)                    # held from `start` (an input for one cycle)
-        with m.If(self.start):
-            m.d.sync += [left.eq(self.n_items), n_items.eq(self.n_items)]
-        with m.Elif(emit):
-            m.d.sync += left.eq(Mux(row_last, n_items, left - 1))
-        return m
-
-
-class Splitter(wiring.Component):
-    """Items of ``item_bytes`` bytes in, each as ``ceil(item_bytes / bus_bytes)`` bus words out
-    (byte ``j`` of the item in byte ``j % B`` of word ``j // B``); no buffer, no latency.
-
-    Members
-    -------
-    i : In(stream.Signature(item_bytes * 8)) ; o : Out(stream.Signature(bus_bytes * 8))
-    clear : In(1)
-        Restart at an item's first word (after a bus error).
-    """
-
-    def __init__(self, *, bus_bytes: int, item_bytes: int):
-        self._bb, self._ib = bus_bytes, item_bytes
-        super().__init__({"i": In(stream.Signature(item_bytes * 8)),
-                          "o": Out(stream.Signature(bus_bytes * 8)), "clear": In(1)})
-
-    def elaborate(self, platform):
-        m = Module()
-        nw = -(-self._ib // self._bb)
-        if nw == 1:
-            m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid),
-                         self.i.ready.eq(self.o.ready)]
-            return m
-        idx = Signal(range(nw))
-        wide = Signal(nw * self._bb * 8)
-        m.d.comb += [wide.eq(self.i.payload),
-                     self.o.payload.eq(wide.word_select(idx, self._bb * 8)),
-                     self.o.valid.eq(self.i.valid),
-                     self.i.ready.eq(self.o.ready & (idx == nw - 1))]
-        with m.If(self.clear):
-            m.d.sync += idx.eq(0)
-        with m.Elif(self.o.valid & self.o.ready):
-            m.d.sync += idx.eq(Mux(idx == nw - 1, 0, idx + 1))
-        return m
 
 
 class CoreDma(wiring.Component):
@@ -222,11 +143,15 @@ class CoreDma(wiring.Component):
         Load items of the IMEM / WMEM engine; ``to_i`` / ``to_w``: a ``MEM`` load of IMEM /
         WMEM owns that load engine's stream input (the core muxes ``item_i`` / ``item_w``
         there).
+    item_i2 : Out(lanes * data_width) ; item_i_two : Out(1)
+        A second IMEM item with ``item_i`` (the next word of the same bank).
     load_i_done, load_w_done : In(1) ; abort_i, abort_w : Out(1)
         The load engines' ``done``; end a load after a bus error (one fault a cycle: an
         IMEM load's first, then a WMEM load's, then a read's).
     beat : In(stream.Signature(rows * data_width))
         The read engine's beats while ``to_mem`` (its command has ``MEM``).
+    beat2 : In(rows * data_width) ; beat_two : In(1) ; beat_last : In(1)
+        A second OMEM word with ``beat`` (``PACK``), and the read's last beat.
     read_done : In(1) ; read_busy : In(1)
         The read engine's ``done`` and ``busy``.
     load_busy, write_busy : Out(1)
@@ -263,9 +188,11 @@ class CoreDma(wiring.Component):
             **{n: Out(command_stream()) for n in ("load_i", "load_w", "read")},
             "item_i": Out(stream.Signature(cfg.lanes * cfg.data_width)),
             "item_w": Out(stream.Signature(cfg.lanes * cfg.data_width)),
+            "item_i2": Out(cfg.lanes * cfg.data_width), "item_i_two": Out(1),
             "to_i": Out(1), "to_w": Out(1), "load_i_done": In(1), "load_w_done": In(1),
             "abort_i": Out(1), "abort_w": Out(1),
             "beat": In(stream.Signature(cfg.rows * cfg.data_width)), "to_mem": Out(1),
+            "beat2": In(cfg.rows * cfg.data_width), "beat_two": In(1), "beat_last": In(1),
             "read_done": In(1), "read_busy": In(1),
             "load_busy": Out(1), "write_busy": Out(1), "done": Out(1),
             "fail": Out(1), "fail_cause": Out(8), "fail_cmd": Out(32),
@@ -283,14 +210,16 @@ class CoreDma(wiring.Component):
         m = Module()
         ib, ob = item_bytes(cfg)
         rds = [DmaRead(bus_width=cfg.bus_width, max_burst=CORE_READ_BURST) for _ in range(2)]
-        ups = [Unpacker(bus_bytes=cfg.bus_bytes, item_bytes=ib) for _ in range(2)]
+        ups = [Unpacker(bus_bytes=cfg.bus_bytes, item_bytes=ib, ways=w)
+               for w in (CORE_MEM_WAYS, 1)]
         m.submodules.rd_i, m.submodules.rd_w = rds
         m.submodules.unpack_i, m.submodules.unpack_w = ups
         m.submodules.share = share = ReadShare(bus_width=cfg.bus_width, engines=2,
                                                max_burst=CORE_READ_BURST)
         m.submodules.wr = wr = DmaWrite(bus_width=cfg.bus_width,
                                         outstanding=CORE_WRITE_OUTSTANDING)
-        m.submodules.split = sp = Splitter(bus_bytes=cfg.bus_bytes, item_bytes=ob)
+        m.submodules.pack = sp = Packer(bus_bytes=cfg.bus_bytes, item_bytes=ob,
+                                        ways=CORE_MEM_WAYS)
         for eng in (*rds, wr):
             m.d.comb += [eng.region_base.eq(self.region_base), eng.region_end.eq(self.region_end)]
         forward(m, wr, [n for n in wr.signature.members if n.startswith("m_axi_")], self)
@@ -347,6 +276,10 @@ class CoreDma(wiring.Component):
                                  rd.cmd.payload.row_bytes.eq(self.g_items * ib),
                                  up.start.eq(rd.cmd.ready & self.g_first),
                                  up.n_items.eq(self.g_items)]
+            if not to_w:
+                lw_bits = cfg.lanes * cfg.data_width
+                m.d.comb += [self.item_i2.eq(up.o.payload[ib * 8:ib * 8 + lw_bits]),
+                             self.item_i_two.eq(up.o_two)]
             m.d.comb += [
                 getattr(self, f"to_{name[-1]}").eq(on),
                 item.payload.eq(up.o.payload), item.valid.eq(up.o.valid & owned),
@@ -388,6 +321,7 @@ class CoreDma(wiring.Component):
         wr_on, w_fail, wr_word, wr_cyc = Signal(), Signal(), Signal(32), Signal(32)
         src, dst = self.read_in, self.read
         mem = command_flag(src.payload, "MEM")
+        pack, w_pack = packed(src.payload.op, src.payload.flags), Signal()
         wr_free, go = Signal(), Signal()
         m.d.comb += [wr_free.eq(~wr_on & ~self.to_mem & wr.cmd.ready),
                      dst.payload.eq(src.payload),
@@ -395,8 +329,9 @@ class CoreDma(wiring.Component):
                      src.ready.eq(dst.ready & (~mem | wr_free)),
                      go.eq(src.valid & mem & wr_free & dst.ready)]
         f = command_fields(src.payload)
-        rows, row_bytes = mem_descriptor(m, cfg, src.payload.op, f)
+        rows, row_bytes = mem_descriptor(m, cfg, src.payload.op, f, pack)
         with m.If(go):
+            m.d.sync += w_pack.eq(pack)
             m.d.comb += [wr.cmd.valid.eq(1), wr.cmd.payload.base.eq(f["addr"]),
                          wr.cmd.payload.stride.eq(f["stride"]),
                          wr.cmd.payload.rows.eq(rows), wr.cmd.payload.row_bytes.eq(row_bytes)]
@@ -407,7 +342,11 @@ class CoreDma(wiring.Component):
         wiring.connect(m, sp.o, wr.i)
         w_err = Signal()
         m.d.comb += [
-            sp.i.payload.eq(self.beat.payload), sp.i.valid.eq(self.beat.valid & ~w_fail),
+            # (each OMEM word in whole bytes: the second at byte ob)
+            sp.i.payload.eq(Cat(self.beat.payload, Const(0, ob * 8 - cfg.rows * cfg.data_width),
+                                self.beat2)),
+            sp.i_two.eq(self.beat_two), sp.i_end.eq(~w_pack | self.beat_last),
+            sp.i.valid.eq(self.beat.valid & ~w_fail),
             # after a bus error the read engine's remaining beats are dropped
             self.beat.ready.eq(Mux(w_fail, 1, sp.i.ready)),
             w_err.eq(wr_on & wr.error & ~abort_i & ~abort_w),

@@ -7,7 +7,10 @@ Contract: a command (:mod:`hw.core_cmd`) is taken when ``cmd.ready`` (the engine
 from the next cycle every stream beat is written, bank by bank, then write lane (``streams``
 of them, 0 = all), then word ``base .. base + count - 1`` of buffer ``buf``; ``tready`` is
 high exactly while the command runs. ``done`` pulses with the last beat. ``writes`` has bit
-``b`` set while buffer ``b`` is being written (the dispatcher's hazard input).
+``b`` set while buffer ``b`` is being written (the dispatcher's hazard input). With ``ways`` =
+2 (IMEM, one write lane), a beat with ``s_two`` carries a second item, ``s_data2``: the next
+word of the same bank (the master port's unpacker never pairs items of two banks), written
+at ``w_addr + 1`` (``w_data2`` / ``w_en2``: the banks' pair write, hw/mem.py).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class LoadEngine(wiring.Component):
         Write lanes of a bank word (WMEM: ``merge_degree`` weight streams; IMEM: 1).
     buffer_field : str
         The command field naming the buffer (``"ibuf"`` or ``"wbuf"``).
+    ways : int
+        Items a beat may carry (1 or 2; 2 only with ``lanes`` = 1).
 
     Members
     -------
@@ -45,22 +50,31 @@ class LoadEngine(wiring.Component):
         Write enable of lane ``l`` of bank ``b`` at bit ``b * lanes + l``.
     writes : Out(buffers)
         Buffers being written.
+    s_data2 : In(width) ; s_two : In(1)
+        (``ways`` = 2) the beat's second item, and that it has one.
+    w_data2 : Out(width) ; w_en2 : Out(banks)
+        (``ways`` = 2) the second item's write, at ``w_addr + 1``.
     busy, done : Out(1)
     abort : In(1)
         End the running command without ``done`` (a master-port fault, ``hw/core_dma.py``).
     """
 
     def __init__(self, *, banks: int, depth: int, buffers: int, width: int, lanes: int = 1,
-                 buffer_field: str = "ibuf"):
+                 buffer_field: str = "ibuf", ways: int = 1):
         for name, v in (("banks", banks), ("depth", depth), ("buffers", buffers),
                         ("width", width), ("lanes", lanes)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} = {v!r} must be an integer >= 1")
+        if ways not in (1, 2) or (ways == 2 and lanes != 1):
+            raise ValueError(f"ways = {ways!r} must be 1, or 2 with lanes = 1 (lanes = {lanes})")
         if buffer_field not in ("ibuf", "wbuf"):
             raise ValueError(f"buffer_field = {buffer_field!r} is not one of ibuf, wbuf")
         self._banks, self._depth, self._buffers = banks, depth, buffers
         self._width, self._lanes, self._field = width, lanes, buffer_field
-        super().__init__({
+        self._ways = ways
+        two = {} if ways == 1 else {
+            "s_data2": In(width), "s_two": In(1), "w_data2": Out(width), "w_en2": Out(banks)}
+        super().__init__({**two,
             "cmd": In(command_stream()),
             "s_axis_tdata": In(width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
             "w_addr": Out(range(buffers * depth)), "w_data": Out(width * lanes),
@@ -96,13 +110,18 @@ class LoadEngine(wiring.Component):
                 Mux(beat & (bank == i), Const(1, lanes) << lane, 0))
         for b in range(self._buffers):
             m.d.comb += self.writes[b].eq(active & (buf == b))
-        last_off = off == count - 1
+        two = Signal()
+        if self._ways == 2:
+            m.d.comb += [two.eq(self.s_two), self.w_data2.eq(self.s_data2)]
+            for i in range(n_banks):
+                m.d.comb += self.w_en2[i].eq(beat & two & (bank == i))
+        last_off = off + two == count - 1
         last_ln = lane == last_lane
         # (done is a plain assignment, not set inside m.If: Icarus never evaluates an
         # always @* block whose inputs keep their initial values, leaving its output X)
         m.d.comb += self.done.eq(beat & last_off & last_ln & (bank == n_banks - 1))
         with m.If(beat):
-            m.d.sync += off.eq(Mux(last_off, 0, off + 1))
+            m.d.sync += off.eq(Mux(last_off, 0, off + 1 + two))
             with m.If(last_off):
                 with m.If(last_ln):
                     m.d.sync += [lane.eq(0), bank.eq(bank + 1)]

@@ -6,15 +6,21 @@ at the LSB) leave as ``count`` beats, ``tlast`` on the last; the first beat is v
 cycles after the command is taken, then one beat per cycle while ``tready`` is high (the
 shared sequencer, ``hw/sequencer.py``, prefetches one word). ``done`` pulses with the last
 beat's transfer. ``reads`` has bit ``b`` set while buffer ``b`` is read.
+
+With ``ways`` = 2, a command with ``MEM`` and ``PACK`` (its beats leave packed into bus words,
+hw/core_dma.py) reads two addresses a cycle (the banks' pair read, hw/mem.py: ``r_data2`` holds the word at
+``r_addr + 1``): each beat then carries the next address's word too (``m_axis_tdata2``,
+``m_axis_two``), but the last when ``count`` is odd; ``count`` beats take
+``ceil(count / 2)`` transfers.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .core_cmd import command_fields, command_stream
+from .core_cmd import command_fields, command_flag, command_stream
 from .sequencer import Sequencer
 
 __all__ = ["ReadEngine"]
@@ -29,6 +35,8 @@ class ReadEngine(wiring.Component):
         OMEM words per bank and buffer, buffers.
     width : int
         Bits of one beat (one word of every bank).
+    ways : int
+        OMEM addresses a packed beat may carry (1 or 2).
 
     Members
     -------
@@ -37,16 +45,22 @@ class ReadEngine(wiring.Component):
         OMEM read (every bank at one address; data one cycle later, no enable needed: the
         address is held while a beat waits).
     m_axis_tdata : Out(width) ; m_axis_tvalid, m_axis_tlast : Out(1) ; m_axis_tready : In(1)
+    r_data2 : In(width) ; m_axis_tdata2 : Out(width) ; m_axis_two : Out(1)
+        (``ways`` = 2) the word at ``r_addr + 1``, and the beat's second word.
     reads : Out(buffers)
     busy, done : Out(1)
     """
 
-    def __init__(self, *, depth: int, buffers: int, width: int):
+    def __init__(self, *, depth: int, buffers: int, width: int, ways: int = 1):
         for name, v in (("depth", depth), ("buffers", buffers), ("width", width)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} = {v!r} must be an integer >= 1")
-        self._depth, self._buffers, self._width = depth, buffers, width
-        super().__init__({
+        if ways not in (1, 2):
+            raise ValueError(f"ways = {ways!r} must be 1 or 2")
+        self._depth, self._buffers, self._width, self._ways = depth, buffers, width, ways
+        two = {} if ways == 1 else {
+            "r_data2": In(width), "m_axis_tdata2": Out(width), "m_axis_two": Out(1)}
+        super().__init__({**two,
             "cmd": In(command_stream()),
             "r_addr": Out(range(buffers * depth)), "r_data": In(width),
             "m_axis_tdata": Out(width), "m_axis_tvalid": Out(1), "m_axis_tlast": Out(1),
@@ -59,14 +73,23 @@ class ReadEngine(wiring.Component):
         f = command_fields(self.cmd.payload)
         m.submodules.seq = seq = Sequencer(addr_width=16, count_width=17)
         active = Signal()
-        buf = Signal(4)
+        buf, base = Signal(4), Signal(16)
         take = Signal()
+        # packed: the sequencer counts address pairs (odd: the last holds one)
+        pack, odd = Signal(), Signal()
+        new_pack = (command_flag(self.cmd.payload, "MEM") & command_flag(self.cmd.payload, "PACK")
+                    if self._ways == 2 else 0)
         m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
-                     seq.start.eq(take), seq.base.eq(f["base"]), seq.count.eq(f["count"])]
+                     seq.start.eq(take), seq.base.eq(0),
+                     seq.count.eq(Mux(new_pack, (f["count"] + 1) >> 1, f["count"]))]
         with m.If(take):
-            m.d.sync += [active.eq(1), buf.eq(f["obuf"])]
+            m.d.sync += [active.eq(1), buf.eq(f["obuf"]), base.eq(f["base"]),
+                         pack.eq(new_pack), odd.eq(f["count"][0])]
+        m.d.comb += self.r_addr.eq(buf * self._depth + base + (seq.r_addr << pack))
+        if self._ways == 2:
+            m.d.comb += [self.m_axis_tdata2.eq(self.r_data2),
+                         self.m_axis_two.eq(pack & ~(seq.o_last & odd))]
         m.d.comb += [
-            self.r_addr.eq(buf * self._depth + seq.r_addr),
             seq.o_ready.eq(self.m_axis_tready),
             self.m_axis_tdata.eq(self.r_data),
             self.m_axis_tvalid.eq(seq.o_valid),

@@ -12,7 +12,7 @@ host-side in that cycle).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -47,15 +47,28 @@ class Bank(wiring.Component):
     The write port has ``granularity`` (``width / lanes`` bits per enable bit); the read port
     is synchronous (data one cycle after the address). Addresses are the full RAM address.
 
+    ``pair_write`` / ``pair_read`` (the master port's two words a cycle, hw/core_dma.py): the
+    word at address ``w_addr + 1`` / ``r_addr + 1`` too, in the same cycle. The bank is then
+    two RAMs, the even and the odd addresses, so that two neighbouring words are always in
+    different RAMs and each RAM keeps the ports of the plain bank (one write port each, or
+    ``write_ports``, and one read port): the pair costs address and data multiplexers, no
+    bit-cell port.
+
     Members
     -------
     w_addr, w_data, w_en : In
     r_addr : In
     r_data : Out(width)
+    wp<i>_addr, wp<i>_data, wp<i>_en : In
+        Further write ports ``i`` >= 1.
+    w2_data, w2_en : In
+        (``pair_write``) the word at ``w_addr + 1`` (never enabled with a further port).
+    r2_data : Out(width)
+        (``pair_read``) the word at ``r_addr + 1``.
     """
 
     def __init__(self, *, width: int, depth: int, write_lanes: int = 1, write_ports: int = 1,
-                 unit: str | None = None):
+                 pair_write: bool = False, pair_read: bool = False, unit: str | None = None):
         #: Synthesis report unit (hw/library.py): set by the creator, a bank's role (IMEM,
         #: WMEM, OMEM); ``None``: the unit of the module that holds it.
         self.report_unit = unit
@@ -66,7 +79,7 @@ class Bank(wiring.Component):
         if width % write_lanes:
             raise ValueError(f"width = {width} is not a multiple of write_lanes = {write_lanes}")
         self._width, self._depth, self._lanes = width, depth, write_lanes
-        self._ports = write_ports
+        self._ports, self._pw, self._pr = write_ports, bool(pair_write), bool(pair_read)
         sig = {
             "w_addr": In(range(depth)),
             "w_data": In(width),
@@ -79,11 +92,17 @@ class Bank(wiring.Component):
         for i in range(1, write_ports):
             sig.update({f"wp{i}_addr": In(range(depth)), f"wp{i}_data": In(width),
                         f"wp{i}_en": In(write_lanes)})
+        if pair_write:
+            sig.update({"w2_data": In(width), "w2_en": In(write_lanes)})
+        if pair_read:
+            sig["r2_data"] = Out(width)
         super().__init__(sig)
 
     @property
     def module_name(self) -> str:
         ports = f"_p{self._ports}" if self._ports > 1 else ""
+        ports += "_pw" if self._pw else ""
+        ports += "_pr" if self._pr else ""
         return f"exion_bank_w{self._width}_d{self._depth}_g{self._lanes}{ports}"
 
     def write(self, i: int):
@@ -95,13 +114,45 @@ class Bank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
-        for i in range(self._ports):
-            wp = mem.write_port(granularity=self._width // self._lanes if self._lanes > 1 else None)
-            addr, wdata, en = self.write(i)
-            m.d.comb += [wp.addr.eq(addr), wp.data.eq(wdata), wp.en.eq(en)]
-        rp = mem.read_port()
-        m.d.comb += [rp.addr.eq(self.r_addr), self.r_data.eq(rp.data)]
+        gran = self._width // self._lanes if self._lanes > 1 else None
+        if not (self._pw or self._pr):
+            m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth,
+                                            init=[])
+            for i in range(self._ports):
+                wp = mem.write_port(granularity=gran)
+                addr, wdata, en = self.write(i)
+                m.d.comb += [wp.addr.eq(addr), wp.data.eq(wdata), wp.en.eq(en)]
+            rp = mem.read_port()
+            m.d.comb += [rp.addr.eq(self.r_addr), self.r_data.eq(rp.data)]
+            return m
+        # two RAMs: half h holds the addresses 2 i + h at i
+        half = (self._depth + 1) // 2
+        halves = [Memory(shape=unsigned(self._width), depth=half, init=[]) for _ in range(2)]
+        m.submodules.even, m.submodules.odd = halves
+        a0, d0, e0 = self.write(0)
+        a1 = Signal(range(self._depth + 1))
+        m.d.comb += a1.eq(a0 + 1)
+        for h, mem in enumerate(halves):
+            for i in range(self._ports):
+                wp = mem.write_port(granularity=gran)
+                addr, wdata, en = self.write(i)
+                mine = addr[0] == h
+                if i == 0 and self._pw:   # port 0 or the pair's word, whichever is this half's
+                    m.d.comb += [wp.addr.eq(Mux(mine, addr >> 1, a1 >> 1)),
+                                 wp.data.eq(Mux(mine, wdata, self.w2_data)),
+                                 wp.en.eq(Mux(mine, en, self.w2_en))]
+                else:
+                    m.d.comb += [wp.addr.eq(addr >> 1), wp.data.eq(wdata),
+                                 wp.en.eq(Mux(mine, en, 0))]
+        # reads: r_addr from its half, r_addr + 1 from the other (the even one at the next i
+        # when r_addr is odd)
+        odd = Signal()
+        m.d.sync += odd.eq(self.r_addr[0])
+        rps = [halves[0].read_port(), halves[1].read_port()]
+        m.d.comb += [rps[0].addr.eq((self.r_addr + 1) >> 1), rps[1].addr.eq(self.r_addr >> 1),
+                     self.r_data.eq(Mux(odd, rps[1].data, rps[0].data))]
+        if self._pr:
+            m.d.comb += self.r2_data.eq(Mux(odd, rps[0].data, rps[1].data))
         return m
 
 

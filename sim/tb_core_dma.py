@@ -134,7 +134,8 @@ class MemTB:
     def stride(self, row_bytes: int, gap: int) -> int:
         return (-(-row_bytes // self.bb) + gap) * self.bb
 
-    async def load_imem(self, buf: int, x, addr: int, gap: int = 0):
+    async def load_imem(self, buf: int, x, addr: int, gap: int = 0, base: int = 0):
+        """A MEM load of ``x`` (its lane chunks into words ``base ..`` of every bank)."""
         cfg = self.cfg
         full = np.zeros((cfg.rows, x.shape[1]), np.int64)
         full[:x.shape[0]] = x
@@ -142,7 +143,7 @@ class MemTB:
         pad = np.zeros((cfg.rows, kc * cfg.lanes), np.int64)
         pad[:, :x.shape[1]] = full
         vec = pad.reshape(cfg.rows, kc, cfg.lanes)
-        f = dict(base=0, count=kc, addr=addr, stride=self.stride(kc * self.ib, gap))
+        f = dict(base=base, count=kc, addr=addr, stride=self.stride(kc * self.ib, gap))
         self.put(self.desc("LOAD_IMEM", **f), core_mem.lane_rows(vec, cfg.data_width))
         return await self.cmd("LOAD_IMEM", flags=("MEM",), buf=buf, **f)
 
@@ -157,15 +158,19 @@ class MemTB:
         self.put(self.desc("LOAD_WMEM", **f), core_mem.lane_rows(vec, cfg.data_width))
         return await self.cmd("LOAD_WMEM", flags=("MEM",), buf=buf, **f)
 
-    async def read_omem(self, buf: int, count: int, addr: int, gap: int = 0):
-        f = dict(base=0, count=count, addr=addr, stride=self.stride(self.ob, gap))
-        await self.cmd("READ_OMEM", flags=("MEM",), buf=buf, **f)
-        return self.desc("READ_OMEM", **f)
+    async def read_omem(self, buf: int, count: int, addr: int, gap: int = 0, pack: bool = False,
+                        base: int = 0):
+        """A MEM read (``pack``: with PACK, the beats back to back; ``gap`` then unused)."""
+        f = dict(base=base, count=count, addr=addr,
+                 stride=0 if pack else self.stride(self.ob, gap))
+        await self.cmd("READ_OMEM", flags=("MEM", "PACK") if pack else ("MEM",), buf=buf, **f)
+        return self.desc("READ_OMEM", pack=pack, **f)
 
     def outputs(self, desc: dma.Descriptor) -> np.ndarray:
-        """(rows, count) outputs a MEM read left in memory."""
-        return np.array(core_mem.out_frame(self.mem, desc, self.cfg.rows, self.cfg.data_width),
-                        np.int64).T
+        """(rows, count) outputs a MEM read left in memory (with PACK: one row of beats)."""
+        pack = desc.rows == 1 and desc.row_bytes > self.ob
+        return np.array(core_mem.out_frame(self.mem, desc, self.cfg.rows, self.cfg.data_width,
+                                           pack), np.int64).T
 
 
 async def _bus_monitor(dut, split: int, tally: dict):
@@ -218,17 +223,27 @@ async def dense_gemm(dut):
     outs = []
     for g, x in enumerate(xs):
         assert await t.load_imem(g % cfg.imem_buffers, x, 0x4000 + 0x800 * g, gap=g) == 0
+        if g == 1 and kc > 1:
+            # chunks 1.. again from another matrix, from word 1: two lane vectors a cycle
+            # written from an odd word (the odd half of a bank first, hw/mem.py)
+            x3 = _rand(rng, x.shape, cfg)
+            assert await t.load_imem(1 % cfg.imem_buffers, x3[:, cfg.lanes:], 0x6000,
+                                     base=1) == 0
+            xs[1] = x = np.concatenate([x[:, :cfg.lanes], x3[:, cfg.lanes:]], axis=1)
         assert await t.cmd("GEMM", kc=kc, shift=5, n_ch=n, ibuf=g % cfg.imem_buffers, wbuf=0,
                            obuf=g % cfg.omem_buffers, n_rows=len(x)) == 0
-        outs.append(await t.read_omem(g % cfg.omem_buffers, n, 0x8000 + 0x1000 * g, gap=1 - g))
+        outs.append(await t.read_omem(g % cfg.omem_buffers, n, 0x8000 + 0x1000 * g, gap=1 - g,
+                                      pack=g == 1))
     await t.check("dense")
     for x, d in zip(xs, outs):
         want = intsem.requantize(intsem.int_matmul(x, w, cfg.lanes, cfg.acc_width), 5,
                                  cfg.data_width)
         assert np.array_equal(t.outputs(d)[:len(x)], want), "dense GEMM outputs differ"
-    t.tb.commands = [(op, dict(f, mem=1)) for op, f in
+    t.tb.commands = [(op, dict(f, mem=1)) for op, f in   # (PACK moves the same bytes)
                      [("LOAD_WMEM", dict(count=kc * -(-n // cfg.cols), streams=1))]
-                     + [("LOAD_IMEM", dict(count=kc))] * 2 + [("READ_OMEM", dict(count=n))] * 2]
+                     + [("LOAD_IMEM", dict(count=kc))] * 2
+                     + [("LOAD_IMEM", dict(count=kc - 1))] * (kc > 1)
+                     + [("READ_OMEM", dict(count=n))] * 2]
     await t.tb.check_traffic()     # golden.cycle_model.stream_bytes of the MEM commands
 
 
@@ -291,6 +306,13 @@ async def timing(dut):
         await t.check(f"WMEM load, gap {gap}", timing=True)
         await t.read_omem(0, min(cfg.words("omem"), 9), 0x5000, gap=gap)
         await t.check(f"OMEM read, gap {gap}", timing=True)
+        # packed: an odd and an even count, one across a 4 KB boundary
+        # packed: an odd and an even count, from an odd and an even OMEM address (the pairs
+        # from either half first, hw/mem.py), one across a 4 KB boundary
+        for count, at, base in ((min(cfg.words("omem") - 1, 7 + gap), 0x6000 + gap * t.bb, 1),
+                                (min(cfg.words("omem"), 2 * cfg.rows), 0x7000 - t.bb, 0)):
+            await t.read_omem(1 % cfg.omem_buffers, count, at, pack=True, base=base)
+            await t.check(f"packed OMEM read of {count} from {base}, at {at:#x}", timing=True)
     # a read of rows back to back across a 4 KB boundary (two bursts) failing in its first
     # burst, without pauses: the second burst's first beats leave before the error comes
     # back (golden.core_mem.write_rows' maybe bytes: written here)
@@ -359,6 +381,11 @@ async def faults(dut):
         t.fault(range(d.row_addr(bad_row), d.row_addr(bad_row) + 1), decerr)
         await t.read_omem(1, cfg.cols, 0x7000, gap=1)
         await t.check(f"read {tag}")
+        await t.write("CTRL", 1)
+        d = t.desc("READ_OMEM", count=cfg.cols, addr=0x7800, stride=0, pack=True)
+        t.fault(range(d.base + d.row_bytes // 2, d.base + d.row_bytes // 2 + 1), decerr)
+        await t.read_omem(1, cfg.cols, 0x7800, pack=True)
+        await t.check(f"packed read {tag}")
         await good(f"after {tag}")
 
 
@@ -366,11 +393,13 @@ async def faults(dut):
 async def throughput(dut):
     """Weight-stationary dense GEMM, every operand and result through the master port, no
     pauses: ``EXION_CORE_TILES`` weight tiles (2) x ``EXION_CORE_GROUPS`` row groups (6) of
-    ``kc`` = ``EXION_CORE_KC`` chunks; the next tile's weights, the next group's tokens and the
+    ``kc`` = ``EXION_CORE_KC`` chunks, outputs packed (``PACK``) unless ``EXION_CORE_PACK`` =
+    0; the next tile's weights, the next group's tokens and the
     previous group's outputs move while the array computes (docs/core.md, "Master port").
     Records the wall cycles (first GEMM issued to last output written) in the JSON file
     ``EXION_CORE_REPORT``; outputs against golden.intsem, all state against the model."""
     groups = int(os.environ.get("EXION_CORE_GROUPS", "6"))
+    pack = os.environ.get("EXION_CORE_PACK", "1") == "1"
     tiles = int(os.environ.get("EXION_CORE_TILES", "2"))
     cfg = config()
     kc = int(os.environ.get("EXION_CORE_KC", min(cfg.words("imem"), max(cfg.cols, 2))))
@@ -379,20 +408,21 @@ async def throughput(dut):
     # each GEMM's outputs in its own 4 KB-aligned space (n rows of a bus word or more)
     out_row = -(-core_mem.item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[1] // cfg.bus_bytes)
     y_step = -(-n * out_row * cfg.bus_bytes // 0x1000) * 0x1000
+    y_base = 0x80000 + groups * 0x2000
     t = MemTB(dut, 0.0, cocotb.RANDOM_SEED + 4,
-              mem_size=max(1 << 20, 0xA0000 + tiles * groups * y_step + 0x1000))
+              mem_size=max(1 << 20, y_base + tiles * groups * y_step + 0x1000))
     tb = t.tb
     await t.begin()
     rng = np.random.default_rng(9)
     xs = [_rand(rng, (cfg.rows, k), cfg) for _ in range(groups)]
     ws = [_rand(rng, (k, n), cfg) for _ in range(tiles)]
     nbi, nbw, nbo = cfg.imem_buffers, cfg.wmem_buffers, cfg.omem_buffers
-    # (room for the 16x16 preset: a 96 KiB tile, 6 KiB groups; outputs: y_step per GEMM)
+    # (room for the 16x16 preset: 96 KiB tiles, 6 KiB groups, then y_step per GEMM's outputs)
     w_at = [0x1000 + j * 0x20000 for j in range(tiles)]
     x_at = [0x80000 + g * 0x2000 for g in range(groups)]
     steps = [(j, g) for j in range(tiles) for g in range(groups)]
-    y_at = [0xA0000 + i * y_step for i in range(len(steps))]
-    assert tiles <= 3 and groups <= 16 and len(steps) <= 32
+    y_at = [y_base + i * y_step for i in range(len(steps))]
+    assert tiles <= 3 and groups <= 64
     await t.load_wmem(0, dense_wmem_image(ws[0], cfg), w_at[0], streams=1)
     await t.load_imem(0, xs[0], x_at[0])
     await tb.wait_idle()
@@ -411,7 +441,7 @@ async def throughput(dut):
         if i + 1 < len(steps):
             await t.load_imem((i + 1) % nbi, xs[steps[i + 1][1]], x_at[steps[i + 1][1]])
         if i:
-            outs.append(await t.read_omem((i - 1) % nbo, n, y_at[i - 1]))
+            outs.append(await t.read_omem((i - 1) % nbo, n, y_at[i - 1], pack=pack))
     await tb.wait_idle()
     wall = tb.cycle - t0
     tally["on"] = False
@@ -424,6 +454,6 @@ async def throughput(dut):
     report = {"wall": wall, "macs": tiles * groups * cfg.rows * k * n, "k": k, "n": n,
               "groups": groups, "tiles": tiles, "blocks": -(-n // cfg.cols),
               "bytes_in": await tb.read("BYTES_IN_LO"), "bytes_out": await tb.read("BYTES_OUT_LO"),
-              "sdue_busy": busy, **{k: v for k, v in tally.items() if k != "on"}}
+              "sdue_busy": busy, "pack": pack, **{k: v for k, v in tally.items() if k != "on"}}
     with open(os.environ["EXION_CORE_REPORT"], "w") as f:
         json.dump(report, f, indent=1)

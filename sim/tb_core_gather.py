@@ -323,7 +323,11 @@ async def concurrent_loads(dut):
         assert (await t.tb.status())["load_busy"], f"{first} first: the loads did not overlap"
         await t.check(f"{first} first")
         got = await t.tb.read("MEM_RD_CYCLES")
-        assert cycles[1] + WAIT < cycles[0], "the second load must be the short one"
+        # (an IMEM load writes two lane vectors a cycle, CORE_MEM_WAYS: on the small cores its
+        # longest, 40 cycles, no longer outlasts a short WMEM load plus WAIT, so with IMEM first
+        # only the value is checked: the later load's either way)
+        assert cycles[1] + WAIT < cycles[0] or first == "imem", \
+            "the second load must be the short one"
         assert cycles[1] <= got <= cycles[1] + WAIT, \
             f"{first} first: MEM_RD_CYCLES {got}, the later load alone {cycles[1]}"
 

@@ -20,7 +20,7 @@ def test_core_dma(sim, name):
 @pytest.mark.rtl
 def test_core_dma_bus32():
     """A 32-bit port (4 bytes per beat) under the 4x4 core's 6-byte items: the unpacker's
-    other regime (an item spans bus words, the bus never waits) and the splitter's two words
+    other regime (an item spans bus words, the bus never waits) and the packer's two words
     per OMEM beat, with the same cases. Icarus only: a second Verilator build of the core
     costs more than this file's share of `make test`; the paths are the same RTL, run under
     Verilator at 256 bits above."""

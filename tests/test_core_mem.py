@@ -1,9 +1,11 @@
 """golden/core_mem.py by hand: descriptors of MEM commands, the memory image, what a bus fault
 leaves, the MEM checks at issue, byte counts, and the load timing against golden.dma."""
 
+import numpy as np
 import pytest
 
 from exion.config import preset
+from exion.limits import CORE_MEM_WAYS, CORE_WRITE_OUTSTANDING
 from exion.regmap import CAUSES, encode
 from golden import core_mem, cycle_model, dma
 from golden.core_checks import Limits, decode, first_failure
@@ -104,13 +106,59 @@ def test_load_cycles_of_the_core_engines():
     assert m.issue(a, w) == 0
     m.run()
     d = core_mem.mem_descriptor("LOAD_IMEM", dict(count=4, addr=0x100, stride=24), LIM)
-    assert m.regs.mem_rd_cycles == core_mem.load_cycles(d, 4, 6, 4, 3, max_burst=8)
+    assert m.regs.mem_rd_cycles == core_mem.load_cycles(d, 4, 6, 4, 3, max_burst=8,
+                                                        ways=CORE_MEM_WAYS)
 
 
 def test_load_cycles_item_bound():
-    """Items smaller than a word: one item a cycle from the first word on."""
+    """Items smaller than a word: one item a cycle from the first word on (two a cycle with
+    ways = 2, an IMEM load: 12 bytes a cycle, still under the bus's 32)."""
     d = dma.Descriptor(0x1000, 16 * 6, 4, 96)          # 3 words of 32 bytes per row, no gap
     assert core_mem.load_cycles(d, 32, 6, 16, 2) == 6 + 1 + 64
+    assert core_mem.load_cycles(d, 32, 6, 16, 2, ways=2) == 6 + 1 + 32
+
+
+@pytest.mark.parametrize("bb", [4, 32, 64, 128])
+@pytest.mark.parametrize("ob, count, gap", [(6, 1, 0), (6, 9, 1), (24, 256, 0), (3, 40, 3)])
+def test_read_cycles_one_beat_a_row_is_write_timing(bb, ob, count, gap):
+    """Without PACK the read engine (a beat a cycle) and the packer never hold the write engine
+    up: golden.dma.write_timing's cycles."""
+    d = dma.Descriptor(0x1000, ob, count, (-(-ob // bb) + gap) * bb)
+    want = dma.write_timing(d, bb, 2, CORE_WRITE_OUTSTANDING).cycles
+    assert core_mem.read_cycles(d, bb, 2) == want
+
+
+def test_read_cycles_packed():
+    """PACK, four 24-byte beats on a 32-byte bus, two a cycle: taken at 2 (48 bytes) and 4 (the
+    packer holds more than a word at 3); the write engine's first W beat may go at
+    WRITE_ISSUE_DELAY + 1, its three words leave back to back, B two cycles after the last,
+    done the cycle after, both ends counted."""
+    d = dma.Descriptor(0x1000, 96, 1, 0)
+    assert core_mem.read_cycles(d, 32, 2, 24, 4, 2) == dma.WRITE_ISSUE_DELAY + 1 + 2 + 2 + 2
+    # 256 beats of 24 bytes at 512 bits: the beats' 48 bytes a cycle bind (96 words)
+    assert core_mem.read_cycles(dma.Descriptor(0, 256 * 24, 1, 0), 64, 2, 24, 256, 2) < 140
+
+
+def test_packed_read_image():
+    """READ_OMEM with MEM and PACK: one row of count beats back to back from addr, the same
+    bytes counted; out_frame(pack=True) reads them back."""
+    f = dict(count=5, addr=0x800, stride=0, pack=1)
+    d = core_mem.mem_descriptor("READ_OMEM", f, LIM)
+    assert d == dma.Descriptor(0x800, 5 * 6, 1, 0)
+    m = CoreModel(CFG)
+    m.port = core_mem.MemPort(bytearray(1 << 14))
+    m.write("REGION_BASE", 0)
+    m.write("REGION_END", 1 << 14)
+    rng = np.random.default_rng(5)
+    m.state.omem[0] = rng.integers(CFG.data_min, CFG.data_max + 1, m.state.omem[0].shape)
+    a, w = encode("READ_OMEM", flags=("MEM", "PACK"), buf=0, base=0, count=5, addr=0x800)
+    assert m.issue(a, w) == 0
+    m.run()
+    frame = m.state.omem[0, :, 0:5].T
+    assert core_mem.out_frame(m.port.mem, d, CFG.rows, CFG.data_width, pack=True) == \
+        frame.tolist()
+    assert m.regs.bytes_out == 30 and m.regs.mem_wr_cycles == core_mem.read_cycles(
+        d, 4, 2, 6, 5, CORE_MEM_WAYS)
 
 
 def test_model_bytes_and_stream_bytes_agree():
