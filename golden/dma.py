@@ -25,13 +25,13 @@ __all__ = ["Descriptor", "row_words", "bursts", "cause", "bytes_read", "bytes_wr
            "read_words", "write_memory", "read_timing", "write_timing", "ReadTiming",
            "WriteTiming", "READ_ISSUE_DELAY", "WRITE_ISSUE_DELAY"]
 
-#: Cycles from a descriptor's handshake (cycle 0) to its first AR / AW being valid. Read: two
-#: cycles to check it (the ``(rows - 1) * stride`` product and the region's room registered,
-#: then the comparison: hw/dma_read.py, kept out of one clock period for the FPGA build,
-#: docs/fpga.md), one to load the burst walker, one to register the first burst. Write: one
-#: cycle to check it, one to load the walker, one to register the first burst (hw/dma_write.py).
+#: Cycles from a descriptor's handshake (cycle 0) to its first AR / AW being valid, the same
+#: for both engines (hw/dma_read.py, hw/dma_write.py): two cycles to check it (the
+#: ``(rows - 1) * stride`` product and the region's room registered, then the comparison, kept
+#: out of one clock period for the FPGA build, docs/fpga.md), one to load the burst walker,
+#: one to register the first burst.
 READ_ISSUE_DELAY = 4
-WRITE_ISSUE_DELAY = 3
+WRITE_ISSUE_DELAY = 4
 
 
 @dataclass(frozen=True)

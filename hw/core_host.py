@@ -19,22 +19,22 @@ Contract (the host's view is ``docs/core.md``; every name is :mod:`exion.regmap`
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from exion.cfse_format import MAX_LN_DIM
-from exion.config import ExionConfig
+from exion.config import ExionConfig, clog2
 from exion.formats import shift_add_acc_width
-from exion.limits import CAU_BEAT, MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
+from exion.limits import CAU_BEAT, DMA_ADDR_WIDTH, DMA_ROWS_BITS, MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QUEUE_DEPTH,
                           REGISTERS, RESIDENT_OPS, RESPONSES, WORD_REGISTERS, RegisterMap,
                           mask_half)
 
 from .axil import AxiLiteSlave, axil_members
 from .core_cmd import COMMAND, command_fields, command_stream
-from .core_dma import mem_cause
+from .core_dma import mem_descriptor
 from .library import forward
 from .sdue import block_layout
 
@@ -234,6 +234,45 @@ class HostInterface(wiring.Component):
               (f["ch_base"] + f["n_ch"] > Do, "ADDR_RANGE"),
               (f["base"] + ((f["n_ch"] + (L - 1)) // L) > Di, "ADDR_RANGE"), *adaln, *mrange)
 
+    def _mem_cause(self, m, op, flags, f, region_base, region_end):
+        """Cause code of a ``MEM`` command at issue (0: good, or not a ``MEM`` command), as
+        ``hw.core_dma.mem_cause`` (``golden.dma.cause``): ``BAD_FIELD`` for a gather with
+        ``half`` = 3, then ``DMA_ALIGN`` when ``addr`` or ``stride`` is not a multiple of
+        ``bus_width / 8``, then ``DMA_REGION`` when a bus word it touches lies outside
+        ``[region_base, region_end)`` (not for a gather, whose rows are checked as it runs).
+        The region rule of each of the three opcodes is computed from the ARG and REGION
+        registers in two registered stages (see ``elaborate``): ``(rows - 1) * stride`` and the
+        room ``region_end - addr - ceil(row_bytes / B) * B``, then ``end > region_end`` as
+        ``product > room``."""
+        cfg = self._cfg
+        bb, shift = cfg.bus_bytes, clog2(cfg.bus_bytes)
+        width = DMA_ADDR_WIDTH + 28      # signed room: addresses and row sizes of 24 bits
+        over = {}
+        for name in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM"):
+            rows, row_bytes = mem_descriptor(m, cfg, Const(OPCODES[name], 8), f)
+            prod = Signal(DMA_ADDR_WIDTH + DMA_ROWS_BITS + 1, name=f"mem_prod_{name.lower()}")
+            room = Signal(signed(width), name=f"mem_room_{name.lower()}")
+            low = Signal(name=f"mem_low_{name.lower()}")
+            m.d.sync += [prod.eq((rows - 1)[:len(rows)] * f["stride"]),
+                         room.eq(region_end - f["addr"]
+                                 - (((row_bytes + (bb - 1)) >> shift) << shift)),
+                         low.eq(f["addr"] < region_base)]
+            over[name] = Signal(name=f"mem_over_{name.lower()}")
+            m.d.sync += over[name].eq(low | (room < 0) | (prod > room[:width - 1]))
+        is_mem = ((op == OPCODES["LOAD_IMEM"]) | (op == OPCODES["LOAD_WMEM"])
+                  | (op == OPCODES["READ_OMEM"])) & ((flags & (FLAGS["MEM"] >> 8)) != 0)
+        out = Mux(op == OPCODES["LOAD_IMEM"], over["LOAD_IMEM"],
+                  Mux(op == OPCODES["LOAD_WMEM"], over["LOAD_WMEM"], over["READ_OMEM"]))
+        misaligned = ((f["addr"] | f["stride"]) & (bb - 1)) != 0
+        both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
+        gather = (op == OPCODES["LOAD_WMEM"]) & ((flags & both) == both)
+        cause = Signal(8)
+        m.d.comb += cause.eq(Mux(~is_mem, 0,
+                             Mux(gather & (f["half"] == 3), CAUSES["BAD_FIELD"],
+                             Mux(misaligned, CAUSES["DMA_ALIGN"],
+                             Mux(~gather & out, CAUSES["DMA_REGION"], 0)))))
+        return cause
+
     def elaborate(self, platform):
         cfg, rm = self._cfg, self._map
         R, S = cfg.rows, cfg.schedule_depth
@@ -287,32 +326,41 @@ class HostInterface(wiring.Component):
         m.d.comb += entry.eq(Cat(op, flags, *args))
         bad = Signal(8)
         f = command_fields(entry)
-        # The WMEM range rule of GEMM and PREDICT, wbase + ceil(n_ch / cols) * kc > WMEM words
-        # (n_blk: a GEMM's dense blocks, a PREDICT's WMEM rows of keys), reads only ARG
-        # registers, so it is registered from them: its multiplier and carry chains are then
-        # off the CMD write's path to the queue (the FPGA build's critical path, docs/fpga.md).
-        # Exact because writes are at least two cycles apart (hw/axil.py: no write while
-        # bvalid), so an ARG written just before CMD is in w_over by the CMD's check.
-        n_blk = Signal(17)
+        # The range rules whose products read only ARG (and REGION) registers are computed
+        # from those registers ahead of the CMD write, in two registered stages (the products
+        # and sums, then their comparisons), so that the check stage reads one flip-flop per
+        # rule: no multiplier or long carry chain is behind the CMD word or in front of a
+        # comparison (the FPGA build's critical paths, docs/fpga.md). Exact: writes are at least
+        # two cycles apart (hw/axil.py takes no write while bvalid is set, and bvalid follows
+        # every write), so an ARG / REGION register written before a CMD write at cycle t holds
+        # its value from t - 1 on, its products are registered at t and its comparisons at
+        # t + 1, the cycle the CMD is checked (the written word is registered at t, cmd_word).
+        # WMEM range rule of GEMM and PREDICT: wbase + ceil(n_ch / cols) * kc > WMEM words
+        # (n_blk: a GEMM's dense blocks, a PREDICT's WMEM rows of keys).
+        w_prod = Signal(33)
+        m.d.sync += w_prod.eq(((f["n_ch"] + (cfg.cols - 1)) // cfg.cols) * f["kc"])
         w_over = Signal()
-        m.d.comb += n_blk.eq((f["n_ch"] + (cfg.cols - 1)) // cfg.cols)
-        m.d.sync += w_over.eq(f["wbase"] + n_blk * f["kc"] > cfg.words("wmem"))
-        # PREDICT_PROJ's destination ranges, registered for the same reason: Q' (IMEM),
-        # dbase + ceil(n_ch / lanes), and K' (WMEM), dbase + ceil((key_base + n_rows) / cols)
-        # * ceil(n_ch / lanes); the flag picks one at the CMD write
-        d_over = Signal(2)
+        m.d.sync += w_over.eq(f["wbase"] + w_prod > cfg.words("wmem"))
+        # PREDICT_PROJ's destination ranges: Q' (IMEM), dbase + ceil(n_ch / lanes), and K'
+        # (WMEM), dbase + ceil((key_base + n_rows) / cols) * ceil(n_ch / lanes); the flag
+        # picks one at the check
         kcp = (f["n_ch"] + (cfg.lanes - 1)) // cfg.lanes
         k_blk = (f["key_base"] + f["n_rows"] + (cfg.cols - 1)) // cfg.cols
-        m.d.sync += d_over.eq(Cat(f["dbase"] + kcp > cfg.words("imem"),
-                                  f["dbase"] + k_blk * kcp > cfg.words("wmem")))
+        q_end, k_prod = Signal(18), Signal(34)
+        m.d.sync += [q_end.eq(f["dbase"] + kcp), k_prod.eq(k_blk * kcp)]
+        d_over = Signal(2)
+        m.d.sync += d_over.eq(Cat(q_end > cfg.words("imem"),
+                                  f["dbase"] + k_prod > cfg.words("wmem")))
         # the resident window's range, wbase + ceil(n_ch / (cols * merge_degree)) * kc > WMEM
-        # words (GEMM with RESIDENT), registered for the same reason
-        r_over = Signal()
+        # words (GEMM with RESIDENT), in the same two stages
         n_cls = (f["n_ch"] + (cfg.cols * cfg.merge_degree - 1)) // (cfg.cols * cfg.merge_degree)
-        m.d.sync += r_over.eq(f["wbase"] + n_cls * f["kc"] > cfg.words("wmem"))
+        r_prod = Signal(33)
+        m.d.sync += r_prod.eq(n_cls * f["kc"])
+        r_over = Signal()
+        m.d.sync += r_over.eq(f["wbase"] + r_prod > cfg.words("wmem"))
         self._check(m, op, flags, f, bad, w_over, d_over, r_over)
         # MEM commands (master port): alignment and region after the opcode's own checks
-        mem_bad = mem_cause(m, self._cfg, op, flags, f, *region)
+        mem_bad = self._mem_cause(m, op, flags, f, *region)
         chk_on, chk_bad, chk_entry, chk_word = Signal(), Signal(8), Signal(COMMAND), Signal(32)
         m.d.sync += [chk_on.eq(cmd_wr), chk_entry.eq(entry), chk_word.eq(cmd_word),
                      chk_bad.eq(Mux(bad != 0, bad, mem_bad))]

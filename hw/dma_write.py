@@ -13,7 +13,7 @@ from exion.limits import AXI_MAX_BURST, DMA_ADDR_WIDTH, DMA_ROWS_BITS, DMA_ROW_B
 from exion.regmap import Cause
 
 from .dma_burst import (CAUSE_BITS, BurstWalker, axi_write_members, check_dma_params,
-                        descriptor_cause, descriptor_layout)
+                        descriptor_cause_staged, descriptor_layout)
 
 __all__ = ["DmaWrite"]
 
@@ -25,9 +25,10 @@ class DmaWrite(wiring.Component):
 
     * ``cmd`` (valid/ready, :func:`~hw.dma_burst.descriptor_layout`): taken when
       ``cmd.valid & cmd.ready``; ``cmd.ready`` is high only when the engine is idle and
-      ``error`` is clear (one descriptor at a time). It is checked in the next cycle, with the
-      rules and causes of :class:`~hw.dma_read.DmaRead`; a refused descriptor issues nothing
-      and takes no word from ``i``.
+      ``error`` is clear (one descriptor at a time). It is checked in the two cycles after it
+      is taken, as :class:`~hw.dma_read.DmaRead` checks (its rules and causes,
+      :func:`~hw.dma_burst.descriptor_cause_staged`, ``golden.dma.WRITE_ISSUE_DELAY``); a
+      refused descriptor issues nothing and takes no word from ``i``.
     * ``i`` (valid/ready, ``bus_width`` bits): the rows in order, each as
       ``ceil(row_bytes / B)`` words (``B = bus_width / 8``), byte ``j`` of a row in byte
       ``j % B`` of its word; bytes of a row's last word past the row's end are not written
@@ -104,8 +105,9 @@ class DmaWrite(wiring.Component):
         sent_bits = 9 + shift
         m.submodules.sent = sent = SyncFIFO(width=sent_bits, depth=self._n)
         desc = Signal(descriptor_layout(self._aw))
-        checking, running, fault = Signal(), Signal(), Signal()
-        bad = descriptor_cause(m, desc, self.region_base, self.region_end, bb)
+        # checking: the check's first stage (desc just taken); checked: its result, acted on
+        checking, checked, running, fault = Signal(), Signal(), Signal(), Signal()
+        bad = descriptor_cause_staged(m, desc, self.region_base, self.region_end, bb)
         b_hs, b_err = Signal(), Signal()
         m.d.comb += [b_hs.eq(self.m_axi_bvalid), self.m_axi_bready.eq(1),
                      b_err.eq(b_hs & self.m_axi_bresp[1])]
@@ -113,12 +115,12 @@ class DmaWrite(wiring.Component):
         # -- accept and check ----------------------------------------------------------------
         w_left, w_row_beats = Signal(beats_bits), Signal(beats_bits)
         w_rows, w_tail = Signal(DMA_ROWS_BITS), Signal(shift + 1)
-        m.d.comb += [self.cmd.ready.eq(~checking & ~running & ~self.error),
+        m.d.comb += [self.cmd.ready.eq(~checking & ~checked & ~running & ~self.error),
                      walker.desc.eq(desc)]
+        m.d.sync += [checked.eq(checking), checking.eq(0)]
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [desc.eq(self.cmd.payload), checking.eq(1)]
-        with m.If(checking):
-            m.d.sync += checking.eq(0)
+        with m.If(checked):
             with m.If(bad != 0):
                 m.d.sync += [self.error.eq(1), self.cause.eq(bad)]
             with m.Else():
@@ -188,7 +190,7 @@ class DmaWrite(wiring.Component):
         m.d.comb += [idle.eq(running & ~walker.busy & ~self.m_axi_awvalid & (count == 0)
                              & ~w_busy & ~lens.r_rdy),
                      self.done.eq(idle & ~fault),
-                     self.busy.eq(checking | running)]
+                     self.busy.eq(checking | checked | running)]
         with m.If(idle):
             m.d.sync += [running.eq(0), fault.eq(0)]
         with m.If(self.clear):

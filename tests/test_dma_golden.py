@@ -77,6 +77,7 @@ def test_read_timing_by_hand():
 
 
 def test_write_timing_by_hand():
+    assert G.WRITE_ISSUE_DELAY == 4
     t = G.write_timing(D(0, 64, 2, 4096), 32, 2, 1)
-    # AW 3, W 4..5, B 7; next AW loads at 7 (valid 8), W 9..10, B 12, done 13.
-    assert (t.aw, t.w_first, t.w_last, t.b, t.cycles) == ([3, 8], [4, 9], [5, 10], [7, 12], 14)
+    # AW 4, W 5..6, B 8; next AW loads at 8 (valid 9), W 10..11, B 13; cycles 15.
+    assert (t.aw, t.w_first, t.w_last, t.b, t.cycles) == ([4, 9], [5, 10], [6, 11], [8, 13], 15)
