@@ -84,7 +84,8 @@ class ActivityMonitor:
         self.cycles = 0
         d = dut
         self.imem = [getattr(d, f"imem{i}") for i in range(cfg.rows)]
-        self.wmem = [getattr(d, f"wmem{i}") for i in range(cfg.cols)]
+        # one WMEM RAM per bank and stream (hw/core.py)
+        self.wmem = [getattr(d, f"wmem{i}") for i in range(cfg.cols * cfg.merge_degree)]
         self.omem = [getattr(d, f"omem{i}") for i in range(cfg.rows)]
         self.omem_en = [[b.w_en] + [getattr(b, f"wp{j}_en") for j in range(1, cfg.drain_ports)]
                         for b in self.omem]
