@@ -46,8 +46,8 @@ Contract:
   either engine, ``B`` each; written bytes, counted with each burst's response, one cycle
   late), for ``BYTES_IN`` / ``BYTES_OUT``.
 
-The checks of a ``MEM`` command (alignment, region) are made at issue (:func:`mem_cause`,
-used by the host interface); the engines repeat them when they take the descriptor, which
+The checks of a ``MEM`` command (alignment, region) are made at issue by the host interface
+(``hw/core_host.py``, from :func:`mem_descriptor`); the engines repeat them when they take the descriptor, which
 matters only if the host moves the region while ``MEM`` commands wait in the queue (the
 command then ends with ``fail`` at once, having moved nothing).
 """
@@ -58,10 +58,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from exion.config import ExionConfig, clog2
+from exion.config import ExionConfig
 from exion.limits import CORE_MEM_WAYS, CORE_READ_BURST, CORE_WRITE_OUTSTANDING, \
     DMA_ADDR_WIDTH
-from exion.regmap import CAUSES, FLAGS, OPCODES
+from exion.regmap import FLAGS, OPCODES
 
 from .library import forward
 from .core_cmd import command_fields, command_flag, command_stream
@@ -71,7 +71,7 @@ from .dma_read import DmaRead
 from .dma_share import ReadShare
 from .dma_write import DmaWrite
 
-__all__ = ["CoreDma", "mem_cause", "item_bytes", "packed"]
+__all__ = ["CoreDma", "mem_descriptor", "item_bytes", "packed"]
 
 
 def item_bytes(cfg: ExionConfig) -> tuple[int, int]:
@@ -99,31 +99,6 @@ def mem_descriptor(m: Module, cfg: ExionConfig, op, f, pack=0) -> tuple[Signal, 
                          f["count"] * ib)),
     ]
     return rows, row_bytes
-
-
-def mem_cause(m: Module, cfg: ExionConfig, op, flags, f, region_base, region_end) -> Signal:
-    """Cause code of a ``MEM`` command at issue (0: good, or not a ``MEM`` command):
-    ``BAD_FIELD`` for a gather with ``half`` = 3, then ``DMA_ALIGN`` when ``addr`` or ``stride`` is not a multiple of ``bus_width / 8``, then
-    ``DMA_REGION`` when a bus word it touches lies outside ``[region_base, region_end)``
-    (:func:`golden.dma.cause`; not for a gather, whose rows are checked as it runs)."""
-    bb, shift = cfg.bus_bytes, clog2(cfg.bus_bytes)
-    rows, row_bytes = mem_descriptor(m, cfg, op, f, packed(op, flags))
-    is_mem = ((op == OPCODES["LOAD_IMEM"]) | (op == OPCODES["LOAD_WMEM"])
-              | (op == OPCODES["READ_OMEM"])) & ((flags & (FLAGS["MEM"] >> 8)) != 0)
-    end = Signal(DMA_ADDR_WIDTH + 18)
-    m.d.comb += end.eq(f["addr"] + (rows - 1) * f["stride"]
-                       + (((row_bytes + (bb - 1)) >> shift) << shift))
-    misaligned = ((f["addr"] | f["stride"]) & (bb - 1)) != 0
-    # a gather's rows are checked one by one as it runs (hw/core_gather.py)
-    both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
-    gather = (op == OPCODES["LOAD_WMEM"]) & ((flags & both) == both)
-    cause = Signal(8)
-    m.d.comb += cause.eq(Mux(~is_mem, 0,
-                         Mux(gather & (f["half"] == 3), CAUSES["BAD_FIELD"],
-                         Mux(misaligned, CAUSES["DMA_ALIGN"],
-                         Mux(~gather & ((f["addr"] < region_base) | (end > region_end)),
-                             CAUSES["DMA_REGION"], 0)))))
-    return cause
 
 
 class CoreDma(wiring.Component):

@@ -34,7 +34,7 @@ from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QU
 
 from .axil import AxiLiteSlave, axil_members
 from .core_cmd import COMMAND, command_fields, command_stream
-from .core_dma import mem_descriptor
+from .core_dma import mem_descriptor, packed
 from .library import forward
 from .sdue import block_layout
 
@@ -236,11 +236,12 @@ class HostInterface(wiring.Component):
 
     def _mem_cause(self, m, op, flags, f, region_base, region_end):
         """Cause code of a ``MEM`` command at issue (0: good, or not a ``MEM`` command), as
-        ``hw.core_dma.mem_cause`` (``golden.dma.cause``): ``BAD_FIELD`` for a gather with
+        ``golden.dma.cause``: ``BAD_FIELD`` for a gather with
         ``half`` = 3, then ``DMA_ALIGN`` when ``addr`` or ``stride`` is not a multiple of
         ``bus_width / 8``, then ``DMA_REGION`` when a bus word it touches lies outside
         ``[region_base, region_end)`` (not for a gather, whose rows are checked as it runs).
-        The region rule of each of the three opcodes is computed from the ARG and REGION
+        The region rule of each of the three opcodes (and of a packed ``READ_OMEM``, whose
+        descriptor is one row of every beat) is computed from the ARG and REGION
         registers in two registered stages (see ``elaborate``): ``(rows - 1) * stride`` and the
         room ``region_end - addr - ceil(row_bytes / B) * B``, then ``end > region_end`` as
         ``product > room``."""
@@ -248,8 +249,11 @@ class HostInterface(wiring.Component):
         bb, shift = cfg.bus_bytes, clog2(cfg.bus_bytes)
         width = DMA_ADDR_WIDTH + 28      # signed room: addresses and row sizes of 24 bits
         over = {}
-        for name in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM"):
-            rows, row_bytes = mem_descriptor(m, cfg, Const(OPCODES[name], 8), f)
+        # (the flags are known only with the CMD word: both READ_OMEM descriptors are ready)
+        for name, pack in (("LOAD_IMEM", 0), ("LOAD_WMEM", 0), ("READ_OMEM", 0),
+                           ("READ_OMEM_PACK", 1)):
+            opc = Const(OPCODES[name.removesuffix("_PACK")], 8)
+            rows, row_bytes = mem_descriptor(m, cfg, opc, f, pack)
             prod = Signal(DMA_ADDR_WIDTH + DMA_ROWS_BITS + 1, name=f"mem_prod_{name.lower()}")
             room = Signal(signed(width), name=f"mem_room_{name.lower()}")
             low = Signal(name=f"mem_low_{name.lower()}")
@@ -262,7 +266,8 @@ class HostInterface(wiring.Component):
         is_mem = ((op == OPCODES["LOAD_IMEM"]) | (op == OPCODES["LOAD_WMEM"])
                   | (op == OPCODES["READ_OMEM"])) & ((flags & (FLAGS["MEM"] >> 8)) != 0)
         out = Mux(op == OPCODES["LOAD_IMEM"], over["LOAD_IMEM"],
-                  Mux(op == OPCODES["LOAD_WMEM"], over["LOAD_WMEM"], over["READ_OMEM"]))
+                  Mux(op == OPCODES["LOAD_WMEM"], over["LOAD_WMEM"],
+                      Mux(packed(op, flags), over["READ_OMEM_PACK"], over["READ_OMEM"])))
         misaligned = ((f["addr"] | f["stride"]) & (bb - 1)) != 0
         both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
         gather = (op == OPCODES["LOAD_WMEM"]) & ((flags & both) == both)

@@ -363,6 +363,13 @@ async def faults(dut):
     assert await t.load_imem(0, x, REGION[1] - t.bb) == 9
     await t.check("out of region")
     await good("after out of region")
+    # a packed read is one row of every beat: its last bus word past the region (the unpacked
+    # descriptor of the same fields, count rows at stride 0, would fit)
+    n = t.bb // t.ob + 1
+    assert await t.cmd("READ_OMEM", flags=("MEM", "PACK"), buf=0, base=0, count=n,
+                       addr=REGION[1] - t.bb, stride=0) == 9
+    await t.check("packed out of region")
+    await good("after packed out of region")
     # bus faults inside a transfer
     for decerr in (False, True):
         tag = "DECERR" if decerr else "SLVERR"
