@@ -93,7 +93,7 @@ async def halves(dut):
 async def refusals(dut):
     """mhalf = 3 with the mask flag: BAD_FIELD (ignored without it); past the half: ADDR_RANGE."""
     mir = await setup_mirror(dut)
-    cfg, CH, L = mir.cfg, mir.tb.map.channels, mir.cfg.lanes
+    CH, L = mir.tb.map.channels, mir.cfg.lanes
     size = mask_half(CH, 1)[1]
     good = dict(n_ch=L, n_rows=1, ibuf=0, obuf=0)
     bad = [("GELU", dict(ffn_mask=1, mhalf=3), "BAD_FIELD"),
