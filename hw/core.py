@@ -104,10 +104,10 @@ class ExionCore(wiring.Component):
         return self._map
 
     @staticmethod
-    def _banks(m, platform, prefix, n, width, depth, buffers, lanes=1, ports=1, **pair):
+    def _banks(m, platform, prefix, n, width, depth, buffers, ports=1, **pair):
         banks = []
         for i in range(n):
-            bank = Bank(width=width, depth=buffers * depth, write_lanes=lanes, write_ports=ports,
+            bank = Bank(width=width, depth=buffers * depth, write_ports=ports,
                         unit=prefix, **pair)
             place(m, f"{prefix}{i}", bank, platform, bank.module_name)
             banks.append(bank)

@@ -15,6 +15,11 @@ from .dma_burst import word_layout
 __all__ = ["Unpacker", "Packer"]
 
 
+def _check_ways(ways: int):
+    if ways not in (1, 2):
+        raise ValueError(f"ways = {ways!r} must be 1 or 2")
+
+
 class Unpacker(wiring.Component):
     """Bus words in, items of ``item_bytes`` bytes out: each row (``n_items`` items, padded
     to whole words) is cut into its items; the padding is dropped.
@@ -37,8 +42,7 @@ class Unpacker(wiring.Component):
     """
 
     def __init__(self, *, bus_bytes: int, item_bytes: int, ways: int = 1):
-        if ways not in (1, 2):
-            raise ValueError(f"ways = {ways!r} must be 1 or 2")
+        _check_ways(ways)
         self._bb, self._ib, self._ways = bus_bytes, item_bytes, ways
         super().__init__({"i": In(stream.Signature(word_layout(bus_bytes * 8))),
                           "o": Out(stream.Signature(ways * item_bytes * 8)),
@@ -100,8 +104,7 @@ class Packer(wiring.Component):
     """
 
     def __init__(self, *, bus_bytes: int, item_bytes: int, ways: int = 1):
-        if ways not in (1, 2):
-            raise ValueError(f"ways = {ways!r} must be 1 or 2")
+        _check_ways(ways)
         self._bb, self._ib, self._ways = bus_bytes, item_bytes, ways
         super().__init__({"i": In(stream.Signature(ways * item_bytes * 8)),
                           "i_two": In(1), "i_end": In(1),
