@@ -154,7 +154,8 @@ class ExecEngine(wiring.Component):
         first = Signal()            # its first block not yet fetched
         empty = Signal()            # a command of no blocks
         c_ibuf, c_wbuf, c_obuf = Signal(4), Signal(4), Signal(4)
-        c_kc, c_wbase, c_ibase = Signal(16), Signal(16), Signal(16)
+        c_kc, c_wbase = Signal(16), Signal(16)
+        c_ibase = Signal(range(Di))     # ibase + kc <= IMEM words (checked at issue), kc >= 1
         c_shift = Signal(range(cfg.acc_width))
         c_rows = Signal(8)
         c_sparse, c_ffn, c_res = Signal(), Signal(), Signal()
@@ -194,7 +195,8 @@ class ExecEngine(wiring.Component):
         # -- the fetched block and its command's context (the sequencer's prefetch) ----------
         dense_blk = Signal(block_layout(cfg))
         b_ibuf, b_wbuf, b_obuf = Signal(4), Signal(4), Signal(4)
-        b_kc, b_wbase, b_ibase = Signal(16), Signal(16), Signal(16)
+        b_kc, b_wbase = Signal(16), Signal(16)
+        b_ibase = Signal.like(c_ibase)
         b_shift = Signal(range(cfg.acc_width))
         b_sparse, b_ffn, b_first, b_res = Signal(), Signal(), Signal(), Signal()
         b_half = Signal(2)
@@ -246,7 +248,7 @@ class ExecEngine(wiring.Component):
 
         # -- chunk reads: the context of the block being read ---------------------------------
         i_ibuf, i_wbuf = Signal(4), Signal(4)
-        i_wbase, i_ibase = Signal(16), Signal(16)
+        i_wbase, i_ibase = Signal(16), Signal.like(c_ibase)
         i_res = Signal()
         i_off = Signal.like(res_off)
         with m.If(accept):
