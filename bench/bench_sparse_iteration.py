@@ -47,8 +47,22 @@ window order (``dense_window_cycles``); ``--window-buffers 2`` puts a window in 
 buffers (both orders), ``--permute`` stores each window's channels in
 ``golden.sparse_resident.resident_permutation``'s order.
 
+``--part resident --acts-resident`` prints instead one table at the DiT-XL/2 shape
+(``--composite`` masks, K = 1152): the resident order with every row group's activations
+fetched again per window (today's ``GEMM``s, tokens at IMEM word 0) against activations
+resident (``resident_iteration(..., acts_resident=True)``: the groups' token tiles side by side
+in IMEM, each ``GEMM`` at its group's ``ibase``, every token fetched once), the dense GEMM in
+the same window order likewise (``dense_window_cycles``), for the preset and for the preset
+with the smallest ``imem_bank_bytes`` whose IMEM holds every group
+(``golden.sparse_resident.imem_groups``: ``imem_buffers * floor(words("imem") / kc)`` >= row
+groups); per configuration its IMEM and its on-chip IMEM + WMEM + OMEM bytes
+(``rows * imem_buffers * imem_bank_bytes + cols * wmem_buffers * wmem_bank_bytes + rows *
+omem_buffers * omem_bank_bytes``, the ``mem_bits`` of ``exion_tools.sweep_point.area_model``;
+SMEM and the mask memory left out).
+
     .venv/bin/python bench/bench_sparse_iteration.py [--max-masks N] [--part P] [--bandwidth B]
         [--degree D ...] [--window W ...] [--window-buffers 1|2] [--permute] [--composite N]
+        [--acts-resident]
         (pipeline part ~1 min, sweep ~8 min with every mask, core ~10 s, resident ~3 min with
         the default 8 masks, degrees 2 4 and windows 1 4 8, on one core)
 """
@@ -66,10 +80,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exion.config import preset  # noqa: E402
+from golden.core_mem import item_bytes  # noqa: E402
 from golden.sparse_iteration import (core_iteration, iteration, loop_order,  # noqa: E402
                                      window_capacity)
-from golden.sparse_resident import (dense_window_cycles, resident_iteration,  # noqa: E402
-                                    resident_permutation, resident_window)
+from golden.sparse_resident import (dense_window_cycles, imem_groups,  # noqa: E402
+                                    resident_iteration, resident_permutation, resident_window)
 from workload import traces  # noqa: E402
 
 RULES = (("greedy (W=1)", 1, 0, 1), ("W=2", 2, 0, 1), ("W=4 sort", 4, 1, 1),
@@ -227,6 +242,84 @@ def resident_part(base, label: str, masks, ks, degrees, windows, rate: int, sort
           "windows with the CAU's own rule (the cost of the windows alone)")
 
 
+def onchip_bytes(cfg) -> int:
+    """IMEM + WMEM + OMEM bytes of every bank and buffer (``exion_tools.sweep_point.area_model``'s
+    ``mem_bits`` / 8)."""
+    return (cfg.rows * cfg.imem_buffers * cfg.imem_bank_bytes
+            + cfg.cols * cfg.wmem_buffers * cfg.wmem_bank_bytes
+            + cfg.rows * cfg.omem_buffers * cfg.omem_bank_bytes)
+
+
+def acts_bank_bytes(tokens: int, k: int, cfg) -> int:
+    """The smallest ``imem_bank_bytes`` whose IMEM holds every row group's token tile
+    (:func:`imem_groups` >= groups): ``ceil(groups / imem_buffers) * kc`` words a bank."""
+    groups = -(-tokens // cfg.rows)
+    kc = -(-k // cfg.lanes)
+    return -(-groups // cfg.imem_buffers) * kc * cfg.lanes * cfg.data_width // 8
+
+
+def acts_part(base, label: str, masks, k: int, degrees, windows, rate: int, sort: int,
+              buffers: int = 1, permute: bool = False) -> None:
+    """Activations fetched per window against resident (GEMM ``ibase``), for the preset and
+    for the IMEM that holds every row group, per merge degree, CAU window and slot choice."""
+    m, n = masks[0].shape
+    s = 1.0 - float(np.mean([mk.mean() for mk in masks]))
+    G = -(-m // base.rows)
+    big = base.replace(imem_bank_bytes=acts_bank_bytes(m, k, base))
+    print(f"\n## activations resident: {label}, {len(masks)} FC1 masks of {m} x {n}, K {k}, "
+          f"{G} row groups, sparsity {s:.1%}, ideal {1 / (1 - s):.2f}x; CAU rate {rate}, sort "
+          f"{sort}; {base.offchip_bytes_per_cycle:g} B/cycle; a window = {buffers} WMEM "
+          f"buffer(s)" + ("; resident_permutation's channel order" if permute else ""))
+    head = (f"{'IMEM B/bank':>11} {'groups':>6} {'on-chip KiB':>11} {'D':>2} {'W':>2} "
+            f"{'fit':>5} {'acts':>8} {'win':>4} {'cycles':>9} {'MB':>7} {'B/min':>5} {'dense-win':>9} "
+            f"{'B/min':>5} {'x':>6} {'of id':>5} {'dense*':>9} {'x*':>6} {'of id*':>6}")
+    print(head)
+    print("-" * len(head))
+    for cfg0 in (base, big):
+        for deg in degrees:
+            for w, fit in ((w, fit) for w in windows for fit in (0, 1)):
+                cfg = cfg0.replace(merge_degree=deg, cau_window=w, cau_rate=rate, cau_sort=sort,
+                                   cau_fit=fit)
+                win = buffers * resident_window(k, cfg)
+                mks = [mk[:, resident_permutation(mk, cfg, win)] for mk in masks] \
+                    if permute else masks
+                core_dense = sum(core_iteration(mk, k, cfg).dense for mk in masks)
+                # the dense minimum: every weight row and every token, once
+                kc = -(-k // cfg.lanes)
+                ib = item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[0]
+                dleast = len(masks) * (n * -(-kc * ib // cfg.bus_bytes) * cfg.bus_bytes
+                                       + m * kc * ib)
+                for acts in (False, True):
+                    lead = (f"{cfg.imem_bank_bytes:>11} {imem_groups(k, cfg):>6} "
+                            f"{onchip_bytes(cfg) / 1024:>11.0f} {deg:>2} {w:>2} "
+                            f"{('first', 'best')[fit]:>5} {('per-win', 'resident')[acts]:>8}")
+                    if acts and imem_groups(k, cfg) < G:
+                        print(f"{lead}  (IMEM holds {imem_groups(k, cfg)} of {G} row groups)")
+                        continue
+                    res = [resident_iteration(mk, k, cfg, win, acts_resident=acts)
+                           for mk in mks]
+                    cyc = sum(r.cycles for r in res)
+                    off = sum(r.offchip_bytes for r in res)
+                    least = sum(r.min_weight_bytes + r.act_once for r in res)
+                    dw = [dense_window_cycles(m, n, k, cfg, buffers, acts_resident=acts)
+                          for _ in masks]
+                    dcyc, dbytes = sum(d[0] for d in dw), sum(d[1] for d in dw)
+                    dense = min(core_dense, dcyc)
+                    x, xs = dcyc / cyc, dense / cyc
+                    print(f"{lead} {res[0].window:>4} {cyc:>9} {off / 1e6:>7.2f} "
+                          f"{off / least:>5.2f} {dcyc:>9} {dbytes / dleast:>5.2f} {x:>5.2f}x "
+                          f"{x * (1 - s):>5.2f} {dense:>9} {xs:>5.2f}x {xs * (1 - s):>6.2f}",
+                          flush=True)
+    print("acts: per-win = every group's tokens fetched again per window (tokens at IMEM word "
+          "0), resident = once (every group's tile in IMEM at its own GEMM ibase); groups = row "
+          "groups IMEM holds (imem_groups); MB = off-chip bytes of the sparse iteration; B/min "
+          "= off-chip bytes / (every needed weight row + every token, once), the dense one's "
+          "against every weight row + every token once; dense-win = the dense GEMM in the same "
+          "window order and activation rule (dense_window_cycles); x = dense-win / cycles; "
+          "dense* = the faster of dense-win and the per-row-group dense order (core_iteration); "
+          "x* = dense* / cycles; of id = x * (1 - s)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--max-masks", type=int, default=0,
@@ -246,6 +339,10 @@ def main(argv=None) -> int:
     p.add_argument("--permute", action="store_true",
                    help="resident part: each window's channels in resident_permutation's "
                         "order (host-side, chosen from the mask)")
+    p.add_argument("--acts-resident", action="store_true",
+                   help="resident part: only the table of activations fetched per window "
+                        "against resident in IMEM (GEMM ibase) at the DiT-XL/2 shape, for the "
+                        "preset and the IMEM that holds every row group")
     p.add_argument("--sort", type=int, choices=(0, 1), default=0,
                    help="resident part: cau_sort (default 0: ascending channels)")
     p.add_argument("--degree", type=int, nargs="+", default=[2, 3, 4],
@@ -266,6 +363,14 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.part == "resident" and args.acts_resident:
+        from bench_loop_order import composite_masks
+        kind = traces.load_traces(ROOT / "data" / "traces256")["ffn"]
+        masks = composite_masks(kind, max(1, args.composite))
+        acts_part(base, "DiT-XL/2 FC1 shape (data/traces256 tiled)", masks, DIT_K,
+                  args.degree, args.window, args.rate, args.sort, args.window_buffers,
+                  args.permute)
+        return 0
     if args.part == "resident":
         from bench_loop_order import composite_masks
         for folder in ("traces", "traces256"):

@@ -92,6 +92,9 @@ ARG_FIELDS: tuple[ArgField, ...] = (
     ArgField("streams", 2, 12, 4, ("LOAD_WMEM",), "WMEM streams written, 0 = all `merge_degree`"),
     ArgField("n_rows", 2, 16, 8, _EXEC + _CFSE + _PROJ, "tokens of the row group"),
     ArgField("wbase", 3, 0, 16, _EXEC + _PROJ, "first WMEM word"),
+    ArgField("ibase", 3, 16, 16, ("GEMM",),
+             "first IMEM word of the token tile (lane chunk 0; it reads words `ibase .. "
+             "ibase + kc` of `ibuf`): row groups side by side in one buffer; 0 = word 0"),
     ArgField("half", 2, 28, 2, ("LOAD_WMEM", "GEMM", "SCHEDULE"),
              "SMEM part written (`SCHEDULE`) or read (sparse `GEMM`, `LOAD_WMEM` with "
              "`GATHER`): 0 = the whole SMEM, "

@@ -262,6 +262,8 @@ CHECKS: dict[str, tuple[Check, ...]] = {
               lambda c, k: c.ffn and c.ch_base % k.drain_ports != 0),
         Check("TILE", "`kc` > IMEM words", lambda c, k: c.kc > k.imem_words),
         Check("TILE", "`n_rows` = 0 or > rows", _rows_bad),
+        Check("ADDR_RANGE", "`ibase + kc` > IMEM words",
+              lambda c, k: c.ibase + c.kc > k.imem_words),
         Check("ADDR_RANGE", "dense: `ch_base + n_ch` > OMEM words",
               lambda c, k: not c.sparse and c.ch_base + c.n_ch > k.omem_words),
         Check("ADDR_RANGE", "dense: `wbase + ceil(n_ch / cols) * kc` > WMEM words",

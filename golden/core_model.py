@@ -369,7 +369,8 @@ class CoreModel:
         stream 0 (dense GEMM and PREDICT)."""
         k, L = self.limits, self.cfg.lanes
         st = self.state
-        x = st.imem[c.ibuf, :, :c.kc, :].reshape(k.rows, c.kc * L)
+        i0 = c.ibase if c.op == "GEMM" else 0       # PREDICT reads from word 0
+        x = st.imem[c.ibuf, :, i0:i0 + c.kc, :].reshape(k.rows, c.kc * L)
         j = np.arange(n)
         words = c.wbase + (j // k.cols)[:, None] * c.kc + np.arange(c.kc)[None, :]
         w = st.wmem[c.wbuf, (j % k.cols)[:, None], words, 0, :]      # (n, kc, lanes)
@@ -400,7 +401,7 @@ class CoreModel:
         L, D = cfg.lanes, cfg.merge_degree
         n_blocks = st.regs.blocks_of(c.half)
         first, _ = smem_half(cfg.schedule_depth, c.half)
-        x = st.imem[c.ibuf, :, :c.kc, :].reshape(k.rows, c.kc * L)
+        x = st.imem[c.ibuf, :, c.ibase:c.ibase + c.kc, :].reshape(k.rows, c.kc * L)
         for b in range(n_blocks):
             blk = st.smem_blocks[first + b]
             if blk is None:

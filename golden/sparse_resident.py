@@ -2,9 +2,10 @@
 sparse GEMM reading them in place, its blocks from the CAU's resident rule (``RESIDENT``).
 
 :func:`resident_iteration` models the loop order (per channel window, weights once, tokens per
-window) against which :func:`golden.sparse_iteration.core_iteration` (every group's weights
-gathered) and :func:`dense_window_cycles` (the dense GEMM in the same order) are compared;
-:func:`resident_permutation` is a host-side channel order per window. See
+window, or once with ``acts_resident`` when every row group's token tile fits IMEM:
+:func:`imem_groups`) against which :func:`golden.sparse_iteration.core_iteration` (every
+group's weights gathered) and :func:`dense_window_cycles` (the dense GEMM in the same order)
+are compared; :func:`resident_permutation` is a host-side channel order per window. See
 ``docs/cycle-model.md``, "Resident weights", and ``docs/conmerge.md``.
 """
 
@@ -23,8 +24,8 @@ from golden.core_mem import item_bytes
 from golden.cycle_model import schedule_cycles
 from golden.sparse_iteration import fetch_pipeline_cycles, overlapped_cycles, window_capacity
 
-__all__ = ["resident_window", "ResidentIteration", "resident_iteration", "dense_window_cycles",
-           "resident_permutation"]
+__all__ = ["resident_window", "imem_groups", "ResidentIteration", "resident_iteration",
+           "dense_window_cycles", "resident_permutation"]
 
 
 def resident_window(k: int, cfg: ExionConfig) -> int:
@@ -37,6 +38,25 @@ def resident_window(k: int, cfg: ExionConfig) -> int:
     return cfg.cols * cfg.merge_degree * max(1, cfg.words("wmem") // kc)
 
 
+def imem_groups(k: int, cfg: ExionConfig) -> int:
+    """Row groups whose token tiles IMEM holds at once: a ``GEMM`` reads its group's
+    ``kc = ceil(k / lanes)`` words from one IMEM buffer at ``ibase .. ibase + kc`` (``ibase +
+    kc`` <= ``words("imem")``, checked at issue), so each of the ``imem_buffers`` buffers holds
+    ``floor(words("imem") / kc)`` groups side by side (row ``r`` of a group in bank ``r``)."""
+    kc = -(-k // cfg.lanes)
+    return cfg.imem_buffers * (cfg.words("imem") // kc)
+
+
+def _check_acts_fit(groups: int, k: int, cfg: ExionConfig) -> None:
+    have = imem_groups(k, cfg)
+    if groups > have:
+        kc = -(-k // cfg.lanes)
+        raise ValueError(
+            f"acts_resident: {groups} row groups of kc = {kc} IMEM words do not fit IMEM "
+            f"(it holds {have}: imem_buffers {cfg.imem_buffers} x floor(words {cfg.words('imem')}"
+            f" / kc); allowed: groups <= {have})")
+
+
 @dataclass(frozen=True)
 class ResidentIteration:
     """One sparse FC1 iteration in the resident loop order (:func:`resident_iteration`).
@@ -47,8 +67,9 @@ class ResidentIteration:
     (window, group) with the weights on chip (:func:`overlapped_cycles`); ``cycles`` the same
     with the weight and activation fetch (:func:`fetch_pipeline_cycles`, see
     :func:`resident_iteration`); bytes: ``weight_bytes`` (every window's needed weight rows,
-    once), ``act_bytes`` (every group's tokens once per window it has blocks in),
-    ``act_once`` (every token once) and ``min_weight_bytes`` (every needed weight row once)."""
+    once), ``act_bytes`` (every group's tokens once per window it has blocks in; with
+    ``acts_resident`` once, in the first window it has blocks in), ``act_once`` (every token
+    once) and ``min_weight_bytes`` (every needed weight row once)."""
 
     sparsity: float
     window: int
@@ -62,6 +83,7 @@ class ResidentIteration:
     act_bytes: int
     act_once: int
     min_weight_bytes: int
+    acts_resident: bool = False
 
     @property
     def offchip_bytes(self) -> int:
@@ -69,7 +91,8 @@ class ResidentIteration:
 
 
 def resident_iteration(mask, k: int, cfg: ExionConfig, window: int | None = None, *,
-                       rule: str = "resident") -> ResidentIteration:
+                       rule: str = "resident", acts_resident: bool = False
+                       ) -> ResidentIteration:
     """The FC1 GEMM ``(tokens x k) @ (k x channels)`` under ``mask`` with resident weights.
 
     Outer loop over channel windows of ``window`` channels (default :func:`resident_window`),
@@ -79,7 +102,9 @@ def resident_iteration(mask, k: int, cfg: ExionConfig, window: int | None = None
     (``rule`` ``"resident"``: ``cau_schedule(..., resident=True)``; ``"cau"``: the CAU's
     unconstrained rule, i.e. weights on chip in every group's own layout, for comparison) and
     its sparse ``GEMM`` reads the weights in place; a group's activations are fetched again in
-    every window where it has blocks. Timing: :func:`fetch_pipeline_cycles` over every
+    every window where it has blocks, or with ``acts_resident`` only in the first (every
+    group's token tile stays in IMEM at its own ``ibase``; a ``ValueError`` when the groups do
+    not fit: more than :func:`imem_groups`). Timing: :func:`fetch_pipeline_cycles` over every
     (window, group) in loop order with ``F`` = the group's activation fetch plus an equal
     share of the next window's weight fetch (one loader at ``offchip_bytes_per_cycle``; the
     next window's buffer fills while this window computes: two WMEM buffers), after the first
@@ -102,6 +127,9 @@ def resident_iteration(mask, k: int, cfg: ExionConfig, window: int | None = None
     gm_all = conmerge.group_masks(mask, order, cfg.rows)
     G = gm_all.shape[0]
     real = [int((order[g * cfg.rows:(g + 1) * cfg.rows] >= 0).sum()) for g in range(G)]
+    if acts_resident:
+        _check_acts_fit(G, k, cfg)
+    fetched = np.zeros(G, bool)         # acts_resident: the group's tokens are in IMEM
     starts = list(range(0, n, w)) or [0]
     wfetch, per_window = [], []
     blocks = cau = wbytes = abytes = 0
@@ -119,7 +147,8 @@ def resident_iteration(mask, k: int, cfg: ExionConfig, window: int | None = None
         for g in range(G):
             a = schedule_cycles(conmerge.conflict_vectors(gm[g]).tolist(), CAU_BEAT, cfg,
                                 resident=rule == "resident")
-            act = real[g] * tok_bytes if nb[g] else 0
+            act = real[g] * tok_bytes if nb[g] and not fetched[g] else 0
+            fetched[g] |= acts_resident and nb[g] > 0
             abytes += act
             cau += a
             blocks += int(nb[g])
@@ -139,15 +168,17 @@ def resident_iteration(mask, k: int, cfg: ExionConfig, window: int | None = None
                                   k, cfg),
         cycles=fetch_pipeline_cycles(work, k, cfg), weight_bytes=wbytes, act_bytes=abytes,
         act_once=sum(real) * tok_bytes,
-        min_weight_bytes=int(mask.any(axis=0).sum()) * row_bytes)
+        min_weight_bytes=int(mask.any(axis=0).sum()) * row_bytes, acts_resident=acts_resident)
 
 
 def dense_window_cycles(tokens: int, channels: int, k: int, cfg: ExionConfig,
-                        buffers: int = 1) -> tuple[int, int]:
+                        buffers: int = 1, *, acts_resident: bool = False) -> tuple[int, int]:
     """``(cycles, off-chip bytes)`` of the dense GEMM in the channel-window order: windows of
     ``buffers`` times :func:`window_capacity` channels (whole column tiles, at least one; the
     resident order's window of as many WMEM buffers), each window's weights
-    fetched once, every group's tokens again per window; timed as
+    fetched once, every group's tokens again per window (``acts_resident``: in the first
+    window only, the groups' tiles kept in IMEM, :func:`imem_groups`; a ``ValueError`` when
+    they do not fit); timed as
     :func:`resident_iteration` (:func:`fetch_pipeline_cycles`, no ``SCHEDULE``, the first
     window's weights as fill, the next window's in shares behind each group's tokens). The
     dense baseline of the resident order: the same loop order without the mask."""
@@ -159,6 +190,8 @@ def dense_window_cycles(tokens: int, channels: int, k: int, cfg: ExionConfig,
     w = max(cfg.cols, buffers * window_capacity(k, cfg) // cfg.cols * cfg.cols)
     G = -(-tokens // cfg.rows)
     real = [min(cfg.rows, tokens - g * cfg.rows) for g in range(G)]
+    if acts_resident:
+        _check_acts_fit(G, k, cfg)
     starts = list(range(0, channels, w))
     wf = [math.ceil(min(w, channels - w0) * row_bytes / bw) for w0 in starts]
     work = [(0, wf[0], 0)] if starts else []
@@ -168,8 +201,9 @@ def dense_window_cycles(tokens: int, channels: int, k: int, cfg: ExionConfig,
         nb = -(-min(w, channels - w0) // cfg.cols)
         for g in range(G):
             share = -(-nxt * (g + 1) // G) - -(-nxt * g // G)
-            work.append((0, math.ceil(real[g] * kc * ib / bw) + share, nb))
-            total += real[g] * kc * ib
+            act = real[g] * kc * ib if i == 0 or not acts_resident else 0
+            work.append((0, math.ceil(act / bw) + share, nb))
+            total += act
     return fetch_pipeline_cycles(work, k, cfg), total
 
 

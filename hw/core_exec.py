@@ -5,9 +5,11 @@ from the shared sequencer (``hw/sequencer.py``): dense, block ``b`` of ``ceil(n_
 is generated on the fly (channels ``ch_base + b * cols ..``, rows ``< n_rows``, WMEM words
 ``wbase + b * kc ..``, stream 0); ``SPARSE``, the ``blocks`` ConMerge vectors of SMEM from
 the first vector of the command's ``half`` (``exion.regmap.smem_half``; ``blocks`` is the
-count of that part). Each block travels with its command's context (buffers, ``wbase``, ``kc``,
-``shift``, first / last marks) from its fetch through the SDUE to its drain, so one command's
-drain overlaps the next command's blocks; outputs are written to OMEM buffer ``obuf`` at the
+count of that part). Each block travels with its command's context (buffers, ``wbase``,
+``ibase``, ``kc``, ``shift``, first / last marks) from its fetch through the SDUE to its drain,
+so one command's drain overlaps the next command's blocks. Its tokens are read from IMEM
+buffer ``ibuf``, words ``ibase + k`` for chunk ``k < kc`` (row groups side by side in one
+buffer, each at its own ``ibase``); outputs are written to OMEM buffer ``obuf`` at the
 output's channel. With ``FFN_MASK`` each drained column also writes its keep-mask entry
 (``golden.ffn_reuse.keep_mask_int``; ``drain_ports`` entries of one mask word per cycle, one
 cycle after their drain), and the command holds the engine until its drain ends (the
@@ -153,6 +155,7 @@ class ExecEngine(wiring.Component):
         empty = Signal()            # a command of no blocks
         c_ibuf, c_wbuf, c_obuf = Signal(4), Signal(4), Signal(4)
         c_kc, c_wbase = Signal(16), Signal(16)
+        c_ibase = Signal(range(Di))     # ibase + kc <= IMEM words (checked at issue), kc >= 1
         c_shift = Signal(range(cfg.acc_width))
         c_rows = Signal(8)
         c_sparse, c_ffn, c_res = Signal(), Signal(), Signal()
@@ -175,7 +178,8 @@ class ExecEngine(wiring.Component):
         with m.If(take):
             m.d.sync += [active.eq(1), first.eq(1), empty.eq(n_blk == 0),
                          c_ibuf.eq(f["ibuf"]), c_wbuf.eq(f["wbuf"]), c_obuf.eq(f["obuf"]),
-                         c_kc.eq(f["kc"]), c_wbase.eq(f["wbase"]), c_shift.eq(f["shift"]),
+                         c_kc.eq(f["kc"]), c_wbase.eq(f["wbase"]), c_ibase.eq(f["ibase"]),
+                         c_shift.eq(f["shift"]),
                          c_rows.eq(f["n_rows"]), c_sparse.eq(sparse_f), c_half.eq(f["half"]),
                          c_mhalf.eq(f["mhalf"]),
                          c_ffn.eq(command_flag(self.cmd.payload, "FFN_MASK")),
@@ -192,6 +196,7 @@ class ExecEngine(wiring.Component):
         dense_blk = Signal(block_layout(cfg))
         b_ibuf, b_wbuf, b_obuf = Signal(4), Signal(4), Signal(4)
         b_kc, b_wbase = Signal(16), Signal(16)
+        b_ibase = Signal.like(c_ibase)
         b_shift = Signal(range(cfg.acc_width))
         b_sparse, b_ffn, b_first, b_res = Signal(), Signal(), Signal(), Signal()
         b_half = Signal(2)
@@ -199,7 +204,8 @@ class ExecEngine(wiring.Component):
         fetch = seq.r_en
         with m.If(fetch):
             m.d.sync += [first.eq(0), b_ibuf.eq(c_ibuf), b_wbuf.eq(c_wbuf), b_obuf.eq(c_obuf),
-                         b_kc.eq(c_kc), b_wbase.eq(c_wbase), b_shift.eq(c_shift),
+                         b_kc.eq(c_kc), b_wbase.eq(c_wbase), b_ibase.eq(c_ibase),
+                         b_shift.eq(c_shift),
                          b_sparse.eq(c_sparse), b_ffn.eq(c_ffn), b_first.eq(first),
                          b_half.eq(c_half), b_res.eq(c_res), b_nch.eq(c_nch),
                          dense_ch.eq(dense_ch + C),
@@ -242,15 +248,17 @@ class ExecEngine(wiring.Component):
 
         # -- chunk reads: the context of the block being read ---------------------------------
         i_ibuf, i_wbuf = Signal(4), Signal(4)
-        i_wbase = Signal(16)
+        i_wbase, i_ibase = Signal(16), Signal.like(c_ibase)
         i_res = Signal()
         i_off = Signal.like(res_off)
         with m.If(accept):
             m.d.sync += [i_ibuf.eq(b_ibuf), i_wbuf.eq(b_wbuf), i_wbase.eq(b_wbase),
+                         i_ibase.eq(b_ibase),
                          i_res.eq(b_res), i_off.eq(res_off)]
         r_ibuf = Mux(accept, b_ibuf, i_ibuf)
         r_wbuf = Mux(accept, b_wbuf, i_wbuf)
         r_wbase = Mux(accept, b_wbase, i_wbase)
+        r_ibase = Mux(accept, b_ibase, i_ibase)
         r_res = Mux(accept, b_res, i_res)
         # RESIDENT: chunk k (the IMEM address) of each stream's own class; else the SDUE's
         # pointer (block b of the run at words b * kc ..)
@@ -258,7 +266,9 @@ class ExecEngine(wiring.Component):
             r_off = Mux(accept, res_off[i], i_off[i])
             m.d.comb += self.wmem_addr[i].eq(
                 r_wbuf * Dw + r_wbase + Mux(r_res, r_off + sdue.imem_addr, sdue.wmem_addr))
-        m.d.comb += [self.imem_addr.eq(r_ibuf * Di + sdue.imem_addr),
+        # the token tile at words ibase .. ibase + kc of ibuf (ibase + kc <= IMEM words is
+        # checked at issue, so the sum stays inside the buffer)
+        m.d.comb += [self.imem_addr.eq(r_ibuf * Di + r_ibase + sdue.imem_addr),
                      sdue.imem_data.eq(self.imem_data), sdue.wmem_data.eq(self.wmem_data)]
         reading = ~sdue.blocks.ready            # chunks of the accepted block still to read
 

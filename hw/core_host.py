@@ -169,6 +169,7 @@ class HostInterface(wiring.Component):
                       (~sparse & (f["n_ch"] == 0), "BAD_FIELD"),
                       (ffn & (f["ch_base"] % DP != 0), "BAD_FIELD"),
                       (f["kc"] > Di, "TILE"), ((f["n_rows"] == 0) | (f["n_rows"] > R), "TILE"),
+                      (f["ibase"] + f["kc"] > Di, "ADDR_RANGE"),
                       (~sparse & (f["ch_base"] + f["n_ch"] > Do), "ADDR_RANGE"),
                       (~sparse & w_over, "ADDR_RANGE"),
                       (ffn & (f["ch_base"] + f["n_ch"] > part), "ADDR_RANGE"),

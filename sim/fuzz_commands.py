@@ -189,7 +189,8 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         v = dict(kc=kc, shift=r(0, min(k.acc_width - 1, 12)), ch_base=ch_base, n_ch=n_ch,
                  ibuf=r(0, k.imem_buffers - 1), wbuf=r(0, k.wmem_buffers - 1),
                  obuf=r(0, k.omem_buffers - 1), n_rows=r(1, R), wbase=wbase,
-                 th_hi=r(-hi // 4, hi // 2), th_lo=r(-hi, 0), half=half, mhalf=mhalf)
+                 th_hi=r(-hi // 4, hi // 2), th_lo=r(-hi, 0), half=half, mhalf=mhalf,
+                 ibase=r(0, Di - kc) if rng.random() < 0.5 else 0)
     elif op == "SCHEDULE":
         mhalf, part = _mask_part(rng, k, r)
         v = dict(n_ch=r(1, max(1, part)), half=half, mhalf=mhalf)
@@ -312,7 +313,7 @@ def _limit_of(name: str, op: str, k: Limits) -> int:
         "topk": k.max_topk, "ch_base": k.omem_words,
         "n_ch": MAX_HEAD_DIM if op == "PREDICT_PROJ" else k.channels,
         "dbuf": k.imem_buffers, "dbase": k.imem_words, "key_base": MAX_KEYS, "n_keys": min(MAX_KEYS, k.channels), "n_rows": k.rows,
-        "wbase": k.wmem_words, "streams": k.merge_degree, "xbuf": k.imem_buffers,
+        "wbase": k.wmem_words, "ibase": k.imem_words, "streams": k.merge_degree, "xbuf": k.imem_buffers,
         "mbuf": k.omem_buffers, "sc_base": k.omem_words, "sh_base": k.omem_words,
         "half": 3,      # SMEM part: 0 whole, 1 / 2 halves; 3 is refused
         "mhalf": 3,     # mask-memory part, likewise

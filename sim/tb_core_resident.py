@@ -25,6 +25,12 @@ and ``BLOCKS``, ``CYCLES``, ``SCHED_CYCLES``, ``DONE``, ``CAUSE`` and ``BYTES_IN
   resident GEMM is its window's, checked at issue).
 * ``refusals``: ``RESIDENT`` without ``SPARSE``, on other opcodes, ``n_ch`` 0 or past OMEM,
   the window past WMEM (cause codes as the model says; nothing else changes).
+* ``groups_at_ibase``: activations resident: several row groups side by side in one IMEM
+  buffer (group ``g`` at words ``ibase_g ..``, the last one ending at IMEM's last word), and
+  a dense ``GEMM`` and a ``SPARSE | RESIDENT`` ``GEMM`` per group read them in turn with
+  ``ibase``; resident outputs equal the dense product at the kept positions
+  (``golden.sdue.sdue_outputs``), and a model reading word 0 differs; ``ibase + kc`` one past
+  IMEM is refused (``ADDR_RANGE``, dense and sparse; nothing else changes).
 """
 
 from __future__ import annotations
@@ -231,3 +237,70 @@ async def refusals(dut):
     # the same window at its boundary is taken
     await twin.issue("GEMM", flags=RES, **dict(g, wbase=Dw - 4))
     await twin.compare("boundary")
+
+
+async def load_imem_at(twin, buf: int, base: int, x):
+    """One ``LOAD_IMEM`` of a row group's tokens ``x`` (rows, kc * lanes) at words ``base ..``
+    of every bank (both sides)."""
+    cfg = twin.cfg
+    kc = x.shape[1] // cfg.lanes
+    await twin.issue("LOAD_IMEM", base=base, count=kc, buf=buf)
+    lanes = x.reshape(cfg.rows * kc, cfg.lanes)                  # bank by bank, word by word
+    twin.model.push_imem(lanes)
+    await twin.tb.src_i.send(AxiStreamFrame([pack(v, cfg.data_width) for v in lanes]))
+
+
+@cocotb.test()
+async def groups_at_ibase(dut):
+    """Row groups side by side in IMEM buffer 0; each group's GEMMs read it at its ibase."""
+    tb, twin = await started(dut)
+    cfg = tb.cfg
+    C, D, R, L = cfg.cols, cfg.merge_degree, cfg.rows, cfg.lanes
+    Di, Dw = cfg.words("imem"), cfg.words("wmem")
+    rng = np.random.default_rng(83)
+    kc = max(1, min(3, Di // 4))
+    bases = [0, kc, 2 * kc, Di - kc]            # the last at IMEM's end (its boundary)
+    n = min(2 * C * D, cfg.words("omem"), tb.map.channels)
+    nq = -(-n // (C * D))
+    wbase = Dw - nq * kc
+    hi = cfg.data_max // 2
+    w = rng.integers(-hi, hi + 1, (kc * L, n))
+    await load_wmem(twin, 1, wbase, resident_beats(w, cfg), nq * kc)
+    xs = [rng.integers(-hi, hi + 1, (R, kc * L)) for _ in bases]
+    for base, x in zip(bases, xs):
+        await load_imem_at(twin, 0, base, x)
+    mask = rule_mask(cfg, n, set(range(nq)), 1)
+    sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
+    assert obeys_rule(sched, cfg), "the schedule breaks the resident rule"
+    await twin.write_mask(mask)
+    await twin.issue("SCHEDULE", n_ch=n)
+    shift = 5
+    nd = nq * C             # dense: blocks of stream 0 inside the window's words
+    for g, base in enumerate(bases):
+        await twin.issue("GEMM", kc=kc, shift=shift, n_ch=nd, ibuf=0, wbuf=1, obuf=0,
+                         n_rows=R, wbase=wbase, ibase=base)
+        await twin.issue("GEMM", flags=RES, kc=kc, shift=shift, n_ch=n, ibuf=0, wbuf=1,
+                         obuf=1, n_rows=R, wbase=wbase, ibase=base)
+        await twin.read_omem(0, n)
+        await twin.read_omem(1, n)
+        await twin.frames(n, f"group {g} at ibase {base}")
+        y, on = sdue_outputs(xs[g], w, sched, shift, cfg)
+        got = twin.model.state.omem[1, :, :n]
+        assert np.array_equal(got[on], y[on]), f"group {g}: model != the dense product"
+    await twin.compare("groups at ibase")
+    # ... which a GEMM reading word 0 (ibase ignored) misses for the last group
+    plain = CoreModel(cfg)
+    st, ps = twin.model.state, plain.state
+    ps.wmem[:], ps.imem[:], ps.smem = st.wmem, st.imem, list(st.smem)
+    plain.regs.blocks = twin.model.regs.blocks
+    plain.step(*encode("GEMM", flags=RES, kc=kc, shift=shift, n_ch=n, ibuf=0, wbuf=1, obuf=1,
+                       n_rows=R, wbase=wbase))
+    assert not np.array_equal(ps.omem[1, :, :n][on], y[on]), \
+        "the check cannot tell ibase from word 0"
+    # one word past IMEM: refused, dense and sparse
+    g = dict(kc=kc, shift=shift, n_ch=nd, ibuf=0, wbuf=1, obuf=0, n_rows=R, wbase=wbase,
+             ibase=Di - kc + 1)
+    await twin.refused("GEMM", "ADDR_RANGE", **g)
+    await twin.refused("GEMM", "ADDR_RANGE", flags=RES, **g)
+    await twin.refused("GEMM", "ADDR_RANGE", flags=("SPARSE",), **dict(g, ibase=0xFFFF))
+    await tb.check_traffic()

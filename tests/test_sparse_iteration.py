@@ -221,3 +221,40 @@ def test_resident_iteration():
     cyc, nbytes = dense_window_cycles(mask.shape[0], 50, k, cfg)
     assert nbytes >= 50 * row + mask.shape[0] * kc * ib
     assert cyc >= dense_cycles(mask.shape[0], 50, k, cfg) - compute_cycles(1, k, cfg)
+
+
+def test_acts_resident():
+    """Activations resident (GEMM ibase): every token fetched once when the row groups' tiles
+    fit IMEM (imem_buffers x floor(words / kc) groups), the same blocks and weights, never
+    slower; refused when they do not fit (one word short of the boundary)."""
+    from golden.sparse_resident import (dense_window_cycles, imem_groups,
+                                        resident_iteration)
+    cfg = preset("toy", merge_degree=2, cau_window=2, cau_rate=2)
+    kc = 3
+    k = kc * cfg.lanes
+    rng = np.random.default_rng(6)
+    tokens = 3 * cfg.rows + 2                            # 4 row groups, the last of 2 tokens
+    mask = rng.random((tokens, 50)) < 0.3
+    word = cfg.lanes * cfg.data_width // 8
+    fits = cfg.replace(imem_bank_bytes=2 * kc * word)    # 2 groups a buffer, 2 buffers
+    short = cfg.replace(imem_bank_bytes=(2 * kc - 1) * word)
+    assert (imem_groups(k, fits), imem_groups(k, short)) == (4, 2)
+    ib = item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[0]
+    for win in (12, 50):
+        re = resident_iteration(mask, k, fits, win)
+        on = resident_iteration(mask, k, fits, win, acts_resident=True)
+        assert on.act_bytes == on.act_once == tokens * kc * ib
+        assert (on.blocks, on.weight_bytes, on.compute) == (re.blocks, re.weight_bytes,
+                                                            re.compute)
+        assert on.compute <= on.cycles <= re.cycles
+        assert re.act_bytes > on.act_bytes if win == 12 else re.act_bytes == on.act_bytes
+    with pytest.raises(ValueError, match="acts_resident: 4 row groups"):
+        resident_iteration(mask, k, short, 12, acts_resident=True)
+    with pytest.raises(ValueError, match="acts_resident"):
+        dense_window_cycles(tokens, 50, k, short, acts_resident=True)
+    row = -(-kc * ib // cfg.bus_bytes) * cfg.bus_bytes
+    small = fits.replace(wmem_bank_bytes=3 * 2 * word)   # windows of 6 channels (3 columns)
+    assert window_capacity(k, small) == 6
+    c0, b0 = dense_window_cycles(tokens, 50, k, small)
+    c1, b1 = dense_window_cycles(tokens, 50, k, small, acts_resident=True)
+    assert b1 == 50 * row + tokens * kc * ib < b0 and c1 <= c0
