@@ -10,7 +10,8 @@ K 144) and DiT-XL/2's FC1 shape (256 x 4608 tiled from ``data/traces256``, K 115
   the bandwidth at which that limit reaches 0.6;
 * ``degree``: the block efficiency the merge degree allows (a block streams at most
   ``cols * merge_degree`` weight rows); ``resident``: the block efficiency the resident weight
-  layout allows per window size (one weight word per WMEM RAM per cycle);
+  layout allows per window size (one weight word per WMEM RAM per cycle), and with a crossbar
+  from the RAMs to the slots (not built);
 * bytes over the minimum of the two stationary loop orders with the preset's WMEM / IMEM, and
   the ``imem_bank_bytes`` at which the tokens stay on chip;
 * with ``--measured``: the loop orders of ``golden.sparse_resident`` / ``golden.
@@ -98,7 +99,9 @@ def limits(label, masks, k, base, bandwidths):
             if w >= n and nb > 1:
                 break
             rb = sum(resident_blocks_bound(mk, cfg, w) for mk in masks)
-            row.append(f"resident window {w} ({nb} buf) {ideal / rb:.1%}")
+            xb = sum(resident_blocks_bound(mk, cfg, w, crossbar=True) for mk in masks)
+            row.append(f"resident window {w} ({nb} buf) {ideal / rb:.1%} "
+                       f"(crossbar {ideal / xb:.1%})")
         print(", ".join(row))
     ws = ts = least = 0
     for mk in masks:

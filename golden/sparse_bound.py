@@ -164,7 +164,7 @@ def imem_bank_bytes_for(tokens: int, k: int, cfg: ExionConfig) -> int:
     return math.ceil(-(-tokens // cfg.rows) * kc * cfg.lanes * cfg.data_width / 8)
 
 
-def resident_blocks_bound(mask, cfg: ExionConfig, window: int) -> int:
+def resident_blocks_bound(mask, cfg: ExionConfig, window: int, *, crossbar: bool = False) -> int:
     """Blocks the resident layout needs at least (``golden.sparse_resident``), whatever the
     rule: per channel window of ``window`` channels and row group, the largest of
 
@@ -176,7 +176,9 @@ def resident_blocks_bound(mask, cfg: ExionConfig, window: int) -> int:
       ``c`` only, whose DPUs compute one output per token row a block;
 
     summed. Against :attr:`IterationBound.ideal_blocks` it bounds the block efficiency of
-    every rule on that layout (the CAU's resident rule and any host-side channel order)."""
+    every rule on that layout (the CAU's resident rule and any host-side channel order).
+    ``crossbar``: the floor of a design (not built) whose slots read any WMEM RAM through a
+    crossbar, a channel in any slot: the third term drops."""
     mask = np.asarray(mask, dtype=bool)
     n = mask.shape[1]
     gm = conmerge.group_masks(mask, conmerge.token_order(mask, cfg, "none"), cfg.rows)
@@ -193,7 +195,8 @@ def resident_blocks_bound(mask, cfg: ExionConfig, window: int) -> int:
         per_bank = np.stack([kw[:, j % cfg.cols == c].sum(axis=1) for c in range(cfg.cols)],
                             axis=1)
         ideal = -(-kw.sum(axis=1) // cfg.dpus)
-        least = np.maximum(np.maximum(ideal, per_class.max(axis=1)),
-                           -(-per_bank.max(axis=1) // cfg.rows))
+        least = np.maximum(ideal, per_class.max(axis=1))
+        if not crossbar:
+            least = np.maximum(least, -(-per_bank.max(axis=1) // cfg.rows))
         total += int(least.sum())
     return total
