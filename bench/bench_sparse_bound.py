@@ -16,11 +16,15 @@ K 144) and DiT-XL/2's FC1 shape (256 x 4608 tiled from ``data/traces256``, K 115
   the ``imem_bank_bytes`` at which the tokens stay on chip;
 * with ``--measured``: the loop orders of ``golden.sparse_resident`` / ``golden.
   sparse_iteration`` on the same masks (resident and gathered, ``--degree`` / ``--window``,
-  best fit), their share of the ideal and how far their time is from the sparse floor.
+  best fit), their share of the ideal and how far their time is from the sparse floor;
+* with ``--crossbar``: at the DiT-XL/2 shape with every row group's tokens in IMEM (GEMM
+  ``ibase``; ``imem_bank_bytes`` sized to hold them), the resident rule against the same
+  layout read through a crossbar (``rule="crossbar"``, a design not built), merge degree 2 / 3
+  / 4, windows of one and two WMEM buffers.
 
     .venv/bin/python bench/bench_sparse_bound.py [--max-masks N] [--bandwidth B ...]
-        [--measured] [--degree D ...] [--window W]
-        (bounds: ~10 s; --measured: several minutes on one core)
+        [--measured] [--degree D ...] [--window W] [--crossbar]
+        (bounds: ~10 s; --measured: several minutes on one core; --crossbar: ~30 s)
 """
 
 from __future__ import annotations
@@ -142,6 +146,41 @@ def measured(label, masks, k, base, s, bandwidths, degrees, window):
                   f"{dense / g * (1 - s):>8.2f} {floor / g:>8.2f}", flush=True)
 
 
+def crossbar(label, masks, k, base, bandwidths, window):
+    m, n = masks[0].shape
+    kc = -(-k // base.lanes)
+    groups = -(-m // base.rows)
+    # every row group's token tile in IMEM: ceil(groups / buffers) tiles a bank and buffer
+    ibytes = -(-groups // base.imem_buffers) * kc * base.lanes * base.data_width // 8
+    s = 1.0 - float(np.mean([mk.mean() for mk in masks]))
+    print(f"\n## crossbar ({label}): tokens resident (imem_bank_bytes {ibytes:,}), best fit, "
+          f"window {window}; effic = ideal blocks / blocks; of ideal = the dense window order "
+          f"(tokens resident too) / cycles * (1 - s); of floor = sparse floor / cycles")
+    head = (f"{'B/cycle':>8} {'D':>2} {'WMEM':>4} {'rule':<9} {'effic':>6} {'cycles':>9} "
+            f"{'of ideal':>8} {'of floor':>8} {'B/min':>6}")
+    print(head)
+    print("-" * len(head))
+    for bw in bandwidths:
+        for deg in (2, 3, 4):
+            for nb in (1, 2):
+                cfg = base.replace(offchip_bytes_per_cycle=bw, merge_degree=deg,
+                                   cau_window=window, cau_fit=1, imem_bank_bytes=ibytes)
+                w = nb * resident_window(k, cfg)
+                bs = [iteration_bound(mk, k, cfg) for mk in masks]
+                dense = len(masks) * dense_window_cycles(m, n, k, cfg, nb,
+                                                         acts_resident=True)[0]
+                for rule in ("resident", "crossbar"):
+                    rs = [resident_iteration(mk, k, cfg, w, rule=rule, acts_resident=True)
+                          for mk in masks]
+                    cyc = sum(r.cycles for r in rs)
+                    print(f"{bw:>8g} {deg:>2} {nb:>4} {rule:<9} "
+                          f"{sum(x.ideal_blocks for x in bs) / sum(r.blocks for r in rs):>6.1%} "
+                          f"{cyc:>9,} {dense / cyc * (1 - s):>8.2f} "
+                          f"{sum(x.sparse_bound for x in bs) / cyc:>8.2f} "
+                          f"{sum(r.offchip_bytes for r in rs) / sum(x.sparse_bytes for x in bs):>6.2f}",
+                          flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--max-masks", type=int, default=8, help="masks per folder (default 8)")
@@ -151,7 +190,11 @@ def main(argv=None) -> int:
                    help="also run the resident and gathered orders (minutes)")
     p.add_argument("--degree", type=int, nargs="+", default=[2, 4],
                    help="--measured: merge degrees (default 2 4)")
-    p.add_argument("--window", type=int, default=8, help="--measured: cau_window (default 8)")
+    p.add_argument("--window", type=int, default=8,
+                   help="--measured / --crossbar: cau_window (default 8)")
+    p.add_argument("--crossbar", action="store_true",
+                   help="the resident rule against a crossbar from the WMEM RAMs to the slots "
+                        "(not built), tokens resident, DiT-XL/2 shape")
     args = p.parse_args(argv)
     base = preset("exion")
     try:
@@ -168,10 +211,13 @@ def main(argv=None) -> int:
     print(f"# physical limits of a sparse FC1 iteration, {base.rows} x {base.cols} "
           f"array, {base.lanes} lanes: floors = max(array, bytes / bandwidth); limit = dense "
           f"floor * (1 - s) / sparse floor")
-    for label, masks, k in mask_sets(args.max_masks):
+    sets = mask_sets(args.max_masks)
+    for label, masks, k in sets:
         s = limits(label, masks, k, base, args.bandwidth)
         if args.measured:
             measured(label, masks, k, base, s, args.bandwidth, args.degree, args.window)
+    if args.crossbar:
+        crossbar(*sets[-1], base, args.bandwidth, args.window)
     print(f"\n({time.time() - t0:.1f} s)")
     return 0
 

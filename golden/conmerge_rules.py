@@ -5,7 +5,8 @@ needs it); :mod:`golden.conmerge` orders the channels, calls these per group and
 :class:`~golden.schedule.Schedule`. :func:`greedy_group` and :func:`window_group` define the
 ConMerge Assistant Unit (``hw/cau.py``) word for word, and :func:`resident_group` its
 ``RESIDENT`` mode (every channel in the one slot and stream its weights live in);
-:func:`ffd_group` is host-side only.
+:func:`ffd_group` is host-side only, :func:`crossbar_group` a rule of a design not built (the
+resident layout read through a crossbar).
 See ``docs/conmerge.md``.
 """
 
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["greedy_group", "window_group", "resident_group", "resident_class", "ffd_group",
-           "popcounts", "placement_order", "window_blocks", "window_emits", "FITS"]
+__all__ = ["greedy_group", "window_group", "resident_group", "resident_class", "crossbar_group",
+           "ffd_group", "popcounts", "placement_order", "window_blocks", "window_emits", "FITS"]
 
 #: Slot choices of :func:`window_group`, indexed by ``cfg.cau_fit``: ``first`` (the lowest
 #: fitting window slot) and ``best`` (the fitting slot whose OR of conflict vectors has the most
@@ -197,6 +198,65 @@ def resident_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_
         rb.append(base + pick)
         rs.append(c)
         rd.append(d)
+    return base + len(ors), rb, rs, rd
+
+
+def crossbar_group(chs: list[int], cvs: list[int], cols: int, degree: int, open_blocks: int,
+                   fit: str = "first"):
+    """The resident layout read through a crossbar (a design not built; for
+    ``golden.sparse_bound.resident_blocks_bound(..., crossbar=True)``'s question), one group.
+
+    The weights sit as in the resident layout (window channel ``j`` in the RAM of class
+    :func:`resident_class`), but every slot stream can read any RAM: channel ``j`` fits open
+    block ``b`` if no channel of its class is in ``b`` yet (one word per RAM a cycle) and some
+    slot ``s`` of ``b`` has a free stream and ``ors_b[s] & cv == 0``. ``fit = "first"``: the
+    oldest such block, its lowest such slot; ``"best"``: over the open blocks, the fitting slot
+    whose ``ors`` has the most set bits (oldest block, lowest slot on ties). No fit: open a
+    block, or emit the oldest when ``open_blocks`` are open, as :func:`resident_group`.
+
+    Returns ``(n_blocks, rec_block, rec_slot, rec_stream)`` aligned with ``chs``."""
+    if fit not in FITS:
+        raise ValueError(f"fit = {fit!r} is not one of {', '.join(FITS)}")
+    best = fit == "best"
+    ors: list[list[int]] = []       # per open block, oldest first: OR of cvs per slot
+    cnt: list[list[int]] = []       # per open block: streams taken per slot
+    used: list[int] = []            # per open block: bit k = a channel of class k is in it
+    base = 0
+    rb: list[int] = []
+    rs: list[int] = []
+    rd: list[int] = []
+    for j, cv in zip(chs, cvs):
+        c, d = resident_class(int(j), cols, degree)
+        k = c * degree + d
+        pick, slot, key = -1, -1, -1
+        for b in range(len(ors)):
+            if (used[b] >> k) & 1:
+                continue
+            for t in range(cols):
+                if cnt[b][t] < degree and not (ors[b][t] & cv):
+                    w = bin(ors[b][t]).count("1") if best else 0
+                    if w > key:
+                        pick, slot, key = b, t, w
+                    if not best:
+                        break
+            if pick >= 0 and not best:
+                break
+        if pick < 0:
+            if len(ors) == open_blocks:
+                base += 1
+                ors.pop(0)
+                cnt.pop(0)
+                used.pop(0)
+            ors.append([0] * cols)
+            cnt.append([0] * cols)
+            used.append(0)
+            pick, slot = len(ors) - 1, 0
+        rd.append(cnt[pick][slot])
+        ors[pick][slot] |= cv
+        cnt[pick][slot] += 1
+        used[pick] |= 1 << k
+        rb.append(base + pick)
+        rs.append(slot)
     return base + len(ors), rb, rs, rd
 
 

@@ -178,7 +178,8 @@ def resident_blocks_bound(mask, cfg: ExionConfig, window: int, *, crossbar: bool
     summed. Against :attr:`IterationBound.ideal_blocks` it bounds the block efficiency of
     every rule on that layout (the CAU's resident rule and any host-side channel order).
     ``crossbar``: the floor of a design (not built) whose slots read any WMEM RAM through a
-    crossbar, a channel in any slot: the third term drops."""
+    crossbar, a channel in any slot: the third term drops (the rule of such a design:
+    ``golden.sparse_resident.resident_iteration(..., rule="crossbar")``)."""
     mask = np.asarray(mask, dtype=bool)
     n = mask.shape[1]
     gm = conmerge.group_masks(mask, conmerge.token_order(mask, cfg, "none"), cfg.rows)
@@ -200,3 +201,4 @@ def resident_blocks_bound(mask, cfg: ExionConfig, window: int, *, crossbar: bool
             least = np.maximum(least, -(-per_bank.max(axis=1) // cfg.rows))
         total += int(least.sum())
     return total
+

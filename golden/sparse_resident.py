@@ -20,6 +20,7 @@ from exion.config import ExionConfig
 from exion.limits import CAU_BEAT
 from exion.util import check_int
 from golden import conmerge
+from golden.conmerge_rules import FITS, crossbar_group, placement_order
 from golden.core_mem import item_bytes
 from golden.cycle_model import schedule_cycles
 from golden.sparse_iteration import fetch_pipeline_cycles, overlapped_cycles, window_capacity
@@ -100,7 +101,9 @@ def resident_iteration(mask, k: int, cfg: ExionConfig, window: int | None = None
     sit in one WMEM buffer in the resident layout, loaded once (the rows of the channels some
     token needs); each group's ``SCHEDULE`` of the window's mask uses the resident rule
     (``rule`` ``"resident"``: ``cau_schedule(..., resident=True)``; ``"cau"``: the CAU's
-    unconstrained rule, i.e. weights on chip in every group's own layout, for comparison) and
+    unconstrained rule, i.e. weights on chip in every group's own layout, for comparison;
+    ``"crossbar"``: :func:`golden.conmerge_rules.crossbar_group`, the same layout read
+    through a crossbar, a design not built, its ``SCHEDULE`` timed as the resident rule's) and
     its sparse ``GEMM`` reads the weights in place; a group's activations are fetched again in
     every window where it has blocks, or with ``acts_resident`` only in the first (every
     group's token tile stays in IMEM at its own ``ibase``; a ``ValueError`` when the groups do
@@ -112,8 +115,9 @@ def resident_iteration(mask, k: int, cfg: ExionConfig, window: int | None = None
     token."""
     mask = np.asarray(mask, dtype=bool)
     m, n = mask.shape
-    if rule not in ("resident", "cau"):
-        raise ValueError(f"rule = {rule!r} is not one of resident, cau")
+    if rule not in ("resident", "cau", "crossbar"):
+        raise ValueError(f"rule = {rule!r} is not one of resident, cau, crossbar")
+    res = rule != "cau"
     w = resident_window(k, cfg) if window is None else int(window)
     if w < 1:
         raise ValueError(f"window = {window!r} must be >= 1 channel")
@@ -135,18 +139,22 @@ def resident_iteration(mask, k: int, cfg: ExionConfig, window: int | None = None
     blocks = cau = wbytes = abytes = 0
     for w0 in starts:
         sub = mask[:, w0:w0 + w]
-        sched = conmerge.cau_schedule(sub, cfg, token_sort="none", resident=rule == "resident")
-        gm = conmerge.group_masks(sub, sched.token_order, cfg.rows)
-        nb = np.zeros(G, np.int64)
-        for b in sched.blocks:
-            nb[b.group] += 1
+        if rule == "crossbar":
+            gm = conmerge.group_masks(sub, order, cfg.rows)
+            nb = np.array([_crossbar_count(gm[g], cfg) for g in range(G)], np.int64)
+        else:
+            sched = conmerge.cau_schedule(sub, cfg, token_sort="none", resident=res)
+            gm = conmerge.group_masks(sub, sched.token_order, cfg.rows)
+            nb = np.zeros(G, np.int64)
+            for b in sched.blocks:
+                nb[b.group] += 1
         need = int(gm.any(axis=(0, 1)).sum()) if gm.size else 0
         wbytes += need * row_bytes
         wfetch.append(math.ceil(need * row_bytes / bw))
         items = []
         for g in range(G):
             a = schedule_cycles(conmerge.conflict_vectors(gm[g]).tolist(), CAU_BEAT, cfg,
-                                resident=rule == "resident")
+                                resident=res)
             act = real[g] * tok_bytes if nb[g] and not fetched[g] else 0
             fetched[g] |= acts_resident and nb[g] > 0
             abytes += act
@@ -169,6 +177,15 @@ def resident_iteration(mask, k: int, cfg: ExionConfig, window: int | None = None
         cycles=fetch_pipeline_cycles(work, k, cfg), weight_bytes=wbytes, act_bytes=abytes,
         act_once=sum(real) * tok_bytes,
         min_weight_bytes=int(mask.any(axis=0).sum()) * row_bytes, acts_resident=acts_resident)
+
+
+def _crossbar_count(gm, cfg: ExionConfig) -> int:
+    """Blocks of :func:`golden.conmerge_rules.crossbar_group` for one group's window mask
+    (channels ascending, ``cau_window`` open blocks, ``cau_fit``)."""
+    cvs = conmerge.conflict_vectors(gm).tolist()
+    idx = placement_order(cvs, 1)
+    return crossbar_group(idx, [int(cvs[i]) for i in idx], cfg.cols, cfg.merge_degree,
+                          cfg.cau_window, FITS[cfg.cau_fit])[0]
 
 
 def dense_window_cycles(tokens: int, channels: int, k: int, cfg: ExionConfig,

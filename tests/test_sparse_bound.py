@@ -6,6 +6,7 @@ import pytest
 
 from exion.config import ExionConfig, preset
 from golden import conmerge
+from golden.conmerge_rules import FITS, crossbar_group, resident_class
 from golden.sparse_bound import (imem_bank_bytes_for, iteration_bound, operand_bytes,
                                  resident_blocks_bound, stationary_bytes)
 from golden.sparse_iteration import core_iteration
@@ -47,6 +48,9 @@ def test_floors_hold(degree, window, fit, bw):
         for strategy in ("greedy", "ffd", "bestfit"):
             sched = conmerge.schedule(mk, cfg, strategy, token_sort="none")
             assert len(sched.blocks) >= b.degree_blocks
+        xb = resident_iteration(mk, k, cfg, rule="crossbar")
+        assert xb.blocks >= resident_blocks_bound(mk, cfg, res.window, crossbar=True)
+        assert xb.offchip_bytes == res.offchip_bytes
         assert res.blocks >= resident_blocks_bound(mk, cfg, res.window) >= \
             resident_blocks_bound(mk, cfg, res.window, crossbar=True) >= res.ideal_blocks \
             or not mk.any()
@@ -104,3 +108,29 @@ def test_stationary_bytes():
     assert stationary_bytes(mk, 64, cfg)[0] == iteration_bound(mk, 64, cfg).sparse_bytes
     row_b, tok_b = operand_bytes(k, cfg)
     assert row_b % cfg.bus_bytes == 0 and tok_b == 72 * 24
+
+
+@pytest.mark.parametrize("degree, window, fit", [(2, 1, 0), (2, 4, 1), (3, 2, 1), (4, 8, 0)])
+def test_crossbar_group_places_every_channel_legally(degree, window, fit):
+    """The crossbar rule (a design not built): every channel once, at most one channel of a
+    class per block (one word per RAM a cycle), at most ``degree`` streams per slot, each
+    stream once, the cvs of a slot disjoint."""
+    cols, rows = 4, 4
+    rng = np.random.default_rng(degree * 10 + window)
+    for density in (0.1, 0.3, 0.6, 1.0):
+        chs = sorted(rng.choice(64, size=int(rng.integers(1, 64)), replace=False).tolist())
+        cvs = [int(rng.integers(1, 1 << rows)) if density == 1.0 else
+               int(sum(1 << r for r in range(rows) if rng.random() < density)) or 1
+               for _ in chs]
+        n, rb, rs, rd = crossbar_group(chs, cvs, cols, degree, window, FITS[fit])
+        assert len(rb) == len(chs) and n == max(rb) + 1
+        seen = {}
+        for j, cv, b, slot, d in zip(chs, cvs, rb, rs, rd):
+            c, dd = resident_class(j, cols, degree)
+            assert (b, "class", c * degree + dd) not in seen
+            seen[(b, "class", c * degree + dd)] = j
+            assert 0 <= d < degree and (b, slot, d) not in seen
+            seen[(b, slot, d)] = cv
+        for (b, slot, d), cv in [(key, v) for key, v in seen.items() if key[1] != "class"]:
+            for e in range(d):
+                assert not cv & seen[(b, slot, e)]
