@@ -21,8 +21,8 @@ from exion.limits import QUEUE_DEPTH
 from exion.regmap import CAUSES, FLAGS, OPCODES, encode, smem_half
 from golden.core_checks import CHECKS, decode, first_failure
 from golden.core_model import OPS, CoreModel
-from sim.fuzz_commands import (BUFFERS_USED, buffer_fields, buffer_goal, buffer_label, buffers_of,
-                               coverage_goal, flag_bin, random_command)
+from sim.fuzz_commands import (BUFFERS_USED, FLAG_BINS, bin_flags, buffer_fields, buffer_goal,
+                               buffer_label, buffers_of, coverage_goal, flag_bin, random_command)
 from sim.tb_common import pack, pauses, unpack
 from sim.core_driver import CoreTB
 
@@ -33,9 +33,7 @@ __all__ = ["Fuzz", "STRICT"]
 STRICT = os.environ.get("EXION_FUZZ_STRICT", "1") != "0"
 _GOAL = sorted(coverage_goal())
 #: What the queue-full episodes issue as the refused command, in turn.
-_QF_TURNS = [(op, fl) for op, fb, cause in _GOAL if cause == "QUEUE_FULL"
-             for fl in [None if op != "GEMM" else
-                        [f for f in ("SPARSE", "FFN_MASK") if f in fb.split("+")]]]
+_QF_TURNS = [(op, bin_flags(op, fb)) for op, fb, cause in _GOAL if cause == "QUEUE_FULL"]
 _CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
 #: Refused commands per queue-full episode (the error cleared between them): the turns come
 #: round in a few episodes, so that the short seed set refuses every opcode and flag bin.
@@ -358,14 +356,13 @@ class Fuzz:
         """Directed part of a seed: for every (opcode, flags, cause) bin of a check at issue,
         draw commands of that opcode and flags (one field pushed to an edge) until the check
         table says it fails with that cause, then issue it: every refusal the short seed set
-        would otherwise reach only by luck; then a SCHEDULE of a full mask (SMEM_OVERFLOW
-        where SMEM holds fewer vectors than the mask needs)."""
+        would otherwise reach only by luck; then a SCHEDULE of a full mask, without and with
+        RESIDENT (SMEM_OVERFLOW where SMEM holds fewer vectors than the mask needs)."""
         rng, model = self.rng, self.model
         for op, fb, cause in _GOAL:
             if op not in CHECKS or cause in ("NONE", "QUEUE_FULL"):
                 continue
-            flags = None if op != "GEMM" else [f for f in ("SPARSE", "FFN_MASK")
-                                              if f in fb.split("+")]
+            flags = bin_flags(op, fb)
             for _ in range(400):
                 args, word = random_command(rng, self.cfg, blocks=_counts(model),
                                             p_bad=1.0, op=op, flags=flags)
@@ -385,11 +382,12 @@ class Fuzz:
         await self.tb.write_mask(np.ones((self.cfg.rows, n), bool))
         for ch in range(n):
             model.state.write_mask_cv(ch, (1 << self.cfg.rows) - 1)
-        if model.regs.error:
-            await self.tb.write("CTRL", 1)
-            model.clear_error()
-        await self.command(*encode("SCHEDULE", n_ch=n))
-        await self.settle(f"seed {self.seed} directed SCHEDULE of a full mask")
+        for fb in FLAG_BINS["SCHEDULE"]:       # the greedy rule and the resident one
+            if model.regs.error:
+                await self.tb.write("CTRL", 1)
+                model.clear_error()
+            await self.command(*encode("SCHEDULE", n_ch=n, flags=bin_flags("SCHEDULE", fb)))
+            await self.settle(f"seed {self.seed} directed SCHEDULE ({fb}) of a full mask")
 
     # -- bursts aimed at the buffer cover point's holes ---------------------------------------
     def aimed(self, op: str, label: str, buf: int, *, lead: bool = False):
