@@ -2,11 +2,13 @@
 
 Used by the RTL fuzz bench (sim/tb_core_fuzz.py) and by the model's pure-Python tests
 (tests/test_core_model.py). A command is drawn legal for the configuration (fields inside
-the capacities, small loads so the streams stay short), then, with probability ``p_bad``, one
-field is pushed to an edge (0, the limit, one past it, all ones), the opcode replaced by an
-unknown one, or the flags mixed. Unused fields and bits 31:16 of the command word get random
-junk now and then (the core must ignore them). Which check fails is decided by the model
-(:mod:`golden.core_checks`), never here.
+the capacities, small loads so the streams stay short; ``RESIDENT`` where it is legal, on a
+``SPARSE`` GEMM with its window inside OMEM and WMEM, and on ``SCHEDULE``: :data:`P_RESIDENT`),
+then, with probability ``p_bad``, one field is pushed to an edge (0, the limit, one past it,
+all ones; a resident window's ``n_ch`` / ``wbase`` to the edges of its own checks), the
+opcode replaced by an unknown one, or the flags mixed (a GEMM's ``RESIDENT`` toggled). Unused
+fields and bits 31:16 of the command word get random junk now and then (the core must ignore
+them). Which check fails is decided by the model (:mod:`golden.core_checks`), never here.
 """
 
 from __future__ import annotations
