@@ -107,6 +107,15 @@ def _counts(model) -> tuple[int, int, int]:
     return (model.regs.blocks, *model.regs.blocks_half)
 
 
+def _may_fault(word: int) -> bool:
+    """A command that may fault at run time, which ends a burst: ``SCHEDULE`` (SMEM
+    overflow), a sparse ``GEMM`` but a resident one (its dispatch check; a resident window's
+    range is checked at issue)."""
+    op = word & 0xFF
+    return op == OPCODES["SCHEDULE"] or (op == OPCODES["GEMM"] and bool(word & FLAGS["SPARSE"])
+                                         and not word & FLAGS["RESIDENT"])
+
+
 class Fuzz:
     """One simulation: the driver, the model, the counters."""
 
@@ -393,7 +402,7 @@ class Fuzz:
     def aimed(self, op: str, label: str, buf: int, *, lead: bool = False):
         """A legal command of ``op`` that names buffer ``buf`` in the field of cover-point
         label ``label`` (``(args, word)``), or None when a few draws give none. ``lead``: it
-        goes ahead of another in a burst, so not a sparse GEMM (which ends a burst)."""
+        goes ahead of another in a burst, so not one that ends a burst (:func:`_may_fault`)."""
         mem, _, fld = label.partition(".")
         fld = fld or {"imem": "ibuf", "wmem": "wbuf", "omem": "obuf"}[mem]
         key = "buf" if op in _LOADER.values() else fld
@@ -401,9 +410,9 @@ class Fuzz:
             args, word = random_command(self.rng, self.cfg, blocks=_counts(self.model),
                                         p_bad=0.0, op=op, fix={key: buf})
             cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
-            sparse = op == "GEMM" and word & FLAGS["SPARSE"]
+            ends = _may_fault(word)
             if cmd.op == op and (label, mem, buf) in buffer_fields(cmd) and \
-                    not (lead and sparse) and first_failure(cmd, self.model.limits) is None:
+                    not (lead and ends) and first_failure(cmd, self.model.limits) is None:
                 return args, word
         return None
 
@@ -438,8 +447,7 @@ class Fuzz:
             words.append(f"word {word:#x} args " + ",".join(f"{args[f'ARG{j}']:#x}"
                                                             for j in range(6)))
             await self.command(args, word)
-            if (word & 0xFF) == OPCODES["SCHEDULE"] or (
-                    (word & 0xFF) == OPCODES["GEMM"] and word & FLAGS["SPARSE"]):
+            if _may_fault(word):
                 break           # (as in a random burst: a run-time fault ends it)
         self.bursts += len(words) > 1
         self.steers += 1
@@ -481,11 +489,11 @@ class Fuzz:
                 words.append(f"word {word:#x} args "
                              + ",".join(f"{args[f'ARG{j}']:#x}" for j in range(6)))
                 await self.command(args, word)
-                # A run-time fault (SCHEDULE: SMEM_OVERFLOW; sparse GEMM: the dispatch check)
-                # refuses the commands written after it happened: which ones is a matter of
-                # time, which the model does not have. Such a command ends the burst.
-                if (word & 0xFF) == OPCODES["SCHEDULE"] or (
-                        (word & 0xFF) == OPCODES["GEMM"] and word & FLAGS["SPARSE"]):
+                # A run-time fault (SCHEDULE: SMEM_OVERFLOW; sparse GEMM, not RESIDENT: its
+                # dispatch check) refuses the commands written after it happened: which ones
+                # is a matter of time, which the model does not have. Such a command ends the
+                # burst.
+                if _may_fault(word):
                     break
             self.bursts += len(words) > 1
             await self.settle(label + ": " + "; ".join(words))
