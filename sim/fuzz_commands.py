@@ -23,8 +23,7 @@ from exion.regmap import FLAGS, OPCODES, encode, mask_half
 from golden.core_checks import CHECKS, DISPATCH_CHECKS, RESIDENT_CHECKS, Limits
 
 __all__ = ["random_command", "GEMM_FLAGS", "FLAG_BINS", "OP_WEIGHTS", "P_RESIDENT", "flag_bin",
-           "bin_flags",
-           "coverage_goal",
+           "bin_flags", "coverage_goal",
            "BUFFERS_USED", "DEST_BUFFERS", "buffers_of", "buffer_fields", "buffer_label",
            "buffer_goal"]
 
@@ -148,7 +147,7 @@ def _junk(rng) -> int:
 #: ``SCHEDULE`` (the CAU's resident rule instead of the greedy one).
 P_RESIDENT = {"GEMM": 0.5, "SCHEDULE": 0.4}
 
-#: Opcode weights of the draw: GEMM has four flag bins to cover, so it comes more often.
+#: Opcode weights of the draw: GEMM has the most flag bins to cover, so it comes more often.
 OP_WEIGHTS = {"LOAD_IMEM": 1.0, "LOAD_WMEM": 1.0, "GEMM": 3.0, "SCHEDULE": 1.0, "PREDICT": 1.0,
               "READ_OMEM": 1.0, "PREDICT_PROJ": 1.0, "GELU": 0.5, "RESIDUAL": 0.5, "LAYERNORM": 0.5,
               "SOFTMAX": 0.5}
@@ -161,9 +160,10 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
     """One command: ``(ARG0..ARG5 dict, command word)``. ``blocks``: the current ``BLOCKS``
     (a legal sparse GEMM keeps ``wbase + blocks * kc`` inside WMEM), or ``(BLOCKS, BLOCKS_H1,
     BLOCKS_H2)``: then ``SCHEDULE`` and ``GEMM`` also draw an SMEM half (``half`` 1 / 2, a
-    third of the time); ``op`` / ``flags``: drawn when not given; ``fix``: fields set to these
-    values after the legal draw (a buffer steered to a coverage hole; the result may then
-    fail a check)."""
+    third of the time); ``op``: drawn when not given; ``flags``: a GEMM's or SCHEDULE's flags
+    (:func:`bin_flags`), drawn when not given (a bad draw may still mix them); ``fix``: fields
+    set to these values after the legal draw (a buffer steered to a coverage hole; the result
+    may then fail a check)."""
     k = Limits.of(cfg)
     R, L = k.rows, k.lanes
     Di, Dw, Do = k.imem_words, k.wmem_words, k.omem_words

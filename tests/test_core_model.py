@@ -345,10 +345,11 @@ def test_coverage_goal_matches_tables():
 
 
 def test_coverage_goal_is_what_issue_gives():
-    """Seeded random commands of the fuzz (FUZZ_CONFIG's 4x4 and 8x3; some with the opcode and
-    flag bin given, as the bench's directed part draws them), checked at issue by the model: every (opcode, flag bin, cause) they get is in the coverage goal, and every triple of
-    the goal an issue check decides is got (the others: QUEUE_FULL, which the queue decides;
-    the dispatch checks' and SMEM_OVERFLOW, which come when the command runs)."""
+    """Seeded random commands of the fuzz (the 4x4 of FUZZ_CONFIG and the 8x3; some with the
+    opcode and flag bin given, as the bench's directed part draws them), checked at issue by
+    the model: every (opcode, flag bin, cause) they get is in the coverage goal, and every
+    triple of the goal an issue check decides is got (the others: QUEUE_FULL, which the queue
+    decides; SMEM_OVERFLOW, which comes when the command runs)."""
     goal = coverage_goal()
     for name in ("4x4", "8x3"):
         cfg = CONFIGS[name]
