@@ -2,11 +2,13 @@
 
 Used by the RTL fuzz bench (sim/tb_core_fuzz.py) and by the model's pure-Python tests
 (tests/test_core_model.py). A command is drawn legal for the configuration (fields inside
-the capacities, small loads so the streams stay short), then, with probability ``p_bad``, one
-field is pushed to an edge (0, the limit, one past it, all ones), the opcode replaced by an
-unknown one, or the flags mixed. Unused fields and bits 31:16 of the command word get random
-junk now and then (the core must ignore them). Which check fails is decided by the model
-(:mod:`golden.core_checks`), never here.
+the capacities, small loads so the streams stay short; ``RESIDENT`` where it is legal, on a
+``SPARSE`` GEMM with its window inside OMEM and WMEM, and on ``SCHEDULE``: :data:`P_RESIDENT`),
+then, with probability ``p_bad``, one field is pushed to an edge (0, the limit, one past it,
+all ones; a resident window's ``n_ch`` / ``wbase`` to the edges of its own checks), the
+opcode replaced by an unknown one, or the flags mixed (a GEMM's ``RESIDENT`` toggled). Unused
+fields and bits 31:16 of the command word get random junk now and then (the core must ignore
+them). Which check fails is decided by the model (:mod:`golden.core_checks`), never here.
 """
 
 from __future__ import annotations
@@ -18,22 +20,38 @@ from exion.config import ExionConfig
 from exion.fields import ARG_FIELDS
 from exion.limits import MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import FLAGS, OPCODES, encode, mask_half
-from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits
+from golden.core_checks import CHECKS, DISPATCH_CHECKS, RESIDENT_CHECKS, Limits
 
-__all__ = ["random_command", "FLAG_BINS", "OP_WEIGHTS", "flag_bin", "coverage_goal",
+__all__ = ["random_command", "GEMM_FLAGS", "FLAG_BINS", "OP_WEIGHTS", "P_RESIDENT", "flag_bin",
+           "bin_flags", "coverage_goal",
            "BUFFERS_USED", "DEST_BUFFERS", "buffers_of", "buffer_fields", "buffer_label",
            "buffer_goal"]
 
-#: Flag bins of the coverage: GEMM's two flags; other opcodes ignore flags ("-").
-FLAG_BINS = ("none", "SPARSE", "FFN_MASK", "SPARSE+FFN_MASK", "-")
+#: GEMM's flags that make its flag bin (:func:`flag_bin`): each set of them is a bin.
+GEMM_FLAGS = ("SPARSE", "FFN_MASK", "RESIDENT")
+
+#: Flag bins of the coverage per opcode: GEMM's, the set of its :data:`GEMM_FLAGS` ("none":
+#: none of them); SCHEDULE's, "RESIDENT" (the CAU's resident rule) or "-" (the greedy
+#: rule); other opcodes ignore flags or refuse them whatever else is set ("-").
+FLAG_BINS = {"GEMM": tuple("+".join(f for i, f in enumerate(GEMM_FLAGS) if m >> i & 1) or "none"
+                           for m in range(1 << len(GEMM_FLAGS))),
+             "SCHEDULE": ("-", "RESIDENT")}
 
 
 def flag_bin(op: str | None, word: int) -> str:
-    if op != "GEMM":
-        return "-"
-    s, f = bool(word & FLAGS["SPARSE"]), bool(word & FLAGS["FFN_MASK"])
-    return {(0, 0): "none", (1, 0): "SPARSE", (0, 1): "FFN_MASK", (1, 1): "SPARSE+FFN_MASK"}[
-        (s, f)]
+    if op == "GEMM":
+        return "+".join(f for f in GEMM_FLAGS if word & FLAGS[f]) or "none"
+    if op == "SCHEDULE":
+        return "RESIDENT" if word & FLAGS["RESIDENT"] else "-"
+    return "-"
+
+
+def bin_flags(op: str, fb: str) -> list[str] | None:
+    """The flags a command of opcode ``op`` is drawn with to land in flag bin ``fb`` (None:
+    any; junk flags may still move it to another bin)."""
+    if op in FLAG_BINS:
+        return [] if fb in ("none", "-") else fb.split("+")
+    return None
 
 
 def coverage_goal() -> set[tuple[str, str, str]]:
@@ -42,22 +60,23 @@ def coverage_goal() -> set[tuple[str, str, str]]:
     Anything outside is impossible by construction (e.g. a load never gets TILE)."""
     goal = {("?", "-", "BAD_OPCODE")}
     for op, checks in CHECKS.items():
-        bins = FLAG_BINS[:4] if op == "GEMM" else ("-",)
-        for b in bins:
-            causes = {c.cause for c in checks} | {"QUEUE_FULL"}
+        for b in FLAG_BINS.get(op, ("-",)):
+            causes = {c.cause for c in checks} | {"QUEUE_FULL", "NONE"}
             if op == "GEMM":
-                sparse, ffn = "SPARSE" in b, "FFN_MASK" in b
+                sparse, ffn, resident = (f in b.split("+") for f in GEMM_FLAGS)
                 if sparse and ffn:
-                    # BAD_FIELD (both flags) wins over everything after it
-                    causes -= {"TILE", "ADDR_RANGE", "QUEUE_FULL"}
-                else:
-                    causes.add("NONE")
-                    if sparse:
-                        causes |= {c.cause for c in DISPATCH_CHECKS["GEMM"]}
-            else:
-                causes.add("NONE")
+                    # BAD_FIELD (both flags) wins over everything after it, RESIDENT's too
+                    causes -= {"TILE", "ADDR_RANGE", "QUEUE_FULL", "NONE"}
+                elif resident and not sparse:
+                    # BAD_FIELD (RESIDENT_CHECKS' first row) after every GEMM check
+                    causes -= {"QUEUE_FULL", "NONE"}
+                elif resident:
+                    # RESIDENT's range checks at issue; no dispatch check (its range is known)
+                    causes |= {c.cause for c in RESIDENT_CHECKS}
+                elif sparse:
+                    causes |= {c.cause for c in DISPATCH_CHECKS["GEMM"]}
             goal |= {(op, b, c) for c in causes}
-    goal.add(("SCHEDULE", "-", "SMEM_OVERFLOW"))
+    goal |= {("SCHEDULE", b, "SMEM_OVERFLOW") for b in FLAG_BINS["SCHEDULE"]}
     return goal
 
 
@@ -124,7 +143,11 @@ def _junk(rng) -> int:
     return int(rng.integers(0, 1 << 32))
 
 
-#: Opcode weights of the draw: GEMM has four flag bins to cover, so it comes more often.
+#: How often a legal draw sets ``RESIDENT``: on a GEMM drawn ``SPARSE`` alone, on a
+#: ``SCHEDULE`` (the CAU's resident rule instead of the greedy one).
+P_RESIDENT = {"GEMM": 0.5, "SCHEDULE": 0.4}
+
+#: Opcode weights of the draw: GEMM has the most flag bins to cover, so it comes more often.
 OP_WEIGHTS = {"LOAD_IMEM": 1.0, "LOAD_WMEM": 1.0, "GEMM": 3.0, "SCHEDULE": 1.0, "PREDICT": 1.0,
               "READ_OMEM": 1.0, "PREDICT_PROJ": 1.0, "GELU": 0.5, "RESIDUAL": 0.5, "LAYERNORM": 0.5,
               "SOFTMAX": 0.5}
@@ -137,9 +160,10 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
     """One command: ``(ARG0..ARG5 dict, command word)``. ``blocks``: the current ``BLOCKS``
     (a legal sparse GEMM keeps ``wbase + blocks * kc`` inside WMEM), or ``(BLOCKS, BLOCKS_H1,
     BLOCKS_H2)``: then ``SCHEDULE`` and ``GEMM`` also draw an SMEM half (``half`` 1 / 2, a
-    third of the time); ``op`` / ``flags``: drawn when not given; ``fix``: fields set to these
-    values after the legal draw (a buffer steered to a coverage hole; the result may then
-    fail a check)."""
+    third of the time); ``op``: drawn when not given; ``flags``: a GEMM's or SCHEDULE's flags
+    (:func:`bin_flags`), drawn when not given (a bad draw may still mix them); ``fix``: fields
+    set to these values after the legal draw (a buffer steered to a coverage hole; the result
+    may then fail a check)."""
     k = Limits.of(cfg)
     R, L = k.rows, k.lanes
     Di, Dw, Do = k.imem_words, k.wmem_words, k.omem_words
@@ -171,19 +195,25 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         flags = [f for f in ("SPARSE", "FFN_MASK") if rng.random() < 0.4]
         if len(flags) == 2 and rng.random() < 0.6:
             flags = flags[:1]
+        if flags == ["SPARSE"] and rng.random() < P_RESIDENT["GEMM"]:
+            flags.append("RESIDENT")
         if fixed_flags is not None:
             flags = list(fixed_flags)
+        # SPARSE | RESIDENT: the window of n_ch channels (outputs at their channel, weights
+        # at wbase + class * kc); any other GEMM with RESIDENT is refused whatever its fields
+        resident = "SPARSE" in flags and "RESIDENT" in flags
         kc = r(1, Di)
         blk_max = max(1, Dw // kc)
-        n_ch = r(1, min(Do, blk_max * k.cols))
+        n_ch = r(1, min(Do, blk_max * k.cols * (k.merge_degree if resident else 1)))
         dp = k.drain_ports if "FFN_MASK" in flags else 1
         mhalf, part = _mask_part(rng, k, r) if "FFN_MASK" in flags else (0, Do)
         n_ch = min(n_ch, part) if part else n_ch
         ch_base = r(0, max(0, min(Do, part) - n_ch) // dp) * dp
-        nb = k.dense_blocks(n_ch)
-        wb_hi = Dw - (blocks if "SPARSE" in flags else nb) * kc
+        nb = k.resident_classes(n_ch) if resident else k.dense_blocks(n_ch)
+        wb_hi = Dw - (blocks if "SPARSE" in flags and not resident else nb) * kc
         wbase = r(0, wb_hi) if wb_hi >= 0 else r(0, Dw)
-        if "SPARSE" in flags and rng.random() < p_bad * 0.4:     # past WMEM at dispatch
+        # past WMEM at dispatch (RESIDENT: at issue, from one word past on)
+        if "SPARSE" in flags and rng.random() < p_bad * 0.4:
             wbase = max(0, wb_hi + r(1, kc + 1))
         hi = cfg.data_max
         v = dict(kc=kc, shift=r(0, min(k.acc_width - 1, 12)), ch_base=ch_base, n_ch=n_ch,
@@ -194,6 +224,9 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
     elif op == "SCHEDULE":
         mhalf, part = _mask_part(rng, k, r)
         v = dict(n_ch=r(1, max(1, part)), half=half, mhalf=mhalf)
+        flags = ["RESIDENT"] if rng.random() < P_RESIDENT["SCHEDULE"] else []
+        if fixed_flags is not None:
+            flags = list(fixed_flags)
     elif op == "PREDICT":
         kc = r(1, min(Di, MAX_HEAD_DIM // L))
         mhalf, part = _mask_part(rng, k, r)
@@ -230,6 +263,11 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         elif what < 0.2 and op != "GEMM":
             # (not MEM: the fuzz bench has no memory on the master port, docs/core-model.md)
             flags = [f for f in FLAGS if f != "MEM" and rng.random() < 0.5]
+        elif what < 0.2:
+            # GEMM: RESIDENT toggled (legal only with SPARSE alone: the range checks decide)
+            flags = sorted(set(flags) ^ {"RESIDENT"})
+        elif op == "GEMM" and "SPARSE" in flags and "RESIDENT" in flags and what < 0.5:
+            _resident_edge(rng, k, v, r)
         else:
             names = [f.name for f in ARG_FIELDS if op in f.ops and not f.signed
                      and f.name not in ("q_th_lo", "q_th_hi", "addr", "stride")   # (MEM only)
@@ -261,6 +299,16 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         if op != "GEMM":        # (the MEM flag is no junk on a load or read: left out)
             word |= (int(rng.integers(0, 256)) << 8) & ~FLAGS["MEM"]
     return args, word
+
+
+def _resident_edge(rng, k: Limits, v: dict[str, int], r) -> None:
+    """A ``SPARSE | RESIDENT`` GEMM's window pushed to an edge of its issue checks: ``n_ch``
+    0, OMEM words or one past; or ``wbase`` at the last word where the window's ``ceil(n_ch /
+    (cols * merge_degree)) * kc`` words fit, or one past it."""
+    if rng.random() < 0.5:
+        v["n_ch"] = [0, k.omem_words, k.omem_words + 1][r(0, 2)]
+    else:
+        v["wbase"] = max(0, k.wmem_words - k.resident_classes(v["n_ch"]) * v["kc"] + r(0, 1))
 
 
 def _mask_part(rng, k: Limits, r) -> tuple[int, int]:

@@ -21,8 +21,8 @@ from exion.limits import QUEUE_DEPTH
 from exion.regmap import CAUSES, FLAGS, OPCODES, encode, smem_half
 from golden.core_checks import CHECKS, decode, first_failure
 from golden.core_model import OPS, CoreModel
-from sim.fuzz_commands import (BUFFERS_USED, buffer_fields, buffer_goal, buffer_label, buffers_of,
-                               coverage_goal, flag_bin, random_command)
+from sim.fuzz_commands import (BUFFERS_USED, FLAG_BINS, bin_flags, buffer_fields, buffer_goal,
+                               buffer_label, buffers_of, coverage_goal, flag_bin, random_command)
 from sim.tb_common import pack, pauses, unpack
 from sim.core_driver import CoreTB
 
@@ -33,9 +33,7 @@ __all__ = ["Fuzz", "STRICT"]
 STRICT = os.environ.get("EXION_FUZZ_STRICT", "1") != "0"
 _GOAL = sorted(coverage_goal())
 #: What the queue-full episodes issue as the refused command, in turn.
-_QF_TURNS = [(op, fl) for op, fb, cause in _GOAL if cause == "QUEUE_FULL"
-             for fl in [None if op != "GEMM" else
-                        [f for f in ("SPARSE", "FFN_MASK") if f in fb.split("+")]]]
+_QF_TURNS = [(op, bin_flags(op, fb)) for op, fb, cause in _GOAL if cause == "QUEUE_FULL"]
 _CAUSE_NAMES = {v: k for k, v in CAUSES.items()}
 #: Refused commands per queue-full episode (the error cleared between them): the turns come
 #: round in a few episodes, so that the short seed set refuses every opcode and flag bin.
@@ -107,6 +105,15 @@ def _memories(st) -> dict:
 def _counts(model) -> tuple[int, int, int]:
     """``BLOCKS``, ``BLOCKS_H1``, ``BLOCKS_H2`` of the model (legal sparse GEMMs of each half)."""
     return (model.regs.blocks, *model.regs.blocks_half)
+
+
+def _may_fault(word: int) -> bool:
+    """A command that may fault at run time, which ends a burst: ``SCHEDULE`` (SMEM
+    overflow), a sparse ``GEMM`` but a resident one (its dispatch check; a resident window's
+    range is checked at issue)."""
+    op = word & 0xFF
+    return op == OPCODES["SCHEDULE"] or (op == OPCODES["GEMM"] and bool(word & FLAGS["SPARSE"])
+                                         and not word & FLAGS["RESIDENT"])
 
 
 class Fuzz:
@@ -358,14 +365,13 @@ class Fuzz:
         """Directed part of a seed: for every (opcode, flags, cause) bin of a check at issue,
         draw commands of that opcode and flags (one field pushed to an edge) until the check
         table says it fails with that cause, then issue it: every refusal the short seed set
-        would otherwise reach only by luck; then a SCHEDULE of a full mask (SMEM_OVERFLOW
-        where SMEM holds fewer vectors than the mask needs)."""
+        would otherwise reach only by luck; then a SCHEDULE of a full mask, without and with
+        RESIDENT (SMEM_OVERFLOW where SMEM holds fewer vectors than the mask needs)."""
         rng, model = self.rng, self.model
         for op, fb, cause in _GOAL:
             if op not in CHECKS or cause in ("NONE", "QUEUE_FULL"):
                 continue
-            flags = None if op != "GEMM" else [f for f in ("SPARSE", "FFN_MASK")
-                                              if f in fb.split("+")]
+            flags = bin_flags(op, fb)
             for _ in range(400):
                 args, word = random_command(rng, self.cfg, blocks=_counts(model),
                                             p_bad=1.0, op=op, flags=flags)
@@ -385,17 +391,18 @@ class Fuzz:
         await self.tb.write_mask(np.ones((self.cfg.rows, n), bool))
         for ch in range(n):
             model.state.write_mask_cv(ch, (1 << self.cfg.rows) - 1)
-        if model.regs.error:
-            await self.tb.write("CTRL", 1)
-            model.clear_error()
-        await self.command(*encode("SCHEDULE", n_ch=n))
-        await self.settle(f"seed {self.seed} directed SCHEDULE of a full mask")
+        for fb in FLAG_BINS["SCHEDULE"]:       # the greedy rule and the resident one
+            if model.regs.error:
+                await self.tb.write("CTRL", 1)
+                model.clear_error()
+            await self.command(*encode("SCHEDULE", n_ch=n, flags=bin_flags("SCHEDULE", fb)))
+            await self.settle(f"seed {self.seed} directed SCHEDULE ({fb}) of a full mask")
 
     # -- bursts aimed at the buffer cover point's holes ---------------------------------------
     def aimed(self, op: str, label: str, buf: int, *, lead: bool = False):
         """A legal command of ``op`` that names buffer ``buf`` in the field of cover-point
         label ``label`` (``(args, word)``), or None when a few draws give none. ``lead``: it
-        goes ahead of another in a burst, so not a sparse GEMM (which ends a burst)."""
+        goes ahead of another in a burst, so not one that ends a burst (:func:`_may_fault`)."""
         mem, _, fld = label.partition(".")
         fld = fld or {"imem": "ibuf", "wmem": "wbuf", "omem": "obuf"}[mem]
         key = "buf" if op in _LOADER.values() else fld
@@ -403,9 +410,9 @@ class Fuzz:
             args, word = random_command(self.rng, self.cfg, blocks=_counts(self.model),
                                         p_bad=0.0, op=op, fix={key: buf})
             cmd = decode([args[f"ARG{i}"] for i in range(6)], word)
-            sparse = op == "GEMM" and word & FLAGS["SPARSE"]
+            ends = _may_fault(word)
             if cmd.op == op and (label, mem, buf) in buffer_fields(cmd) and \
-                    not (lead and sparse) and first_failure(cmd, self.model.limits) is None:
+                    not (lead and ends) and first_failure(cmd, self.model.limits) is None:
                 return args, word
         return None
 
@@ -440,8 +447,7 @@ class Fuzz:
             words.append(f"word {word:#x} args " + ",".join(f"{args[f'ARG{j}']:#x}"
                                                             for j in range(6)))
             await self.command(args, word)
-            if (word & 0xFF) == OPCODES["SCHEDULE"] or (
-                    (word & 0xFF) == OPCODES["GEMM"] and word & FLAGS["SPARSE"]):
+            if _may_fault(word):
                 break           # (as in a random burst: a run-time fault ends it)
         self.bursts += len(words) > 1
         self.steers += 1
@@ -483,11 +489,11 @@ class Fuzz:
                 words.append(f"word {word:#x} args "
                              + ",".join(f"{args[f'ARG{j}']:#x}" for j in range(6)))
                 await self.command(args, word)
-                # A run-time fault (SCHEDULE: SMEM_OVERFLOW; sparse GEMM: the dispatch check)
-                # refuses the commands written after it happened: which ones is a matter of
-                # time, which the model does not have. Such a command ends the burst.
-                if (word & 0xFF) == OPCODES["SCHEDULE"] or (
-                        (word & 0xFF) == OPCODES["GEMM"] and word & FLAGS["SPARSE"]):
+                # A run-time fault (SCHEDULE: SMEM_OVERFLOW; sparse GEMM, not RESIDENT: its
+                # dispatch check) refuses the commands written after it happened: which ones
+                # is a matter of time, which the model does not have. Such a command ends the
+                # burst.
+                if _may_fault(word):
                     break
             self.bursts += len(words) > 1
             await self.settle(label + ": " + "; ".join(words))

@@ -13,12 +13,13 @@ from exion.config import preset
 from exion.limits import QUEUE_DEPTH
 from exion.regmap import CAUSES, encode
 from golden import conmerge, cycle_model, eager, ffn_reuse, intsem
-from golden.core_checks import CHECKS, DISPATCH_CHECKS, Limits, decode, markdown_table
+from golden.core_checks import (CHECKS, DISPATCH_CHECKS, RESIDENT_CHECKS, Limits, decode,
+                                first_failure, markdown_table)
 from golden.core_model import OPS, CoreModel
 from golden.core_state import BeatFifo, bits_of, bits_of_rows
 from golden.sdue import dense_wmem_image, wmem_image
-from sim.fuzz_commands import (BUFFERS_USED, DEST_BUFFERS, buffer_fields, buffer_goal,
-                               coverage_goal, flag_bin, random_command)
+from sim.fuzz_commands import (BUFFERS_USED, DEST_BUFFERS, FLAG_BINS, bin_flags, buffer_fields,
+                               buffer_goal, coverage_goal, flag_bin, random_command)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,7 +209,8 @@ def _same(a, b):
 def test_every_check_and_refusal_changes_nothing(name):
     """Seeded random commands reach every row of the check table (and its cause); a refused
     command changes only error, CAUSE, ERR_CMD; while error is set commands are dropped and
-    the first cause stays; a clear lets commands through again."""
+    the first cause stays; a clear lets commands through again. ``RESIDENT``'s rows of a
+    GEMM (``RESIDENT_CHECKS``) too."""
     cfg = CONFIGS[name]
     rng = np.random.default_rng(7)
     k = Limits.of(cfg)
@@ -223,9 +225,13 @@ def test_every_check_and_refusal_changes_nothing(name):
         if cmd.op is None:
             hit["BAD_OPCODE"] += 1
         else:
-            row = next((i for i, c in enumerate(CHECKS[cmd.op]) if c.fails(cmd, k)), None)
-            hit[(cmd.op, row)] += 1
-            assert cause == (0 if row is None else CAUSES[CHECKS[cmd.op][row].cause])
+            # a GEMM with RESIDENT: its opcode's rows, then RESIDENT_CHECKS' ("R", i)
+            rows = [(i, c) for i, c in enumerate(CHECKS[cmd.op])]
+            if cmd.op == "GEMM" and cmd.resident:
+                rows += [(("R", i), c) for i, c in enumerate(RESIDENT_CHECKS)]
+            row = next(((i, c) for i, c in rows if c.fails(cmd, k)), None)
+            hit[(cmd.op, row and row[0])] += 1
+            assert cause == (0 if row is None else CAUSES[row[1].cause])
         if cause:
             assert _same(before, _snapshot(m)), f"refused {word:#x} changed the state"
             assert (m.regs.error, m.regs.cause, m.regs.err_cmd) == (1, cause, word)
@@ -237,7 +243,9 @@ def test_every_check_and_refusal_changes_nothing(name):
         m.state.queue.clear()
     # with one drain port every ch_base is a multiple of it: that row cannot fail
     never = {"drain ports"} if cfg.drain_ports == 1 else set()
-    missing = [(op, i, c.cause) for op, checks in CHECKS.items() for i, c in enumerate(checks)
+    rows = [(op, i, c) for op, checks in CHECKS.items() for i, c in enumerate(checks)]
+    rows += [("GEMM", ("R", i), c) for i, c in enumerate(RESIDENT_CHECKS)]
+    missing = [(op, i, c.cause) for op, i, c in rows
                if hit[(op, i)] == 0 and not any(w in c.when for w in never)]
     assert not missing and hit["BAD_OPCODE"], f"check rows never reached: {missing}"
 
@@ -317,7 +325,50 @@ def test_coverage_goal_matches_tables():
             assert any(g[0] == op and g[2] == c.cause for g in goal)
     assert not any(g[0].startswith("LOAD") and g[2] == "TILE" for g in goal)
     assert ("GEMM", "SPARSE", DISPATCH_CHECKS["GEMM"][0].cause) in goal
+    for c in RESIDENT_CHECKS:
+        assert ("GEMM", "SPARSE+RESIDENT", c.cause) in goal
+    for fb in ("SPARSE+RESIDENT", "none", "SPARSE"):
+        assert ("GEMM", fb, "NONE") in goal and ("GEMM", fb, "QUEUE_FULL") in goal
+    # RESIDENT without SPARSE, or SPARSE with FFN_MASK: always refused
+    assert not any(g[0] == "GEMM" and g[2] in ("NONE", "QUEUE_FULL") and
+                   ("SPARSE+FFN" in g[1] or "RESIDENT" in g[1] and "SPARSE" not in g[1])
+                   for g in goal)
+    for fb in FLAG_BINS["SCHEDULE"]:
+        assert {("SCHEDULE", fb, c) for c in ("NONE", "QUEUE_FULL", "SMEM_OVERFLOW")} <= goal
     assert flag_bin("GEMM", 0x310) == "SPARSE+FFN_MASK" and flag_bin("SCHEDULE", 0x311) == "-"
+    assert flag_bin("GEMM", 0x2110) == "SPARSE+RESIDENT" and flag_bin("GEMM", 0x2010) == "RESIDENT"
+    assert flag_bin("SCHEDULE", 0x2011) == "RESIDENT" and flag_bin("LOAD_IMEM", 0x2001) == "-"
+    for op, bins in FLAG_BINS.items():
+        for fb in bins:
+            _, word = encode(op, flags=bin_flags(op, fb))
+            assert flag_bin(op, word) == fb
+
+
+def test_coverage_goal_is_what_issue_gives():
+    """Seeded random commands of the fuzz (the 4x4 of FUZZ_CONFIG and the 8x3; some with the
+    opcode and flag bin given, as the bench's directed part draws them), checked at issue by
+    the model: every (opcode, flag bin, cause) they get is in the coverage goal, and every
+    triple of the goal an issue check decides is got (the others: QUEUE_FULL, which the queue
+    decides; SMEM_OVERFLOW, which comes when the command runs)."""
+    goal = coverage_goal()
+    for name in ("4x4", "8x3"):
+        cfg = CONFIGS[name]
+        rng = np.random.default_rng(11)
+        k = Limits.of(cfg)
+        got = set()
+        for i in range(6000):
+            # a third as the directed part of the bench draws them: opcode and flag bin given
+            op, fb = [(None, None), ("SCHEDULE", None), ("GEMM", None)][i % 3]
+            if op and i % 2:
+                fb = FLAG_BINS[op][int(rng.integers(len(FLAG_BINS[op])))]
+            args, word = random_command(rng, cfg, blocks=(3, 1, 2), p_bad=0.5, op=op,
+                                        flags=fb and bin_flags(op, fb))
+            cmd = decode([args[f"ARG{j}"] for j in range(6)], word)
+            got.add((cmd.op or "?", flag_bin(cmd.op, word), first_failure(cmd, k) or "NONE"))
+        assert got <= goal, f"{name}: triples outside the goal: {sorted(got - goal)}"
+        # (a plain sparse GEMM's ADDR_RANGE: its dispatch check's, or ibase's at issue)
+        issue = {g for g in goal if g[2] not in ("QUEUE_FULL", "SMEM_OVERFLOW")}
+        assert issue - got == set(), f"{name}: goal triples never drawn: {sorted(issue - got)}"
 
 
 def test_buffer_goal_covers_every_buffer_field():
