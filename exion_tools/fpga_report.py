@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 __all__ = ["count_multipliers", "synth_cells", "estimate", "precheck", "LABELS",
-           "critical_path", "format_report"]
+           "critical_path", "late_endpoints", "format_report"]
 
 
 def count_multipliers(rtlil: str, data_width: int) -> tuple[int, int]:
@@ -82,6 +82,60 @@ def critical_path(pnr_report: dict) -> dict | None:
     return best
 
 
+# nextpnr's packed cell names: the register's net name, then what packing appended
+_CELL_SUFFIX = re.compile(r"(_TRELLIS_FF_Q|_TRELLIS_IO|_CCU2C|_LUT4|_DP16KD|_MULT18X18D).*$"
+                          r"|\[\d+\]$|_\d+$")
+
+
+def _register(cell: str) -> str:
+    """The register (or block) an endpoint cell belongs to: its name without the packer's
+    suffixes and bit indices."""
+    prev = None
+    while prev != cell:
+        prev, cell = cell, _CELL_SUFFIX.sub("", cell)
+    return cell
+
+
+def late_endpoints(pnr_report: dict, period_ns: float, top: int = 12) -> dict | None:
+    """Endpoints whose data arrives later than ``period_ns`` after the clock edge, grouped:
+    by unit (the hierarchy above the cell, ``a.b`` of ``a.b.reg``) and by register (the cell
+    name without the packer's suffixes and bit indices). Read from ``detailed_net_timings``
+    (nextpnr ``--detailed-timing-report``: each endpoint's arrival, setup time not included,
+    so a few endpoints just under the period may fail too). None without that section.
+
+    Returns ``{"endpoints": n, "late": n, "worst_ns": t, "units": [[unit, n, worst], ...],
+    "registers": [[register, n, worst], ...]}``, the ``top`` largest groups of each."""
+    nets = pnr_report.get("detailed_net_timings")
+    if nets is None:
+        return None
+    arrival: dict[tuple[str, str], float] = {}
+    for net in nets:
+        for ep in net.get("endpoints", []):
+            key = (ep["cell"], ep["port"])
+            d = ep["delay"]     # [min, max] in nextpnr 0.11, one number before
+            d = max(d) if isinstance(d, list) else d
+            arrival[key] = max(arrival.get(key, 0.0), float(d))
+    units: dict[str, list] = {}
+    regs: dict[str, list] = {}
+    late = 0
+    for (cell, _port), t in arrival.items():
+        if t <= period_ns:
+            continue
+        late += 1
+        reg = _register(cell)
+        unit = reg.rsplit(".", 1)[0] if "." in reg else "(top)"
+        for groups, name in ((units, unit), (regs, reg)):
+            g = groups.setdefault(name, [name, 0, 0.0])
+            g[1] += 1
+            g[2] = max(g[2], round(t, 2))
+
+    def largest(groups):
+        return sorted(groups.values(), key=lambda g: (-g[1], -g[2], g[0]))[:top]
+    return {"endpoints": len(arrival), "late": late, "period_ns": period_ns,
+            "worst_ns": round(max(arrival.values(), default=0.0), 2),
+            "units": largest(units), "registers": largest(regs)}
+
+
 def format_report(r: dict) -> str:
     cfg = r["config"]
     lines = [
@@ -111,6 +165,13 @@ def format_report(r: dict) -> str:
         c = r["critical_path"]
         lines.append(f"critical path {c['delay_ns']} ns, {c['logic_cells']} logic cells: "
                      f"{c['from']} -> {c['to']}")
+    le = r.get("late_endpoints")
+    if le:
+        lines.append(f"endpoints later than {le['period_ns']:g} ns: {le['late']} of "
+                     f"{le['endpoints']} (latest arrival {le['worst_ns']} ns); largest groups:")
+        for title, key in (("unit", "units"), ("register", "registers")):
+            for name, n, worst in le[key]:
+                lines.append(f"  {title:<8} {n:>6}  {worst:6.2f} ns  {name}")
     t = r["times_s"]
     lines.append("wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()))
     if r.get("cpu_s"):

@@ -135,9 +135,11 @@ def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int,
     A cycle-by-cycle model of hw/core_gather.py with the WMEM read engine and unpacker of
     hw/core_dma.py (every register as there):
 
-    * issue: from cycle 1, one slot a cycle while the slot FIFO holds fewer than ``ahead``
-      (its SMEM word read the cycle before); a named slot waits until the read engine takes
-      its descriptor. The slot enters the FIFO then, seen by the write side the next cycle;
+    * issue: from cycle 1, one slot a cycle into the issue register (its SMEM word read the
+      cycle before; the register holds the slot's row offset ``channel * stride``), while the
+      register is empty or its slot leaves in that cycle; from the register, while the slot
+      FIFO holds fewer than ``ahead``, a named slot waits until the read engine takes its
+      descriptor. The slot enters the FIFO then, seen by the write side the next cycle;
     * read engine (:func:`golden.dma.read_timing`'s rules): a descriptor taken in cycle ``t``
       is checked in ``t + 1`` (``READ_ISSUE_DELAY - 2`` cycles; its row info then into a FIFO
       of :data:`READ_INFO_DEPTH`, seen the next cycle), its bursts registered from ``t + 2``
@@ -162,6 +164,7 @@ def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int,
     bursts_of = [[beats for _a, beats in dma.bursts(d, bb, max_burst)] for d in descriptors]
     total = len(slots) * count
     k, q = 0, deque()                           # next slot to issue; slot FIFO (True: named)
+    stage = None                                # the issue register's slot (True: named)
     o_cnt, written = 0, 0                       # items of the head slot written; all written
     acc, checking, walker = 0, None, None           # read engine: rows taken, check, bursts
     info, r_active, count_out, ar, got = deque(), None, 0, [], 0
@@ -191,9 +194,10 @@ def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int,
         # issue side and the read engine's descriptor input
         cmd_ready = checking is None and walker is None and len(info) < READ_INFO_DEPTH
         advance = take = False
-        if k < len(slots) and len(q) < ahead:
-            take = slots[k] and cmd_ready
-            advance = take or not slots[k]
+        if stage is not None and len(q) < ahead:
+            take = stage and cmd_ready
+            advance = take or not stage
+        fill_stage = k < len(slots) and (stage is None or advance)
         load = walker is not None and (count_out < outstanding or r_last_hs)
         # registers
         if load:
@@ -224,7 +228,10 @@ def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int,
         if pop:
             q.popleft()
         if advance:
-            q.append(slots[k])
+            q.append(stage)
+            stage = None
+        if fill_stage:
+            stage = slots[k]
             k += 1
         written += h
         if written == total:

@@ -28,12 +28,15 @@ Contract:
   d * cols + c`` while it is below ``n_ch`` (a counter product, no SMEM read), which writes
   the resident layout a ``GEMM`` with ``SPARSE | RESIDENT`` reads (``golden.sdue.
   resident_wmem_image``); SMEM is not read (``smem_reads`` stays 0).
-* Issue side: from the cycle after the take, one slot a cycle in write order, while the slot
-  FIFO holds fewer than ``GATHER_AHEAD`` (exion/limits.py) slots; the slot's SMEM word is read
-  in the cycle before. A slot naming channel ``n`` is one descriptor (base ``addr + n *
-  stride``, one row of ``count`` items; an address past 32 bits becomes the last bus word,
-  which no region holds) and enters the FIFO when ``CoreDma``'s read engine takes it; an
-  unused slot enters at once. Rows are thus requested while earlier slots' items are still
+* Issue side: from the cycle after the take, one slot a cycle in write order into the issue
+  register (the slot's SMEM word is read in the cycle before; the register holds its row
+  offset ``n * stride``, so that the SMEM read and the product are not one path with the sum
+  and the read engine's descriptor register), while the register is empty or its slot
+  leaves in that cycle. From the register, while the slot FIFO holds fewer than
+  ``GATHER_AHEAD`` (exion/limits.py) slots, a slot naming channel ``n`` is one descriptor
+  (base ``addr + n * stride``, one row of ``count`` items; an address past 32 bits becomes the
+  last bus word, which no region holds) and enters the FIFO when ``CoreDma``'s read engine
+  takes it; an unused slot enters at once. Rows are thus requested while earlier slots' items are still
   written (the read engine takes a descriptor while the previous one's data arrives).
 * Write side: the FIFO's head slot, ``count`` items one a cycle: the row's items from
   ``dma_item`` (the unpacker, started once with the first row: every row has ``count``
@@ -214,34 +217,44 @@ class CoreGather(wiring.Component):
                      slot.eq(Mux(c_res, Cat(r_ch < c_nch, r_ch[:CHANNEL_BITS]),
                                  Cat(*entries).word_select(c * D + d, ent)))]
         used, ch = slot[0], slot[1:]
+        # the issue register: the slot (c, d, b) of the word read, its row offset registered
+        s_valid, s_used = Signal(), Signal()
+        s_off = Signal(DMA_ADDR_WIDTH + CHANNEL_BITS)
+        fill = Signal()
         full = Signal(DMA_ADDR_WIDTH + CHANNEL_BITS + 1)
-        m.d.comb += full.eq(addr + ch * stride)
+        m.d.comb += full.eq(addr + s_off)
         issuing = Signal()
-        m.d.comb += issuing.eq(self.busy & ~idone & ~q_full)
+        m.d.comb += [issuing.eq(self.busy & s_valid & ~q_full),
+                     fill.eq(self.busy & ~idone & (~s_valid | push))]
+        with m.If(fill):
+            m.d.sync += [s_valid.eq(1), s_used.eq(used), s_off.eq(ch * stride)]
+        with m.Elif(push):
+            m.d.sync += s_valid.eq(0)
         # past 32 bits: the last bus word, outside every region (REGION_END has 32 bits)
         m.d.comb += [self.desc_base.eq(Mux(full >> DMA_ADDR_WIDTH != 0,
                                            (1 << DMA_ADDR_WIDTH) - bb, full)),
                      self.desc_items.eq(count), self.desc_first.eq(~started),
-                     self.desc_valid.eq(issuing & used),
-                     push.eq(issuing & (~used | self.desc_ready))]
+                     self.desc_valid.eq(issuing & s_used),
+                     push.eq(issuing & (~s_used | self.desc_ready))]
         last_b, last_d, last_c = b == n_blk - 1, d == D - 1, c == C - 1
         with m.If(push):
-            m.d.sync += [kinds.bit_select(q_tail, 1).eq(used),
-                         q_tail.eq(Mux(q_tail == GATHER_AHEAD - 1, 0, q_tail + 1)),
-                         b.eq(Mux(last_b, 0, b + 1))]
-            with m.If(used):
+            m.d.sync += [kinds.bit_select(q_tail, 1).eq(s_used),
+                         q_tail.eq(Mux(q_tail == GATHER_AHEAD - 1, 0, q_tail + 1))]
+            with m.If(s_used):
                 m.d.sync += started.eq(1)
+        with m.If(fill):
+            m.d.sync += b.eq(Mux(last_b, 0, b + 1))
             with m.If(last_b):
                 m.d.sync += d.eq(Mux(last_d, 0, d + 1))
                 with m.If(last_d):
                     m.d.sync += c.eq(c + 1)
                     with m.If(last_c):
                         m.d.sync += idone.eq(1)
-        # the next slot's word is read in the cycle this one is issued (the first slot's in
-        # the take cycle)
+        # the next slot's word is read in the cycle this one enters the issue register (the
+        # first slot's in the take cycle)
         m.d.comb += self.smem_addr.eq(Mux(~self.busy, Mux(f["half"] == 2, hi, lo),
-                                          first + Mux(push & ~last_b, b + 1,
-                                                      Mux(push, 0, b))))
+                                          first + Mux(fill & ~last_b, b + 1,
+                                                      Mux(fill, 0, b))))
 
         # -- write side: the head slot's items, the row's from the master port or zeros -------
         o_cnt = Signal(16)
@@ -263,7 +276,7 @@ class CoreGather(wiring.Component):
             with m.If(self.lw_done | self.abort):
                 # (the FIFO emptied for the next gather)
                 m.d.sync += [self.busy.eq(0), level.eq(0), q_head.eq(0), q_tail.eq(0),
-                             o_cnt.eq(0)]
+                             o_cnt.eq(0), s_valid.eq(0)]
         m.d.comb += [self.lw_abort.eq(self.abort & self.busy),
                      self.cycles_we.eq((self.busy & self.lw_done) | self.done),
                      self.cycles.eq(Mux(self.done, 1, cyc + 1))]

@@ -127,10 +127,15 @@ class ProjWriter(wiring.Component):
                     for ln in range(L):
                         with m.Case(ln):
                             m.d.sync += vecs[r][ln * W:(ln + 1) * W].eq(q)
+        # the count of a chunk's saturated outputs is registered before the sum into ``sat``
+        # (the requantizer and the 32-bit add are not one path); it lands the cycle after, while
+        # the chunk's rows are written, so ``sat`` is final before ``wdone``
+        n_sat = Signal(range(R + 1))
+        m.d.sync += n_sat.eq(Mux(v_r, sum(sats), 0))
         with m.If(self.take):
             m.d.sync += self.sat.eq(0)
-        with m.Elif(v_r):
-            m.d.sync += self.sat.eq(self.sat + sum(sats))
+        with m.Else():
+            m.d.sync += self.sat.eq(self.sat + n_sat)
         with m.If(v_r):
             m.d.sync += lane.eq(Mux(end_r, 0, lane + 1))
 

@@ -273,22 +273,46 @@ class Sdue(wiring.Component):
 
         draining = Signal()
         m.d.comb += [draining.eq(drain != 0), self.drain_end.eq(drain == 1)]
+        # The OMEM write of a drain cycle is registered: the cycle before, the requantizers
+        # and the channel pick read the shadow's next state (the capture's accumulators, the
+        # shadow shifted by DP columns, or held), so the writes keep their cycles and the
+        # requantizer's carry chains are not on the path into the OMEM banks (docs/fpga.md).
+        n_drain = Signal.like(drain)
+        n_shift = Signal.like(dr_shift)
+        m.d.comb += [n_drain.eq(Mux(capture, T, Mux(drain != 0, drain - 1, 0))),
+                     n_shift.eq(Mux(capture, last_shift, dr_shift))]
+        CB = D * CHANNEL_BITS       # channel fields of one column
+        n_ch = Signal(DP * CB, name="n_ch")
+        nxt_ch = (sh_ch >> (DP * CB))[:DP * CB] if C > DP else Const(0, DP * CB)
+        m.d.comb += n_ch.eq(Mux(capture, Cat(*(last_slots[c][d].channel
+                                               for c in range(DP) for d in range(D))),
+                                Mux(drain != 0, nxt_ch, sh_ch[:DP * CB])))
         for r in range(R):
+            n_acc = Signal(DP * A, name=f"n_acc_{r}")
+            n_sel = Signal(DP * SW, name=f"n_sel_{r}")
+            nxt_acc = (sh_acc[r] >> (DP * A))[:DP * A] if C > DP else Const(0, DP * A)
+            nxt_sel = (sh_sel[r] >> (DP * SW))[:DP * SW] if C > DP else Const(0, DP * SW)
+            m.d.comb += [
+                n_acc.eq(Mux(capture, Cat(*(dpus[r][c].acc for c in range(DP))),
+                             Mux(drain != 0, nxt_acc, sh_acc[r][:DP * A]))),
+                n_sel.eq(Mux(capture, Cat(*(last_sel[r][c] for c in range(DP))),
+                             Mux(drain != 0, nxt_sel, sh_sel[r][:DP * SW]))),
+            ]
             for j in range(DP):
                 # Port j of row r: column j of the shadow (column i * DP + j of the block).
                 p = r * DP + j
                 sfx = f"{r}" if DP == 1 else f"{r}_{j}"
-                q = requantizer(m, sh_acc[r][j * A:(j + 1) * A].as_signed(), dr_shift, cfg,
+                q = requantizer(m, n_acc[j * A:(j + 1) * A].as_signed(), n_shift, cfg,
                                 f"q{sfx}")
-                sel0 = sh_sel[r][j * SW:(j + 1) * SW]
+                sel0 = n_sel[j * SW:(j + 1) * SW]
                 ch = Signal(CHANNEL_BITS, name=f"ch{sfx}")
                 with m.Switch(sel0):
                     for d in range(D):
                         with m.Case(d + 1):
                             lo = (j * D + d) * CHANNEL_BITS
-                            m.d.comb += ch.eq(sh_ch[lo:lo + CHANNEL_BITS])
-                m.d.comb += [
-                    self.omem_en[p].eq(draining & (sel0 != 0)),
+                            m.d.comb += ch.eq(n_ch[lo:lo + CHANNEL_BITS])
+                m.d.sync += [
+                    self.omem_en[p].eq((n_drain != 0) & (sel0 != 0)),
                     self.omem_addr[p].eq(ch),
                     self.omem_data[p].eq(q),
                 ]

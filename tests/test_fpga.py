@@ -120,6 +120,34 @@ def test_format_report():
     assert "LUT4" in text and "10.0 %" in text and "Fmax 61.2 MHz" in text
 
 
+def test_late_endpoints_grouped_by_unit_and_register():
+    """Arrivals later than the period are counted once per endpoint (the latest of its
+    arrivals), grouped by the hierarchy above the cell and by the register without the
+    packer's suffixes and bit indices; the largest group first."""
+    def ep(cell, delay, port="DI"):
+        return {"cell": cell, "port": port, "event": "posedge clk", "delay": delay}
+    pr = {"detailed_net_timings": [
+        {"net": "a", "endpoints": [ep("core.ex.sdue.q0_TRELLIS_FF_Q", 21.0),
+                                   ep("core.ex.sdue.q0_TRELLIS_FF_Q_1", [20.5, 22.5]),
+                                   ep("core.ex.sdue.q0_TRELLIS_FF_Q_1", 19.0),
+                                   ep("core.ex.sdue.q0_TRELLIS_FF_Q_2", 19.5)]},
+        {"net": "b", "endpoints": [ep("core.gather.s_off[3]", 25.0),
+                                   ep("core.ex.sdue.q0_TRELLIS_FF_Q", 18.0, "CE"),
+                                   ep("leds", 3.0)]}]}
+    le = fpga_report.late_endpoints(pr, 20.0)
+    assert le["endpoints"] == 6 and le["late"] == 3 and le["worst_ns"] == 25.0
+    assert le["units"] == [["core.ex.sdue", 2, 22.5], ["core.gather", 1, 25.0]]
+    assert le["registers"] == [["core.ex.sdue.q0", 2, 22.5], ["core.gather.s_off", 1, 25.0]]
+    assert fpga_report.late_endpoints(pr, 30.0)["late"] == 0
+    assert fpga_report.late_endpoints({}, 20.0) is None
+    r = {"board": "ulx3s-85f", "part": "LFE5U-85F", "top": "core", "config": TINY.to_dict(),
+         "status": "ok", "message": "", "target_mhz": 50.0, "utilization": {},
+         "fmax_mhz": 40.0, "timing_met": False, "late_endpoints": le, "times_s": {},
+         "tools": {}, "command": ""}
+    text = fpga_report.format_report(r)
+    assert "endpoints later than 20 ns: 3 of 6" in text and "core.gather.s_off" in text
+
+
 def _cli(tmp_path, *args):
     env = dict(os.environ, AMARANTH_USE_YOSYS="builtin",
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
