@@ -113,7 +113,7 @@ def limits(label, masks, k, base, bandwidths):
         ws, ts = ws + a, ts + b
         least += iteration_bound(mk, k, base).sparse_bytes
     print(f"bytes / minimum with the preset's memories: weights stationary {ws / least:.2f}, "
-          f"tokens stationary {ts / least:.2f}; one IMEM buffer holds all {m} tokens at "
+          f"tokens stationary {ts / least:.2f}; IMEM holds all {m} tokens at "
           f"imem_bank_bytes >= {imem_bank_bytes_for(m, k, base):,} (preset "
           f"{base.imem_bank_bytes:,})")
     return s
@@ -148,10 +148,7 @@ def measured(label, masks, k, base, s, bandwidths, degrees, window):
 
 def crossbar(label, masks, k, base, bandwidths, window):
     m, n = masks[0].shape
-    kc = -(-k // base.lanes)
-    groups = -(-m // base.rows)
-    # every row group's token tile in IMEM: ceil(groups / buffers) tiles a bank and buffer
-    ibytes = -(-groups // base.imem_buffers) * kc * base.lanes * base.data_width // 8
+    ibytes = imem_bank_bytes_for(m, k, base)        # every row group's tokens in IMEM
     s = 1.0 - float(np.mean([mk.mean() for mk in masks]))
     print(f"\n## crossbar ({label}): tokens resident (imem_bank_bytes {ibytes:,}), best fit, "
           f"window {window}; effic = ideal blocks / blocks; of ideal = the dense window order "

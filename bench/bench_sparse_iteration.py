@@ -81,6 +81,7 @@ if str(ROOT) not in sys.path:
 
 from exion.config import preset  # noqa: E402
 from golden.core_mem import item_bytes  # noqa: E402
+from golden.sparse_bound import imem_bank_bytes_for  # noqa: E402
 from golden.sparse_iteration import (core_iteration, iteration, loop_order,  # noqa: E402
                                      window_capacity)
 from golden.sparse_resident import (dense_window_cycles, imem_groups,  # noqa: E402
@@ -250,14 +251,6 @@ def onchip_bytes(cfg) -> int:
             + cfg.rows * cfg.omem_buffers * cfg.omem_bank_bytes)
 
 
-def acts_bank_bytes(tokens: int, k: int, cfg) -> int:
-    """The smallest ``imem_bank_bytes`` whose IMEM holds every row group's token tile
-    (:func:`imem_groups` >= groups): ``ceil(groups / imem_buffers) * kc`` words a bank."""
-    groups = -(-tokens // cfg.rows)
-    kc = -(-k // cfg.lanes)
-    return -(-groups // cfg.imem_buffers) * kc * cfg.lanes * cfg.data_width // 8
-
-
 def acts_part(base, label: str, masks, k: int, degrees, windows, rate: int, sort: int,
               buffers: int = 1, permute: bool = False) -> None:
     """Activations fetched per window against resident (GEMM ``ibase``), for the preset and
@@ -265,7 +258,7 @@ def acts_part(base, label: str, masks, k: int, degrees, windows, rate: int, sort
     m, n = masks[0].shape
     s = 1.0 - float(np.mean([mk.mean() for mk in masks]))
     G = -(-m // base.rows)
-    big = base.replace(imem_bank_bytes=acts_bank_bytes(m, k, base))
+    big = base.replace(imem_bank_bytes=imem_bank_bytes_for(m, k, base))
     print(f"\n## activations resident: {label}, {len(masks)} FC1 masks of {m} x {n}, K {k}, "
           f"{G} row groups, sparsity {s:.1%}, ideal {1 / (1 - s):.2f}x; CAU rate {rate}, sort "
           f"{sort}; {base.offchip_bytes_per_cycle:g} B/cycle; a window = {buffers} WMEM "

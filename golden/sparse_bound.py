@@ -157,11 +157,14 @@ def stationary_bytes(mask, k: int, cfg: ExionConfig) -> tuple[int, int]:
 
 
 def imem_bank_bytes_for(tokens: int, k: int, cfg: ExionConfig) -> int:
-    """``imem_bank_bytes`` at which one IMEM buffer holds every row group of ``tokens``
-    tokens at reduction ``k`` (``ceil(tokens / rows) * ceil(k / lanes)`` lane vectors a
-    bank): the tokens-stationary order then fetches each weight row once."""
+    """The smallest ``imem_bank_bytes`` whose IMEM buffers hold every row group of ``tokens``
+    tokens at reduction ``k`` side by side (``golden.sparse_resident.imem_groups`` >= groups:
+    ``ceil(groups / imem_buffers) * ceil(k / lanes)`` lane vectors a bank and buffer): the
+    tokens-stationary order then fetches each weight row once, and GEMMs at their groups'
+    ``ibase`` read them in place."""
+    groups = -(-tokens // cfg.rows)
     kc = -(-k // cfg.lanes)
-    return math.ceil(-(-tokens // cfg.rows) * kc * cfg.lanes * cfg.data_width / 8)
+    return math.ceil(-(-groups // cfg.imem_buffers) * kc * cfg.lanes * cfg.data_width / 8)
 
 
 def resident_blocks_bound(mask, cfg: ExionConfig, window: int, *, crossbar: bool = False) -> int:

@@ -102,7 +102,7 @@ def test_stationary_bytes():
     assert ws > least and ts > least              # neither operand fits at K 1152
     big = cfg.replace(imem_bank_bytes=imem_bank_bytes_for(256, k, cfg))
     assert stationary_bytes(mk, k, big)[1] == least
-    one_less = cfg.replace(imem_bank_bytes=imem_bank_bytes_for(256, k, cfg) // 2 - 24)
+    one_less = cfg.replace(imem_bank_bytes=imem_bank_bytes_for(256, k, cfg) - 24)
     assert stationary_bytes(mk, k, one_less)[1] > least
     # weights that fit (K 64): the weights-stationary order moves the minimum
     assert stationary_bytes(mk, 64, cfg)[0] == iteration_bound(mk, 64, cfg).sparse_bytes
