@@ -171,7 +171,7 @@ async def refusals(dut):
         ("LOAD_SMEM past the region", t.load(0, 2, end - n_bytes), "DMA_REGION"),
         ("STORE_SMEM without MEM", t.store(0, 0x4000, flags=()), "BAD_FIELD"),
         ("STORE_SMEM half 3", t.store(3, 0x4000), "BAD_FIELD"),
-        ("STORE_SMEM misaligned", t.store(0, 0x4000 + 4), "DMA_ALIGN"),
+        ("STORE_SMEM misaligned", t.store(0, 0x4000 + bb // 2), "DMA_ALIGN"),
         ("STORE_SMEM past the region (run time)", t.store(0, end - n_bytes), "DMA_REGION"),
     ]
     for label, coro, cause in cases:
