@@ -18,12 +18,22 @@ import cocotb
 import numpy as np
 
 from exion.regmap import CAUSES, smem_half
-from golden import conmerge, core_smem, dma
+from golden import conmerge, core_smem, dma, intsem
 from golden.sdue import sdue_outputs
 from sim.tb_core_dma import REGION
-from sim.tb_core_gather import GatherTB, _case
+from sim.tb_core_gather import GatherTB
 
 SMEM_AT = 0xB000        # stored schedules (the weights at 0x2000, tokens 0x9000, outputs 0xC000)
+
+
+def _case(rng, cfg, t):
+    """K, kc, channels, weights (K, n) and tokens (rows, K) of a small random case."""
+    k = min(2 * cfg.lanes + 3, t.tb.kc_max * cfg.lanes)
+    kc = intsem.lane_chunks(k, cfg.lanes)
+    n = min(3 * cfg.cols + 1, cfg.words("omem"), t.tb.map.channels)
+    hi = int(cfg.data_max * 0.5)
+    return (k, kc, n, rng.integers(-hi, hi + 1, size=(k, n), dtype=np.int64),
+            rng.integers(-hi, hi + 1, size=(cfg.rows, k), dtype=np.int64))
 
 
 class SmemTB(GatherTB):
