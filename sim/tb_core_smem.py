@@ -17,7 +17,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
-from exion.regmap import CAUSES, smem_half
+from exion.regmap import CAUSES, mask_half, smem_half
 from golden import conmerge, core_smem, dma, intsem
 from golden.sdue import sdue_outputs
 from sim.tb_core_dma import REGION
@@ -45,7 +45,8 @@ class SmemTB(GatherTB):
     async def load(self, half: int, count: int, addr: int, flags=("MEM",)) -> int:
         return await self.cmd("LOAD_SMEM", flags=flags, half=half, count=count, addr=addr)
 
-    async def check(self, label: str, timing: bool = False):
+    async def check(self, label: str, timing: bool = False, window: bool = False):
+        """:meth:`MemTB.check`, the block counts and (``window``) every SMEM window word."""
         await super().check(label, timing)
         names = ["BLOCKS_H1", "BLOCKS_H2"] + ["SMEM_LD_CYCLES", "SMEM_ST_CYCLES"] * timing
         regs = self.model.regs.as_dict()
@@ -53,7 +54,7 @@ class SmemTB(GatherTB):
             got = await self.tb.read(name)
             assert got == regs[name], f"{label}: {name} = {got}, model {regs[name]}"
         m = self.tb.map
-        for b in range(self.cfg.schedule_depth):       # the SMEM window, every word
+        for b in range(self.cfg.schedule_depth if window else 0):     # the SMEM window
             for i in range(m.smem_words):
                 a = m.smem_base + 4 * (b * m.smem_stride + i)
                 got, want = await self.tb.read(a), self.model.read(a)
@@ -99,7 +100,7 @@ async def reuse(dut):
         await t.mask(rng.random((cfg.rows, n)) < 0.3)
         assert await t.cmd("SCHEDULE", n_ch=n, half=half) == 0
         assert await t.load(half, len(words), at) == 0
-        await t.check(f"{label}: LOAD_SMEM")
+        await t.check(f"{label}: LOAD_SMEM", window=True)
         blocks = await t.tb.read(("BLOCKS", "BLOCKS_H1", "BLOCKS_H2")[half])
         assert blocks == len(words), f"{label}: block count {blocks}, stored {len(words)}"
         f0 = smem_half(cfg.schedule_depth, half)[0]
@@ -137,7 +138,7 @@ async def timing(dut):
         raw = rng.integers(0, 256, count * n_bytes, dtype=np.uint8).tobytes()
         t.put(dma.Descriptor(at, len(raw), 1, len(raw)), [raw])
         assert await t.load(half, count, at) == 0
-        await t.check(f"{label}: LOAD_SMEM", timing=True)
+        await t.check(f"{label}: LOAD_SMEM", timing=True, window=count == S)
         assert await t.tb.read("SMEM_LD_CYCLES") == core_smem.load_smem_cycles(cfg, count, 2, at)
         assert await t.store(half, 0xE000 - len(raw)) == 0
         await t.check(f"{label}: STORE_SMEM", timing=True)
@@ -167,7 +168,7 @@ async def refusals(dut):
     t.put(dma.Descriptor(0x3000, len(raw), 1, len(raw)),
           [raw])
     assert await t.load(0, S, 0x3000) == 0
-    await t.check("whole SMEM loaded")
+    await t.check("whole SMEM loaded", window=True)
     end = len(t.mem) - 0x1000
     cases = [
         ("LOAD_SMEM without MEM", t.load(0, 1, 0x3000, flags=()), "BAD_FIELD"),
@@ -186,7 +187,7 @@ async def refusals(dut):
     ]
     for label, coro, cause in cases:
         await coro
-        await t.check(label)
+        await t.check(label, window=label.endswith("count > half"))
         assert await t.tb.read("CAUSE") == CAUSES[cause], f"{label}: CAUSE"
         assert t.model.regs.cause == CAUSES[cause], f"{label}: model cause"
         await t.write("CTRL", 1)
@@ -200,7 +201,7 @@ async def refusals(dut):
     # bus errors: a fault in block 2's words
     t.fault(range(0x3000 + 2 * n_bytes + 1, 0x3000 + 2 * n_bytes + 2))
     assert await t.load(2, 4, 0x3000) == 0
-    await t.check("LOAD_SMEM, bus error")
+    await t.check("LOAD_SMEM, bus error", window=True)
     assert await t.tb.read("BLOCKS_H2") == 2
     await t.write("CTRL", 1)
     t.fault(range(0x4000 + n_bytes, 0x4000 + n_bytes + 1), decerr=True)
@@ -211,3 +212,62 @@ async def refusals(dut):
     t.fault(range(0))
     assert await t.store(2, 0x4000) == 0
     await t.check("STORE_SMEM after the errors")
+
+
+@cocotb.test()
+async def pipelined(dut):
+    """Two row groups in the SMEM halves, random pauses, commands queued behind a long master
+    port transfer so that the dispatcher's hazards order them: the dense iteration SCHEDULE +
+    STORE_SMEM per group, the STORE_SMEM behind a long MEM READ_OMEM and its half scheduled
+    again (the other mask) right behind it; the sparse iteration LOAD_SMEM + gather + sparse
+    GEMM + MEM read per group, then the half scheduled again and LOAD_SMEM + sparse GEMM (no
+    gather: the same weights) behind a long MEM LOAD_WMEM. Outputs against golden.sdue, the
+    two GEMMs' against each other, the whole state against the model."""
+    t = SmemTB(dut, 0.3, cocotb.RANDOM_SEED + 24)
+    cfg = t.cfg
+    rng = np.random.default_rng(77)
+    await t.begin()
+    k, kc, n, w, x = _case(rng, cfg, t)
+    m = t.tb.map
+    n = min(n, mask_half(m.channels, 1)[1])
+    w = w[:, :n]
+    kc, stride = t.weights(w, gap=1)
+    await t.load_imem(0, x, 0x9000)
+    masks = [rng.random((cfg.rows, n)) < p for p in (0.4, 0.7)]
+    for h, mask in enumerate(masks):        # group g's mask in mask half g + 1
+        first = mask_half(m.channels, h + 1)[0]
+        for ch in range(n):
+            cv = sum(1 << r for r in range(cfg.rows) if mask[r, ch])
+            for i in range(m.mask_words):
+                await t.write(m.mask_base + 4 * ((first + ch) * m.mask_stride + i),
+                              (cv >> (32 * i)) & 0xFFFFFFFF)
+    scheds = [conmerge.cau_schedule(mk, cfg, token_sort="none") for mk in masks]
+    at = [SMEM_AT, SMEM_AT + 0x800]
+    long_read = min(cfg.words("omem"), 64)
+    for g in range(2):
+        assert await t.cmd("SCHEDULE", n_ch=n, half=g + 1, mhalf=g + 1) == 0
+        await t.read_omem(1, long_read, 0xD000)        # holds the write engine
+        assert await t.store(g + 1, at[g]) == 0
+        assert await t.cmd("SCHEDULE", n_ch=n, half=g + 1, mhalf=2 - g) == 0
+    await t.check("dense iteration")
+    junk = rng.integers(-5, 6, (cfg.cols, cfg.words("wmem"), cfg.merge_degree, cfg.lanes))
+    for g in range(2):
+        wbuf, obuf = g, g % cfg.omem_buffers
+        outs = []
+        for again in range(2):
+            if again:       # behind a long WMEM load (the read engine LOAD_SMEM needs)
+                await t.load_wmem(2, junk, 0x4000)
+                assert await t.cmd("SCHEDULE", n_ch=n, half=g + 1, mhalf=2 - g) == 0
+            assert await t.load(g + 1, len(scheds[g].blocks), at[g]) == 0
+            if not again:
+                assert await t.gather(wbuf, kc, stride, g + 1) == 0
+            assert await t.cmd("GEMM", flags=("SPARSE",), kc=kc, shift=6, ibuf=0, wbuf=wbuf,
+                               obuf=obuf, n_rows=cfg.rows, half=g + 1) == 0
+            outs.append(await t.read_omem(obuf, n, 0xC000 + 0x800 * g + 0x400 * again))
+        await t.check(f"group {g}: sparse iteration", window=g == 1)
+        image = core_smem.smem_image(cfg, scheds[g].words())
+        assert t.stored(at[g], len(image)) == image, f"group {g}: stored image"
+        want, written = sdue_outputs(x, w, scheds[g], 6, cfg)
+        got = [t.outputs(d) for d in outs]
+        assert np.array_equal(got[0][written], want[written]), f"group {g}: outputs differ"
+        assert np.array_equal(got[1], got[0]), f"group {g}: second GEMM differs"
