@@ -20,6 +20,8 @@ __all__ = ["ArgField", "ARG_FIELDS", "ARG_REGISTERS", "fields_of", "markdown_tab
 ARG_REGISTERS = 6
 
 _LOADS = ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM")
+#: The SMEM transfers through the master port (docs/core.md, "Schedule reuse").
+_SMEM = ("LOAD_SMEM", "STORE_SMEM")
 _EXEC = ("GEMM", "PREDICT")
 #: The special-function (CFSE) commands: OMEM in, IMEM out (docs/cfse.md, "Core commands").
 _CFSE = ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")
@@ -75,7 +77,8 @@ class ArgField:
 
 ARG_FIELDS: tuple[ArgField, ...] = (
     ArgField("base", 0, 0, 16, _LOADS + _CFSE, "first word of each bank (CFSE: of IMEM written)"),
-    ArgField("count", 0, 16, 16, _LOADS, "words per bank"),
+    ArgField("count", 0, 16, 16, _LOADS + ("LOAD_SMEM",),
+             "words per bank (`LOAD_SMEM`: blocks loaded)"),
     ArgField("kc", 0, 0, 16, _EXEC + _PROJ, "lane chunks of the reduction: `ceil(K / lanes)`"),
     ArgField("shift", 0, 16, 16, ("GEMM",) + _PROJ, "requantization shift"),
     ArgField("topk", 0, 16, 16, ("PREDICT",), "keys kept by a non-dominant query"),
@@ -95,9 +98,9 @@ ARG_FIELDS: tuple[ArgField, ...] = (
     ArgField("ibase", 3, 16, 16, ("GEMM",),
              "first IMEM word of the token tile (lane chunk 0; it reads words `ibase .. "
              "ibase + kc` of `ibuf`): row groups side by side in one buffer; 0 = word 0"),
-    ArgField("half", 2, 28, 2, ("LOAD_WMEM", "GEMM", "SCHEDULE"),
-             "SMEM part written (`SCHEDULE`) or read (sparse `GEMM`, `LOAD_WMEM` with "
-             "`GATHER`): 0 = the whole SMEM, "
+    ArgField("half", 2, 28, 2, ("LOAD_WMEM", "GEMM", "SCHEDULE") + _SMEM,
+             "SMEM part written (`SCHEDULE`, `LOAD_SMEM`) or read (sparse `GEMM`, `LOAD_WMEM` "
+             "with `GATHER`, `STORE_SMEM`): 0 = the whole SMEM, "
              "1 = the lower half, 2 = the upper half (`exion.regmap.smem_half`); 3 is refused"),
     ArgField("mhalf", 2, 30, 2, ("GEMM", "SCHEDULE", "PREDICT", "GELU", "SOFTMAX"),
              "mask-memory part read (`SCHEDULE`, `SOFTMAX` with `key_mask`) or written "
@@ -105,9 +108,10 @@ ARG_FIELDS: tuple[ArgField, ...] = (
              "0 = the whole mask memory, 1 = the lower half, 2 = the upper half "
              "(`exion.regmap.mask_half`; channel `c` of the part is mask channel `first + c`); "
              "3 is refused"),
-    ArgField("addr", 4, 0, 32, _LOADS,
+    ArgField("addr", 4, 0, 32, _LOADS + _SMEM,
              "`MEM`: byte address of the first row in memory (a multiple of `bus_width / 8`; "
-             "`GATHER`: of channel 0's weight row)"),
+             "`GATHER`: of channel 0's weight row; `LOAD_SMEM` / `STORE_SMEM`: of the first "
+             "block)"),
     ArgField("stride", 5, 0, 32, _LOADS,
              "`MEM`: bytes from one row's start to the next (a multiple of `bus_width / 8`)"),
     ArgField("th_hi", 4, 0, 32, ("GEMM",), "`FFN_MASK`: keep iff `q > th_hi` or `q < th_lo`",

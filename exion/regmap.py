@@ -42,12 +42,16 @@ class Opcode(enum.IntEnum):
     LOAD_IMEM = 0x01   # s_axis_imem -> IMEM buffer ARG2.ibuf, words [base, base+count) per bank
     LOAD_WMEM = 0x02   # s_axis_wmem -> WMEM buffer ARG2.wbuf, per bank, per stream (ARG2.streams
                        # of them, 0 = all), count words
+    LOAD_SMEM = 0x03   # MEM only: count packed ConMerge vectors from memory at ARG4 -> the SMEM
+                       # part ARG2.half names, its block count = count (as a SCHEDULE would)
     GEMM = 0x10        # dense (generated blocks) or sparse (the SMEM schedule) GEMM
     SCHEDULE = 0x11    # CAU: mask channels [0, n_ch) -> ConMerge vectors in SMEM
     PREDICT = 0x12     # eager prediction: scores, selection, keep-mask into the mask memory
     PREDICT_PROJ = 0x13  # eager prediction: predicted Q' (-> IMEM) or K' (KEYS: -> WMEM)
                          # projection X W on the shift-add units, requantized
     READ_OMEM = 0x20   # OMEM buffer ARG2.obuf, addresses [base, base+count) -> m_axis
+    STORE_SMEM = 0x21  # MEM only: the vectors of the SMEM part ARG2.half names (its block
+                       # count of them) -> memory at ARG4, as LOAD_SMEM reads them
     GELU = 0x30        # CFSE: OMEM channels -> GELU -> IMEM (optionally the FFN-Reuse keep-mask)
     RESIDUAL = 0x31    # CFSE: sat(IMEM x + gate * OMEM f) -> IMEM
     LAYERNORM = 0x32   # CFSE: LayerNorm + adaLN of OMEM rows -> IMEM
@@ -60,7 +64,8 @@ class Flag(enum.IntEnum):
     SPARSE = 1 << 8    # GEMM: execute the SCHEDULE result instead of dense blocks
     FFN_MASK = 1 << 9  # dense GEMM: build the FFN-Reuse keep-mask from its outputs
     MEM = 1 << 10      # LOAD_IMEM / LOAD_WMEM / READ_OMEM: from / to memory at ARG4 (address)
-                       # with row stride ARG5 through the AXI4 master port, not the streams
+                       # with row stride ARG5 through the AXI4 master port, not the streams;
+                       # LOAD_SMEM / STORE_SMEM: required (they have no stream)
     KEYS = 1 << 11     # PREDICT_PROJ: write K' into WMEM buffer ARG2.dbuf in PREDICT's key
                        # layout instead of Q' into IMEM buffer ARG2.dbuf
     GATHER = 1 << 12   # LOAD_WMEM with MEM: the rows of the channels the SMEM vectors name
@@ -145,6 +150,8 @@ REGISTERS = {
     # the last SCHEDULE (a split one finishes out of order, so it leaves CYCLES alone)
     "BLOCKS_H1": 0xC0, "BLOCKS_H2": 0xC4,   # RO  blocks of the last SCHEDULE with half 1 / 2
     "SCHED_CYCLES": 0xC8,                    # RO  cycles of the last finished SCHEDULE
+    "SMEM_LD_CYCLES": 0xCC,  # RO  cycles of the last LOAD_SMEM finished without a fault
+    "SMEM_ST_CYCLES": 0xD0,  # RO  cycles of the last STORE_SMEM finished without a fault
     "CAU_BESIDE": 0xE0,   # RO  cycles a SCHEDULE ran beside the exec, PREDICT or CFSE engine (wraps)
     "PROJ_SAT": 0xF0,     # RO  outputs the last PREDICT_PROJ saturated (its shift too small)
     # configuration, read-only

@@ -24,13 +24,18 @@ from exion.fields import ARG_FIELDS
 from exion.formats import max_keep
 from exion.formats import shift_add_acc_width
 from exion.limits import MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
-from exion.regmap import CAUSES, FLAGS, OPCODES, RESIDENT_OPS, RegisterMap, mask_half
+from exion.regmap import CAUSES, FLAGS, OPCODES, RESIDENT_OPS, RegisterMap, mask_half, smem_half
 
 from . import dma
 from .core_mem import MEM_OPS, item_bytes, mem_descriptor
+from .core_smem import smem_descriptor
 
 __all__ = ["Command", "Limits", "Check", "CHECKS", "DISPATCH_CHECKS", "MEM_CHECKS",
-           "RESIDENT_CHECKS", "decode", "first_failure", "markdown_table"]
+           "SMEM_MEM_CHECKS", "SMEM_OPS", "RESIDENT_CHECKS", "decode", "first_failure",
+           "markdown_table"]
+
+#: The SMEM transfers (golden/core_smem.py): ``MEM`` only.
+SMEM_OPS = ("LOAD_SMEM", "STORE_SMEM")
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class Command:
     @property
     def mem(self) -> bool:
         """``MEM`` on a load or read: its data moves through the master port."""
-        return bool(self.word & FLAGS["MEM"]) and self.op in MEM_OPS
+        return bool(self.word & FLAGS["MEM"]) and self.op in MEM_OPS + SMEM_OPS
 
     @property
     def gather(self) -> bool:
@@ -132,6 +137,8 @@ class Limits:
     bus_bytes: int = 32
     lane_bytes: int = 1
     out_bytes: int = 1
+    smem_depth: int = 1
+    block_bytes: int = 32
 
     @classmethod
     def of(cls, cfg: ExionConfig) -> "Limits":
@@ -145,7 +152,13 @@ class Limits:
                                                       cfg.lod_steps),
                    bus_bytes=cfg.bus_bytes,
                    lane_bytes=item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[0],
-                   out_bytes=item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[1])
+                   out_bytes=item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[1],
+                   smem_depth=cfg.schedule_depth,
+                   block_bytes=smem_descriptor(cfg, 0, 1).row_bytes)
+
+    def smem_part(self, half: int) -> int:
+        """Vectors of the SMEM part ``half`` names (0 for ``half`` = 3, refused first)."""
+        return smem_half(self.smem_depth, half)[1] if half < 3 else 0
 
     def resident_classes(self, n_ch: int) -> int:
         """Classes of ``cols * merge_degree`` channels of a resident window of ``n_ch``
@@ -323,6 +336,17 @@ CHECKS: dict[str, tuple[Check, ...]] = {
               else c.dbase + _proj_kc(c, k) > k.imem_words),
     ),
     **{op: _cfse(op) for op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")},
+    "LOAD_SMEM": (
+        Check("BAD_FIELD", "without `MEM`", lambda c, k: not c.mem),
+        Check("BAD_FIELD", "`count` = 0", lambda c, k: c.count == 0),
+        Check("BAD_FIELD", "`half` = 3", lambda c, k: c.half == 3),
+        Check("ADDR_RANGE", "`count` > vectors of its `half` part",
+              lambda c, k: c.count > k.smem_part(c.half)),
+    ),
+    "STORE_SMEM": (
+        Check("BAD_FIELD", "without `MEM`", lambda c, k: not c.mem),
+        Check("BAD_FIELD", "`half` = 3", lambda c, k: c.half == 3),
+    ),
 }
 
 # RESIDENT is refused first by every opcode it means nothing on
@@ -385,6 +409,28 @@ MEM_CHECKS: tuple[Check, ...] = (
 )
 
 
+#: Master-port checks at issue of ``LOAD_SMEM`` / ``STORE_SMEM`` (after the opcode's; ``stride``
+#: unused): the descriptor is :func:`golden.core_smem.smem_descriptor`. A ``STORE_SMEM``'s
+#: block count is known only when it runs: the write engine then refuses an empty part
+#: (``BAD_FIELD``) or a block outside the region (``DMA_REGION``), a run-time fault.
+SMEM_MEM_CHECKS: dict[str, tuple[Check, ...]] = {
+    "LOAD_SMEM": (
+        Check("DMA_ALIGN", "`addr` not a multiple of `bus_width / 8`",
+              lambda c, k, region: c.addr % k.bus_bytes != 0),
+        Check("DMA_REGION", "a bus word of the `count` blocks outside "
+              "`[REGION_BASE, REGION_END)`",
+              lambda c, k, region: dma.cause(dma.Descriptor(c.addr, k.block_bytes, c.count,
+                                                            k.block_bytes),
+                                             k.bus_bytes, *region) == CAUSES["DMA_REGION"]),
+    ),
+    "STORE_SMEM": (
+        Check("DMA_ALIGN", "`addr` not a multiple of `bus_width / 8` (run time: no blocks "
+              "`BAD_FIELD`, a block outside the region `DMA_REGION`)",
+              lambda c, k, region: c.addr % k.bus_bytes != 0),
+    ),
+}
+
+
 def first_failure(cmd: Command, lim: Limits, region: tuple[int, int] = (0, 0)) -> str | None:
     """The cause name of the first failing check at issue, ``None`` if the command is good
     (``region``: the ``REGION_BASE`` / ``REGION_END`` registers, for ``MEM`` commands)."""
@@ -398,7 +444,7 @@ def first_failure(cmd: Command, lim: Limits, region: tuple[int, int] = (0, 0)) -
             if chk.fails(cmd, lim):
                 return chk.cause
     if cmd.mem:
-        for chk in MEM_CHECKS:
+        for chk in SMEM_MEM_CHECKS.get(cmd.op, MEM_CHECKS):
             if chk.fails(cmd, lim, region):
                 return chk.cause
     return None
@@ -407,7 +453,7 @@ def first_failure(cmd: Command, lim: Limits, region: tuple[int, int] = (0, 0)) -
 def markdown_table() -> str:
     """The table for the docs: opcode, order, cause, condition."""
     rows = ["| opcode | # | cause | refused when |", "| --- | --- | --- | --- |"]
-    mem = {op: MEM_CHECKS for op in MEM_OPS}
+    mem = {**{op: MEM_CHECKS for op in MEM_OPS}, **SMEM_MEM_CHECKS}
     for stage, table in (("", CHECKS), (" `RESIDENT` (after the above)",
                                          {"GEMM": RESIDENT_CHECKS}),
                          (" `MEM` (after the above)", mem),

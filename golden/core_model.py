@@ -37,8 +37,8 @@ from exion.limits import CAU_BEAT, MAX_HEAD_DIM
 from exion.regmap import CAUSES, ID_VALUE, OPCODES, REGISTERS, STATUS_BITS, mask_half, smem_half
 from exion.regmap import FLAGS
 
-from . import (conmerge, core_cfse, core_gather, core_mem, cycle_model, eager, ffn_reuse, intsem,
-               sdue)
+from . import (conmerge, core_cfse, core_gather, core_mem, core_smem, cycle_model, eager,
+               ffn_reuse, intsem, sdue)
 from .core_checks import DISPATCH_CHECKS, Command, Limits, decode, first_failure
 from .core_state import CoreState, Registers, bits_of, bits_of_rows
 from .schedule import unpack_block
@@ -521,5 +521,8 @@ OPS: dict[str, Op] = {
     "RESIDUAL": Op(None, lambda m, c: 0, core_cfse.residual),
     "LAYERNORM": Op(None, lambda m, c: 0, core_cfse.layernorm),
     "SOFTMAX": Op(None, lambda m, c: 0, core_cfse.softmax),
+    # schedule reuse through the master port (golden/core_smem.py)
+    "LOAD_SMEM": Op(None, lambda m, c: 0, core_smem.load_smem),
+    "STORE_SMEM": Op(None, lambda m, c: 0, core_smem.store_smem),
 }
 assert set(OPS) == set(OPCODES), "every opcode of exion.regmap needs a row in OPS"

@@ -114,6 +114,8 @@ class Registers:
     region_end: int = 0
     mem_rd_cycles: int = 0
     mem_wr_cycles: int = 0
+    smem_ld_cycles: int = 0     # SMEM_LD_CYCLES / SMEM_ST_CYCLES (golden/core_smem.py)
+    smem_st_cycles: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
     proj_sat: int = 0
@@ -134,7 +136,8 @@ class Registers:
             d[f"{name}_LO"], d[f"{name}_HI"] = v & 0xFFFFFFFF, v >> 32
         d.update({f"ARG{i}": a for i, a in enumerate(self.args)})
         d.update({"REGION_BASE": self.region_base, "REGION_END": self.region_end,
-                  "MEM_RD_CYCLES": self.mem_rd_cycles, "MEM_WR_CYCLES": self.mem_wr_cycles})
+                  "MEM_RD_CYCLES": self.mem_rd_cycles, "MEM_WR_CYCLES": self.mem_wr_cycles,
+                  "SMEM_LD_CYCLES": self.smem_ld_cycles, "SMEM_ST_CYCLES": self.smem_st_cycles})
         for name, v in (("BYTES_IN", self.bytes_in), ("BYTES_OUT", self.bytes_out)):
             d[f"{name}_LO"], d[f"{name}_HI"] = v & 0xFFFFFFFF, (v >> 32) & 0xFFFFFFFF
         return d

@@ -8,7 +8,8 @@
                   ^ fail, results                 ├─schedule> ScheduleEngine (mask -> CAU -> SMEM)
                   └─────────────── engines        ├─predict─> PredictEngine (IMEM/WMEM -> mask)
                                                   ├─read────> ReadEngine (OMEM -> m_axis)
-                                                  └─cfse────> CfseEngine (OMEM -> CFSE -> IMEM)
+                                                  ├─cfse────> CfseEngine (OMEM -> CFSE -> IMEM)
+                                                  └─smem────> SmemEngine (SMEM <-> m_axi)
 
 The load_i, load_w and read streams pass the master-port engine (``hw/core_dma.py``) on the
 way: a command with ``MEM`` takes its data from / to ``m_axi`` there instead of the streams.
@@ -45,6 +46,7 @@ from .core_load import LoadEngine
 from .core_predict import PredictEngine
 from .core_read import ReadEngine
 from .core_schedule import ScheduleEngine
+from .core_smem import SmemEngine
 from .dma_burst import axi_read_members, axi_write_members
 from .library import declare_unit, forward, place
 from .mem import Bank
@@ -138,8 +140,10 @@ class ExionCore(wiring.Component):
         m.submodules.dma = dma = CoreDma(cfg)
         m.submodules.cfse = cf = CfseEngine(cfg, mask_words=MW)
         m.submodules.gather = g = CoreGather(cfg)
+        m.submodules.smem_io = sm = SmemEngine(cfg)
         wiring.connect(m, host.cmd, disp.cmd)
-        for name, engine in (("exec", ex), ("schedule", sch), ("predict", pr), ("cfse", cf)):
+        for name, engine in (("exec", ex), ("schedule", sch), ("predict", pr), ("cfse", cf),
+                             ("smem", sm)):
             wiring.connect(m, getattr(disp, name), engine.cmd)
         # loads and reads pass the master-port engine (MEM commands, hw/core_dma.py)
         # (LOAD_WMEM first passes the gather engine: MEM | GATHER, hw/core_gather.py)
@@ -166,6 +170,7 @@ class ExionCore(wiring.Component):
         smem_rp = smem.read_port()          # execute engine
         smem_hp = smem.read_port()          # host window
         smem_gp = smem.read_port()          # gather engine
+        smem_sp = smem.read_port()          # SMEM transfer engine (STORE_SMEM)
         m.submodules.mask = mask = declare_unit(      # the CAU's mask memory
             Memory(shape=CAU_BEAT * R, depth=MW, init=[]), "cau")
         mask_wp = mask.write_port(granularity=R)
@@ -244,8 +249,26 @@ class ExionCore(wiring.Component):
                      rd.r_data2.eq(Cat(*(b.r2_data for b in omem))),
                      cf.omem_data.eq(Cat(*(b.r_data for b in omem)))]
         # SMEM: the SCHEDULE engine writes, the execute engine and the host window read
-        m.d.comb += [smem_wp.addr.eq(sch.smem_addr), smem_wp.data.eq(sch.smem_data),
-                     smem_wp.en.eq(sch.smem_en),
+        # (a LOAD_SMEM writes it too, never beside a SCHEDULE: core_dispatch.py)
+        m.d.comb += [smem_wp.addr.eq(Mux(sm.smem_we, sm.smem_waddr, sch.smem_addr)),
+                     smem_wp.data.eq(Mux(sm.smem_we, sm.smem_wdata, sch.smem_data.as_value())),
+                     smem_wp.en.eq(sch.smem_en | sm.smem_we),
+                     smem_sp.addr.eq(sm.smem_raddr), sm.smem_rdata.eq(smem_sp.data.as_value()),
+                     sm.blocks.eq(sch.blocks), sm.blocks_half.eq(sch.blocks_half),
+                     sch.set_we.eq(sm.set_we), sch.set_half.eq(sm.set_half),
+                     sch.set_count.eq(sm.set_count),
+                     # the SMEM transfer engine on the master port (hw/core_dma.py's hook)
+                     dma.s_desc.eq(sm.desc), dma.s_rd_go.eq(sm.rd_go), dma.s_wr_go.eq(sm.wr_go),
+                     dma.s_rd_on.eq(sm.rd_on), dma.s_wr_on.eq(sm.wr_on),
+                     sm.rd_free.eq(dma.s_rd_free), sm.wr_free.eq(dma.s_wr_free),
+                     sm.word.payload.eq(dma.s_word.payload), sm.word.valid.eq(dma.s_word.valid),
+                     dma.s_word.ready.eq(sm.word.ready),
+                     dma.s_wdata.payload.eq(sm.wdata.payload),
+                     dma.s_wdata.valid.eq(sm.wdata.valid), sm.wdata.ready.eq(dma.s_wdata.ready),
+                     sm.rd_error.eq(dma.s_rd_error), sm.rd_cause.eq(dma.s_rd_cause),
+                     sm.wr_error.eq(dma.s_wr_error), sm.wr_cause.eq(dma.s_wr_cause),
+                     sm.wr_done.eq(dma.s_wr_done),
+                     dma.s_rd_clear.eq(sm.rd_clear), dma.s_wr_clear.eq(sm.wr_clear),
                      smem_rp.addr.eq(ex.smem_addr), smem_rp.en.eq(ex.smem_en),
                      ex.smem_data.eq(smem_rp.data),
                      smem_hp.addr.eq(host.smem_raddr), host.smem_rdata.eq(smem_hp.data.as_value())]
@@ -295,13 +318,18 @@ class ExionCore(wiring.Component):
             disp.sched_mask.eq(sch.mask_reads), disp.pred_mask.eq(pr.mask_writes),
             disp.cfse_mask.eq(cf.mask_writes),
             disp.proj_i.eq(pr.proj_i), disp.proj_w.eq(pr.proj_w),
+            disp.smem_writes.eq(sm.writes), disp.smem_reads.eq(sm.reads),
+            disp.smem_loading.eq(sm.loading),
+            host.smem_ld_cycles.eq(sm.ld_cycles), host.smem_st_cycles.eq(sm.st_cycles),
             disp.blocks.eq(part_blocks), ex.blocks.eq(part_blocks),
             host.blocks_half.eq(Cat(bh1, sch.blocks_half[1])),
             host.sched_cycles.eq(sch.sched_cycles), host.proj_sat.eq(pr.proj_sat),
-            host.busy_load.eq(li.busy | lw.busy | g.busy),
-            host.mem_busy.eq(dma.load_busy | dma.write_busy | g.busy),
+            host.busy_load.eq(li.busy | lw.busy | g.busy | sm.busy_load),
+            host.mem_busy.eq(dma.load_busy | dma.write_busy | g.busy | sm.busy_load
+                             | sm.busy_store),
             host.busy_exec.eq(ex.busy | sch.busy | pr.busy | cf.busy),
-            host.busy_read.eq(rd.busy | dma.write_busy), host.busy_cycles.eq(ex.busy_cycles),
+            host.busy_read.eq(rd.busy | dma.write_busy | sm.busy_store),
+            host.busy_cycles.eq(ex.busy_cycles),
             host.cau_beside.eq(cau_beside),
             host.in_beats.eq((self.s_axis_imem_tvalid & self.s_axis_imem_tready)
                              + (self.s_axis_wmem_tvalid & self.s_axis_wmem_tready)),
@@ -311,7 +339,7 @@ class ExionCore(wiring.Component):
             dma.region_base.eq(host.region_base), dma.region_end.eq(host.region_end),
             # a MEM read is done when its last write is answered, not when OMEM is read
             host.done.eq(li.done + lw.done + ex.done + sch.done + pr.done
-                         + (rd.done & ~dma.to_mem) + dma.done + cf.done + g.done),
+                         + (rd.done & ~dma.to_mem) + dma.done + cf.done + g.done + sm.done),
             host.blocks.eq(sch.blocks),
             host.dominant.eq(pr.dominant), host.skip_k.eq(pr.skip_k), host.skip_v.eq(pr.skip_v),
         ]
@@ -331,10 +359,13 @@ class ExionCore(wiring.Component):
         ov = sch.overflow
         # (a gather past WMEM, ADDR_RANGE, like a dropped sparse GEMM)
         late = disp.fail | g.fail
-        m.d.comb += [host.fail.eq(ov | late | dma.fail),
+        # (then the SMEM transfer engine's, hw/core_smem.py)
+        m.d.comb += [host.fail.eq(ov | late | dma.fail | sm.fail),
                      host.fail_cause.eq(Mux(ov, CAUSES["SMEM_OVERFLOW"],
-                                            Mux(late, CAUSES["ADDR_RANGE"], dma.fail_cause))),
+                                            Mux(late, CAUSES["ADDR_RANGE"],
+                                                Mux(dma.fail, dma.fail_cause, sm.fail_cause)))),
                      host.fail_cmd.eq(Mux(ov, OPCODES["SCHEDULE"],
                                           Mux(disp.fail, disp.fail_cmd,
-                                              Mux(g.fail, g.fail_cmd, dma.fail_cmd))))]
+                                              Mux(g.fail, g.fail_cmd,
+                                                  Mux(dma.fail, dma.fail_cmd, sm.fail_cmd)))))]
         return m

@@ -25,6 +25,12 @@ uses a buffer the command touches:
 * a gather (``LOAD_WMEM`` with ``MEM`` and ``GATHER``, hw/core_gather.py) waits while the
   ``SCHEDULE`` engine writes the SMEM half it names (both for ``half`` 0), and a ``SCHEDULE``
   while a gather reads its half (``gather_smem``);
+* ``LOAD_SMEM`` / ``STORE_SMEM`` (``smem``, hw/core_smem.py): a ``LOAD_SMEM`` waits while
+  the execute engine or a gather reads the SMEM half it names and while any ``SCHEDULE`` runs
+  (the two share SMEM's write port), a ``STORE_SMEM`` while a ``SCHEDULE`` writes its half;
+  a sparse ``GEMM`` or a gather waits while a ``LOAD_SMEM`` writes its half, a ``SCHEDULE``
+  while a ``LOAD_SMEM`` runs or a ``STORE_SMEM`` reads its half (``smem_writes``,
+  ``smem_reads``, ``smem_loading``);
 * a CFSE command (``GELU``, ``RESIDUAL``, ``LAYERNORM``, ``SOFTMAX``: ``cfse``) waits until
   every engine but the WMEM loader and the SCHEDULE engine is idle (``others_idle``), and
   every command but ``LOAD_WMEM`` waits while it runs (it uses the OMEM and IMEM ports and the
@@ -56,7 +62,8 @@ __all__ = ["Dispatcher"]
 #: Engine command streams and the opcode each takes.
 ENGINES = {"load_i": "LOAD_IMEM", "load_w": "LOAD_WMEM", "exec": "GEMM",
            "schedule": "SCHEDULE", "predict": ("PREDICT", "PREDICT_PROJ"), "read": "READ_OMEM",
-           "cfse": ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")}
+           "cfse": ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX"),
+           "smem": ("LOAD_SMEM", "STORE_SMEM")}
 
 
 class Dispatcher(wiring.Component):
@@ -93,6 +100,8 @@ class Dispatcher(wiring.Component):
         A ``PREDICT_PROJ`` writes IMEM / WMEM (loads into that memory wait).
     gather_smem : In(2)
         SMEM halves a gather reads.
+    smem_writes, smem_reads : In(2) ; smem_loading : In(1)
+        SMEM halves a ``LOAD_SMEM`` writes / a ``STORE_SMEM`` reads; a ``LOAD_SMEM`` runs.
     fail : Out(1) ; fail_cmd : Out(32)
         A sparse ``GEMM`` dropped at dispatch (cause ``ADDR_RANGE``).
     """
@@ -112,6 +121,7 @@ class Dispatcher(wiring.Component):
             "sched_mask": In(2), "pred_mask": In(2), "cfse_mask": In(2),
             "proj_i": In(1), "proj_w": In(1),
             "gather_smem": In(2),
+            "smem_writes": In(2), "smem_reads": In(2), "smem_loading": In(1),
             "fail": Out(1), "fail_cmd": Out(32),
         })
 
@@ -143,12 +153,13 @@ class Dispatcher(wiring.Component):
                      | ~Mux(command_flag(head, "KEYS"), self.writes_w.any(), self.writes_i.any()))
         both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
         gather = (head.flags & both) == both
+        s_writes = (self.smem_writes & halves).any()     # a LOAD_SMEM writes the head's half
         clear = {       # hazards clear (the engine's own readiness aside)
             "load_i": ~self.reads_i.bit_select(f["ibuf"], 1) & ~self.proj_i,
             "load_w": (~self.reads_w.bit_select(f["wbuf"], 1) & ~self.proj_w
-                       & ~(gather & (self.sched_writes & halves).any())),
+                       & ~(gather & ((self.sched_writes & halves).any() | s_writes))),
             "exec": ((self.schedule.ready | beside) & self.predict.ready & i_free & w_free
-                     & ~self.reads_o.bit_select(f["obuf"], 1)),
+                     & ~self.reads_o.bit_select(f["obuf"], 1) & ~(sparse & s_writes)),
             "schedule": ((self.predict.ready | (split & ~(self.pred_mask & mhalves).any()))
                          & ~(self.gather_smem & halves).any()
                          & Mux(split, ~(self.exec_smem & halves).any()
@@ -157,7 +168,12 @@ class Dispatcher(wiring.Component):
                         & proj_port),
             "read": ~self.writes_o.bit_select(f["obuf"], 1),
             "cfse": self.others_idle & (self.schedule.ready | c_beside),
+            "smem": Mux(head.op == OPCODES["LOAD_SMEM"],
+                        self.schedule.ready & ~(self.exec_smem & halves).any()
+                        & ~(self.gather_smem & halves).any(),
+                        ~(self.sched_writes & halves).any()),
         }
+        clear["schedule"] &= ~self.smem_loading & ~(self.smem_reads & halves).any()
         for name in ("load_i", "exec", "predict", "read"):
             clear[name] = clear[name] & self.cfse.ready
         clear["schedule"] &= self.cfse.ready | (split & ~(self.cfse_mask & mhalves).any())

@@ -66,7 +66,7 @@ from exion.regmap import FLAGS, OPCODES
 from .library import forward
 from .core_cmd import command_fields, command_flag, command_stream
 from .core_pack import Packer, Unpacker
-from .dma_burst import axi_read_members, axi_write_members
+from .dma_burst import axi_read_members, axi_write_members, descriptor_layout
 from .dma_read import DmaRead
 from .dma_share import ReadShare
 from .dma_write import DmaWrite
@@ -147,6 +147,15 @@ class CoreDma(wiring.Component):
         follow each other in its stream), its items on ``item_w``; a fault ends it with
         ``g_abort`` (``fail`` with ``g_word``) once the engine is idle and ``g_head`` (the slot
         it writes is the faulting row); ``g_cycles`` sets ``rd_cycles``.
+    s_desc : In(descriptor_layout()) ; s_rd_go, s_wr_go : In(1) ; s_rd_on, s_wr_on : In(1) ;
+    s_rd_free, s_wr_free : Out(1) ; s_word : Out(stream.Signature(bus_width)) ;
+    s_wdata : In(stream.Signature(bus_width)) ; s_rd_error, s_wr_error, s_wr_done : Out(1) ;
+    s_rd_cause, s_wr_cause : Out(8) ; s_rd_clear, s_wr_clear : In(1)
+        The SMEM transfer engine's hook (hw/core_smem.py): ``s_rd_free`` / ``s_wr_free``: the
+        WMEM side's read engine / the write engine is free (no ``MEM`` load of WMEM or gather
+        / no ``MEM`` read runs); a descriptor with ``s_rd_go`` / ``s_wr_go`` enters it, and
+        while ``s_rd_on`` / ``s_wr_on`` the engine owns it: its read words on ``s_word`` (not
+        the unpacker), its write words from ``s_wdata`` (not the packer), its error and done.
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -178,6 +187,12 @@ class CoreDma(wiring.Component):
             "g_first": In(1), "g_head": In(1),
             "g_word": In(32), "g_ready": Out(1), "g_free": Out(1), "g_abort": Out(1),
             "g_cycles": In(32), "g_cycles_we": In(1),
+            "s_desc": In(descriptor_layout()), "s_rd_go": In(1), "s_wr_go": In(1),
+            "s_rd_on": In(1), "s_wr_on": In(1), "s_rd_free": Out(1), "s_wr_free": Out(1),
+            "s_word": Out(stream.Signature(bw)), "s_wdata": In(stream.Signature(bw)),
+            "s_rd_error": Out(1), "s_wr_error": Out(1), "s_wr_done": Out(1),
+            "s_rd_cause": Out(8), "s_wr_cause": Out(8),
+            "s_rd_clear": In(1), "s_wr_clear": In(1),
         })
 
     def elaborate(self, platform):
@@ -224,7 +239,8 @@ class CoreDma(wiring.Component):
             src, dst = getattr(self, f"{name}_in"), getattr(self, name)
             mem = command_flag(src.payload, "MEM")
             free, go = Signal(name=f"{name}_free"), Signal(name=f"{name}_mem_go")
-            m.d.comb += [free.eq(~on & ~self.g_on & rd.cmd.ready),
+            m.d.comb += [free.eq(~on & ~self.g_on & rd.cmd.ready
+                                 & (~self.s_rd_on if to_w else 1)),
                          dst.payload.eq(src.payload),
                          dst.valid.eq(src.valid & (~mem | free)),
                          src.ready.eq(dst.ready & (~mem | free)),
@@ -239,7 +255,16 @@ class CoreDma(wiring.Component):
                 m.d.sync += [on.eq(1), cyc.eq(1), later[to_w].eq(ons[1 - to_w]),
                              passed[to_w].eq(0),
                              word.eq(Cat(src.payload.op, src.payload.flags))]
-            wiring.connect(m, rd.o, up.i)
+            if to_w:        # the SMEM engine's words bypass the unpacker (hw/core_smem.py)
+                m.d.comb += [up.i.payload.eq(rd.o.payload),
+                             up.i.valid.eq(rd.o.valid & ~self.s_rd_on),
+                             self.s_word.payload.eq(rd.o.payload.data),
+                             self.s_word.valid.eq(rd.o.valid & self.s_rd_on),
+                             rd.o.ready.eq(Mux(self.s_rd_on, self.s_word.ready, up.i.ready))]
+                with m.If(self.s_rd_go):
+                    m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.payload.eq(self.s_desc)]
+            else:
+                wiring.connect(m, rd.o, up.i)
             item = getattr(self, f"item_{name[-1]}")
             abort = abort_w if to_w else abort_i
             done = self.load_w_done if to_w else self.load_i_done
@@ -266,7 +291,7 @@ class CoreDma(wiring.Component):
                          # the fault are all in and the slot being written is the faulting row
                          & ((~self.g_on | (self.g_head & ~rd.busy)) if to_w else 1)),
                 getattr(self, f"abort_{name[-1]}").eq(abort & on),
-                up.clear.eq(abort), rd.clear.eq(abort),
+                up.clear.eq(abort), rd.clear.eq(abort | (self.s_rd_clear if to_w else 0)),
             ]
             with m.If(on):
                 m.d.sync += cyc.eq(cyc + 1)
@@ -285,7 +310,9 @@ class CoreDma(wiring.Component):
         with m.If(self.g_cycles_we):
             m.d.sync += self.rd_cycles.eq(self.g_cycles)
         m.d.comb += [
-            self.g_free.eq(~on_i & ~on_w & rd_i.cmd.ready & rd_w.cmd.ready),
+            self.s_rd_free.eq(~on_w & ~self.g_on & ~self.s_rd_on & rd_w.cmd.ready),
+            self.s_rd_error.eq(self.s_rd_on & rd_w.error), self.s_rd_cause.eq(rd_w.cause),
+            self.g_free.eq(~on_i & ~on_w & rd_i.cmd.ready & rd_w.cmd.ready & ~self.s_rd_on),
             self.g_ready.eq(rd_w.cmd.ready), self.g_abort.eq(abort_w & self.g_on),
             self.load_busy.eq(on_i | on_w),
             self.in_bytes.eq(Mux(rd_i.o.valid & rd_i.o.ready, cfg.bus_bytes, 0)
@@ -298,7 +325,10 @@ class CoreDma(wiring.Component):
         mem = command_flag(src.payload, "MEM")
         pack, w_pack = packed(src.payload.op, src.payload.flags), Signal()
         wr_free, go = Signal(), Signal()
-        m.d.comb += [wr_free.eq(~wr_on & ~self.to_mem & wr.cmd.ready),
+        m.d.comb += [wr_free.eq(~wr_on & ~self.to_mem & wr.cmd.ready & ~self.s_wr_on),
+                     self.s_wr_free.eq(wr_free),
+                     self.s_wr_error.eq(self.s_wr_on & wr.error),
+                     self.s_wr_cause.eq(wr.cause), self.s_wr_done.eq(self.s_wr_on & wr.done),
                      dst.payload.eq(src.payload),
                      dst.valid.eq(src.valid & (~mem | wr_free)),
                      src.ready.eq(dst.ready & (~mem | wr_free)),
@@ -312,9 +342,15 @@ class CoreDma(wiring.Component):
                          wr.cmd.payload.rows.eq(rows), wr.cmd.payload.row_bytes.eq(row_bytes)]
             m.d.sync += [wr_on.eq(1), self.to_mem.eq(1), wr_cyc.eq(1),
                          wr_word.eq(Cat(src.payload.op, src.payload.flags))]
+        with m.If(self.s_wr_go):
+            m.d.comb += [wr.cmd.valid.eq(1), wr.cmd.payload.eq(self.s_desc)]
         with m.If(self.read_done):
             m.d.sync += [self.to_mem.eq(0), w_fail.eq(0)]
-        wiring.connect(m, sp.o, wr.i)
+        # the packer's words, or the SMEM engine's while it owns the write engine
+        m.d.comb += [wr.i.payload.eq(Mux(self.s_wr_on, self.s_wdata.payload, sp.o.payload)),
+                     wr.i.valid.eq(Mux(self.s_wr_on, self.s_wdata.valid, sp.o.valid)),
+                     sp.o.ready.eq(wr.i.ready & ~self.s_wr_on),
+                     self.s_wdata.ready.eq(wr.i.ready & self.s_wr_on)]
         w_err = Signal()
         m.d.comb += [
             # (each OMEM word in whole bytes: the second at byte ob)
@@ -325,8 +361,8 @@ class CoreDma(wiring.Component):
             # after a bus error the read engine's remaining beats are dropped
             self.beat.ready.eq(Mux(w_fail, 1, sp.i.ready)),
             w_err.eq(wr_on & wr.error & ~abort_i & ~abort_w),
-            wr.clear.eq(w_err), sp.clear.eq(w_err),
-            self.write_busy.eq(wr_on), self.done.eq(wr.done),
+            wr.clear.eq(w_err | self.s_wr_clear), sp.clear.eq(w_err),
+            self.write_busy.eq(wr_on), self.done.eq(wr.done & ~self.s_wr_on),
         ]
         with m.If(wr_on):
             m.d.sync += wr_cyc.eq(wr_cyc + 1)

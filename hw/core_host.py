@@ -26,11 +26,11 @@ from amaranth.lib.wiring import In, Out
 
 from exion.cfse_format import MAX_LN_DIM
 from exion.config import ExionConfig, clog2
-from exion.formats import shift_add_acc_width
+from exion.formats import block_bits, shift_add_acc_width
 from exion.limits import CAU_BEAT, DMA_ADDR_WIDTH, DMA_ROWS_BITS, MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QUEUE_DEPTH,
                           REGISTERS, RESIDENT_OPS, RESPONSES, WORD_REGISTERS, RegisterMap,
-                          mask_half)
+                          mask_half, smem_half)
 
 from .axil import AxiLiteSlave, axil_members
 from .core_cmd import COMMAND, command_fields, command_stream
@@ -39,6 +39,13 @@ from .library import forward
 from .sdue import block_layout
 
 __all__ = ["HostInterface"]
+
+
+def _mem_op(op):
+    """An opcode that moves data through the master port with ``MEM``
+    (``golden.core_checks.Command.mem``)."""
+    return Cat(*(op == OPCODES[n] for n in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM", "LOAD_SMEM",
+                                             "STORE_SMEM"))).any()
 
 
 class HostInterface(wiring.Component):
@@ -80,6 +87,8 @@ class HostInterface(wiring.Component):
         Bytes the master port moved this cycle (``BYTES_IN`` / ``BYTES_OUT`` add them).
     mem_rd_cycles, mem_wr_cycles : In(32)
         ``MEM_RD_CYCLES`` / ``MEM_WR_CYCLES``.
+    smem_ld_cycles, smem_st_cycles : In(32)
+        ``SMEM_LD_CYCLES`` / ``SMEM_ST_CYCLES`` (hw/core_smem.py).
     region_base, region_end : Out(32)
         ``REGION_BASE`` / ``REGION_END`` (the master port checks its transfers against them).
         A write to either is refused (``SLVERR``, the register unchanged) while a ``MEM``
@@ -114,6 +123,7 @@ class HostInterface(wiring.Component):
             "blocks_half": In(32), "sched_cycles": In(32), "proj_sat": In(32),
             "mem_in_bytes": In(16), "mem_out_bytes": In(16),
             "mem_rd_cycles": In(32), "mem_wr_cycles": In(32),
+            "smem_ld_cycles": In(32), "smem_st_cycles": In(32),
             "region_base": Out(32), "region_end": Out(32), "mem_busy": In(1),
             "mask_we": Out(1), "mask_ch": Out(16), "mask_cv": Out(cfg.rows),
             "mask_raddr": Out(range(self._mw)), "mask_rdata": In(CAU_BEAT * cfg.rows),
@@ -139,6 +149,8 @@ class HostInterface(wiring.Component):
         ffn = (flags & (FLAGS["FFN_MASK"] >> 8)) != 0
         keys = (flags & (FLAGS["KEYS"] >> 8)) != 0
         resident = (flags & (FLAGS["RESIDENT"] >> 8)) != 0
+        mem = (flags & (FLAGS["MEM"] >> 8)) != 0
+        S = cfg.schedule_depth
         # channels of the mask-memory part mhalf names (exion.regmap.mask_half; 3 refused first)
         part = Mux(f["mhalf"] == 0, CH, mask_half(CH, 1)[1])
 
@@ -177,6 +189,12 @@ class HostInterface(wiring.Component):
                       (resident & (f["n_ch"] == 0), "BAD_FIELD"),
                       (resident & (f["n_ch"] > Do), "ADDR_RANGE"),
                       (resident & r_over, "ADDR_RANGE"))
+            with m.Case(OPCODES["LOAD_SMEM"]):
+                check((~mem, "BAD_FIELD"), (f["count"] == 0, "BAD_FIELD"),
+                      (f["half"] == 3, "BAD_FIELD"),
+                      (f["count"] > Mux(f["half"] == 0, S, smem_half(S, 1)[1]), "ADDR_RANGE"))
+            with m.Case(OPCODES["STORE_SMEM"]):
+                check((~mem, "BAD_FIELD"), (f["half"] == 3, "BAD_FIELD"))
             with m.Case(OPCODES["SCHEDULE"]):
                 check((f["n_ch"] == 0, "BAD_FIELD"), (f["half"] == 3, "BAD_FIELD"),
                       (f["mhalf"] == 3, "BAD_FIELD"), (f["n_ch"] > part, "ADDR_RANGE"))
@@ -250,26 +268,36 @@ class HostInterface(wiring.Component):
         bb, shift = cfg.bus_bytes, clog2(cfg.bus_bytes)
         width = DMA_ADDR_WIDTH + 28      # signed room: addresses and row sizes of 24 bits
         over = {}
-        # (the flags are known only with the CMD word: both READ_OMEM descriptors are ready)
+        # (the flags are known only with the CMD word: both READ_OMEM descriptors are ready;
+        # LOAD_SMEM: count blocks of smem_bytes, back to back, golden.core_smem)
+        smem_bytes = -(-block_bits(cfg) // cfg.bus_width) * bb
         for name, pack in (("LOAD_IMEM", 0), ("LOAD_WMEM", 0), ("READ_OMEM", 0),
-                           ("READ_OMEM_PACK", 1)):
+                           ("READ_OMEM_PACK", 1), ("LOAD_SMEM", 0)):
             opc = Const(OPCODES[name.removesuffix("_PACK")], 8)
-            rows, row_bytes = mem_descriptor(m, cfg, opc, f, pack)
+            if name == "LOAD_SMEM":
+                rows, row_bytes, stride = f["count"], Const(smem_bytes), Const(smem_bytes)
+            else:
+                rows, row_bytes = mem_descriptor(m, cfg, opc, f, pack)
+                stride = f["stride"]
             prod = Signal(DMA_ADDR_WIDTH + DMA_ROWS_BITS + 1, name=f"mem_prod_{name.lower()}")
             room = Signal(signed(width), name=f"mem_room_{name.lower()}")
             low = Signal(name=f"mem_low_{name.lower()}")
-            m.d.sync += [prod.eq((rows - 1)[:len(rows)] * f["stride"]),
+            m.d.sync += [prod.eq((rows - 1)[:len(rows)] * stride),
                          room.eq(region_end - f["addr"]
                                  - (((row_bytes + (bb - 1)) >> shift) << shift)),
                          low.eq(f["addr"] < region_base)]
             over[name] = Signal(name=f"mem_over_{name.lower()}")
             m.d.sync += over[name].eq(low | (room < 0) | (prod > room[:width - 1]))
-        is_mem = ((op == OPCODES["LOAD_IMEM"]) | (op == OPCODES["LOAD_WMEM"])
-                  | (op == OPCODES["READ_OMEM"])) & ((flags & (FLAGS["MEM"] >> 8)) != 0)
+        is_mem = _mem_op(op) & ((flags & (FLAGS["MEM"] >> 8)) != 0)
+        smem = (op == OPCODES["LOAD_SMEM"]) | (op == OPCODES["STORE_SMEM"])
         out = Mux(op == OPCODES["LOAD_IMEM"], over["LOAD_IMEM"],
                   Mux(op == OPCODES["LOAD_WMEM"], over["LOAD_WMEM"],
-                      Mux(packed(op, flags), over["READ_OMEM_PACK"], over["READ_OMEM"])))
-        misaligned = ((f["addr"] | f["stride"]) & (bb - 1)) != 0
+                      Mux(op == OPCODES["LOAD_SMEM"], over["LOAD_SMEM"],
+                          # a STORE_SMEM's count is known when it runs (hw/core_smem.py)
+                          Mux(op == OPCODES["STORE_SMEM"], 0,
+                              Mux(packed(op, flags), over["READ_OMEM_PACK"],
+                                  over["READ_OMEM"])))))
+        misaligned = ((f["addr"] | Mux(smem, 0, f["stride"])) & (bb - 1)) != 0
         both = (FLAGS["MEM"] | FLAGS["GATHER"]) >> 8
         gather = (op == OPCODES["LOAD_WMEM"]) & ((flags & both) == both)
         cause = Signal(8)
@@ -381,8 +409,7 @@ class HostInterface(wiring.Component):
         # MEM commands in the check stages and the queue (hw/core_dma.py's flag rule)
         mem_bit = FLAGS["MEM"] >> 8
         is_mem = Signal()
-        m.d.comb += is_mem.eq(((op == OPCODES["LOAD_IMEM"]) | (op == OPCODES["LOAD_WMEM"])
-                               | (op == OPCODES["READ_OMEM"])) & ((flags & mem_bit) != 0))
+        m.d.comb += is_mem.eq(_mem_op(op) & ((flags & mem_bit) != 0))
         chk_mem = Signal()
         mem_q = Signal(range(QUEUE_DEPTH + 2))
         m.d.sync += [chk_mem.eq(cmd_wr & is_mem),
@@ -454,6 +481,7 @@ class HostInterface(wiring.Component):
             **{f"ARG{i}": args[i] for i in range(6)},
             "REGION_BASE": region[0], "REGION_END": region[1],
             "MEM_RD_CYCLES": self.mem_rd_cycles, "MEM_WR_CYCLES": self.mem_wr_cycles,
+            "SMEM_LD_CYCLES": self.smem_ld_cycles, "SMEM_ST_CYCLES": self.smem_st_cycles,
             "DOMINANT_LO": self.dominant[:32], "DOMINANT_HI": self.dominant[32:],
             "SKIP_K_LO": self.skip_k[:32], "SKIP_K_HI": self.skip_k[32:],
             "SKIP_V_LO": self.skip_v[:32], "SKIP_V_HI": self.skip_v[32:],

@@ -65,6 +65,9 @@ class ScheduleEngine(wiring.Component):
         Mask-memory halves the running command reads.
     cycles : Out(32) ; cycles_we : Out(1)
     busy, done, overflow : Out(1)
+    set_we : In(1) ; set_half : In(2) ; set_count : In(range(schedule_depth + 1))
+        A ``LOAD_SMEM`` (hw/core_smem.py) sets the block count of part ``set_half`` (never
+        while a ``SCHEDULE`` runs: they share SMEM's write port, core_dispatch.py).
     """
 
     def __init__(self, cfg: ExionConfig, *, mask_words: int):
@@ -84,6 +87,7 @@ class ScheduleEngine(wiring.Component):
             "writes": Out(2), "mask_reads": Out(2),
             "cycles": Out(32), "cycles_we": Out(1),
             "busy": Out(1), "done": Out(1), "overflow": Out(1),
+            "set_we": In(1), "set_half": In(2), "set_count": In(range(S + 1)),
         })
 
     def elaborate(self, platform):
@@ -152,4 +156,12 @@ class ScheduleEngine(wiring.Component):
                     m.d.sync += self.blocks_half[0].eq(count)
                 with m.Case(2):
                     m.d.sync += self.blocks_half[1].eq(count)
+        with m.If(self.set_we):
+            with m.Switch(self.set_half):
+                with m.Case(0):
+                    m.d.sync += self.blocks.eq(self.set_count)
+                with m.Case(1):
+                    m.d.sync += self.blocks_half[0].eq(self.set_count)
+                with m.Case(2):
+                    m.d.sync += self.blocks_half[1].eq(self.set_count)
         return m

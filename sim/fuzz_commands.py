@@ -20,7 +20,7 @@ from exion.config import ExionConfig
 from exion.fields import ARG_FIELDS
 from exion.limits import MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import FLAGS, OPCODES, encode, mask_half
-from golden.core_checks import CHECKS, DISPATCH_CHECKS, RESIDENT_CHECKS, Limits
+from golden.core_checks import CHECKS, DISPATCH_CHECKS, RESIDENT_CHECKS, SMEM_OPS, Limits
 
 __all__ = ["random_command", "GEMM_FLAGS", "FLAG_BINS", "OP_WEIGHTS", "P_RESIDENT", "flag_bin",
            "bin_flags", "coverage_goal",
@@ -60,6 +60,10 @@ def coverage_goal() -> set[tuple[str, str, str]]:
     Anything outside is impossible by construction (e.g. a load never gets TILE)."""
     goal = {("?", "-", "BAD_OPCODE")}
     for op, checks in CHECKS.items():
+        if op in SMEM_OPS:
+            # MEM only, and the fuzz bench has no memory on the master port: never drawn by
+            # the stream (tests/test_core_smem.py reaches their check rows)
+            continue
         for b in FLAG_BINS.get(op, ("-",)):
             causes = {c.cause for c in checks} | {"QUEUE_FULL", "NONE"}
             if op == "GEMM":
@@ -235,6 +239,11 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
         v = dict(kc=kc, topk=r(1, k.max_topk), n_keys=n_keys, ibuf=r(0, k.imem_buffers - 1),
                  wbuf=r(0, k.wmem_buffers - 1), n_rows=r(1, R),
                  wbase=r(0, Dw - k.dense_blocks(n_keys) * kc), q_th=q_th, mhalf=mhalf)
+    elif op in SMEM_OPS:        # (drawn only when asked for: not in OP_WEIGHTS)
+        half = r(0, 2)
+        part = k.smem_part(half)
+        v = dict(half=half, count=r(1, part), addr=r(0, 1 << 10) * k.bus_bytes)
+        flags = ["MEM"]
     elif op == "PREDICT_PROJ":
         v = _predict_proj(rng, k, r)
         flags = ["KEYS"] if v.pop("keys") else []
@@ -272,6 +281,7 @@ def random_command(rng: np.random.Generator, cfg: ExionConfig, *, blocks: int = 
             names = [f.name for f in ARG_FIELDS if op in f.ops and not f.signed
                      and f.name not in ("q_th_lo", "q_th_hi", "addr", "stride")   # (MEM only)
                      + _UNCHECKED and not _mem_only(f.name, op)]
+            names = names or ["half"]
             names = [{"ibuf": "buf", "wbuf": "buf", "obuf": "buf"}.get(n, n)
                      if op in ("LOAD_IMEM", "LOAD_WMEM", "READ_OMEM") else n for n in names]
             name = names[int(rng.integers(len(names)))]
@@ -364,6 +374,7 @@ def _limit_of(name: str, op: str, k: Limits) -> int:
         "wbase": k.wmem_words, "ibase": k.imem_words, "streams": k.merge_degree, "xbuf": k.imem_buffers,
         "mbuf": k.omem_buffers, "sc_base": k.omem_words, "sh_base": k.omem_words,
         "half": 3,      # SMEM part: 0 whole, 1 / 2 halves; 3 is refused
+        **({"count": k.smem_depth} if op == "LOAD_SMEM" else {}),
         "mhalf": 3,     # mask-memory part, likewise
     }.get(name, 1)
 
