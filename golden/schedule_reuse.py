@@ -42,11 +42,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from exion.config import ExionConfig
-from exion.formats import block_bits
 from exion.limits import CAU_BEAT
 from golden import conmerge
 from golden.core_gather import gather_bytes
 from golden.core_mem import item_bytes
+from golden.core_smem import block_words
 from golden.cycle_model import compute_cycles, issue_interval, schedule_cycles
 from golden.sparse_iteration import core_iteration
 
@@ -55,9 +55,9 @@ __all__ = ["smem_block_bytes", "reuse_pipeline_cycles", "dense_scheduled_cycles"
 
 
 def smem_block_bytes(cfg: ExionConfig) -> int:
-    """Bytes of one ConMerge vector in memory: its packed word (:func:`exion.formats.
-    block_bits`) in whole bus words, the layout of ``STORE_SMEM`` / ``LOAD_SMEM``."""
-    return -(-block_bits(cfg) // (8 * cfg.bus_bytes)) * cfg.bus_bytes
+    """Bytes of one ConMerge vector in memory, the layout of ``STORE_SMEM`` / ``LOAD_SMEM``
+    (:func:`golden.core_smem.block_words` whole bus words)."""
+    return block_words(cfg) * cfg.bus_bytes
 
 
 def reuse_pipeline_cycles(work, k: int, cfg: ExionConfig) -> int:
