@@ -48,7 +48,7 @@ from golden.core_gather import gather_bytes
 from golden.core_mem import item_bytes
 from golden.core_smem import block_words
 from golden.cycle_model import compute_cycles, issue_interval, schedule_cycles
-from golden.sparse_iteration import core_iteration
+from golden.sparse_iteration import core_iteration, ideal_speedup
 
 __all__ = ["smem_block_bytes", "reuse_pipeline_cycles", "dense_scheduled_cycles",
            "ReusedIteration", "core_iteration_reused"]
@@ -122,7 +122,7 @@ class ReusedIteration:
     @property
     def ideal(self) -> float:
         """The ideal speedup ``1 / (1 - s)``."""
-        return 1.0 / (1.0 - self.sparsity) if self.sparsity < 1 else float("inf")
+        return ideal_speedup(self.sparsity)
 
     @property
     def of_ideal(self) -> float:

@@ -38,7 +38,8 @@ from golden.cycle_model import (compute_cycles, gemm_sequence_cycles, issue_inte
 
 __all__ = ["group_work", "serial_cycles", "overlapped_cycles", "dense_cycles",
            "IterationReport", "iteration", "LoopOrderReport", "loop_order",
-           "window_capacity", "fetch_pipeline_cycles", "CoreIteration", "core_iteration"]
+           "window_capacity", "fetch_pipeline_cycles", "CoreIteration", "core_iteration",
+           "ideal_speedup"]
 
 
 def group_work(mask, cfg: ExionConfig, *, strategy: str = "cau",
@@ -315,8 +316,13 @@ class CoreIteration:
 
     @property
     def ideal(self) -> float:
-        """The ideal speedup ``1 / (1 - s)``."""
-        return 1.0 / (1.0 - self.sparsity) if self.sparsity < 1 else float("inf")
+        """The ideal speedup ``1 / (1 - s)`` (:func:`ideal_speedup`)."""
+        return ideal_speedup(self.sparsity)
+
+
+def ideal_speedup(sparsity: float) -> float:
+    """``1 / (1 - s)``: the SDUE computing only the kept outputs (infinite at ``s`` = 1)."""
+    return 1.0 / (1.0 - sparsity) if sparsity < 1 else float("inf")
 
 
 def core_iteration(mask, k: int, cfg: ExionConfig) -> CoreIteration:
