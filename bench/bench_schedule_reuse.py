@@ -11,6 +11,7 @@ K 144) and the DiT-XL/2 FC1 shape (256 x 4608 tiled from ``data/traces256``, K 1
   the ideal ``1 / (1 - s)`` (the iteration's share of the ideal, weight fetch included), with
   every group's ``SCHEDULE`` on the CAU (``golden.sparse_iteration.core_iteration``'s
   gathered order) and with its blocks reloaded;
+* ``effic``: the rule's block efficiency, ideal blocks over blocks;
 * ``limit``: the most of the ideal any design reaches at that bandwidth
   (``golden.sparse_bound.IterationBound.limit``);
 * ``B/min``: bytes the reused iteration moves (gathered weight rows and the blocks) over the
@@ -52,8 +53,8 @@ def table(label, masks, k, base, bandwidths, degrees, window):
           f"{1 / (1 - s):.2f}x; period ideal {(nr + 1) / (1 + nr * (1 - s)):.2f}x "
           f"(ffn_reuse_n {nr})")
     head = (f"{'B/cycle':>8} {'D':>2} {'dense':>10} {'in loop':>10} {'of ideal':>8} "
-            f"{'reused':>10} {'of ideal':>8} {'limit':>6} {'B/min':>6} {'SMEM %':>6} "
-            f"{'period':>6}")
+            f"{'reused':>10} {'of ideal':>8} {'effic':>6} {'limit':>6} {'B/min':>6} "
+            f"{'SMEM %':>6} {'period':>6}")
     print(head)
     print("-" * len(head))
     for bw in bandwidths:
@@ -72,8 +73,9 @@ def table(label, masks, k, base, bandwidths, degrees, window):
             moved = sum(r.gather_bytes + r.smem_bytes for r in rs)
             least = sum(r.min_bytes for r in rs)
             period = (nr + 1) * dense / (sched + nr * reused)
+            effic = sum(r.ideal_blocks for r in rs) / max(1, sum(r.blocks for r in rs))
             print(f"{bw:>8g} {deg:>2} {dense:>10,} {loop:>10,} {dense / loop * (1 - s):>8.2f} "
-                  f"{reused:>10,} {dense / reused * (1 - s):>8.2f} {limit:>6.2f} "
+                  f"{reused:>10,} {dense / reused * (1 - s):>8.2f} {effic:>6.1%} {limit:>6.2f} "
                   f"{moved / least:>6.2f} {100 * sum(r.smem_bytes for r in rs) / moved:>6.1f} "
                   f"{period:>6.2f}", flush=True)
 
