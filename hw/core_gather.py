@@ -201,7 +201,12 @@ class CoreGather(wiring.Component):
         lo, _ = smem_half(S, 1)
         hi, _ = smem_half(S, 2)
         with m.If(take & ~empty & ~over):
-            m.d.sync += [self.busy.eq(1), first.eq(Mux(f["half"] == 2, hi, lo)),
+            m.d.sync += self.busy.eq(1)
+        # the gather's context, loaded in every idle cycle (so in the take's): its enable is a
+        # register, not the take's handshake (the FPGA build's timing, docs/fpga.md); none of
+        # these is read while idle
+        with m.If(~self.busy):
+            m.d.sync += [first.eq(Mux(f["half"] == 2, hi, lo)),
                          n_blk.eq(nb), c_res.eq(res), c_nch.eq(f["n_ch"]),
                          addr.eq(f["addr"]), stride.eq(f["stride"]),
                          count.eq(f["count"]), c.eq(0), d.eq(0), b.eq(0), idone.eq(0),
