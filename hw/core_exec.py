@@ -255,20 +255,22 @@ class ExecEngine(wiring.Component):
             m.d.sync += [i_ibuf.eq(b_ibuf), i_wbuf.eq(b_wbuf), i_wbase.eq(b_wbase),
                          i_ibase.eq(b_ibase),
                          i_res.eq(b_res), i_off.eq(res_off)]
-        r_ibuf = Mux(accept, b_ibuf, i_ibuf)
-        r_wbuf = Mux(accept, b_wbuf, i_wbuf)
-        r_wbase = Mux(accept, b_wbase, i_wbase)
-        r_ibase = Mux(accept, b_ibase, i_ibase)
-        r_res = Mux(accept, b_res, i_res)
         # RESIDENT: chunk k (the IMEM address) of each stream's own class; else the SDUE's
-        # pointer (block b of the run at words b * kc ..)
+        # pointer (block b of the run at words b * kc ..). Each address is summed for both
+        # cases, the accepting cycle (chunk 0, the pointer or 0 with restart) and the others
+        # (the SDUE's chunk and pointer registers), and the accept only picks one: the
+        # handshake is not one path with the adders into the banks (docs/fpga.md)
         for i in range(C * D):
-            r_off = Mux(accept, res_off[i], i_off[i])
-            m.d.comb += self.wmem_addr[i].eq(
-                r_wbuf * Dw + r_wbase + Mux(r_res, r_off + sdue.imem_addr, sdue.wmem_addr))
+            m.d.comb += self.wmem_addr[i].eq(Mux(
+                accept,
+                b_wbuf * Dw + b_wbase + Mux(b_res, res_off[i],
+                                            Mux(b_first, 0, sdue.wmem_next)),
+                i_wbuf * Dw + i_wbase + Mux(i_res, i_off[i] + sdue.imem_next,
+                                            sdue.wmem_next)))
         # the token tile at words ibase .. ibase + kc of ibuf (ibase + kc <= IMEM words is
         # checked at issue, so the sum stays inside the buffer)
-        m.d.comb += [self.imem_addr.eq(r_ibuf * Di + r_ibase + sdue.imem_addr),
+        m.d.comb += [self.imem_addr.eq(Mux(accept, b_ibuf * Di + b_ibase,
+                                           i_ibuf * Di + i_ibase + sdue.imem_next)),
                      sdue.imem_data.eq(self.imem_data), sdue.wmem_data.eq(self.wmem_data)]
         reading = ~sdue.blocks.ready            # chunks of the accepted block still to read
 

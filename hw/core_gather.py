@@ -17,7 +17,10 @@ engine:
 Contract:
 
 * Other commands pass unchanged. A gather is taken when the master port's read side is free
-  (``free``) and ``cmd_out`` is ready (the load engine idle). In that cycle it goes on as a
+  (``free``) and ``cmd_out`` is ready (the load engine idle), and no earlier than the second
+  cycle after it is first valid at ``cmd_in``: its size ``count * blocks`` and the range check
+  ``base + count * blocks > Dw`` are registered one after the other in those two cycles (they
+  overlap any wait for the master port; ``cycles`` counts from the take). In that cycle it goes on as a
   plain ``LOAD_WMEM`` of ``count * blocks`` words per bank and stream, all ``merge_degree``
   streams (``MEM`` and ``GATHER`` cleared), whose items this engine then supplies: bank by
   bank, stream by stream, block by block, as the load engine writes. ``blocks`` is the
@@ -155,12 +158,20 @@ class CoreGather(wiring.Component):
         m.d.comb += nb.eq(Mux(res, Mux(n_cls > Dw, Dw + 1, n_cls), self.blocks))
 
         # -- take: the plain LOAD_WMEM the load engine runs, or done / ADDR_RANGE at once ------
-        words = Signal(34)
-        m.d.comb += words.eq(f["count"] * nb)
-        over = f["base"] + words > Dw
-        empty = nb == 0
+        # The size check runs in two registered stages ahead of the take, the product the
+        # first cycle and its range check the next, so that neither is one path with the take
+        # and the master port's command logic. The head that was a gather in both cycles
+        # before (and not taken) is the same command; ``nb == c_nb`` guards against its block
+        # count changing meanwhile.
+        words, over, empty = Signal(34), Signal(), Signal()
+        chk1, chk2, c_nb = Signal(), Signal(), Signal.like(nb)
         take = Signal()
-        m.d.comb += take.eq(src.valid & is_g & ~self.busy & self.free & dst.ready)
+        m.d.sync += [words.eq(f["count"] * nb), c_nb.eq(nb),
+                     chk1.eq(src.valid & is_g & ~take),
+                     chk2.eq(src.valid & is_g & ~take & chk1 & (nb == c_nb)),
+                     over.eq(f["base"] + words > Dw), empty.eq(c_nb == 0)]
+        m.d.comb += take.eq(src.valid & is_g & chk2 & (nb == c_nb) & ~self.busy & self.free
+                            & dst.ready)
         m.d.comb += [
             dst.payload.eq(src.payload),
             dst.valid.eq(src.valid & ~is_g),
@@ -190,7 +201,12 @@ class CoreGather(wiring.Component):
         lo, _ = smem_half(S, 1)
         hi, _ = smem_half(S, 2)
         with m.If(take & ~empty & ~over):
-            m.d.sync += [self.busy.eq(1), first.eq(Mux(f["half"] == 2, hi, lo)),
+            m.d.sync += self.busy.eq(1)
+        # the gather's context, loaded in every idle cycle (so in the take's): its enable is a
+        # register, not the take's handshake (the FPGA build's timing, docs/fpga.md); none of
+        # these is read while idle
+        with m.If(~self.busy):
+            m.d.sync += [first.eq(Mux(f["half"] == 2, hi, lo)),
                          n_blk.eq(nb), c_res.eq(res), c_nch.eq(f["n_ch"]),
                          addr.eq(f["addr"]), stride.eq(f["stride"]),
                          count.eq(f["count"]), c.eq(0), d.eq(0), b.eq(0), idone.eq(0),
