@@ -14,8 +14,8 @@ from .config import ExionConfig
 from .limits import CHANNEL_BITS, GROUP_BITS, MAX_KEYS
 from .util import check_fraction, check_int
 
-__all__ = ["MAX_MAG_BITS", "TOPK_EPS", "block_bits", "shift_add_acc_width", "topk_count",
-           "max_keep"]
+__all__ = ["MAX_MAG_BITS", "TOPK_EPS", "block_bits", "block_words", "shift_add_acc_width",
+           "topk_count", "max_keep"]
 
 #: Operands of the predictor may have magnitudes up to ``2**MAX_MAG_BITS`` (exponent sums of
 #: two operands then stay below 63, so every power-of-two term fits an int64).
@@ -31,6 +31,12 @@ def block_bits(cfg: ExionConfig) -> int:
     (valid, channel) slots and ``rows * cols`` select codes, LSB first."""
     return (GROUP_BITS + cfg.cols * cfg.merge_degree * (1 + CHANNEL_BITS)
             + cfg.rows * cfg.cols * cfg.sel_width)
+
+
+def block_words(cfg: ExionConfig) -> int:
+    """Bus words of one block in memory (``LOAD_SMEM`` / ``STORE_SMEM``): the packed block in
+    ``ceil(block_bits / bus_width)`` whole words of the master port."""
+    return -(-block_bits(cfg) // cfg.bus_width)
 
 
 def shift_add_acc_width(k: int, width: int, steps: int) -> int:

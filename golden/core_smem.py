@@ -30,7 +30,7 @@ burst, the R FIFO's cycle added to the latency) and :func:`golden.dma.write_timi
 from __future__ import annotations
 
 from exion.config import ExionConfig
-from exion.formats import block_bits
+from exion.formats import block_bits, block_words
 from exion.limits import CORE_READ_BURST, CORE_WRITE_OUTSTANDING, DMA_READ_OUTSTANDING
 from exion.regmap import Cause, smem_half
 
@@ -39,11 +39,6 @@ from .core_mem import READ_FIFO_DELAY, load_items, write_rows
 
 __all__ = ["block_words", "smem_descriptor", "load_smem_cycles", "store_smem_cycles",
            "smem_image", "load_smem", "store_smem"]
-
-
-def block_words(cfg: ExionConfig) -> int:
-    """Bus words of one block in memory: ``ceil(block_bits / bus_width)``."""
-    return -(-block_bits(cfg) // cfg.bus_width)
 
 
 def smem_descriptor(cfg: ExionConfig, addr: int, blocks: int) -> dma.Descriptor:

@@ -42,11 +42,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from exion.config import ExionConfig
+from exion.formats import block_words
 from exion.limits import CAU_BEAT
 from golden import conmerge
 from golden.core_gather import gather_bytes
 from golden.core_mem import item_bytes
-from golden.core_smem import block_words
 from golden.cycle_model import compute_cycles, issue_interval, schedule_cycles
 from golden.sparse_iteration import core_iteration, ideal_speedup
 
@@ -56,7 +56,7 @@ __all__ = ["smem_block_bytes", "reuse_pipeline_cycles", "dense_scheduled_cycles"
 
 def smem_block_bytes(cfg: ExionConfig) -> int:
     """Bytes of one ConMerge vector in memory, the layout of ``STORE_SMEM`` / ``LOAD_SMEM``
-    (:func:`golden.core_smem.block_words` whole bus words)."""
+    (:func:`exion.formats.block_words` whole bus words)."""
     return block_words(cfg) * cfg.bus_bytes
 
 

@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from exion.cfse_format import MAX_LN_DIM
 from exion.config import ExionConfig, clog2
-from exion.formats import block_bits, shift_add_acc_width
+from exion.formats import block_words, shift_add_acc_width
 from exion.limits import CAU_BEAT, DMA_ADDR_WIDTH, DMA_ROWS_BITS, MAX_HEAD_DIM, MAX_KEYS, MAX_PROJ_DIM
 from exion.regmap import (CAUSES, FLAGS, ID_VALUE, MERGED_REGISTERS, OPCODES, QUEUE_DEPTH,
                           REGISTERS, RESIDENT_OPS, RESPONSES, WORD_REGISTERS, RegisterMap,
@@ -270,7 +270,7 @@ class HostInterface(wiring.Component):
         over = {}
         # (the flags are known only with the CMD word: both READ_OMEM descriptors are ready;
         # LOAD_SMEM: count blocks of smem_bytes, back to back, golden.core_smem)
-        smem_bytes = -(-block_bits(cfg) // cfg.bus_width) * bb
+        smem_bytes = block_words(cfg) * bb
         for name, pack in (("LOAD_IMEM", 0), ("LOAD_WMEM", 0), ("READ_OMEM", 0),
                            ("READ_OMEM_PACK", 1), ("LOAD_SMEM", 0)):
             opc = Const(OPCODES[name.removesuffix("_PACK")], 8)

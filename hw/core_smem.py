@@ -39,7 +39,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
-from exion.formats import block_bits
+from exion.formats import block_bits, block_words
 from exion.regmap import OPCODES, smem_half
 
 from .core_cmd import command_fields, command_stream
@@ -109,8 +109,8 @@ class SmemEngine(wiring.Component):
 
     @property
     def block_words(self) -> int:
-        """Bus words of one block in memory (``golden.core_smem.block_words``)."""
-        return -(-block_bits(self._cfg) // self._cfg.bus_width)
+        """Bus words of one block in memory (:func:`exion.formats.block_words`)."""
+        return block_words(self._cfg)
 
     def elaborate(self, platform):
         cfg = self._cfg
