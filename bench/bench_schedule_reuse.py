@@ -21,7 +21,7 @@ K 144) and the DiT-XL/2 FC1 shape (256 x 4608 tiled from ``data/traces256``, K 1
   iterations, and the same period's ideal ``(n + 1) / (1 + n (1 - s))``.
 
     .venv/bin/python bench/bench_schedule_reuse.py [--max-masks N] [--bandwidth B ...]
-        [--degree D ...] [--window W]          (~1 min with the defaults)
+        [--degree D ...] [--window W]          (~20 s with the defaults)
 """
 
 from __future__ import annotations

@@ -43,11 +43,7 @@ import numpy as np
 
 from exion.config import ExionConfig
 from exion.formats import block_words
-from exion.limits import CAU_BEAT
-from golden import conmerge
-from golden.core_gather import gather_bytes
-from golden.core_mem import item_bytes
-from golden.cycle_model import compute_cycles, issue_interval, schedule_cycles
+from golden.cycle_model import compute_cycles, issue_interval
 from golden.sparse_iteration import core_iteration, ideal_speedup
 
 __all__ = ["smem_block_bytes", "reuse_pipeline_cycles", "dense_scheduled_cycles",
@@ -141,34 +137,18 @@ def core_iteration_reused(mask, k: int, cfg: ExionConfig) -> ReusedIteration:
     """:class:`ReusedIteration` of the FC1 GEMM ``(tokens x k) @ (k x channels)`` under
     ``mask`` on the core of ``cfg``."""
     mask = np.asarray(mask, dtype=bool)
-    m, n = mask.shape
     it = core_iteration(mask, k, cfg)
-    sched = conmerge.cau_schedule(mask, cfg, token_sort="none")
-    gm = conmerge.group_masks(mask, sched.token_order, cfg.rows)
-    per = [[] for _ in range(gm.shape[0])]
-    for b in sched.blocks:
-        per[b.group].append(b)
-    kc = -(-k // cfg.lanes)
-    ib = item_bytes(cfg.lanes, cfg.rows, cfg.data_width)[0]
     bw = cfg.offchip_bytes_per_cycle
     vb = smem_block_bytes(cfg)
-    work, groups, sbytes = [], [], 0
-    for g in range(gm.shape[0]):
-        nb = gather_bytes(per[g], kc, cfg.cols, cfg.merge_degree, cfg.bus_bytes, ib)
-        ld = math.ceil(len(per[g]) * vb / bw)
-        sbytes += len(per[g]) * vb
-        work.append((ld, math.ceil(nb / bw), len(per[g])))
-        groups.append((schedule_cycles(conmerge.conflict_vectors(gm[g]).tolist(), CAU_BEAT,
-                                       cfg), ld))
-    dense_blocks = -(-n // cfg.cols)
-    beside = dense_scheduled_cycles(groups, dense_blocks, k, cfg)
-    prefix = it.dense - it.dense_compute          # the weights fetched once, when they fit
-    if -(-n // cfg.cols) * kc <= cfg.words("wmem"):
-        dense_sched = prefix + beside
-    else:
-        dense_sched = max(beside, it.dense)
+    # per group: LOAD_SMEM and the gather on the load engine, then the GEMM; in the dense
+    # iteration the group's SCHEDULE and a STORE_SMEM as long as its LOAD_SMEM
+    work = [(math.ceil(n * vb / bw), math.ceil(nb / bw), n) for _, nb, n in it.groups]
+    groups = [(a, ld) for (a, _, _), (ld, _, _) in zip(it.groups, work)]
+    beside = dense_scheduled_cycles(groups, -(-mask.shape[1] // cfg.cols), k, cfg)
+    # the weights fetched once ahead of the dense GEMMs when they fit, else alongside
+    dense_sched = it.dense - it.dense_compute + beside if it.weights_fit else max(beside, it.dense)
     return ReusedIteration(
         sparsity=it.sparsity, blocks=it.blocks, ideal_blocks=it.ideal_blocks,
         sparse=reuse_pipeline_cycles(work, k, cfg), cau_in_loop=it.gathered, dense=it.dense,
-        dense_scheduled=max(dense_sched, it.dense), smem_bytes=sbytes,
+        dense_scheduled=max(dense_sched, it.dense), smem_bytes=it.blocks * vb,
         gather_bytes=it.gather_bytes, min_bytes=it.min_bytes, reuse_n=cfg.ffn_reuse_n)

@@ -298,7 +298,8 @@ class CoreIteration:
     fetch not overlapped with compute for the resident case: ``fetch + compute``; per group:
     ``max(compute, fetch)``). Bytes: ``gather_bytes`` (every group's named weight rows, whole
     bus words), ``dense_bytes`` (the dense order's weight bytes) and ``min_bytes`` (every weight
-    row some group needs, once)."""
+    row some group needs, once). ``weights_fit``: the dense weights fit one WMEM buffer (fetched
+    once); ``groups``: per row group ``(SCHEDULE cycles, gather bytes, blocks)``."""
 
     sparsity: float
     blocks: int
@@ -313,6 +314,8 @@ class CoreIteration:
     gather_bytes: int
     dense_bytes: int
     min_bytes: int
+    weights_fit: bool = False
+    groups: tuple = ()
 
     @property
     def ideal(self) -> float:
@@ -340,17 +343,18 @@ def core_iteration(mask, k: int, cfg: ExionConfig) -> CoreIteration:
     bb = cfg.bus_bytes
     row_bytes = -(-kc * ib // bb) * bb
     bw = cfg.offchip_bytes_per_cycle
-    work, gbytes = [], 0
+    work, per_group = [], []
     for g in range(gm.shape[0]):
         a = schedule_cycles(conmerge.conflict_vectors(gm[g]).tolist(), CAU_BEAT, cfg)
         nb = gather_bytes(per[g], kc, cfg.cols, cfg.merge_degree, bb, ib)
-        gbytes += nb
+        per_group.append((a, nb, len(per[g])))
         work.append((a, math.ceil(nb / bw), len(per[g])))
     ii = issue_interval(k, cfg)
     groups = gm.shape[0]
     dense_compute = dense_cycles(m, n, k, cfg)
     dense_bytes = n * row_bytes
-    if -(-n // cfg.cols) * kc <= cfg.words("wmem"):
+    fit = -(-n // cfg.cols) * kc <= cfg.words("wmem")
+    if fit:
         dense = math.ceil(dense_bytes / bw) + dense_compute
     else:
         dense_bytes *= groups
@@ -363,6 +367,7 @@ def core_iteration(mask, k: int, cfg: ExionConfig) -> CoreIteration:
         compute=overlapped_cycles([(a, nb) for a, _, nb in work], k, cfg),
         steady=sum(max(a, nb * ii) for a, _, nb in work),
         gathered=fetch_pipeline_cycles(work, k, cfg), dense_compute=dense_compute,
-        dense=dense, gather_bytes=gbytes, dense_bytes=dense_bytes,
-        min_bytes=int(mask.any(axis=0).sum()) * row_bytes)
+        dense=dense, gather_bytes=sum(nb for _, nb, _ in per_group), dense_bytes=dense_bytes,
+        min_bytes=int(mask.any(axis=0).sum()) * row_bytes, weights_fit=fit,
+        groups=tuple(per_group))
 
