@@ -6,7 +6,9 @@ puts a ``MEM`` read's OMEM beats into bus words. Their timing is modelled cycle 
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from math import gcd
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,6 +31,13 @@ class Unpacker(wiring.Component):
     A word is taken while the buffer has room (at most ``bus_bytes + ways * item_bytes``
     bytes) and, after a row's last word, only with that row's last item. Items of at least a
     bus word (or, ``ways`` = 2, of half one) never hold up the bus.
+
+    Timing (kept short for the FPGA build, docs/fpga.md): the fill level's comparisons and
+    the input's two possible ``ready`` values (with and without an item out this cycle) are
+    registered a cycle ahead, so ``i.ready`` is one multiplexer after ``o.ready``; a word is
+    placed at the fill level before this cycle's items leave (a shift whose amount is a
+    register) and the buffer then moves by the items out; the bytes above the fill level are
+    left as they are (never shown), so ``start`` / ``clear`` reset no buffer bits.
 
     Members
     -------
@@ -53,35 +62,97 @@ class Unpacker(wiring.Component):
         m = Module()
         bb, ib, ways = self._bb, self._ib, self._ways
         cap = bb + ways * ib
+        # a word is taken at a fill level of at most 2 * ways * ib (ways * ib left after up to
+        # ways items out), or at a row's last item, where it goes to byte 0
+        top = 2 * ways * ib
+        g = gcd(bb, ib)                         # the fill level is a multiple of g
         buf, fill = Signal(cap * 8), Signal(range(cap + 1))
         left, seen = Signal(16), Signal()       # items left in the row; its last word is in
         emit, row_last, accept, two = Signal(), Signal(), Signal(), Signal()
-        fill_after, buf_after = Signal(range(cap + 1)), Signal(cap * 8)
+
+        # registered comparisons of the fill level and of ``left`` (each set from the next
+        # state, so every one is a multiplexer of comparisons of the registers)
+        v1, v2 = Signal(), Signal()             # fill >= ib, fill >= 2 ib
+        le = [Signal(name=f"le{k}", init=1) for k in range(ways + 1)]  # fill <= (ways + k) ib
+        is1, is2, ge2 = Signal(), Signal(), Signal()            # left == 1, == 2, >= 2
+        r0, r1 = Signal(init=1), Signal(init=1)  # i.ready without / with an item out
+        n_items = Signal(16)                    # held from `start` (an input for one cycle)
+        n1, n2, nge2 = Signal(), Signal(), Signal()
+
         if ways == 2:
-            m.d.comb += [two.eq((fill >= 2 * ib) & (left >= 2)), self.o_two.eq(two)]
+            m.d.comb += [two.eq(v2 & ge2), self.o_two.eq(two)]
         m.d.comb += [
-            self.o.valid.eq(fill >= ib), self.o.payload.eq(buf[:ways * ib * 8]),
-            emit.eq(self.o.valid & self.o.ready), row_last.eq(left == 1 + two),
-            fill_after.eq(Mux(emit, Mux(row_last, 0, fill - Mux(two, 2 * ib, ib)), fill)),
-            buf_after.eq(Mux(emit, Mux(row_last, 0, Mux(two, buf >> (2 * ib * 8),
-                                                         buf >> (ib * 8))), buf)),
-            self.i.ready.eq((fill_after <= ways * ib) & (~seen | (emit & row_last))
-                            & ~self.clear),
+            self.o.valid.eq(v1), self.o.payload.eq(buf[:ways * ib * 8]),
+            emit.eq(v1 & self.o.ready), row_last.eq(is1 | (is2 & two)),
+            self.i.ready.eq(Mux(emit, r1, r0) & ~self.clear),
             accept.eq(self.i.valid & self.i.ready),
         ]
+        rl = Signal()
+        m.d.comb += rl.eq(emit & row_last)
+
+        # the next fill level: 0 after a row's last item, less the items out, plus a word
+        def base_ge(c):     # (fill after this cycle's items) >= c
+            def ge(k):
+                return Const(1) if k <= 0 else (fill >= k)
+            return Mux(rl, Const(int(0 >= c)),
+                       Mux(emit, Mux(two, ge(c + 2 * ib), ge(c + ib)), ge(c)))
+
+        def next_ge(c):
+            return Mux(accept, base_ge(c - bb), base_ge(c))
+
+        def left_is(k):     # (left after this cycle's items) == k, k in (1, 2)
+            return Mux(rl, n1 if k == 1 else n2,
+                       Mux(emit, Mux(two, left == k + 2, left == k + 1), is1 if k == 1 else is2))
+
+        ge2_next = Mux(rl, nge2, Mux(emit, Mux(two, left >= 4, left >= 3), ge2))
+        seen_next = (seen & ~rl) | (accept & self.i.payload.row_end)
+        v1n, v2n = next_ge(ib), next_ge(2 * ib)
+        len_ = [~next_ge((ways + k) * ib + 1) for k in range(ways + 1)]
+        is1n, is2n = left_is(1), left_is(2)
+        two_n = v2n & ge2_next if ways == 2 else Const(0)
+        rl_n = is1n | (is2n & two_n)
         with m.If(self.start | self.clear):
-            m.d.sync += [fill.eq(0), buf.eq(0), seen.eq(0)]
+            m.d.sync += [fill.eq(0), seen.eq(0), v1.eq(0), v2.eq(0), r0.eq(1), r1.eq(1)]
+            m.d.sync += [x.eq(1) for x in le]
         with m.Else():
             m.d.sync += [
-                buf.eq(buf_after | (Mux(accept, self.i.payload.data, 0) << (fill_after * 8))),
-                fill.eq(fill_after + Mux(accept, bb, 0)),
-                seen.eq((seen & ~(emit & row_last)) | (accept & self.i.payload.row_end)),
+                fill.eq(Mux(rl, 0, fill - Mux(emit, Mux(two, 2 * ib, ib), 0))
+                        + Mux(accept, bb, 0)),
+                seen.eq(seen_next), v1.eq(v1n), v2.eq(v2n),
+                *[x.eq(y) for x, y in zip(le, len_)],
+                r0.eq(len_[0] & ~seen_next),
+                r1.eq(rl_n | (~seen_next & Mux(two_n, len_[-1], len_[1]))),
             ]
-        n_items = Signal(16)                    # held from `start` (an input for one cycle)
+
+        # the word at the fill level (before this cycle's items leave), then the move
+        pos = Signal(range(top // g + 1))
+        m.d.comb += pos.eq(fill >> (g.bit_length() - 1))
+        width = top + bb
+        shifted = Signal(width * 8)
+        m.d.comb += shifted.eq(self.i.payload.data << Cat(Const(0, (g * 8).bit_length() - 1), pos))
+        ext = Signal(width * 8)
+        for j in range(width):
+            # byte j takes the word's byte j - fill when fill <= j < fill + bb
+            lo, hi = max(0, (j - bb) // g + 1), j // g
+            inr = Signal(name=f"in{j}")
+            m.d.comb += inr.eq((pos >= lo) & (pos <= hi) if lo > 0 else (pos <= hi))
+            old = buf[j * 8:(j + 1) * 8] if j < cap else Const(0, 8)
+            m.d.comb += ext[j * 8:(j + 1) * 8].eq(
+                Mux(accept & inr, shifted[j * 8:(j + 1) * 8], old))
+        nxt = Signal(cap * 8)
+        m.d.comb += nxt.eq(Mux(emit, Mux(two, ext >> (2 * ib * 8), ext >> (ib * 8)), ext))
+        # after a row's last item the rest is padding: the word taken goes to byte 0
+        m.d.sync += buf.eq(Mux(rl, self.i.payload.data, nxt))
+
         with m.If(self.start):
-            m.d.sync += [left.eq(self.n_items), n_items.eq(self.n_items)]
+            m.d.sync += [left.eq(self.n_items), n_items.eq(self.n_items),
+                         is1.eq(self.n_items == 1), is2.eq(self.n_items == 2),
+                         ge2.eq(self.n_items >= 2),
+                         n1.eq(self.n_items == 1), n2.eq(self.n_items == 2),
+                         nge2.eq(self.n_items >= 2)]
         with m.Elif(emit):
-            m.d.sync += left.eq(Mux(row_last, n_items, left - 1 - two))
+            m.d.sync += [left.eq(Mux(row_last, n_items, left - 1 - two)),
+                         is1.eq(is1n), is2.eq(is2n), ge2.eq(ge2_next)]
         return m
 
 
