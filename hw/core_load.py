@@ -6,8 +6,11 @@ weight tile loads while row groups stream in.
 Contract: a command (:mod:`hw.core_cmd`) is taken when ``cmd.ready`` (the engine is idle);
 from the next cycle every stream beat is written, bank by bank, then write lane (``streams``
 of them, 0 = all), then word ``base .. base + count - 1`` of buffer ``buf``; ``tready`` is
-high exactly while the command runs. ``done`` pulses with the last beat. ``writes`` has bit
-``b`` set while buffer ``b`` is being written (the dispatcher's hazard input). With ``ways`` =
+high exactly while the command runs. ``done`` pulses with the last beat. Each write is
+registered: ``w_*`` show a beat's write the cycle after it (the banks write it at the end of
+that cycle), and ``busy`` and ``writes`` (bit ``b`` set while buffer ``b`` is being written,
+the dispatcher's hazard input) stay set for that cycle, so a reader or another writer that
+waits for them never sees the memory before the last write. With ``ways`` =
 2 (IMEM, one write lane), a beat with ``s_two`` carries a second item, ``s_data2``: the next
 word of the same bank (the master port's unpacker never pairs items of two banks), written
 at ``w_addr + 1`` (``w_data2`` / ``w_en2``: the banks' pair write, hw/mem.py).
@@ -101,20 +104,27 @@ class LoadEngine(wiring.Component):
                          last_lane.eq(Mux(f["streams"] == 0, lanes - 1, f["streams"] - 1)
                                       if lanes > 1 else 0)]
         beat = Signal()
+        # the write is registered (lands the cycle after its beat, docs/fpga.md: the items
+        # reach the banks' write data from a register); ``busy`` and ``writes`` stay set for
+        # that cycle, so nothing reads or writes the memory before the write has landed
+        pend = Signal()
         m.d.comb += [self.s_axis_tready.eq(active), beat.eq(active & self.s_axis_tvalid),
-                     self.busy.eq(active)]
-        m.d.comb += [self.w_addr.eq(buf * self._depth + base + off),
-                     self.w_data.eq(self.s_axis_tdata.replicate(lanes))]
+                     self.busy.eq(active | pend)]
+        w_data = Signal(self._width)
+        m.d.sync += [pend.eq(beat), self.w_addr.eq(buf * self._depth + base + off),
+                     w_data.eq(self.s_axis_tdata)]
+        m.d.comb += self.w_data.eq(w_data.replicate(lanes))
         for i in range(n_banks):
-            m.d.comb += self.w_en[i * lanes:(i + 1) * lanes].eq(
+            m.d.sync += self.w_en[i * lanes:(i + 1) * lanes].eq(
                 Mux(beat & (bank == i), Const(1, lanes) << lane, 0))
         for b in range(self._buffers):
-            m.d.comb += self.writes[b].eq(active & (buf == b))
+            m.d.comb += self.writes[b].eq((active | pend) & (buf == b))
         two = Signal()
         if self._ways == 2:
-            m.d.comb += [two.eq(self.s_two), self.w_data2.eq(self.s_data2)]
+            m.d.comb += two.eq(self.s_two)
+            m.d.sync += self.w_data2.eq(self.s_data2)
             for i in range(n_banks):
-                m.d.comb += self.w_en2[i].eq(beat & two & (bank == i))
+                m.d.sync += self.w_en2[i].eq(beat & two & (bank == i))
         last_off = off + two == count - 1
         last_ln = lane == last_lane
         # (done is a plain assignment, not set inside m.If: Icarus never evaluates an
