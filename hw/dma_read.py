@@ -168,15 +168,20 @@ class DmaRead(wiring.Component):
         m.d.sync += count.eq(count + load - r_last_hs)
 
         # -- R: row tracking, the output stream, errors --------------------------------------
+        # (``row_end``, the row count's ``== 1`` and each byte's cut past a row's end are flags
+        # kept beside the counters, so the word's masking and ``row_end`` are one gate after
+        # registers: they feed the unpacker's shift, hw/core_pack.py, docs/fpga.md)
         r_left, r_row_beats = Signal(beats_bits), Signal(beats_bits)
-        r_rows, r_tail = Signal(DMA_ROWS_BITS), Signal(shift + 1)
+        r_rows = Signal(DMA_ROWS_BITS)
         row_end, last, o_hs = Signal(), Signal(), Signal()
+        rb_one, rows_one = Signal(), Signal()       # r_row_beats == 1, r_rows == 1
+        cut = Signal(bb)                            # byte i past the row's end (its tail <= i)
         m.d.comb += [
-            row_end.eq(r_left == 1), last.eq(row_end & (r_rows == 1)),
+            last.eq(row_end & rows_one),
             self.o.valid.eq(self.m_axi_rvalid & r_active & ~drain & ok),
             self.m_axi_rready.eq(drain | (r_active & Mux(ok, self.o.ready, 1))),
             self.o.payload.data.eq(Cat(*[
-                Mux(row_end & (r_tail <= i), 0, self.m_axi_rdata[8 * i:8 * i + 8])
+                Mux(row_end & cut[i], 0, self.m_axi_rdata[8 * i:8 * i + 8])
                 for i in range(bb)])),
             self.o.payload.row_end.eq(row_end), self.o.payload.last.eq(last),
             o_hs.eq(self.o.valid & self.o.ready),
@@ -187,16 +192,20 @@ class DmaRead(wiring.Component):
                      info.r_en.eq(load_info | drain)]
         with m.If(load_info):
             rb = info.r_data[:beats_bits]
-            m.d.sync += [r_active.eq(1), r_left.eq(rb), r_row_beats.eq(rb),
-                         r_rows.eq(info.r_data[beats_bits:beats_bits + DMA_ROWS_BITS]),
-                         r_tail.eq(info.r_data[beats_bits + DMA_ROWS_BITS:])]
+            n_rows = info.r_data[beats_bits:beats_bits + DMA_ROWS_BITS]
+            n_tail = info.r_data[beats_bits + DMA_ROWS_BITS:]
+            m.d.sync += [r_active.eq(1), r_left.eq(rb), r_row_beats.eq(rb), r_rows.eq(n_rows),
+                         row_end.eq(rb == 1), rb_one.eq(rb == 1),
+                         rows_one.eq(n_rows == 1),
+                         cut.eq(Cat(*[n_tail <= i for i in range(bb)]))]
         with m.Elif(o_hs):
             with m.If(row_end):
                 with m.If(last):
                     m.d.sync += r_active.eq(0)
-                m.d.sync += [r_left.eq(r_row_beats), r_rows.eq(r_rows - 1)]
+                m.d.sync += [r_left.eq(r_row_beats), r_rows.eq(r_rows - 1),
+                             row_end.eq(rb_one), rows_one.eq(r_rows == 2)]
             with m.Else():
-                m.d.sync += r_left.eq(r_left - 1)
+                m.d.sync += [r_left.eq(r_left - 1), row_end.eq(r_left == 2)]
         with m.If(o_hs):
             m.d.sync += self.bytes.eq(self.bytes + bb)
 
