@@ -185,52 +185,69 @@ class BurstWalker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        bb, shift = self._bb, clog2(self._bb)
-        addr, row, stride = Signal(self._aw), Signal(self._aw), Signal(self._aw)
+        bb, shift, mx = self._bb, clog2(self._bb), self._max
+        page = clog2(AXI_BOUNDARY)
         beats_bits = DMA_ROW_BYTES_BITS + 1 - shift
+        lo_bits = mx.bit_length()               # a count of at most max_burst beats
+
+        def cap_of(a):      # beats to the next 4 KB boundary from address a, at most max_burst
+            to_bound = Signal(page + 1 - shift)
+            m.d.comb += to_bound.eq((AXI_BOUNDARY - a[:page]) >> shift)
+            return Mux(to_bound < mx, to_bound, mx)
+
+        # Every burst but a row's (or run's) last is exactly `cap` beats long, so the burst's
+        # length, the next address, the beats left and the next cap are computed from
+        # registers alone; the handshake only picks them (docs/fpga.md). nrow: the next row's
+        # start (row + stride); cap: the burst limit at addr; big: the beats left > max_burst.
+        addr, nrow, stride = Signal(self._aw), Signal(self._aw), Signal(self._aw)
         rem = Signal(beats_bits + DMA_ROWS_BITS)
         row_beats = Signal(beats_bits)
-        rows = Signal(DMA_ROWS_BITS)
+        rows, rows_one = Signal(DMA_ROWS_BITS), Signal()
+        cap = Signal(range(mx + 1))
+        rem_big, rb_big = Signal(), Signal()
         # run_beats: the contiguous run's beats, registered from desc every cycle; first: the
         # run's first burst is not taken yet, so its beats come from run_beats, not rem
         run_beats = Signal(beats_bits + DMA_ROWS_BITS)
         first = Signal()
         left = Signal(beats_bits + DMA_ROWS_BITS)
+        big = Signal()
         # Rows that follow each other without a gap are one run: bursts then span rows.
         rb, contig = Signal(beats_bits), Signal()
         m.d.comb += [rb.eq((self.desc.row_bytes + (bb - 1)) >> shift),
                      contig.eq((self.desc.rows > 1) & (self.desc.stride == (rb << shift)))]
-        # Beats left before the next 4 KB boundary (addresses are bus-word aligned).
-        page = clog2(AXI_BOUNDARY)
-        to_bound = Signal(page + 1 - shift)
-        m.d.comb += to_bound.eq((AXI_BOUNDARY - addr[:page]) >> shift)
-        cap = Signal(range(self._max + 1))
-        m.d.comb += cap.eq(Mux(to_bound < self._max, to_bound, self._max))
         m.d.sync += run_beats.eq(self.desc.rows * rb)
-        m.d.comb += left.eq(Mux(first, run_beats, rem))
-        n = Signal(range(self._max + 1))
-        m.d.comb += n.eq(Mux(left < cap, left, cap))
+        m.d.comb += [left.eq(Mux(first, run_beats, rem)),
+                     big.eq(Mux(first, run_beats > mx, rem_big))]
         row_done = Signal()
         m.d.comb += [
-            row_done.eq(n == left),
-            self.burst.payload.addr.eq(addr), self.burst.payload.len.eq(n - 1),
-            self.burst.payload.last.eq(row_done & (rows == 1)),
+            row_done.eq(~big & (left[:lo_bits] <= cap)),
+            self.burst.payload.addr.eq(addr),
+            self.burst.payload.len.eq(Mux(row_done, left[:lo_bits], cap) - 1),
+            self.burst.payload.last.eq(row_done & rows_one),
             self.busy.eq(self.burst.valid),
         ]
+        rest = Signal.like(rem)
+        m.d.comb += rest.eq(left - cap)
         with m.If(self.start):
-            m.d.sync += [addr.eq(self.desc.base), row.eq(self.desc.base),
-                         stride.eq(self.desc.stride),
-                         rows.eq(Mux(contig, 1, self.desc.rows)), first.eq(contig),
-                         rem.eq(rb), row_beats.eq(rb), self.burst.valid.eq(1)]
+            base, n_rows = self.desc.base, self.desc.rows
+            m.d.sync += [addr.eq(base), nrow.eq(base + self.desc.stride),
+                         stride.eq(self.desc.stride), cap.eq(cap_of(base)),
+                         rows.eq(Mux(contig, 1, n_rows)), rows_one.eq(contig | (n_rows == 1)),
+                         first.eq(contig), rem.eq(rb), rem_big.eq(rb > mx), rb_big.eq(rb > mx),
+                         row_beats.eq(rb), self.burst.valid.eq(1)]
         with m.Elif(self.stop):
             m.d.sync += [self.burst.valid.eq(0), first.eq(0)]
         with m.Elif(self.burst.valid & self.burst.ready):
             m.d.sync += first.eq(0)
             with m.If(row_done):
-                with m.If(rows == 1):
+                with m.If(rows_one):
                     m.d.sync += self.burst.valid.eq(0)
-                m.d.sync += [row.eq(row + stride), addr.eq(row + stride), rem.eq(row_beats),
-                             rows.eq(rows - 1)]
+                m.d.sync += [addr.eq(nrow), nrow.eq(nrow + stride), cap.eq(cap_of(nrow)),
+                             rem.eq(row_beats), rem_big.eq(rb_big),
+                             rows.eq(rows - 1), rows_one.eq(rows == 2)]
             with m.Else():
-                m.d.sync += [addr.eq(addr + (n << shift)), rem.eq(left - n)]
+                nxt = Signal(self._aw)
+                m.d.comb += nxt.eq(addr + (cap << shift))
+                m.d.sync += [addr.eq(nxt), cap.eq(cap_of(nxt)), rem.eq(rest),
+                             rem_big.eq(rest > mx)]
         return m
