@@ -92,8 +92,8 @@ class Unpacker(wiring.Component):
 
         # the next fill level: 0 after a row's last item, less the items out, plus a word
         def base_ge(c):     # (fill after this cycle's items) >= c
-            def ge(k):
-                return Const(1) if k <= 0 else (fill >= k)
+            def ge(k):      # (the fill level never exceeds cap)
+                return Const(1) if k <= 0 else Const(0) if k > cap else (fill >= k)
             return Mux(rl, Const(int(0 >= c)),
                        Mux(emit, Mux(two, ge(c + 2 * ib), ge(c + ib)), ge(c)))
 
@@ -135,7 +135,10 @@ class Unpacker(wiring.Component):
             # byte j takes the word's byte j - fill when fill <= j < fill + bb
             lo, hi = max(0, (j - bb) // g + 1), j // g
             inr = Signal(name=f"in{j}")
-            m.d.comb += inr.eq((pos >= lo) & (pos <= hi) if lo > 0 else (pos <= hi))
+            # (only the comparisons that are not constant: Verilator's lint refuses those)
+            conds = ([pos >= lo] if lo > 0 else []) + \
+                ([pos <= hi] if hi < 2 ** len(pos) - 1 else [])
+            m.d.comb += inr.eq(Cat(*conds).all() if conds else 1)
             old = buf[j * 8:(j + 1) * 8] if j < cap else Const(0, 8)
             m.d.comb += ext[j * 8:(j + 1) * 8].eq(
                 Mux(accept & inr, shifted[j * 8:(j + 1) * 8], old))
