@@ -152,8 +152,9 @@ def descriptor_cause_staged(m: Module, desc, region_base, region_end, bus_bytes:
 class BurstWalker(wiring.Component):
     """Splits a descriptor into INCR bursts, one per cycle.
 
-    ``start`` (one cycle) loads ``desc``, which must have passed :func:`descriptor_cause` and
-    must hold until the first burst's handshake: a run's beat count ``rows * ceil(row_bytes /
+    ``start`` (one cycle, while idle) loads ``desc`` (which the walker in fact copies in every
+    idle cycle), which must have passed :func:`descriptor_cause` and must hold until the
+    first burst's handshake: a run's beat count ``rows * ceil(row_bytes /
     B)`` is a product registered from ``desc`` in every cycle and taken in the cycle after
     ``start``, so that no path holds the multiplier and the burst arithmetic together
     (docs/fpga.md).
@@ -228,13 +229,17 @@ class BurstWalker(wiring.Component):
         ]
         rest = Signal.like(rem)
         m.d.comb += rest.eq(left - cap)
-        with m.If(self.start):
+        # (the descriptor loads in every idle cycle, so `start` drives only `valid`: its
+        # enable is not the engine's check)
+        with m.If(~self.burst.valid):
             base, n_rows = self.desc.base, self.desc.rows
             m.d.sync += [addr.eq(base), nrow.eq(base + self.desc.stride),
                          stride.eq(self.desc.stride), cap.eq(cap_of(base)),
                          rows.eq(Mux(contig, 1, n_rows)), rows_one.eq(contig | (n_rows == 1)),
                          first.eq(contig), rem.eq(rb), rem_big.eq(rb > mx), rb_big.eq(rb > mx),
-                         row_beats.eq(rb), self.burst.valid.eq(1)]
+                         row_beats.eq(rb)]
+            with m.If(self.start):
+                m.d.sync += self.burst.valid.eq(1)
         with m.Elif(self.stop):
             m.d.sync += [self.burst.valid.eq(0), first.eq(0)]
         with m.Elif(self.burst.valid & self.burst.ready):

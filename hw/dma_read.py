@@ -139,8 +139,12 @@ class DmaRead(wiring.Component):
         m.d.comb += self.cmd.ready.eq(~checking & ~checked & ~walker.busy & ~self.error
                                       & ~drain & info.w_rdy)
         m.d.sync += [checked.eq(checking), checking.eq(0)]
+        # (desc loads in every cycle the engine is free, so its enable is a register, not the
+        # handshake: nothing reads it before the check that the handshake starts)
+        with m.If(self.cmd.ready):
+            m.d.sync += desc.eq(self.cmd.payload)
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [desc.eq(self.cmd.payload), checking.eq(1)]
+            m.d.sync += checking.eq(1)
         m.d.comb += walker.desc.eq(desc)
         with m.If(checked):
             with m.If(~bus_err & ~drain):

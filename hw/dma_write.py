@@ -118,17 +118,22 @@ class DmaWrite(wiring.Component):
         m.d.comb += [self.cmd.ready.eq(~checking & ~checked & ~running & ~self.error),
                      walker.desc.eq(desc)]
         m.d.sync += [checked.eq(checking), checking.eq(0)]
+        # (desc loads in every cycle the engine is free, and the W side's row counters with
+        # every check's result, so neither enable is the handshake or the check's comparison:
+        # nothing reads them before the check passes)
+        with m.If(self.cmd.ready):
+            m.d.sync += desc.eq(self.cmd.payload)
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [desc.eq(self.cmd.payload), checking.eq(1)]
+            m.d.sync += checking.eq(1)
         with m.If(checked):
+            rb = (desc.row_bytes + (bb - 1)) >> shift
+            m.d.sync += [w_left.eq(rb), w_row_beats.eq(rb), w_rows.eq(desc.rows),
+                         w_tail.eq((desc.row_bytes - 1)[:shift] + 1)]
             with m.If(bad != 0):
                 m.d.sync += [self.error.eq(1), self.cause.eq(bad)]
             with m.Else():
-                rb = (desc.row_bytes + (bb - 1)) >> shift
                 m.d.comb += walker.start.eq(1)
-                m.d.sync += [running.eq(1), w_left.eq(rb), w_row_beats.eq(rb),
-                             w_rows.eq(desc.rows),
-                             w_tail.eq((desc.row_bytes - 1)[:shift] + 1)]
+                m.d.sync += running.eq(1)
 
         # -- AW: one registered burst, at most `outstanding` without a response ---------------
         count = Signal(range(self._n + 1))
