@@ -166,7 +166,13 @@ class Packer(wiring.Component):
     next row's items come in).
 
     A transfer is taken while at most ``bus_bytes`` bytes stay after this cycle's word and no
-    row's end waits; a word leaves once a whole one is in, or the row's end is.
+    row's end waits; a word leaves once a whole one is in, or the row's end is. The bytes of
+    a row's last word past its end are not defined (the write engine's strobes are low there).
+
+    Timing (as the :class:`Unpacker`'s, docs/fpga.md): the fill level's comparisons are
+    registered a cycle ahead, so ``i.ready`` is a multiplexer of registers after ``o.ready``;
+    items are placed at the fill level before this cycle's word leaves (a shift whose amount
+    is a register), and ``clear`` resets no buffer bits.
 
     Members
     -------
@@ -188,27 +194,67 @@ class Packer(wiring.Component):
         m = Module()
         bb, ib, ways = self._bb, self._ib, self._ways
         cap = bb + ways * ib
+        # items are taken at a fill level of at most 2 * bb (bb left after a word out), or
+        # after a row's partial last word left, where they go to byte 0
+        top = 2 * bb
+        g = gcd(bb, ib)                         # the fill level is a multiple of g
         buf, fill, flush = Signal(cap * 8), Signal(range(cap + 1)), Signal()
         out, accept, two = Signal(), Signal(), Signal()
-        fill_after, buf_after, flush_after = Signal(range(cap + 1)), Signal(cap * 8), Signal()
+        # registered comparisons of the fill level, each set from the next state
+        ge_bb, nz = Signal(), Signal()                      # fill >= bb, fill != 0
+        le_bb, le_2bb = Signal(init=1), Signal(init=1)      # fill <= bb, fill <= 2 bb
+        part = Signal()                                     # a row's partial last word out
         m.d.comb += [
             two.eq(self.i_two if ways == 2 else 0),
-            self.o.valid.eq((fill >= bb) | (flush & (fill != 0))),
+            self.o.valid.eq(ge_bb | (flush & nz)),
             self.o.payload.eq(buf[:bb * 8]),
             out.eq(self.o.valid & self.o.ready),
-            fill_after.eq(Mux(out, Mux(fill > bb, fill - bb, 0), fill)),
-            buf_after.eq(Mux(out, buf >> (bb * 8), buf)),
-            flush_after.eq(flush & (fill_after != 0)),
-            self.i.ready.eq(~flush_after & (fill_after <= bb) & ~self.clear),
+            part.eq(out & ~ge_bb),
+            self.i.ready.eq(Mux(out, ~(flush & ~le_bb) & le_2bb, ~(flush & nz) & le_bb)
+                            & ~self.clear),
             accept.eq(self.i.valid & self.i.ready),
         ]
-        new = Mux(two, self.i.payload, self.i.payload[:ib * 8])
+
+        def base_ge(c):     # (fill after this cycle's word) >= c
+            def ge(k):      # (the fill level never exceeds cap)
+                return Const(1) if k <= 0 else Const(0) if k > cap else (fill >= k)
+            return Mux(out, Mux(le_bb, Const(int(0 >= c)), ge(c + bb)), ge(c))
+
+        def next_ge(c):
+            return Mux(accept, Mux(two, base_ge(c - 2 * ib), base_ge(c - ib)), base_ge(c))
+
+        flush_after = flush & Mux(out, ~le_bb, nz)
         with m.If(self.clear):
-            m.d.sync += [fill.eq(0), buf.eq(0), flush.eq(0)]
+            m.d.sync += [fill.eq(0), flush.eq(0), ge_bb.eq(0), nz.eq(0), le_bb.eq(1),
+                         le_2bb.eq(1)]
         with m.Else():
             m.d.sync += [
-                buf.eq(buf_after | (Mux(accept, new, 0) << (fill_after * 8))),
-                fill.eq(fill_after + Mux(accept, Mux(two, 2 * ib, ib), 0)),
+                fill.eq(Mux(out, Mux(le_bb, 0, fill - bb), fill)
+                        + Mux(accept, Mux(two, 2 * ib, ib), 0)),
                 flush.eq(Mux(accept, self.i_end, flush_after)),
+                ge_bb.eq(next_ge(bb)), nz.eq(next_ge(1)),
+                le_bb.eq(~next_ge(bb + 1)), le_2bb.eq(~next_ge(2 * bb + 1)),
             ]
+
+        # the items at the fill level (before this cycle's word leaves), then the move
+        pos = Signal(range(top // g + 1))
+        m.d.comb += pos.eq(fill >> (g.bit_length() - 1))
+        nb = ways * ib
+        width = top + nb
+        shifted = Signal(width * 8)
+        m.d.comb += shifted.eq(self.i.payload << Cat(Const(0, (g * 8).bit_length() - 1), pos))
+        ext = Signal(width * 8)
+        for j in range(width):
+            # byte j takes the items' byte j - fill when fill <= j < fill + ways * ib
+            lo, hi = max(0, (j - nb) // g + 1), j // g
+            inr = Signal(name=f"in{j}")
+            # (only the comparisons that are not constant: Verilator's lint refuses those)
+            conds = ([pos >= lo] if lo > 0 else []) + \
+                ([pos <= hi] if hi < 2 ** len(pos) - 1 else [])
+            m.d.comb += inr.eq(Cat(*conds).all() if conds else 1)
+            old = buf[j * 8:(j + 1) * 8] if j < cap else Const(0, 8)
+            m.d.comb += ext[j * 8:(j + 1) * 8].eq(
+                Mux(accept & inr, shifted[j * 8:(j + 1) * 8], old))
+        # after a row's partial last word the items go to byte 0
+        m.d.sync += buf.eq(Mux(part, self.i.payload, Mux(out, ext >> (bb * 8), ext)))
         return m
