@@ -242,7 +242,11 @@ class Packer(wiring.Component):
         nb = ways * ib
         width = top + nb
         shifted = Signal(width * 8)
-        m.d.comb += shifted.eq(self.i.payload << Cat(Const(0, (g * 8).bit_length() - 1), pos))
+        # (the second item's bytes only with i_two: without it they may be undefined, e.g. an
+        # OMEM pair read past the buffer's end, and would reach the bus as padding)
+        new = Signal(nb * 8)
+        m.d.comb += new.eq(Mux(two, self.i.payload, self.i.payload[:ib * 8]))
+        m.d.comb += shifted.eq(new << Cat(Const(0, (g * 8).bit_length() - 1), pos))
         ext = Signal(width * 8)
         for j in range(width):
             # byte j takes the items' byte j - fill when fill <= j < fill + ways * ib
@@ -256,5 +260,5 @@ class Packer(wiring.Component):
             m.d.comb += ext[j * 8:(j + 1) * 8].eq(
                 Mux(accept & inr, shifted[j * 8:(j + 1) * 8], old))
         # after a row's partial last word the items go to byte 0
-        m.d.sync += buf.eq(Mux(part, self.i.payload, Mux(out, ext >> (bb * 8), ext)))
+        m.d.sync += buf.eq(Mux(part, new, Mux(out, ext >> (bb * 8), ext)))
         return m
