@@ -9,7 +9,8 @@ Contract (the host's view is ``docs/core.md``; every name is :mod:`exion.regmap`
   ``cmd.ready``) or refuses it: ``error`` rises with ``CAUSE`` and ``ERR_CMD``. While
   ``error`` is set every command is refused; ``CTRL.clear_error`` clears it.
 * ``fail`` reports an error found later (at dispatch or run time) with its cause and
-  command word; it is kept only if no error is set.
+  command word; it is registered, and kept (``error`` rises the cycle after; ``STATUS.busy`` is
+  set in between) only if no error is set.
 * Status and result registers are inputs (``busy_*``, ``cycles``, ``blocks``, ...); ``DONE``
   counts the ``done`` strobes.
 * The mask window writes a channel's conflict vector through ``mask_we`` (a multi-word
@@ -239,8 +240,16 @@ class HostInterface(wiring.Component):
             m.d.sync += [error.eq(1), cause.eq(refuse), err_cmd.eq(chk_word)]
         with m.If(axil.wr_en & (wa == REGISTERS["CTRL"]) & whole & axil.wr_data[0]):
             m.d.sync += [error.eq(0), cause.eq(0)]
-        with m.If(self.fail & ~error):
-            m.d.sync += [error.eq(1), cause.eq(self.fail_cause), err_cmd.eq(self.fail_cmd)]
+        # a later error is registered first: its sources are deep in the engines (the
+        # dispatcher's drop, the gather's range check, the master port's faults), and error,
+        # CAUSE and ERR_CMD then load from flip-flops (the FPGA build's timing, docs/fpga.md);
+        # it raises error a cycle later, which nothing compares (run-time faults refuse the
+        # commands written after them as time decides, docs/core-model.md)
+        fail, fail_cause, fail_cmd = Signal(), Signal(8), Signal(32)
+        m.d.sync += [fail.eq(self.fail), fail_cause.eq(self.fail_cause),
+                     fail_cmd.eq(self.fail_cmd)]
+        with m.If(fail & ~error):
+            m.d.sync += [error.eq(1), cause.eq(fail_cause), err_cmd.eq(fail_cmd)]
 
         # -- mask window writes -----------------------------------------------------------------
         mw, ms, ss = rm.mask_words, rm.mask_stride, rm.smem_stride
@@ -284,7 +293,10 @@ class HostInterface(wiring.Component):
         mask_cv = (self.mask_rdata >> ((q_ch % CAU_BEAT) * R))[:R]
         s_word = (ra_q - rm.smem_base) >> 2
         s_chunk = s_word % ss if ss > 1 else Const(0, 1)
-        status = Cat(queue.r_rdy | self.busy_load | self.busy_exec | self.busy_read, error,
+        # (busy while a later error is registered: an engine that faults is idle the cycle
+        # before error rises, and a host that sees the core idle sees its error)
+        status = Cat(queue.r_rdy | self.busy_load | self.busy_exec | self.busy_read | fail,
+                     error,
                      self.busy_load, self.busy_exec, self.busy_read, ~queue.w_rdy, Const(0, 2),
                      queue.level)
         fixed = {
