@@ -5,7 +5,9 @@ Contract: the head command (:mod:`hw.core_cmd`) goes to its engine's command str
 ``predict``; ``READ_OMEM``: ``read``) when that engine is ready and no other engine uses a
 buffer the command touches. The decision is registered: the head is offered (its engine's
 ``valid``) from the cycle after the one it was found clear in, and taken with the engine's
-``ready`` (so one command every other cycle at most). The hazards:
+``ready``; no offer is made in the cycle after a take (so, with the host's queue, which shows
+the next head the cycle after that, hw/core_host.py, one command every third cycle at most).
+The hazards:
 
 * a load waits while the execute or PREDICT engine reads the buffer it would write;
 * ``GEMM`` / ``PREDICT`` wait while a load writes their ``ibuf`` / ``wbuf``, a ``GEMM`` while
@@ -185,15 +187,17 @@ class Dispatcher(wiring.Component):
                                 & (f["wbase"] + self.blocks * f["kc"] > cfg.words("wmem")))
         # The decision is registered: the head is offered to its engine (``valid`` from a
         # flip-flop) the cycle after it was found clear, so that neither the engines' command
-        # registers nor the queue's output register (whose enable is ``cmd.ready``) load
-        # through the opcode decode, the hazards and the late range check (the FPGA build's
-        # critical paths, docs/fpga.md); ``cmd.ready`` is then an offer and its engine's
-        # ready. Exact: an offer is made only for a head that stays (not taken that cycle), and
-        # without a dispatch no hazard can newly arise (an engine's buffer masks, its busy
-        # flags and ``blocks`` change from clear to conflicting only when it takes a command),
-        # so what was clear is clear in the offer's cycle. A command waits a cycle longer
-        # (one dispatch every other cycle at most); every counter counts from its engine's take.
-        took = Signal()
+        # registers nor the queue's output register load through the opcode decode, the
+        # hazards and the late range check (the FPGA build's critical paths, docs/fpga.md);
+        # ``cmd.ready`` is then an offer and its engine's ready. Exact: the offer made from a
+        # head that was taken (the cycle after a take, ``took_q``) is void, and without a
+        # dispatch no hazard can newly arise (an engine's buffer masks, its busy flags and
+        # ``blocks`` change from clear to conflicting only when it takes a command), so what
+        # was clear is clear in the offer's cycle. The take itself reaches only ``took_q``
+        # (and the queue's register of it, hw/core_host.py), not the offers. A command waits
+        # a cycle longer; every counter counts from its engine's take.
+        took, took_q = Signal(), Signal()
+        m.d.sync += took_q.eq(took)
         taken = []
         for name, op in ENGINES.items():
             port = getattr(self, name)
@@ -205,13 +209,13 @@ class Dispatcher(wiring.Component):
                 # dropped only once no SCHEDULE runs: a split one beside could still fail
                 # (SMEM_OVERFLOW), and the first cause must be the one of program order
                 drop_offer = Signal()
-                m.d.sync += drop_offer.eq(want & late_bad & self.schedule.ready & ~took)
-                drop = drop_offer & self.exec.ready
+                m.d.sync += drop_offer.eq(want & late_bad & self.schedule.ready)
+                drop = drop_offer & ~took_q & self.exec.ready
                 want = want & ~late_bad
                 taken.append(drop)
-            m.d.sync += offer.eq(want & ~took)
-            m.d.comb += [port.payload.eq(head), port.valid.eq(offer)]
-            taken.append(offer & port.ready)
+            m.d.sync += offer.eq(want)
+            m.d.comb += [port.payload.eq(head), port.valid.eq(offer & ~took_q)]
+            taken.append(port.valid & port.ready)
         m.d.comb += [took.eq(Cat(*taken).any()), self.cmd.ready.eq(took),
                      self.fail.eq(drop),
                      self.fail_cmd.eq(Cat(head.op, head.flags))]

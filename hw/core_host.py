@@ -6,7 +6,7 @@ Contract (the host's view is ``docs/core.md``; every name is :mod:`exion.regmap`
   in the next cycle and queues or refuses it in the one after (opcode, fields against this
   configuration, hw/core_check.py; the first failing check gives the cause) and
   either queues it (``QUEUE_DEPTH`` entries, in order; the head is ``cmd``, taken when
-  ``cmd.ready``) or refuses it: ``error`` rises with ``CAUSE`` and ``ERR_CMD``. While
+  ``cmd.ready``; it leaves the queue the cycle after, ``cmd.valid`` low then) or refuses it: ``error`` rises with ``CAUSE`` and ``ERR_CMD``. While
   ``error`` is set every command is refused; ``CTRL.clear_error`` clears it.
 * ``fail`` reports an error found later (at dispatch or run time) with its cause and
   command word; it is registered, and kept (``error`` rises the cycle after; ``STATUS.busy`` is
@@ -218,12 +218,19 @@ class HostInterface(wiring.Component):
                      chk_bad.eq(Mux(bad != 0, bad, mem_bad))]
         m.submodules.queue = queue = SyncFIFOBuffered(width=COMMAND.size, depth=QUEUE_DEPTH)
         refuse = Signal(8)
+        # the head leaves the queue the cycle after its take (``r_taken``; ``cmd.valid`` is low
+        # then): the queue's output register, a command wide, loads on a flip-flop's enable
+        # instead of the dispatcher's and the engines' ready logic (the FPGA build's timing,
+        # docs/fpga.md); the dispatcher offers no command in that cycle anyway
+        r_taken = Signal()
+        m.d.sync += r_taken.eq(self.cmd.valid & self.cmd.ready)
         m.d.comb += [refuse.eq(Mux(chk_bad != 0, chk_bad,
                                    Mux(queue.w_rdy, 0, CAUSES["QUEUE_FULL"]))),
                      queue.w_data.eq(chk_entry),
                      queue.w_en.eq(chk_on & ~error & (refuse == 0)),
-                     self.cmd.payload.eq(queue.r_data), self.cmd.valid.eq(queue.r_rdy),
-                     queue.r_en.eq(self.cmd.ready)]
+                     self.cmd.payload.eq(queue.r_data),
+                     self.cmd.valid.eq(queue.r_rdy & ~r_taken),
+                     queue.r_en.eq(r_taken)]
         # MEM commands in the check stages and the queue (hw/core_dma.py's flag rule)
         mem_bit = FLAGS["MEM"] >> 8
         is_mem = Signal()
