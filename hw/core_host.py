@@ -150,15 +150,30 @@ class HostInterface(wiring.Component):
                 m.d.sync += a.eq(Cat(*(Mux(strb[b], axil.wr_data[8 * b:8 * b + 8], a[8 * b:8 * b + 8])
                                        for b in range(4))))
         error, cause, err_cmd = self.error, Signal(8), Signal(32)
+        # The engines' strobes and counts (done, CYCLES, stream beats, master-port bytes) are
+        # registered before the counters add them: they come from deep in the engines (the
+        # unpackers' ready logic, the drain's end), and the counters' adders and carry chains
+        # then start at flip-flops (the FPGA build's timing, docs/fpga.md). A count lands a
+        # cycle later; ``pend`` holds STATUS.busy meanwhile, so a host that sees the core idle
+        # reads every count.
+        done, cycles_we, cycles_in = Signal(3), Signal(), Signal(32)
+        in_beats, out_beats = Signal(2), Signal()
+        mem_in, mem_out = Signal(16), Signal(16)
+        pend = Signal()
+        m.d.sync += [done.eq(self.done), cycles_we.eq(self.cycles_we),
+                     cycles_in.eq(self.cycles),
+                     in_beats.eq(self.in_beats), out_beats.eq(self.out_beats),
+                     mem_in.eq(self.mem_in_bytes), mem_out.eq(self.mem_out_bytes),
+                     pend.eq((self.done != 0) | self.cycles_we | (self.in_beats != 0)
+                             | self.out_beats | (self.mem_in_bytes != 0)
+                             | (self.mem_out_bytes != 0))]
         cycles, done_count = Signal(32), Signal(32)
-        m.d.sync += done_count.eq(done_count + self.done)
-        with m.If(self.cycles_we):
-            m.d.sync += cycles.eq(self.cycles)
+        m.d.sync += done_count.eq(done_count + done)
+        with m.If(cycles_we):
+            m.d.sync += cycles.eq(cycles_in)
         bytes_in, bytes_out = Signal(64), Signal(64)
-        m.d.sync += [bytes_in.eq(bytes_in + self.in_beats * -(-rm.in_width // 8)
-                              + self.mem_in_bytes),
-                     bytes_out.eq(bytes_out + self.out_beats * -(-rm.out_width // 8)
-                               + self.mem_out_bytes)]
+        m.d.sync += [bytes_in.eq(bytes_in + in_beats * -(-rm.in_width // 8) + mem_in),
+                     bytes_out.eq(bytes_out + out_beats * -(-rm.out_width // 8) + mem_out)]
 
         # -- command check and queue ----------------------------------------------------------
         # A CMD write takes two cycles before it is queued or refused: registered, then checked
@@ -300,9 +315,11 @@ class HostInterface(wiring.Component):
         mask_cv = (self.mask_rdata >> ((q_ch % CAU_BEAT) * R))[:R]
         s_word = (ra_q - rm.smem_base) >> 2
         s_chunk = s_word % ss if ss > 1 else Const(0, 1)
-        # (busy while a later error is registered: an engine that faults is idle the cycle
-        # before error rises, and a host that sees the core idle sees its error)
-        status = Cat(queue.r_rdy | self.busy_load | self.busy_exec | self.busy_read | fail,
+        # (busy while a later error or a count is registered: an engine that faults or
+        # finishes is idle the cycle before error rises or the count lands, and a host that
+        # sees the core idle sees them)
+        status = Cat(queue.r_rdy | self.busy_load | self.busy_exec | self.busy_read | fail
+                     | pend,
                      error,
                      self.busy_load, self.busy_exec, self.busy_read, ~queue.w_rdy, Const(0, 2),
                      queue.level)
