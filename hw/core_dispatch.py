@@ -2,8 +2,12 @@
 
 Contract: the head command (:mod:`hw.core_cmd`) goes to its engine's command stream (loads:
 ``load_i`` / ``load_w``; ``GEMM``: ``exec``; ``SCHEDULE``: ``schedule``; ``PREDICT``:
-``predict``; ``READ_OMEM``: ``read``) in the cycle that engine is ready and no other engine
-uses a buffer the command touches:
+``predict``; ``READ_OMEM``: ``read``) when that engine is ready and no other engine uses a
+buffer the command touches. The decision is registered: the head is offered (its engine's
+``valid``) from the cycle after the one it was found clear in, and taken with the engine's
+``ready``; no offer is made in the cycle after a take (so, with the host's queue, which shows
+the next head the cycle after that, hw/core_host.py, one command every third cycle at most).
+The hazards:
 
 * a load waits while the execute or PREDICT engine reads the buffer it would write;
 * ``GEMM`` / ``PREDICT`` wait while a load writes their ``ibuf`` / ``wbuf``, a ``GEMM`` while
@@ -181,21 +185,38 @@ class Dispatcher(wiring.Component):
         m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & command_flag(head, "SPARSE")
                                 & ~command_flag(head, "RESIDENT")   # (its range: at issue)
                                 & (f["wbase"] + self.blocks * f["kc"] > cfg.words("wmem")))
+        # The decision is registered: the head is offered to its engine (``valid`` from a
+        # flip-flop) the cycle after it was found clear, so that neither the engines' command
+        # registers nor the queue's output register load through the opcode decode, the
+        # hazards and the late range check (the FPGA build's critical paths, docs/fpga.md);
+        # ``cmd.ready`` is then an offer and its engine's ready. Exact: the offer made from a
+        # head that was taken (the cycle after a take, ``took_q``) is void, and without a
+        # dispatch no hazard can newly arise (an engine's buffer masks, its busy flags and
+        # ``blocks`` change from clear to conflicting only when it takes a command), so what
+        # was clear is clear in the offer's cycle. The take itself reaches only ``took_q``
+        # (and the queue's register of it, hw/core_host.py), not the offers. A command waits
+        # a cycle longer; every counter counts from its engine's take.
+        took, took_q = Signal(), Signal()
+        m.d.sync += took_q.eq(took)
         taken = []
         for name, op in ENGINES.items():
             port = getattr(self, name)
             ops = (op,) if isinstance(op, str) else op
-            valid = (self.cmd.valid & Cat(*(head.op == OPCODES[o] for o in ops)).any()
-                     & clear[name])
+            want = (self.cmd.valid & Cat(*(head.op == OPCODES[o] for o in ops)).any()
+                    & clear[name])
+            offer = Signal(name=f"offer_{name}")
             if name == "exec":
                 # dropped only once no SCHEDULE runs: a split one beside could still fail
                 # (SMEM_OVERFLOW), and the first cause must be the one of program order
-                drop = valid & self.exec.ready & late_bad & self.schedule.ready
-                valid = valid & ~late_bad
+                drop_offer = Signal()
+                m.d.sync += drop_offer.eq(want & late_bad & self.schedule.ready)
+                drop = drop_offer & ~took_q & self.exec.ready
+                want = want & ~late_bad
                 taken.append(drop)
-            m.d.comb += [port.payload.eq(head), port.valid.eq(valid)]
-            taken.append(valid & port.ready)
-        m.d.comb += [self.cmd.ready.eq(Cat(*taken).any()),
+            m.d.sync += offer.eq(want)
+            m.d.comb += [port.payload.eq(head), port.valid.eq(offer & ~took_q)]
+            taken.append(port.valid & port.ready)
+        m.d.comb += [took.eq(Cat(*taken).any()), self.cmd.ready.eq(took),
                      self.fail.eq(drop),
                      self.fail_cmd.eq(Cat(head.op, head.flags))]
         return m

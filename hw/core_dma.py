@@ -19,7 +19,9 @@ Contract:
   when its side of the master port is free (one ``MEM`` load at a time on each of the two
   read engines, IMEM's and WMEM's, so an IMEM and a WMEM load run side by side; one ``MEM``
   read at a time), and its descriptor enters its :class:`~hw.dma_read.DmaRead` /
-  :class:`~hw.dma_write.DmaWrite` in the same cycle. The read engines issue bursts of at most
+  :class:`~hw.dma_write.DmaWrite` in the same cycle (its rows and row bytes registered
+  from the command the cycle before, :func:`held_descriptor`: a command's payload must hold
+  from the cycle before its ``valid`` rises, as the dispatcher's does). The read engines issue bursts of at most
   ``CORE_READ_BURST`` beats and share AR / R through :class:`~hw.dma_share.ReadShare`
   (round robin, an R FIFO each that never fills, so a slow load never holds up the other).
 * Loads: each row of the descriptor (an IMEM bank, or a WMEM bank's stream) is ``count``
@@ -71,7 +73,7 @@ from .dma_read import DmaRead
 from .dma_share import ReadShare
 from .dma_write import DmaWrite
 
-__all__ = ["CoreDma", "mem_descriptor", "item_bytes", "packed"]
+__all__ = ["CoreDma", "mem_descriptor", "held_descriptor", "item_bytes", "packed"]
 
 
 def item_bytes(cfg: ExionConfig) -> tuple[int, int]:
@@ -99,6 +101,20 @@ def mem_descriptor(m: Module, cfg: ExionConfig, op, f, pack=0) -> tuple[Signal, 
                          f["count"] * ib)),
     ]
     return rows, row_bytes
+
+
+def held_descriptor(m: Module, cfg: ExionConfig, op, f, name: str, pack=0):
+    """Rows and row bytes of the command at an input, registered in every cycle: the
+    descriptor of a command that has been there since the cycle before. A command's payload
+    holds from the cycle before its ``valid`` rises (the dispatcher's offer is registered,
+    hw/core_dispatch.py), so the descriptor that enters a read or write engine with it loads
+    from flip-flops, not through :func:`mem_descriptor`'s multiplier (``count`` times the
+    item bytes) and multiplexers (the FPGA build's timing, docs/fpga.md)."""
+    rows, row_bytes = mem_descriptor(m, cfg, op, f, pack)
+    rows_q, row_bytes_q = Signal.like(rows, name=f"{name}_rows"), \
+        Signal.like(row_bytes, name=f"{name}_row_bytes")
+    m.d.sync += [rows_q.eq(rows), row_bytes_q.eq(row_bytes)]
+    return rows_q, row_bytes_q
 
 
 class CoreDma(wiring.Component):
@@ -246,7 +262,7 @@ class CoreDma(wiring.Component):
                          src.ready.eq(dst.ready & (~mem | free)),
                          go.eq(src.valid & mem & free & dst.ready)]
             f = command_fields(src.payload)
-            rows, row_bytes = mem_descriptor(m, cfg, src.payload.op, f)
+            rows, row_bytes = held_descriptor(m, cfg, src.payload.op, f, name)
             with m.If(go):
                 m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.payload.base.eq(f["addr"]),
                              rd.cmd.payload.stride.eq(f["stride"]),
@@ -334,7 +350,7 @@ class CoreDma(wiring.Component):
                      src.ready.eq(dst.ready & (~mem | wr_free)),
                      go.eq(src.valid & mem & wr_free & dst.ready)]
         f = command_fields(src.payload)
-        rows, row_bytes = mem_descriptor(m, cfg, src.payload.op, f, pack)
+        rows, row_bytes = held_descriptor(m, cfg, src.payload.op, f, "read", pack)
         with m.If(go):
             m.d.sync += w_pack.eq(pack)
             m.d.comb += [wr.cmd.valid.eq(1), wr.cmd.payload.base.eq(f["addr"]),

@@ -6,10 +6,11 @@ Contract (the host's view is ``docs/core.md``; every name is :mod:`exion.regmap`
   in the next cycle and queues or refuses it in the one after (opcode, fields against this
   configuration, hw/core_check.py; the first failing check gives the cause) and
   either queues it (``QUEUE_DEPTH`` entries, in order; the head is ``cmd``, taken when
-  ``cmd.ready``) or refuses it: ``error`` rises with ``CAUSE`` and ``ERR_CMD``. While
+  ``cmd.ready``; it leaves the queue the cycle after, ``cmd.valid`` low then) or refuses it: ``error`` rises with ``CAUSE`` and ``ERR_CMD``. While
   ``error`` is set every command is refused; ``CTRL.clear_error`` clears it.
 * ``fail`` reports an error found later (at dispatch or run time) with its cause and
-  command word; it is kept only if no error is set.
+  command word; it is registered, and kept (``error`` rises the cycle after; ``STATUS.busy`` is
+  set in between) only if no error is set.
 * Status and result registers are inputs (``busy_*``, ``cycles``, ``blocks``, ...); ``DONE``
   counts the ``done`` strobes.
 * The mask window writes a channel's conflict vector through ``mask_we`` (a multi-word
@@ -149,15 +150,30 @@ class HostInterface(wiring.Component):
                 m.d.sync += a.eq(Cat(*(Mux(strb[b], axil.wr_data[8 * b:8 * b + 8], a[8 * b:8 * b + 8])
                                        for b in range(4))))
         error, cause, err_cmd = self.error, Signal(8), Signal(32)
+        # The engines' strobes and counts (done, CYCLES, stream beats, master-port bytes) are
+        # registered before the counters add them: they come from deep in the engines (the
+        # unpackers' ready logic, the drain's end), and the counters' adders and carry chains
+        # then start at flip-flops (the FPGA build's timing, docs/fpga.md). A count lands a
+        # cycle later; ``pend`` holds STATUS.busy meanwhile, so a host that sees the core idle
+        # reads every count.
+        done, cycles_we, cycles_in = Signal(3), Signal(), Signal(32)
+        in_beats, out_beats = Signal(2), Signal()
+        mem_in, mem_out = Signal(16), Signal(16)
+        pend = Signal()
+        m.d.sync += [done.eq(self.done), cycles_we.eq(self.cycles_we),
+                     cycles_in.eq(self.cycles),
+                     in_beats.eq(self.in_beats), out_beats.eq(self.out_beats),
+                     mem_in.eq(self.mem_in_bytes), mem_out.eq(self.mem_out_bytes),
+                     pend.eq((self.done != 0) | self.cycles_we | (self.in_beats != 0)
+                             | self.out_beats | (self.mem_in_bytes != 0)
+                             | (self.mem_out_bytes != 0))]
         cycles, done_count = Signal(32), Signal(32)
-        m.d.sync += done_count.eq(done_count + self.done)
-        with m.If(self.cycles_we):
-            m.d.sync += cycles.eq(self.cycles)
+        m.d.sync += done_count.eq(done_count + done)
+        with m.If(cycles_we):
+            m.d.sync += cycles.eq(cycles_in)
         bytes_in, bytes_out = Signal(64), Signal(64)
-        m.d.sync += [bytes_in.eq(bytes_in + self.in_beats * -(-rm.in_width // 8)
-                              + self.mem_in_bytes),
-                     bytes_out.eq(bytes_out + self.out_beats * -(-rm.out_width // 8)
-                               + self.mem_out_bytes)]
+        m.d.sync += [bytes_in.eq(bytes_in + in_beats * -(-rm.in_width // 8) + mem_in),
+                     bytes_out.eq(bytes_out + out_beats * -(-rm.out_width // 8) + mem_out)]
 
         # -- command check and queue ----------------------------------------------------------
         # A CMD write takes two cycles before it is queued or refused: registered, then checked
@@ -217,12 +233,19 @@ class HostInterface(wiring.Component):
                      chk_bad.eq(Mux(bad != 0, bad, mem_bad))]
         m.submodules.queue = queue = SyncFIFOBuffered(width=COMMAND.size, depth=QUEUE_DEPTH)
         refuse = Signal(8)
+        # the head leaves the queue the cycle after its take (``r_taken``; ``cmd.valid`` is low
+        # then): the queue's output register, a command wide, loads on a flip-flop's enable
+        # instead of the dispatcher's and the engines' ready logic (the FPGA build's timing,
+        # docs/fpga.md); the dispatcher offers no command in that cycle anyway
+        r_taken = Signal()
+        m.d.sync += r_taken.eq(self.cmd.valid & self.cmd.ready)
         m.d.comb += [refuse.eq(Mux(chk_bad != 0, chk_bad,
                                    Mux(queue.w_rdy, 0, CAUSES["QUEUE_FULL"]))),
                      queue.w_data.eq(chk_entry),
                      queue.w_en.eq(chk_on & ~error & (refuse == 0)),
-                     self.cmd.payload.eq(queue.r_data), self.cmd.valid.eq(queue.r_rdy),
-                     queue.r_en.eq(self.cmd.ready)]
+                     self.cmd.payload.eq(queue.r_data),
+                     self.cmd.valid.eq(queue.r_rdy & ~r_taken),
+                     queue.r_en.eq(r_taken)]
         # MEM commands in the check stages and the queue (hw/core_dma.py's flag rule)
         mem_bit = FLAGS["MEM"] >> 8
         is_mem = Signal()
@@ -239,8 +262,16 @@ class HostInterface(wiring.Component):
             m.d.sync += [error.eq(1), cause.eq(refuse), err_cmd.eq(chk_word)]
         with m.If(axil.wr_en & (wa == REGISTERS["CTRL"]) & whole & axil.wr_data[0]):
             m.d.sync += [error.eq(0), cause.eq(0)]
-        with m.If(self.fail & ~error):
-            m.d.sync += [error.eq(1), cause.eq(self.fail_cause), err_cmd.eq(self.fail_cmd)]
+        # a later error is registered first: its sources are deep in the engines (the
+        # dispatcher's drop, the gather's range check, the master port's faults), and error,
+        # CAUSE and ERR_CMD then load from flip-flops (the FPGA build's timing, docs/fpga.md);
+        # it raises error a cycle later, which nothing compares (run-time faults refuse the
+        # commands written after them as time decides, docs/core-model.md)
+        fail, fail_cause, fail_cmd = Signal(), Signal(8), Signal(32)
+        m.d.sync += [fail.eq(self.fail), fail_cause.eq(self.fail_cause),
+                     fail_cmd.eq(self.fail_cmd)]
+        with m.If(fail & ~error):
+            m.d.sync += [error.eq(1), cause.eq(fail_cause), err_cmd.eq(fail_cmd)]
 
         # -- mask window writes -----------------------------------------------------------------
         mw, ms, ss = rm.mask_words, rm.mask_stride, rm.smem_stride
@@ -284,7 +315,12 @@ class HostInterface(wiring.Component):
         mask_cv = (self.mask_rdata >> ((q_ch % CAU_BEAT) * R))[:R]
         s_word = (ra_q - rm.smem_base) >> 2
         s_chunk = s_word % ss if ss > 1 else Const(0, 1)
-        status = Cat(queue.r_rdy | self.busy_load | self.busy_exec | self.busy_read, error,
+        # (busy while a later error or a count is registered: an engine that faults or
+        # finishes is idle the cycle before error rises or the count lands, and a host that
+        # sees the core idle sees them)
+        status = Cat(queue.r_rdy | self.busy_load | self.busy_exec | self.busy_read | fail
+                     | pend,
+                     error,
                      self.busy_load, self.busy_exec, self.busy_read, ~queue.w_rdy, Const(0, 2),
                      queue.level)
         fixed = {
