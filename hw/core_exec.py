@@ -22,7 +22,9 @@ With ``SPARSE | RESIDENT`` the weights are read in place from the resident layou
 the command's ``n_ch`` (the window); a ``sel`` naming any other stream is cleared (the DPU
 idles, nothing is written). The class is a shift when ``cols * merge_degree`` is a power of
 two, else a multiplication by a constant reciprocal (:func:`channel_class`); the offset
-``class * kc`` one small multiplier per stream, all formed as the block is accepted.
+``class * kc`` one small multiplier per stream, all formed from the SMEM word in the cycle its
+data arrives and registered: a block is accepted no earlier than the second cycle after its
+fetch (only a run's first block waits for it; blocks issue ``II >= 2`` apart).
 
 A command is done when its last block has drained: ``done`` counts it, ``cycles`` /
 ``cycles_we`` give its cycles from its first block's acceptance to its last drain cycle
@@ -225,6 +227,18 @@ class ExecEngine(wiring.Component):
         res_ok = Signal(C * D)
         res_off = Signal(data.ArrayLayout(aw, C * D))
         m.d.comb += sp_blk.eq(self.smem_data)
+        # The SMEM word (block RAM, its data a cycle after the fetch) is registered with the
+        # RESIDENT offsets computed from it, and a block is accepted no earlier than the cycle
+        # after its data arrived (``fresh``): the SMEM read, the class product and the WMEM
+        # address are not one path (docs/fpga.md). Blocks issue II >= 2 cycles apart and the
+        # next block is fetched as one is accepted, so only a run's first block waits the cycle
+        # (CYCLES and BUSY_CYCLES count from its acceptance; docs/core.md, timing).
+        fresh = Signal()
+        m.d.sync += fresh.eq(fetch)
+        sp_reg = Signal(block_layout(cfg))
+        off_reg = Signal.like(res_off)
+        with m.If(fresh):
+            m.d.sync += [sp_reg.eq(sp_blk), off_reg.eq(res_off)]
         for c in range(C):
             for d in range(D):
                 slot = self.smem_data.slots[c][d]
@@ -239,9 +253,10 @@ class ExecEngine(wiring.Component):
                 m.d.comb += sp_blk.sel[r][c].eq(Mux(b_res & ~on, 0, sel))
         accept = Signal()
         m.d.comb += [
-            sdue.blocks.payload.eq(Mux(b_sparse, sp_blk, dense_blk)),
-            sdue.blocks.valid.eq(seq.o_valid), seq.o_ready.eq(sdue.blocks.ready),
-            accept.eq(seq.o_valid & sdue.blocks.ready),
+            sdue.blocks.payload.eq(Mux(b_sparse, sp_reg, dense_blk)),
+            sdue.blocks.valid.eq(seq.o_valid & ~fresh),
+            seq.o_ready.eq(sdue.blocks.ready & ~fresh),
+            accept.eq(seq.o_valid & ~fresh & sdue.blocks.ready),
             sdue.kc.eq(b_kc), sdue.shift.eq(b_shift), sdue.restart.eq(b_first),
             sdue.tag.eq(Cat(b_obuf, seq.o_last, b_ffn)),
         ]
@@ -254,7 +269,7 @@ class ExecEngine(wiring.Component):
         with m.If(accept):
             m.d.sync += [i_ibuf.eq(b_ibuf), i_wbuf.eq(b_wbuf), i_wbase.eq(b_wbase),
                          i_ibase.eq(b_ibase),
-                         i_res.eq(b_res), i_off.eq(res_off)]
+                         i_res.eq(b_res), i_off.eq(off_reg)]
         # RESIDENT: chunk k (the IMEM address) of each stream's own class; else the SDUE's
         # pointer (block b of the run at words b * kc ..). Each address is summed for both
         # cases, the accepting cycle (chunk 0, the pointer or 0 with restart) and the others
@@ -263,7 +278,7 @@ class ExecEngine(wiring.Component):
         for i in range(C * D):
             m.d.comb += self.wmem_addr[i].eq(Mux(
                 accept,
-                b_wbuf * Dw + b_wbase + Mux(b_res, res_off[i],
+                b_wbuf * Dw + b_wbase + Mux(b_res, off_reg[i],
                                             Mux(b_first, 0, sdue.wmem_next)),
                 i_wbuf * Dw + i_wbase + Mux(i_res, i_off[i] + sdue.imem_next,
                                             sdue.wmem_next)))
