@@ -178,7 +178,13 @@ class ExecEngine(wiring.Component):
         with m.If(front_done):      # before the take: a command taken in that cycle stays
             m.d.sync += active.eq(0)
         with m.If(take):
-            m.d.sync += [active.eq(1), first.eq(1), empty.eq(n_blk == 0),
+            m.d.sync += [active.eq(1), first.eq(1)]
+        # the command's context, loaded in every cycle a command could be taken (so in the
+        # take's): its enable is the engine's own ready, not the dispatcher's valid with its
+        # hazards (the FPGA build's timing, docs/fpga.md); none of these is read while the
+        # engine is not active, and a take would replace them in that cycle as well
+        with m.If(self.cmd.ready):
+            m.d.sync += [empty.eq(n_blk == 0),
                          c_ibuf.eq(f["ibuf"]), c_wbuf.eq(f["wbuf"]), c_obuf.eq(f["obuf"]),
                          c_kc.eq(f["kc"]), c_wbase.eq(f["wbase"]), c_ibase.eq(f["ibase"]),
                          c_shift.eq(f["shift"]),
