@@ -174,11 +174,14 @@ class Sdue(wiring.Component):
         # block of fewer chunks behind a longer one (the next GEMM command) waits until
         # ``kc > settle`` (golden.cycle_model.command_gap; ``settle`` 0: no wait, whatever
         # ``kc`` holds while no block is offered).
+        # ``wait == 0`` is kept in a register of its own (``idle_ii``), so that the ready (and
+        # the accept it fans out to, docs/fpga.md) does not wait for a 17-bit zero test
         settle = Signal(range(max(T, P)))
-        m.d.comb += self.blocks.ready.eq((wait == 0) & ~issuing
+        idle_ii = Signal(init=1)
+        m.d.comb += self.blocks.ready.eq(idle_ii & ~issuing
                                          & ((settle == 0) | (self.kc > settle)))
         with m.If(wait != 0):
-            m.d.sync += wait.eq(wait - 1)
+            m.d.sync += [wait.eq(wait - 1), idle_ii.eq(wait == 1)]
 
         rd_valid = Signal()
         rd_first = Signal()
@@ -191,7 +194,8 @@ class Sdue(wiring.Component):
             rd_last.eq(rd_valid & (chunk == kc - 1)),
         ]
         with m.If(accept):
-            m.d.sync += [wait.eq(ii - 1), k.eq(1), issuing.eq(self.kc > 1)]
+            m.d.sync += [wait.eq(ii - 1), idle_ii.eq(ii == 1), k.eq(1),
+                         issuing.eq(self.kc > 1)]
         with m.Elif(issuing):
             m.d.sync += [k.eq(k + 1), issuing.eq(k + 1 < kc)]
         with m.If(rd_last):
