@@ -278,20 +278,22 @@ class ExecEngine(wiring.Component):
                          i_res.eq(b_res), i_off.eq(off_reg)]
         # RESIDENT: chunk k (the IMEM address) of each stream's own class; else the SDUE's
         # pointer (block b of the run at words b * kc ..). Each address is summed for both
-        # cases, the accepting cycle (chunk 0, the pointer or 0 with restart) and the others
-        # (the SDUE's chunk and pointer registers), and the accept only picks one: the
-        # handshake is not one path with the adders into the banks (docs/fpga.md)
+        # cases, chunk 0 of the block offered (the pointer or 0 with restart) and the next
+        # chunks of the block being read (the SDUE's chunk and pointer registers), and the
+        # SDUE's ``issuing`` register picks one: a block is accepted only while it is clear,
+        # and a cycle that reads nothing may read anything, so the accept handshake is not a
+        # path into the banks (docs/fpga.md)
         for i in range(C * D):
             m.d.comb += self.wmem_addr[i].eq(Mux(
-                accept,
-                b_wbuf * Dw + b_wbase + Mux(b_res, off_reg[i],
-                                            Mux(b_first, 0, sdue.wmem_next)),
+                sdue.issuing,
                 i_wbuf * Dw + i_wbase + Mux(i_res, i_off[i] + sdue.imem_next,
-                                            sdue.wmem_next)))
+                                            sdue.wmem_next),
+                b_wbuf * Dw + b_wbase + Mux(b_res, off_reg[i],
+                                            Mux(b_first, 0, sdue.wmem_next))))
         # the token tile at words ibase .. ibase + kc of ibuf (ibase + kc <= IMEM words is
         # checked at issue, so the sum stays inside the buffer)
-        m.d.comb += [self.imem_addr.eq(Mux(accept, b_ibuf * Di + b_ibase,
-                                           i_ibuf * Di + i_ibase + sdue.imem_next)),
+        m.d.comb += [self.imem_addr.eq(Mux(sdue.issuing, i_ibuf * Di + i_ibase + sdue.imem_next,
+                                           b_ibuf * Di + b_ibase)),
                      sdue.imem_data.eq(self.imem_data), sdue.wmem_data.eq(self.wmem_data)]
         reading = ~sdue.blocks.ready            # chunks of the accepted block still to read
 
