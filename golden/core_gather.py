@@ -135,8 +135,9 @@ def gather_cycles(blocks, descriptors, cols: int, merge_degree: int, count: int,
     A cycle-by-cycle model of hw/core_gather.py with the WMEM read engine and unpacker of
     hw/core_dma.py (every register as there):
 
-    * issue: from cycle 1, one slot a cycle into the issue register (its SMEM word read the
-      cycle before; the register holds the slot's row offset ``channel * stride``), while the
+    * issue: from cycle 1, one slot a cycle into the issue register (its SMEM word read two
+      cycles before, its entry picked into a pre-stage the cycle before: the first slot's
+      before the take; the register holds the slot's row offset ``channel * stride``), while the
       register is empty or its slot leaves in that cycle; from the register, while the slot
       FIFO holds fewer than ``ahead``, a named slot waits until the read engine takes its
       descriptor. The slot enters the FIFO then, seen by the write side the next cycle;

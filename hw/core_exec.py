@@ -22,7 +22,9 @@ With ``SPARSE | RESIDENT`` the weights are read in place from the resident layou
 the command's ``n_ch`` (the window); a ``sel`` naming any other stream is cleared (the DPU
 idles, nothing is written). The class is a shift when ``cols * merge_degree`` is a power of
 two, else a multiplication by a constant reciprocal (:func:`channel_class`); the offset
-``class * kc`` one small multiplier per stream, all formed as the block is accepted.
+``class * kc`` one small multiplier per stream, all formed from the SMEM word in the cycle its
+data arrives and registered: a block is accepted no earlier than the second cycle after its
+fetch (only a run's first block waits for it; blocks issue ``II >= 2`` apart).
 
 A command is done when its last block has drained: ``done`` counts it, ``cycles`` /
 ``cycles_we`` give its cycles from its first block's acceptance to its last drain cycle
@@ -176,7 +178,13 @@ class ExecEngine(wiring.Component):
         with m.If(front_done):      # before the take: a command taken in that cycle stays
             m.d.sync += active.eq(0)
         with m.If(take):
-            m.d.sync += [active.eq(1), first.eq(1), empty.eq(n_blk == 0),
+            m.d.sync += [active.eq(1), first.eq(1)]
+        # the command's context, loaded in every cycle a command could be taken (so in the
+        # take's): its enable is the engine's own ready, not the dispatcher's valid with its
+        # hazards (the FPGA build's timing, docs/fpga.md); none of these is read while the
+        # engine is not active, and a take would replace them in that cycle as well
+        with m.If(self.cmd.ready):
+            m.d.sync += [empty.eq(n_blk == 0),
                          c_ibuf.eq(f["ibuf"]), c_wbuf.eq(f["wbuf"]), c_obuf.eq(f["obuf"]),
                          c_kc.eq(f["kc"]), c_wbase.eq(f["wbase"]), c_ibase.eq(f["ibase"]),
                          c_shift.eq(f["shift"]),
@@ -225,6 +233,18 @@ class ExecEngine(wiring.Component):
         res_ok = Signal(C * D)
         res_off = Signal(data.ArrayLayout(aw, C * D))
         m.d.comb += sp_blk.eq(self.smem_data)
+        # The SMEM word (block RAM, its data a cycle after the fetch) is registered with the
+        # RESIDENT offsets computed from it, and a block is accepted no earlier than the cycle
+        # after its data arrived (``fresh``): the SMEM read, the class product and the WMEM
+        # address are not one path (docs/fpga.md). Blocks issue II >= 2 cycles apart and the
+        # next block is fetched as one is accepted, so only a run's first block waits the cycle
+        # (CYCLES and BUSY_CYCLES count from its acceptance; docs/core.md, timing).
+        fresh = Signal()
+        m.d.sync += fresh.eq(fetch)
+        sp_reg = Signal(block_layout(cfg))
+        off_reg = Signal.like(res_off)
+        with m.If(fresh):
+            m.d.sync += [sp_reg.eq(sp_blk), off_reg.eq(res_off)]
         for c in range(C):
             for d in range(D):
                 slot = self.smem_data.slots[c][d]
@@ -239,9 +259,10 @@ class ExecEngine(wiring.Component):
                 m.d.comb += sp_blk.sel[r][c].eq(Mux(b_res & ~on, 0, sel))
         accept = Signal()
         m.d.comb += [
-            sdue.blocks.payload.eq(Mux(b_sparse, sp_blk, dense_blk)),
-            sdue.blocks.valid.eq(seq.o_valid), seq.o_ready.eq(sdue.blocks.ready),
-            accept.eq(seq.o_valid & sdue.blocks.ready),
+            sdue.blocks.payload.eq(Mux(b_sparse, sp_reg, dense_blk)),
+            sdue.blocks.valid.eq(seq.o_valid & ~fresh),
+            seq.o_ready.eq(sdue.blocks.ready & ~fresh),
+            accept.eq(seq.o_valid & ~fresh & sdue.blocks.ready),
             sdue.kc.eq(b_kc), sdue.shift.eq(b_shift), sdue.restart.eq(b_first),
             sdue.tag.eq(Cat(b_obuf, seq.o_last, b_ffn)),
         ]
@@ -254,23 +275,25 @@ class ExecEngine(wiring.Component):
         with m.If(accept):
             m.d.sync += [i_ibuf.eq(b_ibuf), i_wbuf.eq(b_wbuf), i_wbase.eq(b_wbase),
                          i_ibase.eq(b_ibase),
-                         i_res.eq(b_res), i_off.eq(res_off)]
+                         i_res.eq(b_res), i_off.eq(off_reg)]
         # RESIDENT: chunk k (the IMEM address) of each stream's own class; else the SDUE's
         # pointer (block b of the run at words b * kc ..). Each address is summed for both
-        # cases, the accepting cycle (chunk 0, the pointer or 0 with restart) and the others
-        # (the SDUE's chunk and pointer registers), and the accept only picks one: the
-        # handshake is not one path with the adders into the banks (docs/fpga.md)
+        # cases, chunk 0 of the block offered (the pointer or 0 with restart) and the next
+        # chunks of the block being read (the SDUE's chunk and pointer registers), and the
+        # SDUE's ``issuing`` register picks one: a block is accepted only while it is clear,
+        # and a cycle that reads nothing may read anything, so the accept handshake is not a
+        # path into the banks (docs/fpga.md)
         for i in range(C * D):
             m.d.comb += self.wmem_addr[i].eq(Mux(
-                accept,
-                b_wbuf * Dw + b_wbase + Mux(b_res, res_off[i],
-                                            Mux(b_first, 0, sdue.wmem_next)),
+                sdue.issuing,
                 i_wbuf * Dw + i_wbase + Mux(i_res, i_off[i] + sdue.imem_next,
-                                            sdue.wmem_next)))
+                                            sdue.wmem_next),
+                b_wbuf * Dw + b_wbase + Mux(b_res, off_reg[i],
+                                            Mux(b_first, 0, sdue.wmem_next))))
         # the token tile at words ibase .. ibase + kc of ibuf (ibase + kc <= IMEM words is
         # checked at issue, so the sum stays inside the buffer)
-        m.d.comb += [self.imem_addr.eq(Mux(accept, b_ibuf * Di + b_ibase,
-                                           i_ibuf * Di + i_ibase + sdue.imem_next)),
+        m.d.comb += [self.imem_addr.eq(Mux(sdue.issuing, i_ibuf * Di + i_ibase + sdue.imem_next,
+                                           b_ibuf * Di + b_ibase)),
                      sdue.imem_data.eq(self.imem_data), sdue.wmem_data.eq(self.wmem_data)]
         reading = ~sdue.blocks.ready            # chunks of the accepted block still to read
 

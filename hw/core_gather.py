@@ -32,10 +32,11 @@ Contract:
   the resident layout a ``GEMM`` with ``SPARSE | RESIDENT`` reads (``golden.sdue.
   resident_wmem_image``); SMEM is not read (``smem_reads`` stays 0).
 * Issue side: from the cycle after the take, one slot a cycle in write order into the issue
-  register (the slot's SMEM word is read in the cycle before; the register holds its row
-  offset ``n * stride``, so that the SMEM read and the product are not one path with the sum
-  and the read engine's descriptor register), while the register is empty or its slot
-  leaves in that cycle. From the register, while the slot FIFO holds fewer than
+  register (the slot's SMEM word is read two cycles before and its entry picked into a
+  pre-stage the cycle before, the first slot's while the take waits for its size check; the
+  register holds its row offset ``n * stride``, so that the SMEM read, the pick, the product
+  and the sum into the read engine's descriptor register are not one path), while the
+  register is empty or its slot leaves in that cycle. From the register, while the slot FIFO holds fewer than
   ``GATHER_AHEAD`` (exion/limits.py) slots, a slot naming channel ``n`` is one descriptor
   (base ``addr + n * stride``, one row of ``count`` items; an address past 32 bits becomes the
   last bus word, which no region holds) and enters the FIFO when ``CoreDma``'s read engine
@@ -166,9 +167,10 @@ class CoreGather(wiring.Component):
         words, over, empty = Signal(34), Signal(), Signal()
         chk1, chk2, c_nb = Signal(), Signal(), Signal.like(nb)
         take = Signal()
+        p0, p1 = Signal(), Signal()         # (below) the head's first slot read / held
         m.d.sync += [words.eq(f["count"] * nb), c_nb.eq(nb),
                      chk1.eq(src.valid & is_g & ~take),
-                     chk2.eq(src.valid & is_g & ~take & chk1 & (nb == c_nb)),
+                     chk2.eq(src.valid & is_g & ~take & chk1 & (nb == c_nb) & (p0 | p1)),
                      over.eq(f["base"] + words > Dw), empty.eq(c_nb == 0)]
         m.d.comb += take.eq(src.valid & is_g & chk2 & (nb == c_nb) & ~self.busy & self.free
                             & dst.ready)
@@ -194,7 +196,8 @@ class CoreGather(wiring.Component):
         addr, stride, count = Signal(32), Signal(32), Signal(16)
         c, d, b = Signal(range(C)), Signal(range(D)), Signal.like(nb)
         c_res, c_nch = Signal(), Signal(16)
-        idone = Signal()                    # every slot issued
+        pre_v = Signal()                    # the pre-stage holds a slot
+        pdone = Signal()                    # every slot entered the pre-stage
         started = Signal()                  # a row was requested (the unpacker started)
         halves = Signal(2)
         cyc = Signal(32)
@@ -205,11 +208,16 @@ class CoreGather(wiring.Component):
         # the gather's context, loaded in every idle cycle (so in the take's): its enable is a
         # register, not the take's handshake (the FPGA build's timing, docs/fpga.md); none of
         # these is read while idle
+        # (c, d, b) starts at the second slot: the first is in the pre-stage at the take
+        one = nb == 1
         with m.If(~self.busy):
             m.d.sync += [first.eq(Mux(f["half"] == 2, hi, lo)),
                          n_blk.eq(nb), c_res.eq(res), c_nch.eq(f["n_ch"]),
                          addr.eq(f["addr"]), stride.eq(f["stride"]),
-                         count.eq(f["count"]), c.eq(0), d.eq(0), b.eq(0), idone.eq(0),
+                         count.eq(f["count"]), b.eq(Mux(one, 0, 1)),
+                         d.eq(Mux(one, 1, 0) if D > 1 else 0),
+                         c.eq(Mux(one, 1, 0) if D == 1 and C > 1 else 0),
+                         pre_v.eq(1), pdone.eq(one if C * D == 1 else 0),
                          started.eq(0), cyc.eq(1), self.word.eq(word),
                          halves.eq(Mux(f["half"] == 0, 3, f["half"]))]
         m.d.comb += self.smem_reads.eq(Mux(self.busy & ~c_res, halves, 0))
@@ -233,19 +241,42 @@ class CoreGather(wiring.Component):
                      slot.eq(Mux(c_res, Cat(r_ch < c_nch, r_ch[:CHANNEL_BITS]),
                                  Cat(*entries).word_select(c * D + d, ent)))]
         used, ch = slot[0], slot[1:]
-        # the issue register: the slot (c, d, b) of the word read, its row offset registered
+        # The pre-stage holds the next slot's entry, picked from its SMEM word, and the issue
+        # register that slot's row offset: the SMEM read, the pick and the product are not one
+        # path (docs/fpga.md). The pre-stage takes the head's first slot before the take,
+        # while the port is free (``pfree``: idle, or every slot of the gather that runs has
+        # left the pre-stage): ``p0`` the word read in the cycle before was the head's first,
+        # ``p1`` the pre-stage holds its slot and the port reads the second slot's word (the
+        # take waits for it, ``chk2``; it comes no later than the two checks, so no cycle is
+        # added), then from the take one slot a cycle as before.
+        pre_used, pre_ch = Signal(), Signal(CHANNEL_BITS)
+        pfree = Signal()
+        head_first = Mux(f["half"] == 2, hi, lo)
+        m.d.comb += pfree.eq(~self.busy | (pdone & ~pre_v))
+        m.d.sync += [p0.eq(pfree & src.valid & is_g & ~take & ~p1),
+                     p1.eq(pfree & src.valid & is_g & ~take & (p0 | p1))]
+        with m.If(p0):
+            m.d.sync += [pre_used.eq(Mux(res, f["n_ch"] != 0, entries[0][0])),
+                         pre_ch.eq(Mux(res, 0, entries[0][1:]))]
+        # the issue register: the pre-stage's slot, its row offset registered
         s_valid, s_used = Signal(), Signal()
         s_off = Signal(DMA_ADDR_WIDTH + CHANNEL_BITS)
         fill = Signal()
+        load = Signal()                     # the pre-stage takes slot (c, d, b)
         full = Signal(DMA_ADDR_WIDTH + CHANNEL_BITS + 1)
         m.d.comb += full.eq(addr + s_off)
         issuing = Signal()
         m.d.comb += [issuing.eq(self.busy & s_valid & ~q_full),
-                     fill.eq(self.busy & ~idone & (~s_valid | push))]
+                     fill.eq(self.busy & pre_v & (~s_valid | push)),
+                     load.eq(fill & ~pdone)]
         with m.If(fill):
-            m.d.sync += [s_valid.eq(1), s_used.eq(used), s_off.eq(ch * stride)]
+            m.d.sync += [s_valid.eq(1), s_used.eq(pre_used), s_off.eq(pre_ch * stride)]
         with m.Elif(push):
             m.d.sync += s_valid.eq(0)
+        with m.If(load):
+            m.d.sync += [pre_used.eq(used), pre_ch.eq(ch)]
+        with m.Elif(fill):
+            m.d.sync += pre_v.eq(0)
         # past 32 bits: the last bus word, outside every region (REGION_END has 32 bits)
         m.d.comb += [self.desc_base.eq(Mux(full >> DMA_ADDR_WIDTH != 0,
                                            (1 << DMA_ADDR_WIDTH) - bb, full)),
@@ -258,19 +289,19 @@ class CoreGather(wiring.Component):
                          q_tail.eq(Mux(q_tail == GATHER_AHEAD - 1, 0, q_tail + 1))]
             with m.If(s_used):
                 m.d.sync += started.eq(1)
-        with m.If(fill):
+        with m.If(load):
             m.d.sync += b.eq(Mux(last_b, 0, b + 1))
             with m.If(last_b):
                 m.d.sync += d.eq(Mux(last_d, 0, d + 1))
                 with m.If(last_d):
                     m.d.sync += c.eq(c + 1)
                     with m.If(last_c):
-                        m.d.sync += idone.eq(1)
-        # the next slot's word is read in the cycle this one enters the issue register (the
-        # first slot's in the take cycle)
-        m.d.comb += self.smem_addr.eq(Mux(~self.busy, Mux(f["half"] == 2, hi, lo),
-                                          first + Mux(fill & ~last_b, b + 1,
-                                                      Mux(fill, 0, b))))
+                        m.d.sync += pdone.eq(1)
+        # the next slot's word is read in the cycle this one enters the pre-stage (the second
+        # slot's in the take cycle, the head's first while the pre-stage waits for it)
+        m.d.comb += self.smem_addr.eq(Mux(pfree, head_first + Mux(p1 & (nb > 1), 1, 0),
+                                          first + Mux(load & ~last_b, b + 1,
+                                                      Mux(load, 0, b))))
 
         # -- write side: the head slot's items, the row's from the master port or zeros -------
         o_cnt = Signal(16)

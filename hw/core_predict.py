@@ -146,7 +146,12 @@ class PredictEngine(wiring.Component):
         p_write = Signal()          # writing mask words
         p_w = Signal(range(MAX_KEYS // CAU_BEAT + 1))
         with m.If(take):
-            m.d.sync += [active.eq(1), ibuf.eq(f["ibuf"]), wbuf.eq(f["wbuf"]), kc.eq(f["kc"]),
+            m.d.sync += active.eq(1)
+        # the command's context, loaded in every idle cycle (so in the take's): its enable is a
+        # register, not the dispatcher's valid with its hazards (the FPGA build's timing,
+        # docs/fpga.md); none of these is read while idle
+        with m.If(~active):
+            m.d.sync += [ibuf.eq(f["ibuf"]), wbuf.eq(f["wbuf"]), kc.eq(f["kc"]),
                          rows.eq(f["n_rows"]), nk.eq(f["n_keys"]), count.eq(f["topk"]),
                          q_th.eq(Cat(f["q_th_lo"], f["q_th_hi"])), cyc.eq(0),
                          p_issue.eq(1), p_k.eq(0), p_j.eq(0), p_col.eq(0),
@@ -191,7 +196,7 @@ class PredictEngine(wiring.Component):
         m.d.sync += [d2_push.eq(d1_push), d2_lastkey.eq(d1_lastkey), d2_end.eq(d1_end)]
         # PREDICT_PROJ: the sums to the writer; the loop resumes after each chunk's writes
         final = Signal()        # the writer is writing the last chunk
-        with m.If(take):
+        with m.If(~active):
             m.d.sync += final.eq(0)
         with m.Elif(d2_push & d2_lastkey):
             m.d.sync += final.eq(1)

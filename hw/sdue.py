@@ -95,6 +95,10 @@ class Sdue(wiring.Component):
         The chunk and WMEM pointer registers: ``imem_addr`` / ``wmem_addr`` in every cycle
         that accepts no block (so that the core can add its bases to them before it knows
         whether a block is accepted, hw/core_exec.py).
+    issuing : Out(1)
+        Chunks ``1 .. kc - 1`` of the accepted block are read in this cycle (a register; no
+        block is accepted then): the core picks its read addresses with it rather than with
+        the accept, whose handshake is then not a path into the memories' addresses.
     omem_en : Out(rows * drain_ports) ; omem_addr : Out ; omem_data : Out
         ``drain_ports`` writes per OMEM bank and cycle: entry ``r * drain_ports + j`` is row
         ``r``'s write of the ``j``-th column drained in this cycle.
@@ -128,6 +132,7 @@ class Sdue(wiring.Component):
             "imem_data": In(data.ArrayLayout(lv, cfg.rows)),
             "wmem_addr": Out(range(cfg.words("wmem"))),
             "imem_next": Out(16), "wmem_next": Out(range(cfg.words("wmem"))),
+            "issuing": Out(1),
             "wmem_data": In(data.ArrayLayout(data.ArrayLayout(lv, cfg.merge_degree), cfg.cols)),
             "omem_en": Out(cfg.rows * cfg.drain_ports),
             "omem_addr": Out(data.ArrayLayout(range(cfg.words("omem")),
@@ -174,11 +179,14 @@ class Sdue(wiring.Component):
         # block of fewer chunks behind a longer one (the next GEMM command) waits until
         # ``kc > settle`` (golden.cycle_model.command_gap; ``settle`` 0: no wait, whatever
         # ``kc`` holds while no block is offered).
+        # ``wait == 0`` is kept in a register of its own (``idle_ii``), so that the ready (and
+        # the accept it fans out to, docs/fpga.md) does not wait for a 17-bit zero test
         settle = Signal(range(max(T, P)))
-        m.d.comb += self.blocks.ready.eq((wait == 0) & ~issuing
+        idle_ii = Signal(init=1)
+        m.d.comb += self.blocks.ready.eq(idle_ii & ~issuing
                                          & ((settle == 0) | (self.kc > settle)))
         with m.If(wait != 0):
-            m.d.sync += wait.eq(wait - 1)
+            m.d.sync += [wait.eq(wait - 1), idle_ii.eq(wait == 1)]
 
         rd_valid = Signal()
         rd_first = Signal()
@@ -191,7 +199,8 @@ class Sdue(wiring.Component):
             rd_last.eq(rd_valid & (chunk == kc - 1)),
         ]
         with m.If(accept):
-            m.d.sync += [wait.eq(ii - 1), k.eq(1), issuing.eq(self.kc > 1)]
+            m.d.sync += [wait.eq(ii - 1), idle_ii.eq(ii == 1), k.eq(1),
+                         issuing.eq(self.kc > 1)]
         with m.Elif(issuing):
             m.d.sync += [k.eq(k + 1), issuing.eq(k + 1 < kc)]
         with m.If(rd_last):
@@ -207,7 +216,8 @@ class Sdue(wiring.Component):
         with m.Elif(rd_valid):
             m.d.sync += wptr.eq(Mux(waddr == wdepth - 1, 0, waddr + 1))
         m.d.comb += [self.imem_addr.eq(chunk), self.wmem_addr.eq(waddr),
-                     self.imem_next.eq(k), self.wmem_next.eq(wptr)]
+                     self.imem_next.eq(k), self.wmem_next.eq(wptr),
+                     self.issuing.eq(issuing)]
 
         # Switch fields of the block being read (valid from the cycle its data arrives) and
         # of the block whose last chunk was read (kept until its capture; II >= P, which is
