@@ -309,6 +309,14 @@ class CoreDma(wiring.Component):
                 getattr(self, f"abort_{name[-1]}").eq(abort & on),
                 up.clear.eq(abort), rd.clear.eq(abort | (self.s_rd_clear if to_w else 0)),
             ]
+            # rd_cycles is set the cycle after done (set_q), from cyc, which has counted that
+            # cycle: the load engine's done comes from deep in the unpacker's logic and no
+            # longer enables the 32-bit register (the FPGA build's timing, docs/fpga.md); the
+            # host registers done as well, so STATUS.busy covers the cycle (hw/core_host.py)
+            set_q = Signal(name=f"{name}_set_cycles")
+            m.d.sync += set_q.eq(0)
+            with m.If(set_q):
+                m.d.sync += self.rd_cycles.eq(cyc)
             with m.If(on):
                 m.d.sync += cyc.eq(cyc + 1)
                 with m.If(done):
@@ -316,7 +324,7 @@ class CoreDma(wiring.Component):
                     other_done = (self.load_w_done if not to_w else self.load_i_done) \
                         & ons[1 - to_w] & later[1 - to_w]
                     with m.If(~passed[to_w] & ~other_done):
-                        m.d.sync += self.rd_cycles.eq(cyc + 1)
+                        m.d.sync += set_q.eq(1)
                     with m.If(later[to_w] & ons[1 - to_w]):
                         m.d.sync += passed[1 - to_w].eq(1)
                 with m.If(abort):

@@ -172,8 +172,12 @@ class HostInterface(wiring.Component):
         with m.If(cycles_we):
             m.d.sync += cycles.eq(cycles_in)
         bytes_in, bytes_out = Signal(64), Signal(64)
-        m.d.sync += [bytes_in.eq(bytes_in + in_beats * -(-rm.in_width // 8) + mem_in),
-                     bytes_out.eq(bytes_out + out_beats * -(-rm.out_width // 8) + mem_out)]
+        # (beats times the beat's bytes as multiplexed constants: a product with a constant
+        # maps to a MULT18X18D in the FPGA build)
+        ib, ob = -(-rm.in_width // 8), -(-rm.out_width // 8)
+        m.d.sync += [bytes_in.eq(bytes_in + Mux(in_beats[1], 2 * ib, 0) + Mux(in_beats[0], ib, 0)
+                                 + mem_in),
+                     bytes_out.eq(bytes_out + Mux(out_beats, ob, 0) + mem_out)]
 
         # -- command check and queue ----------------------------------------------------------
         # A CMD write takes two cycles before it is queued or refused: registered, then checked
