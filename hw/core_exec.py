@@ -305,9 +305,12 @@ class ExecEngine(wiring.Component):
         # command of no blocks (a sparse GEMM while BLOCKS = 0) only when the commands before
         # it have drained, so that it is done, and writes CYCLES, after them: in program order
         # (golden.cycle_model.gemm_sequence_cycles: the run restarts after it).
+        # (FFN_MASK: the SDUE's reads count through seq.busy, which holds while a block is
+        # offered, and ~ready while its chunks are read, so the accept handshake is not a path
+        # into the engine's ready: sdue.flushing, not sdue.busy)
         older = Signal()            # a command taken before has outputs to drain
         m.d.comb += front_done.eq(active & ~start & ~seq.fetching
-                                  & ~(c_ffn & (seq.busy | ~sdue.blocks.ready | sdue.busy))
+                                  & ~(c_ffn & (seq.busy | ~sdue.blocks.ready | sdue.flushing))
                                   & ~(empty & older))
         m.d.comb += [self.cmd.ready.eq(~active | front_done),
                      self.idle.eq(~active & ~seq.busy & sdue.blocks.ready & ~ffn),

@@ -111,6 +111,9 @@ class Sdue(wiring.Component):
     clear : In(1)
         Reset the WMEM pointer and the cycle counter (the start of a run).
     busy : Out(1)
+    flushing : Out(1)
+        A read chunk's sum is still in flight or the shadow drains: ``busy`` without this
+        cycle's reads, from registers only (the core's ``FFN_MASK`` hold, hw/core_exec.py).
     cycles : Out(32)
         Cycles the SDUE has been busy since ``clear``.
     """
@@ -144,6 +147,7 @@ class Sdue(wiring.Component):
             "drain_end": Out(1),
             "clear": In(1),
             "busy": Out(1),
+            "flushing": Out(1),
             "cycles": Out(32),
         })
 
@@ -336,7 +340,8 @@ class Sdue(wiring.Component):
         # -- busy and the cycle counter ------------------------------------------------------
         in_flight = Signal(P)  # read pipeline occupancy, one bit per cycle of latency
         m.d.sync += in_flight.eq(Cat(rd_valid, in_flight)[:P])
-        m.d.comb += self.busy.eq(rd_valid | (in_flight != 0) | draining)
+        m.d.comb += [self.flushing.eq((in_flight != 0) | draining),
+                     self.busy.eq(rd_valid | self.flushing)]
         with m.If(self.clear):
             m.d.sync += self.cycles.eq(0)
         with m.Elif(self.busy):
