@@ -278,19 +278,29 @@ class ExionCore(wiring.Component):
                      sch.mask_data.eq(mask_rp.data),
                      mask_hp.addr.eq(host.mask_raddr), host.mask_rdata.eq(mask_hp.data),
                      mask_cp.addr.eq(cf.mask_raddr), cf.mask_rdata.eq(mask_cp.data)]
+        # The write is registered (it lands a cycle later), so the writers' logic and this
+        # priority mux are not one path into the memory's words; each writer's hazard flags
+        # below are held a cycle longer to cover it.
+        mw_addr, mw_data = Signal.like(mask_wp.addr), Signal.like(mask_wp.data)
+        mw_en = Signal.like(mask_wp.en)
+        m.d.comb += [mask_wp.addr.eq(mw_addr), mask_wp.data.eq(mw_data), mask_wp.en.eq(mw_en)]
+        m.d.sync += mw_en.eq(0)
         with m.If(pr.mask_we):
-            m.d.comb += [mask_wp.addr.eq(pr.mask_addr), mask_wp.data.eq(pr.mask_data),
-                         mask_wp.en.eq((1 << CAU_BEAT) - 1)]
+            m.d.sync += [mw_addr.eq(pr.mask_addr), mw_data.eq(pr.mask_data),
+                         mw_en.eq((1 << CAU_BEAT) - 1)]
         with m.Elif(ex.mask_we):
-            m.d.comb += [mask_wp.addr.eq(ex.mask_addr), mask_wp.data.eq(ex.mask_data),
-                         mask_wp.en.eq(ex.mask_en)]
+            m.d.sync += [mw_addr.eq(ex.mask_addr), mw_data.eq(ex.mask_data),
+                         mw_en.eq(ex.mask_en)]
         with m.Elif(cf.mask_we):
-            m.d.comb += [mask_wp.addr.eq(cf.mask_addr), mask_wp.data.eq(cf.mask_data),
-                         mask_wp.en.eq(cf.mask_en)]
+            m.d.sync += [mw_addr.eq(cf.mask_addr), mw_data.eq(cf.mask_data),
+                         mw_en.eq(cf.mask_en)]
         with m.Elif(host.mask_we):
-            m.d.comb += [mask_wp.addr.eq(host.mask_ch // CAU_BEAT),
-                         mask_wp.data.eq(host.mask_cv.replicate(CAU_BEAT)),
-                         mask_wp.en.eq(Const(1, CAU_BEAT) << (host.mask_ch % CAU_BEAT))]
+            m.d.sync += [mw_addr.eq(host.mask_ch // CAU_BEAT),
+                         mw_data.eq(host.mask_cv.replicate(CAU_BEAT)),
+                         mw_en.eq(Const(1, CAU_BEAT) << (host.mask_ch % CAU_BEAT))]
+        pred_mask_q, exec_mask_q, cfse_mask_q = Signal(2), Signal(2), Signal(2)
+        m.d.sync += [pred_mask_q.eq(pr.mask_writes), exec_mask_q.eq(ex.mask_busy),
+                     cfse_mask_q.eq(cf.mask_writes)]
 
         # -- hazards, results, status -------------------------------------------------------------
         # CAU_BESIDE: the CAU overlapped with the SDUE, the predictor or the CFSE (mask / SMEM
@@ -314,9 +324,9 @@ class ExionCore(wiring.Component):
             disp.writes_o.eq(ex.writes_o), disp.reads_o.eq(rd.reads), disp.exec_idle.eq(ex.idle),
             disp.others_idle.eq(~(li.busy | ex.busy | pr.busy | rd.busy)),
             disp.sched_writes.eq(sch.writes), disp.exec_smem.eq(ex.smem_reads),
-            disp.exec_mask.eq(ex.mask_busy), disp.gather_smem.eq(g.smem_reads),
-            disp.sched_mask.eq(sch.mask_reads), disp.pred_mask.eq(pr.mask_writes),
-            disp.cfse_mask.eq(cf.mask_writes),
+            disp.exec_mask.eq(ex.mask_busy | exec_mask_q), disp.gather_smem.eq(g.smem_reads),
+            disp.sched_mask.eq(sch.mask_reads), disp.pred_mask.eq(pr.mask_writes | pred_mask_q),
+            disp.cfse_mask.eq(cf.mask_writes | cfse_mask_q),
             disp.proj_i.eq(pr.proj_i), disp.proj_w.eq(pr.proj_w),
             disp.smem_writes.eq(sm.writes), disp.smem_reads.eq(sm.reads),
             disp.smem_loading.eq(sm.loading),

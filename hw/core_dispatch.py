@@ -99,7 +99,9 @@ class Dispatcher(wiring.Component):
         SMEM halves the SCHEDULE engine writes and the execute engine reads (bit 0 lower, bit
         1 upper); mask-memory halves the execute engine writes.
     sched_mask : In(2) ; pred_mask : In(2) ; cfse_mask : In(2)
-        Mask-memory halves the SCHEDULE engine reads, the PREDICT and the CFSE engine write.
+        Mask-memory halves the SCHEDULE engine reads, the PREDICT and the CFSE engine write
+        (the writers' flags, ``exec_mask`` too, held a cycle after their last write: the mask
+        memory's write is registered in hw/core.py).
     proj_i, proj_w : In(1)
         A ``PREDICT_PROJ`` writes IMEM / WMEM (loads into that memory wait).
     gather_smem : In(2)
@@ -164,10 +166,12 @@ class Dispatcher(wiring.Component):
                        & ~(gather & ((self.sched_writes & halves).any() | s_writes))),
             "exec": ((self.schedule.ready | beside) & self.predict.ready & i_free & w_free
                      & ~self.reads_o.bit_select(f["obuf"], 1) & ~(sparse & s_writes)),
-            "schedule": ((self.predict.ready | (split & ~(self.pred_mask & mhalves).any()))
+            "schedule": (((self.predict.ready & ~self.pred_mask.any())
+                          | (split & ~(self.pred_mask & mhalves).any()))
                          & ~(self.gather_smem & halves).any()
                          & Mux(split, ~(self.exec_smem & halves).any()
-                               & ~(self.exec_mask & mhalves).any(), self.exec_idle)),
+                               & ~(self.exec_mask & mhalves).any(),
+                               self.exec_idle & ~self.exec_mask.any())),
             "predict": ((self.schedule.ready | p_beside) & self.exec_idle & i_free & w_free
                         & proj_port),
             "read": ~self.writes_o.bit_select(f["obuf"], 1),
@@ -180,7 +184,13 @@ class Dispatcher(wiring.Component):
         clear["schedule"] &= ~self.smem_loading & ~(self.smem_reads & halves).any()
         for name in ("load_i", "exec", "predict", "read"):
             clear[name] = clear[name] & self.cfse.ready
-        clear["schedule"] &= self.cfse.ready | (split & ~(self.cfse_mask & mhalves).any())
+        clear["schedule"] &= ((self.cfse.ready & ~self.cfse_mask.any())
+                              | (split & ~(self.cfse_mask & mhalves).any()))
+        # The mask memory's write lands a cycle after its writer issues it (hw/core.py), and
+        # the writers' flags are held over that cycle: an engine that reads the mask (the
+        # SCHEDULE above, the CFSE's SOFTMAX key mask) waits for them, not only for the
+        # writer's ready.
+        clear["cfse"] &= ~(self.pred_mask | self.exec_mask | self.cfse_mask).any()
         late_bad = Signal()
         m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & command_flag(head, "SPARSE")
                                 & ~command_flag(head, "RESIDENT")   # (its range: at issue)
