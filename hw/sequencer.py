@@ -82,20 +82,26 @@ class Sequencer(wiring.Component):
         m = Module()
         left = Signal(self._cw)                 # words not yet fetched
         nxt = Signal(self._aw)                  # address of the next fetch
+        # left != 0 and left == 1 kept as registers beside left (each updated with it), so
+        # the fetch, and with it the read address and the consumers' ready chains, does not
+        # start with a reduction over the count (the FPGA build's timing, docs/fpga.md)
+        more, one = Signal(), Signal()
         fetch = Signal()
         m.d.comb += [
-            fetch.eq((left != 0) & (~self.o_valid | self.o_ready)),
+            fetch.eq(more & (~self.o_valid | self.o_ready)),
             self.r_en.eq(fetch),
             self.r_addr.eq(Mux(fetch, nxt, self.o_addr)),
-            self.fetching.eq(left != 0),
-            self.busy.eq((left != 0) | self.o_valid),
+            self.fetching.eq(more),
+            self.busy.eq(more | self.o_valid),
         ]
         with m.If(self.start):
-            m.d.sync += [left.eq(self.count), nxt.eq(self.base)]
+            m.d.sync += [left.eq(self.count), nxt.eq(self.base),
+                         more.eq(self.count != 0), one.eq(self.count == 1)]
         with m.Elif(fetch):
-            m.d.sync += [left.eq(left - 1), nxt.eq(nxt + 1)]
+            m.d.sync += [left.eq(left - 1), nxt.eq(nxt + 1),
+                         more.eq(~one), one.eq(left == 2)]
         with m.If(fetch):
-            m.d.sync += [self.o_valid.eq(1), self.o_addr.eq(nxt), self.o_last.eq(left == 1)]
+            m.d.sync += [self.o_valid.eq(1), self.o_addr.eq(nxt), self.o_last.eq(one)]
         with m.Elif(self.o_ready):
             m.d.sync += [self.o_valid.eq(0), self.o_last.eq(0)]
         return m
