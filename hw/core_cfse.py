@@ -56,15 +56,24 @@ __all__ = ["CfseEngine"]
 def code_to_act(q, s):
     """``sat16(q << s)`` of a signed code ``q`` (``s`` 0 .. 15)."""
     v = q.as_signed() << s
-    return Mux(v > F.ACT_MAX, F.ACT_MAX, Mux(v < F.ACT_MIN, F.ACT_MIN, v))[:F.ACT_BITS]
+    return _sat(v, F.ACT_BITS)
 
 
 def act_to_code(v, s, width):
     """Round ``v`` half up by ``s`` bits (none at 0) and saturate to signed ``width`` bits."""
     half = Mux(s == 0, 0, Const(1, 16) << (s - 1)[:4])
     r = (v.as_signed() + half.as_signed()) >> s
+    return _sat(r, width)
+
+
+def _sat(v, width):
+    """Signed ``v`` saturated to signed ``width`` bits. It fits iff its bits from ``width - 1``
+    up all equal its sign: a test of those bits, not two comparisons through carry chains
+    (the FPGA build's timing)."""
+    top = v[width - 1:]
+    fits = ~top.any() | top.all()
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    return Mux(r > hi, hi, Mux(r < lo, lo, r))[:width]
+    return Mux(fits, v[:width], Mux(v[-1], lo, hi))[:width]
 
 
 class CfseEngine(wiring.Component):
