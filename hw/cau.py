@@ -265,9 +265,15 @@ class Cau(wiring.Component):
         m.d.comb += self.masks.ready.eq(advance)
         m.d.comb += self.busy.eq(self.masks.valid | flush | out_valid)
 
+        # The output register loads the oldest block whenever it is free (its content is only
+        # seen with out_valid), so the placement chain that decides an emission drives only
+        # out_valid, not the enable of every output bit.
+        with m.If(out_free):
+            m.d.sync += out.eq(blks[0])
+
         def emit_oldest():
             """The oldest block to the output register, the others down one block."""
-            m.d.sync += [out.eq(blks[0]), out_valid.eq(1)]
+            m.d.sync += out_valid.eq(1)
             for w in range(W - 1):
                 m.d.sync += blks[w].eq(blks[w + 1])
             m.d.sync += blks[W - 1].eq(0)
@@ -275,7 +281,7 @@ class Cau(wiring.Component):
         m.d.sync += [blks[w].eq(state[w]) for w in range(W)]
         m.d.sync += placed.eq(placed | now)
         with m.If(emit):
-            m.d.sync += [out.eq(blks[0]), out_valid.eq(1)]
+            m.d.sync += out_valid.eq(1)
         with m.If(advance):
             m.d.sync += placed.eq(0)
             with m.If(beat.last):

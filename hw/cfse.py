@@ -386,6 +386,8 @@ class CfseLayerNorm(wiring.Component):
         sq_valid = Signal()
         t1 = Signal(unsigned(58))
         t2 = Signal(unsigned(58))
+        s1_hi, s1_lo = s1[16:].as_signed(), s1[:16]
+        s1_hh, s1_hl, s1_ll = Signal(signed(32)), Signal(signed(33)), Signal(unsigned(32))
         t3 = Signal(unsigned(28))
         dd = Signal(unsigned(58))
         blen = Signal(range(59))
@@ -427,9 +429,15 @@ class CfseLayerNorm(wiring.Component):
                     with m.Else():
                         m.d.sync += idx.eq(idx + 1)
             with m.State("FLUSH"):              # the last square enters s2 this cycle
+                # s1 is final: its square's three 16-bit partial products now, their sum in
+                # STATS (one 32 x 32 multiply and its sum in a cycle is too long for the FPGA)
+                m.d.sync += [s1_hh.eq(s1_hi * s1_hi), s1_hl.eq(s1_hi * s1_lo),
+                             s1_ll.eq(s1_lo * s1_lo)]
                 m.next = "STATS"
             with m.State("STATS"):
-                m.d.sync += [t1.eq(count * s2), t2.eq((s1 * s1)[:58]),
+                # s1 = hi * 2**16 + lo: s1**2 = hi**2 * 2**32 + hi*lo * 2**17 + lo**2
+                m.d.sync += [t1.eq(count * s2),
+                             t2.eq(((s1_hh << 32) + (s1_hl << 17) + s1_ll)[:58]),
                              t3.eq(count * count * F.EPS_Q)]
                 m.next = "RADICAND"
             with m.State("RADICAND"):

@@ -56,15 +56,24 @@ __all__ = ["CfseEngine"]
 def code_to_act(q, s):
     """``sat16(q << s)`` of a signed code ``q`` (``s`` 0 .. 15)."""
     v = q.as_signed() << s
-    return Mux(v > F.ACT_MAX, F.ACT_MAX, Mux(v < F.ACT_MIN, F.ACT_MIN, v))[:F.ACT_BITS]
+    return _sat(v, F.ACT_BITS)
 
 
 def act_to_code(v, s, width):
     """Round ``v`` half up by ``s`` bits (none at 0) and saturate to signed ``width`` bits."""
     half = Mux(s == 0, 0, Const(1, 16) << (s - 1)[:4])
     r = (v.as_signed() + half.as_signed()) >> s
+    return _sat(r, width)
+
+
+def _sat(v, width):
+    """Signed ``v`` saturated to signed ``width`` bits. It fits iff its bits from ``width - 1``
+    up all equal its sign: a test of those bits, not two comparisons through carry chains
+    (the FPGA build's timing)."""
+    top = v[width - 1:]
+    fits = ~top.any() | top.all()
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    return Mux(r > hi, hi, Mux(r < lo, lo, r))[:width]
+    return Mux(fits, v[:width], Mux(v[-1], lo, hi))[:width]
 
 
 class CfseEngine(wiring.Component):
@@ -169,8 +178,10 @@ class CfseEngine(wiring.Component):
         lane_bits = (L - 1).bit_length()
         m.d.sync += self.imem_raddr.eq(c["xbuf"] * Di + c["base"]
                                        + ((seq.r_addr - c["ch_base"])[:16] >> lane_bits))
-        f_d, idx_d, res_v = Signal(R * W), Signal(16), Signal()
-        m.d.sync += [f_d.eq(self.omem_data), idx_d.eq(idx),
+        # f_d: the OMEM word's activations (in_shift is the running command's whenever res_v
+        # is set), so the residual unit's multiplier starts from a register, not after the shift
+        f_d, idx_d, res_v = Signal(R * F.ACT_BITS), Signal(16), Signal()
+        m.d.sync += [f_d.eq(Cat(*act)), idx_d.eq(idx),
                      res_v.eq(seq.o_valid & active & is_op["RESIDUAL"])]
         x_res = [self.imem_rdata[r * L * W:(r + 1) * L * W].word_select(idx_d[:lane_bits], W)
                  if L > 1 else self.imem_rdata[r * W:(r + 1) * W] for r in range(R)]
@@ -184,8 +195,7 @@ class CfseEngine(wiring.Component):
         for r in range(R):
             m.d.comb += [gelu.i.payload[r].eq(act[r]),
                          res.i.payload[r].x.eq(code_to_act(x_res[r], c["in_shift"])),
-                         res.i.payload[r].f.eq(code_to_act(f_d[r * W:(r + 1) * W],
-                                                           c["in_shift"])),
+                         res.i.payload[r].f.eq(f_d[r * F.ACT_BITS:(r + 1) * F.ACT_BITS]),
                          res.i.payload[r].gate.eq(c["gate"])]
 
         # -- LAYERNORM, SOFTMAX: the row units ask for channels of every row ---------------------

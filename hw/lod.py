@@ -8,7 +8,7 @@ every field 0. Purely combinational; see ``docs/predictor.md``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,14 +30,15 @@ def lod_fields(m: Module, x, width: int, name: str = "lod"):
     m.d.comb += sign.eq(x[width - 1])
     # Two's-complement negation in width bits: -(-2**(W-1)) = 2**(W-1) read unsigned.
     m.d.comb += mag.eq(Mux(sign, -x, x)[:width])
-    p1, p2 = Const(0, pw), Const(0, pw)
-    seen1, seen2 = Const(0, 1), Const(0, 1)
-    for b in range(width):
-        bit = mag[b]
-        p2 = Mux(bit, p1, p2)
-        seen2 = Mux(bit, seen1, seen2)
-        p1 = Mux(bit, Const(b, pw), p1)
-        seen1 = seen1 | bit
+    # The scan's result: p1 the highest one, p2 the highest one below it. Found as one-hot
+    # highest ones of mag and of mag without its highest one (each bit tests the bits above
+    # it: a tree, not a chain of width muxes; the FPGA build's timing), then encoded.
+    h1 = _highest(mag, width)
+    rest = Signal(unsigned(width), name=f"{name}_rest")
+    m.d.comb += rest.eq(mag & ~h1)
+    h2 = _highest(rest, width)
+    p1, p2 = _encode(h1, width, pw), _encode(h2, width, pw)
+    seen1, seen2 = mag.any(), rest.any()
     outs = []
     for nm, expr, shape in (("p1", p1, pw), ("p2", p2, pw), ("has_second", seen2, 1),
                             ("nonzero", seen1, 1)):
@@ -45,6 +46,21 @@ def lod_fields(m: Module, x, width: int, name: str = "lod"):
         m.d.comb += s.eq(expr)
         outs.append(s)
     return (sign, *outs)
+
+
+def _highest(v, width: int):
+    """One-hot of the highest set bit of ``v`` (0 if none)."""
+    return Cat(*[v[b] & ~v[b + 1:width].any() if b + 1 < width else v[b]
+                 for b in range(width)])
+
+
+def _encode(onehot, width: int, pw: int):
+    """The position of the set bit of a one-hot ``onehot`` (0 if none), ``pw`` bits."""
+    return Cat(*[_or_bits([onehot[b] for b in range(width) if b >> k & 1]) for k in range(pw)])
+
+
+def _or_bits(bits):
+    return Cat(*bits).any() if bits else Const(0, 1)
 
 
 def signed_approx(p1, p2, has_second, nonzero, negative, width: int):
