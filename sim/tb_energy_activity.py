@@ -107,6 +107,7 @@ class ActivityMonitor:
         d, cfg, add = self.dut, self.cfg, self.add
         R, C, L = cfg.rows, cfg.cols, cfg.lanes
         prev_omem = 0
+        engine_mask = 0     # an engine issued last cycle's mask write (not the host window)
         busy = 0            # DPUs with a set switch field in the block being read
         while True:
             await FallingEdge(d.clk)
@@ -133,10 +134,12 @@ class ActivityMonitor:
             add("smem.write", int(d.smem_wp__en.value))
             add("smem.read", int(d.smem_rp__en.value))
             add("mask.read", CAU_BEAT * int(d.mask_rp__en.value))
-            engine_mask = (int(d.predict.mask_we.value) | int(d.exec.mask_we.value)
-                           | int(d.cfse.mask_we.value))
+            # the mask memory's write port is registered (hw/core.py): its lanes this cycle
+            # are the write an engine or the host window issued in the cycle before
             lanes = _ones(d.mask_wp__en.value)
             add("mask.write" if engine_mask else "window.mask_write", lanes)
+            engine_mask = (int(d.predict.mask_we.value) | int(d.exec.mask_we.value)
+                           | int(d.cfse.mask_we.value))
             if sdue_rd:         # one chunk of the block: its busy DPUs work on it
                 add("dpu.mult", busy * L)
                 add("dpu.tree_add", busy)
