@@ -22,6 +22,28 @@ def _check_ways(ways: int):
         raise ValueError(f"ways = {ways!r} must be 1 or 2")
 
 
+def _place_at_fill(m, buf, data, n, pos, g, top, enable):
+    """The buffer ``buf`` widened to ``top + n`` bytes, with the ``n`` bytes of ``data`` in
+    bytes ``pos * g`` on where ``enable`` (``pos`` the registered fill level in units of ``g``
+    bytes, at most ``top``): a shift by a register and a byte-wise pick, so nothing of this
+    cycle's handshakes but ``enable`` comes before the buffer."""
+    width = top + n
+    shifted = Signal(width * 8)
+    m.d.comb += shifted.eq(data << Cat(Const(0, (g * 8).bit_length() - 1), pos))
+    ext = Signal(width * 8)
+    for j in range(width):
+        # byte j takes data's byte j - fill when fill <= j < fill + n
+        lo, hi = max(0, (j - n) // g + 1), j // g
+        inr = Signal(name=f"in{j}")
+        # (only the comparisons that are not constant: Verilator's lint refuses those)
+        conds = ([pos >= lo] if lo > 0 else []) + \
+            ([pos <= hi] if hi < 2 ** len(pos) - 1 else [])
+        m.d.comb += inr.eq(Cat(*conds).all() if conds else 1)
+        old = buf[j * 8:(j + 1) * 8] if j < len(buf) // 8 else Const(0, 8)
+        m.d.comb += ext[j * 8:(j + 1) * 8].eq(Mux(enable & inr, shifted[j * 8:(j + 1) * 8], old))
+    return ext
+
+
 class Unpacker(wiring.Component):
     """Bus words in, items of ``item_bytes`` bytes out: each row (``n_items`` items, padded
     to whole words) is cut into its items; the padding is dropped.
@@ -127,21 +149,7 @@ class Unpacker(wiring.Component):
         # the word at the fill level (before this cycle's items leave), then the move
         pos = Signal(range(top // g + 1))
         m.d.comb += pos.eq(fill >> (g.bit_length() - 1))
-        width = top + bb
-        shifted = Signal(width * 8)
-        m.d.comb += shifted.eq(self.i.payload.data << Cat(Const(0, (g * 8).bit_length() - 1), pos))
-        ext = Signal(width * 8)
-        for j in range(width):
-            # byte j takes the word's byte j - fill when fill <= j < fill + bb
-            lo, hi = max(0, (j - bb) // g + 1), j // g
-            inr = Signal(name=f"in{j}")
-            # (only the comparisons that are not constant: Verilator's lint refuses those)
-            conds = ([pos >= lo] if lo > 0 else []) + \
-                ([pos <= hi] if hi < 2 ** len(pos) - 1 else [])
-            m.d.comb += inr.eq(Cat(*conds).all() if conds else 1)
-            old = buf[j * 8:(j + 1) * 8] if j < cap else Const(0, 8)
-            m.d.comb += ext[j * 8:(j + 1) * 8].eq(
-                Mux(accept & inr, shifted[j * 8:(j + 1) * 8], old))
+        ext = _place_at_fill(m, buf, self.i.payload.data, bb, pos, g, top, accept)
         nxt = Signal(cap * 8)
         m.d.comb += nxt.eq(Mux(emit, Mux(two, ext >> (2 * ib * 8), ext >> (ib * 8)), ext))
         # after a row's last item the rest is padding: the word taken goes to byte 0
@@ -240,25 +248,11 @@ class Packer(wiring.Component):
         pos = Signal(range(top // g + 1))
         m.d.comb += pos.eq(fill >> (g.bit_length() - 1))
         nb = ways * ib
-        width = top + nb
-        shifted = Signal(width * 8)
         # (the second item's bytes only with i_two: without it they may be undefined, e.g. an
         # OMEM pair read past the buffer's end, and would reach the bus as padding)
         new = Signal(nb * 8)
         m.d.comb += new.eq(Mux(two, self.i.payload, self.i.payload[:ib * 8]))
-        m.d.comb += shifted.eq(new << Cat(Const(0, (g * 8).bit_length() - 1), pos))
-        ext = Signal(width * 8)
-        for j in range(width):
-            # byte j takes the items' byte j - fill when fill <= j < fill + ways * ib
-            lo, hi = max(0, (j - nb) // g + 1), j // g
-            inr = Signal(name=f"in{j}")
-            # (only the comparisons that are not constant: Verilator's lint refuses those)
-            conds = ([pos >= lo] if lo > 0 else []) + \
-                ([pos <= hi] if hi < 2 ** len(pos) - 1 else [])
-            m.d.comb += inr.eq(Cat(*conds).all() if conds else 1)
-            old = buf[j * 8:(j + 1) * 8] if j < cap else Const(0, 8)
-            m.d.comb += ext[j * 8:(j + 1) * 8].eq(
-                Mux(accept & inr, shifted[j * 8:(j + 1) * 8], old))
+        ext = _place_at_fill(m, buf, new, nb, pos, g, top, accept)
         # after a row's partial last word the items go to byte 0
         m.d.sync += buf.eq(Mux(part, new, Mux(out, ext >> (bb * 8), ext)))
         return m
