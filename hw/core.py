@@ -244,7 +244,8 @@ class ExionCore(wiring.Component):
                 addr, wdata, en = bank.write(j)
                 m.d.comb += [en.eq(ex.omem_en[r * DP + j]), addr.eq(ex.omem_addr[r * DP + j]),
                              wdata.eq(ex.omem_data[r * DP + j])]
-            m.d.comb += bank.r_addr.eq(Mux(cf.busy, cf.omem_addr, rd.r_addr))
+            m.d.comb += [bank.r_addr.eq(Mux(cf.busy, cf.omem_addr, rd.r_addr)),
+                         bank.r_en.eq(Mux(cf.busy, cf.omem_ren, rd.r_en))]
         m.d.comb += [rd.r_data.eq(Cat(*(b.r_data for b in omem))),
                      rd.r_data2.eq(Cat(*(b.r2_data for b in omem))),
                      cf.omem_data.eq(Cat(*(b.r_data for b in omem)))]

@@ -88,8 +88,11 @@ class CfseEngine(wiring.Component):
     Members
     -------
     cmd : In(command_stream())
-    omem_addr : Out(range(omem_buffers * omem_words)) ; omem_data : In(rows * data_width)
-        OMEM read, every bank at one address, bank 0 at the LSB (data one cycle later).
+    omem_addr : Out(range(omem_buffers * omem_words)) ; omem_ren : Out(1) ;
+    omem_data : In(rows * data_width)
+        OMEM read, every bank at one address, bank 0 at the LSB (data one cycle later; it
+        holds while ``omem_ren`` is low: ``GELU`` and ``RESIDUAL`` present the sequencer's
+        next address, ``f_addr``, so that it does not wait for the GELU unit's ready).
     imem_raddr : Out(range(imem_buffers * imem_words)) ; imem_rdata : In(rows * lanes * data_width)
         IMEM read (``RESIDUAL``'s ``x``).
     imem_waddr : Out(range(imem_buffers * imem_words)) ;
@@ -119,7 +122,7 @@ class CfseEngine(wiring.Component):
         super().__init__({
             "cmd": In(command_stream()),
             "omem_addr": Out(range(cfg.omem_buffers * cfg.words("omem"))),
-            "omem_data": In(R * W),
+            "omem_ren": Out(1), "omem_data": In(R * W),
             "imem_raddr": Out(ia), "imem_rdata": In(R * L * W),
             "imem_waddr": Out(ia), "imem_wdata": Out(R * L * W), "imem_we": Out(R),
             "mask_raddr": Out(range(mask_words)), "mask_rdata": In(CAU_BEAT * R),
@@ -210,7 +213,8 @@ class CfseEngine(wiring.Component):
                           mbuf * Do + c["sh_base"] + ln.rd_ch))
         m.d.comb += self.omem_addr.eq(
             Mux(is_op["LAYERNORM"], ln_addr,
-                c["obuf"] * Do + Mux(is_op["SOFTMAX"], c["ch_base"] + sm.rd_ch, seq.r_addr)))
+                c["obuf"] * Do + Mux(is_op["SOFTMAX"], c["ch_base"] + sm.rd_ch, seq.f_addr)))
+        m.d.comb += self.omem_ren.eq(~(is_op["GELU"] | is_op["RESIDUAL"]) | seq.r_en)
         # SOFTMAX: keep bits of every row from the mask word of the key (data a cycle later)
         kch, kch_d = Signal(16), Signal(16)
         # the mhalf part's first word: channel ch_base + c of the part (exion.regmap.mask_half)

@@ -198,7 +198,7 @@ class ExecEngine(wiring.Component):
         upper = smem_half(cfg.schedule_depth, 2)[0]
         m.d.comb += [seq.start.eq(take), seq.base.eq(Mux(sparse_f & (f["half"] == 2), upper, 0)),
                      seq.count.eq(n_blk),
-                     self.smem_addr.eq(seq.r_addr), self.smem_en.eq(seq.r_en)]
+                     self.smem_addr.eq(seq.f_addr), self.smem_en.eq(seq.r_en)]
 
         # -- the fetched block and its command's context (the sequencer's prefetch) ----------
         dense_blk = Signal(block_layout(cfg))

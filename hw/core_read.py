@@ -41,9 +41,11 @@ class ReadEngine(wiring.Component):
     Members
     -------
     cmd : In(command_stream())
-    r_addr : Out(range(buffers * depth)) ; r_data : In(width)
-        OMEM read (every bank at one address; data one cycle later, no enable needed: the
-        address is held while a beat waits).
+    r_addr : Out(range(buffers * depth)) ; r_en : Out(1) ; r_data : In(width)
+        OMEM read (every bank at one address; data one cycle later). ``r_addr`` is the next
+        word's address, from registers, and ``r_en`` the fetch: the memory's data holds
+        while a beat waits, and the address does not wait for ``m_axis_tready`` (the FPGA
+        build's timing, docs/fpga.md).
     m_axis_tdata : Out(width) ; m_axis_tvalid, m_axis_tlast : Out(1) ; m_axis_tready : In(1)
     r_data2 : In(width) ; m_axis_tdata2 : Out(width) ; m_axis_two : Out(1)
         (``ways`` = 2) the word at ``r_addr + 1``, and the beat's second word.
@@ -62,7 +64,7 @@ class ReadEngine(wiring.Component):
             "r_data2": In(width), "m_axis_tdata2": Out(width), "m_axis_two": Out(1)}
         super().__init__({**two,
             "cmd": In(command_stream()),
-            "r_addr": Out(range(buffers * depth)), "r_data": In(width),
+            "r_addr": Out(range(buffers * depth)), "r_en": Out(1), "r_data": In(width),
             "m_axis_tdata": Out(width), "m_axis_tvalid": Out(1), "m_axis_tlast": Out(1),
             "m_axis_tready": In(1),
             "reads": Out(buffers), "busy": Out(1), "done": Out(1),
@@ -85,7 +87,8 @@ class ReadEngine(wiring.Component):
         with m.If(take):
             m.d.sync += [active.eq(1), buf.eq(f["obuf"]), base.eq(f["base"]),
                          pack.eq(new_pack), odd.eq(f["count"][0])]
-        m.d.comb += self.r_addr.eq(buf * self._depth + base + (seq.r_addr << pack))
+        m.d.comb += [self.r_addr.eq(buf * self._depth + base + (seq.f_addr << pack)),
+                     self.r_en.eq(seq.r_en)]
         if self._ways == 2:
             m.d.comb += [self.m_axis_tdata2.eq(self.r_data2),
                          self.m_axis_two.eq(pack & ~(seq.o_last & odd))]

@@ -120,7 +120,7 @@ class ScheduleEngine(wiring.Component):
             m.d.sync += cyc.eq(cyc + 1)
         m.d.comb += [seq.start.eq(start), seq.base.eq(0),
                      seq.count.eq((n_ch + (CAU_BEAT - 1)) // CAU_BEAT),
-                     self.mask_addr.eq(seq.r_addr + Mux(mhalf == 2, self._mw // 2, 0)),
+                     self.mask_addr.eq(seq.f_addr + Mux(mhalf == 2, self._mw // 2, 0)),
                      self.mask_en.eq(seq.r_en),
                      seq.o_ready.eq(cau.masks.ready)]
         # beat b: channels 8b .. of which those below n_ch are real

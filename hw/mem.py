@@ -59,6 +59,9 @@ class Bank(wiring.Component):
     w_addr, w_data, w_en : In
     r_addr : In
     r_data : Out(width)
+    r_en : In(1, init=1)
+        Read enable: ``r_data`` (and ``r2_data``) hold while it is low, so a reader that holds
+        a word may present the next address early (``hw/sequencer.py``'s ``f_addr``).
     wp<i>_addr, wp<i>_data, wp<i>_en : In
         Further write ports ``i`` >= 1.
     w2_data, w2_en : In
@@ -86,6 +89,7 @@ class Bank(wiring.Component):
             "w_en": In(write_lanes),
             "r_addr": In(range(depth)),
             "r_data": Out(width),
+            "r_en": In(1, init=1),
         }
         # Further write ports (OMEM with drain_ports > 1): wp<i>_addr / _data / _en. Writers
         # never hit one address from two ports in one cycle.
@@ -123,7 +127,7 @@ class Bank(wiring.Component):
                 addr, wdata, en = self.write(i)
                 m.d.comb += [wp.addr.eq(addr), wp.data.eq(wdata), wp.en.eq(en)]
             rp = mem.read_port()
-            m.d.comb += [rp.addr.eq(self.r_addr), self.r_data.eq(rp.data)]
+            m.d.comb += [rp.addr.eq(self.r_addr), rp.en.eq(self.r_en), self.r_data.eq(rp.data)]
             return m
         # two RAMs: half h holds the addresses 2 i + h at i
         half = (self._depth + 1) // 2
@@ -147,9 +151,11 @@ class Bank(wiring.Component):
         # reads: r_addr from its half, r_addr + 1 from the other (the even one at the next i
         # when r_addr is odd)
         odd = Signal()
-        m.d.sync += odd.eq(self.r_addr[0])
+        with m.If(self.r_en):
+            m.d.sync += odd.eq(self.r_addr[0])
         rps = [halves[0].read_port(), halves[1].read_port()]
-        m.d.comb += [rps[0].addr.eq((self.r_addr + 1) >> 1), rps[1].addr.eq(self.r_addr >> 1),
+        m.d.comb += [rps[0].en.eq(self.r_en), rps[1].en.eq(self.r_en),
+                     rps[0].addr.eq((self.r_addr + 1) >> 1), rps[1].addr.eq(self.r_addr >> 1),
                      self.r_data.eq(Mux(odd, rps[1].data, rps[0].data))]
         if self._pr:
             m.d.comb += self.r2_data.eq(Mux(odd, rps[0].data, rps[1].data))

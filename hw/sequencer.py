@@ -16,7 +16,10 @@ A word is fetched (``r_en``, address ``r_addr``) whenever none is held or the he
 taken in the same cycle, so a consumer that is always ready gets one word per cycle. The
 memory's read data, one cycle after the fetch, is the stream's payload; the sequencer holds
 ``r_addr`` at the presented word's address between fetches, so a read port without an enable
-(``hw.mem.Bank``) keeps presenting it too. ``start`` may come while the last word of the
+(``hw.mem.Bank``) keeps presenting it too. A memory whose read port has an enable may take
+``f_addr`` (the next fetch's address, a register) with ``r_en`` instead of ``r_addr``: its
+address then does not wait for the consumer's ``o_ready`` (the FPGA build's timing,
+docs/fpga.md). ``start`` may come while the last word of the
 previous run is still held: it stays valid and is delivered first (the SDUE's block source
 relies on this to start the next command before the previous one's last block is taken).
 """
@@ -46,6 +49,8 @@ class Sequencer(wiring.Component):
         Begin a run of ``count`` words from ``base`` (``count`` 0: nothing).
     r_addr : Out(addr_width) ; r_en : Out(1)
         Memory read address and enable (``r_en`` = a fetch this cycle).
+    f_addr : Out(addr_width)
+        The next fetch's address (a register; ``r_addr`` whenever ``r_en``).
     o_valid : Out(1) ; o_ready : In(1)
         The stream handshake; the payload is the memory's read data.
     o_addr : Out(addr_width)
@@ -65,7 +70,7 @@ class Sequencer(wiring.Component):
         self._aw, self._cw = addr_width, count_width
         super().__init__({
             "start": In(1), "base": In(addr_width), "count": In(count_width),
-            "r_addr": Out(addr_width), "r_en": Out(1),
+            "r_addr": Out(addr_width), "r_en": Out(1), "f_addr": Out(addr_width),
             "o_valid": Out(1), "o_ready": In(1), "o_addr": Out(addr_width), "o_last": Out(1),
             "fetching": Out(1), "busy": Out(1),
         })
@@ -91,6 +96,7 @@ class Sequencer(wiring.Component):
             fetch.eq(more & (~self.o_valid | self.o_ready)),
             self.r_en.eq(fetch),
             self.r_addr.eq(Mux(fetch, nxt, self.o_addr)),
+            self.f_addr.eq(nxt),
             self.fetching.eq(more),
             self.busy.eq(more | self.o_valid),
         ]
