@@ -48,19 +48,28 @@ def block_layout(cfg: ExionConfig) -> data.StructLayout:
 
 
 def requantizer(m, acc, shift, cfg: ExionConfig, name: str):
-    """``golden.intsem.requantize``: round half up by ``shift`` bits, saturate to data width."""
-    a = cfg.acc_width
-    rounded = Signal(signed(a + 1), name=f"{name}_rnd")
-    half = Signal(signed(a + 1), name=f"{name}_half")
-    m.d.comb += half.eq((Const(1, a + 1) << shift) >> 1)  # 2**(shift-1), 0 when shift == 0
-    m.d.comb += rounded.eq((acc + half) >> shift)
-    out = Signal(signed(cfg.data_width), name=name)
-    with m.If(rounded > cfg.data_max):
+    """``golden.intsem.requantize``: round half up by ``shift`` bits, saturate to data width.
+
+    Built shift first (the FPGA build's timing, docs/fpga.md): ``(acc + 2**(s-1)) >> s`` is
+    ``t + r`` with ``t = acc >> s`` and ``r`` bit ``s - 1`` of ``acc`` (0 when ``s`` = 0),
+    both from one shift of ``2 * acc``; the saturation tests the bits of ``t`` above the
+    output's sign (reductions, not a compare after an adder), and the add is ``W`` bits.
+    ``t < data_min`` gives ``t + r <= data_min``: ``data_min`` either way."""
+    a, w = cfg.acc_width, cfg.data_width
+    u = Signal(signed(a + 1), name=f"{name}_u")
+    m.d.comb += u.eq(Cat(Const(0, 1), acc).as_signed() >> shift)
+    t, r = u[1:], u[0]
+    hi = t[w - 1:]                      # the bits from the output's sign up
+    low = t[:w - 1]
+    out = Signal(signed(w), name=name)
+    over = (~t[-1] & hi.any()) | (~hi.any() & low.all() & r)
+    under = t[-1] & ~hi.all()
+    with m.If(over):
         m.d.comb += out.eq(cfg.data_max)
-    with m.Elif(rounded < cfg.data_min):
+    with m.Elif(under):
         m.d.comb += out.eq(cfg.data_min)
     with m.Else():
-        m.d.comb += out.eq(rounded)
+        m.d.comb += out.eq(t[:w] + r)
     return out
 
 
