@@ -67,9 +67,18 @@ def beat_layout(cfg: ExionConfig, beat: int = DEFAULT_BEAT) -> data.StructLayout
 
 
 def _lowest(m: Module, bits, name: str):
-    """One-hot of the lowest set bit of ``bits`` (a Value), as a signal of the same width."""
-    out = Signal(len(bits), name=name)
-    m.d.comb += out.eq(bits & (-bits)[:len(bits)])
+    """One-hot of the lowest set bit of ``bits`` (a Value), as a signal of the same width.
+
+    A log-depth prefix OR (bit ``i``: set and no lower bit set), not ``bits & -bits``: a
+    negation is a carry chain, slower in LUTs (the FPGA build's timing, docs/fpga.md)."""
+    n = len(bits)
+    below = bits                              # below[i]: any of bits[0 .. i]
+    k = 1
+    while k < n:
+        below = (below | (below << k))[:n]
+        k *= 2
+    out = Signal(n, name=name)
+    m.d.comb += out.eq(bits & ~(below << 1)[:n])
     return out
 
 
@@ -216,7 +225,7 @@ class Cau(wiring.Component):
             newb = _lowest(m, ~bopen, f"newb{i}")
             new1 = Signal(N, name=f"new{i}")
             m.d.comb += new1.eq(Mux(res, Cat(*[newb[s // C] & col1[s % C] for s in range(N)]),
-                                    (~opened) & (-(~opened))[:N]))
+                                    _lowest(m, ~opened, f"closed{i}")))
             has_fit = fits.any()
             can_open = Mux(res, ~bopen[W - 1], ~opened[N - 1])
             target = Signal(N, name=f"target{i}")   # one-hot window slot of the channel
@@ -226,6 +235,7 @@ class Cau(wiring.Component):
 
             act = Signal(name=f"act{i}")            # this stage places its channel
             if i == 0:
+                emit_full0 = emit_full
                 m.d.comb += act.eq(self.masks.valid & ~flush & pick.any()
                                    & (~emit_full | out_free))
                 m.d.comb += emit.eq(act & emit_full)
@@ -261,7 +271,17 @@ class Cau(wiring.Component):
         now = Signal(P)                       # lanes placed this cycle
         m.d.comb += now.eq(placed_now)
         advance = Signal()                    # this cycle finishes the beat
-        m.d.comb += advance.eq(self.masks.valid & ~flush & ((rem & ~now) == 0))
+        if Q == 1:
+            # (rem & ~now) == 0 with the single stage's lane: no lane left, or one left
+            # and the stage places it; "one left" is apart from the placement chain, so the
+            # ready (and the producer's fetch behind it) waits only on emit_full
+            # (the FPGA build's timing, docs/fpga.md)
+            single = Signal()
+            m.d.comb += single.eq((rem & _lowest(m, rem, "rem_low")) == rem)
+            m.d.comb += advance.eq(self.masks.valid & ~flush
+                                   & ((rem == 0) | (single & (~emit_full0 | out_free))))
+        else:
+            m.d.comb += advance.eq(self.masks.valid & ~flush & ((rem & ~now) == 0))
         m.d.comb += self.masks.ready.eq(advance)
         m.d.comb += self.busy.eq(self.masks.valid | flush | out_valid)
 

@@ -20,7 +20,7 @@ the CAU in its resident mode for the command (``golden.conmerge.cau_schedule(res
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -123,16 +123,23 @@ class ScheduleEngine(wiring.Component):
                      self.mask_addr.eq(seq.f_addr + Mux(mhalf == 2, self._mw // 2, 0)),
                      self.mask_en.eq(seq.r_en),
                      seq.o_ready.eq(cau.masks.ready)]
-        # beat b: channels 8b .. of which those below n_ch are real
+        # beat b: channels 8b .. of which those below n_ch are real. Which lanes are real
+        # (lane i: n_ch - 8b > i) is a register loaded with every fetch from the fetched word's
+        # address (the sequencer's f_addr, a register; the word is presented from the cycle
+        # after, when o_addr takes that address), so the CAU's placement chain does not start
+        # with the subtraction and the comparisons (the FPGA build's timing, docs/fpga.md).
         base = Signal(16)
-        rem = Signal(16)
-        m.d.comb += [base.eq(seq.o_addr * CAU_BEAT), rem.eq(n_ch - base)]
+        f_rem = Signal(16)
+        real = Signal(CAU_BEAT)     # lanes of the presented word below n_ch
+        m.d.comb += [base.eq(seq.o_addr * CAU_BEAT), f_rem.eq(n_ch - seq.f_addr * CAU_BEAT)]
+        with m.If(seq.r_en):
+            m.d.sync += real.eq(Cat(*[f_rem > i for i in range(CAU_BEAT)]))
         m.d.comb += [cau.resident.eq(resident),
                      cau.masks.valid.eq(seq.o_valid), cau.masks.payload.group.eq(0),
                      cau.masks.payload.base.eq(base), cau.masks.payload.last.eq(seq.o_last)]
         for i in range(CAU_BEAT):
             m.d.comb += cau.masks.payload.cv[i].eq(
-                Mux(rem > i, self.mask_data[i * R:(i + 1) * R], 0))
+                Mux(real[i], self.mask_data[i * R:(i + 1) * R], 0))
         m.d.comb += [first.eq(Mux(half == 2, H, 0)), size.eq(Mux(half == 0, S, H)),
                      self.writes.eq(Mux(active, Mux(half == 0, 3, half), 0)),
                      self.mask_reads.eq(Mux(active, Mux(mhalf == 0, 3, mhalf), 0))]
