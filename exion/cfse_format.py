@@ -91,7 +91,7 @@ MAX_LN_DIM = 4096
 
 # ---- RTL pipeline depths (hw/cfse.py builds them; golden.cycle_model counts with them) -----
 #: Cycles from accepting a GELU beat to presenting its result without back-pressure: ROM read,
-#: interpolation, x * phi, round.
-GELU_LATENCY = 4
+#: interpolation product, interpolation sum, x * phi, round.
+GELU_LATENCY = 5
 #: The same for the residual add: the gate product, then round, add and saturate.
 RESIDUAL_LATENCY = 2

@@ -56,11 +56,16 @@ def exp_rom_words() -> list[int]:
 class CfseGelu(wiring.Component):
     """Streaming integer GELU, ``lanes`` Q5.10 elements per beat, one beat per cycle.
 
-    A four-stage pipeline that stalls as a whole (every stage advances when the output
+    A five-stage pipeline that stalls as a whole (every stage advances when the output
     register is empty or being taken): 1. ROM read of the segment's knot and slope (the
-    segment index comes straight from the input); 2. ``phi = T[i] + ((slope * f + 32) >> 6)``
-    (a small 11 x 6-bit product), or 0 / 65536 outside [-8, 8); 3. the 16 x 17-bit product
-    ``x * phi``; 4. round and shift by 16. Each multiplier has a register on both sides.
+    segment index comes straight from the input); 2. the small 11 x 6-bit product
+    ``slope * f``; 3. ``phi = T[i] + ((slope * f + 32) >> 6)``, or 0 / 65536 outside [-8, 8);
+    4. the 16 x 17-bit product ``x * phi``; 5. round and shift by 16. Each multiplier has a
+    register on both sides.
+
+    Timing: the interpolation product has its own register (stage 2): the ROM read, that
+    multiplier, the adder and the region select in one cycle were one of the FPGA build's late
+    paths (docs/fpga.md); it cost ``GELU_LATENCY`` one cycle (5, was 4).
 
     Parameters
     ----------
@@ -116,26 +121,34 @@ class CfseGelu(wiring.Component):
             f1 = Signal(SB, name=f"f1_{lane}")
             below1 = Signal(name=f"below1_{lane}")
             above1 = Signal(name=f"above1_{lane}")
-            # Stage 2: phi.
+            # Stage 2: the interpolation product; the knot and the region travel alongside.
             x2 = Signal(signed(W), name=f"x2_{lane}")
-            phi2 = Signal(unsigned(_BASE_BITS), name=f"phi2_{lane}")
+            base2 = Signal(unsigned(_BASE_BITS), name=f"base2_{lane}")
+            dprod2 = Signal(unsigned(_DELTA_BITS + SB), name=f"dprod2_{lane}")
+            below2 = Signal(name=f"below2_{lane}")
+            above2 = Signal(name=f"above2_{lane}")
             base = rp.data[:_BASE_BITS]
             delta = rp.data[_BASE_BITS:]
+            # Stage 3: phi.
+            x3 = Signal(signed(W), name=f"x3_{lane}")
+            phi3 = Signal(unsigned(_BASE_BITS), name=f"phi3_{lane}")
             interp = Signal(unsigned(_BASE_BITS), name=f"interp{lane}")
-            m.d.comb += interp.eq(base + ((delta * f1 + (1 << (SB - 1))) >> SB))
-            # Stage 3: the product; stage 4: round and shift.
-            p3 = Signal(signed(W + _BASE_BITS + 1), name=f"p3_{lane}")
-            y4 = Signal(signed(W), name=f"y4_{lane}")
+            m.d.comb += interp.eq(base2 + ((dprod2 + (1 << (SB - 1))) >> SB))
+            # Stage 4: the product; stage 5: round and shift.
+            p4 = Signal(signed(W + _BASE_BITS + 1), name=f"p4_{lane}")
+            y5 = Signal(signed(W), name=f"y5_{lane}")
             with m.If(advance):
                 m.d.sync += [
                     x1.eq(x0), f1.eq(off[:SB]),
                     below1.eq(x0 < F.GELU_LO), above1.eq(x0 >= F.GELU_HI),
-                    x2.eq(x1),
-                    phi2.eq(Mux(below1, 0, Mux(above1, F.PHI_ONE, interp))),
-                    p3.eq(x2 * phi2),
-                    y4.eq((p3 + (1 << (F.PHI_FRAC - 1))) >> F.PHI_FRAC),
+                    x2.eq(x1), base2.eq(base), dprod2.eq(delta * f1),
+                    below2.eq(below1), above2.eq(above1),
+                    x3.eq(x2),
+                    phi3.eq(Mux(below2, 0, Mux(above2, F.PHI_ONE, interp))),
+                    p4.eq(x3 * phi3),
+                    y5.eq((p4 + (1 << (F.PHI_FRAC - 1))) >> F.PHI_FRAC),
                 ]
-            m.d.comb += self.o.payload[lane].eq(y4)
+            m.d.comb += self.o.payload[lane].eq(y5)
         return m
 
 

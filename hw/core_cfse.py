@@ -34,7 +34,7 @@ Contract (the command-level spec is :mod:`golden.core_cfse`; docs/cfse.md, "Core
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -106,6 +106,14 @@ class CfseEngine(wiring.Component):
     mask_writes : Out(2)
         Mask-memory halves a running ``GELU`` with ``ffn_mask`` writes.
     busy, done : Out(1) ; cycles : Out(32) ; cycles_we : Out(1)
+
+    Timing (the FPGA build, docs/fpga.md): the result's IMEM word address, the ``last`` flag,
+    the mask address and lane enable, the rows' write enables and the opcode's decode are
+    registers, loaded at the take and with each result (no adder or comparison from the
+    channel counter to the IMEM and mask memory ports); ``|h| > ffn_th`` is two comparisons
+    against registers (``h > ffn_th``, ``h < -ffn_th``), no negation first. Cycle for cycle
+    the same as computing them from the channel counter. The result data path (unit output,
+    rounding shift and saturation to the IMEM code, lane placement) stays in one cycle.
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -149,7 +157,6 @@ class CfseEngine(wiring.Component):
         # -- the command, held while it runs ---------------------------------------------------
         f = command_fields(self.cmd.payload)
         active, take = Signal(), Signal()
-        op = Signal(8)
         keep = ("ibuf", "obuf", "xbuf", "base", "ch_base", "n_ch", "n_rows", "in_shift",
                 "out_shift", "ffn_mask", "key_mask", "ffn_th", "gate", "sc_base", "sh_base",
                 "mhalf")
@@ -157,11 +164,16 @@ class CfseEngine(wiring.Component):
         mbuf = c["xbuf"]                    # the same bits (exion/fields.py)
         m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
                      self.busy.eq(active)]
-        with m.If(take):
-            m.d.sync += [active.eq(1), op.eq(self.cmd.payload.op)]
-            m.d.sync += [c[n].eq(f[n]) for n in keep]
-        is_op = {n: op == OPCODES[n] for n in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")}
         new_op = self.cmd.payload.op
+        # the running command's opcode as one flag per op, decoded at the take (the flags select
+        # the result path: no opcode comparison in front of it, the FPGA build's timing); each
+        # resets to what the 8-bit opcode register's reset value 0 decoded to
+        is_op = {n: Signal(name=f"is_{n.lower()}", init=int(OPCODES[n] == 0))
+                 for n in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX")}
+        with m.If(take):
+            m.d.sync += active.eq(1)
+            m.d.sync += [is_op[n].eq(new_op == OPCODES[n]) for n in is_op]
+            m.d.sync += [c[n].eq(f[n]) for n in keep]
         count = Signal(32)
         m.d.sync += count.eq(Mux(take, 1, count + 1))
 
@@ -218,7 +230,9 @@ class CfseEngine(wiring.Component):
         # SOFTMAX: keep bits of every row from the mask word of the key (data a cycle later)
         kch, kch_d = Signal(16), Signal(16)
         # the mhalf part's first word: channel ch_base + c of the part (exion.regmap.mask_half)
-        moff = Mux(c["mhalf"] == 2, self._mw // 2, 0)
+        moff = Signal(range(self._mw))
+        with m.If(take):
+            m.d.sync += moff.eq(Mux(f["mhalf"] == 2, self._mw // 2, 0))
         m.d.comb += [kch.eq(c["ch_base"] + sm.rd_ch),
                      self.mask_raddr.eq(kch // CAU_BEAT + moff)]
         m.d.sync += kch_d.eq(kch)
@@ -242,10 +256,21 @@ class CfseEngine(wiring.Component):
             m.d.comb += [out_valid.eq(ln.o_valid)] + [out_act[r].eq(ln.o_y[r])
                                                        for r in range(R)]
         code = [act_to_code(out_act[r], c["out_shift"], W) for r in range(R)]
+        # The result's place: the channel j, the flag last = (j + 1 == n_ch), the IMEM word
+        # base + j // lanes of ibuf and the mask channel ch_base + j, all registers, each
+        # loaded with its value for the next j (0 at the take, 0 after the last result, j + 1
+        # after another; arithmetic modulo the widths the sums had): no adder or comparison
+        # from j to the IMEM and mask memory write ports (the FPGA build's timing).
         j = Signal(16)                  # channel of the result
         k = j[:lane_bits] if L > 1 else Const(0, 1)
         last = Signal()
-        m.d.comb += last.eq(j + 1 == c["n_ch"])
+        wa_w = len(self.imem_waddr)
+        wbase = Signal(wa_w)            # ibuf * Di + base
+        waddr = Signal(wa_w)            # ibuf * Di + base + j // lanes
+        mch = Signal(16)                # ch_base + j
+        mch_n = Signal(16)              # mch of the next channel
+        m.d.comb += mch_n.eq(Mux(last, c["ch_base"], mch + 1))
+        j_inc = (j + 1)[:16]
         held = [[Signal(W, name=f"held{r}_{i}") for i in range(L - 1)] for r in range(R)]
         word_done = out_valid & ((k == L - 1) | last)
         for r in range(R):
@@ -255,21 +280,39 @@ class CfseEngine(wiring.Component):
             for i in range(L - 1):      # the last lane is never held: its beat writes
                 with m.If(out_valid & (k == i)):
                     m.d.sync += held[r][i].eq(code[r])
-        row_en = Cat(*((Const(r, 8) < c["n_rows"]) for r in range(R)))
-        m.d.comb += [self.imem_waddr.eq(c["ibuf"] * Di + c["base"] + (j >> lane_bits)),
+        # rows < n_rows, decoded at the take (reset: n_rows 0, no row)
+        row_en = Signal(R)
+        m.d.comb += [self.imem_waddr.eq(waddr),
                      self.imem_we.eq(Mux(word_done, row_en, 0))]
-        with m.If(out_valid):
-            m.d.sync += j.eq(Mux(last, 0, j + 1))
+        mask_addr, mask_en = Signal(range(self._mw)), Signal(CAU_BEAT, init=1)
+        # (|h| > ffn_th as h > ffn_th or h < -ffn_th: -ffn_th a register, no negation of h)
+        neg_th = Signal(signed(17))
         with m.If(take):
-            m.d.sync += j.eq(0)
+            m.d.sync += [
+                j.eq(0), last.eq(f["n_ch"] == 1),
+                wbase.eq(f["ibuf"] * Di + f["base"]), waddr.eq(f["ibuf"] * Di + f["base"]),
+                mch.eq(f["ch_base"]),
+                mask_addr.eq(f["ch_base"] // CAU_BEAT + Mux(f["mhalf"] == 2, self._mw // 2, 0)),
+                mask_en.eq(Const(1, CAU_BEAT) << (f["ch_base"] % CAU_BEAT)),
+                row_en.eq(Cat(*((Const(r, 8) < f["n_rows"]) for r in range(R)))),
+                neg_th.eq(-f["ffn_th"]),
+            ]
+        with m.Elif(out_valid):
+            m.d.sync += [
+                j.eq(Mux(last, 0, j_inc)),
+                last.eq(Mux(last, c["n_ch"] == 1, j_inc + 1 == c["n_ch"])),
+                waddr.eq(wbase + Mux(last, 0, j_inc >> lane_bits)),
+                mch.eq(mch_n),
+                mask_addr.eq(mch_n // CAU_BEAT + moff),
+                mask_en.eq(Const(1, CAU_BEAT) << (mch_n % CAU_BEAT)),
+            ]
         # GELU with ffn_mask: |h| > ffn_th per row, rows >= n_rows not kept
-        mch = Signal(16)
-        m.d.comb += mch.eq(c["ch_base"] + j)
-        kept = Cat(*((abs(out_act[r].as_signed()) > c["ffn_th"]) & row_en[r] for r in range(R)))
+        kept = Cat(*(((out_act[r].as_signed() > c["ffn_th"])
+                      | (out_act[r].as_signed() < neg_th)) & row_en[r] for r in range(R)))
         m.d.comb += [self.mask_we.eq(out_valid & is_op["GELU"] & c["ffn_mask"]),
-                     self.mask_addr.eq(mch // CAU_BEAT + moff),
+                     self.mask_addr.eq(mask_addr),
                      self.mask_data.eq(kept.replicate(CAU_BEAT)),
-                     self.mask_en.eq(Const(1, CAU_BEAT) << (mch % CAU_BEAT)),
+                     self.mask_en.eq(mask_en),
                      self.mask_writes.eq(Mux(active & is_op["GELU"] & c["ffn_mask"],
                                              Mux(c["mhalf"] == 0, 3, c["mhalf"]), 0))]
         # the end: the last channel (of every row at once)
