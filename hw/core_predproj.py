@@ -14,6 +14,11 @@ cols``, word ``dbase + (j // cols) * ceil(n_ch / lanes) + chunk``, stream 0). ``
 pulses in the chunk's last write cycle (the vectors are cleared then, so lanes past ``n_ch``
 are written as zeros). ``sat`` counts the outputs of rows ``< n_rows`` the requantizer
 saturated (``PROJ_SAT``). Cycles: :func:`golden.cycle_model.predict_proj_cycles`.
+
+Timing: the requantizer's saturation thresholds are registered from ``shift`` in the cycle
+after the take, at least two cycles before the first sum arrives, so the path from the
+registered sums to the output vectors is the shifter, a ``data_width``-bit increment and the
+saturating mux, with the two threshold comparisons beside them (:func:`requantize`; the FPGA build's timing, docs/fpga.md).
 """
 
 from __future__ import annotations
@@ -28,20 +33,45 @@ from exion.util import check_int
 
 from .core_cmd import COMMAND, command_fields, command_flag
 
-__all__ = ["ProjWriter", "requantize"]
+__all__ = ["ProjWriter", "requantize", "requantize_limits"]
 
 
-def requantize(m, acc, shift, width: int):
+def requantize_limits(m, shift, acc_width: int, width: int):
+    """Registered saturation thresholds of :func:`requantize` for the shift ``shift`` (read a
+    cycle later: ``shift`` must have held its value for a cycle). ``acc`` rounded half up by
+    ``s`` bits, ``floor((acc + 2^(s-1)) / 2^s)`` (``acc`` itself for ``s = 0``), exceeds
+    ``2^(width-1) - 1`` exactly when ``2 * acc >= (2^width - 1) * 2^s`` and falls below
+    ``-2^(width-1)`` exactly when ``2 * acc < -(2^width + 1) * 2^s``; as bounds on ``acc``:
+    ``ceil`` of half of each. Clamped to one past ``acc``'s range (a bound no ``acc``
+    reaches), so ``acc_width + 1`` signed bits."""
+    one = Const(1, 1)
+    top = (1 << (acc_width - 1))
+    hi_w = ((Const((1 << width) - 1, width) << shift) + one) >> 1
+    lo_w = (Const((1 << width) + 1, width + 1) << shift) >> 1
+    hi = Signal(signed(acc_width + 1), name="rq_hi")
+    lo = Signal(signed(acc_width + 1), name="rq_lo")
+    m.d.sync += [hi.eq(Mux(hi_w >= top, top, hi_w)),
+                 lo.eq(Mux(lo_w >= top, -top, -lo_w[:acc_width + 1].as_signed()))]
+    return hi, lo
+
+
+def requantize(m, acc, shift, width: int, limits):
     """``(q, saturated)``: ``acc`` rounded half up by ``shift`` bits and saturated to
-    ``width`` bits, as ``golden.intsem.requantize``. Uses ``floor((acc + 2^(s-1)) / 2^s) =
-    floor((floor(acc / 2^(s-1)) + 1) / 2)``, so one arithmetic shift and an increment
-    replace the rounding constant's own shifter."""
-    t = Signal(signed(len(acc) + 1))
-    m.d.comb += t.eq(Mux(shift == 0, acc, (acc >> (shift - 1)[:len(shift)]) + 1))
-    v = Mux(shift == 0, t, t >> 1)
+    ``width`` bits, as ``golden.intsem.requantize``; ``limits`` from
+    :func:`requantize_limits`. With ``u = floor(2 * acc / 2^shift)`` (one arithmetic shift of
+    ``2 * acc``, which also covers ``shift = 0``) the rounded value is ``floor((u + 1) / 2) =
+    (u >> 1) + u[0]``, of which only the low ``width`` bits are formed; whether it saturates
+    is two comparisons of ``acc`` itself with the registered thresholds, beside the shifter
+    (the FPGA build's timing: no subtraction from ``shift``, no carry chain after the shift
+    but the ``width``-bit increment, docs/fpga.md)."""
+    hi_t, lo_t = limits
+    a2 = Cat(Const(0, 1), acc).as_signed()
+    u = Signal(width + 1)
+    m.d.comb += u.eq((a2 >> shift)[:width + 1])
+    over, under = acc >= hi_t, acc < lo_t
     hi, lo = (1 << (width - 1)) - 1, -(1 << (width - 1))
-    over, under = v > hi, v < lo
-    q = Mux(over, hi, Mux(under, lo, v[:width]))
+    v = (u[1:] + u[0])[:width]
+    q = Mux(over, hi, Mux(under, lo, v))
     return q[:width], over | under
 
 
@@ -119,8 +149,10 @@ class ProjWriter(wiring.Component):
         m.d.sync += [acc_r.eq(self.acc), v_r.eq(self.push), end_r.eq(self.push & self.chunk_end)]
         vecs = [Signal(L * W, name=f"vec{r}") for r in range(R)]
         sats = []
+        # registered from shift a cycle after the take: at least two cycles before a first sum
+        limits = requantize_limits(m, shift, AW, W)
         for r in range(R):
-            q, s = requantize(m, acc_r[r * AW:(r + 1) * AW].as_signed(), shift, W)
+            q, s = requantize(m, acc_r[r * AW:(r + 1) * AW].as_signed(), shift, W, limits)
             sats.append(s & (n_rows > r))
             with m.If(v_r):
                 with m.Switch(lane):

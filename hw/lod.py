@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
 
-__all__ = ["Lod", "lod_fields", "signed_approx"]
+__all__ = ["Lod", "lod_fields", "lod_signed_approx", "signed_approx"]
 
 
 def lod_fields(m: Module, x, width: int, name: str = "lod"):
@@ -25,33 +25,104 @@ def lod_fields(m: Module, x, width: int, name: str = "lod"):
     and the old ``p1`` the new ``p2`` (``has_second`` = a one was seen before).
     """
     pw = max(1, clog2(width))
-    sign = Signal(name=f"{name}_sign")
-    mag = Signal(unsigned(width), name=f"{name}_mag")
-    m.d.comb += sign.eq(x[width - 1])
-    # Two's-complement negation in width bits: -(-2**(W-1)) = 2**(W-1) read unsigned.
-    m.d.comb += mag.eq(Mux(sign, -x, x)[:width])
-    # The scan's result: p1 the highest one, p2 the highest one below it. Found as one-hot
-    # highest ones of mag and of mag without its highest one (each bit tests the bits above
-    # it: a tree, not a chain of width muxes; the FPGA build's timing), then encoded.
-    h1 = _highest(mag, width)
-    rest = Signal(unsigned(width), name=f"{name}_rest")
-    m.d.comb += rest.eq(mag & ~h1)
-    h2 = _highest(rest, width)
-    p1, p2 = _encode(h1, width, pw), _encode(h2, width, pw)
-    seen1, seen2 = mag.any(), rest.any()
+    sign, mag, z, o = _lod_parts(m, x, width, name)
+    h1, h2 = _ones(mag, z, o, width)
     outs = []
-    for nm, expr, shape in (("p1", p1, pw), ("p2", p2, pw), ("has_second", seen2, 1),
-                            ("nonzero", seen1, 1)):
+    for nm, expr, shape in (("p1", _encode(h1, width, pw), pw), ("p2", _encode(h2, width, pw), pw),
+                            ("has_second", ~o[0], 1), ("nonzero", _nonzero(x, width), 1)):
         s = Signal(shape, name=f"{name}_{nm}")
         m.d.comb += s.eq(expr)
         outs.append(s)
     return (sign, *outs)
 
 
-def _highest(v, width: int):
-    """One-hot of the highest set bit of ``v`` (0 if none)."""
-    return Cat(*[v[b] & ~v[b + 1:width].any() if b + 1 < width else v[b]
-                 for b in range(width)])
+def _lod_parts(m: Module, x, width: int, name: str):
+    """``(sign, mag, z, o)``: ``mag = |x|`` and, for ``j = 0 .. width``, ``z[j]`` = no one in
+    ``mag[j:]``, ``o[j]`` = at most one one in ``mag[j:]`` (``z[width] = o[width] = 1``).
+    The scan's result, the highest one ``p1`` and the highest one below it ``p2``, follows
+    bit by bit from these: bit ``j`` is ``p1`` when ``mag[j] & z[j+1]``, ``p2`` when
+    ``mag[j] & ~z[j+1] & o[j+1]``. Each ``z[j]`` / ``o[j]`` is a tree of (any, two or more)
+    pairs over aligned blocks of bits, not a chain of width muxes, and nothing needs a
+    position encoded and decoded again (the FPGA build's timing, docs/fpga.md)."""
+    sign = Signal(name=f"{name}_sign")
+    mag = Signal(unsigned(width), name=f"{name}_mag")
+    m.d.comb += sign.eq(x[width - 1])
+    # Two's-complement negation in width bits: -(-2**(W-1)) = 2**(W-1) read unsigned.
+    m.d.comb += mag.eq(Mux(sign, -x, x)[:width])
+    blocks = {}
+
+    def block(lo, size):            # (any, two or more) of mag[lo:lo + size], aligned
+        if (lo, size) not in blocks:
+            if size == 1:
+                blocks[lo, size] = (mag[lo], Const(0, 1))
+            else:
+                h = size // 2
+                (a1, t1), (a2, t2) = block(lo, h), block(lo + h, h)
+                blocks[lo, size] = (a1 | a2, t1 | t2 | (a1 & a2))
+        return blocks[lo, size]
+
+    z, o = [], []
+    for j in range(width + 1):
+        parts, lo = [], j           # mag[j:] as aligned power-of-two blocks
+        while lo < width:
+            size = 1
+            while lo % (2 * size) == 0 and lo + 2 * size <= width:
+                size *= 2
+            parts.append(block(lo, size))
+            lo += size
+        while len(parts) > 1:       # combine as a balanced tree
+            nxt = []
+            for i in range(0, len(parts) - 1, 2):
+                (a1, t1), (a2, t2) = parts[i], parts[i + 1]
+                nxt.append((a1 | a2, t1 | t2 | (a1 & a2)))
+            if len(parts) % 2:
+                nxt.append(parts[-1])
+            parts = nxt
+        zs, os_ = Signal(name=f"{name}_z{j}"), Signal(name=f"{name}_o{j}")
+        if parts:
+            m.d.comb += [zs.eq(~parts[0][0]), os_.eq(~parts[0][1])]
+        else:
+            m.d.comb += [zs.eq(1), os_.eq(1)]
+        z.append(zs)
+        o.append(os_)
+    return sign, mag, z, o
+
+
+def _ones(mag, z, o, width: int):
+    """One-hot ``p1`` and ``p2`` of :func:`_lod_parts`'s fields."""
+    h1 = Cat(*[mag[j] & z[j + 1] for j in range(width)])
+    h2 = Cat(*[mag[j] & ~z[j + 1] & o[j + 1] for j in range(width)])
+    return h1, h2
+
+
+def _nonzero(x, width: int):
+    """``x != 0`` (``|x| != 0``, read from ``x`` itself, not through the negation)."""
+    return x[:width].any()
+
+
+def lod_signed_approx(m: Module, x, width: int, steps: int, nonzero_other, negative_other,
+                      name: str = "lod"):
+    """``signed_approx`` of ``x``'s LOD fields with ``nonzero = (x != 0) & nonzero_other`` and
+    ``negative = sign(x) ^ negative_other``, ``has_second`` used only with ``steps == 2``;
+    ``width + 1`` bits, built bit by bit from :func:`_lod_parts`'s fields, so neither
+    position is encoded: bit ``j`` of the magnitude is ``p1``'s or (two steps) ``p2``'s one,
+    and the negation's mask of the bits above the lowest term is ``z[j]`` (one term: no
+    one at or above ``j``) or ``o[j]`` (two terms: at most one, the leading one, there)."""
+    sign, mag, z, o = _lod_parts(m, x, width, name)
+    h1, h2 = _ones(mag, z, o, width)
+    nz = Signal(name=f"{name}_nz")
+    m.d.comb += nz.eq(_nonzero(x, width) & nonzero_other)
+    second = nz & ~o[0] if steps == 2 else Const(0, 1)
+    neg = nz & (sign ^ negative_other)
+    bits = []
+    for j in range(width):
+        term = h1[j] | (h2[j] if steps == 2 else 0)
+        above = Mux(second, o[j], z[j])
+        bits.append((nz & term) ^ (neg & above))
+    bits.append(neg)                 # bit ``width``: above every term
+    out = Signal(signed(width + 1), name=f"{name}_sam")
+    m.d.comb += out.eq(Cat(*bits))
+    return out
 
 
 def _encode(onehot, width: int, pw: int):

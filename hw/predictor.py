@@ -8,7 +8,9 @@ term product ``(-1)**(sign_a ^ sign_b) << (e_a + e_b)`` per lane as
 
 Timing: one register splits the path from the operands to the accumulator. The first half
 (the two LODs per lane and ``sam``, decoded without a carry chain by
-:func:`hw.lod.signed_approx`) ends in registers; the second half (shifts, the sum, the
+:func:`hw.lod.lod_signed_approx` straight from ``a``'s per-bit leading-one flags, with no
+position encoded and decoded again, and ``b``'s nonzero flag read from ``b`` itself, not
+through its negation: the FPGA build's timing, docs/fpga.md) ends in registers; the second half (shifts, the sum, the
 accumulator value) drives ``acc`` combinationally from them and the accumulator register
 takes ``acc`` every cycle. ``acc`` therefore shows each chunk's sum in the cycle after the
 chunk, as a single registered accumulator would (latency unchanged); the longest path is
@@ -25,7 +27,7 @@ from exion.config import ExionConfig
 from exion.formats import shift_add_acc_width
 from exion.util import check_int
 
-from .lod import lod_fields, signed_approx
+from .lod import lod_fields, lod_signed_approx
 
 __all__ = ["Predictor", "DEFAULT_K_MAX", "predictor_acc_width"]
 
@@ -98,7 +100,6 @@ class Predictor(wiring.Component):
         tw = 2 * W
         lanes = []              # per lane: registered (sam, p1_b, p2_b, has_second_b)
         for i in range(L):
-            sa, pa1, pa2, hsa, nza = lod_fields(m, self.a[i], W, name=f"a{i}")
             sb, pb1, pb2, hsb, nzb = lod_fields(m, self.b[i], W, name=f"b{i}")
             two = S == 2
             sam = Signal(signed(W + 1), name=f"sam{i}")
@@ -106,7 +107,7 @@ class Predictor(wiring.Component):
                     Signal(name=f"hsb{i}"))
             m.d.sync += [
                 # approx(a) * sign(a * b); zero when a or b is zero
-                sam.eq(signed_approx(pa1, pa2, hsa if two else 0, nza & nzb, sa ^ sb, W)),
+                sam.eq(lod_signed_approx(m, self.a[i], W, S, nzb, sb, name=f"a{i}")),
                 regs[1].eq(pb1), regs[2].eq(pb2), regs[3].eq(hsb if two else 0),
             ]
             lanes.append(regs)

@@ -11,6 +11,11 @@ off. After the row's last key the result is emitted:
 * ``list[0] - list[1] > q_th`` (strict): dominant, keep ``list[0]`` only;
 * else keep ``list[0 .. count-1]``.
 
+Timing: the dominance test is registered, formed at every insertion for the list it leaves,
+so the path from the list to the keep-mask has no subtraction or comparison in it (the FPGA
+build's timing, docs/fpga.md); ``q_th`` must therefore hold from the row's last insertion until
+its result is taken (the core holds it for the whole command).
+
 This is *exact* top-k (no hardware-friendly approximation was needed): ``max_keep``
 comparators and registers. ``count = topk_count(k, keys)`` comes from the host and must be in
 ``[1, max_keep]``; ``max_keep >= 2`` (the gap test needs two). See ``docs/predictor.md``.
@@ -18,7 +23,7 @@ comparators and registers. ``count = topk_count(k, keys)`` comes from the host a
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -55,7 +60,8 @@ class Selector(wiring.Component):
     scores : In(stream.Signature(StructLayout({"score": signed(score_width), "last": 1})))
         One key per transfer, key 0 first; ``last`` marks the row's last key.
     q_th : In(score_width)
-        Unsigned gap threshold; the host clamps ``q_th_int`` to ``2**score_width - 1`` (no gap
+        Unsigned gap threshold, read at each insertion (held until the row's result is
+        taken); the host clamps ``q_th_int`` to ``2**score_width - 1`` (no gap
         of two ``score_width``-bit values exceeds it, so the clamp changes nothing).
     count : In(range(max_keep + 1))
         Keys kept by a non-dominant row, ``topk_count(k, keys)``, in ``[1, max_keep]``.
@@ -129,11 +135,17 @@ class Selector(wiring.Component):
             with m.If(s_last):
                 m.d.sync += done.eq(1)
 
-        # Result (from the final list).
-        gap = Signal(signed(SW + 1))
-        m.d.comb += gap.eq(val[0] - val[1])
-        dominant = Signal()
-        m.d.comb += dominant.eq(~ok[1] | (gap > self.q_th.as_unsigned()))
+        # Result. ``dominant`` of the final list is registered: every insertion forms it for
+        # the list it leaves (the new top two are the old ones or the new score and one of
+        # them; which, the insertion's own ge[0] / ge[1] say), so the gap's subtraction and
+        # its comparison with q_th are not on the path from the list to the keep-mask (the
+        # FPGA build's timing, docs/fpga.md); cycle for cycle the value the final list gives.
+        q = self.q_th.as_unsigned()
+        dominant = Signal(init=1)       # of the list in the registers: empty, one key: 1
+        with m.If(take):
+            m.d.sync += dominant.eq(Mux(~ge[0], ~ok[0] | _gap_gt(m, s, val[0], q, "gs0"),
+                                        Mux(~ge[1], _gap_gt(m, val[0], s, q, "g0s"),
+                                            _gap_gt(m, val[0], val[1], q, "g01"))))
         n_keep = Signal(range(P + 1))
         m.d.comb += n_keep.eq(Mux(dominant, 1, self.count))
         keep = Signal(N)
@@ -149,5 +161,21 @@ class Selector(wiring.Component):
         m.d.comb += [self.result.valid.eq(done), self.result.payload.keep.eq(keep),
                      self.result.payload.dominant.eq(dominant)]
         with m.If(done & self.result.ready):
-            m.d.sync += [done.eq(0), closed.eq(0), key.eq(0)] + [o.eq(0) for o in ok]
+            m.d.sync += [done.eq(0), closed.eq(0), key.eq(0), dominant.eq(1)] + \
+                        [o.eq(0) for o in ok]
         return m
+
+
+def _gap_gt(m, a, b, q, name):
+    """``a - b > q`` (``a``, ``b`` signed, ``q`` unsigned): the sign of ``a + ~b + ~q + 1``
+    (``= a - b - q - 1``), the three operands first reduced to two by one carry-save layer
+    (one LUT level), the ``+ 1`` as the carry word's free low bit, then one carry chain."""
+    k = max(len(a), len(b), len(q) + 1) + 2
+    xs, ys = Signal(signed(k), name=f"{name}_x"), Signal(signed(k), name=f"{name}_y")
+    zs = Signal(signed(k), name=f"{name}_z")
+    m.d.comb += [xs.eq(a), ys.eq(~b), zs.eq(-1 - q.as_unsigned())]
+    sm, cy = Signal(k, name=f"{name}_s"), Signal(k, name=f"{name}_c")
+    m.d.comb += [sm.eq(xs ^ ys ^ zs), cy.eq((xs & ys) | (xs & zs) | (ys & zs))]
+    r = Signal(k, name=f"{name}_r")
+    m.d.comb += r.eq(sm + Cat(Const(1, 1), cy[:k - 1]))
+    return ~r[k - 1]
