@@ -63,9 +63,10 @@ class CfseLayerNormRows(wiring.Component):
     Timing (the FPGA build, docs/fpga.md): no multiplier feeds more than one carry chain in a
     cycle. ``s1**2`` is three 16-bit products registered in FLUSH (``s1`` is final there) and
     summed in STATS; ``C*s2`` and ``u*r`` are products of 17-bit slices, the outer ones side by
-    side, so one addition follows the multipliers (``u*r``'s three addends first in carry-save
-    form); the gain ``1 + scale`` is registered a stage ahead of its product. Every cycle as
-    before.
+    side, so one addition follows the multipliers; ``u*r`` is registered as its three addends in
+    carry-save form, added in the rounding shift's stage with the rounding bit (a register set
+    with ``j``); the gain ``1 + scale`` is registered a stage ahead of its product. Every cycle
+    as before.
 
     Parameters
     ----------
@@ -247,6 +248,7 @@ class CfseLayerNormRows(wiring.Component):
             dd = Signal(unsigned(58), name=f"dd_{r}")
             blen = Signal(range(59), name=f"blen_{r}")
             j = Signal(signed(7), name=f"j_{r}")
+            kb = Signal(40, name=f"kb_{r}", init=1 << 31)     # 2**(31 - j), set with j
             rad = Signal(unsigned(RB), name=f"rad_{r}")
             root = Signal(unsigned(RB // 2), name=f"root_{r}")
             srem = Signal(unsigned(RB // 2 + 3), name=f"srem_{r}")
@@ -278,7 +280,8 @@ class CfseLayerNormRows(wiring.Component):
             with m.If(sfsm.ongoing("NORMALIZE")):
                 jj = Signal(signed(8), name=f"jj_{r}")
                 m.d.comb += jj.eq((Const(RB, signed(8)) - blen) >> 1)   # floor division by 2
-                m.d.sync += [j.eq(jj), root.eq(0), srem.eq(0)]
+                m.d.sync += [j.eq(jj), kb.eq(Const(1, 40) << (31 - jj).as_unsigned()[:6]),
+                             root.eq(0), srem.eq(0)]
                 with m.If(jj >= 0):
                     m.d.sync += rad.eq(dd << (jj.as_unsigned()[:5] << 1))
                 with m.Else():
@@ -302,7 +305,8 @@ class CfseLayerNormRows(wiring.Component):
                     m.d.sync += [drem.eq(dn), recip.eq(Cat(Const(0, 1), recip))]
             # output pipeline
             u = Signal(signed(32), name=f"u_{r}")
-            ur = Signal(signed(60), name=f"ur_{r}")
+            urs = Signal(60, name=f"urs_{r}")      # u * r = urs + (urc << 17) (mod 2**60)
+            urc = Signal(43, name=f"urc_{r}")
             nn = Signal(signed(34), name=f"n_{r}")
             ng = Signal(signed(54), name=f"ng_{r}")
             y = Signal(signed(W), name=f"y_{r}")
@@ -311,8 +315,9 @@ class CfseLayerNormRows(wiring.Component):
             m.d.comb += [k.eq(31 - j),
                          yv.eq(((ng + (1 << (F.NORM_FRAC - 1))) >> F.NORM_FRAC) + sh[3])]
             # u * r from four products of 17-bit slices (u = uh 2**17 + ul, r = rh 2**17 + rl):
-            # ll and hh side by side, the two middle ones at 2**17, the three summed in carry-save
-            # form (one LUT level) and one carry chain: the FPGA build's timing
+            # ll and hh side by side, the two middle ones at 2**17, the three registered in
+            # carry-save form (one LUT level, no carry chain after the multipliers: the FPGA
+            # build's timing); the next stage adds them with the rounding bit 2**k (a register)
             u_lo, u_hi = u[:17], u[17:].as_signed()
             r_lo, r_hi = recip[:17], recip[17:25]
             pll = Signal(unsigned(34), name=f"pll_{r}")
@@ -322,14 +327,16 @@ class CfseLayerNormRows(wiring.Component):
             m.d.comb += [pll.eq(u_lo * r_lo), phh.eq(u_hi * r_hi),
                          phl.eq(u_hi * r_lo), plh.eq(u_lo * r_hi)]
             ca, cb, cc = Cat(pll[17:], phh), phl.as_unsigned(), plh
-            c_s = Signal(43, name=f"urs_{r}")
-            c_c = Signal(43, name=f"urc_{r}")
-            m.d.comb += [c_s.eq(ca ^ cb ^ cc),
-                         c_c.eq(Cat(Const(0, 1), (ca & cb) | (ca & cc) | (cb & cc)))]
+            # (ur + 2**(k-1)) >> k, k = 31 - j, as (2 ur + 2**k) >> (k + 1), 2 ur + 2**k from
+            # its three addends in carry-save form and one carry chain (mod 2**61: it fits)
+            na, nb, nc = Cat(Const(0, 1), urs), Cat(Const(0, 18), urc), Cat(kb, Const(0, 21))
+            nsum = Signal(signed(61), name=f"nsum_{r}")
+            m.d.comb += nsum.eq((na ^ nb ^ nc)
+                                + Cat(Const(0, 1), (na & nb) | (na & nc) | (nb & nc))[:61])
             m.d.sync += [u.eq(count * x - s1),
-                         ur.eq(Cat(pll[:17], (c_s + c_c)[:43])),
-                         # (ur + 2**(k-1)) >> k, k = 31 - j, as (2 ur + 2**k) >> (k + 1)
-                         nn.eq(((ur << 1) + (Const(1, 40) << k)) >> (k + 1)),
+                         urs.eq(Cat(pll[:17], ca ^ cb ^ cc)),
+                         urc.eq(Cat(Const(0, 1), (ca & cb) | (ca & cc) | (cb & cc))[:43]),
+                         nn.eq(nsum >> (k + 1)),
                          ng.eq(nn * gain),
                          y.eq(_sat16(yv))]
             m.d.comb += self.o_y[r].eq(y)
