@@ -60,6 +60,14 @@ class CfseLayerNormRows(wiring.Component):
     shift by ``31 - j``, the product with ``1 + scale``, round, add the shift, saturate), each
     read's data registered first.
 
+    Timing (the FPGA build, docs/fpga.md): no multiplier feeds more than one carry chain in a
+    cycle. ``s1**2`` is three 16-bit products registered in FLUSH (``s1`` is final there) and
+    summed in STATS; ``C*s2`` and ``u*r`` are products of 17-bit slices, the outer ones side by
+    side, so one addition follows the multipliers; ``u*r`` is registered as its three addends in
+    carry-save form, added in the rounding shift's stage with the rounding bit (a register set
+    with ``j``); the gain ``1 + scale`` is registered a stage ahead of its product. Every cycle
+    as before.
+
     Parameters
     ----------
     rows : int
@@ -212,10 +220,12 @@ class CfseLayerNormRows(wiring.Component):
         m.d.sync += [lst[k].eq(lst[k - 1]) for k in range(1, 6)]
         m.d.comb += [self.o_valid.eq(v[5]), self.o_last.eq(lst[5])]
         # scale and shift travel with the channel: scale to the n*g stage, shift to the last
-        sc = [Signal(signed(W), name=f"sc{k}") for k in range(1, 4)]
+        # (the third register holds the gain 1 + scale, so the n*g product starts from a register)
+        sc = [Signal(signed(W), name=f"sc{k}") for k in range(1, 3)]
+        gain = Signal(signed(W + 1), name="gain3")
         sh = [Signal(signed(W), name=f"sh{k}") for k in range(1, 5)]
         m.d.sync += [sc[0].eq(br.data[:W].as_signed()), sh[0].eq(br.data[W:].as_signed())]
-        m.d.sync += [sc[k].eq(sc[k - 1]) for k in range(1, 3)]
+        m.d.sync += [sc[1].eq(sc[0]), gain.eq((1 << F.ACT_FRAC) + sc[1])]
         m.d.sync += [sh[k].eq(sh[k - 1]) for k in range(1, 4)]
 
         start = fsm.ongoing("IDLE") & self.start
@@ -238,13 +248,27 @@ class CfseLayerNormRows(wiring.Component):
             dd = Signal(unsigned(58), name=f"dd_{r}")
             blen = Signal(range(59), name=f"blen_{r}")
             j = Signal(signed(7), name=f"j_{r}")
+            kb = Signal(40, name=f"kb_{r}", init=1 << 31)     # 2**(31 - j), set with j
             rad = Signal(unsigned(RB), name=f"rad_{r}")
             root = Signal(unsigned(RB // 2), name=f"root_{r}")
             srem = Signal(unsigned(RB // 2 + 3), name=f"srem_{r}")
             recip = Signal(unsigned(F.LN_RECIP_BITS + 1), name=f"recip_{r}")
             drem = Signal(unsigned(RB // 2 + 3), name=f"drem_{r}")
+            # s1**2 = hh 2**32 + hl 2**17 + ll (s1 = hi 2**16 + lo): the three 16-bit products
+            # registered in FLUSH (s1 is final there; hh and ll side by side in t2), their sum
+            # in STATS: a multiplier and its sums in one cycle are too long for the FPGA build
+            s1_hi, s1_lo = s1[16:].as_signed(), s1[:16]
+            s1_hl = Signal(signed(33), name=f"s1hl_{r}")
+            with m.If(sfsm.ongoing("FLUSH")):
+                m.d.sync += [t2.eq(Cat((s1_lo * s1_lo)[:32], (s1_hi * s1_hi)[:26])),
+                             s1_hl.eq(s1_hi * s1_lo)]
+            # count * s2 from three 17-bit slices of s2: the outer products side by side, the
+            # middle one added (one carry chain after the multipliers)
+            p0, p1, p2 = count * s2[:17], count * s2[17:34], count * s2[34:]
             with m.If(sfsm.ongoing("STATS")):
-                m.d.sync += [t1.eq(count * s2), t2.eq((s1 * s1)[:58])]
+                m.d.sync += [t1.eq(Cat(p0[:17], (Cat(p0[17:31], Const(0, 3), p2[:24])
+                                                 + p1[:31])[:41])),
+                             t2.eq(Cat(t2[:17], (t2[17:] + s1_hl)[:41]))]
             with m.If(sfsm.ongoing("RADICAND")):
                 m.d.sync += dd.eq(t1 - t2 + t3)
             with m.If(sfsm.ongoing("BITLEN")):
@@ -256,7 +280,8 @@ class CfseLayerNormRows(wiring.Component):
             with m.If(sfsm.ongoing("NORMALIZE")):
                 jj = Signal(signed(8), name=f"jj_{r}")
                 m.d.comb += jj.eq((Const(RB, signed(8)) - blen) >> 1)   # floor division by 2
-                m.d.sync += [j.eq(jj), root.eq(0), srem.eq(0)]
+                m.d.sync += [j.eq(jj), kb.eq(Const(1, 40) << (31 - jj).as_unsigned()[:6]),
+                             root.eq(0), srem.eq(0)]
                 with m.If(jj >= 0):
                     m.d.sync += rad.eq(dd << (jj.as_unsigned()[:5] << 1))
                 with m.Else():
@@ -280,7 +305,8 @@ class CfseLayerNormRows(wiring.Component):
                     m.d.sync += [drem.eq(dn), recip.eq(Cat(Const(0, 1), recip))]
             # output pipeline
             u = Signal(signed(32), name=f"u_{r}")
-            ur = Signal(signed(60), name=f"ur_{r}")
+            urs = Signal(60, name=f"urs_{r}")      # u * r = urs + (urc << 17) (mod 2**60)
+            urc = Signal(43, name=f"urc_{r}")
             nn = Signal(signed(34), name=f"n_{r}")
             ng = Signal(signed(54), name=f"ng_{r}")
             y = Signal(signed(W), name=f"y_{r}")
@@ -288,11 +314,30 @@ class CfseLayerNormRows(wiring.Component):
             yv = Signal(signed(40), name=f"yv_{r}")
             m.d.comb += [k.eq(31 - j),
                          yv.eq(((ng + (1 << (F.NORM_FRAC - 1))) >> F.NORM_FRAC) + sh[3])]
+            # u * r from four products of 17-bit slices (u = uh 2**17 + ul, r = rh 2**17 + rl):
+            # ll and hh side by side, the two middle ones at 2**17, the three registered in
+            # carry-save form (one LUT level, no carry chain after the multipliers: the FPGA
+            # build's timing); the next stage adds them with the rounding bit 2**k (a register)
+            u_lo, u_hi = u[:17], u[17:].as_signed()
+            r_lo, r_hi = recip[:17], recip[17:25]
+            pll = Signal(unsigned(34), name=f"pll_{r}")
+            phh = Signal(signed(26), name=f"phh_{r}")
+            phl = Signal(signed(43), name=f"phl_{r}")
+            plh = Signal(unsigned(43), name=f"plh_{r}")
+            m.d.comb += [pll.eq(u_lo * r_lo), phh.eq(u_hi * r_hi),
+                         phl.eq(u_hi * r_lo), plh.eq(u_lo * r_hi)]
+            ca, cb, cc = Cat(pll[17:], phh), phl.as_unsigned(), plh
+            # (ur + 2**(k-1)) >> k, k = 31 - j, as (2 ur + 2**k) >> (k + 1), 2 ur + 2**k from
+            # its three addends in carry-save form and one carry chain (mod 2**61: it fits)
+            na, nb, nc = Cat(Const(0, 1), urs), Cat(Const(0, 18), urc), Cat(kb, Const(0, 21))
+            nsum = Signal(signed(61), name=f"nsum_{r}")
+            m.d.comb += nsum.eq((na ^ nb ^ nc)
+                                + Cat(Const(0, 1), (na & nb) | (na & nc) | (nb & nc))[:61])
             m.d.sync += [u.eq(count * x - s1),
-                         ur.eq(u * recip[:25]),
-                         # (ur + 2**(k-1)) >> k, k = 31 - j, as (2 ur + 2**k) >> (k + 1)
-                         nn.eq(((ur << 1) + (Const(1, 40) << k)) >> (k + 1)),
-                         ng.eq(nn * ((1 << F.ACT_FRAC) + sc[2])),
+                         urs.eq(Cat(pll[:17], ca ^ cb ^ cc)),
+                         urc.eq(Cat(Const(0, 1), (ca & cb) | (ca & cc) | (cb & cc))[:43]),
+                         nn.eq(nsum >> (k + 1)),
+                         ng.eq(nn * gain),
                          y.eq(_sat16(yv))]
             m.d.comb += self.o_y[r].eq(y)
         return m
