@@ -224,7 +224,8 @@ class ExionCore(wiring.Component):
                          bank.w_en.eq(li.w_en[i] | cf.imem_we[i] | pr.imem_we[i]),
                          bank.r_addr.eq(Mux(pr.busy, pr.imem_addr,
                                             Mux(cf.busy, cf.imem_raddr, ex.imem_addr)))]
-            m.d.comb += [bank.w2_data.eq(li.w_data2), bank.w2_en.eq(li.w_en2[i])]
+            m.d.comb += [bank.w2_addr.eq(li.w_addr2), bank.w2_data.eq(li.w_data2),
+                         bank.w2_en.eq(li.w_en2[i])]
         for i, bank in enumerate(wmem):
             c, d = divmod(i, D)
             # (PREDICT_PROJ's K' goes to stream 0)
