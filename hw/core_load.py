@@ -103,9 +103,15 @@ class LoadEngine(wiring.Component):
         m.d.comb += self.cmd.ready.eq(~active)
         with m.If(self.cmd.valid & ~active):
             m.d.sync += [active.eq(1), buf.eq(f[self._field]), base.eq(f["base"]),
-                         count.eq(f["count"]), off.eq(0), bank.eq(0), lane.eq(0),
+                         count.eq(f["count"]), bank.eq(0), lane.eq(0),
                          last_lane.eq(Mux(f["streams"] == 0, lanes - 1, f["streams"] - 1)
                                       if lanes > 1 else 0)]
+        # ``off`` is cleared in every idle cycle (so in the take's), not by the take: the
+        # command's valid comes late (the gather's take, hw/core_gather.py) and no longer
+        # reaches its 16 bits (the FPGA build's timing, docs/fpga.md); it is read only with a
+        # beat, and the w_addr a cleared ``off`` shows while idle goes with no write enable
+        with m.If(~active):
+            m.d.sync += off.eq(0)
         beat = Signal()
         # the write is registered (lands the cycle after its beat, docs/fpga.md: the items
         # reach the banks' write data from a register); ``busy`` and ``writes`` stay set for
