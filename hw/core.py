@@ -196,7 +196,9 @@ class ExionCore(wiring.Component):
             dma.g_items.eq(g.desc_items), dma.g_word.eq(g.word), g.desc_ready.eq(dma.g_ready),
             dma.g_first.eq(g.desc_first), dma.g_head.eq(g.head),
             g.free.eq(dma.g_free), g.abort.eq(dma.g_abort), g.lw_done.eq(lw.done),
-            dma.g_cycles.eq(g.cycles), dma.g_cycles_we.eq(g.cycles_we),
+            # (a gather's end sets rd_cycles from its count, one of no block sets 1)
+            dma.g_cycles.eq(g.cycles), dma.g_cycles_we.eq(g.busy & lw.done),
+            dma.g_one.eq(g.done),
             smem_gp.addr.eq(g.smem_addr), g.smem_data.eq(smem_gp.data.as_value()),
             dma.load_i_done.eq(li.done), dma.load_w_done.eq(lw.done),
             li.abort.eq(dma.abort_i), lw.abort.eq(dma.abort_w | g.lw_abort),
