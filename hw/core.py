@@ -288,6 +288,9 @@ class ExionCore(wiring.Component):
         mw_addr, mw_data = Signal.like(mask_wp.addr), Signal.like(mask_wp.data)
         mw_en = Signal.like(mask_wp.en)
         m.d.comb += [mask_wp.addr.eq(mw_addr), mask_wp.data.eq(mw_data), mask_wp.en.eq(mw_en)]
+        # (the CFSE's request, the latest of the four, picks in the last multiplexer: the
+        # others' priority and the host's are resolved beside it; the same priority, the FPGA
+        # build's timing, docs/fpga.md)
         m.d.sync += mw_en.eq(0)
         with m.If(pr.mask_we):
             m.d.sync += [mw_addr.eq(pr.mask_addr), mw_data.eq(pr.mask_data),
@@ -295,13 +298,13 @@ class ExionCore(wiring.Component):
         with m.Elif(ex.mask_we):
             m.d.sync += [mw_addr.eq(ex.mask_addr), mw_data.eq(ex.mask_data),
                          mw_en.eq(ex.mask_en)]
-        with m.Elif(cf.mask_we):
-            m.d.sync += [mw_addr.eq(cf.mask_addr), mw_data.eq(cf.mask_data),
-                         mw_en.eq(cf.mask_en)]
         with m.Elif(host.mask_we):
             m.d.sync += [mw_addr.eq(host.mask_ch // CAU_BEAT),
                          mw_data.eq(host.mask_cv.replicate(CAU_BEAT)),
                          mw_en.eq(Const(1, CAU_BEAT) << (host.mask_ch % CAU_BEAT))]
+        with m.If(cf.mask_we & ~pr.mask_we & ~ex.mask_we):
+            m.d.sync += [mw_addr.eq(cf.mask_addr), mw_data.eq(cf.mask_data),
+                         mw_en.eq(cf.mask_en)]
         pred_mask_q, exec_mask_q, cfse_mask_q = Signal(2), Signal(2), Signal(2)
         m.d.sync += [pred_mask_q.eq(pr.mask_writes), exec_mask_q.eq(ex.mask_busy),
                      cfse_mask_q.eq(cf.mask_writes)]
