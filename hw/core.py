@@ -196,7 +196,9 @@ class ExionCore(wiring.Component):
             dma.g_items.eq(g.desc_items), dma.g_word.eq(g.word), g.desc_ready.eq(dma.g_ready),
             dma.g_first.eq(g.desc_first), dma.g_head.eq(g.head),
             g.free.eq(dma.g_free), g.abort.eq(dma.g_abort), g.lw_done.eq(lw.done),
-            dma.g_cycles.eq(g.cycles), dma.g_cycles_we.eq(g.cycles_we),
+            # (a gather's end sets rd_cycles from its count, one of no block sets 1)
+            dma.g_cycles.eq(g.cycles), dma.g_cycles_we.eq(g.busy & lw.done),
+            dma.g_one.eq(g.done),
             smem_gp.addr.eq(g.smem_addr), g.smem_data.eq(smem_gp.data.as_value()),
             dma.load_i_done.eq(li.done), dma.load_w_done.eq(lw.done),
             li.abort.eq(dma.abort_i), lw.abort.eq(dma.abort_w | g.lw_abort),
@@ -224,7 +226,8 @@ class ExionCore(wiring.Component):
                          bank.w_en.eq(li.w_en[i] | cf.imem_we[i] | pr.imem_we[i]),
                          bank.r_addr.eq(Mux(pr.busy, pr.imem_addr,
                                             Mux(cf.busy, cf.imem_raddr, ex.imem_addr)))]
-            m.d.comb += [bank.w2_data.eq(li.w_data2), bank.w2_en.eq(li.w_en2[i])]
+            m.d.comb += [bank.w2_addr.eq(li.w_addr2), bank.w2_data.eq(li.w_data2),
+                         bank.w2_en.eq(li.w_en2[i])]
         for i, bank in enumerate(wmem):
             c, d = divmod(i, D)
             # (PREDICT_PROJ's K' goes to stream 0)
@@ -285,6 +288,9 @@ class ExionCore(wiring.Component):
         mw_addr, mw_data = Signal.like(mask_wp.addr), Signal.like(mask_wp.data)
         mw_en = Signal.like(mask_wp.en)
         m.d.comb += [mask_wp.addr.eq(mw_addr), mask_wp.data.eq(mw_data), mask_wp.en.eq(mw_en)]
+        # (the CFSE's request, the latest of the four, picks in the last multiplexer: the
+        # others' priority and the host's are resolved beside it; the same priority, the FPGA
+        # build's timing, docs/fpga.md)
         m.d.sync += mw_en.eq(0)
         with m.If(pr.mask_we):
             m.d.sync += [mw_addr.eq(pr.mask_addr), mw_data.eq(pr.mask_data),
@@ -292,13 +298,13 @@ class ExionCore(wiring.Component):
         with m.Elif(ex.mask_we):
             m.d.sync += [mw_addr.eq(ex.mask_addr), mw_data.eq(ex.mask_data),
                          mw_en.eq(ex.mask_en)]
-        with m.Elif(cf.mask_we):
-            m.d.sync += [mw_addr.eq(cf.mask_addr), mw_data.eq(cf.mask_data),
-                         mw_en.eq(cf.mask_en)]
         with m.Elif(host.mask_we):
             m.d.sync += [mw_addr.eq(host.mask_ch // CAU_BEAT),
                          mw_data.eq(host.mask_cv.replicate(CAU_BEAT)),
                          mw_en.eq(Const(1, CAU_BEAT) << (host.mask_ch % CAU_BEAT))]
+        with m.If(cf.mask_we & ~pr.mask_we & ~ex.mask_we):
+            m.d.sync += [mw_addr.eq(cf.mask_addr), mw_data.eq(cf.mask_data),
+                         mw_en.eq(cf.mask_en)]
         pred_mask_q, exec_mask_q, cfse_mask_q = Signal(2), Signal(2), Signal(2)
         m.d.sync += [pred_mask_q.eq(pr.mask_writes), exec_mask_q.eq(ex.mask_busy),
                      cfse_mask_q.eq(cf.mask_writes)]

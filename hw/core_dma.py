@@ -156,13 +156,14 @@ class CoreDma(wiring.Component):
         ``REGION_BASE`` / ``REGION_END``: the engines check each descriptor again when they
         take it (a region changed while ``MEM`` commands wait applies to them then).
     g_on, g_valid, g_base, g_items, g_word : In ; g_ready, g_free, g_abort : Out(1) ;
-    g_cycles : In(32) ; g_cycles_we : In(1)
+    g_cycles : In(32) ; g_cycles_we : In(1) ; g_one : In(1)
         The gather engine's hook (hw/core_gather.py): ``g_free``: no ``MEM`` load runs; while
         ``g_on`` it owns the WMEM side's read engine: a row of ``g_items`` items at ``g_base``
         per ``g_valid & g_ready`` (the unpacker started with the first, ``g_first``: the rows
         follow each other in its stream), its items on ``item_w``; a fault ends it with
         ``g_abort`` (``fail`` with ``g_word``) once the engine is idle and ``g_head`` (the slot
-        it writes is the faulting row); ``g_cycles`` sets ``rd_cycles``.
+        it writes is the faulting row); ``g_cycles`` sets ``rd_cycles`` (``g_cycles_we``), a
+        gather of no block sets it to 1 (``g_one``, never with ``g_cycles_we``).
     s_desc : In(descriptor_layout()) ; s_rd_go, s_wr_go : In(1) ; s_rd_on, s_wr_on : In(1) ;
     s_rd_free, s_wr_free : Out(1) ; s_word : Out(stream.Signature(bus_width)) ;
     s_wdata : In(stream.Signature(bus_width)) ; s_rd_error, s_wr_error, s_wr_done : Out(1) ;
@@ -202,7 +203,7 @@ class CoreDma(wiring.Component):
             "g_on": In(1), "g_valid": In(1), "g_base": In(DMA_ADDR_WIDTH), "g_items": In(16),
             "g_first": In(1), "g_head": In(1),
             "g_word": In(32), "g_ready": Out(1), "g_free": Out(1), "g_abort": Out(1),
-            "g_cycles": In(32), "g_cycles_we": In(1),
+            "g_cycles": In(32), "g_cycles_we": In(1), "g_one": In(1),
             "s_desc": In(descriptor_layout()), "s_rd_go": In(1), "s_wr_go": In(1),
             "s_rd_on": In(1), "s_wr_on": In(1), "s_rd_free": Out(1), "s_wr_free": Out(1),
             "s_word": Out(stream.Signature(bw)), "s_wdata": In(stream.Signature(bw)),
@@ -331,8 +332,12 @@ class CoreDma(wiring.Component):
                     m.d.sync += on.eq(0)
             sides.append((on, word, rd))
         (on_i, word_i, rd_i), (on_w, word_w, rd_w) = sides
+        # (a gather of no block, g_one, sets 1: its done comes from the gather's take, late,
+        # and selects last, apart from the 32-bit value; the FPGA build's timing, docs/fpga.md)
         with m.If(self.g_cycles_we):
             m.d.sync += self.rd_cycles.eq(self.g_cycles)
+        with m.If(self.g_one):
+            m.d.sync += self.rd_cycles.eq(1)
         m.d.comb += [
             self.s_rd_free.eq(~on_w & ~self.g_on & ~self.s_rd_on & rd_w.cmd.ready),
             self.s_rd_error.eq(self.s_rd_on & rd_w.error), self.s_rd_cause.eq(rd_w.cause),

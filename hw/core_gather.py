@@ -326,5 +326,6 @@ class CoreGather(wiring.Component):
                              o_cnt.eq(0), s_valid.eq(0)]
         m.d.comb += [self.lw_abort.eq(self.abort & self.busy),
                      self.cycles_we.eq((self.busy & self.lw_done) | self.done),
-                     self.cycles.eq(Mux(self.done, 1, cyc + 1))]
+                     # (1 where idle: a gather of no block; the take is not in the value)
+                     self.cycles.eq(Mux(self.busy, cyc + 1, 1))]
         return m

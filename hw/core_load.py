@@ -13,7 +13,8 @@ the dispatcher's hazard input) stay set for that cycle, so a reader or another w
 waits for them never sees the memory before the last write. With ``ways`` =
 2 (IMEM, one write lane), a beat with ``s_two`` carries a second item, ``s_data2``: the next
 word of the same bank (the master port's unpacker never pairs items of two banks), written
-at ``w_addr + 1`` (``w_data2`` / ``w_en2``: the banks' pair write, hw/mem.py).
+at ``w_addr + 1`` (``w_addr2``, a register of its own, ``w_data2`` / ``w_en2``: the banks'
+pair write, hw/mem.py).
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ class LoadEngine(wiring.Component):
         Buffers being written.
     s_data2 : In(width) ; s_two : In(1)
         (``ways`` = 2) the beat's second item, and that it has one.
-    w_data2 : Out(width) ; w_en2 : Out(banks)
-        (``ways`` = 2) the second item's write, at ``w_addr + 1``.
+    w_addr2 : Out(range(buffers * depth)) ; w_data2 : Out(width) ; w_en2 : Out(banks)
+        (``ways`` = 2) the second item's write, at ``w_addr2`` = ``w_addr + 1`` (registered:
+        the banks pick their halves from it, hw/mem.py).
     busy, done : Out(1)
     abort : In(1)
         End the running command without ``done`` (a master-port fault, ``hw/core_dma.py``).
@@ -76,7 +78,8 @@ class LoadEngine(wiring.Component):
         self._width, self._lanes, self._field = width, lanes, buffer_field
         self._ways = ways
         two = {} if ways == 1 else {
-            "s_data2": In(width), "s_two": In(1), "w_data2": Out(width), "w_en2": Out(banks)}
+            "s_data2": In(width), "s_two": In(1), "w_addr2": Out(range(buffers * depth)),
+            "w_data2": Out(width), "w_en2": Out(banks)}
         super().__init__({**two,
             "cmd": In(command_stream()),
             "s_axis_tdata": In(width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
@@ -100,9 +103,15 @@ class LoadEngine(wiring.Component):
         m.d.comb += self.cmd.ready.eq(~active)
         with m.If(self.cmd.valid & ~active):
             m.d.sync += [active.eq(1), buf.eq(f[self._field]), base.eq(f["base"]),
-                         count.eq(f["count"]), off.eq(0), bank.eq(0), lane.eq(0),
+                         count.eq(f["count"]), bank.eq(0), lane.eq(0),
                          last_lane.eq(Mux(f["streams"] == 0, lanes - 1, f["streams"] - 1)
                                       if lanes > 1 else 0)]
+        # ``off`` is cleared in every idle cycle (so in the take's), not by the take: the
+        # command's valid comes late (the gather's take, hw/core_gather.py) and no longer
+        # reaches its 16 bits (the FPGA build's timing, docs/fpga.md); it is read only with a
+        # beat, and the w_addr a cleared ``off`` shows while idle goes with no write enable
+        with m.If(~active):
+            m.d.sync += off.eq(0)
         beat = Signal()
         # the write is registered (lands the cycle after its beat, docs/fpga.md: the items
         # reach the banks' write data from a register); ``busy`` and ``writes`` stay set for
@@ -111,8 +120,9 @@ class LoadEngine(wiring.Component):
         m.d.comb += [self.s_axis_tready.eq(active), beat.eq(active & self.s_axis_tvalid),
                      self.busy.eq(active | pend)]
         w_data = Signal(self._width)
-        m.d.sync += [pend.eq(beat), self.w_addr.eq(buf * self._depth + base + off),
-                     w_data.eq(self.s_axis_tdata)]
+        w_next = Signal.like(self.w_addr)
+        m.d.comb += w_next.eq(buf * self._depth + base + off)
+        m.d.sync += [pend.eq(beat), self.w_addr.eq(w_next), w_data.eq(self.s_axis_tdata)]
         m.d.comb += self.w_data.eq(w_data.replicate(lanes))
         for i in range(n_banks):
             m.d.sync += self.w_en[i * lanes:(i + 1) * lanes].eq(
@@ -122,7 +132,7 @@ class LoadEngine(wiring.Component):
         two = Signal()
         if self._ways == 2:
             m.d.comb += two.eq(self.s_two)
-            m.d.sync += self.w_data2.eq(self.s_data2)
+            m.d.sync += [self.w_addr2.eq(w_next + 1), self.w_data2.eq(self.s_data2)]
             for i in range(n_banks):
                 m.d.sync += self.w_en2[i].eq(beat & two & (bank == i))
         last_off = off + two == count - 1

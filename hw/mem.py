@@ -64,8 +64,13 @@ class Bank(wiring.Component):
         a word may present the next address early (``hw/sequencer.py``'s ``f_addr``).
     wp<i>_addr, wp<i>_data, wp<i>_en : In
         Further write ports ``i`` >= 1.
-    w2_data, w2_en : In
-        (``pair_write``) the word at ``w_addr + 1`` (never enabled with a further port).
+    w2_addr, w2_data, w2_en : In
+        (``pair_write``) the word at ``w2_addr`` = ``w_addr + 1`` (never enabled with a further
+        port). The writer gives ``w2_addr`` from a register, so that each half's selection
+        (the pair's half when ``w2_en`` is set, from ``w2_addr[0]``) is one gate from
+        registers: ``w_addr`` (a multiplex of writers) then reaches the halves' addresses
+        through one multiplexer and the enables alone, not the selects of every address and
+        data bit (the FPGA build's timing, docs/fpga.md).
     r2_data : Out(width)
         (``pair_read``) the word at ``r_addr + 1``.
     """
@@ -97,7 +102,8 @@ class Bank(wiring.Component):
             sig.update({f"wp{i}_addr": In(range(depth)), f"wp{i}_data": In(width),
                         f"wp{i}_en": In(write_lanes)})
         if pair_write:
-            sig.update({"w2_data": In(width), "w2_en": In(write_lanes)})
+            sig.update({"w2_addr": In(range(depth)), "w2_data": In(width),
+                        "w2_en": In(write_lanes)})
         if pair_read:
             sig["r2_data"] = Out(width)
         super().__init__(sig)
@@ -133,18 +139,17 @@ class Bank(wiring.Component):
         half = (self._depth + 1) // 2
         halves = [Memory(shape=unsigned(self._width), depth=half, init=[]) for _ in range(2)]
         m.submodules.even, m.submodules.odd = halves
-        a0, d0, e0 = self.write(0)
-        a1 = Signal(range(self._depth + 1))
-        m.d.comb += a1.eq(a0 + 1)
         for h, mem in enumerate(halves):
             for i in range(self._ports):
                 wp = mem.write_port(granularity=gran)
                 addr, wdata, en = self.write(i)
                 mine = addr[0] == h
-                if i == 0 and self._pw:   # port 0 or the pair's word, whichever is this half's
-                    m.d.comb += [wp.addr.eq(Mux(mine, addr >> 1, a1 >> 1)),
-                                 wp.data.eq(Mux(mine, wdata, self.w2_data)),
-                                 wp.en.eq(Mux(mine, en, self.w2_en))]
+                if i == 0 and self._pw:   # the pair's word where it is this half's, else port 0
+                    use2 = Signal(name=f"use2_{h}")
+                    m.d.comb += [use2.eq(self.w2_en.any() & (self.w2_addr[0] == h)),
+                                 wp.addr.eq(Mux(use2, self.w2_addr >> 1, addr >> 1)),
+                                 wp.data.eq(Mux(use2, self.w2_data, wdata)),
+                                 wp.en.eq(Mux(use2, self.w2_en, Mux(mine, en, 0)))]
                 else:
                     m.d.comb += [wp.addr.eq(addr >> 1), wp.data.eq(wdata),
                                  wp.en.eq(Mux(mine, en, 0))]
