@@ -114,15 +114,23 @@ class DmaRead(wiring.Component):
                                                    max_burst=self._max)
         # Row structure of each accepted descriptor, for the R side: row beats, rows, bytes
         # in a row's last word (1..B).
-        m.submodules.info = info = SyncFIFO(width=beats_bits + DMA_ROWS_BITS + shift + 1,
+        # (kept decoded: the row beats, rows, the last word's cut bytes and the == 1 flags,
+        # so the R side loads its registers straight from the FIFO, docs/fpga.md)
+        m.submodules.info = info = SyncFIFO(width=beats_bits + DMA_ROWS_BITS + bb + 2,
                                             depth=INFO_DEPTH)
         desc = Signal(descriptor_layout(self._aw))
         # checking: the check's first stage (desc just taken); checked: its result, acted on
         checking, checked, drain = Signal(), Signal(), Signal()
         bad = descriptor_cause_staged(m, desc, self.region_base, self.region_end, bb)
-        row_beats, tail = Signal(beats_bits), Signal(shift + 1)
-        m.d.comb += [row_beats.eq((desc.row_bytes + (bb - 1)) >> shift),
-                     tail.eq((desc.row_bytes - 1)[:shift] + 1)]
+        # the row structure, registered from desc in every cycle: desc holds from its take
+        # through the check, so these are its values when the check's result is acted on
+        row_beats, cut_d = Signal(beats_bits), Signal(bb)
+        rb_one_d, rows_one_d = Signal(), Signal()
+        tail = Signal(shift + 1)
+        m.d.comb += tail.eq((desc.row_bytes - 1)[:shift] + 1)
+        rb_n = (desc.row_bytes + (bb - 1)) >> shift
+        m.d.sync += [row_beats.eq(rb_n), rb_one_d.eq(rb_n == 1), rows_one_d.eq(desc.rows == 1),
+                     cut_d.eq(Cat(*[tail <= i for i in range(bb)]))]
 
         # -- R side signals used by the issue side -------------------------------------------
         ok = Signal()
@@ -152,7 +160,8 @@ class DmaRead(wiring.Component):
                     m.d.sync += [self.error.eq(1), self.cause.eq(bad)]
                 with m.Else():
                     m.d.comb += [walker.start.eq(1), info.w_en.eq(1),
-                                 info.w_data.eq(Cat(row_beats, desc.rows, tail))]
+                                 info.w_data.eq(Cat(row_beats, desc.rows, cut_d,
+                                                    rb_one_d, rows_one_d))]
 
         # -- AR: one registered burst, at most `outstanding` in flight -------------------------
         count = Signal(range(self._n + 1))
@@ -197,11 +206,11 @@ class DmaRead(wiring.Component):
         with m.If(load_info):
             rb = info.r_data[:beats_bits]
             n_rows = info.r_data[beats_bits:beats_bits + DMA_ROWS_BITS]
-            n_tail = info.r_data[beats_bits + DMA_ROWS_BITS:]
+            n_cut = info.r_data[beats_bits + DMA_ROWS_BITS:beats_bits + DMA_ROWS_BITS + bb]
+            n_rb1, n_rows1 = info.r_data[-2], info.r_data[-1]
             m.d.sync += [r_active.eq(1), r_left.eq(rb), r_row_beats.eq(rb), r_rows.eq(n_rows),
-                         row_end.eq(rb == 1), rb_one.eq(rb == 1),
-                         rows_one.eq(n_rows == 1),
-                         cut.eq(Cat(*[n_tail <= i for i in range(bb)]))]
+                         row_end.eq(n_rb1), rb_one.eq(n_rb1), rows_one.eq(n_rows1),
+                         cut.eq(n_cut)]
         with m.Elif(o_hs):
             with m.If(row_end):
                 with m.If(last):
