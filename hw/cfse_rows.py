@@ -499,10 +499,14 @@ class CfseSoftmaxRows(wiring.Component):
                 with m.Else():
                     m.d.sync += [rem.eq(dn), recip.eq(Cat(Const(0, 1), recip))]
             # normalize
-            prod = Signal(unsigned(F.EXP_FRAC + 1 + 33), name=f"prod_{r}")
+            # e * recip as two registered products of recip's 17-bit slices (no carry chain
+            # after the multipliers: the FPGA build's timing, docs/fpga.md), added with the
+            # rounding in the next stage: the same value as the one product, a cycle apart
+            prod_h = Signal(unsigned(F.EXP_FRAC + 1 + 16), name=f"prod_h_{r}")
+            prod_l = Signal(unsigned(F.EXP_FRAC + 1 + 17), name=f"prod_l_{r}")
             p = Signal(signed(W), name=f"p_{r}")
-            pr = (prod + (1 << (F.RECIP_SHIFT - 1))) >> F.RECIP_SHIFT
-            m.d.sync += [prod.eq(e * recip[:33]),
+            pr = ((prod_h << 17) + prod_l + (1 << (F.RECIP_SHIFT - 1))) >> F.RECIP_SHIFT
+            m.d.sync += [prod_h.eq(e * recip[17:33]), prod_l.eq(e * recip[:17]),
                          p.eq(Mux(pr > F.PROB_MAX, F.PROB_MAX, pr))]
             m.d.comb += self.o_p[r].eq(p)
         return m

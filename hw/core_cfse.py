@@ -161,7 +161,6 @@ class CfseEngine(wiring.Component):
                 "out_shift", "ffn_mask", "key_mask", "ffn_th", "gate", "sc_base", "sh_base",
                 "mhalf")
         c = {n: Signal.like(f[n], name=f"c_{n}") for n in keep}
-        mbuf = c["xbuf"]                    # the same bits (exion/fields.py)
         m.d.comb += [take.eq(self.cmd.valid & ~active), self.cmd.ready.eq(~active),
                      self.busy.eq(active)]
         new_op = self.cmd.payload.op
@@ -220,12 +219,21 @@ class CfseEngine(wiring.Component):
                      ln.rd_m.eq(act[0])]
         for r in range(R):
             m.d.comb += [ln.rd_x[r].eq(act[r]), sm.rd_x[r].eq(act[r])]
-        ln_addr = Mux(ln.rd_sel == LN_X, c["obuf"] * Do + c["ch_base"] + ln.rd_ch,
-                      Mux(ln.rd_sel == LN_SCALE, mbuf * Do + c["sc_base"] + ln.rd_ch,
-                          mbuf * Do + c["sh_base"] + ln.rd_ch))
+        # OMEM read address: a base registered at the take (buffer * words + the operand's
+        # first channel, in the address's width: the sum's low bits are the same) plus the
+        # channel, so one carry chain comes before the banks (the FPGA build's timing,
+        # docs/fpga.md)
+        aw = len(self.omem_addr)
+        b_x, b_sc, b_sh, b_o = (Signal(aw, name=n) for n in ("b_x", "b_sc", "b_sh", "b_o"))
+        with m.If(take):        # (LAYERNORM's mbuf is the xbuf field's bits, exion/fields.py)
+            m.d.sync += [b_x.eq(f["obuf"] * Do + f["ch_base"]),
+                         b_sc.eq(f["xbuf"] * Do + f["sc_base"]),
+                         b_sh.eq(f["xbuf"] * Do + f["sh_base"]),
+                         b_o.eq(f["obuf"] * Do)]
+        ln_base = Mux(ln.rd_sel == LN_X, b_x, Mux(ln.rd_sel == LN_SCALE, b_sc, b_sh))
         m.d.comb += self.omem_addr.eq(
-            Mux(is_op["LAYERNORM"], ln_addr,
-                c["obuf"] * Do + Mux(is_op["SOFTMAX"], c["ch_base"] + sm.rd_ch, seq.f_addr)))
+            Mux(is_op["LAYERNORM"], ln_base, Mux(is_op["SOFTMAX"], b_x, b_o))
+            + Mux(is_op["LAYERNORM"], ln.rd_ch, Mux(is_op["SOFTMAX"], sm.rd_ch, seq.f_addr)))
         m.d.comb += self.omem_ren.eq(~(is_op["GELU"] | is_op["RESIDUAL"]) | seq.r_en)
         # SOFTMAX: keep bits of every row from the mask word of the key (data a cycle later)
         kch, kch_d = Signal(16), Signal(16)
