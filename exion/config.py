@@ -46,6 +46,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "acc_width": (8, 48),
     "merge_degree": (1, 8),
     "adder_stages": (0, 6),
+    "operand_stages": (0, 1),
     "drain_ports": (1, 8),
     "imem_bank_bytes": (1, 1 << 20),
     "wmem_bank_bytes": (1, 1 << 22),
@@ -93,6 +94,12 @@ class ExionConfig:
         Weight columns one DPU column slot can hold after ConMerge (1 = condense only).
     adder_stages : int
         Pipeline registers inside the DPU adder tree (0 = combinational tree).
+    operand_stages : int
+        Pipeline registers between a memory read and the arithmetic that consumes it: the DPU
+        weight switch's output before the multipliers, the eager predictor's operands before
+        its leading-one detectors (0 = none). One costs a cycle of latency per SDUE run and
+        per ``PREDICT`` / ``PREDICT_PROJ`` lane chunk; the FPGA build uses it, where a block
+        RAM's read, the switch and a multiplier do not fit one 20 ns cycle (``docs/fpga.md``).
     drain_ports : int
         Columns of the SDUE's shadow register drained into OMEM per cycle (requantizers per
         row and OMEM write ports per bank); a power of two dividing ``cols``. Short
@@ -154,6 +161,7 @@ class ExionConfig:
     acc_width: int = 32
     merge_degree: int = 2
     adder_stages: int = 1
+    operand_stages: int = 0
     drain_ports: int = 1
     imem_bank_bytes: int = 1536
     wmem_bank_bytes: int = 12288
@@ -281,8 +289,9 @@ class ExionConfig:
     @property
     def pipeline_depth(self) -> int:
         """Cycles from a lane chunk's memory read to its sum reaching the accumulator:
-        one synchronous memory read, the adder-tree stages, and the accumulate register."""
-        return 1 + self.adder_stages + 1
+        one synchronous memory read, the operand stages, the adder-tree stages, and the
+        accumulate register."""
+        return 1 + self.operand_stages + self.adder_stages + 1
 
     @property
     def drain_cycles(self) -> int:

@@ -83,7 +83,7 @@ class Board:
 # Default build: the core with a 2x2 array of 4-lane DPUs and 32-word banks. Measured on the
 # 85F (README.md, "FPGA build"): 16 % of the LUTs, about 6 CPU minutes for the whole flow;
 # larger arrays fit (4x4 x 8 lanes, 8x8 x 2 lanes) but take far longer to place and route.
-_DEFAULT = (("rows", 2), ("cols", 2), ("lanes", 4), ("merge_degree", 2),
+_DEFAULT = (("rows", 2), ("cols", 2), ("lanes", 4), ("merge_degree", 2), ("operand_stages", 1),
             ("imem_bank_bytes", 192), ("wmem_bank_bytes", 384), ("omem_bank_bytes", 48))
 
 BOARDS: dict[str, Board] = {b.name: b for b in (
