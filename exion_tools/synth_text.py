@@ -62,7 +62,9 @@ def format_report(rep: dict) -> str:
     out = [
         f"EXION synthesis: {rep['top']} {cfg['rows']}x{cfg['cols']} (lanes {cfg['lanes']}, "
         f"merge degree {cfg['merge_degree']}, INT{cfg['data_width']}, acc {cfg['acc_width']}, "
-        f"adder stages {cfg['adder_stages']}), {rep['yosys']}",
+        f"adder stages {cfg['adder_stages']}"
+        + (f", operand stages {cfg['operand_stages']}" if cfg.get("operand_stages") else "")
+        + f"), {rep['yosys']}",
         "ASIC: Yosys generic gates (synth + abc -fast), memories kept as SRAM; Tr = static-CMOS "
         "transistors, SRAM 8T per 1R1W bit (docs/synthesis.md)",
     ]

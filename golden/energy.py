@@ -77,13 +77,15 @@ def energy_scale(from_node: float, from_vdd: float, to_node: float, to_vdd: floa
 
 
 def dpu_ff_bits(cfg: ExionConfig) -> int:
-    """Flip-flop bits one busy DPU clocks per cycle: the accumulator and the adder-tree
-    pipeline registers, placed as ``hw/dpu.py`` places them (``adder_stages`` registers
-    spread over the ``clog2(lanes) + 1`` logic levels, each holding that level's values and
-    two control bits). 234 at the preset (the synthesized DPU has 234 flip-flops)."""
+    """Flip-flop bits one busy DPU clocks per cycle: the accumulator, the operand register
+    and the adder-tree pipeline registers, placed as ``hw/dpu.py`` places them (with
+    ``operand_stages = 1``, ``a`` and the selected weight stream, ``2 * lanes * data_width``
+    bits, and two control bits before the multipliers; ``adder_stages`` registers spread over
+    the ``clog2(lanes) + 1`` logic levels, each holding that level's values and two control
+    bits). 234 at the preset (the synthesized DPU has 234 flip-flops)."""
     levels = clog2(cfg.lanes) + 1
     s = cfg.adder_stages
-    bits = cfg.acc_width
+    bits = cfg.acc_width + cfg.operand_stages * (2 * cfg.lanes * cfg.data_width + 2)
     for i in range(s):
         lev = (i + 1) * levels // (s + 1) - 1
         bits += (cfg.lanes >> lev) * (cfg.product_width + lev) + 2

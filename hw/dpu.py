@@ -20,7 +20,8 @@ def tree_register_levels(cfg: ExionConfig) -> list[int]:
     """Logic levels (0 = multipliers, 1.. = adder-tree levels) followed by a pipeline register.
 
     ``adder_stages`` registers are spread evenly over the ``clog2(lanes) + 1`` logic levels;
-    none follows the last level, whose output feeds the accumulator register directly.
+    none follows the last level, whose output feeds the accumulator register directly. The
+    operand register (``operand_stages``) comes before level 0 and is not listed.
     """
     levels = clog2(cfg.lanes) + 1
     s = cfg.adder_stages
@@ -33,9 +34,12 @@ class Dpu(wiring.Component):
     Operand ``a`` comes from the DPU's row (IMEM bank), operands ``w`` are the
     ``merge_degree`` weight streams of its column (WMEM bank). The conflict-vector switch field
     ``sel`` picks the stream (``w_sw``): ``sel = d + 1`` uses stream ``d``; ``sel = 0`` idles
-    the DPU, which then holds its accumulator. The adder tree has ``adder_stages`` pipeline
-    registers, so a chunk presented in cycle ``t`` reaches the accumulator at the end of cycle
-    ``t + adder_stages``.
+    the DPU, which then holds its accumulator. With ``operand_stages = 1`` the operands after
+    the switch (``a``, the selected stream, and the control) are registered before the
+    multipliers (the FPGA build: a block RAM read, the switch and a multiplier do not fit one
+    cycle). The adder tree has ``adder_stages`` pipeline registers, so a chunk presented in
+    cycle ``t`` reaches the accumulator at the end of cycle
+    ``t + operand_stages + adder_stages``.
 
     Control, sampled with the operands: ``valid`` (this cycle carries a chunk), ``first``
     (clear: the accumulator takes the chunk sum instead of adding it). ``valid = 0`` or
@@ -44,7 +48,8 @@ class Dpu(wiring.Component):
     Parameters
     ----------
     cfg : ExionConfig
-        Supplies ``lanes``, ``data_width``, ``acc_width``, ``merge_degree``, ``adder_stages``.
+        Supplies ``lanes``, ``data_width``, ``acc_width``, ``merge_degree``,
+        ``operand_stages``, ``adder_stages``.
 
     Members
     -------
@@ -78,9 +83,11 @@ class Dpu(wiring.Component):
 
     @staticmethod
     def module_name(cfg: ExionConfig) -> str:
-        """Verilog module name; unique per parameter set that changes the DPU."""
+        """Verilog module name; unique per parameter set that changes the DPU (``_o1``: the
+        operand register; without it the name is the one before that field existed)."""
         return (f"exion_dpu_l{cfg.lanes}_w{cfg.data_width}_a{cfg.acc_width}"
-                f"_m{cfg.merge_degree}_s{cfg.adder_stages}")
+                f"_m{cfg.merge_degree}_s{cfg.adder_stages}"
+                + (f"_o{cfg.operand_stages}" if cfg.operand_stages else ""))
 
     def elaborate(self, platform):
         cfg = self._cfg
@@ -99,9 +106,22 @@ class Dpu(wiring.Component):
         take = Signal()
         m.d.comb += take.eq(self.valid & (self.sel != 0))
 
-        level = 0
-        terms = [self.a[i] * w_sel[i] for i in range(cfg.lanes)]
+        a = [self.a[i] for i in range(cfg.lanes)]
+        w = [w_sel[i] for i in range(cfg.lanes)]
         ctl_take, ctl_first = take, self.first
+        if cfg.operand_stages:
+            # The operand stage: the selected stream only (not all merge_degree streams),
+            # with the row's operands and the control, in one packed register.
+            W = cfg.data_width
+            packed = Cat(*a, *w, ctl_take, ctl_first)
+            r = Signal(len(packed), name="operands")
+            m.d.sync += r.eq(packed)
+            ops = [r[i * W:(i + 1) * W].as_signed() for i in range(2 * cfg.lanes)]
+            a, w = ops[:cfg.lanes], ops[cfg.lanes:]
+            ctl_take, ctl_first = r[2 * cfg.lanes * W], r[2 * cfg.lanes * W + 1]
+
+        level = 0
+        terms = [a[i] * w[i] for i in range(cfg.lanes)]
 
         def stage(values, take_, first_):
             # One register per pipeline stage (operands and control packed together): a

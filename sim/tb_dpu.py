@@ -33,13 +33,14 @@ async def run_ops(dut, cfg, ops):
     drv = DpuDriver(dut, cfg)
     idle = ([0] * cfg.lanes, [[0] * cfg.lanes] * cfg.merge_degree, 0, False, False)
     seen = []
-    for op in list(ops) + [idle] * cfg.adder_stages:
+    lat = cfg.operand_stages + cfg.adder_stages  # cycles from an op to its accumulator
+    for op in list(ops) + [idle] * lat:
         drv.drive(op)
         await RisingEdge(dut.clk)
         await ReadOnly()
         seen.append(dut.acc.value.to_signed())
         await FallingEdge(dut.clk)  # leave the read-only phase before driving again
-    return seen[cfg.adder_stages:]
+    return seen[lat:]
 
 
 def random_ops(cfg, rng, n, lo=None, hi=None):

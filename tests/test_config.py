@@ -182,6 +182,17 @@ def test_adder_stages_above_tree_depth(lanes):
     assert f"adder_stages = {depth + 1} is out of range [0, {depth}]" in str(ei.value)
 
 
+def test_operand_stages_range_and_pipeline_depth():
+    # One register between a memory read and its arithmetic, counted in pipeline_depth.
+    assert ExionConfig().operand_stages == 0 and preset("exion").pipeline_depth == 3
+    assert ExionConfig(operand_stages=1).pipeline_depth == 4
+    assert ExionConfig(operand_stages=1, adder_stages=0).pipeline_depth == 3
+    assert ExionConfig(operand_stages=1, lanes=8, adder_stages=3).pipeline_depth == 6
+    _reject("operand_stages", 2, "operand_stages = 2 is out of range [0, 1]")
+    _reject("operand_stages", -1, "operand_stages = -1 is out of range [0, 1]")
+    _reject("operand_stages", True, "[0, 1]")
+
+
 @pytest.mark.parametrize("data_width,lanes", [(12, 16), (16, 64), (2, 1), (8, 4), (16, 1)])
 def test_acc_width_below_exact_lane_sum(data_width, lanes):
     need = 2 * data_width + clog2(lanes)

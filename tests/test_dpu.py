@@ -7,7 +7,9 @@ from sim.runner import SIMULATORS, run_bench
 
 CONFIGS = {
     "exion": preset("exion"),
-    "l4_m3_s2": preset("toy", lanes=4, merge_degree=3, adder_stages=2, acc_width=28),
+    # operand_stages = 1: the operand register after the weight switch (latency 1 + 2).
+    "l4_m3_s2_o1": preset("toy", lanes=4, merge_degree=3, adder_stages=2, operand_stages=1,
+                          acc_width=28),
     "l1_m1_s0": preset("toy", lanes=1, merge_degree=1, adder_stages=0, acc_width=24),
 }
 

@@ -4,6 +4,7 @@ GPU roofline (golden/gpu_roofline.py). numpy only; no RTL."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -138,6 +139,26 @@ def test_dpu_register_bits_follow_the_rtl(lanes, stages):
                                  for lev in tree_register_levels(cfg))
     assert dpu_ff_bits(cfg) == expect
     assert dpu_ff_bits(CFG) == 234  # the synthesized 16x16 DPU's flip-flops (make synth)
+
+
+@pytest.mark.parametrize("kw", [{}, {"operand_stages": 1}, {"lanes": 4, "adder_stages": 2},
+                                {"lanes": 4, "merge_degree": 3, "adder_stages": 2,
+                                 "operand_stages": 1},
+                                {"lanes": 1, "adder_stages": 0, "operand_stages": 1}], ids=str)
+def test_dpu_register_bits_match_the_elaborated_dpu(kw):
+    # The flip-flop bits of hw/dpu.py's RTLIL (no synthesis): the operand register included.
+    from amaranth.back import rtlil
+
+    from hw.dpu import Dpu
+    cfg = preset("exion", **kw)
+    text = rtlil.convert(Dpu(cfg))
+    cells = re.findall(r"cell \$a?dff\w* .*?\n\s*end\b", text, re.S)
+    assert cells
+    bits = sum(int(re.search(r"parameter \\WIDTH (\d+)", c).group(1)) for c in cells)
+    assert dpu_ff_bits(cfg) == bits
+    if cfg.operand_stages:
+        base = cfg.replace(operand_stages=0)
+        assert bits - dpu_ff_bits(base) == 2 * cfg.lanes * cfg.data_width + 2
 
 
 def test_dense_gemm_counts():
