@@ -59,9 +59,11 @@ CONFIGS = {
     "4x4_m3": preset("exion", rows=4, cols=4, lanes=8, merge_degree=3, adder_stages=3,
                      wmem_bank_bytes=4608, drain_ports=1),
     # drain_ports > 1: two columns per cycle on an 8-column array (drain-bound at K = 1,
-    # chunk-bound from K = 3 lanes), four per cycle with a pipeline that binds II instead.
+    # chunk-bound from K = 3 lanes), four per cycle with a pipeline that binds II instead
+    # (with the operand stage: pipeline_depth 4).
     "4x8_d2": preset("exion", rows=4, cols=8, lanes=4, drain_ports=2, adder_stages=0),
-    "4x8_d4": preset("exion", rows=3, cols=8, lanes=4, merge_degree=3, drain_ports=4),
+    "4x8_d4": preset("exion", rows=3, cols=8, lanes=4, merge_degree=3, drain_ports=4,
+                     operand_stages=1),
 }
 
 
