@@ -35,3 +35,14 @@ if os.environ.get("EXION_SIM_CONFIG"):
 @pytest.mark.parametrize("name", CONFIGS)
 def test_core(sim, name):
     run_bench(CONFIGS[name], "core", sim, "sim.tb_core")
+
+
+@pytest.mark.rtl
+def test_core_operand_stage():
+    """GEMMs and the FFN-Reuse loop with the DPUs' operand register (``operand_stages = 1``,
+    the FPGA build's): outputs against golden, CYCLES and BUSY_CYCLES against the cycle model
+    (one more cycle of pipeline_depth). Icarus only, on the "8x3" array: its depth, 5 with
+    the operand stage, is longer than its drain (3), so it binds II where kc is short. No
+    PREDICT here (the predictor's operand stage is tested with it)."""
+    run_bench(CONFIGS["8x3"].replace(operand_stages=1), "core", "icarus", "sim.tb_core",
+              extra_env={"EXION_CORE_TESTS": "dense_gemm,back_to_back,ffn_reuse"})
