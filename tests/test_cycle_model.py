@@ -19,6 +19,16 @@ def test_pipeline_depth_of_small():
     assert SMALL.pipeline_depth == 3
 
 
+def test_operand_stage_adds_a_cycle_of_depth():
+    # The DPU's operand register: one cycle more per run, and II where the pipeline binds it.
+    o1 = SMALL.replace(operand_stages=1)
+    assert o1.pipeline_depth == 4
+    assert compute_cycles(1, 32, o1) == 8 + 4 + 2
+    assert compute_cycles(3, 4, o1) == 2 * 4 + 1 + 4 + 2          # kc = 1: II = depth 4
+    assert issue_interval(40, o1) == issue_interval(40, SMALL) == 10
+    assert gemm_sequence_cycles([(2, 4), (3, 40)], o1) == 2 * 4 + 2 * 10 + 10 + 4 + 2
+
+
 @pytest.mark.parametrize("blocks,k,expected", [
     (0, 10, 0),                       # nothing to do
     (1, 32, 8 + 3 + 2),               # kc = 8: one block, pipeline, drain
