@@ -93,8 +93,9 @@ def show(label, cfg, rep):
           f"({tr['dense'] / (tr['sparse'] + tr['schedule']):.2f}x with the schedule), "
           f"ideal {1 / (1 - s):.2f}x")
     e = rep["eager"]
+    p_model = cycle_model.predict_cycles(e['keys'], e['kc'], operand_stages=cfg.operand_stages)
     print(f"eager head: {e['keys']} keys, kc {e['kc']}: PREDICT {e['predict']} cycles "
-          f"(model {cycle_model.predict_cycles(e['keys'], e['kc'])}), SCHEDULE {e['schedule']}, "
+          f"(model {p_model}), SCHEDULE {e['schedule']}, "
           f"sparse QK^T {e['blocks']} blocks {e['gemm']} cycles; {e['kept']} of "
           f"{e['keys'] * cfg.rows} scores kept, {e['dominant']} dominant queries")
 

@@ -35,8 +35,9 @@ def head_figures(cfg, hidden: int, dh: int, tokens: int) -> dict:
     L, R, C = cfg.lanes, cfg.rows, cfg.cols
     kc, kcp = -(-hidden // L), -(-dh // L)
     groups = -(-tokens // R)
-    q = cycle_model.predict_proj_cycles(dh, kc, L, R, False) * groups
-    k = cycle_model.predict_proj_cycles(dh, kc, L, R, True) * groups
+    ops = cfg.operand_stages
+    q = cycle_model.predict_proj_cycles(dh, kc, L, R, False, operand_stages=ops) * groups
+    k = cycle_model.predict_proj_cycles(dh, kc, L, R, True, operand_stages=ops) * groups
     keys = min(tokens, 64)          # one PREDICT's keys (MAX_KEYS)
     q_beats = R * kcp * groups
     k_beats = C * -(-keys // C) * kcp * -(-tokens // keys)

@@ -464,7 +464,8 @@ class CoreModel:
         st.regs.dominant = bits_of(dom)
         st.regs.skip_k = bits_of(skip_k)
         st.regs.skip_v = bits_of(skip_v)
-        st.regs.cycles = cycle_model.predict_cycles(n, c.kc, CAU_BEAT)
+        st.regs.cycles = cycle_model.predict_cycles(
+            n, c.kc, CAU_BEAT, operand_stages=self.cfg.operand_stages)
 
     def _predict_proj(self, c: Command, beats):
         """Q' or K' = requantize(shift_add_matmul(X, W), shift): X = IMEM ``ibuf`` rows, W = the
@@ -492,7 +493,8 @@ class CoreModel:
         shifted = (acc + (1 << (c.shift - 1))) >> c.shift if c.shift else acc
         lim = 1 << (W - 1)
         st.regs.proj_sat = int(np.count_nonzero((shifted < -lim) | (shifted >= lim)))
-        st.regs.cycles = cycle_model.predict_proj_cycles(c.n_ch, c.kc, L, c.n_rows, c.keys)
+        st.regs.cycles = cycle_model.predict_proj_cycles(
+            c.n_ch, c.kc, L, c.n_rows, c.keys, operand_stages=cfg.operand_stages)
 
     def _score_width(self) -> int:
         # the selector's score width (hw/selector.py default: a MAX_HEAD_DIM product)

@@ -268,7 +268,8 @@ def format_table(reports: list[GemmReport], baseline: str = "dense") -> str:
 SCHEDULE_OVERHEAD = 4
 
 #: Fixed cycles of a ``PREDICT`` besides one per (key, chunk) and one per mask word: the
-#: memory read, the predictor's accumulate, the selector's input register and its result.
+#: memory read, the predictor's accumulate, the selector's input register and its result
+#: (with ``operand_stages = 0``; each operand stage adds one).
 PREDICT_OVERHEAD = 4
 
 
@@ -354,29 +355,43 @@ def schedule_cycles(cvs, beat: int = CAU_BEAT, cfg: ExionConfig | None = None, *
 
 #: Cycles of a ``PREDICT_PROJ`` after the last (channel, chunk) of each lane chunk of output
 #: channels and before its writes: the memory read, the predictor's accumulate and the
-#: accumulator register (the requantizer then writes the output collector).
+#: accumulator register (the requantizer then writes the output collector), with
+#: ``operand_stages = 0``; each operand stage adds one.
 PREDICT_PROJ_OVERHEAD = 3
 
 
-def predict_proj_cycles(n_ch: int, kc: int, lanes: int, n_rows: int, keys: bool) -> int:
+def _operand_stages(v: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 1:
+        raise ValueError(f"operand_stages = {v!r} must be 0 or 1 (ExionConfig.operand_stages)")
+    return v
+
+
+def predict_proj_cycles(n_ch: int, kc: int, lanes: int, n_rows: int, keys: bool, *,
+                        operand_stages: int = 0) -> int:
     """Cycles of a core ``PREDICT_PROJ`` (``CYCLES``) of ``n_ch`` output channels with ``kc``
     lane chunks: one per (channel, chunk), and per lane chunk of outputs (``ceil(n_ch /
-    lanes)`` of them) :data:`PREDICT_PROJ_OVERHEAD` plus its writes, one IMEM write of every
-    row (Q') or one WMEM write per row, ``n_rows`` (K', ``keys``). The predictors wait while a
-    chunk is written (the writes do not overlap the next chunk's reduction)."""
+    lanes)`` of them) :data:`PREDICT_PROJ_OVERHEAD` plus ``operand_stages``
+    (``cfg.operand_stages``: the predictors' operand registers) plus its writes, one IMEM
+    write of every row (Q') or one WMEM write per row, ``n_rows`` (K', ``keys``). The
+    predictors wait while a chunk is written (the writes do not overlap the next chunk's
+    reduction), so the operand stage's latency is paid per chunk."""
     for name, v in (("n_ch", n_ch), ("kc", kc), ("lanes", lanes), ("n_rows", n_rows)):
         if v < 1:
             raise ValueError(f"{name} = {v} must be >= 1")
     writes = n_rows if keys else 1
-    return n_ch * kc + -(-n_ch // lanes) * (PREDICT_PROJ_OVERHEAD + writes)
+    stages = _operand_stages(operand_stages)
+    return n_ch * kc + -(-n_ch // lanes) * (PREDICT_PROJ_OVERHEAD + stages + writes)
 
 
-def predict_cycles(n_keys: int, kc: int, beat: int = CAU_BEAT) -> int:
+def predict_cycles(n_keys: int, kc: int, beat: int = CAU_BEAT, *,
+                   operand_stages: int = 0) -> int:
     """Cycles of a core ``PREDICT`` of ``n_keys`` keys with ``kc`` lane chunks: one per
-    (key, chunk), :data:`PREDICT_OVERHEAD`, one per mask word of ``beat`` keys."""
+    (key, chunk), :data:`PREDICT_OVERHEAD` plus ``operand_stages`` (``cfg.operand_stages``:
+    the predictors' operand registers), one per mask word of ``beat`` keys."""
     if n_keys < 1 or kc < 1:
         raise ValueError(f"n_keys = {n_keys} and kc = {kc} must be >= 1")
-    return n_keys * kc + PREDICT_OVERHEAD + -(-n_keys // beat)
+    stages = _operand_stages(operand_stages)
+    return n_keys * kc + PREDICT_OVERHEAD + stages + -(-n_keys // beat)
 
 
 # -- CFSE (hw/cfse.py): cycles of one operation, from its first input transfer to its last

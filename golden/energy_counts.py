@@ -157,7 +157,8 @@ def predict_counts(queries: int, keys: int, head_dim: int, cfg: ExionConfig, *,
     dh = _positive("head_dim", head_dim)
     kc = lane_chunks(dh, cfg.lanes)
     groups = -(-q // cfg.rows)
-    c = ActionCounts(cycles=groups * cycle_model.predict_cycles(kk, kc))
+    c = ActionCounts(cycles=groups * cycle_model.predict_cycles(
+        kk, kc, operand_stages=cfg.operand_stages))
     # What the RTL does: all rows' predictors and selectors run (a partial group too), every
     # (key, chunk) cycle reads one word of every IMEM and WMEM bank, the keep-mask is
     # written in whole mask words of CAU_BEAT keys.

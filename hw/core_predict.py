@@ -113,7 +113,9 @@ class PredictEngine(wiring.Component):
             p = Predictor(cfg, k_max=MAX_PROJ_DIM)
             s = Selector(cfg, max_keys=MAX_KEYS)
             assert p.acc_width >= s.score_width
-            place(m, f"pred{r}", p, platform, f"exion_predictor_l{L}_w{W}_s{p.steps}_a{p.acc_width}")
+            ops = f"_o{cfg.operand_stages}" if cfg.operand_stages else ""
+            place(m, f"pred{r}", p, platform,
+                  f"exion_predictor_l{L}_w{W}_s{p.steps}_a{p.acc_width}{ops}")
             place(m, f"sel{r}", s, platform,
                   f"exion_selector_k{s.max_keys}_p{s.max_keep}_s{s.score_width}")
             preds.append(p)
@@ -192,8 +194,15 @@ class PredictEngine(wiring.Component):
         m.d.sync += [d1_valid.eq(issue), d1_first.eq(issue & (p_k == 0)),
                      d1_push.eq(issue & last_k), d1_lastkey.eq(issue & last_k & last_j),
                      d1_col.eq(p_col), d1_end.eq(chunk_end)]
+        # d2: the cycle the predictors' acc holds the sum of d1's chunk, 1 + operand_stages
+        # cycles later (hw/predictor.py registers its operands cfg.operand_stages times)
+        late = (d1_push, d1_lastkey, d1_end)
+        for n in range(cfg.operand_stages):
+            q = tuple(Signal(name=f"{x.name}_op{n}") for x in late)
+            m.d.sync += [d.eq(x) for d, x in zip(q, late)]
+            late = q
         d2_push, d2_lastkey, d2_end = Signal(), Signal(), Signal()
-        m.d.sync += [d2_push.eq(d1_push), d2_lastkey.eq(d1_lastkey), d2_end.eq(d1_end)]
+        m.d.sync += [d2_push.eq(late[0]), d2_lastkey.eq(late[1]), d2_end.eq(late[2])]
         # PREDICT_PROJ: the sums to the writer; the loop resumes after each chunk's writes
         final = Signal()        # the writer is writing the last chunk
         with m.If(~active):

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig, clog2
 
-__all__ = ["Lod", "lod_fields", "lod_signed_approx", "signed_approx"]
+__all__ = ["Lod", "lod_fields", "lod_signed_approx"]
 
 
 def lod_fields(m: Module, x, width: int, name: str = "lod"):
@@ -102,12 +102,15 @@ def _nonzero(x, width: int):
 
 def lod_signed_approx(m: Module, x, width: int, steps: int, nonzero_other, negative_other,
                       name: str = "lod"):
-    """``signed_approx`` of ``x``'s LOD fields with ``nonzero = (x != 0) & nonzero_other`` and
-    ``negative = sign(x) ^ negative_other``, ``has_second`` used only with ``steps == 2``;
-    ``width + 1`` bits, built bit by bit from :func:`_lod_parts`'s fields, so neither
-    position is encoded: bit ``j`` of the magnitude is ``p1``'s or (two steps) ``p2``'s one,
-    and the negation's mask of the bits above the lowest term is ``z[j]`` (one term: no
-    one at or above ``j``) or ``o[j]`` (two terms: at most one, the leading one, there)."""
+    """``(-1)**negative * (nonzero * 2**p1 + has_second * 2**p2)`` of ``x``'s LOD fields as
+    a signed ``width + 1``-bit value, with ``nonzero = (x != 0) & nonzero_other``,
+    ``negative = sign(x) ^ negative_other``, ``has_second`` used only with ``steps == 2``.
+    No carry chain: the negation of a value whose lowest one is at ``q`` keeps bits
+    ``0 .. q`` and inverts every bit above, so it is the magnitude XOR a mask of the bits
+    above ``q``. Built bit by bit from :func:`_lod_parts`'s fields, so neither position is
+    encoded: bit ``j`` of the magnitude is ``p1``'s or (two steps) ``p2``'s one, and the mask
+    is ``z[j]`` (one term: no one at or above ``j``) or ``o[j]`` (two terms: at most one, the
+    leading one, there)."""
     sign, mag, z, o = _lod_parts(m, x, width, name)
     h1, h2 = _ones(mag, z, o, width)
     nz = Signal(name=f"{name}_nz")
@@ -132,20 +135,6 @@ def _encode(onehot, width: int, pw: int):
 
 def _or_bits(bits):
     return Cat(*bits).any() if bits else Const(0, 1)
-
-
-def signed_approx(p1, p2, has_second, nonzero, negative, width: int):
-    """``(-1)**negative * (nonzero * 2**p1 + has_second * 2**p2)`` as a signed ``width + 1``-bit
-    value (``p2 < p1``; ``has_second`` counts only with ``nonzero``), decoded without a carry
-    chain: the negation of a value whose lowest one is at ``q`` keeps bits ``0 .. q`` and
-    inverts every bit above, so it is the magnitude XOR a mask of the bits above ``q``.
-    """
-    w1 = width + 1
-    one = Const(1, unsigned(w1))
-    second = nonzero & has_second
-    mag = Mux(nonzero, (one << p1)[:w1], 0) | Mux(second, (one << p2)[:w1], 0)
-    above = (Const((1 << w1) - 2, unsigned(w1)) << Mux(second, p2, p1))[:w1]
-    return (mag ^ Mux(negative & nonzero, above, 0)).as_signed()
 
 
 class Lod(wiring.Component):

@@ -13,8 +13,11 @@ position encoded and decoded again, and ``b``'s nonzero flag read from ``b`` its
 through its negation: the FPGA build's timing, docs/fpga.md) ends in registers; the second half (shifts, the sum, the
 accumulator value) drives ``acc`` combinationally from them and the accumulator register
 takes ``acc`` every cycle. ``acc`` therefore shows each chunk's sum in the cycle after the
-chunk, as a single registered accumulator would (latency unchanged); the longest path is
-about half of what it was. See ``docs/predictor.md``.
+chunk, as a single registered accumulator would; the longest path is about half of what it
+was. With ``cfg.operand_stages = 1`` the operands (``a``, ``b``, ``valid``, ``first``) are
+registered before the LODs as well (the path from a block RAM's read through the core's key
+multiplexer ends there), and ``acc`` shows each chunk's sum two cycles after the chunk:
+latency ``1 + operand_stages``. See ``docs/predictor.md``.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ class Predictor(wiring.Component):
     Parameters
     ----------
     cfg : ExionConfig
-        ``lanes``, ``data_width`` and ``lod_steps`` (default ``steps``).
+        ``lanes``, ``data_width``, ``lod_steps`` (default ``steps``) and ``operand_stages``
+        (0 or 1 input registers).
     k_max : int
         Longest reduction (``K``) the accumulator holds exactly: it is
         ``shift_add_acc_width(k_max, data_width, steps)`` bits wide, so no sum of up to
@@ -61,9 +65,10 @@ class Predictor(wiring.Component):
     a, b : In(ArrayLayout(signed(data_width), lanes))
     valid : In(1)   the cycle carries a chunk
     first : In(1)   the chunk starts a new sum (the accumulator takes it instead of adding)
-    acc : Out(signed(acc_width))   the sum including every valid chunk up to the previous cycle
-        (what a register updated at the end of each valid cycle would hold; held between
-        chunks); driven from registers through the second half's adders
+    acc : Out(signed(acc_width))   the sum including every valid chunk up to ``1 +
+        cfg.operand_stages`` cycles ago (with no operand stage: what a register updated at the
+        end of each valid cycle would hold; held between chunks); driven from registers
+        through the second half's adders
     """
 
     #: Synthesis report unit (hw/library.py, docs/synthesis.md).
@@ -98,21 +103,30 @@ class Predictor(wiring.Component):
         # shift amounts per lane, the second forms the lane products, the sum and the
         # accumulator value, which leaves combinationally.
         tw = 2 * W
+        # cfg.operand_stages: the operands (a memory read, and b through the core's key mux)
+        # registered before the LODs, so that the read and the LODs take a cycle each
+        a, b, valid, first = self.a, self.b, self.valid, self.first
+        if cfg.operand_stages:
+            lv = data.ArrayLayout(signed(W), L)
+            a, b = Signal(lv, name="a_q"), Signal(lv, name="b_q")
+            valid, first = Signal(name="valid_q"), Signal(name="first_q")
+            m.d.sync += [a.eq(self.a), b.eq(self.b), valid.eq(self.valid),
+                         first.eq(self.first)]
         lanes = []              # per lane: registered (sam, p1_b, p2_b, has_second_b)
         for i in range(L):
-            sb, pb1, pb2, hsb, nzb = lod_fields(m, self.b[i], W, name=f"b{i}")
+            sb, pb1, pb2, hsb, nzb = lod_fields(m, b[i], W, name=f"b{i}")
             two = S == 2
             sam = Signal(signed(W + 1), name=f"sam{i}")
             regs = (sam, Signal.like(pb1, name=f"pb1_{i}"), Signal.like(pb2, name=f"pb2_{i}"),
                     Signal(name=f"hsb{i}"))
             m.d.sync += [
                 # approx(a) * sign(a * b); zero when a or b is zero
-                sam.eq(lod_signed_approx(m, self.a[i], W, S, nzb, sb, name=f"a{i}")),
+                sam.eq(lod_signed_approx(m, a[i], W, S, nzb, sb, name=f"a{i}")),
                 regs[1].eq(pb1), regs[2].eq(pb2), regs[3].eq(hsb if two else 0),
             ]
             lanes.append(regs)
         valid_r, first_r = Signal(), Signal()
-        m.d.sync += [valid_r.eq(self.valid), first_r.eq(self.first)]
+        m.d.sync += [valid_r.eq(valid), first_r.eq(first)]
         # Second half: per lane (sam << p1_b) + has_second_b * (sam << p2_b), sign already in
         # sam (no negation), all terms and the accumulator in one sum (one carry-save tree and
         # one carry chain after synthesis).

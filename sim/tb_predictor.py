@@ -1,6 +1,7 @@
 """cocotb bench of the shift-and-add predictor unit (hw/predictor.py) against
-golden.eager.shift_add_matmul: after every chunk the accumulator must equal the golden product
-of the operand prefixes consumed so far."""
+golden.eager.shift_add_matmul: after every chunk (``cfg.operand_stages`` cycles later with
+operand registers) the accumulator must equal the golden product of the operand prefixes
+consumed so far."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class PredictorDriver:
     def __init__(self, dut, cfg):
         self.dut, self.cfg = dut, cfg
         self.checked = 0
+        self.pending = []       # per cycle driven: the expected acc (None: no chunk), label
 
     def drive(self, a, b, valid, first):
         W = self.cfg.data_width
@@ -40,15 +42,26 @@ class PredictorDriver:
         ap[:k], bp[:k] = a, b
         for c in range(kc):
             while rng is not None and rng.random() < 0.2:
-                self.drive(rng.integers(cfg.data_min, cfg.data_max + 1, L).tolist(),
-                           [0] * L, False, rng.random() < 0.5)
-                await self._step()
+                await self._cycle(rng.integers(cfg.data_min, cfg.data_max + 1, L).tolist(),
+                                  [0] * L, False, rng.random() < 0.5)
             hi = (c + 1) * L
-            self.drive(ap[c * L:hi].tolist(), bp[c * L:hi].tolist(), True, c == 0)
-            got = await self._step()
             want = int(shift_add_matmul(ap[None, :hi], bp[:hi, None], cfg.lod_steps)[0, 0])
-            assert got == want, f"chunk {c} of a length-{k} dot: got {got}, want {want}"
-            self.checked += 1
+            got = await self._cycle(ap[c * L:hi].tolist(), bp[c * L:hi].tolist(), True, c == 0,
+                                    (want, f"chunk {c} of a length-{k} dot"))
+        for _ in range(cfg.operand_stages):     # the last chunk's sum through the stages
+            got = await self._cycle([0] * L, [0] * L, False, False)
+        return got
+
+    async def _cycle(self, a, b, valid, first, want=None):
+        """Drive one cycle; check the acc of the cycle driven ``operand_stages`` earlier."""
+        self.drive(a, b, valid, first)
+        got = await self._step()
+        self.pending.append(want)
+        if len(self.pending) > self.cfg.operand_stages:
+            w = self.pending.pop(0)
+            if w is not None:
+                assert got == w[0], f"{w[1]}: got {got}, want {w[0]}"
+                self.checked += 1
         return got
 
     async def _step(self):

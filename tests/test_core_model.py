@@ -181,7 +181,8 @@ def test_predict(name, seed):
     _, sk, sv = eager.skippable_rows(full_keep, full_dom)
     bits = lambda v: sum(1 << int(i) for i in np.flatnonzero(v))  # noqa: E731
     assert (m.regs.dominant, m.regs.skip_k, m.regs.skip_v) == (bits(full_dom), bits(sk), bits(sv))
-    assert m.regs.cycles == cycle_model.predict_cycles(n_keys, kc)
+    assert m.regs.cycles == cycle_model.predict_cycles(
+        n_keys, kc, operand_stages=cfg.operand_stages)
 
 
 def test_schedule_cycles_empty_mask():

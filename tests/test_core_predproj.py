@@ -57,7 +57,8 @@ def test_model_is_golden_eager(name, seed):
     assert np.array_equal(got[:, :dh], ref.qp) and not got[:, dh:].any()
     sat = np.count_nonzero(intsem.requantize(ref.q_acc, shift_q, 62) != ref.qp)
     assert m.regs.proj_sat == sat
-    assert m.regs.cycles == cycle_model.predict_proj_cycles(dh, kc, L, R, False)
+    assert m.regs.cycles == cycle_model.predict_proj_cycles(
+        dh, kc, L, R, False, operand_stages=cfg.operand_stages)
     m.state.wmem[0, :, :dense_wmem_image(wk, cfg).shape[1]] = dense_wmem_image(wk, cfg)
     key_base = int(rng.integers(0, 2 * C))
     n_rows = int(rng.integers(1, R + 1))
@@ -68,7 +69,8 @@ def test_model_is_golden_eager(name, seed):
         lo = 1 + (j // C) * kcp
         key = m.state.wmem[1, j % C, lo:lo + kcp, 0].reshape(-1)
         assert np.array_equal(key[:dh], ref.kp[r]) and not key[dh:].any()
-    assert m.regs.cycles == cycle_model.predict_proj_cycles(dh, kc, L, n_rows, True)
+    assert m.regs.cycles == cycle_model.predict_proj_cycles(
+        dh, kc, L, n_rows, True, operand_stages=cfg.operand_stages)
 
 
 def test_cycles_formula():

@@ -195,3 +195,49 @@ def test_stream_bytes_by_hand():
     odd = ExionConfig(rows=3, cols=2, lanes=2, data_width=5, adder_stages=1)  # 10, 15 bits
     assert stream_bytes([("LOAD_IMEM", {"count": 1}), ("READ_OMEM", {"count": 1})], odd) \
         == (3 * 2, 2)
+
+
+def test_predict_cycles_operand_stage():
+    """The predictors' operand register (operand_stages = 1): one cycle more per PREDICT, one
+    more per lane chunk of outputs of a PREDICT_PROJ (the loop waits for each chunk's
+    writes); 0 is the formula without it; anything else is refused."""
+    from golden.cycle_model import PREDICT_OVERHEAD, predict_cycles, predict_proj_cycles
+
+    assert predict_cycles(24, 4) == 24 * 4 + PREDICT_OVERHEAD + 3
+    assert predict_cycles(24, 4, operand_stages=1) == predict_cycles(24, 4) + 1
+    assert predict_cycles(1, 1, operand_stages=0) == 1 + 4 + 1
+    # 9 channels over 4 lanes: 3 chunks
+    assert predict_proj_cycles(9, 2, 4, 3, False, operand_stages=1) == 9 * 2 + 3 * (3 + 1 + 1)
+    assert predict_proj_cycles(9, 2, 4, 3, True, operand_stages=1) == 9 * 2 + 3 * (3 + 1 + 3)
+    assert (predict_proj_cycles(9, 2, 4, 3, True, operand_stages=1)
+            - predict_proj_cycles(9, 2, 4, 3, True)) == 3
+    for bad in (2, -1, True, 1.0):
+        with pytest.raises(ValueError, match="operand_stages"):
+            predict_cycles(4, 1, operand_stages=bad)
+        with pytest.raises(ValueError, match="operand_stages"):
+            predict_proj_cycles(4, 1, 4, 1, False, operand_stages=bad)
+
+
+def test_core_model_passes_operand_stages():
+    """The command-level model and the runtime's counting backend take the operand stage from
+    their configuration: CYCLES of a PREDICT and a PREDICT_PROJ grow by the formula's amount."""
+    from exion.regmap import encode
+    from exion_tools.runtime.count_backend import CountBackend
+    from golden.core_model import CoreModel
+
+    cmds = [("PREDICT", dict(kc=2, topk=1, n_keys=10, n_rows=4, ibuf=0, wbuf=0)),
+            ("PREDICT_PROJ", dict(kc=2, n_ch=9, n_rows=3, ibuf=0, wbuf=0, dbuf=1))]
+    got = {}
+    for stages in (0, 1):
+        cfg = SMALL.replace(operand_stages=stages)
+        for op, f in cmds:
+            m = CoreModel(cfg)
+            args, word = encode(op, **f)
+            assert m.issue(args, word) == 0, m.regs.cause
+            m.run()
+            got[stages, op] = m.regs.cycles
+            count = CountBackend(cfg)
+            count.command(op, **f)
+            assert count.reg("CYCLES") == m.regs.cycles
+    assert got[1, "PREDICT"] - got[0, "PREDICT"] == 1
+    assert got[1, "PREDICT_PROJ"] - got[0, "PREDICT_PROJ"] == 3

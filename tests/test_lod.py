@@ -9,8 +9,9 @@ from sim.runner import SIMULATORS, run_bench
 #: One bundle design (hw.predictor.EagerUnits: LOD, predictor, selector) serves
 #: tests/test_lod.py, test_predictor.py and test_selector.py, so each simulator builds it once.
 #: 12-bit operands (the LOD test is exhaustive over all 4096), 4 predictor lanes, and
-#: ep_k = 0.125, which gives the selector an 8-entry top-k list for 64 keys.
-CFG = preset("toy", lanes=4, acc_width=28, ep_k=0.125)
+#: ep_k = 0.125, which gives the selector an 8-entry top-k list for 64 keys; the predictor's
+#: operand register (operand_stages = 1, the FPGA build's; the cores test it without).
+CFG = preset("toy", lanes=4, acc_width=28, ep_k=0.125, operand_stages=1)
 
 
 @pytest.mark.rtl

@@ -12,7 +12,7 @@ from sim.runner import SIMULATORS, run_bench
 
 
 #: The configuration of tests/test_lod.py (the same bundle design, built once per simulator).
-CFG = preset("toy", lanes=4, acc_width=28, ep_k=0.125)
+CFG = preset("toy", lanes=4, acc_width=28, ep_k=0.125, operand_stages=1)
 
 
 @pytest.mark.rtl

@@ -64,10 +64,12 @@ class CountBackend:
         elif op == "PREDICT":
             n = f["n_keys"]
             self.mask[:-(-n // CAU_BEAT) * CAU_BEAT] = False
-            r["CYCLES"] = cycle_model.predict_cycles(n, f["kc"], CAU_BEAT)
+            r["CYCLES"] = cycle_model.predict_cycles(
+                n, f["kc"], CAU_BEAT, operand_stages=cfg.operand_stages)
         elif op == "PREDICT_PROJ":
             r["CYCLES"] = cycle_model.predict_proj_cycles(
-                f["n_ch"], f["kc"], cfg.lanes, f["n_rows"], "KEYS" in f.get("flags", ()))
+                f["n_ch"], f["kc"], cfg.lanes, f["n_rows"], "KEYS" in f.get("flags", ()),
+                operand_stages=cfg.operand_stages)
         elif op in ("GELU", "RESIDUAL", "LAYERNORM", "SOFTMAX"):
             r["CYCLES"] = cycle_model.cfse_command_cycles(op, f["n_ch"], f["n_rows"])
         return None
