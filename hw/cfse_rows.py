@@ -476,7 +476,12 @@ class CfseSoftmaxRows(wiring.Component):
             base, delta = tr.data[:_EXP_BASE_BITS], tr.data[_EXP_BASE_BITS:]
             m.d.sync += [
                 z.eq((a * F.LOG2E_Q + (1 << (zs - 1))) >> zs), k1.eq(keep),
-                e_lin.eq(base - ((delta * z[:lo_bits] + (1 << (lo_bits - 1))) >> lo_bits)),
+                # base - ((delta * zl + 2**(lo-1)) >> lo) as (base * 2**lo + 2**(lo-1) - 1 -
+                # delta * zl) >> lo (-floor(n / d) = floor((d - 1 - n) / d)): the rounding
+                # constant rides in the low bits, one carry chain after the product instead of
+                # two (the FPGA build's timing, docs/fpga.md); the same value
+                e_lin.eq((Cat(Const((1 << (lo_bits - 1)) - 1, lo_bits), base)
+                          - delta * z[:lo_bits])[lo_bits:lo_bits + F.EXP_FRAC + 1]),
                 q.eq(Mux(z[F.Z_FRAC:] >= 17, 17, z[F.Z_FRAC:])), k2.eq(k1),
             ]
             # (e + 2**(q-1)) >> q for q >= 1, e for q = 0, as ((2 e + 2**q) >> (q + 1))
