@@ -249,6 +249,8 @@ class ExionCore(wiring.Component):
                              wdata.eq(ex.omem_data[r * DP + j])]
             m.d.comb += [bank.r_addr.eq(Mux(cf.busy, cf.omem_addr, rd.r_addr)),
                          bank.r_en.eq(Mux(cf.busy, cf.omem_ren, rd.r_en))]
+            if pair:        # (r_addr + 1 from the readers' registered bases, hw/mem.py)
+                m.d.comb += bank.r_addr1.eq(Mux(cf.busy, cf.omem_addr1, rd.r_addr1))
         m.d.comb += [rd.r_data.eq(Cat(*(b.r_data for b in omem))),
                      rd.r_data2.eq(Cat(*(b.r2_data for b in omem))),
                      cf.omem_data.eq(Cat(*(b.r_data for b in omem)))]
