@@ -191,10 +191,15 @@ class Dispatcher(wiring.Component):
         # SCHEDULE above, the CFSE's SOFTMAX key mask) waits for them, not only for the
         # writer's ready.
         clear["cfse"] &= ~(self.pred_mask | self.exec_mask | self.cfse_mask).any()
+        # wbase + blocks * kc > WMEM words as blocks * kc > WMEM words - wbase (exact, signed):
+        # the subtraction reads the head alone, beside the multiplier, so one comparison, no
+        # adder, follows the product (the FPGA build's timing, docs/fpga.md)
         late_bad = Signal()
+        w_room = Signal(range(-(1 << len(f["wbase"])), cfg.words("wmem") + 1))
+        m.d.comb += w_room.eq(cfg.words("wmem") - f["wbase"])
         m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & command_flag(head, "SPARSE")
                                 & ~command_flag(head, "RESIDENT")   # (its range: at issue)
-                                & (f["wbase"] + self.blocks * f["kc"] > cfg.words("wmem")))
+                                & (self.blocks * f["kc"] > w_room))
         # The decision is registered: the head is offered to its engine (``valid`` from a
         # flip-flop) the cycle after it was found clear, so that neither the engines' command
         # registers nor the queue's output register load through the opcode decode, the
