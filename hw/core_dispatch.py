@@ -196,7 +196,10 @@ class Dispatcher(wiring.Component):
         # for each SMEM part's count, the head's half picking the comparison: the subtraction
         # reads the head alone, beside the multipliers, each multiplier reads a count register
         # (no half multiplexer in front), and one comparison, no adder, follows each product
-        # (the FPGA build's timing, docs/fpga.md)
+        # (the FPGA build's timing, docs/fpga.md). (Products registered a cycle ahead would not
+        # be exact: a new head shows the cycle after one without a valid head, and a count
+        # changes at the edge its SCHEDULE's SMEM flags clear, so the check can be due in the
+        # very cycle a new head or count first shows.)
         late_bad = Signal()
         w_room = Signal(range(-(1 << len(f["wbase"])), cfg.words("wmem") + 1))
         m.d.comb += w_room.eq(cfg.words("wmem") - f["wbase"])
