@@ -196,7 +196,9 @@ class Dispatcher(wiring.Component):
         # for each SMEM part's count, the head's half picking the comparison: the subtraction
         # reads the head alone, beside the multipliers, each multiplier reads a count register
         # (no half multiplexer in front), and one comparison, no adder, follows each product
-        # (the FPGA build's timing, docs/fpga.md). (Products registered a cycle ahead would not
+        # (the FPGA build's timing, docs/fpga.md); the pick is AND-OR, not a multiplexer, which
+        # Yosys's resource sharing would turn back into one multiplier behind a multiplexer of
+        # the counts. (Products registered a cycle ahead would not
         # be exact: a new head shows the cycle after one without a valid head, and a count
         # changes at the edge its SCHEDULE's SMEM flags clear, so the check can be due in the
         # very cycle a new head or count first shows.)
@@ -206,8 +208,8 @@ class Dispatcher(wiring.Component):
         over = [self.blocks[k] * f["kc"] > w_room for k in range(3)]
         m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & command_flag(head, "SPARSE")
                                 & ~command_flag(head, "RESIDENT")   # (its range: at issue)
-                                & Mux(f["half"] == 0, over[0],
-                                      Mux(f["half"] == 1, over[1], over[2])))
+                                & (((f["half"] == 0) & over[0]) | ((f["half"] == 1) & over[1])
+                                   | (f["half"][1] & over[2])))
         # The decision is registered: the head is offered to its engine (``valid`` from a
         # flip-flop) the cycle after it was found clear, so that neither the engines' command
         # registers nor the queue's output register load through the opcode decode, the
