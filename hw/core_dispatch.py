@@ -198,10 +198,10 @@ class Dispatcher(wiring.Component):
         # (no half multiplexer in front), and one comparison, no adder, follows each product
         # (the FPGA build's timing, docs/fpga.md); the pick is AND-OR, not a multiplexer, which
         # Yosys's resource sharing would turn back into one multiplier behind a multiplexer of
-        # the counts. (Products registered a cycle ahead would not
-        # be exact: a new head shows the cycle after one without a valid head, and a count
-        # changes at the edge its SCHEDULE's SMEM flags clear, so the check can be due in the
-        # very cycle a new head or count first shows.)
+        # the counts. (Products registered a cycle ahead would not be exact: a new head shows
+        # the cycle after one without a valid head, and a count changes at the edge its
+        # SCHEDULE's SMEM flags clear, so the check can be due in the very cycle a new head or
+        # count first shows.)
         late_bad = Signal()
         w_room = Signal(range(-(1 << len(f["wbase"])), cfg.words("wmem") + 1))
         m.d.comb += w_room.eq(cfg.words("wmem") - f["wbase"])
