@@ -249,6 +249,8 @@ class ExionCore(wiring.Component):
                              wdata.eq(ex.omem_data[r * DP + j])]
             m.d.comb += [bank.r_addr.eq(Mux(cf.busy, cf.omem_addr, rd.r_addr)),
                          bank.r_en.eq(Mux(cf.busy, cf.omem_ren, rd.r_en))]
+            if pair:        # (r_addr + 1 from the readers' registered bases, hw/mem.py)
+                m.d.comb += bank.r_addr1.eq(Mux(cf.busy, cf.omem_addr1, rd.r_addr1))
         m.d.comb += [rd.r_data.eq(Cat(*(b.r_data for b in omem))),
                      rd.r_data2.eq(Cat(*(b.r2_data for b in omem))),
                      cf.omem_data.eq(Cat(*(b.r_data for b in omem)))]
@@ -338,7 +340,8 @@ class ExionCore(wiring.Component):
             disp.smem_writes.eq(sm.writes), disp.smem_reads.eq(sm.reads),
             disp.smem_loading.eq(sm.loading),
             host.smem_ld_cycles.eq(sm.ld_cycles), host.smem_st_cycles.eq(sm.st_cycles),
-            disp.blocks.eq(part_blocks), ex.blocks.eq(part_blocks),
+            disp.blocks.eq(Cat(sch.blocks, sch.blocks_half[0], sch.blocks_half[1])),
+            ex.blocks.eq(part_blocks),
             host.blocks_half.eq(Cat(bh1, sch.blocks_half[1])),
             host.sched_cycles.eq(sch.sched_cycles), host.proj_sat.eq(pr.proj_sat),
             host.busy_load.eq(li.busy | lw.busy | g.busy | sm.busy_load),

@@ -93,6 +93,9 @@ class CfseEngine(wiring.Component):
         OMEM read, every bank at one address, bank 0 at the LSB (data one cycle later; it
         holds while ``omem_ren`` is low: ``GELU`` and ``RESIDUAL`` present the sequencer's
         next address, ``f_addr``, so that it does not wait for the GELU unit's ready).
+    omem_addr1 : Out(range(omem_buffers * omem_words))
+        ``omem_addr + 1`` (modulo its width), for the OMEM banks' pair read (hw/mem.py), from
+        bases + 1 registered beside the bases.
     imem_raddr : Out(range(imem_buffers * imem_words)) ; imem_rdata : In(rows * lanes * data_width)
         IMEM read (``RESIDUAL``'s ``x``).
     imem_waddr : Out(range(imem_buffers * imem_words)) ;
@@ -130,6 +133,7 @@ class CfseEngine(wiring.Component):
         super().__init__({
             "cmd": In(command_stream()),
             "omem_addr": Out(range(cfg.omem_buffers * cfg.words("omem"))),
+            "omem_addr1": Out(range(cfg.omem_buffers * cfg.words("omem"))),
             "omem_ren": Out(1), "omem_data": In(R * W),
             "imem_raddr": Out(ia), "imem_rdata": In(R * L * W),
             "imem_waddr": Out(ia), "imem_wdata": Out(R * L * W), "imem_we": Out(R),
@@ -222,18 +226,24 @@ class CfseEngine(wiring.Component):
         # OMEM read address: a base registered at the take (buffer * words + the operand's
         # first channel, in the address's width: the sum's low bits are the same) plus the
         # channel, so one carry chain comes before the banks (the FPGA build's timing,
-        # docs/fpga.md)
+        # docs/fpga.md); the same bases + 1 give omem_addr1 (the banks' pair read takes
+        # omem_addr + 1 from the reader, hw/mem.py), in a carry chain of its own beside it
         aw = len(self.omem_addr)
-        b_x, b_sc, b_sh, b_o = (Signal(aw, name=n) for n in ("b_x", "b_sc", "b_sh", "b_o"))
-        with m.If(take):        # (LAYERNORM's mbuf is the xbuf field's bits, exion/fields.py)
-            m.d.sync += [b_x.eq(f["obuf"] * Do + f["ch_base"]),
-                         b_sc.eq(f["xbuf"] * Do + f["sc_base"]),
-                         b_sh.eq(f["xbuf"] * Do + f["sh_base"]),
-                         b_o.eq(f["obuf"] * Do)]
-        ln_base = Mux(ln.rd_sel == LN_X, b_x, Mux(ln.rd_sel == LN_SCALE, b_sc, b_sh))
-        m.d.comb += self.omem_addr.eq(
-            Mux(is_op["LAYERNORM"], ln_base, Mux(is_op["SOFTMAX"], b_x, b_o))
-            + Mux(is_op["LAYERNORM"], ln.rd_ch, Mux(is_op["SOFTMAX"], sm.rd_ch, seq.f_addr)))
+        bases = {}
+        for k in (0, 1):
+            b_x, b_sc, b_sh, b_o = (Signal(aw, name=n + ("1" if k else ""), init=k % (1 << aw))
+                                    for n in ("b_x", "b_sc", "b_sh", "b_o"))
+            with m.If(take):    # (LAYERNORM's mbuf is the xbuf field's bits, exion/fields.py)
+                m.d.sync += [b_x.eq(f["obuf"] * Do + (f["ch_base"] + k)),
+                             b_sc.eq(f["xbuf"] * Do + (f["sc_base"] + k)),
+                             b_sh.eq(f["xbuf"] * Do + (f["sh_base"] + k)),
+                             b_o.eq(f["obuf"] * Do + k)]
+            ln_base = Mux(ln.rd_sel == LN_X, b_x, Mux(ln.rd_sel == LN_SCALE, b_sc, b_sh))
+            bases[k] = Mux(is_op["LAYERNORM"], ln_base, Mux(is_op["SOFTMAX"], b_x, b_o))
+        ch = Signal(16)
+        m.d.comb += ch.eq(Mux(is_op["LAYERNORM"], ln.rd_ch, Mux(is_op["SOFTMAX"], sm.rd_ch,
+                                                                seq.f_addr)))
+        m.d.comb += [self.omem_addr.eq(bases[0] + ch), self.omem_addr1.eq(bases[1] + ch)]
         m.d.comb += self.omem_ren.eq(~(is_op["GELU"] | is_op["RESIDUAL"]) | seq.r_en)
         # SOFTMAX: keep bits of every row from the mask word of the key (data a cycle later)
         kch, kch_d = Signal(16), Signal(16)

@@ -53,7 +53,7 @@ the ``SCHEDULE`` before it has run) is dropped when it would be dispatched, with
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from exion.config import ExionConfig
@@ -93,8 +93,9 @@ class Dispatcher(wiring.Component):
         The execute engine reads nothing (``SCHEDULE`` and ``PREDICT`` may start).
     others_idle : In(1)
         No engine but the WMEM loader, the SCHEDULE engine (and the CFSE engine) is busy.
-    blocks : In(range(schedule_depth + 1))
-        The block count of the SMEM part the head names (``BLOCKS``, ``BLOCKS_H1/H2``).
+    blocks : In(ArrayLayout(range(schedule_depth + 1), 3))
+        The block counts of the SMEM parts (``BLOCKS``, ``BLOCKS_H1``, ``BLOCKS_H2``); the
+        head's ``half`` picks one (0, 1, else 2).
     sched_writes : In(2) ; exec_smem : In(2) ; exec_mask : In(2)
         SMEM halves the SCHEDULE engine writes and the execute engine reads (bit 0 lower, bit
         1 upper); mask-memory halves the execute engine writes.
@@ -122,7 +123,7 @@ class Dispatcher(wiring.Component):
             **{name: Out(command_stream()) for name in ENGINES},
             "writes_i": In(Bi), "writes_w": In(Bw), "reads_i": In(Bi), "reads_w": In(Bw),
             "writes_o": In(Bo), "reads_o": In(Bo), "exec_idle": In(1), "others_idle": In(1),
-            "blocks": In(range(cfg.schedule_depth + 1)),
+            "blocks": In(data.ArrayLayout(range(cfg.schedule_depth + 1), 3)),
             "sched_writes": In(2), "exec_smem": In(2), "exec_mask": In(2),
             "sched_mask": In(2), "pred_mask": In(2), "cfse_mask": In(2),
             "proj_i": In(1), "proj_w": In(1),
@@ -191,10 +192,24 @@ class Dispatcher(wiring.Component):
         # SCHEDULE above, the CFSE's SOFTMAX key mask) waits for them, not only for the
         # writer's ready.
         clear["cfse"] &= ~(self.pred_mask | self.exec_mask | self.cfse_mask).any()
+        # wbase + blocks * kc > WMEM words as blocks * kc > WMEM words - wbase (exact, signed),
+        # for each SMEM part's count, the head's half picking the comparison: the subtraction
+        # reads the head alone, beside the multipliers, each multiplier reads a count register
+        # (no half multiplexer in front), and one comparison, no adder, follows each product
+        # (the FPGA build's timing, docs/fpga.md); the pick is AND-OR, not a multiplexer, which
+        # Yosys's resource sharing would turn back into one multiplier behind a multiplexer of
+        # the counts. (Products registered a cycle ahead would not be exact: a new head shows
+        # the cycle after one without a valid head, and a count changes at the edge its
+        # SCHEDULE's SMEM flags clear, so the check can be due in the very cycle a new head or
+        # count first shows.)
         late_bad = Signal()
+        w_room = Signal(range(-(1 << len(f["wbase"])), cfg.words("wmem") + 1))
+        m.d.comb += w_room.eq(cfg.words("wmem") - f["wbase"])
+        over = [self.blocks[k] * f["kc"] > w_room for k in range(3)]
         m.d.comb += late_bad.eq((head.op == OPCODES["GEMM"]) & command_flag(head, "SPARSE")
                                 & ~command_flag(head, "RESIDENT")   # (its range: at issue)
-                                & (f["wbase"] + self.blocks * f["kc"] > cfg.words("wmem")))
+                                & (((f["half"] == 0) & over[0]) | ((f["half"] == 1) & over[1])
+                                   | (f["half"][1] & over[2])))
         # The decision is registered: the head is offered to its engine (``valid`` from a
         # flip-flop) the cycle after it was found clear, so that neither the engines' command
         # registers nor the queue's output register load through the opcode decode, the

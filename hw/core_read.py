@@ -47,6 +47,9 @@ class ReadEngine(wiring.Component):
         while a beat waits, and the address does not wait for ``m_axis_tready`` (the FPGA
         build's timing, docs/fpga.md).
     m_axis_tdata : Out(width) ; m_axis_tvalid, m_axis_tlast : Out(1) ; m_axis_tready : In(1)
+    r_addr1 : Out(range(buffers * depth))
+        (``ways`` = 2) ``r_addr + 1`` (modulo its width), for the banks' pair read, from a
+        base + 1 registered beside the base (no adder behind ``r_addr``'s, hw/mem.py).
     r_data2 : In(width) ; m_axis_tdata2 : Out(width) ; m_axis_two : Out(1)
         (``ways`` = 2) the word at ``r_addr + 1``, and the beat's second word.
     reads : Out(buffers)
@@ -61,6 +64,7 @@ class ReadEngine(wiring.Component):
             raise ValueError(f"ways = {ways!r} must be 1 or 2")
         self._depth, self._buffers, self._width, self._ways = depth, buffers, width, ways
         two = {} if ways == 1 else {
+            "r_addr1": Out(range(buffers * depth)),
             "r_data2": In(width), "m_axis_tdata2": Out(width), "m_axis_two": Out(1)}
         super().__init__({**two,
             "cmd": In(command_stream()),
@@ -75,7 +79,13 @@ class ReadEngine(wiring.Component):
         f = command_fields(self.cmd.payload)
         m.submodules.seq = seq = Sequencer(addr_width=16, count_width=17)
         active = Signal()
-        buf, base = Signal(4), Signal(16)
+        buf = Signal(4)
+        # the read address: buffer * depth + base registered at the take (in the address's
+        # width: the sum's low bits are the same), plus the sequencer's offset, so one carry
+        # chain comes before the banks; base + 1 beside it for the pair read's second word
+        # (the FPGA build's timing, docs/fpga.md)
+        aw = len(self.r_addr)
+        rbase, rbase1 = Signal(aw), Signal(aw, init=1 % (1 << aw))
         take = Signal()
         # packed: the sequencer counts address pairs (odd: the last holds one)
         pack, odd = Signal(), Signal()
@@ -85,12 +95,15 @@ class ReadEngine(wiring.Component):
                      seq.start.eq(take), seq.base.eq(0),
                      seq.count.eq(Mux(new_pack, (f["count"] + 1) >> 1, f["count"]))]
         with m.If(take):
-            m.d.sync += [active.eq(1), buf.eq(f["obuf"]), base.eq(f["base"]),
+            m.d.sync += [active.eq(1), buf.eq(f["obuf"]),
+                         rbase.eq(f["obuf"] * self._depth + f["base"]),
+                         rbase1.eq(f["obuf"] * self._depth + f["base"] + 1),
                          pack.eq(new_pack), odd.eq(f["count"][0])]
-        m.d.comb += [self.r_addr.eq(buf * self._depth + base + (seq.f_addr << pack)),
-                     self.r_en.eq(seq.r_en)]
+        offset = seq.f_addr << pack
+        m.d.comb += [self.r_addr.eq(rbase + offset), self.r_en.eq(seq.r_en)]
         if self._ways == 2:
-            m.d.comb += [self.m_axis_tdata2.eq(self.r_data2),
+            m.d.comb += [self.r_addr1.eq(rbase1 + offset),
+                         self.m_axis_tdata2.eq(self.r_data2),
                          self.m_axis_two.eq(pack & ~(seq.o_last & odd))]
         m.d.comb += [
             seq.o_ready.eq(self.m_axis_tready),

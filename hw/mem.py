@@ -71,6 +71,11 @@ class Bank(wiring.Component):
         registers: ``w_addr`` (a multiplex of writers) then reaches the halves' addresses
         through one multiplexer and the enables alone, not the selects of every address and
         data bit (the FPGA build's timing, docs/fpga.md).
+    r_addr1 : In(range(depth))
+        (``pair_read``) ``r_addr + 1`` (modulo the address's width), given by the reader from
+        its registered parts (a base + 1 beside its base) rather than by an adder here: the
+        second word's half then reads ``r_addr1 >> 1`` through no carry chain behind the
+        reader's own (the FPGA build's timing, docs/fpga.md).
     r2_data : Out(width)
         (``pair_read``) the word at ``r_addr + 1``.
     """
@@ -105,7 +110,7 @@ class Bank(wiring.Component):
             sig.update({"w2_addr": In(range(depth)), "w2_data": In(width),
                         "w2_en": In(write_lanes)})
         if pair_read:
-            sig["r2_data"] = Out(width)
+            sig.update({"r_addr1": In(range(depth)), "r2_data": Out(width)})
         super().__init__(sig)
 
     @property
@@ -154,13 +159,15 @@ class Bank(wiring.Component):
                     m.d.comb += [wp.addr.eq(addr >> 1), wp.data.eq(wdata),
                                  wp.en.eq(Mux(mine, en, 0))]
         # reads: r_addr from its half, r_addr + 1 from the other (the even one at the next i
-        # when r_addr is odd)
+        # when r_addr is odd): the even half at (r_addr + 1) >> 1, which with pair_read is
+        # r_addr1 >> 1 (the same bits of the port's address: it keeps r_addr's width minus one)
+        nxt = self.r_addr1 if self._pr else self.r_addr + 1
         odd = Signal()
         with m.If(self.r_en):
             m.d.sync += odd.eq(self.r_addr[0])
         rps = [halves[0].read_port(), halves[1].read_port()]
         m.d.comb += [rps[0].en.eq(self.r_en), rps[1].en.eq(self.r_en),
-                     rps[0].addr.eq((self.r_addr + 1) >> 1), rps[1].addr.eq(self.r_addr >> 1),
+                     rps[0].addr.eq(nxt >> 1), rps[1].addr.eq(self.r_addr >> 1),
                      self.r_data.eq(Mux(odd, rps[1].data, rps[0].data))]
         if self._pr:
             m.d.comb += self.r2_data.eq(Mux(odd, rps[0].data, rps[1].data))
