@@ -20,15 +20,14 @@ from golden.core_state import BeatFifo, bits_of, bits_of_rows
 from golden.sdue import dense_wmem_image, wmem_image
 from sim.fuzz_commands import (BUFFERS_USED, DEST_BUFFERS, FLAG_BINS, bin_flags, buffer_fields,
                                buffer_goal, coverage_goal, flag_bin, random_command)
+from tests.test_core import CONFIGS as RTL_CONFIGS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 CONFIGS = {
     "4x4": preset("exion", rows=4, cols=4, lanes=4, imem_bank_bytes=96, wmem_bank_bytes=768,
                   omem_bank_bytes=96, schedule_depth=8, name="exion"),
-    "8x3": preset("toy", lanes=4, merge_degree=3, adder_stages=2, imem_bank_bytes=48,
-                  wmem_bank_bytes=1152, omem_bank_bytes=72, schedule_depth=16, ffn_reuse_n=1,
-                  cau_window=2, cau_sort=1, cau_rate=2),
+    "8x3": RTL_CONFIGS["8x3"],      # the RTL benches' (with the operand stage)
     "16x16": preset("exion", name="exion"),
 }
 
